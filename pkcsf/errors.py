@@ -1,0 +1,171 @@
+"""Errors and the few shared validators that raise them.
+
+Every user mistake becomes a :class:`PkcsfError` (a ``ValueError``) whose
+message names the field, the value given and what is allowed, and where it
+helps, the fix. Validation happens at the boundary (when a model, a regimen,
+a parameter set or a scenario is built), before anything is compiled or
+computed.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable
+from enum import IntEnum
+
+import numpy as np
+
+__all__ = [
+    "PkcsfError",
+    "ModelError",
+    "ParameterError",
+    "DosingError",
+    "ScenarioError",
+    "SolverError",
+    "Status",
+    "check_choice",
+    "check_finite",
+    "check_positive",
+    "check_nonnegative",
+    "check_fraction",
+    "suggest",
+]
+
+
+class PkcsfError(ValueError):
+    """A user-facing error: names the field, the value and what is allowed.
+
+    Attributes
+    ----------
+    field : str
+        Where the problem is (``"compartments[2].volume"``, ``"dose.unit"``).
+    value : object
+        What was given.
+    allowed : str
+        The rule or the allowed choices.
+    fix : str or None
+        A hint how to fix it.
+    """
+
+    def __init__(self, field: str, value, allowed: str, fix: str | None = None):
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        self.fix = fix
+        msg = f"{field}: got {_short(value)}; {allowed}"
+        if fix:
+            msg += f" ({fix})"
+        super().__init__(msg)
+
+
+class ModelError(PkcsfError):
+    """A model definition is inconsistent (unknown compartment, bad transfer)."""
+
+
+class ParameterError(PkcsfError):
+    """A parameter value or parameter file is invalid or lacks its source."""
+
+
+class DosingError(PkcsfError):
+    """A dose, regimen or event table is invalid."""
+
+
+class ScenarioError(PkcsfError):
+    """A scenario file or a command-line argument is invalid."""
+
+
+class SolverError(PkcsfError):
+    """A solver option is invalid, or a single-subject run failed."""
+
+
+class Status(IntEnum):
+    """Per-subject outcome of a solve. Each member carries its message."""
+
+    SUCCESS = 0
+    MAX_STEPS = 1
+    STEP_TOO_SMALL = 2
+    NONFINITE = 3
+    NEWTON_FAILED = 4
+
+    @property
+    def message(self) -> str:
+        return _STATUS_MESSAGES[self]
+
+
+_STATUS_MESSAGES = {
+    Status.SUCCESS: "solved",
+    Status.MAX_STEPS: "the adaptive solver reached max_steps before the last output time; raise max_steps or loosen rtol/atol",
+    Status.STEP_TOO_SMALL: "the step size fell below the smallest representable step (the problem may be ill-posed)",
+    Status.NONFINITE: "a non-finite value (NaN or inf) appeared in the state; check the parameters of this subject",
+    Status.NEWTON_FAILED: "the implicit solver's Newton iterations failed to converge at the smallest step",
+}
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def suggest(name: str, choices: Iterable[str]) -> str | None:
+    """Closest match of ``name`` among ``choices`` (for 'did you mean')."""
+    match = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def check_choice(field: str, value, choices: Iterable[str], error=PkcsfError):
+    """Return ``value`` if it is one of ``choices``, else raise listing them."""
+    choices = list(choices)
+    if value in choices:
+        return value
+    guess = suggest(value, choices)
+    fix = f"did you mean {guess!r}?" if guess else None
+    raise error(field, value, "allowed: " + ", ".join(map(str, choices)), fix)
+
+
+def check_finite(field: str, value, error=PkcsfError) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise error(field, value, "must be a number") from None
+    if not math.isfinite(x):
+        raise error(field, value, "must be a finite number")
+    return x
+
+
+def check_positive(field: str, value, error=PkcsfError) -> float:
+    x = check_finite(field, value, error)
+    if x <= 0:
+        raise error(field, value, "must be > 0")
+    return x
+
+
+def check_nonnegative(field: str, value, error=PkcsfError) -> float:
+    x = check_finite(field, value, error)
+    if x < 0:
+        raise error(field, value, "must be >= 0")
+    return x
+
+
+def check_fraction(field: str, value, error=PkcsfError) -> float:
+    x = check_finite(field, value, error)
+    if not 0 <= x <= 1:
+        raise error(field, value, "must be between 0 and 1")
+    return x
+
+
+def check_array(field: str, values, *, positive=False, nonnegative=False, error=PkcsfError) -> np.ndarray:
+    """Check a numeric array; report the first offending element by index."""
+    arr = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(arr)
+    rule = "must be finite"
+    if positive:
+        bad |= ~(arr > 0)
+        rule = "must be finite and > 0"
+    elif nonnegative:
+        bad |= ~(arr >= 0)
+        rule = "must be finite and >= 0"
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f"{field}[{', '.join(map(str, idx))}]" if arr.ndim else field
+        raise error(where, arr[idx].item() if arr.ndim else arr.item(), rule)
+    return arr

@@ -1,0 +1,202 @@
+"""Parameter sets with provenance (``parameters/*.toml``).
+
+A :class:`ParameterSet` is a named collection of :class:`Value` objects, each
+with value (in base units), the unit it was written in, its source and where
+in the source. Loading fails on a value without a source (see
+``parameters/README.md`` for the format).
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .errors import ParameterError, check_choice
+from .units import UNITS, to_base
+
+__all__ = ["Value", "ParameterSet", "load_parameter_set", "available_parameter_sets"]
+
+_SOURCE_PATTERNS = [
+    re.compile(r"^10\.\d{4,9}/\S+$"),                 # DOI
+    re.compile(r"^doi[: ]\s*10\.\d{4,9}/\S+$", re.I),
+    re.compile(r"^PMID[: ]?\s*\d+", re.I),
+    re.compile(r"^PMC\d+", re.I),
+    re.compile(r"^https?://\S+$"),
+    re.compile(r"^label:.+", re.I),
+]
+SPECIAL_SOURCES = ("assumption", "calibrated", "derived")
+
+
+@dataclass(frozen=True)
+class Value:
+    """One sourced value (``value`` in base units; ``given``/``unit`` as written)."""
+
+    name: str
+    value: float
+    unit: str
+    given: float
+    source: str
+    where: str = ""
+    note: str = ""
+    range: tuple[float, float] | None = None
+    calibration: str = ""
+    citation: str = ""
+    alternatives: tuple = ()
+
+    @property
+    def is_assumption(self) -> bool:
+        return self.source == "assumption"
+
+
+@dataclass(frozen=True)
+class ParameterSet:
+    name: str
+    kind: str
+    description: str = ""
+    values: dict = field(default_factory=dict)
+    thresholds: dict = field(default_factory=dict)
+    variability: dict = field(default_factory=dict)
+    references: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    path: str = ""
+
+    def __getitem__(self, name: str) -> float:
+        if name not in self.values:
+            check_choice(f"{self.name} parameter", name, sorted(self.values), ParameterError)
+        return self.values[name].value
+
+    def get(self, name: str, default=None):
+        return self.values[name].value if name in self.values else default
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v.value for k, v in self.values.items()}
+
+    def assumptions(self) -> list[Value]:
+        return [v for v in list(self.values.values()) + list(self.thresholds.values()) if v.is_assumption]
+
+    def with_values(self, **changes) -> "ParameterSet":
+        vals = dict(self.values)
+        for k, v in changes.items():
+            if isinstance(v, Value):
+                vals[k] = v
+            elif k in vals:
+                vals[k] = replace(vals[k], value=float(v), given=float(v), source="user", where="", note="set by the user")
+            else:
+                vals[k] = Value(k, float(v), "", float(v), "user", note="set by the user")
+        return replace(self, values=vals)
+
+    def cite(self) -> list[str]:
+        """Full references of every source used by this set."""
+        keys = {v.source for v in list(self.values.values()) + list(self.thresholds.values())}
+        out = []
+        for k in sorted(keys):
+            if k in self.references:
+                out.append(f"[{k}] {self.references[k]}")
+            elif k not in SPECIAL_SOURCES and k != "user":
+                out.append(k)
+        return out
+
+    def table(self):
+        import pandas as pd
+
+        rows = []
+        for section, entries in (("value", self.values), ("threshold", self.thresholds)):
+            for v in entries.values():
+                rows.append({"set": self.name, "kind": section, "name": v.name, "value": v.given, "unit": v.unit,
+                             "base_value": v.value, "source": v.source, "where": v.where, "note": v.note,
+                             "citation": v.citation})
+        return pd.DataFrame(rows)
+
+
+def _check_source(src, refs: dict, where: str):
+    if not isinstance(src, str) or not src.strip():
+        raise ParameterError(f"{where}.source", src,
+                             "every value needs a source: a reference key, DOI, PMID, URL, label:..., or 'assumption' with a note")
+    src = src.strip()
+    if src in refs or src in SPECIAL_SOURCES:
+        return src
+    if any(p.match(src) for p in _SOURCE_PATTERNS):
+        return src
+    raise ParameterError(f"{where}.source", src,
+                         "must be a key of [references] (" + ", ".join(sorted(refs)) +
+                         "), a DOI (10.xxxx/...), 'PMID nnn', a PMC id, a URL, 'label:...', 'assumption' or 'calibrated'")
+
+
+def _entry(name, spec, refs, where, *, kind_hint=None) -> Value:
+    if not isinstance(spec, dict):
+        raise ParameterError(where, spec, "each value must be a table with value, unit and source")
+    allowed = {"value", "unit", "source", "where", "note", "range", "calibration", "alternatives", "cv",
+               "correlation"}
+    extra = set(spec) - allowed
+    if extra:
+        check_choice(f"{where} key", sorted(extra)[0], sorted(allowed), ParameterError)
+    src = _check_source(spec.get("source"), refs, where)
+    if src == "assumption" and not str(spec.get("note", "")).strip():
+        raise ParameterError(f"{where}.note", spec.get("note", ""), "an assumption needs a note giving the reasoning")
+    if src == "calibrated" and not spec.get("calibration"):
+        raise ParameterError(f"{where}.calibration", None, "a calibrated value must name its calibration record")
+    raw = spec.get("value", spec.get("cv"))
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise ParameterError(f"{where}.value", raw, "must be a number")
+    unit = str(spec.get("unit", "1" if "cv" in spec else ""))
+    if unit not in UNITS:
+        raise ParameterError(f"{where}.unit", unit, "unknown unit; see parameters/README.md for the units pkcsf reads")
+    if UNITS[unit][2]:   # molar: keep as written, converted later with MW
+        base = float(raw)
+    else:
+        base = to_base(float(raw), unit, field=where)
+    rng = spec.get("range")
+    if rng is not None:
+        if len(rng) != 2 or not rng[0] <= raw <= rng[1]:
+            raise ParameterError(f"{where}.range", rng, f"the value {raw} must lie inside its stated range [lo, hi]")
+        rng = (float(rng[0]), float(rng[1]))
+    return Value(name, base, unit, float(raw), src, str(spec.get("where", "")), str(spec.get("note", "")), rng,
+                 str(spec.get("calibration", "")), refs.get(src, ""), tuple(spec.get("alternatives", ())))
+
+
+def read_parameter_file(path) -> ParameterSet:
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ParameterError("parameter file", str(path), "the file does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError(f"parameter file {path.name}", str(exc), "is not valid TOML") from None
+    allowed = {"meta", "references", "values", "thresholds", "variability", "options"}
+    extra = set(data) - allowed
+    if extra:
+        check_choice(f"{path.name} table", sorted(extra)[0], sorted(allowed), ParameterError)
+    meta = data.get("meta", {})
+    refs = {str(k): str(v) for k, v in data.get("references", {}).items()}
+    name = meta.get("name", path.stem)
+    values = {k: _entry(k, v, refs, f"{path.name}: values.{k}") for k, v in data.get("values", {}).items()}
+    thresholds = {k: _entry(k, v, refs, f"{path.name}: thresholds.{k}") for k, v in data.get("thresholds", {}).items()}
+    variability = {k: _entry(k, v, refs, f"{path.name}: variability.{k}") for k, v in data.get("variability", {}).items()}
+    return ParameterSet(name, meta.get("kind", ""), meta.get("description", ""), values, thresholds, variability,
+                        refs, dict(data.get("options", {})), str(path))
+
+
+def available_parameter_sets(kind: str | None = None) -> dict[str, Path]:
+    """``{name: path}`` for every parameter file on the search path (``kind``: subfolder)."""
+    from .paths import search_dirs
+
+    found: dict[str, Path] = {}
+    for d in search_dirs("parameters"):
+        sub = [d / kind] if kind else [d] + [p for p in sorted(d.iterdir()) if p.is_dir()]
+        for s in sub:
+            if s.is_dir():
+                for f in sorted(s.glob("*.toml")):
+                    found.setdefault(f.stem, f)
+    return found
+
+
+def load_parameter_set(name_or_path, kind: str | None = None) -> ParameterSet:
+    p = Path(str(name_or_path))
+    if p.suffix == ".toml":
+        return read_parameter_file(p)
+    sets = available_parameter_sets(kind)
+    if str(name_or_path) not in sets:
+        check_choice(kind or "parameter set", str(name_or_path), sorted(sets), ParameterError)
+    return read_parameter_file(sets[str(name_or_path)])
