@@ -178,12 +178,15 @@ class Regimen:
 
     ``end`` is where the schedule ends: the time of the last dose plus one
     interdose interval where the regimen knows it (set by the builders in
-    :mod:`pkcsf.regimens`), else the last dose time.
+    :mod:`pkcsf.regimens`), else the last dose time. ``origin`` is where it
+    starts: the first dose time unless given (a phase may start before its
+    first dose, e.g. days 8 and 15 of a cycle); :meth:`then` puts the next
+    regimen's origin at this one's end.
     """
 
-    __slots__ = ("doses", "_end", "label")
+    __slots__ = ("doses", "_end", "label", "_origin")
 
-    def __init__(self, doses=(), *, end=None, label: str = ""):
+    def __init__(self, doses=(), *, end=None, label: str = "", origin=None):
         if isinstance(doses, Dose):
             doses = [doses]
         doses = tuple(doses)
@@ -193,6 +196,7 @@ class Regimen:
         self.doses = doses
         self._end = None if end is None else float(end)
         self.label = label
+        self._origin = None if origin is None else float(origin)
 
     # composition ---------------------------------------------------------
     def __add__(self, other) -> "Regimen":
@@ -201,20 +205,24 @@ class Regimen:
         if not isinstance(other, Regimen):
             return NotImplemented
         end = max(self.end, other.end) if (self.doses or other.doses) else None
-        return Regimen(self.doses + other.doses, end=end, label=" + ".join(x for x in (self.label, other.label) if x))
+        origins = [r.origin for r in (self, other) if r.doses or r._origin is not None]
+        origin = min(origins) if any(r._origin is not None for r in (self, other)) else None
+        return Regimen(self.doses + other.doses, end=end, label=" + ".join(x for x in (self.label, other.label) if x),
+                       origin=origin)
 
     __radd__ = __add__
 
     def shift(self, dt) -> "Regimen":
         dt = _time(dt, "shift")
         return Regimen([replace(d, time=d.time + dt) for d in self.doses],
-                       end=None if self._end is None else self._end + dt, label=self.label)
+                       end=None if self._end is None else self._end + dt, label=self.label,
+                       origin=None if self._origin is None else self._origin + dt)
 
     def then(self, other: "Regimen", gap=0.0) -> "Regimen":
-        """``other`` shifted to start at this regimen's end (plus ``gap``)."""
+        """``other`` shifted so that its origin (first dose unless set) is at this regimen's end (plus ``gap``)."""
         if isinstance(other, Dose):
             other = Regimen([other])
-        return self + other.shift(self.end + _time(gap, "gap") - other.start)
+        return self + other.shift(self.end + _time(gap, "gap") - other.origin)
 
     def repeat(self, every, n: int) -> "Regimen":
         """The whole regimen ``n`` times, each copy ``every`` after the previous."""
@@ -223,10 +231,12 @@ class Regimen:
         for k in range(int(n)):
             out = out + self.shift(k * every)
         out._end = self.start + (int(n) - 1) * every + (self.end - self.start)
+        out._origin = self._origin
         return out
 
     def with_site(self, site: str) -> "Regimen":
-        return Regimen([replace(d, site=site) for d in self.doses], end=self._end, label=self.label)
+        return Regimen([replace(d, site=site) for d in self.doses], end=self._end, label=self.label,
+                       origin=self._origin)
 
     def scaled(self, factor: float) -> "Regimen":
         out = []
@@ -235,7 +245,7 @@ class Regimen:
                 out.append(replace(d, amount=f"({d.amount}) * {float(factor)!r}"))
             else:
                 out.append(replace(d, amount=d.amount * factor))
-        return Regimen(out, end=self._end, label=self.label)
+        return Regimen(out, end=self._end, label=self.label, origin=self._origin)
 
     # views ---------------------------------------------------------------
     def expand(self) -> list[Dose]:
@@ -246,6 +256,11 @@ class Regimen:
     @property
     def start(self) -> float:
         return min((d.time for d in self.doses), default=0.0)
+
+    @property
+    def origin(self) -> float:
+        """Where the schedule starts (h): set by the builders, else the first dose time."""
+        return self._origin if self._origin is not None else self.start
 
     @property
     def end(self) -> float:
@@ -263,7 +278,8 @@ class Regimen:
         return sorted({d.drug for d in self.doses if d.drug})
 
     def for_drug(self, drug: str) -> "Regimen":
-        return Regimen([d for d in self.doses if d.drug in (drug, None)], end=self._end, label=self.label)
+        return Regimen([d for d in self.doses if d.drug in (drug, None)], end=self._end, label=self.label,
+                       origin=self._origin)
 
     def __len__(self) -> int:
         return len(self.expand())
