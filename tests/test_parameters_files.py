@@ -1,0 +1,66 @@
+"""Every parameter file loads (every value sourced), calibrations exist, observations are well formed."""
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pkcsf import cns
+from pkcsf.parameters import load_parameter_set
+from pkcsf.paths import builtin_dir
+
+PARAM = builtin_dir("parameters")
+FILES = sorted((PARAM / "physiology").glob("*.toml")) + sorted((PARAM / "drugs").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_file_loads_with_sources(path):
+    ps = load_parameter_set(path)
+    assert ps.values
+    for v in list(ps.values.values()) + list(ps.thresholds.values()):
+        assert v.source
+        if v.source == "assumption":
+            assert v.note.strip(), f"{path.name}:{v.name} assumption without reasoning"
+        if v.source == "calibrated":
+            rec = PARAM / v.calibration
+            assert rec.exists(), f"{path.name}:{v.name} points at missing {rec}"
+            data = tomllib.loads(rec.read_text())
+            assert v.name in data["fitted"] or v.name.replace("_SAT", "") in data["fitted"], (path.name, v.name)
+
+
+def test_calibrated_values_match_records():
+    """The value in each parameter file equals the fitted value of its calibration record."""
+    for path in FILES:
+        raw = tomllib.loads(path.read_text())
+        for k, spec in raw.get("values", {}).items():
+            if spec.get("source") == "calibrated":
+                rec = tomllib.loads((PARAM / spec["calibration"]).read_text())
+                fitted = rec["fitted"][k]["value"]
+                assert spec["value"] == pytest.approx(fitted, rel=1e-3), (path.name, k)
+
+
+def test_drugs_have_mw_and_thresholds_in_mg_per_L():
+    for name in cns.available_drugs():
+        d = cns.drug(name)
+        assert d.mw > 0
+        assert d.thresholds, name
+        assert all(v > 0 for v in d.thresholds.values())
+    mtx = cns.drug("methotrexate")
+    assert mtx.thresholds["cytotoxic"] == pytest.approx(454.44e-3, rel=1e-3)   # 1 umol/L in mg/L
+
+
+def test_observations_table():
+    df = pd.read_csv(PARAM / "validation" / "observations.csv", dtype=str, keep_default_na=False)
+    need = ["id", "drug", "form", "route", "dose_mg", "dose_note", "site", "quantity", "time_h", "observed", "unit",
+            "species", "population", "source", "where", "note"]
+    assert set(need) <= set(df.columns)
+    assert df["id"].is_unique
+    assert (df["source"].str.len() > 0).all()
+    drugs = set(cns.available_drugs())
+    assert set(df["drug"]) <= drugs
+    # the observations the brief names
+    for must in ["mtx_shapiro_vent_conc", "mtx_shapiro_lumbar_peak", "mtx_bleyer_lumbar_t12_fast", "mtx_bleyer_lumbar_t12_slow",
+                 "mtx_bleyer_plasma_peak", "mtx_balis_auc_ratio", "mtx_balis_css_lumbar", "arac_zimm_t12_initial",
+                 "arac_zimm_t12_terminal", "arac_zimm_csf_clearance", "lipo_glantz_time_above", "lipo_label_free_peak",
+                 "osi_brown_css_max", "osi_brown_css_min", "osi_csf_ratio_80", "osi_csf_ratio_160"]:
+        assert must in set(df["id"]), must
