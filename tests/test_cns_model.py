@@ -57,7 +57,8 @@ def test_shunt_and_blocks_move_exposure_the_expected_way():
     slow = cns.setup("methotrexate", pathologies={"F_TURNOVER": 0.5})
     assert auc(slow, "lumbar", "spinal_lumbar") > auc(base, "lumbar", "spinal_lumbar")
     leak = cns.setup("methotrexate", pathologies={"F_LEAK": 0.5})
-    assert auc(leak, "lumbar", "spinal_lumbar") == pytest.approx(0.5 * auc(base, "lumbar", "spinal_lumbar"), rel=1e-6)
+    # half the dose in the lumbar sac (plus a trace re-entering from plasma after epidural absorption)
+    assert auc(leak, "lumbar", "spinal_lumbar") == pytest.approx(0.5 * auc(base, "lumbar", "spinal_lumbar"), rel=1e-2)
 
 
 def test_pathology_units_and_errors():
