@@ -1,0 +1,39 @@
+"""Solvers behind :func:`pkcsf.simulate`, chosen by name from a registry.
+
+======== ================================================================
+name     what
+======== ================================================================
+exact    matrix-exponential propagation between events (linear models);
+         exact to rounding, the fast path and the test oracle
+rodas5p  adaptive Rosenbrock method Rodas5P (order 5(4), stiffly accurate,
+         L-stable), error-controlled with ``rtol``/``atol``; for nonlinear
+         (Michaelis–Menten) or any model
+radau    adaptive Radau IIA (order 5, SciPy's algorithm), an alternative
+         implicit method kept as a cross-check
+auto     ``exact`` when no Michaelis–Menten term is active for any
+         subject (every Vmax is 0), else ``rodas5p``
+======== ================================================================
+
+Aliases: ``expm`` and ``matrix-exponential`` for exact; ``adaptive`` and
+``rodas`` for rodas5p.
+"""
+from __future__ import annotations
+
+from ..errors import SolverError, check_choice
+
+SOLVERS = {
+    "auto": "auto",
+    "exact": "exact",
+    "expm": "exact",
+    "matrix-exponential": "exact",
+    "rodas5p": "rodas5p",
+    "rodas": "rodas5p",
+    "adaptive": "rodas5p",
+    "radau": "radau",
+}
+
+
+def resolve_solver(name: str) -> str:
+    """Canonical solver name; raises listing the valid names."""
+    check_choice("solver", name, list(SOLVERS), SolverError)
+    return SOLVERS[name]

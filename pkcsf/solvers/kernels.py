@@ -1,0 +1,918 @@
+"""The compiled kernels: one set for every model (see :mod:`pkcsf.compile`).
+
+State vector: amounts (mg) of each compartment, then the eliminated amount.
+The right-hand side is ``dy/dt = A(p) y + b(t) + m(y, p)`` where ``A`` is the
+linear rate matrix built from the transfer table, ``b`` the sum of running
+zero-order infusions and ``m`` the Michaelis–Menten terms.
+
+Three per-subject integrators share one event loop (:func:`solve_subject`):
+
+* ``METHOD_EXACT``: exact propagation of the linear system between events,
+  ``y(t+dt) = E y(t) + Phi b`` with ``E = exp(A dt)`` and
+  ``Phi = int_0^dt exp(A s) ds`` from one matrix exponential (Van Loan's
+  block form); the few distinct step lengths are cached per subject.
+* ``METHOD_RODAS``: Rodas5P (Steinebach 2023), an 8-stage stiffly accurate
+  Rosenbrock method of order 5 with an order-4 embedded error estimate, one
+  LU factorisation per step and the model's analytic Jacobian. The default
+  adaptive method: for small stiff systems at moderate tolerances it needs
+  far fewer steps than Radau IIA, whose embedded estimate is only order 3.
+* ``METHOD_RADAU``: the 3-stage Radau IIA method of order 5 with embedded
+  error control, adapted from SciPy's ``Radau`` (BSD-3-Clause; Hairer &
+  Wanner, Solving ODEs II, Sec. IV.8), with the analytic Jacobian of the
+  model, per-state absolute tolerances and steps that land exactly on every
+  output and event time. It is L-stable, so stiffness (minutes to weeks in
+  the CSF models) costs accuracy control, not stability.
+
+:func:`solve_batch` runs subjects in parallel with ``prange``. Each subject
+is independent of the others, so subject i gets bit-identical results
+whatever N, the thread count or the chunking.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .linalg import expm, expm_phi, lu_factor, lu_solve
+
+METHOD_EXACT = 0
+METHOD_RADAU = 1
+METHOD_RODAS = 2
+
+EV_BOLUS = 0
+EV_RATE_ON = 1
+EV_RATE_OFF = 2
+
+ST_SUCCESS = 0
+ST_MAX_STEPS = 1
+ST_STEP_TOO_SMALL = 2
+ST_NONFINITE = 3
+ST_NEWTON = 4
+
+# ----------------------------------------------------------------- model terms
+
+
+@njit(cache=True, error_model="numpy")
+def build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A):
+    """Fill ``A`` (n_states x n_states) with the linear transfers of one subject."""
+    A[:, :] = 0.0
+    for k in range(lin_type.shape[0]):
+        s = lin_src[k]
+        d = lin_dst[k]
+        vs = p[vol_col[s]] if vol_col[s] >= 0 else 1.0
+        t = lin_type[k]
+        if t == 2:                      # accumulate: d target = C_source
+            A[d, s] += 1.0 / vs
+            continue
+        c = p[lin_col[k]] / vs if t == 0 else p[lin_col[k]]
+        A[s, s] -= c
+        A[d, s] += c
+
+
+@njit(cache=True, error_model="numpy")
+def pack_linear(p, vol_col, lin_type, lin_src, lin_dst, lin_col):
+    """The linear transfers of one subject as a (4, n_transfers) array:
+    source, target, rate per mg of source (1/h), and 1 if the source loses
+    that mass (0 for accumulators). Sparse: cheaper than a dense A @ y."""
+    nl = lin_type.shape[0]
+    L = np.empty((4, nl))
+    for k in range(nl):
+        s = lin_src[k]
+        vs = p[vol_col[s]] if vol_col[s] >= 0 else 1.0
+        t = lin_type[k]
+        L[0, k] = s
+        L[1, k] = lin_dst[k]
+        if t == 2:
+            L[2, k] = 1.0 / vs
+            L[3, k] = 0.0
+        else:
+            L[2, k] = p[lin_col[k]] / vs if t == 0 else p[lin_col[k]]
+            L[3, k] = 1.0
+    return L
+
+
+@njit(cache=True, error_model="numpy")
+def _volumes(p, vol_col, V):
+    for s in range(vol_col.shape[0]):
+        V[s] = p[vol_col[s]] if vol_col[s] >= 0 else 1.0
+
+
+@njit(cache=True, error_model="numpy")
+def rhs(y, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, out):
+    """dy/dt. ``L`` is the transfer list (src, dst, coef, loss) of :func:`pack_linear`."""
+    n = y.shape[0]
+    for i in range(n):
+        out[i] = b[i]
+    for k in range(L.shape[1]):
+        src = int(L[0, k])
+        r = L[2, k] * y[src]
+        out[int(L[1, k])] += r
+        out[src] -= L[3, k] * r
+    for k in range(mm_src.shape[0]):
+        vmax = p[mm_vmax[k]]
+        if vmax == 0.0:
+            continue
+        src = mm_src[k]
+        fu = p[mm_fu[k]] if mm_fu[k] >= 0 else 1.0
+        c = fu * y[src] / V[src]
+        if c <= 0.0:
+            continue
+        r = vmax * c / (p[mm_km[k]] + c)
+        out[src] -= r
+        out[mm_dst[k]] += r
+
+
+@njit(cache=True, error_model="numpy")
+def jacobian(y, A, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, J):
+    J[:, :] = A
+    for k in range(mm_src.shape[0]):
+        vmax = p[mm_vmax[k]]
+        if vmax == 0.0:
+            continue
+        src = mm_src[k]
+        fu = p[mm_fu[k]] if mm_fu[k] >= 0 else 1.0
+        c = fu * y[src] / V[src]
+        if c < 0.0:
+            c = 0.0
+        km = p[mm_km[k]]
+        d = vmax * km * fu / (V[src] * (km + c) * (km + c))
+        J[src, src] -= d
+        J[mm_dst[k], src] += d
+
+
+@njit(cache=True, error_model="numpy")
+def _any_active(p, mm_vmax):
+    for k in range(mm_vmax.shape[0]):
+        if p[mm_vmax[k]] != 0.0:
+            return True
+    return False
+
+
+# ------------------------------------------------------------ Radau constants
+_S6 = 6.0 ** 0.5
+_C = np.array([(4.0 - _S6) / 10.0, (4.0 + _S6) / 10.0, 1.0])
+_E = np.array([-13.0 - 7.0 * _S6, -13.0 + 7.0 * _S6, -1.0]) / 3.0
+_MU_REAL = 3.0 + 3.0 ** (2.0 / 3.0) - 3.0 ** (1.0 / 3.0)
+_MU_COMPLEX_RE = 3.0 + 0.5 * (3.0 ** (1.0 / 3.0) - 3.0 ** (2.0 / 3.0))
+_MU_COMPLEX_IM = -0.5 * (3.0 ** (5.0 / 6.0) + 3.0 ** (7.0 / 6.0))
+_T = np.array([[0.09443876248897524, -0.14125529502095421, 0.03002919410514742],
+               [0.25021312296533332, 0.20412935229379994, -0.38294211275726192],
+               [1.0, 1.0, 0.0]])
+_TI = np.array([[4.17871859155190428, 0.32768282076106237, 0.52337644549944951],
+                [-4.17871859155190428, -0.32768282076106237, 0.47662355450055044],
+                [0.50287263494578682, -2.57192694985560522, 0.59603920482822492]])
+_P = np.array([[13.0 / 3.0 + 7.0 * _S6 / 3.0, -23.0 / 3.0 - 22.0 * _S6 / 3.0, 10.0 / 3.0 + 5.0 * _S6],
+               [13.0 / 3.0 - 7.0 * _S6 / 3.0, -23.0 / 3.0 + 22.0 * _S6 / 3.0, 10.0 / 3.0 - 5.0 * _S6],
+               [1.0 / 3.0, -8.0 / 3.0, 10.0 / 3.0]])
+_NEWTON_MAXITER = 6
+_MIN_FACTOR = 0.2
+_MAX_FACTOR = 10.0
+_EPS = np.finfo(np.float64).eps
+
+
+@njit(cache=True, error_model="numpy")
+def _rms_scaled(x, scale):
+    n = x.shape[0]
+    s = 0.0
+    for i in range(n):
+        v = x[i] / scale[i]
+        s += v * v
+    return math.sqrt(s / n)
+
+
+@njit(cache=True, error_model="numpy")
+def _predict_factor(h_abs, h_abs_old, error_norm, error_norm_old):
+    if error_norm == 0.0:
+        return _MAX_FACTOR
+    if error_norm_old < 0.0 or h_abs_old < 0.0:
+        multiplier = 1.0
+    else:
+        multiplier = h_abs / h_abs_old * (error_norm_old / error_norm) ** 0.25
+    return min(1.0, multiplier) * error_norm ** -0.25
+
+
+@njit(cache=True, error_model="numpy")
+def _initial_step(y, f, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol, atolv, interval, work, f1,
+                  order):
+    """Hairer, Norsett & Wanner (1993) II.4 starting step (as SciPy's select_initial_step)."""
+    n = y.shape[0]
+    d0 = 0.0
+    d1 = 0.0
+    for i in range(n):
+        sc = atolv[i] + abs(y[i]) * rtol
+        d0 += (y[i] / sc) ** 2
+        d1 += (f[i] / sc) ** 2
+    d0 = math.sqrt(d0 / n)
+    d1 = math.sqrt(d1 / n)
+    if d0 < 1e-5 or d1 < 1e-5:
+        h0 = 1e-6
+    else:
+        h0 = 0.01 * d0 / d1
+    h0 = min(h0, interval)
+    for i in range(n):
+        work[i] = y[i] + h0 * f[i]
+    rhs(work, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, f1)
+    d2 = 0.0
+    for i in range(n):
+        sc = atolv[i] + abs(y[i]) * rtol
+        d2 += ((f1[i] - f[i]) / sc) ** 2
+    d2 = math.sqrt(d2 / n) / h0
+    if d1 <= 1e-15 and d2 <= 1e-15:
+        h1 = max(1e-6, h0 * 1e-3)
+    else:
+        h1 = (0.01 / max(d1, d2)) ** (1.0 / (order + 1.0))
+    return min(100.0 * h0, h1, interval)
+
+
+# ------------------------------------------------------------ Rodas5P tableau
+# Steinebach G (2023). Construction of Rosenbrock-Wanner method Rodas5P and
+# numerical benchmarks within the Julia Differential Equations package.
+# BIT Numer Math 63:27, doi:10.1007/s10543-023-00967-x (coefficients of the
+# 8-stage, order-5(4), stiffly accurate method in the transformed W-form:
+# W = I/(h*gamma) - J; stage i: U_i = y + sum_j a_ij u_j,
+# W u_i = f(U_i) + sum_j (c_ij/h) u_j; y_new = U_8 + u_8's predecessor sum;
+# error estimate = u_8). Transcription checked by the convergence-order test
+# in tests/test_solvers.py.
+_RG = 0.21193756319429014
+_RA = np.zeros((8, 8))
+_RC = np.zeros((8, 8))
+_RA[1, :1] = [3.0]
+_RA[2, :2] = [2.849394379747939, 0.45842242204463923]
+_RA[3, :3] = [-6.954028509809101, 2.489845061869568, -10.358996098473584]
+_RA[4, :4] = [2.8029986275628964, 0.5072464736228206, -0.3988312541770524, -0.04721187230404641]
+_RA[5, :5] = [-7.502846399306121, 2.561846144803919, -11.627539656261098, -0.18268767659942256,
+              0.030198172008377946]
+_RA[6, :6] = [-7.502846399306121, 2.561846144803919, -11.627539656261098, -0.18268767659942256,
+              0.030198172008377946, 1.0]
+_RA[7, :7] = [-7.502846399306121, 2.561846144803919, -11.627539656261098, -0.18268767659942256,
+              0.030198172008377946, 1.0, 1.0]
+_RC[1, :1] = [-14.155112264123755]
+_RC[2, :2] = [-17.97296035885952, -2.859693295451294]
+_RC[3, :3] = [147.12150275711716, -1.41221402718213, 71.68940251302358]
+_RC[4, :4] = [165.43517024871676, -0.4592823456491126, 42.90938336958603, -5.961986721573306]
+_RC[5, :5] = [24.854864614690072, -3.0009227002832186, 47.4931110020768, 5.5814197821558125,
+              -0.6610691825249471]
+_RC[6, :6] = [30.91273214028599, -3.1208243349937974, 77.79954646070892, 34.28646028294783,
+              -19.097331116725623, -28.087943162872662]
+_RC[7, :7] = [37.80277123390563, -3.2571969029072276, 112.26918849496327, 66.9347231244047,
+              -40.06618937091002, -54.66780262877968, -9.48861652309627]
+# y_new = y + sum_{j<7} m_j u_j with m = row 7 of A (stiffly accurate: y_new = U_8),
+# the embedded solution adds u_8, so the error estimate is u_8 itself.
+
+
+# --------------------------------------------------------------- workspace
+# Float vectors live in rows of one (NV, S) array, matrices in one (NM, S, S)
+# array, scalar integrator state in a small vector: allocated once per subject.
+V_F = 0        # f(t, y) at the current state
+V_FNEW = 1
+V_W1 = 2
+V_W2 = 3
+V_SCALE = 4
+V_ERR = 5
+V_ZE = 6
+V_YOLD = 7
+V_FR = 8
+V_YTMP = 9
+V_ATOL = 10
+V_S0 = 11      # y'' = J f at the start of a step (dense output)
+V_S1 = 12      # y'' at its end
+V_Z = 13       # 3 rows
+V_Z0 = 16      # 3 rows
+V_WW = 19      # 3 rows (Radau transformed stage values)
+V_FS = 22      # 3 rows (stage derivatives)
+V_DW = 25      # 3 rows
+V_Q = 28       # 3 rows (Radau collocation polynomial, transposed)
+V_U = 31       # 8 rows (Rodas stages)
+NV = 39
+
+M_J = 0
+M_LU = 1
+M_AD = 2
+NM = 3
+
+# scalar state
+S_H = 0            # proposed step size
+S_HOLD = 1         # previous proposed step size (-1: none)
+S_ERROLD = 2       # previous error norm (-1: none)
+S_LUH = 3          # step size of the current LU (-1: none)
+S_TOLD = 4
+S_HPREV = 5
+S_HAVESOL = 6
+S_RESTART = 7      # 1 after an event: recompute f, J, initial step
+S_JACCUR = 8
+S_STEPS = 9
+NS = 10
+
+
+@njit(cache=True, error_model="numpy")
+def _restart(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol, nonlinear,
+             wv, wm, st, counters, order):
+    """Fresh start after a discontinuity (dose): f, Jacobian and a new first step."""
+    rhs(y, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, wv[V_F])
+    counters[2] += 1
+    if nonlinear:
+        jacobian(y, A, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, wm[M_J])
+        st[S_LUH] = -1.0
+    st[S_JACCUR] = 1.0
+    h = _initial_step(y, wv[V_F], L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol, wv[V_ATOL],
+                      target - t, wv[V_W1], wv[V_W2], order)
+    counters[2] += 1
+    st[S_H] = h
+    st[S_HOLD] = -1.0
+    st[S_ERROLD] = -1.0
+    st[S_HAVESOL] = 0.0
+    st[S_RESTART] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _emit(y, save, out, k):
+    for j in range(save.shape[0]):
+        out[k, j] = y[save[j]]
+
+
+@njit(cache=True, error_model="numpy")
+def _hermite5(theta, h, y0, f0, s0, y1, f1, s1, save, out, k):
+    """Quintic Hermite interpolant through (y, y', y'') at both ends of a step.
+
+    Error O(h^6), the order of the method; linear in the data, so it keeps
+    the mass balance of the end points exactly (sum over mass states of f
+    and of J f is zero).
+    """
+    t2 = theta * theta
+    t3 = t2 * theta
+    t4 = t3 * theta
+    t5 = t4 * theta
+    H0 = 1.0 - 10.0 * t3 + 15.0 * t4 - 6.0 * t5
+    H1 = theta - 6.0 * t3 + 8.0 * t4 - 3.0 * t5
+    H2 = 0.5 * (t2 - 3.0 * t3 + 3.0 * t4 - t5)
+    H3 = 0.5 * (t3 - 2.0 * t4 + t5)
+    H4 = -4.0 * t3 + 7.0 * t4 - 3.0 * t5
+    H5 = 10.0 * t3 - 15.0 * t4 + 6.0 * t5
+    hh = h * h
+    for j in range(save.shape[0]):
+        i = save[j]
+        out[k, j] = (H0 * y0[i] + H5 * y1[i] + h * (H1 * f0[i] + H4 * f1[i])
+                     + hh * (H2 * s0[i] + H3 * s1[i]))
+
+
+@njit(cache=True, error_model="numpy")
+def _matvec(M, x, out):
+    n = x.shape[0]
+    for i in range(n):
+        acc = 0.0
+        for j in range(n):
+            acc += M[i, j] * x[j]
+        out[i] = acc
+
+
+@njit(cache=True, error_model="numpy")
+def _advance_rodas(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                   rtol, max_steps, max_step, nonlinear, wv, wm, piv, st, counters,
+                   times, k, save, out):
+    """Rodas5P steps from t to target (the last one lands on target).
+
+    Outputs at times in (t, target) are written from the quintic Hermite
+    dense output. Returns (status, next output index).
+    """
+    S = y.shape[0]
+    T = times.shape[0]
+    J = wm[M_J]
+    LU = wm[M_LU]
+    f = wv[V_F]
+    U = wv[V_W1]
+    r = wv[V_W2]
+    scale = wv[V_SCALE]
+    atolv = wv[V_ATOL]
+    ynew = wv[V_YTMP]
+    err = wv[V_ERR]
+    fnew = wv[V_FNEW]
+    UU = wv[V_U:V_U + 8]
+    while t < target:
+        if st[S_STEPS] >= max_steps:
+            return ST_MAX_STEPS, k
+        min_step = 10.0 * abs(np.nextafter(t, np.inf) - t)
+        h_abs = min(st[S_H], max_step)
+        rejected = False
+        clipped = False
+        error_norm = 0.0
+        h = 0.0
+        t_new = 0.0
+        while True:
+            if h_abs < min_step:
+                return ST_STEP_TOO_SMALL, k
+            t_new = t + h_abs
+            clipped = False
+            if t_new + 0.01 * h_abs >= target:
+                t_new = target
+                clipped = True
+            h = t_new - t
+            if st[S_LUH] != h:
+                g = 1.0 / (h * _RG)
+                for i in range(S):
+                    for j in range(S):
+                        LU[i, j] = -J[i, j]
+                    LU[i, i] += g
+                counters[3] += 1
+                if lu_factor(LU, piv) != 0:
+                    h_abs *= 0.5
+                    st[S_LUH] = -1.0
+                    counters[1] += 1
+                    rejected = True
+                    continue
+                st[S_LUH] = h
+            inv_h = 1.0 / h
+            for stg in range(8):
+                if stg == 0:
+                    for i in range(S):
+                        r[i] = f[i]
+                else:
+                    for i in range(S):
+                        U[i] = y[i]
+                    for j in range(stg):
+                        a = _RA[stg, j]
+                        if a != 0.0:
+                            for i in range(S):
+                                U[i] += a * UU[j, i]
+                    rhs(U, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, r)
+                    counters[2] += 1
+                    if stg == 7:   # U_8 is y_new: keep f(y_new) for the next step (FSAL)
+                        for i in range(S):
+                            fnew[i] = r[i]
+                    for j in range(stg):
+                        c = _RC[stg, j] * inv_h
+                        for i in range(S):
+                            r[i] += c * UU[j, i]
+                lu_solve(LU, piv, r)
+                for i in range(S):
+                    UU[stg, i] = r[i]
+            # y_new = U_8 (stiffly accurate); the error estimate is u_8
+            for i in range(S):
+                ynew[i] = U[i]
+                err[i] = UU[7, i]
+                scale[i] = atolv[i] + max(abs(y[i]), abs(U[i])) * rtol
+            error_norm = _rms_scaled(err, scale)
+            if not math.isfinite(error_norm):
+                h_abs *= 0.25
+                counters[1] += 1
+                rejected = True
+                continue
+            if error_norm > 1.0:
+                h_abs *= max(0.2, 0.9 * error_norm ** -0.2)
+                counters[1] += 1
+                rejected = True
+                continue
+            break
+        # ---- accept
+        st[S_STEPS] += 1.0
+        counters[0] += 1
+        dense = k < T and times[k] < target and times[k] < t_new
+        if dense:
+            _matvec(J, f, wv[V_S0])          # y'' at the start, with the J of this step
+        if nonlinear:
+            jacobian(ynew, A, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, J)
+            st[S_LUH] = -1.0
+        if dense:
+            _matvec(J, fnew, wv[V_S1])
+            while k < T and times[k] < target and times[k] < t_new:
+                _hermite5((times[k] - t) / h, h, y, f, wv[V_S0], ynew, fnew, wv[V_S1], save, out, k)
+                k += 1
+        if k < T and times[k] == t_new and t_new < target:
+            _emit(ynew, save, out, k)
+            k += 1
+        for i in range(S):
+            y[i] = ynew[i]
+            f[i] = fnew[i]
+        t = t_new
+        if error_norm == 0.0:
+            factor = 5.0
+        else:
+            factor = min(5.0, max(0.2, 0.9 * error_norm ** -0.2))
+        if rejected:
+            factor = min(factor, 1.0)
+        h_next = h * factor
+        if clipped and not rejected:
+            # the step was cut to land on an event time: keep the step length
+            # the error estimate allowed before the cut
+            h_next = max(h_next, st[S_H])
+        # keep h, and so the LU of a linear model, when the change would be small
+        if not nonlinear and h_next >= h and h_next <= 1.2 * h:
+            h_next = h
+        st[S_H] = h_next
+        for i in range(S):
+            if not math.isfinite(y[i]):
+                return ST_NONFINITE, k
+    return ST_SUCCESS, k
+
+
+@njit(cache=True, error_model="numpy")
+def _advance_radau(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                   rtol, max_steps, max_step, nonlinear, wv, wm, LUc, fc, pivr, pivc, st, counters):
+    """Radau IIA (order 5) steps from t to target (landing exactly on target)."""
+    S = y.shape[0]
+    J = wm[M_J]
+    LUr = wm[M_LU]
+    f = wv[V_F]
+    work = wv[V_W1]
+    work2 = wv[V_W2]
+    scale = wv[V_SCALE]
+    err = wv[V_ERR]
+    ZE = wv[V_ZE]
+    y_old = wv[V_YOLD]
+    fr = wv[V_FR]
+    atolv = wv[V_ATOL]
+    newton_tol = max(10.0 * _EPS / rtol, min(0.03, rtol ** 0.5))
+    mu_c = complex(_MU_COMPLEX_RE, _MU_COMPLEX_IM)
+    while t < target:
+        if st[S_STEPS] >= max_steps:
+            return ST_MAX_STEPS
+        min_step = 10.0 * abs(np.nextafter(t, np.inf) - t)
+        h_abs = st[S_H]
+        if h_abs > max_step:
+            h_abs = max_step
+            st[S_HOLD] = -1.0
+            st[S_ERROLD] = -1.0
+        elif h_abs < min_step:
+            h_abs = min_step
+            st[S_HOLD] = -1.0
+            st[S_ERROLD] = -1.0
+        h_desired = h_abs
+        rejected = False
+        accepted = False
+        clipped = False
+        n_iter = 0
+        rate = -1.0
+        error_norm = 0.0
+        safety = 0.9
+        h = 0.0
+        t_new = 0.0
+        while not accepted:
+            if h_abs < min_step:
+                return ST_STEP_TOO_SMALL
+            t_new = t + h_abs
+            clipped = False
+            if t_new + 0.01 * h_abs >= target:
+                t_new = target
+                clipped = True
+            h = t_new - t
+            h_abs = h
+            # predictor for the stage values from the last step's polynomial
+            if st[S_HAVESOL] > 0.0:
+                for s3 in range(3):
+                    x = (t + h * _C[s3] - st[S_TOLD]) / st[S_HPREV]
+                    x2 = x * x
+                    x3 = x2 * x
+                    for i in range(S):
+                        wv[V_Z0 + s3, i] = (y_old[i] + wv[V_Q, i] * x + wv[V_Q + 1, i] * x2
+                                            + wv[V_Q + 2, i] * x3 - y[i])
+            else:
+                for s3 in range(3):
+                    for i in range(S):
+                        wv[V_Z0 + s3, i] = 0.0
+            for i in range(S):
+                scale[i] = atolv[i] + abs(y[i]) * rtol
+            converged = False
+            while not converged:
+                if st[S_LUH] != h:
+                    mr = _MU_REAL / h
+                    mc = mu_c / h
+                    for i in range(S):
+                        for j in range(S):
+                            LUr[i, j] = -J[i, j]
+                            LUc[i, j] = -J[i, j]
+                        LUr[i, i] += mr
+                        LUc[i, i] += mc
+                    lu_factor(LUr, pivr)
+                    lu_factor(LUc, pivc)
+                    counters[3] += 1
+                    st[S_LUH] = h
+                # Newton iterations on the collocation system (SciPy's solve_collocation_system)
+                mr = _MU_REAL / h
+                mc = mu_c / h
+                for s3 in range(3):
+                    for i in range(S):
+                        wv[V_WW + s3, i] = (_TI[s3, 0] * wv[V_Z0, i] + _TI[s3, 1] * wv[V_Z0 + 1, i]
+                                            + _TI[s3, 2] * wv[V_Z0 + 2, i])
+                        wv[V_Z + s3, i] = wv[V_Z0 + s3, i]
+                dW_norm_old = -1.0
+                rate = -1.0
+                converged = False
+                finite = True
+                n_iter = 0
+                for it in range(_NEWTON_MAXITER):
+                    n_iter = it + 1
+                    for s3 in range(3):
+                        for i in range(S):
+                            work[i] = y[i] + wv[V_Z + s3, i]
+                        rhs(work, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, wv[V_FS + s3])
+                    counters[2] += 3
+                    for i in range(S):
+                        if not math.isfinite(wv[V_FS, i] + wv[V_FS + 1, i] + wv[V_FS + 2, i]):
+                            finite = False
+                    if not finite:
+                        break
+                    for i in range(S):
+                        f0 = wv[V_FS, i]
+                        f1 = wv[V_FS + 1, i]
+                        f2 = wv[V_FS + 2, i]
+                        fr[i] = f0 * _TI[0, 0] + f1 * _TI[0, 1] + f2 * _TI[0, 2] - mr * wv[V_WW, i]
+                        re = f0 * _TI[1, 0] + f1 * _TI[1, 1] + f2 * _TI[1, 2]
+                        im = f0 * _TI[2, 0] + f1 * _TI[2, 1] + f2 * _TI[2, 2]
+                        fc[i] = complex(re, im) - mc * complex(wv[V_WW + 1, i], wv[V_WW + 2, i])
+                    lu_solve(LUr, pivr, fr)
+                    lu_solve(LUc, pivc, fc)
+                    dsum = 0.0
+                    for i in range(S):
+                        wv[V_DW, i] = fr[i]
+                        wv[V_DW + 1, i] = fc[i].real
+                        wv[V_DW + 2, i] = fc[i].imag
+                        sc = scale[i]
+                        dsum += (fr[i] / sc) ** 2 + (fc[i].real / sc) ** 2 + (fc[i].imag / sc) ** 2
+                    dW_norm = math.sqrt(dsum / (3 * S))
+                    if dW_norm_old >= 0.0:
+                        rate = dW_norm / dW_norm_old
+                    if rate >= 0.0 and (rate >= 1.0 or
+                                        rate ** (_NEWTON_MAXITER - it) / (1.0 - rate) * dW_norm > newton_tol):
+                        break
+                    for s3 in range(3):
+                        for i in range(S):
+                            wv[V_WW + s3, i] += wv[V_DW + s3, i]
+                    for s3 in range(3):
+                        for i in range(S):
+                            wv[V_Z + s3, i] = (_T[s3, 0] * wv[V_WW, i] + _T[s3, 1] * wv[V_WW + 1, i]
+                                               + _T[s3, 2] * wv[V_WW + 2, i])
+                    if dW_norm == 0.0 or (rate >= 0.0 and rate / (1.0 - rate) * dW_norm < newton_tol):
+                        converged = True
+                        break
+                    if not nonlinear and it == 0:
+                        # linear model, exact Jacobian: the first Newton step solves
+                        # the (linear) collocation system exactly
+                        converged = True
+                        break
+                    dW_norm_old = dW_norm
+                if not converged:
+                    if st[S_JACCUR] > 0.0 or not nonlinear:
+                        break
+                    jacobian(y, A, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, J)
+                    st[S_JACCUR] = 1.0
+                    st[S_LUH] = -1.0
+            if not converged:
+                h_abs *= 0.5
+                counters[1] += 1
+                rejected = True
+                continue
+            # error estimate (Hairer & Wanner IV.8, eq. 8.20, as SciPy)
+            for i in range(S):
+                work[i] = y[i] + wv[V_Z + 2, i]     # y_new
+                ZE[i] = (wv[V_Z, i] * _E[0] + wv[V_Z + 1, i] * _E[1] + wv[V_Z + 2, i] * _E[2]) / h
+                err[i] = f[i] + ZE[i]
+            lu_solve(LUr, pivr, err)
+            for i in range(S):
+                scale[i] = atolv[i] + max(abs(y[i]), abs(work[i])) * rtol
+            error_norm = _rms_scaled(err, scale)
+            safety = 0.9 * (2 * _NEWTON_MAXITER + 1) / (2 * _NEWTON_MAXITER + n_iter)
+            if rejected and error_norm > 1.0:
+                for i in range(S):
+                    work2[i] = y[i] + err[i]
+                rhs(work2, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, err)
+                counters[2] += 1
+                for i in range(S):
+                    err[i] += ZE[i]
+                lu_solve(LUr, pivr, err)
+                error_norm = _rms_scaled(err, scale)
+            if error_norm > 1.0:
+                factor = _predict_factor(h_abs, st[S_HOLD], error_norm, st[S_ERROLD])
+                h_abs *= max(_MIN_FACTOR, safety * factor)
+                rejected = True
+                counters[1] += 1
+            else:
+                accepted = True
+        st[S_STEPS] += 1.0
+        counters[0] += 1
+        recompute_jac = nonlinear and n_iter > 2 and rate > 1e-3
+        factor = _predict_factor(h_abs, st[S_HOLD], error_norm, st[S_ERROLD])
+        factor = min(_MAX_FACTOR, safety * factor)
+        if not recompute_jac and factor < 1.2:
+            factor = 1.0
+        # dense-output polynomial of this step (predictor for the next one)
+        for i in range(S):
+            y_old[i] = y[i]
+            for c in range(3):
+                wv[V_Q + c, i] = wv[V_Z, i] * _P[0, c] + wv[V_Z + 1, i] * _P[1, c] + wv[V_Z + 2, i] * _P[2, c]
+        st[S_TOLD] = t
+        st[S_HPREV] = h
+        st[S_HAVESOL] = 1.0
+        for i in range(S):
+            y[i] = work[i]
+        t = t_new
+        rhs(y, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, f)
+        counters[2] += 1
+        if recompute_jac:
+            jacobian(y, A, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, J)
+            st[S_JACCUR] = 1.0
+            st[S_LUH] = -1.0
+        elif nonlinear:
+            st[S_JACCUR] = 0.0
+        st[S_HOLD] = h_desired
+        st[S_ERROLD] = error_norm
+        h_next = h_abs * factor
+        if clipped and not rejected and h_desired > h_next:
+            h_next = h_desired
+        st[S_H] = h_next
+        for i in range(S):
+            if not math.isfinite(y[i]):
+                return ST_NONFINITE
+    return ST_SUCCESS
+
+
+@njit(cache=True, error_model="numpy")
+def _advance_exact(dt, y, b, nact, A, wm, c_dt, c_E, c_F, c_hasF, c_next, ytmp, counters):
+    """y <- exp(A dt) y + Phi(dt) b, with a small per-subject cache keyed by dt."""
+    S = y.shape[0]
+    NC = c_dt.shape[0]
+    active = False
+    for i in range(S):
+        if nact[i] > 0:
+            active = True
+            break
+    slot = -1
+    for c in range(NC):
+        if c_dt[c] > 0.0 and abs(c_dt[c] - dt) <= 1e-13 * dt:
+            slot = c
+            break
+    if slot < 0:
+        slot = c_next[0]
+        c_next[0] = (c_next[0] + 1) % NC
+        c_dt[slot] = dt
+        c_hasF[slot] = False
+        if active:
+            expm_phi(A, dt, c_E[slot], c_F[slot])
+            c_hasF[slot] = True
+        else:
+            Ad = wm[M_AD]
+            for i in range(S):
+                for j in range(S):
+                    Ad[i, j] = A[i, j] * dt
+            expm(Ad, c_E[slot])
+        counters[4] += 1
+    elif active and not c_hasF[slot]:
+        expm_phi(A, dt, c_E[slot], c_F[slot])
+        c_hasF[slot] = True
+        counters[4] += 1
+    for i in range(S):
+        acc = 0.0
+        for j in range(S):
+            acc += c_E[slot, i, j] * y[j]
+        ytmp[i] = acc
+    if active:
+        for i in range(S):
+            acc = 0.0
+            for j in range(S):
+                acc += c_F[slot, i, j] * b[j]
+            ytmp[i] += acc
+    for i in range(S):
+        y[i] = ytmp[i]
+
+
+# ------------------------------------------------------------ one subject
+@njit(cache=True, error_model="numpy")
+def solve_subject(method, p, vol_col, lin_type, lin_src, lin_dst, lin_col,
+                  mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                  ev_t, ev_s, ev_a, ev_k, n_ev, times, y0, save, out,
+                  rtol, atol, max_steps, max_step, counters):
+    """Solve one subject; write ``out[k, j] = y[save[j]]`` at ``times[k]``.
+
+    The loop: apply every event at the current time, report the outputs at
+    that time (so outputs are right-continuous at doses), then integrate to
+    the next event (or the last output time), reporting the outputs passed
+    on the way. Returns a status code (ST_*). ``counters`` receives (steps,
+    rejected steps, rhs evaluations, LU factorisations, matrix exponentials).
+    """
+    S = vol_col.shape[0]
+    T = times.shape[0]
+    A = np.empty((S, S))
+    build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A)
+    L = pack_linear(p, vol_col, lin_type, lin_src, lin_dst, lin_col)
+    V = np.empty(S)
+    _volumes(p, vol_col, V)
+    y = y0.copy()
+    b = np.zeros(S)
+    nact = np.zeros(S, dtype=np.int64)
+    wv = np.zeros((NV, S))
+    wm = np.zeros((NM, S, S))
+    st = np.zeros(NS)
+    st[S_LUH] = -1.0
+    st[S_RESTART] = 1.0
+    for i in range(S):
+        wv[V_ATOL, i] = atol * V[i]
+    nonlinear = _any_active(p, mm_vmax)
+    wm[M_J, :, :] = A
+    pivr = np.empty(S, dtype=np.int64)
+    pivc = np.empty(S, dtype=np.int64)
+    nc = S if method == METHOD_RADAU else 1
+    LUc = np.empty((nc, nc), dtype=np.complex128)
+    fc = np.empty(nc, dtype=np.complex128)
+    NC = 8 if method == METHOD_EXACT else 1
+    c_dt = np.full(NC, -1.0)
+    c_E = np.zeros((NC, S, S))
+    c_F = np.zeros((NC, S, S))
+    c_hasF = np.zeros(NC, dtype=np.bool_)
+    c_next = np.zeros(1, dtype=np.int64)
+    order = 5 if method == METHOD_RODAS else 3
+    t = 0.0
+    k = 0
+    e = 0
+    status = ST_SUCCESS
+    while True:
+        while e < n_ev and ev_t[e] <= t:
+            s_ = ev_s[e]
+            kind = ev_k[e]
+            if kind == EV_BOLUS:
+                y[s_] += ev_a[e]
+            elif kind == EV_RATE_ON:
+                nact[s_] += 1
+                b[s_] += ev_a[e]
+            else:
+                nact[s_] -= 1
+                if nact[s_] <= 0:
+                    nact[s_] = 0
+                    b[s_] = 0.0
+                else:
+                    b[s_] -= ev_a[e]
+            e += 1
+            st[S_RESTART] = 1.0
+        while k < T and times[k] <= t:
+            _emit(y, save, out, k)
+            k += 1
+        if k >= T:
+            break
+        te = ev_t[e] if e < n_ev else np.inf
+        t_end = te if te < times[T - 1] else times[T - 1]
+        if method == METHOD_EXACT:
+            while k < T and times[k] < t_end:
+                _advance_exact(times[k] - t, y, b, nact, A, wm, c_dt, c_E, c_F, c_hasF, c_next, wv[V_YTMP],
+                               counters)
+                t = times[k]
+                _emit(y, save, out, k)
+                k += 1
+            if t_end > t:
+                _advance_exact(t_end - t, y, b, nact, A, wm, c_dt, c_E, c_F, c_hasF, c_next, wv[V_YTMP],
+                               counters)
+        else:
+            if st[S_RESTART] > 0.0:
+                _restart(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol, nonlinear,
+                         wv, wm, st, counters, order)
+            if method == METHOD_RODAS:
+                status, k = _advance_rodas(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                                           rtol, max_steps, max_step, nonlinear, wv, wm, pivr, st, counters,
+                                           times, k, save, out)
+            else:
+                while k < T and times[k] < t_end and status == ST_SUCCESS:
+                    status = _advance_radau(t, times[k], y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km,
+                                            mm_fu, rtol, max_steps, max_step, nonlinear, wv, wm, LUc, fc,
+                                            pivr, pivc, st, counters)
+                    t = times[k]
+                    _emit(y, save, out, k)
+                    k += 1
+                if status == ST_SUCCESS and t_end > t:
+                    status = _advance_radau(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                                            rtol, max_steps, max_step, nonlinear, wv, wm, LUc, fc, pivr, pivc,
+                                            st, counters)
+            if status != ST_SUCCESS:
+                break
+        t = t_end
+    if status == ST_SUCCESS:
+        for kk in range(T):
+            for j in range(save.shape[0]):
+                if not math.isfinite(out[kk, j]):
+                    status = ST_NONFINITE
+    if status != ST_SUCCESS:
+        for kk in range(k, T):
+            for j in range(save.shape[0]):
+                out[kk, j] = np.nan
+    return status
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def solve_batch(method, P, vol_col, lin_type, lin_src, lin_dst, lin_col,
+                mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status,
+                rtol, atol, max_steps, max_step, counters):
+    """Solve every subject (rows of ``P``) in parallel.
+
+    Event arrays have shape (N_ev, E) with N_ev equal to N or 1 (shared by all
+    subjects); ``y0`` has shape (N or 1, n_states). ``out`` has shape
+    (N, T, len(save)); ``status`` (N,); ``counters`` (N, 5).
+    """
+    N = P.shape[0]
+    # multiply instead of branching: a conditional would unify the prange
+    # index with a literal and Numba would type the index as float
+    sev = 0 if ev_t.shape[0] == 1 else 1
+    sy0 = 0 if y0.shape[0] == 1 else 1
+    for i in prange(N):
+        ie = i * sev
+        iy = i * sy0
+        status[i] = solve_subject(method, P[i], vol_col, lin_type, lin_src, lin_dst, lin_col,
+                                  mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                                  ev_t[ie], ev_s[ie], ev_a[ie], ev_k[ie], ev_n[ie], times, y0[iy],
+                                  save, out[i], rtol, atol, max_steps, max_step, counters[i])
