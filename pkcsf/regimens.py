@@ -972,8 +972,9 @@ def _parse_phase(text: str, drugs: set[str], quoted: list) -> _Phase:
     if cur.match(r"age[- ]?based" + _W):
         ph.amount = ("age",)
     else:
-        m = cur.match(rf"({_NUM})")
+        m = cur.peek(rf"({_NUM})(?!\s*times{_W})")      # '2 times daily' is a frequency, not a dose
         if m:
+            cur.pos = m.end()
             num_text = m.group(1)
             x = float(num_text)
             mu = re.compile(r"\s*([A-Za-zµμ][\w/^²µμ]*)").match(cur.s, cur.pos)
@@ -1382,7 +1383,9 @@ def describe_regimen(reg: Regimen) -> str:
         if (key, layer) not in groups:
             groups[(key, layer)] = _Group(key, d.time, [], len(groups))
         groups[(key, layer)].offs.append(d.time - groups[(key, layer)].t0)
-    ordered = sorted(groups.values(), key=lambda g: (g.t0, g.order))
+    # assign phases to chains in an order independent of how simultaneous doses happen to be listed,
+    # so that the text of a regimen and of its read-back are the same
+    ordered = sorted(groups.values(), key=lambda g: (g.t0, tuple(str(x) for x in g.key), g.order))
     chains: list[list[_Group]] = []
     for g in ordered:
         # a phase without a drug cannot follow one with a drug in a chain (the text would inherit it)
@@ -1391,6 +1394,7 @@ def describe_regimen(reg: Regimen) -> str:
             max(cands, key=lambda ch: ch[-1].t0 + ch[-1].last).append(g)
         else:
             chains.append([g])
+    chains.sort(key=lambda ch: (ch[0].t0, ch[0].order))
     # targets: the next phase's start; for last phases, the regimen's end where expressible
     targets = [[(ch[i + 1].t0 - ch[i].t0) if i + 1 < len(ch) else None for i in range(len(ch))] for ch in chains]
     ends = [ch[-1].t0 + _plan(ch[-1], None)[2] for ch in chains]
