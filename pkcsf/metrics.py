@@ -58,6 +58,9 @@ the next dose, and for the last interval the value at ``end`` (C at the end of
 the simulated interval, e.g. C(tau) when ``end`` is the last dose plus tau).
 ``cmin`` is different: the minimum of the curve over the window.
 
+Window edges within 1e-9 x max|times| of an output time are taken to be that
+output time (so ``end=0.1 * 3`` is the output time 0.3).
+
 Units
 -----
 Times in h, concentrations in mg/L, AUC in mg*h/L. Thresholds and window
@@ -305,11 +308,24 @@ class _Curve:
             raise MetricsError("start", start, rule)
         if e < t[0] - self.tol or e > t[-1] + self.tol:
             raise MetricsError("end", end, rule)
-        s = min(max(s, t[0]), t[-1])
-        e = min(max(e, t[0]), t[-1])
+        s, e = self._snap(s), self._snap(e)
         if e < s:
             raise MetricsError("end", end, f"must be >= start ({s:g} h)")
         return s, e
+
+    def _snap(self, x: float) -> float:
+        """x clipped to the grid and, within tol of an output time, set to that time.
+
+        (So ``end=0.1 * 3`` means the output time 0.3, and a window ending
+        there on a dose takes the pre-dose value.)
+        """
+        t = self.times
+        x = min(max(x, t[0]), t[-1])
+        j = int(np.searchsorted(t, x))
+        for g in (j - 1, j):
+            if 0 <= g < t.size and abs(t[g] - x) <= self.tol:
+                return float(t[g])
+        return x
 
     def _interp(self, t0, t1, a, b, x):
         """Value at x of the segment interpolant with end values a, b (N, ...)."""
@@ -340,12 +356,12 @@ class _Curve:
 
     def window(self, s: float, e: float) -> _Window:
         t, c = self.times, self.conc
-        if e - s <= self.tol:
+        if e <= s:
             v = self.value_at(s, "right")[:, None]
             return _Window(np.array([s]), np.array([s]), v, v, self.method, None)
         T = t.size
         js = min(max(int(np.searchsorted(t, s + self.tol, side="right")) - 1, 0), T - 2)
-        je = min(max(int(np.searchsorted(t, e - self.tol, side="left")) - 1, 0), T - 2)
+        je = min(max(int(np.searchsorted(t, e - self.tol, side="left")) - 1, js), T - 2)
         t0 = t[js:je + 1].copy()
         t1 = t[js + 1:je + 2].copy()
         a = c[:, js:je + 1]
@@ -372,7 +388,7 @@ class _Curve:
 
     def intervals(self, end) -> list[tuple[float, float]]:
         t = self.times
-        e = t[-1] if end is None else _as_time("end", end)
+        e = t[-1] if end is None else self._snap(_as_time("end", end))
         starts = self.dose_on_grid
         if starts.size == 0:
             raise MetricsError("dose_times", "no dose before the last output time",
@@ -534,7 +550,7 @@ def interpolate(times, conc, at, *, method="linear", side="right", dose_times=No
         x = _as_time(field, x)
         if x < t[0] - cur.tol or x > t[-1] + cur.tol:
             raise MetricsError(field, x, f"must lie within the output grid [{t[0]:g}, {t[-1]:g}] h")
-        out.append(cur.value_at(min(max(x, t[0]), t[-1]), side))
+        out.append(cur.value_at(cur._snap(x), side))
     return out[0] if scalar else np.stack(out, axis=1)
 
 
