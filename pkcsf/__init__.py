@@ -1,12 +1,27 @@
 """pkcsf: simulate how drugs reach, spread through and leave the cerebrospinal fluid.
 
-The public namespace::
+Two levels, one namespace::
 
     import pkcsf as pk
-    model = pk.load_model("two_compartment_oral")       # a model is data (models/*.toml)
+
+    # clinical: drugs, routes, regimens, virtual populations, read-outs
+    res = pk.simulate_drug("methotrexate", {"lumbar": "12 mg lumbar twice weekly x 4 weeks",
+                                            "ommaya": "12 mg ommaya twice weekly x 4 weeks"},
+                           subjects=1000, days=28, seed=1)
+    res.summary()                    # Cmax, AUC, time above threshold ... percentiles per arm and compartment
+
+    # engine: any compartmental model (models/*.toml), any parameters, any event table
+    model = pk.load_model("reference_p2")
     reg = pk.Dose("80 mg", "oral").repeat(every="24 h", n=28)
-    res = pk.simulate(model, reg, params, times=np.arange(0, 673))
-    res.to_frame()                                        # id, time, compartment, value, unit
+    out = pk.simulate(model, reg, params, times=np.arange(0, 673.0))
+    out.to_frame()                   # id, time, compartment, value, unit
+
+Where things live: models in ``models/``, parameter values with sources in
+``parameters/``; the engine in :mod:`pkcsf.simulate` and :mod:`pkcsf.solvers`;
+the CNS model API in :mod:`pkcsf.cns`; regimens in :mod:`pkcsf.regimens`;
+populations in :mod:`pkcsf.population`; scenarios in :mod:`pkcsf.scenario`;
+read-outs in :mod:`pkcsf.metrics` and :mod:`pkcsf.nca`; trials in
+:mod:`pkcsf.trials`.
 """
 from .dosing import Dose, Regimen, bolus, from_nonmem, infusion, oral
 from .errors import (DosingError, ModelError, ParameterError, PkcsfError, ScenarioError, SolverError,
@@ -17,6 +32,11 @@ from .parameters import ParameterSet, load_parameter_set
 from .paths import add_search_path
 from .results import SimulationResult
 from .simulate import prepare, simulate
+from . import cns, metrics, nca, population, regimens, scenario, trials
+from .cns import drug, setup
+from .population import Population, RandomEffect
+from .regimens import parse_regimen
+from .scenario import Arm, Scenario, Target, run, simulate_drug
 
 __version__ = "0.1.0"
 
@@ -27,4 +47,6 @@ __all__ = [
     "Dose", "Regimen", "bolus", "infusion", "oral", "from_nonmem",
     "ParameterSet", "load_parameter_set", "add_search_path",
     "PkcsfError", "ModelError", "ParameterError", "DosingError", "ScenarioError", "SolverError", "Status",
+    "cns", "drug", "setup", "regimens", "parse_regimen", "population", "Population", "RandomEffect",
+    "scenario", "Scenario", "Arm", "Target", "run", "simulate_drug", "metrics", "nca", "trials",
 ]

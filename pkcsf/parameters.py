@@ -60,6 +60,7 @@ class ParameterSet:
     references: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
     path: str = ""
+    covariates: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> float:
         if name not in self.values:
@@ -164,7 +165,7 @@ def read_parameter_file(path) -> ParameterSet:
         raise ParameterError("parameter file", str(path), "the file does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ParameterError(f"parameter file {path.name}", str(exc), "is not valid TOML") from None
-    allowed = {"meta", "references", "values", "thresholds", "variability", "options"}
+    allowed = {"meta", "references", "values", "thresholds", "variability", "covariates", "options"}
     extra = set(data) - allowed
     if extra:
         check_choice(f"{path.name} table", sorted(extra)[0], sorted(allowed), ParameterError)
@@ -174,8 +175,34 @@ def read_parameter_file(path) -> ParameterSet:
     values = {k: _entry(k, v, refs, f"{path.name}: values.{k}") for k, v in data.get("values", {}).items()}
     thresholds = {k: _entry(k, v, refs, f"{path.name}: thresholds.{k}") for k, v in data.get("thresholds", {}).items()}
     variability = {k: _entry(k, v, refs, f"{path.name}: variability.{k}") for k, v in data.get("variability", {}).items()}
+    covariates = {k: _covariate_entry(k, v, refs, f"{path.name}: covariates.{k}")
+                  for k, v in data.get("covariates", {}).items()}
     return ParameterSet(name, meta.get("kind", ""), meta.get("description", ""), values, thresholds, variability,
-                        refs, dict(data.get("options", {})), str(path))
+                        refs, dict(data.get("options", {})), str(path), covariates)
+
+
+def _covariate_entry(name, spec, refs, where):
+    """A covariate effect (see pkcsf.population.CovariateEffect), sourced."""
+    from .population import CovariateEffect
+
+    if not isinstance(spec, dict):
+        raise ParameterError(where, spec, "a covariate effect is a table with parameter, covariate, model and source")
+    src = _check_source(spec.get("source"), refs, where)
+    if src == "assumption" and not str(spec.get("note", "")).strip():
+        raise ParameterError(f"{where}.note", "", "an assumption needs a note giving the reasoning")
+    allowed = {"parameter", "covariate", "model", "reference", "exponent", "slope", "factors", "x", "y",
+               "source", "where", "note"}
+    extra = set(spec) - allowed
+    if extra:
+        check_choice(f"{where} key", sorted(extra)[0], sorted(allowed), ParameterError)
+    try:
+        return CovariateEffect(spec.get("parameter", name), spec.get("covariate"), spec.get("model"),
+                               float(spec.get("reference", 1.0)), float(spec.get("exponent", 1.0)),
+                               float(spec.get("slope", 0.0)), dict(spec.get("factors", {})),
+                               tuple(spec.get("x", ())), tuple(spec.get("y", ())), src,
+                               str(spec.get("note", "")))
+    except ParameterError as exc:
+        raise ParameterError(f"{where}: {exc.field}", exc.value, exc.allowed) from None
 
 
 def available_parameter_sets(kind: str | None = None) -> dict[str, Path]:

@@ -1,0 +1,441 @@
+"""Virtual populations: covariates, between-subject variability, reproducible seeds.
+
+A :class:`Population` turns typical parameter values into N individual
+parameter sets:
+
+1. **covariates** per subject (sex, age, weight, height, serum creatinine ->
+   BSA and creatinine clearance), drawn from a :class:`Demographics` model
+   (``parameters/population/*.toml``, each value sourced) or taken from a
+   user DataFrame (one row per subject);
+2. **covariate effects** on typical values (power, linear, categorical,
+   or a table such as CSF volume by age), declared per parameter;
+3. **random effects**: ``P_i = P_typ(cov_i) * exp(eta_i)`` with
+   ``eta ~ N(0, Omega)``, Omega a full covariance matrix (or CVs plus a
+   correlation matrix; omega^2 = ln(1 + CV^2)); one eta may scale several
+   parameters.
+
+Reproducibility: subject i's random numbers come from a counter-based
+generator (Philox) keyed by ``(seed, stream)`` and positioned at subject i,
+so subject i is identical whatever N, the chunk size or the thread count.
+Covariates and random effects use separate streams, so adding a random
+effect does not change anyone's covariates. Normal deviates are obtained by
+the inverse normal CDF of uniforms, so each subject consumes a fixed number
+of draws.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri
+
+from .errors import ParameterError, check_choice
+
+__all__ = ["Population", "RandomEffect", "CovariateEffect", "Demographics", "uniforms", "normals",
+           "bsa_mosteller", "crcl_cockcroft_gault", "load_demographics", "COVARIATES"]
+
+#: covariates a population knows (units): SEX 0 male / 1 female
+COVARIATES = {"SEX": "0 = male, 1 = female", "AGE": "y", "WT": "kg", "HT": "cm", "BSA": "m2",
+              "SCR": "mg/dL", "CRCL": "mL/min", "ALB": "g/L"}
+
+_STREAM_COVARIATES = 1
+_STREAM_ETAS = 2
+
+
+# ------------------------------------------------------------------ random
+def uniforms(seed: int, stream: int, start: int, n: int, d: int) -> np.ndarray:
+    """Uniforms in (0, 1), shape (n, d), for subjects ``start .. start+n-1``.
+
+    Subject i always gets the same d numbers for a given (seed, stream),
+    whatever ``start`` and ``n`` (counter-based Philox; each subject uses
+    a whole number of 4-word blocks).
+    """
+    seed = _check_seed(seed)
+    d4 = max(4, -(-d // 4) * 4)
+    bg = np.random.Philox(key=np.array([seed, stream], dtype=np.uint64))
+    bg.advance(start * (d4 // 4))
+    u = np.random.Generator(bg).random((n, d4))[:, :d]
+    return u + 2.0 ** -54     # (0, 1): never exactly 0
+
+
+def normals(seed: int, stream: int, start: int, n: int, d: int) -> np.ndarray:
+    """Standard normal deviates (n, d) by the inverse CDF of :func:`uniforms`."""
+    return ndtri(uniforms(seed, stream, start, n, d))
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0 or seed >= 2**63:
+        raise ParameterError("seed", seed, "must be a whole number between 0 and 2**63 - 1")
+    return int(seed)
+
+
+# ------------------------------------------------------------ covariates
+def bsa_mosteller(height_cm, weight_kg):
+    """Body-surface area (m²), Mosteller RD. N Engl J Med 1987;317:1098."""
+    return np.sqrt(np.asarray(height_cm, float) * np.asarray(weight_kg, float) / 3600.0)
+
+
+def crcl_cockcroft_gault(age, weight_kg, scr_mg_dl, sex):
+    """Creatinine clearance (mL/min), Cockcroft DW, Gault MH. Nephron 1976;16:31-41.
+
+    ``(140 - age) * weight / (72 * SCr)``, times 0.85 for women (sex = 1).
+    """
+    age = np.asarray(age, float)
+    crcl = (140.0 - age) * np.asarray(weight_kg, float) / (72.0 * np.asarray(scr_mg_dl, float))
+    return crcl * np.where(np.asarray(sex) == 1, 0.85, 1.0)
+
+
+@dataclass(frozen=True)
+class CovariateDistribution:
+    """One continuous covariate: normal or log-normal, per sex, with bounds."""
+
+    name: str
+    scale: str                  # "normal" or "lognormal"
+    mean: tuple                 # (male, female): mean of the value (normal) or of log(value) (lognormal)
+    sd: tuple                   # (male, female), on the same scale
+    lower: float = -math.inf
+    upper: float = math.inf
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Demographics:
+    """A covariate model: sex ratio, covariate distributions, correlations.
+
+    Continuous covariates are drawn as correlated standard normals (the
+    ``correlation`` matrix, in the order of ``covariates``), mapped to each
+    sex's mean and SD (on the log scale for log-normal ones) and clipped to
+    their bounds. BSA (Mosteller) and creatinine clearance (Cockcroft–Gault)
+    are derived when height/weight and serum creatinine are present.
+    """
+
+    name: str
+    p_female: float
+    covariates: tuple
+    correlation: np.ndarray
+    sources: dict = field(default_factory=dict)
+    description: str = ""
+
+    def sample(self, n: int, seed: int, start: int = 0) -> pd.DataFrame:
+        k = len(self.covariates)
+        u = uniforms(seed, _STREAM_COVARIATES, start, n, k + 1)
+        sex = (u[:, 0] < self.p_female).astype(np.int64)
+        z = ndtri(u[:, 1:])
+        if k:
+            z = z @ np.linalg.cholesky(self.correlation).T
+        out = {"SEX": sex}
+        for j, cov in enumerate(self.covariates):
+            mean = np.where(sex == 1, cov.mean[1], cov.mean[0])
+            sd = np.where(sex == 1, cov.sd[1], cov.sd[0])
+            x = mean + sd * z[:, j]
+            if cov.scale == "lognormal":
+                x = np.exp(x)
+            out[cov.name] = np.clip(x, cov.lower, cov.upper)
+        df = pd.DataFrame(out)
+        return derive_covariates(df)
+
+
+def derive_covariates(df: pd.DataFrame) -> pd.DataFrame:
+    """Add BSA and CRCL where their inputs are present and they are not given."""
+    df = df.copy()
+    if "BSA" not in df and "HT" in df and "WT" in df:
+        df["BSA"] = bsa_mosteller(df["HT"], df["WT"])
+    if "CRCL" not in df and {"AGE", "WT", "SCR", "SEX"} <= set(df.columns):
+        df["CRCL"] = crcl_cockcroft_gault(df["AGE"], df["WT"], df["SCR"], df["SEX"])
+    return df
+
+
+def load_demographics(name_or_path="adult") -> Demographics:
+    """Read ``parameters/population/<name>.toml`` (every value sourced)."""
+    from pathlib import Path
+
+    from .parameters import available_parameter_sets, _check_source
+
+    p = Path(str(name_or_path))
+    if p.suffix != ".toml":
+        sets = available_parameter_sets("population")
+        if str(name_or_path) not in sets:
+            check_choice("demographics", str(name_or_path), sorted(sets), ParameterError)
+        p = sets[str(name_or_path)]
+    with open(p, "rb") as fh:
+        data = tomllib.load(fh)
+    refs = {str(k): str(v) for k, v in data.get("references", {}).items()}
+    sex = data.get("sex", {})
+    where = f"{p.name}: sex"
+    _check_source(sex.get("source"), refs, where)
+    covs = []
+    for name, spec in data.get("covariates", {}).items():
+        w = f"{p.name}: covariates.{name}"
+        _check_source(spec.get("source"), refs, w)
+        if spec.get("source") == "assumption" and not spec.get("note"):
+            raise ParameterError(f"{w}.note", "", "an assumption needs a note giving the reasoning")
+        check_choice(f"{w}.scale", spec.get("scale", "normal"), ["normal", "lognormal"], ParameterError)
+        check_choice(f"{w} name", name, [c for c in COVARIATES if c not in ("SEX", "BSA", "CRCL")], ParameterError)
+        mean = spec["mean"] if isinstance(spec["mean"], list) else [spec["mean"]] * 2
+        sd = spec["sd"] if isinstance(spec["sd"], list) else [spec["sd"]] * 2
+        if spec.get("scale") == "lognormal" and spec.get("given_as") == "median_gsd":
+            mean = [math.log(m) for m in mean]
+            sd = [math.log(s) for s in sd]
+        covs.append(CovariateDistribution(name, spec.get("scale", "normal"), tuple(mean), tuple(sd),
+                                          spec.get("lower", -math.inf), spec.get("upper", math.inf),
+                                          spec.get("source")))
+    names = [c.name for c in covs]
+    R = np.eye(len(covs))
+    for pair, spec in data.get("correlations", {}).items():
+        a, b = pair.split("-")
+        w = f"{p.name}: correlations.{pair}"
+        _check_source(spec.get("source"), refs, w)
+        i, j = names.index(check_choice(w, a, names, ParameterError)), names.index(check_choice(w, b, names, ParameterError))
+        R[i, j] = R[j, i] = float(spec["value"])
+    try:
+        np.linalg.cholesky(R)
+    except np.linalg.LinAlgError:
+        raise ParameterError(f"{p.name}: correlations", R.tolist(), "the correlation matrix must be positive definite") from None
+    return Demographics(data.get("meta", {}).get("name", p.stem), float(sex.get("p_female", 0.5)), tuple(covs), R,
+                        refs, data.get("meta", {}).get("description", ""))
+
+
+# ------------------------------------------------------ covariate effects
+_EFFECT_MODELS = ("power", "linear", "exponential", "categorical", "table")
+
+
+@dataclass(frozen=True)
+class CovariateEffect:
+    """How a covariate moves a parameter's typical value (a multiplicative factor).
+
+    ``power``: (cov/reference)^exponent; ``linear``: 1 + slope*(cov - reference);
+    ``exponential``: exp(slope*(cov - reference)); ``categorical``: ``factors[level]``;
+    ``table``: piecewise-linear factor interpolated in (``x``, ``y``).
+    """
+
+    parameter: str
+    covariate: str
+    model: str
+    reference: float = 1.0
+    exponent: float = 1.0
+    slope: float = 0.0
+    factors: dict = field(default_factory=dict)
+    x: tuple = ()
+    y: tuple = ()
+    source: str = ""
+    note: str = ""
+
+    def __post_init__(self):
+        check_choice(f"covariate effect on {self.parameter}.model", self.model, _EFFECT_MODELS, ParameterError)
+        check_choice(f"covariate effect on {self.parameter}.covariate", self.covariate, list(COVARIATES), ParameterError)
+
+    def factor(self, cov: np.ndarray) -> np.ndarray:
+        cov = np.asarray(cov, dtype=float)
+        if self.model == "power":
+            return (cov / self.reference) ** self.exponent
+        if self.model == "linear":
+            return 1.0 + self.slope * (cov - self.reference)
+        if self.model == "exponential":
+            return np.exp(self.slope * (cov - self.reference))
+        if self.model == "categorical":
+            out = np.ones_like(cov)
+            for level, f in self.factors.items():
+                out = np.where(cov == float(level), float(f), out)
+            return out
+        return np.interp(cov, np.asarray(self.x, float), np.asarray(self.y, float))
+
+
+# ------------------------------------------------------------ random effects
+@dataclass(frozen=True)
+class RandomEffect:
+    """One eta: a log-normal factor on one or more parameters.
+
+    Give ``cv`` (omega^2 = ln(1 + cv^2)) or ``omega2`` directly.
+    """
+
+    name: str
+    parameters: tuple
+    cv: float | None = None
+    omega2: float | None = None
+    source: str = ""
+
+    def __post_init__(self):
+        if isinstance(self.parameters, str):
+            object.__setattr__(self, "parameters", (self.parameters,))
+        if (self.cv is None) == (self.omega2 is None):
+            raise ParameterError(f"random effect {self.name}", (self.cv, self.omega2), "give cv or omega2, not both")
+        v = self.variance
+        if not (math.isfinite(v) and v >= 0):
+            raise ParameterError(f"random effect {self.name}", self.cv if self.cv is not None else self.omega2,
+                                 "the variability must be a finite number >= 0")
+
+    @property
+    def variance(self) -> float:
+        return math.log1p(self.cv ** 2) if self.cv is not None else float(self.omega2)
+
+
+class Population:
+    """Covariates + covariate effects + random effects -> individual parameters.
+
+    Parameters
+    ----------
+    random_effects : dict or list, optional
+        ``{parameter: cv}`` (one eta per parameter) or a list of
+        :class:`RandomEffect` (an eta may scale several parameters).
+    correlation : array_like or dict, optional
+        Correlation between the etas: a matrix in the order of
+        ``random_effects``, or ``{("CL", "V_C"): 0.5}`` by eta name.
+    covariance : array_like, optional
+        Full Omega (instead of CVs and correlation).
+    demographics : Demographics, str or DataFrame, optional
+        The covariate model (name of ``parameters/population/*.toml``), or a
+        DataFrame of covariates with one row per subject.
+    effects : list of CovariateEffect, optional
+    data : DataFrame, optional
+        A user population: one row per subject with covariates and/or
+        individual parameter values (columns named after parameters are used
+        as they are, without random effects).
+    """
+
+    def __init__(self, random_effects=None, *, correlation=None, covariance=None, demographics=None,
+                 effects=(), data: pd.DataFrame | None = None, name: str = ""):
+        self.name = name
+        res = []
+        if isinstance(random_effects, dict):
+            for k, v in random_effects.items():
+                res.append(v if isinstance(v, RandomEffect) else RandomEffect(f"eta_{k}", (k,), cv=float(v)))
+        elif random_effects is not None:
+            res = list(random_effects)
+        names = [r.name for r in res]
+        if len(set(names)) != len(names):
+            raise ParameterError("random_effects", names, "eta names must be unique")
+        self.random_effects = tuple(res)
+        n = len(res)
+        if covariance is not None:
+            omega = np.asarray(covariance, dtype=float)
+            if omega.shape != (n, n):
+                raise ParameterError("covariance", f"shape {omega.shape}", f"must be ({n}, {n}) in the order of the random effects")
+        else:
+            sd = np.sqrt([r.variance for r in res])
+            R = np.eye(n)
+            if isinstance(correlation, dict):
+                for (a, b), v in correlation.items():
+                    ia = _eta_index(res, a)
+                    ib = _eta_index(res, b)
+                    R[ia, ib] = R[ib, ia] = float(v)
+            elif correlation is not None:
+                R = np.asarray(correlation, dtype=float)
+                if R.shape != (n, n):
+                    raise ParameterError("correlation", f"shape {R.shape}", f"must be ({n}, {n})")
+            omega = R * np.outer(sd, sd)
+        if n:
+            if not np.allclose(omega, omega.T) or not np.isfinite(omega).all():
+                raise ParameterError("covariance", omega.tolist(), "must be a finite symmetric matrix")
+            try:
+                self._chol = np.linalg.cholesky(omega + 1e-300 * np.eye(n)) if np.any(omega) else np.zeros((n, n))
+            except np.linalg.LinAlgError:
+                ev = np.linalg.eigvalsh(omega)
+                if ev.min() < -1e-12:
+                    raise ParameterError("covariance", omega.tolist(), "must be positive semi-definite") from None
+                w, v = np.linalg.eigh(omega)
+                self._chol = v * np.sqrt(np.clip(w, 0, None))
+        else:
+            self._chol = np.zeros((0, 0))
+        self.omega = omega
+        if isinstance(demographics, str):
+            demographics = load_demographics(demographics)
+        if isinstance(demographics, pd.DataFrame):
+            data = demographics if data is None else data
+            demographics = None
+        self.demographics = demographics
+        self.effects = tuple(effects)
+        self.data = None if data is None else _check_data(data)
+
+    def __repr__(self):
+        return (f"Population({self.name or ''} {len(self.random_effects)} random effects, "
+                f"{len(self.effects)} covariate effects, demographics={getattr(self.demographics, 'name', None)}, "
+                f"data={'yes' if self.data is not None else 'no'})")
+
+    @property
+    def size(self) -> int | None:
+        """Number of subjects when the population is a user DataFrame, else None (any N)."""
+        return None if self.data is None else len(self.data)
+
+    def covariates(self, n: int, seed: int, start: int = 0) -> pd.DataFrame:
+        """Covariates of subjects ``start .. start+n-1``."""
+        if self.data is not None:
+            cols = [c for c in self.data.columns if c in COVARIATES]
+            return derive_covariates(self.data.iloc[start:start + n][cols].reset_index(drop=True))
+        if self.demographics is None:
+            return pd.DataFrame(index=range(n))
+        return self.demographics.sample(n, seed, start)
+
+    def etas(self, n: int, seed: int, start: int = 0) -> np.ndarray:
+        """Random effects (n, n_eta) of subjects ``start .. start+n-1``."""
+        k = len(self.random_effects)
+        if k == 0:
+            return np.zeros((n, 0))
+        z = normals(seed, _STREAM_ETAS, start, n, k)
+        return z @ self._chol.T
+
+    def individual(self, typical: dict, n: int, seed: int = 0, start: int = 0, *, variability: bool = True
+                   ) -> pd.DataFrame:
+        """Individual parameters (and covariates) of subjects ``start .. start+n-1``.
+
+        Returns a DataFrame with an ``ID`` column, the covariates and one
+        column per parameter of ``typical`` (base units).
+        """
+        if self.data is not None:
+            if start + n > len(self.data):
+                raise ParameterError("subjects", start + n, f"the population data has {len(self.data)} rows")
+            allowed = set(typical) | set(COVARIATES) | {"ID"}
+            bad = [c for c in self.data.columns if c not in allowed]
+            if bad:
+                check_choice("population data column", bad[0], sorted(allowed), ParameterError)
+        cov = self.covariates(n, seed, start)
+        out = {"ID": np.arange(start, start + n)}
+        if self.data is not None and "ID" in self.data:
+            out["ID"] = self.data["ID"].to_numpy()[start:start + n]
+        for c in cov.columns:
+            out[c] = cov[c].to_numpy()
+        values = {k: np.full(n, float(v)) for k, v in typical.items()}
+        for eff in self.effects:
+            if eff.parameter not in values:
+                check_choice("covariate effect parameter", eff.parameter, sorted(values), ParameterError)
+            if eff.covariate not in cov:
+                raise ParameterError(f"covariate effect on {eff.parameter}", eff.covariate,
+                                     "this covariate is not in the population; available: " + ", ".join(cov.columns))
+            values[eff.parameter] = values[eff.parameter] * eff.factor(cov[eff.covariate].to_numpy())
+        if variability and self.random_effects:
+            eta = self.etas(n, seed, start)
+            for j, re in enumerate(self.random_effects):
+                for p in re.parameters:
+                    if p not in values:
+                        check_choice(f"random effect {re.name} parameter", p, sorted(values), ParameterError)
+                    values[p] = values[p] * np.exp(eta[:, j])
+        if self.data is not None:
+            for c in self.data.columns:
+                if c in values:
+                    values[c] = self.data[c].to_numpy(dtype=float)[start:start + n]
+        out.update(values)
+        return pd.DataFrame(out)
+
+
+def _eta_index(res, name):
+    for i, r in enumerate(res):
+        if r.name == name or name in r.parameters:
+            return i
+    check_choice("correlation", name, [r.name for r in res], ParameterError)
+
+
+def _check_data(df: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise ParameterError("population data", type(df).__name__, "must be a pandas DataFrame with one row per subject")
+    if len(df) == 0:
+        raise ParameterError("population data", "0 rows", "needs at least one subject")
+    for c in df.columns:
+        if c == "ID":
+            continue
+        v = pd.to_numeric(df[c], errors="coerce")
+        if v.isna().any():
+            i = int(np.argmax(v.isna().to_numpy()))
+            raise ParameterError(f"population data[{c!r}] row {i}", df[c].iloc[i], "must be a finite number")
+    return df.reset_index(drop=True)
