@@ -231,8 +231,9 @@ def _initial_step(y, f, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol,
 # BIT Numer Math 63:27, doi:10.1007/s10543-023-00967-x (coefficients of the
 # 8-stage, order-5(4), stiffly accurate method in the transformed W-form:
 # W = I/(h*gamma) - J; stage i: U_i = y + sum_j a_ij u_j,
-# W u_i = f(U_i) + sum_j (c_ij/h) u_j; y_new = U_8 + u_8's predecessor sum;
-# error estimate = u_8). Transcription checked by the convergence-order test
+# W u_i = f(U_i) + sum_j (c_ij/h) u_j; y_new = U_8 + u_8 (order 5), U_8 is the
+# embedded order-4 solution, so the error estimate is u_8; as OrdinaryDiffEq.jl's
+# Rodas5P perform_step). Transcription checked by the convergence-order test
 # in tests/test_solvers.py.
 _RG = 0.21193756319429014
 _RA = np.zeros((8, 8))
@@ -257,8 +258,8 @@ _RC[6, :6] = [30.91273214028599, -3.1208243349937974, 77.79954646070892, 34.2864
               -19.097331116725623, -28.087943162872662]
 _RC[7, :7] = [37.80277123390563, -3.2571969029072276, 112.26918849496327, 66.9347231244047,
               -40.06618937091002, -54.66780262877968, -9.48861652309627]
-# y_new = y + sum_{j<7} m_j u_j with m = row 7 of A (stiffly accurate: y_new = U_8),
-# the embedded solution adds u_8, so the error estimate is u_8 itself.
+# U_8 = y + sum_{j<7} a_8j u_j (row 7 of _RA) is the embedded order-4 solution;
+# y_new = U_8 + u_8 is the order-5 one, so the error estimate is u_8 itself.
 
 
 # --------------------------------------------------------------- workspace
@@ -436,9 +437,6 @@ def _advance_rodas(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, 
                                 U[i] += a * UU[j, i]
                     rhs(U, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, r)
                     counters[2] += 1
-                    if stg == 7:   # U_8 is y_new: keep f(y_new) for the next step (FSAL)
-                        for i in range(S):
-                            fnew[i] = r[i]
                     for j in range(stg):
                         c = _RC[stg, j] * inv_h
                         for i in range(S):
@@ -446,11 +444,12 @@ def _advance_rodas(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, 
                 lu_solve(LU, piv, r)
                 for i in range(S):
                     UU[stg, i] = r[i]
-            # y_new = U_8 (stiffly accurate); the error estimate is u_8
+            # y_new = U_8 + u_8 (order 5); U_8 is the embedded order-4 solution,
+            # so the error estimate is u_8
             for i in range(S):
-                ynew[i] = U[i]
+                ynew[i] = U[i] + UU[7, i]
                 err[i] = UU[7, i]
-                scale[i] = atolv[i] + max(abs(y[i]), abs(U[i])) * rtol
+                scale[i] = atolv[i] + max(abs(y[i]), abs(ynew[i])) * rtol
             error_norm = _rms_scaled(err, scale)
             if not math.isfinite(error_norm):
                 h_abs *= 0.25
@@ -463,9 +462,11 @@ def _advance_rodas(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, 
                 rejected = True
                 continue
             break
-        # ---- accept
+        # ---- accept: f(y_new) starts the next step and closes the dense output
         st[S_STEPS] += 1.0
         counters[0] += 1
+        rhs(ynew, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, fnew)
+        counters[2] += 1
         dense = k < T and times[k] < target and times[k] < t_new
         if dense:
             _matvec(J, f, wv[V_S0])          # y'' at the start, with the J of this step
