@@ -16,6 +16,8 @@ Event semantics (see docs/events.md, tested in tests/test_events.py):
 
 * outputs are right-continuous: the value reported at a dose time includes
   that bolus; an infusion starting at *t* has delivered nothing at *t*;
+  an output time listed twice reports the value just before the doses at
+  that time (the left limit, e.g. a pre-dose trough), then the value after;
 * several doses at the same time are all given before that time is reported;
 * a dose with a lag time is given at ``time + lag``;
 * bioavailability F scales the amount; an infusion given by ``rate`` keeps

@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 
 from . import cns
-from . import metrics as M
 from .dosing import Dose, Regimen
 from .errors import ParameterError, ScenarioError, check_choice
 from .population import COVARIATES, Population, RandomEffect, load_demographics
 from .simulate import prepare
+from .readouts import min_interval_run, whole_window
 from .units import concentration_factor, parse_quantity
 
 __all__ = ["Arm", "Target", "Scenario", "ScenarioResult", "ArmResult", "run", "default_population",
@@ -278,6 +278,7 @@ class ScenarioResult:
         """Population percentiles of each read-out, per arm, drug and group."""
         m = self.metrics()
         value_cols = [c for c in m.columns if c not in ("arm", "id", "drug", "group", "unit", "auc_unit")]
+        m = m.copy()
         g = m.groupby(["arm", "drug", "group"], sort=False, observed=True)[value_cols]
         parts = []
         for x in q:
@@ -373,6 +374,8 @@ def _sites(regimen: Regimen, setup: cns.Setup, where: str) -> Regimen:
 
 
 def _grid(scn: Scenario, regs: dict) -> tuple[np.ndarray, float]:
+    """Output grid: a regular step, plus every dose time listed twice (the
+    engine then reports the value before and after the dose)."""
     last = max(r.expand()[-1].time for r in regs.values())
     days = scn.days if scn.days is not None else max(7.0, math.ceil(last / 24.0) + 7.0)
     end = days * 24.0
@@ -381,18 +384,10 @@ def _grid(scn: Scenario, regs: dict) -> tuple[np.ndarray, float]:
         dt = 0.25 if days <= 7 else (1.0 if days <= 60 else 4.0)
     n = int(round(end / dt))
     grid = np.linspace(0.0, n * dt, n + 1)
-    dose_t = np.concatenate([[d.time for d in r.expand()] for r in regs.values()])
+    dose_t = np.unique(np.concatenate([[d.time for d in r.expand()] for r in regs.values()]))
     dose_t = dose_t[dose_t <= grid[-1]]
-    return np.unique(np.concatenate([grid, dose_t])), end
-
-
-def _group_matrix(setup: cns.Setup, names: list[str], groups: list[str], states: list[str]):
-    """Per group: indices of its compartments among the saved states."""
-    idx = []
-    for g in groups:
-        comps = setup.outputs[g]
-        idx.append([states.index(c) for c in comps])
-    return idx
+    base = np.setdiff1d(grid, dose_t)
+    return np.sort(np.concatenate([base, dose_t, dose_t]), kind="stable"), end
 
 
 def _thresholds_for(scn: Scenario, setup: cns.Setup) -> list[tuple[str, float]]:
@@ -401,44 +396,39 @@ def _thresholds_for(scn: Scenario, setup: cns.Setup) -> list[tuple[str, float]]:
     if isinstance(spec, dict):
         spec = spec.get(setup.drug.name, [])
     if spec is None:
-        out = []
-        for k, v in setup.thresholds.items():
-            out.append((k, v))
-        return out
+        return list(setup.thresholds.items())
     if isinstance(spec, (str, int, float)):
         spec = [spec]
-    out = []
-    for s in spec:
-        v = parse_quantity(s, "concentration", mw=setup.mw, field="thresholds", default_unit="mg/L")
-        out.append((str(s), v))
-    return out
+    return [(str(s), parse_quantity(s, "concentration", mw=setup.mw, field="thresholds", default_unit="mg/L"))
+            for s in spec]
 
 
 def run(scenario: Scenario, *, progress: bool | None = None) -> ScenarioResult:
     """Simulate every arm of ``scenario``; see the module docstring.
 
-    The per-subject ``metrics`` table has columns ``arm, id, drug, group,
-    cmax, tmax, auc, trough, ratio_auc_plasma`` and, per threshold ``X``,
-    ``time_above[X]`` and ``longest_above[X]`` (h), plus ``unit`` and
-    ``auc_unit``; concentrations in ``scenario.unit``.
+    The per-subject ``metrics`` table has one row per arm, subject, drug and
+    compartment group, with columns ``cmax, tmax, auc`` (whole window),
+    ``cmax_last, auc_last, trough_last`` (the last dosing interval: for daily
+    dosing, the steady state), ``ratio_auc_plasma`` (AUC over the plasma
+    AUC), per threshold X ``time_above[X]`` and ``longest_above[X]`` (h),
+    ``unit`` and ``auc_unit``. Concentrations in ``scenario.unit``.
     """
     scn = scenario
     t0 = _time.perf_counter()
-    arms = {}
     plan = []
     for arm in scn.arms:
         regs = _split_by_drug(arm)
         setups = {d: cns.setup(d, physiology=scn.physiology, variant=arm.variant, pathologies=scn.pathologies,
                                age=scn.age, metabolite=arm.metabolite) for d in regs}
         plan.append((arm, regs, setups))
-    total_chunks = 0
-    for arm, regs, setups in plan:
-        total_chunks += len(regs) * max(1, -(-scn.subjects // (scn.chunk_size or _chunk(scn))))
+    cs = scn.chunk_size or _CHUNK
+    total = sum(len(regs) for _, regs, _ in plan) * (-(-scn.subjects // cs))
     bar = None
     if progress or (progress is None and scn.subjects >= 20000):
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total_chunks, desc="simulating", unit="chunk")
+        bar = tqdm(total=total, desc="simulating", unit="chunk")
+    arms = {}
     try:
         for arm, regs, setups in plan:
             arms[arm.name] = _run_arm(scn, arm, regs, setups, bar)
@@ -448,8 +438,7 @@ def run(scenario: Scenario, *, progress: bool | None = None) -> ScenarioResult:
     return ScenarioResult(scn, arms, _time.perf_counter() - t0)
 
 
-def _chunk(scn: Scenario) -> int:
-    return 4096
+_CHUNK = 4096
 
 
 def _population_for(scn: Scenario, setup: cns.Setup) -> Population:
@@ -468,140 +457,132 @@ def _population_for(scn: Scenario, setup: cns.Setup) -> Population:
     raise ScenarioError("population", type(pop).__name__, "must be a Population, a DataFrame or a demographics name")
 
 
+class _DrugRun:
+    """One drug of one arm: model, regimen on model sites, grouping, thresholds."""
+
+    def __init__(self, scn, arm, drug, reg, setup, times, end):
+        self.scn, self.setup, self.drug = scn, setup, drug
+        where = f"arm {arm.name!r} ({drug})"
+        self.reg = _sites(reg, setup, where)
+        self.dose_times = np.array(sorted({d.time for d in self.reg.expand() if d.time <= times[-1]}))
+        names = [g for g, cs in setup.outputs.items() if cs]
+        gnames = list(scn.groups) if scn.groups else names
+        for g in gnames:
+            if g not in names:
+                check_choice(f"{where}: group", g, names, ScenarioError)
+        if "plasma" not in gnames:
+            gnames = ["plasma"] + gnames
+        self.groups = gnames
+        comps = setup.model.compartment_names
+        self.states = sorted({c for g in gnames for c in setup.outputs[g]}, key=comps.index)
+        W = np.zeros((len(self.states), len(gnames)))
+        for j, g in enumerate(gnames):
+            for c in setup.outputs[g]:
+                W[self.states.index(c), j] = 1.0
+        self.W = W
+        self.factor = concentration_factor(scn.unit, setup.mw)
+        self.thresholds = _thresholds_for(scn, setup)
+        self.thr_unit = np.array([v * self.factor for _, v in self.thresholds])
+        self.times, self.end = times, end
+        self.model_params = set(setup.model.parameter_names)
+        # grid indices: the right-limit output of each dose, and the left limit of the next
+        self.right = np.searchsorted(times, self.dose_times, side="right") - 1
+        self.left = np.searchsorted(times, self.dose_times, side="left")
+        last = self.right[-1] if len(self.right) else 0
+        self.last_start = int(last)
+
+    def solve(self, params: pd.DataFrame):
+        """Group concentrations (n, T, G) in the scenario's unit, and solver status."""
+        cols = [c for c in params.columns if c in self.model_params or c == "ID" or c in COVARIATES]
+        prob = prepare(self.setup.model, self.reg, params[cols], times=self.times, outputs=self.states,
+                       solver=self.scn.solver)
+        out, status, _ = prob.solve()
+        V = prob.compiled.volumes(prob.P)[:, prob.save]
+        amounts = out @ self.W                                    # (n, T, G)
+        vol = V @ self.W                                          # (n, G)
+        return amounts * (self.factor / vol[:, None, :]), status
+
+    def readouts(self, conc, ids, arm_name) -> pd.DataFrame:
+        n, T, G = conc.shape
+        r = whole_window(self.times, conc, self.thr_unit)
+        tail = whole_window(self.times[self.last_start:], conc[:, self.last_start:])
+        out = {"arm": arm_name, "id": np.repeat(ids, G), "drug": self.drug, "group": np.tile(self.groups, n),
+               "unit": self.scn.unit, "cmax": r["cmax"].ravel(), "tmax": r["tmax"].ravel(), "auc": r["auc"].ravel(),
+               "cmax_last": tail["cmax"].ravel(), "auc_last": tail["auc"].ravel()}
+        if len(self.left):
+            out["trough_last"] = conc[:, self.left[-1], :].ravel()
+        pl = r["auc"][:, self.groups.index("plasma")]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["ratio_auc_plasma"] = (r["auc"] / pl[:, None]).ravel()
+        for k, (label, _) in enumerate(self.thresholds):
+            out[f"time_above[{label}]"] = r["time_above"][:, :, k].ravel()
+            out[f"longest_above[{label}]"] = r["longest_above"][:, :, k].ravel()
+        df = pd.DataFrame(out)
+        df["auc_unit"] = f"{self.scn.unit}*h"
+        return df
+
+    def target(self, tg: Target, conc) -> np.ndarray:
+        """Boolean (n,): which subjects meet the target."""
+        if tg.group not in self.groups:
+            check_choice(f"target group ({tg.label})", tg.group, self.groups, ScenarioError)
+        c = conc[:, :, self.groups.index(tg.group)]
+        thr = parse_quantity(tg.threshold, "concentration", mw=self.setup.mw, field="target.threshold",
+                             default_unit="mg/L") * self.factor
+        dur = parse_quantity(tg.duration, "time", field="target.duration")
+        if tg.per == "dose" and len(self.right):
+            ends = np.append(self.left[1:], len(self.times) - 1)
+            run = min_interval_run(self.times, c, thr, self.right, ends)
+        else:
+            run = whole_window(self.times, c[:, :, None], np.array([thr]))["time_above"][:, 0, 0]
+        return run >= dur - 1e-9
+
+
 def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar) -> ArmResult:
     times, end = _grid(scn, regs)
     T = len(times)
-    profiles, typical, groups, metric_frames, dose_times, target_rows = {}, {}, {}, [], {}, []
+    profiles, typical, groups, frames, dose_times, target_rows = {}, {}, {}, [], {}, []
     failed = 0
-    cf = {}
-    met_by_drug = {}
+    N = scn.subjects
+    cs = scn.chunk_size or _CHUNK
     for drug, reg in regs.items():
         setup = setups[drug]
-        where = f"arm {arm.name!r} ({drug})"
-        sreg = _sites(reg, setup, where)
-        dt_ = np.array(sorted({d.time for d in sreg.expand()}))
-        dose_times[drug] = dt_
-        gnames = list(scn.groups) if scn.groups else [g for g, cs in setup.outputs.items() if cs]
-        for g in gnames:
-            if g not in setup.outputs or not setup.outputs[g]:
-                check_choice(f"{where}: group", g, [k for k, v in setup.outputs.items() if v], ScenarioError)
-        if "plasma" not in gnames:
-            gnames = ["plasma"] + gnames
-        groups[drug] = gnames
-        states = sorted({c for g in gnames for c in setup.outputs[g]}, key=setup.model.compartment_names.index)
-        gidx = _group_matrix(setup, setup.model.compartment_names, gnames, states)
-        fac = concentration_factor(scn.unit, setup.mw)
-        cf[drug] = fac
-        thr = _thresholds_for(scn, setup)
+        dr = _DrugRun(scn, arm, drug, reg, setup, times, end)
+        dose_times[drug] = dr.dose_times
+        groups[drug] = dr.groups
         pop = _population_for(scn, setup)
-        N = scn.subjects
         if pop.size is not None and pop.size < N:
             raise ScenarioError("subjects", N, f"the population data has only {pop.size} rows")
+        # the typical subject: no random effects, covariates at their reference values
+        typ = Population(None, name="typical").individual(setup.parameters, 1)
+        if any("BSA" in str(d.amount) for d in dr.reg.doses):
+            typ["BSA"] = (float(np.median(pop.covariates(min(N, 2000), scn.seed)["BSA"]))
+                          if pop.demographics is not None else 1.8)
+        typical[drug] = dr.solve(typ)[0][0]
         nb = min(N, scn.band_subjects)
-        prof = np.empty((nb, T, len(gnames)), dtype=np.float64)
-        model_params = set(setup.model.parameter_names)
-
-        def solve(params: pd.DataFrame):
-            cols = [c for c in params.columns if c in model_params or c in ("ID",) or c in COVARIATES]
-            prob = prepare(setup.model, sreg, params[cols], times=times, outputs=states, solver=scn.solver)
-            out, status, _ = prob.solve()
-            V = prob.compiled.volumes(prob.P)[:, prob.save]
-            conc = np.empty((out.shape[0], T, len(gnames)))
-            for j, ix in enumerate(gidx):
-                conc[:, :, j] = out[:, :, ix].sum(axis=2) / V[:, ix].sum(axis=1)[:, None]
-            return conc * fac, status
-
-        # typical subject: no random effects, covariates at their typical (reference) values
-        typ_pop = Population(None, effects=(), name="typical")
-        typ_params = typ_pop.individual(setup.parameters, 1, seed=0)
-        if any("BSA" in str(d.amount) for d in sreg.doses):
-            typ_params["BSA"] = 1.8 if pop.demographics is None else float(
-                np.median(pop.covariates(min(N, 2000), scn.seed)["BSA"]))
-        tconc, _ = solve(typ_params)
-        typical[drug] = tconc[0]
-        cs = scn.chunk_size or _chunk(scn)
-        frames = []
+        prof = np.empty((nb, T, len(dr.groups)))
+        met = {tg.label: [] for tg in scn.targets if tg.drug in (None, drug)}
         for start in range(0, N, cs):
             n = min(cs, N - start)
             params = pop.individual(setup.parameters, n, seed=scn.seed, start=start, variability=scn.variability)
-            conc, status = solve(params)
+            conc, status = dr.solve(params)
             failed += int((status != 0).sum())
-            a = max(0, min(nb, start + n) - start)
-            if a > 0:
-                prof[start:start + a] = conc[:a]
-            frames.append(_metrics_chunk(times, conc, params["ID"].to_numpy(), gnames, dt_, end, thr, scn, arm,
-                                         drug))
+            keep = max(0, min(nb, start + n) - start)
+            if keep:
+                prof[start:start + keep] = conc[:keep]
+            frames.append(dr.readouts(conc, params["ID"].to_numpy(), arm.name))
+            for tg in scn.targets:
+                if tg.drug in (None, drug):
+                    met[tg.label].append(dr.target(tg, conc))
             if bar is not None:
                 bar.update(1)
-        met = pd.concat(frames, ignore_index=True)
-        met_by_drug[drug] = met
-        metric_frames.append(met)
         profiles[drug] = prof
-        for tg in scn.targets:
-            if tg.drug not in (None, drug):
-                continue
-            target_rows.append(_target(tg, times, prof if N <= nb else None, setup, gnames, dt_, end, scn, arm,
-                                       drug, pop, sreg, states, gidx, fac))
-    metrics_df = pd.concat(metric_frames, ignore_index=True)
-    targets_df = pd.DataFrame(target_rows, columns=["arm", "drug", "target", "fraction", "subjects"])
-    return ArmResult(arm.name, times, profiles, typical, groups, metrics_df, targets_df, dose_times,
-                     _as_regimen(arm.regimen, arm.drug, "regimen"), setups, failed)
-
-
-def _metrics_chunk(times, conc, ids, gnames, dose_times, end, thr, scn, arm, drug) -> pd.DataFrame:
-    n, T, G = conc.shape
-    cmax = M.cmax(times, conc)
-    tmax = M.tmax(times, conc)
-    auc = M.auc(times, conc, method="linear-up/log-down")
-    last_dose = dose_times[-1] if len(dose_times) else 0.0
-    trough = M.interpolate(times, conc, [end], side="left")[:, 0] if last_dose < end else np.full((n, G), np.nan)
-    out = {"arm": arm.name, "id": np.repeat(ids, G), "drug": drug, "group": np.tile(gnames, n),
-           "cmax": cmax.ravel(), "tmax": tmax.ravel(), "auc": auc.ravel(), "trough_end": trough.reshape(-1)}
-    pl = auc[:, gnames.index("plasma")]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["ratio_auc_plasma"] = (auc / pl[:, None]).ravel()
-    for label, v in thr:
-        thr_u = _to_unit(v, scn, drug)          # thresholds are mg/L; conc is already in scn.unit
-        out[f"time_above[{label}]"] = M.time_above(times, conc, thr_u, method="linear-up/log-down").ravel()
-        out[f"longest_above[{label}]"] = M.longest_time_above(times, conc, thr_u,
-                                                              method="linear-up/log-down").ravel()
-    df = pd.DataFrame(out)
-    df.insert(4, "unit", scn.unit)
-    return df
-
-
-def _to_unit(v_mg_per_L, scn, drug):
-    mw = cns.drug(drug).mw
-    return v_mg_per_L * concentration_factor(scn.unit, mw)
-
-
-def _target(tg, times, prof, setup, gnames, dose_times, end, scn, arm, drug, pop, sreg, states, gidx, fac):
-    if tg.group not in gnames:
-        check_choice(f"target group ({tg.label})", tg.group, gnames, ScenarioError)
-    g = gnames.index(tg.group)
-    thr = parse_quantity(tg.threshold, "concentration", mw=setup.mw, field="target.threshold",
-                         default_unit="mg/L") * fac
-    dur = parse_quantity(tg.duration, "time", field="target.duration")
-    # stream over all subjects so the fraction uses everyone, not only the band subjects
-    met = []
-    cs = scn.chunk_size or _chunk(scn)
-    model_params = set(setup.model.parameter_names)
-    for start in range(0, scn.subjects, cs):
-        n = min(cs, scn.subjects - start)
-        params = pop.individual(setup.parameters, n, seed=scn.seed, start=start, variability=scn.variability)
-        cols = [c for c in params.columns if c in model_params or c == "ID" or c in COVARIATES]
-        prob = prepare(setup.model, sreg, params[cols], times=times, outputs=states, solver=scn.solver)
-        out, _, _ = prob.solve()
-        V = prob.compiled.volumes(prob.P)[:, prob.save]
-        c = out[:, :, gidx[g]].sum(axis=2) / V[:, gidx[g]].sum(axis=1)[:, None] * fac
-        if tg.per == "dose" and len(dose_times):
-            runs = M.longest_time_above_per_interval(times, c, thr, dose_times, end, method="linear-up/log-down")
-            ok = (runs >= dur - 1e-9).all(axis=1)
-        else:
-            ok = M.time_above(times, c, thr, method="linear-up/log-down") >= dur - 1e-9
-        met.append(ok)
-    ok = np.concatenate(met)
-    return {"arm": arm.name, "drug": drug, "target": tg.label, "fraction": float(ok.mean()), "subjects": int(ok.size)}
+        for label, parts in met.items():
+            ok = np.concatenate(parts)
+            target_rows.append({"arm": arm.name, "drug": drug, "target": label, "fraction": float(ok.mean()),
+                                "subjects": int(ok.size)})
+    return ArmResult(arm.name, times, profiles, typical, groups, pd.concat(frames, ignore_index=True),
+                     pd.DataFrame(target_rows, columns=["arm", "drug", "target", "fraction", "subjects"]),
+                     dose_times, _as_regimen(arm.regimen, arm.drug, "regimen"), setups, failed)
 
 
 def simulate_drug(drug, regimen, *, subjects: int = 1, days=None, seed: int = 0, **kwargs) -> ScenarioResult:

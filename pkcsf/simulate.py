@@ -120,6 +120,11 @@ def _parameter_table(cm: CompiledModel, params, extra_needed: set) -> tuple[np.n
     return base, extras, np.asarray(ids)
 
 
+def _sid(x) -> str:
+    """A subject id for messages (no numpy repr)."""
+    return repr(x.item() if hasattr(x, "item") else x)
+
+
 def _did_you_mean(name, choices):
     from .errors import suggest
 
@@ -168,7 +173,7 @@ def _check_values(cm: CompiledModel, P: np.ndarray, ids):
             i = int(np.argmax(bad))
             name = cm.columns[col]
             label = name if not name.startswith("<") else name[1:-1]
-            raise ParameterError(f"subject {ids[i]!r}: {label}" + ("" if what == "parameter" else f" ({what})"),
+            raise ParameterError(f"subject {_sid(ids[i])}: {label}" + ("" if what == "parameter" else f" ({what})"),
                                  float(v[i]), allowed)
 
 
@@ -240,7 +245,7 @@ def _build_events(cm: CompiledModel, specs: list[_DoseSpec], P: np.ndarray, extr
             bad = ~np.isfinite(amt) | (amt < 0)
             if bad.any():
                 i = int(np.argmax(bad))
-                raise DosingError(f"{where}: subject {ids[i]!r}: dose amount {spec.amount.text!r}", float(amt[i]),
+                raise DosingError(f"{where}: subject {_sid(ids[i])}: dose amount {spec.amount.text!r}", float(amt[i]),
                                   "must evaluate to a finite amount >= 0 mg")
         else:
             amt = np.full(N, float(spec.amount))
@@ -346,7 +351,7 @@ class Problem:
             parts.append(_build_events(self.compiled, self.specs[i], P[sl],
                                        {k: v[sl] for k, v in extras.items()},
                                        {k: v[sl] for k, v in base.items()}, ids[sl],
-                                       where=f"regimen of subject {ids[r]!r}"))
+                                       where=f"regimen of subject {_sid(ids[r])}"))
         return _pad_events(parts)
 
     def solve(self, rows: slice = slice(None)):
@@ -397,6 +402,11 @@ def _check_times(times):
         i = int(np.argmax(t < 0))
         raise SolverError(f"times[{i}]", float(t[i]), "output times must be >= 0 h (the simulation starts at time 0)")
     d = np.diff(t)
+    if (d == 0).any():
+        trip = (d[:-1] == 0) & (d[1:] == 0)
+        if trip.any():
+            i = int(np.argmax(trip)) + 2
+            raise SolverError(f"times[{i}]", float(t[i]), "a time may appear at most twice (before and after the doses at that time)")
     if (d < 0).any():
         i = int(np.argmax(d < 0)) + 1
         raise SolverError(f"times[{i}]", float(t[i]), f"output times must be sorted (it follows {t[i - 1]:g})",
@@ -480,7 +490,7 @@ def prepare(model, regimen, params=None, *, times=None, solver: str = "auto", rt
     elif method == "exact" and cm.active_nonlinear(P):
         i = int(np.argmax((P[:, cm.mm_vmax] != 0).any(axis=1)))
         raise SolverError("solver", "exact",
-                          f"the exact solver needs a linear model, but subject {ids[i]!r} has an active "
+                          f"the exact solver needs a linear model, but subject {_sid(ids[i])} has an active "
                           "Michaelis-Menten term (Vmax > 0)", "use solver='adaptive' or 'auto'")
 
     S = cm.n_states
@@ -553,6 +563,9 @@ def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", r
         (N, n_params) in the model's parameter order.
     times : array_like, shape (T,)
         Output times in h, sorted, >= 0. The simulation starts at time 0.
+        Outputs are right-continuous (a dose at an output time is included);
+        a time listed twice reports the value just before that time's doses,
+        then the value just after.
     solver : {"auto", "exact", "rodas5p", "radau"}
         ``auto`` uses the exact matrix-exponential solver when the model is
         linear for every subject, else the adaptive Rodas5P solver

@@ -358,6 +358,13 @@ def _hermite5(theta, h, y0, f0, s0, y1, f1, s1, save, out, k):
 
 
 @njit(cache=True, error_model="numpy")
+def _tiny_step(dt, y, f):
+    """y <- y + dt f for an interval below the time resolution (keeps the mass balance)."""
+    for i in range(y.shape[0]):
+        y[i] += dt * f[i]
+
+
+@njit(cache=True, error_model="numpy")
 def _matvec(M, x, out):
     n = x.shape[0]
     for i in range(n):
@@ -393,6 +400,14 @@ def _advance_rodas(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, 
         if st[S_STEPS] >= max_steps:
             return ST_MAX_STEPS, k
         min_step = 10.0 * abs(np.nextafter(t, np.inf) - t)
+        if target - t < min_step:
+            # an interval of a few ulps (two event times that differ by rounding):
+            # no step can resolve it, and one Euler step is exact to rounding
+            _tiny_step(target - t, y, f)
+            while k < T and times[k] < target:
+                _emit(y, save, out, k)
+                k += 1
+            return ST_SUCCESS, k
         h_abs = min(st[S_H], max_step)
         rejected = False
         clipped = False
@@ -528,6 +543,10 @@ def _advance_radau(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, 
         if st[S_STEPS] >= max_steps:
             return ST_MAX_STEPS
         min_step = 10.0 * abs(np.nextafter(t, np.inf) - t)
+        if target - t < min_step:
+            # a few ulps (e.g. an output time next to a dose time): see _advance_rodas
+            _tiny_step(target - t, y, f)
+            return ST_SUCCESS
         h_abs = st[S_H]
         if h_abs > max_step:
             h_abs = max_step
@@ -783,8 +802,9 @@ def solve_subject(method, p, vol_col, lin_type, lin_src, lin_dst, lin_col,
                   rtol, atol, max_steps, max_step, counters):
     """Solve one subject; write ``out[k, j] = y[save[j]]`` at ``times[k]``.
 
-    The loop: apply every event at the current time, report the outputs at
-    that time (so outputs are right-continuous at doses), then integrate to
+    The loop: report the first of a repeated output time (the left limit),
+    apply every event at the current time, report the outputs at that time
+    (so outputs are right-continuous at doses), then integrate to
     the next event (or the last output time), reporting the outputs passed
     on the way. Returns a status code (ST_*). ``counters`` receives (steps,
     rejected steps, rhs evaluations, LU factorisations, matrix exponentials).
@@ -825,6 +845,11 @@ def solve_subject(method, p, vol_col, lin_type, lin_src, lin_dst, lin_col,
     e = 0
     status = ST_SUCCESS
     while True:
+        # an output time listed twice reports the left limit first: the value
+        # before the events at that time (a pre-dose trough), then the value after
+        while k + 1 < T and times[k] <= t and times[k + 1] == times[k]:
+            _emit(y, save, out, k)
+            k += 1
         while e < n_ev and ev_t[e] <= t:
             s_ = ev_s[e]
             kind = ev_k[e]
