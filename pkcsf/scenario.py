@@ -352,23 +352,22 @@ def _split_by_drug(arm: Arm) -> dict[str, Regimen]:
 
 
 def _sites(regimen: Regimen, setup: cns.Setup, where: str) -> Regimen:
-    from .regimens import normalize_route
+    """Doses on routes -> doses on model sites (a route the drug is not given by is an error)."""
+    from .regimens import ROUTE_ALIASES, ROUTES, normalize_route
 
     doses = []
     for d in regimen.doses:
-        route = d.site
-        try:
+        if d.site in ROUTES or d.site.lower() in ROUTE_ALIASES:
             route = normalize_route(d.site, field=f"{where}: route")
-        except Exception:
-            if d.site not in setup.model.site_names:
-                raise
-        if route in setup.sites:
+            if route not in setup.sites:
+                raise ScenarioError(f"{where}: route", d.site,
+                                    f"{setup.drug.name} can be given by: " + ", ".join(sorted(setup.sites)))
             site = setup.sites[route]
-        elif route in setup.model.site_names:
-            site = route
+        elif d.site in setup.model.site_names or d.site in setup.model.compartment_names:
+            site = d.site            # a model site or compartment named directly (advanced use)
         else:
-            raise ScenarioError(f"{where}: route", d.site,
-                                f"{setup.drug.name} can be given by: " + ", ".join(sorted(setup.sites)))
+            normalize_route(d.site, field=f"{where}: route")   # raises listing the routes
+            raise AssertionError  # pragma: no cover
         doses.append(replace(d, site=site, drug=None))
     return Regimen(doses)
 
@@ -485,6 +484,13 @@ class _DrugRun:
         self.thr_unit = np.array([v * self.factor for _, v in self.thresholds])
         self.times, self.end = times, end
         self.model_params = set(setup.model.parameter_names)
+        # subject columns a dose amount refers to (e.g. "12 * BSA")
+        from .expressions import Expression
+
+        self.dose_columns = set()
+        for d in self.reg.doses:
+            if isinstance(d.amount, str):
+                self.dose_columns.update(Expression.parse(d.amount).names)
         # grid indices: the right-limit output of each dose, and the left limit of the next
         self.right = np.searchsorted(times, self.dose_times, side="right") - 1
         self.left = np.searchsorted(times, self.dose_times, side="left")
@@ -493,7 +499,12 @@ class _DrugRun:
 
     def solve(self, params: pd.DataFrame):
         """Group concentrations (n, T, G) in the scenario's unit, and solver status."""
-        cols = [c for c in params.columns if c in self.model_params or c == "ID" or c in COVARIATES]
+        missing = [c for c in self.dose_columns if c not in params.columns]
+        if missing:
+            raise ScenarioError("population", f"no {missing[0]} column",
+                                f"a dose of {self.drug} is given per {missing[0]} (e.g. mg/m2); the population needs "
+                                "that covariate (use demographics with height and weight, or a data column)")
+        cols = [c for c in params.columns if c in self.model_params or c == "ID" or c in self.dose_columns]
         prob = prepare(self.setup.model, self.reg, params[cols], times=self.times, outputs=self.states,
                        solver=self.scn.solver)
         out, status, _ = prob.solve()
