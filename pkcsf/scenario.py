@@ -173,13 +173,19 @@ def concentration_factor_checked(unit):
 
 
 # ------------------------------------------------------------- population
-def default_population(setup: cns.Setup, demographics: str | None = "adult") -> Population:
+def default_population(setup: cns.Setup, demographics: str | None = "adult", *, age_fixed: bool = False
+                       ) -> Population:
     """The sourced default population for a setup.
 
     Random effects: every ``[variability]`` entry of the drug and physiology
     files (log-normal, cv); covariate effects: every ``[covariates]`` entry
-    of the drug file whose parameter is in the model; demographics:
+    whose parameter is in the model and whose covariate the demographics
+    provide (e.g. renal-function effects are skipped for children, whose
+    demographics have no serum creatinine; the skipped ones are listed in
+    ``population.skipped``); demographics:
     ``parameters/population/<demographics>.toml`` when it exists.
+    ``age_fixed``: the setup was already scaled to one age (``age=``), so
+    the age effects of the physiology are not applied again.
     """
     res = []
     seen = set()
@@ -188,22 +194,28 @@ def default_population(setup: cns.Setup, demographics: str | None = "adult") -> 
             if k in setup.parameters and k not in seen:
                 res.append(RandomEffect(f"eta_{k}", (k,), cv=v.value, source=v.source))
                 seen.add(k)
-    effects = []
-    for ps in setup.sets:
-        for eff in getattr(ps, "covariates", {}).values():
-            if eff.parameter in setup.parameters:
-                effects.append(eff)
     demo = None
     if demographics:
-        try:
-            demo = load_demographics(demographics)
-        except ParameterError:
-            demo = None
-    if demo is None and effects:
-        raise ScenarioError("population", demographics,
-                            f"{setup.drug.name} has covariate effects but no demographics file was found "
-                            "(parameters/population/)")
-    return Population(res, demographics=demo, effects=effects, name=f"default ({setup.drug.name})")
+        demo = demographics if not isinstance(demographics, str) else load_demographics(demographics)
+    available = set()
+    if demo is not None:
+        available = {"SEX"} | {c.name for c in demo.covariates}
+        if {"HT", "WT"} <= available:
+            available.add("BSA")
+        if {"AGE", "WT", "SCR"} <= available:
+            available.add("CRCL")
+    effects, skipped = [], []
+    for ps in setup.sets:
+        for eff in getattr(ps, "covariates", {}).values():
+            if eff.parameter not in setup.parameters:
+                continue
+            if eff.covariate not in available or (age_fixed and eff.covariate == "AGE" and ps.kind == "physiology"):
+                skipped.append(f"{eff.parameter} ~ {eff.covariate} ({ps.name})")
+                continue
+            effects.append(eff)
+    pop = Population(res, demographics=demo, effects=effects, name=f"default ({setup.drug.name})")
+    pop.skipped = tuple(skipped)
+    return pop
 
 
 # -------------------------------------------------------------- results
@@ -442,15 +454,22 @@ _CHUNK = 4096
 
 def _population_for(scn: Scenario, setup: cns.Setup) -> Population:
     pop = scn.population
+    age_fixed = scn.age is not None
     if pop is None:
-        return default_population(setup)
+        return default_population(setup, age_fixed=age_fixed)
     if isinstance(pop, str):
-        base = default_population(setup, demographics=None)
-        return Population(base.random_effects, covariance=base.omega, demographics=load_demographics(pop),
-                          effects=base.effects)
+        return default_population(setup, demographics=pop, age_fixed=age_fixed)
     if isinstance(pop, pd.DataFrame):
-        base = default_population(setup)
-        return Population(base.random_effects, covariance=base.omega, effects=base.effects, data=pop)
+        base = default_population(setup, demographics=None, age_fixed=age_fixed)
+        cols = set(pop.columns)
+        if {"HT", "WT"} <= cols:
+            cols.add("BSA")
+        if {"AGE", "WT", "SCR", "SEX"} <= cols:
+            cols.add("CRCL")
+        effects = [e for ps in setup.sets for e in getattr(ps, "covariates", {}).values()
+                   if e.parameter in setup.parameters and e.covariate in cols
+                   and not (age_fixed and e.covariate == "AGE" and ps.kind == "physiology")]
+        return Population(base.random_effects, covariance=base.omega, effects=effects, data=pop)
     if isinstance(pop, Population):
         return pop
     raise ScenarioError("population", type(pop).__name__, "must be a Population, a DataFrame or a demographics name")
