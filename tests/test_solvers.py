@@ -338,3 +338,23 @@ def test_rodas5p_dense_output_error_is_like_the_step_error(rtol):
     err_dense = np.abs(res.amounts[0] - ref).max() / MM_DOSE
     err_end = np.abs(ends.amounts[0, -1] - ref[-1]).max() / MM_DOSE
     assert err_dense <= max(10 * rtol, 1e-13), (err_dense, err_end)
+
+
+# ------------------------------------------------- saturable elimination to zero
+@pytest.mark.parametrize("solver", ADAPTIVE)
+@pytest.mark.parametrize("dose", [0.01, 1.0, 10.0])
+def test_michaelis_menten_elimination_down_to_zero(solver, dose):
+    """A one-compartment Michaelis–Menten model eliminates the dose completely.
+
+    Regression: with the rate clamped to 0 for negative concentrations (a kink
+    at 0, and a Jacobian that disagreed with it below 0) Radau stalled in
+    Newton failures and stopped at max_steps, and rounding-level negative
+    amounts stayed negative.
+    """
+    m = pk.Model("mm1", compartments=[pk.Compartment("c", "V")],
+                 transfers=[pk.michaelis_menten("c", None, "VMAX", "KM")], parameters=["V", "VMAX", "KM"])
+    p = dict(V=0.05078125, VMAX=14.0, KM=0.03125)       # fast: first-order rate VMAX/(KM V) ~ 9000 /h at the end
+    res = pk.simulate(m, pk.Dose(dose, "c"), p, times=np.array([0.0, 1.0, 96.0]), solver=solver)
+    assert (res.status == 0).all() and res.stats["steps"] < 2000, res.stats
+    assert abs(res.amount("c")[0, -1]) <= 1e-20 * dose
+    assert res.amount("eliminated")[0, -1] == pytest.approx(dose, rel=1e-12)

@@ -116,9 +116,11 @@ def rhs(y, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, out):
         src = mm_src[k]
         fu = p[mm_fu[k]] if mm_fu[k] >= 0 else 1.0
         c = fu * y[src] / V[src]
-        if c <= 0.0:
-            continue
-        r = vmax * c / (p[mm_km[k]] + c)
+        # odd extension below zero (|c| in the denominator): continuous with a
+        # continuous slope vmax/km at 0, so rounding-level negative amounts decay
+        # back to 0 instead of meeting a kink (a kink stalls Radau's Newton
+        # iterations and leaves negative noise standing)
+        r = vmax * c / (p[mm_km[k]] + abs(c))
         out[src] -= r
         out[mm_dst[k]] += r
 
@@ -132,9 +134,7 @@ def jacobian(y, A, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, J):
             continue
         src = mm_src[k]
         fu = p[mm_fu[k]] if mm_fu[k] >= 0 else 1.0
-        c = fu * y[src] / V[src]
-        if c < 0.0:
-            c = 0.0
+        c = abs(fu * y[src] / V[src])
         km = p[mm_km[k]]
         d = vmax * km * fu / (V[src] * (km + c) * (km + c))
         J[src, src] -= d
@@ -303,7 +303,8 @@ S_HAVESOL = 6
 S_RESTART = 7      # 1 after an event: recompute f, J, initial step
 S_JACCUR = 8
 S_STEPS = 9
-NS = 10
+S_TRES = 10        # time resolution of the run: intervals shorter than this are not integrated
+NS = 11
 
 
 @njit(cache=True, error_model="numpy")
@@ -400,9 +401,10 @@ def _advance_rodas(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, 
         if st[S_STEPS] >= max_steps:
             return ST_MAX_STEPS, k
         min_step = 10.0 * abs(np.nextafter(t, np.inf) - t)
-        if target - t < min_step:
-            # an interval of a few ulps (two event times that differ by rounding):
-            # no step can resolve it, and one Euler step is exact to rounding
+        if target - t < max(min_step, st[S_TRES]):
+            # an interval of a few ulps of the time span (two event times that differ
+            # by rounding, or a dose at 1e-300 h): no step can resolve it, and one
+            # Euler step is exact to rounding
             _tiny_step(target - t, y, f)
             while k < T and times[k] < target:
                 _emit(y, save, out, k)
@@ -543,7 +545,7 @@ def _advance_radau(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, 
         if st[S_STEPS] >= max_steps:
             return ST_MAX_STEPS
         min_step = 10.0 * abs(np.nextafter(t, np.inf) - t)
-        if target - t < min_step:
+        if target - t < max(min_step, st[S_TRES]):
             # a few ulps (e.g. an output time next to a dose time): see _advance_rodas
             _tiny_step(target - t, y, f)
             return ST_SUCCESS
@@ -824,6 +826,7 @@ def solve_subject(method, p, vol_col, lin_type, lin_src, lin_dst, lin_col,
     st = np.zeros(NS)
     st[S_LUH] = -1.0
     st[S_RESTART] = 1.0
+    st[S_TRES] = 8.0 * _EPS * abs(times[T - 1])
     for i in range(S):
         wv[V_ATOL, i] = atol * V[i]
     nonlinear = _any_active(p, mm_vmax)
