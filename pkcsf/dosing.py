@@ -312,7 +312,11 @@ class Regimen:
 
         ``CMT`` is the site or compartment name; with ``model`` given, a dose
         into a compartment is written as its 1-based number. ``compact=False``
-        unrolls II/ADDL into single rows.
+        unrolls II/ADDL into single rows. An infusion given by duration gets
+        ``RATE = AMT / duration`` and, in an extra ``DUR`` column, its
+        duration, so that :func:`from_nonmem` reads it back as an infusion by
+        duration (which keeps its duration, not its rate, under
+        bioavailability). The column is only written when such a dose exists.
         """
         doses = self.doses if compact else self.expand()
         rows = []
@@ -329,8 +333,10 @@ class Regimen:
             else:
                 rate = 0.0
             rows.append({"ID": id, "TIME": d.time, "AMT": d.amount, "CMT": cmt, "EVID": 1,
-                         "II": d.ii, "ADDL": d.addl, "RATE": rate})
-        return pd.DataFrame(rows, columns=NONMEM_COLUMNS)
+                         "II": d.ii, "ADDL": d.addl, "RATE": rate,
+                         "DUR": d.duration if d.duration is not None else 0.0})
+        columns = NONMEM_COLUMNS + (["DUR"] if any(d.duration is not None for d in doses) else [])
+        return pd.DataFrame(rows, columns=columns)
 
 
 def from_nonmem(table, model=None) -> dict[int, Regimen]:
@@ -342,7 +348,10 @@ def from_nonmem(table, model=None) -> dict[int, Regimen]:
     Rows with ``EVID`` 0 or 2 (observations, other events) are skipped;
     ``EVID`` 1 is a dose; ``EVID`` 3/4 (resets) and ``SS`` are not supported
     and raise. ``RATE`` > 0 is an infusion rate in mg/h; ``RATE`` -1/-2
-    (modelled rate/duration) raise. Returns ``{ID: Regimen}``.
+    (modelled rate/duration) raise. A ``DUR`` column (h) gives an infusion
+    by duration; a row with both ``RATE`` and ``DUR`` (as :meth:`Regimen.to_nonmem`
+    writes them) is an infusion by duration if ``RATE * DUR == AMT``, else an
+    error. Returns ``{ID: Regimen}``.
     """
     if not isinstance(table, pd.DataFrame):
         try:
@@ -391,6 +400,12 @@ def from_nonmem(table, model=None) -> dict[int, Regimen]:
         dur = None if dur is None or pd.isna(dur) or float(dur) == 0 else float(dur)
         if rate < 0:
             raise DosingError(f"{where}.RATE", rate, "modelled rates/durations (RATE -1, -2) are not supported; give RATE in mg/h or a DUR column")
+        if rate > 0 and dur is not None:
+            amt = float(r["AMT"])
+            if not abs(rate * dur - amt) <= 1e-9 * abs(amt):
+                raise DosingError(f"{where}.RATE/DUR", (rate, dur),
+                                  f"give RATE or DUR; when both are given they must agree (RATE * DUR = AMT = {amt:g})")
+            rate = 0.0       # an infusion by duration (keeps its duration under bioavailability)
         ii = r.get("II", 0.0)
         addl = r.get("ADDL", 0)
         try:
