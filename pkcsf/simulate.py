@@ -537,7 +537,7 @@ def _check_tol(name, value, lo, hi, allow_zero=False):
     except (TypeError, ValueError):
         raise SolverError(name, value, "must be a number") from None
     if not math.isfinite(v) or v < lo or v > hi or (v == 0 and not allow_zero):
-        raise SolverError(name, value, f"must be a number in ({lo:g}, {hi:g}]")
+        raise SolverError(name, value, f"must be a number in [{lo:g}, {hi:g}]")
     return v
 
 
