@@ -609,15 +609,22 @@ def _cmd_models(args) -> int:
               f"{len(m.parameters)} parameters ({models[n]})")
         print(textwrap.fill("compartments: " + ", ".join(m.compartment_names), width=110, initial_indent="  ",
                             subsequent_indent="    "))
-        print(textwrap.fill("dosing sites: " + ", ".join(
-            f"{s.name} -> {getattr(s, 'compartment', getattr(s, 'target', '?'))}" for s in m.sites),
-            width=110, initial_indent="  ", subsequent_indent="    "))
+        print(textwrap.fill("dosing sites: " + "; ".join(f"{s.name} -> {_site_targets(s)}" for s in m.sites),
+                            width=110, initial_indent="  ", subsequent_indent="    "))
         if m.description and not args.brief:
             print(textwrap.fill(" ".join(m.description.split()), width=110, initial_indent="  ",
                                 subsequent_indent="  "))
         if i < len(names) - 1:
             print()
     return 0
+
+
+def _site_targets(site) -> str:
+    """'spinal_lumbar (1 - F_LEAK), epidural (F_LEAK)' or 'plasma'."""
+    parts = []
+    for comp, frac in site.targets:
+        parts.append(comp if str(frac) in ("1", "1.0") else f"{comp} ({frac})")
+    return ", ".join(parts)
 
 
 def _cmd_cite(args) -> int:

@@ -426,3 +426,14 @@ def test_console_script(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stderr.startswith("pkcsf: error: ")
     assert not (tmp_path / "o").exists()
+
+
+def test_docs_cover_every_command_and_option():
+    doc = (ROOT / "docs" / "cli.md").read_text()
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, p in sub.choices.items():
+        assert f"## `pkcsf {name}" in doc, name
+        for action in p._actions:
+            for opt in action.option_strings:
+                if opt.startswith("--") and opt != "--help":
+                    assert opt in doc, f"pkcsf {name} {opt} is not in docs/cli.md"
