@@ -210,7 +210,13 @@ def _cmd_report(args) -> int:
         kwargs = {k: v for k, v in kwargs.items() if k in params}
     t0 = time.perf_counter()
     with _Staging(args.out) as stage:
-        made = build_report(stage.tmp, **kwargs)
+        try:
+            made = build_report(stage.tmp, **kwargs)
+        except PkcsfError as e:
+            opt = {"fmt": "--format", "subjects": "--subjects", "seed": "--seed"}.get(e.field)
+            if opt is None:
+                raise
+            raise ScenarioError(opt, e.value, e.allowed, e.fix) from None
         rel = None
         if made is not None:
             try:
@@ -450,6 +456,8 @@ def _cmd_escalate(args) -> int:
             raise ScenarioError("--e50", args.e50, "give either --e50 (your own link) or --mtd-dose, not both")
         link = T.LogisticExposureToxicity(args.e50, args.slope if args.slope is not None else T.DEFAULT_SLOPE,
                                           source="user", note="given on the command line")
+    if args.out is not None:
+        _check_format(args.format)
     stage = _Staging(args.out) if args.out is not None else None
     warnings: list[str] = []
     try:
@@ -467,7 +475,6 @@ def _cmd_escalate(args) -> int:
         summary = res.summary()
         if stage is not None:
             fmt = args.format
-            _check_format(fmt)
             files = [_write_table(summary, stage, "escalation_summary", fmt),
                      _write_table(res.exposure_frame(), stage, "exposures", fmt),
                      _write_table(res.trials.per_trial(), stage, "trials", fmt)]
@@ -701,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subjects", type=_positive_int, metavar="N",
                    help="virtual subjects per arm (default: the report's own)")
     p.add_argument("--seed", type=_nonneg_int, metavar="S", help="random seed (default: the report's own)")
-    p.add_argument("--format", default="html", metavar="FMT", help="report format (default: html)")
+    p.add_argument("--format", default="html", metavar="FMT", help="report format: html (default) or md")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser(

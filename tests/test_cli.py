@@ -411,7 +411,7 @@ def test_report_default_folder(capsys, tmp_path, monkeypatch, fake_report):
 def test_report_options_and_failure(capsys, tmp_path, fake_report):
     assert cli(capsys, "report", "--out", tmp_path / "r", "--subjects", 50, "--seed", 4, "--quiet")[0] == 0
     assert fake_report[-1]["subjects"] == 50 and fake_report[-1]["seed"] == 4
-    assert_user_error(*cli(capsys, "report", "--out", tmp_path / "r2", "--format", "pdf"), "fmt")
+    assert_user_error(*cli(capsys, "report", "--out", tmp_path / "r2", "--format", "pdf"), "--format", "html")
     assert not (tmp_path / "r2").exists()
     no_temp_left(tmp_path)
 
