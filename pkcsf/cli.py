@@ -667,6 +667,11 @@ def _cmd_cite(args) -> int:
 _F = argparse.RawDescriptionHelpFormatter
 
 
+def _desc(text: str) -> str:
+    """Paragraphs filled to 90 columns (RawDescriptionHelpFormatter keeps the epilog's layout as written)."""
+    return "\n\n".join(textwrap.fill(" ".join(par.split()), width=90) for par in text.split("\n\n"))
+
+
 def _common():
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no printed tables")
@@ -677,8 +682,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = _Parser(
         prog=PROG, formatter_class=_F,
-        description="Simulate how drugs reach and leave the cerebrospinal fluid (leptomeningeal metastases): "
-                    "scenarios, reports, virtual dose-escalation trials, validation.",
+        description=_desc("Simulate how drugs reach and leave the cerebrospinal fluid (leptomeningeal metastases): "
+                    "scenarios, reports, virtual dose-escalation trials, validation."),
         epilog=textwrap.dedent("""\
             examples:
               pkcsf report                                     # built-in scenarios -> report/
@@ -695,10 +700,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "report", parents=[common], formatter_class=_F, help="build the report of the built-in scenarios",
-        description="Run the built-in scenarios (methotrexate lumbar vs Ommaya, pemetrexed dose levels, "
+        description=_desc("Run the built-in scenarios (methotrexate lumbar vs Ommaya, pemetrexed dose levels, "
                     "liposomal vs free cytarabine, osimertinib 80 vs 160 mg, osimertinib + IT pemetrexed, "
                     "validation, escalation) and write a report a clinician can read: report.html, PNG figures "
-                    "and CSV tables.",
+                    "and CSV tables."),
         epilog=textwrap.dedent("""\
             examples:
               pkcsf report                              # writes report/report.html
@@ -713,9 +718,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "run", parents=[common], formatter_class=_F, help="simulate a scenario file (TOML)",
-        description="Simulate a scenario file and write its tables (metrics per subject, summary percentiles, "
+        description=_desc("Simulate a scenario file and write its tables (metrics per subject, summary percentiles, "
                     "bands over time, targets, assumptions), references, a copy of the scenario, run.json and "
-                    "figures. The file format is in docs/scenarios.md; examples are in scenarios/.",
+                    "figures. The file format is in docs/scenarios.md; examples are in scenarios/."),
         epilog=textwrap.dedent("""\
             examples:
               pkcsf run scenarios/methotrexate_lumbar_vs_ommaya.toml
@@ -734,14 +739,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "escalate", parents=[common], formatter_class=_F, help="virtual dose-escalation trials driven by the PK",
-        description="Simulate exposure pools (one Scenario per dose level, the same virtual patients at every dose), "
+        description=_desc("Simulate exposure pools (one Scenario per dose level, the same virtual patients at every dose), "
                     "link exposure to DLT probability and run virtual 3+3, BOIN or CRM trials. Prints the operating "
                     "characteristics per dose: P(selected), expected patients treated, expected DLTs, DLT rate, "
                     "exposure percentiles and efficacy attainment.\n\n"
                     "Default link: logistic in log exposure, P(DLT) = 0.30 at the median exposure of the dose the "
                     "literature calls the MTD (pemetrexed by lumbar puncture: 10 mg, Pan et al. 2019), slope 2 "
                     "(odds x4 per doubling of exposure). It is an assumption: give --mtd-dose, or --e50/--slope, "
-                    "from your own data.",
+                    "from your own data."),
         epilog=textwrap.dedent("""\
             examples:
               pkcsf escalate pemetrexed --doses 10,20,30,40,50
@@ -781,9 +786,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "validate", parents=[common], formatter_class=_F, help="compare the model with published observations",
-        description="Simulate every published observation of parameters/validation/observations.csv and print "
+        description=_desc("Simulate every published observation of parameters/validation/observations.csv and print "
                     "the fold error (predicted/observed) of each; with --out also write validation.csv and the "
-                    "predicted-vs-observed plot validation.png.",
+                    "predicted-vs-observed plot validation.png."),
         epilog=textwrap.dedent("""\
             examples:
               pkcsf validate
@@ -793,8 +798,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "drugs", parents=[common], formatter_class=_F, help="list the drugs with routes, MW, thresholds, sources",
-        description="List every drug and formulation: form, molecular weight, routes, CSF efflux variants, "
-                    "cytotoxic thresholds (mg/L and umol/L) and the sources of its parameters.",
+        description=_desc("List every drug and formulation: form, molecular weight, routes, CSF efflux variants, "
+                    "cytotoxic thresholds (mg/L and umol/L) and the sources of its parameters."),
         epilog=textwrap.dedent("""\
             examples:
               pkcsf drugs
@@ -806,8 +811,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "models", parents=[common], formatter_class=_F, help="list the models with compartments and sites",
-        description="List the compartmental models found in models/ (and user paths): compartments, dosing "
-                    "sites and description.",
+        description=_desc("List the compartmental models found in models/ (and user paths): compartments, dosing "
+                    "sites and description."),
         epilog=textwrap.dedent("""\
             examples:
               pkcsf models
@@ -818,8 +823,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "cite", parents=[common], formatter_class=_F, help="references behind a scenario or a drug",
-        description="Print the references behind a run: the model, every parameter set used (drug, physiology, "
-                    "pathologies) and the named regimens' sources.",
+        description=_desc("Print the references behind a run: the model, every parameter set used (drug, physiology, "
+                    "pathologies) and the named regimens' sources."),
         epilog=textwrap.dedent("""\
             examples:
               pkcsf cite scenarios/osimertinib_80_vs_160.toml
