@@ -467,14 +467,15 @@ def _regimen_for(drug: str, route: str, schedule, dose: float) -> tuple[Regimen,
     return reg, text
 
 
-def _progress(progress, total):
+def _progress(progress, levels: int, subjects: int):
+    """A bar over the dose levels (default: on a terminal, for at least 5000 subject simulations)."""
     if progress is None:
-        progress = total >= 5000 and sys.stderr.isatty()
+        progress = levels * subjects >= 5000 and sys.stderr.isatty()
     if not progress:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="exposure pools", unit="dose")
+    return tqdm(total=levels, desc="exposure pools", unit="dose")
 
 
 def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_SCHEDULE, design="3+3",
@@ -619,7 +620,7 @@ def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_
 
     read_groups = tuple(dict.fromkeys(sp.group for sp in specs))
     pools, eff_pools, timings = {}, {}, {}
-    bar = _progress(progress, subjects * len(levels))
+    bar = _progress(progress, len(levels), int(subjects))
     try:
         for x in levels:
             t0 = _time.perf_counter()
