@@ -433,7 +433,7 @@ def _fmt_dose(x: float) -> str:
 
 def _regimen_for(drug: str, route: str, schedule, dose: float) -> tuple[Regimen, str]:
     """The regimen of one dose level and its description."""
-    from .regimens import NAMED_REGIMENS, describe_regimen, named_regimen, parse_regimen
+    from .regimens import NAMED_REGIMENS, describe_regimen, parse_regimen
 
     if callable(schedule):
         reg = schedule(dose)
