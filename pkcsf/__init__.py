@@ -21,7 +21,8 @@ Where things live: models in ``models/``, parameter values with sources in
 the CNS model API in :mod:`pkcsf.cns`; regimens in :mod:`pkcsf.regimens`;
 populations in :mod:`pkcsf.population`; scenarios in :mod:`pkcsf.scenario`;
 read-outs in :mod:`pkcsf.metrics` and :mod:`pkcsf.nca`; trials in
-:mod:`pkcsf.trials`.
+:mod:`pkcsf.trials` and :mod:`pkcsf.escalation`; scenario files in
+:mod:`pkcsf.scenario_file`; the command line in :mod:`pkcsf.cli`.
 """
 from .dosing import Dose, Regimen, bolus, from_nonmem, infusion, oral
 from .errors import (DosingError, ModelError, ParameterError, PkcsfError, ScenarioError, SolverError,
@@ -37,6 +38,9 @@ from .cns import drug, setup
 from .population import Population, RandomEffect
 from .regimens import parse_regimen
 from .scenario import Arm, Scenario, Target, run, simulate_drug
+from . import escalation, scenario_file
+from .escalation import simulate_escalation
+from .scenario_file import load_scenario
 
 __version__ = "0.1.0"
 
@@ -49,4 +53,5 @@ __all__ = [
     "PkcsfError", "ModelError", "ParameterError", "DosingError", "ScenarioError", "SolverError", "Status",
     "cns", "drug", "setup", "regimens", "parse_regimen", "population", "Population", "RandomEffect",
     "scenario", "Scenario", "Arm", "Target", "run", "simulate_drug", "metrics", "nca", "trials",
+    "escalation", "simulate_escalation", "scenario_file", "load_scenario",
 ]

@@ -382,7 +382,7 @@ def _scenario_refs(scn, out=None) -> list[str]:
     """References behind a scenario: models, parameter sets, population and the named regimens used."""
     from . import cns
     from .regimens import REGIMEN_SOURCES
-    from .scenario import _population_for
+    from .scenario import population_for as _population_for
 
     refs = []
     for arm in scn.arms:

@@ -88,8 +88,21 @@ class ParameterSet:
         return replace(self, values=vals)
 
     def cite(self) -> list[str]:
-        """Full references of every source used by this set."""
-        keys = {v.source for v in list(self.values.values()) + list(self.thresholds.values())}
+        """Full references of every source used by this set.
+
+        Covers values, thresholds, variability and covariate effects; for a
+        value whose source is ``derived``/``assumption``/``calibrated``, the
+        reference keys named in its ``where`` or ``note`` are cited too (the
+        papers it was derived from).
+        """
+        entries = list(self.values.values()) + list(self.thresholds.values()) + list(self.variability.values())
+        keys = {v.source for v in entries} | {e.source for e in self.covariates.values()}
+        words = set()
+        for v in entries:
+            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", f"{v.where} {v.note}"))
+        for e in self.covariates.values():
+            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", e.note))
+        keys |= words & set(self.references)
         out = []
         for k in sorted(keys):
             if k in self.references:

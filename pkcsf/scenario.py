@@ -37,7 +37,7 @@ from .readouts import min_interval_run, whole_window
 from .units import concentration_factor, parse_quantity
 
 __all__ = ["Arm", "Target", "Scenario", "ScenarioResult", "ArmResult", "run", "default_population",
-           "simulate_drug"]
+           "population_for", "simulate_drug"]
 
 
 # ------------------------------------------------------------------ inputs
@@ -74,7 +74,9 @@ class Arm:
     by :func:`pkcsf.regimens.parse_regimen`) whose dose sites are routes
     (``lumbar``, ``ommaya``, ``intracisternal``, ``iv``, ``oral``). Doses
     without a ``drug`` belong to ``drug``. ``variant`` selects the CSF
-    efflux description (``"linear"`` or ``"saturable"``).
+    efflux description (``"linear"`` or ``"saturable"``): a name applies to
+    the drugs that offer it (the others stay linear), or give
+    ``{drug: variant}``.
     """
 
     name: str
@@ -429,8 +431,8 @@ def run(scenario: Scenario, *, progress: bool | None = None) -> ScenarioResult:
     plan = []
     for arm in scn.arms:
         regs = _split_by_drug(arm)
-        setups = {d: cns.setup(d, physiology=scn.physiology, variant=arm.variant, pathologies=scn.pathologies,
-                               age=scn.age, metabolite=arm.metabolite) for d in regs}
+        setups = {d: cns.setup(d, physiology=scn.physiology, variant=_variant_for(arm, d),
+                               pathologies=scn.pathologies, age=scn.age, metabolite=arm.metabolite) for d in regs}
         plan.append((arm, regs, setups))
     cs = scn.chunk_size or _CHUNK
     total = sum(len(regs) for _, regs, _ in plan) * (-(-scn.subjects // cs))
@@ -452,7 +454,24 @@ def run(scenario: Scenario, *, progress: bool | None = None) -> ScenarioResult:
 _CHUNK = 4096
 
 
-def _population_for(scn: Scenario, setup: cns.Setup) -> Population:
+def _variant_for(arm: Arm, drug: str) -> str:
+    """The arm's variant for one drug: a dict entry, or the name if the drug offers it, else linear."""
+    v = arm.variant
+    if isinstance(v, dict):
+        for k in v:
+            cns.drug(k)          # unknown drug names raise listing the valid ones
+        return v.get(drug, "linear")
+    if v == "linear" or v in cns.drug(drug).variants:
+        return v
+    if len(_split_by_drug(arm)) == 1:
+        return v                 # a single drug: let setup() say which variants it has
+    return "linear"
+
+
+def population_for(scn: Scenario, setup: cns.Setup) -> Population:
+    """The population a scenario uses for one drug setup: the scenario's own
+    :class:`Population`, or the sourced default (:func:`default_population`)
+    with the scenario's demographics name or DataFrame."""
     pop = scn.population
     age_fixed = scn.age is not None
     if pop is None:
@@ -579,7 +598,7 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar) -> ArmResul
         dr = _DrugRun(scn, arm, drug, reg, setup, times, end)
         dose_times[drug] = dr.dose_times
         groups[drug] = dr.groups
-        pop = _population_for(scn, setup)
+        pop = population_for(scn, setup)
         if pop.size is not None and pop.size < N:
             raise ScenarioError("subjects", N, f"the population data has only {pop.size} rows")
         # the typical subject: no random effects, covariates at their reference values

@@ -572,7 +572,7 @@ def parse_scenario(data: dict, *, base_dir=".", default_name: str = "scenario"):
         from types import SimpleNamespace
 
         from .escalation import population_with_iiv
-        from .scenario import _population_for
+        from .scenario import population_for as _population_for
 
         setup = next(iter(setups.values()))
         # the scenario's own rules build the base (demographics or CSV, covariate effects, age); iiv goes on top
