@@ -1,0 +1,127 @@
+"""pkcsf.report.build_report: writes report + figures + tables, atomically."""
+import re
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from pkcsf import report as R  # noqa: E402
+from pkcsf.errors import ScenarioError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    base = tmp_path_factory.mktemp("rep")
+    out = base / "report"
+    mp = pytest.MonkeyPatch()
+    mp.setattr(R, "_DPI", 50)                 # same figures, fewer pixels: keeps the test quick
+    try:
+        path = R.build_report(out, subjects=3, seed=7, progress=False)
+    finally:
+        mp.undo()
+    return base, out, path
+
+
+def test_report_files(built):
+    base, out, path = built
+    assert path == out / "report.html" and path.is_file()
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    csvs = sorted(p.name for p in out.glob("*.csv"))
+    assert len(pngs) >= 14
+    for name in ("methotrexate_single_dose_summary.csv", "pemetrexed_summary.csv", "cytarabine_summary.csv",
+                 "osimertinib_summary.csv", "combination_summary.csv", "validation.csv", "assumptions.csv",
+                 "references.csv", "settings.csv", "population_bands.csv"):
+        assert name in csvs
+    assert all((out / p).stat().st_size > 5_000 for p in pngs)            # real figures, not blank canvases
+    # nothing left next to the output folder
+    assert [p.name for p in base.iterdir()] == ["report"]
+
+
+def test_report_html_is_self_contained(built):
+    _, out, path = built
+    text = path.read_text(encoding="utf-8")
+    srcs = re.findall(r"<img src='([^']+)'", text)
+    assert len(srcs) >= 14 and all((out / s).is_file() for s in srcs)
+    assert not re.search(r"(src|href)=['\"]https?://", text)              # no external resources
+    for must in ("Methotrexate 12 mg", "Pemetrexed", "liposomal", "Osimertinib 80 versus 160 mg",
+                 "two unverified review figures", "assumptions", "References", "Software and settings",
+                 "fold error"):
+        assert must.lower() in text.lower(), must
+
+
+def test_report_tables_content(built):
+    _, out, _ = built
+    settings = pd.read_csv(out / "settings.csv")
+    values = dict(zip(settings["setting"], settings["value"]))
+    assert values["virtual patients per arm"] == "3" and values["random seed"] == "7"
+    assert any("Rodas5P" in str(v) for v in values.values())             # the saturable variant's solver
+    osi = pd.read_csv(out / "osimertinib_summary.csv")
+    assert set(osi["variant"]) == {"linear", "saturable"} and set(osi["arm"]) == {"80 mg", "160 mg"}
+    assert len(pd.read_csv(out / "assumptions.csv")) > 5
+    val = pd.read_csv(out / "validation.csv")
+    assert {"fold_error", "status"} <= set(val.columns)
+
+
+def test_rebuild_keeps_other_files(built, tmp_path):
+    # an existing folder: same-named files replaced, other files kept (markdown format here, stubbed figures)
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "report.md").write_text("old")
+
+    def figures(R_, val, folder, doc, tick):
+        doc.h(2, "stub", "stub")
+        doc.p("a **bold** paragraph")
+        doc.table(pd.DataFrame({"a": [1.0], "b": ["x|y"]}), "a table")
+        tick()
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(R, "_figures", figures)
+    try:
+        path = R.build_report(out, subjects=2, progress=False, fmt="md")
+    finally:
+        mp.undo()
+    assert path == out / "report.md"
+    text = path.read_text()
+    assert "## stub" in text and "| a | b |" in text and "x\\|y" in text
+    assert (out / "notes.txt").read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_failure_leaves_nothing_half_written(tmp_path, exists):
+    out = tmp_path / "rep"
+    if exists:
+        out.mkdir()
+        (out / "report.html").write_text("previous report")
+
+    def failing(R_, val, folder, doc, tick):
+        (folder / "fig01_partial.png").write_bytes(b"half a figure")
+        raise RuntimeError("simulated failure while drawing")
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(R, "_figures", failing)
+    try:
+        with pytest.raises(RuntimeError, match="simulated failure"):
+            R.build_report(out, subjects=2, progress=False)
+    finally:
+        mp.undo()
+    if exists:
+        assert sorted(p.name for p in out.iterdir()) == ["report.html"]
+        assert (out / "report.html").read_text() == "previous report"
+    else:
+        assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == (["rep"] if exists else [])   # no temporary folder left
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ScenarioError, match="fmt"):
+        R.build_report(tmp_path / "x", fmt="pdf", progress=False)
+    with pytest.raises(ScenarioError, match="subjects"):
+        R.build_report(tmp_path / "x", subjects=0, progress=False)
+    f = tmp_path / "file"
+    f.write_text("")
+    with pytest.raises(ScenarioError, match="file"):
+        R.build_report(f, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
