@@ -354,14 +354,23 @@ class Problem:
                                        where=f"regimen of subject {_sid(ids[r])}"))
         return _pad_events(parts)
 
-    def solve(self, rows: slice = slice(None)):
-        """Amounts at the output times for ``rows``: (out, status, counters)."""
+    def solve(self, rows: slice = slice(None), *, out: np.ndarray | None = None):
+        """Amounts at the output times for ``rows``: (out, status, counters).
+
+        ``out``, if given, is filled in place: a C-contiguous float64 array of
+        shape (n_rows, T, n_saved), e.g. a slice of a larger result array
+        (saves a copy per chunk).
+        """
         cm = self.compiled
         P = np.ascontiguousarray(self.P[rows])
         n = P.shape[0]
         ev_t, ev_s, ev_a, ev_k, ev_n = self.events(rows)
         y0 = self.y0 if self.y0.shape[0] == 1 else np.ascontiguousarray(self.y0[rows])
-        out = np.empty((n, len(self.times), len(self.save)))
+        shape = (n, len(self.times), len(self.save))
+        if out is None:
+            out = np.empty(shape)
+        elif out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+            raise SolverError("out", f"array {out.dtype}{out.shape}", f"must be a C-contiguous float64 array of shape {shape}")
         status = np.zeros(n, dtype=np.int64)
         counters = np.zeros((n, 5), dtype=np.int64)
         method = {"exact": K.METHOD_EXACT, "radau": K.METHOD_RADAU, "rodas5p": K.METHOD_RODAS}[self.method]
@@ -609,8 +618,8 @@ def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", r
 
             it = tqdm(chunks, desc="simulating", unit="chunk", leave=False)
         for rows in it:
-            o, s, c = prob.solve(rows)
-            out[rows], status[rows], counters[rows] = o, s, c
+            _, s, c = prob.solve(rows, out=out[rows])      # written in place
+            status[rows], counters[rows] = s, c
     elapsed = _time.perf_counter() - t0
     res = SimulationResult(prob, out, status, counters, elapsed)
     res._report_failures()

@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .linalg import expm, expm_phi, lu_factor, lu_solve
+from .linalg import expm, expm_phi, lu_factor, lu_factor_recip, lu_solve, lu_solve_recip
 
 METHOD_EXACT = 0
 METHOD_RADAU = 1
@@ -127,7 +127,10 @@ def rhs(y, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, out):
 
 @njit(cache=True, error_model="numpy")
 def jacobian(y, A, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, J):
-    J[:, :] = A
+    S = A.shape[0]
+    for i in range(S):              # explicit loops: a slice assignment costs ~100 ns here
+        for j in range(S):
+            J[i, j] = A[i, j]
     for k in range(mm_src.shape[0]):
         vmax = p[mm_vmax[k]]
         if vmax == 0.0:
@@ -285,7 +288,8 @@ V_FS = 22      # 3 rows (stage derivatives)
 V_DW = 25      # 3 rows
 V_Q = 28       # 3 rows (Radau collocation polynomial, transposed)
 V_U = 31       # 8 rows (Rodas stages)
-NV = 39
+V_DINV = 39    # reciprocal pivots of the Rodas LU
+NV = 40
 
 M_J = 0
 M_LU = 1
@@ -397,6 +401,7 @@ def _advance_rodas(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, 
     err = wv[V_ERR]
     fnew = wv[V_FNEW]
     UU = wv[V_U:V_U + 8]
+    dinv = wv[V_DINV]
     while t < target:
         if st[S_STEPS] >= max_steps:
             return ST_MAX_STEPS, k
@@ -432,7 +437,7 @@ def _advance_rodas(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, 
                         LU[i, j] = -J[i, j]
                     LU[i, i] += g
                 counters[3] += 1
-                if lu_factor(LU, piv) != 0:
+                if lu_factor_recip(LU, piv, dinv) != 0:
                     h_abs *= 0.5
                     st[S_LUH] = -1.0
                     counters[1] += 1
@@ -458,7 +463,7 @@ def _advance_rodas(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, 
                         c = _RC[stg, j] * inv_h
                         for i in range(S):
                             r[i] += c * UU[j, i]
-                lu_solve(LU, piv, r)
+                lu_solve_recip(LU, piv, dinv, r)
                 for i in range(S):
                     UU[stg, i] = r[i]
             # y_new = U_8 + u_8 (order 5); U_8 is the embedded order-4 solution,
@@ -748,52 +753,77 @@ def _advance_radau(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, 
 
 
 @njit(cache=True, error_model="numpy")
-def _advance_exact(dt, y, b, nact, A, wm, c_dt, c_E, c_F, c_hasF, c_next, ytmp, counters):
-    """y <- exp(A dt) y + Phi(dt) b, with a small per-subject cache keyed by dt."""
-    S = y.shape[0]
+def _exact_slot(dt, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters):
+    """Cache slot holding exp(A dt) (and Phi(dt) if an infusion runs), transposed.
+
+    A small per-subject cache keyed by dt: regular output grids and dosing
+    intervals use a few distinct step lengths. The matrices are stored
+    transposed (``c_E[slot, j, i] = E[i, j]``) so that :func:`_propagate`
+    runs over contiguous memory in its inner loop.
+    """
+    S = A.shape[0]
     NC = c_dt.shape[0]
-    active = False
-    for i in range(S):
-        if nact[i] > 0:
-            active = True
-            break
     slot = -1
     for c in range(NC):
         if c_dt[c] > 0.0 and abs(c_dt[c] - dt) <= 1e-13 * dt:
             slot = c
             break
+    need_F = active and (slot < 0 or not c_hasF[slot])
     if slot < 0:
         slot = c_next[0]
         c_next[0] = (c_next[0] + 1) % NC
         c_dt[slot] = dt
         c_hasF[slot] = False
-        if active:
-            expm_phi(A, dt, c_E[slot], c_F[slot])
-            c_hasF[slot] = True
-        else:
-            Ad = wm[M_AD]
-            for i in range(S):
-                for j in range(S):
-                    Ad[i, j] = A[i, j] * dt
-            expm(Ad, c_E[slot])
-        counters[4] += 1
-    elif active and not c_hasF[slot]:
-        expm_phi(A, dt, c_E[slot], c_F[slot])
-        c_hasF[slot] = True
-        counters[4] += 1
-    for i in range(S):
-        acc = 0.0
-        for j in range(S):
-            acc += c_E[slot, i, j] * y[j]
-        ytmp[i] = acc
-    if active:
+    elif not need_F:
+        return slot
+    E = wm[M_AD]
+    if need_F:
+        F = wm[M_LU]
+        expm_phi(A, dt, E, F)
         for i in range(S):
-            acc = 0.0
             for j in range(S):
-                acc += c_F[slot, i, j] * b[j]
-            ytmp[i] += acc
+                c_F[slot, j, i] = F[i, j]
+        c_hasF[slot] = True
+    else:
+        Ad = wm[M_LU]
+        for i in range(S):
+            for j in range(S):
+                Ad[i, j] = A[i, j] * dt
+        expm(Ad, E)
+    for i in range(S):
+        for j in range(S):
+            c_E[slot, j, i] = E[i, j]
+    counters[4] += 1
+    return slot
+
+
+@njit(cache=True, error_model="numpy")
+def _propagate(ET, FT, active, b, y, ytmp):
+    """y <- E y + Phi b from the transposed matrices (column-oriented, vectorisable)."""
+    S = y.shape[0]
+    for i in range(S):
+        ytmp[i] = 0.0
+    for j in range(S):
+        yj = y[j]
+        if yj != 0.0:
+            for i in range(S):
+                ytmp[i] += ET[j, i] * yj
+    if active:
+        for j in range(S):
+            bj = b[j]
+            if bj != 0.0:
+                for i in range(S):
+                    ytmp[i] += FT[j, i] * bj
     for i in range(S):
         y[i] = ytmp[i]
+
+
+@njit(cache=True, error_model="numpy")
+def _any_positive(nact):
+    for i in range(nact.shape[0]):
+        if nact[i] > 0:
+            return True
+    return False
 
 
 # ------------------------------------------------------------ one subject
@@ -878,15 +908,26 @@ def solve_subject(method, p, vol_col, lin_type, lin_src, lin_dst, lin_col,
         te = ev_t[e] if e < n_ev else np.inf
         t_end = te if te < times[T - 1] else times[T - 1]
         if method == METHOD_EXACT:
+            # y(t + dt) = exp(A dt) y + Phi(dt) b; infusions (b) only change at events
+            active = _any_positive(nact)
+            ytmp = wv[V_YTMP]
+            last_dt = -1.0
+            ET = c_E[0]
+            FT = c_F[0]
             while k < T and times[k] < t_end:
-                _advance_exact(times[k] - t, y, b, nact, A, wm, c_dt, c_E, c_F, c_hasF, c_next, wv[V_YTMP],
-                               counters)
+                dt = times[k] - t
+                if dt != last_dt:
+                    slot = _exact_slot(dt, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters)
+                    ET = c_E[slot]          # views made once per step length, not per output
+                    FT = c_F[slot]
+                    last_dt = dt
+                _propagate(ET, FT, active, b, y, ytmp)
                 t = times[k]
                 _emit(y, save, out, k)
                 k += 1
             if t_end > t:
-                _advance_exact(t_end - t, y, b, nact, A, wm, c_dt, c_E, c_F, c_hasF, c_next, wv[V_YTMP],
-                               counters)
+                slot = _exact_slot(t_end - t, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters)
+                _propagate(c_E[slot], c_F[slot], active, b, y, ytmp)
         else:
             if st[S_RESTART] > 0.0:
                 _restart(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol, nonlinear,
