@@ -41,7 +41,7 @@ __all__ = [
     "PALETTE", "GROUP_COLORS", "GROUP_LABELS", "ROUTE_COLORS",
     "concentration_time", "linear_and_log", "compare_arms", "overlay_arms",
     "population_band", "population_bands", "time_above", "ic50_ratio",
-    "p_select", "patients_per_dose", "dlt_rate", "exposure_by_dose", "escalation",
+    "p_select", "patients_per_dose", "dlt_rate", "exposure_by_dose", "exposure_toxicity", "escalation",
     "fold_errors", "add_legend", "pretty_unit",
 ]
 
@@ -153,6 +153,13 @@ def _group_style(group: str) -> dict:
     if group.endswith("_liposomal"):
         style.update(ls=":", lw=2.2)
     return style
+
+
+def _below_note(ax, names):
+    """Say in the panel which curves never reach the visible range (rather than silently leaving them out)."""
+    if names:
+        ax.text(0.99, 0.025, "below the scale: " + ", ".join(names), transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=SMALL_FONT, color="#555555", gid="below-note")
 
 
 def _series_color(i: int) -> str:
@@ -597,12 +604,17 @@ def concentration_time(result, arm=None, *, drug=None, groups=None, stat="median
     else:
         _set_linear_limits(ax, peak, thr)
     lo = ax.get_ylim()[0]
+    below = []
     for g, y in lines:
         yy = np.where(y > 0, y, np.nan) if log else y
         label = group_label(g)
-        if mark_below and log and not np.any(y >= lo):
-            label += " (below the scale)"
+        if log and not np.any(y >= lo):
+            if mark_below:
+                label += " (below the scale)"
+            else:
+                below.append(group_label(g))
         ax.plot(x, yy, label=label, **_group_style(g))
+    _below_note(ax, below)
     _time_axis(ax, a.times, days)
     _conc_axis(ax, unit, f"{drug_label(drug)} concentration")
     if doses:
@@ -772,6 +784,9 @@ def overlay_arms(result, groups, arms=None, *, drug=None, stat="median", log=Tru
     for j, (ax, g, peak, tail, thr, d) in enumerate(per):
         if log:
             _set_log_limits(ax, all_peak if sharey else peak, thr, floor, all_tail if sharey else tail)
+            lo = ax.get_ylim()[0]
+            _below_note(ax, [nm for nm in names if not np.any(_profile(result[nm], _drug(result[nm], drug), g, stat)
+                                                              >= lo)])
         else:
             _set_linear_limits(ax, all_peak if sharey else peak, thr)
         _time_axis(ax, result[names[0]].times, days)
@@ -1085,17 +1100,17 @@ def _grouped(ax, trials, values, *, none=None, ylabel, dose_unit="mg", ylim=None
 
 
 def _true_mtd(t, target):
+    """The dose whose true DLT probability is closest to the target (the usual definition in OC tables)."""
     p = np.asarray(t.true_p_dlt, dtype=float)
     if target is None or not np.all(np.isfinite(p)):
         return None
-    ok = np.where(p <= target + 1e-12)[0]
-    return int(ok[-1]) if ok.size else None
+    return int(np.argmin(np.abs(p - target)))
 
 
 def p_select(results, *, target=0.3, dose_unit="mg", ax=None, title=None, legend=True):
     """Probability that each dose (or none) is selected as the MTD, per design.
 
-    The true MTD (highest dose whose true DLT probability is <= ``target``) is shaded.
+    The true MTD (the dose whose true DLT probability is closest to ``target``) is shaded.
     """
     trials = _trial_dict(results)
     made = ax is None
@@ -1107,7 +1122,7 @@ def p_select(results, *, target=0.3, dose_unit="mg", ax=None, title=None, legend
     k = _true_mtd(next(iter(trials.values())), target)
     if k is not None:
         ax.axvspan(k - 0.45, k + 0.45, color=PALETTE["yellow"], alpha=0.35, lw=0, zorder=0,
-                   label=f"true MTD (P(DLT) ≤ {target:g})")
+                   label=f"true MTD (P(DLT) closest to {target:.0%})")
     _title(ax, title if title is not None else "dose selected as MTD")
     if legend:
         add_legend(ax.figure if made else ax, ncol=4)
@@ -1242,6 +1257,64 @@ def exposure_by_dose(exposures, doses=None, *, exposure_label="exposure", exposu
     _title(ax, title if title is not None else f"{exposure_label} per dose")
     if legend:
         add_legend(ax.figure if made else ax, ncol=2)
+    return ax
+
+
+def exposure_toxicity(link, exposures=None, doses=None, *, exposure_label="exposure", exposure_unit="",
+                      dose_unit="mg", target=0.3, ax=None, title=None, legend=True):
+    """An exposure-toxicity link as a curve (P(DLT) against exposure, log axis), with each dose's exposure range.
+
+    ``link`` may be an escalation result (its ``.link``, ``.exposures``, ``.doses`` and ``.exposure_unit`` are
+    used). For each dose a horizontal bar spans the 5-95 % exposure of its patients at the height of the
+    DLT probability at the median exposure (dot), labelled with the dose.
+    """
+    if hasattr(link, "link") and hasattr(link, "exposures"):
+        res = link
+        link, exposures = res.link, res.exposures if exposures is None else exposures
+        doses = res.doses if doses is None else doses
+        exposure_unit = exposure_unit or getattr(res, "exposure_unit", "")
+        if exposure_label == "exposure" and getattr(res, "exposure", None) is not None:
+            exposure_label = str(getattr(res.exposure, "label", exposure_label))
+    made = ax is None
+    if made:
+        _, axs = _new_axes(figsize=(7.5, 4.4))
+        ax = axs[0, 0]
+    pools = [] if exposures is None else [np.asarray(e, dtype=float).ravel() for e in exposures]
+    pools = [e[np.isfinite(e) & (e > 0)] for e in pools]
+    allv = np.concatenate(pools) if pools and any(p.size for p in pools) else np.array([getattr(link, "e50", 1.0)])
+    e50 = getattr(link, "e50", float(np.median(allv)))
+    lo, hi = min(allv.min(), e50) / 3, max(allv.max(), e50) * 3
+    e = np.geomspace(lo, hi, 300)
+    ax.plot(e, link(e), color=PALETTE["vermilion"], lw=2, label="P(DLT) given by the link")
+    if target is not None:
+        ax.axhline(target, color="#6E6E6E", lw=1, ls=(0, (4, 3)))
+        ax.text(1.01, target, f"target\n{target:.0%}", transform=ax.get_yaxis_transform(), va="center",
+                fontsize=SMALL_FONT, color="#333333")
+    if pools:
+        doses = np.arange(1, len(pools) + 1) if doses is None else np.asarray(doses, dtype=float)
+        for k, (d, pool) in enumerate(zip(doses, pools)):
+            if not pool.size:
+                continue
+            a, m, b = np.percentile(pool, [5, 50, 95])
+            pm = float(link(np.array([m]))[0])
+            ax.plot([a, b], [pm, pm], color=PALETTE["blue"], lw=3, alpha=0.45, solid_capstyle="butt",
+                    label="5-95 % of patients' exposure" if k == 0 else None)
+            ax.plot([m], [pm], "o", color=PALETTE["blue"], ms=5, label="median exposure of a dose" if k == 0 else None)
+            ax.annotate(f"{d:g} {dose_unit}", (b, pm), xytext=(4, 0), textcoords="offset points", va="center",
+                        fontsize=SMALL_FONT, color="#333333")
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    _log_ticks(ax, "x")
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(_percent_formatter())
+    ax.set_xlabel(f"{exposure_label}" + (f" ({pretty_unit(exposure_unit)})" if exposure_unit else ""),
+                  fontsize=LABEL_FONT)
+    ax.set_ylabel("probability of a DLT", fontsize=LABEL_FONT)
+    ax.tick_params(labelsize=FONT)
+    ax.grid(True, alpha=0.25, lw=0.6)
+    _title(ax, title if title is not None else "exposure-toxicity link")
+    if legend:
+        add_legend(ax.figure if made else ax, ncol=3)
     return ax
 
 
