@@ -358,3 +358,23 @@ def test_michaelis_menten_elimination_down_to_zero(solver, dose):
     assert (res.status == 0).all() and res.stats["steps"] < 2000, res.stats
     assert abs(res.amount("c")[0, -1]) <= 1e-20 * dose
     assert res.amount("eliminated")[0, -1] == pytest.approx(dose, rel=1e-12)
+
+
+# ------------------------------------------- model sizes around the padded fast path
+@pytest.mark.parametrize("n", [1, 6, 7, 8, 12])
+def test_exact_matches_adaptive_for_every_model_size(n):
+    """A chain of n compartments (n + 1 states with 'eliminated'): the exact solver's
+    8-wide fast path (up to 8 states) and its general path agree with Rodas5P."""
+    comps = [pk.Compartment(f"c{i}", f"V{i}") for i in range(n)]
+    transfers = [pk.exchange(f"c{i}", f"c{i + 1}", f"Q{i}") for i in range(n - 1)]
+    transfers += [pk.elimination(f"c{n - 1}", "CL"), pk.flow("c0", None, "CL0")]
+    params = {f"V{i}": 1.0 + 0.5 * i for i in range(n)} | {f"Q{i}": 2.0 / (1 + i) for i in range(n - 1)}
+    params |= {"CL": 0.7, "CL0": 0.2}
+    m = pk.Model(f"chain{n}", compartments=comps, transfers=transfers, parameters=list(params))
+    reg = (pk.Dose(10.0, "c0").repeat(every=12, n=3) + pk.Dose(6.0, f"c{n - 1}", 5.0, duration=7.0)
+           + pk.Dose(2.0, f"c{n // 2}", 30.0, rate=0.5))
+    times = np.arange(0, 48.0, 0.5)
+    ex = pk.simulate(m, reg, params, times=times, solver="exact")
+    ad = pk.simulate(m, reg, params, times=times, solver="rodas5p", rtol=1e-11, atol=1e-15)
+    assert rel_to_peak(ad.amounts[0], ex.amounts[0]) <= 1e-9
+    assert ex.total_mass()[0, -1] == pytest.approx(30.0 + 6.0 + 2.0, rel=1e-12)
