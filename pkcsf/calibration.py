@@ -11,8 +11,10 @@ values, fold error of each datum, cost) and writes the fitted values into the pa
     python -m pkcsf.calibration all                    # in dependency order
     python -m pkcsf.calibration csf_transport --check  # recompute the fit quality, write nothing
 
-Order matters: ``csf_transport`` (physiology mixing + methotrexate CSF transport) first, then
-``cytarabine_liposomal`` and ``osimertinib_csf``, which use the mixing values.
+Order matters: ``csf_transport`` (human physiology mixing + methotrexate CSF and tissue transport) first, then
+``mtx_rhesus_efflux`` (rhesus-scaled physiology), ``cytarabine_liposomal``, ``osimertinib_csf[_saturable]`` and
+``trastuzumab_bcsfb``, which use the mixing values. A fitted value within 2% of a bound is reported as such in
+the record (``at_bound``): a warning that the data push a parameter beyond its plausible range.
 """
 from __future__ import annotations
 
@@ -40,7 +42,13 @@ class Free:
     hi: float
     drugs: tuple = ()  # rows of these drugs get it ( () = all rows, a physiology value)
     also: tuple = ()   # other files that copy the value (documented analogues)
-    as_name: str = ""  # name in the model if different (PS_BCSFB_SAT -> PS_BCSFB)
+    as_name: str = ""  # name in the model if different (CL_EFFLUX_CSF_RHESUS -> CL_EFFLUX_CSF)
+    tie: tuple = ()    # other parameters of the same file set equal to this one (written there too)
+
+    @property
+    def label(self) -> str:
+        """Key in the record: the parameter name, or name__drug when a calibration frees one name twice."""
+        return self.name if not self.drugs else f"{self.name}__{self.drugs[0]}"
 
 
 @dataclass(frozen=True)
@@ -53,45 +61,75 @@ class Calibration:
 
 
 _MLMIN = 0.06  # mL/min -> L/h
+_MLH = 1e-3    # mL/h -> L/h
 CALIBRATIONS = {
     "csf_transport": Calibration(
         "csf_transport",
-        "Pulsatile mixing clearances of the CSF model (physiology) and methotrexate CSF transport (passive "
-        "blood-CSF permeability, active efflux, CSF-brain ECF exchange), fitted jointly to methotrexate CSF data "
-        "(Shapiro 1975, Bleyer & Dedrick 1977, Balis 2000) and the cytarabine terminal CSF half-life (Zimm 1984; "
-        "cytarabine has no active efflux, so it informs mixing/bulk flow alone).",
-        (Free("Q_MIX_VENT", "physiology/adult", "mL/h", 1e-3, 0.1, 500.0),
-         Free("Q_MIX_CRAN", "physiology/adult", "mL/h", 1e-3, 0.1, 500.0),
-         Free("Q_MIX_SPINAL", "physiology/adult", "mL/h", 1e-3, 0.1, 500.0),
-         Free("CL_EFFLUX_CSF", "drugs/methotrexate", "mL/min", _MLMIN, 1e-3, 2.0, ("methotrexate",), ("drugs/pemetrexed",)),
-         Free("PS_CSF_ECF", "drugs/methotrexate", "mL/min", _MLMIN, 1e-3, 5.0, ("methotrexate",),
-              ("drugs/pemetrexed", "drugs/cytarabine", "drugs/cytarabine_liposomal")),
-         Free("PS_BCSFB", "drugs/methotrexate", "mL/min", _MLMIN, 1e-4, 0.5, ("methotrexate",), ("drugs/pemetrexed",))),
-        ("mtx_shapiro_lumbar_peak", "mtx_shapiro_lumbar_tmax", "mtx_shapiro_iv_vent", "mtx_bleyer_lumbar_t12_fast",
-         "mtx_bleyer_lumbar_t12_slow", "mtx_balis_css_lumbar", "arac_zimm_t12_terminal")),
+        "Pulsatile mixing clearances of the human CSF model (physiology) and methotrexate CSF and tissue transport "
+        "(passive blood-CSF permeability at the choroid plexus, BBB exchange of the CSF-facing tissue), fitted jointly to human methotrexate CSF data (Shapiro 1975 Ommaya and IV, Bleyer & Dedrick 1977 "
+        "lumbar half-lives), the cytarabine initial and terminal ventricular CSF half-lives after an "
+        "intraventricular dose (Zimm 1984; no active efflux, so they inform ventricular washout, mixing, bulk flow "
+        "and tissue exchange) and the ventricular CSF peak and "
+        "half-life of cytarabine after high-dose IV infusion (Lopez 1985), which fix cytarabine's passive "
+        "blood-CSF permeability. Tissue diffusion and distribution space are fixed at "
+        "Blasberg 1975's values; PS_BBB is bounded above by Blasberg's capillary exchange half-time > 2 h. Human "
+        "active CSF efflux of methotrexate is fixed at 0 (a free fit drove it to 2e-5 mL/min; Bleyer & Dedrick: bulk "
+        "flow predominates), leaving 7 parameters for 9 data. "
+        "Non-human-primate data are not used here (see mtx_rhesus_efflux).",
+        (Free("Q_MIX_VENT", "physiology/adult", "mL/h", _MLH, 0.1, 1000.0),
+         Free("Q_MIX_CRAN", "physiology/adult", "mL/h", _MLH, 0.1, 1000.0),
+         Free("Q_MIX_SPINAL", "physiology/adult", "mL/h", _MLH, 0.1, 1000.0),
+         Free("Q_MIX_LUMBAR", "physiology/adult", "mL/h", _MLH, 0.1, 1000.0),
+         Free("PS_BCSFB", "drugs/methotrexate", "mL/min", _MLMIN, 1e-4, 0.5, ("methotrexate",), ("drugs/pemetrexed",)),
+         Free("PS_BBB", "drugs/methotrexate", "mL/min", _MLMIN, 1e-3, 1.9, ("methotrexate",), ("drugs/pemetrexed",)),
+         Free("PS_BCSFB", "drugs/cytarabine", "mL/min", _MLMIN, 1e-3, 5.0, ("cytarabine",),
+              ("drugs/cytarabine_liposomal",))),
+        ("mtx_shapiro_lumbar_peak", "mtx_shapiro_lumbar_tmax", "mtx_shapiro_iv_vent",
+         "mtx_bleyer_lumbar_t12_fast", "mtx_bleyer_lumbar_t12_slow", "arac_zimm_t12_initial", "arac_zimm_t12_terminal",
+         "arac_lopez_csf_plasma_peak", "arac_lopez_csf_t12", "lipo_chamberlain1995_auc_ratio")),
+    "mtx_rhesus_efflux": Calibration(
+        "mtx_rhesus_efflux",
+        "Active (probenecid-sensitive) methotrexate CSF efflux in rhesus monkeys, fitted to the lumbar/ventricular "
+        "Css ratio during intraventricular infusion (Balis 2000) with the rhesus-scaled physiology and the human "
+        "calibration of csf_transport. The other non-human-primate rows validate it.",
+        (Free("CL_EFFLUX_CSF_RHESUS", "drugs/methotrexate", "mL/min", _MLMIN, 1e-5, 2.0, ("methotrexate",),
+              ("drugs/pemetrexed",), as_name="CL_EFFLUX_CSF"),),
+        ("mtx_balis_css_lumbar",)),
     "cytarabine_liposomal": Calibration(
         "cytarabine_liposomal",
-        "Release rate of free cytarabine from DepoFoam particles and the share of CSF outflow that carries "
-        "particles, fitted to the free-cytarabine lumbar peak after 50 mg (DepoCyt label) and the terminal "
-        "ventricular half-life after IVT dosing (Chamberlain 1993).",
+        "DepoFoam cytarabine: first-order release rate of free cytarabine from the particles and the fraction free "
+        "at injection (unencapsulated + burst), fitted to the free-cytarabine lumbar peak of 30-50 ug/mL within "
+        "1 h after 50 mg (DepoCyt label) and to all five published adult terminal half-lives of free cytarabine "
+        "(US label 5.9-82.4 h, Swiss label 100-263 h, Chamberlain 1993 ventricular 140 h, Chamberlain 1995 lumbar "
+        "277 h and ventricular 130 h), which disagree: a single first-order release gives their geometric "
+        "compromise. Particles are not absorbed with CSF (LIPO_SIEVE fixed, see the drug file).",
         (Free("K_REL", "drugs/cytarabine_liposomal", "1/h", 1.0, 1e-4, 1.0),
-         Free("LIPO_SIEVE", "drugs/cytarabine_liposomal", "1", 1.0, 1e-4, 1.0)),
-        ("lipo_label_free_peak", "lipo_chamberlain1993_t12_terminal")),
+         Free("F_FREE_INIT", "drugs/cytarabine_liposomal", "1", 1.0, 1e-4, 0.1)),
+        ("lipo_label_free_peak", "lipo_label_t12_us", "lipo_swiss_t12", "lipo_chamberlain1993_t12_terminal",
+         "lipo_chamberlain1995_t12_lumbar", "lipo_chamberlain1995_t12_vent")),
     "osimertinib_csf": Calibration(
         "osimertinib_csf",
-        "Linear variant: passive blood-CSF permeability (as PS x FU) fitted to the CSF/plasma ratios at 80 and "
-        "160 mg (flag U, Liao 2025 citing Chen 2023). Run once per variant; see osimertinib_csf_saturable.",
-        (Free("PS_BCSFB", "drugs/osimertinib", "mL/min", _MLMIN, 1e-4, 50.0),),
+        "Linear variant: active BBB efflux clearance (sets Kp,uu of the CSF-facing tissue, which sets the CSF level "
+        "of this permeable drug) fitted to the CSF/plasma ratios at 80 and 160 mg (flag U, Liao 2025 citing Chen "
+        "2023). Run once per variant; see osimertinib_csf_saturable.",
+        (Free("CL_EFFLUX_BBB", "drugs/osimertinib", "mL/min", _MLMIN, 1e-2, 1e5),),
         ("osi_csf_ratio_80", "osi_csf_ratio_160")),
     "osimertinib_csf_saturable": Calibration(
         "osimertinib_csf_saturable",
-        "Saturable variant: passive blood-CSF permeability and Vmax of a Michaelis-Menten CSF efflux fitted to "
-        "the same two ratios; Km fixed (two data cannot identify three parameters; see the drug file).",
-        (Free("PS_BCSFB_SAT", "drugs/osimertinib", "mL/min", _MLMIN, 1e-4, 50.0, as_name="PS_BCSFB"),
-         Free("VMAX_EFFLUX_CSF", "drugs/osimertinib", "mg/h", 1.0, 1e-7, 1.0)),
+        "Saturable variant: Vmax and Km of a Michaelis-Menten BBB efflux (with passive PS_BBB) fitted to the same two "
+        "ratios (exact fit: two data, two parameters).",
+        (Free("VMAX_EFFLUX_BBB", "drugs/osimertinib", "mg/h", 1.0, 1e-6, 10.0),
+         Free("KM_EFFLUX", "drugs/osimertinib", "mg/L", 1.0, 1e-5, 1.0)),
         ("osi_csf_ratio_80", "osi_csf_ratio_160"), variant="saturable"),
+    "trastuzumab_bcsfb": Calibration(
+        "trastuzumab_bcsfb",
+        "Passive blood-CSF and blood-brain transfer of trastuzumab (one value for both barriers) fitted to the "
+        "serum/CSF ratio 420:1 with an intact barrier (Stemmler 2007).",
+        (Free("PS_BCSFB", "drugs/trastuzumab", "mL/min", _MLMIN, 1e-6, 0.1, tie=("PS_BBB",)),),
+        ("tra_stemmler_iv_ratio",)),
 }
-ORDER = ["csf_transport", "cytarabine_liposomal", "osimertinib_csf", "osimertinib_csf_saturable"]
+ORDER = ["csf_transport", "mtx_rhesus_efflux", "cytarabine_liposomal", "osimertinib_csf", "osimertinib_csf_saturable",
+         "trastuzumab_bcsfb"]
 
 
 def _rows(cal: Calibration):
@@ -106,15 +144,18 @@ def _rows(cal: Calibration):
 
 
 def _predict_all(cal: Calibration, values_file_unit: np.ndarray, rows):
-    from .validation import predict
+    from .validation import age_for, physiology_for, predict
 
     out = []
     for _, r in rows.iterrows():
-        st = cns.setup(r["drug"], variant=cal.variant, metabolite=r["site"] == "plasma_az5104")
+        st = cns.setup(r["drug"], physiology=physiology_for(r), variant=cal.variant,
+                       metabolite=r["site"] == "plasma_az5104", age=age_for(r))
         ch = {}
         for f, v in zip(cal.free, values_file_unit):
             if not f.drugs or r["drug"] in f.drugs:
                 ch[f.as_name or f.name] = v * f.factor
+                for t in f.tie:
+                    ch[t] = v * f.factor
         st = st.with_parameters(**{k: v for k, v in ch.items() if k in st.parameters})
         out.append(predict(r, st, variant=cal.variant))
     return np.array(out)
@@ -149,16 +190,38 @@ def calibrate(name: str, *, write: bool = True) -> dict:
     fit = least_squares(resid, x0, bounds=(lo, hi), x_scale=1.0, diff_step=1e-3, max_nfev=400)
     values = np.exp(fit.x)
     ev = evaluate(name, values)
-    result = {"name": name, "description": cal.description, "values": dict(zip([f.name for f in cal.free], values)),
-              "units": {f.name: f.unit for f in cal.free}, **ev, "nfev": int(fit.nfev), "success": bool(fit.success)}
+    names = [_key(cal, f) for f in cal.free]
+    at_bound = [_key(cal, f) for f, x, a, b in zip(cal.free, fit.x, lo, hi) if x - a < 0.02 or b - x < 0.02]
+    n, p = len(obs), len(cal.free)
+    se = {}
+    if n > p:
+        # approximate standard errors of log(parameter) from the Jacobian (Gauss-Newton), residual variance
+        # estimated from the fit; inf when the data do not inform the parameter
+        jtj = fit.jac.T @ fit.jac
+        s2 = float(np.sum(fit.fun ** 2)) / (n - p)
+        cov = np.linalg.pinv(jtj) * s2
+        se = {k: float(np.sqrt(max(cov[i, i], 0.0))) for i, k in enumerate(names)}
+        for i, k in enumerate(names):
+            if jtj[i, i] < 1e-10:
+                se[k] = float("inf")
+    result = {"name": name, "description": cal.description, "values": dict(zip(names, values)),
+              "units": {_key(cal, f): f.unit for f in cal.free}, **ev, "nfev": int(fit.nfev), "success": bool(fit.success),
+              "n_data": n, "n_free": p, "at_bound": at_bound, "se_log": se}
     if write:
         _write_record(cal, result)
         for f, v in zip(cal.free, values):
             for file in (f.file,) + f.also:
                 _write_value(file, f.name, float(v), name, analogue=file != f.file, origin=f.file)
+            for t in f.tie:
+                _write_value(f.file, t, float(v), name)
         from . import validation
         validation._setup.cache_clear()
     return result
+
+
+def _key(cal: Calibration, f: Free) -> str:
+    dup = sum(g.name == f.name for g in cal.free) > 1
+    return f.label if dup else f.name
 
 
 # ------------------------------------------------------------------ file I/O
@@ -198,13 +261,23 @@ def _write_record(cal: Calibration, res: dict):
              'objective = "sum over data of log(predicted/observed)^2; scipy.optimize.least_squares in log-parameter space"',
              'data = "parameters/validation/observations.csv (rows listed below)"',
              f'variant = "{cal.variant}"', f"cost = {res['cost']:.6g}", f"nfev = {res['nfev']}",
-             f"success = {str(res['success']).lower()}", ""]
+             f"success = {str(res['success']).lower()}", f"n_data = {res['n_data']}", f"n_free = {res['n_free']}",
+             f'at_bound = [{", ".join(chr(34) + a + chr(34) for a in res["at_bound"])}]',
+             '# at_bound: fitted within 2% (in log) of a bound -- a warning that the data push the parameter to its limit',
+             f'poorly_determined = [{", ".join(chr(34) + k + chr(34) for k, v in res["se_log"].items() if not v < 1.0)}]',
+             '# poorly_determined: approximate SE of log(value) > 1 (a factor e either way) -- the data hardly inform it',
+             ""]
     for f in cal.free:
-        v = res["values"][f.name]
-        lines += [f"[fitted.{f.name}]", f"value = {_fmt(v)}", f'unit = "{f.unit}"', f'file = "parameters/{f.file}.toml"',
+        k = _key(cal, f)
+        v = res["values"][k]
+        lines += [f"[fitted.{k}]", f'parameter = "{f.name}"', f"value = {_fmt(v)}", f'unit = "{f.unit}"',
+                  f'file = "parameters/{f.file}.toml"',
                   f"bounds = [{f.lo:g}, {f.hi:g}]",
+                  ("se_log = " + (f"{res['se_log'][k]:.3g}" if k in res["se_log"] and np.isfinite(res["se_log"][k])
+                                  else ('"inf (not informed)"' if k in res["se_log"] else '"n/a (no more data than parameters)"'))),
                   f'applies_to = "{", ".join(f.drugs) if f.drugs else "all drugs (physiology)"}"',
-                  f'copied_to = [{", ".join(chr(34) + a + chr(34) for a in f.also)}]', ""]
+                  f'copied_to = [{", ".join(chr(34) + a + chr(34) for a in f.also)}]',
+                  f'tie = [{", ".join(chr(34) + a + chr(34) for a in f.tie)}]', ""]
     for i, o, p, fe in zip(res["ids"], res["observed"], res["predicted"], res["fold_error"]):
         lines += ["[[data]]", f'id = "{i}"', f"observed = {o:.6g}", f"predicted = {p:.6g}", f"fold_error = {fe:.4f}", ""]
     out = builtin_dir("parameters") / "calibration" / f"{cal.name}.toml"
@@ -220,7 +293,9 @@ def main(argv=None):
     names = ORDER if a.name == "all" else [a.name]
     for n in names:
         res = evaluate(n) if a.check else calibrate(n)
-        print(f"== {n}: cost {res['cost']:.4g}")
+        poor = [k for k, v in res.get("se_log", {}).items() if not v < 1.0]
+        print(f"== {n}: cost {res['cost']:.4g}" + (f"   AT BOUND: {res['at_bound']}" if res.get("at_bound") else "")
+              + (f"   POORLY DETERMINED: {poor}" if poor else ""))
         if "values" in res:
             for k, v in res["values"].items():
                 print(f"   {k} = {_fmt(v)} {res['units'][k]}")

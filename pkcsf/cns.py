@@ -46,12 +46,18 @@ OUTPUT_GROUPS = {
 }
 ROUTES = ("lumbar", "ommaya", "intraventricular", "intracisternal", "iv", "oral")
 _CSF = ["lv", "tfv", "cm", "sas_cranial", "spinal_ct", "spinal_lumbar"]
-_SCALED_BY_AGE = ["V_LV", "V_TFV", "V_CM", "V_SAS_CRANIAL", "V_SPINAL_CT", "V_SPINAL_LUMBAR", "V_BRAIN_ECF"]
-_FLOWS_BY_AGE = ["Q_CSF", "Q_ECF", "Q_MIX_VENT", "Q_MIX_CRAN", "Q_MIX_SPINAL"]
+_CSF_VOLUMES = ["V_LV", "V_TFV", "V_CM", "V_SAS_CRANIAL", "V_SPINAL_CT", "V_SPINAL_LUMBAR"]
+# volumes, and the CSF-facing surfaces with them (keeps the tissue depth H_TOT = V_BRAIN/(A_VENT + A_PIA) constant)
+_SCALED_BY_AGE = ["V_LV", "V_TFV", "V_CM", "V_SAS_CRANIAL", "V_SPINAL_CT", "V_SPINAL_LUMBAR", "V_BRAIN_ECF",
+                  "V_BRAIN", "V_CORD", "V_ROOTS", "A_VENT", "A_PIA", "A_CORD", "A_ROOTS"]
+# drug barrier clearances (L/h or mg/h, whole CNS) scaled with CNS size for a species built from the human set
+_BARRIER_CLEARANCES = ["PS_BCSFB", "CL_EFFLUX_CSF", "PS_BBB", "CL_EFFLUX_BBB", "VMAX_EFFLUX_CSF", "VMAX_EFFLUX_BBB"]
+_FLOWS_BY_AGE = ["Q_CSF", "Q_ECF", "Q_MIX_VENT", "Q_MIX_CRAN", "Q_MIX_SPINAL", "Q_MIX_LUMBAR"]
 # parameters a drug file may omit (not used by its routes); value and reason
 _DRUG_DEFAULTS = {"KA": (1.0, "no oral route: absorption rate unused"),
                   "F_ORAL": (1.0, "no oral route: bioavailability unused"),
-                  "KEL_CSF": (0.0, "no CSF metabolism")}
+                  "KEL_CSF": (0.0, "no CSF metabolism"),
+                  "CL_EFFLUX_BBB": (0.0, "no active efflux at the blood-brain barrier")}
 
 
 def available_drugs() -> list[str]:
@@ -135,19 +141,43 @@ def physiology(name: str = "adult", age: float | None = None, pathologies=None) 
     """Typical physiology values (base units): adult set, optional age scaling and pathologies.
 
     Returns ``{"values": {name: value}, "sets": [ParameterSet, ...], "age_fraction": f}``.
-    ``age`` (years) scales CSF and brain-ECF volumes, CSF production, ECF flow and the mixing
-    clearances by the CSF-volume fraction of ``parameters/physiology/pediatric.toml``.
+    ``age`` (years) scales CSF, brain-ECF, brain, cord and root volumes and the CSF-facing surfaces (so that
+    the tissue depth stays the same), CSF production, ECF flow and the mixing clearances by the CSF-volume
+    fraction of ``parameters/physiology/pediatric.toml``. A physiology file may name its species in ``[options] species`` (``rhesus``): drug
+    values named ``<PARAMETER>_<SPECIES>`` (``CL_EFFLUX_CSF_RHESUS``) then replace ``<PARAMETER>``.
     """
     base = load_parameter_set(name, "physiology")
     vals = base.as_dict()
     sets = [base]
+    parent_name = base.options.get("scale_from")
+    if parent_name:
+        # a species built from another set (rhesus from adult): volumes by the total-CSF ratio, surfaces by its
+        # 2/3 power, flows by the CSF-production ratio; the set's own values win
+        parent = load_parameter_set(parent_name, "physiology")
+        pv = parent.as_dict()
+        v_csf = sum(pv[k] for k in _CSF_VOLUMES)
+        fv = vals["V_CSF_TOTAL"] / v_csf
+        fq = vals["Q_CSF"] / pv["Q_CSF"]
+        for k in base.options.get("scaled_volumes", []):
+            pv[k] *= fv
+        for k in base.options.get("scaled_areas", []):
+            pv[k] *= fv ** (2.0 / 3.0)
+        for k in base.options.get("scaled_flows", []):
+            pv[k] *= fq
+        pv.update(vals)
+        vals = pv
+        sets = [parent, base]
+        drug_scale = fv
+    else:
+        drug_scale = 1.0
     frac = 1.0
     if age is not None:
         ped = load_parameter_set("pediatric", "physiology")
         sets.append(ped)
         frac = _age_fraction(ped, float(age))
         for k in _SCALED_BY_AGE:
-            vals[k] *= frac
+            if k in vals:
+                vals[k] *= frac
         if ped["F_PROD_SCALES_WITH_VOLUME"] == 1.0:
             for k in _FLOWS_BY_AGE:
                 vals[k] *= frac
@@ -157,7 +187,8 @@ def physiology(name: str = "adult", age: float | None = None, pathologies=None) 
     if "F_LEAK" in pv:
         vals["F_LEAK"] = pv.pop("F_LEAK")
     vals.update(pv)
-    return {"values": vals, "sets": sets, "age_fraction": frac}
+    return {"values": vals, "sets": sets, "age_fraction": frac,
+            "species": str(base.options.get("species", "human")), "drug_scale": drug_scale}
 
 
 _physiology = physiology
@@ -270,8 +301,23 @@ def setup(drug_or_name, physiology: str = "adult", variant: str = "linear", path
         elif k in _DRUG_DEFAULTS:
             vals[k] = _DRUG_DEFAULTS[k][0]
             notes.append(f"{k} = {_DRUG_DEFAULTS[k][0]}: {_DRUG_DEFAULTS[k][1]}")
-    if variant == "saturable":
-        vals["PS_BCSFB"] = dv["PS_BCSFB_SAT"]
+    # a species scaled from another set: drug barrier clearances (written for humans) scale with brain size
+    # (capillary and choroid-plexus surface taken proportional to CNS volume) unless the drug file gives the
+    # species' own value (<NAME>_<SPECIES>, applied below)
+    if phys["drug_scale"] != 1.0:
+        for k in _BARRIER_CLEARANCES:
+            if k in vals and k not in phys["values"]:
+                vals[k] *= phys["drug_scale"]
+        notes.append(f"barrier clearances {', '.join(_BARRIER_CLEARANCES)} x {phys['drug_scale']:.4g} (CNS size of "
+                     f"{phys['species']} vs human)")
+    # variant- and species-specific drug values: <NAME>_SAT (saturable variant), <NAME>_<SPECIES> (non-human)
+    suffixes = (["_SAT"] if variant == "saturable" else []) + \
+        ([f"_{phys['species'].upper()}"] if phys["species"] != "human" else [])
+    for sfx in suffixes:
+        for k in model.parameter_names:
+            if k + sfx in dv:
+                vals[k] = dv[k + sfx]
+                notes.append(f"{k} = {d.name}.{k}{sfx}")
     if metabolite:
         # Brown 2017 CL is the total parent clearance; the model splits it (see models/cns_csf_az5104.toml)
         vals["CL"] = dv["CL"] * (1.0 - dv["FMET_AZ5104"])

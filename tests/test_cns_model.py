@@ -29,11 +29,13 @@ def test_lumbar_dose_reaches_ventricles_late_and_weakly():
     lum = _run(st, "lumbar").concentration("lv")[0]
     omm = _run(st, "ommaya").concentration("lv")[0]
     assert lum.max() < 0.1 * omm.max()
-    assert T[np.argmax(lum)] > 4.0 > T[np.argmax(omm)]
+    # hours later (against the bulk flow, by mixing only): Shapiro 1975 saw the opposite trip, ventricle -> lumbar, take 4 h
+    assert T[np.argmax(lum)] > 2.0 > T[np.argmax(omm)]
     # and the lumbar sac sees far more after a lumbar dose than after an Ommaya dose early on
     lum_l = _run(st, "lumbar").concentration("spinal_lumbar")[0]
     omm_l = _run(st, "ommaya").concentration("spinal_lumbar")[0]
-    assert lum_l[4] > 10 * omm_l[4]
+    early = T <= 4.0
+    assert np.trapezoid(lum_l[early], T[early]) > 3 * np.trapezoid(omm_l[early], T[early])
 
 
 def test_ommaya_covers_the_whole_space():
@@ -106,6 +108,98 @@ def test_osimertinib_variants_differ_and_ratio_rises_with_dose():
 def test_setup_provenance():
     st = cns.setup("osimertinib", variant="saturable", metabolite=True)
     assert "plasma_az5104" in st.model.compartment_names
-    assert any(a.name == "KM_EFFLUX_CSF" for a in st.assumptions())
+    assert any(a.name == "FU" for a in st.assumptions())          # the osimertinib FU placeholder is listed
+    assert st.parameters["CL_EFFLUX_BBB"] == 0.0                   # saturable variant: CL_EFFLUX_BBB_SAT replaces it
+    assert st.parameters["VMAX_EFFLUX_BBB"] > 0
     assert any("Brown" in c for c in st.cite())
     assert st.variability["CL"] == pytest.approx(0.485)
+
+
+# ----------------------------------------------------------------------------- CSF-facing tissue (v2)
+def _slab_model(fractions, depth_cm, area_cm2=1000.0, d_cm2_s=1.2e-6, kp=0.27, k_cap=0.0):
+    """A large well-mixed CSF pool facing a tissue slab cut into shells (fractions of depth), built with the same
+    formulas as models/cns_csf.toml (diffusion clearance D*KP*A/distance between shell centres)."""
+    dt = d_cm2_s * 3600.0
+    comps = [pk.Compartment("csf", 10.0)]
+    transfers = []
+    prev, prev_h = "csf", 0.0
+    for i, f in enumerate(fractions, 1):
+        h = f * depth_cm
+        comps.append(pk.Compartment(f"s{i}", kp * area_cm2 * h * 1e-3))
+        dist = (prev_h + h) / 2.0
+        transfers.append(pk.exchange(prev, f"s{i}", dt * kp * area_cm2 * 1e-3 / dist))
+        if k_cap:
+            transfers.append(pk.elimination(f"s{i}", k_cap * kp * area_cm2 * h * 1e-3))
+        prev, prev_h = f"s{i}", h
+    return pk.Model("slab", tuple(comps), tuple(transfers), (pk.Site("dose", (("csf", 1.0),)),))
+
+
+@pytest.mark.parametrize("k_cap", [0.0, 0.1])
+def test_tissue_shells_match_a_fine_discretisation(k_cap):
+    """The three shells of models/cns_csf.toml (1/12, 1/4, 2/3 of the depth) take up drug from CSF within 13% of a
+    30-shell discretisation of the same slab at 1 h and within 10% from 4 h to a week (the basis of the shell
+    choice documented in the model; the CSF concentrations of the full model differ by < 8%)."""
+    st = cns.setup("methotrexate")
+    p = st.parameters
+    depth = p["V_BRAIN"] * 1e3 / ((p["A_VENT"] + p["A_PIA"]) * 1e4)
+    t = np.array([1.0, 4.0, 12.0, 24.0, 48.0, 96.0, 168.0])
+    out = {}
+    for name, fr in (("coarse", [1 / 12, 3 / 12, 8 / 12]), ("fine", [1 / 30] * 30)):
+        m = _slab_model(fr, depth, k_cap=k_cap)
+        res = pk.simulate(m, pk.Dose(100.0, "dose"), {}, times=t)
+        out[name] = 100.0 - res.amount("csf")[0]          # drug that went into the tissue (or was lost from it)
+    np.testing.assert_allclose(out["coarse"][0], out["fine"][0], rtol=0.13)
+    np.testing.assert_allclose(out["coarse"][1:], out["fine"][1:], rtol=0.10)
+
+
+def test_tissue_reservoir_gives_a_slow_lumbar_phase():
+    """Bleyer & Dedrick 1977: after a lumbar dose the lumbar CSF declines with a fast and a slow phase; the slow
+    phase comes from methotrexate returning from the CSF-facing tissue (no free fudge factor: Blasberg's D and
+    distribution space). Without the tissue (KP_TISSUE -> ~0) the late decline is much faster."""
+    st = cns.setup("methotrexate")
+    t = np.arange(0.0, 72.01, 0.5)
+
+    def late_t12(s):
+        c = s.simulate(pk.Dose(20.8, "lumbar"), times=t).concentration("spinal_lumbar")[0]
+        sel = t >= 24
+        return np.log(2) / -np.polyfit(t[sel], np.log(c[sel]), 1)[0]
+
+    with_tissue = late_t12(st)
+    without = late_t12(st.with_parameters(KP_TISSUE=1e-6))
+    assert with_tissue > 1.5 * without
+    assert 7.0 < with_tissue < 28.0                 # 14 h observed, 2-fold
+
+
+def test_passive_blood_csf_entry_is_at_the_choroid_plexus():
+    """F_BCSFB_CP = 1: during an IV infusion of a drug that barely enters brain tissue the ventricles (choroid plexus)
+    are above the slowly drained lumbar sac, not the other way round (the previous volume-spread entry let the
+    lumbar sac equilibrate with unbound plasma)."""
+    st = cns.setup("methotrexate")
+    res = st.simulate(pk.Dose(865, "iv", duration=24), times=np.array([24.0]))
+    assert res.concentration("lv")[0][-1] > res.concentration("spinal_lumbar")[0][-1]
+
+
+def test_rhesus_physiology_scales_the_human_set():
+    hum = cns.setup("methotrexate")
+    rh = cns.setup("methotrexate", physiology="rhesus")
+    v_h = sum(hum.parameters[k] for k in ("V_LV", "V_TFV", "V_CM", "V_SAS_CRANIAL", "V_SPINAL_CT", "V_SPINAL_LUMBAR"))
+    v_r = sum(rh.parameters[k] for k in ("V_LV", "V_TFV", "V_CM", "V_SAS_CRANIAL", "V_SPINAL_CT", "V_SPINAL_LUMBAR"))
+    assert v_r == pytest.approx(0.015)                                    # Yaksh 2017: 15 mL
+    fv = v_r / v_h
+    assert rh.parameters["A_PIA"] == pytest.approx(hum.parameters["A_PIA"] * fv ** (2 / 3))
+    assert rh.parameters["Q_CSF"] == pytest.approx(41.4e-6 * 60)          # 41.4 uL/min
+    fq = rh.parameters["Q_CSF"] / hum.parameters["Q_CSF"]
+    assert rh.parameters["Q_MIX_LUMBAR"] == pytest.approx(hum.parameters["Q_MIX_LUMBAR"] * fq)
+    assert rh.parameters["PS_BCSFB"] == pytest.approx(hum.parameters["PS_BCSFB"] * fv)   # barrier scaled with size
+    # the species value replaces the human one
+    assert rh.parameters["CL_EFFLUX_CSF"] == pytest.approx(cns.drug("methotrexate").parameters["CL_EFFLUX_CSF_RHESUS"])
+    res = rh.simulate(pk.Dose(0.5, "ommaya"), times=np.linspace(0, 48, 97))
+    assert np.allclose(res.total_mass()[0], 0.5, rtol=1e-5)
+
+
+def test_children_scale_tissue_too():
+    adult = cns.setup("methotrexate")
+    infant = cns.setup("methotrexate", age=0.5)
+    assert infant.parameters["V_BRAIN"] == pytest.approx(0.5 * adult.parameters["V_BRAIN"])
+    assert infant.parameters["A_PIA"] == pytest.approx(0.5 * adult.parameters["A_PIA"])
+    assert infant.parameters["Q_MIX_LUMBAR"] == pytest.approx(0.5 * adult.parameters["Q_MIX_LUMBAR"])

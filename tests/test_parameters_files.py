@@ -25,7 +25,19 @@ def test_file_loads_with_sources(path):
             rec = PARAM / v.calibration
             assert rec.exists(), f"{path.name}:{v.name} points at missing {rec}"
             data = tomllib.loads(rec.read_text())
-            assert v.name in data["fitted"] or v.name.replace("_SAT", "") in data["fitted"], (path.name, v.name)
+            assert _fitted_entry(data, v.name, path) is not None, (path.name, v.name)
+
+
+def _fitted_entry(record: dict, name: str, path: Path):
+    """The record's entry for parameter ``name`` of file ``path`` (keys are the name, or name__drug when a
+    calibration frees the same name in two files)."""
+    rel = f"parameters/{path.parent.name}/{path.name}"
+    for key, entry in record["fitted"].items():
+        if entry.get("parameter", key) == name and entry["file"] == rel:
+            return entry
+        if name in entry.get("tie", []) and entry["file"] == rel:
+            return entry
+    return None
 
 
 def test_calibrated_values_match_records():
@@ -35,8 +47,19 @@ def test_calibrated_values_match_records():
         for k, spec in raw.get("values", {}).items():
             if spec.get("source") == "calibrated":
                 rec = tomllib.loads((PARAM / spec["calibration"]).read_text())
-                fitted = rec["fitted"][k]["value"]
+                fitted = _fitted_entry(rec, k, path)["value"]
                 assert spec["value"] == pytest.approx(fitted, rel=1e-3), (path.name, k)
+
+
+def test_copied_values_match_their_origin():
+    """Values a calibration copies into analogue files (copied_to) equal the fitted value."""
+    for rec_path in sorted((PARAM / "calibration").glob("*.toml")):
+        rec = tomllib.loads(rec_path.read_text())
+        for entry in rec["fitted"].values():
+            for other in entry.get("copied_to", []):
+                raw = tomllib.loads((PARAM / (other + ".toml")).read_text())
+                assert raw["values"][entry["parameter"]]["value"] == pytest.approx(entry["value"], rel=1e-3), \
+                    (rec_path.name, other, entry["parameter"])
 
 
 def test_drugs_have_mw_and_thresholds_in_mg_per_L():
