@@ -802,7 +802,7 @@ def _propagate8(ET, FT, active, b, y, ytmp):
     """:func:`_propagate` for rows padded to 8 (models of up to 8 states).
 
     The literal trip count lets LLVM turn the inner loop into two 4-wide
-    vector FMAs; this loop is the exact solver's whole per-output cost.
+    vector FMAs (used while an infusion runs; otherwise :func:`_exact_run8`).
     """
     S = y.shape[0]
     for i in range(8):
@@ -824,31 +824,40 @@ def _propagate8(ET, FT, active, b, y, ytmp):
 def _exact_run8(ET, y, ytmp, times, k, t, t_end, dt, save, out):
     """The exact solver's hot loop: outputs dt apart before t_end, no infusion running.
 
-    y <- E y (8-wide, see :func:`_propagate8`) and the saved states written to
-    ``out[k]``, for as long as the output spacing stays ``dt``. Returns (k, t).
+    y <- E y for models of up to 8 states, with ``ET`` (8, 8) the transposed,
+    zero-padded exponential, and the saved states written to ``out[k]``, for
+    as long as the output spacing stays ``dt``. Returns (k, t).
+
+    The step is a chain (each output needs the previous one), so its latency
+    is what counts: the eight columns are summed as a balanced tree (depth 3
+    instead of 8 dependent additions) over 8-wide rows with literal trip
+    counts, which LLVM turns into a few vector operations.
     """
     S = y.shape[0]
     T = times.shape[0]
     ns = save.shape[0]
+    for i in range(8):
+        ytmp[i] = y[i] if i < S else 0.0
+    y0, y1, y2, y3 = ytmp[0], ytmp[1], ytmp[2], ytmp[3]
+    y4, y5, y6, y7 = ytmp[4], ytmp[5], ytmp[6], ytmp[7]
     while k < T and times[k] < t_end and times[k] - t == dt:
         for i in range(8):
-            ytmp[i] = 0.0
-        for j in range(S):
-            yj = y[j]
-            for i in range(8):
-                ytmp[i] += ET[j, i] * yj
-        for i in range(S):
-            y[i] = ytmp[i]
+            ytmp[i] = (((ET[0, i] * y0 + ET[1, i] * y1) + (ET[2, i] * y2 + ET[3, i] * y3))
+                       + ((ET[4, i] * y4 + ET[5, i] * y5) + (ET[6, i] * y6 + ET[7, i] * y7)))
+        y0, y1, y2, y3 = ytmp[0], ytmp[1], ytmp[2], ytmp[3]
+        y4, y5, y6, y7 = ytmp[4], ytmp[5], ytmp[6], ytmp[7]
         for j in range(ns):
             out[k, j] = ytmp[save[j]]
         t = times[k]
         k += 1
+    for i in range(S):
+        y[i] = ytmp[i]
     return k, t
 
 
 @njit(cache=True, error_model="numpy")
 def _propagate(ET, FT, active, b, y, ytmp):
-    """y <- E y + Phi b from the transposed matrices ``ET``, ``FT`` of shape (S, SP), SP >= S."""
+    """y <- E y + Phi b from the transposed matrices ``ET``, ``FT`` of shape (SP, SP), SP >= S."""
     S = y.shape[0]
     for i in range(S):
         ytmp[i] = 0.0
@@ -917,8 +926,8 @@ def solve_subject(method, p, vol_col, lin_type, lin_src, lin_dst, lin_col,
     NC = 8 if method == METHOD_EXACT else 1
     c_dt = np.full(NC, -1.0)
     SP = 8 if S <= 8 else S          # padded row length of the cached exponentials (see _propagate)
-    c_E = np.zeros((NC, S, SP))
-    c_F = np.zeros((NC, S, SP))
+    c_E = np.zeros((NC, SP, SP))      # rows and columns beyond S stay zero
+    c_F = np.zeros((NC, SP, SP))
     ypad = np.zeros(SP)
     c_hasF = np.zeros(NC, dtype=np.bool_)
     c_next = np.zeros(1, dtype=np.int64)
