@@ -188,8 +188,8 @@ def _mtx_findings(mtx) -> list[str]:
         out.append("**Read with caution:** in this model the ventricles stay above 1 µmol/L *longer* after a lumbar "
                    f"than after an Ommaya injection, although the peak is {vo / vl:.0f} times lower. The lumbar sac acts as a "
                    "slowly emptying depot that keeps feeding the ventricles by mixing, while an Ommaya dose is "
-                   "washed out of the ventricles by the bulk flow and the large calibrated ventricular mixing "
-                   "(Q_MIX_VENT at its upper bound, 500 mL/h). No validation observation covers the duration of "
+                   "washed out of the ventricles by the bulk flow and the ventricular mixing (Q_MIX_VENT, "
+                   "calibrated). No validation observation covers the duration of "
                    "ventricular exposure after a lumbar dose (only its peak, Blaney 2001 '< 10%'); clinical series "
                    "describe ventricular levels after lumbar injection as low and inconsistent, so this duration "
                    "should not be used to argue for the lumbar route.")
