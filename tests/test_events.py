@@ -2,6 +2,7 @@
 
 * outputs are right-continuous: the value at a dose time includes the bolus;
   an infusion starting at t has delivered nothing at t, one ending at t all;
+  an output time listed twice reports the value before, then after, its doses;
 * several doses at one time are all given before that time is reported;
 * a dose between output times, back-to-back and overlapping infusions;
 * an infusion is given by rate or by duration, never both;
@@ -88,6 +89,36 @@ def test_dose_between_output_times(solver):
     central = res.amount("central")[0]
     assert central[0] == 0.0 and central[1] == 0.0
     np.testing.assert_allclose(central[2:], 100.0 * np.exp(-K * (np.array([2.0, 3.0]) - 1.5)), **close(solver))
+
+
+# ------------------------------------------------- an output time listed twice
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_repeated_output_time_reports_before_then_after_the_doses(solver):
+    # trough and peak at a dose time: [.., 12, 12, ..] gives the left limit, then the value after
+    times = [0, 0, 6, 12, 12, 18]
+    res = sim(pk.Dose(100.0, "iv").repeat(every=12, n=2), times, solver)
+    central = res.amount("central")[0]
+    assert central[0] == 0.0 and central[1] == 100.0            # time 0: before, after the first dose
+    trough = 100.0 * np.exp(-K * 12.0)
+    np.testing.assert_allclose(central[3], trough, **close(solver))
+    np.testing.assert_allclose(central[4], trough + 100.0, **close(solver))
+    # a single listing of a dose time is the value after (right-continuous)
+    single = sim(pk.Dose(100.0, "iv").repeat(every=12, n=2), [0, 6, 12, 18], solver)
+    np.testing.assert_allclose(single.amounts[0], res.amounts[0, [1, 2, 4, 5]], **close(solver))
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_repeated_output_time_without_a_dose_repeats_the_value(solver):
+    reg = pk.Dose(100.0, "iv") + pk.Dose(30.0, "iv", 4.0, duration=2.0)    # infusion starts at 4
+    res = sim(reg, [0, 3, 3, 4, 4, 8], solver)
+    a = res.amounts[0]
+    np.testing.assert_array_equal(a[1], a[2])
+    np.testing.assert_allclose(a[3], a[4], rtol=1e-15)      # an infusion start is continuous
+
+
+def test_an_output_time_may_appear_at_most_twice():
+    with pytest.raises(pk.SolverError, match="at most twice"):
+        sim(pk.Dose(100.0, "iv"), [0, 12, 12, 12, 24])
 
 
 # --------------------------------------------------------------- infusions
