@@ -31,7 +31,7 @@ from .solvers import kernels as K
 
 __all__ = ["simulate", "Problem", "prepare", "DEFAULT_RTOL", "DEFAULT_ATOL"]
 
-DEFAULT_RTOL = 1e-8
+DEFAULT_RTOL = 1e-7
 DEFAULT_ATOL = 1e-12
 _ID_COLUMNS = ("ID", "id")
 
