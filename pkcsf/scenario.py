@@ -251,6 +251,70 @@ class ArmResult:
     regimen: Regimen
     setups: dict
     failed: int = 0
+    unit: str = "umol/L"
+
+    def _unique_grid(self, drug):
+        """Times without the pre-dose duplicates, the profiles on them, and the pre-dose values."""
+        t = self.times
+        dup = np.flatnonzero(np.diff(t) == 0)        # index of each pre-dose (left-limit) output
+        keep = np.setdiff1d(np.arange(len(t)), dup)
+        prof = self.profiles[drug]
+        dts = t[dup]
+        return t[keep], prof[:, keep], dts, prof[:, dup]
+
+    def interval_metrics(self, drug: str | None = None, threshold=None) -> pd.DataFrame:
+        """Read-outs per dosing interval (Cmax, Tmax, Cmin, AUC, trough, time above ``threshold``).
+
+        Computed for the band subjects (the first ``band_subjects``) with
+        :func:`pkcsf.metrics.summarize`, dose-aware with the exact pre-dose
+        values. ``threshold`` in the scenario's unit (a number) or as text
+        with a unit. One row per subject, group and interval.
+        """
+        from . import metrics as M
+
+        drug = drug or next(iter(self.profiles))
+        t, c, dts, before = self._unique_grid(drug)
+        thr = threshold
+        if isinstance(threshold, str):
+            setup = self.setups[drug]
+            thr = parse_quantity(threshold, "concentration", mw=setup.mw) * concentration_factor(self.unit, setup.mw)
+        df = M.summarize(t, c, dose_times=dts, threshold=thr, compartments=self.groups[drug],
+                         method="linear-up/log-down", conc_before=before)
+        df = df.drop(columns=[k for k in ("conc_unit", "auc_unit") if k in df])
+        df.insert(0, "drug", drug)
+        df.insert(0, "arm", self.name)
+        df["unit"] = self.unit
+        return df
+
+    def sample(self, group: str, times, *, drug: str | None = None, cv: float = 0.0, lloq: float = 0.0,
+               seed: int = 0) -> pd.DataFrame:
+        """Concentrations of the band subjects at sampling ``times`` (h), for NCA.
+
+        ``cv``: proportional (log-normal) residual error; ``lloq``: values below
+        it are reported as 0 (below the limit of quantification, as
+        :func:`pkcsf.nca.nca` expects). Returns ``id, time, conc, group, unit``.
+        """
+        from . import metrics as M
+        from .population import normals
+
+        drug = drug or next(iter(self.profiles))
+        if group not in self.groups[drug]:
+            check_choice("group", group, self.groups[drug], ScenarioError)
+        ts = np.atleast_1d(np.asarray(times, dtype=float))
+        if (ts < self.times[0]).any() or (ts > self.times[-1]).any() or (np.diff(ts) < 0).any():
+            raise ScenarioError("times", ts.tolist()[:5], f"sampling times must be sorted and within 0-{self.times[-1]:g} h")
+        t, c, dts, before = self._unique_grid(drug)
+        g = self.groups[drug].index(group)
+        vals = M.interpolate(t, c[:, :, g], ts, method="linear-up/log-down", dose_times=dts,
+                             conc_before=before[:, :, g])
+        n = vals.shape[0]
+        if cv > 0:
+            sd = math.sqrt(math.log1p(cv * cv))
+            vals = vals * np.exp(sd * normals(seed, 3, 0, n, len(ts)) - 0.5 * sd * sd)
+        if lloq > 0:
+            vals = np.where(vals < lloq, 0.0, vals)
+        return pd.DataFrame({"id": np.repeat(np.arange(n), len(ts)), "time": np.tile(ts, n),
+                             "conc": vals.ravel(), "group": group, "unit": self.unit})
 
     def bands(self, drug: str | None = None, q=(5, 50, 95)) -> pd.DataFrame:
         """Percentiles over subjects at each time: columns drug, group, time, p5, p50, p95 (and typical)."""
@@ -416,15 +480,23 @@ def _thresholds_for(scn: Scenario, setup: cns.Setup) -> list[tuple[str, float]]:
             for s in spec]
 
 
-def run(scenario: Scenario, *, progress: bool | None = None) -> ScenarioResult:
+def run(scenario: Scenario, *, progress: bool | None = None, executor=None) -> ScenarioResult:
     """Simulate every arm of ``scenario``; see the module docstring.
 
     The per-subject ``metrics`` table has one row per arm, subject, drug and
     compartment group, with columns ``cmax, tmax, auc`` (whole window),
     ``cmax_last, auc_last, trough_last`` (the last dosing interval: for daily
     dosing, the steady state), ``ratio_auc_plasma`` (AUC over the plasma
-    AUC), per threshold X ``time_above[X]`` and ``longest_above[X]`` (h),
+    AUC: CSF/plasma), ``ratio_auc_ventricular`` (AUC over the ventricular
+    AUC: e.g. lumbar/ventricular), per threshold X ``time_above[X]`` and ``longest_above[X]`` (h),
     ``unit`` and ``auc_unit``. Concentrations in ``scenario.unit``.
+
+    ``executor``: anything with ``submit(fn, *args)`` returning a future with
+    ``result()`` (a ``concurrent.futures.ProcessPoolExecutor`` with the
+    ``spawn`` start method, or a ``dask.distributed.Client`` for a cluster):
+    population chunks are then simulated there and reduced to read-outs
+    where they run; only read-outs travel back. Results are identical to a
+    local run (subject i depends only on the seed and i).
     """
     scn = scenario
     t0 = _time.perf_counter()
@@ -444,7 +516,7 @@ def run(scenario: Scenario, *, progress: bool | None = None) -> ScenarioResult:
     arms = {}
     try:
         for arm, regs, setups in plan:
-            arms[arm.name] = _run_arm(scn, arm, regs, setups, bar)
+            arms[arm.name] = _run_arm(scn, arm, regs, setups, bar, executor)
     finally:
         if bar is not None:
             bar.close()
@@ -563,6 +635,9 @@ class _DrugRun:
         pl = r["auc"][:, self.groups.index("plasma")]
         with np.errstate(divide="ignore", invalid="ignore"):
             out["ratio_auc_plasma"] = (r["auc"] / pl[:, None]).ravel()
+            if "ventricular" in self.groups:
+                vent = r["auc"][:, self.groups.index("ventricular")]
+                out["ratio_auc_ventricular"] = (r["auc"] / vent[:, None]).ravel()
         for k, (label, _) in enumerate(self.thresholds):
             out[f"time_above[{label}]"] = r["time_above"][:, :, k].ravel()
             out[f"longest_above[{label}]"] = r["longest_above"][:, :, k].ravel()
@@ -586,7 +661,20 @@ class _DrugRun:
         return run >= dur - 1e-9
 
 
-def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar) -> ArmResult:
+def _chunk(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start: int, n: int, nb: int,
+           arm_name: str, targets: tuple) -> dict:
+    """Simulate subjects ``start .. start+n-1`` and reduce them to read-outs (runs anywhere: a
+    worker process or a cluster node gets the pickled arguments)."""
+    params = pop.individual(dr.setup.parameters, n, seed=seed, start=start, variability=variability)
+    conc, status = dr.solve(params)
+    keep = max(0, min(nb, start + n) - start)
+    return {"failed": int((status != 0).sum()),
+            "band": conc[:keep].copy() if keep else None,
+            "readouts": dr.readouts(conc, params["ID"].to_numpy(), arm_name),
+            "targets": {tg.label: dr.target(tg, conc) for tg in targets}}
+
+
+def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=None) -> ArmResult:
     times, end = _grid(scn, regs)
     T = len(times)
     profiles, typical, groups, frames, dose_times, target_rows = {}, {}, {}, [], {}, []
@@ -609,19 +697,22 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar) -> ArmResul
         typical[drug] = dr.solve(typ)[0][0]
         nb = min(N, scn.band_subjects)
         prof = np.empty((nb, T, len(dr.groups)))
-        met = {tg.label: [] for tg in scn.targets if tg.drug in (None, drug)}
-        for start in range(0, N, cs):
-            n = min(cs, N - start)
-            params = pop.individual(setup.parameters, n, seed=scn.seed, start=start, variability=scn.variability)
-            conc, status = dr.solve(params)
-            failed += int((status != 0).sum())
-            keep = max(0, min(nb, start + n) - start)
-            if keep:
-                prof[start:start + keep] = conc[:keep]
-            frames.append(dr.readouts(conc, params["ID"].to_numpy(), arm.name))
-            for tg in scn.targets:
-                if tg.drug in (None, drug):
-                    met[tg.label].append(dr.target(tg, conc))
+        targets = tuple(tg for tg in scn.targets if tg.drug in (None, drug))
+        met = {tg.label: [] for tg in targets}
+        jobs = [(start, min(cs, N - start)) for start in range(0, N, cs)]
+        if executor is None:
+            results = (_chunk(dr, pop, scn.seed, scn.variability, a, n, nb, arm.name, targets) for a, n in jobs)
+        else:   # submit every chunk, gather in order (subject i does not depend on where it ran)
+            futures = [executor.submit(_chunk, dr, pop, scn.seed, scn.variability, a, n, nb, arm.name, targets)
+                       for a, n in jobs]
+            results = (f.result() for f in futures)
+        for (start, n), r in zip(jobs, results):
+            failed += r["failed"]
+            if r["band"] is not None:
+                prof[start:start + len(r["band"])] = r["band"]
+            frames.append(r["readouts"])
+            for label, ok in r["targets"].items():
+                met[label].append(ok)
             if bar is not None:
                 bar.update(1)
         profiles[drug] = prof
@@ -631,7 +722,7 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar) -> ArmResul
                                 "subjects": int(ok.size)})
     return ArmResult(arm.name, times, profiles, typical, groups, pd.concat(frames, ignore_index=True),
                      pd.DataFrame(target_rows, columns=["arm", "drug", "target", "fraction", "subjects"]),
-                     dose_times, _as_regimen(arm.regimen, arm.drug, "regimen"), setups, failed)
+                     dose_times, _as_regimen(arm.regimen, arm.drug, "regimen"), setups, failed, scn.unit)
 
 
 def simulate_drug(drug, regimen, *, subjects: int = 1, days=None, seed: int = 0, **kwargs) -> ScenarioResult:
