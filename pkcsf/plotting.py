@@ -947,6 +947,17 @@ def time_above(result, threshold=None, *, groups=None, arms=None, drug=None, uni
     ax.tick_params(labelsize=FONT)
     ax.grid(True, axis="y", alpha=0.25, lw=0.6)
     ax.set_axisbelow(True)
+    # the read-out cannot exceed the simulated window: mark it, so that a bar at the top reads as
+    # "above for the whole window" rather than as a measured duration
+    window = max(float(result[nm].times[-1] - result[nm].times[0]) for nm in names) / scale
+    if not per_dose:
+        top = ax.get_ylim()[1]
+        if window <= 1.15 * top:
+            ax.axhline(window, color="#6E6E6E", ls=":", lw=1)
+            ax.set_ylim(top=max(top, window * 1.12))
+            ax.text(ax.get_xlim()[1], window, f"end of the simulated window ({_fmt(window)} "
+                    + ("days" if scale == 24 else "h") + "): a bar here stays above for the whole window",
+                    ha="right", va="bottom", fontsize=FONT - 1.5, color="#555555")
     _title(ax, title)
     if legend:
         add_legend(ax.figure if made else ax, ncol=4)
