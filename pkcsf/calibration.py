@@ -19,7 +19,6 @@ the record (``at_bound``): a warning that the data push a parameter beyond its p
 from __future__ import annotations
 
 import argparse
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path

@@ -122,6 +122,16 @@ def check_choice(field: str, value, choices: Iterable[str], error=PkcsfError):
     raise error(field, value, "allowed: " + ", ".join(map(str, choices)), fix)
 
 
+def check_alias(field: str, value, aliases: dict, choices, error=PkcsfError):
+    """Canonical name of ``value`` via ``aliases`` (case-insensitive); raise listing ``choices``."""
+    key = str(value).strip().lower()
+    if key in aliases:
+        return aliases[key]
+    guess = suggest(key, aliases)
+    raise error(field, value, "allowed: " + ", ".join(map(str, choices)),
+                f"did you mean {aliases[guess]!r}?" if guess else None)
+
+
 def check_finite(field: str, value, error=PkcsfError) -> float:
     try:
         x = float(value)

@@ -76,7 +76,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import PkcsfError, check_finite, suggest
+from .errors import PkcsfError, check_alias, check_finite, suggest
 from .units import concentration_factor, parse_quantity
 
 __all__ = [
@@ -129,12 +129,7 @@ class MetricsError(PkcsfError):
 # ----------------------------------------------------------------------------
 
 def _check_method(method) -> str:
-    key = str(method).strip().lower()
-    if key in _METHOD_ALIASES:
-        return _METHOD_ALIASES[key]
-    guess = suggest(key, _METHOD_ALIASES)
-    raise MetricsError("method", method, "allowed: " + ", ".join(METHODS),
-                       f"did you mean {_METHOD_ALIASES[guess]!r}?" if guess else None)
+    return check_alias("method", method, _METHOD_ALIASES, METHODS, MetricsError)
 
 
 def _check_times(times) -> np.ndarray:

@@ -56,7 +56,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import PkcsfError, check_finite, suggest
+from .errors import PkcsfError, check_alias, check_finite, suggest
 from .units import parse_quantity
 
 __all__ = ["nca", "nca_arrays", "NCAError", "AUC_METHODS", "PARAMETERS", "DEFAULT_BLQ"]
@@ -98,12 +98,7 @@ class NCAError(PkcsfError):
 # ----------------------------------------------------------------------------
 
 def _check_auc_method(method) -> str:
-    key = str(method).strip().lower()
-    if key in _AUC_ALIASES:
-        return _AUC_ALIASES[key]
-    guess = suggest(key, _AUC_ALIASES)
-    raise NCAError("auc_method", method, "allowed: " + ", ".join(AUC_METHODS),
-                   f"did you mean {_AUC_ALIASES[guess]!r}?" if guess else None)
+    return check_alias("auc_method", method, _AUC_ALIASES, AUC_METHODS, NCAError)
 
 
 def _check_blq(blq) -> dict:

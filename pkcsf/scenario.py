@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import math
 import time as _time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from . import cns
 from .dosing import Dose, Regimen
-from .errors import ParameterError, ScenarioError, check_choice
-from .population import COVARIATES, Population, RandomEffect, load_demographics
+from .errors import ScenarioError, check_choice
+from .population import Population, RandomEffect, load_demographics
 from .simulate import prepare
 from .readouts import min_interval_run, whole_window
 from .units import concentration_factor, parse_quantity

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import time as _time
-import warnings
 from dataclasses import dataclass, field
 
 import numba

@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .linalg import expm, expm_phi, lu_factor, lu_factor_recip, lu_solve, lu_solve_recip
+from .linalg import expm, expm_phi, lu_factor, lu_factor_recip, lu_solve, lu_solve_recip, matvec
 
 METHOD_EXACT = 0
 METHOD_RADAU = 1
@@ -370,16 +370,6 @@ def _tiny_step(dt, y, f):
 
 
 @njit(cache=True, error_model="numpy")
-def _matvec(M, x, out):
-    n = x.shape[0]
-    for i in range(n):
-        acc = 0.0
-        for j in range(n):
-            acc += M[i, j] * x[j]
-        out[i] = acc
-
-
-@njit(cache=True, error_model="numpy")
 def _advance_rodas(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
                    rtol, max_steps, max_step, nonlinear, wv, wm, piv, st, counters,
                    times, k, save, out):
@@ -491,12 +481,12 @@ def _advance_rodas(t, target, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, 
         counters[2] += 1
         dense = k < T and times[k] < target and times[k] < t_new
         if dense:
-            _matvec(J, f, wv[V_S0])          # y'' at the start, with the J of this step
+            matvec(J, f, wv[V_S0])          # y'' at the start, with the J of this step
         if nonlinear:
             jacobian(ynew, A, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, J)
             st[S_LUH] = -1.0
         if dense:
-            _matvec(J, fnew, wv[V_S1])
+            matvec(J, fnew, wv[V_S1])
             while k < T and times[k] < target and times[k] < t_new:
                 _hermite5((times[k] - t) / h, h, y, f, wv[V_S0], ynew, fnew, wv[V_S1], save, out, k)
                 k += 1
