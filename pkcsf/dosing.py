@@ -149,7 +149,7 @@ class Dose:
     __radd__ = __add__
 
     def describe(self) -> str:
-        amt = f"{self.amount:g} mg" if isinstance(self.amount, float) else f"{self.amount} mg"
+        amt = f"{self.amount:g} mg" if isinstance(self.amount, float) else f"({self.amount}) mg per subject"
         what = f"{amt} {self.site}"
         if self.rate is not None:
             what += f" infused at {self.rate:g} mg/h"

@@ -51,7 +51,7 @@ __all__ = [
     "pemetrexed_pan2019", "pemetrexed_d1d8", "osimertinib", "osimertinib_plus_it_pemetrexed",
     "NAMED_REGIMENS", "REGIMEN_SOURCES", "named_regimen",
     "parse_regimen", "describe_regimen", "RegimenTextError",
-    "bsa", "dose_per_bsa", "age_based_dose", "age_based_table", "AGE_BASED_DRUGS",
+    "bsa", "dose_per_bsa", "age_based_dose", "age_based_table", "age_dose_column", "AGE_BASED_DRUGS",
 ]
 
 # --------------------------------------------------------------------------- routes
@@ -718,6 +718,14 @@ def age_based_dose(drug, age, route="lumbar"):
     return float(out) if np.ndim(out) == 0 else out
 
 
+def age_dose_column(drug) -> str:
+    """Name of the per-subject column holding the age-based dose of ``drug`` (e.g.
+    ``"AGEDOSE_METHOTREXATE"``): a regimen parsed with ``age="AGE"`` doses each
+    subject by this column, which :mod:`pkcsf.scenario` fills from the
+    subject's ``AGE`` with :func:`age_based_dose`."""
+    return "AGEDOSE_" + _age_drug(drug).upper()
+
+
 def age_based_table(drug):
     """The age-based table of ``drug`` as a DataFrame: age_from, age_to (y), dose_mg, source, where, note."""
     import pandas as pd
@@ -1131,8 +1139,10 @@ def parse_regimen(text: str, drug: str | None = None, bsa=None, age=None, *, hei
     bsa : float or "BSA", optional
         Body-surface area (m²) for mg/m2 doses; ``"BSA"`` keeps them as the
         per-subject expression ``"<x> * BSA"`` (the population's BSA column).
-    age : float, optional
-        Age in years, for "age-based" doses.
+    age : float or "AGE", optional
+        Age in years, for "age-based" doses; ``"AGE"`` doses each subject of a
+        population by its own age (the amount becomes the per-subject column
+        :func:`age_dose_column`, filled by the scenario from ``AGE``).
     height_cm, weight_kg : float, optional
         Alternative to ``bsa`` (Mosteller formula, :func:`bsa`).
 
@@ -1232,12 +1242,16 @@ def _resolve(ph: _Phase, prev, ctx_drug, bsa_value, age, drugs):
     else:
         if age is None:
             raise RegimenTextError("age-based", ph.text, "an age-based dose needs the age",
-                                   fix="pass age=<years> (e.g. parse_regimen(text, age=2))")
+                                   fix="pass age=<years> (e.g. parse_regimen(text, age=2)), or age='AGE' to "
+                                       "read each subject's AGE column")
         if drug_i is None:
             raise RegimenTextError("age-based", ph.text, "an age-based dose needs the drug",
                                    "drugs with age-based tables: " + ", ".join(AGE_BASED_DRUGS),
                                    "name it ('age-based methotrexate lumbar ...') or pass drug=...")
         try:
+            if isinstance(age, str) and age == "AGE":
+                age_based_dose(drug_i, 18.0, route)          # checks the drug and the route
+                return age_dose_column(drug_i), drug_i, route, ph.infusion
             amount = age_based_dose(drug_i, age, route)
         except DosingError as exc:
             raise RegimenTextError("age-based", ph.text, str(exc)) from None
@@ -1267,6 +1281,8 @@ def _amount_text(a) -> str:
     m = _BSA_EXPR.match(a)
     if m:
         return f"{_num(float(m.group(1)))} mg/m2"
+    if a.startswith("AGEDOSE_"):
+        return "age-based"
     raise DosingError("describe_regimen", a, "only amounts in mg or '<x> * BSA' (mg/m2) can be written as text")
 
 

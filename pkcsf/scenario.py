@@ -402,11 +402,12 @@ class ScenarioResult:
 
 
 # ------------------------------------------------------------------ run
-def _as_regimen(reg, drug, field) -> Regimen:
+def _as_regimen(reg, drug, field, age=None) -> Regimen:
     from .regimens import parse_regimen
 
     if isinstance(reg, str):
-        return parse_regimen(reg, drug=drug, bsa="BSA")
+        # mg/m2 and age-based doses: each subject's own BSA and AGE (unless the scenario fixes an age)
+        return parse_regimen(reg, drug=drug, bsa="BSA", age="AGE" if age is None else age)
     if isinstance(reg, Dose):
         return Regimen([reg])
     if isinstance(reg, (list, tuple)) and all(isinstance(d, Dose) for d in reg):
@@ -417,8 +418,8 @@ def _as_regimen(reg, drug, field) -> Regimen:
                                                    "'12 mg ommaya twice weekly x 4 weeks'")
 
 
-def _split_by_drug(arm: Arm) -> dict[str, Regimen]:
-    reg = _as_regimen(arm.regimen, arm.drug, f"arms[{arm.name!r}].regimen")
+def _split_by_drug(arm: Arm, age=None) -> dict[str, Regimen]:
+    reg = _as_regimen(arm.regimen, arm.drug, f"arms[{arm.name!r}].regimen", age)
     out: dict[str, list] = {}
     for d in reg.doses:
         drug = d.drug or arm.drug
@@ -502,7 +503,7 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor=None) -> S
     t0 = _time.perf_counter()
     plan = []
     for arm in scn.arms:
-        regs = _split_by_drug(arm)
+        regs = _split_by_drug(arm, scn.age)
         setups = {d: cns.setup(d, physiology=scn.physiology, variant=_variant_for(arm, d),
                                pathologies=scn.pathologies, age=scn.age, metabolite=arm.metabolite) for d in regs}
         plan.append((arm, regs, setups))
@@ -609,6 +610,15 @@ class _DrugRun:
 
     def solve(self, params: pd.DataFrame):
         """Group concentrations (n, T, G) in the scenario's unit, and solver status."""
+        for c in self.dose_columns:
+            if c.startswith("AGEDOSE_") and c not in params.columns:
+                if "AGE" not in params.columns:
+                    raise ScenarioError("population", "no AGE column",
+                                        f"an age-based dose of {self.drug} needs each subject's age: use demographics "
+                                        "with AGE (e.g. 'pediatric'), an AGE data column, or a scenario age")
+                from .regimens import age_based_dose
+
+                params = params.assign(**{c: age_based_dose(c[len("AGEDOSE_"):].lower(), params["AGE"].to_numpy())})
         missing = [c for c in self.dose_columns if c not in params.columns]
         if missing:
             raise ScenarioError("population", f"no {missing[0]} column",
@@ -691,9 +701,17 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
             raise ScenarioError("subjects", N, f"the population data has only {pop.size} rows")
         # the typical subject: no random effects, covariates at their reference values
         typ = Population(None, name="typical").individual(setup.parameters, 1)
-        if any("BSA" in str(d.amount) for d in dr.reg.doses):
-            typ["BSA"] = (float(np.median(pop.covariates(min(N, 2000), scn.seed)["BSA"]))
-                          if pop.demographics is not None else 1.8)
+        wanted = {c for c in ("BSA", "AGE") if any(c in str(d.amount) for d in dr.reg.doses)}
+        if any(str(d.amount).startswith("AGEDOSE_") for d in dr.reg.doses):
+            wanted.add("AGE")
+        if wanted:          # dosed per BSA or by age: the population's median subject
+            covs = pop.covariates(min(N, 2000), scn.seed)
+            for c in sorted(wanted):
+                if c not in covs:
+                    raise ScenarioError("population", f"no {c} column",
+                                        f"a dose of {drug} is given per {c}; the population needs that covariate "
+                                        "(demographics with it, a data column, or a fixed scenario age)")
+                typ[c] = float(np.median(covs[c]))
         typical[drug] = dr.solve(typ)[0][0]
         nb = min(N, scn.band_subjects)
         prof = np.empty((nb, T, len(dr.groups)))
@@ -722,7 +740,7 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
                                 "subjects": int(ok.size)})
     return ArmResult(arm.name, times, profiles, typical, groups, pd.concat(frames, ignore_index=True),
                      pd.DataFrame(target_rows, columns=["arm", "drug", "target", "fraction", "subjects"]),
-                     dose_times, _as_regimen(arm.regimen, arm.drug, "regimen"), setups, failed, scn.unit)
+                     dose_times, _as_regimen(arm.regimen, arm.drug, "regimen", scn.age), setups, failed, scn.unit)
 
 
 def simulate_drug(drug, regimen, *, subjects: int = 1, days=None, seed: int = 0, **kwargs) -> ScenarioResult:

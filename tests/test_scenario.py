@@ -127,3 +127,21 @@ def test_executor_gives_the_same_results():
     pd.testing.assert_frame_equal(local.metrics(), remote.metrics())
     np.testing.assert_array_equal(local["o"].profiles["methotrexate"], remote["o"].profiles["methotrexate"])
     pd.testing.assert_frame_equal(local.targets(), remote.targets())
+
+
+def test_age_based_doses_per_subject():
+    # children of 0.5, 1.5, 2.5 and 10 years, typical values otherwise: the age-based table gives
+    # 6, 8, 10 and 12 mg, and (all methotrexate ends in plasma, with the same clearance) plasma AUC
+    # follows the dose
+    data = pd.DataFrame({"ID": [1, 2, 3, 4], "AGE": [0.5, 1.5, 2.5, 10.0]})
+    res = run(Scenario([Arm("kids", "age-based methotrexate lumbar once")], subjects=4, days=14,
+                       population=data, variability=False))
+    auc = res.metrics().query("group == 'plasma'")["auc"].to_numpy()
+    doses = pk.regimens.age_based_dose("methotrexate", data["AGE"].to_numpy())
+    np.testing.assert_allclose(auc / auc[-1], doses / doses[-1], rtol=0.02)
+    # a fixed scenario age gives the numeric dose of that age to everyone
+    fixed = run(Scenario([Arm("kid", "age-based methotrexate lumbar once")], days=2, age=2.5,
+                         population=pk.Population(None)))
+    assert fixed["kid"].regimen.doses[0].amount == pk.regimens.age_based_dose("methotrexate", 2.5)
+    with pytest.raises(pk.ScenarioError, match="AGE"):
+        run(Scenario([Arm("kid", "age-based methotrexate lumbar once")], days=2, population=pk.Population(None)))
