@@ -611,6 +611,11 @@ class _DrugRun:
     def solve(self, params: pd.DataFrame):
         """Group concentrations (n, T, G) in the scenario's unit, and solver status."""
         for c in self.dose_columns:
+            if c.startswith("AGEDOSE_") and c not in params.columns and self.scn.age is not None:
+                from .regimens import age_based_dose     # a fixed scenario age doses everyone at that age
+
+                params = params.assign(**{c: age_based_dose(c[len("AGEDOSE_"):].lower(),
+                                                            np.full(len(params), float(self.scn.age)))})
             if c.startswith("AGEDOSE_") and c not in params.columns:
                 if "AGE" not in params.columns:
                     raise ScenarioError("population", "no AGE column",
