@@ -372,6 +372,16 @@ class ScenarioResult:
     def targets(self) -> pd.DataFrame:
         return pd.concat([a.targets for a in self.arms.values()], ignore_index=True)
 
+    def plot(self, groups=("ventricular", "cisternal", "lumbar", "plasma"), **kwargs):
+        """Median and 5–95% band per compartment group, every arm overlaid (see
+        :func:`pkcsf.plotting.overlay_arms`, which takes the same keywords). Returns the Axes."""
+        from .plotting import overlay_arms
+
+        first = next(iter(self.arms.values()))
+        have = set(first.groups[next(iter(first.groups))])
+        kwargs.setdefault("band", self.scenario.subjects > 1)
+        return overlay_arms(self, [g for g in groups if g in have], **kwargs)
+
     def bands(self) -> pd.DataFrame:
         return pd.concat([a.bands().assign(arm=name) for name, a in self.arms.items()], ignore_index=True)
 
@@ -748,7 +758,8 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
                      dose_times, _as_regimen(arm.regimen, arm.drug, "regimen", scn.age), setups, failed, scn.unit)
 
 
-def simulate_drug(drug, regimen, *, subjects: int = 1, days=None, seed: int = 0, **kwargs) -> ScenarioResult:
+def simulate_drug(drug, regimen, *, subjects: int = 1, days=None, seed: int = 0, progress=None,
+                  **kwargs) -> ScenarioResult:
     """One drug, one or several regimens (``{name: regimen}``): a one-call :func:`run`.
 
     ``pk.simulate_drug("methotrexate", {"lumbar": "12 mg lumbar once", "ommaya": "12 mg ommaya once"},
@@ -760,4 +771,4 @@ def simulate_drug(drug, regimen, *, subjects: int = 1, days=None, seed: int = 0,
         arms = tuple(Arm(k, v, drug=name, variant=variant) for k, v in regimen.items())
     else:
         arms = (Arm(name, regimen, drug=name, variant=variant),)
-    return run(Scenario(arms, subjects=subjects, days=days, seed=seed, **kwargs))
+    return run(Scenario(arms, subjects=subjects, days=days, seed=seed, **kwargs), progress=progress)

@@ -551,8 +551,16 @@ def _check_tol(name, value, lo, hi, allow_zero=False):
 
 def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", rtol: float = DEFAULT_RTOL,
              atol: float = DEFAULT_ATOL, max_steps: int = 200_000, max_step: float = math.inf, outputs=None,
-             y0=None, threads: int | None = None, chunk_size: int | None = None, progress: bool | None = None):
+             y0=None, threads: int | None = None, chunk_size: int | None = None, progress: bool | None = None,
+             **kwargs):
     """Simulate a compartmental model for one or many subjects.
+
+    With a drug instead of a model (a name from ``parameters/drugs/`` or a
+    :class:`pkcsf.cns.Drug`), this is :func:`pkcsf.simulate_drug`: the CNS
+    model, the sourced population and the read-outs, e.g.
+    ``pk.simulate("methotrexate", "12 mg ommaya once", subjects=100, days=7)``
+    (the clinical keywords ``subjects``, ``days``, ``seed`` and those of
+    :class:`pkcsf.Scenario` are accepted then).
 
     Parameters
     ----------
@@ -602,6 +610,15 @@ def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", r
     """
     from .results import SimulationResult
 
+    drug_run = _drug_level(model)
+    if drug_run is not None:
+        return drug_run(regimen, params, times=times, solver=solver, rtol=rtol, atol=atol, threads=threads,
+                        chunk_size=chunk_size, progress=progress, max_steps=max_steps, max_step=max_step,
+                        outputs=outputs, y0=y0, kwargs=kwargs)
+    if kwargs:
+        bad = sorted(kwargs)[0]
+        raise SolverError(bad, kwargs[bad], "not an option of simulate(model, ...); the clinical options "
+                          "(subjects, days, seed, ...) apply when the first argument is a drug")
     prob = prepare(model, regimen, params, times=times, solver=solver, rtol=rtol, atol=atol,
                    max_steps=max_steps, max_step=max_step, outputs=outputs, y0=y0)
     N, T, S = prob.n_subjects, len(prob.times), len(prob.save)
@@ -623,6 +640,52 @@ def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", r
     res = SimulationResult(prob, out, status, counters, elapsed)
     res._report_failures()
     return res
+
+
+def _drug_level(model):
+    """A callable running the drug-level path when ``model`` names a drug, else None."""
+    from . import cns
+
+    if isinstance(model, cns.Drug):
+        name = model.name
+    elif isinstance(model, str) and not model.endswith(".toml"):
+        from .model import available_models
+
+        models, drugs = sorted(available_models()), cns.available_drugs()
+        if model in models or (("/" in model or "\\" in model) and model not in drugs):
+            return None
+        if model not in drugs:
+            from .errors import suggest
+
+            guess = suggest(model, models + drugs)
+            from .errors import ModelError
+
+            raise ModelError("model", model, "neither a model (" + ", ".join(models) + ") nor a drug ("
+                              + ", ".join(drugs) + ")", f"did you mean {guess!r}?" if guess else None)
+        name = model
+    else:
+        return None
+
+    def run(regimen, params, *, times, solver, rtol, atol, threads, chunk_size, progress, max_steps, max_step,
+            outputs, y0, kwargs):
+        from .scenario import simulate_drug
+
+        engine_only = {"times": times, "rtol": rtol != DEFAULT_RTOL or None, "atol": atol != DEFAULT_ATOL or None,
+                       "threads": threads, "max_steps": max_steps != 200_000 or None,
+                       "max_step": max_step != math.inf or None, "outputs": outputs, "y0": y0}
+        bad = [k for k, v in engine_only.items() if v is not None and v is not False]
+        if bad:
+            raise SolverError(bad[0], "given", f"an engine option; with a drug ({name}) use the clinical keywords "
+                              "(subjects, days, dt, seed, population, thresholds, unit, ...)")
+        if params is not None:
+            kwargs.setdefault("population", params)
+        if solver != "auto":
+            kwargs.setdefault("solver", solver)
+        if chunk_size is not None:
+            kwargs.setdefault("chunk_size", chunk_size)
+        return simulate_drug(name, regimen, progress=progress, **kwargs)
+
+    return run
 
 
 class _threads:

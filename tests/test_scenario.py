@@ -145,3 +145,18 @@ def test_age_based_doses_per_subject():
     assert fixed["kid"].regimen.doses[0].amount == pk.regimens.age_based_dose("methotrexate", 2.5)
     with pytest.raises(pk.ScenarioError, match="AGE"):
         run(Scenario([Arm("kid", "age-based methotrexate lumbar once")], days=2, population=pk.Population(None)))
+
+
+def test_simulate_accepts_a_drug_and_results_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    res = pk.simulate("methotrexate", {"lumbar": "12 mg lumbar once", "ommaya": "12 mg ommaya once"}, subjects=5,
+                      days=2, seed=1)
+    assert isinstance(res, pk.scenario.ScenarioResult) and set(res.arms) == {"lumbar", "ommaya"}
+    axes = res.plot()
+    assert len(axes) == 4 and all(ax.lines for ax in axes)
+    with pytest.raises(pk.PkcsfError, match="engine option"):
+        pk.simulate("methotrexate", "12 mg lumbar once", times=[0, 1])
+    with pytest.raises(pk.ModelError, match="methotrexate"):
+        pk.simulate("methotrxate", "12 mg lumbar once")
