@@ -426,6 +426,8 @@ def prepare(model, regimen, params=None, *, times=None, solver: str = "auto", rt
             atol: float = DEFAULT_ATOL, max_steps: int = 200_000, max_step: float = math.inf,
             outputs=None, y0=None) -> Problem:
     """Validate and prepare a problem (see :func:`simulate` for the arguments)."""
+    if isinstance(model, str):
+        _check_model_name(model)
     if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         model = load_model(model)
     if not isinstance(model, (Model, CompiledModel)):
@@ -642,6 +644,24 @@ def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", r
     return res
 
 
+def _check_model_name(model: str) -> None:
+    """A name that is neither a model file/path, a model nor a drug: one error listing both."""
+    from pathlib import Path
+
+    from . import cns
+    from .errors import ModelError, suggest
+    from .model import available_models
+
+    if model.endswith(".toml") or Path(model).exists():
+        return
+    models, drugs = sorted(available_models()), cns.available_drugs()
+    if model in models or model in drugs:
+        return
+    guess = suggest(model, models + drugs)
+    raise ModelError("model", model, "neither a model (" + ", ".join(models) + ") nor a drug ("
+                     + ", ".join(drugs) + ")", f"did you mean {guess!r}?" if guess else None)
+
+
 def _drug_level(model):
     """A callable running the drug-level path when ``model`` names a drug, else None."""
     from . import cns
@@ -651,17 +671,9 @@ def _drug_level(model):
     elif isinstance(model, str) and not model.endswith(".toml"):
         from .model import available_models
 
-        models, drugs = sorted(available_models()), cns.available_drugs()
-        if model in models or (("/" in model or "\\" in model) and model not in drugs):
+        if model in available_models() or model not in cns.available_drugs():
+            _check_model_name(model)
             return None
-        if model not in drugs:
-            from .errors import suggest
-
-            guess = suggest(model, models + drugs)
-            from .errors import ModelError
-
-            raise ModelError("model", model, "neither a model (" + ", ".join(models) + ") nor a drug ("
-                              + ", ".join(drugs) + ")", f"did you mean {guess!r}?" if guess else None)
         name = model
     else:
         return None

@@ -216,7 +216,7 @@ def test_constant_volume_must_be_positive(volume):
 
 def test_unknown_model_name_lists_the_models():
     exc = both(lambda f: f("reference_p3", REG, P1, times=TIMES))
-    check(exc, pk.ModelError, "'reference_p3'", "reference_p1, reference_p2", "did you mean")
+    check(exc, pk.ModelError, "'reference_p3'", "reference_p1, reference_p2", "nor a drug", "did you mean")
 
 
 def test_model_of_the_wrong_type():
