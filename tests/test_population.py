@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 import pkcsf as pk
 from pkcsf.population import (CovariateEffect, Population, RandomEffect, bsa_mosteller, crcl_cockcroft_gault,
-                              normals, uniforms)
+                              lms_value, load_demographics, normals, uniforms)
+from scipy.special import ndtri
 
 TYP = {"CL": 10.0, "V": 50.0, "KA": 1.0}
 
@@ -91,3 +92,117 @@ def test_derived_covariates():
 def test_normals_are_standard():
     z = normals(1, 2, 0, 200000, 2)
     assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+
+
+# ------------------------------------------------------------- uniform and LMS (growth-chart) covariates
+def test_lms_value_reproduces_published_percentiles():
+    # CDC 2000 wtage.csv, Sex=1, Agemos 24: L -0.20615245, M 12.6707633, S 0.108125811; P3 10.38209025, P97 15.59648294
+    L, M, S = -0.20615245, 12.6707633, 0.108125811
+    assert lms_value(L, M, S, ndtri(0.97)) == pytest.approx(15.59648294, rel=1e-6)
+    assert lms_value(L, M, S, ndtri(0.03)) == pytest.approx(10.38209025, rel=1e-6)
+    assert lms_value(L, M, S, 0.0) == pytest.approx(M)
+    # L = 0 is the log-normal limit; L = 1 is the normal distribution M*(1 + S*z)
+    np.testing.assert_allclose(lms_value(0.0, 10.0, 0.1, [-1.0, 1.0]), 10.0 * np.exp([-0.1, 0.1]))
+    np.testing.assert_allclose(lms_value(1e-9, 10.0, 0.1, 1.0), 10.0 * np.exp(0.1), rtol=1e-7)
+    np.testing.assert_allclose(lms_value(1.0, 80.0, 0.04, [-2.0, 2.0]), [73.6, 86.4])
+
+
+_LMS_FILE = """
+[references]
+ref = "test table"
+[sex]
+p_female = 0.5
+source = "assumption"
+note = "test"
+[covariates.AGE]
+scale = "uniform"
+lower = 2.0
+upper = 10.0
+source = "assumption"
+note = "test"
+[covariates.WT]
+scale = "lms"
+given_by = "AGE"
+source = "ref"
+[covariates.WT.lms]
+x_unit = "month"
+male = [[24, -0.5, 12.0, 0.10], [120, -1.0, 32.0, 0.18]]
+female = [[24, 0.0, 11.0, 0.10], [120, -0.8, 33.0, 0.20]]
+[covariates.HT]
+scale = "lms"
+given_by = "AGE"
+source = "ref"
+z_max = 2.0
+[covariates.HT.lms]
+male = [[2.0, 1.0, 86.0, 0.04], [10.0, 0.5, 139.0, 0.048]]
+female = [[2.0, 1.0, 85.0, 0.04], [10.0, 0.3, 138.0, 0.049]]
+[correlations.WT-HT]
+value = 0.6
+source = "assumption"
+note = "test"
+"""
+
+
+def _write(tmp_path, text, name="demo.toml"):
+    f = tmp_path / name
+    f.write_text(text)
+    return f
+
+
+def test_uniform_and_lms_covariates(tmp_path):
+    d = load_demographics(_write(tmp_path, _LMS_FILE))
+    assert [c.scale for c in d.covariates] == ["uniform", "lms", "lms"]
+    df = d.sample(200_000, seed=4)
+    assert list(df.columns) == ["SEX", "AGE", "WT", "HT", "BSA"]
+    # uniform: flat over [2, 10], nothing piled at the bounds
+    counts, _ = np.histogram(df["AGE"], bins=8, range=(2, 10))
+    np.testing.assert_allclose(counts / len(df), 1 / 8, atol=0.004)
+    assert df["AGE"].between(2, 10, inclusive="neither").all()
+    # lms: invert the LMS transform with L, M, S interpolated at each subject's age -> the subject's z-scores
+    zs = {}
+    for col, rows in (("WT", ([[2, -0.5, 12, .10], [10, -1, 32, .18]], [[2, 0, 11, .10], [10, -.8, 33, .20]])),
+                      ("HT", ([[2, 1, 86, .04], [10, .5, 139, .048]], [[2, 1, 85, .04], [10, .3, 138, .049]]))):
+        z = np.empty(len(df))
+        for sex in (0, 1):
+            t = np.array(rows[sex], float)
+            m = df["SEX"] == sex
+            L, M, S = (np.interp(df.loc[m, "AGE"], t[:, 0], t[:, j]) for j in (1, 2, 3))
+            x = df.loc[m, col].to_numpy()
+            z[m.to_numpy()] = np.where(np.abs(L) < 1e-12, np.log(x / M) / S, ((x / M) ** L - 1) / (L * S))
+        zs[col] = z
+    assert abs(zs["WT"].mean()) < 0.01 and abs(zs["WT"].std() - 1) < 0.01     # standard normal z-scores
+    assert np.abs(zs["HT"]).max() <= 2.0 + 1e-9                               # clipped at z_max = 2
+    assert np.isclose(np.abs(zs["HT"]), 2.0).mean() == pytest.approx(2 * 0.02275, abs=0.003)
+    assert np.corrcoef(zs["WT"], zs["HT"])[0, 1] == pytest.approx(0.6, abs=0.015)   # on the z's (HT's clipped at 2)
+    assert abs(np.corrcoef(zs["WT"], df["AGE"])[0, 1]) < 0.01                  # z-scores do not depend on age
+    # medians by age follow M(age)
+    for sex, m_at in ((0, lambda a: np.interp(a, [2, 10], [12, 32])), (1, lambda a: np.interp(a, [2, 10], [11, 33]))):
+        for a in (3.0, 6.0, 9.0):
+            band = df[(df["SEX"] == sex) & (df["AGE"].sub(a).abs() < 0.1)]
+            assert band["WT"].median() == pytest.approx(m_at(a), rel=0.02), (sex, a)
+
+
+def test_lms_file_errors_are_named(tmp_path):
+    def err(old, new, match):
+        assert old in _LMS_FILE
+        with pytest.raises(pk.ParameterError, match=match):
+            load_demographics(_write(tmp_path, _LMS_FILE.replace(old, new, 1)))
+    err('lower = 2.0', 'lower = 1.0', "within the LMS table")                       # age outside the table
+    err('upper = 10.0', '', "finite lower and upper")                                # uniform needs bounds
+    err('[[24, -0.5, 12.0, 0.10], [120', '[[124, -0.5, 12.0, 0.10], [120', "increase strictly")
+    err('[[24, -0.5, 12.0, 0.10], [120', '[[24, -0.5, -12.0, 0.10], [120', "M, S > 0")
+    err('given_by = "AGE"', 'given_by = "AEG"', "AGE")                                # unknown covariate, with a hint
+    err('given_by = "AGE"\nsource = "ref"\nz_max', 'given_by = "ALB"\nsource = "ref"\nz_max', "covariate of this file")
+    err('x_unit = "month"', 'x_unit = "week"', "month")
+    err('[covariates.WT.lms]\nx_unit = "month"\nmale', '[covariates.WT.lmz]\nx_unit = "month"\nmale', "lms")
+    err('\n[covariates.WT.lms]', '\nz_max = 6.0\n[covariates.WT.lms]', "undefined")   # 1 - 1.0*0.18*6 <= 0
+    err('z_max = 2.0', 'z_max = 0', "> 0")
+    err('[correlations.WT-HT]', '[correlations.AGE-WT]', "no meaning")               # z-scores are within-age
+    err('scale = "uniform"', 'scale = "uniformm"', "uniform")
+
+
+def test_lms_subjects_do_not_depend_on_chunking(tmp_path):
+    d = load_demographics(_write(tmp_path, _LMS_FILE))
+    full = d.sample(400, seed=9)
+    parts = pd.concat([d.sample(150, seed=9), d.sample(250, seed=9, start=150)], ignore_index=True)
+    pd.testing.assert_frame_equal(full, parts)
