@@ -118,23 +118,95 @@ def test_breast_reproduces_bruno2005(samples):
     assert df["WT"].median() == pytest.approx(70.0, abs=0.3)
 
 
-# CDC 2000 median (M) weight (kg) and stature (cm) at 4, 7, 10, 13 y: wtage.csv / statage.csv
-_CDC_M = {0: {4: (16.23, 102.2), 7: (23.07, 121.8), 10: (31.94, 138.6), 13: (45.59, 156.1)},
-          1: {4: (15.79, 100.8), 7: (22.76, 121.5), 10: (32.89, 138.0), 13: (45.82, 157.2)}}
+# Growth-chart medians (M) of weight (kg) and length/stature (cm), read from the full monthly tables (not the
+# half-yearly rows of pediatric.toml, so the file's interpolation is tested too): WHO 2006 wfa/lhfa at 18 months;
+# CDC 2000 wtage.csv/statage.csv interpolated linearly between the monthly rows at 30, 60, 120, 180, 213.6 months.
+_GROWTH_M = {0: {1.5: (10.9385, 82.2587), 2.5: (13.493, 90.98), 5.0: (18.393, 108.90), 10.0: (31.936, 138.62),
+                 15.0: (56.281, 169.94), 17.8: (66.743, 176.03)},
+             1: {1.5: (10.2315, 80.7079), 2.5: (12.969, 89.96), 5.0: (17.930, 107.66), 10.0: (32.891, 137.99),
+                 15.0: (52.042, 161.86), 17.8: (55.974, 163.09)}}
 
 
-def test_pediatric_follows_growth_charts_in_mid_childhood(samples):
-    df = samples["pediatric"]
-    assert df["SEX"].mean() == pytest.approx(0.4265, abs=4 * math.sqrt(0.4265 * 0.5735 / N))
-    assert df["AGE"].between(1, 18).all()
-    assert df["AGE"].mean() == pytest.approx(9.5, abs=0.1)
-    assert "CRCL" not in df          # no creatinine in children (Cockcroft-Gault not valid)
-    for sex, table in _CDC_M.items():
+@pytest.fixture(scope="module")
+def children():
+    return load_demographics("pediatric").sample(400_000, seed=2025)
+
+
+def test_pediatric_age_is_uniform_and_sex_ratio(children):
+    df = children
+    assert df["SEX"].mean() == pytest.approx(0.4265, abs=4 * math.sqrt(0.4265 * 0.5735 / len(df)))
+    assert df["AGE"].between(1, 18, inclusive="neither").all()           # no pile-up at the bounds
+    counts, _ = np.histogram(df["AGE"], bins=17, range=(1, 18))
+    np.testing.assert_allclose(counts / len(df), 1 / 17, atol=0.0015)
+    assert "CRCL" not in df and "SCR" not in df      # no creatinine in children (Cockcroft-Gault not valid)
+
+
+def test_pediatric_follows_growth_charts_at_every_age(children):
+    df = children
+    for sex, table in _GROWTH_M.items():
         for age, (wt, ht) in table.items():
-            band = df[(df["SEX"] == sex) & (df["AGE"].sub(age).abs() < 0.5)]
-            assert len(band) > 1000
-            assert band["WT"].median() == pytest.approx(wt, rel=0.10), (sex, age)
-            assert band["HT"].median() == pytest.approx(ht, rel=0.04), (sex, age)
+            band = df[(df["SEX"] == sex) & (df["AGE"].sub(age).abs() < 0.2)]
+            assert len(band) > 2000
+            assert band["WT"].median() == pytest.approx(wt, rel=0.015), (sex, age)
+            assert band["HT"].median() == pytest.approx(ht, rel=0.005), (sex, age)
+
+
+def test_pediatric_spread_and_weight_height_correlation_within_age(children):
+    """Within an age the spread is the chart's (P3-P97) and weight and height are correlated (r 0.707 on the z's)."""
+    df = children
+    # CDC 2000 wtage.csv / statage.csv, Sex=1, Agemos 120.5: weight P3 24.19264433, P97 49.41515104;
+    # stature L 0.505564115, M 138.8234114, S 0.047610108 -> P3 126.6677753, P97 151.5294179 (the csv's columns)
+    band = df[(df["SEX"] == 0) & (df["AGE"].sub(120.5 / 12).abs() < 0.1)]
+    assert band["WT"].quantile(0.03) == pytest.approx(24.193, rel=0.03)
+    assert band["WT"].quantile(0.97) == pytest.approx(49.415, rel=0.03)
+    assert band["HT"].quantile(0.03) == pytest.approx(126.67, rel=0.01)
+    assert band["HT"].quantile(0.97) == pytest.approx(151.53, rel=0.01)
+    r = np.corrcoef(np.log(band["WT"]), np.log(band["HT"]))[0, 1]
+    assert r == pytest.approx(0.707, abs=0.04)
+    assert np.corrcoef(df["AGE"], df["WT"])[0, 1] > 0.85        # weight rises with age through the charts
+
+
+def test_pediatric_bsa_plausible_by_age(children):
+    """Median BSA by age: Mosteller of the chart medians (the median of a monotone function of two correlated
+    z-scores is close to the function of the medians), rising from about 0.5 m2 at 1.5 y to 1.6-1.8 m2 at 18 y."""
+    df = children
+    med = []
+    for age in (1.5, 2.5, 5.0, 10.0, 15.0, 17.8):
+        band = df[df["AGE"].sub(age).abs() < 0.2]
+        expected = np.mean([math.sqrt(_GROWTH_M[s][age][0] * _GROWTH_M[s][age][1] / 3600) for s in (0, 1)])
+        assert band["BSA"].median() == pytest.approx(expected, rel=0.03), age
+        med.append(band["BSA"].median())
+    assert np.all(np.diff(med) > 0)
+    assert 0.45 < med[0] < 0.55 and 1.6 < med[-1] < 1.85
+    assert df["BSA"].min() > 0.3 and df["BSA"].max() < 3.2
+
+
+def test_pediatric_samples_do_not_depend_on_chunking():
+    d = load_demographics("pediatric")
+    full = d.sample(300, seed=7)
+    parts = pd.concat([d.sample(120, seed=7), d.sample(180, seed=7, start=120)], ignore_index=True)
+    pd.testing.assert_frame_equal(full, parts)
+    pd.testing.assert_frame_equal(d.sample(20, seed=7, start=250), full.iloc[250:270].reset_index(drop=True))
+
+
+@pytest.mark.parametrize("name", ["adult", "breast"])
+def test_normal_lognormal_files_sample_as_before(name):
+    """The normal/log-normal mapping is the original one: correlated normals from the covariate stream, per-sex mean
+    + SD*z (exp for log-normal), clipped; BSA and CRCL derived (regression against a re-implementation)."""
+    from scipy.special import ndtri
+
+    from pkcsf.population import derive_covariates, uniforms
+
+    d = load_demographics(name)
+    n, k = 3000, len(d.covariates)
+    u = uniforms(31, 1, 40, n, k + 1)
+    sex = (u[:, 0] < d.p_female).astype(np.int64)
+    z = ndtri(u[:, 1:]) @ np.linalg.cholesky(d.correlation).T
+    out = {"SEX": sex}
+    for j, c in enumerate(d.covariates):
+        x = np.where(sex == 1, c.mean[1], c.mean[0]) + np.where(sex == 1, c.sd[1], c.sd[0]) * z[:, j]
+        out[c.name] = np.clip(np.exp(x) if c.scale == "lognormal" else x, c.lower, c.upper)
+    pd.testing.assert_frame_equal(d.sample(n, seed=31, start=40), derive_covariates(pd.DataFrame(out)), check_exact=True)
 
 
 def test_bsa_and_crcl_plausible(samples):
@@ -145,7 +217,7 @@ def test_bsa_and_crcl_plausible(samples):
     b = samples["breast"]
     assert 1.6 < b["BSA"].median() < 2.0
     p = samples["pediatric"]
-    young, old = p[p["AGE"] < 3], p[(p["AGE"] > 15) & (p["AGE"] < 17.9)]
+    young, old = p[p["AGE"] < 3], p[(p["AGE"] > 15) & (p["AGE"] < 18)]
     assert 0.4 < young["BSA"].median() < 0.7 and 1.5 < old["BSA"].median() < 2.0
 
 
