@@ -143,7 +143,12 @@ class CovariateDistribution:
         else:
             if given is None:
                 raise ParameterError(f"covariate {self.name}", None, f"an lms covariate needs the values of {self.given_by}")
-            L, M, S = _lms_at(self.lms, np.asarray(given, float), female)
+            given = np.broadcast_to(np.asarray(given, float), z.shape)
+            lo, hi = max(t[0][0] for t in self.lms), min(t[-1][0] for t in self.lms)
+            if given.size and not (given.min() >= lo - 1e-9 and given.max() <= hi + 1e-9):
+                raise ParameterError(f"covariate {self.name}: {self.given_by}", [float(given.min()), float(given.max())],
+                                     f"the LMS table covers {lo:g} to {hi:g}")
+            L, M, S = _lms_at(self.lms, given, np.broadcast_to(female, z.shape))
             x = lms_value(L, M, S, np.clip(z, -self.z_max, self.z_max))
         return np.clip(x, self.lower, self.upper)
 

@@ -201,6 +201,13 @@ def test_lms_file_errors_are_named(tmp_path):
     err('scale = "uniform"', 'scale = "uniformm"', "uniform")
 
 
+def test_lms_value_outside_its_table_is_refused(tmp_path):
+    wt = load_demographics(_write(tmp_path, _LMS_FILE)).covariates[1]
+    assert float(wt.value(0.0, 1, 6.0)) == pytest.approx(22.0)             # M halfway between 11 and 33 kg
+    with pytest.raises(pk.ParameterError, match="covers 2 to 10"):
+        wt.value([0.0, 0.0], [0, 1], [5.0, 10.5])                           # no silent flat extrapolation
+
+
 def test_lms_subjects_do_not_depend_on_chunking(tmp_path):
     d = load_demographics(_write(tmp_path, _LMS_FILE))
     full = d.sample(400, seed=9)
