@@ -342,27 +342,20 @@ class EscalationResult:
         exposure_unit, link, efficacy, notes.
         """
         tr = self.trials
-        K = len(self.doses)
+        # the trial read-outs as the trials module reports them; the exposure columns here describe
+        # the whole pool of each dose (the trials module's describe the patients actually treated)
+        base = tr.summary()
+        df = base[["level", "dose", "p_select", "p_select_se", "mean_n", "mean_dlt", "observed_dlt_rate",
+                   "true_p_dlt"]].copy()
+        df["dose"] = np.r_[self.doses, np.nan]
         pct = np.percentile(self.exposures, [5, 50, 95], axis=1)
-        cols = {
-            "level": np.r_[np.arange(K), -1],
-            "dose": np.r_[self.doses, np.nan],
-            "p_select": np.r_[tr.p_select, tr.p_none],
-            "p_select_se": np.r_[tr.p_select_se, tr.p_none_se],
-            "mean_n": np.r_[tr.mean_n, np.nan],
-            "mean_dlt": np.r_[tr.mean_dlt, np.nan],
-            "observed_dlt_rate": np.r_[tr.observed_dlt_rate, np.nan],
-            "true_p_dlt": np.r_[tr.true_p_dlt, np.nan],
-            "exposure_p5": np.r_[pct[0], np.nan],
-            "exposure_p50": np.r_[pct[1], np.nan],
-            "exposure_p95": np.r_[pct[2], np.nan],
-        }
+        for q, row in zip((5, 50, 95), pct):
+            df[f"exposure_p{q}"] = np.r_[row, np.nan]
         att = self.efficacy_attainment
         if att is not None:
-            cols["efficacy_attainment"] = np.r_[att, np.nan]
-        df = pd.DataFrame(cols)
-        df.attrs.update(design=tr.design, n_trials=tr.n_trials, mean_trial_size=tr.mean_trial_size,
-                        p_none=tr.p_none, exposure=self.exposure.label, exposure_unit=self.exposure_unit,
+            df["efficacy_attainment"] = np.r_[att, np.nan]
+        df.attrs.update(base.attrs)
+        df.attrs.update(exposure=self.exposure.label, exposure_unit=self.exposure_unit,
                         link=self.provenance["link"], efficacy=None if self.efficacy is None else self.efficacy.label,
                         notes=list(self.notes) + list(tr.notes))
         return df

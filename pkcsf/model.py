@@ -27,7 +27,6 @@ Models are written in TOML (see ``models/*.toml``) or built in Python.
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -344,15 +343,9 @@ class Model:
 
     @classmethod
     def from_toml(cls, path) -> "Model":
-        path = Path(path)
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ModelError("model file", str(path), "the file does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ModelError(f"model file {path.name}", str(exc), "is not valid TOML") from None
-        return cls.from_dict(data, source=str(path))
+        from .paths import read_toml
+
+        return cls.from_dict(read_toml(path, ModelError, "model file"), source=str(path))
 
 
 def _only(spec: dict, allowed: set, where: str):
@@ -428,7 +421,7 @@ def load_model(name_or_path, *, _loading: tuple = ()) -> Model:
     models = available_models()
     if str(name_or_path) not in models:
         check_choice("model", str(name_or_path), sorted(models), ModelError)
+    from .paths import read_toml
+
     path = models[str(name_or_path)]
-    with open(path, "rb") as fh:
-        data = tomllib.load(fh)
-    return Model.from_dict(data, source=str(path), _loading=_loading)
+    return Model.from_dict(read_toml(path, ModelError, "model file"), source=str(path), _loading=_loading)

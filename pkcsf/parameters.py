@@ -8,7 +8,6 @@ in the source. Loading fails on a value without a source (see
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -170,14 +169,10 @@ def _entry(name, spec, refs, where, *, kind_hint=None) -> Value:
 
 
 def read_parameter_file(path) -> ParameterSet:
+    from .paths import read_toml
+
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ParameterError("parameter file", str(path), "the file does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ParameterError(f"parameter file {path.name}", str(exc), "is not valid TOML") from None
+    data = read_toml(path, ParameterError, "parameter file")
     allowed = {"meta", "references", "values", "thresholds", "variability", "covariates", "options"}
     extra = set(data) - allowed
     if extra:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["add_search_path", "search_dirs", "builtin_dir"]
+__all__ = ["add_search_path", "search_dirs", "builtin_dir", "read_toml"]
 
 _USER: list[Path] = []
 _PKG = Path(__file__).resolve().parent
@@ -49,3 +49,17 @@ def search_dirs(kind: str) -> list[Path]:
     if b.is_dir():
         out.append(b)
     return out
+
+
+def read_toml(path, error, what: str) -> dict:
+    """Read a TOML file; a missing or malformed file raises ``error`` naming ``what`` and the file."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise error(what, str(path), "the file does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{what} {path.name}", str(exc), "is not valid TOML") from None

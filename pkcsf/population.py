@@ -27,7 +27,6 @@ of draws.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -239,8 +238,9 @@ def load_demographics(name_or_path="adult") -> Demographics:
         if str(name_or_path) not in sets:
             check_choice("demographics", str(name_or_path), sorted(sets), ParameterError)
         p = sets[str(name_or_path)]
-    with open(p, "rb") as fh:
-        data = tomllib.load(fh)
+    from .paths import read_toml
+
+    data = read_toml(p, ParameterError, "demographics file")
     refs = {str(k): str(v) for k, v in data.get("references", {}).items()}
     sex = data.get("sex", {})
     where = f"{p.name}: sex"
