@@ -254,6 +254,10 @@ def _write_value(file: str, key: str, value: float, calname: str, *, analogue: b
     p.write_text(text)
 
 
+def _toml_str(text) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _write_record(cal: Calibration, res: dict):
     lines = [f'# Written by `python -m pkcsf.calibration {cal.name}`; do not edit by hand.',
              "[calibration]", f'name = "{cal.name}"', f'description = """{cal.description}"""',
@@ -270,6 +274,7 @@ def _write_record(cal: Calibration, res: dict):
         k = _key(cal, f)
         v = res["values"][k]
         lines += [f"[fitted.{k}]", f'parameter = "{f.name}"', f"value = {_fmt(v)}", f'unit = "{f.unit}"',
+                  'source = "calibrated"',
                   f'file = "parameters/{f.file}.toml"',
                   f"bounds = [{f.lo:g}, {f.hi:g}]",
                   ("se_log = " + (f"{res['se_log'][k]:.3g}" if k in res["se_log"] and np.isfinite(res["se_log"][k])
@@ -277,8 +282,10 @@ def _write_record(cal: Calibration, res: dict):
                   f'applies_to = "{", ".join(f.drugs) if f.drugs else "all drugs (physiology)"}"',
                   f'copied_to = [{", ".join(chr(34) + a + chr(34) for a in f.also)}]',
                   f'tie = [{", ".join(chr(34) + a + chr(34) for a in f.tie)}]', ""]
+    src = _rows(cal).set_index("id")["source"]
     for i, o, p, fe in zip(res["ids"], res["observed"], res["predicted"], res["fold_error"]):
-        lines += ["[[data]]", f'id = "{i}"', f"observed = {o:.6g}", f"predicted = {p:.6g}", f"fold_error = {fe:.4f}", ""]
+        lines += ["[[data]]", f'id = "{i}"', f"source = {_toml_str(src[i])}", f"observed = {o:.6g}",
+                  f"predicted = {p:.6g}", f"fold_error = {fe:.4f}", ""]
     out = builtin_dir("parameters") / "calibration" / f"{cal.name}.toml"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))

@@ -48,3 +48,20 @@ def test_free_names_are_unique_keys():
     for cal in calibration.CALIBRATIONS.values():
         keys = [calibration._key(cal, f) for f in cal.free]
         assert len(set(keys)) == len(keys), cal.name
+
+
+def test_every_calibration_record_names_its_sources():
+    """Fitted values are marked calibrated; every datum carries the source of its observation."""
+    import tomllib
+    from pathlib import Path
+
+    from pkcsf.validation import load_observations
+
+    sources = load_observations().set_index("id")["source"]
+    records = sorted(Path(__file__).parents[1].joinpath("parameters", "calibration").glob("*.toml"))
+    assert records
+    for path in records:
+        rec = tomllib.loads(path.read_text())
+        assert all(v["source"] == "calibrated" for v in rec["fitted"].values()), path.name
+        for row in rec["data"]:
+            assert row["source"] == sources[row["id"]], (path.name, row["id"])
