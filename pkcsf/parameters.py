@@ -199,10 +199,21 @@ def _covariate_entry(name, spec, refs, where):
     if src == "assumption" and not str(spec.get("note", "")).strip():
         raise ParameterError(f"{where}.note", "", "an assumption needs a note giving the reasoning")
     allowed = {"parameter", "covariate", "model", "reference", "exponent", "slope", "factors", "x", "y",
-               "source", "where", "note"}
+               "table_from", "source", "where", "note"}
     extra = set(spec) - allowed
     if extra:
         check_choice(f"{where} key", sorted(extra)[0], sorted(allowed), ParameterError)
+    if "table_from" in spec:
+        # the age table lives once, in a physiology set (options.ages and options.fraction_keys), the same one
+        # that pkcsf.cns.setup(age=...) scales with
+        if "x" in spec or "y" in spec:
+            raise ParameterError(f"{where}.table_from", spec["table_from"], "give table_from or x/y, not both")
+        ref = load_parameter_set(str(spec["table_from"]), "physiology")
+        opts = ref.options
+        if "ages" not in opts or "fraction_keys" not in opts:
+            raise ParameterError(f"{where}.table_from", spec["table_from"],
+                                 "the set needs [options] ages and fraction_keys (like physiology/pediatric.toml)")
+        spec = dict(spec, x=list(opts["ages"]), y=[ref[k] for k in opts["fraction_keys"]])
     try:
         return CovariateEffect(spec.get("parameter", name), spec.get("covariate"), spec.get("model"),
                                float(spec.get("reference", 1.0)), float(spec.get("exponent", 1.0)),

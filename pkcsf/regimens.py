@@ -636,7 +636,9 @@ def bsa(height_cm, weight_kg, method: str = "mosteller"):
     m = {"dubois": "dubois", "duboisdubois": "dubois", "mosteller": "mosteller"}.get(m, m)
     check_choice("bsa.method", m, ["mosteller", "dubois"], DosingError)
     if m == "mosteller":
-        out = np.sqrt(h * w / 3600.0)
+        from .population import bsa_mosteller
+
+        out = bsa_mosteller(h, w)
     else:
         out = 0.007184 * w ** 0.425 * h ** 0.725
     return float(out) if np.ndim(out) == 0 else out

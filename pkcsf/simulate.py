@@ -227,84 +227,93 @@ def _subject_columns_needed(specs_list) -> set:
     return need
 
 
-def _build_events(cm: CompiledModel, specs: list[_DoseSpec], P: np.ndarray, extras: dict,
-                  base_cols: dict, ids, where="regimen"):
-    """Event arrays for the rows of P: (ev_t, ev_s, ev_a, ev_k) of shape (N, E), ev_n (N,)."""
+def _build_events(cm: CompiledModel, groups, P: np.ndarray, extras: dict, base_cols: dict, ids,
+                  where="regimen"):
+    """Event arrays for the rows of P: (ev_t, ev_s, ev_a, ev_k) of shape (N, E), ev_n (N,).
+
+    ``groups`` is a list of ``(spec, rows)``: a dose and the rows (subjects of
+    this chunk) that receive it. A shared regimen is one group per dose with
+    every row; per-subject regimens group identical doses across subjects, so
+    both are computed vectorised per group. Events of a subject are sorted by
+    time (stable: doses at the same time keep their order); rows with fewer
+    events are padded with +inf times. When every row has the same events,
+    one row is returned (the kernels broadcast it).
+    """
     N = P.shape[0]
-    ts, ss, aa, kk = [], [], [], []
-    for spec in specs:
+    ts, ss, aa, kk, rr = [], [], [], [], []
+    cols = None
+    for spec, rows in groups:
+        n = len(rows)
         if isinstance(spec.amount, Expression):
-            cols = dict(base_cols)
-            cols.update(extras)
-            missing = [n for n in spec.amount.names if n not in cols]
+            if cols is None:
+                cols = dict(base_cols)
+                cols.update(extras)
+            missing = [m for m in spec.amount.names if m not in cols]
             if missing:
                 raise DosingError(f"{where}: dose amount {spec.amount.text!r}", missing[0],
                                   "an amount expression must use subject columns given in params (e.g. a DOSE or BSA column)")
-            amt = np.broadcast_to(np.asarray(spec.amount.evaluate(cols), dtype=float), (N,))
+            amt = np.broadcast_to(np.asarray(spec.amount.evaluate({m: cols[m][rows] for m in spec.amount.names}),
+                                             dtype=float), (n,))
             bad = ~np.isfinite(amt) | (amt < 0)
             if bad.any():
-                i = int(np.argmax(bad))
-                raise DosingError(f"{where}: subject {_sid(ids[i])}: dose amount {spec.amount.text!r}", float(amt[i]),
-                                  "must evaluate to a finite amount >= 0 mg")
+                i = int(rows[np.argmax(bad)])
+                raise DosingError(f"{where}: subject {_sid(ids[i])}: dose amount {spec.amount.text!r}",
+                                  float(amt[np.argmax(bad)]), "must evaluate to a finite amount >= 0 mg")
         else:
-            amt = np.full(N, float(spec.amount))
-        F = P[:, spec.F] if spec.F >= 0 else np.ones(N)
-        lag = P[:, spec.lag] if spec.lag >= 0 else np.zeros(N)
+            amt = np.full(n, float(spec.amount))
+        F = P[rows, spec.F] if spec.F >= 0 else np.ones(n)
+        lag = P[rows, spec.lag] if spec.lag >= 0 else np.zeros(n)
         t0 = spec.time + lag
-        for s, fc in zip(spec.targets, spec.fractions):
-            frac = P[:, fc] if fc >= 0 else np.ones(N)
+        for st, fc in zip(spec.targets, spec.fractions):
+            frac = P[rows, fc] if fc >= 0 else np.ones(n)
             delivered = amt * F * frac
             if spec.rate is None and spec.duration is None:
-                ts.append(t0); ss.append(np.full(N, s)); aa.append(delivered); kk.append(np.full(N, K.EV_BOLUS))
+                parts = [(t0, delivered, K.EV_BOLUS)]
             else:
                 if spec.rate is not None:      # rate kept, duration follows F (NONMEM)
                     dur = amt * F / spec.rate
                     rate = spec.rate * frac
                 else:
-                    dur = np.full(N, spec.duration)
+                    dur = np.full(n, spec.duration)
                     with np.errstate(divide="ignore", invalid="ignore"):
                         rate = np.where(dur > 0, delivered / dur, 0.0)
-                rate = np.broadcast_to(rate, (N,))
-                ts.append(t0); ss.append(np.full(N, s)); aa.append(rate); kk.append(np.full(N, K.EV_RATE_ON))
-                ts.append(t0 + dur); ss.append(np.full(N, s)); aa.append(rate); kk.append(np.full(N, K.EV_RATE_OFF))
+                rate = np.broadcast_to(rate, (n,))
+                parts = [(t0, rate, K.EV_RATE_ON), (t0 + dur, rate, K.EV_RATE_OFF)]
+            for t, a, kind in parts:
+                ts.append(t); aa.append(a); rr.append(rows)
+                ss.append(np.full(n, st)); kk.append(np.full(n, kind))
     if not ts:
         z = np.zeros((1, 1))
         return z, np.zeros((1, 1), np.int64), z.copy(), np.zeros((1, 1), np.int64), np.zeros(1, np.int64)
-    ev_t = np.stack(ts, axis=1)
-    ev_s = np.stack(ss, axis=1).astype(np.int64)
-    ev_a = np.stack(aa, axis=1).astype(float)
-    ev_k = np.stack(kk, axis=1).astype(np.int64)
-    order = np.argsort(ev_t, axis=1, kind="stable")
-    ev_t = np.take_along_axis(ev_t, order, 1)
-    ev_s = np.take_along_axis(ev_s, order, 1)
-    ev_a = np.take_along_axis(ev_a, order, 1)
-    ev_k = np.take_along_axis(ev_k, order, 1)
-    ev_n = np.full(N, ev_t.shape[1], dtype=np.int64)
-    if N > 1 and (ev_t == ev_t[0]).all() and (ev_a == ev_a[0]).all() and (ev_s == ev_s[0]).all():
-        ev_t, ev_s, ev_a, ev_k, ev_n = ev_t[:1], ev_s[:1], ev_a[:1], ev_k[:1], ev_n[:1]
-    return (np.ascontiguousarray(ev_t), np.ascontiguousarray(ev_s), np.ascontiguousarray(ev_a),
-            np.ascontiguousarray(ev_k), ev_n)
-
-
-def _pad_events(parts):
-    """Stack per-subject event arrays of different lengths (pad with +inf times)."""
-    E = max(p[0].shape[1] for p in parts)
-    N = sum(p[0].shape[0] for p in parts)
+    t, s, a, k, r = (np.concatenate(x) for x in (ts, ss, aa, kk, rr))
+    order = np.lexsort((t, r))            # by row, then time; stable for equal times
+    t, s, a, k, r = t[order], s[order].astype(np.int64), a[order].astype(float), k[order].astype(np.int64), r[order]
+    ev_n = np.bincount(r, minlength=N).astype(np.int64)
+    E = int(ev_n.max())
+    pos = np.arange(len(t)) - (np.cumsum(ev_n) - ev_n)[r]
     ev_t = np.full((N, E), np.inf)
     ev_s = np.zeros((N, E), np.int64)
     ev_a = np.zeros((N, E))
     ev_k = np.zeros((N, E), np.int64)
-    ev_n = np.zeros(N, np.int64)
-    r = 0
-    for t, s, a, k, n in parts:
-        m, e = t.shape
-        ev_t[r:r + m, :e] = t
-        ev_s[r:r + m, :e] = s
-        ev_a[r:r + m, :e] = a
-        ev_k[r:r + m, :e] = k
-        ev_n[r:r + m] = n
-        r += m
+    ev_t[r, pos], ev_s[r, pos], ev_a[r, pos], ev_k[r, pos] = t, s, a, k
+    if N > 1 and (ev_n == E).all() and (ev_t == ev_t[0]).all() and (ev_a == ev_a[0]).all() \
+            and (ev_s == ev_s[0]).all() and (ev_k == ev_k[0]).all():
+        ev_t, ev_s, ev_a, ev_k, ev_n = ev_t[:1], ev_s[:1], ev_a[:1], ev_k[:1], ev_n[:1]
     return ev_t, ev_s, ev_a, ev_k, ev_n
+
+
+def _group_doses(spec_lists) -> list:
+    """``(spec, rows)`` groups: identical doses of different subjects share one group."""
+    groups: dict = {}
+    for row, specs in enumerate(spec_lists):
+        for spec in specs:
+            amount = spec.amount.text if isinstance(spec.amount, Expression) else spec.amount
+            key = (spec.time, amount, tuple(spec.targets), tuple(spec.fractions), spec.F, spec.lag, spec.rate,
+                   spec.duration)
+            if key not in groups:
+                groups[key] = (spec, [])
+            groups[key][1].append(row)
+    return [(spec, np.asarray(rows, dtype=np.int64)) for spec, rows in groups.values()]
 
 
 # ------------------------------------------------------------------ problem
@@ -343,15 +352,11 @@ class Problem:
         base = {n: P[:, j] for j, n in enumerate(self.compiled.parameter_names)}
         extras = {k: v[rows] for k, v in self.extras.items()}
         if self.shared_regimen:
-            return _build_events(self.compiled, self.specs, P, extras, base, ids)
-        parts = []
-        for r, i in enumerate(range(*rows.indices(self.n_subjects))):
-            sl = slice(r, r + 1)
-            parts.append(_build_events(self.compiled, self.specs[i], P[sl],
-                                       {k: v[sl] for k, v in extras.items()},
-                                       {k: v[sl] for k, v in base.items()}, ids[sl],
-                                       where=f"regimen of subject {_sid(ids[r])}"))
-        return _pad_events(parts)
+            everyone = np.arange(P.shape[0])
+            groups = [(spec, everyone) for spec in self.specs]
+        else:
+            groups = _group_doses(self.specs[i] for i in range(*rows.indices(self.n_subjects)))
+        return _build_events(self.compiled, groups, P, extras, base, ids)
 
     def solve(self, rows: slice = slice(None), *, out: np.ndarray | None = None):
         """Amounts at the output times for ``rows``: (out, status, counters).

@@ -52,8 +52,8 @@ def lu_factor(a, piv):
 
 
 @njit(cache=True, error_model="numpy")
-def lu_solve(a, piv, b):
-    """Solve using the output of :func:`lu_factor`; ``b`` is overwritten with x."""
+def _permute_forward(a, piv, b):
+    """Row swaps and forward substitution with the unit-lower factor (shared by both solves)."""
     n = a.shape[0]
     for k in range(n):
         p = piv[k]
@@ -61,11 +61,18 @@ def lu_solve(a, piv, b):
             tmp = b[k]
             b[k] = b[p]
             b[p] = tmp
-    for i in range(n):
+    for i in range(1, n):
         s = b[i]
         for j in range(i):
             s -= a[i, j] * b[j]
         b[i] = s
+
+
+@njit(cache=True, error_model="numpy")
+def lu_solve(a, piv, b):
+    """Solve using the output of :func:`lu_factor`; ``b`` is overwritten with x."""
+    n = a.shape[0]
+    _permute_forward(a, piv, b)
     for i in range(n - 1, -1, -1):
         s = b[i]
         for j in range(i + 1, n):
@@ -93,17 +100,7 @@ def lu_factor_recip(a, piv, dinv):
 def lu_solve_recip(a, piv, dinv, b):
     """Solve with the output of :func:`lu_factor_recip`; ``b`` is overwritten with x."""
     n = a.shape[0]
-    for k in range(n):
-        p = piv[k]
-        if p != k:
-            tmp = b[k]
-            b[k] = b[p]
-            b[p] = tmp
-    for i in range(1, n):
-        s = b[i]
-        for j in range(i):
-            s -= a[i, j] * b[j]
-        b[i] = s
+    _permute_forward(a, piv, b)
     for i in range(n - 1, -1, -1):
         s = b[i]
         for j in range(i + 1, n):
