@@ -1,4 +1,4 @@
-"""Benchmark: the PK-driven escalation pipeline (pkcsf.escalation.simulate_escalation).
+"""Benchmark: the PK-driven escalation pipeline (pkcsf.clinical.escalation.simulate_escalation).
 
 Times the whole pipeline for intrathecal pemetrexed by lumbar puncture, 5 dose
 levels (10-50 mg, Pan 2019 schedule: 6 weeks, 8 injections), ``--subjects``
@@ -38,8 +38,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pkcsf  # noqa: E402
-from pkcsf.escalation import simulate_escalation  # noqa: E402
-from pkcsf.trials import simulate_trials  # noqa: E402
+from pkcsf.clinical.escalation import simulate_escalation  # noqa: E402
+from pkcsf.trials.designs import simulate_trials  # noqa: E402
 
 DOSES = [10.0, 20.0, 30.0, 40.0, 50.0]
 

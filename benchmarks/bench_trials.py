@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pkcsf.trials import (  # noqa: E402
+from pkcsf.trials.designs import (  # noqa: E402
     BOIN,
     CRM,
     LogisticExposureToxicity,

@@ -17,32 +17,39 @@ Two levels, one namespace::
     out.to_frame()                   # id, time, compartment, value, unit
 
 Where things live: models in ``models/``, parameter values with sources in
-``parameters/``; the engine in :mod:`pkcsf.simulate` and :mod:`pkcsf.solvers`;
-the CNS model API in :mod:`pkcsf.cns`; regimens in :mod:`pkcsf.regimens`;
-populations in :mod:`pkcsf.population`; scenarios in :mod:`pkcsf.scenario`;
-read-outs in :mod:`pkcsf.metrics` and :mod:`pkcsf.nca`; trials in
-:mod:`pkcsf.trials` and :mod:`pkcsf.escalation`; scenario files in
-:mod:`pkcsf.scenario_file`; the command line in :mod:`pkcsf.cli`.
+``parameters/``; the engine in :mod:`pkcsf.engine.simulate` and :mod:`pkcsf.solvers`;
+the CNS model API in :mod:`pkcsf.clinical.cns`; regimens in :mod:`pkcsf.clinical.regimens`;
+populations in :mod:`pkcsf.clinical.population`; scenarios in :mod:`pkcsf.clinical.scenario`;
+read-outs in :mod:`pkcsf.analysis.metrics` and :mod:`pkcsf.analysis.nca`; trials in
+:mod:`pkcsf.trials` and :mod:`pkcsf.clinical.escalation`; scenario files in
+:mod:`pkcsf.clinical.scenario_file`; the command line in :mod:`pkcsf.cli`.
 """
-from .dosing import Dose, Regimen, bolus, from_nonmem, infusion, oral
-from .errors import (DosingError, ModelError, ParameterError, PkcsfError, ScenarioError, SolverError,
+from pkcsf.engine.dosing import Dose, Regimen, bolus, from_nonmem, infusion, oral
+from pkcsf.core.errors import (DosingError, ModelError, ParameterError, PkcsfError, ScenarioError, SolverError,
                      Status)
-from .model import (Compartment, Model, Parameter, Site, Transfer, accumulate, available_models, elimination,
+from pkcsf.engine.model import (Compartment, Model, Parameter, Site, Transfer, accumulate, available_models, elimination,
                     exchange, first_order, flow, load_model, michaelis_menten, release)
-from .parameters import ParameterSet, load_parameter_set
-from .paths import add_search_path
-from .results import SimulationResult
-from .simulate import prepare, simulate
-from . import cns, metrics, nca, population, regimens, scenario, trials
-from .cns import drug, setup
-from .population import Population, RandomEffect
-from .regimens import parse_regimen
-from .scenario import Arm, Scenario, Target, run, simulate_drug
-from . import escalation, scenario_file
-from .escalation import simulate_escalation
-from .scenario_file import load_scenario
+from pkcsf.clinical.parameters import ParameterSet, load_parameter_set
+from pkcsf.core.paths import add_search_path
+from pkcsf.engine.results import SimulationResult
+from pkcsf.facade import prepare, simulate
+from pkcsf.clinical import cns
+from pkcsf.analysis import metrics
+from pkcsf.analysis import nca
+from pkcsf.clinical import population
+from pkcsf.clinical import regimens
+from pkcsf.clinical import scenario
+from pkcsf import trials
+from pkcsf.clinical.cns import drug, setup
+from pkcsf.clinical.population import Population, RandomEffect
+from pkcsf.clinical.regimens import parse_regimen
+from pkcsf.clinical.scenario import Arm, Scenario, Target, run, simulate_drug
+from pkcsf.clinical import escalation
+from pkcsf.clinical import scenario_file
+from pkcsf.clinical.escalation import simulate_escalation
+from pkcsf.clinical.scenario_file import load_scenario
 
-__version__ = "0.1.0"
+from pkcsf.core.version import __version__
 
 __all__ = [
     "simulate", "prepare", "SimulationResult",

@@ -4,8 +4,8 @@ import tomllib
 import numpy as np
 import pytest
 
-from pkcsf import calibration
-from pkcsf.paths import builtin_dir
+from pkcsf.clinical import calibration
+from pkcsf.core.paths import builtin_dir
 
 REC = builtin_dir("parameters") / "calibration"
 
@@ -55,7 +55,7 @@ def test_every_calibration_record_names_its_sources():
     import tomllib
     from pathlib import Path
 
-    from pkcsf.validation import load_observations
+    from pkcsf.clinical.validation import load_observations
 
     sources = load_observations().set_index("id")["source"]
     records = sorted(Path(__file__).parents[1].joinpath("parameters", "calibration").glob("*.toml"))

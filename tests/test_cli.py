@@ -18,7 +18,7 @@ import pytest
 
 import pkcsf
 from pkcsf.cli import build_parser, main
-from pkcsf.errors import ScenarioError
+from pkcsf.core.errors import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "scenarios").glob("*.toml"))
@@ -228,7 +228,7 @@ def test_run_parquet(capsys, tmp_path):
 
 
 def test_run_failure_midway_writes_nothing_and_keeps_old_contents(capsys, tmp_path, monkeypatch):
-    import pkcsf.scenario as S
+    import pkcsf.clinical.scenario as S
 
     out_dir = tmp_path / "o"
     out_dir.mkdir()
@@ -248,7 +248,7 @@ def test_run_failure_midway_writes_nothing_and_keeps_old_contents(capsys, tmp_pa
 
 
 def test_unexpected_errors_show_a_traceback_and_exit_1(capsys, tmp_path, monkeypatch):
-    import pkcsf.scenario as S
+    import pkcsf.clinical.scenario as S
 
     def bug(*a, **k):
         raise RuntimeError("a bug")
@@ -345,7 +345,7 @@ def test_validate_prints_and_writes(capsys, tmp_path):
 def test_drugs(capsys):
     code, out, _ = cli(capsys, "drugs")
     assert code == 0
-    for name in pkcsf.cns.available_drugs():
+    for name in pkcsf.clinical.cns.available_drugs():
         assert f"{name}:" in out
     assert "MW 427.41 g/mol" in out and "routes:" in out and "thresholds:" in out and "sources:" in out
     code, out, _ = cli(capsys, "drugs", "pemetrexed", "--brief")

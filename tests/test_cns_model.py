@@ -1,9 +1,9 @@
-"""Structural properties of the CNS/CSF model (models/cns_csf*.toml with pkcsf.cns)."""
+"""Structural properties of the CNS/CSF model (models/cns_csf*.toml with pkcsf.clinical.cns)."""
 import numpy as np
 import pytest
 
 import pkcsf as pk
-from pkcsf import cns
+from pkcsf.clinical import cns
 
 T = np.linspace(0.0, 72.0, 289)
 

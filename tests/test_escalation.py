@@ -1,4 +1,4 @@
-"""PK-driven virtual dose escalation (pkcsf.escalation): exposures, link, trials, errors.
+"""PK-driven virtual dose escalation (pkcsf.clinical.escalation): exposures, link, trials, errors.
 
 Pools are small (a few dozen virtual patients, 2-3 dose levels) to keep the file fast.
 """
@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pkcsf import trials as T
-from pkcsf.escalation import (LITERATURE_MTD, EfficacyTarget, EscalationError, EscalationResult, parse_exposure,
+from pkcsf.trials import designs as T
+from pkcsf.clinical.escalation import (LITERATURE_MTD, EfficacyTarget, EscalationError, EscalationResult, parse_exposure,
                               simulate_escalation)
-from pkcsf.errors import PkcsfError
+from pkcsf.core.errors import PkcsfError
 
 SHORT = "weekly x 2 weeks"          # a short schedule: fast simulations
 FAST = dict(schedule=SHORT, subjects=20, trials=300, seed=3)
@@ -171,6 +171,6 @@ def test_errors(kwargs, field, words):
 
 
 def test_escalation_error_is_a_scenario_error():
-    from pkcsf.errors import ScenarioError
+    from pkcsf.core.errors import ScenarioError
 
     assert issubclass(EscalationError, ScenarioError)

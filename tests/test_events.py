@@ -1,4 +1,4 @@
-"""Event semantics of the engine (see docs/events.md and pkcsf/dosing.py).
+"""Event semantics of the engine (see docs/events.md and pkcsf/engine/dosing.py).
 
 * outputs are right-continuous: the value at a dose time includes the bolus;
   an infusion starting at t has delivered nothing at t, one ending at t all;
@@ -332,7 +332,7 @@ def test_nonmem_export_import_round_trip(compact):
     reg = (pk.Dose(40.0, "oral", 0.0, ii=12.0, addl=2) + pk.Dose(30.0, "central", 2.0, rate=15.0)
            + pk.Dose(5.0, "gut", 3.0) + pk.Dose(8.0, "iv", 4.0, duration=2.0))
     table = reg.to_nonmem(id=3, model=m, compact=compact)
-    assert list(table.columns[:8]) == pk.dosing.NONMEM_COLUMNS
+    assert list(table.columns[:8]) == pk.engine.dosing.NONMEM_COLUMNS
     assert table.loc[table["AMT"] == 5.0, "CMT"].item() == 1          # compartments as 1-based numbers
     back = pk.from_nonmem(table, model=m)
     assert list(back) == [3]

@@ -1,4 +1,4 @@
-"""Tests for pkcsf.metrics: hand-computed cases, dose-aware intervals, errors, and properties."""
+"""Tests for pkcsf.analysis.metrics: hand-computed cases, dose-aware intervals, errors, and properties."""
 import math
 
 import numpy as np
@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from pkcsf import metrics as m
-from pkcsf.errors import PkcsfError
-from pkcsf.metrics import MetricsError
+from pkcsf.analysis import metrics as m
+from pkcsf.core.errors import PkcsfError
+from pkcsf.analysis.metrics import MetricsError
 
 LN2 = math.log(2)
 

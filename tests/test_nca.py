@@ -1,4 +1,4 @@
-"""Tests for pkcsf.nca: closed forms, hand arithmetic, PKNCA's rules, and PKNCA's Theoph results."""
+"""Tests for pkcsf.analysis.nca: closed forms, hand arithmetic, PKNCA's rules, and PKNCA's Theoph results."""
 import math
 import time
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pkcsf.errors import PkcsfError
-from pkcsf.nca import NCAError, PARAMETERS, nca, nca_arrays
+from pkcsf.core.errors import PkcsfError
+from pkcsf.analysis.nca import NCAError, PARAMETERS, nca, nca_arrays
 
 LN2 = math.log(2)
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pkcsf import cns
-from pkcsf.parameters import load_parameter_set
-from pkcsf.paths import builtin_dir
+from pkcsf.clinical import cns
+from pkcsf.clinical.parameters import load_parameter_set
+from pkcsf.core.paths import builtin_dir
 
 PARAM = builtin_dir("parameters")
 FILES = sorted((PARAM / "physiology").glob("*.toml")) + sorted((PARAM / "drugs").glob("*.toml"))

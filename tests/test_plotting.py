@@ -8,8 +8,8 @@ import pytest
 
 import pkcsf as pk
 from pkcsf import plotting as pp
-from pkcsf import regimens as rg
-from pkcsf import trials as T
+from pkcsf.clinical import regimens as rg
+from pkcsf.trials import designs as T
 
 matplotlib = pytest.importorskip("matplotlib")
 pp._plt()

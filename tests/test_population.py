@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pkcsf as pk
-from pkcsf.population import (CovariateEffect, Population, RandomEffect, bsa_mosteller, crcl_cockcroft_gault,
+from pkcsf.clinical.population import (CovariateEffect, Population, RandomEffect, bsa_mosteller, crcl_cockcroft_gault,
                               lms_value, load_demographics, normals, uniforms)
 from scipy.special import ndtri
 

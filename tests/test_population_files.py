@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pkcsf import cns
-from pkcsf.parameters import load_parameter_set
-from pkcsf.paths import builtin_dir
-from pkcsf.population import COVARIATES, Population, load_demographics
+from pkcsf.clinical import cns
+from pkcsf.clinical.parameters import load_parameter_set
+from pkcsf.core.paths import builtin_dir
+from pkcsf.clinical.population import COVARIATES, Population, load_demographics
 
 PARAM = builtin_dir("parameters")
 POP_FILES = sorted((PARAM / "population").glob("*.toml"))
@@ -195,7 +195,7 @@ def test_normal_lognormal_files_sample_as_before(name):
     + SD*z (exp for log-normal), clipped; BSA and CRCL derived (regression against a re-implementation)."""
     from scipy.special import ndtri
 
-    from pkcsf.population import derive_covariates, uniforms
+    from pkcsf.clinical.population import derive_covariates, uniforms
 
     d = load_demographics(name)
     n, k = 3000, len(d.covariates)

@@ -1,9 +1,9 @@
-"""The compiled whole-window read-outs agree with pkcsf.metrics (linear-up/log-down)."""
+"""The compiled whole-window read-outs agree with pkcsf.analysis.metrics (linear-up/log-down)."""
 import numpy as np
 import pytest
 
-from pkcsf import metrics as M
-from pkcsf.readouts import min_interval_run, whole_window
+from pkcsf.analysis import metrics as M
+from pkcsf.analysis.readouts import min_interval_run, whole_window
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Regimen builders, calendar logic, clinician-readable text, BSA- and age-based doses (pkcsf.regimens)."""
+"""Regimen builders, calendar logic, clinician-readable text, BSA- and age-based doses (pkcsf.clinical.regimens)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pkcsf.dosing import Dose, Regimen
-from pkcsf.errors import DosingError
-from pkcsf.parameters import load_parameter_set
-from pkcsf.regimens import (AGE_BASED_DRUGS, NAMED_REGIMENS, REGIMEN_SOURCES, ROUTES, RegimenTextError,
+from pkcsf.engine.dosing import Dose, Regimen
+from pkcsf.core.errors import DosingError
+from pkcsf.clinical.parameters import load_parameter_set
+from pkcsf.clinical.regimens import (AGE_BASED_DRUGS, NAMED_REGIMENS, REGIMEN_SOURCES, ROUTES, RegimenTextError,
                             age_based_dose, age_based_table, bsa, daily, depocyt_label, describe_regimen,
                             dose_per_bsa, every, liposomal_cytarabine, methotrexate_it, monthly, named_regimen,
                             normalize_route, on_days, once, osimertinib, osimertinib_plus_it_pemetrexed,

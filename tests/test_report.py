@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from pkcsf import report as R  # noqa: E402
-from pkcsf.errors import ScenarioError  # noqa: E402
+from pkcsf.core.errors import ScenarioError  # noqa: E402
 
 
 @pytest.fixture(scope="module")

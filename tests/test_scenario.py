@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import pkcsf as pk
-from pkcsf.scenario import Arm, Scenario, Target, run
+from pkcsf.clinical.scenario import Arm, Scenario, Target, run
 
 POP = pk.Population({"CL": 0.3, "V_LV": 0.25, "Q_CSF": 0.2})
 

@@ -1,4 +1,4 @@
-"""Scenario files (pkcsf.scenario_file): the examples load, and every kind of mistake gives one clear message."""
+"""Scenario files (pkcsf.clinical.scenario_file): the examples load, and every kind of mistake gives one clear message."""
 from __future__ import annotations
 
 import textwrap
@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pkcsf.errors import PkcsfError, ScenarioError
-from pkcsf.scenario import Scenario
-from pkcsf.scenario_file import SCHEMA, OutputOptions, ScenarioFileError, load_scenario
+from pkcsf.core.errors import PkcsfError, ScenarioError
+from pkcsf.clinical.scenario import Scenario
+from pkcsf.clinical.scenario_file import SCHEMA, OutputOptions, ScenarioFileError, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "scenarios").glob("*.toml"))

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import integrate, stats
 
-from pkcsf.errors import PkcsfError
-from pkcsf.trials import (
+from pkcsf.core.errors import PkcsfError
+from pkcsf.trials.designs import (
     BOIN,
     CRM,
     DESIGNS,

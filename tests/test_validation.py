@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pkcsf import calibration
-from pkcsf.paths import builtin_dir
-from pkcsf.validation import HYPOTHESES, run_validation, write_validation_report
+from pkcsf.clinical import calibration
+from pkcsf.core.paths import builtin_dir
+from pkcsf.clinical.validation import HYPOTHESES, run_validation, write_validation_report
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def _t12(t, c, a, b):
 def test_phenomenon_a_ommaya_methotrexate():
     """Shapiro 1975: ventricular peak near 2e-4 M, lumbar peak near 5e-5 M a few hours later."""
     import pkcsf as pk
-    from pkcsf import cns
+    from pkcsf.clinical import cns
 
     st = cns.setup("methotrexate")
     t = np.arange(0.0, 48.01, 0.05)
@@ -84,7 +84,7 @@ def test_phenomenon_a_ommaya_methotrexate():
 def test_phenomenon_b_lumbar_methotrexate():
     """Bleyer & Dedrick 1977: lumbar half-lives near 4.5 and 14 h; plasma peak near 2e-7 M at 3-12 h."""
     import pkcsf as pk
-    from pkcsf import cns
+    from pkcsf.clinical import cns
 
     st = cns.setup("methotrexate")
     t = np.arange(0.0, 72.01, 0.05)
@@ -99,7 +99,7 @@ def test_phenomenon_b_lumbar_methotrexate():
 def test_phenomenon_c_primate_lumbar_vs_ventricle():
     """Balis 2000 (rhesus): lumbar exposure 11-69% of fourth-ventricle exposure after an intraventricular bolus."""
     import pkcsf as pk
-    from pkcsf import cns
+    from pkcsf.clinical import cns
 
     st = cns.setup("methotrexate", physiology="rhesus")
     t = np.arange(0.0, 48.01, 0.05)
@@ -112,7 +112,7 @@ def test_phenomenon_d_cytarabine_free_and_liposomal():
     """Free cytarabine: CSF half-life of a few hours (Zimm 1984); liposomal 50 mg keeps free cytarabine above
     0.1 ug/mL for about 14 days (Glantz 1999: 'more than 14 days')."""
     import pkcsf as pk
-    from pkcsf import cns
+    from pkcsf.clinical import cns
 
     st = cns.setup("cytarabine")
     t = np.arange(0.0, 24.01, 0.02)
@@ -130,7 +130,7 @@ def test_phenomenon_d_cytarabine_free_and_liposomal():
 def test_phenomenon_e_osimertinib():
     """Brown 2017 plasma steady state at 80 mg; CSF/plasma ~1% at 80 mg and ~2% at 160 mg (saturable variant)."""
     import pkcsf as pk
-    from pkcsf import cns
+    from pkcsf.clinical import cns
 
     t = np.arange(0.0, 721.0, 1.0)
     ratio = {}
@@ -151,6 +151,6 @@ def test_phenomenon_e_osimertinib():
 def test_nhp_rows_use_the_rhesus_physiology(table):
     nhp = table[table["species"] == "NHP"]
     assert len(nhp) >= 6
-    from pkcsf.validation import physiology_for
+    from pkcsf.clinical.validation import physiology_for
 
     assert all(physiology_for(r) == "rhesus" for _, r in nhp.iterrows())

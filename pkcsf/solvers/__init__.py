@@ -1,4 +1,4 @@
-"""Solvers behind :func:`pkcsf.simulate`, chosen by name from a registry.
+"""Solvers behind :func:`pkcsf.engine.simulate`, chosen by name from a registry.
 
 ======== ================================================================
 name     what
@@ -19,7 +19,7 @@ Aliases: ``expm`` and ``matrix-exponential`` for exact; ``adaptive`` and
 """
 from __future__ import annotations
 
-from ..errors import SolverError, check_choice
+from pkcsf.core.errors import SolverError, check_choice
 
 SOLVERS = {
     "auto": "auto",

@@ -1,4 +1,4 @@
-"""The compiled kernels: one set for every model (see :mod:`pkcsf.compile`).
+"""The compiled kernels: one set for every model (see :mod:`pkcsf.engine.compile`).
 
 State vector: amounts (mg) of each compartment, then the eliminated amount.
 The right-hand side is ``dy/dt = A(p) y + b(t) + m(y, p)`` where ``A`` is the
@@ -32,9 +32,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from .linalg import expm, expm_phi, lu_factor, lu_factor_recip, lu_solve, lu_solve_recip, matvec
+from pkcsf.core.jit import njit
+
+from pkcsf.solvers.linalg import expm, expm_phi, lu_factor, lu_factor_recip, lu_solve, lu_solve_recip, matvec
 
 METHOD_EXACT = 0
 METHOD_RADAU = 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from pkcsf.core.jit import njit
 
 # Padé(13) coefficients and the 1-norm bound theta_13 of Higham (2005),
 # "The scaling and squaring method for the matrix exponential revisited",

@@ -1,0 +1,3 @@
+from pkcsf.cli import main
+
+raise SystemExit(main())

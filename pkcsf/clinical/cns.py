@@ -1,0 +1,346 @@
+"""Drug-level API of the CNS/CSF model: what a user picks, in three calls.
+
+::
+
+    import pkcsf.clinical.cns as cns
+    d = cns.drug("methotrexate")                       # MW, form, thresholds (mg/L), sources
+    s = cns.setup(d, physiology="adult")               # model + typical parameters + route->site map
+    s.sites["lumbar"]                                  # 'lumbar' ('lumbar_liposomal' for DepoCyt)
+    res = s.simulate(pk.Dose("12 mg", s.sites["lumbar"]), times=np.linspace(0, 48, 97))
+
+A :class:`Setup` holds a :class:`pkcsf.engine.model.Model` (``models/cns_csf*.toml``), one typical value for every
+model parameter in base units (mg, h, L, L/h), the route-to-site map, molecular weight, thresholds (mg/L),
+the sourced between-subject variability and the compartment groups to read out. Regimens, populations,
+read-outs and the CLI build on it. Every number comes from ``parameters/`` with its source;
+:meth:`Setup.assumptions` lists those that are assumptions and :meth:`Setup.cite` the references.
+
+Model variants (chosen by the drug's form and ``variant``):
+
+* ``cns_csf``: free drug, linear CSF transport;
+* ``cns_csf_saturable``: adds Michaelis-Menten CSF efflux (osimertinib ``variant="saturable"``);
+* ``cns_csf_liposomal``: adds encapsulated drug moving with CSF and releasing free drug (liposomal form);
+* ``*_az5104``: adds osimertinib's metabolite AZ5104 in plasma (``metabolite=True``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from pkcsf.core.errors import ParameterError, check_choice
+from pkcsf.engine.model import Model, load_model
+from pkcsf.clinical.parameters import ParameterSet, Value, available_parameter_sets, load_parameter_set
+from pkcsf.core.units import UNITS, parse_quantity, to_base
+
+__all__ = ["Drug", "Setup", "drug", "physiology", "setup", "available_drugs", "OUTPUT_GROUPS", "ROUTES"]
+
+#: compartment groups read out by default (free drug); "CSF" alone is ambiguous, so each space is named
+OUTPUT_GROUPS = {
+    "plasma": ["plasma"],
+    "ventricular": ["lv", "tfv"],
+    "cisternal": ["cm"],
+    "cranial_sas": ["sas_cranial"],
+    "spinal": ["spinal_ct"],
+    "lumbar": ["spinal_lumbar"],
+    "brain_ecf": ["brain_ecf"],
+}
+ROUTES = ("lumbar", "ommaya", "intraventricular", "intracisternal", "iv", "oral")
+_CSF = ["lv", "tfv", "cm", "sas_cranial", "spinal_ct", "spinal_lumbar"]
+_CSF_VOLUMES = ["V_LV", "V_TFV", "V_CM", "V_SAS_CRANIAL", "V_SPINAL_CT", "V_SPINAL_LUMBAR"]
+# volumes, and the CSF-facing surfaces with them (keeps the tissue depth H_TOT = V_BRAIN/(A_VENT + A_PIA) constant)
+_SCALED_BY_AGE = ["V_LV", "V_TFV", "V_CM", "V_SAS_CRANIAL", "V_SPINAL_CT", "V_SPINAL_LUMBAR", "V_BRAIN_ECF",
+                  "V_BRAIN", "V_CORD", "V_ROOTS", "A_VENT", "A_PIA", "A_CORD", "A_ROOTS"]
+# drug barrier clearances (L/h or mg/h, whole CNS) scaled with CNS size for a species built from the human set
+_BARRIER_CLEARANCES = ["PS_BCSFB", "CL_EFFLUX_CSF", "PS_BBB", "CL_EFFLUX_BBB", "VMAX_EFFLUX_CSF", "VMAX_EFFLUX_BBB"]
+_FLOWS_BY_AGE = ["Q_CSF", "Q_ECF", "Q_MIX_VENT", "Q_MIX_CRAN", "Q_MIX_SPINAL", "Q_MIX_LUMBAR"]
+# parameters a drug file may omit (not used by its routes); value and reason
+_DRUG_DEFAULTS = {"KA": (1.0, "no oral route: absorption rate unused"),
+                  "F_ORAL": (1.0, "no oral route: bioavailability unused"),
+                  "KEL_CSF": (0.0, "no CSF metabolism"),
+                  "CL_EFFLUX_BBB": (0.0, "no active efflux at the blood-brain barrier")}
+
+
+def available_drugs() -> list[str]:
+    return sorted(available_parameter_sets("drugs"))
+
+
+@dataclass(frozen=True)
+class Drug:
+    """A drug or formulation: name, MW (g/mol), form, thresholds (mg/L) and its parameter set."""
+
+    name: str
+    mw: float
+    form: str
+    routes: tuple[str, ...]
+    variants: tuple[str, ...]
+    thresholds: dict
+    parameters: ParameterSet = field(repr=False)
+
+    @property
+    def sources(self) -> list[str]:
+        return self.parameters.cite()
+
+    def threshold(self, name: str | None = None) -> float:
+        """A threshold in mg/L (the first one when ``name`` is None)."""
+        if not self.thresholds:
+            raise ParameterError(f"{self.name}.thresholds", None, "this drug has no sourced threshold")
+        if name is None:
+            return next(iter(self.thresholds.values()))
+        check_choice(f"{self.name} threshold", name, sorted(self.thresholds), ParameterError)
+        return self.thresholds[name]
+
+
+def drug(name) -> Drug:
+    """Load ``parameters/drugs/<name>.toml`` as a :class:`Drug`."""
+    if isinstance(name, Drug):
+        return name
+    ps = load_parameter_set(str(name), "drugs")
+    mw = ps["MW"]
+    thr = {}
+    for k, v in ps.thresholds.items():
+        thr[k] = to_base(v.given, v.unit, "concentration", mw=mw) if UNITS[v.unit][0] == "concentration" else v.value
+    opt = ps.options
+    return Drug(ps.name, mw, opt.get("form", "free"), tuple(opt.get("routes", ROUTES)),
+                tuple(opt.get("variants", ("linear",))), thr, ps)
+
+
+def _age_fraction(ped: ParameterSet, age: float) -> float:
+    ages = np.asarray(ped.options["ages"], dtype=float)
+    fr = np.asarray([ped[k] for k in ped.options["fraction_keys"]], dtype=float)
+    if not np.isfinite(age) or age < 0:
+        raise ParameterError("age", age, "must be a number of years >= 0")
+    return float(np.interp(age, ages, fr))
+
+
+def _pathology_values(pathologies, patho: ParameterSet) -> dict[str, float]:
+    """Pathology parameters: defaults, then named scenarios (True), then explicit values."""
+    out = patho.as_dict()
+    if not pathologies:
+        return out
+    scen = patho.options.get("scenarios", {})
+    valid = sorted(set(scen) | set(out) | {"F_LEAK"})
+    for key, val in dict(pathologies).items():
+        if key in scen:
+            if val is True or val == 1:
+                for k, v in scen[key].items():
+                    unit = patho.values[k].unit if k in patho.values else "1"
+                    out[k] = to_base(float(v), unit) if UNITS[unit][0] != "dimensionless" else float(v)
+            elif val not in (False, 0, None):
+                raise ParameterError(f"pathologies[{key!r}]", val, "a named scenario takes True or False")
+            continue
+        if key not in out and key != "F_LEAK":
+            check_choice("pathology", key, valid, ParameterError)
+        unit = patho.values[key].unit if key in patho.values else "1"
+        kind = UNITS[unit][0]
+        out[key] = parse_quantity(val, kind, field=f"pathologies[{key!r}]", default_unit=unit) \
+            if kind != "dimensionless" else float(val)
+    return out
+
+
+def physiology(name: str = "adult", age: float | None = None, pathologies=None) -> dict:
+    """Typical physiology values (base units): adult set, optional age scaling and pathologies.
+
+    Returns ``{"values": {name: value}, "sets": [ParameterSet, ...], "age_fraction": f}``.
+    ``age`` (years) scales CSF, brain-ECF, brain, cord and root volumes and the CSF-facing surfaces (so that
+    the tissue depth stays the same), CSF production, ECF flow and the mixing clearances by the CSF-volume
+    fraction of ``parameters/physiology/pediatric.toml``. A physiology file may name its species in ``[options] species`` (``rhesus``): drug
+    values named ``<PARAMETER>_<SPECIES>`` (``CL_EFFLUX_CSF_RHESUS``) then replace ``<PARAMETER>``.
+    """
+    base = load_parameter_set(name, "physiology")
+    vals = base.as_dict()
+    sets = [base]
+    parent_name = base.options.get("scale_from")
+    if parent_name:
+        # a species built from another set (rhesus from adult): volumes by the total-CSF ratio, surfaces by its
+        # 2/3 power, flows by the CSF-production ratio; the set's own values win
+        parent = load_parameter_set(parent_name, "physiology")
+        pv = parent.as_dict()
+        v_csf = sum(pv[k] for k in _CSF_VOLUMES)
+        fv = vals["V_CSF_TOTAL"] / v_csf
+        fq = vals["Q_CSF"] / pv["Q_CSF"]
+        for k in base.options.get("scaled_volumes", []):
+            pv[k] *= fv
+        for k in base.options.get("scaled_areas", []):
+            pv[k] *= fv ** (2.0 / 3.0)
+        for k in base.options.get("scaled_flows", []):
+            pv[k] *= fq
+        pv.update(vals)
+        vals = pv
+        sets = [parent, base]
+        drug_scale = fv
+    else:
+        drug_scale = 1.0
+    frac = 1.0
+    if age is not None:
+        ped = load_parameter_set("pediatric", "physiology")
+        sets.append(ped)
+        frac = _age_fraction(ped, float(age))
+        for k in _SCALED_BY_AGE:
+            if k in vals:
+                vals[k] *= frac
+        if ped["F_PROD_SCALES_WITH_VOLUME"] == 1.0:
+            for k in _FLOWS_BY_AGE:
+                vals[k] *= frac
+    patho = load_parameter_set("pathologies", "physiology")
+    sets.append(patho)
+    pv = _pathology_values(pathologies, patho)
+    if "F_LEAK" in pv:
+        vals["F_LEAK"] = pv.pop("F_LEAK")
+    vals.update(pv)
+    return {"values": vals, "sets": sets, "age_fraction": frac,
+            "species": str(base.options.get("species", "human")), "drug_scale": drug_scale}
+
+
+_physiology = physiology
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything needed to simulate one drug in one physiology.
+
+    Attributes
+    ----------
+    model : Model
+    parameters : dict
+        Typical value of every model parameter, base units (mg, h, L, L/h, 1/h, mg/L).
+    sites : dict
+        Route name -> model site name (e.g. ``"lumbar" -> "lumbar_liposomal"``).
+    mw : float
+        g/mol.
+    thresholds : dict
+        name -> mg/L.
+    variability : dict
+        parameter -> coefficient of variation (only where a source gives it).
+    outputs : dict
+        group -> compartment names (plasma, ventricular, cisternal, cranial_sas, spinal, lumbar, brain_ecf,
+        and the ``*_liposomal`` / ``metabolite`` groups where present).
+    """
+
+    drug: Drug
+    model: Model
+    parameters: dict
+    sites: dict
+    mw: float
+    thresholds: dict
+    variability: dict
+    outputs: dict
+    variant: str = "linear"
+    sets: tuple = field(default=(), repr=False)
+    notes: tuple = ()
+
+    def with_parameters(self, **changes) -> "Setup":
+        unknown = set(changes) - set(self.parameters)
+        if unknown:
+            check_choice("parameter", sorted(unknown)[0], sorted(self.parameters), ParameterError)
+        p = dict(self.parameters)
+        p.update({k: float(v) for k, v in changes.items()})
+        return replace(self, parameters=p)
+
+    def assumptions(self) -> list[Value]:
+        """Values of this setup that are assumptions (with their reasoning in ``note``)."""
+        out = []
+        for s in self.sets:
+            out += s.assumptions()
+        return out
+
+    def cite(self) -> list[str]:
+        refs = []
+        for s in self.sets:
+            for r in s.cite():
+                if r not in refs:
+                    refs.append(r)
+        return refs
+
+    def simulate(self, regimen, times, **kwargs):
+        """Shortcut for :func:`pkcsf.engine.simulate` with this setup's model and typical parameters."""
+        from pkcsf.engine.simulate import simulate
+
+        return simulate(self.model, regimen, self.parameters, times=times, **kwargs)
+
+
+def setup(drug_or_name, physiology: str = "adult", variant: str = "linear", pathologies=None, *,
+          age: float | None = None, metabolite: bool = False) -> Setup:
+    """Build the :class:`Setup` for a drug (name or :class:`Drug`).
+
+    Parameters
+    ----------
+    drug_or_name : str or Drug
+    physiology : str
+        Physiology set (``"adult"``).
+    variant : {"linear", "saturable"}
+        CSF efflux description; "saturable" only for drugs that declare it (osimertinib).
+    pathologies : dict, optional
+        Named scenarios (``{"vp_shunt": True}``) and/or values (``{"Q_SHUNT": "0.3 mL/min", "BLOCK_SPINAL": 0}``).
+    age : float, optional
+        Years; scales CSF volumes and flows (pediatric.toml).
+    metabolite : bool
+        Osimertinib only: add AZ5104 in plasma.
+    """
+    d = drug(drug_or_name)
+    phys = _physiology(physiology, age=age, pathologies=pathologies)
+    check_choice("variant", variant, d.variants, ParameterError)
+    if d.form == "liposomal":
+        model_name = "cns_csf_liposomal"
+    elif variant == "saturable":
+        model_name = "cns_csf_saturable"
+    else:
+        model_name = "cns_csf"
+    if metabolite:
+        if "FMET_AZ5104" not in d.parameters.values:
+            raise ParameterError("metabolite", True, f"{d.name} has no metabolite parameters")
+        model_name += "_az5104"
+    model = load_model(model_name)
+    dv = d.parameters.as_dict()
+    vals = dict(phys["values"])
+    notes = []
+    for k in model.parameter_names:
+        if k in vals:
+            continue
+        if k in dv:
+            vals[k] = dv[k]
+        elif k in _DRUG_DEFAULTS:
+            vals[k] = _DRUG_DEFAULTS[k][0]
+            notes.append(f"{k} = {_DRUG_DEFAULTS[k][0]}: {_DRUG_DEFAULTS[k][1]}")
+    # a species scaled from another set: drug barrier clearances (written for humans) scale with brain size
+    # (capillary and choroid-plexus surface taken proportional to CNS volume) unless the drug file gives the
+    # species' own value (<NAME>_<SPECIES>, applied below)
+    if phys["drug_scale"] != 1.0:
+        for k in _BARRIER_CLEARANCES:
+            if k in vals and k not in phys["values"]:
+                vals[k] *= phys["drug_scale"]
+        notes.append(f"barrier clearances {', '.join(_BARRIER_CLEARANCES)} x {phys['drug_scale']:.4g} (CNS size of "
+                     f"{phys['species']} vs human)")
+    # variant- and species-specific drug values: <NAME>_SAT (saturable variant), <NAME>_<SPECIES> (non-human)
+    suffixes = (["_SAT"] if variant == "saturable" else []) + \
+        ([f"_{phys['species'].upper()}"] if phys["species"] != "human" else [])
+    for sfx in suffixes:
+        for k in model.parameter_names:
+            if k + sfx in dv:
+                vals[k] = dv[k + sfx]
+                notes.append(f"{k} = {d.name}.{k}{sfx}")
+    if metabolite:
+        # Brown 2017 CL is the total parent clearance; the model splits it (see models/cns_csf_az5104.toml)
+        vals["CL"] = dv["CL"] * (1.0 - dv["FMET_AZ5104"])
+    missing = [k for k in model.parameter_names if k not in vals]
+    if missing:
+        raise ParameterError(f"{d.name} parameters", missing,
+                             f"model {model_name} needs these; add them to parameters/drugs/{d.name}.toml")
+    vals = {k: float(vals[k]) for k in model.parameter_names}
+    sites = {}
+    for r in d.routes:
+        s = r + "_liposomal" if d.form == "liposomal" and r in ("lumbar", "ommaya", "intracisternal") else r
+        sites[r] = s
+        if r == "ommaya":
+            sites["intraventricular"] = s
+    names = set(model.compartment_names)
+    outputs = {g: [c for c in cs if c in names] for g, cs in OUTPUT_GROUPS.items()}
+    if d.form == "liposomal":
+        for g, cs in OUTPUT_GROUPS.items():
+            lc = [("lipo_" + c) for c in cs if ("lipo_" + c) in names]
+            if lc:
+                outputs[g + "_liposomal"] = lc
+    if metabolite:
+        outputs["metabolite"] = ["plasma_az5104"]
+    var = {k: v.value for k, v in d.parameters.variability.items()}
+    return Setup(d, model, vals, sites, d.mw, dict(d.thresholds), var, outputs, variant,
+                 tuple(phys["sets"]) + (d.parameters,), tuple(notes))

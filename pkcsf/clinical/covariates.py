@@ -1,0 +1,60 @@
+"""Covariates a virtual patient carries and the effects they have on parameters (data, no sampling).
+
+Shared by :mod:`pkcsf.clinical.parameters` (which reads sourced effects from parameter files) and
+:mod:`pkcsf.clinical.population` (which applies them to sampled subjects).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pkcsf.core.errors import ParameterError, check_choice
+
+__all__ = ["COVARIATES", "CovariateEffect"]
+
+COVARIATES = {"SEX": "0 = male, 1 = female", "AGE": "y", "WT": "kg", "HT": "cm", "BSA": "m2",
+              "SCR": "mg/dL", "CRCL": "mL/min", "ALB": "g/L"}
+
+_EFFECT_MODELS = ("power", "linear", "exponential", "categorical", "table")
+
+
+@dataclass(frozen=True)
+class CovariateEffect:
+    """How a covariate moves a parameter's typical value (a multiplicative factor).
+
+    ``power``: (cov/reference)^exponent; ``linear``: 1 + slope*(cov - reference);
+    ``exponential``: exp(slope*(cov - reference)); ``categorical``: ``factors[level]``;
+    ``table``: piecewise-linear factor interpolated in (``x``, ``y``).
+    """
+
+    parameter: str
+    covariate: str
+    model: str
+    reference: float = 1.0
+    exponent: float = 1.0
+    slope: float = 0.0
+    factors: dict = field(default_factory=dict)
+    x: tuple = ()
+    y: tuple = ()
+    source: str = ""
+    note: str = ""
+
+    def __post_init__(self):
+        check_choice(f"covariate effect on {self.parameter}.model", self.model, _EFFECT_MODELS, ParameterError)
+        check_choice(f"covariate effect on {self.parameter}.covariate", self.covariate, list(COVARIATES), ParameterError)
+
+    def factor(self, cov: np.ndarray) -> np.ndarray:
+        cov = np.asarray(cov, dtype=float)
+        if self.model == "power":
+            return (cov / self.reference) ** self.exponent
+        if self.model == "linear":
+            return 1.0 + self.slope * (cov - self.reference)
+        if self.model == "exponential":
+            return np.exp(self.slope * (cov - self.reference))
+        if self.model == "categorical":
+            out = np.ones_like(cov)
+            for level, f in self.factors.items():
+                out = np.where(cov == float(level), float(f), out)
+            return out
+        return np.interp(cov, np.asarray(self.x, float), np.asarray(self.y, float))

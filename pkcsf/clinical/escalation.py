@@ -1,0 +1,710 @@
+"""Virtual dose-escalation trials driven by the CSF/plasma pharmacokinetics.
+
+The link between :mod:`pkcsf.clinical.scenario` (what exposure a dose gives) and
+:mod:`pkcsf.trials` (what a design does with DLTs)::
+
+    import pkcsf.clinical.escalation as esc
+    res = esc.simulate_escalation("pemetrexed", [10, 20, 30, 40, 50], route="lumbar", design="3+3",
+                                  exposure="plasma:auc", trials=2000, seed=1)
+    res.summary()      # per dose: P(select), E[n treated], E[DLT], DLT rate, exposure p5/p50/p95, ...
+
+What happens
+------------
+1. **Exposure pools.** For each dose level one :class:`~pkcsf.clinical.scenario.Scenario`
+   is run with the same ``subjects`` virtual patients (same ``seed``: patient
+   *i* has the same parameters at every dose), and one exposure per patient is
+   read out: ``exposure = "group:metric"`` with ``group`` a compartment group
+   (``plasma``, ``ventricular``, ``cisternal``, ``cranial_sas``, ``spinal``,
+   ``lumbar``, ``brain_ecf``) and ``metric`` one of ``cmax``, ``auc``,
+   ``trough_end``, ``time_above[THRESHOLD]`` or ``longest_above[THRESHOLD]``
+   (a threshold name of the drug such as ``ic50_bac`` or a quantity such as
+   ``0.1 umol/L``). Concentrations are in ``unit`` (default µmol/L), AUC in
+   ``unit`` x h over the whole simulated window, times in h.
+2. **Exposure-toxicity link.** ``link`` maps an exposure to a patient's DLT
+   probability. Default: :meth:`LogisticExposureToxicity.from_mtd_exposure
+   <pkcsf.trials.LogisticExposureToxicity.from_mtd_exposure>` anchored at the
+   **median exposure of the dose the literature calls the MTD** (``mtd_dose``),
+   where the DLT probability is ``p_at_mtd`` (default 0.30), with slope 2 per
+   log unit of exposure (odds x4 per doubling of exposure). See
+   :data:`LITERATURE_MTD` for the stored MTDs (only intrathecal pemetrexed by
+   lumbar puncture, 10 mg, Pan et al. 2019); for any other drug or route give
+   ``mtd_dose`` or your own ``link``. **The default link is an assumption** for
+   exploring designs, not a fitted exposure-toxicity model: override it
+   whenever you have one.
+3. **Trials.** :func:`pkcsf.trials.simulate_trials` runs ``trials`` virtual
+   trials of ``design`` (``"3+3"``, ``"boin"``, ``"crm"`` or a design object);
+   each trial patient is drawn from the pool of the dose given to them.
+4. **Efficacy (optional).** ``efficacy`` is a per-patient exposure target
+   (e.g. ``"lumbar:time_above[0.1 umol/L] >= 48 h"``); the fraction of each
+   dose's pool meeting it is reported (it does not steer the designs).
+
+Why plasma AUC by default: the dose-limiting toxicity usually reported for
+intrathecal antifolates is myelosuppression, a systemic effect, so the
+cumulative plasma exposure is the natural first choice. Local toxicity
+(arachnoiditis, radiculopathy) would follow the CSF exposure near the
+injection site: try ``exposure="lumbar:cmax"``.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import re
+import sys
+import time as _time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.clinical import cns
+from pkcsf.trials import designs as T
+from pkcsf.engine.dosing import Regimen
+from pkcsf.core.errors import PkcsfError, ScenarioError, check_choice, suggest
+from pkcsf.core.units import concentration_factor, parse_quantity
+
+__all__ = ["simulate_escalation", "EscalationResult", "EfficacyTarget", "ExposureSpec", "LITERATURE_MTD",
+           "DEFAULT_SCHEDULE", "EscalationError", "parse_exposure", "population_with_iiv"]
+
+
+class EscalationError(ScenarioError):
+    """An escalation setting (doses, exposure, link, efficacy target ...) is invalid."""
+
+
+#: Default schedule (Pan et al. 2019, intrathecal pemetrexed): twice weekly x 2 weeks, then weekly x 4 weeks.
+DEFAULT_SCHEDULE = "twice weekly x 2 weeks, then weekly x 4 weeks"
+
+#: Doses the literature calls the MTD, per (drug, route): (dose in mg, short citation, full source).
+#: Used to anchor the default link.
+LITERATURE_MTD = {
+    ("pemetrexed", "lumbar"): (
+        10.0, "Pan et al. 2019",
+        "Pan Z, et al. A pilot phase 1 study of intrathecal pemetrexed for refractory leptomeningeal metastases "
+        "from non-small-cell lung cancer. Front Oncol 2019;9:838. doi:10.3389/fonc.2019.00838 (PMID 31544065): "
+        "MTD 10 mg by lumbar puncture (twice weekly x 2 weeks, then weekly x 4 weeks)"),
+}
+
+_METRICS = ("cmax", "auc", "trough_end", "time_above", "longest_above")
+_THRESHOLD_METRICS = ("time_above", "longest_above")
+
+
+# ---------------------------------------------------------------- exposure spec
+@dataclass(frozen=True)
+class ExposureSpec:
+    """One per-patient exposure: ``group:metric`` (``threshold`` for time metrics)."""
+
+    group: str
+    metric: str
+    threshold: str | None = None
+
+    @property
+    def label(self) -> str:
+        m = f"{self.metric}[{self.threshold}]" if self.threshold else self.metric
+        return f"{self.group}:{m}"
+
+    def unit(self, conc_unit: str) -> str:
+        if self.metric == "auc":
+            return f"{conc_unit}*h"
+        if self.metric in _THRESHOLD_METRICS:
+            return "h"
+        return conc_unit
+
+
+_EXPOSURE_RE = re.compile(r"^\s*(?P<group>[A-Za-z_]+)\s*:\s*(?P<metric>[A-Za-z_]+)\s*(?:\[(?P<thr>[^\]]*)\])?\s*$")
+
+
+def parse_exposure(text, field: str = "exposure") -> ExposureSpec:
+    """Read ``"plasma:auc"``, ``"lumbar:cmax"``, ``"ventricular:time_above[1 umol/L]"``."""
+    if isinstance(text, ExposureSpec):
+        return text
+    example = "e.g. 'plasma:auc', 'lumbar:cmax' or 'ventricular:time_above[1 umol/L]'"
+    if not isinstance(text, str):
+        raise EscalationError(field, text, f"must be text 'group:metric' ({example})")
+    m = _EXPOSURE_RE.match(text)
+    if not m:
+        raise EscalationError(field, text, f"must be 'group:metric' with metric one of {', '.join(_METRICS)} "
+                                           f"({example})")
+    group, metric, thr = m.group("group").lower(), m.group("metric").lower(), m.group("thr")
+    check_choice(f"{field} metric", metric, _METRICS, EscalationError)
+    if metric in _THRESHOLD_METRICS and not (thr and thr.strip()):
+        raise EscalationError(field, text, f"{metric} needs a threshold in brackets",
+                              f"e.g. '{group}:{metric}[0.1 umol/L]' or a threshold name of the drug")
+    if metric not in _THRESHOLD_METRICS and thr is not None:
+        raise EscalationError(field, text, f"{metric} takes no threshold", f"write '{group}:{metric}'")
+    return ExposureSpec(group, metric, thr.strip() if thr else None)
+
+
+# ---------------------------------------------------------------- efficacy target
+@dataclass(frozen=True)
+class EfficacyTarget:
+    """A per-patient exposure target: ``exposure >= at_least``.
+
+    Written as text, one of::
+
+        "lumbar:time_above[0.1 umol/L] >= 48 h"
+        "lumbar:time_above >= 48 h at 0.1 umol/L"       (the same)
+        "ventricular:cmax >= 1 umol/L"
+        "plasma:auc >= 20 umol/L*h"
+
+    or as a mapping ``{"exposure": "lumbar:time_above[0.1 umol/L]", "at_least": "48 h"}``.
+    ``at_least`` is a time for time metrics, a concentration for ``cmax`` and
+    ``trough_end``, an AUC (``mg*h/L``, ``umol*h/L``; or ``unit*h`` in the
+    read-out unit, e.g. ``umol/L*h``) for ``auc``; a bare number is in the
+    read-out unit.
+    """
+
+    exposure: ExposureSpec
+    at_least: str | float
+
+    @property
+    def label(self) -> str:
+        v = self.at_least if isinstance(self.at_least, str) else f"{self.at_least:g}"
+        return f"{self.exposure.label} >= {v}"
+
+    @classmethod
+    def parse(cls, spec, field: str = "efficacy") -> "EfficacyTarget":
+        if isinstance(spec, EfficacyTarget):
+            return spec
+        if isinstance(spec, dict):
+            allowed = ["exposure", "at_least"]
+            for k in spec:
+                if k not in allowed:
+                    g = suggest(k, allowed)
+                    raise EscalationError(f"{field}.{k}", spec[k], "allowed keys: " + ", ".join(allowed),
+                                          f"did you mean {g!r}?" if g else None)
+            if "exposure" not in spec or "at_least" not in spec:
+                raise EscalationError(field, spec, "needs both 'exposure' and 'at_least'")
+            return cls(parse_exposure(spec["exposure"], f"{field}.exposure"), spec["at_least"])
+        if not isinstance(spec, str):
+            raise EscalationError(field, spec, "must be text such as 'lumbar:time_above[0.1 umol/L] >= 48 h' "
+                                               "or a mapping {exposure, at_least}")
+        m = re.match(r"^\s*(?P<lhs>[^>]+?)\s*>=\s*(?P<rhs>.+?)\s*$", spec)
+        if not m:
+            raise EscalationError(field, spec, "must read 'group:metric >= value', e.g. "
+                                               "'lumbar:time_above[0.1 umol/L] >= 48 h' or 'ventricular:cmax >= 1 umol/L'")
+        lhs, rhs = m.group("lhs"), m.group("rhs")
+        at = re.match(r"^(?P<v>.+?)\s+at\s+(?P<thr>.+)$", rhs)
+        if at:
+            if "[" in lhs:
+                raise EscalationError(field, spec, "give the threshold either in brackets or after 'at', not both")
+            lhs = f"{lhs}[{at.group('thr')}]"
+            rhs = at.group("v")
+        return cls(parse_exposure(lhs, f"{field} exposure"), rhs)
+
+    def value(self, unit: str, mw: float, field: str = "efficacy") -> float:
+        """``at_least`` in the read-out unit (concentration ``unit``, ``unit``*h or h)."""
+        kind = {"auc": "an AUC such as '20 umol/L*h' or '10 mg*h/L'", "time_above": "a time such as '48 h'",
+                "longest_above": "a time such as '48 h'"}.get(self.exposure.metric,
+                                                                "a concentration such as '1 umol/L'")
+        try:
+            x = self._value(unit, mw, field)
+        except EscalationError:
+            raise
+        except PkcsfError:
+            raise EscalationError(f"{field}.at_least", self.at_least,
+                                  f"{self.exposure.metric} needs {kind}") from None
+        if not (math.isfinite(x) and x >= 0):
+            raise EscalationError(f"{field}.at_least", self.at_least, "must be finite and >= 0")
+        return x
+
+    def _value(self, unit: str, mw: float, field: str) -> float:
+        m = self.exposure.metric
+        v = self.at_least
+        if m in _THRESHOLD_METRICS:
+            x = parse_quantity(v, "time", field=f"{field}.at_least")
+        elif m == "auc":
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return float(v)
+            s = str(v).strip()
+            mm = re.match(r"^(?P<num>\S+)\s*(?P<conc>\S+?)\s*[*·]\s*h$", s)
+            if mm and mm.group("conc") not in ("mg", "ug", "umol", "µmol", "µg"):
+                # "20 umol/L*h": a concentration unit times hours
+                c = parse_quantity(f"{mm.group('num')} {mm.group('conc')}", "concentration", mw=mw,
+                                   field=f"{field}.at_least")
+                return c * concentration_factor(unit, mw)
+            x = parse_quantity(s, "auc", mw=mw, field=f"{field}.at_least")
+            return x * concentration_factor(unit, mw)
+        else:
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return float(v)
+            x = parse_quantity(v, "concentration", mw=mw, field=f"{field}.at_least")
+            return x * concentration_factor(unit, mw)
+        return x
+
+
+# ---------------------------------------------------------------- population
+def population_with_iiv(setup: cns.Setup, iiv: dict | None, field: str = "iiv", *, base=None):
+    """A population whose log-normal CVs are those of ``base`` with ``iiv`` added or overriding.
+
+    ``iiv`` maps model parameters to coefficients of variation (fractions,
+    ``{"CL": 0.3}``); ``base`` defaults to the sourced default population of
+    ``setup`` (:func:`pkcsf.clinical.scenario.default_population`). Covariates,
+    covariate effects, user data and correlations of ``base`` are kept.
+    None or an empty ``iiv`` returns ``base``.
+    """
+    from pkcsf.clinical.population import Population, RandomEffect
+    from pkcsf.clinical.scenario import default_population
+
+    if base is None:
+        base = default_population(setup)
+    if not iiv:
+        return base
+    if not isinstance(iiv, dict):
+        raise EscalationError(field, iiv, "must map parameter names to CVs, e.g. {'CL': 0.3}")
+    res = {(r.parameters[0] if len(r.parameters) == 1 else r.name): r for r in base.random_effects}
+    for k, v in iiv.items():
+        if k not in setup.parameters:
+            check_choice(f"{field} parameter", k, sorted(setup.parameters), EscalationError)
+        if isinstance(v, bool):
+            raise EscalationError(f"{field}.{k}", v, "must be a coefficient of variation (a fraction, e.g. 0.3)")
+        try:
+            cv = float(v)
+        except (TypeError, ValueError):
+            raise EscalationError(f"{field}.{k}", v, "must be a coefficient of variation (a fraction, e.g. 0.3)") \
+                from None
+        if not (math.isfinite(cv) and 0 <= cv <= 3):
+            raise EscalationError(f"{field}.{k}", v, "must be a CV between 0 and 3 (a fraction: 0.3 = 30 %)")
+        res[k] = RandomEffect(f"eta_{k}", (k,), cv=cv, source="user")
+    new = list(res.values())
+    corr = None
+    omega = getattr(base, "omega", None)
+    n0 = len(base.random_effects)
+    if omega is not None and n0 and np.any(np.abs(omega - np.diag(np.diag(omega))) > 0):
+        # keep the base correlations between the etas it had; new etas are uncorrelated
+        sd = np.sqrt(np.diag(omega))
+        R0 = omega / np.outer(np.where(sd > 0, sd, 1), np.where(sd > 0, sd, 1))
+        corr = np.eye(len(new))
+        corr[:n0, :n0] = R0
+        np.fill_diagonal(corr, 1.0)
+    out = Population(new, correlation=corr, demographics=base.demographics, effects=base.effects,
+                     data=base.data, name=f"{base.name} + user IIV")
+    if hasattr(base, "skipped"):
+        out.skipped = base.skipped
+    return out
+
+
+# ---------------------------------------------------------------- result
+@dataclass(eq=False)
+class EscalationResult:
+    """Operating characteristics of a PK-driven virtual escalation; see :func:`simulate_escalation`.
+
+    Attributes
+    ----------
+    trials : TrialResults
+        The design's operating characteristics (per-trial arrays included).
+    doses : ndarray (K,), mg
+    exposures : ndarray (K, m)
+        One exposure per virtual patient (row: dose level; same patient in the same column).
+    p_dlt : ndarray (K, m)
+        ``link(exposures)``: each pool patient's DLT probability.
+    efficacy_values : ndarray (K, m) or None
+        The efficacy read-out of each pool patient (unit of the efficacy metric).
+    link : callable
+    exposure : ExposureSpec
+    exposure_unit : str
+    efficacy : EfficacyTarget or None
+    provenance : dict
+        Drug, route, regimen per dose, design, link and its source, seeds, pool size, timings, version.
+    """
+
+    drug: str
+    route: str
+    doses: np.ndarray
+    exposure: ExposureSpec
+    exposure_unit: str
+    exposures: np.ndarray
+    p_dlt: np.ndarray
+    link: object
+    trials: T.TrialResults
+    efficacy: EfficacyTarget | None
+    efficacy_values: np.ndarray | None
+    efficacy_threshold: float | None
+    provenance: dict
+    references: list = field(default_factory=list)
+    notes: tuple = ()
+
+    @property
+    def efficacy_attainment(self) -> np.ndarray | None:
+        """Fraction of each dose's pool meeting the efficacy target (K,), or None."""
+        if self.efficacy_values is None:
+            return None
+        return (self.efficacy_values >= self.efficacy_threshold - 1e-12).mean(axis=1)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per dose level and a last row ``dose = NaN`` for "no dose selected".
+
+        Columns: ``level``, ``dose`` (mg), ``p_select`` (and its Monte Carlo
+        ``p_select_se``), ``mean_n`` (expected patients treated), ``mean_dlt``
+        (expected DLTs), ``observed_dlt_rate`` (E[DLT]/E[n]), ``true_p_dlt``
+        (mean DLT probability over the dose's pool), ``exposure_p5``,
+        ``exposure_p50``, ``exposure_p95`` (percentiles of the pool, in
+        ``attrs["exposure_unit"]``) and, with an efficacy target,
+        ``efficacy_attainment`` (fraction of the pool meeting it).
+        ``attrs``: design, n_trials, mean_trial_size, p_none, exposure,
+        exposure_unit, link, efficacy, notes.
+        """
+        tr = self.trials
+        # the trial read-outs as the trials module reports them; the exposure columns here describe
+        # the whole pool of each dose (the trials module's describe the patients actually treated)
+        base = tr.summary()
+        df = base[["level", "dose", "p_select", "p_select_se", "mean_n", "mean_dlt", "observed_dlt_rate",
+                   "true_p_dlt"]].copy()
+        df["dose"] = np.r_[self.doses, np.nan]
+        pct = np.percentile(self.exposures, [5, 50, 95], axis=1)
+        for q, row in zip((5, 50, 95), pct):
+            df[f"exposure_p{q}"] = np.r_[row, np.nan]
+        att = self.efficacy_attainment
+        if att is not None:
+            df["efficacy_attainment"] = np.r_[att, np.nan]
+        df.attrs.update(base.attrs)
+        df.attrs.update(exposure=self.exposure.label, exposure_unit=self.exposure_unit,
+                        link=self.provenance["link"], efficacy=None if self.efficacy is None else self.efficacy.label,
+                        notes=list(self.notes) + list(tr.notes))
+        return df
+
+    def exposure_frame(self) -> pd.DataFrame:
+        """The pools, tidy: one row per dose and virtual patient (``dose, id, exposure, p_dlt`` [, ``efficacy``, ``efficacy_met``])."""
+        K, m = self.exposures.shape
+        df = pd.DataFrame({"dose": np.repeat(self.doses, m), "id": np.tile(np.arange(m), K),
+                           "exposure": self.exposures.ravel(), "p_dlt": self.p_dlt.ravel()})
+        if self.efficacy_values is not None:
+            df["efficacy"] = self.efficacy_values.ravel()
+            df["efficacy_met"] = df["efficacy"] >= self.efficacy_threshold - 1e-12
+        df.attrs.update(exposure=self.exposure.label, unit=self.exposure_unit)
+        return df
+
+    def cite(self) -> list[str]:
+        """References behind the run: drug and physiology parameters, the MTD anchor, the design."""
+        return list(self.references)
+
+    def __repr__(self) -> str:
+        return (f"EscalationResult({self.drug} {self.route}, doses {self.doses.tolist()} mg, {self.trials.design}, "
+                f"{self.trials.n_trials} trials, exposure {self.exposure.label} [{self.exposure_unit}])")
+
+    def __str__(self) -> str:
+        s = self.summary()
+        head = (f"{self.drug} by {self.route}: {s.attrs['design']}, {s.attrs['n_trials']} virtual trials, "
+                f"exposure {s.attrs['exposure']} ({s.attrs['exposure_unit']})\nlink: {s.attrs['link']}")
+        return head + "\n" + s.to_string(index=False)
+
+
+# ---------------------------------------------------------------- main entry
+def _doses(doses) -> np.ndarray:
+    if isinstance(doses, str):
+        doses = [d for d in re.split(r"[,;\s]+(?![a-zA-Zµ])", doses.strip()) if d]
+    try:
+        items = list(doses)
+    except TypeError:
+        raise EscalationError("doses", doses, "must be a list of doses, e.g. [10, 20, 30] (mg) or ['10 mg', ...]") \
+            from None
+    if not items:
+        raise EscalationError("doses", doses, "must name at least one dose level")
+    out = []
+    for i, d in enumerate(items):
+        if isinstance(d, bool):
+            raise EscalationError(f"doses[{i}]", d, "must be an amount (a number in mg or '10 mg')")
+        if isinstance(d, (int, float, np.integer, np.floating)):
+            x = float(d)
+        else:
+            try:
+                x = parse_quantity(str(d), "amount", field=f"doses[{i}]", default_unit="mg")
+            except PkcsfError as e:
+                raise EscalationError(f"doses[{i}]", d, "must be an amount in mg, g or ug (e.g. '10 mg')",
+                                      "a dose in mL is a volume: give the amount of drug") from e
+        if not (math.isfinite(x) and x > 0):
+            raise EscalationError(f"doses[{i}]", d, "must be finite and > 0 (mg)")
+        out.append(x)
+    arr = np.asarray(out)
+    if arr.size > 1 and not np.all(np.diff(arr) > 0):
+        i = int(np.argmax(~(np.diff(arr) > 0))) + 1
+        raise EscalationError(f"doses[{i}]", float(arr[i]), "dose levels must be strictly increasing",
+                              "list the levels from lowest to highest, without repeats")
+    return arr
+
+
+def _fmt_dose(x: float) -> str:
+    return f"{x:g} mg"
+
+
+def _regimen_for(drug: str, route: str, schedule, dose: float) -> tuple[Regimen, str]:
+    """The regimen of one dose level and its description."""
+    from pkcsf.clinical.regimens import NAMED_REGIMENS, describe_regimen, parse_regimen
+
+    if callable(schedule):
+        reg = schedule(dose)
+        if isinstance(reg, str):
+            reg = parse_regimen(reg, drug=drug, bsa="BSA")
+        if not isinstance(reg, Regimen):
+            raise EscalationError("schedule", schedule, "a callable schedule must return a Regimen or regimen text "
+                                                        "for a dose in mg")
+        return reg, describe_regimen(reg)
+    if not isinstance(schedule, str) or not schedule.strip():
+        raise EscalationError("schedule", schedule, "must be regimen text without dose and route "
+                                                    f"(e.g. {DEFAULT_SCHEDULE!r}), a named regimen or a callable")
+    s = schedule.strip()
+    if s in NAMED_REGIMENS:
+        fn = NAMED_REGIMENS[s]
+        params = inspect.signature(fn).parameters
+        kw = {"dose": _fmt_dose(dose)} if "dose" in params else {}
+        if "route" in params:
+            kw["route"] = route
+        elif route != "oral":
+            raise EscalationError("route", route, f"the named regimen {s!r} fixes its own route (oral)")
+        if "dose" not in params:
+            raise EscalationError("schedule", s, "this named regimen takes no single dose; write the schedule as text")
+        reg = fn(**kw)
+        return reg, f"{s}({', '.join(f'{k}={v!r}' for k, v in kw.items())})"
+    if re.match(r"^\s*[\d.]", s):
+        raise EscalationError("schedule", schedule, "must be the schedule without the dose and the route",
+                              f"e.g. {DEFAULT_SCHEDULE!r}; the dose levels come from 'doses'")
+    text = f"{_fmt_dose(dose)} {route} {s}"
+    reg = parse_regimen(text, drug=drug, bsa="BSA")
+    return reg, text
+
+
+def _progress(progress, levels: int, subjects: int):
+    """A bar over the dose levels (default: on a terminal, for at least 5000 subject simulations)."""
+    if progress is None:
+        progress = levels * subjects >= 5000 and sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=levels, desc="exposure pools", unit="dose")
+
+
+def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_SCHEDULE, design="3+3",
+                        exposure="plasma:auc", link=None, mtd_dose=None, p_at_mtd: float = T.DEFAULT_P_AT_MTD,
+                        slope: float = T.DEFAULT_SLOPE, efficacy=None, subjects: int = 500, trials: int = 2000,
+                        seed: int = 0, days=None, unit: str = "umol/L", iiv: dict | None = None,
+                        physiology: str = "adult", variant: str = "linear", progress: bool | None = None
+                        ) -> EscalationResult:
+    """Simulate virtual dose-escalation trials whose DLTs follow the simulated exposure.
+
+    Parameters
+    ----------
+    drug : str
+        A drug of :func:`pkcsf.clinical.cns.available_drugs`.
+    doses : list of float or str, shape (K,)
+        Dose levels in mg (``[10, 20, 30]``, ``["10 mg", "0.02 g"]`` or ``"10,20,30"``), increasing.
+    route : str
+        ``lumbar``, ``ommaya``, ``intracisternal``, ``iv`` or ``oral`` (aliases such as ``intraventricular`` allowed).
+    schedule : str or callable
+        Regimen text without dose and route (default :data:`DEFAULT_SCHEDULE`, Pan 2019), the name of a
+        regimen of :data:`pkcsf.clinical.regimens.NAMED_REGIMENS` that takes ``dose`` (and ``route``), or a callable
+        ``dose_mg -> Regimen`` (or regimen text).
+    design : str or design object
+        ``"3+3"``, ``"boin"``, ``"crm"`` or :class:`~pkcsf.trials.ThreePlusThree`, :class:`~pkcsf.trials.BOIN`,
+        :class:`~pkcsf.trials.CRM` with settings.
+    exposure : str
+        ``"group:metric"`` (see the module docstring). Default ``"plasma:auc"``.
+    link : callable, optional
+        exposure array -> DLT probability array (e.g. :class:`~pkcsf.trials.LogisticExposureToxicity`),
+        in the exposure's unit. Default: logistic, anchored at the median exposure of ``mtd_dose``.
+    mtd_dose : float or str, optional
+        Dose (mg) the literature calls the MTD, for the default link. Default from :data:`LITERATURE_MTD`
+        (pemetrexed by lumbar puncture: 10 mg, Pan 2019); required for other drugs and routes. Need not be
+        one of ``doses`` (it is then simulated too).
+    p_at_mtd, slope : float
+        DLT probability at the MTD exposure (default 0.30) and logistic slope per log unit (default 2).
+    efficacy : str, dict or EfficacyTarget, optional
+        Per-patient target, e.g. ``"lumbar:time_above[0.1 umol/L] >= 48 h"`` (see :class:`EfficacyTarget`).
+    subjects : int
+        Virtual patients per dose pool (default 500). Trial patients are drawn from it with replacement.
+    trials : int
+        Number of virtual trials (default 2000).
+    seed : int
+        Seeds both the virtual patients (same at every dose) and the trials.
+    days : float, optional
+        Simulated days (default: 7 days after the last dose).
+    unit : str
+        Concentration unit of the exposures (default ``"umol/L"``; AUC in ``unit`` x h).
+    iiv : dict, optional
+        Extra or overriding between-subject variability, ``{parameter: CV}`` (log-normal), e.g.
+        ``{"CL": 0.3}``. Drugs without sourced variability give every patient the same exposure at a dose
+        (the link's probability then carries all between-patient variation).
+    physiology, variant : str
+        Passed to :func:`pkcsf.clinical.cns.setup` (``variant="saturable"`` for osimertinib's saturable CSF efflux).
+    progress : bool, optional
+        A progress bar over dose levels (default: only for large pools on a terminal).
+
+    Returns
+    -------
+    EscalationResult
+    """
+    from pkcsf.clinical.regimens import normalize_route
+    from pkcsf.clinical.scenario import Arm, Scenario, concentration_factor_checked, run
+
+    t_start = _time.perf_counter()
+    if isinstance(drug, str):
+        check_choice("drug", drug.strip().lower(), cns.available_drugs(), EscalationError)
+        drug = drug.strip().lower()
+    d = cns.drug(drug)
+    route = normalize_route(route, field="route")
+    if route not in d.routes and not (route == "ommaya" and "intraventricular" in d.routes):
+        raise EscalationError("route", route, f"{d.name} can be given by: " + ", ".join(d.routes))
+    dose_arr = _doses(doses)
+    des = T._resolve_design(design)
+    des._check_k(dose_arr.size)
+    spec = parse_exposure(exposure)
+    eff = None if efficacy is None else EfficacyTarget.parse(efficacy)
+    for name, v in (("subjects", subjects), ("trials", trials)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise EscalationError(name, v, "must be a whole number >= 1")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise EscalationError("seed", seed, "must be a whole number >= 0")
+    concentration_factor_checked(unit)
+    setup = cns.setup(d, physiology=physiology, variant=variant)
+    groups = [g for g, cs in setup.outputs.items() if cs]
+    for where, sp in (("exposure", spec),) + ((("efficacy", eff.exposure),) if eff else ()):
+        if sp.group not in groups:
+            check_choice(f"{where} group", sp.group, groups, EscalationError)
+    if link is not None and mtd_dose is not None:
+        raise EscalationError("mtd_dose", mtd_dose, "give either link or mtd_dose, not both",
+                              "mtd_dose only anchors the default link")
+    if link is not None and not callable(link):
+        raise EscalationError("link", link, "must be callable: exposure array -> DLT probability array",
+                              "e.g. pkcsf.trials.LogisticExposureToxicity(e50=..., slope=2)")
+    mtd_source = mtd_short = None
+    if link is None:
+        p_at_mtd = T._check_prob("p_at_mtd", p_at_mtd)
+        if mtd_dose is None:
+            if (d.name, route) not in LITERATURE_MTD:
+                known = ", ".join(f"{k[0]} by {k[1]}: {v[0]:g} mg" for k, v in LITERATURE_MTD.items())
+                raise EscalationError("mtd_dose", "(not given)", f"no literature MTD is stored for {d.name} by {route} "
+                                                        f"(stored: {known})",
+                                      "give mtd_dose (the dose you believe has a 30 % DLT rate) or your own link")
+            mtd, mtd_short, mtd_source = LITERATURE_MTD[(d.name, route)]
+        else:
+            try:
+                mtd = _doses([mtd_dose])[0]
+            except EscalationError as e:
+                raise EscalationError("mtd_dose", mtd_dose, e.allowed, e.fix) from None
+            mtd_source = "user"
+    # regimens first: a bad schedule fails before any simulation
+    levels = list(dose_arr)
+    if link is None and not np.any(np.isclose(dose_arr, mtd)):
+        levels.append(mtd)
+    regs = {}
+    for x in levels:
+        regs[x] = _regimen_for(d.name, route, schedule, float(x))
+
+    # thresholds needed by time metrics: named thresholds of the drug, or quantities
+    thr_labels = {}
+    specs = [spec] + ([eff.exposure] if eff else [])
+    for sp in specs:
+        if sp.threshold is None:
+            continue
+        if sp.threshold in d.thresholds:
+            q = f"{d.thresholds[sp.threshold]!r} mg/L"
+        else:
+            try:
+                parse_quantity(sp.threshold, "concentration", mw=d.mw, field="threshold", default_unit=unit)
+            except PkcsfError:
+                raise EscalationError(f"{'exposure' if sp is spec else 'efficacy'} threshold", sp.threshold,
+                                      "must be a concentration such as '0.1 umol/L' or a threshold of "
+                                      f"{d.name}: " + (", ".join(d.thresholds) or "none")) from None
+            q = sp.threshold if re.search(r"[A-Za-zµ]", sp.threshold) else f"{sp.threshold} {unit}"
+        thr_labels[sp.threshold] = q
+    thresholds = list(dict.fromkeys(thr_labels.values())) or []
+    pop = population_with_iiv(setup, iiv)
+    eff_thr = None if eff is None else eff.value(unit, d.mw)
+
+    def column(sp: ExposureSpec) -> str:
+        return f"{sp.metric}[{thr_labels[sp.threshold]}]" if sp.threshold else sp.metric
+
+    read_groups = tuple(dict.fromkeys(sp.group for sp in specs))
+    pools, eff_pools, timings = {}, {}, {}
+    bar = _progress(progress, len(levels), int(subjects))
+    try:
+        for x in levels:
+            t0 = _time.perf_counter()
+            reg, _ = regs[x]
+            scn = Scenario((Arm(_fmt_dose(x), reg, drug=d.name, variant=variant),), subjects=int(subjects),
+                           days=days, seed=int(seed), physiology=physiology, population=pop,
+                           thresholds=thresholds or [], unit=unit, groups=read_groups,
+                           band_subjects=min(int(subjects), 50), name=f"escalation {d.name} {_fmt_dose(x)}")
+            res = run(scn, progress=False)
+            m = res.metrics()
+            m = m[m["drug"] == d.name]
+            for sp, store in ((spec, pools),) + (((eff.exposure, eff_pools),) if eff else ()):
+                sub = m[m["group"] == sp.group].sort_values("id")
+                store[x] = sub[column(sp)].to_numpy(dtype=float)
+            timings[x] = _time.perf_counter() - t0
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    pk_seconds = _time.perf_counter() - t_start
+    E = np.vstack([pools[x] for x in dose_arr])
+    if not np.all(np.isfinite(E)):
+        bad = np.argwhere(~np.isfinite(E))[0]
+        raise EscalationError(f"exposure[{bad[0]}, {bad[1]}]", float(E[tuple(bad)]),
+                              "the simulated exposure is not finite (a failed solve)")
+    # link
+    link_text = None
+    mtd_exposure = None
+    if link is None:
+        mtd_exposure = float(np.median(pools[mtd]))
+        if not mtd_exposure > 0:
+            raise EscalationError("exposure", spec.label,
+                                  f"the median exposure at the MTD dose ({_fmt_dose(mtd)}) is {mtd_exposure:g}: "
+                                  "the default logistic link needs a positive exposure to anchor on",
+                                  "pick another exposure (e.g. plasma:auc or lumbar:cmax) or give your own link")
+        note = (f"assumption: P(DLT) = {p_at_mtd:g} at the median {spec.label} of the "
+                f"{'literature' if mtd_source != 'user' else 'user-given'} MTD dose {_fmt_dose(mtd)} "
+                f"({mtd_exposure:.4g} {spec.unit(unit)}), logistic slope {slope:g} per log unit")
+        link = T.LogisticExposureToxicity.from_mtd_exposure(mtd_exposure, p_at_mtd=p_at_mtd, slope=slope,
+                                                            source="assumption", note=note)
+        link_text = (f"logistic on log exposure, e50 = {link.e50:.4g} {spec.unit(unit)}, slope {link.slope:g}; "
+                     + note)
+    elif isinstance(link, T.LogisticExposureToxicity):
+        link_text = (f"logistic on {'log ' if link.log_exposure else ''}exposure, e50 = {link.e50:.4g} "
+                     f"{spec.unit(unit)}, slope {link.slope:g} (source: {link.source}{'; ' + link.note if link.note else ''})")
+    else:
+        link_text = f"user link {getattr(link, '__name__', type(link).__name__)}"
+    t1 = _time.perf_counter()
+    tr = T.simulate_trials(des, dose_arr, exposure=E, link=link, n_trials=int(trials), seed=int(seed))
+    trial_seconds = _time.perf_counter() - t1
+    P = np.asarray(link(E), dtype=float)
+    EV = None if eff is None else np.vstack([eff_pools[x] for x in dose_arr])
+
+    notes = []
+    if not pop.random_effects and pop.demographics is None and not pop.effects:
+        notes.append(f"{d.name} has no sourced between-subject variability: every virtual patient has the same "
+                     "exposure at a dose, so the link's probability carries all between-patient variation "
+                     "(pass iiv={'CL': 0.3} to explore PK variability).")
+    if mtd_source is not None and mtd_source != "user":
+        notes.append(f"The default link is anchored at the literature MTD ({_fmt_dose(mtd)}, {mtd_short}) "
+                     "and is an assumption: override mtd_dose or link with your own exposure-toxicity model.")
+    from pkcsf.core.version import __version__
+
+    provenance = {
+        "pkcsf_version": __version__, "drug": d.name, "route": route, "physiology": physiology, "variant": variant,
+        "doses_mg": dose_arr.tolist(), "regimens": {_fmt_dose(x): regs[x][1] for x in levels},
+        "design": tr.design, "exposure": spec.label, "exposure_unit": spec.unit(unit), "unit": unit,
+        "link": link_text, "mtd_dose_mg": None if mtd_exposure is None else float(mtd),
+        "mtd_source": mtd_source, "mtd_exposure": mtd_exposure, "p_at_mtd": None if mtd_exposure is None else p_at_mtd,
+        "efficacy": None if eff is None else eff.label, "efficacy_threshold": eff_thr,
+        "subjects_per_dose": int(subjects), "trials": int(trials), "seed": int(seed), "days": days,
+        "population": repr(pop), "iiv": dict(iiv or {}),
+        "pk_seconds": pk_seconds, "pk_seconds_per_dose": {_fmt_dose(x): t for x, t in timings.items()},
+        "trial_seconds": trial_seconds,
+    }
+    refs = list(setup.cite())
+    if mtd_source not in (None, "user"):
+        refs.append(mtd_source)
+    refs += [r for r in _DESIGN_REFS.get(type(des).__name__, ()) if r not in refs]
+    return EscalationResult(d.name, route, dose_arr, spec, spec.unit(unit), E, P, link, tr, eff, EV, eff_thr,
+                            provenance, refs, tuple(notes))
+
+
+_DESIGN_REFS = {
+    "ThreePlusThree": ("Storer BE (1989). Design and analysis of phase I clinical trials. Biometrics 45:925-937.",),
+    "BOIN": ("Liu S, Yuan Y (2015). Bayesian optimal interval designs for phase I clinical trials. J R Stat Soc C "
+             "64:507-523. doi:10.1111/rssc.12089",),
+    "CRM": ("O'Quigley J, Pepe M, Fisher L (1990). Continual reassessment method: a practical design for phase 1 "
+            "clinical trials in cancer. Biometrics 46:33-48.",
+            "Lee SM, Cheung YK (2009). Model calibration in the continual reassessment method. Clin Trials "
+            "6:227-238. doi:10.1177/1740774509105076"),
+}

@@ -1,0 +1,248 @@
+"""Parameter sets with provenance (``parameters/*.toml``).
+
+A :class:`ParameterSet` is a named collection of :class:`Value` objects, each
+with value (in base units), the unit it was written in, its source and where
+in the source. Loading fails on a value without a source (see
+``parameters/README.md`` for the format).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pkcsf.core.errors import ParameterError, check_choice
+from pkcsf.core.units import UNITS, to_base
+
+__all__ = ["Value", "ParameterSet", "load_parameter_set", "available_parameter_sets"]
+
+_SOURCE_PATTERNS = [
+    re.compile(r"^10\.\d{4,9}/\S+$"),                 # DOI
+    re.compile(r"^doi[: ]\s*10\.\d{4,9}/\S+$", re.I),
+    re.compile(r"^PMID[: ]?\s*\d+", re.I),
+    re.compile(r"^PMC\d+", re.I),
+    re.compile(r"^https?://\S+$"),
+    re.compile(r"^label:.+", re.I),
+]
+SPECIAL_SOURCES = ("assumption", "calibrated", "derived")
+
+
+@dataclass(frozen=True)
+class Value:
+    """One sourced value (``value`` in base units; ``given``/``unit`` as written)."""
+
+    name: str
+    value: float
+    unit: str
+    given: float
+    source: str
+    where: str = ""
+    note: str = ""
+    range: tuple[float, float] | None = None
+    calibration: str = ""
+    citation: str = ""
+    alternatives: tuple = ()
+
+    @property
+    def is_assumption(self) -> bool:
+        return self.source == "assumption"
+
+
+@dataclass(frozen=True)
+class ParameterSet:
+    name: str
+    kind: str
+    description: str = ""
+    values: dict = field(default_factory=dict)
+    thresholds: dict = field(default_factory=dict)
+    variability: dict = field(default_factory=dict)
+    references: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    path: str = ""
+    covariates: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> float:
+        if name not in self.values:
+            check_choice(f"{self.name} parameter", name, sorted(self.values), ParameterError)
+        return self.values[name].value
+
+    def get(self, name: str, default=None):
+        return self.values[name].value if name in self.values else default
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v.value for k, v in self.values.items()}
+
+    def assumptions(self) -> list[Value]:
+        return [v for v in list(self.values.values()) + list(self.thresholds.values()) if v.is_assumption]
+
+    def with_values(self, **changes) -> "ParameterSet":
+        vals = dict(self.values)
+        for k, v in changes.items():
+            if isinstance(v, Value):
+                vals[k] = v
+            elif k in vals:
+                vals[k] = replace(vals[k], value=float(v), given=float(v), source="user", where="", note="set by the user")
+            else:
+                vals[k] = Value(k, float(v), "", float(v), "user", note="set by the user")
+        return replace(self, values=vals)
+
+    def cite(self) -> list[str]:
+        """Full references of every source used by this set.
+
+        Covers values, thresholds, variability and covariate effects; for a
+        value whose source is ``derived``/``assumption``/``calibrated``, the
+        reference keys named in its ``where`` or ``note`` are cited too (the
+        papers it was derived from).
+        """
+        entries = list(self.values.values()) + list(self.thresholds.values()) + list(self.variability.values())
+        keys = {v.source for v in entries} | {e.source for e in self.covariates.values()}
+        words = set()
+        for v in entries:
+            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", f"{v.where} {v.note}"))
+        for e in self.covariates.values():
+            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", e.note))
+        keys |= words & set(self.references)
+        out = []
+        for k in sorted(keys):
+            if k in self.references:
+                out.append(f"[{k}] {self.references[k]}")
+            elif k not in SPECIAL_SOURCES and k != "user":
+                out.append(k)
+        return out
+
+    def table(self):
+        import pandas as pd
+
+        rows = []
+        for section, entries in (("value", self.values), ("threshold", self.thresholds)):
+            for v in entries.values():
+                rows.append({"set": self.name, "kind": section, "name": v.name, "value": v.given, "unit": v.unit,
+                             "base_value": v.value, "source": v.source, "where": v.where, "note": v.note,
+                             "citation": v.citation})
+        return pd.DataFrame(rows)
+
+
+def _check_source(src, refs: dict, where: str):
+    if not isinstance(src, str) or not src.strip():
+        raise ParameterError(f"{where}.source", src,
+                             "every value needs a source: a reference key, DOI, PMID, URL, label:..., or 'assumption' with a note")
+    src = src.strip()
+    if src in refs or src in SPECIAL_SOURCES:
+        return src
+    if any(p.match(src) for p in _SOURCE_PATTERNS):
+        return src
+    raise ParameterError(f"{where}.source", src,
+                         "must be a key of [references] (" + ", ".join(sorted(refs)) +
+                         "), a DOI (10.xxxx/...), 'PMID nnn', a PMC id, a URL, 'label:...', 'assumption' or 'calibrated'")
+
+
+def _entry(name, spec, refs, where, *, kind_hint=None) -> Value:
+    if not isinstance(spec, dict):
+        raise ParameterError(where, spec, "each value must be a table with value, unit and source")
+    allowed = {"value", "unit", "source", "where", "note", "range", "calibration", "alternatives", "cv",
+               "correlation"}
+    extra = set(spec) - allowed
+    if extra:
+        check_choice(f"{where} key", sorted(extra)[0], sorted(allowed), ParameterError)
+    src = _check_source(spec.get("source"), refs, where)
+    if src == "assumption" and not str(spec.get("note", "")).strip():
+        raise ParameterError(f"{where}.note", spec.get("note", ""), "an assumption needs a note giving the reasoning")
+    if src == "calibrated" and not spec.get("calibration"):
+        raise ParameterError(f"{where}.calibration", None, "a calibrated value must name its calibration record")
+    raw = spec.get("value", spec.get("cv"))
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise ParameterError(f"{where}.value", raw, "must be a number")
+    unit = str(spec.get("unit", "1" if "cv" in spec else ""))
+    if unit not in UNITS:
+        raise ParameterError(f"{where}.unit", unit, "unknown unit; see parameters/README.md for the units pkcsf reads")
+    if UNITS[unit][2]:   # molar: keep as written, converted later with MW
+        base = float(raw)
+    else:
+        base = to_base(float(raw), unit, field=where)
+    rng = spec.get("range")
+    if rng is not None:
+        if len(rng) != 2 or not rng[0] <= raw <= rng[1]:
+            raise ParameterError(f"{where}.range", rng, f"the value {raw} must lie inside its stated range [lo, hi]")
+        rng = (float(rng[0]), float(rng[1]))
+    return Value(name, base, unit, float(raw), src, str(spec.get("where", "")), str(spec.get("note", "")), rng,
+                 str(spec.get("calibration", "")), refs.get(src, ""), tuple(spec.get("alternatives", ())))
+
+
+def read_parameter_file(path) -> ParameterSet:
+    from pkcsf.core.paths import read_toml
+
+    path = Path(path)
+    data = read_toml(path, ParameterError, "parameter file")
+    allowed = {"meta", "references", "values", "thresholds", "variability", "covariates", "options"}
+    extra = set(data) - allowed
+    if extra:
+        check_choice(f"{path.name} table", sorted(extra)[0], sorted(allowed), ParameterError)
+    meta = data.get("meta", {})
+    refs = {str(k): str(v) for k, v in data.get("references", {}).items()}
+    name = meta.get("name", path.stem)
+    values = {k: _entry(k, v, refs, f"{path.name}: values.{k}") for k, v in data.get("values", {}).items()}
+    thresholds = {k: _entry(k, v, refs, f"{path.name}: thresholds.{k}") for k, v in data.get("thresholds", {}).items()}
+    variability = {k: _entry(k, v, refs, f"{path.name}: variability.{k}") for k, v in data.get("variability", {}).items()}
+    covariates = {k: _covariate_entry(k, v, refs, f"{path.name}: covariates.{k}")
+                  for k, v in data.get("covariates", {}).items()}
+    return ParameterSet(name, meta.get("kind", ""), meta.get("description", ""), values, thresholds, variability,
+                        refs, dict(data.get("options", {})), str(path), covariates)
+
+
+def _covariate_entry(name, spec, refs, where):
+    """A covariate effect (see pkcsf.clinical.covariates.CovariateEffect), sourced."""
+    from pkcsf.clinical.covariates import CovariateEffect
+
+    if not isinstance(spec, dict):
+        raise ParameterError(where, spec, "a covariate effect is a table with parameter, covariate, model and source")
+    src = _check_source(spec.get("source"), refs, where)
+    if src == "assumption" and not str(spec.get("note", "")).strip():
+        raise ParameterError(f"{where}.note", "", "an assumption needs a note giving the reasoning")
+    allowed = {"parameter", "covariate", "model", "reference", "exponent", "slope", "factors", "x", "y",
+               "table_from", "source", "where", "note"}
+    extra = set(spec) - allowed
+    if extra:
+        check_choice(f"{where} key", sorted(extra)[0], sorted(allowed), ParameterError)
+    if "table_from" in spec:
+        # the age table lives once, in a physiology set (options.ages and options.fraction_keys), the same one
+        # that pkcsf.clinical.cns.setup(age=...) scales with
+        if "x" in spec or "y" in spec:
+            raise ParameterError(f"{where}.table_from", spec["table_from"], "give table_from or x/y, not both")
+        ref = load_parameter_set(str(spec["table_from"]), "physiology")
+        opts = ref.options
+        if "ages" not in opts or "fraction_keys" not in opts:
+            raise ParameterError(f"{where}.table_from", spec["table_from"],
+                                 "the set needs [options] ages and fraction_keys (like physiology/pediatric.toml)")
+        spec = dict(spec, x=list(opts["ages"]), y=[ref[k] for k in opts["fraction_keys"]])
+    try:
+        return CovariateEffect(spec.get("parameter", name), spec.get("covariate"), spec.get("model"),
+                               float(spec.get("reference", 1.0)), float(spec.get("exponent", 1.0)),
+                               float(spec.get("slope", 0.0)), dict(spec.get("factors", {})),
+                               tuple(spec.get("x", ())), tuple(spec.get("y", ())), src,
+                               str(spec.get("note", "")))
+    except ParameterError as exc:
+        raise ParameterError(f"{where}: {exc.field}", exc.value, exc.allowed) from None
+
+
+def available_parameter_sets(kind: str | None = None) -> dict[str, Path]:
+    """``{name: path}`` for every parameter file on the search path (``kind``: subfolder)."""
+    from pkcsf.core.paths import search_dirs
+
+    found: dict[str, Path] = {}
+    for d in search_dirs("parameters"):
+        sub = [d / kind] if kind else [d] + [p for p in sorted(d.iterdir()) if p.is_dir()]
+        for s in sub:
+            if s.is_dir():
+                for f in sorted(s.glob("*.toml")):
+                    found.setdefault(f.stem, f)
+    return found
+
+
+def load_parameter_set(name_or_path, kind: str | None = None) -> ParameterSet:
+    p = Path(str(name_or_path))
+    if p.suffix == ".toml":
+        return read_parameter_file(p)
+    sets = available_parameter_sets(kind)
+    if str(name_or_path) not in sets:
+        check_choice(kind or "parameter set", str(name_or_path), sorted(sets), ParameterError)
+    return read_parameter_file(sets[str(name_or_path)])

@@ -1,0 +1,783 @@
+"""Scenarios: drugs, regimens and populations in, read-outs out.
+
+This is the layer clinical pharmacologists use. A :class:`Scenario` names
+one or more **arms** (a regimen of one or more drugs, by route), a
+physiology (adult, a child's age, pathologies), a virtual population and
+the read-outs wanted. :func:`run` simulates every arm for N virtual
+subjects, chunk by chunk, so memory stays bounded for N up to millions:
+
+* per subject, drug and compartment group: Cmax, Tmax, AUC over the whole
+  window, the last trough, time above each threshold and the longest
+  continuous run above it, and the AUC ratio to plasma (CSF/plasma);
+* population bands over time (5th/50th/95th percentiles) from the first
+  ``band_subjects`` subjects (a random sample, since subjects are
+  exchangeable), plus the typical subject (no random effects);
+* the fraction of subjects meeting each target.
+
+Concentrations of a group of compartments (``ventricular`` = lateral plus
+third/fourth ventricles) are volume-weighted means: total amount over total
+volume. Concentrations are reported in ``unit`` (default µmol/L; mg/L
+available), AUC in ``unit`` x h.
+"""
+from __future__ import annotations
+
+import math
+import time as _time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.clinical import cns
+from pkcsf.engine.dosing import Dose, Regimen
+from pkcsf.core.errors import ScenarioError, check_choice
+from pkcsf.clinical.population import Population, RandomEffect, load_demographics
+from pkcsf.engine.simulate import prepare
+from pkcsf.analysis.readouts import min_interval_run, whole_window
+from pkcsf.core.units import concentration_factor, parse_quantity
+
+__all__ = ["Arm", "Target", "Scenario", "ScenarioResult", "ArmResult", "run", "default_population",
+           "population_for", "simulate_drug"]
+
+
+# ------------------------------------------------------------------ inputs
+@dataclass(frozen=True)
+class Target:
+    """A target to meet in a compartment group, e.g. ventricular methotrexate
+    >= 1 µmol/L for >= 48 h after each dose (``per="dose"``) or in total
+    (``per="total"``)."""
+
+    group: str
+    threshold: str | float
+    duration: str | float = 0.0
+    per: str = "dose"
+    drug: str | None = None
+    name: str = ""
+
+    def __post_init__(self):
+        check_choice("target.per", self.per, ["dose", "total"], ScenarioError)
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        thr = self.threshold if isinstance(self.threshold, str) else f"{self.threshold:g} mg/L"
+        dur = self.duration if isinstance(self.duration, str) else f"{self.duration:g} h"
+        return f"{self.group} >= {thr} for >= {dur}" + (" after each dose" if self.per == "dose" else " in total")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One regimen to simulate.
+
+    ``regimen`` is a :class:`~pkcsf.engine.dosing.Regimen` (or a Dose, or text read
+    by :func:`pkcsf.clinical.regimens.parse_regimen`) whose dose sites are routes
+    (``lumbar``, ``ommaya``, ``intracisternal``, ``iv``, ``oral``). Doses
+    without a ``drug`` belong to ``drug``. ``variant`` selects the CSF
+    efflux description (``"linear"`` or ``"saturable"``): a name applies to
+    the drugs that offer it (the others stay linear), or give
+    ``{drug: variant}``.
+    """
+
+    name: str
+    regimen: object
+    drug: str | None = None
+    variant: str = "linear"
+    metabolite: bool = False
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a run needs; see the module docstring.
+
+    Parameters
+    ----------
+    arms : list of Arm
+    subjects : int
+        Number of virtual subjects per arm (1: the typical subject only).
+    days : float, optional
+        Simulated days (default: until 7 days after the last dose, at least 7).
+    dt : float, optional
+        Output step (h); default 0.25 h up to 7 days, 1 h up to 60 days, else 4 h.
+        Dose times are always on the grid.
+    seed : int
+        Random seed; subject i is the same in every arm and for every N.
+    physiology, age, pathologies : passed to :func:`pkcsf.clinical.cns.setup`.
+    population : Population, DataFrame or str, optional
+        Default: :func:`default_population` (sourced variability and
+        covariate effects of the drug and physiology; adult demographics).
+    variability : bool
+        False gives every subject the typical values (covariates still vary).
+    thresholds : dict or list or str, optional
+        Thresholds for time-above read-outs: a list of quantities for all
+        drugs, or ``{drug: [...]}``. Default: the drug's sourced thresholds.
+    targets : list of Target
+    unit : str
+        Concentration unit of the read-outs (``"umol/L"`` or ``"mg/L"`` ...).
+    groups : list of str, optional
+        Compartment groups to read out (default: all of the setup's groups).
+    band_subjects : int
+        Subjects whose profiles are kept for the bands (default 2000).
+    chunk_size : int, optional
+    """
+
+    arms: tuple
+    subjects: int = 1
+    days: float | None = None
+    dt: float | None = None
+    seed: int = 0
+    physiology: str = "adult"
+    age: float | None = None
+    pathologies: dict | None = None
+    population: object = None
+    variability: bool = True
+    thresholds: object = None
+    targets: tuple = ()
+    unit: str = "umol/L"
+    groups: tuple | None = None
+    band_subjects: int = 2000
+    chunk_size: int | None = None
+    solver: str = "auto"
+    name: str = ""
+    description: str = ""
+
+    def __post_init__(self):
+        arms = self.arms
+        if isinstance(arms, Arm):
+            arms = (arms,)
+        if isinstance(arms, dict):
+            arms = tuple(a if isinstance(a, Arm) else Arm(k, a) for k, a in arms.items())
+        arms = tuple(arms)
+        if not arms:
+            raise ScenarioError("arms", [], "a scenario needs at least one arm")
+        names = [a.name for a in arms]
+        if len(set(names)) != len(names):
+            raise ScenarioError("arms", names, "arm names must be unique")
+        object.__setattr__(self, "arms", arms)
+        if isinstance(self.subjects, bool) or not isinstance(self.subjects, (int, np.integer)) or self.subjects < 1:
+            raise ScenarioError("subjects", self.subjects, "must be a whole number >= 1")
+        if self.days is not None and not (isinstance(self.days, (int, float)) and 0 < self.days <= 3650):
+            raise ScenarioError("days", self.days, "must be a number of days in (0, 3650]")
+        if self.dt is not None and not (isinstance(self.dt, (int, float)) and 0 < self.dt <= 168):
+            raise ScenarioError("dt", self.dt, "must be an output step in hours in (0, 168]")
+        if not isinstance(self.band_subjects, (int, np.integer)) or self.band_subjects < 1:
+            raise ScenarioError("band_subjects", self.band_subjects, "must be a whole number >= 1")
+        concentration_factor_checked(self.unit)
+        object.__setattr__(self, "targets", tuple(self.targets))
+
+
+def concentration_factor_checked(unit):
+    from pkcsf.core.units import UNITS
+
+    if unit not in UNITS or UNITS[unit][0] != "concentration":
+        conc = [u for u, (k, _, _) in UNITS.items() if k == "concentration"]
+        raise ScenarioError("unit", unit, "must be a concentration unit: " + ", ".join(conc))
+
+
+# ------------------------------------------------------------- population
+def default_population(setup: cns.Setup, demographics: str | None = "adult", *, age_fixed: bool = False
+                       ) -> Population:
+    """The sourced default population for a setup.
+
+    Random effects: every ``[variability]`` entry of the drug and physiology
+    files (log-normal, cv); covariate effects: every ``[covariates]`` entry
+    whose parameter is in the model and whose covariate the demographics
+    provide (e.g. renal-function effects are skipped for children, whose
+    demographics have no serum creatinine; the skipped ones are listed in
+    ``population.skipped``); demographics:
+    ``parameters/population/<demographics>.toml`` when it exists.
+    ``age_fixed``: the setup was already scaled to one age (``age=``), so
+    the age effects of the physiology are not applied again.
+    """
+    res = []
+    seen = set()
+    for ps in setup.sets:
+        for k, v in ps.variability.items():
+            if k in setup.parameters and k not in seen:
+                res.append(RandomEffect(f"eta_{k}", (k,), cv=v.value, source=v.source))
+                seen.add(k)
+    demo = None
+    if demographics:
+        demo = demographics if not isinstance(demographics, str) else load_demographics(demographics)
+    available = set()
+    if demo is not None:
+        available = {"SEX"} | {c.name for c in demo.covariates}
+        if {"HT", "WT"} <= available:
+            available.add("BSA")
+        if {"AGE", "WT", "SCR"} <= available:
+            available.add("CRCL")
+    effects, skipped = [], []
+    for ps in setup.sets:
+        for eff in getattr(ps, "covariates", {}).values():
+            if eff.parameter not in setup.parameters:
+                continue
+            if eff.covariate not in available or (age_fixed and eff.covariate == "AGE" and ps.kind == "physiology"):
+                skipped.append(f"{eff.parameter} ~ {eff.covariate} ({ps.name})")
+                continue
+            effects.append(eff)
+    pop = Population(res, demographics=demo, effects=effects, name=f"default ({setup.drug.name})")
+    pop.skipped = tuple(skipped)
+    return pop
+
+
+# -------------------------------------------------------------- results
+@dataclass
+class ArmResult:
+    """Read-outs of one arm.
+
+    Attributes
+    ----------
+    times : ndarray (T,), h
+    profiles : dict drug -> ndarray (n_band, T, G)
+        Group concentrations (``unit``) of the first ``band_subjects`` subjects.
+    typical : dict drug -> ndarray (T, G)
+        The typical subject (no random effects; median covariates).
+    groups : dict drug -> list of group names (the last axis of profiles)
+    metrics : DataFrame
+        One row per subject, drug and group (see :func:`run`).
+    targets : DataFrame
+        One row per target: fraction of subjects meeting it.
+    dose_times : dict drug -> ndarray
+    """
+
+    name: str
+    times: np.ndarray
+    profiles: dict
+    typical: dict
+    groups: dict
+    metrics: pd.DataFrame
+    targets: pd.DataFrame
+    dose_times: dict
+    regimen: Regimen
+    setups: dict
+    failed: int = 0
+    unit: str = "umol/L"
+
+
+    def drug_info(self, name) -> "cns.Drug":
+        """The drug object (MW, thresholds, sources) of ``name`` as this run used it."""
+        return cns.drug(name)
+
+    def _unique_grid(self, drug):
+        """Times without the pre-dose duplicates, the profiles on them, and the pre-dose values."""
+        t = self.times
+        dup = np.flatnonzero(np.diff(t) == 0)        # index of each pre-dose (left-limit) output
+        keep = np.setdiff1d(np.arange(len(t)), dup)
+        prof = self.profiles[drug]
+        dts = t[dup]
+        return t[keep], prof[:, keep], dts, prof[:, dup]
+
+    def interval_metrics(self, drug: str | None = None, threshold=None) -> pd.DataFrame:
+        """Read-outs per dosing interval (Cmax, Tmax, Cmin, AUC, trough, time above ``threshold``).
+
+        Computed for the band subjects (the first ``band_subjects``) with
+        :func:`pkcsf.analysis.metrics.summarize`, dose-aware with the exact pre-dose
+        values. ``threshold`` in the scenario's unit (a number) or as text
+        with a unit. One row per subject, group and interval.
+        """
+        from pkcsf.analysis import metrics as M
+
+        drug = drug or next(iter(self.profiles))
+        t, c, dts, before = self._unique_grid(drug)
+        thr = threshold
+        if isinstance(threshold, str):
+            setup = self.setups[drug]
+            thr = parse_quantity(threshold, "concentration", mw=setup.mw) * concentration_factor(self.unit, setup.mw)
+        df = M.summarize(t, c, dose_times=dts, threshold=thr, compartments=self.groups[drug],
+                         method="linear-up/log-down", conc_before=before)
+        df = df.drop(columns=[k for k in ("conc_unit", "auc_unit") if k in df])
+        df.insert(0, "drug", drug)
+        df.insert(0, "arm", self.name)
+        df["unit"] = self.unit
+        return df
+
+    def sample(self, group: str, times, *, drug: str | None = None, cv: float = 0.0, lloq: float = 0.0,
+               seed: int = 0) -> pd.DataFrame:
+        """Concentrations of the band subjects at sampling ``times`` (h), for NCA.
+
+        ``cv``: proportional (log-normal) residual error; ``lloq``: values below
+        it are reported as 0 (below the limit of quantification, as
+        :func:`pkcsf.analysis.nca.nca` expects). Returns ``id, time, conc, group, unit``.
+        """
+        from pkcsf.analysis import metrics as M
+        from pkcsf.clinical.population import normals
+
+        drug = drug or next(iter(self.profiles))
+        if group not in self.groups[drug]:
+            check_choice("group", group, self.groups[drug], ScenarioError)
+        ts = np.atleast_1d(np.asarray(times, dtype=float))
+        if (ts < self.times[0]).any() or (ts > self.times[-1]).any() or (np.diff(ts) < 0).any():
+            raise ScenarioError("times", ts.tolist()[:5], f"sampling times must be sorted and within 0-{self.times[-1]:g} h")
+        t, c, dts, before = self._unique_grid(drug)
+        g = self.groups[drug].index(group)
+        vals = M.interpolate(t, c[:, :, g], ts, method="linear-up/log-down", dose_times=dts,
+                             conc_before=before[:, :, g])
+        n = vals.shape[0]
+        if cv > 0:
+            sd = math.sqrt(math.log1p(cv * cv))
+            vals = vals * np.exp(sd * normals(seed, 3, 0, n, len(ts)) - 0.5 * sd * sd)
+        if lloq > 0:
+            vals = np.where(vals < lloq, 0.0, vals)
+        return pd.DataFrame({"id": np.repeat(np.arange(n), len(ts)), "time": np.tile(ts, n),
+                             "conc": vals.ravel(), "group": group, "unit": self.unit})
+
+    def bands(self, drug: str | None = None, q=(5, 50, 95)) -> pd.DataFrame:
+        """Percentiles over subjects at each time: columns drug, group, time, p5, p50, p95 (and typical)."""
+        rows = []
+        for d in ([drug] if drug else list(self.profiles)):
+            prof = self.profiles[d]
+            pc = np.nanpercentile(prof, q, axis=0) if prof.shape[0] > 1 else np.repeat(prof, len(q), axis=0)
+            for g, name in enumerate(self.groups[d]):
+                df = pd.DataFrame({"drug": d, "group": name, "time": self.times,
+                                   **{f"p{x:g}": pc[i, :, g] for i, x in enumerate(q)},
+                                   "typical": self.typical[d][:, g]})
+                rows.append(df)
+        return pd.concat(rows, ignore_index=True)
+
+
+class ScenarioResult:
+    """The outcome of :func:`run`: one :class:`ArmResult` per arm, plus provenance."""
+
+    def __init__(self, scenario: Scenario, arms: dict, elapsed: float):
+        self.scenario = scenario
+        self.arms = arms
+        self.elapsed = elapsed
+        self.unit = scenario.unit
+
+    def __repr__(self):
+        return (f"ScenarioResult({', '.join(self.arms)}; {self.scenario.subjects} subjects; unit {self.unit}; "
+                f"{self.elapsed:.1f} s)")
+
+    def drug_info(self, name) -> "cns.Drug":
+        """The drug object (MW, thresholds, sources) of ``name`` as this run used it."""
+        return cns.drug(name)
+
+    def __getitem__(self, arm: str) -> ArmResult:
+        if arm not in self.arms:
+            check_choice("arm", arm, list(self.arms), ScenarioError)
+        return self.arms[arm]
+
+    def metrics(self) -> pd.DataFrame:
+        """Per-subject read-outs of every arm (one row per arm, subject, drug, group)."""
+        return pd.concat([a.metrics for a in self.arms.values()], ignore_index=True)
+
+    def summary(self, q=(5, 50, 95)) -> pd.DataFrame:
+        """Population percentiles of each read-out, per arm, drug and group."""
+        m = self.metrics()
+        value_cols = [c for c in m.columns if c not in ("arm", "id", "drug", "group", "unit", "auc_unit")]
+        m = m.copy()
+        g = m.groupby(["arm", "drug", "group"], sort=False, observed=True)[value_cols]
+        parts = []
+        for x in q:
+            s = g.quantile(x / 100.0)
+            s.columns = [f"{c}_p{x:g}" for c in s.columns]
+            parts.append(s)
+        out = pd.concat(parts, axis=1)
+        cols = [f"{c}_p{x:g}" for c in value_cols for x in q]
+        out = out[cols].reset_index()
+        out.insert(3, "unit", self.unit)
+        return out
+
+    def targets(self) -> pd.DataFrame:
+        return pd.concat([a.targets for a in self.arms.values()], ignore_index=True)
+
+    def plot(self, groups=("ventricular", "cisternal", "lumbar", "plasma"), **kwargs):
+        """Median and 5–95% band per compartment group, every arm overlaid (see
+        :func:`pkcsf.plotting.overlay_arms`, which takes the same keywords). Returns the Axes."""
+        from pkcsf.plotting import overlay_arms
+
+        first = next(iter(self.arms.values()))
+        have = set(first.groups[next(iter(first.groups))])
+        kwargs.setdefault("band", self.scenario.subjects > 1)
+        return overlay_arms(self, [g for g in groups if g in have], **kwargs)
+
+    def bands(self) -> pd.DataFrame:
+        return pd.concat([a.bands().assign(arm=name) for name, a in self.arms.items()], ignore_index=True)
+
+    def assumptions(self) -> pd.DataFrame:
+        """Every parameter value behind this run that is an assumption, with its reasoning."""
+        rows = []
+        seen = set()
+        for a in self.arms.values():
+            for d, s in a.setups.items():
+                for ps in s.sets:
+                    for v in ps.assumptions():
+                        key = (ps.name, v.name)
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                        rows.append({"set": ps.name, "parameter": v.name, "value": v.given, "unit": v.unit,
+                                     "note": v.note})
+        return pd.DataFrame(rows, columns=["set", "parameter", "value", "unit", "note"])
+
+    def cite(self) -> list[str]:
+        refs = []
+        for a in self.arms.values():
+            for s in a.setups.values():
+                for r in s.cite():
+                    if r not in refs:
+                        refs.append(r)
+        return refs
+
+
+# ------------------------------------------------------------------ run
+def _as_regimen(reg, drug, field, age=None) -> Regimen:
+    from pkcsf.clinical.regimens import parse_regimen
+
+    if isinstance(reg, str):
+        # mg/m2 and age-based doses: each subject's own BSA and AGE (unless the scenario fixes an age)
+        return parse_regimen(reg, drug=drug, bsa="BSA", age="AGE" if age is None else age)
+    if isinstance(reg, Dose):
+        return Regimen([reg])
+    if isinstance(reg, (list, tuple)) and all(isinstance(d, Dose) for d in reg):
+        return Regimen(list(reg))
+    if isinstance(reg, Regimen):
+        return reg
+    raise ScenarioError(field, type(reg).__name__, "must be a Regimen, a Dose or regimen text such as "
+                                                   "'12 mg ommaya twice weekly x 4 weeks'")
+
+
+def _split_by_drug(arm: Arm, age=None) -> dict[str, Regimen]:
+    reg = _as_regimen(arm.regimen, arm.drug, f"arms[{arm.name!r}].regimen", age)
+    out: dict[str, list] = {}
+    for d in reg.doses:
+        drug = d.drug or arm.drug
+        if drug is None:
+            raise ScenarioError(f"arms[{arm.name!r}]", d.describe(), "every dose needs a drug: set the arm's drug "
+                                "or name the drug in the regimen")
+        out.setdefault(cns.drug(drug).name, []).append(d)
+    return {k: Regimen(v) for k, v in out.items()}
+
+
+def _sites(regimen: Regimen, setup: cns.Setup, where: str) -> Regimen:
+    """Doses on routes -> doses on model sites (a route the drug is not given by is an error)."""
+    from pkcsf.clinical.regimens import ROUTE_ALIASES, ROUTES, normalize_route
+
+    doses = []
+    for d in regimen.doses:
+        if d.site in ROUTES or d.site.lower() in ROUTE_ALIASES:
+            route = normalize_route(d.site, field=f"{where}: route")
+            if route not in setup.sites:
+                raise ScenarioError(f"{where}: route", d.site,
+                                    f"{setup.drug.name} can be given by: " + ", ".join(sorted(setup.sites)))
+            site = setup.sites[route]
+        elif d.site in setup.model.site_names or d.site in setup.model.compartment_names:
+            site = d.site            # a model site or compartment named directly (advanced use)
+        else:
+            normalize_route(d.site, field=f"{where}: route")   # raises listing the routes
+            raise AssertionError  # pragma: no cover
+        doses.append(replace(d, site=site, drug=None))
+    return Regimen(doses)
+
+
+def _grid(scn: Scenario, regs: dict) -> tuple[np.ndarray, float]:
+    """Output grid: a regular step, plus every dose time listed twice (the
+    engine then reports the value before and after the dose)."""
+    last = max(r.expand()[-1].time for r in regs.values())
+    days = scn.days if scn.days is not None else max(7.0, math.ceil(last / 24.0) + 7.0)
+    end = days * 24.0
+    dt = scn.dt
+    if dt is None:
+        dt = 0.25 if days <= 7 else (1.0 if days <= 60 else 4.0)
+    n = int(round(end / dt))
+    grid = np.linspace(0.0, n * dt, n + 1)
+    dose_t = np.unique(np.concatenate([[d.time for d in r.expand()] for r in regs.values()]))
+    dose_t = dose_t[dose_t <= grid[-1]]
+    base = np.setdiff1d(grid, dose_t)
+    return np.sort(np.concatenate([base, dose_t, dose_t]), kind="stable"), end
+
+
+def _thresholds_for(scn: Scenario, setup: cns.Setup) -> list[tuple[str, float]]:
+    """(label, mg/L) pairs."""
+    spec = scn.thresholds
+    if isinstance(spec, dict):
+        spec = spec.get(setup.drug.name, [])
+    if spec is None:
+        return list(setup.thresholds.items())
+    if isinstance(spec, (str, int, float)):
+        spec = [spec]
+    return [(str(s), parse_quantity(s, "concentration", mw=setup.mw, field="thresholds", default_unit="mg/L"))
+            for s in spec]
+
+
+def run(scenario: Scenario, *, progress: bool | None = None, executor=None) -> ScenarioResult:
+    """Simulate every arm of ``scenario``; see the module docstring.
+
+    The per-subject ``metrics`` table has one row per arm, subject, drug and
+    compartment group, with columns ``cmax, tmax, auc`` (whole window),
+    ``cmax_last, auc_last, trough_last`` (the last dosing interval: for daily
+    dosing, the steady state), ``ratio_auc_plasma`` (AUC over the plasma
+    AUC: CSF/plasma), ``ratio_auc_ventricular`` (AUC over the ventricular
+    AUC: e.g. lumbar/ventricular), per threshold X ``time_above[X]`` and ``longest_above[X]`` (h),
+    ``unit`` and ``auc_unit``. Concentrations in ``scenario.unit``.
+
+    ``executor``: anything with ``submit(fn, *args)`` returning a future with
+    ``result()`` (a ``concurrent.futures.ProcessPoolExecutor`` with the
+    ``spawn`` start method, or a ``dask.distributed.Client`` for a cluster):
+    population chunks are then simulated there and reduced to read-outs
+    where they run; only read-outs travel back. Results are identical to a
+    local run (subject i depends only on the seed and i).
+    """
+    scn = scenario
+    t0 = _time.perf_counter()
+    plan = []
+    for arm in scn.arms:
+        regs = _split_by_drug(arm, scn.age)
+        setups = {d: cns.setup(d, physiology=scn.physiology, variant=_variant_for(arm, d),
+                               pathologies=scn.pathologies, age=scn.age, metabolite=arm.metabolite) for d in regs}
+        plan.append((arm, regs, setups))
+    cs = scn.chunk_size or _CHUNK
+    total = sum(len(regs) for _, regs, _ in plan) * (-(-scn.subjects // cs))
+    bar = None
+    if progress or (progress is None and scn.subjects >= 20000):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="simulating", unit="chunk")
+    arms = {}
+    try:
+        for arm, regs, setups in plan:
+            arms[arm.name] = _run_arm(scn, arm, regs, setups, bar, executor)
+    finally:
+        if bar is not None:
+            bar.close()
+    return ScenarioResult(scn, arms, _time.perf_counter() - t0)
+
+
+_CHUNK = 4096
+
+
+def _variant_for(arm: Arm, drug: str) -> str:
+    """The arm's variant for one drug: a dict entry, or the name if the drug offers it, else linear."""
+    v = arm.variant
+    if isinstance(v, dict):
+        for k in v:
+            cns.drug(k)          # unknown drug names raise listing the valid ones
+        return v.get(drug, "linear")
+    if v == "linear" or v in cns.drug(drug).variants:
+        return v
+    if len(_split_by_drug(arm)) == 1:
+        return v                 # a single drug: let setup() say which variants it has
+    return "linear"
+
+
+def population_for(scn: Scenario, setup: cns.Setup) -> Population:
+    """The population a scenario uses for one drug setup: the scenario's own
+    :class:`Population`, or the sourced default (:func:`default_population`)
+    with the scenario's demographics name or DataFrame."""
+    pop = scn.population
+    age_fixed = scn.age is not None
+    if pop is None:
+        return default_population(setup, age_fixed=age_fixed)
+    if isinstance(pop, str):
+        return default_population(setup, demographics=pop, age_fixed=age_fixed)
+    if isinstance(pop, pd.DataFrame):
+        base = default_population(setup, demographics=None, age_fixed=age_fixed)
+        cols = set(pop.columns)
+        if {"HT", "WT"} <= cols:
+            cols.add("BSA")
+        if {"AGE", "WT", "SCR", "SEX"} <= cols:
+            cols.add("CRCL")
+        effects = [e for ps in setup.sets for e in getattr(ps, "covariates", {}).values()
+                   if e.parameter in setup.parameters and e.covariate in cols
+                   and not (age_fixed and e.covariate == "AGE" and ps.kind == "physiology")]
+        return Population(base.random_effects, covariance=base.omega, effects=effects, data=pop)
+    if isinstance(pop, Population):
+        return pop
+    raise ScenarioError("population", type(pop).__name__, "must be a Population, a DataFrame or a demographics name")
+
+
+class _DrugRun:
+    """One drug of one arm: model, regimen on model sites, grouping, thresholds."""
+
+    def __init__(self, scn, arm, drug, reg, setup, times, end):
+        self.scn, self.setup, self.drug = scn, setup, drug
+        where = f"arm {arm.name!r} ({drug})"
+        self.reg = _sites(reg, setup, where)
+        self.dose_times = np.array(sorted({d.time for d in self.reg.expand() if d.time <= times[-1]}))
+        names = [g for g, cs in setup.outputs.items() if cs]
+        gnames = list(scn.groups) if scn.groups else names
+        for g in gnames:
+            if g not in names:
+                check_choice(f"{where}: group", g, names, ScenarioError)
+        if "plasma" not in gnames:
+            gnames = ["plasma"] + gnames
+        self.groups = gnames
+        comps = setup.model.compartment_names
+        self.states = sorted({c for g in gnames for c in setup.outputs[g]}, key=comps.index)
+        W = np.zeros((len(self.states), len(gnames)))
+        for j, g in enumerate(gnames):
+            for c in setup.outputs[g]:
+                W[self.states.index(c), j] = 1.0
+        self.W = W
+        self.factor = concentration_factor(scn.unit, setup.mw)
+        self.thresholds = _thresholds_for(scn, setup)
+        self.thr_unit = np.array([v * self.factor for _, v in self.thresholds])
+        self.times, self.end = times, end
+        self.model_params = set(setup.model.parameter_names)
+        # subject columns a dose amount refers to (e.g. "12 * BSA")
+        from pkcsf.engine.expressions import Expression
+
+        self.dose_columns = set()
+        for d in self.reg.doses:
+            if isinstance(d.amount, str):
+                self.dose_columns.update(Expression.parse(d.amount).names)
+        # grid indices: the right-limit output of each dose, and the left limit of the next
+        self.right = np.searchsorted(times, self.dose_times, side="right") - 1
+        self.left = np.searchsorted(times, self.dose_times, side="left")
+        last = self.right[-1] if len(self.right) else 0
+        self.last_start = int(last)
+
+    def solve(self, params: pd.DataFrame):
+        """Group concentrations (n, T, G) in the scenario's unit, and solver status."""
+        for c in self.dose_columns:
+            if c.startswith("AGEDOSE_") and c not in params.columns and self.scn.age is not None:
+                from pkcsf.clinical.regimens import age_based_dose     # a fixed scenario age doses everyone at that age
+
+                params = params.assign(**{c: age_based_dose(c[len("AGEDOSE_"):].lower(),
+                                                            np.full(len(params), float(self.scn.age)))})
+            if c.startswith("AGEDOSE_") and c not in params.columns:
+                if "AGE" not in params.columns:
+                    raise ScenarioError("population", "no AGE column",
+                                        f"an age-based dose of {self.drug} needs each subject's age: use demographics "
+                                        "with AGE (e.g. 'pediatric'), an AGE data column, or a scenario age")
+                from pkcsf.clinical.regimens import age_based_dose
+
+                params = params.assign(**{c: age_based_dose(c[len("AGEDOSE_"):].lower(), params["AGE"].to_numpy())})
+        missing = [c for c in self.dose_columns if c not in params.columns]
+        if missing:
+            raise ScenarioError("population", f"no {missing[0]} column",
+                                f"a dose of {self.drug} is given per {missing[0]} (e.g. mg/m2); the population needs "
+                                "that covariate (use demographics with height and weight, or a data column)")
+        cols = [c for c in params.columns if c in self.model_params or c == "ID" or c in self.dose_columns]
+        prob = prepare(self.setup.model, self.reg, params[cols], times=self.times, outputs=self.states,
+                       solver=self.scn.solver)
+        out, status, _ = prob.solve()
+        V = prob.compiled.volumes(prob.P)[:, prob.save]
+        amounts = out @ self.W                                    # (n, T, G)
+        vol = V @ self.W                                          # (n, G)
+        return amounts * (self.factor / vol[:, None, :]), status
+
+    def readouts(self, conc, ids, arm_name) -> pd.DataFrame:
+        n, T, G = conc.shape
+        r = whole_window(self.times, conc, self.thr_unit)
+        tail = whole_window(self.times[self.last_start:], conc[:, self.last_start:])
+        out = {"arm": arm_name, "id": np.repeat(ids, G), "drug": self.drug, "group": np.tile(self.groups, n),
+               "unit": self.scn.unit, "cmax": r["cmax"].ravel(), "tmax": r["tmax"].ravel(), "auc": r["auc"].ravel(),
+               "cmax_last": tail["cmax"].ravel(), "auc_last": tail["auc"].ravel()}
+        if len(self.left):
+            out["trough_last"] = conc[:, self.left[-1], :].ravel()
+        pl = r["auc"][:, self.groups.index("plasma")]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["ratio_auc_plasma"] = (r["auc"] / pl[:, None]).ravel()
+            if "ventricular" in self.groups:
+                vent = r["auc"][:, self.groups.index("ventricular")]
+                out["ratio_auc_ventricular"] = (r["auc"] / vent[:, None]).ravel()
+        for k, (label, _) in enumerate(self.thresholds):
+            out[f"time_above[{label}]"] = r["time_above"][:, :, k].ravel()
+            out[f"longest_above[{label}]"] = r["longest_above"][:, :, k].ravel()
+        df = pd.DataFrame(out)
+        df["auc_unit"] = f"{self.scn.unit}*h"
+        return df
+
+    def target(self, tg: Target, conc) -> np.ndarray:
+        """Boolean (n,): which subjects meet the target."""
+        if tg.group not in self.groups:
+            check_choice(f"target group ({tg.label})", tg.group, self.groups, ScenarioError)
+        c = conc[:, :, self.groups.index(tg.group)]
+        thr = parse_quantity(tg.threshold, "concentration", mw=self.setup.mw, field="target.threshold",
+                             default_unit="mg/L") * self.factor
+        dur = parse_quantity(tg.duration, "time", field="target.duration")
+        if tg.per == "dose" and len(self.right):
+            ends = np.append(self.left[1:], len(self.times) - 1)
+            run = min_interval_run(self.times, c, thr, self.right, ends)
+        else:
+            run = whole_window(self.times, c[:, :, None], np.array([thr]))["time_above"][:, 0, 0]
+        return run >= dur - 1e-9
+
+
+def _chunk(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start: int, n: int, nb: int,
+           arm_name: str, targets: tuple) -> dict:
+    """Simulate subjects ``start .. start+n-1`` and reduce them to read-outs (runs anywhere: a
+    worker process or a cluster node gets the pickled arguments)."""
+    params = pop.individual(dr.setup.parameters, n, seed=seed, start=start, variability=variability)
+    conc, status = dr.solve(params)
+    keep = max(0, min(nb, start + n) - start)
+    return {"failed": int((status != 0).sum()),
+            "band": conc[:keep].copy() if keep else None,
+            "readouts": dr.readouts(conc, params["ID"].to_numpy(), arm_name),
+            "targets": {tg.label: dr.target(tg, conc) for tg in targets}}
+
+
+def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=None) -> ArmResult:
+    times, end = _grid(scn, regs)
+    T = len(times)
+    profiles, typical, groups, frames, dose_times, target_rows = {}, {}, {}, [], {}, []
+    failed = 0
+    N = scn.subjects
+    cs = scn.chunk_size or _CHUNK
+    for drug, reg in regs.items():
+        setup = setups[drug]
+        dr = _DrugRun(scn, arm, drug, reg, setup, times, end)
+        dose_times[drug] = dr.dose_times
+        groups[drug] = dr.groups
+        pop = population_for(scn, setup)
+        if pop.size is not None and pop.size < N:
+            raise ScenarioError("subjects", N, f"the population data has only {pop.size} rows")
+        # the typical subject: no random effects, covariates at their reference values
+        typ = Population(None, name="typical").individual(setup.parameters, 1)
+        wanted = {c for c in ("BSA", "AGE") if any(c in str(d.amount) for d in dr.reg.doses)}
+        if any(str(d.amount).startswith("AGEDOSE_") for d in dr.reg.doses):
+            wanted.add("AGE")
+        if wanted:          # dosed per BSA or by age: the population's median subject
+            covs = pop.covariates(min(N, 2000), scn.seed)
+            for c in sorted(wanted):
+                if c not in covs:
+                    raise ScenarioError("population", f"no {c} column",
+                                        f"a dose of {drug} is given per {c}; the population needs that covariate "
+                                        "(demographics with it, a data column, or a fixed scenario age)")
+                typ[c] = float(np.median(covs[c]))
+        typical[drug] = dr.solve(typ)[0][0]
+        nb = min(N, scn.band_subjects)
+        prof = np.empty((nb, T, len(dr.groups)))
+        targets = tuple(tg for tg in scn.targets if tg.drug in (None, drug))
+        met = {tg.label: [] for tg in targets}
+        jobs = [(start, min(cs, N - start)) for start in range(0, N, cs)]
+        if executor is None:
+            results = (_chunk(dr, pop, scn.seed, scn.variability, a, n, nb, arm.name, targets) for a, n in jobs)
+        else:   # submit every chunk, gather in order (subject i does not depend on where it ran)
+            futures = [executor.submit(_chunk, dr, pop, scn.seed, scn.variability, a, n, nb, arm.name, targets)
+                       for a, n in jobs]
+            results = (f.result() for f in futures)
+        for (start, n), r in zip(jobs, results):
+            failed += r["failed"]
+            if r["band"] is not None:
+                prof[start:start + len(r["band"])] = r["band"]
+            frames.append(r["readouts"])
+            for label, ok in r["targets"].items():
+                met[label].append(ok)
+            if bar is not None:
+                bar.update(1)
+        profiles[drug] = prof
+        for label, parts in met.items():
+            ok = np.concatenate(parts)
+            target_rows.append({"arm": arm.name, "drug": drug, "target": label, "fraction": float(ok.mean()),
+                                "subjects": int(ok.size)})
+    return ArmResult(arm.name, times, profiles, typical, groups, pd.concat(frames, ignore_index=True),
+                     pd.DataFrame(target_rows, columns=["arm", "drug", "target", "fraction", "subjects"]),
+                     dose_times, _as_regimen(arm.regimen, arm.drug, "regimen", scn.age), setups, failed, scn.unit)
+
+
+def simulate_drug(drug, regimen, *, subjects: int = 1, days=None, seed: int = 0, progress=None,
+                  **kwargs) -> ScenarioResult:
+    """One drug, one or several regimens (``{name: regimen}``): a one-call :func:`run`.
+
+    ``pk.simulate_drug("methotrexate", {"lumbar": "12 mg lumbar once", "ommaya": "12 mg ommaya once"},
+    subjects=1000, days=7)``
+    """
+    name = cns.drug(drug).name
+    variant = kwargs.pop("variant", "linear")
+    if isinstance(regimen, dict):
+        arms = tuple(Arm(k, v, drug=name, variant=variant) for k, v in regimen.items())
+    else:
+        arms = (Arm(name, regimen, drug=name, variant=variant),)
+    return run(Scenario(arms, subjects=subjects, days=days, seed=seed, **kwargs), progress=progress)

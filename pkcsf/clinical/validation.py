@@ -1,0 +1,284 @@
+"""Validation of the CNS/CSF model against published observations.
+
+``parameters/validation/observations.csv`` holds one row per published observation (drug, route, dose,
+regimen, model compartment ``site``, quantity, time or window, observed value and unit, source and where in
+it). :func:`run_validation` simulates each with :func:`pkcsf.clinical.cns.setup` typical values and returns one row per
+observation (and per CSF-efflux variant where a drug has several) with the fold error predicted/observed.
+
+Quantities (``time_h`` is a time or a window ``"a-b"`` in h; ``ref`` is a reference compartment, a route
+or a threshold):
+
+=================== =================================================================================
+concentration       concentration at ``time_h``
+peak_concentration  maximum over the window
+time_of_peak        time of that maximum
+half_life           ln2 / slope of a log-linear fit over the window
+auc_ratio           AUC(site) / AUC(ref compartment) over the window
+css_ratio           C(site) / C(ref compartment) at ``time_h`` (end of an infusion or at steady state)
+csf_clearance       dose / AUC(site) from 0 to the window end plus the log-linear tail
+time_above          time with C(site) above the threshold ``ref`` within the window
+steady_state_cmax   maximum over the window (the last dosing interval); ``_cmin`` the minimum
+route_peak_ratio    peak at the site after this route / peak after route ``ref`` (same dose)
+peak_ratio          peak at the site / peak in compartment ``ref`` (each over the window)
+auc                 AUC(site) over the window (row unit, e.g. mg*h/L)
+=================== =================================================================================
+
+Rows of non-human primates (``species`` NHP) are simulated with the rhesus-scaled physiology
+(``parameters/physiology/rhesus.toml``); a row with ``age_y`` uses the age-scaled physiology.
+
+``bound`` = upper/lower marks observations that are limits ("<10%", "> 14 days"): such a point passes when
+the prediction is on the right side of the limit, or within 2-fold of it. Points with ``role = pathology``
+are reported but not judged. Known failures carry a hypothesis in :data:`HYPOTHESES` (they stay in the
+table and are reported, never hidden).
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.clinical import cns
+from pkcsf.engine.dosing import Dose, Regimen
+from pkcsf.core.paths import builtin_dir
+from pkcsf.core.units import parse_quantity, to_base
+
+__all__ = ["load_observations", "predict", "run_validation", "write_validation_report", "HYPOTHESES"]
+
+#: observation id -> written hypothesis for a point known to miss 2-fold (kept in the table, reported)
+_LIPO_T12 = ("Published free-cytarabine terminal half-lives after DepoCyt disagree (US label 5.9-82.4 h; EU/Swiss label "
+             "100-263 h; Chamberlain 1995 277 h lumbar, 130 h ventricular; Chamberlain 1993 140 h; Peyrl 2009, children, "
+             "57-59 h). The release constant is calibrated to all five adult values (calibration/cytarabine_liposomal.toml) "
+             "and gives their geometric compromise (~110 h); the extremes stay outside 2-fold. DepoFoam release is "
+             "probably multi-phasic (particle erosion), and half-lives depend on the sampling window, which the sources "
+             "do not give.")
+_CHAMB95 = ("Chamberlain 1995 (abstract): dose not stated (50 mg assumed; the phase I DTC-101 doses were 25-125 mg) and "
+            "lumbar samples drawn near the injection site. The model's free cytarabine lumbar Cmax is the label's "
+            "30-50 ug/mL (calibrated); Chamberlain's 226 ug/mL lumbar and 6.06 ug/mL ventricular peaks and AUCs "
+            "(4120 and 598 ug.h/mL) need 2-4x more free drug in CSF. Candidate causes: a higher dose; DepoFoam particles "
+            "settling in the lumbar sac (the label notes they are denser than the diluent), which the model mixes like "
+            "solute; and slower CSF turnover in leptomeningeal metastases (the DepoCyt label gives a free CSF "
+            "clearance of 0.24 mL/min, below Zimm's 0.42 mL/min; try pathologies={'F_TURNOVER': 0.5}). The "
+            "ventricular/lumbar AUC ratio (0.145) is reproduced within 1.5-fold.")
+HYPOTHESES: dict[str, str] = {
+    "lipo_label_t12_us": _LIPO_T12,
+    "lipo_chamberlain1995_t12_lumbar": _LIPO_T12,
+    "lipo_chamberlain1995_lumbar_cmax": _CHAMB95,
+    "lipo_chamberlain1995_vent_cmax": _CHAMB95,
+    "lipo_chamberlain1995_auc_lumbar": _CHAMB95,
+    "lipo_chamberlain1995_auc_vent": _CHAMB95,
+}
+
+
+def observations_path() -> Path:
+    return builtin_dir("parameters") / "validation" / "observations.csv"
+
+
+def load_observations(path=None) -> pd.DataFrame:
+    df = pd.read_csv(path or observations_path(), dtype=str, keep_default_na=False)
+    df["observed"] = df["observed"].astype(float)
+    df["dose_mg"] = df["dose_mg"].astype(float)
+    return df
+
+
+def _window(text) -> tuple[float, float]:
+    s = str(text)
+    if "-" in s:
+        a, b = s.split("-")
+        return float(a), float(b)
+    return float(s), float(s)
+
+
+def _regimen(site: str, dose: float, regimen: str) -> tuple[Regimen | Dose, float]:
+    """Dose object and the end time of dosing."""
+    r = (regimen or "bolus").strip()
+    if r == "bolus":
+        return Dose(dose, site), 0.0
+    if r.startswith("infusion"):
+        dur = float(r.split()[1])
+        return Dose(dose, site, duration=dur), dur
+    if r.startswith("q"):
+        every, n = r[1:].split("x")
+        every, n = float(every), int(n)
+        return Dose(dose, site, ii=every, addl=n - 1), every * (n - 1)
+    raise ValueError(f"unknown regimen {regimen!r}")
+
+
+def _times(t_end: float) -> np.ndarray:
+    step = 0.05 if t_end <= 72 else (0.25 if t_end <= 1000 else 2.0)
+    return np.round(np.arange(0.0, t_end + step / 2, step), 10)
+
+
+#: physiology used for the rows of each species (NHP rows are compared with the rhesus-scaled model)
+PHYSIOLOGY = {"human": "adult", "NHP": "rhesus"}
+
+
+def physiology_for(row) -> str:
+    return PHYSIOLOGY.get(str(row.get("species", "human")), "adult")
+
+
+def age_for(row):
+    a = str(row.get("age_y", "") or "").strip()
+    return float(a) if a else None
+
+
+@lru_cache(maxsize=None)
+def _setup(drug: str, variant: str, metabolite: bool, physiology: str = "adult", age: float | None = None):
+    return cns.setup(drug, physiology=physiology, variant=variant, metabolite=metabolite, age=age)
+
+
+def _solve(st, site, dose, regimen, t_end):
+    reg, _ = _regimen(st.sites.get(site, site), dose, regimen)
+    times = _times(t_end)
+    res = st.simulate(reg, times=times)
+    return times, res
+
+
+def predict(row, st=None, *, variant: str = "linear") -> float:
+    """Predicted value of one observation row, in the row's unit."""
+    metabolite = row["site"] == "plasma_az5104"
+    st = st or _setup(row["drug"], variant, metabolite, physiology_for(row), age_for(row))
+    q = row["quantity"]
+    a, b = _window(row["time_h"])
+    t_end = max(b, a) + (0 if q in ("concentration", "css_ratio") else 0)
+    t_end = max(t_end, 1.0)
+    if q == "csf_clearance":
+        t_end = b
+    times, res = _solve(st, row["route"], row["dose_mg"], row["regimen"], t_end)
+    c = res.concentration(row["site"])[0]            # mg/L
+    mw = st.mw
+    unit = row["unit"]
+
+    def conv(x):  # mg/L -> row unit
+        return x / to_base(1.0, unit, "concentration", mw=mw)
+
+    sel = (times >= a - 1e-9) & (times <= b + 1e-9)
+    if q == "concentration":
+        return float(conv(np.interp(a, times, c)))
+    if q in ("peak_concentration", "steady_state_cmax"):
+        return float(conv(c[sel].max()))
+    if q == "steady_state_cmin":
+        return float(conv(c[sel].min()))
+    if q == "time_of_peak":
+        return float(times[sel][np.argmax(c[sel])])
+    if q == "half_life":
+        y = c[sel]
+        ok = y > 0
+        slope = np.polyfit(times[sel][ok], np.log(y[ok]), 1)[0]
+        return float(math.log(2) / -slope) if slope < 0 else float("inf")
+    if q == "auc_ratio":
+        cref = res.concentration(row["ref"])[0]
+        return float(np.trapezoid(c[sel], times[sel]) / np.trapezoid(cref[sel], times[sel]))
+    if q == "css_ratio":
+        cref = res.concentration(row["ref"])[0]
+        return float(np.interp(a, times, c) / np.interp(a, times, cref))
+    if q == "csf_clearance":
+        auc = np.trapezoid(c[sel], times[sel])
+        tail = times[sel][-20:]
+        k = -np.polyfit(tail, np.log(c[sel][-20:]), 1)[0]
+        auc += c[sel][-1] / k
+        cl_L_h = row["dose_mg"] / auc
+        return float(cl_L_h / to_base(1.0, unit, "flow"))
+    if q == "time_above":
+        thr = parse_quantity(row["ref"], "concentration", mw=mw)
+        dt = np.diff(times[sel])
+        above = (c[sel][:-1] > thr)
+        return float(np.sum(dt[above]))
+    if q == "peak_ratio":
+        cref = res.concentration(row["ref"])[0]
+        return float(c[sel].max() / cref[sel].max())
+    if q == "auc":
+        return float(np.trapezoid(c[sel], times[sel]) / to_base(1.0, unit, "auc", mw=mw))
+    if q == "route_peak_ratio":
+        _, res2 = _solve(st, row["ref"], row["dose_mg"], row["regimen"], t_end)
+        c2 = res2.concentration(row["site"])[0]
+        return float(c[sel].max() / c2[sel].max())
+    raise ValueError(f"unknown quantity {q!r}")
+
+
+def _judge(pred, obs, bound):
+    fe = pred / obs
+    if bound == "upper":
+        w2 = pred <= obs * 2.0
+        w15 = pred <= obs * 1.5
+    elif bound == "lower":
+        w2 = pred >= obs / 2.0
+        w15 = pred >= obs / 1.5
+    else:
+        w2 = 0.5 <= fe <= 2.0
+        w15 = 1 / 1.5 <= fe <= 1.5
+    return fe, bool(w2), bool(w15)
+
+
+def run_validation(observations=None) -> pd.DataFrame:
+    """Simulate every observation; one row per observation and CSF-efflux variant."""
+    obs = load_observations(observations) if not isinstance(observations, pd.DataFrame) else observations
+    rows = []
+    for _, r in obs.iterrows():
+        d = cns.drug(r["drug"])
+        for variant in d.variants:
+            try:
+                pred = predict(r, variant=variant)
+                err = ""
+            except Exception as exc:  # reported, not hidden
+                pred, err = float("nan"), f"{type(exc).__name__}: {exc}"
+            fe, w2, w15 = _judge(pred, r["observed"], r["bound"]) if np.isfinite(pred) else (np.nan, False, False)
+            judged = r["role"] != "pathology"
+            if not judged:
+                status = "not judged (pathology example)"
+            elif err:
+                status = "error: " + err
+            elif w2:
+                status = "pass" if w15 else "pass (within 2-fold)"
+            else:
+                status = "FAIL (flagged)" if r["id"] in HYPOTHESES else "FAIL"
+            rows.append({"id": r["id"], "drug": r["drug"], "variant": variant, "route": r["route"],
+                         "dose_mg": r["dose_mg"], "site": r["site"], "quantity": r["quantity"],
+                         "time_h": r["time_h"], "ref": r["ref"], "bound": r["bound"], "observed": r["observed"],
+                         "predicted": pred, "unit": r["unit"], "fold_error": fe, "within_2fold": w2,
+                         "within_1_5fold": w15, "role": r["role"], "species": r["species"], "status": status,
+                         "hypothesis": HYPOTHESES.get(r["id"], ""), "source": r["source"]})
+    return pd.DataFrame(rows)
+
+
+def write_validation_report(out_dir, table: pd.DataFrame | None = None) -> dict:
+    """Write ``validation.csv`` and ``validation.png`` (predicted vs observed, log-log, 1.5/2-fold bands)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    df = run_validation() if table is None else table
+    csv = out / "validation.csv"
+    df.to_csv(csv, index=False)
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    ok = np.isfinite(df["predicted"]) & (df["predicted"] > 0)
+    # normalise each point by its observation so that all quantities share one axis
+    x = np.ones(ok.sum())
+    y = df.loc[ok, "fold_error"].to_numpy()
+    xs = np.log10(df.loc[ok, "observed"].abs().to_numpy() + 1e-300)
+    for label, m in (("pass", df.loc[ok, "within_2fold"].to_numpy()), ("fail", ~df.loc[ok, "within_2fold"].to_numpy())):
+        ax.scatter(df.loc[ok, "observed"].to_numpy()[m], df.loc[ok, "predicted"].to_numpy()[m],
+                   label=label, s=22, c="tab:blue" if label == "pass" else "tab:red")
+    lo = min(df.loc[ok, "observed"].min(), df.loc[ok, "predicted"].min()) / 3
+    hi = max(df.loc[ok, "observed"].max(), df.loc[ok, "predicted"].max()) * 3
+    g = np.array([lo, hi])
+    ax.plot(g, g, "k-", lw=1)
+    for f, ls in ((1.5, "--"), (2.0, ":")):
+        ax.plot(g, g * f, "k" + ls, lw=0.8)
+        ax.plot(g, g / f, "k" + ls, lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("observed (each in its own unit)")
+    ax.set_ylabel("predicted")
+    ax.set_title("pkcsf CNS model: predicted vs observed (lines: 1, 1.5, 2-fold)")
+    ax.legend()
+    del x, y, xs
+    png = out / "validation.png"
+    fig.savefig(png, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return {"csv": csv, "png": png}

@@ -1,0 +1,65 @@
+"""Where pkcsf finds model and parameter files.
+
+Search order for ``models/`` and ``parameters/``:
+
+1. folders added with :func:`add_search_path` (most recent first);
+2. folders in the ``PKCSF_PATH`` environment variable (``os.pathsep``-separated);
+   each may hold ``models/`` and ``parameters/`` subfolders, or the files directly;
+3. the repository's top-level ``models/`` and ``parameters/`` (a source checkout
+   or an editable install);
+4. the copies installed as package data (``pkcsf/_data/``) by a regular install.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["add_search_path", "search_dirs", "builtin_dir", "read_toml"]
+
+_USER: list[Path] = []
+_PKG = Path(__file__).resolve().parent.parent   # pkcsf/ (this file is pkcsf/core/paths.py)
+
+
+def add_search_path(path) -> None:
+    """Add a folder holding your own ``models/`` and/or ``parameters/``."""
+    p = Path(path).expanduser().resolve()
+    if p in _USER:
+        _USER.remove(p)
+    _USER.insert(0, p)
+
+
+def builtin_dir(kind: str) -> Path:
+    """The built-in ``models`` or ``parameters`` folder."""
+    repo = _PKG.parent / kind
+    if repo.is_dir():
+        return repo
+    return _PKG / "_data" / kind
+
+
+def search_dirs(kind: str) -> list[Path]:
+    roots = list(_USER)
+    roots += [Path(p).expanduser() for p in os.environ.get("PKCSF_PATH", "").split(os.pathsep) if p]
+    out: list[Path] = []
+    for r in roots:
+        for cand in (r / kind, r):
+            if cand.is_dir() and cand not in out:
+                out.append(cand)
+                break
+    b = builtin_dir(kind)
+    if b.is_dir():
+        out.append(b)
+    return out
+
+
+def read_toml(path, error, what: str) -> dict:
+    """Read a TOML file; a missing or malformed file raises ``error`` naming ``what`` and the file."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise error(what, str(path), "the file does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{what} {path.name}", str(exc), "is not valid TOML") from None

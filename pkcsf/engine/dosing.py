@@ -1,0 +1,418 @@
+"""Doses and regimens: small frozen event objects that compose.
+
+A :class:`Dose` puts an amount into a named dosing **site** of the model (a
+route such as ``"ommaya"`` or ``"oral"``, which may split the dose between
+compartments and apply bioavailability and lag) or directly into a named
+**compartment**. It is a bolus, or a zero-order infusion given by ``rate``
+*or* ``duration`` (never both). ``ii``/``addl`` repeat it NONMEM-style.
+
+A :class:`Regimen` is a set of doses. ``a + b`` overlays two regimens (all
+doses of both); ``a.then(b)`` starts ``b`` where ``a``'s schedule ends.
+
+Amounts may be expressions over subject columns (``"DOSE"``, ``"12 * BSA"``),
+so that one regimen serves a population whose doses differ per subject.
+
+Event semantics (see docs/events.md, tested in tests/test_events.py):
+
+* outputs are right-continuous: the value reported at a dose time includes
+  that bolus; an infusion starting at *t* has delivered nothing at *t*;
+  an output time listed twice reports the value just before the doses at
+  that time (the left limit, e.g. a pre-dose trough), then the value after;
+* several doses at the same time are all given before that time is reported;
+* a dose with a lag time is given at ``time + lag``;
+* bioavailability F scales the amount; an infusion given by ``rate`` keeps
+  its rate and lasts ``F * amount / rate``; one given by ``duration`` keeps
+  its duration (NONMEM's convention);
+* doses after the last output time have no effect on the outputs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.core.errors import DosingError, check_choice
+from pkcsf.engine.expressions import Expression
+from pkcsf.core.units import parse_quantity
+
+__all__ = ["Dose", "Regimen", "bolus", "infusion", "oral", "from_nonmem", "NONMEM_COLUMNS"]
+
+NONMEM_COLUMNS = ["ID", "TIME", "AMT", "CMT", "EVID", "II", "ADDL", "RATE"]
+
+
+def _time(value, field):
+    t = parse_quantity(value, "time", field=field)
+    if not np.isfinite(t):
+        raise DosingError(field, value, "must be a finite time")
+    return t
+
+
+@dataclass(frozen=True)
+class Dose:
+    """One dose (or a NONMEM-style repeated dose with ``ii``/``addl``).
+
+    Parameters
+    ----------
+    amount : float, str
+        mg, a quantity such as ``"12 mg"``, or an expression over subject
+        columns such as ``"DOSE"`` or ``"12 * BSA"`` (evaluated per subject, in mg).
+    site : str
+        A dosing site or compartment name of the model.
+    time : float or str
+        Time of the (first) dose, h or e.g. ``"3 d"``.
+    rate, duration : float or str, optional
+        Zero-order infusion: rate (mg/h) or duration (h), never both.
+    ii, addl : interdose interval (h) and number of additional doses.
+    drug : str, optional
+        For combination regimens: which drug this dose is.
+    label : str
+        Free text (e.g. "induction") kept in event tables and reports.
+    """
+
+    amount: float | str
+    site: str
+    time: float = 0.0
+    rate: float | None = None
+    duration: float | None = None
+    ii: float = 0.0
+    addl: int = 0
+    drug: str | None = None
+    label: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.site, str) or not self.site:
+            raise DosingError("dose.site", self.site, "must be the name of a dosing site or compartment")
+        amt = self.amount
+        if isinstance(amt, str):
+            try:
+                amt = parse_quantity(amt, "amount", field="dose.amount")
+            except Exception:
+                try:
+                    Expression.parse(amt, "dose.amount")
+                except Exception:
+                    raise DosingError("dose.amount", self.amount,
+                                      "must be an amount such as '12 mg', a number of mg, or an expression over subject columns such as 'DOSE'") from None
+        if not isinstance(amt, str):
+            if isinstance(amt, bool) or not isinstance(amt, (int, float, np.floating, np.integer)):
+                raise DosingError("dose.amount", self.amount, "must be a number of mg or a quantity such as '12 mg'")
+            if not np.isfinite(amt) or amt < 0:
+                raise DosingError("dose.amount", self.amount, "must be a finite amount >= 0 mg")
+            amt = float(amt)
+        object.__setattr__(self, "amount", amt)
+        t = _time(self.time, "dose.time")
+        if t < 0:
+            raise DosingError("dose.time", self.time, "dose times must be >= 0 h (time 0 is the start of the simulation)")
+        object.__setattr__(self, "time", t)
+        if self.rate is not None and self.duration is not None:
+            raise DosingError("dose.rate/dose.duration", (self.rate, self.duration),
+                              "give an infusion's rate or its duration, never both")
+        if self.rate is not None:
+            r = parse_quantity(self.rate, "rate", field="dose.rate")
+            if not np.isfinite(r) or r <= 0:
+                raise DosingError("dose.rate", self.rate, "an infusion rate must be > 0 mg/h")
+            object.__setattr__(self, "rate", r)
+        if self.duration is not None:
+            d = _time(self.duration, "dose.duration")
+            if d <= 0:
+                raise DosingError("dose.duration", self.duration, "an infusion duration must be > 0 h")
+            object.__setattr__(self, "duration", d)
+        ii = _time(self.ii, "dose.ii")
+        if ii < 0:
+            raise DosingError("dose.ii", self.ii, "the interdose interval must be >= 0 h")
+        object.__setattr__(self, "ii", ii)
+        if isinstance(self.addl, bool) or int(self.addl) != self.addl or self.addl < 0:
+            raise DosingError("dose.addl", self.addl, "must be a whole number >= 0")
+        object.__setattr__(self, "addl", int(self.addl))
+        if self.addl > 0 and ii <= 0:
+            raise DosingError("dose.ii", self.ii, "repeated doses (addl > 0) need an interdose interval > 0")
+
+    @property
+    def is_infusion(self) -> bool:
+        return self.rate is not None or self.duration is not None
+
+    def expand(self) -> list["Dose"]:
+        """The single doses this one stands for (II/ADDL unrolled)."""
+        if self.addl == 0:
+            return [self]
+        return [replace(self, time=self.time + k * self.ii, ii=0.0, addl=0) for k in range(self.addl + 1)]
+
+    def repeat(self, every, n: int) -> "Regimen":
+        """``n`` doses in all, ``every`` apart (h or e.g. ``"1 week"``)."""
+        if isinstance(n, bool) or int(n) != n or n < 1:
+            raise DosingError("repeat.n", n, "the number of doses must be a whole number >= 1")
+        return Regimen([replace(self, ii=_time(every, "repeat.every"), addl=int(n) - 1)])
+
+    def __add__(self, other):
+        return Regimen([self]) + other
+
+    __radd__ = __add__
+
+    def describe(self) -> str:
+        amt = f"{self.amount:g} mg" if isinstance(self.amount, float) else f"({self.amount}) mg per subject"
+        what = f"{amt} {self.site}"
+        if self.rate is not None:
+            what += f" infused at {self.rate:g} mg/h"
+        elif self.duration is not None:
+            what += f" infused over {self.duration:g} h"
+        when = f"at {self.time:g} h"
+        if self.addl:
+            when += f", then every {self.ii:g} h x {self.addl} more"
+        return f"{what} {when}"
+
+
+def bolus(amount, site, time=0.0, **kw) -> Dose:
+    return Dose(amount, site, time, **kw)
+
+
+def infusion(amount, site, time=0.0, *, rate=None, duration=None, **kw) -> Dose:
+    if rate is None and duration is None:
+        raise DosingError("infusion", amount, "an infusion needs a rate or a duration")
+    return Dose(amount, site, time, rate=rate, duration=duration, **kw)
+
+
+def oral(amount, time=0.0, site="oral", **kw) -> Dose:
+    return Dose(amount, site, time, **kw)
+
+
+class Regimen:
+    """An immutable collection of doses. ``+`` overlays; :meth:`then` sequences.
+
+    ``end`` is where the schedule ends: the time of the last dose plus one
+    interdose interval where the regimen knows it (set by the builders in
+    :mod:`pkcsf.clinical.regimens`), else the last dose time. ``origin`` is where it
+    starts: the first dose time unless given (a phase may start before its
+    first dose, e.g. days 8 and 15 of a cycle); :meth:`then` puts the next
+    regimen's origin at this one's end.
+    """
+
+    __slots__ = ("doses", "_end", "label", "_origin")
+
+    def __init__(self, doses=(), *, end=None, label: str = "", origin=None):
+        if isinstance(doses, Dose):
+            doses = [doses]
+        doses = tuple(doses)
+        for i, d in enumerate(doses):
+            if not isinstance(d, Dose):
+                raise DosingError(f"regimen.doses[{i}]", d, "must be a Dose")
+        self.doses = doses
+        self._end = None if end is None else float(end)
+        self.label = label
+        self._origin = None if origin is None else float(origin)
+
+    # composition ---------------------------------------------------------
+    def __add__(self, other) -> "Regimen":
+        if isinstance(other, Dose):
+            other = Regimen([other])
+        if not isinstance(other, Regimen):
+            return NotImplemented
+        end = max(self.end, other.end) if (self.doses or other.doses) else None
+        origins = [r.origin for r in (self, other) if r.doses or r._origin is not None]
+        origin = min(origins) if any(r._origin is not None for r in (self, other)) else None
+        return Regimen(self.doses + other.doses, end=end, label=" + ".join(x for x in (self.label, other.label) if x),
+                       origin=origin)
+
+    __radd__ = __add__
+
+    def shift(self, dt) -> "Regimen":
+        dt = _time(dt, "shift")
+        return Regimen([replace(d, time=d.time + dt) for d in self.doses],
+                       end=None if self._end is None else self._end + dt, label=self.label,
+                       origin=None if self._origin is None else self._origin + dt)
+
+    def then(self, other: "Regimen", gap=0.0) -> "Regimen":
+        """``other`` shifted so that its origin (first dose unless set) is at this regimen's end (plus ``gap``)."""
+        if isinstance(other, Dose):
+            other = Regimen([other])
+        return self + other.shift(self.end + _time(gap, "gap") - other.origin)
+
+    def repeat(self, every, n: int) -> "Regimen":
+        """The whole regimen ``n`` times, each copy ``every`` after the previous."""
+        every = _time(every, "repeat.every")
+        out = Regimen(label=self.label)
+        for k in range(int(n)):
+            out = out + self.shift(k * every)
+        out._end = self.start + (int(n) - 1) * every + (self.end - self.start)
+        out._origin = self._origin
+        return out
+
+    def with_site(self, site: str) -> "Regimen":
+        return Regimen([replace(d, site=site) for d in self.doses], end=self._end, label=self.label,
+                       origin=self._origin)
+
+    def scaled(self, factor: float) -> "Regimen":
+        out = []
+        for d in self.doses:
+            if isinstance(d.amount, str):
+                out.append(replace(d, amount=f"({d.amount}) * {float(factor)!r}"))
+            else:
+                out.append(replace(d, amount=d.amount * factor))
+        return Regimen(out, end=self._end, label=self.label, origin=self._origin)
+
+    # views ---------------------------------------------------------------
+    def expand(self) -> list[Dose]:
+        """Single doses, II/ADDL unrolled, sorted by time (stable)."""
+        singles = [s for d in self.doses for s in d.expand()]
+        return sorted(singles, key=lambda d: d.time)
+
+    @property
+    def start(self) -> float:
+        return min((d.time for d in self.doses), default=0.0)
+
+    @property
+    def origin(self) -> float:
+        """Where the schedule starts (h): set by the builders, else the first dose time."""
+        return self._origin if self._origin is not None else self.start
+
+    @property
+    def end(self) -> float:
+        if self._end is not None:
+            return self._end
+        singles = self.expand()
+        return max((d.time for d in singles), default=0.0)
+
+    @property
+    def sites(self) -> list[str]:
+        return sorted({d.site for d in self.doses})
+
+    @property
+    def drugs(self) -> list[str]:
+        return sorted({d.drug for d in self.doses if d.drug})
+
+    def for_drug(self, drug: str) -> "Regimen":
+        return Regimen([d for d in self.doses if d.drug in (drug, None)], end=self._end, label=self.label,
+                       origin=self._origin)
+
+    def __len__(self) -> int:
+        return len(self.expand())
+
+    def __iter__(self):
+        return iter(self.expand())
+
+    def __eq__(self, other):
+        return isinstance(other, Regimen) and self.expand() == other.expand()
+
+    def __repr__(self) -> str:
+        return f"Regimen({len(self)} doses, {self.start:g}-{self.end:g} h{', ' + self.label if self.label else ''})"
+
+    def describe(self) -> str:
+        lines = [d.describe() for d in self.doses]
+        return "\n".join(lines) if lines else "(no doses)"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per single dose: time_h, day, amount_mg, site, rate, duration, drug, label."""
+        rows = [{"time_h": d.time, "day": d.time / 24.0, "amount_mg": d.amount, "site": d.site,
+                 "rate_mg_per_h": d.rate, "duration_h": d.duration, "drug": d.drug, "label": d.label}
+                for d in self.expand()]
+        return pd.DataFrame(rows, columns=["time_h", "day", "amount_mg", "site", "rate_mg_per_h",
+                                           "duration_h", "drug", "label"])
+
+    def to_nonmem(self, id: int = 1, model=None, compact: bool = True) -> pd.DataFrame:
+        """NONMEM-style event table: ``ID TIME AMT CMT EVID II ADDL RATE``.
+
+        ``CMT`` is the site or compartment name; with ``model`` given, a dose
+        into a compartment is written as its 1-based number. ``compact=False``
+        unrolls II/ADDL into single rows. An infusion given by duration gets
+        ``RATE = AMT / duration`` and, in an extra ``DUR`` column, its
+        duration, so that :func:`from_nonmem` reads it back as an infusion by
+        duration (which keeps its duration, not its rate, under
+        bioavailability). The column is only written when such a dose exists.
+        """
+        doses = self.doses if compact else self.expand()
+        rows = []
+        for d in sorted(doses, key=lambda d: d.time):
+            if isinstance(d.amount, str):
+                raise DosingError("regimen.to_nonmem", d.amount, "amounts must be numbers to export an event table")
+            cmt = d.site
+            if model is not None and d.site in model.compartment_names:
+                cmt = model.compartment_names.index(d.site) + 1
+            if d.rate is not None:
+                rate = d.rate
+            elif d.duration is not None:
+                rate = d.amount / d.duration
+            else:
+                rate = 0.0
+            rows.append({"ID": id, "TIME": d.time, "AMT": d.amount, "CMT": cmt, "EVID": 1,
+                         "II": d.ii, "ADDL": d.addl, "RATE": rate,
+                         "DUR": d.duration if d.duration is not None else 0.0})
+        columns = NONMEM_COLUMNS + (["DUR"] if any(d.duration is not None for d in doses) else [])
+        return pd.DataFrame(rows, columns=columns)
+
+
+def from_nonmem(table, model=None) -> dict[int, Regimen]:
+    """Read a NONMEM-style event table (DataFrame or CSV path).
+
+    Columns ``ID TIME AMT CMT EVID II ADDL RATE`` (upper or lower case; only
+    ``TIME``, ``AMT`` and ``CMT`` are required). ``CMT`` may be a site or
+    compartment name, or a 1-based compartment number (needs ``model``).
+    Rows with ``EVID`` 0 or 2 (observations, other events) are skipped;
+    ``EVID`` 1 is a dose; ``EVID`` 3/4 (resets) and ``SS`` are not supported
+    and raise. ``RATE`` > 0 is an infusion rate in mg/h; ``RATE`` -1/-2
+    (modelled rate/duration) raise. A ``DUR`` column (h) gives an infusion
+    by duration; a row with both ``RATE`` and ``DUR`` (as :meth:`Regimen.to_nonmem`
+    writes them) is an infusion by duration if ``RATE * DUR == AMT``, else an
+    error. Returns ``{ID: Regimen}``.
+    """
+    if not isinstance(table, pd.DataFrame):
+        try:
+            table = pd.read_csv(table)
+        except FileNotFoundError:
+            raise DosingError("event table", str(table), "the file does not exist") from None
+    df = table.rename(columns={c: str(c).upper() for c in table.columns})
+    for col in ("TIME", "AMT", "CMT"):
+        if col not in df.columns:
+            raise DosingError("event table columns", list(table.columns), f"a {col} column is required (columns: {', '.join(NONMEM_COLUMNS)})")
+    allowed = set(NONMEM_COLUMNS) | {"SS", "DUR", "MDV", "DV"}
+    extra = [c for c in df.columns if c not in allowed]
+    if extra:
+        raise DosingError("event table columns", extra[0], "allowed columns: " + ", ".join(sorted(allowed)))
+    if "ID" not in df.columns:
+        df = df.assign(ID=1)
+    if "EVID" not in df.columns:
+        df = df.assign(EVID=np.where(df["AMT"].fillna(0) > 0, 1, 0))
+    out: dict[int, list[Dose]] = {}
+    names = None if model is None else model.compartment_names
+    for i, row in enumerate(df.itertuples(index=False)):
+        r = row._asdict()
+        where = f"event table row {i}"
+        evid = int(r.get("EVID", 1))
+        if evid in (0, 2):
+            continue
+        if evid != 1:
+            raise DosingError(f"{where}.EVID", evid, "supported: 0 (observation), 1 (dose), 2 (other); resets (3, 4) are not supported")
+        if r.get("SS", 0) not in (0, None) and not pd.isna(r.get("SS", 0)):
+            raise DosingError(f"{where}.SS", r["SS"], "steady-state doses are not supported; give the doses explicitly (e.g. with II/ADDL)")
+        cmt = r["CMT"]
+        if isinstance(cmt, (int, float, np.integer, np.floating)) and not isinstance(cmt, bool):
+            if names is None:
+                raise DosingError(f"{where}.CMT", cmt, "a compartment number needs the model (pass model=...) or use the site/compartment name")
+            k = int(cmt)
+            if k != cmt or not 1 <= k <= len(names):
+                raise DosingError(f"{where}.CMT", cmt, f"compartment numbers run from 1 to {len(names)}")
+            cmt = names[k - 1]
+        else:
+            cmt = str(cmt)
+            if model is not None:
+                check_choice(f"{where}.CMT", cmt, model.site_names + model.compartment_names, DosingError)
+        rate = r.get("RATE", 0.0)
+        rate = 0.0 if rate is None or pd.isna(rate) else float(rate)
+        dur = r.get("DUR", None)
+        dur = None if dur is None or pd.isna(dur) or float(dur) == 0 else float(dur)
+        if rate < 0:
+            raise DosingError(f"{where}.RATE", rate, "modelled rates/durations (RATE -1, -2) are not supported; give RATE in mg/h or a DUR column")
+        if rate > 0 and dur is not None:
+            amt = float(r["AMT"])
+            if not abs(rate * dur - amt) <= 1e-9 * abs(amt):
+                raise DosingError(f"{where}.RATE/DUR", (rate, dur),
+                                  f"give RATE or DUR; when both are given they must agree (RATE * DUR = AMT = {amt:g})")
+            rate = 0.0       # an infusion by duration (keeps its duration under bioavailability)
+        ii = r.get("II", 0.0)
+        addl = r.get("ADDL", 0)
+        try:
+            dose = Dose(float(r["AMT"]), cmt, float(r["TIME"]), rate=rate if rate > 0 else None, duration=dur,
+                        ii=0.0 if ii is None or pd.isna(ii) else float(ii),
+                        addl=0 if addl is None or pd.isna(addl) else int(addl))
+        except DosingError as exc:
+            raise DosingError(f"{where}.{exc.field.split('.')[-1].upper()}", exc.value, exc.allowed) from None
+        out.setdefault(int(r["ID"]), []).append(dose)
+    return {k: Regimen(v) for k, v in out.items()}

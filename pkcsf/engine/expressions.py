@@ -1,0 +1,96 @@
+"""Tiny, safe arithmetic expressions over parameter names.
+
+Model files may give a transfer coefficient or a dose fraction as an
+expression (``"PS_BCSF * FU"``, ``"1 - F_LEAK"``). Expressions are parsed
+once with :mod:`ast`, checked against a whitelist (numbers, parameter names,
+``+ - * / **``, and ``exp log sqrt min max abs``) and evaluated vectorised on
+NumPy columns, one value per subject.
+"""
+from __future__ import annotations
+
+import ast
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+from pkcsf.core.errors import ModelError
+
+__all__ = ["Expression"]
+
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.Pow: operator.pow}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_FUNCS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs,
+          "min": np.minimum, "max": np.maximum}
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed expression; ``names`` are the parameters it reads."""
+
+    text: str
+    names: tuple[str, ...]
+    _tree: ast.AST
+
+    @classmethod
+    def parse(cls, text, field: str = "expression") -> "Expression":
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            text = repr(float(text))
+        if not isinstance(text, str) or not text.strip():
+            raise ModelError(field, text, "must be a parameter name, a number or an arithmetic expression")
+        try:
+            tree = ast.parse(text.strip(), mode="eval").body
+        except SyntaxError:
+            raise ModelError(field, text, "is not a valid arithmetic expression") from None
+        names: list[str] = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                if node.id not in _FUNCS and node.id not in names:
+                    names.append(node.id)
+            elif isinstance(node, ast.Call):
+                if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS) or node.keywords:
+                    raise ModelError(field, text, "only these functions are allowed: " + ", ".join(_FUNCS))
+            elif isinstance(node, ast.BinOp):
+                if type(node.op) not in _BINOPS:
+                    raise ModelError(field, text, "only + - * / ** are allowed")
+            elif isinstance(node, ast.UnaryOp):
+                if type(node.op) not in _UNARY:
+                    raise ModelError(field, text, "only unary + and - are allowed")
+            elif isinstance(node, ast.Constant):
+                if not isinstance(node.value, (int, float)) or isinstance(node.value, bool):
+                    raise ModelError(field, text, "constants must be numbers")
+            elif not isinstance(node, (ast.Load, ast.operator, ast.unaryop, ast.expr_context)):
+                raise ModelError(field, text, f"'{type(node).__name__}' is not allowed in an expression")
+        return cls(text.strip(), tuple(names), tree)
+
+    @property
+    def is_name(self) -> bool:
+        return isinstance(self._tree, ast.Name)
+
+    @property
+    def constant(self) -> float | None:
+        """The value if the expression has no names, else None."""
+        if self.names:
+            return None
+        return float(self.evaluate({}))
+
+    def evaluate(self, columns: dict[str, np.ndarray]):
+        return _eval(self._tree, columns)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _eval(node, cols):
+    if isinstance(node, ast.Constant):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        return cols[node.id]
+    if isinstance(node, ast.BinOp):
+        return _BINOPS[type(node.op)](_eval(node.left, cols), _eval(node.right, cols))
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)](_eval(node.operand, cols))
+    if isinstance(node, ast.Call):
+        return _FUNCS[node.func.id](*[_eval(a, cols) for a in node.args])
+    raise TypeError(type(node).__name__)  # unreachable after parse()

@@ -1,0 +1,656 @@
+"""The engine's entry point: :func:`simulate`.
+
+``simulate(model, regimen, params, times=...)`` validates everything at the
+boundary (model, parameters of every subject, regimen, times, solver
+options), lowers the model to kernel tables, builds per-subject event
+arrays, and solves all subjects in one compiled, parallel call, in chunks
+that bound memory. It returns a :class:`~pkcsf.engine.results.SimulationResult`.
+
+:class:`Problem` is the prepared form (validated parameters, events and
+options), reused by the population summaries that stream over millions of
+subjects without holding the full subject × time × compartment array.
+"""
+from __future__ import annotations
+
+import math
+import time as _time
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+import pandas as pd
+
+from pkcsf.engine.compile import CompiledModel, compile_model
+from pkcsf.engine.dosing import Dose, Regimen, from_nonmem
+from pkcsf.core.errors import DosingError, ParameterError, SolverError, check_choice
+from pkcsf.engine.expressions import Expression
+from pkcsf.engine.model import Model, load_model
+from pkcsf.solvers import resolve_solver
+from pkcsf.solvers import kernels as K
+
+__all__ = ["simulate", "Problem", "prepare", "DEFAULT_RTOL", "DEFAULT_ATOL"]
+
+DEFAULT_RTOL = 1e-7
+DEFAULT_ATOL = 1e-12
+_ID_COLUMNS = ("ID", "id")
+
+
+# --------------------------------------------------------------- parameters
+def _parameter_table(cm: CompiledModel, params, extra_needed: set) -> tuple[np.ndarray, dict, np.ndarray]:
+    """Base parameter matrix (N, n_params), extra subject columns, ids."""
+    names = cm.parameter_names
+    defaults = {p.name: p.default for p in cm.model.parameters if p.default is not None}
+    if params is None:
+        params = {}
+    ids = None
+    if isinstance(params, pd.Series):
+        params = params.to_dict()
+    if isinstance(params, pd.DataFrame):
+        df = params
+        for c in _ID_COLUMNS:
+            if c in df.columns:
+                ids = df[c].to_numpy()
+                df = df.drop(columns=[c])
+        cols = {str(c): df[c].to_numpy() for c in df.columns}
+        N = len(df)
+    elif isinstance(params, np.ndarray) and params.ndim == 2:
+        if params.shape[1] != len(names):
+            raise ParameterError("params", f"array of shape {params.shape}",
+                                 f"a 2-D array needs one column per model parameter ({len(names)}: {', '.join(names)})")
+        cols = {n: params[:, j] for j, n in enumerate(names)}
+        N = params.shape[0]
+    elif isinstance(params, dict):
+        cols = {}
+        N = None
+        for k, v in params.items():
+            arr = np.atleast_1d(np.asarray(v, dtype=float)) if not isinstance(v, str) else v
+            if isinstance(arr, str):
+                raise ParameterError(f"params[{k!r}]", v, "must be a number or an array of numbers")
+            if arr.ndim != 1:
+                raise ParameterError(f"params[{k!r}]", f"array of shape {arr.shape}", "must be a scalar or a 1-D array (one value per subject)")
+            if arr.size != 1:
+                if N is not None and N != 1 and arr.size != N:
+                    raise ParameterError(f"params[{k!r}]", f"{arr.size} values",
+                                         f"every per-subject column must have the same length ({N})")
+                N = arr.size if N in (None, 1) else N
+            elif N is None:
+                N = 1
+            cols[str(k)] = arr
+        N = N or 1
+        cols = {k: (np.repeat(v, N) if v.size == 1 else v) for k, v in cols.items()}
+        if "ID" in cols:
+            ids = cols.pop("ID")
+    else:
+        raise ParameterError("params", type(params).__name__,
+                             "must be a dict {name: value or array}, a pandas DataFrame (one row per subject) or a 2-D array")
+    if N == 0:
+        raise ParameterError("params", "0 subjects", "at least one subject is needed")
+    known = set(names) | set(extra_needed)
+    unknown = [c for c in cols if c not in known]
+    if unknown:
+        bad = unknown[0]
+        raise ParameterError(f"params[{bad!r}]", bad,
+                             "not a parameter of model " + repr(cm.model.name) + "; valid names: " + ", ".join(names),
+                             _did_you_mean(bad, names))
+    missing = [n for n in names if n not in cols and n not in defaults]
+    if missing:
+        raise ParameterError("params", f"missing {', '.join(missing)}",
+                             f"model {cm.model.name!r} needs a value for every parameter: {', '.join(names)}")
+    base = np.empty((N, len(names)))
+    for j, n in enumerate(names):
+        col = cols.get(n)
+        if col is None:
+            base[:, j] = defaults[n]
+        else:
+            try:
+                base[:, j] = np.asarray(col, dtype=float)
+            except (TypeError, ValueError):
+                raise ParameterError(f"params[{n!r}]", col[:3] if hasattr(col, "__getitem__") else col,
+                                     "must be numbers") from None
+    extras = {}
+    for n in extra_needed:
+        if n in cols:
+            try:
+                extras[n] = np.asarray(cols[n], dtype=float)
+            except (TypeError, ValueError):
+                raise ParameterError(f"params[{n!r}]", cols[n][:3], "must be numbers") from None
+    if ids is None:
+        ids = np.arange(N)
+    return base, extras, np.asarray(ids)
+
+
+def _sid(x) -> str:
+    """A subject id for messages (no numpy repr)."""
+    return repr(x.item() if hasattr(x, "item") else x)
+
+
+def _did_you_mean(name, choices):
+    from pkcsf.core.errors import suggest
+
+    g = suggest(name, choices)
+    return f"did you mean {g!r}?" if g else None
+
+
+def _check_values(cm: CompiledModel, P: np.ndarray, ids):
+    """Every used column finite and in its allowed range, naming subject and parameter."""
+    model = cm.model
+    rules: list[tuple[int, str, str]] = []   # (column, rule, what)
+    for s, c in enumerate(cm.vol_col[:-1]):
+        if c >= 0:
+            rules.append((int(c), "positive", f"volume of {model.compartments[s].name}"))
+    for k in range(len(cm.lin_col)):
+        if cm.lin_col[k] >= 0:
+            rules.append((int(cm.lin_col[k]), "nonnegative",
+                          f"coefficient of the transfer {cm.state_names[cm.lin_src[k]]} -> {cm.state_names[cm.lin_dst[k]]}"))
+    for k in range(len(cm.mm_src)):
+        rules.append((int(cm.mm_vmax[k]), "nonnegative", f"Vmax of {cm.state_names[cm.mm_src[k]]} -> {cm.state_names[cm.mm_dst[k]]}"))
+        rules.append((int(cm.mm_km[k]), "positive", f"Km of {cm.state_names[cm.mm_src[k]]} -> {cm.state_names[cm.mm_dst[k]]}"))
+        if cm.mm_fu[k] >= 0:
+            rules.append((int(cm.mm_fu[k]), "nonnegative", "fraction unbound"))
+    for site in cm.sites.values():
+        for c in site.fractions:
+            if c >= 0:
+                rules.append((int(c), "nonnegative", f"dose fraction of site {site.name}"))
+        if site.bioavailability >= 0:
+            rules.append((site.bioavailability, "nonnegative", f"bioavailability of site {site.name}"))
+        if site.lag >= 0:
+            rules.append((site.lag, "nonnegative", f"lag time of site {site.name}"))
+    # every base parameter must at least be finite
+    for j in range(cm.n_params):
+        rules.append((j, "finite", "parameter"))
+    for col, rule, what in rules:
+        v = P[:, col]
+        bad = ~np.isfinite(v)
+        allowed = "must be a finite number"
+        if rule == "positive":
+            bad |= ~(v > 0)
+            allowed = "must be a finite number > 0"
+        elif rule == "nonnegative":
+            bad |= ~(v >= 0)
+            allowed = "must be a finite number >= 0"
+        if bad.any():
+            i = int(np.argmax(bad))
+            name = cm.columns[col]
+            label = name if not name.startswith("<") else name[1:-1]
+            raise ParameterError(f"subject {_sid(ids[i])}: {label}" + ("" if what == "parameter" else f" ({what})"),
+                                 float(v[i]), allowed)
+
+
+# ------------------------------------------------------------------ events
+@dataclass
+class _DoseSpec:
+    """One single dose resolved against the model (vectorised over subjects later)."""
+
+    time: float
+    amount: object              # float or Expression
+    targets: np.ndarray         # state indices
+    fractions: np.ndarray       # column per target or -1
+    F: int
+    lag: int
+    rate: float | None
+    duration: float | None
+
+
+def _resolve_doses(cm: CompiledModel, regimen, where="regimen") -> list[_DoseSpec]:
+    if isinstance(regimen, Dose):
+        regimen = Regimen([regimen])
+    if isinstance(regimen, (list, tuple)) and all(isinstance(d, Dose) for d in regimen):
+        regimen = Regimen(list(regimen))
+    if not isinstance(regimen, Regimen):
+        raise DosingError(where, type(regimen).__name__, "must be a Regimen, a Dose or a list of Doses")
+    out = []
+    names = cm.state_names[:-1]
+    for d in regimen.expand():
+        if d.site in cm.sites:
+            st = cm.sites[d.site]
+            targets, fracs, F, lag = st.states, st.fractions, st.bioavailability, st.lag
+        elif d.site in names:
+            if cm.model.compartment(d.site).kind == "accumulator":
+                raise DosingError(f"{where}: dose at {d.time:g} h", d.site, "cannot dose into an accumulator compartment")
+            targets = np.array([names.index(d.site)], dtype=np.int64)
+            fracs = np.array([-1], dtype=np.int64)
+            F, lag = -1, -1
+        else:
+            check_choice(f"{where}: dose at {d.time:g} h: site", d.site,
+                         list(cm.sites) + names, DosingError)
+        amount = d.amount if not isinstance(d.amount, str) else Expression.parse(d.amount, f"{where}: dose amount")
+        out.append(_DoseSpec(d.time, amount, targets, fracs, F, lag, d.rate, d.duration))
+    return out
+
+
+def _subject_columns_needed(specs_list) -> set:
+    need = set()
+    for specs in specs_list:
+        for s in specs:
+            if isinstance(s.amount, Expression):
+                need.update(s.amount.names)
+    return need
+
+
+def _build_events(cm: CompiledModel, groups, P: np.ndarray, extras: dict, base_cols: dict, ids,
+                  where="regimen"):
+    """Event arrays for the rows of P: (ev_t, ev_s, ev_a, ev_k) of shape (N, E), ev_n (N,).
+
+    ``groups`` is a list of ``(spec, rows)``: a dose and the rows (subjects of
+    this chunk) that receive it. A shared regimen is one group per dose with
+    every row; per-subject regimens group identical doses across subjects, so
+    both are computed vectorised per group. Events of a subject are sorted by
+    time (stable: doses at the same time keep their order); rows with fewer
+    events are padded with +inf times. When every row has the same events,
+    one row is returned (the kernels broadcast it).
+    """
+    N = P.shape[0]
+    ts, ss, aa, kk, rr = [], [], [], [], []
+    cols = None
+    for spec, rows in groups:
+        n = len(rows)
+        if isinstance(spec.amount, Expression):
+            if cols is None:
+                cols = dict(base_cols)
+                cols.update(extras)
+            missing = [m for m in spec.amount.names if m not in cols]
+            if missing:
+                raise DosingError(f"{where}: dose amount {spec.amount.text!r}", missing[0],
+                                  "an amount expression must use subject columns given in params (e.g. a DOSE or BSA column)")
+            amt = np.broadcast_to(np.asarray(spec.amount.evaluate({m: cols[m][rows] for m in spec.amount.names}),
+                                             dtype=float), (n,))
+            bad = ~np.isfinite(amt) | (amt < 0)
+            if bad.any():
+                i = int(rows[np.argmax(bad)])
+                raise DosingError(f"{where}: subject {_sid(ids[i])}: dose amount {spec.amount.text!r}",
+                                  float(amt[np.argmax(bad)]), "must evaluate to a finite amount >= 0 mg")
+        else:
+            amt = np.full(n, float(spec.amount))
+        F = P[rows, spec.F] if spec.F >= 0 else np.ones(n)
+        lag = P[rows, spec.lag] if spec.lag >= 0 else np.zeros(n)
+        t0 = spec.time + lag
+        for st, fc in zip(spec.targets, spec.fractions):
+            frac = P[rows, fc] if fc >= 0 else np.ones(n)
+            delivered = amt * F * frac
+            if spec.rate is None and spec.duration is None:
+                parts = [(t0, delivered, K.EV_BOLUS)]
+            else:
+                if spec.rate is not None:      # rate kept, duration follows F (NONMEM)
+                    dur = amt * F / spec.rate
+                    rate = spec.rate * frac
+                else:
+                    dur = np.full(n, spec.duration)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        rate = np.where(dur > 0, delivered / dur, 0.0)
+                rate = np.broadcast_to(rate, (n,))
+                parts = [(t0, rate, K.EV_RATE_ON), (t0 + dur, rate, K.EV_RATE_OFF)]
+            for t, a, kind in parts:
+                ts.append(t); aa.append(a); rr.append(rows)
+                ss.append(np.full(n, st)); kk.append(np.full(n, kind))
+    if not ts:
+        z = np.zeros((1, 1))
+        return z, np.zeros((1, 1), np.int64), z.copy(), np.zeros((1, 1), np.int64), np.zeros(1, np.int64)
+    t, s, a, k, r = (np.concatenate(x) for x in (ts, ss, aa, kk, rr))
+    order = np.lexsort((t, r))            # by row, then time; stable for equal times
+    t, s, a, k, r = t[order], s[order].astype(np.int64), a[order].astype(float), k[order].astype(np.int64), r[order]
+    ev_n = np.bincount(r, minlength=N).astype(np.int64)
+    E = int(ev_n.max())
+    pos = np.arange(len(t)) - (np.cumsum(ev_n) - ev_n)[r]
+    ev_t = np.full((N, E), np.inf)
+    ev_s = np.zeros((N, E), np.int64)
+    ev_a = np.zeros((N, E))
+    ev_k = np.zeros((N, E), np.int64)
+    ev_t[r, pos], ev_s[r, pos], ev_a[r, pos], ev_k[r, pos] = t, s, a, k
+    if N > 1 and (ev_n == E).all() and (ev_t == ev_t[0]).all() and (ev_a == ev_a[0]).all() \
+            and (ev_s == ev_s[0]).all() and (ev_k == ev_k[0]).all():
+        ev_t, ev_s, ev_a, ev_k, ev_n = ev_t[:1], ev_s[:1], ev_a[:1], ev_k[:1], ev_n[:1]
+    return ev_t, ev_s, ev_a, ev_k, ev_n
+
+
+def _group_doses(spec_lists) -> list:
+    """``(spec, rows)`` groups: identical doses of different subjects share one group."""
+    groups: dict = {}
+    for row, specs in enumerate(spec_lists):
+        for spec in specs:
+            amount = spec.amount.text if isinstance(spec.amount, Expression) else spec.amount
+            key = (spec.time, amount, tuple(spec.targets), tuple(spec.fractions), spec.F, spec.lag, spec.rate,
+                   spec.duration)
+            if key not in groups:
+                groups[key] = (spec, [])
+            groups[key][1].append(row)
+    return [(spec, np.asarray(rows, dtype=np.int64)) for spec, rows in groups.values()]
+
+
+# ------------------------------------------------------------------ problem
+@dataclass
+class Problem:
+    """A validated simulation problem, ready to solve in chunks."""
+
+    compiled: CompiledModel
+    P: np.ndarray
+    ids: np.ndarray
+    times: np.ndarray
+    method: str
+    rtol: float
+    atol: float
+    max_steps: int
+    max_step: float
+    save: np.ndarray
+    y0: np.ndarray
+    specs: list                 # one list of _DoseSpec per subject, or a single shared list
+    shared_regimen: bool
+    extras: dict
+    regimen_label: str = ""
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_subjects(self) -> int:
+        return self.P.shape[0]
+
+    @property
+    def saved_names(self) -> list:
+        return [self.compiled.state_names[i] for i in self.save]
+
+    def events(self, rows: slice):
+        P = self.P[rows]
+        ids = self.ids[rows]
+        base = {n: P[:, j] for j, n in enumerate(self.compiled.parameter_names)}
+        extras = {k: v[rows] for k, v in self.extras.items()}
+        if self.shared_regimen:
+            everyone = np.arange(P.shape[0])
+            groups = [(spec, everyone) for spec in self.specs]
+        else:
+            groups = _group_doses(self.specs[i] for i in range(*rows.indices(self.n_subjects)))
+        return _build_events(self.compiled, groups, P, extras, base, ids)
+
+    def solve(self, rows: slice = slice(None), *, out: np.ndarray | None = None):
+        """Amounts at the output times for ``rows``: (out, status, counters).
+
+        ``out``, if given, is filled in place: a C-contiguous float64 array of
+        shape (n_rows, T, n_saved), e.g. a slice of a larger result array
+        (saves a copy per chunk).
+        """
+        cm = self.compiled
+        P = np.ascontiguousarray(self.P[rows])
+        n = P.shape[0]
+        ev_t, ev_s, ev_a, ev_k, ev_n = self.events(rows)
+        y0 = self.y0 if self.y0.shape[0] == 1 else np.ascontiguousarray(self.y0[rows])
+        shape = (n, len(self.times), len(self.save))
+        if out is None:
+            out = np.empty(shape)
+        elif out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+            raise SolverError("out", f"array {out.dtype}{out.shape}", f"must be a C-contiguous float64 array of shape {shape}")
+        status = np.zeros(n, dtype=np.int64)
+        counters = np.zeros((n, 5), dtype=np.int64)
+        method = {"exact": K.METHOD_EXACT, "radau": K.METHOD_RADAU, "rodas5p": K.METHOD_RODAS}[self.method]
+        K.solve_batch(method, P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst, cm.lin_col,
+                      cm.mm_src, cm.mm_dst, cm.mm_vmax, cm.mm_km, cm.mm_fu,
+                      ev_t, ev_s, ev_a, ev_k, ev_n, self.times, y0, self.save, out, status,
+                      self.rtol, self.atol, self.max_steps, self.max_step, counters)
+        return out, status, counters
+
+    def chunks(self, chunk_size: int | None = None):
+        """Yield row slices covering all subjects."""
+        N = self.n_subjects
+        cs = chunk_size or _default_chunk(len(self.times), len(self.save), N)
+        for a in range(0, N, cs):
+            yield slice(a, min(N, a + cs))
+
+
+def _default_chunk(T: int, S: int, N: int) -> int:
+    # keep one chunk's output under ~256 MB, and give each thread several subjects
+    per_subject = max(1, T * S * 8)
+    return int(max(64, min(N, 256 * 2**20 // per_subject)))
+
+
+def _check_times(times):
+    if times is None:
+        raise SolverError("times", None, "output times are required (hours), e.g. numpy.arange(0, 673)")
+    try:
+        t = np.asarray(times, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise SolverError("times", times, "must be numbers (hours)") from None
+    if t.size == 0:
+        raise SolverError("times", "[]", "at least one output time is needed")
+    bad = ~np.isfinite(t)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise SolverError(f"times[{i}]", float(t[i]), "output times must be finite")
+    if (t < 0).any():
+        i = int(np.argmax(t < 0))
+        raise SolverError(f"times[{i}]", float(t[i]), "output times must be >= 0 h (the simulation starts at time 0)")
+    d = np.diff(t)
+    if (d == 0).any():
+        trip = (d[:-1] == 0) & (d[1:] == 0)
+        if trip.any():
+            i = int(np.argmax(trip)) + 2
+            raise SolverError(f"times[{i}]", float(t[i]), "a time may appear at most twice (before and after the doses at that time)")
+    if (d < 0).any():
+        i = int(np.argmax(d < 0)) + 1
+        raise SolverError(f"times[{i}]", float(t[i]), f"output times must be sorted (it follows {t[i - 1]:g})",
+                          "sort them, e.g. numpy.sort(times)")
+    return np.ascontiguousarray(t)
+
+
+def prepare(model, regimen, params=None, *, times=None, solver: str = "auto", rtol: float = DEFAULT_RTOL,
+            atol: float = DEFAULT_ATOL, max_steps: int = 200_000, max_step: float = math.inf,
+            outputs=None, y0=None) -> Problem:
+    """Validate and prepare a problem (see :func:`simulate` for the arguments)."""
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        model = load_model(model)
+    if not isinstance(model, (Model, CompiledModel)):
+        raise SolverError("model", type(model).__name__, "must be a pkcsf Model, a model name or a model file")
+    cm = compile_model(model)
+    method = resolve_solver(solver)
+    rtol = _check_tol("rtol", rtol, 1e-14, 1e-1)
+    atol = _check_tol("atol", atol, 0.0, 1.0, allow_zero=True)
+    if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise SolverError("max_steps", max_steps, "must be a whole number >= 1")
+    if not (isinstance(max_step, (int, float)) and max_step > 0):
+        raise SolverError("max_step", max_step, "must be > 0 h (or inf)")
+    times = _check_times(times)
+
+    # regimen(s): one shared, or one per subject
+    per_subject = None
+    if isinstance(regimen, pd.DataFrame):
+        regimen = from_nonmem(regimen, model=cm.model)
+    if isinstance(regimen, dict):
+        per_subject = regimen
+    elif isinstance(regimen, (list, tuple)) and regimen and all(isinstance(r, Regimen) for r in regimen):
+        per_subject = list(regimen)
+    if per_subject is None:
+        specs = _resolve_doses(cm, regimen)
+        spec_lists = [specs]
+    else:
+        items = per_subject.items() if isinstance(per_subject, dict) else enumerate(per_subject)
+        resolved = {k: _resolve_doses(cm, r, where=f"regimen of subject {k!r}") for k, r in items}
+        spec_lists = list(resolved.values())
+    needed = _subject_columns_needed(spec_lists)
+    base, extras, ids = _parameter_table(cm, params, needed)
+    N = base.shape[0]
+    if per_subject is not None:
+        if isinstance(per_subject, dict):
+            keys = list(resolved)
+            if N == 1 and len(keys) > 1:       # one parameter set for every subject of the table
+                base = np.repeat(base, len(keys), axis=0)
+                extras = {k: np.repeat(v, len(keys)) for k, v in extras.items()}
+                ids = np.asarray(keys)
+                N = len(keys)
+            missing = [i for i in ids.tolist() if i not in resolved]
+            if missing and len(keys) == N and not isinstance(params, pd.DataFrame):
+                ids = np.asarray(keys)
+                missing = []
+            if missing:
+                raise DosingError("regimen", f"no doses for subject {missing[0]!r}",
+                                  "each subject ID in params needs its events (IDs in the table: " +
+                                  ", ".join(map(str, keys[:10])) + ")")
+            specs = [resolved[i] for i in ids.tolist()]
+        else:
+            if len(spec_lists) == 1:
+                specs = spec_lists[0]
+                per_subject = None
+            elif N == 1:
+                base = np.repeat(base, len(spec_lists), axis=0)
+                extras = {k: np.repeat(v, len(spec_lists)) for k, v in extras.items()}
+                ids = np.arange(len(spec_lists))
+                N = len(spec_lists)
+                specs = spec_lists
+            elif len(spec_lists) != N:
+                raise DosingError("regimen", f"{len(spec_lists)} regimens",
+                                  f"give one regimen per subject ({N} subjects), or a single shared regimen")
+            else:
+                specs = spec_lists
+    P = cm.evaluate(base)
+    _check_values(cm, P, ids)
+
+    if method == "auto":
+        method = "rodas5p" if cm.active_nonlinear(P) else "exact"
+    elif method == "exact" and cm.active_nonlinear(P):
+        i = int(np.argmax((P[:, cm.mm_vmax] != 0).any(axis=1)))
+        raise SolverError("solver", "exact",
+                          f"the exact solver needs a linear model, but subject {_sid(ids[i])} has an active "
+                          "Michaelis-Menten term (Vmax > 0)", "use solver='adaptive' or 'auto'")
+
+    S = cm.n_states
+    if outputs is None:
+        save = np.arange(S, dtype=np.int64)
+    else:
+        if isinstance(outputs, str):
+            outputs = [outputs]
+        save = np.array([cm.state_names.index(check_choice("outputs", o, cm.state_names, SolverError))
+                         for o in outputs], dtype=np.int64)
+    if y0 is None:
+        y0a = np.zeros((1, S))
+    else:
+        y0a = _initial_state(cm, y0, N)
+    prob = Problem(cm, P, ids, times, method, rtol, atol, int(max_steps), float(max_step), save, y0a,
+                   specs, per_subject is None, extras,
+                   regimen_label=getattr(regimen, "label", "") if per_subject is None else "per-subject")
+    # fail early on bad events (e.g. an amount expression that is negative for some subject)
+    prob.events(slice(0, min(N, 4096)))
+    return prob
+
+
+def _initial_state(cm, y0, N):
+    S = cm.n_states
+    if isinstance(y0, dict):
+        arr = np.zeros((1, S))
+        for k, v in y0.items():
+            idx = cm.state_names.index(check_choice("y0", k, cm.state_names[:-1], SolverError))
+            arr[0, idx] = v
+    else:
+        arr = np.atleast_2d(np.asarray(y0, dtype=float))
+        if arr.shape[1] == S - 1:
+            arr = np.hstack([arr, np.zeros((arr.shape[0], 1))])
+        if arr.shape[1] != S or arr.shape[0] not in (1, N):
+            raise SolverError("y0", f"shape {arr.shape}", f"must have one amount (mg) per compartment ({S - 1}), for one or every subject")
+    if not np.isfinite(arr).all() or (arr < 0).any():
+        raise SolverError("y0", arr.tolist()[0][:6], "initial amounts must be finite and >= 0 mg")
+    return np.ascontiguousarray(arr)
+
+
+def _check_tol(name, value, lo, hi, allow_zero=False):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise SolverError(name, value, "must be a number") from None
+    if not math.isfinite(v) or v < lo or v > hi or (v == 0 and not allow_zero):
+        raise SolverError(name, value, f"must be a number in [{lo:g}, {hi:g}]")
+    return v
+
+
+def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", rtol: float = DEFAULT_RTOL,
+             atol: float = DEFAULT_ATOL, max_steps: int = 200_000, max_step: float = math.inf, outputs=None,
+             y0=None, threads: int | None = None, chunk_size: int | None = None,
+             progress: bool | None = None) -> "SimulationResult":
+    """Simulate a compartmental model for one or many subjects (the engine).
+
+    The top-level :func:`pkcsf.simulate` also takes a drug name; this function takes
+    models only.
+
+    Parameters
+    ----------
+    model : Model, str or path
+        A :class:`~pkcsf.engine.model.Model`, the name of a model in ``models/``, or
+        a model TOML file.
+    regimen : Regimen, Dose, list of Dose, DataFrame, dict or list of Regimen
+        The doses: one regimen shared by all subjects (amounts may be
+        expressions over subject columns), a NONMEM-style event table
+        (``ID TIME AMT CMT EVID II ADDL RATE``), ``{id: Regimen}``, or one
+        regimen per subject.
+    params : dict, DataFrame or ndarray
+        Parameter values in base units: ``{name: value or array}``, a
+        DataFrame with one row per subject (optional ``ID`` column; extra
+        columns only if a dose amount uses them), or an array of shape
+        (N, n_params) in the model's parameter order.
+    times : array_like, shape (T,)
+        Output times in h, sorted, >= 0. The simulation starts at time 0.
+        Outputs are right-continuous (a dose at an output time is included);
+        a time listed twice reports the value just before that time's doses,
+        then the value just after.
+    solver : {"auto", "exact", "rodas5p", "radau"}
+        ``auto`` uses the exact matrix-exponential solver when the model is
+        linear for every subject, else the adaptive Rodas5P solver
+        (``"adaptive"`` is an alias). See :mod:`pkcsf.solvers`.
+    rtol, atol : float
+        Adaptive-solver tolerances: relative, and absolute on concentrations
+        (mg/L) of compartments with a volume (on amounts, mg, otherwise).
+        The exact solver ignores them.
+    max_steps, max_step : adaptive-solver limits per subject.
+    outputs : list of str, optional
+        States to keep (default: all compartments and ``eliminated``).
+    y0 : dict or array, optional
+        Initial amounts (mg) at time 0 (default: zero).
+    threads : int, optional
+        Number of threads (default: all cores); results do not depend on it.
+    chunk_size : int, optional
+        Subjects per compiled call (bounds memory); results do not depend on it.
+    progress : bool, optional
+        Show a progress bar (default: when there is more than one chunk).
+
+    Returns
+    -------
+    SimulationResult
+        ``amounts`` (N, T, S) in mg, ``concentrations()``, ``to_frame()``,
+        per-subject ``status``.
+    """
+    from pkcsf.engine.results import SimulationResult
+
+    prob = prepare(model, regimen, params, times=times, solver=solver, rtol=rtol, atol=atol,
+                   max_steps=max_steps, max_step=max_step, outputs=outputs, y0=y0)
+    N, T, S = prob.n_subjects, len(prob.times), len(prob.save)
+    out = np.empty((N, T, S))
+    status = np.empty(N, dtype=np.int64)
+    counters = np.empty((N, 5), dtype=np.int64)
+    chunks = list(prob.chunks(chunk_size))
+    t0 = _time.perf_counter()
+    with _threads(threads):
+        it = chunks
+        if progress or (progress is None and len(chunks) > 1):
+            from tqdm.auto import tqdm
+
+            it = tqdm(chunks, desc="simulating", unit="chunk", leave=False)
+        for rows in it:
+            _, s, c = prob.solve(rows, out=out[rows])      # written in place
+            status[rows], counters[rows] = s, c
+    elapsed = _time.perf_counter() - t0
+    res = SimulationResult(prob, out, status, counters, elapsed)
+    res._report_failures()
+    return res
+
+
+class _threads:
+    """Temporarily set Numba's thread count."""
+
+    def __init__(self, n):
+        self.n = n
+        self.old = None
+
+    def __enter__(self):
+        if self.n is not None:
+            n = int(self.n)
+            if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
+                raise SolverError("threads", self.n, f"must be between 1 and {numba.config.NUMBA_NUM_THREADS}")
+            self.old = numba.get_num_threads()
+            numba.set_num_threads(n)
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            numba.set_num_threads(self.old)
+        return False
