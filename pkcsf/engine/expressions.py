@@ -21,8 +21,14 @@ __all__ = ["Expression"]
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.Pow: operator.pow}
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
-_FUNCS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs,
-          "min": np.minimum, "max": np.maximum}
+# Each function takes exactly this many positional arguments. They are called
+# through fixed-arity wrappers, never as raw NumPy ufuncs: a ufunc's extra
+# positional argument is ``out``, so ``max(CL, CLMIN, V)`` passed straight to
+# np.maximum would overwrite V in place (issue 9).
+_FUNCS = {"exp": lambda x: np.exp(x), "log": lambda x: np.log(x),
+          "sqrt": lambda x: np.sqrt(x), "abs": lambda x: np.abs(x),
+          "min": lambda x, y: np.minimum(x, y), "max": lambda x, y: np.maximum(x, y)}
+_ARITY = {"exp": 1, "log": 1, "sqrt": 1, "abs": 1, "min": 2, "max": 2}
 
 
 @dataclass(frozen=True)
@@ -44,13 +50,31 @@ class Expression:
         except SyntaxError:
             raise ModelError(field, text, "is not a valid arithmetic expression") from None
         names: list[str] = []
+        callees: set[int] = set()  # ids of the Name nodes that are a call's function
         for node in ast.walk(tree):
             if isinstance(node, ast.Name):
-                if node.id not in _FUNCS and node.id not in names:
+                if node.id in _FUNCS:
+                    if id(node) not in callees:
+                        raise ModelError(field, text, f"'{node.id}' is a function: call it as "
+                                         f"{node.id}(...) with {_arity_text(node.id)}")
+                elif node.id not in names:
                     names.append(node.id)
             elif isinstance(node, ast.Call):
-                if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS) or node.keywords:
+                if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS):
                     raise ModelError(field, text, "only these functions are allowed: " + ", ".join(_FUNCS))
+                fname = node.func.id
+                callees.add(id(node.func))
+                if node.keywords:
+                    raise ModelError(field, text, f"function '{fname}' takes positional arguments only "
+                                     f"({_arity_text(fname)}); keyword arguments such as "
+                                     f"'{node.keywords[0].arg or '**'}=' are not allowed")
+                if any(isinstance(a, ast.Starred) for a in node.args):
+                    raise ModelError(field, text, f"function '{fname}' takes {_arity_text(fname)}; "
+                                     "*arguments are not allowed")
+                if len(node.args) != _ARITY[fname]:
+                    raise ModelError(field, text, f"function '{fname}' got {len(node.args)} "
+                                     f"argument{'s' if len(node.args) != 1 else ''}; it takes "
+                                     f"{_arity_text(fname)}")
             elif isinstance(node, ast.BinOp):
                 if type(node.op) not in _BINOPS:
                     raise ModelError(field, text, "only + - * / ** are allowed")
@@ -80,6 +104,11 @@ class Expression:
 
     def __str__(self) -> str:
         return self.text
+
+
+def _arity_text(fname: str) -> str:
+    n = _ARITY[fname]
+    return f"exactly {n} argument{'s' if n != 1 else ''}"
 
 
 def _eval(node, cols):

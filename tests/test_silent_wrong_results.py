@@ -1,0 +1,62 @@
+"""Issue 9, "Silent wrong results": each class of silently wrong number has a test here.
+
+Every test fails on the behaviour before the fix (a wrong number returned
+without a word) and passes now (the right number, or a clear error, or a
+warning that names what was excluded).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pkcsf as pk
+from pkcsf.engine.expressions import Expression
+
+
+# ---------------------------------------------------------------- 1. expression arity
+def _one_compartment(cl_expr: str) -> pk.Model:
+    return pk.Model.from_dict({
+        "model": {"name": "one"},
+        "parameters": {"CL": {"unit": "L/h"}, "CLMIN": {"unit": "L/h"}, "V": {"unit": "L"}},
+        "derived": {"CLX": cl_expr},
+        "compartments": [{"name": "central", "volume": "V"}],
+        "transfers": [{"type": "flow", "from": "central", "coefficient": "CLX"}],
+        "sites": [{"name": "iv", "targets": "central"}],
+    })
+
+
+@pytest.mark.parametrize("text, fname, given, allowed", [
+    ("max(CL, CLMIN, V)", "max", 3, 2),
+    ("min(CL)", "min", 1, 2),
+    ("exp(CL, V)", "exp", 2, 1),
+    ("sqrt(CL, V, V)", "sqrt", 3, 1),
+    ("log()", "log", 0, 1),
+    ("abs(CL, V)", "abs", 2, 1),
+])
+def test_function_arity_is_checked_at_parse_time(text, fname, given, allowed):
+    # before: numpy's extra positional argument is `out`, so max(CL, CLMIN, V) overwrote V
+    with pytest.raises(pk.ModelError) as exc:
+        _one_compartment(text)
+    msg = str(exc.value)
+    assert text in msg and f"'{fname}'" in msg
+    assert f"got {given} argument" in msg and f"exactly {allowed} argument" in msg
+    assert "derived.CLX" in msg
+
+
+@pytest.mark.parametrize("text", ["exp(x=CL)", "max(CL, V, out=V)", "max(*CL)", "exp(**CL)", "exp + CL"])
+def test_functions_take_no_keywords_no_out_no_star(text):
+    with pytest.raises(pk.ModelError):
+        Expression.parse(text, "derived.X")
+
+
+def test_two_argument_max_leaves_its_inputs_alone():
+    cols = {"CL": np.array([1.0, 3.0]), "CLMIN": np.array([2.0, 2.0]), "V": np.array([50.0, 50.0])}
+    before = {k: v.copy() for k, v in cols.items()}
+    out = Expression.parse("max(CL, CLMIN) / V").evaluate(cols)
+    np.testing.assert_allclose(out, [2.0 / 50, 3.0 / 50])
+    for k in cols:
+        np.testing.assert_array_equal(cols[k], before[k])
+    # and through a model: 100 mg into V = 50 L gives 2 mg/L at t = 0+
+    res = pk.simulate(_one_compartment("max(CL, CLMIN)"), pk.Dose(100.0, "iv"),
+                      {"CL": 1.0, "CLMIN": 2.0, "V": 50.0}, times=[0.0, 1e-9])
+    assert np.ravel(res.concentration("central"))[-1] == pytest.approx(2.0, rel=1e-6)
