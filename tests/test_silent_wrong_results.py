@@ -60,3 +60,29 @@ def test_two_argument_max_leaves_its_inputs_alone():
     res = pk.simulate(_one_compartment("max(CL, CLMIN)"), pk.Dose(100.0, "iv"),
                       {"CL": 1.0, "CLMIN": 2.0, "V": 50.0}, times=[0.0, 1e-9])
     assert np.ravel(res.concentration("central"))[-1] == pytest.approx(2.0, rel=1e-6)
+
+
+# ---------------------------------------------------------------- 5. a modified Drug object is honoured
+def _plasma_auc(res) -> float:
+    s = res.summary()
+    return float(s.loc[s["group"] == "plasma", "auc_p50"].iloc[0])
+
+
+def test_modified_drug_object_is_simulated_everywhere():
+    # before: pk.simulate(drug) and simulate_drug took drug.name and ran the file's values
+    d = pk.drug("methotrexate")
+    d4 = d.with_values(CL=d.parameters["CL"] * 4)
+    assert d4.parameters["CL"] == pytest.approx(4 * d.parameters["CL"])
+    reg = "12 mg iv once"
+    base = _plasma_auc(pk.simulate(d, reg, days=7, unit="mg/L"))
+    assert base == pytest.approx(_plasma_auc(pk.simulate("methotrexate", reg, days=7, unit="mg/L")))
+    runs = {
+        "pk.simulate": pk.simulate(d4, reg, days=7, unit="mg/L"),
+        "pk.simulate_drug": pk.simulate_drug(d4, {"iv": reg}, days=7, unit="mg/L"),
+        "Scenario": pk.run(pk.Scenario((pk.Arm("iv", reg, drug=d4),), days=7, unit="mg/L")),
+    }
+    for how, res in runs.items():
+        ratio = _plasma_auc(res) / base
+        # plasma AUC = dose / CL for an IV bolus; the CNS spaces return drug to plasma, so about 1/4
+        assert ratio == pytest.approx(0.25, abs=0.02), (how, ratio)
+        assert res.drug_info("methotrexate").parameters["CL"] == pytest.approx(d4.parameters["CL"])
