@@ -1,0 +1,281 @@
+"""Shared pieces of the command line: one-line errors, output staging, tables, figures, argument types,
+references. Private to :mod:`pkcsf.cli`."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from pkcsf.core.errors import PkcsfError, ScenarioError
+
+PROG = "pkcsf"
+_F = argparse.RawDescriptionHelpFormatter
+
+
+class _UsageError(Exception):
+    """An argparse error, reported as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints usage + error and exits; we want one line and exit 2
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class _Staging:
+    """A temporary folder next to ``target``; :meth:`commit` moves its files into ``target``.
+
+    Checked at creation: the target is not a file, its nearest existing
+    ancestor is a writable folder. Nothing is created at ``target`` before
+    :meth:`commit`; :meth:`discard` (on any error) removes the temporary folder.
+    """
+
+    def __init__(self, target, field: str = "--out"):
+        self.target = Path(os.path.abspath(os.path.expanduser(str(target))))
+        t = self.target
+        if t.exists() and not t.is_dir():
+            raise ScenarioError(field, str(target), "exists and is a file, not a folder",
+                                "choose another output folder")
+        anc = t.parent
+        while not anc.exists():
+            anc = anc.parent
+        if not anc.is_dir():
+            raise ScenarioError(field, str(target), f"cannot be created: {anc} is a file",
+                                "choose an output folder whose parents are folders")
+        if not os.access(anc, os.W_OK | os.X_OK):
+            raise ScenarioError(field, str(target), f"cannot be written: no write permission in {anc}",
+                                "choose a folder you can write to")
+        try:
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{t.name or 'out'}.pkcsf-tmp-", dir=anc))
+        except OSError as e:
+            raise ScenarioError(field, str(target), f"cannot be written: {e.strerror or e}",
+                                "choose a folder you can write to") from None
+        self.files: list[str] = []
+
+    def path(self, name: str) -> Path:
+        p = self.tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        self.files.append(name)
+        return p
+
+    def commit(self) -> Path:
+        t = self.target
+        if not t.exists():
+            t.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.tmp, t)
+        else:
+            _merge(self.tmp, t)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return t
+
+    def discard(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.discard()
+        return False
+
+
+def _merge(src: Path, dst: Path):
+    for entry in src.iterdir():
+        d = dst / entry.name
+        if entry.is_dir() and d.is_dir():
+            _merge(entry, d)
+        else:
+            if d.is_dir():
+                shutil.rmtree(d)
+            os.replace(entry, d)
+
+
+def _write_table(df, stage: _Staging, stem: str, fmt: str) -> str:
+    name = f"{stem}.{fmt}"
+    if fmt == "parquet":
+        df.to_parquet(stage.path(name), index=False)
+    else:
+        df.to_csv(stage.path(name), index=False)
+    return name
+
+
+def _check_format(fmt: str, field="--format"):
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            try:
+                import fastparquet  # noqa: F401
+            except ImportError:
+                raise ScenarioError(field, fmt, "parquet needs pyarrow, which is not installed",
+                                    "pip install pyarrow, or use --format csv") from None
+
+
+def _bars(args) -> bool:
+    """Progress bars: on a terminal, unless --quiet."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def _say(args, *lines):
+    if not getattr(args, "quiet", False):
+        for ln in lines:
+            print(ln)
+
+
+def _save_figure(stage, name, make, warnings):
+    """Draw with ``make()`` (returns Axes or an array of Axes) and save; a plotting failure is a warning."""
+    try:
+        import numpy as np
+
+        axes = make()
+        ax = np.asarray(axes, dtype=object).ravel()[0]
+        fig = ax.figure
+        fig.savefig(stage.path(f"figures/{name}.png"), dpi=130, bbox_inches="tight")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        return f"figures/{name}.png"
+    except Exception as e:  # plotting is optional: the tables are the result
+        warnings.append(f"figure {name} skipped: {type(e).__name__}: {_one_line(e)}")
+        if "figures/" + name + ".png" in stage.files:
+            stage.files.remove("figures/" + name + ".png")
+        return None
+
+
+def _plotting():
+    try:
+        import matplotlib
+
+        if not os.environ.get("MPLBACKEND"):
+            matplotlib.use("Agg")
+        import pkcsf.plotting as plotting
+    except ImportError:
+        return None
+    return plotting
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def _version() -> str:
+    from pkcsf.core.version import __version__
+
+    return __version__
+
+
+def _model_refs(setup) -> list[str]:
+    return [f"model {setup.model.name}: {r}" for r in getattr(setup.model, "references", ())]
+
+
+def _setup_refs(setup, population=None) -> list[str]:
+    """Model, parameter-set and population references of one setup.
+
+    ``Setup.cite()`` lists the sources of values and thresholds; the sources of
+    the between-subject variability, of the covariate effects and of the
+    demographics are added here (they shape every population run too).
+    """
+    from pkcsf.clinical.parameters import SPECIAL_SOURCES
+
+    refs = _model_refs(setup) + list(setup.cite())
+    for ps in setup.sets:
+        keys = [v.source for v in getattr(ps, "variability", {}).values()]
+        keys += [getattr(e, "source", "") for e in getattr(ps, "covariates", {}).values()]
+        for k in keys:
+            if k in ps.references:
+                refs.append(f"[{k}] {ps.references[k]}")
+            elif k and k not in SPECIAL_SOURCES and k != "user":
+                refs.append(k)
+    demo = getattr(population, "demographics", None)
+    for k, v in (getattr(demo, "sources", None) or {}).items():
+        refs.append(f"[{k}] {v}")
+    out = []
+    for r in refs:
+        if r not in out:
+            out.append(r)
+    return out
+
+
+def _scenario_refs(scn, out=None) -> list[str]:
+    """References behind a scenario: models, parameter sets, population and the named regimens used."""
+    from pkcsf.clinical import cns
+    from pkcsf.clinical.regimens import REGIMEN_SOURCES
+    from pkcsf.clinical.scenario import population_for as _population_for
+
+    refs = []
+    for arm in scn.arms:
+        for d in _arm_drugs(arm):
+            s = cns.setup(d, physiology=scn.physiology, variant=arm.variant, pathologies=scn.pathologies,
+                          age=scn.age, metabolite=arm.metabolite)
+            try:
+                pop = _population_for(scn, s)
+            except PkcsfError:
+                pop = None
+            refs += [r for r in _setup_refs(s, pop) if r not in refs]
+    if out is not None:
+        for text in out.arm_regimens.values():
+            name = text.split("(", 1)[0]
+            r = f"regimen {name}: {REGIMEN_SOURCES[name]}" if name in REGIMEN_SOURCES else None
+            if r and r not in refs:
+                refs.append(r)
+    return refs
+
+
+def _arm_drugs(arm) -> list[str]:
+    from pkcsf.clinical import cns
+    from pkcsf.clinical.scenario import _as_regimen
+
+    reg = _as_regimen(arm.regimen, arm.drug, "regimen")
+    out = []
+    for dz in reg.doses:
+        d = cns.drug(dz.drug or arm.drug).name
+        if d not in out:
+            out.append(d)
+    return out
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def _desc(text: str) -> str:
+    """Paragraphs filled to 90 columns (RawDescriptionHelpFormatter keeps the epilog's layout as written)."""
+    return "\n\n".join(textwrap.fill(" ".join(par.split()), width=90) for par in text.split("\n\n"))
+
+
+def _common():
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no printed tables")
+    return p

@@ -1,0 +1,168 @@
+"""``pkcsf escalate``: virtual dose-escalation trials driven by the PK."""
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+from pkcsf.core.errors import ScenarioError
+
+from pkcsf.cli._util import PROG, _F, _Staging, _write_table, _check_format, _bars, _save_figure, _plotting, _positive_int, _nonneg_int, _json_default, _desc
+
+
+def _parse_iiv(text):
+    if text is None:
+        return None
+    out = {}
+    for part in [p for p in text.split(",") if p.strip()]:
+        if "=" not in part:
+            raise ScenarioError("--iiv", text, "must be PARAMETER=CV pairs separated by commas", "e.g. --iiv CL=0.3,V1=0.2")
+        k, v = part.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise ScenarioError("--iiv", part, "the CV must be a number (a fraction: 0.3 = 30 %)") from None
+    return out
+
+
+def _cmd_escalate(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from pkcsf.trials import designs as T
+    from pkcsf.clinical.escalation import simulate_escalation
+
+    design = args.design
+    dkw = {}
+    if args.target_dlt is not None:
+        dkw["target"] = args.target_dlt
+    if args.max_n is not None:
+        dkw["max_n"] = args.max_n
+    if dkw:
+        key = design.strip().lower()
+        if key == "3+3":
+            raise ScenarioError("--target-dlt/--max-n", dkw, "apply to boin and crm only (3+3 has fixed rules)")
+        if key in T.DESIGNS:
+            design = T.DESIGNS[key](**dkw)
+    link = None
+    if args.e50 is not None:
+        if args.mtd_dose is not None:
+            raise ScenarioError("--e50", args.e50, "give either --e50 (your own link) or --mtd-dose, not both")
+        link = T.LogisticExposureToxicity(args.e50, args.slope if args.slope is not None else T.DEFAULT_SLOPE,
+                                          source="user", note="given on the command line")
+    if args.out is not None:
+        _check_format(args.format)
+    stage = _Staging(args.out) if args.out is not None else None
+    warnings: list[str] = []
+    try:
+        kw = dict(route=args.route, design=design, exposure=args.exposure, link=link, mtd_dose=args.mtd_dose,
+                  efficacy=args.efficacy, subjects=args.subjects, trials=args.trials, seed=args.seed,
+                  days=args.days, unit=args.unit, iiv=_parse_iiv(args.iiv), variant=args.variant,
+                  progress=_bars(args))
+        if args.schedule is not None:
+            kw["schedule"] = args.schedule
+        if args.p_at_mtd is not None:
+            kw["p_at_mtd"] = args.p_at_mtd
+        if args.slope is not None and link is None:
+            kw["slope"] = args.slope
+        res = simulate_escalation(args.drug, args.doses, **kw)
+        summary = res.summary()
+        if stage is not None:
+            fmt = args.format
+            files = [_write_table(summary, stage, "escalation_summary", fmt),
+                     _write_table(res.exposure_frame(), stage, "exposures", fmt),
+                     _write_table(res.trials.per_trial(), stage, "trials", fmt)]
+            stage.path("references.txt").write_text("\n".join(res.cite()) + "\n", encoding="utf-8")
+            files.append("references.txt")
+            pp = _plotting()
+            if pp is not None and hasattr(pp, "escalation"):
+                lk = res.link if isinstance(res.link, T.LogisticExposureToxicity) else None
+                f = _save_figure(stage, "escalation", lambda: pp.escalation(
+                    {res.trials.design.split(" (")[0]: res}, exposures=res, exposure_label=res.exposure.label,
+                    exposure_unit=res.exposure_unit, link=lk), warnings)
+                if f:
+                    files.append(f)
+            prov = dict(res.provenance)
+            prov.update(command="pkcsf " + " ".join(args.argv), notes=list(summary.attrs["notes"]),
+                        p_none=res.trials.p_none, mean_trial_size=res.trials.mean_trial_size,
+                        files=files + ["escalation.json"], warnings=warnings)
+            stage.path("escalation.json").write_text(json.dumps(prov, indent=2, default=_json_default) + "\n",
+                                                     encoding="utf-8")
+            target = stage.commit()
+    except BaseException:
+        if stage is not None:
+            stage.discard()
+        raise
+    for w in warnings:
+        print(f"{PROG}: warning: {w}", file=sys.stderr)
+    if not args.quiet:
+        a = summary.attrs
+        print(f"{res.drug} by {res.route}, doses {', '.join(f'{d:g}' for d in res.doses)} mg")
+        print(f"design: {a['design']}; {a['n_trials']} virtual trials; mean trial size {a['mean_trial_size']:.1f}; "
+              f"P(no dose selected) {a['p_none']:.3f}")
+        print(f"exposure: {a['exposure']} ({a['exposure_unit']}); pool of {args.subjects} virtual patients per dose")
+        print(f"link: {a['link']}")
+        if a.get("efficacy"):
+            print(f"efficacy target: {a['efficacy']}")
+        show = summary.copy()
+        show["dose"] = [f"{d:g} mg" if np.isfinite(d) else "none" for d in show["dose"]]
+        show = show.drop(columns=["level", "p_select_se"])
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(show.to_string(index=False, float_format=lambda x: f"{x:.3g}", na_rep="-"))
+        for n in a["notes"]:
+            print(textwrap.fill("note: " + n, width=110, subsequent_indent="  "))
+        p = res.provenance
+        print(f"time: exposure pools {p['pk_seconds']:.2f} s, trials {p['trial_seconds']:.3f} s")
+        if stage is not None:
+            print(f"wrote {len(files) + 1} files to {target}")
+    return 0
+
+
+def register(sub, common) -> None:
+    """Add the sub-command(s) of this module to the ``pkcsf`` parser."""
+    p = sub.add_parser(
+        "escalate", parents=[common], formatter_class=_F, help="virtual dose-escalation trials driven by the PK",
+        description=_desc("Simulate exposure pools (one Scenario per dose level, the same virtual patients at every dose), "
+                    "link exposure to DLT probability and run virtual 3+3, BOIN or CRM trials. Prints the operating "
+                    "characteristics per dose: P(selected), expected patients treated, expected DLTs, DLT rate, "
+                    "exposure percentiles and efficacy attainment.\n\n"
+                    "Default link: logistic in log exposure, P(DLT) = 0.30 at the median exposure of the dose the "
+                    "literature calls the MTD (pemetrexed by lumbar puncture: 10 mg, Pan et al. 2019), slope 2 "
+                    "(odds x4 per doubling of exposure). It is an assumption: give --mtd-dose, or --e50/--slope, "
+                    "from your own data."),
+        epilog=textwrap.dedent("""\
+            examples:
+              pkcsf escalate pemetrexed --doses 10,20,30,40,50
+              pkcsf escalate pemetrexed --doses 10,20,30,40,50 --design boin --trials 5000 --out results/esc
+              pkcsf escalate pemetrexed --doses 10,15,20,30 --exposure lumbar:cmax --iiv CL=0.3
+              pkcsf escalate methotrexate --doses 6,9,12,15 --route ommaya --mtd-dose 12 \\
+                  --schedule "twice weekly x 4 weeks" --efficacy "ventricular:time_above[1 umol/L] >= 48 h"
+
+            --exposure GROUP:METRIC; GROUP one of plasma, ventricular, cisternal, cranial_sas, spinal, lumbar,
+            brain_ecf; METRIC one of cmax, auc, trough_end, time_above[THRESHOLD], longest_above[THRESHOLD]."""))
+    p.add_argument("drug", metavar="DRUG", help="drug name (see 'pkcsf drugs')")
+    p.add_argument("--doses", required=True, metavar="D1,D2,...", help="dose levels in mg, increasing (e.g. 10,20,30)")
+    p.add_argument("--route", default="lumbar", help="lumbar (default), ommaya, intracisternal, iv or oral")
+    p.add_argument("--schedule", metavar="TEXT",
+                   help="schedule without dose and route (default: 'twice weekly x 2 weeks, then weekly x 4 weeks')")
+    p.add_argument("--design", default="3+3", help="3+3 (default), boin or crm")
+    p.add_argument("--target-dlt", type=float, metavar="P", help="target DLT rate of boin/crm (default 0.30)")
+    p.add_argument("--max-n", type=_positive_int, metavar="N", help="maximum sample size of boin/crm (default 30)")
+    p.add_argument("--trials", type=_positive_int, default=2000, metavar="N", help="virtual trials (default 2000)")
+    p.add_argument("--subjects", type=_positive_int, default=500, metavar="N",
+                   help="virtual patients per dose pool (default 500)")
+    p.add_argument("--exposure", default="plasma:auc", metavar="GROUP:METRIC",
+                   help="exposure driving toxicity (default plasma:auc)")
+    p.add_argument("--mtd-dose", metavar="MG", help="dose (mg) the literature calls the MTD: anchors the default link")
+    p.add_argument("--p-at-mtd", type=float, metavar="P", help="DLT probability at the MTD exposure (default 0.30)")
+    p.add_argument("--slope", type=float, metavar="S", help="logistic slope per log unit of exposure (default 2)")
+    p.add_argument("--e50", type=float, metavar="E", help="your own link: exposure with 50%% DLT probability")
+    p.add_argument("--efficacy", metavar="TARGET", help="per-patient target, e.g. 'lumbar:time_above[0.1 umol/L] >= 48 h'")
+    p.add_argument("--iiv", metavar="P=CV,...", help="extra between-subject variability, e.g. CL=0.3,V1=0.2")
+    p.add_argument("--variant", default="linear", help="CSF efflux variant (osimertinib: linear or saturable)")
+    p.add_argument("--unit", default="umol/L", help="concentration unit of the exposures (default umol/L)")
+    p.add_argument("--days", type=float, metavar="D", help="simulated days (default: 7 days after the last dose)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--out", metavar="DIR", help="write tables, figure and escalation.json to this folder")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format (default csv)")
+    p.set_defaults(func=_cmd_escalate)

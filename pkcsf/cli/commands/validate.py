@@ -1,0 +1,56 @@
+"""``pkcsf validate``: the model against published observations."""
+from __future__ import annotations
+
+import textwrap
+
+
+
+from pkcsf.cli._util import _F, _Staging, _desc
+
+
+def _cmd_validate(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from pkcsf.clinical.validation import run_validation, write_validation_report
+
+    stage = _Staging(args.out) if args.out is not None else None
+    try:
+        table = run_validation()
+        if stage is not None:
+            write_validation_report(stage.tmp, table)
+            target = stage.commit()
+    except BaseException:
+        if stage is not None:
+            stage.discard()
+        raise
+    if not args.quiet:
+        cols = ["id", "drug", "variant", "quantity", "observed", "predicted", "unit", "fold_error", "status"]
+        with pd.option_context("display.width", 200, "display.max_rows", 1000, "display.max_colwidth", 40):
+            print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+        judged = table[~table["status"].str.startswith("not judged")]
+        fe = judged["fold_error"].to_numpy(dtype=float)
+        ok = np.isfinite(fe) & (fe > 0)
+        gm = float(np.exp(np.mean(np.abs(np.log(fe[ok]))))) if ok.any() else float("nan")
+        print(f"\n{len(judged)} judged points: {int(judged['within_2fold'].sum())} within 2-fold, "
+              f"{int(judged['within_1_5fold'].sum())} within 1.5-fold; geometric mean fold error {gm:.2f}; "
+              f"{int(judged['status'].str.startswith('FAIL').sum())} failures "
+              f"({int((judged['status'] == 'FAIL (flagged)').sum())} flagged with a hypothesis)")
+        if stage is not None:
+            print(f"wrote validation.csv and validation.png to {target}")
+    return 0
+
+
+def register(sub, common) -> None:
+    """Add the sub-command(s) of this module to the ``pkcsf`` parser."""
+    p = sub.add_parser(
+        "validate", parents=[common], formatter_class=_F, help="compare the model with published observations",
+        description=_desc("Simulate every published observation of parameters/validation/observations.csv and print "
+                    "the fold error (predicted/observed) of each; with --out also write validation.csv and the "
+                    "predicted-vs-observed plot validation.png."),
+        epilog=textwrap.dedent("""\
+            examples:
+              pkcsf validate
+              pkcsf validate --out validation/"""))
+    p.add_argument("--out", metavar="DIR", help="write validation.csv and validation.png here")
+    p.set_defaults(func=_cmd_validate)
