@@ -23,11 +23,12 @@ Model variants (chosen by the drug's form and ``variant``):
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from pkcsf.core.errors import ParameterError, check_choice
+from pkcsf.core.errors import ParameterError, PkcsfError, check_choice
 from pkcsf.engine.model import Model, load_model
 from pkcsf.clinical.parameters import ParameterSet, Value, available_parameter_sets, load_parameter_set
 from pkcsf.core.units import UNITS, parse_quantity, to_base
@@ -58,6 +59,7 @@ _DRUG_DEFAULTS = {"KA": (1.0, "no oral route: absorption rate unused"),
                   "F_ORAL": (1.0, "no oral route: bioavailability unused"),
                   "KEL_CSF": (0.0, "no CSF metabolism"),
                   "CL_EFFLUX_BBB": (0.0, "no active efflux at the blood-brain barrier")}
+_DEFAULT_UNITS = {"KA": "1/h", "F_ORAL": "1", "KEL_CSF": "1/h", "CL_EFFLUX_BBB": "L/h"}
 
 
 def available_drugs() -> list[str]:
@@ -80,6 +82,26 @@ class Drug:
     def sources(self) -> list[str]:
         return self.parameters.cite()
 
+    def with_values(self, **changes) -> "Drug":
+        """A copy of this drug with some values changed, each a quantity with its unit or a base-unit number::
+
+            d = pk.drug("trastuzumab").with_values(CL="0.20 L/d", PS_BCSFB="0.001 mL/min")
+            pk.simulate(d, {"lumbar": "150 mg lumbar weekly x 4"}, subjects=200, days=28)
+
+        Any unit of the value's kind is accepted (``"0.20 L/d"``, ``"0.0083 L/h"``, ``"0.14 mL/min"``); a
+        wrong kind (``CL="3 L"``) or an unknown name raises :class:`ParameterError` naming the value and the
+        allowed units or names. Values the model defaults when a file omits them (``KEL_CSF``,
+        ``CL_EFFLUX_BBB``, ``KA``, ``F_ORAL``) may be set too. Changed values have ``source = "user"`` and
+        are listed by ``res.assumptions()``.
+        """
+        ps = self.parameters
+        extra = {k: Value(k, _DRUG_DEFAULTS[k][0], _DEFAULT_UNITS[k], _DRUG_DEFAULTS[k][0], "assumption",
+                          note=f"pkcsf default: {_DRUG_DEFAULTS[k][1]}")
+                 for k in changes if k not in ps.values and k in _DRUG_DEFAULTS}
+        if extra:
+            ps = replace(ps, values={**ps.values, **extra})
+        return _drug_from_set(ps.with_values(**changes))
+
     def threshold(self, name: str | None = None) -> float:
         """A threshold in mg/L (the first one when ``name`` is None)."""
         if not self.thresholds:
@@ -91,10 +113,14 @@ class Drug:
 
 
 def drug(name) -> Drug:
-    """Load ``parameters/drugs/<name>.toml`` as a :class:`Drug`."""
+    """Load ``parameters/drugs/<name>.toml`` as a :class:`Drug` (from any folder on the search path:
+    :func:`pkcsf.add_search_path`, ``PKCSF_PATH``; see docs/own_drug.md)."""
     if isinstance(name, Drug):
         return name
-    ps = load_parameter_set(str(name), "drugs")
+    return _drug_from_set(load_parameter_set(str(name), "drugs"))
+
+
+def _drug_from_set(ps: ParameterSet) -> Drug:
     mw = ps["MW"]
     thr = {}
     for k, v in ps.thresholds.items():
@@ -229,11 +255,26 @@ class Setup:
     notes: tuple = ()
 
     def with_parameters(self, **changes) -> "Setup":
+        """A copy with some model parameters changed: numbers in base units (L/h, L, 1/h ...) or quantities
+        with any unit of the parameter's kind (``CL="0.20 L/d"``, ``Q_CSF="0.35 mL/min"``)."""
         unknown = set(changes) - set(self.parameters)
         if unknown:
             check_choice("parameter", sorted(unknown)[0], sorted(self.parameters), ParameterError)
+        units = {q.name: q.unit for q in self.model.parameters}
         p = dict(self.parameters)
-        p.update({k: float(v) for k, v in changes.items()})
+        for k, v in changes.items():
+            unit = units.get(k, "")
+            kind = UNITS[unit][0] if unit in UNITS else None
+            if isinstance(v, str) and kind is not None:
+                try:
+                    p[k] = parse_quantity(v, kind, field=f"parameter {k}", mw=self.mw, default_unit=unit)
+                except PkcsfError as exc:
+                    raise ParameterError(f"parameter {k}", v, exc.allowed, exc.fix) from None
+            elif isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise ParameterError(f"parameter {k}", v, f"must be a number in {unit or 'base units'} or a "
+                                     "quantity with its unit")
+            else:
+                p[k] = float(v)
         return replace(self, parameters=p)
 
     def assumptions(self) -> list[Value]:

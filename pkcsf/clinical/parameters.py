@@ -7,14 +7,16 @@ in the source. Loading fails on a value without a source (see
 """
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pkcsf.core.errors import ParameterError, check_choice
-from pkcsf.core.units import UNITS, to_base
+from pkcsf.core.errors import ParameterError, PkcsfError, check_choice
+from pkcsf.core.units import _NUMBER_UNIT, BASE, UNITS, parse_quantity, to_base
 
-__all__ = ["Value", "ParameterSet", "load_parameter_set", "available_parameter_sets"]
+__all__ = ["Value", "ParameterSet", "load_parameter_set", "available_parameter_sets", "unsourced_entries", "TODO"]
 
 _SOURCE_PATTERNS = [
     re.compile(r"^10\.\d{4,9}/\S+$"),                 # DOI
@@ -25,6 +27,10 @@ _SOURCE_PATTERNS = [
     re.compile(r"^label:.+", re.I),
 ]
 SPECIAL_SOURCES = ("assumption", "calibrated", "derived")
+#: the placeholder source of a drug template (``pkcsf new-drug``); refused when a file is read
+TODO = "TODO"
+#: source of a value changed in Python (``with_values``): listed with the assumptions of a run
+USER = "user"
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,8 @@ class Value:
 
     @property
     def is_assumption(self) -> bool:
-        return self.source == "assumption"
+        """An assumption of the file, or a value set by the user in Python (neither has a literature source)."""
+        return self.source in ("assumption", USER)
 
 
 @dataclass(frozen=True)
@@ -76,15 +83,55 @@ class ParameterSet:
         return [v for v in list(self.values.values()) + list(self.thresholds.values()) if v.is_assumption]
 
     def with_values(self, **changes) -> "ParameterSet":
+        """A copy with some values changed: ``ps.with_values(CL="0.20 L/d", V1="3.1 L")``.
+
+        Each value is a quantity with any unit of the parameter's kind (``"0.20 L/d"``, ``"0.35 mL/min"``),
+        a number in pkcsf's base unit of that kind (L/h, L, 1/h, mg/L ...), or a :class:`Value`. Changed
+        values get ``source = "user"`` and are listed by :meth:`assumptions` (a run never hides that a
+        number did not come from a source). An unknown name, a unit of the wrong kind (a volume for a
+        clearance) or text that is not a quantity raises :class:`ParameterError` naming the value and the
+        allowed units.
+        """
         vals = dict(self.values)
         for k, v in changes.items():
             if isinstance(v, Value):
                 vals[k] = v
-            elif k in vals:
-                vals[k] = replace(vals[k], value=float(v), given=float(v), source="user", where="", note="set by the user")
-            else:
-                vals[k] = Value(k, float(v), "", float(v), "user", note="set by the user")
+                continue
+            if k not in vals:
+                check_choice(f"{self.name} parameter", k, sorted(vals), ParameterError)
+            vals[k] = self._user_value(vals[k], v)
         return replace(self, values=vals)
+
+    def _user_value(self, old: Value, v) -> Value:
+        field = f"{self.name}.{old.name}"
+        kind = UNITS[old.unit][0] if old.unit in UNITS else None
+        if isinstance(v, bool) or not isinstance(v, (numbers.Real, str)):
+            raise ParameterError(field, v, f"must be a number in base units or a quantity such as "
+                                 f"'{_example_value(kind)}'")
+        if isinstance(v, numbers.Real):
+            if not math.isfinite(float(v)):
+                raise ParameterError(field, v, "must be a finite number")
+            unit = BASE.get(kind, "") if kind else old.unit
+            return replace(old, value=float(v), given=float(v), unit=unit, source=USER, where="",
+                           note="set by the user", range=None, calibration="", citation="", alternatives=())
+        m = _NUMBER_UNIT.match(v)
+        if not m:
+            raise ParameterError(field, v, f"must be a number and a unit, e.g. '{_example_value(kind)}'")
+        given, unit = float(m.group(1)), (m.group(2) or BASE.get(kind, old.unit))
+        if unit not in UNITS:
+            allowed = [u for u, (kk, _, _) in UNITS.items() if kk == kind] if kind else sorted(UNITS)
+            raise ParameterError(f"{field}.unit", v, "unknown unit; allowed units: " + ", ".join(allowed))
+        new_kind = UNITS[unit][0]
+        if kind is not None and new_kind != kind:
+            allowed = [u for u, (kk, _, _) in UNITS.items() if kk == kind]
+            raise ParameterError(field, v, f"a {kind} is needed here, not a {new_kind}; allowed units: "
+                                 + ", ".join(allowed))
+        try:
+            base = parse_quantity(v, new_kind, field=field, mw=self.get("MW"))
+        except PkcsfError as exc:                   # e.g. a molar unit without MW: same field, same rule
+            raise ParameterError(field, v, exc.allowed, exc.fix) from None
+        return replace(old, value=base, given=given, unit=unit, source=USER, where="", note="set by the user",
+                       range=None, calibration="", citation="", alternatives=())
 
     def cite(self) -> list[str]:
         """Full references of every source used by this set.
@@ -120,6 +167,29 @@ class ParameterSet:
                              "base_value": v.value, "source": v.source, "where": v.where, "note": v.note,
                              "citation": v.citation})
         return pd.DataFrame(rows)
+
+
+def _example_value(kind) -> str:
+    return {"flow": "0.20 L/d", "volume": "3.1 L", "rate_constant": "0.3 1/day", "concentration": "1 umol/L",
+            "molar_mass": "146000 g/mol", "amount": "12 mg", "time": "24 h", "rate": "2 mg/h"}.get(kind, "0.5")
+
+
+def unsourced_entries(data: dict) -> list[str]:
+    """``section.name`` of every entry of a parsed parameter file without a source yet: a missing or empty
+    source, the template placeholder ``"TODO"``, or a value that is not a finite number (the template's
+    ``nan``)."""
+    out = []
+    for section in ("values", "thresholds", "variability", "covariates"):
+        for k, spec in (data.get(section) or {}).items():
+            if not isinstance(spec, dict):
+                continue
+            src = spec.get("source")
+            val = spec.get("value", spec.get("cv"))
+            no_source = not isinstance(src, str) or not src.strip() or src.strip().upper() == TODO
+            bad_value = isinstance(val, float) and not math.isfinite(val)
+            if no_source or bad_value:
+                out.append(f"{section}.{k}")
+    return out
 
 
 def _check_source(src, refs: dict, where: str):
@@ -177,6 +247,13 @@ def read_parameter_file(path) -> ParameterSet:
     extra = set(data) - allowed
     if extra:
         check_choice(f"{path.name} table", sorted(extra)[0], sorted(allowed), ParameterError)
+    missing = unsourced_entries(data)
+    if missing:
+        raise ParameterError(path.name, f"{len(missing)} value(s) without a source",
+                             "every value needs a source; still a 'TODO' placeholder, an empty source or a nan "
+                             "value: " + ", ".join(missing),
+                             "give each a key of [references], a DOI, 'PMID nnn', a URL, 'label:...', or "
+                             "'assumption' with the reasoning in note; see docs/own_drug.md")
     meta = data.get("meta", {})
     refs = {str(k): str(v) for k, v in data.get("references", {}).items()}
     name = meta.get("name", path.stem)

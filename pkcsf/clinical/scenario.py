@@ -81,9 +81,17 @@ class Arm:
 
     name: str
     regimen: object
-    drug: str | None = None
+    drug: object = None           # a drug name, or a Drug (e.g. pk.drug("x").with_values(CL="0.2 L/d"))
     variant: str = "linear"
     metabolite: bool = False
+
+    @property
+    def drug_name(self) -> str | None:
+        return self.drug.name if isinstance(self.drug, cns.Drug) else self.drug
+
+    def drug_object(self, name):
+        """The arm's own :class:`~pkcsf.clinical.cns.Drug` when ``name`` is its drug, else the name."""
+        return self.drug if isinstance(self.drug, cns.Drug) and self.drug.name == name else name
 
 
 @dataclass(frozen=True)
@@ -256,6 +264,8 @@ class ArmResult:
 
     def drug_info(self, name) -> "cns.Drug":
         """The drug object (MW, thresholds, sources) of ``name`` as this run used it."""
+        if name in self.setups:
+            return self.setups[name].drug
         return cns.drug(name)
 
     def _unique_grid(self, drug):
@@ -350,6 +360,9 @@ class ScenarioResult:
 
     def drug_info(self, name) -> "cns.Drug":
         """The drug object (MW, thresholds, sources) of ``name`` as this run used it."""
+        for a in self.arms.values():
+            if name in a.setups:
+                return a.setups[name].drug
         return cns.drug(name)
 
     def __getitem__(self, arm: str) -> ArmResult:
@@ -438,14 +451,14 @@ def _as_regimen(reg, drug, field, age=None) -> Regimen:
 
 
 def _split_by_drug(arm: Arm, age=None) -> dict[str, Regimen]:
-    reg = _as_regimen(arm.regimen, arm.drug, f"arms[{arm.name!r}].regimen", age)
+    reg = _as_regimen(arm.regimen, arm.drug_name, f"arms[{arm.name!r}].regimen", age)
     out: dict[str, list] = {}
     for d in reg.doses:
-        drug = d.drug or arm.drug
+        drug = d.drug or arm.drug_name
         if drug is None:
             raise ScenarioError(f"arms[{arm.name!r}]", d.describe(), "every dose needs a drug: set the arm's drug "
                                 "or name the drug in the regimen")
-        out.setdefault(cns.drug(drug).name, []).append(d)
+        out.setdefault(cns.drug(arm.drug_object(drug)).name, []).append(d)
     return {k: Regimen(v) for k, v in out.items()}
 
 
@@ -523,7 +536,7 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor=None) -> S
     plan = []
     for arm in scn.arms:
         regs = _split_by_drug(arm, scn.age)
-        setups = {d: cns.setup(d, physiology=scn.physiology, variant=_variant_for(arm, d),
+        setups = {d: cns.setup(arm.drug_object(d), physiology=scn.physiology, variant=_variant_for(arm, d),
                                pathologies=scn.pathologies, age=scn.age, metabolite=arm.metabolite) for d in regs}
         plan.append((arm, regs, setups))
     cs = scn.chunk_size or _CHUNK
@@ -553,7 +566,7 @@ def _variant_for(arm: Arm, drug: str) -> str:
         for k in v:
             cns.drug(k)          # unknown drug names raise listing the valid ones
         return v.get(drug, "linear")
-    if v == "linear" or v in cns.drug(drug).variants:
+    if v == "linear" or v in cns.drug(arm.drug_object(drug)).variants:
         return v
     if len(_split_by_drug(arm)) == 1:
         return v                 # a single drug: let setup() say which variants it has
@@ -764,7 +777,7 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
                                 "subjects": int(ok.size)})
     return ArmResult(arm.name, times, profiles, typical, groups, pd.concat(frames, ignore_index=True),
                      pd.DataFrame(target_rows, columns=["arm", "drug", "target", "fraction", "subjects"]),
-                     dose_times, _as_regimen(arm.regimen, arm.drug, "regimen", scn.age), setups, failed, scn.unit)
+                     dose_times, _as_regimen(arm.regimen, arm.drug_name, "regimen", scn.age), setups, failed, scn.unit)
 
 
 def simulate_drug(drug, regimen, *, subjects: int = 1, days=None, seed: int = 0, progress=None,
@@ -774,10 +787,13 @@ def simulate_drug(drug, regimen, *, subjects: int = 1, days=None, seed: int = 0,
     ``pk.simulate_drug("methotrexate", {"lumbar": "12 mg lumbar once", "ommaya": "12 mg ommaya once"},
     subjects=1000, days=7)``
     """
-    name = cns.drug(drug).name
+    d = cns.drug(drug)
+    name = d.name
+    # a Drug object (e.g. with changed values) is used as it is; a name is loaded by each arm
+    arm_drug = drug if isinstance(drug, cns.Drug) else name
     variant = kwargs.pop("variant", "linear")
     if isinstance(regimen, dict):
-        arms = tuple(Arm(k, v, drug=name, variant=variant) for k, v in regimen.items())
+        arms = tuple(Arm(k, v, drug=arm_drug, variant=variant) for k, v in regimen.items())
     else:
-        arms = (Arm(name, regimen, drug=name, variant=variant),)
+        arms = (Arm(name, regimen, drug=arm_drug, variant=variant),)
     return run(Scenario(arms, subjects=subjects, days=days, seed=seed, **kwargs), progress=progress)
