@@ -86,3 +86,69 @@ def test_modified_drug_object_is_simulated_everywhere():
         # plasma AUC = dose / CL for an IV bolus; the CNS spaces return drug to plasma, so about 1/4
         assert ratio == pytest.approx(0.25, abs=0.02), (how, ratio)
         assert res.drug_info("methotrexate").parameters["CL"] == pytest.approx(d4.parameters["CL"])
+
+
+# ---------------------------------------------------------------- 6. NONMEM event tables
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from pkcsf.engine.dosing import from_nonmem  # noqa: E402
+
+_P1 = {k: v["value"] for k, v in json.loads((Path(__file__).parent / "data" / "problems.json").read_text())
+       ["problems"]["it_linear"]["params"].items()}
+
+
+def _table(**cols):
+    n = len(next(iter(cols.values())))
+    base = {"TIME": [0.0] * n, "AMT": [12.0] * n, "CMT": ["icv"] * n}
+    base.update(cols)
+    return pd.DataFrame(base)
+
+
+def test_nonmem_ids_never_merge_and_text_ids_are_labels():
+    # before: 1 and 1.5 became one subject (int(ID)); 'pt-01' crashed in int()
+    regs = from_nonmem(_table(ID=[1, 1.5], AMT=[12.0, 24.0]))
+    assert list(regs) == [1, 1.5]
+    assert [r.doses[0].amount for r in regs.values()] == [12.0, 24.0]
+    regs = from_nonmem(_table(ID=["pt-01", "pt-02", "pt-01"]))
+    assert {k: len(r.doses) for k, r in regs.items()} == {"pt-01": 2, "pt-02": 1}
+    # the results carry the labels, also when numbers and text are mixed
+    res = pk.simulate("reference_p1", _table(ID=[1, "pt-02"], AMT=[12.0, 24.0]), _P1, times=[0.0, 1.0])
+    assert list(res.ids) == [1, "pt-02"]
+    assert list(res.to_frame()["id"].unique()) == [1, "pt-02"]
+
+
+def test_nonmem_counts_must_be_whole_numbers():
+    # before: ADDL 2.5 was silently truncated to 2 doses
+    with pytest.raises(pk.DosingError) as exc:
+        from_nonmem(_table(ID=[1], II=[24.0], ADDL=[2.5]))
+    assert "row 0.ADDL" in str(exc.value) and "2.5" in str(exc.value)
+    with pytest.raises(pk.DosingError, match=r"row 0\.EVID.*1\.5"):
+        from_nonmem(_table(ID=[1], EVID=[1.5]))
+    assert from_nonmem(_table(ID=[1], II=[24.0], ADDL=[2.0]))[1].doses[0].addl == 2
+
+
+@pytest.mark.parametrize("cols", [{"TIME": [0.0], "time": [1.0]}, {"AMT": [1.0], "amt": [2.0]},
+                                  {"ID": [1], "id": [2]}])
+def test_nonmem_duplicate_columns_are_errors(cols):
+    # before: one of TIME / time was used silently
+    df = _table(ID=[1]) if "ID" not in cols else _table(TIME=[0.0])
+    for k, v in cols.items():
+        df[k] = v
+    with pytest.raises(pk.DosingError) as exc:
+        from_nonmem(df)
+    msg = str(exc.value)
+    assert "case-insensitive" in msg and all(k in msg for k in cols)
+
+
+@pytest.mark.parametrize("col, value, row", [("EVID", np.nan, 1), ("ID", np.nan, 1), ("AMT", "ten", 1),
+                                             ("TIME", "noon", 0), ("II", "daily", 1)])
+def test_nonmem_bad_cells_name_column_row_and_value(col, value, row):
+    df = _table(ID=[1, 2], EVID=[1, 1], II=[0.0, 0.0]).astype(object)
+    df.loc[row, col] = value
+    with pytest.raises(pk.DosingError) as exc:
+        from_nonmem(df)
+    msg = str(exc.value)
+    assert f"row {row}.{col}" in msg and repr(value) in msg

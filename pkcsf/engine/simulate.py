@@ -469,11 +469,11 @@ def prepare(model, regimen, params=None, *, times=None, solver: str = "auto", rt
             if N == 1 and len(keys) > 1:       # one parameter set for every subject of the table
                 base = np.repeat(base, len(keys), axis=0)
                 extras = {k: np.repeat(v, len(keys)) for k, v in extras.items()}
-                ids = np.asarray(keys)
+                ids = _label_array(keys)
                 N = len(keys)
             missing = [i for i in ids.tolist() if i not in resolved]
             if missing and len(keys) == N and not isinstance(params, pd.DataFrame):
-                ids = np.asarray(keys)
+                ids = _label_array(keys)
                 missing = []
             if missing:
                 raise DosingError("regimen", f"no doses for subject {missing[0]!r}",
@@ -524,6 +524,14 @@ def prepare(model, regimen, params=None, *, times=None, solver: str = "auto", rt
     # fail early on bad events (e.g. an amount expression that is negative for some subject)
     prob.events(slice(0, min(N, 4096)))
     return prob
+
+
+def _label_array(keys) -> np.ndarray:
+    """Subject labels as an array; mixed kinds (1 and 'pt-02') stay as they are (object array), never cast to text."""
+    kinds = {type(k) for k in keys}
+    if len(kinds) > 1 and not kinds <= {int, float, np.int64, np.float64}:
+        return np.array(keys, dtype=object)
+    return np.asarray(keys)
 
 
 def _initial_state(cm, y0, N):
