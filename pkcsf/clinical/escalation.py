@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.clinical import cns
+from pkcsf.clinical import pd_toxicity as pdtox
 from pkcsf.trials import designs as T
 from pkcsf.engine.dosing import Regimen
 from pkcsf.core.errors import PkcsfError, ScenarioError, check_choice, suggest
@@ -296,6 +297,10 @@ class EscalationResult:
         One exposure per virtual patient (row: dose level; same patient in the same column).
     p_dlt : ndarray (K, m)
         ``link(exposures)``: each pool patient's DLT probability.
+    pd : dict or None
+        With ``dlt="neutropenia"``: per pool patient ``nadir`` (1e9/L), ``grade``, ``time_to_nadir`` (h), shape
+        (K, m); the typical patient's ``typical_nadir`` and ``typical_grade`` (K,); ``observed_checks``
+        (published DLT rates vs predicted, a DataFrame); the model description.
     efficacy_values : ndarray (K, m) or None
         The efficacy read-out of each pool patient (unit of the efficacy metric).
     link : callable
@@ -321,6 +326,7 @@ class EscalationResult:
     provenance: dict
     references: list = field(default_factory=list)
     notes: tuple = ()
+    pd: dict | None = None
 
     @property
     def efficacy_attainment(self) -> np.ndarray | None:
@@ -355,6 +361,12 @@ class EscalationResult:
         att = self.efficacy_attainment
         if att is not None:
             df["efficacy_attainment"] = np.r_[att, np.nan]
+        if self.pd is not None:        # per-patient PD read-outs of each dose's pool
+            nad = np.percentile(self.pd["nadir"], [5, 50], axis=1)
+            df["anc_nadir_p5"] = np.r_[nad[0], np.nan]
+            df["anc_nadir_p50"] = np.r_[nad[1], np.nan]
+            df["p_grade4"] = np.r_[(self.pd["grade"] >= 4).mean(axis=1), np.nan]
+            df["typical_grade"] = np.r_[self.pd["typical_grade"].astype(float), np.nan]
         df.attrs.update(base.attrs)
         df.attrs.update(exposure=self.exposure.label, exposure_unit=self.exposure_unit,
                         link=self.provenance["link"], efficacy=None if self.efficacy is None else self.efficacy.label,
@@ -366,6 +378,9 @@ class EscalationResult:
         K, m = self.exposures.shape
         df = pd.DataFrame({"dose": np.repeat(self.doses, m), "id": np.tile(np.arange(m), K),
                            "exposure": self.exposures.ravel(), "p_dlt": self.p_dlt.ravel()})
+        if self.pd is not None:
+            df["anc_nadir"] = self.pd["nadir"].ravel()
+            df["neutropenia_grade"] = self.pd["grade"].ravel()
         if self.efficacy_values is not None:
             df["efficacy"] = self.efficacy_values.ravel()
             df["efficacy_met"] = df["efficacy"] >= self.efficacy_threshold - 1e-12
@@ -384,7 +399,14 @@ class EscalationResult:
         s = self.summary()
         head = (f"{self.drug} by {self.route}: {s.attrs['design']}, {s.attrs['n_trials']} virtual trials, "
                 f"exposure {s.attrs['exposure']} ({s.attrs['exposure_unit']})\nlink: {s.attrs['link']}")
-        return head + "\n" + s.to_string(index=False)
+        out = head + "\n" + s.to_string(index=False)
+        if self.pd is not None and len(self.pd["observed_checks"]):
+            c = self.pd["observed_checks"]
+            lines = [f"  {r.key}: {r.dose:g} mg, observed {r.events}/{r.n} (95% CI {r.ci_low:.0%}-{r.ci_high:.0%}), "
+                     f"predicted {'-' if np.isnan(r.predicted) else format(r.predicted, '.1%')}: {r.verdict}"
+                     for r in c.itertuples()]
+            out += "\nreality check (published haematological DLTs):\n" + "\n".join(lines)
+        return out
 
 
 # ---------------------------------------------------------------- main entry
@@ -476,7 +498,8 @@ def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_
                         exposure="plasma:auc", link=None, mtd_dose=None, p_at_mtd: float = T.DEFAULT_P_AT_MTD,
                         slope: float = T.DEFAULT_SLOPE, efficacy=None, subjects: int = 500, trials: int = 2000,
                         seed: int = 0, days=None, unit: str = "umol/L", iiv: dict | None = None,
-                        physiology: str = "adult", variant: str = "linear", progress: bool | None = None
+                        physiology: str = "adult", variant: str = "linear", progress: bool | None = None,
+                        dlt: str = "link", supplemented: bool = True, dlt_grade: int = 3, dlt_window=None
                         ) -> EscalationResult:
     """Simulate virtual dose-escalation trials whose DLTs follow the simulated exposure.
 
@@ -526,6 +549,18 @@ def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_
         Passed to :func:`pkcsf.clinical.cns.setup` (``variant="saturable"`` for osimertinib's saturable CSF efflux).
     progress : bool, optional
         A progress bar over dose levels (default: only for large pools on a terminal).
+    dlt : str
+        How a virtual patient's DLT is decided. ``"link"`` (default): ``link(exposure)`` is his DLT
+        probability (the logistic shortcut above). ``"neutropenia"``: his own plasma concentration profile
+        drives the Friberg myelosuppression model with his own PD parameters
+        (:mod:`pkcsf.clinical.pd_toxicity`, ``parameters/pd/<drug>.toml``); DLT = CTCAE grade >=
+        ``dlt_grade`` neutropenia over ``dlt_window``; ``link`` and ``mtd_dose`` are then not used.
+    supplemented : bool
+        ``dlt="neutropenia"``: folic acid + vitamin B12 supplementation (pemetrexed's covariate; default True).
+    dlt_grade : int
+        ``dlt="neutropenia"``: CTCAE grade of neutropenia that counts as a DLT (default 3: ANC < 1.0 x 1e9/L).
+    dlt_window : float, optional
+        ``dlt="neutropenia"``: DLT window in days from the first dose (default: the whole simulated course).
 
     Returns
     -------
@@ -558,6 +593,23 @@ def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_
     for where, sp in (("exposure", spec),) + ((("efficacy", eff.exposure),) if eff else ()):
         if sp.group not in groups:
             check_choice(f"{where} group", sp.group, groups, EscalationError)
+    dlt = pdtox.check_dlt_model(dlt)
+    pd_dlt = None
+    if dlt == "neutropenia":
+        for name, v in (("link", link), ("mtd_dose", mtd_dose)):
+            if v is not None:
+                raise EscalationError(name, v, "is not used with dlt='neutropenia' (each patient's DLT comes from his "
+                                               "own PK and PD)", "drop it, or use dlt='link'")
+        win = None
+        if dlt_window is not None:
+            if isinstance(dlt_window, bool) or not isinstance(dlt_window, (int, float)) or not dlt_window > 0:
+                raise EscalationError("dlt_window", dlt_window, "must be a positive number of days")
+            win = float(dlt_window) * 24.0
+        try:
+            pd_dlt = pdtox.NeutropeniaDLT(d.name, supplemented=supplemented, grade=dlt_grade, window_h=win)
+        except PkcsfError as e:
+            raise EscalationError(e.field, e.value, e.allowed, e.fix) from None
+        link = pdtox.PerPatientDLT(pd_dlt.describe())
     if link is not None and mtd_dose is not None:
         raise EscalationError("mtd_dose", mtd_dose, "give either link or mtd_dose, not both",
                               "mtd_dose only anchors the default link")
@@ -612,7 +664,8 @@ def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_
     def column(sp: ExposureSpec) -> str:
         return f"{sp.metric}[{thr_labels[sp.threshold]}]" if sp.threshold else sp.metric
 
-    read_groups = tuple(dict.fromkeys(sp.group for sp in specs))
+    read_groups = tuple(dict.fromkeys([sp.group for sp in specs] + (["plasma"] if pd_dlt is not None else [])))
+    pd_out = {}
     pools, eff_pools, timings = {}, {}, {}
     bar = _progress(progress, len(levels), int(subjects))
     try:
@@ -622,8 +675,17 @@ def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_
             scn = Scenario((Arm(_fmt_dose(x), reg, drug=d.name, variant=variant),), subjects=int(subjects),
                            days=days, seed=int(seed), physiology=physiology, population=pop,
                            thresholds=thresholds or [], unit=unit, groups=read_groups,
-                           band_subjects=min(int(subjects), 50), name=f"escalation {d.name} {_fmt_dose(x)}")
+                           band_subjects=int(subjects) if pd_dlt is not None else min(int(subjects), 50),
+                           dt=0.1 if (pd_dlt is not None and route == "iv") else None,
+                           name=f"escalation {d.name} {_fmt_dose(x)}")
             res = run(scn, progress=False)
+            if pd_dlt is not None:
+                # every pool patient's plasma profile (mg/L, subject order) -> his own neutropenia
+                arm = res[_fmt_dose(x)]
+                gi = arm.groups[d.name].index("plasma")
+                to_mg = 1.0 / concentration_factor(unit, d.mw)
+                pd_out[x] = pd_dlt.evaluate(arm.times, arm.profiles[d.name][:, :, gi] * to_mg,
+                                            arm.typical[d.name][:, gi] * to_mg, int(seed))
             m = res.metrics()
             m = m[m["drug"] == d.name]
             for sp, store in ((spec, pools),) + (((eff.exposure, eff_pools),) if eff else ()):
@@ -644,7 +706,9 @@ def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_
     # link
     link_text = None
     mtd_exposure = None
-    if link is None:
+    if pd_dlt is not None:
+        link_text = pd_dlt.describe()
+    elif link is None:
         mtd_exposure = float(np.median(pools[mtd]))
         if not mtd_exposure > 0:
             raise EscalationError("exposure", spec.label,
@@ -664,9 +728,14 @@ def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_
     else:
         link_text = f"user link {getattr(link, '__name__', type(link).__name__)}"
     t1 = _time.perf_counter()
-    tr = T.simulate_trials(des, dose_arr, exposure=E, link=link, n_trials=int(trials), seed=int(seed))
+    if pd_dlt is not None:     # the pool's outcomes are already decided: 1 = this patient has a DLT
+        P = np.vstack([pd_out[x]["dlt"] for x in dose_arr]).astype(float)
+        tr = T.simulate_trials(des, dose_arr, exposure=P, link=link, n_trials=int(trials), seed=int(seed))
+    else:
+        tr = T.simulate_trials(des, dose_arr, exposure=E, link=link, n_trials=int(trials), seed=int(seed))
     trial_seconds = _time.perf_counter() - t1
-    P = np.asarray(link(E), dtype=float)
+    if pd_dlt is None:
+        P = np.asarray(link(E), dtype=float)
     EV = None if eff is None else np.vstack([eff_pools[x] for x in dose_arr])
 
     notes = []
@@ -677,6 +746,28 @@ def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_
     if mtd_source is not None and mtd_source != "user":
         notes.append(f"The default link is anchored at the literature MTD ({_fmt_dose(mtd)}, {mtd_short}) "
                      "and is an assumption: override mtd_dose or link with your own exposure-toxicity model.")
+    pd_info = None
+    if pd_dlt is not None:
+        pd_info = {"model": pd_dlt.describe(), "supplemented": pd_dlt.supplemented, "dlt_grade": pd_dlt.grade,
+                   "window_h": pd_dlt.window_h,
+                   "nadir": np.vstack([pd_out[x]["nadir"] for x in dose_arr]),
+                   "grade": np.vstack([pd_out[x]["grade"] for x in dose_arr]),
+                   "time_to_nadir": np.vstack([pd_out[x]["time_to_nadir"] for x in dose_arr]),
+                   "typical_nadir": np.array([pd_out[x]["typical_nadir"] for x in dose_arr]),
+                   "typical_grade": np.array([pd_out[x]["typical_grade"] for x in dose_arr])}
+        checks = pdtox.observed_checks(d.name, route, dose_arr, P.mean(axis=1), supplemented=pd_dlt.supplemented,
+                                       dlt_grade=pd_dlt.grade)
+        pd_info["observed_checks"] = checks
+        notes.append("DLTs come from each virtual patient's own PK and PD (Friberg neutropenia model, "
+                     f"parameters/pd/{d.name}.toml), not from a mean probability; trial patients are drawn "
+                     "independently from the pools, so the designs respond to the per-dose DLT fractions.")
+        for _, c in checks.iterrows():
+            if c["verdict"].startswith("MISS"):
+                notes.append(f"REALITY CHECK MISS: {c['key']} ({c['dose']:g} mg): observed {c['events']}/{c['n']} "
+                             f"haematological DLT (95% CI {c['ci_low']:.0%}-{c['ci_high']:.0%}) vs predicted "
+                             f"{c['predicted']:.1%}. The plasma-driven neutropenia model (calibrated on IV doses) does "
+                             "not explain the marrow toxicity of intrathecal dosing: treat these DLT rates as a lower "
+                             "bound (hypotheses in docs/pd.md).")
     from pkcsf.core.version import __version__
 
     provenance = {
@@ -689,14 +780,20 @@ def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_
         "subjects_per_dose": int(subjects), "trials": int(trials), "seed": int(seed), "days": days,
         "population": repr(pop), "iiv": dict(iiv or {}),
         "pk_seconds": pk_seconds, "pk_seconds_per_dose": {_fmt_dose(x): t for x, t in timings.items()},
-        "trial_seconds": trial_seconds,
+        "trial_seconds": trial_seconds, "dlt_model": dlt,
     }
+    if pd_info is not None:
+        provenance.update(pd_model=pd_info["model"], supplemented=pd_info["supplemented"],
+                          dlt_grade=pd_info["dlt_grade"], dlt_window_h=pd_info["window_h"],
+                          observed_checks=pd_info["observed_checks"].to_dict(orient="records"))
     refs = list(setup.cite())
     if mtd_source not in (None, "user"):
         refs.append(mtd_source)
     refs += [r for r in _DESIGN_REFS.get(type(des).__name__, ()) if r not in refs]
+    if pd_dlt is not None:
+        refs += [r for r in pd_dlt.parameters.cite() if r not in refs]
     return EscalationResult(d.name, route, dose_arr, spec, spec.unit(unit), E, P, link, tr, eff, EV, eff_thr,
-                            provenance, refs, tuple(notes))
+                            provenance, refs, tuple(notes), pd_info)
 
 
 _DESIGN_REFS = {
