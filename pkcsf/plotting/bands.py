@@ -1,0 +1,172 @@
+"""Population figures: bands (median, percentiles, typical patient) and time above a threshold."""
+from __future__ import annotations
+
+import numpy as np
+
+from pkcsf.plotting.style import (
+    FONT, LABEL_FONT, SMALL_FONT, TITLE_FONT, _fmt, _group_style, _new_axes, _threshold_name, drug_label,
+    group_label, pretty_unit,
+)
+from pkcsf.plotting.axes import (
+    _arm, _conc_axis, _days, _dose_markers, _drug, _drug_obj, _given, _groups, _set_linear_limits,
+    _set_log_limits, _tail_min, _threshold_lines, _thresholds, _time_axis, _title, _unit, _x, add_legend,
+)
+
+
+# ------------------------------------------------------------ population
+def population_band(result, arm=None, *, group, drug=None, q=(5, 95), log=False, thresholds=True, doses=True,
+                    floor=1e-4, ax=None, title=None, legend=True, color=None, short_labels=False):
+    """Population band of one compartment group: median line, ``q`` band shaded, typical subject dashed.
+
+    When the drug has no sourced between-subject variability the band collapses onto the median;
+    the panel then says so (it is not a plotting error).
+    """
+    name, a = _arm(result, arm)
+    drug = _drug(a, drug)
+    (group,) = _groups(a, drug, [group])
+    unit = _unit(result)
+    days = _days(a.times)
+    made = ax is None
+    if made:
+        _, axs = _new_axes(figsize=(7.5, 4.4))
+        ax = axs[0, 0]
+    k = a.groups[drug].index(group)
+    prof = a.profiles[drug][:, :, k]
+    x = _x(a.times, days)
+    col = color or _group_style(group)["color"]
+    n = prof.shape[0]
+    lo, med, hi = (np.nanpercentile(prof, [q[0], 50, q[1]], axis=0) if n > 1 else (prof[0], prof[0], prof[0]))
+    typ = a.typical[drug][:, k]
+    pos = (lambda v: np.where(v > 0, v, np.nan)) if log else (lambda v: v)
+    ax.fill_between(x, pos(lo), pos(hi), color=col, alpha=0.25, lw=0, label=f"{q[0]:g}-{q[1]:g}% of patients")
+    ax.plot(x, pos(med), color=col, lw=2.0, label="median")
+    ax.plot(x, pos(typ), color="#222222", lw=1.3, ls=(0, (5, 3)), label="typical patient")
+    thr = _thresholds(result, drug, thresholds)
+    peak = float(np.nanmax(np.concatenate([hi, typ])))
+    if log:
+        _set_log_limits(ax, peak / 1.5, thr, floor, _tail_min(lo))
+    else:
+        _set_linear_limits(ax, peak, thr)
+    _time_axis(ax, a.times, days)
+    _conc_axis(ax, unit, "concentration")
+    if doses:
+        _dose_markers(ax, a, days)
+    _threshold_lines(ax, thr, unit, drug=_drug_obj(result, drug), short=short_labels)
+    ax.grid(True, which="major", alpha=0.25, lw=0.6)
+    width = np.nanmax(np.abs(hi - lo)) / peak if peak > 0 else 0.0
+    if n == 1 or width < 1e-6:
+        ax.text(0.98, 0.96, "no between-patient variability sourced\nfor this drug: band = median",
+                transform=ax.transAxes, ha="right", va="top", fontsize=SMALL_FONT, color="#444444",
+                bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="#BBBBBB", alpha=0.9))
+    _title(ax, title if title is not None else f"{drug_label(drug)}, {name}: {group_label(group)} ({n} virtual patients)")
+    if legend:
+        add_legend(ax.figure if made else ax, ncol=5)
+    return ax
+
+
+def population_bands(result, groups, arms=None, *, drug=None, q=(5, 95), log=False, thresholds=True, axes=None,
+                     legend=True, title=None, floor=1e-4):
+    """Grid of :func:`population_band`: rows are arms, columns compartment groups. Returns the 2-D array of Axes."""
+    groups = [groups] if isinstance(groups, str) else list(groups)
+    names = list(result.arms) if arms is None else list(arms)
+    made = axes is None
+    if made:
+        fig, axes = _new_axes(len(names), len(groups), figsize=(4.4 * len(groups) + 1.3, 3.1 * len(names) + 1.0))
+    axes = np.asarray(axes, dtype=object).reshape(len(names), len(groups))
+    for i, nm in enumerate(names):
+        for j, g in enumerate(groups):
+            ax = axes[i, j]
+            population_band(result, nm, group=g, drug=drug, q=q, log=log, thresholds=thresholds, ax=ax,
+                            title=f"{nm}: {group_label(g)}", legend=False, floor=floor,
+                            short_labels=j < len(groups) - 1)
+            if i < len(names) - 1:
+                ax.set_xlabel("")
+            if j > 0:
+                ax.set_ylabel("")
+        axes[i, 0].set_ylabel(f"concentration ({pretty_unit(_unit(result))})", fontsize=LABEL_FONT)
+    if made and title:
+        fig.suptitle(title, fontsize=TITLE_FONT + 1)
+    if legend:
+        add_legend(axes[0, 0].figure if made else list(axes.ravel()), ncol=6)
+    return axes
+
+
+# --------------------------------------------------------------- summaries
+def time_above(result, threshold=None, *, groups=None, arms=None, drug=None, unit="h", per_dose=False, q=(5, 95),
+               ax=None, title=None, legend=True):
+    """Time above a threshold per arm (bars: median; whiskers: ``q`` percentiles), one bar per compartment group.
+
+    ``threshold`` is a threshold name of the metrics (default: the drug's first); ``unit`` ``"h"`` or ``"days"``.
+    ``per_dose=True`` divides by the number of doses of each arm (time above per injection).
+    """
+    names = list(result.arms) if arms is None else list(arms)
+    m = result.metrics()
+    drugs = {nm: drug or _drug(result[nm], None) for nm in names}      # each arm's drug (free vs liposomal)
+    d = drugs[names[0]]
+    m = m[m["arm"].isin(names)]
+    m = m[m["drug"].to_numpy() == m["arm"].map(drugs).to_numpy()]
+    cols = [c for c in m.columns if c.startswith("time_above[") and m[c].notna().any()]
+    if not cols:
+        from pkcsf.core.errors import ScenarioError
+
+        raise ScenarioError("threshold", threshold, f"the result has no time-above read-out for {d}")
+    col = cols[0] if threshold is None else f"time_above[{threshold}]"
+    if col not in m.columns:
+        from pkcsf.core.errors import ScenarioError, check_choice
+
+        check_choice("threshold", threshold, [c[len("time_above["):-1] for c in cols], ScenarioError)
+    groups = _groups(result[names[0]], d, groups)
+    made = ax is None
+    if made:
+        _, axs = _new_axes(figsize=(max(6.5, 1.1 * len(names) * max(1, len(groups)) * 0.45 + 3), 4.3))
+        ax = axs[0, 0]
+    scale = 24.0 if unit in ("d", "day", "days") else 1.0
+    width = 0.8 / len(groups)
+    for j, g in enumerate(groups):
+        med, lo, hi = [], [], []
+        for nm in names:
+            v = m.loc[(m["arm"] == nm) & (m["group"] == g), col].to_numpy(dtype=float) / scale
+            if per_dose:
+                v = v / max(1, len(result[nm].dose_times.get(drugs[nm], [1])))
+            if v.size == 0:
+                v = np.array([np.nan])
+            med.append(np.median(v))
+            lo.append(np.percentile(v, q[0]))
+            hi.append(np.percentile(v, q[1]))
+        xs = np.arange(len(names)) + (j - (len(groups) - 1) / 2) * width
+        med, lo, hi = map(np.asarray, (med, lo, hi))
+        ax.bar(xs, med, width * 0.92, color=_group_style(g)["color"], label=group_label(g))
+        if np.any(hi - lo > 1e-9):
+            ax.errorbar(xs, med, yerr=[med - lo, hi - med], fmt="none", ecolor="#333333", elinewidth=1, capsize=2)
+    ax.set_xticks(np.arange(len(names)), names, fontsize=FONT)
+    if max(len(str(n)) for n in names) * len(names) > 60:
+        ax.tick_params(axis="x", labelrotation=25)
+        for t in ax.get_xticklabels():
+            t.set_ha("right")
+    thr_name = col[len("time_above["):-1]
+    thr_val = dict(_thresholds(result, d, True)).get(thr_name)
+    value = f"{_fmt(thr_val)} {pretty_unit(_unit(result))}" if thr_val else thr_name
+    given = _given(_drug_obj(result, d), thr_name, _unit(result)) if thr_val else ""
+    ax.set_ylabel(f"time above {given or value} (" + ("days" if scale == 24 else "h")
+                  + (" per dose" if per_dose else "") + ")", fontsize=LABEL_FONT)
+    if title is None:
+        what = _threshold_name(thr_name) + " " + (f"{given} = {value}" if given else value) if thr_val else thr_name
+        title = f"{drug_label(d)}: time above {what}\nbars: median patient; whiskers: {q[0]:g}-{q[1]:g}% of patients"
+    ax.tick_params(labelsize=FONT)
+    ax.grid(True, axis="y", alpha=0.25, lw=0.6)
+    ax.set_axisbelow(True)
+    # the read-out cannot exceed the simulated window: mark it, so that a bar at the top reads as
+    # "above for the whole window" rather than as a measured duration
+    window = max(float(result[nm].times[-1] - result[nm].times[0]) for nm in names) / scale
+    if not per_dose:
+        top = ax.get_ylim()[1]
+        if window <= 1.15 * top:
+            ax.axhline(window, color="#6E6E6E", ls=":", lw=1)
+            ax.set_ylim(top=max(top, window * 1.12))
+            ax.text(ax.get_xlim()[1], window, f"end of the simulated window ({_fmt(window)} "
+                    + ("days" if scale == 24 else "h") + "): a bar here stays above for the whole window",
+                    ha="right", va="bottom", fontsize=FONT - 1.5, color="#555555")
+    _title(ax, title)
+    if legend:
+        add_legend(ax.figure if made else ax, ncol=4)
+    return ax

@@ -1,0 +1,376 @@
+"""Concentration-time figures: one arm, arms side by side, arms overlaid per compartment, CSF/IC50 ratio."""
+from __future__ import annotations
+
+import numpy as np
+
+from pkcsf.plotting.style import (
+    FONT, LABEL_FONT, SMALL_FONT, TITLE_FONT, _arm_colors, _below_note, _fmt, _group_style, _new_axes,
+    _series_color, _threshold_name, drug_label, group_label, pretty_unit,
+)
+from pkcsf.plotting.axes import (
+    _arm, _conc_axis, _days, _dose_markers, _drug, _drug_obj, _groups, _log_ticks, _present, _profile,
+    _round_down, _set_linear_limits, _set_log_limits, _strip_threshold_labels, _tail_min, _threshold_lines,
+    _thresholds, _time_axis, _title, _unit, _x, add_legend,
+)
+
+
+# ------------------------------------------------------ concentration-time
+def concentration_time(result, arm=None, *, drug=None, groups=None, stat="median", log=True, thresholds=True,
+                       doses=True, floor=1e-4, ax=None, title=None, legend=True, days=None, ylim=None,
+                       mark_below=True, short_labels=False):
+    """Concentration-time curves of one arm, one line per compartment group.
+
+    Parameters
+    ----------
+    result : ScenarioResult or ArmResult
+    arm : str, optional
+        Arm name (default: the first arm).
+    drug : str, optional
+        Drug of a combination arm (default: the first).
+    groups : list of str, optional
+        Compartment groups (default: all of the arm's; liposomal groups dotted).
+    stat : {"median", "typical", "mean"}
+        Line drawn: median of the band subjects, or the typical subject.
+    log : bool
+        Log concentration axis (floored at ``floor`` x the highest value shown).
+    thresholds : bool, str or list of str
+        Draw the drug's (or the scenario's) thresholds, or only the named ones.
+    doses : bool
+        Dose markers (route-coloured triangles) on the time axis.
+    ax : Axes, optional
+    days : bool, optional
+        Time in days (default: when the simulated span exceeds 3 days).
+    ylim : (lo, hi), optional
+        Fixed concentration limits (e.g. to share a scale between figures).
+    mark_below : bool
+        Add "(below the scale)" to the legend label of a curve that never enters the panel.
+    short_labels : bool
+        Label thresholds by value only (inner panels of a grid).
+
+    Returns
+    -------
+    Axes
+    """
+    name, a = _arm(result, arm)
+    drug = _drug(a, drug)
+    groups = _groups(a, drug, groups)
+    unit = _unit(result)
+    days = _days(a.times) if days is None else days
+    made = ax is None
+    if made:
+        _, axs = _new_axes(figsize=(7.5, 4.6))
+        ax = axs[0, 0]
+    x = _x(a.times, days)
+    lines = [(g, _profile(a, drug, g, stat)) for g in groups]
+    peak = max((float(np.nanmax(y)) for _, y in lines if y.size), default=0.0)
+    tail = min((_tail_min(y) for _, y in lines), default=np.inf)
+    thr = _thresholds(result, drug, thresholds)
+    if ylim is not None:
+        ax.set_yscale("log" if log else "linear")
+        ax.set_ylim(*ylim)
+        if log:
+            _log_ticks(ax)
+    elif log:
+        _set_log_limits(ax, peak, thr, floor, tail)
+    else:
+        _set_linear_limits(ax, peak, thr)
+    lo = ax.get_ylim()[0]
+    below = []
+    for g, y in lines:
+        yy = np.where(y > 0, y, np.nan) if log else y
+        label = group_label(g)
+        if log and not np.any(y >= lo):
+            if mark_below:
+                label += " (below the scale)"
+            else:
+                below.append(group_label(g))
+        ax.plot(x, yy, label=label, **_group_style(g))
+    _below_note(ax, below)
+    _time_axis(ax, a.times, days)
+    _conc_axis(ax, unit, f"{drug_label(drug)} concentration")
+    if doses:
+        _dose_markers(ax, a, days)
+    _threshold_lines(ax, thr, unit, drug=_drug_obj(result, drug), short=short_labels)
+    ax.grid(True, which="major", alpha=0.25, lw=0.6)
+    _title(ax, title if title is not None else f"{drug_label(drug)}, {name}: {_stat_text(stat, a, drug)}")
+    if legend:
+        add_legend(ax.figure if made else ax, ncol=4)
+    return ax
+
+
+def _stat_text(stat, a, drug):
+    n = a.profiles[drug].shape[0]
+    if stat == "typical" or n == 1:
+        return "typical patient"
+    return f"{stat} of {n} virtual patients"
+
+
+def linear_and_log(result, arm=None, *, drug=None, groups=None, stat="median", thresholds=True, doses=True,
+                   floor=1e-4, axes=None, title=None, legend=True):
+    """The same arm on a linear and a log concentration axis, side by side (array of 2 Axes).
+
+    The linear panel shows what dominates (the peak near the injection site); the log panel shows the
+    compartments 10-1000x lower and how long each stays above a threshold.
+    """
+    name, a = _arm(result, arm)
+    drug = _drug(a, drug)
+    made = axes is None
+    if made:
+        fig, axs = _new_axes(1, 2, figsize=(12.5, 4.6))
+        axes = axs[0]
+    concentration_time(result, name, drug=drug, groups=groups, stat=stat, log=False, thresholds=thresholds,
+                       doses=doses, ax=axes[0], title="linear scale", legend=False)
+    concentration_time(result, name, drug=drug, groups=groups, stat=stat, log=True, thresholds=thresholds,
+                       doses=doses, floor=floor, ax=axes[1], title="log scale", legend=False)
+    if made:
+        axes[0].figure.suptitle(title if title is not None else
+                                f"{drug_label(drug)}, {name}: {_stat_text(stat, a, drug)}",
+                                fontsize=TITLE_FONT + 1)
+    if legend:
+        add_legend(axes[0].figure if made else axes, ncol=5)
+    return np.asarray(axes)
+
+
+def compare_arms(result, arms=None, *, drug=None, groups=None, stat="median", log=True, thresholds=True,
+                 doses=True, floor=1e-4, axes=None, legend=True, title=None, ncols=None):
+    """Arms side by side, one panel per arm (shared concentration axis), one line per compartment group.
+
+    ``groups`` may name groups only some arms have (e.g. ``lumbar_liposomal``); each arm shows those it has.
+    Returns the array of Axes (one per arm).
+    """
+    names = list(result.arms) if arms is None else list(arms)
+    made = axes is None
+    if made:
+        n = len(names)
+        ncols = ncols or min(n, 3)
+        nrows = -(-n // ncols)
+        fig, axs = _new_axes(nrows, ncols, figsize=(4.3 * ncols + 1.2, 3.5 * nrows + 1.0), sharey=True)
+        axes_all = axs.ravel()
+        for extra in axes_all[n:]:
+            extra.set_visible(False)
+        axes = axes_all[:n]
+    axes = list(np.asarray(axes, dtype=object).ravel())
+    peak, tail = 0.0, np.inf
+    thr = []
+    days_any = False
+    for nm in names:
+        a = result[nm]
+        d = _drug(a, drug)
+        days_any |= _days(a.times)
+        for g in _present(a, d, groups):
+            y = _profile(a, d, g, stat)
+            peak = max(peak, float(np.nanmax(y)))
+            tail = min(tail, _tail_min(y))
+        thr = thr or _thresholds(result, d, thresholds)
+    # one scale for all panels
+    tmp = axes[0]
+    if log:
+        _set_log_limits(tmp, peak, thr, floor, tail)
+    else:
+        _set_linear_limits(tmp, peak, thr)
+    ylim = tmp.get_ylim()
+    for i, (nm, ax) in enumerate(zip(names, axes)):
+        a = result[nm]
+        d = _drug(a, drug)
+        concentration_time(result, nm, drug=d, groups=_present(a, d, groups), stat=stat, log=log,
+                           thresholds=thresholds, doses=doses, ax=ax, title=nm, legend=False, days=days_any, ylim=ylim,
+                           mark_below=False)
+        # shared scale: threshold labels only right of the last panel of each row; y label on the first column
+        if not _last_col(ax, i == len(axes) - 1):
+            _strip_threshold_labels(ax)
+        if not _first_col(ax, i == 0):
+            ax.set_ylabel("")
+    if made:
+        axes[0].figure.suptitle(title if title is not None else
+                                f"{drug_label(_drug(result[names[0]], drug))}: "
+                                f"{_stat_text(stat, result[names[0]], _drug(result[names[0]], drug))}",
+                                fontsize=TITLE_FONT + 1)
+    if legend:
+        add_legend(axes[0].figure if made else axes, ncol=5)
+    return np.asarray(axes, dtype=object)
+
+
+def _last_col(ax, default):
+    ss = ax.get_subplotspec() if hasattr(ax, "get_subplotspec") else None
+    return ss.is_last_col() if ss is not None else default
+
+
+def _first_col(ax, default):
+    ss = ax.get_subplotspec() if hasattr(ax, "get_subplotspec") else None
+    return ss.is_first_col() if ss is not None else default
+
+
+def overlay_arms(result, groups, arms=None, *, drug=None, stat="median", log=True, thresholds=True, doses=False,
+                 floor=1e-4, axes=None, legend=True, title=None, sharey=False, ncols=None, band=False, styles=None):
+    """One panel per compartment group, one line per arm: e.g. lumbar versus Ommaya in each CSF space.
+
+    ``band=True`` shades each arm's 5-95 % band. ``sharey`` puts all panels on one scale.
+    ``styles``: ``{arm: {"color": ..., "ls": ...}}`` to override the default colours (route colours when
+    each arm has one route, else the palette in order).
+    Returns the array of Axes (one per group).
+    """
+    groups = [groups] if isinstance(groups, str) else list(groups)
+    names = list(result.arms) if arms is None else list(arms)
+    unit = _unit(result)
+    made = axes is None
+    if made:
+        n = len(groups)
+        ncols = ncols or min(n, 2 if n == 4 else 3)
+        nrows = -(-n // ncols)
+        fig, axs = _new_axes(nrows, ncols, figsize=(4.6 * ncols + 1.3, 3.3 * nrows + 1.1), sharey=sharey)
+        for extra in axs.ravel()[n:]:
+            extra.set_visible(False)
+        axes = axs.ravel()[:n]
+    axes = list(np.asarray(axes, dtype=object).ravel())
+    days = any(_days(result[nm].times) for nm in names)
+    colors = _arm_colors(result, names)
+    all_peak = 0.0
+    per = []
+    for g, ax in zip(groups, axes):
+        peak, tail = 0.0, np.inf
+        thr = []
+        for nm in names:
+            a = result[nm]
+            d = _drug(a, drug)
+            x = _x(a.times, days)
+            y = _profile(a, d, g, stat)
+            peak = max(peak, float(np.nanmax(y)))
+            tail = min(tail, _tail_min(y))
+            st = {"color": colors[nm], "lw": 1.8}
+            st.update((styles or {}).get(nm, {}))
+            col = st["color"]
+            ax.plot(x, np.where(y > 0, y, np.nan) if log else y, label=nm, **st)
+            if band and a.profiles[d].shape[0] > 1:
+                k = a.groups[d].index(g)
+                lo, hi = np.nanpercentile(a.profiles[d][:, :, k], [5, 95], axis=0)
+                ax.fill_between(x, np.where(lo > 0, lo, np.nan) if log else lo, hi, color=col, alpha=0.18, lw=0)
+                peak = max(peak, float(np.nanmax(hi)) / 1.5)
+                tail = min(tail, _tail_min(lo))
+            thr = thr or _thresholds(result, d, thresholds)
+            if doses:
+                _dose_markers(ax, a, days)
+        per.append((ax, g, peak, tail, thr, d))
+        all_peak = max(all_peak, peak)
+    all_tail = min(p[3] for p in per) if per else np.inf
+    for j, (ax, g, peak, tail, thr, d) in enumerate(per):
+        if log:
+            _set_log_limits(ax, all_peak if sharey else peak, thr, floor, all_tail if sharey else tail)
+            lo = ax.get_ylim()[0]
+            _below_note(ax, [nm for nm in names if not np.any(_profile(result[nm], _drug(result[nm], drug), g, stat)
+                                                              >= lo)])
+        else:
+            _set_linear_limits(ax, all_peak if sharey else peak, thr)
+        _time_axis(ax, result[names[0]].times, days)
+        _conc_axis(ax, unit, "concentration", label=not (sharey and not _first_col(ax, j == 0)))
+        _threshold_lines(ax, thr, unit, drug=_drug_obj(result, d))
+        ax.grid(True, which="major", alpha=0.25, lw=0.6)
+        _title(ax, group_label(g))
+    if made:
+        d0 = _drug(result[names[0]], drug)
+        axes[0].figure.suptitle(title if title is not None else
+                                f"{drug_label(d0)}: {_stat_text(stat, result[names[0]], d0)}"
+                                + (", shaded 5-95% of patients" if band else ""),
+                                fontsize=TITLE_FONT + 1)
+    if legend:
+        add_legend(axes[0].figure if made else axes, ncol=min(len(names) + 3, 6))
+    return np.asarray(axes, dtype=object)
+
+
+
+def ic50_ratio(result, *, drug="osimertinib", groups=("lumbar", "ventricular"), threshold=None, arms=None,
+               band=True, ax=None, title=None, legend=True, reference=True, floor=None):
+    """CSF concentration divided by a published IC50 (log axis), per arm and compartment.
+
+    ``threshold`` names the IC50 (default: the drug's first threshold, for osimertinib the lowest
+    EGFR-mutant IC50); the other thresholds of the drug are drawn as reference ratios (``reference``).
+    Above 1 the free CSF concentration exceeds that IC50. Colour: arm; line style: compartment.
+    """
+    names = list(result.arms) if arms is None else list(arms)
+    groups = [groups] if isinstance(groups, str) else list(groups)
+    thr = _thresholds(result, drug, True)
+    if not thr:
+        from pkcsf.core.errors import ScenarioError
+
+        raise ScenarioError("drug", drug, "has no sourced IC50/threshold to divide by")
+    if threshold is None:
+        tname, tval = thr[0]
+    else:
+        match = [t for t in thr if t[0] == threshold]
+        if not match:
+            from pkcsf.core.errors import ScenarioError, check_choice
+
+            check_choice("threshold", threshold, [t[0] for t in thr], ScenarioError)
+        tname, tval = match[0]
+    made = ax is None
+    if made:
+        _, axs = _new_axes(figsize=(7.5, 4.4))
+        ax = axs[0, 0]
+    styles = ["-", (0, (5, 2)), (0, (1.5, 1.5)), (0, (6, 2, 1, 2))]
+    days = any(_days(result[nm].times) for nm in names)
+    top, bottom = 0.0, np.inf
+    for i, nm in enumerate(names):
+        a = result[nm]
+        col = _series_color(i)
+        x = _x(a.times, days)
+        for j, g in enumerate(groups):
+            k = a.groups[drug].index(g)
+            med = _profile(a, drug, g, "median") / tval
+            ax.plot(x, np.where(med > 0, med, np.nan), color=col, ls=styles[j % len(styles)], lw=1.8,
+                    label=f"{nm}, {group_label(g)}")
+            if band and a.profiles[drug].shape[0] > 1:
+                lo, hi = np.nanpercentile(a.profiles[drug][:, :, k], [5, 95], axis=0) / tval
+                ax.fill_between(x, np.where(lo > 0, lo, np.nan), hi, color=col, alpha=0.12, lw=0)
+                top = max(top, float(np.nanmax(hi)))
+            top = max(top, float(np.nanmax(med)))
+            late = med[a.times >= a.times[-1] * 0.25]
+            if late.size and np.nanmin(late) > 0:
+                bottom = min(bottom, float(np.nanmin(late)))
+    ax.set_yscale("log")
+    refs = [(tname, 1.0)] + ([(n, v / tval) for n, v in thr if n != tname] if reference else [])
+    lo = min(bottom / 3 if np.isfinite(bottom) else top * 1e-3, 0.5)
+    if floor is not None:
+        lo = max(lo, top * floor)
+    lo = _round_down(lo)
+    hi = max(top * 2.5, 2.0)
+    for _, r in refs:
+        if hi < r <= top * 30:
+            hi = r * 1.6
+    ax.set_ylim(lo, hi)
+    _log_ticks(ax)
+    for n, r in refs:
+        if lo <= r <= hi:
+            ax.axhline(r, color="#555555", lw=1.2 if r == 1.0 else 0.9, ls="-" if r == 1.0 else (0, (4, 3)), zorder=1)
+    items = [(r, f"C = {_threshold_name(n)}\n({_fmt(v)} {pretty_unit(_unit(result))})")
+             for (n, r), v in zip(refs, [tval] + [v for n, v in thr if n != tname])]
+    vis = [(r, t) for r, t in items if lo <= r <= hi]
+    # reuse the de-overlapping placement of threshold labels
+    _place_right_labels(ax, [(r, t) for r, t in vis])
+    _time_axis(ax, result[names[0]].times, days)
+    ax.set_ylabel(f"CSF concentration / IC50\n(IC50 = {_fmt(tval)} {pretty_unit(_unit(result))}, "
+                  f"{_threshold_name(tname)})", fontsize=LABEL_FONT - 0.5)
+    ax.tick_params(labelsize=FONT)
+    ax.grid(True, which="major", alpha=0.25, lw=0.6)
+    _title(ax, title if title is not None else f"{drug}: CSF exposure relative to IC50")
+    if legend:
+        add_legend(ax.figure if made else ax, ncol=2)
+    return ax
+
+
+def _place_right_labels(ax, items):
+    """Text labels right of the panel at data y-values (log or linear), pushed apart so they never overlap."""
+    import matplotlib.transforms as mtransforms
+
+    lo, hi = ax.get_ylim()
+    log = ax.get_yscale() == "log"
+    pos = []
+    for y, text in items:
+        f = ((np.log10(y) - np.log10(lo)) / (np.log10(hi) - np.log10(lo))) if log else (y - lo) / (hi - lo)
+        pos.append([f, text])
+    pos.sort(key=lambda p: p[0])
+    for k in range(1, len(pos)):
+        if pos[k][0] - pos[k - 1][0] < 0.1:
+            pos[k][0] = pos[k - 1][0] + 0.1
+    trans = mtransforms.blended_transform_factory(ax.transAxes, ax.transAxes)
+    for f, text in pos:
+        ax.text(1.015, f, text, transform=trans, fontsize=SMALL_FONT, va="center", ha="left", color="#333333",
+                clip_on=False, linespacing=1.0)

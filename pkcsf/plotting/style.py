@@ -1,0 +1,141 @@
+"""Colours, fonts, labels and the lazy pyplot import shared by every pkcsf figure."""
+from __future__ import annotations
+
+import os
+import sys
+
+
+
+#: Okabe & Ito (2008) colour-blind-safe palette
+PALETTE = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
+           "yellow": "#F0E442", "blue": "#0072B2", "vermilion": "#D55E00", "purple": "#CC79A7",
+           "grey": "#7F7F7F"}
+#: one colour per compartment group, the same in every figure (liposomal groups share their space's colour)
+GROUP_COLORS = {"plasma": PALETTE["black"], "ventricular": PALETTE["blue"], "cisternal": PALETTE["sky_blue"],
+                "cranial_sas": PALETTE["green"], "spinal": PALETTE["orange"], "lumbar": PALETTE["vermilion"],
+                "brain_ecf": PALETTE["purple"], "metabolite": PALETTE["grey"]}
+GROUP_LABELS = {"plasma": "plasma", "ventricular": "ventricular CSF", "cisternal": "cisterna magna CSF",
+                "cranial_sas": "cranial SAS CSF", "spinal": "cervicothoracic spinal CSF",
+                "lumbar": "lumbar CSF", "brain_ecf": "brain ECF", "metabolite": "AZ5104 (plasma)"}
+#: dose-marker colour per route (an injection site has the colour of its compartment)
+ROUTE_COLORS = {"lumbar": PALETTE["vermilion"], "ommaya": PALETTE["blue"], "intraventricular": PALETTE["blue"],
+                "intracisternal": PALETTE["sky_blue"], "iv": PALETTE["purple"], "oral": PALETTE["black"]}
+ROUTE_LABELS = {"lumbar": "lumbar dose", "ommaya": "Ommaya dose", "intraventricular": "Ommaya dose",
+                "intracisternal": "intracisternal dose", "iv": "IV dose", "oral": "oral dose"}
+#: colours for arms / designs / series (in order), avoiding black (plasma) and yellow (poor on white)
+SERIES = [PALETTE["blue"], PALETTE["vermilion"], PALETTE["green"], PALETTE["orange"], PALETTE["purple"],
+          PALETTE["sky_blue"], PALETTE["black"], PALETTE["grey"]]
+
+FONT = 10            # tick labels
+LABEL_FONT = 11      # axis labels
+TITLE_FONT = 11
+SMALL_FONT = 8.5     # threshold labels, notes
+
+
+# ------------------------------------------------------------------ basics
+def _plt():
+    """pyplot, imported on first use (Agg when there is no display)."""
+    if "matplotlib.pyplot" not in sys.modules:
+        import matplotlib
+
+        headless = sys.platform.startswith("linux") and not os.environ.get("DISPLAY") \
+            and not os.environ.get("WAYLAND_DISPLAY")
+        if headless and not os.environ.get("MPLBACKEND"):
+            matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _new_axes(nrows=1, ncols=1, *, figsize=None, sharey=False, sharex=False):
+    plt = _plt()
+    if figsize is None:
+        figsize = (max(5.5, 4.2 * ncols), 3.6 * nrows + 0.9)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, sharey=sharey, sharex=sharex, layout="constrained",
+                             squeeze=False)
+    return fig, axes
+
+
+def pretty_unit(unit: str) -> str:
+    """'umol/L' -> 'µmol/L' (labels only)."""
+    u = str(unit)
+    for a in ("umol", "μmol", "uM"):
+        u = u.replace(a, "µmol" if a != "uM" else "µM")
+    u = u.replace("ug/", "µg/").replace("mcg/", "µg/").replace("μg/", "µg/")
+    return u.replace("*h", "·h").replace(" x h", "·h")
+
+
+def _fmt(v: float) -> str:
+    """A concentration for a label: 3 significant digits, no scientific notation for common values."""
+    v = float(v)
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if 1e-3 <= a < 1e5:
+        s = f"{v:.3g}"
+        return s if "e" not in s else f"{v:.0f}"
+    return f"{v:.2g}"
+
+
+_THRESHOLD_NAMES = {"cytotoxic": "cytotoxic", "cytotoxic_low": "cytotoxic (low)",
+                    "ic50_egfr_mutant_low": "IC50 EGFRm (low)", "ic50_egfr_mutant_high": "IC50 EGFRm (high)",
+                    "ic50_egfr_wildtype": "IC50 EGFR wild-type", "ic50_egfr_mutant": "IC50 EGFRm (H3255)",
+                    "ic50_bac": "IC50 H1666", "ic50_resistant": "IC50 resistant (H441)",
+                    "reference_dose_conc": "reference level", "target": "target"}
+
+
+def _threshold_name(name: str) -> str:
+    if name in _THRESHOLD_NAMES:
+        return _THRESHOLD_NAMES[name]
+    s = str(name).replace("_", " ")
+    for a, b in (("ic50", "IC50"), ("egfr", "EGFR"), ("wildtype", "wild-type")):
+        s = s.replace(a, b)
+    return s
+
+
+def drug_label(drug: str) -> str:
+    """'cytarabine_liposomal' -> 'liposomal cytarabine'."""
+    d = str(drug)
+    if d.endswith("_liposomal"):
+        return "liposomal " + d[: -len("_liposomal")]
+    return d.replace("_", " ")
+
+
+def group_label(group: str) -> str:
+    if group.endswith("_liposomal"):
+        base = group[: -len("_liposomal")]
+        return GROUP_LABELS.get(base, base).replace(" CSF", "") + " (encapsulated)"
+    return GROUP_LABELS.get(group, group.replace("_", " "))
+
+
+def _group_style(group: str) -> dict:
+    base = group[: -len("_liposomal")] if group.endswith("_liposomal") else group
+    style = {"color": GROUP_COLORS.get(base, PALETTE["grey"]), "lw": 1.8}
+    if group.endswith("_liposomal"):
+        style.update(ls=":", lw=2.2)
+    return style
+
+
+def _below_note(ax, names):
+    """Say in the panel which curves never reach the visible range (rather than silently leaving them out)."""
+    if names:
+        ax.text(0.99, 0.025, "below the scale: " + ", ".join(names), transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=SMALL_FONT, color="#555555", gid="below-note")
+
+
+def _series_color(i: int) -> str:
+    return SERIES[i % len(SERIES)]
+
+
+def _arm_colors(result, names) -> dict:
+    """Arm colours: the route colour when every arm uses one route and the routes differ (lumbar vermilion,
+    Ommaya blue ...), else the series palette in order."""
+    routes = []
+    for nm in names:
+        reg = getattr(result[nm], "regimen", None)
+        sites = {d.site for d in reg.doses} if reg is not None else set()
+        sites = {"ommaya" if s == "intraventricular" else s for s in sites}
+        routes.append(next(iter(sites)) if len(sites) == 1 else None)
+    if all(r in ROUTE_COLORS for r in routes) and len(set(routes)) == len(routes):
+        return {nm: ROUTE_COLORS[r] for nm, r in zip(names, routes)}
+    return {nm: _series_color(i) for i, nm in enumerate(names)}
