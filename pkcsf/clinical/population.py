@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr, ndtri
 
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.clinical.covariates import COVARIATES, CovariateEffect
@@ -60,6 +59,18 @@ def uniforms(seed: int, stream: int, start: int, n: int, d: int) -> np.ndarray:
     bg.advance(start * (d4 // 4))
     u = np.random.Generator(bg).random((n, d4))[:, :d]
     return u + 2.0 ** -54     # (0, 1): never exactly 0
+
+
+def ndtri(x):
+    """Inverse standard normal CDF (scipy.special.ndtri, imported on first use: import pkcsf stays fast)."""
+    from scipy.special import ndtri as f
+    return f(x)
+
+
+def ndtr(x):
+    """Standard normal CDF (scipy.special.ndtr, imported on first use)."""
+    from scipy.special import ndtr as f
+    return f(x)
 
 
 def normals(seed: int, stream: int, start: int, n: int, d: int) -> np.ndarray:

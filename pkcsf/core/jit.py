@@ -28,7 +28,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-__all__ = ["CACHE_DIR", "CACHE_ENABLED", "source_key", "cache_dir"]
+__all__ = ["CACHE_DIR", "CACHE_ENABLED", "source_key", "cache_dir", "is_cached", "compile_notice"]
 
 _PKG = Path(__file__).resolve().parent.parent
 
@@ -89,3 +89,28 @@ def njit(*args, **kwargs):
     """``numba.njit`` with pkcsf's cache policy (``cache=True`` only when a cache folder exists)."""
     kwargs["cache"] = bool(kwargs.get("cache", True)) and CACHE_ENABLED
     return numba.njit(*args, **kwargs)
+
+
+def is_cached(dispatcher) -> bool:
+    """True when ``dispatcher`` (an ``njit`` function) is compiled in this process or has machine code
+    in the cache folder (an index file named after it), so that calling it will not compile."""
+    if dispatcher.signatures:
+        return True
+    if not CACHE_ENABLED:
+        return False
+    f = dispatcher.py_func
+    stem = Path(f.__code__.co_filename).stem
+    return any(CACHE_DIR.rglob(f"{stem}.{f.__qualname__}-*.nbi"))
+
+
+_NOTICED: set = set()
+
+
+def compile_notice(dispatcher, what: str, seconds: float) -> None:
+    """One line on stderr before the first, slow compilation of ``dispatcher`` on this machine
+    (``pkcsf warmup`` compiles everything up front)."""
+    if dispatcher in _NOTICED or is_cached(dispatcher):
+        return
+    _NOTICED.add(dispatcher)
+    where = "for this machine" if CACHE_ENABLED else "for this process (no cache folder)"
+    print(f"pkcsf: compiling {what} once {where} (about {seconds:.0f} s)...", file=sys.stderr, flush=True)

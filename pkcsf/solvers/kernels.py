@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import prange
 
-from pkcsf.core.jit import njit
+from pkcsf.core.jit import compile_notice, njit
 
 from pkcsf.solvers.linalg import expm, expm_phi, lu_factor, lu_factor_recip, lu_solve, lu_solve_recip, matvec
 
@@ -876,6 +876,234 @@ def _any_positive(nact):
 
 
 # ------------------------------------------------------------ one subject
+# One event loop per solver (:func:`solve_exact`, :func:`solve_rodas`, :func:`solve_radau`), not one
+# function with a ``method`` switch: Numba compiles every branch it can reach, so a switch made the
+# first exact solve compile Rodas5P and Radau as well. Split, each solver compiles on first use.
+@njit(cache=True, error_model="numpy")
+def _setup(p, vol_col, lin_type, lin_src, lin_dst, lin_col, y0):
+    """Rate matrix, transfer list, volumes, state, infusion rates and counts of one subject."""
+    S = vol_col.shape[0]
+    A = np.empty((S, S))
+    build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A)
+    L = pack_linear(p, vol_col, lin_type, lin_src, lin_dst, lin_col)
+    V = np.empty(S)
+    _volumes(p, vol_col, V)
+    return A, L, V, y0.copy(), np.zeros(S), np.zeros(S, dtype=np.int64)
+
+
+@njit(cache=True, error_model="numpy")
+def _events(t, e, n_ev, ev_t, ev_s, ev_a, ev_k, y, b, nact):
+    """Apply every event at or before ``t`` from index ``e``; returns the next event index."""
+    while e < n_ev and ev_t[e] <= t:
+        s_ = ev_s[e]
+        kind = ev_k[e]
+        if kind == EV_BOLUS:
+            y[s_] += ev_a[e]
+        elif kind == EV_RATE_ON:
+            nact[s_] += 1
+            b[s_] += ev_a[e]
+        else:
+            nact[s_] -= 1
+            if nact[s_] <= 0:
+                nact[s_] = 0
+                b[s_] = 0.0
+            else:
+                b[s_] -= ev_a[e]
+        e += 1
+    return e
+
+
+@njit(cache=True, error_model="numpy")
+def _emit_left(y, save, out, times, k, t):
+    """An output time listed twice reports the left limit first: the value before the events at
+    that time (a pre-dose trough), then the value after."""
+    T = times.shape[0]
+    while k + 1 < T and times[k] <= t and times[k + 1] == times[k]:
+        _emit(y, save, out, k)
+        k += 1
+    return k
+
+
+@njit(cache=True, error_model="numpy")
+def _emit_now(y, save, out, times, k, t):
+    T = times.shape[0]
+    while k < T and times[k] <= t:
+        _emit(y, save, out, k)
+        k += 1
+    return k
+
+
+@njit(cache=True, error_model="numpy")
+def _finish(status, k, out):
+    """Status after the loop: non-finite outputs fail the subject; outputs not reached are NaN."""
+    T = out.shape[0]
+    if status == ST_SUCCESS:
+        for kk in range(T):
+            for j in range(out.shape[1]):
+                if not math.isfinite(out[kk, j]):
+                    status = ST_NONFINITE
+    if status != ST_SUCCESS:
+        for kk in range(k, T):
+            for j in range(out.shape[1]):
+                out[kk, j] = np.nan
+    return status
+
+
+@njit(cache=True, error_model="numpy")
+def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
+                save, out, counters):
+    """One subject with the exact (matrix-exponential) solver; see :func:`solve_subject`."""
+    S = vol_col.shape[0]
+    T = times.shape[0]
+    A, L, V, y, b, nact = _setup(p, vol_col, lin_type, lin_src, lin_dst, lin_col, y0)
+    wm = np.zeros((NM, S, S))
+    NC = 8
+    c_dt = np.full(NC, -1.0)
+    SP = 8 if S <= 8 else S          # padded row length of the cached exponentials (see _propagate)
+    c_E = np.zeros((NC, SP, SP))      # rows and columns beyond S stay zero
+    c_F = np.zeros((NC, SP, SP))
+    ytmp = np.zeros(SP)
+    c_hasF = np.zeros(NC, dtype=np.bool_)
+    c_next = np.zeros(1, dtype=np.int64)
+    t = 0.0
+    k = 0
+    e = 0
+    while True:
+        k = _emit_left(y, save, out, times, k, t)
+        e = _events(t, e, n_ev, ev_t, ev_s, ev_a, ev_k, y, b, nact)
+        k = _emit_now(y, save, out, times, k, t)
+        if k >= T:
+            break
+        te = ev_t[e] if e < n_ev else np.inf
+        t_end = te if te < times[T - 1] else times[T - 1]
+        # y(t + dt) = exp(A dt) y + Phi(dt) b; infusions (b) only change at events
+        active = _any_positive(nact)
+        last_dt = -1.0
+        ET = c_E[0]
+        FT = c_F[0]
+        while k < T and times[k] < t_end:
+            dt = times[k] - t
+            if dt != last_dt:
+                slot = _exact_slot(dt, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters)
+                ET = c_E[slot]          # views made once per step length, not per output
+                FT = c_F[slot]
+                last_dt = dt
+            if SP == 8 and not active:
+                k, t = _exact_run8(ET, y, ytmp, times, k, t, t_end, dt, save, out)
+                continue
+            if SP == 8:
+                _propagate8(ET, FT, active, b, y, ytmp)
+            else:
+                _propagate(ET, FT, active, b, y, ytmp)
+            t = times[k]
+            _emit(y, save, out, k)
+            k += 1
+        if t_end > t:
+            slot = _exact_slot(t_end - t, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters)
+            _propagate(c_E[slot], c_F[slot], active, b, y, ytmp)
+        t = t_end
+    return _finish(ST_SUCCESS, k, out)
+
+
+@njit(cache=True, error_model="numpy")
+def _adaptive_workspace(S, A, V, atol, times):
+    wv = np.zeros((NV, S))
+    wm = np.zeros((NM, S, S))
+    st = np.zeros(NS)
+    st[S_LUH] = -1.0
+    st[S_RESTART] = 1.0
+    st[S_TRES] = 8.0 * _EPS * abs(times[times.shape[0] - 1])
+    for i in range(S):
+        wv[V_ATOL, i] = atol * V[i]
+    wm[M_J, :, :] = A
+    return wv, wm, st
+
+
+@njit(cache=True, error_model="numpy")
+def solve_rodas(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                ev_t, ev_s, ev_a, ev_k, n_ev, times, y0, save, out, rtol, atol, max_steps, max_step, counters):
+    """One subject with Rodas5P; see :func:`solve_subject`."""
+    S = vol_col.shape[0]
+    T = times.shape[0]
+    A, L, V, y, b, nact = _setup(p, vol_col, lin_type, lin_src, lin_dst, lin_col, y0)
+    wv, wm, st = _adaptive_workspace(S, A, V, atol, times)
+    nonlinear = _any_active(p, mm_vmax)
+    piv = np.empty(S, dtype=np.int64)
+    t = 0.0
+    k = 0
+    e = 0
+    status = ST_SUCCESS
+    while True:
+        k = _emit_left(y, save, out, times, k, t)
+        e0 = e
+        e = _events(t, e, n_ev, ev_t, ev_s, ev_a, ev_k, y, b, nact)
+        if e > e0:
+            st[S_RESTART] = 1.0
+        k = _emit_now(y, save, out, times, k, t)
+        if k >= T:
+            break
+        te = ev_t[e] if e < n_ev else np.inf
+        t_end = te if te < times[T - 1] else times[T - 1]
+        if st[S_RESTART] > 0.0:
+            _restart(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol, nonlinear,
+                     wv, wm, st, counters, 5)
+        status, k = _advance_rodas(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                                   rtol, max_steps, max_step, nonlinear, wv, wm, piv, st, counters,
+                                   times, k, save, out)
+        if status != ST_SUCCESS:
+            break
+        t = t_end
+    return _finish(status, k, out)
+
+
+@njit(cache=True, error_model="numpy")
+def solve_radau(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                ev_t, ev_s, ev_a, ev_k, n_ev, times, y0, save, out, rtol, atol, max_steps, max_step, counters):
+    """One subject with Radau IIA; see :func:`solve_subject`."""
+    S = vol_col.shape[0]
+    T = times.shape[0]
+    A, L, V, y, b, nact = _setup(p, vol_col, lin_type, lin_src, lin_dst, lin_col, y0)
+    wv, wm, st = _adaptive_workspace(S, A, V, atol, times)
+    nonlinear = _any_active(p, mm_vmax)
+    pivr = np.empty(S, dtype=np.int64)
+    pivc = np.empty(S, dtype=np.int64)
+    LUc = np.empty((S, S), dtype=np.complex128)
+    fc = np.empty(S, dtype=np.complex128)
+    t = 0.0
+    k = 0
+    e = 0
+    status = ST_SUCCESS
+    while True:
+        k = _emit_left(y, save, out, times, k, t)
+        e0 = e
+        e = _events(t, e, n_ev, ev_t, ev_s, ev_a, ev_k, y, b, nact)
+        if e > e0:
+            st[S_RESTART] = 1.0
+        k = _emit_now(y, save, out, times, k, t)
+        if k >= T:
+            break
+        te = ev_t[e] if e < n_ev else np.inf
+        t_end = te if te < times[T - 1] else times[T - 1]
+        if st[S_RESTART] > 0.0:
+            _restart(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol, nonlinear,
+                     wv, wm, st, counters, 3)
+        while k < T and times[k] < t_end and status == ST_SUCCESS:
+            status = _advance_radau(t, times[k], y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km,
+                                    mm_fu, rtol, max_steps, max_step, nonlinear, wv, wm, LUc, fc,
+                                    pivr, pivc, st, counters)
+            t = times[k]
+            _emit(y, save, out, k)
+            k += 1
+        if status == ST_SUCCESS and t_end > t:
+            status = _advance_radau(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                                    rtol, max_steps, max_step, nonlinear, wv, wm, LUc, fc, pivr, pivc,
+                                    st, counters)
+        if status != ST_SUCCESS:
+            break
+        t = t_end
+    return _finish(status, k, out)
+
+
 @njit(cache=True, error_model="numpy")
 def solve_subject(method, p, vol_col, lin_type, lin_src, lin_dst, lin_col,
                   mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
@@ -889,157 +1117,89 @@ def solve_subject(method, p, vol_col, lin_type, lin_src, lin_dst, lin_col,
     the next event (or the last output time), reporting the outputs passed
     on the way. Returns a status code (ST_*). ``counters`` receives (steps,
     rejected steps, rhs evaluations, LU factorisations, matrix exponentials).
+
+    This switch compiles all three solvers; the batch functions call one of
+    :func:`solve_exact`, :func:`solve_rodas`, :func:`solve_radau` directly.
     """
-    S = vol_col.shape[0]
-    T = times.shape[0]
-    A = np.empty((S, S))
-    build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A)
-    L = pack_linear(p, vol_col, lin_type, lin_src, lin_dst, lin_col)
-    V = np.empty(S)
-    _volumes(p, vol_col, V)
-    y = y0.copy()
-    b = np.zeros(S)
-    nact = np.zeros(S, dtype=np.int64)
-    wv = np.zeros((NV, S))
-    wm = np.zeros((NM, S, S))
-    st = np.zeros(NS)
-    st[S_LUH] = -1.0
-    st[S_RESTART] = 1.0
-    st[S_TRES] = 8.0 * _EPS * abs(times[T - 1])
-    for i in range(S):
-        wv[V_ATOL, i] = atol * V[i]
-    nonlinear = _any_active(p, mm_vmax)
-    wm[M_J, :, :] = A
-    pivr = np.empty(S, dtype=np.int64)
-    pivc = np.empty(S, dtype=np.int64)
-    nc = S if method == METHOD_RADAU else 1
-    LUc = np.empty((nc, nc), dtype=np.complex128)
-    fc = np.empty(nc, dtype=np.complex128)
-    NC = 8 if method == METHOD_EXACT else 1
-    c_dt = np.full(NC, -1.0)
-    SP = 8 if S <= 8 else S          # padded row length of the cached exponentials (see _propagate)
-    c_E = np.zeros((NC, SP, SP))      # rows and columns beyond S stay zero
-    c_F = np.zeros((NC, SP, SP))
-    ypad = np.zeros(SP)
-    c_hasF = np.zeros(NC, dtype=np.bool_)
-    c_next = np.zeros(1, dtype=np.int64)
-    order = 5 if method == METHOD_RODAS else 3
-    t = 0.0
-    k = 0
-    e = 0
-    status = ST_SUCCESS
-    while True:
-        # an output time listed twice reports the left limit first: the value
-        # before the events at that time (a pre-dose trough), then the value after
-        while k + 1 < T and times[k] <= t and times[k + 1] == times[k]:
-            _emit(y, save, out, k)
-            k += 1
-        while e < n_ev and ev_t[e] <= t:
-            s_ = ev_s[e]
-            kind = ev_k[e]
-            if kind == EV_BOLUS:
-                y[s_] += ev_a[e]
-            elif kind == EV_RATE_ON:
-                nact[s_] += 1
-                b[s_] += ev_a[e]
-            else:
-                nact[s_] -= 1
-                if nact[s_] <= 0:
-                    nact[s_] = 0
-                    b[s_] = 0.0
-                else:
-                    b[s_] -= ev_a[e]
-            e += 1
-            st[S_RESTART] = 1.0
-        while k < T and times[k] <= t:
-            _emit(y, save, out, k)
-            k += 1
-        if k >= T:
-            break
-        te = ev_t[e] if e < n_ev else np.inf
-        t_end = te if te < times[T - 1] else times[T - 1]
-        if method == METHOD_EXACT:
-            # y(t + dt) = exp(A dt) y + Phi(dt) b; infusions (b) only change at events
-            active = _any_positive(nact)
-            ytmp = ypad
-            last_dt = -1.0
-            ET = c_E[0]
-            FT = c_F[0]
-            while k < T and times[k] < t_end:
-                dt = times[k] - t
-                if dt != last_dt:
-                    slot = _exact_slot(dt, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters)
-                    ET = c_E[slot]          # views made once per step length, not per output
-                    FT = c_F[slot]
-                    last_dt = dt
-                if SP == 8 and not active:
-                    k, t = _exact_run8(ET, y, ytmp, times, k, t, t_end, dt, save, out)
-                    continue
-                if SP == 8:
-                    _propagate8(ET, FT, active, b, y, ytmp)
-                else:
-                    _propagate(ET, FT, active, b, y, ytmp)
-                t = times[k]
-                _emit(y, save, out, k)
-                k += 1
-            if t_end > t:
-                slot = _exact_slot(t_end - t, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters)
-                _propagate(c_E[slot], c_F[slot], active, b, y, ytmp)
-        else:
-            if st[S_RESTART] > 0.0:
-                _restart(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol, nonlinear,
-                         wv, wm, st, counters, order)
-            if method == METHOD_RODAS:
-                status, k = _advance_rodas(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
-                                           rtol, max_steps, max_step, nonlinear, wv, wm, pivr, st, counters,
-                                           times, k, save, out)
-            else:
-                while k < T and times[k] < t_end and status == ST_SUCCESS:
-                    status = _advance_radau(t, times[k], y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km,
-                                            mm_fu, rtol, max_steps, max_step, nonlinear, wv, wm, LUc, fc,
-                                            pivr, pivc, st, counters)
-                    t = times[k]
-                    _emit(y, save, out, k)
-                    k += 1
-                if status == ST_SUCCESS and t_end > t:
-                    status = _advance_radau(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
-                                            rtol, max_steps, max_step, nonlinear, wv, wm, LUc, fc, pivr, pivc,
-                                            st, counters)
-            if status != ST_SUCCESS:
-                break
-        t = t_end
-    if status == ST_SUCCESS:
-        for kk in range(T):
-            for j in range(save.shape[0]):
-                if not math.isfinite(out[kk, j]):
-                    status = ST_NONFINITE
-    if status != ST_SUCCESS:
-        for kk in range(k, T):
-            for j in range(save.shape[0]):
-                out[kk, j] = np.nan
-    return status
+    if method == METHOD_EXACT:
+        return solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times,
+                           y0, save, out, counters)
+    if method == METHOD_RODAS:
+        return solve_rodas(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                           ev_t, ev_s, ev_a, ev_k, n_ev, times, y0, save, out, rtol, atol, max_steps, max_step,
+                           counters)
+    return solve_radau(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                       ev_t, ev_s, ev_a, ev_k, n_ev, times, y0, save, out, rtol, atol, max_steps, max_step, counters)
 
 
+# ------------------------------------------------------------ many subjects
+# multiply instead of branching in the batch loops: a conditional would unify the prange
+# index with a literal and Numba would type the index as float
 @njit(parallel=True, cache=True, error_model="numpy")
-def solve_batch(method, P, vol_col, lin_type, lin_src, lin_dst, lin_col,
-                mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
-                ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status,
-                rtol, atol, max_steps, max_step, counters):
-    """Solve every subject (rows of ``P``) in parallel.
-
-    Event arrays have shape (N_ev, E) with N_ev equal to N or 1 (shared by all
-    subjects); ``y0`` has shape (N or 1, n_states). ``out`` has shape
-    (N, T, len(save)); ``status`` (N,); ``counters`` (N, 5).
-    """
+def batch_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save,
+                out, status, counters):
     N = P.shape[0]
-    # multiply instead of branching: a conditional would unify the prange
-    # index with a literal and Numba would type the index as float
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1
     for i in prange(N):
         ie = i * sev
         iy = i * sy0
-        status[i] = solve_subject(method, P[i], vol_col, lin_type, lin_src, lin_dst, lin_col,
-                                  mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
-                                  ev_t[ie], ev_s[ie], ev_a[ie], ev_k[ie], ev_n[ie], times, y0[iy],
-                                  save, out[i], rtol, atol, max_steps, max_step, counters[i])
+        status[i] = solve_exact(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t[ie], ev_s[ie], ev_a[ie],
+                                ev_k[ie], ev_n[ie], times, y0[iy], save, out[i], counters[i])
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def batch_rodas(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status, rtol, atol, max_steps, max_step,
+                counters):
+    N = P.shape[0]
+    sev = 0 if ev_t.shape[0] == 1 else 1
+    sy0 = 0 if y0.shape[0] == 1 else 1
+    for i in prange(N):
+        ie = i * sev
+        iy = i * sy0
+        status[i] = solve_rodas(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax,
+                                mm_km, mm_fu, ev_t[ie], ev_s[ie], ev_a[ie], ev_k[ie], ev_n[ie], times, y0[iy],
+                                save, out[i], rtol, atol, max_steps, max_step, counters[i])
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def batch_radau(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status, rtol, atol, max_steps, max_step,
+                counters):
+    N = P.shape[0]
+    sev = 0 if ev_t.shape[0] == 1 else 1
+    sy0 = 0 if y0.shape[0] == 1 else 1
+    for i in prange(N):
+        ie = i * sev
+        iy = i * sy0
+        status[i] = solve_radau(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax,
+                                mm_km, mm_fu, ev_t[ie], ev_s[ie], ev_a[ie], ev_k[ie], ev_n[ie], times, y0[iy],
+                                save, out[i], rtol, atol, max_steps, max_step, counters[i])
+
+
+BATCH = {METHOD_EXACT: batch_exact, METHOD_RODAS: batch_rodas, METHOD_RADAU: batch_radau}
+METHOD_NAMES = {METHOD_EXACT: "exact", METHOD_RODAS: "rodas5p", METHOD_RADAU: "radau"}
+# first-compile time on the 2-core reference machine (benchmarks/README.md), for the notice
+COMPILE_SECONDS = {METHOD_EXACT: 25, METHOD_RODAS: 35, METHOD_RADAU: 45}
+
+
+def solve_batch(method, P, vol_col, lin_type, lin_src, lin_dst, lin_col,
+                mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status,
+                rtol, atol, max_steps, max_step, counters):
+    """Solve every subject (rows of ``P``) in parallel with solver ``method`` (METHOD_*).
+
+    Event arrays have shape (N_ev, E) with N_ev equal to N or 1 (shared by all
+    subjects); ``y0`` has shape (N or 1, n_states). ``out`` has shape
+    (N, T, len(save)); ``status`` (N,); ``counters`` (N, 5). Only the chosen
+    solver is compiled (on its first use on this machine, with a notice on stderr).
+    """
+    fn = BATCH[method]
+    compile_notice(fn, f"the {METHOD_NAMES[method]} solver", COMPILE_SECONDS[method])
+    if method == METHOD_EXACT:
+        fn(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out,
+           status, counters)
+    else:
+        fn(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+           ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status, rtol, atol, max_steps, max_step, counters)

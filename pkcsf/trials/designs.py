@@ -69,7 +69,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pkcsf.core.errors import PkcsfError, check_choice
 
@@ -657,6 +656,8 @@ def _boin_tables(target, lam_e, lam_d, max_n, cutoff_eli):
     ln = lam_d * n
     bd = np.where(np.abs(np.round(ln) - ln) < 1e-12, np.round(ln) + 1, np.ceil(ln)).astype(np.int64)
     belim = np.full(max_n + 1, max_n + 1, dtype=np.int64)
+    from scipy import stats      # here, not at import: scipy.stats takes ~0.5 s to import (issue 11)
+
     for m in range(3, max_n + 1):
         y = np.arange(m + 1)
         post = stats.beta.sf(target, y + 1, m - y + 1)   # P(p > target | y, m), beta(1,1) prior
