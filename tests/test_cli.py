@@ -268,10 +268,21 @@ def test_run_subjects_beyond_csv_rows(capsys, tmp_path):
 
 # ------------------------------------------------------------------ escalate
 def test_escalate_prints_operating_characteristics(capsys):
-    code, out, err = cli(capsys, "escalate", "pemetrexed", *ESC, "--seed", 2)
+    code, out, err = cli(capsys, "escalate", "pemetrexed", *ESC, "--seed", 2, "--dlt", "link")
     assert code == 0, err
     assert "p_select" in out and "mean_n" in out and "exposure_p50" in out and "none" in out
     assert "link:" in out and "Pan et al. 2019" in out and "time: exposure pools" in out
+
+
+def test_escalate_pemetrexed_uses_the_pd_model_by_default_and_says_so(capsys):
+    code, out, err = cli(capsys, "escalate", "pemetrexed", *ESC, "--seed", 2)
+    assert code == 0, err
+    assert "DLT model: per-patient pharmacodynamics (default for pemetrexed" in out
+    assert "anc_nadir_p50" in out and "reality check" in out and "pan2019_10mg" in out
+    code, out, err = cli(capsys, "escalate", "pemetrexed", *ESC, "--mtd-dose", "10")
+    assert code == 0 and "DLT model: logistic exposure-toxicity link (--mtd-dose given)" in out, err
+    code, out, err = cli(capsys, "escalate", "methotrexate", *ESC, "--dlt", "neutropenia")
+    assert code != 0 and "no neutropenia" in err
 
 
 def test_escalate_writes_outputs(capsys, tmp_path):

@@ -33,7 +33,13 @@ from pkcsf.engine.model import Model, load_model
 from pkcsf.clinical.parameters import ParameterSet, Value, available_parameter_sets, load_parameter_set
 from pkcsf.core.units import UNITS, parse_quantity, to_base
 
-__all__ = ["Drug", "Setup", "drug", "physiology", "setup", "available_drugs", "OUTPUT_GROUPS", "ROUTES"]
+__all__ = ["Drug", "Setup", "drug", "physiology", "setup", "available_drugs", "OUTPUT_GROUPS", "ROUTES",
+           "CNS_MODELS", "DEFAULT_CNS_MODEL"]
+
+#: CNS model versions: v2 = two-pool spinal canal (models/cns_csf*.toml); v3 = segmented spinal canal with
+#: dispersion falling towards the lumbar end (models/cns_csf_v3*.toml, parameters/physiology/spinal_canal.toml)
+CNS_MODELS = {"v2": "cns_csf", "v3": "cns_csf_v3"}
+DEFAULT_CNS_MODEL = "v2"
 
 #: compartment groups read out by default (free drug); "CSF" alone is ambiguous, so each space is named
 OUTPUT_GROUPS = {
@@ -251,6 +257,7 @@ class Setup:
     variability: dict
     outputs: dict
     variant: str = "linear"
+    cns_model: str = "v2"
     sets: tuple = field(default=(), repr=False)
     notes: tuple = ()
 
@@ -300,7 +307,7 @@ class Setup:
 
 
 def setup(drug_or_name, physiology: str = "adult", variant: str = "linear", pathologies=None, *,
-          age: float | None = None, metabolite: bool = False) -> Setup:
+          age: float | None = None, metabolite: bool = False, model: str | None = None) -> Setup:
     """Build the :class:`Setup` for a drug (name or :class:`Drug`).
 
     Parameters
@@ -316,6 +323,11 @@ def setup(drug_or_name, physiology: str = "adult", variant: str = "linear", path
         Years; scales CSF volumes and flows (pediatric.toml).
     metabolite : bool
         Osimertinib only: add AZ5104 in plasma.
+    model : {"v2", "v3"}, optional
+        CNS model version (default :data:`DEFAULT_CNS_MODEL`). ``"v3"`` resolves the spinal canal into six
+        segments (compartments ``spinal_c1c4`` ... ``spinal_lumbar``, each readable by name; group ``spinal`` is
+        C1-L2, ``lumbar`` the L3-S2 sac) and uses the values of ``parameters/physiology/spinal_canal.toml``;
+        a value named ``<NAME>_V3`` (in that file or the drug file) replaces ``<NAME>`` for v3 only.
     """
     d = drug(drug_or_name)
     phys = _physiology(physiology, age=age, pathologies=pathologies)
@@ -330,10 +342,29 @@ def setup(drug_or_name, physiology: str = "adult", variant: str = "linear", path
         if "FMET_AZ5104" not in d.parameters.values:
             raise ParameterError("metabolite", True, f"{d.name} has no metabolite parameters")
         model_name += "_az5104"
+    cns_model = DEFAULT_CNS_MODEL if model is None else model
+    check_choice("model", cns_model, sorted(CNS_MODELS), ParameterError)
+    model_name = model_name.replace("cns_csf", CNS_MODELS[cns_model], 1)
     model = load_model(model_name)
     dv = d.parameters.as_dict()
     vals = dict(phys["values"])
     notes = []
+    v3_sets = ()
+    if cns_model == "v3":
+        # segmented spinal canal; its values, and <NAME>_V3 values (calibrated with the v3 model) of the
+        # physiology/drug files, replace the v2 ones before species scaling
+        spinal = load_parameter_set("spinal_canal", "physiology")
+        v3_sets = (spinal,)
+        sv = spinal.as_dict()
+        for k, v in sv.items():
+            vals.setdefault(k, v)
+        for k in model.parameter_names:
+            if k + "_V3" in dv:
+                vals[k] = dv[k + "_V3"]
+                notes.append(f"{k} = {d.name}.{k}_V3")
+            elif k + "_V3" in sv:
+                vals[k] = sv[k + "_V3"]
+                notes.append(f"{k} = spinal_canal.{k}_V3")
     for k in model.parameter_names:
         if k in vals:
             continue
@@ -353,7 +384,8 @@ def setup(drug_or_name, physiology: str = "adult", variant: str = "linear", path
                      f"{phys['species']} vs human)")
     # variant- and species-specific drug values: <NAME>_SAT (saturable variant), <NAME>_<SPECIES> (non-human)
     suffixes = (["_SAT"] if variant == "saturable" else []) + \
-        ([f"_{phys['species'].upper()}"] if phys["species"] != "human" else [])
+        ([f"_{phys['species'].upper()}"] if phys["species"] != "human" else []) + \
+        ([f"_{phys['species'].upper()}_V3"] if phys["species"] != "human" and cns_model == "v3" else [])
     for sfx in suffixes:
         for k in model.parameter_names:
             if k + sfx in dv:
@@ -374,14 +406,17 @@ def setup(drug_or_name, physiology: str = "adult", variant: str = "linear", path
         if r == "ommaya":
             sites["intraventricular"] = s
     names = set(model.compartment_names)
-    outputs = {g: [c for c in cs if c in names] for g, cs in OUTPUT_GROUPS.items()}
+    groups = dict(OUTPUT_GROUPS)
+    if cns_model == "v3":
+        groups["spinal"] = [c.name for c in model.compartments if c.group == "spinal"]
+    outputs = {g: [c for c in cs if c in names] for g, cs in groups.items()}
     if d.form == "liposomal":
-        for g, cs in OUTPUT_GROUPS.items():
+        for g, cs in groups.items():
             lc = [("lipo_" + c) for c in cs if ("lipo_" + c) in names]
             if lc:
                 outputs[g + "_liposomal"] = lc
     if metabolite:
         outputs["metabolite"] = ["plasma_az5104"]
     var = {k: v.value for k, v in d.parameters.variability.items()}
-    return Setup(d, model, vals, sites, d.mw, dict(d.thresholds), var, outputs, variant,
-                 tuple(phys["sets"]) + (d.parameters,), tuple(notes))
+    return Setup(d, model, vals, sites, d.mw, dict(d.thresholds), var, outputs, variant, cns_model,
+                 tuple(phys["sets"]) + v3_sets + (d.parameters,), tuple(notes))

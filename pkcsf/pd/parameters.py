@@ -92,9 +92,12 @@ class PDParameterSet:
         return [v for v in list(self.values.values()) + list(self.variability.values()) if v.is_assumption]
 
     def cite(self) -> list[str]:
+        """Every reference of the file (values, calibration data, observations) and direct DOI/PMID sources."""
         used = {v.source for v in list(self.values.values()) + list(self.variability.values())}
-        return [text for key, text in self.references.items() if key in used] + \
-            sorted(s for s in used if s not in self.references and s not in ("assumption", "calibrated", "derived"))
+        obs = [o.get("source", "") for o in self.raw.get("observations", {}).values()]
+        return list(self.references.values()) + \
+            sorted(s for s in used if s not in self.references and s not in ("assumption", "calibrated", "derived")) + \
+            [o for o in dict.fromkeys(obs) if o]
 
     def friberg(self, **kwargs):
         """The typical :class:`~pkcsf.pd.friberg.FribergParameters` of this file (see there)."""

@@ -25,6 +25,28 @@ def _parse_iiv(text):
     return out
 
 
+def _dlt_model(args) -> tuple[str, str]:
+    """The DLT model and why: ``auto`` takes the per-patient PD model when the drug has one and no link option
+    (--mtd-dose, --e50, --p-at-mtd, --slope) was given."""
+    from pkcsf.clinical import pd_toxicity as pdtox
+
+    link_opts = [o for o, v in (("--mtd-dose", args.mtd_dose), ("--e50", args.e50), ("--p-at-mtd", args.p_at_mtd),
+                                ("--slope", args.slope)) if v is not None]
+    name = str(args.drug).strip().lower()
+    if args.dlt == "auto":
+        if pdtox.has_neutropenia_model(name) and not link_opts:
+            return "neutropenia", (f"per-patient pharmacodynamics (default for {name}: a neutropenia model is stored in "
+                                   f"parameters/pd/{name}.toml); --dlt link for the logistic exposure shortcut")
+        why = (f"logistic exposure-toxicity link ({', '.join(link_opts)} given)" if link_opts else
+               f"logistic exposure-toxicity link (no PD model is stored for {name})")
+        return "link", why
+    if args.dlt == "neutropenia" and link_opts:
+        raise ScenarioError(link_opts[0], "given", "link options do not apply to --dlt neutropenia",
+                            "drop them, or use --dlt link")
+    return args.dlt, ("per-patient pharmacodynamics (--dlt neutropenia)" if args.dlt == "neutropenia"
+                      else "logistic exposure-toxicity link (--dlt link)")
+
+
 def _cmd_escalate(args) -> int:
     import numpy as np
     import pandas as pd
@@ -50,6 +72,7 @@ def _cmd_escalate(args) -> int:
             raise ScenarioError("--e50", args.e50, "give either --e50 (your own link) or --mtd-dose, not both")
         link = T.LogisticExposureToxicity(args.e50, args.slope if args.slope is not None else T.DEFAULT_SLOPE,
                                           source="user", note="given on the command line")
+    dlt, dlt_why = _dlt_model(args)
     if args.out is not None:
         _check_format(args.format)
     stage = _Staging(args.out) if args.out is not None else None
@@ -65,6 +88,12 @@ def _cmd_escalate(args) -> int:
             kw["p_at_mtd"] = args.p_at_mtd
         if args.slope is not None and link is None:
             kw["slope"] = args.slope
+        kw["dlt"] = dlt
+        if dlt == "neutropenia":
+            kw.update(supplemented=not args.no_vitamins, dlt_grade=args.dlt_grade, dlt_window=args.dlt_window)
+        elif args.no_vitamins or args.dlt_window is not None or args.dlt_grade != 3:
+            raise ScenarioError("--no-vitamins/--dlt-grade/--dlt-window", "given",
+                                "apply to the PD DLT model only (--dlt neutropenia)")
         res = simulate_escalation(args.drug, args.doses, **kw)
         summary = res.summary()
         if stage is not None:
@@ -101,6 +130,7 @@ def _cmd_escalate(args) -> int:
         print(f"design: {a['design']}; {a['n_trials']} virtual trials; mean trial size {a['mean_trial_size']:.1f}; "
               f"P(no dose selected) {a['p_none']:.3f}")
         print(f"exposure: {a['exposure']} ({a['exposure_unit']}); pool of {args.subjects} virtual patients per dose")
+        print(f"DLT model: {dlt_why}")
         print(f"link: {a['link']}")
         if a.get("efficacy"):
             print(f"efficacy target: {a['efficacy']}")
@@ -109,6 +139,12 @@ def _cmd_escalate(args) -> int:
         show = show.drop(columns=["level", "p_select_se"])
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(show.to_string(index=False, float_format=lambda x: f"{x:.3g}", na_rep="-"))
+        if res.pd is not None and len(res.pd["observed_checks"]):
+            print("reality check (published haematological DLTs vs predicted fraction of the pool):")
+            for r in res.pd["observed_checks"].itertuples():
+                pred = "-" if np.isnan(r.predicted) else f"{r.predicted:.1%}"
+                print(f"  {r.key}: {r.dose:g} mg, observed {r.events}/{r.n} (95% CI {r.ci_low:.0%}-{r.ci_high:.0%}), "
+                      f"predicted {pred}: {r.verdict}")
         for n in a["notes"]:
             print(textwrap.fill("note: " + n, width=110, subsequent_indent="  "))
         p = res.provenance
@@ -123,10 +159,14 @@ def register(sub, common) -> None:
     p = sub.add_parser(
         "escalate", parents=[common], formatter_class=_F, help="virtual dose-escalation trials driven by the PK",
         description=_desc("Simulate exposure pools (one Scenario per dose level, the same virtual patients at every dose), "
-                    "link exposure to DLT probability and run virtual 3+3, BOIN or CRM trials. Prints the operating "
+                    "decide each virtual patient's DLT and run virtual 3+3, BOIN or CRM trials. Prints the operating "
                     "characteristics per dose: P(selected), expected patients treated, expected DLTs, DLT rate, "
                     "exposure percentiles and efficacy attainment.\n\n"
-                    "Default link: logistic in log exposure, P(DLT) = 0.30 at the median exposure of the dose the "
+                    "DLT model: for a drug with a stored pharmacodynamic model (pemetrexed), each patient's own plasma "
+                    "profile drives the Friberg neutropenia model and grade >= 3 neutropenia is his DLT (--dlt "
+                    "neutropenia, the default for such drugs; the run prints a reality check against published "
+                    "phase 1 DLTs). Otherwise (--dlt link), a logistic link: "
+                    "logistic in log exposure, P(DLT) = 0.30 at the median exposure of the dose the "
                     "literature calls the MTD (pemetrexed by lumbar puncture: 10 mg, Pan et al. 2019), slope 2 "
                     "(odds x4 per doubling of exposure). It is an assumption: give --mtd-dose, or --e50/--slope, "
                     "from your own data."),
@@ -163,6 +203,16 @@ def register(sub, common) -> None:
     p.add_argument("--unit", default="umol/L", help="concentration unit of the exposures (default umol/L)")
     p.add_argument("--days", type=float, metavar="D", help="simulated days (default: 7 days after the last dose)")
     p.add_argument("--seed", type=_nonneg_int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--dlt", choices=["auto", "neutropenia", "link"], default="auto",
+                   help="how a patient's DLT is decided: neutropenia = his own plasma profile through the Friberg "
+                        "model (CTCAE grade >= 3); link = logistic in exposure; auto (default) = neutropenia when the "
+                        "drug has a PD model (pemetrexed) and no link option is given")
+    p.add_argument("--no-vitamins", action="store_true",
+                   help="--dlt neutropenia: no folic acid + B12 supplementation (pemetrexed covariate)")
+    p.add_argument("--dlt-grade", type=int, default=3, choices=[2, 3, 4],
+                   help="--dlt neutropenia: CTCAE neutropenia grade that is a DLT (default 3)")
+    p.add_argument("--dlt-window", type=float, metavar="DAYS",
+                   help="--dlt neutropenia: DLT window in days (default: the whole simulated course)")
     p.add_argument("--out", metavar="DIR", help="write tables, figure and escalation.json to this folder")
     p.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format (default csv)")
     p.set_defaults(func=_cmd_escalate)
