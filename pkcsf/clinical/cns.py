@@ -32,6 +32,7 @@ from pkcsf.core.errors import ParameterError, PkcsfError, check_choice
 from pkcsf.engine.model import Model, load_model
 from pkcsf.clinical.parameters import ParameterSet, Value, available_parameter_sets, load_parameter_set
 from pkcsf.core.units import UNITS, parse_quantity, to_base
+from pkcsf.clinical.routes import ROUTES, normalize_route
 
 __all__ = ["Drug", "Setup", "drug", "physiology", "setup", "available_drugs", "OUTPUT_GROUPS", "ROUTES",
            "CNS_MODELS", "DEFAULT_CNS_MODEL"]
@@ -51,7 +52,6 @@ OUTPUT_GROUPS = {
     "lumbar": ["spinal_lumbar"],
     "brain_ecf": ["brain_ecf"],
 }
-ROUTES = ("lumbar", "ommaya", "intraventricular", "intracisternal", "iv", "oral")
 _CSF = ["lv", "tfv", "cm", "sas_cranial", "spinal_ct", "spinal_lumbar"]
 _CSF_VOLUMES = ["V_LV", "V_TFV", "V_CM", "V_SAS_CRANIAL", "V_SPINAL_CT", "V_SPINAL_LUMBAR"]
 # volumes, and the CSF-facing surfaces with them (keeps the tissue depth H_TOT = V_BRAIN/(A_VENT + A_PIA) constant)
@@ -132,7 +132,7 @@ def _drug_from_set(ps: ParameterSet) -> Drug:
     for k, v in ps.thresholds.items():
         thr[k] = to_base(v.given, v.unit, "concentration", mw=mw) if UNITS[v.unit][0] == "concentration" else v.value
     opt = ps.options
-    return Drug(ps.name, mw, opt.get("form", "free"), tuple(opt.get("routes", ROUTES)),
+    return Drug(ps.name, mw, opt.get("form", "free"), tuple(dict.fromkeys(normalize_route(r, f"{ps.name}.routes") for r in opt.get("routes", ROUTES))),
                 tuple(opt.get("variants", ("linear",))), thr, ps)
 
 
