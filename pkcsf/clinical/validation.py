@@ -133,8 +133,9 @@ def age_for(row):
 
 
 @lru_cache(maxsize=None)
-def _setup(drug: str, variant: str, metabolite: bool, physiology: str = "adult", age: float | None = None):
-    return cns.setup(drug, physiology=physiology, variant=variant, metabolite=metabolite, age=age)
+def _setup(drug: str, variant: str, metabolite: bool, physiology: str = "adult", age: float | None = None,
+           model: str | None = None):
+    return cns.setup(drug, physiology=physiology, variant=variant, metabolite=metabolite, age=age, model=model)
 
 
 def _solve(st, site, dose, regimen, t_end):
@@ -144,10 +145,11 @@ def _solve(st, site, dose, regimen, t_end):
     return times, res
 
 
-def predict(row, st=None, *, variant: str = "linear") -> float:
-    """Predicted value of one observation row, in the row's unit."""
+def predict(row, st=None, *, variant: str = "linear", model: str | None = None) -> float:
+    """Predicted value of one observation row, in the row's unit (``model``: CNS model version, see
+    :func:`pkcsf.clinical.cns.setup`)."""
     metabolite = row["site"] == "plasma_az5104"
-    st = st or _setup(row["drug"], variant, metabolite, physiology_for(row), age_for(row))
+    st = st or _setup(row["drug"], variant, metabolite, physiology_for(row), age_for(row), model)
     q = row["quantity"]
     a, b = _window(row["time_h"])
     t_end = max(b, a) + (0 if q in ("concentration", "css_ratio") else 0)
@@ -220,15 +222,16 @@ def _judge(pred, obs, bound):
     return fe, bool(w2), bool(w15)
 
 
-def run_validation(observations=None) -> pd.DataFrame:
-    """Simulate every observation; one row per observation and CSF-efflux variant."""
+def run_validation(observations=None, *, model: str | None = None) -> pd.DataFrame:
+    """Simulate every observation; one row per observation and CSF-efflux variant (``model``: CNS model
+    version, ``"v2"`` or ``"v3"``; default :data:`pkcsf.clinical.cns.DEFAULT_CNS_MODEL`)."""
     obs = load_observations(observations) if not isinstance(observations, pd.DataFrame) else observations
     rows = []
     for _, r in obs.iterrows():
         d = cns.drug(r["drug"])
         for variant in d.variants:
             try:
-                pred = predict(r, variant=variant)
+                pred = predict(r, variant=variant, model=model)
                 err = ""
             except Exception as exc:  # reported, not hidden
                 pred, err = float("nan"), f"{type(exc).__name__}: {exc}"
