@@ -15,7 +15,7 @@ def built(tmp_path_factory):
     base = tmp_path_factory.mktemp("rep")
     out = base / "report"
     mp = pytest.MonkeyPatch()
-    mp.setattr(R, "_DPI", 50)                 # same figures, fewer pixels: keeps the test quick
+    mp.setattr(R.sections, "_DPI", 50)                 # same figures, fewer pixels: keeps the test quick
     try:
         path = R.build_report(out, subjects=3, seed=7, progress=False)
     finally:

@@ -1,0 +1,207 @@
+"""Building the report: run the scenarios and the validation, write figures, tables and the document."""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import sys
+import time as _time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.clinical import regimens as rg
+from pkcsf.clinical.scenario import run
+from pkcsf.report.findings import (
+    _f,
+)
+from pkcsf.report.html import (
+    _Doc,
+)
+from pkcsf.report.scenarios import (
+    REPORT_SCENARIOS,
+    _scenarios,
+)
+from pkcsf.report.sections import (
+    _figures,
+)
+
+
+# ------------------------------------------------------------------ tables
+def _write_tables(R, val, folder: Path, settings: pd.DataFrame, assumptions: pd.DataFrame, refs: pd.DataFrame):
+    R["mtx_single"].summary().to_csv(folder / "methotrexate_single_dose_summary.csv", index=False)
+    R["mtx_induction"].summary().to_csv(folder / "methotrexate_induction_summary.csv", index=False)
+    R["pemetrexed"].summary().to_csv(folder / "pemetrexed_summary.csv", index=False)
+    R["cytarabine"].summary().to_csv(folder / "cytarabine_summary.csv", index=False)
+    pd.concat([R["osimertinib_linear"].summary().assign(variant="linear"),
+               R["osimertinib_saturable"].summary().assign(variant="saturable")],
+              ignore_index=True).to_csv(folder / "osimertinib_summary.csv", index=False)
+    R["combination"].summary().to_csv(folder / "combination_summary.csv", index=False)
+    bands = []
+    for name, res in R.items():
+        b = res.bands()
+        b.insert(0, "scenario", name)
+        b.insert(len(b.columns), "unit", res.unit)
+        bands.append(b)
+    pd.concat(bands, ignore_index=True).to_csv(folder / "population_bands.csv", index=False, float_format="%.4g")
+    val.to_csv(folder / "validation.csv", index=False)
+    settings.to_csv(folder / "settings.csv", index=False)
+    assumptions.to_csv(folder / "assumptions.csv", index=False)
+    refs.to_csv(folder / "references.csv", index=False)
+
+
+def _assumptions(R) -> pd.DataFrame:
+    parts = [res.assumptions() for res in R.values()]
+    df = pd.concat(parts, ignore_index=True)
+    return df.drop_duplicates(subset=["set", "parameter"]).reset_index(drop=True)
+
+
+def _references(R) -> pd.DataFrame:
+    refs = []
+    for res in R.values():
+        for r in res.cite():
+            if r not in refs:
+                refs.append(r)
+    rows = []
+    for r in refs:
+        key, _, text = r.partition("] ")
+        rows.append({"key": key.lstrip("[") if text else "", "reference": text or r})
+    for name in ("methotrexate_it", "pemetrexed_pan2019", "liposomal_cytarabine", "osimertinib",
+                 "osimertinib_plus_it_pemetrexed"):
+        src = rg.REGIMEN_SOURCES.get(name)
+        if src:
+            rows.append({"key": f"regimen:{name}", "reference": src})
+    return pd.DataFrame(rows, columns=["key", "reference"])
+
+
+def _solver_text(res) -> str:
+    """Which solver 'auto' picks: exact (matrix exponential) for linear models, Rodas5P when a
+    Michaelis-Menten term is active (the saturable osimertinib variant)."""
+    names = set()
+    for a in res.arms.values():
+        for s in a.setups.values():
+            vmax = [v for k, v in s.parameters.items() if k.startswith("VMAX")]
+            names.add("Rodas5P (adaptive, stiff)" if any(v > 0 for v in vmax) else "exact (matrix exponential)")
+    return ", ".join(sorted(names))
+
+
+def _settings(R, subjects, seed, elapsed, val_time) -> pd.DataFrame:
+    import matplotlib
+    import numba
+    import scipy
+
+    from pkcsf.core.version import __version__
+
+    rows = [("pkcsf version", __version__), ("Python", platform.python_version()),
+            ("numpy / scipy / numba / pandas / matplotlib",
+             f"{np.__version__} / {scipy.__version__} / {numba.__version__} / {pd.__version__} / "
+             f"{matplotlib.__version__}"),
+            ("platform", f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU"),
+            ("date", _dt.datetime.now().strftime("%Y-%m-%d %H:%M")),
+            ("virtual patients per arm", str(subjects)), ("random seed", str(seed)),
+            ("population", "sourced default (pkcsf.clinical.scenario.default_population): variability and covariate "
+                           "effects from the drug and physiology files")]
+    for name, res in R.items():
+        a = next(iter(res.arms.values()))
+        t = a.times
+        step = float(np.median(np.diff(np.unique(t)))) if t.size > 1 else 0.0
+        rows.append((f"scenario {name}", f"{REPORT_SCENARIOS[name]}; {len(res.arms)} arm(s); output step "
+                                         f"{step:g} h over {t[-1] / 24:g} days; unit {res.unit}; solver "
+                                         f"{res.scenario.solver} -> {_solver_text(res)}; {elapsed[name]:.1f} s"))
+    rows.append(("validation", f"pkcsf.clinical.validation.run_validation(), typical patient; {val_time:.1f} s"))
+    return pd.DataFrame(rows, columns=["setting", "value"])
+
+
+# ------------------------------------------------------------------ build
+def _progress_bar(progress, total):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="pkcsf report", unit="step", file=sys.stderr)
+
+
+def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
+    import pkcsf.plotting as pp
+    from pkcsf.clinical.validation import run_validation
+
+    pp._plt()                                       # Agg when headless, before any figure
+    t_start = _time.perf_counter()
+    scen = _scenarios(subjects, seed)
+    bar = _progress_bar(progress, len(scen) + 1 + 7 + 1)   # runs, validation, sections, files
+
+    def tick(text=None):
+        if bar is not None:
+            if text:
+                bar.set_postfix_str(text, refresh=False)
+            bar.update(1)
+
+    try:
+        R, elapsed = {}, {}
+        for name, sc in scen.items():
+            if bar is not None:
+                bar.set_postfix_str(name, refresh=True)
+            t0 = _time.perf_counter()
+            R[name] = run(sc, progress=False)
+            elapsed[name] = _time.perf_counter() - t0
+            tick()
+        if bar is not None:
+            bar.set_postfix_str("validation", refresh=True)
+        t0 = _time.perf_counter()
+        val = run_validation()
+        val_time = _time.perf_counter() - t0
+        tick()
+
+        doc = _Doc()
+        doc.h(1, "pkcsf: intrathecal and CNS-penetrating drugs in the CSF, simulated")
+        failed = sum(a.failed for r in R.values() for a in r.arms.values())
+        doc.p(f"Virtual patients per arm: **{subjects}** (seed {seed}). Concentrations are of free drug unless "
+              "marked 'encapsulated'. 'Ventricular' is the lateral plus third and fourth ventricles (Ommaya "
+              "site); 'lumbar' the lumbosacral sac (lumbar-puncture site and the usual sampling site); "
+              "'cisterna magna', 'cranial SAS' (the subarachnoid space over the convexity) and 'cervicothoracic "
+              "spinal' are the spaces between. Time 0 is the first dose. Tables give the median patient "
+              "and, in brackets, the 5th–95th percentile over patients.")
+        doc.note("These are model predictions from a physiologically based CSF model calibrated to a small set of "
+                 "published data (section 7). Parameter values marked as assumptions are listed in section 8; "
+                 "read the numbers as a tool to compare regimens and to reason about CSF pharmacokinetics, not "
+                 "as measurements." + (f" {failed} patient simulations did not finish and are excluded."
+                                       if failed else ""))
+        if bar is not None:
+            bar.set_postfix_str("figures", refresh=True)
+        _figures(R, val, folder, doc, tick)
+
+        assumptions = _assumptions(R)
+        refs = _references(R)
+        settings = _settings(R, subjects, seed, elapsed, val_time)
+        doc.h(2, "8. Parameter values that are assumptions", "assumptions")
+        doc.p("Values with no direct published source, with the reasoning behind each (from the parameter files; "
+              "`ScenarioResult.assumptions()`). Changing them changes the predictions above.")
+        doc.table(assumptions.assign(value=assumptions["value"].map(_f)), "Table 9. Assumed parameter values.",
+                  "assumptions.csv")
+        doc.h(2, "9. References", "references")
+        doc.ul([f"[{k}] {r}" if k else r for k, r in refs.itertuples(index=False)])
+        doc.h(2, "10. Software and settings", "settings")
+        total = _time.perf_counter() - t_start
+        settings.loc[len(settings)] = ["simulation + figures time", f"{total:.1f} s"]
+        doc.table(settings, "Table 10. Software, settings and run times.", "settings.csv")
+        doc.h(2, "Files", "files")
+        doc.ul(["`*.png`: the figures above (click a figure to open it full size)",
+                "`*_summary.csv`: population percentiles (5th, 50th, 95th) of every read-out per arm, drug and "
+                "compartment (pkcsf `ScenarioResult.summary()`; concentrations in the scenario unit, AUC in unit·h, "
+                "times in h)",
+                "`population_bands.csv`: the bands of the figures (scenario, arm, drug, compartment, time in h, "
+                "p5, p50, p95, typical)",
+                "`validation.csv`, `assumptions.csv`, `references.csv`, `settings.csv`"])
+        _write_tables(R, val, folder, settings, assumptions, refs)
+        tick()
+        if fmt == "html":
+            path = folder / "report.html"
+            path.write_text(doc.html("pkcsf report"), encoding="utf-8")
+        else:
+            path = folder / "report.md"
+            path.write_text(doc.markdown(), encoding="utf-8")
+        return path
+    finally:
+        if bar is not None:
+            bar.close()

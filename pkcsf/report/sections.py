@@ -1,0 +1,279 @@
+"""The report sections 1-7: figures, tables and text for each scenario, and the validation."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.report.findings import (
+    _ara_findings,
+    _compact,
+    _f,
+    _mtx_findings,
+    _osi_findings,
+    _pem_findings,
+)
+from pkcsf.report.html import (
+    _Doc,
+)
+
+#: figure resolution (dots per inch); tests lower it
+_DPI = 130
+
+
+# ------------------------------------------------------------------ figures
+def _save(fig, folder: Path, name: str) -> str:
+    fig.savefig(folder / name, dpi=_DPI, bbox_inches="tight", facecolor="white")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return name
+
+
+def _pem_styles(res):
+    from pkcsf.plotting import ROUTE_COLORS
+
+    styles = {}
+    dash = {"10": (0, (1.5, 1.5)), "30": (0, (5, 2)), "50": "-"}
+    for nm in res.arms:
+        dose = nm.split()[0]
+        route = "ommaya" if "Ommaya" in nm else "lumbar"
+        styles[nm] = {"color": ROUTE_COLORS[route], "ls": dash.get(dose, "-"), "lw": 1.4 + 0.3 * (dose == "50")}
+    return styles
+
+
+def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
+    """Draw every figure into ``folder`` and add the sections to ``doc``."""
+    import pkcsf.plotting as pp
+
+    plt = pp._plt()
+    unit_um = pp.pretty_unit("umol/L")
+
+    # ---------------------------------------------------------- methotrexate
+    mtx, ind = R["mtx_single"], R["mtx_induction"]
+    doc.h(2, "1. Methotrexate 12 mg: lumbar puncture versus Ommaya reservoir", "mtx")
+    doc.p("One intrathecal injection of 12 mg, by lumbar puncture (into the lumbar sac) or through an Ommaya "
+          "reservoir (into a lateral ventricle). CSF is produced in the ventricles and flows towards the cranial "
+          "subarachnoid space, away from the lumbar sac; drug spreads against that flow only by mixing. "
+          "Each panel is one CSF space (or plasma), each line one route.")
+    axes = pp.overlay_arms(mtx, ["ventricular", "cisternal", "lumbar", "plasma"], band=True, ncols=2,
+                           title="methotrexate 12 mg, one injection: median and 5–95% of virtual patients")
+    doc.fig(_save(axes[0].figure, folder, "fig01_methotrexate_routes.png"),
+            "Figure 1. Methotrexate after one 12 mg injection, lumbar (vermilion) versus Ommaya (blue), in the "
+            f"ventricles, cisterna magna, lumbar sac and plasma (log scale, {unit_um}). Solid line: median patient; "
+            "shaded: 5–95% of patients. Grey dash-dot line: the 1 µmol/L level usually taken as cytotoxic.")
+    axes = pp.compare_arms(mtx, groups=["ventricular", "cisternal", "cranial_sas", "spinal", "lumbar", "plasma"],
+                           doses=True, title="methotrexate 12 mg: every CSF space, by route (median patient)")
+    doc.fig(_save(axes[0].figure, folder, "fig02_methotrexate_all_spaces.png"),
+            "Figure 2. The same simulation, one panel per route with all CSF spaces (shared scale). The triangle "
+            "on the time axis marks the injection.")
+    ax = pp.time_above(mtx, "cytotoxic", groups=["ventricular", "cisternal", "cranial_sas", "lumbar"])
+    doc.fig(_save(ax.figure, folder, "fig03_methotrexate_time_above.png"),
+            "Figure 3. Hours above 1 µmol/L after one 12 mg injection, per CSF space and route (bar: median "
+            "patient; whiskers: 5th–95th percentile where patients differ).")
+    doc.h(3, "What the numbers say")
+    doc.ul(_mtx_findings(mtx))
+    groups = ["ventricular", "cisternal", "cranial_sas", "lumbar", "plasma"]
+    doc.table(_compact(mtx, groups, ["cytotoxic"]),
+              "Table 1. Methotrexate, one 12 mg injection: median (5th–95th percentile) over virtual patients.",
+              "methotrexate_single_dose_summary.csv")
+    doc.table(_compact(ind, groups, ["cytotoxic"], time_unit="d", tmax=False),
+              "Table 2. Methotrexate 12 mg twice weekly for 4 weeks (8 injections): totals over the 4 weeks.",
+              "methotrexate_induction_summary.csv")
+    tick()
+
+    # ------------------------------------------------------------ pemetrexed
+    pem = R["pemetrexed"]
+    doc.h(2, "2. Pemetrexed 10, 30 and 50 mg by both routes", "pemetrexed")
+    doc.p("One intrathecal injection of pemetrexed (10 mg, the phase-1 MTD of Pan 2019; 30 and 50 mg, the doses "
+          "of later studies), by lumbar puncture or Ommaya reservoir. Colour: route; line style: dose. The grey "
+          "lines are the sourced IC50s of three NSCLC cell lines (72-h exposure in vitro).")
+    axes = pp.overlay_arms(pem, ["ventricular", "cisternal", "lumbar", "plasma"], styles=_pem_styles(pem), ncols=2,
+                           title="pemetrexed, one injection (median patient)")
+    doc.fig(_save(axes[0].figure, folder, "fig04_pemetrexed_doses_routes.png"),
+            "Figure 4. Pemetrexed concentrations after one injection of 10 (dotted), 30 (dashed) or 50 mg (solid) "
+            f"by lumbar puncture (vermilion) or Ommaya (blue), log scale, {unit_um}.")
+    fig, axs = plt.subplots(1, 2, figsize=(13, 4.6), layout="constrained")
+    pp.time_above(pem, "ic50_egfr_mutant", groups=["ventricular", "cisternal", "lumbar"], ax=axs[0], legend=False,
+                  title="above the EGFR-mutant IC50 (H3255)")
+    pp.time_above(pem, "ic50_resistant", groups=["ventricular", "cisternal", "lumbar"], ax=axs[1], legend=False,
+                  title="above the resistant-line IC50 (H441)")
+    pp.add_legend(fig, ncol=3)
+    doc.fig(_save(fig, folder, "fig05_pemetrexed_time_above.png"),
+            "Figure 5. Hours above two IC50s after one injection, per dose, route and CSF space. 72-h in-vitro "
+            "IC50s are a reference scale, not a proven clinical target.")
+    doc.h(3, "What the numbers say")
+    doc.ul(_pem_findings(pem))
+    doc.table(_compact(pem, ["ventricular", "cisternal", "lumbar", "plasma"], ["ic50_egfr_mutant", "ic50_resistant"]),
+              "Table 3. Pemetrexed, one injection: median (5th–95th percentile).", "pemetrexed_summary.csv")
+    tick()
+
+    # ------------------------------------------------------------ cytarabine
+    ara = R["cytarabine"]
+    doc.h(2, "3. Free versus liposomal cytarabine", "cytarabine")
+    doc.p("Free cytarabine 50 mg twice weekly (4 injections in 2 weeks) versus liposomal cytarabine (DepoCyt) "
+          "50 mg once, both by lumbar puncture. Liposomes are a depot: the encapsulated drug (dotted lines) moves "
+          "with the CSF and releases free cytarabine slowly. Only free drug is active; the encapsulated "
+          "concentrations are shown to explain the free ones.")
+    axes = pp.compare_arms(ara, groups=["ventricular", "lumbar", "ventricular_liposomal", "lumbar_liposomal"],
+                           doses=True, ncols=2,
+                           title="cytarabine 50 mg by lumbar puncture (median patient)")
+    doc.fig(_save(axes[0].figure, folder, "fig06_cytarabine_free_vs_liposomal.png"),
+            "Figure 6. Free cytarabine (solid) and encapsulated cytarabine (dotted) in ventricular and lumbar CSF "
+            "over 14 days (shared log scale). Grey lines: the two cytotoxic levels in use (0.1 and 0.02 µg/mL). "
+            "Plasma levels are far lower (Table 4).")
+    ax = pp.time_above(ara, "cytotoxic", groups=["ventricular", "cisternal", "cranial_sas", "lumbar"], unit="d")
+    doc.fig(_save(ax.figure, folder, "fig07_cytarabine_time_above.png"),
+            "Figure 7. Days with free cytarabine above 0.1 µg/mL over the 14 days.")
+    doc.h(3, "What the numbers say")
+    doc.ul(_ara_findings(ara))
+    ara_groups = ["ventricular", "cisternal", "lumbar", "plasma", "ventricular_liposomal", "lumbar_liposomal"]
+    doc.table(_compact(ara, ara_groups, ["cytotoxic", "cytotoxic_low"], time_unit="d", tmax=False),
+              "Table 4. Cytarabine over 14 days: median (5th–95th percentile). 'encapsulated' rows are drug "
+              "still inside liposomes.", "cytarabine_summary.csv")
+    tick()
+
+    # ----------------------------------------------------------- osimertinib
+    lin, sat = R["osimertinib_linear"], R["osimertinib_saturable"]
+    doc.h(2, "4. Osimertinib 80 versus 160 mg daily", "osimertinib")
+    doc.p("Oral osimertinib once daily for 4 weeks (Brown 2017 population PK). The CSF/plasma ratio comes from "
+          "one calibration: about 1% at 80 mg and 2.2% at 160 mg. Concentrations here are in nmol/L, the unit "
+          "of the label's IC50s.")
+    doc.note("**The saturable variant rests on two unverified review figures.** The CSF/plasma ratios behind it "
+             "(0.08–1.12% at 80 mg, 2.18% at 160 mg) come from a 2025 review citing a 2023 paper whose primary "
+             "data were not found (flag U). With only two numbers, the saturable efflux (Vmax, with Km fixed by "
+             "assumption) fits them exactly by construction; it is a hypothesis for why the ratio would rise "
+             "with dose, not a finding. The linear variant (one permeability, ratio independent of dose) is the "
+             "default.")
+    axes = pp.overlay_arms(lin, ["plasma", "lumbar", "ventricular"], band=True,
+                           title="osimertinib daily, linear CSF transport: median and 5–95% of virtual patients")
+    doc.fig(_save(axes[0].figure, folder, "fig08_osimertinib_plasma_csf.png"),
+            "Figure 8. Osimertinib 80 mg (blue) and 160 mg (vermilion) daily: plasma, lumbar CSF and ventricular "
+            "CSF over 4 weeks (log scale, nmol/L; shaded 5–95% of patients). Grey lines: label IC50s "
+            "(EGFR-mutant 6–54 nmol/L; wild-type 480 nmol/L).")
+    fig, axs = plt.subplots(1, 2, figsize=(13.5, 4.8), layout="constrained", sharey=True)
+    pp.ic50_ratio(lin, ax=axs[0], legend=False, title="linear CSF transport (default)")
+    pp.ic50_ratio(sat, ax=axs[1], legend=False, title="saturable CSF efflux (rests on 2 unverified figures)")
+    lo = min(a.get_ylim()[0] for a in axs)
+    hi = max(a.get_ylim()[1] for a in axs)
+    for a in axs:
+        a.set_ylim(lo, hi)
+        pp._log_ticks(a)
+    for t in list(axs[0].texts):
+        t.remove()
+    axs[1].set_ylabel("")
+    pp.add_legend(fig, ncol=4)
+    doc.fig(_save(fig, folder, "fig09_osimertinib_csf_ic50.png"),
+            "Figure 9. CSF concentration divided by the lowest EGFR-mutant IC50 of the label (6 nmol/L), lumbar "
+            "(solid) and ventricular (dashed) CSF; above 1 the CSF concentration exceeds that IC50. Reference "
+            "lines: the highest mutant IC50 (54 nmol/L) and the wild-type IC50 (480 nmol/L). Left: linear "
+            "transport; right: saturable efflux. Osimertinib's unbound fraction in CSF is assumed to be 1 "
+            "(CSF has little protein); IC50s are in vitro (cell culture, with serum).")
+    doc.h(3, "What the numbers say")
+    doc.ul(_osi_findings(lin, sat))
+    extra = [("cmax_last", "Cmax last day ({u})"), ("trough_last", "trough last day ({u})"),
+             ("ratio_auc_plasma", "AUC ratio to plasma")]
+    tabs = []
+    for label, res in (("linear", lin), ("saturable", sat)):
+        u = pp.pretty_unit(res.unit)
+        t = _compact(res, ["plasma", "lumbar", "ventricular"],
+                     ["ic50_egfr_mutant_low", "ic50_egfr_mutant_high"],
+                     extra=[(c, lab.format(u=u), 1.0) for c, lab in extra], time_unit="d", tmax=False,
+                     cmax=False)
+        t.insert(0, "CSF transport", label)
+        tabs.append(t)
+    doc.table(pd.concat(tabs, ignore_index=True),
+              "Table 5. Osimertinib over 4 weeks: median (5th–95th percentile); 'last day' = the last dosing "
+              "interval (steady state).", "osimertinib_summary.csv")
+    tick()
+
+    # ----------------------------------------------------------- combination
+    com = R["combination"]
+    doc.h(2, "5. Osimertinib 160 mg plus intrathecal pemetrexed", "combination")
+    doc.p("Osimertinib 160 mg daily with intrathecal pemetrexed 30 mg by lumbar puncture on days 1, 8 and 15 "
+          "(one course of Zhong 2024's schedule, 8 weeks). The model has no interaction between the two drugs: "
+          "each follows its own pharmacokinetics; the figure puts them on one time line.")
+    fig, axs = plt.subplots(1, 2, figsize=(13.5, 4.7), layout="constrained")
+    arm = next(iter(com.arms))
+    pp.concentration_time(com, arm, drug="osimertinib", groups=["plasma", "lumbar", "ventricular"], ax=axs[0],
+                          legend=False, title="osimertinib 160 mg daily")
+    pp.concentration_time(com, arm, drug="pemetrexed", groups=["plasma", "lumbar", "ventricular"], ax=axs[1],
+                          legend=False, title="pemetrexed 30 mg intrathecal")
+    pp.add_legend(fig, ncol=5)
+    doc.fig(_save(fig, folder, "fig10_osimertinib_plus_pemetrexed.png"),
+            f"Figure 10. The combination over 8 weeks (median patient, log scale, {unit_um}). Ticks on the time "
+            "axis: daily oral doses (black) and lumbar injections (vermilion triangles).")
+    doc.table(_compact(com, ["plasma", "lumbar", "ventricular"], ["ic50_egfr_mutant_low", "ic50_egfr_mutant_high"],
+                       drug="osimertinib", time_unit="d", tmax=False).drop(columns=["arm"]),
+              "Table 6a. Osimertinib in the combination, 8 weeks: median (5th–95th percentile).",
+              "combination_summary.csv")
+    doc.table(_compact(com, ["plasma", "lumbar", "ventricular"], ["ic50_egfr_mutant", "ic50_resistant"],
+                       drug="pemetrexed", time_unit="d", tmax=False).drop(columns=["arm"]),
+              "Table 6b. Pemetrexed in the combination (3 injections), 8 weeks: median (5th–95th percentile).")
+    tick()
+
+    # ------------------------------------------------------- population bands
+    doc.h(2, "6. How much patients differ: population bands", "bands")
+    doc.p("Each panel: the median patient (solid), the 5th–95th percentile of the virtual patients (shaded) and "
+          "the typical patient (all parameters at their typical values, dashed). The spread comes only from the "
+          "between-patient variability that a source reports (CSF volumes and production, systemic clearance "
+          "...); where no source gives a spread, the band collapses onto the median and the panel says so.")
+    specs = [("fig11_bands_methotrexate.png", mtx, ["lumbar", "Ommaya"], ["ventricular", "lumbar", "plasma"], None,
+              "methotrexate 12 mg, one injection"),
+             ("fig12_bands_pemetrexed.png", pem, ["30 mg lumbar", "30 mg Ommaya"], ["ventricular", "lumbar", "plasma"],
+              None, "pemetrexed 30 mg, one injection"),
+             ("fig13_bands_cytarabine.png", ara, None, ["ventricular", "lumbar", "plasma"], None,
+              "cytarabine 50 mg: free twice weekly vs liposomal once"),
+             ("fig14_bands_osimertinib.png", lin, None, ["plasma", "lumbar", "ventricular"], None,
+              "osimertinib daily (linear CSF transport)")]
+    for k, (name, res, arms, groups, drug, what) in enumerate(specs):
+        axes = pp.population_bands(res, groups, arms, drug=drug, log=True, title=what)
+        doc.fig(_save(axes[0, 0].figure, folder, name), f"Figure {11 + k}. Population bands: {what} (log scale).")
+    fig, axs = plt.subplots(2, 3, figsize=(14.5, 7.4), layout="constrained")
+    for j, g in enumerate(["plasma", "lumbar", "ventricular"]):
+        pp.population_band(com, arm, drug="osimertinib", group=g, log=True, ax=axs[0, j], legend=False,
+                           title=f"osimertinib: {pp.group_label(g)}")
+        pp.population_band(com, arm, drug="pemetrexed", group=g, log=True, ax=axs[1, j], legend=False,
+                           title=f"pemetrexed: {pp.group_label(g)}")
+    pp.add_legend(fig, ncol=5)
+    doc.fig(_save(fig, folder, "fig15_bands_combination.png"),
+            "Figure 15. Population bands: osimertinib 160 mg daily + intrathecal pemetrexed 30 mg (log scale).")
+    tick()
+
+    # ------------------------------------------------------------ validation
+    doc.h(2, "7. How far to trust it: validation against published observations", "validation")
+    doc.p("Each published observation (concentrations, half-lives, ratios, times above a level) simulated with "
+          "the typical patient and compared as predicted/observed (the fold error). Within 2-fold is the usual "
+          "acceptance for physiologically based models; failures stay in the table with a written hypothesis.")
+    ax = pp.fold_errors(val)
+    doc.fig(_save(ax.figure, folder, "fig16_validation_fold_errors.png"),
+            "Figure 16. Fold error of every validation observation (log scale), grouped by drug; shaded: within "
+            "1.5- and 2-fold. Orange: misses with a written hypothesis; triangles: the observation is a limit.")
+    doc.table(_validation_summary(val), "Table 7. Validation by drug and CSF-transport variant. Fold errors over "
+              "point observations (limits such as '< 10%' pass or fail on their side of the limit).", "validation.csv")
+    fails = val[~val["within_2fold"].astype(bool) & (val["role"] != "pathology")]
+    if len(fails):
+        doc.table(fails[["id", "drug", "variant", "quantity", "observed", "predicted", "unit", "fold_error",
+                         "hypothesis"]].assign(observed=lambda d: d["observed"].map(_f),
+                                               predicted=lambda d: d["predicted"].map(_f),
+                                               fold_error=lambda d: d["fold_error"].map(_f)),
+                  "Table 8. Observations missed by more than 2-fold, with the hypothesis for each.")
+    tick()
+
+
+def _validation_summary(val: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    judged = val[val["role"] != "pathology"]
+    for (d, v), sub in judged.groupby(["drug", "variant"], sort=True):
+        fe = sub["fold_error"].astype(float)
+        point = sub["bound"].fillna("").astype(str).str.strip() == ""     # limits ('< 10 %') are not misses
+        ok = np.isfinite(fe) & (fe > 0) & point
+        rows.append({"drug": d, "variant": v, "observations": len(sub),
+                     "within 1.5-fold": int(sub["within_1_5fold"].sum()),
+                     "within 2-fold": int(sub["within_2fold"].sum()),
+                     "median fold error (point obs.)": _f(float(np.exp(np.median(np.log(fe[ok])))))
+                     if ok.any() else "–",
+                     "largest miss, x-fold (point obs.)": _f(float(np.exp(np.max(np.abs(np.log(fe[ok]))))))
+                     if ok.any() else "–"})
+    return pd.DataFrame(rows)
