@@ -24,6 +24,7 @@ read-outs in :mod:`pkcsf.analysis.metrics` and :mod:`pkcsf.analysis.nca`; trials
 :mod:`pkcsf.trials` and :mod:`pkcsf.clinical.escalation`; scenario files in
 :mod:`pkcsf.clinical.scenario_file`; the command line in :mod:`pkcsf.cli`.
 """
+from pkcsf.core import startup as _startup  # noqa: F401  (first: Ctrl-C while the command starts: one line)
 from pkcsf.engine.dosing import Dose, Regimen, bolus, from_nonmem, infusion, oral
 from pkcsf.core.errors import (DosingError, ModelError, ParameterError, PkcsfError, ScenarioError, SolverError,
                      Status)
@@ -48,6 +49,7 @@ from pkcsf.clinical import escalation
 from pkcsf.clinical import scenario_file
 from pkcsf.clinical.escalation import simulate_escalation
 from pkcsf.clinical.scenario_file import load_scenario
+from pkcsf.clinical.sensitivity import sensitivity
 
 from pkcsf.core.version import __version__
 
@@ -60,5 +62,5 @@ __all__ = [
     "PkcsfError", "ModelError", "ParameterError", "DosingError", "ScenarioError", "SolverError", "Status",
     "cns", "drug", "setup", "regimens", "parse_regimen", "population", "Population", "RandomEffect",
     "scenario", "Scenario", "Arm", "Target", "run", "simulate_drug", "metrics", "nca", "trials",
-    "escalation", "simulate_escalation", "scenario_file", "load_scenario",
+    "escalation", "simulate_escalation", "scenario_file", "load_scenario", "sensitivity",
 ]

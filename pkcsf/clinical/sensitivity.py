@@ -1,0 +1,348 @@
+"""Which parameters drive a read-out: local (one at a time, tornado) and global (Sobol) sensitivity.
+
+A read-out is a per-subject quantity of a scenario run, named ``ARM:GROUP:METRIC`` (e.g.
+``ommaya:ventricular:auc``, ``lumbar:lumbar:time_above[1 umol/L]``) or a ratio of two such names
+(``lumbar:ventricular:auc / ommaya:ventricular:auc``: the lumbar/Ommaya ventricular AUC ratio). With a
+single arm, ``GROUP:METRIC`` is enough. METRIC is any column of the scenario's per-subject metrics table
+(``cmax``, ``tmax``, ``auc``, ``cmax_last``, ``auc_last``, ``time_above[X]``, ``longest_above[X]``, ...).
+
+Every evaluation is one virtual subject of the scenario whose model parameters are set to the sampled
+values (all other parameters at their typical values; no random effects): the whole design (2 x D
+subjects for the local analysis, N x (2D + 2) for Sobol) runs as one batch through the compiled solver.
+
+* **local** (one at a time): each parameter divided and multiplied by ``factor`` (default 2) around its
+  typical value; the result is the read-out at both ends, its change relative to the typical read-out,
+  and the normalised local sensitivity (elasticity, d ln y / d ln p by a central difference in log p).
+* **sobol** (variance-based, Saltelli sampling and Sobol indices from SALib, Herman & Usher 2017,
+  doi:10.21105/joss.00097): each parameter log-uniform on [typical / factor, typical x factor]; first-order
+  (S1) and total (ST) indices with their bootstrap 95% confidence intervals. ``parameters`` defaults to
+  the ``top`` (10) parameters of the local analysis.
+
+The ranges are the analyst's choice (a "what if each value were 2-fold off" question), not a statement of
+the parameters' uncertainty; the calibration's own uncertainty is in :mod:`pkcsf.clinical.calibration`.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.clinical import cns
+from pkcsf.clinical.population import Population
+from pkcsf.clinical.scenario import Scenario, run
+from pkcsf.core.errors import ScenarioError, check_choice
+
+__all__ = ["sensitivity", "SensitivityResult", "parse_readout"]
+
+_NAME = re.compile(r"^\s*([^:\[\]]+?)\s*:\s*([^:\[\]]+?(?:\[[^\]]*\])?)\s*(?::\s*(.+?))?\s*$")
+
+
+@dataclass(frozen=True)
+class _Term:
+    arm: str | None
+    group: str
+    metric: str
+
+    def label(self) -> str:
+        return ":".join(x for x in (self.arm, self.group, self.metric) if x)
+
+
+def parse_readout(text: str, arms) -> tuple[_Term, _Term | None]:
+    """``"ARM:GROUP:METRIC"`` or ``"A / B"`` -> (numerator, denominator or None).
+
+    Parameters
+    ----------
+    text : str
+        The read-out, e.g. ``"lumbar:ventricular:auc / ommaya:ventricular:auc"``.
+    arms : list of str
+        The scenario's arm names (with one arm, ``GROUP:METRIC`` names it implicitly).
+
+    Returns
+    -------
+    tuple
+        The numerator and the denominator (None without a ratio).
+
+    Examples
+    --------
+    >>> num, den = parse_readout("a:ventricular:auc / b:ventricular:auc", ["a", "b"])
+    >>> num.arm, den.arm, num.metric
+    ('a', 'b', 'auc')
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ScenarioError("readout", text, "a read-out such as 'ommaya:ventricular:auc' or "
+                            "'lumbar:ventricular:auc / ommaya:ventricular:auc'")
+    parts = _split_ratio(text)
+    terms = []
+    for p in parts:
+        m = _NAME.match(p)
+        if not m:
+            raise ScenarioError("readout", p, "ARM:GROUP:METRIC (or GROUP:METRIC with one arm), e.g. "
+                                "'ommaya:ventricular:auc'")
+        a, b, c = m.groups()
+        if c is None:
+            if len(arms) != 1:
+                raise ScenarioError("readout", p, "name the arm (ARM:GROUP:METRIC): the scenario has arms "
+                                    + ", ".join(arms))
+            a, b, c = arms[0], a, b
+        check_choice("readout arm", a, list(arms), ScenarioError)
+        terms.append(_Term(a, b, c))
+    return terms[0], (terms[1] if len(terms) > 1 else None)
+
+
+def _split_ratio(text: str) -> list[str]:
+    # a '/' inside brackets (time_above[1 umol/L]) is a unit, not a ratio
+    depth, cut = 0, []
+    for i, ch in enumerate(text):
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "/" and depth == 0:
+            cut.append(i)
+    if len(cut) > 1:
+        raise ScenarioError("readout", text, "at most one ratio 'A / B'")
+    if not cut:
+        return [text]
+    return [text[:cut[0]], text[cut[0] + 1:]]
+
+
+@dataclass
+class SensitivityResult:
+    """Outcome of :func:`sensitivity`.
+
+    Attributes
+    ----------
+    readout : str
+        The read-out analysed.
+    method : str
+        ``"local"`` or ``"sobol"``.
+    table : DataFrame
+        Local: one row per parameter (``parameter``, ``typical``, ``unit``, ``low``, ``high`` (values
+        tried), ``y_low``, ``y_high``, ``change_low``, ``change_high`` (relative to ``y_typical``),
+        ``elasticity``), sorted by the size of the effect. Sobol: ``parameter``, ``S1``, ``S1_conf``,
+        ``ST``, ``ST_conf``, sorted by ``ST``.
+    y_typical : float
+        The read-out of the typical subject.
+    n_evaluations : int
+        Virtual subjects simulated.
+    settings : dict
+        factor, n, seed, the scenario's arms.
+    """
+
+    readout: str
+    method: str
+    table: pd.DataFrame
+    y_typical: float
+    n_evaluations: int
+    settings: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        top = ", ".join(self.table["parameter"].head(3))
+        return (f"SensitivityResult({self.method}, {self.readout!r}, typical {self.y_typical:.4g}, "
+                f"{len(self.table)} parameters; top: {top})")
+
+    def plot(self, ax=None, top: int = 12):
+        """Tornado plot (local) or S1/ST bars (Sobol); returns the Axes."""
+        from pkcsf.plotting.sensitivity import sobol_bars, tornado
+
+        if self.method == "local":
+            return tornado(self.table, self.readout, self.y_typical, ax=ax, top=top,
+                           factor=self.settings.get("factor", 2.0))
+        return sobol_bars(self.table, self.readout, ax=ax, top=top)
+
+
+def _candidate_parameters(setups) -> dict[str, tuple[float, str]]:
+    """Parameters worth varying: positive typical values, not switches or fractions pinned to 0/1."""
+    out = {}
+    for s in setups:
+        units = {p.name: p.unit for p in s.model.parameters}
+        for k, v in s.parameters.items():
+            if not (isinstance(v, float | int) and math.isfinite(v) and v > 0):
+                continue
+            if units.get(k, "") in ("1", "") and v == 1.0:      # switches and unit factors
+                continue
+            out.setdefault(k, (float(v), units.get(k, "")))
+    return out
+
+
+def _setups(scn: Scenario):
+    from pkcsf.clinical.scenario import _split_by_drug
+
+    seen, out = set(), []
+    for arm in scn.arms:
+        for drug in _split_by_drug(arm, scn.age):
+            variant = arm.variant if isinstance(arm.variant, str) else arm.variant.get(drug, "linear")
+            d = cns.drug(arm.drug_object(drug))
+            if (d.name, variant) in seen:
+                continue
+            seen.add((d.name, variant))
+            if variant not in d.variants:
+                variant = "linear"
+            out.append(cns.setup(d, scn.physiology, variant, scn.pathologies, age=scn.age))
+    return out
+
+
+def _evaluate(scn: Scenario, values: pd.DataFrame, num: _Term, den: _Term | None, progress) -> np.ndarray:
+    """The read-out of each row of ``values`` (model parameters), one virtual subject per row."""
+    pop = Population(data=values.reset_index(drop=True))
+    s = replace(scn, subjects=len(values), population=pop, variability=False, band_subjects=1,
+                targets=())
+    res = run(s, progress=progress)
+    m = res.metrics()
+
+    def column(t: _Term) -> np.ndarray:
+        sub = m[(m["arm"] == t.arm) & (m["group"] == t.group)]
+        if sub.empty:
+            groups = sorted(m.loc[m["arm"] == t.arm, "group"].unique())
+            check_choice(f"readout group of arm {t.arm!r}", t.group, groups, ScenarioError)
+        if t.metric not in sub.columns:
+            cols = [c for c in sub.columns if c not in ("arm", "id", "drug", "group", "unit", "auc_unit", "status")]
+            check_choice("readout metric", t.metric, cols, ScenarioError)
+        if sub["drug"].nunique() > 1:
+            raise ScenarioError("readout", t.label(), "the arm has several drugs in this group; "
+                                "use a scenario with one drug per arm for sensitivity")
+        return sub.sort_values("id")[t.metric].to_numpy(dtype=float)
+
+    y = column(num)
+    if den is not None:
+        d = column(den)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = y / d
+    return y
+
+
+def sensitivity(scenario: Scenario, readout: str, *, parameters=None, method: str = "local",
+                factor: float = 2.0, n: int = 256, top: int = 10, seed: int = 0,
+                progress: bool | None = None) -> SensitivityResult:
+    """Local (one-at-a-time) or global (Sobol) sensitivity of a read-out of a scenario.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Arms, physiology, pathologies, days, unit and thresholds of the question (its population and
+        subject count are not used: each evaluation is one virtual subject with the sampled values).
+    readout : str
+        ``ARM:GROUP:METRIC`` or a ratio ``A / B`` of two (see the module docstring).
+    parameters : list of str, optional
+        Model parameters to vary. Default: every parameter with a positive typical value (local); the
+        ``top`` parameters of a local analysis (sobol).
+    method : {"local", "sobol"}
+        One at a time (tornado) or variance-based (Sobol indices through SALib).
+    factor : float
+        Each parameter ranges from typical / factor to typical x factor (> 1; default 2).
+    n : int
+        Sobol base sample size (a power of 2; the design has n x (2D + 2) evaluations).
+    top : int
+        Parameters carried from the local screen into a default Sobol analysis.
+    seed : int
+        Seed of the Sobol sequence scrambling.
+    progress : bool, optional
+        Progress bar of the underlying run.
+
+    Returns
+    -------
+    SensitivityResult
+        ``table`` of effects or indices, ``plot()`` for the tornado or index bars.
+
+    Examples
+    --------
+    >>> import pkcsf as pk
+    >>> scn = pk.Scenario((pk.Arm("lumbar", "12 mg lumbar once", drug="methotrexate"),
+    ...                    pk.Arm("ommaya", "12 mg ommaya once", drug="methotrexate")), days=7)
+    >>> res = pk.sensitivity(scn, "lumbar:ventricular:auc / ommaya:ventricular:auc")  # doctest: +SKIP
+    >>> res.table.head()                                                                 # doctest: +SKIP
+    """
+    if not isinstance(scenario, Scenario):
+        raise ScenarioError("scenario", type(scenario).__name__, "a pkcsf Scenario (or use a scenario file with "
+                            "'pkcsf sensitivity FILE.toml')")
+    check_choice("method", method, ["local", "sobol"], ScenarioError)
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not (1.0 < factor <= 100.0):
+        raise ScenarioError("factor", factor, "a number in (1, 100]: parameters range over typical/factor .. "
+                            "typical x factor")
+    arms = [a.name for a in scenario.arms]
+    num, den = parse_readout(readout, arms)
+    setups = _setups(scenario)
+    cands = _candidate_parameters(setups)
+    if parameters is None:
+        names = sorted(cands)
+    else:
+        names = [parameters] if isinstance(parameters, str) else list(parameters)
+        for p in names:
+            check_choice("parameters", p, sorted(cands), ScenarioError)
+    if not names:
+        raise ScenarioError("parameters", parameters, "at least one model parameter with a positive typical value")
+
+    if method == "local" or parameters is None:
+        local = _local(scenario, names, cands, num, den, factor, progress)
+    if method == "local":
+        return local
+    if parameters is None:
+        names = list(local.table["parameter"].head(int(top)))
+    return _sobol(scenario, names, cands, num, den, factor, n, seed, progress, readout)
+
+
+def _bounds(name: str, typical: float, unit: str, factor: float) -> tuple[float, float]:
+    """typical / factor .. typical x factor; a fraction (F_*, dimensionless, <= 1) stays <= 1."""
+    lo, hi = typical / factor, typical * factor
+    if name.startswith("F_") and unit == "1" and typical <= 1.0:
+        hi = min(hi, 1.0)
+    return lo, hi
+
+
+def _local(scn, names, cands, num, den, factor, progress) -> SensitivityResult:
+    typ = {k: cands[k][0] for k in names}
+    rows = [dict(typ)]
+    for k in names:
+        for v in _bounds(k, typ[k], cands[k][1], factor):
+            r = dict(typ)
+            r[k] = v
+            rows.append(r)
+    y = _evaluate(scn, pd.DataFrame(rows), num, den, progress)
+    y0 = float(y[0])
+    out = []
+    for i, k in enumerate(names):
+        lo, hi = float(y[1 + 2 * i]), float(y[2 + 2 * i])
+        b_lo, b_hi = _bounds(k, typ[k], cands[k][1], factor)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            el = ((math.log(hi) - math.log(lo)) / (math.log(b_hi) - math.log(b_lo))
+                  if lo > 0 and hi > 0 and b_hi > b_lo else float("nan"))
+        out.append({"parameter": k, "typical": typ[k], "unit": cands[k][1], "low": b_lo,
+                    "high": b_hi, "y_low": lo, "y_high": hi,
+                    "change_low": lo / y0 - 1.0 if y0 else float("nan"),
+                    "change_high": hi / y0 - 1.0 if y0 else float("nan"), "elasticity": el})
+    t = pd.DataFrame(out)
+    t["_size"] = np.maximum(np.abs(t["change_low"]), np.abs(t["change_high"])).fillna(-1)
+    t = t.sort_values("_size", ascending=False, kind="stable").drop(columns="_size").reset_index(drop=True)
+    label = num.label() + (f" / {den.label()}" if den else "")
+    return SensitivityResult(label, "local", t, y0, len(rows), {"factor": factor, "arms": [a.name for a in scn.arms]})
+
+
+def _sobol(scn, names, cands, num, den, factor, n, seed, progress, readout) -> SensitivityResult:
+    try:
+        from SALib.analyze import sobol as sobol_analyze
+        from SALib.sample import sobol as sobol_sample
+    except ImportError:  # pragma: no cover - SALib is a dependency
+        raise ScenarioError("method", "sobol", "needs SALib (pip install SALib)") from None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 8 or n & (n - 1):
+        raise ScenarioError("n", n, "a power of 2, at least 8 (Sobol sequences), e.g. 256")
+    if len(names) < 2:
+        raise ScenarioError("parameters", names, "at least two parameters for Sobol indices")
+    problem = {"num_vars": len(names), "names": list(names),
+               "bounds": [[math.log10(b) for b in _bounds(k, cands[k][0], cands[k][1], factor)] for k in names]}
+    X = sobol_sample.sample(problem, n, calc_second_order=False, seed=seed)
+    typ = {k: cands[k][0] for k in names}
+    vals = pd.DataFrame(10.0 ** X, columns=names)
+    y = _evaluate(scn, pd.concat([pd.DataFrame([typ]), vals], ignore_index=True), num, den, progress)
+    y0, ys = float(y[0]), y[1:]
+    if not np.all(np.isfinite(ys)):
+        bad = int(np.sum(~np.isfinite(ys)))
+        raise ScenarioError("readout", readout, f"{bad} of {len(ys)} evaluations gave no finite value (a ratio "
+                            "with a zero denominator, or failed subjects): narrow the factor or choose another "
+                            "read-out")
+    Si = sobol_analyze.analyze(problem, ys, calc_second_order=False, seed=seed)
+    t = pd.DataFrame({"parameter": names, "S1": Si["S1"], "S1_conf": Si["S1_conf"], "ST": Si["ST"],
+                      "ST_conf": Si["ST_conf"]}).sort_values("ST", ascending=False, kind="stable").reset_index(drop=True)
+    label = num.label() + (f" / {den.label()}" if den else "")
+    return SensitivityResult(label, "sobol", t, y0, len(y),
+                             {"factor": factor, "n": n, "seed": seed, "arms": [a.name for a in scn.arms]})
