@@ -23,7 +23,7 @@ from pkcsf.core.errors import ScenarioError
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "scenarios").glob("*.toml"))
 MTX = ROOT / "scenarios" / "methotrexate_lumbar_vs_ommaya.toml"
-COMMANDS = ["report", "run", "escalate", "validate", "drugs", "models", "cite"]
+COMMANDS = ["report", "run", "escalate", "validate", "drugs", "models", "cite", "new-drug"]
 ESC = ["--doses", "10,20", "--schedule", "once", "--subjects", "5", "--trials", "50"]
 
 
@@ -158,13 +158,30 @@ def test_run_uses_outputs_folder_relative_to_cwd(capsys, tmp_path, monkeypatch):
 
 
 def test_run_into_existing_folder_keeps_other_files(capsys, tmp_path):
+    # a folder pkcsf wrote (it carries .pkcsf-output.json) is replaced whole; files the user added are kept
     out_dir = tmp_path / "o"
-    out_dir.mkdir()
+    p = scenario(tmp_path, GOOD)
+    assert cli(capsys, "run", p, "--out", out_dir, "--quiet")[0] == 0
+    assert (out_dir / ".pkcsf-output.json").exists()
     (out_dir / "notes.txt").write_text("mine")
     (out_dir / "summary.csv").write_text("old")
-    assert cli(capsys, "run", scenario(tmp_path, GOOD), "--out", out_dir, "--quiet")[0] == 0
+    assert cli(capsys, "run", p, "--out", out_dir, "--quiet")[0] == 0
     assert (out_dir / "notes.txt").read_text() == "mine"
     assert (out_dir / "summary.csv").read_text() != "old"
+    no_temp_left(tmp_path)
+
+
+def test_run_refuses_a_folder_pkcsf_did_not_write(capsys, tmp_path):
+    out_dir = tmp_path / "o"
+    out_dir.mkdir()
+    (out_dir / "thesis.tex").write_text("mine")
+    assert_user_error(*cli(capsys, "run", scenario(tmp_path, GOOD), "--out", out_dir, "--quiet"),
+                      "--out", "did not write", ".pkcsf-output.json")
+    assert listing(out_dir) == {"thesis.tex": b"mine"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli(capsys, "run", scenario(tmp_path, GOOD), "--out", empty, "--quiet")[0] == 0
+    assert (empty / "summary.csv").exists()
     no_temp_left(tmp_path)
 
 
@@ -231,8 +248,8 @@ def test_run_failure_midway_writes_nothing_and_keeps_old_contents(capsys, tmp_pa
     import pkcsf.clinical.scenario as S
 
     out_dir = tmp_path / "o"
-    out_dir.mkdir()
-    (out_dir / "summary.csv").write_text("previous run")
+    assert cli(capsys, "run", scenario(tmp_path, GOOD), "--out", out_dir, "--quiet")[0] == 0   # a previous run
+    (out_dir / "notes.txt").write_text("mine")
     before = listing(out_dir)
 
     def boom(*a, **k):

@@ -14,10 +14,15 @@ Conventions (docs/cli.md):
   dose with the wrong unit, an output folder that cannot be written ...)
   prints **one line** ``pkcsf: error: <what> (<fix>)`` on stderr and exits
   with code 2; an unexpected failure prints its traceback and exits with 1;
-* nothing is ever half-written: results go to a temporary folder next to the
-  output folder and are moved into place only when everything succeeded.
-  Into an existing folder, files of the same name are replaced and other
-  files are left alone;
+* nothing is ever half-written: results go to a staging folder next to the
+  output folder, which is swapped into place by one rename only when
+  everything succeeded (:mod:`pkcsf.core.output`). An existing folder is
+  replaced only if pkcsf wrote it (it carries ``.pkcsf-output.json``) or it
+  is empty; files a user added to it are kept. A full disk or any I/O error
+  prints one line naming the file and exits with 2;
+* Ctrl-C (SIGINT) and SIGTERM remove the staging folder, print one line and
+  exit with 130 and 143; staging folders of killed runs are removed by the
+  next run;
 * progress bars (tqdm, on stderr) for long runs; ``--quiet`` turns them and
   the printed tables off.
 """
@@ -61,8 +66,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_paths(folders) -> None:
+    """``--path DIR`` (repeatable): folders searched for parameters/ and models/ before the built-in ones."""
+    from pathlib import Path
+
+    from pkcsf.core.errors import ScenarioError
+    from pkcsf.core.paths import add_search_path
+
+    for f in reversed(folders or []):      # the first --path is searched first
+        if not Path(f).expanduser().is_dir():
+            raise ScenarioError("--path", f, "must be an existing folder (holding parameters/ and/or models/)")
+        add_search_path(f)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (timeout, systemd, Slurm), handled like Ctrl-C: staging removed, one line, exit 143."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
 def main(argv=None) -> int:
     """Entry point of the ``pkcsf`` console script; returns the exit code."""
+    import signal
+    import threading
+
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+                    signal.SIGTERM: signal.signal(signal.SIGTERM, _on_sigterm)}
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as e:   # also while building the parser or between the handlers below
+        return _interrupted(e)
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h if h is not None else signal.SIG_DFL)
+
+
+def _interrupted(e) -> int:
+    from pkcsf.core.output import commits
+
+    what = "terminated" if isinstance(e, _Terminated) else "interrupted"
+    done = "nothing was written" if commits() == 0 else "output folders are complete or unchanged"
+    print(f"{PROG}: {what} ({done})", file=sys.stderr)
+    return 143 if isinstance(e, _Terminated) else 130
+
+
+def _main(argv) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -81,15 +133,18 @@ def main(argv=None) -> int:
     except PkcsfError as e:
         print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted (nothing was written)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        return _interrupted(e)
     except BrokenPipeError:  # e.g. 'pkcsf drugs | head'
         try:
             sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
         return 0
+    except OSError as e:  # a file that cannot be read or written (disk full, I/O error): one line
+        where = f"{e.filename}: " if e.filename is not None else ""
+        print(f"{PROG}: error: {where}{_one_line(e.strerror or e)} [errno {e.errno}]", file=sys.stderr)
+        return 2
     except Exception:  # unexpected: show where
         traceback.print_exc()
         return 1

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
 from pkcsf.core.errors import PkcsfError, ScenarioError
+from pkcsf.core.output import Output as _Staging  # the one atomic output folder (core/output.py)
 
 PROG = "pkcsf"
 _F = argparse.RawDescriptionHelpFormatter
@@ -27,75 +26,6 @@ class _Parser(argparse.ArgumentParser):
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
-
-
-class _Staging:
-    """A temporary folder next to ``target``; :meth:`commit` moves its files into ``target``.
-
-    Checked at creation: the target is not a file, its nearest existing
-    ancestor is a writable folder. Nothing is created at ``target`` before
-    :meth:`commit`; :meth:`discard` (on any error) removes the temporary folder.
-    """
-
-    def __init__(self, target, field: str = "--out"):
-        self.target = Path(os.path.abspath(os.path.expanduser(str(target))))
-        t = self.target
-        if t.exists() and not t.is_dir():
-            raise ScenarioError(field, str(target), "exists and is a file, not a folder",
-                                "choose another output folder")
-        anc = t.parent
-        while not anc.exists():
-            anc = anc.parent
-        if not anc.is_dir():
-            raise ScenarioError(field, str(target), f"cannot be created: {anc} is a file",
-                                "choose an output folder whose parents are folders")
-        if not os.access(anc, os.W_OK | os.X_OK):
-            raise ScenarioError(field, str(target), f"cannot be written: no write permission in {anc}",
-                                "choose a folder you can write to")
-        try:
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{t.name or 'out'}.pkcsf-tmp-", dir=anc))
-        except OSError as e:
-            raise ScenarioError(field, str(target), f"cannot be written: {e.strerror or e}",
-                                "choose a folder you can write to") from None
-        self.files: list[str] = []
-
-    def path(self, name: str) -> Path:
-        p = self.tmp / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        self.files.append(name)
-        return p
-
-    def commit(self) -> Path:
-        t = self.target
-        if not t.exists():
-            t.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.tmp, t)
-        else:
-            _merge(self.tmp, t)
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        return t
-
-    def discard(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self.discard()
-        return False
-
-
-def _merge(src: Path, dst: Path):
-    for entry in src.iterdir():
-        d = dst / entry.name
-        if entry.is_dir() and d.is_dir():
-            _merge(entry, d)
-        else:
-            if d.is_dir():
-                shutil.rmtree(d)
-            os.replace(entry, d)
 
 
 def _write_table(df, stage: _Staging, stem: str, fmt: str) -> str:
@@ -278,4 +208,7 @@ def _desc(text: str) -> str:
 def _common():
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no printed tables")
+    p.add_argument("--path", action="append", metavar="DIR",
+                   help="a folder with your own parameters/ (drugs) and models/, searched first (repeatable; "
+                        "like PKCSF_PATH; docs/own_drug.md)")
     return p

@@ -22,8 +22,10 @@ __all__ = [
     "DosingError",
     "ScenarioError",
     "SolverError",
+    "OutputError",
     "Status",
     "check_choice",
+    "check_int",
     "check_finite",
     "check_positive",
     "check_nonnegative",
@@ -78,6 +80,10 @@ class SolverError(PkcsfError):
     """A solver option is invalid, or a single-subject run failed."""
 
 
+class OutputError(PkcsfError):
+    """An output file could not be written (disk full, I/O error, permissions); nothing was written."""
+
+
 class Status(IntEnum):
     """Per-subject outcome of a solve. Each member carries its message."""
 
@@ -101,8 +107,24 @@ _STATUS_MESSAGES = {
 }
 
 
+def _plain(value) -> str:
+    """A value as a user wrote it: ``nan``, ``1.5``, ``'ten'``, ``[1, 2]`` (no ``np.float64(...)`` wrappers)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return repr(value)                                  # nan, inf, 1e-09
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_plain(v) for v in value[:20]) + (", ..." if len(value) > 20 else "")
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_plain(k)}: {_plain(v)}" for k, v in list(value.items())[:20]) + "}"
+    return repr(value)
+
+
 def _short(value) -> str:
-    text = repr(value)
+    text = _plain(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -117,6 +139,8 @@ def check_choice(field: str, value, choices: Iterable[str], error=PkcsfError):
     choices = list(choices)
     if value in choices:
         return value
+    if not choices:
+        raise error(field, value, "nothing is allowed here (the list of choices is empty)")
     guess = suggest(value, choices)
     fix = f"did you mean {guess!r}?" if guess else None
     raise error(field, value, "allowed: " + ", ".join(map(str, choices)), fix)
@@ -179,3 +203,48 @@ def check_array(field: str, values, *, positive=False, nonnegative=False, error=
         where = f"{field}[{', '.join(map(str, idx))}]" if arr.ndim else field
         raise error(where, arr[idx].item() if arr.ndim else arr.item(), rule)
     return arr
+
+
+def check_int(field: str, value, minimum: int = 1, error=PkcsfError, *, whole_floats: bool = False) -> int:
+    """Return ``value`` as an ``int`` if it is a whole number >= ``minimum``, else raise ``error``.
+
+    Parameters
+    ----------
+    field : str
+        The name reported in the error (``"trials.n_trials"``).
+    value : object
+        What was given. Booleans and text are refused (``"5"`` is not 5).
+    minimum : int, optional
+        The smallest allowed value (default 1).
+    error : type of PkcsfError, optional
+        The error class raised.
+    whole_floats : bool, optional
+        Accept floats with no fractional part (``2.0`` but never ``2.5``); default False.
+
+    Returns
+    -------
+    int
+        The value.
+
+    Raises
+    ------
+    PkcsfError
+        (``error``) naming the field, the value and the rule.
+
+    Examples
+    --------
+    >>> check_int("n", 3)
+    3
+    >>> check_int("n", 2.0, whole_floats=True)
+    2
+    """
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if (not ok and whole_floats and isinstance(value, (float, np.floating))
+            and math.isfinite(value) and float(value).is_integer()):
+        ok = True
+    rule = f"must be a whole number >= {minimum}"
+    if not ok:
+        raise error(field, value, rule + (" (without quotes)" if isinstance(value, str) else ""))
+    if value < minimum:
+        raise error(field, value, rule)
+    return int(value)

@@ -118,9 +118,9 @@ def _cmd_escalate(args) -> int:
             stage.path("escalation.json").write_text(json.dumps(prov, indent=2, default=_json_default) + "\n",
                                                      encoding="utf-8")
             target = stage.commit()
-    except BaseException:
+    except BaseException as e:
         if stage is not None:
-            stage.discard()
+            stage.fail(e)         # staging removed; an OSError becomes one line naming the file
         raise
     for w in warnings:
         print(f"{PROG}: warning: {w}", file=sys.stderr)

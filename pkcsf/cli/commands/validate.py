@@ -20,9 +20,9 @@ def _cmd_validate(args) -> int:
         if stage is not None:
             write_validation_report(stage.tmp, table)
             target = stage.commit()
-    except BaseException:
+    except BaseException as e:
         if stage is not None:
-            stage.discard()
+            stage.fail(e)         # staging removed; an OSError becomes one line naming the file
         raise
     if not args.quiet:
         cols = ["id", "drug", "variant", "quantity", "observed", "predicted", "unit", "fold_error", "status"]
