@@ -33,7 +33,7 @@ from pkcsf.engine.dosing import Dose, Regimen
 from pkcsf.core.errors import ScenarioError, check_choice
 from pkcsf.clinical.population import Population, RandomEffect, load_demographics
 from pkcsf.engine.simulate import prepare
-from pkcsf.analysis.readouts import min_interval_run, whole_window
+from pkcsf.analysis.readouts import min_interval_run, percentiles, whole_window
 from pkcsf.core.units import concentration_factor, parse_quantity
 
 __all__ = ["Arm", "Target", "Scenario", "ScenarioResult", "ArmResult", "run", "default_population",
@@ -336,7 +336,7 @@ class ArmResult:
         rows = []
         for d in ([drug] if drug else list(self.profiles)):
             prof = self.profiles[d]
-            pc = np.nanpercentile(prof, q, axis=0) if prof.shape[0] > 1 else np.repeat(prof, len(q), axis=0)
+            pc = percentiles(prof, q, axis=0) if prof.shape[0] > 1 else np.repeat(prof, len(q), axis=0)
             for g, name in enumerate(self.groups[d]):
                 df = pd.DataFrame({"drug": d, "group": name, "time": self.times,
                                    **{f"p{x:g}": pc[i, :, g] for i, x in enumerate(q)},

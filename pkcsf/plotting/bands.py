@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pkcsf.analysis.readouts import percentiles
+
 from pkcsf.plotting.style import (
     FONT, LABEL_FONT, SMALL_FONT, TITLE_FONT, _fmt, _group_style, _new_axes, _threshold_name, drug_label,
     group_label, pretty_unit,
@@ -35,7 +37,7 @@ def population_band(result, arm=None, *, group, drug=None, q=(5, 95), log=False,
     x = _x(a.times, days)
     col = color or _group_style(group)["color"]
     n = prof.shape[0]
-    lo, med, hi = (np.nanpercentile(prof, [q[0], 50, q[1]], axis=0) if n > 1 else (prof[0], prof[0], prof[0]))
+    lo, med, hi = (percentiles(prof, [q[0], 50, q[1]], axis=0) if n > 1 else (prof[0], prof[0], prof[0]))
     typ = a.typical[drug][:, k]
     pos = (lambda v: np.where(v > 0, v, np.nan)) if log else (lambda v: v)
     ax.fill_between(x, pos(lo), pos(hi), color=col, alpha=0.25, lw=0, label=f"{q[0]:g}-{q[1]:g}% of patients")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pkcsf.analysis.readouts import percentiles
+
 from pkcsf.plotting.style import (
     FONT, LABEL_FONT, SMALL_FONT, TITLE_FONT, _arm_colors, _below_note, _fmt, _group_style, _new_axes,
     _series_color, _threshold_name, drug_label, group_label, pretty_unit,
@@ -242,7 +244,7 @@ def overlay_arms(result, groups, arms=None, *, drug=None, stat="median", log=Tru
             ax.plot(x, np.where(y > 0, y, np.nan) if log else y, label=nm, **st)
             if band and a.profiles[d].shape[0] > 1:
                 k = a.groups[d].index(g)
-                lo, hi = np.nanpercentile(a.profiles[d][:, :, k], [5, 95], axis=0)
+                lo, hi = percentiles(a.profiles[d][:, :, k], [5, 95], axis=0)
                 ax.fill_between(x, np.where(lo > 0, lo, np.nan) if log else lo, hi, color=col, alpha=0.18, lw=0)
                 peak = max(peak, float(np.nanmax(hi)) / 1.5)
                 tail = min(tail, _tail_min(lo))
@@ -318,7 +320,7 @@ def ic50_ratio(result, *, drug="osimertinib", groups=("lumbar", "ventricular"), 
             ax.plot(x, np.where(med > 0, med, np.nan), color=col, ls=styles[j % len(styles)], lw=1.8,
                     label=f"{nm}, {group_label(g)}")
             if band and a.profiles[drug].shape[0] > 1:
-                lo, hi = np.nanpercentile(a.profiles[drug][:, :, k], [5, 95], axis=0) / tval
+                lo, hi = percentiles(a.profiles[drug][:, :, k], [5, 95], axis=0) / tval
                 ax.fill_between(x, np.where(lo > 0, lo, np.nan), hi, color=col, alpha=0.12, lw=0)
                 top = max(top, float(np.nanmax(hi)))
             top = max(top, float(np.nanmax(med)))
