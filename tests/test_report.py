@@ -65,10 +65,15 @@ def test_report_tables_content(built):
 
 def test_rebuild_keeps_other_files(built, tmp_path):
     # an existing folder: same-named files replaced, other files kept (markdown format here, stubbed figures)
+    # a folder pkcsf wrote (.pkcsf-output.json): replaced whole; files the user added are kept
+    from pkcsf.core.output import Output
+
     out = tmp_path / "rep"
-    out.mkdir()
+    with Output(out) as st:
+        st.path("report.md").write_text("old")
+        st.path("fig99_old.png").write_bytes(b"old figure")
+        st.commit()
     (out / "notes.txt").write_text("mine")
-    (out / "report.md").write_text("old")
 
     def figures(R_, val, folder, doc, tick):
         doc.h(2, "stub", "stub")
@@ -77,7 +82,7 @@ def test_rebuild_keeps_other_files(built, tmp_path):
         tick()
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(R, "_figures", figures)
+    mp.setattr(R.build, "_figures", figures)
     try:
         path = R.build_report(out, subjects=2, progress=False, fmt="md")
     finally:
@@ -86,33 +91,47 @@ def test_rebuild_keeps_other_files(built, tmp_path):
     text = path.read_text()
     assert "## stub" in text and "| a | b |" in text and "x\\|y" in text
     assert (out / "notes.txt").read_text() == "mine"
+    assert not (out / "fig99_old.png").exists(), "no file of the previous report is mixed in"
     assert [p.name for p in tmp_path.iterdir()] == ["rep"]
 
 
 @pytest.mark.parametrize("exists", [False, True])
 def test_failure_leaves_nothing_half_written(tmp_path, exists):
+    from pkcsf.core.output import MANIFEST, Output
+
     out = tmp_path / "rep"
     if exists:
-        out.mkdir()
-        (out / "report.html").write_text("previous report")
+        with Output(out) as st:
+            st.path("report.html").write_text("previous report")
+            st.commit()
 
     def failing(R_, val, folder, doc, tick):
         (folder / "fig01_partial.png").write_bytes(b"half a figure")
         raise RuntimeError("simulated failure while drawing")
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(R, "_figures", failing)
+    mp.setattr(R.build, "_figures", failing)
     try:
         with pytest.raises(RuntimeError, match="simulated failure"):
             R.build_report(out, subjects=2, progress=False)
     finally:
         mp.undo()
     if exists:
-        assert sorted(p.name for p in out.iterdir()) == ["report.html"]
+        assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST, "report.html"])
         assert (out / "report.html").read_text() == "previous report"
     else:
         assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == (["rep"] if exists else [])   # no temporary folder left
+
+
+def test_refuses_a_folder_pkcsf_did_not_write(tmp_path):
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "chapter1.tex").write_text("mine")
+    with pytest.raises(ScenarioError, match="out_dir.*did not write"):
+        R.build_report(out, subjects=2, progress=False)
+    assert [p.name for p in out.iterdir()] == ["chapter1.tex"]
+    assert [p.name for p in tmp_path.iterdir()] == ["thesis"]
 
 
 def test_bad_arguments(tmp_path):
