@@ -19,19 +19,18 @@ with the sourced default population (``pkcsf.clinical.scenario.default_populatio
 6. population bands (median, 5-95 %) for each; the assumed parameter values; the references; the
    validation summary (fold errors); the software and settings.
 
-Everything is built in a temporary folder next to ``out_dir`` and moved into place only when complete:
-a failure leaves ``out_dir`` as it was. Files already in ``out_dir`` with other names are kept.
+Everything is built in a staging folder next to ``out_dir`` and swapped into place by one rename only
+when complete (:mod:`pkcsf.core.output`): a failure leaves ``out_dir`` as it was. An existing ``out_dir``
+is replaced only if pkcsf wrote it (or it is empty); files a user added to it are kept.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from pkcsf.core.errors import ScenarioError, check_choice
+from pkcsf.core.output import Output
 from pkcsf.report.build import _build
 from pkcsf.report.scenarios import REPORT_SCENARIOS
 
@@ -46,8 +45,9 @@ def build_report(out_dir, *, subjects: int = 200, seed: int = 2024, progress: bo
     ----------
     out_dir : str or Path
         Folder to write (created if needed). Receives ``report.html`` (or ``report.md``), the figures
-        (``fig*.png``) and the tables (``*.csv``). Other files already there are kept; same-named
-        files are replaced.
+        (``fig*.png``) and the tables (``*.csv``). An existing folder must be empty or one pkcsf wrote
+        (it carries ``.pkcsf-output.json``): its previous report is replaced whole, files a user added
+        are kept.
     subjects : int
         Virtual patients per arm (default 200: population bands from 200 patients; about 10-20 s).
     seed : int
@@ -64,37 +64,14 @@ def build_report(out_dir, *, subjects: int = 200, seed: int = 2024, progress: bo
 
     Notes
     -----
-    Atomic: everything is built in a temporary folder next to ``out_dir`` and moved in only when
-    complete; on any error the temporary folder is removed and ``out_dir`` is left as it was.
+    Atomic: everything is built in a staging folder next to ``out_dir`` and swapped in by one rename
+    when complete; on any error the staging folder is removed and ``out_dir`` is left as it was. A full
+    disk or an I/O error raises :class:`~pkcsf.core.errors.OutputError` naming the file.
     """
     check_choice("fmt", fmt, ["html", "md"], ScenarioError)
     if isinstance(subjects, bool) or not isinstance(subjects, (int, np.integer)) or subjects < 1:
         raise ScenarioError("subjects", subjects, "must be a whole number >= 1")
-    out = Path(os.path.abspath(os.path.expanduser(str(out_dir))))
-    if out.exists() and not out.is_dir():
-        raise ScenarioError("out_dir", str(out_dir), "exists and is a file, not a folder", "choose another folder")
-    anc = out.parent
-    while not anc.exists():
-        anc = anc.parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name or 'report'}.pkcsf-tmp-", dir=anc))
-    try:
-        path = _build(tmp, subjects=int(subjects), seed=seed, progress=progress, fmt=fmt)
-        _commit(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with Output(out_dir, field="out_dir") as stage:       # the same atomic output folder as the CLI
+        path = _build(stage.tmp, subjects=int(subjects), seed=seed, progress=progress, fmt=fmt)
+        out = stage.commit()
     return out / path.name
-
-
-def _commit(tmp: Path, out: Path):
-    """Move the finished files into ``out`` (rename when it does not exist yet)."""
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
-        return
-    for entry in tmp.iterdir():
-        dst = out / entry.name
-        if dst.is_dir() and not entry.is_dir():
-            shutil.rmtree(dst)
-        os.replace(entry, dst)
-    shutil.rmtree(tmp, ignore_errors=True)
