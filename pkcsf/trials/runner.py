@@ -1,0 +1,236 @@
+"""Virtual trials: :func:`simulate_trials` runs a design over thousands of trials in lock-step (see
+:mod:`pkcsf.trials.designs` for the toxicity inputs and the random-number scheme)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pkcsf.core.errors import check_choice, check_int
+from pkcsf.trials.boin import BOIN
+from pkcsf.trials.common import (
+    _ELEMENTS_PER_CHUNK,
+    TrialError,
+    _check_doses,
+    _check_prob_array,
+)
+from pkcsf.trials.crm import CRM
+from pkcsf.trials.results import TrialResults
+from pkcsf.trials.three_plus_three import ThreePlusThree
+
+__all__ = ["DESIGNS", "simulate_trials"]
+
+DESIGNS = {"3+3": ThreePlusThree, "boin": BOIN, "crm": CRM}
+
+
+def _resolve_design(design):
+    if isinstance(design, (ThreePlusThree, BOIN, CRM)):
+        return design
+    if isinstance(design, type) and design in DESIGNS.values():
+        return design()
+    if isinstance(design, str):
+        key = design.strip().lower()
+        key = {"3plus3": "3+3", "three_plus_three": "3+3", "threeplusthree": "3+3"}.get(key, key)
+        check_choice("design", key, list(DESIGNS), TrialError)
+        return DESIGNS[key]()
+    raise TrialError("design", design, "allowed: " + ", ".join(DESIGNS) + " (a name or a design object)")
+
+
+# ---------------------------------------------------------------------------
+# simulation
+# ---------------------------------------------------------------------------
+
+def _resolve_toxicity(K, p_dlt, exposure, link):
+    if isinstance(p_dlt, tuple) and len(p_dlt) == 2 and callable(p_dlt[1]):
+        if exposure is not None or link is not None:
+            raise TrialError("p_dlt", "(exposure, link)", "give exposure and link either as a tuple or as keywords, not both")
+        exposure, link = p_dlt
+        p_dlt = None
+    if p_dlt is not None:
+        if exposure is not None or link is not None:
+            raise TrialError("p_dlt", "given", "give either p_dlt or exposure with link, not both")
+        p = _check_prob_array("p_dlt", p_dlt)
+        if p.size != K:
+            raise TrialError("p_dlt", p_dlt, f"must have one probability per dose level ({K})")
+        return p, None
+    if exposure is None or link is None:
+        raise TrialError("toxicity", None, "give p_dlt (one DLT probability per dose) or both exposure and link")
+    if not callable(link):
+        raise TrialError("link", link, "must be callable: exposure array -> DLT probability array",
+                         "e.g. LogisticExposureToxicity.from_mtd_exposure(...)")
+    if isinstance(exposure, np.ndarray) and exposure.ndim == 2:
+        rows = list(exposure)
+    else:
+        try:
+            rows = list(exposure)
+        except TypeError:
+            raise TrialError("exposure", exposure, "must be an array (K, m) or K arrays of exposures") from None
+    if len(rows) != K:
+        raise TrialError("exposure", f"{len(rows)} dose levels", f"must have one row of exposures per dose level ({K})")
+    m = np.zeros(K, dtype=np.int64)
+    E_rows, P_rows = [], []
+    for k, row in enumerate(rows):
+        try:
+            r = np.asarray(row, dtype=float)
+        except (TypeError, ValueError):
+            raise TrialError(f"exposure[{k}]", row, "must be numbers") from None
+        if r.ndim != 1 or r.size == 0:
+            raise TrialError(f"exposure[{k}]", row, "must be a non-empty 1-D array of exposures")
+        bad = ~(np.isfinite(r) & (r >= 0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise TrialError(f"exposure[{k}, {i}]", float(r[i]), "exposures must be finite and >= 0")
+        pr = np.asarray(link(r), dtype=float)
+        if pr.shape != r.shape:
+            raise TrialError("link", link, f"must return one probability per exposure (got shape {pr.shape} for {r.shape})")
+        badp = ~(np.isfinite(pr) & (pr >= 0) & (pr <= 1))
+        if badp.any():
+            i = int(np.argmax(badp))
+            raise TrialError(f"link(exposure[{k}, {i}])", float(pr[i]), "must be a probability between 0 and 1")
+        m[k] = r.size
+        E_rows.append(r)
+        P_rows.append(pr)
+    mmax = int(m.max())
+    E = np.full((K, mmax), np.nan)
+    P = np.zeros((K, mmax))
+    for k in range(K):
+        E[k, : m[k]] = E_rows[k]
+        P[k, : m[k]] = P_rows[k]
+    p_true = np.array([P_rows[k].mean() for k in range(K)])
+    return p_true, (E, P, m)
+
+
+def _seed_sequence(seed):
+    if isinstance(seed, np.random.SeedSequence):
+        return seed, seed
+    if seed is None:
+        ss = np.random.SeedSequence()
+        return ss, ss.entropy
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise TrialError("seed", seed, "must be None, an integer >= 0 or a numpy SeedSequence")
+    return np.random.SeedSequence(int(seed)), int(seed)
+
+
+def _weighted_quantiles(values, counts, qs):
+    """Inverted-CDF quantiles of ``values`` repeated ``counts`` times."""
+    total = counts.sum()
+    if total == 0:
+        return np.full(len(qs), np.nan)
+    order = np.argsort(values, kind="stable")
+    cw = np.cumsum(counts[order])
+    pos = np.searchsorted(cw, np.asarray(qs) * total, side="left")
+    return values[order][np.minimum(pos, len(values) - 1)]
+
+
+def simulate_trials(design, doses, p_dlt=None, *, exposure=None, link=None, n_trials=10_000, seed=None,
+                    efficacy_target=None, chunk_size=None) -> TrialResults:
+    """Simulate virtual dose-escalation trials and return operating characteristics.
+
+    Parameters
+    ----------
+    design : ThreePlusThree, BOIN, CRM or str
+        A design object, or a name in :data:`DESIGNS` (``"3+3"``, ``"boin"``,
+        ``"crm"``) for the design with default settings.
+    doses : array-like, shape (K,)
+        Dose of each level (e.g. mg), strictly increasing, > 0.
+    p_dlt : array-like, shape (K,), or tuple (exposure, link), optional
+        True DLT probability per dose (mode 1), or the pair of mode 2.
+    exposure : array-like, shape (K, m), or K 1-D arrays, optional
+        Mode 2: simulated exposures of a pool of virtual patients per dose
+        (finite, >= 0; pools may differ in size). Trial patients are drawn
+        from the pool of their dose uniformly with replacement.
+    link : callable, optional
+        Mode 2: exposure -> per-patient DLT probability, e.g.
+        :class:`LogisticExposureToxicity`.
+    n_trials : int
+        Number of virtual trials (default 10,000).
+    seed : int, numpy SeedSequence or None
+        Reproducibility. Trial ``j`` depends only on ``(seed, j)`` (and the
+        design's per-trial block size), not on ``n_trials``. None draws fresh
+        entropy (stored in ``result.seed``).
+    efficacy_target : float, optional
+        Mode 2: exposure target; reports the fraction of each dose's pool with
+        exposure >= target (``p_target_attained``).
+    chunk_size : int, optional
+        Trials simulated together (memory vs. speed); does not change results.
+
+    Returns
+    -------
+    TrialResults
+
+    Examples
+    --------
+    >>> res = simulate_trials("3+3", [10, 20, 40, 60, 80], [0.05, 0.1, 0.2, 0.35, 0.5], seed=1)
+    >>> res.summary()  # doctest: +SKIP
+    """
+    des = _resolve_design(design)
+    doses = _check_doses(doses)
+    K = doses.size
+    p_true, pool = _resolve_toxicity(K, p_dlt, exposure, link)
+    des._check_k(K)
+    n_trials = check_int("n_trials", n_trials, 1, TrialError)
+    if efficacy_target is not None:
+        if pool is None:
+            raise TrialError("efficacy_target", efficacy_target, "needs exposure input (mode 2)",
+                             "pass exposure=... and link=...")
+        efficacy_target = float(efficacy_target)
+        if not (math.isfinite(efficacy_target) and efficacy_target >= 0):
+            raise TrialError("efficacy_target", efficacy_target, "must be finite and >= 0")
+    ss, seed_used = _seed_sequence(seed)
+    key = ss.generate_state(2, np.uint64)
+
+    S = des._slots(K)
+    r = 1 if pool is None else 2
+    used = K * S * r
+    B = -(-used // 4) * 4             # whole Philox blocks (4 x 64 bits) per trial
+    grid_cost = getattr(des, "grid_size", 0)
+    if chunk_size is None:
+        chunk_size = max(256, _ELEMENTS_PER_CHUNK // (B + K * (S + 1) + 2 * grid_cost))
+    chunk_size = check_int("chunk_size", chunk_size, 1, TrialError)
+
+    selected = np.empty(n_trials, dtype=np.int64)
+    n_treated = np.empty((n_trials, K), dtype=np.int64)
+    n_dlt = np.empty((n_trials, K), dtype=np.int64)
+    counts = None if pool is None else np.zeros(pool[0].shape, dtype=np.int64)
+    slot = np.arange(S)
+    for j0 in range(0, n_trials, chunk_size):
+        J = min(chunk_size, n_trials - j0)
+        bitgen = np.random.Philox(key=key)
+        bitgen.advance(j0 * (B // 4))
+        U = np.random.Generator(bitgen).random((J, B))[:, :used].reshape(J, K, S, r)
+        if pool is None:
+            tox = U[..., 0] < p_true[None, :, None]
+        else:
+            E, P, m = pool
+            idx = (U[..., 0] * m[None, :, None]).astype(np.int64)
+            idx = np.minimum(idx, (m - 1)[None, :, None])
+            tox = U[..., 1] < P[np.arange(K)[None, :, None], idx]
+        C = np.zeros((J, K, S + 1), dtype=np.int64)
+        np.cumsum(tox, axis=2, out=C[..., 1:])
+        sel, n, x = des._run(C)
+        selected[j0:j0 + J] = sel
+        n_treated[j0:j0 + J] = n
+        n_dlt[j0:j0 + J] = x
+        if pool is not None:
+            treated = slot[None, None, :] < n[:, :, None]         # (J, K, S)
+            for k in range(K):
+                counts[k] += np.bincount(idx[:, k, :][treated[:, k, :]], minlength=counts.shape[1])
+
+    p_select = np.bincount(selected[selected >= 0], minlength=K) / n_trials
+    p_none = float(np.mean(selected < 0))
+    mean_n = n_treated.mean(axis=0)
+    mean_dlt = n_dlt.mean(axis=0)
+    pct = p_att = None
+    if pool is not None:
+        E, P, m = pool
+        pct = np.vstack([_weighted_quantiles(E[k, : m[k]], counts[k, : m[k]], (0.05, 0.5, 0.95)) for k in range(K)])
+        if efficacy_target is not None:
+            p_att = np.array([np.mean(E[k, : m[k]] >= efficacy_target) for k in range(K)])
+    notes = des._notes()
+    if pool is not None:
+        notes = notes + ("true_p_dlt is the mean per-patient DLT probability over each dose's exposure pool.",)
+    return TrialResults(design=des.describe(), doses=doses, true_p_dlt=p_true, p_select=p_select, p_none=p_none,
+                        mean_n=mean_n, mean_dlt=mean_dlt, mean_trial_size=float(n_treated.sum(axis=1).mean()),
+                        n_trials=n_trials, seed=seed_used, selected=selected, n_treated=n_treated, n_dlt=n_dlt,
+                        exposure_percentiles=pct, p_target_attained=p_att, efficacy_target=efficacy_target,
+                        notes=notes)
