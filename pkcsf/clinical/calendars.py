@@ -15,7 +15,7 @@ import numpy as np
 
 from pkcsf.clinical.dose_rules import _NUM, _amount, _num
 from pkcsf.clinical.routes import normalize_route
-from pkcsf.core.errors import DosingError, PkcsfError, check_choice
+from pkcsf.core.errors import DosingError, PkcsfError, check_choice, check_int
 from pkcsf.core.units import parse_quantity
 from pkcsf.engine.dosing import Dose, Regimen
 
@@ -62,12 +62,6 @@ def _hours(value, field: str) -> float:
     if not math.isfinite(t) or t <= 0:
         raise DosingError(field, value, "must be a finite time > 0")
     return t
-
-
-def _count(n, field: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, float, np.integer, np.floating)) or int(n) != n or n < 1:
-        raise DosingError(field, n, "must be a whole number >= 1")
-    return int(n)
 
 
 
@@ -199,13 +193,15 @@ def every(dose, route, interval, n, *, drug=None, label=None, bsa=None, infusion
     Label defaults to the schedule ("every 2 weeks", "weekly", "daily", ...).
     """
     dt = _hours(interval, "every.interval")
-    return _build(dose, route, _Schedule("regular", (0.0,), dt), count=_count(n, "every.n"), drug=drug,
+    n = check_int("every.n", n, 1, DosingError, whole_floats=True)
+    return _build(dose, route, _Schedule("regular", (0.0,), dt), count=n, drug=drug,
                   label=label, bsa=bsa, infusion=infusion)
 
 
 def weekly(dose, route, weeks, *, drug=None, label=None, bsa=None, infusion=None) -> Regimen:
     """One dose a week for ``weeks`` weeks (doses on days 1, 8, 15, ...); ends at ``weeks`` x 7 days."""
-    return every(dose, route, H_WEEK, _count(weeks, "weekly.weeks"), drug=drug, label=label, bsa=bsa,
+    weeks = check_int("weekly.weeks", weeks, 1, DosingError, whole_floats=True)
+    return every(dose, route, H_WEEK, weeks, drug=drug, label=label, bsa=bsa,
                  infusion=infusion)
 
 
@@ -237,7 +233,7 @@ def twice_weekly(dose, route, weeks, days=("Mon", "Thu"), *, start="Mon", every=
 
     The phase ends after ``weeks`` full weeks (``weeks`` x 168 h).
     """
-    weeks = _count(weeks, "twice_weekly.weeks")
+    weeks = check_int("twice_weekly.weeks", weeks, 1, DosingError, whole_floats=True)
     if every is not None:
         dt = _hours(every, "twice_weekly.every")
         return _build(dose, route, _Schedule("regular", (0.0,), dt), until=weeks * H_WEEK, end=weeks * H_WEEK,
@@ -268,7 +264,7 @@ def monthly(dose, route, months, every="28 d", *, start_date=None, drug=None, la
     ISO text "2025-01-31"; the day of month is kept, clipped to short months:
     Jan 31 -> Feb 28 -> Mar 31). The phase ends one month after the last dose.
     """
-    months = _count(months, "monthly.months")
+    months = check_int("monthly.months", months, 1, DosingError, whole_floats=True)
     if isinstance(every, str) and every.strip().lower() in ("calendar", "calendar month", "calendar months"):
         if start_date is None:
             raise DosingError("monthly.start_date", None, "calendar months need the date of day 1",
@@ -293,8 +289,8 @@ def monthly(dose, route, months, every="28 d", *, start_date=None, drug=None, la
 
 def daily(dose, route, days, times_per_day=1, *, drug=None, label=None, bsa=None, infusion=None) -> Regimen:
     """``times_per_day`` evenly spaced doses a day (every 24/``times_per_day`` h) for ``days`` days."""
-    days = _count(days, "daily.days")
-    tpd = _count(times_per_day, "daily.times_per_day")
+    days = check_int("daily.days", days, 1, DosingError, whole_floats=True)
+    tpd = check_int("daily.times_per_day", times_per_day, 1, DosingError, whole_floats=True)
     return _build(dose, route, _Schedule("regular", (0.0,), H_DAY / tpd), until=days * H_DAY, end=days * H_DAY,
                   drug=drug, label=label, bsa=bsa, infusion=infusion)
 
@@ -308,7 +304,7 @@ def on_days(dose, route, days=(1, 8), cycle="21 d", cycles=1, *, drug=None, labe
     Days may be fractional (day 4.5 = 84 h). A day listed twice is dosed twice.
     """
     c = _hours(cycle, "on_days.cycle")
-    cycles = _count(cycles, "on_days.cycles")
+    cycles = check_int("on_days.cycles", cycles, 1, DosingError, whole_floats=True)
     if isinstance(days, (int, float)):
         days = (days,)
     ds = []

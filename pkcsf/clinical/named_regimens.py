@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pkcsf.clinical.calendars import (
     H_DAY,
-    _count,
     _hours,
     daily,
     every,
@@ -12,7 +11,7 @@ from pkcsf.clinical.calendars import (
     twice_weekly,
     weekly,
 )
-from pkcsf.core.errors import DosingError, check_choice
+from pkcsf.core.errors import DosingError, check_choice, check_int
 from pkcsf.engine.dosing import Regimen
 
 __all__ = ["methotrexate_it", "cytarabine_it", "thiotepa_it", "liposomal_cytarabine", "depocyt_label", "pemetrexed_pan2019", "pemetrexed_d1d8", "osimertinib", "osimertinib_plus_it_pemetrexed", "NAMED_REGIMENS", "REGIMEN_SOURCES", "named_regimen"]
@@ -51,7 +50,8 @@ def _methotrexate_schedule(dose, route, maintenance_months, drug, bsa) -> Regime
     con = weekly(dose, route, 4, drug=drug, label="consolidation", bsa=bsa)
     reg = ind.then(con)
     if maintenance_months:
-        reg = reg.then(monthly(dose, route, _count(maintenance_months, "maintenance_months"), drug=drug,
+        months = check_int("maintenance_months", maintenance_months, 1, DosingError, whole_floats=True)
+        reg = reg.then(monthly(dose, route, months, drug=drug,
                                label="maintenance", bsa=bsa))
     return reg
 
@@ -162,8 +162,8 @@ def osimertinib_plus_it_pemetrexed(osimertinib_dose="160 mg", pemetrexed_dose="3
     """
     ci = _hours(course_interval, "course_interval")
     ii = _hours(injection_interval, "injection_interval")
-    courses = _count(courses, "courses")
-    n_inj = _count(injections_per_course, "injections_per_course")
+    courses = check_int("courses", courses, 1, DosingError, whole_floats=True)
+    n_inj = check_int("injections_per_course", injections_per_course, 1, DosingError, whole_floats=True)
     if (n_inj - 1) * ii >= ci:
         raise DosingError("injection_interval", injection_interval,
                           "the injections of a course must fit inside the course interval")

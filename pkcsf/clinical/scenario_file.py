@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from pkcsf.clinical import cns
-from pkcsf.core.errors import PkcsfError, ScenarioError, suggest
+from pkcsf.core.errors import PkcsfError, ScenarioError, check_int, suggest
 from pkcsf.core.units import UNITS, parse_quantity
 
 __all__ = ["load_scenario", "parse_scenario", "OutputOptions", "ScenarioFileError", "SCHEMA", "FORMATS"]
@@ -167,14 +167,6 @@ def _str(v, field, *, allowed_empty=False) -> str:
 def _bool(v, field) -> bool:
     if not isinstance(v, bool):
         raise _err(field, v, "must be true or false (without quotes)")
-    return v
-
-
-def _int(v, field, minimum) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise _err(field, v, f"must be a whole number >= {minimum} (without quotes)")
-    if v < minimum:
-        raise _err(field, v, f"must be a whole number >= {minimum}")
     return v
 
 
@@ -516,7 +508,7 @@ def parse_scenario(data: dict, *, base_dir=".", default_name: str = "scenario"):
     thresholds = None
     if "thresholds" in ro:
         thresholds = _thresholds(ro["thresholds"], drugs)
-    band_subjects = _int(ro.get("band_subjects", 2000), "readouts.band_subjects", 1)
+    band_subjects = check_int("readouts.band_subjects", ro.get("band_subjects", 2000), 1, ScenarioFileError)
     targets = []
     tl = ro.get("targets", [])
     if not isinstance(tl, list):
@@ -545,7 +537,7 @@ def parse_scenario(data: dict, *, base_dir=".", default_name: str = "scenario"):
     # population
     pop_t = _table(data, "population", "")
     _check_keys(pop_t, "population", "population")
-    seed = _int(pop_t.get("seed", 0), "population.seed", 0)
+    seed = check_int("population.seed", pop_t.get("seed", 0), 0, ScenarioFileError)
     variability = _bool(pop_t.get("variability", True), "population.variability")
     population = None
     csv_df = None
@@ -559,7 +551,7 @@ def parse_scenario(data: dict, *, base_dir=".", default_name: str = "scenario"):
         csv_df = _read_csv(pop_t["csv"], base_dir, setups)
         population = csv_df
     subjects_default = len(csv_df) if csv_df is not None else 100
-    subjects = _int(pop_t.get("subjects", subjects_default), "population.subjects", 1)
+    subjects = check_int("population.subjects", pop_t.get("subjects", subjects_default), 1, ScenarioFileError)
     if csv_df is not None and subjects > len(csv_df):
         raise _err("population.subjects", subjects, f"the CSV population has only {len(csv_df)} rows")
     if "iiv" in pop_t:
