@@ -76,7 +76,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from pkcsf.core.errors import PkcsfError, check_alias, check_finite, suggest
+from pkcsf.analysis.methods import check_method
+from pkcsf.core.errors import PkcsfError, check_finite, suggest
 from pkcsf.core.units import concentration_factor, parse_quantity
 
 __all__ = [
@@ -106,19 +107,6 @@ __all__ = [
 #: Interpolation / integration methods, see the module docstring.
 METHODS = ("linear", "linear-up/log-down", "log")
 
-_METHOD_ALIASES = {
-    "linear": "linear",
-    "lin": "linear",
-    "linear-up/log-down": "linear-up/log-down",
-    "linear up/log down": "linear-up/log-down",
-    "lin up/log down": "linear-up/log-down",
-    "lin-up/log-down": "linear-up/log-down",
-    "linuplogdown": "linear-up/log-down",
-    "log": "log",
-    "log-linear": "log",
-    "loglinear": "log",
-}
-
 
 class MetricsError(PkcsfError):
     """Invalid input to an exposure read-out (shape, grid, window, threshold)."""
@@ -129,7 +117,7 @@ class MetricsError(PkcsfError):
 # ----------------------------------------------------------------------------
 
 def _check_method(method) -> str:
-    return check_alias("method", method, _METHOD_ALIASES, METHODS, MetricsError)
+    return check_method("method", method, METHODS, MetricsError)
 
 
 def _check_times(times) -> np.ndarray:

@@ -17,7 +17,7 @@ it number for number (tests/test_nca.py reproduces PKNCA 0.12.1 on R's
   in its place. (Dropping or keeping the trailing zeros changes only
   ``aucall``.) Missing concentrations (NaN) are dropped.
 * **Cmax, Tmax** (first occurrence), **Clast, Tlast** (last concentration > 0).
-* **AUClast** from the first sample to Tlast by ``"lin up/log down"``
+* **AUClast** from the first sample to Tlast by ``"linear-up/log-down"`` (PKNCA "lin up/log down")
   (default: linear trapezoid when rising or flat, log trapezoid when falling
   between two positive values), ``"linear"``, or ``"lin-log"`` (linear up to
   Tmax, log after it unless an end is 0). AUMC likewise. ``aucall`` adds
@@ -56,25 +56,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from pkcsf.core.errors import PkcsfError, check_alias, check_finite, suggest
+from pkcsf.analysis.methods import check_method
+from pkcsf.core.errors import PkcsfError, check_finite, suggest
 from pkcsf.core.units import parse_quantity
 
 __all__ = ["nca", "nca_arrays", "NCAError", "AUC_METHODS", "PARAMETERS", "DEFAULT_BLQ"]
 
-#: AUC methods (PKNCA names); aliases such as "linear-up/log-down" are accepted.
-AUC_METHODS = ("lin up/log down", "linear", "lin-log")
-
-_AUC_ALIASES = {
-    "lin up/log down": "lin up/log down",
-    "linear-up/log-down": "lin up/log down",
-    "linear up/log down": "lin up/log down",
-    "lin-up/log-down": "lin up/log down",
-    "linuplogdown": "lin up/log down",
-    "linear": "linear",
-    "lin": "linear",
-    "lin-log": "lin-log",
-    "linlog": "lin-log",
-}
+#: AUC methods (names of :mod:`pkcsf.analysis.methods`); aliases such as "lin up/log down" are accepted.
+AUC_METHODS = ("linear-up/log-down", "linear", "lin-log")
 
 #: PKNCA's current default BLQ rule (PKNCA.options("conc.blq")).
 DEFAULT_BLQ = {"first": "keep", "middle": "drop", "last": "keep"}
@@ -98,7 +87,7 @@ class NCAError(PkcsfError):
 # ----------------------------------------------------------------------------
 
 def _check_auc_method(method) -> str:
-    return check_alias("auc_method", method, _AUC_ALIASES, AUC_METHODS, NCAError)
+    return check_method("auc_method", method, AUC_METHODS, NCAError)
 
 
 def _check_blq(blq) -> dict:
@@ -191,7 +180,7 @@ def _core(t, c, lloq, *, auc_method, blq, min_points, adj_r2_factor, allow_tmax,
     dt = t2 - t1
     if auc_method == "linear":
         use_log = np.zeros_like(seg)
-    elif auc_method == "lin up/log down":
+    elif auc_method == "linear-up/log-down":
         use_log = (c2 < c1) & (c2 > 0)
     else:   # lin-log: log after tmax unless an end is zero (flat: the log rule's limit, linear)
         use_log = (t2 > tmax[:, None]) & (c1 > 0) & (c2 > 0) & (c1 != c2)
@@ -347,7 +336,7 @@ def _as_lloq(value) -> float:
 # ----------------------------------------------------------------------------
 
 def nca(data: pd.DataFrame, *, id_col: str = "id", time_col: str = "time", conc_col: str = "conc",
-        by: Sequence[str] = (), dose=None, lloq=None, auc_method: str = "lin up/log down", blq=None,
+        by: Sequence[str] = (), dose=None, lloq=None, auc_method: str = "linear-up/log-down", blq=None,
         min_points: int = 3, adj_r2_factor: float = 1e-4, allow_tmax_in_half_life: bool = False,
         max_pext: float = 20.0) -> pd.DataFrame:
     """NCA of a tidy concentration table, one result row per subject x group.
@@ -371,7 +360,7 @@ def nca(data: pd.DataFrame, *, id_col: str = "id", time_col: str = "time", conc_
         a column name for per-sample limits). Concentrations below it and
         zeros are BLQ.
     auc_method : str
-        ``"lin up/log down"`` (default), ``"linear"`` or ``"lin-log"``.
+        ``"linear-up/log-down"`` (default; alias ``"lin up/log down"``), ``"linear"`` or ``"lin-log"``.
     blq : str, float or dict, optional
         BLQ rule by region (module docstring); default PKNCA's
         ``{"first": "keep", "middle": "drop", "last": "keep"}``.
@@ -478,7 +467,7 @@ def nca(data: pd.DataFrame, *, id_col: str = "id", time_col: str = "time", conc_
 
 
 def nca_arrays(times, conc, *, dose=None, subjects=None, compartments=None, lloq=None,
-               auc_method: str = "lin up/log down", blq=None, min_points: int = 3, adj_r2_factor: float = 1e-4,
+               auc_method: str = "linear-up/log-down", blq=None, min_points: int = 3, adj_r2_factor: float = 1e-4,
                allow_tmax_in_half_life: bool = False, max_pext: float = 20.0) -> pd.DataFrame:
     """NCA of sampled (e.g. simulated) profiles given as arrays.
 
