@@ -58,10 +58,11 @@ import pandas as pd
 
 from pkcsf.clinical import cns
 from pkcsf.clinical import pd_toxicity as pdtox
-from pkcsf.trials import designs as T
-from pkcsf.engine.dosing import Regimen
 from pkcsf.core.errors import PkcsfError, ScenarioError, check_choice, suggest
+from pkcsf.core.progress import progress_bar
 from pkcsf.core.units import concentration_factor, parse_quantity
+from pkcsf.engine.dosing import Regimen
+from pkcsf.trials import designs as T
 
 __all__ = ["simulate_escalation", "EscalationResult", "EfficacyTarget", "ExposureSpec", "LITERATURE_MTD",
            "DEFAULT_SCHEDULE", "EscalationError", "parse_exposure", "population_with_iiv"]
@@ -485,13 +486,8 @@ def _regimen_for(drug: str, route: str, schedule, dose: float) -> tuple[Regimen,
 
 def _progress(progress, levels: int, subjects: int):
     """A bar over the dose levels (default: on a terminal, for at least 5000 subject simulations)."""
-    if progress is None:
-        progress = levels * subjects >= 5000 and sys.stderr.isatty()
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=levels, desc="exposure pools", unit="dose")
+    return progress_bar(progress, total=levels, desc="exposure pools", unit="dose",
+                        default=levels * subjects >= 5000 and sys.stderr.isatty())
 
 
 def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_SCHEDULE, design="3+3",

@@ -28,13 +28,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from pkcsf.clinical import cns
-from pkcsf.engine.dosing import Dose, Regimen
-from pkcsf.core.errors import ScenarioError, check_choice
-from pkcsf.clinical.population import Population, RandomEffect, load_demographics
-from pkcsf.engine.simulate import prepare
 from pkcsf.analysis.readouts import min_interval_run, percentiles, whole_window
+from pkcsf.clinical import cns
+from pkcsf.clinical.population import Population, RandomEffect, load_demographics
+from pkcsf.core.errors import ScenarioError, check_choice
+from pkcsf.core.progress import progress_bar
 from pkcsf.core.units import concentration_factor, parse_quantity
+from pkcsf.engine.dosing import Dose, Regimen
+from pkcsf.engine.simulate import prepare
 
 __all__ = ["Arm", "Target", "Scenario", "ScenarioResult", "ArmResult", "run", "default_population",
            "population_for", "simulate_drug"]
@@ -541,11 +542,7 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor=None) -> S
         plan.append((arm, regs, setups))
     cs = scn.chunk_size or _CHUNK
     total = sum(len(regs) for _, regs, _ in plan) * (-(-scn.subjects // cs))
-    bar = None
-    if progress or (progress is None and scn.subjects >= 20000):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc="simulating", unit="chunk")
+    bar = progress_bar(progress, total=total, desc="simulating", unit="chunk", default=scn.subjects >= 20000)
     arms = {}
     try:
         for arm, regs, setups in plan:
@@ -644,7 +641,9 @@ class _DrugRun:
         """Group concentrations (n, T, G) in the scenario's unit, and solver status."""
         for c in self.dose_columns:
             if c.startswith("AGEDOSE_") and c not in params.columns and self.scn.age is not None:
-                from pkcsf.clinical.regimens import age_based_dose     # a fixed scenario age doses everyone at that age
+                from pkcsf.clinical.regimens import (
+                    age_based_dose,  # a fixed scenario age doses everyone at that age
+                )
 
                 params = params.assign(**{c: age_based_dose(c[len("AGEDOSE_"):].lower(),
                                                             np.full(len(params), float(self.scn.age)))})

@@ -20,13 +20,14 @@ import numba
 import numpy as np
 import pandas as pd
 
+from pkcsf.core.errors import DosingError, ParameterError, SolverError, check_choice
+from pkcsf.core.progress import progress_bar
 from pkcsf.engine.compile import CompiledModel, compile_model
 from pkcsf.engine.dosing import Dose, Regimen, from_nonmem
-from pkcsf.core.errors import DosingError, ParameterError, SolverError, check_choice
 from pkcsf.engine.expressions import Expression
 from pkcsf.engine.model import Model, load_model
-from pkcsf.solvers import resolve_solver
 from pkcsf.solvers import kernels as K
+from pkcsf.solvers import resolve_solver
 
 __all__ = ["simulate", "Problem", "prepare", "DEFAULT_RTOL", "DEFAULT_ATOL"]
 
@@ -628,14 +629,17 @@ def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", r
     chunks = list(prob.chunks(chunk_size))
     t0 = _time.perf_counter()
     with _threads(threads):
-        it = chunks
-        if progress or (progress is None and len(chunks) > 1):
-            from tqdm.auto import tqdm
-
-            it = tqdm(chunks, desc="simulating", unit="chunk", leave=False)
-        for rows in it:
-            _, s, c = prob.solve(rows, out=out[rows])      # written in place
-            status[rows], counters[rows] = s, c
+        bar = progress_bar(progress, total=len(chunks), desc="simulating", unit="chunk", default=len(chunks) > 1,
+                           leave=False)
+        try:
+            for rows in chunks:
+                _, s, c = prob.solve(rows, out=out[rows])      # written in place
+                status[rows], counters[rows] = s, c
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
     elapsed = _time.perf_counter() - t0
     res = SimulationResult(prob, out, status, counters, elapsed)
     res._report_failures()
