@@ -129,6 +129,7 @@ def _main(argv) -> int:
         return 2
     args.argv = argv
     try:
+        _add_paths(getattr(args, "path", None))
         return int(args.func(args) or 0)
     except PkcsfError as e:
         print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
