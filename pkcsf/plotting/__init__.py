@@ -33,6 +33,7 @@ without an explicit ``MPLBACKEND`` the non-interactive Agg backend is used.
 from __future__ import annotations
 
 from pkcsf.plotting.style import (  # noqa: F401
+    ARM_DASHES, arm_styles, threshold_text, _arm_route, _is_quantity,
     FONT, GROUP_COLORS, GROUP_LABELS, LABEL_FONT, PALETTE, ROUTE_COLORS,
     ROUTE_LABELS, SERIES, SMALL_FONT, TITLE_FONT, _THRESHOLD_NAMES, _arm_colors,
     _below_note, _fmt, _group_style, _new_axes, _plt, _series_color,
@@ -46,6 +47,7 @@ from pkcsf.plotting.axes import (  # noqa: F401
     _x, add_legend, is_fig_target,
 )
 from pkcsf.plotting.profiles import (  # noqa: F401
+    compare_drugs, drugs_of,
     _first_col, _last_col, _place_right_labels, _stat_text, compare_arms, concentration_time,
     ic50_ratio, linear_and_log, overlay_arms,
 )
@@ -65,5 +67,5 @@ __all__ = [
     "concentration_time", "linear_and_log", "compare_arms", "overlay_arms",
     "population_band", "population_bands", "time_above", "ic50_ratio",
     "p_select", "patients_per_dose", "dlt_rate", "exposure_by_dose", "exposure_toxicity", "escalation",
-    "fold_errors", "add_legend", "pretty_unit",
+    "fold_errors", "add_legend", "pretty_unit", "arm_styles", "threshold_text", "compare_drugs",
 ]

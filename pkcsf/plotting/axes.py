@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from pkcsf.plotting.style import (
-    FONT, LABEL_FONT, PALETTE, ROUTE_COLORS, ROUTE_LABELS, SMALL_FONT, TITLE_FONT, _fmt, _threshold_name,
-    pretty_unit,
+    threshold_text,
+    FONT, LABEL_FONT, PALETTE, ROUTE_COLORS, ROUTE_LABELS, SMALL_FONT, TITLE_FONT, _fmt, pretty_unit,
 )
 
 
@@ -293,14 +293,8 @@ def _threshold_lines(ax, thresholds, unit, *, labels=True, drug=None, short=Fals
         if v <= 0 or v < lo or v > hi:
             continue          # off the scale: not drawn (the limits already include thresholds near the data)
         ax.axhline(v, **THRESHOLD_STYLE)
-        given = _given(drug, name, unit)
         value = f"{_fmt(v)} {pretty_unit(unit)}"
-        if short:
-            text = value
-        elif given:
-            text = f"{_threshold_name(name)} {given}\n= {value}"
-        else:
-            text = f"{_threshold_name(name)}\n{value}"
+        text = value if short else threshold_text(name, v, unit, _given(drug, name, unit))
         items.append([frac(v), text])
     if not labels or not items:
         return

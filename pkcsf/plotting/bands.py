@@ -6,7 +6,8 @@ import numpy as np
 from pkcsf.analysis.readouts import percentiles
 
 from pkcsf.plotting.style import (
-    FONT, LABEL_FONT, SMALL_FONT, TITLE_FONT, _fmt, _group_style, _new_axes, _threshold_name, drug_label,
+    threshold_text,
+    FONT, LABEL_FONT, SMALL_FONT, TITLE_FONT, _fmt, _group_style, _new_axes, drug_label,
     group_label, pretty_unit,
 )
 from pkcsf.plotting.axes import (
@@ -16,12 +17,21 @@ from pkcsf.plotting.axes import (
 
 
 # ------------------------------------------------------------ population
-def population_band(result, arm=None, *, group, drug=None, q=(5, 95), log=False, thresholds=True, doses=True,
+def _spans_decades(*curves, decades: float = 2.0) -> bool:
+    """True when the positive values of the curves span more than ``decades`` powers of ten (a linear axis
+    would flatten everything but the peak)."""
+    v = np.concatenate([np.asarray(c, dtype=float).ravel() for c in curves])
+    v = v[np.isfinite(v) & (v > 0)]
+    return bool(v.size) and float(v.max() / v.min()) > 10.0 ** decades
+
+
+def population_band(result, arm=None, *, group, drug=None, q=(5, 95), log="auto", thresholds=True, doses=True,
                     floor=1e-4, ax=None, title=None, legend=True, color=None, short_labels=False):
     """Population band of one compartment group: median line, ``q`` band shaded, typical subject dashed.
 
     When the drug has no sourced between-subject variability the band collapses onto the median;
-    the panel then says so (it is not a plotting error).
+    the panel then says so (it is not a plotting error). ``log="auto"`` (default) uses a log concentration
+    axis when the band spans more than two decades (a single injection washing out), else a linear one.
     """
     name, a = _arm(result, arm)
     drug = _drug(a, drug)
@@ -39,6 +49,12 @@ def population_band(result, arm=None, *, group, drug=None, q=(5, 95), log=False,
     n = prof.shape[0]
     lo, med, hi = (percentiles(prof, [q[0], 50, q[1]], axis=0) if n > 1 else (prof[0], prof[0], prof[0]))
     typ = a.typical[drug][:, k]
+    if isinstance(log, str):
+        if log != "auto":
+            from pkcsf.core.errors import ScenarioError, check_choice
+
+            check_choice("log", log, [True, False, "auto"], ScenarioError)
+        log = _spans_decades(med, hi, typ)
     pos = (lambda v: np.where(v > 0, v, np.nan)) if log else (lambda v: v)
     ax.fill_between(x, pos(lo), pos(hi), color=col, alpha=0.25, lw=0, label=f"{q[0]:g}-{q[1]:g}% of patients")
     ax.plot(x, pos(med), color=col, lw=2.0, label="median")
@@ -52,7 +68,7 @@ def population_band(result, arm=None, *, group, drug=None, q=(5, 95), log=False,
     _time_axis(ax, a.times, days)
     _conc_axis(ax, unit, "concentration")
     if doses:
-        _dose_markers(ax, a, days)
+        _dose_markers(ax, a, days, drug=drug)
     _threshold_lines(ax, thr, unit, drug=_drug_obj(result, drug), short=short_labels)
     ax.grid(True, which="major", alpha=0.25, lw=0.6)
     width = np.nanmax(np.abs(hi - lo)) / peak if peak > 0 else 0.0
@@ -66,26 +82,39 @@ def population_band(result, arm=None, *, group, drug=None, q=(5, 95), log=False,
     return ax
 
 
-def population_bands(result, groups, arms=None, *, drug=None, q=(5, 95), log=False, thresholds=True, axes=None,
-                     legend=True, title=None, floor=1e-4):
-    """Grid of :func:`population_band`: rows are arms, columns compartment groups. Returns the 2-D array of Axes."""
+def population_bands(result, groups, arms=None, *, drug=None, q=(5, 95), log="auto", thresholds=True, axes=None,
+                     legend=True, title=None, floor=1e-4, rows="arms"):
+    """Grid of :func:`population_band`, one panel per arm and compartment group.
+
+    ``rows="arms"`` (default): rows are arms, columns groups; ``rows="groups"``: rows are groups, columns
+    arms (narrower when there are more groups than arms). ``log="auto"`` decides per panel (see
+    :func:`population_band`). Returns the 2-D array of Axes, indexed ``[arm, group]`` in both layouts.
+    """
+    from pkcsf.core.errors import ScenarioError, check_choice
+
+    check_choice("rows", rows, ["arms", "groups"], ScenarioError)
     groups = [groups] if isinstance(groups, str) else list(groups)
     names = list(result.arms) if arms is None else list(arms)
+    nr, nc = (len(names), len(groups)) if rows == "arms" else (len(groups), len(names))
     made = axes is None
     if made:
-        fig, axes = _new_axes(len(names), len(groups), figsize=(4.4 * len(groups) + 1.3, 3.1 * len(names) + 1.0))
-    axes = np.asarray(axes, dtype=object).reshape(len(names), len(groups))
+        fig, axes = _new_axes(nr, nc, figsize=(min(3.9 * nc + 1.6, 11.0), 2.9 * nr + 1.0))
+    axes = np.asarray(axes, dtype=object).reshape(nr, nc)
+    if rows == "groups":
+        axes = axes.T
     for i, nm in enumerate(names):
         for j, g in enumerate(groups):
             ax = axes[i, j]
+            r, c = (i, j) if rows == "arms" else (j, i)
             population_band(result, nm, group=g, drug=drug, q=q, log=log, thresholds=thresholds, ax=ax,
                             title=f"{nm}: {group_label(g)}", legend=False, floor=floor,
-                            short_labels=j < len(groups) - 1)
-            if i < len(names) - 1:
+                            short_labels=c < nc - 1)
+            if r < nr - 1:
                 ax.set_xlabel("")
-            if j > 0:
+            if c > 0:
                 ax.set_ylabel("")
-        axes[i, 0].set_ylabel(f"concentration ({pretty_unit(_unit(result))})", fontsize=LABEL_FONT)
+            else:
+                ax.set_ylabel(f"concentration ({pretty_unit(_unit(result))})", fontsize=LABEL_FONT)
     if made and title:
         fig.suptitle(title, fontsize=TITLE_FONT + 1)
     if legend:
@@ -152,7 +181,7 @@ def time_above(result, threshold=None, *, groups=None, arms=None, drug=None, uni
     ax.set_ylabel(f"time above {given or value} (" + ("days" if scale == 24 else "h")
                   + (" per dose" if per_dose else "") + ")", fontsize=LABEL_FONT)
     if title is None:
-        what = _threshold_name(thr_name) + " " + (f"{given} = {value}" if given else value) if thr_val else thr_name
+        what = threshold_text(thr_name, thr_val, _unit(result), given, one_line=True) if thr_val else thr_name
         title = f"{drug_label(d)}: time above {what}\nbars: median patient; whiskers: {q[0]:g}-{q[1]:g}% of patients"
     ax.tick_params(labelsize=FONT)
     ax.grid(True, axis="y", alpha=0.25, lw=0.6)

@@ -6,8 +6,9 @@ import numpy as np
 from pkcsf.analysis.readouts import percentiles
 
 from pkcsf.plotting.style import (
-    FONT, LABEL_FONT, SMALL_FONT, TITLE_FONT, _arm_colors, _below_note, _fmt, _group_style, _new_axes,
-    _series_color, _threshold_name, drug_label, group_label, pretty_unit,
+    _is_quantity,
+    arm_styles, FONT, LABEL_FONT, SMALL_FONT, TITLE_FONT, _below_note, _fmt, _group_style, _new_axes,
+    _threshold_name, drug_label, group_label, pretty_unit,
 )
 from pkcsf.plotting.axes import (
     _arm, _conc_axis, _days, _dose_markers, _drug, _drug_obj, _groups, _log_ticks, _present, _profile,
@@ -91,7 +92,7 @@ def concentration_time(result, arm=None, *, drug=None, groups=None, stat="median
     _time_axis(ax, a.times, days)
     _conc_axis(ax, unit, f"{drug_label(drug)} concentration")
     if doses:
-        _dose_markers(ax, a, days)
+        _dose_markers(ax, a, days, drug=drug)
     _threshold_lines(ax, thr, unit, drug=_drug_obj(result, drug), short=short_labels)
     ax.grid(True, which="major", alpha=0.25, lw=0.6)
     _title(ax, title if title is not None else f"{drug_label(drug)}, {name}: {_stat_text(stat, a, drug)}")
@@ -192,6 +193,58 @@ def compare_arms(result, arms=None, *, drug=None, groups=None, stat="median", lo
     return np.asarray(axes, dtype=object)
 
 
+def drugs_of(result) -> list[str]:
+    """Every drug of a result, in arm order (a combination arm has several)."""
+    out = []
+    arms = result.arms.values() if hasattr(result, "arms") else [result]
+    for a in arms:
+        out += [d for d in a.profiles if d not in out]
+    return out
+
+
+def compare_drugs(result, arms=None, *, drugs=None, groups=None, stat="median", log=True, thresholds=True,
+                  doses=True, floor=1e-4, axes=None, legend=True, title=None):
+    """Every drug of a combination: one row of panels per drug, one column per arm (each row on its own
+    concentration scale, with that drug's thresholds). An arm without a drug leaves its panel empty, saying so.
+    Returns the 2-D array of Axes ``[drug, arm]``.
+    """
+    names = list(result.arms) if arms is None else list(arms)
+    drugs = drugs_of(result) if drugs is None else list(drugs)
+    made = axes is None
+    if made:
+        nc = len(names)
+        fig, axs = _new_axes(len(drugs), nc, figsize=(min(4.3 * nc + 1.6, 11.0), 3.4 * len(drugs) + 1.0))
+        axes = axs
+    axes = np.asarray(axes, dtype=object).reshape(len(drugs), len(names))
+    for i, d in enumerate(drugs):
+        have = [nm for nm in names if d in result[nm].profiles]
+        for j, nm in enumerate(names):
+            if nm not in have:
+                axes[i, j].set_axis_off()
+                axes[i, j].text(0.5, 0.5, f"{nm}: no {drug_label(d)}", ha="center", va="center",
+                                transform=axes[i, j].transAxes, fontsize=FONT, color="#555555")
+        row = [axes[i, names.index(nm)] for nm in have]
+        grp = groups
+        if groups is not None:
+            grp = [g for g in ([groups] if isinstance(groups, str) else groups)
+                   if any(g in result[nm].groups[d] for nm in have)] or None
+        compare_arms(result, have, drug=d, groups=grp, stat=stat, log=log, thresholds=thresholds, doses=doses,
+                     floor=floor, axes=row, legend=False)
+        for ax, nm in zip(row, have):
+            ax.set_title(f"{drug_label(d)}: {nm}", fontsize=TITLE_FONT, loc="left")
+        if row and not _last_col(row[-1], True):          # the row's last panel keeps its threshold labels
+            _threshold_lines(row[-1], _thresholds(result, d, thresholds), _unit(result),
+                             drug=_drug_obj(result, d))
+    if made:
+        a0 = result[names[0]]
+        d0 = drugs[0] if drugs[0] in a0.profiles else next(iter(a0.profiles))
+        fig.suptitle(title if title is not None else f"every drug of the regimen: {_stat_text(stat, a0, d0)}",
+                     fontsize=TITLE_FONT + 1)
+    if legend:
+        add_legend(axes[0, 0].figure if made else list(axes.ravel()), ncol=5)
+    return axes
+
+
 def _last_col(ax, default):
     ss = ax.get_subplotspec() if hasattr(ax, "get_subplotspec") else None
     return ss.is_last_col() if ss is not None else default
@@ -225,7 +278,7 @@ def overlay_arms(result, groups, arms=None, *, drug=None, stat="median", log=Tru
         axes = axs.ravel()[:n]
     axes = list(np.asarray(axes, dtype=object).ravel())
     days = any(_days(result[nm].times) for nm in names)
-    colors = _arm_colors(result, names)
+    arm_style = arm_styles(result, names)
     all_peak = 0.0
     per = []
     for g, ax in zip(groups, axes):
@@ -238,7 +291,7 @@ def overlay_arms(result, groups, arms=None, *, drug=None, stat="median", log=Tru
             y = _profile(a, d, g, stat)
             peak = max(peak, float(np.nanmax(y)))
             tail = min(tail, _tail_min(y))
-            st = {"color": colors[nm], "lw": 1.8}
+            st = {"lw": 1.8, **arm_style[nm]}
             st.update((styles or {}).get(nm, {}))
             col = st["color"]
             ax.plot(x, np.where(y > 0, y, np.nan) if log else y, label=nm, **st)
@@ -250,7 +303,7 @@ def overlay_arms(result, groups, arms=None, *, drug=None, stat="median", log=Tru
                 tail = min(tail, _tail_min(lo))
             thr = thr or _thresholds(result, d, thresholds)
             if doses:
-                _dose_markers(ax, a, days)
+                _dose_markers(ax, a, days, drug=d)
         per.append((ax, g, peak, tail, thr, d))
         all_peak = max(all_peak, peak)
     all_tail = min(p[3] for p in per) if per else np.inf
@@ -285,7 +338,8 @@ def ic50_ratio(result, *, drug="osimertinib", groups=("lumbar", "ventricular"), 
 
     ``threshold`` names the IC50 (default: the drug's first threshold, for osimertinib the lowest
     EGFR-mutant IC50); the other thresholds of the drug are drawn as reference ratios (``reference``).
-    Above 1 the free CSF concentration exceeds that IC50. Colour: arm; line style: compartment.
+    Above 1 the free CSF concentration exceeds that IC50. Colour: compartment (as in every figure);
+    line style: arm (:func:`arm_styles`).
     """
     names = list(result.arms) if arms is None else list(arms)
     groups = [groups] if isinstance(groups, str) else list(groups)
@@ -307,17 +361,17 @@ def ic50_ratio(result, *, drug="osimertinib", groups=("lumbar", "ventricular"), 
     if made:
         _, axs = _new_axes(figsize=(7.5, 4.4))
         ax = axs[0, 0]
-    styles = ["-", (0, (5, 2)), (0, (1.5, 1.5)), (0, (6, 2, 1, 2))]
+    arm_style = arm_styles(result, names)
     days = any(_days(result[nm].times) for nm in names)
     top, bottom = 0.0, np.inf
     for i, nm in enumerate(names):
         a = result[nm]
-        col = _series_color(i)
         x = _x(a.times, days)
         for j, g in enumerate(groups):
             k = a.groups[drug].index(g)
+            col = _group_style(g)["color"]
             med = _profile(a, drug, g, "median") / tval
-            ax.plot(x, np.where(med > 0, med, np.nan), color=col, ls=styles[j % len(styles)], lw=1.8,
+            ax.plot(x, np.where(med > 0, med, np.nan), color=col, ls=arm_style[nm]["ls"], lw=1.8,
                     label=f"{nm}, {group_label(g)}")
             if band and a.profiles[drug].shape[0] > 1:
                 lo, hi = percentiles(a.profiles[drug][:, :, k], [5, 95], axis=0) / tval
@@ -342,7 +396,8 @@ def ic50_ratio(result, *, drug="osimertinib", groups=("lumbar", "ventricular"), 
     for n, r in refs:
         if lo <= r <= hi:
             ax.axhline(r, color="#555555", lw=1.2 if r == 1.0 else 0.9, ls="-" if r == 1.0 else (0, (4, 3)), zorder=1)
-    items = [(r, f"C = {_threshold_name(n)}\n({_fmt(v)} {pretty_unit(_unit(result))})")
+    items = [(r, f"C = {_fmt(v)} {pretty_unit(_unit(result))}" if _is_quantity(n) else
+              f"C = {_threshold_name(n)}\n({_fmt(v)} {pretty_unit(_unit(result))})")
              for (n, r), v in zip(refs, [tval] + [v for n, v in thr if n != tname])]
     vis = [(r, t) for r, t in items if lo <= r <= hi]
     # reuse the de-overlapping placement of threshold labels

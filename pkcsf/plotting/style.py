@@ -93,6 +93,35 @@ def _threshold_name(name: str) -> str:
     return s
 
 
+def _is_quantity(name) -> bool:
+    """True when a threshold's name is itself a value with a unit ('1 umol/L', a scenario's own threshold)."""
+    import re
+
+    return bool(re.match(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*[A-Za-zµμ%]", str(name)))
+
+
+def threshold_text(name, value, unit, given="", *, one_line=False) -> str:
+    """One label per threshold: 'cytotoxic 1 µmol/L', or the value alone when the name is the value
+    ('1 umol/L' is written once, as '1 µmol/L'); a value given in another unit reads '0.1 µg/mL = 0.41 µmol/L'."""
+    val = f"{_fmt(value)} {pretty_unit(unit)}"
+    sep = " " if one_line else "\n"
+    if _is_quantity(name):
+        import re
+
+        m = re.match(r"^\s*(\S+)\s*(.*)$", str(name))
+        num, u = m.group(1), m.group(2).strip()
+        if not u or pretty_unit(u) == pretty_unit(unit):
+            return val
+        try:
+            num = _fmt(float(num))
+        except ValueError:
+            pass
+        return f"{num} {pretty_unit(u)}{sep}= {val}"
+    if given:
+        return f"{_threshold_name(name)} {given}{sep}= {val}"
+    return f"{_threshold_name(name)}{sep}{val}"
+
+
 def drug_label(drug: str) -> str:
     """'cytarabine_liposomal' -> 'liposomal cytarabine'."""
     d = str(drug)
@@ -127,15 +156,42 @@ def _series_color(i: int) -> str:
     return SERIES[i % len(SERIES)]
 
 
+#: line styles that tell apart arms sharing one route colour (in arm order)
+ARM_DASHES = ["-", (0, (5, 2)), (0, (1.5, 1.5)), (0, (6, 2, 1, 2)), (0, (8, 3)), (0, (3, 1, 1, 1, 1, 1))]
+
+
+def _arm_route(arm) -> str | None:
+    """The one route of an arm ('ommaya' for intraventricular), or None when it has several or none."""
+    reg = getattr(arm, "regimen", None)
+    sites = {d.site for d in reg.doses} if reg is not None else set()
+    sites = {"ommaya" if s == "intraventricular" else s for s in sites}
+    return next(iter(sites)) if len(sites) == 1 else None
+
+
+def arm_styles(result, names=None) -> dict:
+    """``{arm: {"color": ..., "ls": ...}}``, the same mapping in every figure.
+
+    When every arm has a single known route, the colour is the route's (:data:`ROUTE_COLORS`: lumbar vermilion,
+    Ommaya blue, intracisternal sky blue, IV purple, oral black) and arms sharing a route are told apart by
+    line style, in arm order; otherwise arms take :data:`SERIES` colours in arm order. The colour of an arm
+    therefore depends only on its route (or its position), never on how many arms a figure shows.
+    """
+    names = list(result.arms) if names is None else list(names)
+    arms = getattr(result, "arms", None) or {}
+    routes = [_arm_route(arms.get(nm)) if nm in arms else None for nm in names]
+    if names and all(r in ROUTE_COLORS for r in routes):
+        seen: dict = {}
+        out = {}
+        for nm, r in zip(names, routes):
+            k = seen.get(r, 0)
+            seen[r] = k + 1
+            out[nm] = {"color": ROUTE_COLORS[r], "ls": ARM_DASHES[k % len(ARM_DASHES)]}
+        return out
+    order = list(arms) if arms else names                # position in the result, not in this figure
+    return {nm: {"color": _series_color(order.index(nm) if nm in order else i), "ls": "-"}
+            for i, nm in enumerate(names)}
+
+
 def _arm_colors(result, names) -> dict:
-    """Arm colours: the route colour when every arm uses one route and the routes differ (lumbar vermilion,
-    Ommaya blue ...), else the series palette in order."""
-    routes = []
-    for nm in names:
-        reg = getattr(result[nm], "regimen", None)
-        sites = {d.site for d in reg.doses} if reg is not None else set()
-        sites = {"ommaya" if s == "intraventricular" else s for s in sites}
-        routes.append(next(iter(sites)) if len(sites) == 1 else None)
-    if all(r in ROUTE_COLORS for r in routes) and len(set(routes)) == len(routes):
-        return {nm: ROUTE_COLORS[r] for nm, r in zip(names, routes)}
-    return {nm: _series_color(i) for i, nm in enumerate(names)}
+    """Arm colours of :func:`arm_styles`."""
+    return {nm: st["color"] for nm, st in arm_styles(result, names).items()}

@@ -6,6 +6,7 @@ import shutil
 import sys
 import textwrap
 import time
+import warnings as _warnings
 from dataclasses import replace
 
 from pkcsf.core.errors import ScenarioError
@@ -16,7 +17,7 @@ from pkcsf.cli._util import PROG, _F, _Staging, _write_table, _check_format, _ba
 def _cmd_run(args) -> int:
     import pandas as pd
 
-    from pkcsf.clinical.scenario import run
+    from pkcsf.clinical.scenario import FailedSubjectsWarning, run
     from pkcsf.clinical.scenario_file import load_scenario
 
     scn, out = load_scenario(args.scenario)
@@ -38,12 +39,22 @@ def _cmd_run(args) -> int:
     warnings: list[str] = []
     t0 = time.perf_counter()
     with _Staging(folder, "--out" if args.out is not None else "outputs.folder") as stage:
-        res = run(scn, progress=_bars(args))
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always", FailedSubjectsWarning)
+            res = run(scn, progress=_bars(args))
+        for w in caught:        # failed subjects: printed below and kept in run.json; others re-issued
+            if issubclass(w.category, FailedSubjectsWarning):
+                warnings.append(str(w.message))
+            else:
+                _warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         written = []
         written.append(_write_table(res.metrics(), stage, "metrics", fmt))
         summary = res.summary()
         written.append(_write_table(summary, stage, "summary", fmt))
-        written.append(_write_table(res.bands(), stage, "bands", fmt))
+        bands = res.bands()
+        bands.insert(bands.columns.get_loc("time") + 1 if "time" in bands.columns else len(bands.columns),
+                     "unit", scn.unit)      # of p5 / p50 / p95 / typical; time in h
+        written.append(_write_table(bands, stage, "bands", fmt))
         targets = res.targets()
         written.append(_write_table(targets, stage, "targets", fmt))
         written.append(_write_table(res.assumptions(), stage, "assumptions", fmt))
@@ -66,18 +77,70 @@ def _cmd_run(args) -> int:
         target = stage.commit()
     for w in warnings:
         print(f"{PROG}: warning: {w}", file=sys.stderr)
-    if any(failed.values()):
-        print(f"{PROG}: warning: failed solves (subjects) per arm: {failed}", file=sys.stderr)
     if not args.quiet:
-        cols = [c for c in ("arm", "drug", "group", "unit", "cmax_p50", "auc_p50") if c in summary.columns]
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             print(f"{scn.name}: {scn.subjects} subjects per arm, seed {scn.seed}, {res.elapsed:.1f} s")
-            print(summary[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+            print(readout_table(res, summary))
             if len(targets):
                 print()
                 print(targets.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
             print(f"\nwrote {len(written) + 1} files to {target} ({time.perf_counter() - t0:.1f} s)")
     return 0
+
+
+def _g(v) -> str:
+    """A read-out for the terminal: 3 significant digits, no exponent for the usual range."""
+    import math
+
+    if v is None or not math.isfinite(v):
+        return "-"
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:.0f}"
+    s = f"{v:.3g}"
+    return s if "e" not in s else f"{v:.2e}"
+
+
+def _cell(sub, col, window=None) -> str:
+    """'median (p5-p95)' of a summary column; 'whole window (>= N h)' when every patient is above the
+    threshold for the whole simulated window (the read-out is then the window length, not a result)."""
+    import math
+
+    lo, med, hi = (float(sub[f"{col}_{p}"]) for p in ("p5", "p50", "p95"))
+    if not math.isfinite(med):
+        return "-"
+    if window is not None and lo >= window * (1 - 1e-6):
+        return f"whole window (>= {_g(window)} h)"
+    if abs(hi - lo) <= 1e-9 * max(1.0, abs(med)):
+        return _g(med)
+    return f"{_g(med)} ({_g(lo)}-{_g(hi)})"
+
+
+def readout_table(res, summary) -> str:
+    """The compact terminal table: per drug, one row per arm and site with Cmax, AUC and the time above each
+    threshold of that drug, as 'median (5th-95th percentile)' over the virtual patients, units in the header."""
+    lines = []
+    for drug, sd in summary.groupby("drug", sort=False):
+        unit = str(sd["unit"].iloc[0])
+        thr = [c[: -len("_p50")] for c in sd.columns
+               if c.startswith("time_above[") and c.endswith("_p50") and sd[c].notna().any()]
+        cols = ["arm", "site", f"Cmax ({unit})", f"AUC ({unit}*h)"] + [
+            f"time above {c[len('time_above['):-1]} (h)" for c in thr]
+        rows = []
+        for r in sd.itertuples(index=False):
+            sub = dict(zip(sd.columns, r))
+            a = res[sub["arm"]]
+            window = float(a.times[-1] - a.times[0])
+            rows.append([sub["arm"], sub["group"], _cell(sub, "cmax"), _cell(sub, "auc")]
+                        + [_cell(sub, c, window) for c in thr])
+        width = [max(len(str(x)) for x in [c] + [row[k] for row in rows]) for k, c in enumerate(cols)]
+        fmt = lambda row: "  ".join(str(x).ljust(w) for x, w in zip(row, width)).rstrip()  # noqa: E731
+        lines.append(f"\n{drug}: median (5th-95th percentile) over virtual patients")
+        lines.append(fmt(cols))
+        lines += [fmt(row) for row in rows]
+    return "\n".join(lines)
 
 
 def _run_figures(res, stage, warnings) -> list[str]:
@@ -90,17 +153,32 @@ def _run_figures(res, stage, warnings) -> list[str]:
     for a in res.arms.values():
         for d, gs in a.groups.items():
             groups += [g for g in gs if g not in groups]
-    if hasattr(pp, "compare_arms"):
+    drugs = pp.drugs_of(res)
+    if len(drugs) > 1:
+        # a combination: every drug drawn, one row of panels per drug
+        out.append(_save_figure(stage, "concentration_time", lambda: pp.compare_drugs(res), warnings))
+    else:
         out.append(_save_figure(stage, "concentration_time", lambda: pp.compare_arms(res), warnings))
-    if len(res.arms) > 1 and hasattr(pp, "overlay_arms"):
-        csf = [g for g in groups if g != "plasma"][:5] + (["plasma"] if "plasma" in groups else [])
-        out.append(_save_figure(stage, "arms_by_compartment", lambda: pp.overlay_arms(res, csf), warnings))
-    if hasattr(pp, "population_bands"):
-        gsel = [g for g in ("plasma", "ventricular", "lumbar") if g in groups] or groups[:3]
-        out.append(_save_figure(stage, "population_bands", lambda: pp.population_bands(res, gsel), warnings))
-    has_thr = any(c.startswith("time_above[") for c in res.metrics().columns)
-    if has_thr and hasattr(pp, "time_above"):
-        out.append(_save_figure(stage, "time_above", lambda: pp.time_above(res), warnings))
+    for d in drugs:
+        sfx = f"_{d}" if len(drugs) > 1 else ""
+        arms = [nm for nm, a in res.arms.items() if d in a.profiles]
+        dgroups = [g for g in groups if any(g in res[nm].groups[d] for nm in arms)]
+        if len(arms) > 1:
+            csf = [g for g in dgroups if g != "plasma" and all(g in res[nm].groups[d] for nm in arms)][:5]
+            csf += ["plasma"] if "plasma" in dgroups else []
+            out.append(_save_figure(stage, f"arms_by_compartment{sfx}",
+                                    lambda: pp.overlay_arms(res, csf, arms, drug=d), warnings))
+        gsel = [g for g in ("plasma", "ventricular", "lumbar") if all(g in res[nm].groups[d] for nm in arms)] \
+            or dgroups[:3]
+        out.append(_save_figure(stage, f"population_bands{sfx}",
+                                lambda: pp.population_bands(res, gsel, arms, drug=d,
+                                                            rows="groups" if len(gsel) > len(arms) else "arms"),
+                                warnings))
+        m = res.metrics()
+        m = m[m["drug"] == d]
+        if any(c.startswith("time_above[") and m[c].notna().any() for c in m.columns):
+            out.append(_save_figure(stage, f"time_above{sfx}", lambda: pp.time_above(res, arms=arms, drug=d),
+                                    warnings))
     return [f for f in out if f]
 
 
