@@ -51,6 +51,7 @@ class DenosumabParameters:
     values: dict
     mw: float
     label: str = "denosumab"
+    cv: dict | None = None        # name -> CV of log-normal between-subject variability (sample())
 
     @classmethod
     def from_parameter_set(cls, ps, **overrides) -> "DenosumabParameters":
@@ -70,7 +71,29 @@ class DenosumabParameters:
                 raise ParameterError(k, a.tolist(), "must be finite and > 0")
         if np.any(vals["IMAX"] > 1) or np.any(vals["F"] > 1):
             raise ParameterError("IMAX/F", (vals["IMAX"].tolist(), vals["F"].tolist()), "fractions must be <= 1")
-        return cls(vals, mw, ps.name)
+        cv = {k: ps.cv(k) for k in ps.variability if k in _NAMES}
+        return cls(vals, mw, ps.name, cv)
+
+    def sample(self, n: int, seed: int = 0) -> "DenosumabParameters":
+        """``n`` subjects with log-normal variability (``cv``) around the typical (size-1) values.
+
+        Subject ``i`` depends only on ``(seed, i)``; parameters without a CV keep their typical value.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ParameterError("n", n, "must be a whole number >= 1")
+        if self.size != 1:
+            raise ParameterError("sample", self.size, "sample() draws subjects around typical (size-1) parameters")
+        streams = np.random.SeedSequence([int(seed), 0xD3B0]).spawn(len(_NAMES))
+        out = {}
+        for k, st in zip(_NAMES, streams):
+            base = self.values[k][0]
+            c = (self.cv or {}).get(k, 0.0)
+            if c > 0:
+                z = np.random.default_rng(st).standard_normal(n)
+                out[k] = base * np.exp(math.sqrt(math.log1p(c * c)) * z)
+            else:
+                out[k] = np.full(n, base)
+        return DenosumabParameters(out, self.mw, self.label, dict(self.cv or {}))
 
     @property
     def size(self) -> int:
