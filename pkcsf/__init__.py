@@ -50,6 +50,7 @@ from pkcsf.clinical import scenario_file
 from pkcsf.clinical.escalation import simulate_escalation
 from pkcsf.clinical.scenario_file import load_scenario
 from pkcsf.clinical.sensitivity import sensitivity
+from pkcsf.clinical.forecast import forecast
 
 from pkcsf.core.version import __version__
 
@@ -62,5 +63,5 @@ __all__ = [
     "PkcsfError", "ModelError", "ParameterError", "DosingError", "ScenarioError", "SolverError", "Status",
     "cns", "drug", "setup", "regimens", "parse_regimen", "population", "Population", "RandomEffect",
     "scenario", "Scenario", "Arm", "Target", "run", "simulate_drug", "metrics", "nca", "trials",
-    "escalation", "simulate_escalation", "scenario_file", "load_scenario", "sensitivity",
+    "escalation", "simulate_escalation", "scenario_file", "load_scenario", "sensitivity", "forecast",
 ]

@@ -1,0 +1,69 @@
+"""``pkcsf forecast``: a patient's measured concentrations -> his own profile, with an interval (TDM for the CSF)."""
+from __future__ import annotations
+
+import textwrap
+
+from pkcsf.cli._util import _F, _Staging, _desc, _positive_int, _say
+
+
+def _cmd_forecast(args) -> int:
+    from pkcsf.clinical.forecast import answer_questions, forecast, load_forecast_file
+
+    kwargs, questions = load_forecast_file(args.file)
+    if args.samples is not None:
+        kwargs["samples"] = args.samples
+    res = forecast(**kwargs)
+    lines = answer_questions(res, questions)
+    stage = _Staging(args.out) if args.out is not None else None
+    try:
+        if stage is not None:
+            res.observations.to_csv(stage.path("observations.csv"), index=False)
+            res.profile.to_csv(stage.path("profile.csv"), index=False)
+            import pandas as pd
+
+            pd.DataFrame({"parameter": res.parameters.index, "typical": res.typical[res.parameters.index].values,
+                          "individual": res.parameters.values}).to_csv(stage.path("parameters.csv"), index=False)
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+            import numpy as np
+
+            ax = np.atleast_1d(res.plot())[0]
+            ax.figure.savefig(stage.path("forecast.png"), dpi=130, bbox_inches="tight")
+            plt.close(ax.figure)
+            (stage.path("answers.txt")).write_text("\n".join(lines) + "\n")
+            target = stage.commit()
+    except BaseException:
+        if stage is not None:
+            stage.discard()
+        raise
+    o = res.observations
+    _say(args, f"{res.drug}: {len(o)} observations; unit {res.unit}; OFV {res.ofv:.2f}; "
+               f"posterior draws ESS {res.ess:.0f}",
+         f"{'time (h)':>9} {'group':<12} {'DV':>9} {'PRED':>9} {'IPRED':>9}",
+         *[f"{r.time:>9.1f} {r.group:<12} {r.DV:>9.3g} {r.PRED:>9.3g} {r.IPRED:>9.3g}" for r in o.itertuples()],
+         *lines)
+    if stage is not None:
+        _say(args, f"wrote observations.csv, profile.csv, parameters.csv, forecast.png and answers.txt to {target}")
+    return 0
+
+
+def register(sub, common) -> None:
+    """Add ``pkcsf forecast`` to the parser."""
+    p = sub.add_parser(
+        "forecast", parents=[common], formatter_class=_F,
+        help="individual forecast from measured concentrations (Bayesian, MAP)",
+        description=_desc("Individualise the model for one patient: from the doses received and one or more measured "
+                          "concentrations (CSF at a named site, or plasma), the maximum a posteriori parameters, the "
+                          "patient's predicted profile with an interval, and answers to the questions of the file "
+                          "(when does the concentration fall below a level; which next dose keeps it above a level "
+                          "for a duration). File format: docs/forecast.md."),
+        epilog=textwrap.dedent("""\
+            examples:
+              pkcsf forecast scenarios/forecast_methotrexate_ommaya.toml
+              pkcsf forecast patient.toml --out results/patient-01"""))
+    p.add_argument("file", metavar="FORECAST.toml", help="forecast file (drug, regimen, observations, patient)")
+    p.add_argument("--samples", type=_positive_int, metavar="N", help="posterior draws (default 1000)")
+    p.add_argument("--out", metavar="DIR", help="write observations.csv, profile.csv, parameters.csv, forecast.png")
+    p.set_defaults(func=_cmd_forecast)
