@@ -61,7 +61,7 @@ def register(sub, common) -> None:
                           "for a duration). File format: docs/forecast.md."),
         epilog=textwrap.dedent("""\
             examples:
-              pkcsf forecast scenarios/forecast_methotrexate_ommaya.toml
+              pkcsf forecast scenarios/forecasts/methotrexate_ommaya.toml
               pkcsf forecast patient.toml --out results/patient-01"""))
     p.add_argument("file", metavar="FORECAST.toml", help="forecast file (drug, regimen, observations, patient)")
     p.add_argument("--samples", type=_positive_int, metavar="N", help="posterior draws (default 1000)")
