@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.analysis.methods import check_method
-from pkcsf.core.errors import PkcsfError, check_finite, suggest
+from pkcsf.core.errors import PkcsfError, check_finite, check_keys, suggest
 from pkcsf.core.units import parse_quantity
 
 __all__ = ["nca", "nca_arrays", "NCAError", "AUC_METHODS", "PARAMETERS", "DEFAULT_BLQ"]
@@ -97,9 +97,7 @@ def _check_blq(blq) -> dict:
         blq = {"first": blq, "middle": blq, "last": blq}
     if not isinstance(blq, Mapping):
         raise NCAError("blq", blq, "must be 'keep', 'drop', a number, or a dict with keys first, middle, last")
-    unknown = set(blq) - set(DEFAULT_BLQ)
-    if unknown:
-        raise NCAError("blq", sorted(unknown)[0], "allowed keys: first, middle, last")
+    check_keys("blq", blq, DEFAULT_BLQ, NCAError)
     out = dict(DEFAULT_BLQ)
     for k, v in blq.items():
         if isinstance(v, str):

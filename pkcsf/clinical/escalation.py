@@ -58,7 +58,7 @@ import pandas as pd
 
 from pkcsf.clinical import cns
 from pkcsf.clinical import pd_toxicity as pdtox
-from pkcsf.core.errors import PkcsfError, ScenarioError, check_choice, suggest
+from pkcsf.core.errors import PkcsfError, ScenarioError, check_choice, check_keys
 from pkcsf.core.progress import progress_bar
 from pkcsf.core.units import concentration_factor, parse_quantity
 from pkcsf.engine.dosing import Regimen
@@ -167,12 +167,7 @@ class EfficacyTarget:
         if isinstance(spec, EfficacyTarget):
             return spec
         if isinstance(spec, dict):
-            allowed = ["exposure", "at_least"]
-            for k in spec:
-                if k not in allowed:
-                    g = suggest(k, allowed)
-                    raise EscalationError(f"{field}.{k}", spec[k], "allowed keys: " + ", ".join(allowed),
-                                          f"did you mean {g!r}?" if g else None)
+            check_keys(field, spec, ["exposure", "at_least"], EscalationError)
             if "exposure" not in spec or "at_least" not in spec:
                 raise EscalationError(field, spec, "needs both 'exposure' and 'at_least'")
             return cls(parse_exposure(spec["exposure"], f"{field}.exposure"), spec["at_least"])

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pkcsf.core.errors import ParameterError, PkcsfError, check_choice
+from pkcsf.core.errors import ParameterError, PkcsfError, check_choice, check_keys
 from pkcsf.core.units import _NUMBER_UNIT, BASE, UNITS, parse_quantity, to_base
 
 __all__ = ["Value", "ParameterSet", "load_parameter_set", "available_parameter_sets", "unsourced_entries", "TODO"]
@@ -209,11 +209,9 @@ def _check_source(src, refs: dict, where: str):
 def _entry(name, spec, refs, where, *, kind_hint=None) -> Value:
     if not isinstance(spec, dict):
         raise ParameterError(where, spec, "each value must be a table with value, unit and source")
-    allowed = {"value", "unit", "source", "where", "note", "range", "calibration", "alternatives", "cv",
-               "correlation"}
-    extra = set(spec) - allowed
-    if extra:
-        check_choice(f"{where} key", sorted(extra)[0], sorted(allowed), ParameterError)
+    allowed = ["value", "unit", "source", "where", "note", "range", "calibration", "alternatives", "cv",
+               "correlation"]
+    check_keys(where, spec, allowed, ParameterError)
     src = _check_source(spec.get("source"), refs, where)
     if src == "assumption" and not str(spec.get("note", "")).strip():
         raise ParameterError(f"{where}.note", spec.get("note", ""), "an assumption needs a note giving the reasoning")
@@ -243,10 +241,8 @@ def read_parameter_file(path) -> ParameterSet:
 
     path = Path(path)
     data = read_toml(path, ParameterError, "parameter file")
-    allowed = {"meta", "references", "values", "thresholds", "variability", "covariates", "options"}
-    extra = set(data) - allowed
-    if extra:
-        check_choice(f"{path.name} table", sorted(extra)[0], sorted(allowed), ParameterError)
+    allowed = ["meta", "references", "values", "thresholds", "variability", "covariates", "options"]
+    check_keys(path.name, data, allowed, ParameterError)
     missing = unsourced_entries(data)
     if missing:
         raise ParameterError(path.name, f"{len(missing)} value(s) without a source",
@@ -275,11 +271,9 @@ def _covariate_entry(name, spec, refs, where):
     src = _check_source(spec.get("source"), refs, where)
     if src == "assumption" and not str(spec.get("note", "")).strip():
         raise ParameterError(f"{where}.note", "", "an assumption needs a note giving the reasoning")
-    allowed = {"parameter", "covariate", "model", "reference", "exponent", "slope", "factors", "x", "y",
-               "table_from", "source", "where", "note"}
-    extra = set(spec) - allowed
-    if extra:
-        check_choice(f"{where} key", sorted(extra)[0], sorted(allowed), ParameterError)
+    allowed = ["parameter", "covariate", "model", "reference", "exponent", "slope", "factors", "x", "y",
+               "table_from", "source", "where", "note"]
+    check_keys(where, spec, allowed, ParameterError)
     if "table_from" in spec:
         # the age table lives once, in a physiology set (options.ages and options.fraction_keys), the same one
         # that pkcsf.clinical.cns.setup(age=...) scales with

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from pkcsf.clinical import cns
-from pkcsf.core.errors import PkcsfError, ScenarioError, check_int, suggest
+from pkcsf.core.errors import PkcsfError, ScenarioError, check_int, check_keys, suggest
 from pkcsf.core.units import UNITS, parse_quantity
 
 __all__ = ["load_scenario", "parse_scenario", "OutputOptions", "ScenarioFileError", "SCHEMA", "FORMATS"]
@@ -132,23 +132,15 @@ def _join(path: str, key) -> str:
 
 
 def _check_keys(table: dict, schema_key: str, path: str):
-    allowed = SCHEMA[schema_key]
-    for k in table:
-        if k in allowed:
-            continue
-        guess = suggest(k, list(allowed))
-        fix = f"did you mean {guess!r}?" if guess else None
-        if fix is None:
-            for other, keys in SCHEMA.items():
-                if other != schema_key and k in keys:
-                    where = f"[{other}]" if other else "the top level"
-                    if other == "arms":
-                        where = "[[arms]]"
-                    elif other == "readouts.targets":
-                        where = "[[readouts.targets]]"
-                    fix = f"{k!r} belongs in {where}"
-                    break
-        raise _err(_join(path, k), table[k], "unknown key; allowed keys: " + ", ".join(allowed), fix)
+    def belongs_in(k):
+        for other, keys in SCHEMA.items():
+            if other != schema_key and k in keys:
+                where = {"": "the top level", "arms": "[[arms]]",
+                         "readouts.targets": "[[readouts.targets]]"}.get(other, f"[{other}]")
+                return f"{k!r} belongs in {where}"
+        return None
+
+    check_keys(path, table, SCHEMA[schema_key], ScenarioFileError, hint=belongs_in)
 
 
 def _table(data: dict, key: str, path: str) -> dict:

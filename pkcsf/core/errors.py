@@ -26,6 +26,7 @@ __all__ = [
     "Status",
     "check_choice",
     "check_int",
+    "check_keys",
     "check_finite",
     "check_positive",
     "check_nonnegative",
@@ -248,3 +249,47 @@ def check_int(field: str, value, minimum: int = 1, error=PkcsfError, *, whole_fl
     if value < minimum:
         raise error(field, value, rule)
     return int(value)
+
+
+def check_keys(where: str, mapping, allowed: Iterable[str], error=PkcsfError, *, hint=None) -> None:
+    """Refuse a key of ``mapping`` (a TOML table, an options dict) that is not in ``allowed``.
+
+    The one key check of pkcsf: the error names the key's path (``where.key``), its value, every allowed
+    key and the closest one.
+
+    Parameters
+    ----------
+    where : str
+        Path of the table (``"population"``, ``"compartments[2]"``); ``""`` for the top level.
+    mapping : mapping
+        The table read.
+    allowed : iterable of str
+        The allowed keys, in the order the message lists them.
+    error : type of PkcsfError, optional
+        The error class raised.
+    hint : callable, optional
+        ``hint(key) -> str or None``: a fix to suggest when no allowed key is close (e.g. "belongs in
+        [population]").
+
+    Raises
+    ------
+    PkcsfError
+        (``error``) for the first unknown key.
+
+    Examples
+    --------
+    >>> check_keys("blq", {"first": "keep"}, ["first", "middle", "last"])
+    >>> try:
+    ...     check_keys("blq", {"frist": "keep"}, ["first", "middle", "last"])
+    ... except PkcsfError as exc:
+    ...     print(exc)
+    blq.frist: got 'keep'; unknown key; allowed keys: first, middle, last (did you mean 'first'?)
+    """
+    allowed = [str(a) for a in allowed]
+    for key in mapping:
+        if key in allowed:
+            continue
+        guess = suggest(key, allowed)
+        fix = f"did you mean {guess!r}?" if guess else (hint(key) if hint is not None else None)
+        field = f"{where}.{key}" if where else str(key)
+        raise error(field, mapping[key], "unknown key; allowed keys: " + ", ".join(allowed), fix)
