@@ -59,6 +59,7 @@ from pkcsf.plotting.escalation import (  # noqa: F401
     escalation, exposure_by_dose, exposure_toxicity, p_select, patients_per_dose,
 )
 from pkcsf.plotting.validation import (  # noqa: F401
+    observation_label, short_source,
     fold_errors,
 )
 

@@ -171,15 +171,16 @@ def _arm_route(arm) -> str | None:
 def arm_styles(result, names=None) -> dict:
     """``{arm: {"color": ..., "ls": ...}}``, the same mapping in every figure.
 
-    When every arm has a single known route, the colour is the route's (:data:`ROUTE_COLORS`: lumbar vermilion,
-    Ommaya blue, intracisternal sky blue, IV purple, oral black) and arms sharing a route are told apart by
-    line style, in arm order; otherwise arms take :data:`SERIES` colours in arm order. The colour of an arm
-    therefore depends only on its route (or its position), never on how many arms a figure shows.
+    When every arm has a single known route and the routes differ, the colour is the route's
+    (:data:`ROUTE_COLORS`: lumbar vermilion, Ommaya blue, intracisternal sky blue, IV purple, oral black) and
+    arms sharing a route are told apart by line style, in arm order; otherwise (one route for all, or mixed
+    routes) arms take :data:`SERIES` colours by their position in the result. The colour of an arm therefore
+    never depends on which or how many arms a figure shows.
     """
     names = list(result.arms) if names is None else list(names)
     arms = getattr(result, "arms", None) or {}
     routes = [_arm_route(arms.get(nm)) if nm in arms else None for nm in names]
-    if names and all(r in ROUTE_COLORS for r in routes):
+    if names and all(r in ROUTE_COLORS for r in routes) and len(set(routes)) > 1:
         seen: dict = {}
         out = {}
         for nm, r in zip(names, routes):

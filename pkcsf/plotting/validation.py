@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from pkcsf.plotting.style import (
-    FONT, LABEL_FONT, PALETTE, SMALL_FONT, _new_axes,
+    FONT, LABEL_FONT, PALETTE, SMALL_FONT, _new_axes, drug_label, pretty_unit,
 )
 from pkcsf.plotting.axes import (
     _title, add_legend,
@@ -12,6 +12,73 @@ from pkcsf.plotting.axes import (
 
 
 # ------------------------------------------------------------ validation
+_QUANTITY_LABELS = {
+    "concentration": "concentration", "peak_concentration": "peak concentration", "time_of_peak": "time of peak",
+    "half_life": "half-life", "auc_ratio": "AUC ratio", "css_ratio": "steady-state ratio",
+    "route_peak_ratio": "peak ratio between routes", "peak_ratio": "peak ratio", "csf_clearance": "CSF clearance",
+    "auc": "AUC", "time_above": "time above", "steady_state_cmax": "steady-state Cmax",
+    "steady_state_cmin": "steady-state trough",
+}
+_SITE_LABELS = {
+    "lv": "ventricular CSF", "tfv": "3rd/4th-ventricle CSF", "spinal_lumbar": "lumbar CSF", "plasma": "plasma",
+    "sas_cranial": "cranial SAS CSF", "cm": "cisterna magna CSF", "lipo_lv": "ventricular CSF (encapsulated)",
+    "lipo_lumbar": "lumbar CSF (encapsulated)", "plasma_az5104": "plasma AZ5104", "ommaya": "Ommaya dose",
+}
+_ROUTE_LABELS = {"ommaya": "Ommaya", "iv": "IV", "lumbar": "lumbar", "oral": "oral", "intracisternal": "intracisternal"}
+
+
+def _text(v) -> str:
+    return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v).strip()
+
+
+def short_source(source) -> str:
+    """'label:Balis FM et al. Cancer Chemother Pharmacol 2000;45(3):259-64' -> 'Balis 2000'; PMIDs and DOIs as they are."""
+    import re
+
+    s = _text(source)
+    if s.startswith("label:"):
+        body = s[len("label:"):]
+        year = re.search(r"\b(19|20)\d{2}\b", body)
+        author = re.match(r"\s*([A-Z][A-Za-z'\-]+)\s+[A-Z]{1,3}\b", body)
+        if author and year:
+            return f"{author.group(1)} {year.group(0)}"
+        return body.split(",")[0].split(" (")[0][:40]
+    if s.startswith("10."):
+        return "doi " + s
+    if s.startswith(("http://", "https://")):
+        return "online record, " + s.split("/")[2]
+    return s
+
+
+def observation_label(row, *, source=True, variant=True) -> str:
+    """A validation observation in words: 'methotrexate 10.8 mg Ommaya: concentration, ventricular CSF, 1 h
+    (PMID 806016)'. ``row``: a row of :func:`pkcsf.clinical.validation.run_validation` (mapping or namedtuple)."""
+    g = row.get if hasattr(row, "get") else (lambda k, d=None: getattr(row, k, d))
+    drug = drug_label(_text(g("drug")))
+    dose = g("dose_mg")
+    try:
+        dose = f" {float(dose):g} mg"
+    except (TypeError, ValueError):
+        dose = ""
+    route = _ROUTE_LABELS.get(_text(g("route")), _text(g("route")))
+    q = _text(g("quantity"))
+    what = _QUANTITY_LABELS.get(q, q.replace("_", " "))
+    site = _SITE_LABELS.get(_text(g("site")), _text(g("site")).replace("_", " "))
+    ref = _text(g("ref"))
+    if ref and q == "time_above":
+        what = f"time above {pretty_unit(ref)}"
+    elif ref:
+        site = f"{site} / {_SITE_LABELS.get(ref, ref.replace('_', ' '))}"
+    t = _text(g("time_h"))
+    when = f", {t} h" if t else ""
+    species = " (monkey)" if _text(g("species")).upper() == "NHP" else ""
+    var = _text(g("variant"))
+    tail = f" [{var} variant]" if variant and var and var != "linear" else ""
+    src = f" ({short_source(g('source'))})" if source and _text(g("source")) else ""
+    return f"{drug}{dose} {route}{species}: {what}, {site}{when}{tail}{src}"
+
+
+
 def fold_errors(table, *, ax=None, title=None, legend=True, variant=None):
     """Predicted/observed fold error of each validation observation (log axis; 1.5- and 2-fold bands shaded).
 
@@ -23,11 +90,11 @@ def fold_errors(table, *, ax=None, title=None, legend=True, variant=None):
     if variant is not None:
         df = df[df["variant"].isin([variant] if isinstance(variant, str) else variant)]
     df = df[np.isfinite(df["fold_error"].astype(float)) & (df["fold_error"].astype(float) > 0)]
-    df = df.sort_values(["drug", "id", "variant"], kind="stable").reset_index(drop=True)
+    df = df.sort_values(["drug", "id", "variant"], kind="stable").reset_index(drop=True)     # ids only order rows
     n = len(df)
     made = ax is None
     if made:
-        _, axs = _new_axes(figsize=(8.6, max(4.0, 0.2 * n + 1.6)))
+        _, axs = _new_axes(figsize=(11.0, max(4.0, 0.22 * n + 1.8)))
         ax = axs[0, 0]
     y = np.arange(n)[::-1]
     ax.axvspan(0.5, 2.0, color=PALETTE["sky_blue"], alpha=0.15, lw=0, label="within 2-fold")
@@ -55,8 +122,8 @@ def fold_errors(table, *, ax=None, title=None, legend=True, variant=None):
         ax.scatter([], [], marker="<", s=30, color="#555555", label="observation is an upper limit")
     if (bound == "lower").any():
         ax.scatter([], [], marker=">", s=30, color="#555555", label="observation is a lower limit")
-    lab = [f"{r.id}" + (f" [{r.variant}]" if r.variant != "linear" else "") for r in df.itertuples()]
-    ax.set_yticks(y, lab, fontsize=7)
+    lab = [observation_label(r._asdict()) for r in df.itertuples()]
+    ax.set_yticks(y, lab, fontsize=SMALL_FONT - 0.5)
     ax.set_xscale("log")
     lo = min(0.2, fe.min() / 1.5) if n else 0.2
     hi = max(5.0, fe.max() * 1.5) if n else 5.0

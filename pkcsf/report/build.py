@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pkcsf.clinical import regimens as rg
 from pkcsf.clinical.scenario import run
 from pkcsf.report.findings import (
     _f,
@@ -19,6 +18,7 @@ from pkcsf.report.findings import (
 from pkcsf.report.html import (
     _Doc,
 )
+from pkcsf.report.references import references
 from pkcsf.report.scenarios import (
     REPORT_SCENARIOS,
     _scenarios,
@@ -58,21 +58,7 @@ def _assumptions(R) -> pd.DataFrame:
 
 
 def _references(R) -> pd.DataFrame:
-    refs = []
-    for res in R.values():
-        for r in res.cite():
-            if r not in refs:
-                refs.append(r)
-    rows = []
-    for r in refs:
-        key, _, text = r.partition("] ")
-        rows.append({"key": key.lstrip("[") if text else "", "reference": text or r})
-    for name in ("methotrexate_it", "pemetrexed_pan2019", "liposomal_cytarabine", "osimertinib",
-                 "osimertinib_plus_it_pemetrexed"):
-        src = rg.REGIMEN_SOURCES.get(name)
-        if src:
-            rows.append({"key": f"regimen:{name}", "reference": src})
-    return pd.DataFrame(rows, columns=["key", "reference"])
+    return references(R)
 
 
 def _solver_text(res) -> str:
@@ -180,7 +166,9 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
         doc.table(assumptions.assign(value=assumptions["value"].map(_f)), "Table 9. Assumed parameter values.",
                   "assumptions.csv")
         doc.h(2, "9. References", "references")
-        doc.ul([f"[{k}] {r}" if k else r for k, r in refs.itertuples(index=False)])
+        doc.p("Sources of the parameter values, thresholds and regimens used above (what each value is "
+              "taken from is in `references.csv` and the parameter files).")
+        doc.ol(list(refs["citation"]), "refs")
         doc.h(2, "10. Software and settings", "settings")
         total = _time.perf_counter() - t_start
         settings.loc[len(settings)] = ["simulation + figures time", f"{total:.1f} s"]

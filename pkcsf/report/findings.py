@@ -33,6 +33,23 @@ def _range(med, lo, hi) -> str:
     return f"{_f(med)} ({_f(lo)}–{_f(hi)})"
 
 
+def _time_above_text(v, window: float, unit: str) -> str:
+    """Time above a threshold as 'median (5th–95th)'; when every patient stays above for the whole simulated
+    window the number is the window's length, not a result: 'whole window (≥ 120 h)'."""
+    v = np.asarray(v, dtype=float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return "–"
+    full = window * (1 - 1e-6)
+    if window > 0 and np.all(v >= full):
+        return f"whole window (≥ {_f(window)} {unit})"
+    med, lo, hi = np.median(v), np.percentile(v, 5), np.percentile(v, 95)
+    if window > 0 and hi >= full:            # some patients above for the whole window: a lower bound
+        g = lambda x: f"≥ {_f(window)}" if x >= full else _f(x)  # noqa: E731
+        return f"{g(med)} ({g(lo)}–{g(hi)})"
+    return _range(med, lo, hi)
+
+
 def _compact(res, groups, thresholds=(), *, drug=None, extra=(), time_unit="h", tmax=True, cmax=True) -> pd.DataFrame:
     """One row per arm and group: median (5th–95th percentile) of the key read-outs, as text.
 
@@ -56,9 +73,13 @@ def _compact(res, groups, thresholds=(), *, drug=None, extra=(), time_unit="h", 
         if g not in groups:
             continue
         row = {"arm": arm, "drug": d, "compartment": group_label(g)}
+        t = res[arm].times
         for c, label, scale in cols:
             v = sub[c].to_numpy(dtype=float) / scale
-            row[label] = _range(np.median(v), np.percentile(v, 5), np.percentile(v, 95))
+            if c.startswith("time_above["):
+                row[label] = _time_above_text(v, float(t[-1] - t[0]) / scale, time_unit)
+            else:
+                row[label] = _range(np.median(v), np.percentile(v, 5), np.percentile(v, 95))
         rows.append(row)
     df = pd.DataFrame(rows).drop(columns="drug")
     order = {g: i for i, g in enumerate(groups)}
@@ -118,13 +139,20 @@ def _mtx_findings(mtx) -> list[str]:
 def _pem_findings(pem) -> list[str]:
     c = "time_above[ic50_egfr_mutant]"
     parts = []
+    t = pem["10 mg lumbar"].times
+    window = float(t[-1] - t[0])
+
+    def ta(arm):
+        text = _time_above_text(_values(pem, arm, "ventricular", c), window, "h")
+        return text if text.startswith("whole") else text + " h"
+
     for d in (10, 30, 50):
-        parts.append(f"{d} mg: {_f(_med(pem, f'{d} mg lumbar', 'ventricular', c))} h (lumbar) / "
-                     f"{_f(_med(pem, f'{d} mg Ommaya', 'ventricular', c))} h (Ommaya)")
+        parts.append(f"{d} mg: {ta(f'{d} mg lumbar')} (lumbar) / {ta(f'{d} mg Ommaya')} (Ommaya)")
     pl = [_med(pem, f"{d} mg lumbar", "plasma", "cmax") for d in (10, 30, 50)]
     longer = all(_med(pem, f"{d} mg lumbar", "ventricular", c) > _med(pem, f"{d} mg Ommaya", "ventricular", c)
                  for d in (10, 30, 50))
-    return ["Hours with ventricular pemetrexed above the EGFR-mutant IC50 (0.05 µmol/L): " + "; ".join(parts) + "."
+    return ["Hours with ventricular pemetrexed above the EGFR-mutant IC50 (0.05 µmol/L), median (5th–95th "
+            f"percentile) over a {_f(window)}-h window: " + "; ".join(parts) + "."
             + (" As for methotrexate, the model gives the lumbar route the longer ventricular time above a low level "
                "(see the caution in section 1)." if longer else ""),
             f"Plasma peaks after a lumbar injection: {_f(pl[0])}, {_f(pl[1])} and {_f(pl[2])} µmol/L for 10, 30 and "

@@ -20,6 +20,9 @@ from pkcsf.report.html import (
 
 #: figure resolution (dots per inch); tests lower it
 _DPI = 130
+#: widest figure (inches): at 130 dpi the page (1,036 CSS px of text width) shows it at >= 75 % of its size, so
+#: the 8.5-pt labels stay >= 8 pt on screen (checked by tests/test_report.py)
+FIG_WIDTH = 11.5
 
 
 # ------------------------------------------------------------------ figures
@@ -94,7 +97,7 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
     doc.fig(_save(axes[0].figure, folder, "fig04_pemetrexed_doses_routes.png"),
             "Figure 4. Pemetrexed concentrations after one injection of 10 (dotted), 30 (dashed) or 50 mg (solid) "
             f"by lumbar puncture (vermilion) or Ommaya (blue), log scale, {unit_um}.")
-    fig, axs = plt.subplots(1, 2, figsize=(13, 4.6), layout="constrained")
+    fig, axs = plt.subplots(1, 2, figsize=(FIG_WIDTH, 4.6), layout="constrained")
     pp.time_above(pem, "ic50_egfr_mutant", groups=["ventricular", "cisternal", "lumbar"], ax=axs[0], legend=False,
                   title="above the EGFR-mutant IC50 (H3255)")
     pp.time_above(pem, "ic50_resistant", groups=["ventricular", "cisternal", "lumbar"], ax=axs[1], legend=False,
@@ -146,13 +149,13 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
              "assumption) fits them exactly by construction; it is a hypothesis for why the ratio would rise "
              "with dose, not a finding. The linear variant (one permeability, ratio independent of dose) is the "
              "default.")
-    axes = pp.overlay_arms(lin, ["plasma", "lumbar", "ventricular"], band=True,
+    axes = pp.overlay_arms(lin, ["plasma", "lumbar", "ventricular", "cisternal"], band=True, ncols=2,
                            title="osimertinib daily, linear CSF transport: median and 5–95% of virtual patients")
     doc.fig(_save(axes[0].figure, folder, "fig08_osimertinib_plasma_csf.png"),
-            "Figure 8. Osimertinib 80 mg (blue) and 160 mg (vermilion) daily: plasma, lumbar CSF and ventricular "
-            "CSF over 4 weeks (log scale, nmol/L; shaded 5–95% of patients). Grey lines: label IC50s "
+            "Figure 8. Osimertinib 80 mg (blue) and 160 mg (vermilion) daily: plasma, lumbar, ventricular and "
+            "cisterna magna CSF over 4 weeks (log scale, nmol/L; shaded 5–95% of patients). Grey lines: label IC50s "
             "(EGFR-mutant 6–54 nmol/L; wild-type 480 nmol/L).")
-    fig, axs = plt.subplots(1, 2, figsize=(13.5, 4.8), layout="constrained", sharey=True)
+    fig, axs = plt.subplots(1, 2, figsize=(FIG_WIDTH, 4.8), layout="constrained", sharey=True)
     pp.ic50_ratio(lin, ax=axs[0], legend=False, title="linear CSF transport (default)")
     pp.ic50_ratio(sat, ax=axs[1], legend=False, title="saturable CSF efflux (rests on 2 unverified figures)")
     lo = min(a.get_ylim()[0] for a in axs)
@@ -166,7 +169,7 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
     pp.add_legend(fig, ncol=4)
     doc.fig(_save(fig, folder, "fig09_osimertinib_csf_ic50.png"),
             "Figure 9. CSF concentration divided by the lowest EGFR-mutant IC50 of the label (6 nmol/L), lumbar "
-            "(solid) and ventricular (dashed) CSF; above 1 the CSF concentration exceeds that IC50. Reference "
+            "(vermilion) and ventricular (blue) CSF, 80 mg solid and 160 mg dashed; above 1 the CSF concentration exceeds that IC50. Reference "
             "lines: the highest mutant IC50 (54 nmol/L) and the wild-type IC50 (480 nmol/L). Left: linear "
             "transport; right: saturable efflux. Osimertinib's unbound fraction in CSF is assumed to be 1 "
             "(CSF has little protein); IC50s are in vitro (cell culture, with serum).")
@@ -194,7 +197,7 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
     doc.p("Osimertinib 160 mg daily with intrathecal pemetrexed 30 mg by lumbar puncture on days 1, 8 and 15 "
           "(one course of Zhong 2024's schedule, 8 weeks). The model has no interaction between the two drugs: "
           "each follows its own pharmacokinetics; the figure puts them on one time line.")
-    fig, axs = plt.subplots(1, 2, figsize=(13.5, 4.7), layout="constrained")
+    fig, axs = plt.subplots(1, 2, figsize=(FIG_WIDTH, 4.7), layout="constrained")
     arm = next(iter(com.arms))
     pp.concentration_time(com, arm, drug="osimertinib", groups=["plasma", "lumbar", "ventricular"], ax=axs[0],
                           legend=False, title="osimertinib 160 mg daily")
@@ -202,7 +205,7 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
                           legend=False, title="pemetrexed 30 mg intrathecal")
     pp.add_legend(fig, ncol=5)
     doc.fig(_save(fig, folder, "fig10_osimertinib_plus_pemetrexed.png"),
-            f"Figure 10. The combination over 8 weeks (median patient, log scale, {unit_um}). Ticks on the time "
+            f"Figure 10. The combination over 8 weeks (median patient, log scale, {unit_um}). Marks on the time "
             "axis: daily oral doses (black) and lumbar injections (vermilion triangles).")
     doc.table(_compact(com, ["plasma", "lumbar", "ventricular"], ["ic50_egfr_mutant_low", "ic50_egfr_mutant_high"],
                        drug="osimertinib", time_unit="d", tmax=False).drop(columns=["arm"]),
@@ -228,13 +231,13 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
              ("fig14_bands_osimertinib.png", lin, None, ["plasma", "lumbar", "ventricular"], None,
               "osimertinib daily (linear CSF transport)")]
     for k, (name, res, arms, groups, drug, what) in enumerate(specs):
-        axes = pp.population_bands(res, groups, arms, drug=drug, log=True, title=what)
+        axes = pp.population_bands(res, groups, arms, drug=drug, log=True, title=what, rows="groups")
         doc.fig(_save(axes[0, 0].figure, folder, name), f"Figure {11 + k}. Population bands: {what} (log scale).")
-    fig, axs = plt.subplots(2, 3, figsize=(14.5, 7.4), layout="constrained")
+    fig, axs = plt.subplots(3, 2, figsize=(FIG_WIDTH - 1.0, 10.5), layout="constrained")
     for j, g in enumerate(["plasma", "lumbar", "ventricular"]):
-        pp.population_band(com, arm, drug="osimertinib", group=g, log=True, ax=axs[0, j], legend=False,
+        pp.population_band(com, arm, drug="osimertinib", group=g, log=True, ax=axs[j, 0], legend=False,
                            title=f"osimertinib: {pp.group_label(g)}")
-        pp.population_band(com, arm, drug="pemetrexed", group=g, log=True, ax=axs[1, j], legend=False,
+        pp.population_band(com, arm, drug="pemetrexed", group=g, log=True, ax=axs[j, 1], legend=False,
                            title=f"pemetrexed: {pp.group_label(g)}")
     pp.add_legend(fig, ncol=5)
     doc.fig(_save(fig, folder, "fig15_bands_combination.png"),
@@ -254,12 +257,48 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
               "point observations (limits such as '< 10%' pass or fail on their side of the limit).", "validation.csv")
     fails = val[~val["within_2fold"].astype(bool) & (val["role"] != "pathology")]
     if len(fails):
-        doc.table(fails[["id", "drug", "variant", "quantity", "observed", "predicted", "unit", "fold_error",
-                         "hypothesis"]].assign(observed=lambda d: d["observed"].map(_f),
-                                               predicted=lambda d: d["predicted"].map(_f),
-                                               fold_error=lambda d: d["fold_error"].map(_f)),
-                  "Table 8. Observations missed by more than 2-fold, with the hypothesis for each.")
+        table, hyps = _misses(val, fails)
+        doc.table(table, "Table 8. Observations missed by more than 2-fold. The hypothesis for each miss is "
+                  "written once below the table (H1, H2 ...) and referenced by its number.", "validation.csv",
+                  widths={"observation": "46%"})
+        doc.p("**Hypotheses for the misses**")
+        doc.ol(hyps, "hyp")
     tick()
+
+
+def _unit_text(u) -> str:
+    from pkcsf.plotting import pretty_unit
+
+    u = "" if u is None or (isinstance(u, float) and not np.isfinite(u)) else str(u)
+    return "" if u in ("", "1", "-") else " " + pretty_unit(u)
+
+
+def _misses(val: pd.DataFrame, fails: pd.DataFrame):
+    """Table 8 (one row per missed observation, readable labels, values with units) and the hypotheses,
+    each written once: identical texts share one number; observation ids inside a text become labels."""
+    import re
+
+    from pkcsf.plotting import observation_label
+
+    labels = {r.id: observation_label(r._asdict()) for r in val.itertuples()}
+    hyps: list[str] = []
+    rows = []
+    for r in fails.itertuples():
+        h = r.hypothesis if isinstance(r.hypothesis, str) and r.hypothesis.strip() else ""
+        ref = "–"
+        if h:
+            h = " ".join(h.split())
+            h = re.sub(r"\b(" + "|".join(map(re.escape, sorted(labels, key=len, reverse=True))) + r")\b",
+                       lambda m: f"'{labels[m.group(1)]}'", h)
+            if h not in hyps:
+                hyps.append(h)
+            ref = f"H{hyps.index(h) + 1}"
+        u = _unit_text(r.unit)
+        bound = {"upper": "< ", "lower": "> "}.get(str(r.bound), "")
+        rows.append({"observation": labels[r.id], "observed": f"{bound}{_f(r.observed)}{u}",
+                     "predicted": f"{_f(r.predicted)}{u}", "fold error": f"{_f(r.fold_error)}x",
+                     "hypothesis": ref})
+    return pd.DataFrame(rows), [f"**H{k}.** {h}" for k, h in enumerate(hyps, 1)]
 
 
 def _validation_summary(val: pd.DataFrame) -> pd.DataFrame:
