@@ -57,3 +57,15 @@ def test_check_keys_names_the_path_value_and_the_closest_key():
     assert exc.value.field == "t.bb" and exc.value.value == 1 and "allowed keys: a, b" in str(exc.value)
     with pytest.raises(PkcsfError, match="goes elsewhere"):
         check_keys("", {"zzz": 1}, ["a", "b"], hint=lambda k: "goes elsewhere")
+
+
+def test_reprs_are_one_short_line():
+    import pkcsf as pk
+
+    m = pk.load_model("reference_p1")
+    prob = pk.prepare(m, pk.Dose(10, "icv"), {k: 1.0 for k in m.parameter_names}, times=[0, 1, 2])
+    d = pk.drug("methotrexate")
+    for obj in (prob, prob.compiled, m, d, d.parameters, pk.setup("methotrexate")):
+        text = repr(obj)
+        assert "\n" not in text and len(text) < 200, text
+        assert text.startswith(type(obj).__name__ + "("), text

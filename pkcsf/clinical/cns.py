@@ -84,6 +84,10 @@ class Drug:
     thresholds: dict
     parameters: ParameterSet = field(repr=False)
 
+    def __repr__(self) -> str:
+        return (f"Drug({self.name!r}, mw={self.mw:g} g/mol, form={self.form!r}, routes={list(self.routes)}, "
+                f"thresholds={list(self.thresholds)})")
+
     @property
     def sources(self) -> list[str]:
         return self.parameters.cite()
@@ -260,6 +264,10 @@ class Setup:
     cns_model: str = "v2"
     sets: tuple = field(default=(), repr=False)
     notes: tuple = ()
+
+    def __repr__(self) -> str:
+        return (f"Setup(drug={self.drug.name!r}, model={self.model.name!r}, variant={self.variant!r}, "
+                f"routes={list(self.sites)}, {len(self.parameters)} parameters)")
 
     def with_parameters(self, **changes) -> "Setup":
         """A copy with some model parameters changed: numbers in base units (L/h, L, 1/h ...) or quantities

@@ -68,6 +68,10 @@ class ParameterSet:
     path: str = ""
     covariates: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return (f"ParameterSet({self.name!r}, kind={self.kind!r}, {len(self.values)} values, "
+                f"{len(self.thresholds)} thresholds, {len(self.references)} references)")
+
     def __getitem__(self, name: str) -> float:
         if name not in self.values:
             check_choice(f"{self.name} parameter", name, sorted(self.values), ParameterError)

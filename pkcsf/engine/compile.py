@@ -79,6 +79,10 @@ class CompiledModel:
     is_mass: np.ndarray         # bool per state: counts in mass balance
     sites: dict
 
+    def __repr__(self) -> str:
+        return (f"CompiledModel({self.model.name!r}: {self.n_states} states, {len(self.columns)} columns, "
+                f"{len(self.lin_type)} linear and {len(self.mm_src)} saturable transfers)")
+
     @property
     def n_states(self) -> int:
         return len(self.state_names)

@@ -339,6 +339,10 @@ class Problem:
     regimen_label: str = ""
     info: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return (f"Problem(model={self.compiled.model.name!r}, subjects={self.n_subjects}, times={len(self.times)}, "
+                f"saved={len(self.save)}, method={self.method!r}, rtol={self.rtol:g}, atol={self.atol:g})")
+
     @property
     def n_subjects(self) -> int:
         return self.P.shape[0]
