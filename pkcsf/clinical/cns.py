@@ -168,9 +168,56 @@ def _pathology_values(pathologies, patho: ParameterSet) -> dict[str, float]:
             check_choice("pathology", key, valid, ParameterError)
         unit = patho.values[key].unit if key in patho.values else "1"
         kind = UNITS[unit][0]
+        if isinstance(val, bool) or (kind == "dimensionless" and not isinstance(val, (int, float))):
+            raise ParameterError(f"pathologies[{key!r}]", val, "a number" + (f" in {unit}" if unit != "1" else "")
+                                 + (" (True/False only for the named scenarios: " + ", ".join(sorted(scen)) + ")"))
         out[key] = parse_quantity(val, kind, field=f"pathologies[{key!r}]", default_unit=unit) \
             if kind != "dimensionless" else float(val)
+        rng = patho.values[key].range if key in patho.values else (0.0, 1.0)      # F_LEAK: a fraction
+        if rng is not None:
+            lo, hi = (to_base(r, unit) for r in rng) if kind != "dimensionless" else rng
+            if not (lo <= out[key] <= hi) or not np.isfinite(out[key]):
+                raise ParameterError(f"pathologies[{key!r}]", val, f"must lie in [{rng[0]:g}, {rng[1]:g}] {unit}"
+                                     + " (see 'pkcsf pathologies')")
     return out
+
+
+def pathologies() -> "pd.DataFrame":
+    """What each pathology changes: one row per parameter and named scenario, with range and source.
+
+    Returns
+    -------
+    DataFrame
+        ``scenario`` (the name for ``pathologies={name: True}``, or empty for a parameter set by value),
+        ``parameter``, ``default``, ``scenario_value``, ``unit``, ``range``, ``meaning``, ``source``.
+
+    Examples
+    --------
+    >>> import pkcsf as pk
+    >>> pk.cns.pathologies()[["scenario", "parameter", "scenario_value", "unit"]].head(2)  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    patho = load_parameter_set("pathologies", "physiology")
+    scen = patho.options.get("scenarios", {})
+    rows = []
+    used = set()
+    for name, values in scen.items():
+        for k, v in values.items():
+            used.add(k)
+            val = patho.values.get(k)
+            rows.append({"scenario": name, "parameter": k, "default": val.given if val else 0.0,
+                         "scenario_value": float(v), "unit": val.unit if val else "1",
+                         "range": f"{val.range[0]:g} - {val.range[1]:g}" if val and val.range else "0 - 1",
+                         "meaning": " ".join((val.note if val else "fraction of a lumbar dose lost to the "
+                                              "epidural space (see adult.toml)").split()),
+                         "source": (val.source if val else "adult.toml")})
+    for k, val in patho.values.items():
+        if k not in used:
+            rows.append({"scenario": "", "parameter": k, "default": val.given, "scenario_value": float("nan"),
+                         "unit": val.unit, "range": f"{val.range[0]:g} - {val.range[1]:g}" if val.range else "",
+                         "meaning": " ".join(val.note.split()), "source": val.source})
+    return pd.DataFrame(rows)
 
 
 def physiology(name: str = "adult", age: float | None = None, pathologies=None) -> dict:

@@ -2,4 +2,4 @@
 
 A new command is a new module here, listed in :data:`COMMANDS` (the order of ``pkcsf --help``)."""
 
-COMMANDS = ["report", "run", "escalate", "validate", "catalog", "new_drug", "warmup", "sensitivity", "forecast"]
+COMMANDS = ["report", "run", "escalate", "validate", "catalog", "new_drug", "warmup", "sensitivity", "forecast", "pathologies"]

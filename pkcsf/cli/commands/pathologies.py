@@ -1,0 +1,49 @@
+"""``pkcsf pathologies``: what each pathology of the CSF model changes, its range and its source."""
+from __future__ import annotations
+
+import textwrap
+
+from pkcsf.cli._util import _F, _desc
+
+
+def _cmd_pathologies(args) -> int:
+    from pkcsf.clinical.cns import pathologies
+
+    t = pathologies()
+    if args.name:
+        from pkcsf.core.errors import ScenarioError, check_choice
+
+        names = sorted(set(t["scenario"]) - {""}) + sorted(t["parameter"])
+        check_choice("pathology", args.name, names, ScenarioError)
+        t = t[(t["scenario"] == args.name) | (t["parameter"] == args.name)]
+    if args.quiet:
+        return 0
+    for r in t.itertuples():
+        head = f"{r.scenario} (pathologies={{'{r.scenario}': True}})" if r.scenario else f"{r.parameter} (by value)"
+        print(head)
+        val = f"{r.scenario_value:g}" if r.scenario else "-"
+        u = "" if r.unit == "1" else f" {r.unit}"
+        print(f"  sets {r.parameter} = {val}{u} (healthy default {r.default:g}; allowed {r.range}{u}); "
+              f"source: {r.source}")
+        if not args.brief:
+            print(textwrap.fill(r.meaning, width=100, initial_indent="  ", subsequent_indent="  "))
+    return 0
+
+
+def register(sub, common) -> None:
+    """Add ``pkcsf pathologies`` to the parser."""
+    p = sub.add_parser(
+        "pathologies", parents=[common], formatter_class=_F,
+        help="what each pathology changes (shunt, blocks, turnover, leak), with range and source",
+        description=_desc("List the pathologies of the CSF model: the named scenarios (pathologies={'vp_shunt': "
+                          "True} in Python, [pathologies] vp_shunt = true in a scenario file), the parameter each "
+                          "sets and to what value, the healthy default, the allowed range and the source or "
+                          "assumption behind it."),
+        epilog=textwrap.dedent("""\
+            examples:
+              pkcsf pathologies
+              pkcsf pathologies vp_shunt
+              pkcsf pathologies --brief"""))
+    p.add_argument("name", nargs="?", metavar="NAME", help="only this scenario or parameter")
+    p.add_argument("--brief", action="store_true", help="without the explanations")
+    p.set_defaults(func=_cmd_pathologies)
