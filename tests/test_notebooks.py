@@ -47,5 +47,5 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     assert not errors
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert images >= 3, "the notebook should show its figures"
-    # the first run in a fresh environment also compiles the numba kernels (cached afterwards)
-    assert elapsed < BUDGET * 3, f"{path.name} took {elapsed:.0f} s"
+    # time is reported, never asserted (the first run in a fresh environment also compiles the kernels)
+    print(f"{path.name}: {elapsed:.0f} s")
