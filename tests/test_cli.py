@@ -338,13 +338,13 @@ def test_escalate_own_link_and_mtd_dose(capsys):
     (["pemetrexed", *ESC, "--design", "bion"], ["did you mean 'boin'"]),
     (["pemetrexed", *ESC, "--exposure", "plasm:auc"], ["did you mean 'plasma'"]),
     (["pemetrexed", *ESC, "--target-dlt", "0.2"], ["boin and crm only"]),
-    (["pemetrexed", *ESC, "--design", "crm", "--target-dlt", "1.2"], ["CRM.target"]),
+    (["pemetrexed", *ESC, "--design", "crm", "--target-dlt", "1.2"], ["--target-dlt", "between 0 and 1"]),
     (["pemetrexed", *ESC, "--e50", "3", "--mtd-dose", "10"], ["--e50", "not both"]),
     (["pemetrexed", *ESC, "--iiv", "CL:0.3"], ["--iiv", "PARAMETER=CV"]),
     (["pemetrexed", *ESC, "--iiv", "CLX=0.3"], ["did you mean 'CL'"]),
     (["methotrexate", *ESC], ["no literature MTD", "mtd_dose"]),
     (["pemetrexed", *ESC, "--schedule", "wekly x 2"], ["unknown frequency"]),
-    (["pemetrexed", *ESC, "--efficacy", "lumbar:cmax >= 2 h"], ["efficacy.at_least"]),
+    (["pemetrexed", *ESC, "--efficacy", "lumbar:cmax >= 2 h"], ["--efficacy"]),
 ])
 def test_escalate_errors(capsys, tmp_path, argv, words):
     out_dir = tmp_path / "o"

@@ -53,13 +53,6 @@ def search_dirs(kind: str) -> list[Path]:
 
 def read_toml(path, error, what: str) -> dict:
     """Read a TOML file; a missing or malformed file raises ``error`` naming ``what`` and the file."""
-    import tomllib
+    from pkcsf.core.tomlio import read
 
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise error(what, str(path), "the file does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise error(f"{what} {path.name}", str(exc), "is not valid TOML") from None
+    return read(path, error, what)

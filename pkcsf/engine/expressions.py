@@ -16,7 +16,11 @@ import numpy as np
 
 from pkcsf.core.errors import ModelError
 
-__all__ = ["Expression"]
+__all__ = ["Expression", "MAX_CHARS", "MAX_NODES", "MAX_DEPTH"]
+
+MAX_CHARS = 10_000      # a model expression is a line or two; these bound the work a file can ask for
+MAX_NODES = 2_000
+MAX_DEPTH = 100
 
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.Pow: operator.pow}
@@ -45,10 +49,16 @@ class Expression:
             text = repr(float(text))
         if not isinstance(text, str) or not text.strip():
             raise ModelError(field, text, "must be a parameter name, a number or an arithmetic expression")
+        if len(text) > MAX_CHARS:
+            raise ModelError(field, f"{len(text)} characters", f"an expression may have at most {MAX_CHARS} characters",
+                             "split it into derived parameters")
         try:
             tree = ast.parse(text.strip(), mode="eval").body
         except SyntaxError:
             raise ModelError(field, text, "is not a valid arithmetic expression") from None
+        except (RecursionError, MemoryError, ValueError):
+            raise ModelError(field, text, f"is nested too deeply (at most {MAX_DEPTH} levels)") from None
+        _check_size(tree, field, text)
         names: list[str] = []
         callees: set[int] = set()  # ids of the Name nodes that are a call's function
         for node in ast.walk(tree):
@@ -84,8 +94,13 @@ class Expression:
             elif isinstance(node, ast.Constant):
                 if not isinstance(node.value, (int, float)) or isinstance(node.value, bool):
                     raise ModelError(field, text, "constants must be numbers")
+                try:
+                    float(node.value)
+                except OverflowError:
+                    raise ModelError(field, text, "a number is too large (beyond 1.8e308)") from None
             elif not isinstance(node, (ast.Load, ast.operator, ast.unaryop, ast.expr_context)):
                 raise ModelError(field, text, f"'{type(node).__name__}' is not allowed in an expression")
+        _constant_parts(tree, field, text)
         return cls(text.strip(), tuple(names), tree)
 
     @property
@@ -111,9 +126,42 @@ def _arity_text(fname: str) -> str:
     return f"exactly {n} argument{'s' if n != 1 else ''}"
 
 
+def _check_size(tree, field, text):
+    """At most MAX_NODES nodes and MAX_DEPTH levels (checked without recursion)."""
+    stack, n = [(tree, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        n += 1
+        if depth > MAX_DEPTH:
+            raise ModelError(field, text, f"is nested too deeply (at most {MAX_DEPTH} levels of operations)",
+                             "split it into derived parameters")
+        if n > MAX_NODES:
+            raise ModelError(field, text, f"is too long (at most {MAX_NODES} terms and operators)",
+                             "split it into derived parameters")
+        stack.extend((c, depth + 1) for c in ast.iter_child_nodes(node))
+
+
+def _constant_parts(node, field, text):
+    """Value of a name-free sub-expression (checked finite), or None if it reads a parameter."""
+    if isinstance(node, ast.Name):
+        return None
+    if isinstance(node, ast.Constant):
+        return np.float64(node.value)
+    kids = [_constant_parts(c, field, text) for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)
+            and not (isinstance(node, ast.Call) and c is node.func)]
+    if any(k is None for k in kids):
+        return None
+    with np.errstate(all="ignore"):
+        value = np.float64(_eval(node, {}))
+    if not np.isfinite(value):
+        raise ModelError(field, text, f"the part {ast.unparse(node)!r} evaluates to {value} "
+                         "(overflow, division by zero or a logarithm of 0)")
+    return value
+
+
 def _eval(node, cols):
     if isinstance(node, ast.Constant):
-        return float(node.value)
+        return np.float64(node.value)
     if isinstance(node, ast.Name):
         return cols[node.id]
     if isinstance(node, ast.BinOp):

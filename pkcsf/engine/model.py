@@ -27,6 +27,7 @@ Models are written in TOML (see ``models/*.toml``) or built in Python.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -236,6 +237,9 @@ class Model:
             e = Expression.parse(value, where)
             for n in e.names:
                 if n not in known:
+                    if not known:
+                        raise ModelError(f"{where} (name {n!r})", n, "the model declares no parameters",
+                                         f"declare it in a [parameters] table: {n} = {{ unit = \"...\" }}")
                     check_choice(f"{where} (name {n!r})", n, sorted(known), ModelError)
             return e
 
@@ -298,25 +302,59 @@ class Model:
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "", _loading: tuple = ()) -> "Model":
         data = dict(data)
-        head = dict(data.pop("model", {}))
+        head = data.pop("model", {})
+        if not isinstance(head, dict):
+            raise ModelError("model", head, "must be a table: [model] with name, description, extends, references")
+        head = dict(head)
+        _only(head, {"name", "description", "extends", "references"}, "[model]",
+              "parameters go in their own [parameters] table: NAME = { unit = \"L/h\", description = \"...\" }")
         name = head.get("name") or Path(source).stem or "model"
         base = None
         if head.get("extends"):
             parent = head["extends"]
-            if parent in _loading:
-                raise ModelError("model.extends", parent, "models may not extend each other in a cycle")
-            base = load_model(parent, _loading=_loading + (name,))
+            if not isinstance(parent, str):
+                raise ModelError("model.extends", parent, "must be the name of another model (text)")
+            if parent == name or parent in _loading:
+                raise ModelError("model.extends", parent,
+                                 "a model may not extend itself, directly or through a cycle of extends",
+                                 "name another model, or remove 'extends'")
+            try:
+                base = load_model(parent, _loading=_loading + (name,))
+            except ModelError as e:
+                if e.field == "model.extends":
+                    raise
+                raise ModelError("model.extends", parent, f"the model it extends cannot be loaded: {e}") from None
         unknown = set(data) - {"parameters", "derived", "compartments", "transfers", "sites"}
         if unknown:
             raise ModelError(f"{source or name}", sorted(unknown)[0],
                              "allowed tables: model, parameters, derived, compartments, transfers, sites")
+        for key, kind in (("parameters", dict), ("derived", dict), ("compartments", list), ("transfers", list),
+                          ("sites", list)):
+            if key in data and not isinstance(data[key], kind):
+                shape = "a table [" + key + "]" if kind is dict else "an array of tables [[" + key + "]]"
+                raise ModelError(key, data[key], f"must be {shape}")
         params = []
         for pname, spec in data.get("parameters", {}).items():
             spec = spec if isinstance(spec, dict) else {"description": str(spec)}
-            params.append(Parameter(pname, spec.get("unit", ""), spec.get("description", ""), spec.get("default")))
+            _only(spec, {"unit", "description", "default"}, f"parameters.{pname}")
+            default = spec.get("default")
+            if default is not None:
+                if isinstance(default, bool) or not isinstance(default, (int, float)) or not math.isfinite(default):
+                    raise ModelError(f"parameters.{pname}.default", default,
+                                     "must be a finite number in the parameter's unit (no text, no units)")
+                default = float(default)
+            params.append(Parameter(pname, spec.get("unit", ""), spec.get("description", ""), default))
         derived = []
         for dname, spec in data.get("derived", {}).items():
-            derived.append((dname, spec["expr"] if isinstance(spec, dict) else spec))
+            if isinstance(spec, dict):
+                _only(spec, {"expr", "unit", "description"}, f"derived.{dname}")
+                if "expr" not in spec:
+                    raise ModelError(f"derived.{dname}", spec, "a derived parameter needs its expression 'expr'",
+                                     f'write {dname} = "CL / V" or {dname} = {{ expr = "CL / V", unit = "1/h" }}')
+                spec = spec["expr"]
+            if isinstance(spec, bool) or not isinstance(spec, (str, int, float)):
+                raise ModelError(f"derived.{dname}", spec, "must be an expression (text) or a number")
+            derived.append((dname, spec))
         comps = []
         for i, spec in enumerate(data.get("compartments", [])):
             _only(spec, {"name", "volume", "description", "kind", "group"}, f"compartments[{i}]")
@@ -348,11 +386,15 @@ class Model:
         return cls.from_dict(read_toml(path, ModelError, "model file"), source=str(path))
 
 
-def _only(spec: dict, allowed: set, where: str):
+def _only(spec: dict, allowed: set, where: str, fix: str | None = None):
+    if not isinstance(spec, dict):
+        raise ModelError(where, spec, "must be a table (key = value pairs)")
     extra = set(spec) - allowed
     if extra:
         bad = sorted(extra)[0]
-        check_choice(f"{where} key", bad, sorted(allowed), ModelError)
+        if fix is None:
+            check_choice(f"{where} key", bad, sorted(allowed), ModelError)
+        raise ModelError(f"{where} key", bad, "allowed: " + ", ".join(sorted(allowed)), fix)
 
 
 _TRANSFER_KEYS = {

@@ -1,0 +1,61 @@
+"""One TOML reader for every file pkcsf reads (models, parameter sets, scenarios, records).
+
+* Python 3.10 has no ``tomllib``: the ``tomli`` package (same API) is used there.
+* A UTF-8 byte-order mark (Windows editors) is accepted.
+* Files beyond :data:`MAX_BYTES`, text that is not UTF-8, and nesting deeper than Python can parse
+  (``a = [[[[...]]]]`` 20,000 deep) give one :class:`~pkcsf.core.errors.PkcsfError`, not a
+  RecursionError or MemoryError.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from pkcsf.core.errors import PkcsfError
+
+__all__ = ["tomllib", "TOMLDecodeError", "loads", "read", "MAX_BYTES"]
+
+TOMLDecodeError = tomllib.TOMLDecodeError
+MAX_BYTES = 32 * 1024 * 1024          # the largest pkcsf file in the repository is < 1 MB
+_BOM = "\ufeff"
+
+
+def loads(text: str, *, error=PkcsfError, what: str = "TOML text") -> dict:
+    """Parse TOML text; any failure raises ``error(what, ...)`` in one line."""
+    if text.startswith(_BOM):
+        text = text[1:]
+    if len(text) > MAX_BYTES:
+        raise error(what, f"{len(text)} characters", f"is larger than pkcsf reads ({MAX_BYTES // 2**20} MiB)")
+    try:
+        return tomllib.loads(text)
+    except TOMLDecodeError as exc:
+        raise error(what, str(exc), "is not valid TOML") from None
+    except RecursionError:
+        raise error(what, "nested arrays or tables", "are nested too deeply to read (keep nesting shallow)") from None
+    except MemoryError:
+        raise error(what, "the file", "is too large to read into memory") from None
+
+
+def read(path, error=PkcsfError, what: str = "file") -> dict:
+    """Read a TOML file (see :func:`loads`); a missing or unreadable file raises ``error``."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise error(f"{what} {path.name}", f"{size} bytes", f"is larger than pkcsf reads ({MAX_BYTES // 2**20} MiB)")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error(what, str(path), "the file does not exist") from None
+    except IsADirectoryError:
+        raise error(what, str(path), "is a folder, not a file") from None
+    except OSError as exc:
+        raise error(what, str(path), f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {path.name}", f"byte {exc.start}", "is not UTF-8 text (save the file as UTF-8)") from None
+    return loads(text, error=error, what=f"{what} {path.name}")

@@ -1,0 +1,153 @@
+"""Bad input gets one clear error, never a raw exception: bad model files, bad CLI input, bad API input,
+and resource bombs (work or memory a file asks for that cannot fit).
+
+Every case is a row of a parametrize list: add a row to extend the corpus. A case passes when the
+error is a :class:`~pkcsf.PkcsfError` (CLI: exit 2 and one line ``pkcsf: error: ...``) whose message
+contains every expected word (the field, the value, the rule).
+"""
+from __future__ import annotations
+
+import math
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pkcsf as pk
+from pkcsf.cli import main
+from pkcsf.core.errors import PkcsfError
+
+BASE_MODEL = """\
+[model]
+name = "m"
+[parameters]
+CL = { unit = "L/h" }
+V = { unit = "L" }
+[[compartments]]
+name = "central"
+volume = "V"
+[[transfers]]
+type = "flow"
+from = "central"
+CL = "CL"
+[[sites]]
+name = "iv"
+targets = "central"
+"""
+PARAMS = {"CL": 1.0, "V": 2.0}
+
+
+def run_model(tmp_path, text, *, encoding="utf-8"):
+    p = tmp_path / "m.toml"
+    p.write_bytes(text.encode(encoding))
+    m = pk.load_model(p)
+    return pk.simulate(m, pk.Dose("1 mg", "iv"), PARAMS, times=np.array([0.0, 1.0]))
+
+
+def expect_error(fn, *words):
+    with pytest.raises(PkcsfError) as e:
+        fn()
+    msg = str(e.value)
+    for w in words:
+        assert w in msg, msg
+    assert "np.float64" not in msg and "\n" not in msg, msg
+    return msg
+
+
+def cli_error(capsys, argv, *words):
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.strip().splitlines() if "once for this machine" not in ln]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("pkcsf: error: "), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in lines[0], lines[0]
+    return lines[0]
+
+
+# ------------------------------------------------------------------ model files
+MODEL_CASES = [
+    # (id, how the base model is changed, words the error must contain)
+    ("derived table without expr", BASE_MODEL + '[derived]\nA = { unit = "L" }\n', ["derived.A", "'expr'"]),
+    ("text default", BASE_MODEL.replace('CL = { unit = "L/h" }', 'CL = { unit = "L/h", default = "ten" }'),
+     ["parameters.CL.default", "'ten'", "number"]),
+    ("nan default", BASE_MODEL.replace('CL = { unit = "L/h" }', 'CL = { unit = "L/h", default = nan }'),
+     ["parameters.CL.default", "got nan", "finite"]),
+    ("overflowing derived", BASE_MODEL + '[derived]\nA = "10**10**10"\n', ["derived.A", "10**10**10", "inf"]),
+    ("overflowing volume", BASE_MODEL.replace('volume = "V"', 'volume = "10**10**10"'),
+     ["compartments[0].volume", "inf"]),
+    ("huge integer", BASE_MODEL.replace('volume = "V"', 'volume = "V * 10**400"'), ["volume", "inf"]),
+    ("division by zero", BASE_MODEL + '[derived]\nA = "CL * (1/0)"\n', ["derived.A", "1 / 0"]),
+    ("parameters inside [model]", BASE_MODEL.replace('[parameters]\nCL = { unit = "L/h" }\nV = { unit = "L" }\n',
+                                                     'parameters = ["CL", "V"]\n'),
+     ["[model] key", "'parameters'", "[parameters] table"]),
+    ("parameters as an array", BASE_MODEL.replace('[model]\nname = "m"\n[parameters]\nCL = { unit = "L/h" }\n'
+                                                  'V = { unit = "L" }\n', 'parameters = ["CL", "V"]\n[model]\nname = "m"\n'),
+     ["parameters", "must be a table"]),
+    ("self-extending model", '[model]\nname = "selfx"\nextends = "selfx"\n', ["model.extends", "'selfx'", "itself"]),
+    ("extends an unknown model", '[model]\nname = "x"\nextends = "nosuchmodel"\n', ["model.extends", "nosuchmodel"]),
+    ("expression nested 20,000 deep", BASE_MODEL + '[derived]\nA = "' + "-" * 5000 + 'CL"\n', ["derived.A", "nested"]),
+    ("expression of 200,000 terms", BASE_MODEL + '[derived]\nA = "' + "+".join(["CL"] * 200_000) + '"\n',
+     ["derived.A", "characters"]),
+    ("expression of 3,000 terms", BASE_MODEL + '[derived]\nA = "' + "+".join(["CL"] * 3_000) + '"\n',
+     ["derived.A"]),
+    ("TOML nested 20,000 deep", BASE_MODEL + "deep = " + "[" * 20_000 + "]" * 20_000 + "\n",
+     ["m.toml", "nested too deeply"]),
+]
+
+
+@pytest.mark.parametrize("text, words", [c[1:] for c in MODEL_CASES], ids=[c[0] for c in MODEL_CASES])
+def test_bad_model_files(tmp_path, text, words):
+    expect_error(lambda: run_model(tmp_path, text), *words)
+
+
+def test_model_file_with_a_byte_order_mark_is_read(tmp_path):
+    res = run_model(tmp_path, "\ufeff" + BASE_MODEL)
+    assert res is not None
+
+
+# ------------------------------------------------------------------ API input
+API_CASES = [
+    ("NONMEM AMT negative", lambda: pk.from_nonmem(pd.DataFrame(
+        {"ID": [1], "TIME": [0.0], "AMT": [-5.0], "CMT": ["iv"], "EVID": [1]})), ["AMT", "-5.0"]),
+    ("NONMEM AMT text", lambda: pk.from_nonmem(pd.DataFrame(
+        {"ID": [1], "TIME": [0.0], "AMT": ["ten"], "CMT": ["iv"], "EVID": [1]})), ["AMT", "'ten'"]),
+    ("NONMEM EVID NaN", lambda: pk.from_nonmem(pd.DataFrame(
+        {"ID": [1], "TIME": [0.0], "AMT": [1.0], "CMT": ["iv"], "EVID": [math.nan]})), ["EVID", "nan"]),
+    ("error shows NaN plainly", lambda: pk.Dose(np.float64("nan"), "iv"), ["got nan"]),
+]
+
+
+@pytest.mark.parametrize("fn, words", [c[1:] for c in API_CASES], ids=[c[0] for c in API_CASES])
+def test_bad_api_input(fn, words):
+    expect_error(fn, *words)
+
+
+def test_empty_choice_list_says_so():
+    from pkcsf.core.errors import check_choice
+
+    msg = expect_error(lambda: check_choice("x", "a", []), "x", "'a'")
+    assert "allowed: " not in msg
+
+
+# ------------------------------------------------------------------ CLI input
+ESC = ["escalate", "pemetrexed", "--doses", "10,20", "--schedule", "once", "--subjects", "3", "--trials", "5"]
+CLI_CASES = [
+    ("--e50 nan", ESC + ["--e50", "nan"], ["--e50", "finite"]),
+    ("--e50 negative", ESC + ["--e50", "-1"], ["--e50", "> 0"]),
+    ("--target-dlt 2 (boin)", ESC + ["--design", "boin", "--target-dlt", "2"], ["--target-dlt", "between 0 and 1"]),
+    ("--target-dlt nan (crm)", ESC + ["--design", "crm", "--target-dlt", "nan"], ["--target-dlt"]),
+    ("--target-dlt with 3+3", ESC + ["--target-dlt", "0.3"], ["--target-dlt", "boin and crm"]),
+    ("--p-at-mtd 1.5", ESC + ["--p-at-mtd", "1.5"], ["--p-at-mtd"]),
+    ("--slope inf", ESC + ["--slope", "inf"], ["--slope", "finite"]),
+]
+
+
+@pytest.mark.parametrize("argv, words", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_bad_cli_input(capsys, argv, words):
+    line = cli_error(capsys, argv, *words)
+    assert "LogisticExposureToxicity" not in line and "BOIN." not in line and "CRM." not in line
