@@ -24,35 +24,41 @@ read-outs in :mod:`pkcsf.analysis.metrics` and :mod:`pkcsf.analysis.nca`; trials
 :mod:`pkcsf.trials` and :mod:`pkcsf.clinical.escalation`; scenario files in
 :mod:`pkcsf.clinical.scenario_file`; the command line in :mod:`pkcsf.cli`.
 """
-from pkcsf.core import startup as _startup  # noqa: F401  (first: Ctrl-C while the command starts: one line)
-from pkcsf.engine.dosing import Dose, Regimen, bolus, from_nonmem, infusion, oral
-from pkcsf.core.errors import (DosingError, ModelError, ParameterError, PkcsfError, ScenarioError, SolverError,
-                     Status)
-from pkcsf.engine.model import (Compartment, Model, Parameter, Site, Transfer, accumulate, available_models, elimination,
-                    exchange, first_order, flow, load_model, michaelis_menten, release)
-from pkcsf.clinical.parameters import ParameterSet, load_parameter_set
-from pkcsf.core.paths import add_search_path
-from pkcsf.engine.results import SimulationResult
-from pkcsf.facade import prepare, simulate
-from pkcsf.clinical import cns
-from pkcsf.analysis import metrics
-from pkcsf.analysis import nca
-from pkcsf.clinical import population
-from pkcsf.clinical import regimens
-from pkcsf.clinical import scenario
 from pkcsf import trials
+from pkcsf.analysis import metrics, nca
+from pkcsf.clinical import cns, escalation, population, regimens, scenario, scenario_file
 from pkcsf.clinical.cns import drug, setup
+from pkcsf.clinical.escalation import simulate_escalation
+from pkcsf.clinical.forecast import forecast
+from pkcsf.clinical.parameters import ParameterSet, load_parameter_set
 from pkcsf.clinical.population import Population, RandomEffect
 from pkcsf.clinical.regimens import parse_regimen
 from pkcsf.clinical.scenario import Arm, Scenario, Target, run, simulate_drug
-from pkcsf.clinical import escalation
-from pkcsf.clinical import scenario_file
-from pkcsf.clinical.escalation import simulate_escalation
 from pkcsf.clinical.scenario_file import load_scenario
 from pkcsf.clinical.sensitivity import sensitivity
-from pkcsf.clinical.forecast import forecast
-
+from pkcsf.core import startup as _startup  # noqa: F401  (first: Ctrl-C while the command starts: one line)
+from pkcsf.core.errors import DosingError, ModelError, ParameterError, PkcsfError, ScenarioError, SolverError, Status
+from pkcsf.core.paths import add_search_path
 from pkcsf.core.version import __version__
+from pkcsf.engine.dosing import Dose, Regimen, bolus, from_nonmem, infusion, oral
+from pkcsf.engine.model import (
+                     Compartment,
+                     Model,
+                     Parameter,
+                     Site,
+                     Transfer,
+                     accumulate,
+                     available_models,
+                     elimination,
+                     exchange,
+                     first_order,
+                     flow,
+                     load_model,
+                     michaelis_menten,
+                     release,
+)
+from pkcsf.engine.results import SimulationResult
+from pkcsf.facade import prepare, simulate
 
 __all__ = [
     "simulate", "prepare", "SimulationResult",

@@ -1,8 +1,7 @@
 """Calibration machinery and records (parameters/calibration/*.toml): structure, warnings, reproducibility."""
-import tomllib
-
 import numpy as np
 import pytest
+import tomllib
 
 from pkcsf.clinical import calibration
 from pkcsf.core.paths import builtin_dir
@@ -52,8 +51,9 @@ def test_free_names_are_unique_keys():
 
 def test_every_calibration_record_names_its_sources():
     """Fitted values are marked calibrated; every datum carries the source of its observation."""
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     from pkcsf.clinical.validation import load_observations
 

@@ -7,10 +7,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pkcsf.trials import designs as T
-from pkcsf.clinical.escalation import (LITERATURE_MTD, EfficacyTarget, EscalationError, EscalationResult, parse_exposure,
-                              simulate_escalation)
+from pkcsf.clinical.escalation import (
+    LITERATURE_MTD,
+    EfficacyTarget,
+    EscalationError,
+    EscalationResult,
+    parse_exposure,
+    simulate_escalation,
+)
 from pkcsf.core.errors import PkcsfError
+from pkcsf.trials import designs as T
 
 SHORT = "weekly x 2 weeks"          # a short schedule: fast simulations
 FAST = dict(schedule=SHORT, subjects=20, trials=300, seed=3)

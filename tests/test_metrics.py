@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from pkcsf.analysis import metrics as m
-from pkcsf.core.errors import PkcsfError
 from pkcsf.analysis.metrics import MetricsError
+from pkcsf.core.errors import PkcsfError
 
 LN2 = math.log(2)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pkcsf.analysis.nca import PARAMETERS, NCAError, nca, nca_arrays
 from pkcsf.core.errors import PkcsfError
-from pkcsf.analysis.nca import NCAError, PARAMETERS, nca, nca_arrays
 
 LN2 = math.log(2)
 

@@ -1,9 +1,9 @@
 """Every parameter file loads (every value sourced), calibrations exist, observations are well formed."""
-import tomllib
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import tomllib
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.parameters import load_parameter_set

@@ -1,16 +1,15 @@
 """Pharmacodynamic layer (pkcsf.pd): Friberg myelosuppression kernel, pemetrexed neutropenia reference check,
 PD parameter files, CSF tumour-cell kill."""
-import tomllib
-
 import numpy as np
 import pytest
+import tomllib
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
 import pkcsf as pk
+from pkcsf import pd as PD
 from pkcsf.core.errors import ParameterError, PkcsfError
 from pkcsf.core.paths import builtin_dir
-from pkcsf import pd as PD
 
 PARAM = builtin_dir("parameters")
 

@@ -4,11 +4,20 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import ndtri
 
 import pkcsf as pk
-from pkcsf.clinical.population import (CovariateEffect, Population, RandomEffect, bsa_mosteller, crcl_cockcroft_gault,
-                              lms_value, load_demographics, normals, uniforms)
-from scipy.special import ndtri
+from pkcsf.clinical.population import (
+    CovariateEffect,
+    Population,
+    RandomEffect,
+    bsa_mosteller,
+    crcl_cockcroft_gault,
+    lms_value,
+    load_demographics,
+    normals,
+    uniforms,
+)
 
 TYP = {"CL": 10.0, "V": 50.0, "KA": 1.0}
 

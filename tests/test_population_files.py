@@ -2,16 +2,16 @@
 physiology and drug files: they load, every entry is sourced, every effect targets a model parameter,
 and sampled demographics reproduce the summary values of their sources within Monte-Carlo error."""
 import math
-import tomllib
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomllib
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.parameters import load_parameter_set
-from pkcsf.core.paths import builtin_dir
 from pkcsf.clinical.population import COVARIATES, Population, load_demographics
+from pkcsf.core.paths import builtin_dir
 
 PARAM = builtin_dir("parameters")
 POP_FILES = sorted((PARAM / "population").glob("*.toml"))

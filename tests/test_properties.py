@@ -20,10 +20,11 @@ import numba
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import administered, models, output_times, parameters, populations, regimens, scale_doses
 
 import pkcsf as pk
-from strategies import administered, models, output_times, parameters, populations, regimens, scale_doses
 
 ADAPTIVE = ["rodas5p", "radau"]
 PROPS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

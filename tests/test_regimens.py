@@ -9,15 +9,40 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pkcsf.engine.dosing import Dose, Regimen
-from pkcsf.core.errors import DosingError
 from pkcsf.clinical.parameters import load_parameter_set
-from pkcsf.clinical.regimens import (AGE_BASED_DRUGS, NAMED_REGIMENS, REGIMEN_SOURCES, ROUTES, RegimenTextError,
-                            age_based_dose, age_based_table, bsa, daily, depocyt_label, describe_regimen,
-                            dose_per_bsa, every, liposomal_cytarabine, methotrexate_it, monthly, named_regimen,
-                            normalize_route, on_days, once, osimertinib, osimertinib_plus_it_pemetrexed,
-                            parse_regimen, pemetrexed_d1d8, pemetrexed_pan2019, thiotepa_it, cytarabine_it,
-                            twice_weekly, weekly)
+from pkcsf.clinical.regimens import (
+    AGE_BASED_DRUGS,
+    NAMED_REGIMENS,
+    REGIMEN_SOURCES,
+    ROUTES,
+    RegimenTextError,
+    age_based_dose,
+    age_based_table,
+    bsa,
+    cytarabine_it,
+    daily,
+    depocyt_label,
+    describe_regimen,
+    dose_per_bsa,
+    every,
+    liposomal_cytarabine,
+    methotrexate_it,
+    monthly,
+    named_regimen,
+    normalize_route,
+    on_days,
+    once,
+    osimertinib,
+    osimertinib_plus_it_pemetrexed,
+    parse_regimen,
+    pemetrexed_d1d8,
+    pemetrexed_pan2019,
+    thiotepa_it,
+    twice_weekly,
+    weekly,
+)
+from pkcsf.core.errors import DosingError
+from pkcsf.engine.dosing import Dose, Regimen
 
 H = 24.0
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pkcsf.core.errors import PkcsfError, ScenarioError
 from pkcsf.clinical.scenario import Scenario
 from pkcsf.clinical.scenario_file import SCHEMA, OutputOptions, ScenarioFileError, load_scenario
+from pkcsf.core.errors import PkcsfError, ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "scenarios").glob("*.toml"))

@@ -17,7 +17,6 @@ the same thing for every case.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import scipy.linalg

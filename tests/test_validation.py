@@ -1,14 +1,14 @@
 """Validation against published observations: every non-flagged point within 2-fold; calibrations reproducible."""
 import time
-import tomllib
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomllib
 
 from pkcsf.clinical import calibration
-from pkcsf.core.paths import builtin_dir
 from pkcsf.clinical.validation import HYPOTHESES, run_validation, write_validation_report
+from pkcsf.core.paths import builtin_dir
 
 
 @pytest.fixture(scope="module")

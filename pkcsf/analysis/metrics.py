@@ -297,7 +297,7 @@ class _Curve:
         return s, e
 
     def _snap(self, x: float) -> float:
-        """x clipped to the grid and, within tol of an output time, set to that time.
+        """X clipped to the grid and, within tol of an output time, set to that time.
 
         (So ``end=0.1 * 3`` means the output time 0.3, and a window ending
         there on a dose takes the pre-dose value.)

@@ -169,7 +169,8 @@ def min_interval_run(times, conc, threshold, starts, ends):
 
 def percentiles(a, q, axis=0):
     """``np.nanpercentile(a, q, axis)``, through the much faster ``np.percentile`` when ``a`` has no NaN
-    (the usual case: a failed subject's profile is NaN). Same values either way."""
+    (the usual case: a failed subject's profile is NaN). Same values either way.
+    """
     a = np.asarray(a, dtype=np.float64)
     if np.isnan(a).any():
         return np.nanpercentile(a, q, axis=axis)

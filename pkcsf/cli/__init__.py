@@ -35,7 +35,7 @@ import sys
 import textwrap
 import traceback
 
-from pkcsf.cli._util import PROG, _F, _Parser, _UsageError, _common, _desc, _one_line, _version
+from pkcsf.cli._util import _F, PROG, _common, _desc, _one_line, _Parser, _UsageError, _version
 from pkcsf.cli.commands import COMMANDS
 from pkcsf.core.errors import PkcsfError
 

@@ -113,40 +113,6 @@ def _nonneg_int(text):
     return v
 
 
-def _finite(text) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if v != v or v in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return v
-
-
-def _positive_float(text) -> float:
-    v = _finite(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return v
-
-
-def _probability(text) -> float:
-    v = _finite(text)
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"must be a probability strictly between 0 and 1, got {text!r}")
-    return v
-
-
-def _cli_error(e: PkcsfError, options: dict) -> PkcsfError:
-    """The same error named by its command-line option (``BOIN.target`` -> ``--target-dlt``), if known."""
-    for internal, opt in options.items():
-        if e.field == internal or e.field.endswith("." + internal):
-            return type(e)(opt, e.value, e.allowed, e.fix)
-        if e.field.startswith(internal + "."):
-            return type(e)(f"{opt} ({e.field[len(internal) + 1:]})", e.value, e.allowed, e.fix)
-    return e
-
-
 def _version() -> str:
     from pkcsf.core.version import __version__
 

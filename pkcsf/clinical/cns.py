@@ -28,11 +28,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from pkcsf.core.errors import ParameterError, PkcsfError, check_choice
-from pkcsf.engine.model import Model, load_model
 from pkcsf.clinical.parameters import ParameterSet, Value, available_parameter_sets, load_parameter_set
-from pkcsf.core.units import UNITS, parse_quantity, to_base
 from pkcsf.clinical.routes import ROUTES, normalize_route
+from pkcsf.core.errors import ParameterError, PkcsfError, check_choice
+from pkcsf.core.units import UNITS, parse_quantity, to_base
+from pkcsf.engine.model import Model, load_model
 
 __all__ = ["Drug", "Setup", "drug", "physiology", "setup", "available_drugs", "OUTPUT_GROUPS", "ROUTES",
            "CNS_MODELS", "DEFAULT_CNS_MODEL"]
@@ -124,7 +124,8 @@ class Drug:
 
 def drug(name) -> Drug:
     """Load ``parameters/drugs/<name>.toml`` as a :class:`Drug` (from any folder on the search path:
-    :func:`pkcsf.add_search_path`, ``PKCSF_PATH``; see docs/own_drug.md)."""
+    :func:`pkcsf.add_search_path`, ``PKCSF_PATH``; see docs/own_drug.md).
+    """
     if isinstance(name, Drug):
         return name
     return _drug_from_set(load_parameter_set(str(name), "drugs"))
@@ -318,7 +319,8 @@ class Setup:
 
     def with_parameters(self, **changes) -> "Setup":
         """A copy with some model parameters changed: numbers in base units (L/h, L, 1/h ...) or quantities
-        with any unit of the parameter's kind (``CL="0.20 L/d"``, ``Q_CSF="0.35 mL/min"``)."""
+        with any unit of the parameter's kind (``CL="0.20 L/d"``, ``Q_CSF="0.35 mL/min"``).
+        """
         unknown = set(changes) - set(self.parameters)
         if unknown:
             check_choice("parameter", sorted(unknown)[0], sorted(self.parameters), ParameterError)

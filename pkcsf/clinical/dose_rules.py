@@ -29,7 +29,7 @@ def _num(x) -> str:
 
 
 def _amount(dose, bsa=None, field: str = "dose"):
-    """mg (float) or a per-subject expression (str) from a number, quantity, 'x mg/m2' or expression."""
+    """Mg (float) or a per-subject expression (str) from a number, quantity, 'x mg/m2' or expression."""
     if isinstance(dose, bool):
         raise DosingError(field, dose, "must be an amount such as '12 mg'")
     if isinstance(dose, (int, float, np.integer, np.floating)):
@@ -171,7 +171,8 @@ def age_dose_column(drug) -> str:
     """Name of the per-subject column holding the age-based dose of ``drug`` (e.g.
     ``"AGEDOSE_METHOTREXATE"``): a regimen parsed with ``age="AGE"`` doses each
     subject by this column, which :mod:`pkcsf.clinical.scenario` fills from the
-    subject's ``AGE`` with :func:`age_based_dose`."""
+    subject's ``AGE`` with :func:`age_based_dose`.
+    """
     return "AGEDOSE_" + _age_drug(drug).upper()
 
 

@@ -18,9 +18,9 @@ import json
 import math
 from pathlib import Path
 
-from pkcsf.core.errors import ParameterError
 from pkcsf.clinical import cns
 from pkcsf.clinical.parameters import TODO, unsourced_entries
+from pkcsf.core.errors import ParameterError
 
 __all__ = ["DRUG_FIELDS", "OPTIONAL_FIELDS", "TODO", "drug_template", "write_drug_template", "unsourced_entries"]
 
@@ -138,7 +138,7 @@ def drug_template(name: str, like=None) -> str:
     for k, (unit, meaning) in OPTIONAL_FIELDS.items():
         if base is not None and k in base.parameters.values:
             continue
-        lines += [f"# [values.{k}]    # {meaning}", f"# value = ...", f'# unit = "{unit}"', '# source = "..."', ""]
+        lines += [f"# [values.{k}]    # {meaning}", "# value = ...", f'# unit = "{unit}"', '# source = "..."', ""]
     ps = base.parameters if base is not None else None
     if ps is not None and ps.thresholds:
         lines += ["# Thresholds read out as time above (target CSF concentrations):"]

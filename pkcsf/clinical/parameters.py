@@ -181,7 +181,8 @@ def _example_value(kind) -> str:
 def unsourced_entries(data: dict) -> list[str]:
     """``section.name`` of every entry of a parsed parameter file without a source yet: a missing or empty
     source, the template placeholder ``"TODO"``, or a value that is not a finite number (the template's
-    ``nan``)."""
+    ``nan``).
+    """
     out = []
     for section in ("values", "thresholds", "variability", "covariates"):
         for k, spec in (data.get(section) or {}).items():

@@ -48,7 +48,7 @@ def has_neutropenia_model(drug: str) -> bool:
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Exact binomial confidence interval of ``k`` events in ``n``."""
     a = (1 - level) / 2
-    from scipy import stats      # on first use: scipy.stats takes ~0.5 s to import (issue 11)
+    from scipy import stats  # on first use: scipy.stats takes ~0.5 s to import (issue 11)
 
     lo = 0.0 if k == 0 else float(stats.beta.ppf(a, k, n - k + 1))
     hi = 1.0 if k == n else float(stats.beta.ppf(1 - a, k + 1, n - k))

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.clinical.covariates import COVARIATES, CovariateEffect
+from pkcsf.core.errors import ParameterError, check_choice
 
 __all__ = ["Population", "RandomEffect", "CovariateEffect", "Demographics", "CovariateDistribution", "uniforms",
            "normals", "bsa_mosteller", "crcl_cockcroft_gault", "lms_value", "load_demographics", "COVARIATES", "SCALES"]
@@ -165,7 +165,8 @@ class CovariateDistribution:
 
 def lms_value(L, M, S, z):
     """Growth-chart value at z-score ``z`` (Cole TJ, Green PJ. Stat Med 1992;11:1305-19):
-    ``M*(1 + L*S*z)**(1/L)``, or ``M*exp(S*z)`` when L = 0."""
+    ``M*(1 + L*S*z)**(1/L)``, or ``M*exp(S*z)`` when L = 0.
+    """
     L, M, S, z = (np.asarray(a, float) for a in (L, M, S, z))
     small = np.abs(L) < 1e-12
     Ls = np.where(small, 1.0, L)
@@ -241,7 +242,7 @@ def load_demographics(name_or_path="adult") -> Demographics:
     """Read ``parameters/population/<name>.toml`` (every value sourced)."""
     from pathlib import Path
 
-    from pkcsf.clinical.parameters import available_parameter_sets, _check_source
+    from pkcsf.clinical.parameters import _check_source, available_parameter_sets
 
     p = Path(str(name_or_path))
     if p.suffix != ".toml":
@@ -342,7 +343,8 @@ def _read_lms(spec, w):
 
 def _check_lms_links(covs, R, fname):
     """An lms covariate's given_by must be an unconditional covariate of the file whose bounds lie in the table,
-    and not correlated with it (z-scores are defined within each value of given_by)."""
+    and not correlated with it (z-scores are defined within each value of given_by).
+    """
     names = [c.name for c in covs]
     for i, c in enumerate(covs):
         if not c.given_by:

@@ -46,7 +46,8 @@ __all__ = ["Arm", "Target", "Scenario", "ScenarioResult", "ArmResult", "run", "d
 class Target:
     """A target to meet in a compartment group, e.g. ventricular methotrexate
     >= 1 µmol/L for >= 48 h after each dose (``per="dose"``) or in total
-    (``per="total"``)."""
+    (``per="total"``).
+    """
 
     group: str
     threshold: str | float
@@ -397,7 +398,8 @@ class ScenarioResult:
 
     def plot(self, groups=("ventricular", "cisternal", "lumbar", "plasma"), **kwargs):
         """Median and 5–95% band per compartment group, every arm overlaid (see
-        :func:`pkcsf.plotting.overlay_arms`, which takes the same keywords). Returns the Axes."""
+        :func:`pkcsf.plotting.overlay_arms`, which takes the same keywords). Returns the Axes.
+        """
         from pkcsf.plotting import overlay_arms
 
         first = next(iter(self.arms.values()))
@@ -486,7 +488,8 @@ def _sites(regimen: Regimen, setup: cns.Setup, where: str) -> Regimen:
 
 def _grid(scn: Scenario, regs: dict) -> tuple[np.ndarray, float]:
     """Output grid: a regular step, plus every dose time listed twice (the
-    engine then reports the value before and after the dose)."""
+    engine then reports the value before and after the dose).
+    """
     last = max(r.expand()[-1].time for r in regs.values())
     days = scn.days if scn.days is not None else max(7.0, math.ceil(last / 24.0) + 7.0)
     end = days * 24.0
@@ -573,7 +576,8 @@ def _variant_for(arm: Arm, drug: str) -> str:
 def population_for(scn: Scenario, setup: cns.Setup) -> Population:
     """The population a scenario uses for one drug setup: the scenario's own
     :class:`Population`, or the sourced default (:func:`default_population`)
-    with the scenario's demographics name or DataFrame."""
+    with the scenario's demographics name or DataFrame.
+    """
     pop = scn.population
     age_fixed = scn.age is not None
     if pop is None:
@@ -710,7 +714,8 @@ class _DrugRun:
 def _chunk(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start: int, n: int, nb: int,
            arm_name: str, targets: tuple) -> dict:
     """Simulate subjects ``start .. start+n-1`` and reduce them to read-outs (runs anywhere: a
-    worker process or a cluster node gets the pickled arguments)."""
+    worker process or a cluster node gets the pickled arguments).
+    """
     params = pop.individual(dr.setup.parameters, n, seed=seed, start=start, variability=variability)
     conc, status = dr.solve(params)
     keep = max(0, min(nb, start + n) - start)

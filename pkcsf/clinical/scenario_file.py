@@ -19,11 +19,11 @@ from __future__ import annotations
 import inspect
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import tomllib
 
 from pkcsf.clinical import cns
 from pkcsf.core.errors import PkcsfError, ScenarioError, check_int, check_keys, suggest

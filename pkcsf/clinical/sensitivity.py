@@ -283,7 +283,7 @@ def sensitivity(scenario: Scenario, readout: str, *, parameters=None, method: st
 
 
 def _bounds(name: str, typical: float, unit: str, factor: float) -> tuple[float, float]:
-    """typical / factor .. typical x factor; a fraction (F_*, dimensionless, <= 1) stays <= 1."""
+    """Typical / factor .. typical x factor; a fraction (F_*, dimensionless, <= 1) stays <= 1."""
     lo, hi = typical / factor, typical * factor
     if name.startswith("F_") and unit == "1" and typical <= 1.0:
         hi = min(hi, 1.0)

@@ -41,9 +41,9 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.clinical import cns
-from pkcsf.engine.dosing import Dose, Regimen
 from pkcsf.core.paths import builtin_dir
 from pkcsf.core.units import parse_quantity, to_base
+from pkcsf.engine.dosing import Dose, Regimen
 
 __all__ = ["load_observations", "predict", "run_validation", "write_validation_report", "HYPOTHESES"]
 
@@ -147,7 +147,8 @@ def _solve(st, site, dose, regimen, t_end):
 
 def predict(row, st=None, *, variant: str = "linear", model: str | None = None) -> float:
     """Predicted value of one observation row, in the row's unit (``model``: CNS model version, see
-    :func:`pkcsf.clinical.cns.setup`)."""
+    :func:`pkcsf.clinical.cns.setup`).
+    """
     metabolite = row["site"] == "plasma_az5104"
     st = st or _setup(row["drug"], variant, metabolite, physiology_for(row), age_for(row), model)
     q = row["quantity"]
@@ -224,7 +225,8 @@ def _judge(pred, obs, bound):
 
 def run_validation(observations=None, *, model: str | None = None) -> pd.DataFrame:
     """Simulate every observation; one row per observation and CSF-efflux variant (``model``: CNS model
-    version, ``"v2"`` or ``"v3"``; default :data:`pkcsf.clinical.cns.DEFAULT_CNS_MODEL`)."""
+    version, ``"v2"`` or ``"v3"``; default :data:`pkcsf.clinical.cns.DEFAULT_CNS_MODEL`).
+    """
     obs = load_observations(observations) if not isinstance(observations, pd.DataFrame) else observations
     rows = []
     for _, r in obs.iterrows():

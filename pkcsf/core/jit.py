@@ -93,7 +93,8 @@ def njit(*args, **kwargs):
 
 def is_cached(dispatcher) -> bool:
     """True when ``dispatcher`` (an ``njit`` function) is compiled in this process or has machine code
-    in the cache folder (an index file named after it), so that calling it will not compile."""
+    in the cache folder (an index file named after it), so that calling it will not compile.
+    """
     if dispatcher.signatures:
         return True
     if not CACHE_ENABLED:
@@ -108,7 +109,8 @@ _NOTICED: set = set()
 
 def compile_notice(dispatcher, what: str, seconds: float) -> None:
     """One line on stderr before the first, slow compilation of ``dispatcher`` on this machine
-    (``pkcsf warmup`` compiles everything up front)."""
+    (``pkcsf warmup`` compiles everything up front).
+    """
     if dispatcher in _NOTICED or is_cached(dispatcher):
         return
     _NOTICED.add(dispatcher)

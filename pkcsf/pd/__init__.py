@@ -21,11 +21,17 @@ analysis layers only; the clinical and trial layers call it.
     out = pd.neutropenia(times, plasma_mg_per_L, p.friberg(supplemented=True))
     out.frame()          # id, nadir, time_to_nadir, grade
 """
-from pkcsf.pd.parameters import PDParameterSet, PDValue, load_pd_parameters, available_pd
-from pkcsf.pd.friberg import (FribergParameters, NeutropeniaResult, CTCAE_NEUTROPHILS, neutropenia, friberg_anc,
-                      ctcae_grade)
-from pkcsf.pd.efficacy import CellKill, log_cell_kill
 from pkcsf.pd import denosumab, efficacy, friberg
+from pkcsf.pd.efficacy import CellKill, log_cell_kill
+from pkcsf.pd.friberg import (
+                      CTCAE_NEUTROPHILS,
+                      FribergParameters,
+                      NeutropeniaResult,
+                      ctcae_grade,
+                      friberg_anc,
+                      neutropenia,
+)
+from pkcsf.pd.parameters import PDParameterSet, PDValue, available_pd, load_pd_parameters
 
 __all__ = ["PDParameterSet", "PDValue", "load_pd_parameters", "available_pd",
            "FribergParameters", "NeutropeniaResult", "CTCAE_NEUTROPHILS", "neutropenia", "friberg_anc",

@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 from numba import prange
 
-from pkcsf.core.jit import njit
 from pkcsf.core.errors import ParameterError
+from pkcsf.core.jit import njit
 
 __all__ = ["DenosumabParameters", "DenosumabResult", "simulate_denosumab", "schedule_doses"]
 
@@ -46,7 +46,8 @@ _NAMES = ("F", "KA", "V1", "CL", "V2", "Q", "KSS", "KINT", "R0", "KSYN", "BASE",
 @dataclass(frozen=True)
 class DenosumabParameters:
     """Per-subject arrays (length 1 broadcasts), in h, L, L/h, 1/h, nmol/L (KSS, R0, IC50), nmol/L/h (KSYN),
-    nmol/mmol (BASE). ``mw`` g/mol converts mg doses and nmol/L concentrations."""
+    nmol/mmol (BASE). ``mw`` g/mol converts mg doses and nmol/L concentrations.
+    """
 
     values: dict
     mw: float

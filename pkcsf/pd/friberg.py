@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 from numba import prange
 
-from pkcsf.core.jit import njit
 from pkcsf.core.errors import ParameterError, check_choice
+from pkcsf.core.jit import njit
 
 __all__ = ["FribergParameters", "NeutropeniaResult", "neutropenia", "friberg_anc", "ctcae_grade",
            "CTCAE_NEUTROPHILS", "CTCAE_SOURCE"]
@@ -292,7 +292,8 @@ def ctcae_grade(anc, lln: float | None = None) -> np.ndarray:
 @dataclass(eq=False)
 class NeutropeniaResult:
     """ANC read-outs of a batch. ``nadir`` (1e9/L), ``time_to_nadir`` (h), ``grade`` (CTCAE), shape (N,);
-    ``anc`` (N, T) at the output times when kept; ``times`` (T,) h; ``params`` the subjects' parameters."""
+    ``anc`` (N, T) at the output times when kept; ``times`` (T,) h; ``params`` the subjects' parameters.
+    """
 
     times: np.ndarray
     nadir: np.ndarray

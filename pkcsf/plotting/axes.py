@@ -1,12 +1,21 @@
 """Result access and axis helpers shared by the plotting modules: time and concentration axes, log limits,
-threshold lines and their labels, legends."""
+threshold lines and their labels, legends.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from pkcsf.plotting.style import (
+    FONT,
+    LABEL_FONT,
+    PALETTE,
+    ROUTE_COLORS,
+    ROUTE_LABELS,
+    SMALL_FONT,
+    TITLE_FONT,
+    _fmt,
+    pretty_unit,
     threshold_text,
-    FONT, LABEL_FONT, PALETTE, ROUTE_COLORS, ROUTE_LABELS, SMALL_FONT, TITLE_FONT, _fmt, pretty_unit,
 )
 
 
@@ -201,7 +210,8 @@ def _tail_min(y) -> float:
 def _set_log_limits(ax, peak: float, thresholds, floor: float, tail: float = 0.0):
     """Log y-limits: from ``floor`` x peak, or half the lowest value the curves reach after their peaks when
     that is higher (no empty decades under a steady state), lowered to show a threshold (never below
-    1e-6 x peak), up to 2 x peak (raised to show a threshold up to 10 x peak)."""
+    1e-6 x peak), up to 2 x peak (raised to show a threshold up to 10 x peak).
+    """
     if not np.isfinite(peak) or peak <= 0:
         peak = max([v for _, v in thresholds if v > 0], default=1.0)
     lo = peak * floor
@@ -221,7 +231,8 @@ def _set_log_limits(ax, peak: float, thresholds, floor: float, tail: float = 0.0
 
 def _round_down(lo: float) -> float:
     """Move a log-axis floor down to the decade (or 2x / 5x the decade) just below it, so the bottom tick is
-    labelled: 0.13 -> 0.1, 0.034 -> 0.02."""
+    labelled: 0.13 -> 0.1, 0.034 -> 0.02.
+    """
     if not (np.isfinite(lo) and lo > 0):
         return lo
     d = 10.0 ** np.floor(np.log10(lo))
@@ -275,7 +286,8 @@ THRESHOLD_STYLE = dict(color="#6E6E6E", lw=1.0, ls=(0, (7, 2, 1.5, 2)), zorder=1
 def _threshold_lines(ax, thresholds, unit, *, labels=True, drug=None, short=False):
     """Grey dash-dot lines at the thresholds, labelled right of the panel (name, value; the source's own unit
     when it differs), pushed apart so labels never overlap; thresholds off the scale are left out.
-    ``short=True`` writes the value only (for inner panels of a grid)."""
+    ``short=True`` writes the value only (for inner panels of a grid).
+    """
     if not thresholds:
         return
     import matplotlib.transforms as mtransforms

@@ -4,22 +4,46 @@ from __future__ import annotations
 import numpy as np
 
 from pkcsf.analysis.readouts import percentiles
-
-from pkcsf.plotting.style import (
-    threshold_text,
-    FONT, LABEL_FONT, SMALL_FONT, TITLE_FONT, _fmt, _group_style, _new_axes, drug_label,
-    group_label, pretty_unit,
-)
 from pkcsf.plotting.axes import (
-    _arm, _conc_axis, _days, _dose_markers, _drug, _drug_obj, _given, _groups, _set_linear_limits,
-    _set_log_limits, _tail_min, _threshold_lines, _thresholds, _time_axis, _title, _unit, _x, add_legend,
+    _arm,
+    _conc_axis,
+    _days,
+    _dose_markers,
+    _drug,
+    _drug_obj,
+    _given,
+    _groups,
+    _set_linear_limits,
+    _set_log_limits,
+    _tail_min,
+    _threshold_lines,
+    _thresholds,
+    _time_axis,
+    _title,
+    _unit,
+    _x,
+    add_legend,
+)
+from pkcsf.plotting.style import (
+    FONT,
+    LABEL_FONT,
+    SMALL_FONT,
+    TITLE_FONT,
+    _fmt,
+    _group_style,
+    _new_axes,
+    drug_label,
+    group_label,
+    pretty_unit,
+    threshold_text,
 )
 
 
 # ------------------------------------------------------------ population
 def _spans_decades(*curves, decades: float = 2.0) -> bool:
     """True when the positive values of the curves span more than ``decades`` powers of ten (a linear axis
-    would flatten everything but the peak)."""
+    would flatten everything but the peak).
+    """
     v = np.concatenate([np.asarray(c, dtype=float).ravel() for c in curves])
     v = v[np.isfinite(v) & (v > 0)]
     return bool(v.size) and float(v.max() / v.min()) > 10.0 ** decades

@@ -3,11 +3,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from pkcsf.plotting.style import (
-    FONT, LABEL_FONT, PALETTE, SMALL_FONT, TITLE_FONT, _new_axes, _series_color, pretty_unit,
-)
 from pkcsf.plotting.axes import (
-    _log_ticks, _title, add_legend,
+    _log_ticks,
+    _title,
+    add_legend,
+)
+from pkcsf.plotting.style import (
+    FONT,
+    LABEL_FONT,
+    PALETTE,
+    SMALL_FONT,
+    TITLE_FONT,
+    _new_axes,
+    _series_color,
+    pretty_unit,
 )
 
 

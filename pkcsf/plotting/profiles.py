@@ -4,16 +4,45 @@ from __future__ import annotations
 import numpy as np
 
 from pkcsf.analysis.readouts import percentiles
-
-from pkcsf.plotting.style import (
-    _is_quantity,
-    arm_styles, FONT, LABEL_FONT, SMALL_FONT, TITLE_FONT, _below_note, _fmt, _group_style, _new_axes,
-    _threshold_name, drug_label, group_label, pretty_unit,
-)
 from pkcsf.plotting.axes import (
-    _arm, _conc_axis, _days, _dose_markers, _drug, _drug_obj, _groups, _log_ticks, _present, _profile,
-    _round_down, _set_linear_limits, _set_log_limits, _strip_threshold_labels, _tail_min, _threshold_lines,
-    _thresholds, _time_axis, _title, _unit, _x, add_legend,
+    _arm,
+    _conc_axis,
+    _days,
+    _dose_markers,
+    _drug,
+    _drug_obj,
+    _groups,
+    _log_ticks,
+    _present,
+    _profile,
+    _round_down,
+    _set_linear_limits,
+    _set_log_limits,
+    _strip_threshold_labels,
+    _tail_min,
+    _threshold_lines,
+    _thresholds,
+    _time_axis,
+    _title,
+    _unit,
+    _x,
+    add_legend,
+)
+from pkcsf.plotting.style import (
+    FONT,
+    LABEL_FONT,
+    SMALL_FONT,
+    TITLE_FONT,
+    _below_note,
+    _fmt,
+    _group_style,
+    _is_quantity,
+    _new_axes,
+    _threshold_name,
+    arm_styles,
+    drug_label,
+    group_label,
+    pretty_unit,
 )
 
 

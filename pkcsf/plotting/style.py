@@ -4,8 +4,6 @@ from __future__ import annotations
 import os
 import sys
 
-
-
 #: Okabe & Ito (2008) colour-blind-safe palette
 PALETTE = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
            "yellow": "#F0E442", "blue": "#0072B2", "vermilion": "#D55E00", "purple": "#CC79A7",
@@ -102,7 +100,8 @@ def _is_quantity(name) -> bool:
 
 def threshold_text(name, value, unit, given="", *, one_line=False) -> str:
     """One label per threshold: 'cytotoxic 1 µmol/L', or the value alone when the name is the value
-    ('1 umol/L' is written once, as '1 µmol/L'); a value given in another unit reads '0.1 µg/mL = 0.41 µmol/L'."""
+    ('1 umol/L' is written once, as '1 µmol/L'); a value given in another unit reads '0.1 µg/mL = 0.41 µmol/L'.
+    """
     val = f"{_fmt(value)} {pretty_unit(unit)}"
     sep = " " if one_line else "\n"
     if _is_quantity(name):

@@ -3,13 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from pkcsf.plotting.style import (
-    FONT, LABEL_FONT, PALETTE, SMALL_FONT, _new_axes, drug_label, pretty_unit,
-)
 from pkcsf.plotting.axes import (
-    _title, add_legend,
+    _title,
+    add_legend,
 )
-
+from pkcsf.plotting.style import (
+    FONT,
+    LABEL_FONT,
+    PALETTE,
+    SMALL_FONT,
+    _new_axes,
+    drug_label,
+    pretty_unit,
+)
 
 # ------------------------------------------------------------ validation
 _QUANTITY_LABELS = {
@@ -52,7 +58,8 @@ def short_source(source) -> str:
 
 def observation_label(row, *, source=True, variant=True) -> str:
     """A validation observation in words: 'methotrexate 10.8 mg Ommaya: concentration, ventricular CSF, 1 h
-    (PMID 806016)'. ``row``: a row of :func:`pkcsf.clinical.validation.run_validation` (mapping or namedtuple)."""
+    (PMID 806016)'. ``row``: a row of :func:`pkcsf.clinical.validation.run_validation` (mapping or namedtuple).
+    """
     g = row.get if hasattr(row, "get") else (lambda k, d=None: getattr(row, k, d))
     drug = drug_label(_text(g("drug")))
     dose = g("dose_mg")

@@ -63,7 +63,8 @@ def _references(R) -> pd.DataFrame:
 
 def _solver_text(res) -> str:
     """Which solver 'auto' picks: exact (matrix exponential) for linear models, Rodas5P when a
-    Michaelis-Menten term is active (the saturable osimertinib variant)."""
+    Michaelis-Menten term is active (the saturable osimertinib variant).
+    """
     names = set()
     for a in res.arms.values():
         for s in a.setups.values():

@@ -35,7 +35,8 @@ def _range(med, lo, hi) -> str:
 
 def _time_above_text(v, window: float, unit: str) -> str:
     """Time above a threshold as 'median (5th–95th)'; when every patient stays above for the whole simulated
-    window the number is the window's length, not a result: 'whole window (≥ 120 h)'."""
+    window the number is the window's length, not a result: 'whole window (≥ 120 h)'.
+    """
     v = np.asarray(v, dtype=float)
     v = v[np.isfinite(v)]
     if not v.size:
@@ -54,7 +55,8 @@ def _compact(res, groups, thresholds=(), *, drug=None, extra=(), time_unit="h", 
     """One row per arm and group: median (5th–95th percentile) of the key read-outs, as text.
 
     ``tmax=False`` for multiple doses (the time of the highest peak says little); ``cmax=False`` when
-    ``extra`` gives the last-interval Cmax instead."""
+    ``extra`` gives the last-interval Cmax instead.
+    """
     from pkcsf.plotting import group_label, pretty_unit
 
     m = res.metrics()

@@ -103,7 +103,8 @@ class _Doc:
 
 def _clean(df: pd.DataFrame) -> pd.DataFrame:
     """Text cells on one line: the line breaks of multi-line TOML notes become spaces (pandas would print
-    them as a literal backslash-n in HTML)."""
+    them as a literal backslash-n in HTML).
+    """
     out = df.copy()
     for c in out.columns:
         if out[c].dtype == object or str(out[c].dtype) in ("string", "str"):

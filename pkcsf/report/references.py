@@ -1,5 +1,6 @@
 """References as citations: authors, title, journal year;vol:pages, DOI/PMID, without the internal remarks
-that the parameter files keep for their curators."""
+that the parameter files keep for their curators.
+"""
 from __future__ import annotations
 
 import re
@@ -33,7 +34,8 @@ def _parentheticals(text: str):
 
 def split_citation(text: str, *, keep_trailing: bool = False) -> tuple[str, str]:
     """(citation, note): curators' remarks ('flagged from memory', 'via ...') are dropped; the trailing
-    remark on what was taken from the paper ('(abstract: CL 91.6 mL/min ...)') becomes the note."""
+    remark on what was taken from the paper ('(abstract: CL 91.6 mL/min ...)') becomes the note.
+    """
     t = " ".join(str(text).split())
     note = ""
     for a, b in reversed(_parentheticals(t)):
@@ -52,7 +54,8 @@ def split_citation(text: str, *, keep_trailing: bool = False) -> tuple[str, str]
 
 def _from_where(key: str, where: str) -> str | None:
     """The citation at the head of a parameter's ``where`` ('Godfrey C, ... Br J Clin Pharmacol
-    1998;46(4):369-76 (abstract): ...'), followed by its DOI/PMID, or None when it holds none."""
+    1998;46(4):369-76 (abstract): ...'), followed by its DOI/PMID, or None when it holds none.
+    """
     w = " ".join(str(where or "").split())
     m = _JOURNAL_END.search(w)
     if not m or m.start() > 400:
@@ -64,7 +67,8 @@ def _from_where(key: str, where: str) -> str | None:
 
 def bare_citations(results) -> dict[str, str]:
     """{DOI or PMID: citation} for sources given only as an identifier, from the ``where`` of the values that
-    use them (the parameter files write the full reference there)."""
+    use them (the parameter files write the full reference there).
+    """
     out: dict[str, str] = {}
     for res in results:
         for a in res.arms.values():

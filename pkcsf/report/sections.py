@@ -275,7 +275,8 @@ def _unit_text(u) -> str:
 
 def _misses(val: pd.DataFrame, fails: pd.DataFrame):
     """Table 8 (one row per missed observation, readable labels, values with units) and the hypotheses,
-    each written once: identical texts share one number; observation ids inside a text become labels."""
+    each written once: identical texts share one number; observation ids inside a text become labels.
+    """
     import re
 
     from pkcsf.plotting import observation_label

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from pkcsf.core.jit import njit
 
 # Padé(13) coefficients and the 1-norm bound theta_13 of Higham (2005),

@@ -1,5 +1,6 @@
 """Bayesian optimal interval design (Liu & Yuan 2015) with the conventions of the ``BOIN`` R package (Yan et al. 2020),
-and isotonic regression (Robertson, Wright & Dykstra 1988)."""
+and isotonic regression (Robertson, Wright & Dykstra 1988).
+"""
 from __future__ import annotations
 
 import math

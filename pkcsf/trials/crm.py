@@ -1,5 +1,6 @@
 """One-parameter power-model continual reassessment method (O'Quigley, Pepe & Fisher 1990) with the ``dfcrm``
-defaults (Cheung 2011) and Lee & Cheung (2009) skeletons."""
+defaults (Cheung 2011) and Lee & Cheung (2009) skeletons.
+"""
 from __future__ import annotations
 
 import math

@@ -151,7 +151,8 @@ class TrialResults:
 
     def per_trial(self) -> pd.DataFrame:
         """One row per simulated trial: ``trial``, ``selected`` (level, -1 none),
-        ``selected_dose`` (NaN for none), ``n_total``, ``dlt_total``."""
+        ``selected_dose`` (NaN for none), ``n_total``, ``dlt_total``.
+        """
         if self.exact:
             raise TrialError("per_trial", None, "exact results have no individual trials",
                              "use simulate_trials for per-trial output")

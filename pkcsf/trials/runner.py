@@ -1,5 +1,6 @@
 """Virtual trials: :func:`simulate_trials` runs a design over thousands of trials in lock-step (see
-:mod:`pkcsf.trials.designs` for the toxicity inputs and the random-number scheme)."""
+:mod:`pkcsf.trials.designs` for the toxicity inputs and the random-number scheme).
+"""
 from __future__ import annotations
 
 import math

@@ -63,7 +63,8 @@ class ThreePlusThree:
 
     def _run(self, C: np.ndarray):
         """Run trials in lock-step. ``C[j, k, s]``: DLTs among the first ``s``
-        patients of dose ``k`` in trial ``j``. Returns (selected, n, x)."""
+        patients of dose ``k`` in trial ``j``. Returns (selected, n, x).
+        """
         J, K, _ = C.shape
         n = np.zeros((J, K), dtype=np.int64)
         x = np.zeros((J, K), dtype=np.int64)

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import textwrap
 
+from pkcsf.cli._util import _F, _desc, _scenario_refs, _setup_refs
 from pkcsf.core.errors import ScenarioError
-
-from pkcsf.cli._util import _F, _setup_refs, _scenario_refs, _desc
 
 
 def _cmd_drugs(args) -> int:

@@ -6,9 +6,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from pkcsf.cli._util import _F, PROG, _bars, _desc, _nonneg_int, _positive_int, _say, _Staging
 from pkcsf.core.errors import PkcsfError, ScenarioError
-
-from pkcsf.cli._util import PROG, _F, _Staging, _bars, _say, _positive_int, _nonneg_int, _desc
 
 
 def _cmd_report(args) -> int:

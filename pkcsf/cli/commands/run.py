@@ -9,9 +9,22 @@ import time
 import warnings as _warnings
 from dataclasses import replace
 
+from pkcsf.cli._util import (
+    _F,
+    PROG,
+    _bars,
+    _check_format,
+    _desc,
+    _nonneg_int,
+    _plotting,
+    _positive_int,
+    _save_figure,
+    _scenario_refs,
+    _Staging,
+    _version,
+    _write_table,
+)
 from pkcsf.core.errors import ScenarioError
-
-from pkcsf.cli._util import PROG, _F, _Staging, _write_table, _check_format, _bars, _save_figure, _plotting, _positive_int, _nonneg_int, _version, _scenario_refs, _desc
 
 
 def _cmd_run(args) -> int:
@@ -105,7 +118,8 @@ def _g(v) -> str:
 
 def _cell(sub, col, window=None) -> str:
     """'median (p5-p95)' of a summary column; 'whole window (>= N h)' when every patient is above the
-    threshold for the whole simulated window (the read-out is then the window length, not a result)."""
+    threshold for the whole simulated window (the read-out is then the window length, not a result).
+    """
     import math
 
     lo, med, hi = (float(sub[f"{col}_{p}"]) for p in ("p5", "p50", "p95"))
@@ -120,7 +134,8 @@ def _cell(sub, col, window=None) -> str:
 
 def readout_table(res, summary) -> str:
     """The compact terminal table: per drug, one row per arm and site with Cmax, AUC and the time above each
-    threshold of that drug, as 'median (5th-95th percentile)' over the virtual patients, units in the header."""
+    threshold of that drug, as 'median (5th-95th percentile)' over the virtual patients, units in the header.
+    """
     lines = []
     for drug, sd in summary.groupby("drug", sort=False):
         unit = str(sd["unit"].iloc[0])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import textwrap
 
-from pkcsf.cli._util import _F, _Staging, _desc, _positive_int, _say
+from pkcsf.cli._util import _F, _desc, _positive_int, _say, _Staging
 
 
 def _cmd_sensitivity(args) -> int:

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import textwrap
 
-
-
-from pkcsf.cli._util import _F, _Staging, _desc
+from pkcsf.cli._util import _F, _desc, _Staging
 
 
 def _cmd_validate(args) -> int:
