@@ -24,6 +24,9 @@ read-outs in :mod:`pkcsf.analysis.metrics` and :mod:`pkcsf.analysis.nca`; trials
 :mod:`pkcsf.trials` and :mod:`pkcsf.clinical.escalation`; scenario files in
 :mod:`pkcsf.clinical.scenario_file`; the command line in :mod:`pkcsf.cli`.
 """
+from pkcsf.core import startup as _startup  # noqa: F401  (first: Ctrl-C while the command starts: one line)
+
+# isort: split
 from pkcsf import trials
 from pkcsf.analysis import metrics, nca
 from pkcsf.clinical import cns, escalation, population, regimens, scenario, scenario_file
@@ -36,26 +39,25 @@ from pkcsf.clinical.regimens import parse_regimen
 from pkcsf.clinical.scenario import Arm, Scenario, Target, run, simulate_drug
 from pkcsf.clinical.scenario_file import load_scenario
 from pkcsf.clinical.sensitivity import sensitivity
-from pkcsf.core import startup as _startup  # noqa: F401  (first: Ctrl-C while the command starts: one line)
 from pkcsf.core.errors import DosingError, ModelError, ParameterError, PkcsfError, ScenarioError, SolverError, Status
 from pkcsf.core.paths import add_search_path
-from pkcsf.core.version import __version__
+from pkcsf.core.version import __version__ as __version__
 from pkcsf.engine.dosing import Dose, Regimen, bolus, from_nonmem, infusion, oral
 from pkcsf.engine.model import (
-                     Compartment,
-                     Model,
-                     Parameter,
-                     Site,
-                     Transfer,
-                     accumulate,
-                     available_models,
-                     elimination,
-                     exchange,
-                     first_order,
-                     flow,
-                     load_model,
-                     michaelis_menten,
-                     release,
+    Compartment,
+    Model,
+    Parameter,
+    Site,
+    Transfer,
+    accumulate,
+    available_models,
+    elimination,
+    exchange,
+    first_order,
+    flow,
+    load_model,
+    michaelis_menten,
+    release,
 )
 from pkcsf.engine.results import SimulationResult
 from pkcsf.facade import prepare, simulate
