@@ -151,3 +151,63 @@ CLI_CASES = [
 def test_bad_cli_input(capsys, argv, words):
     line = cli_error(capsys, argv, *words)
     assert "LogisticExposureToxicity" not in line and "BOIN." not in line and "CRM." not in line
+
+
+# ------------------------------------------------------------------ resource bombs
+def _count_dose_copies(monkeypatch):
+    """Total doses handed to Regimen() during a call: linear work keeps it proportional to the doses."""
+    from pkcsf.engine.dosing import Regimen
+
+    real, seen = Regimen.__init__, [0]
+
+    def counting(self, doses=(), **kw):
+        real(self, doses, **kw)
+        seen[0] += len(self.doses)
+
+    monkeypatch.setattr(Regimen, "__init__", counting)
+    return seen
+
+
+@pytest.mark.parametrize("joiner, item", [(" + ", "from day {i}, 12 mg lumbar once"),
+                                          (", then ", "12 mg lumbar daily x 1")])
+def test_a_10000_item_regimen_text_parses_in_linear_work(monkeypatch, joiner, item):
+    from pkcsf.clinical.regimens import parse_regimen
+
+    n = 10_000
+    text = joiner.join(item.format(i=i + 1) for i in range(n))
+    seen = _count_dose_copies(monkeypatch)
+    reg = parse_regimen(text, "methotrexate")
+    assert len(reg.doses) == n and reg.end == pytest.approx(24.0 * n - (24.0 if "once" in item else 0.0))
+    assert seen[0] <= 10 * n, f"{seen[0]} doses copied for {n} doses: quadratic"
+
+
+def test_linear_fold_equals_regimen_then_and_plus():
+    # _Fold must give exactly what Regimen.then / + give, on random phases (rests, labels, II/ADDL, origins)
+    from pkcsf.clinical.regimen_text import _Fold
+    from pkcsf.engine.dosing import Dose, Regimen
+
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        regs = []
+        for _ in range(rng.integers(1, 6)):
+            kind = rng.integers(0, 3)
+            if kind == 0:
+                regs.append(Regimen([], end=float(rng.integers(1, 50)), origin=0.0))
+            else:
+                doses = [Dose(1.0, "iv", float(rng.integers(0, 100)), ii=float(rng.integers(1, 10)) if kind == 2 else 0.0,
+                              addl=int(rng.integers(1, 4)) if kind == 2 else 0) for _ in range(rng.integers(1, 4))]
+                regs.append(Regimen(doses, end=None if rng.random() < 0.5 else float(rng.integers(100, 200)),
+                                    origin=None if rng.random() < 0.5 else float(rng.integers(0, 5)),
+                                    label=str(rng.integers(0, 3)) if rng.random() < 0.5 else ""))
+        for op in ("then", "add"):
+            ref, fold = None, _Fold()
+            for r in regs:
+                if op == "then":
+                    ref = r if ref is None else ref.then(r)
+                    fold.then(r)
+                else:
+                    ref = r if ref is None else ref + r
+                    fold.add(r)
+            got = fold.regimen()
+            assert got.doses == ref.doses and got.end == ref.end and got.origin == ref.origin, op
+            assert got.label == ref.label and got._end == ref._end and got._origin == ref._origin, op
