@@ -1,7 +1,10 @@
 """Generate models/cns_csf_v3*.toml from models/cns_csf.toml (v2) by replacing its two-pool spinal canal
-with segments (see docs/model.md, 'CNS model v3'). Run: python models/generate_cns_csf_v3.py"""
-import sys, tomllib
+with segments (see docs/model.md, 'CNS model v3'). Run: python models/generate_cns_csf_v3.py
+"""
+import sys
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -129,7 +132,6 @@ def main():
         out[name] = spec
     # bulk flow down the canal: what enters a segment is absorbed there in proportion to its volume
     out["# bulk flow: Q_CM_SPINAL enters at C1 and is absorbed along the canal in proportion to segment volume"] = None
-    below = []
     for i, s in enumerate(SEGMENTS):
         tag = TAG[s[0]]
         out[f"Q_ABS_{tag}"] = f"Q_CM_SPINAL * V_{tag} / V_SPINAL"
@@ -143,7 +145,6 @@ def main():
     # dispersion: interface i at x_i levels below the foramen magnum; relative stroke volume 1 - x/N_SPINE
     out["# dispersion between segments: D(x) = D_SPINAL * (1 - x/N_SPINE)^SV_EXP at interface x (levels from the foramen magnum);"] = None
     out["# Q = D / (half-length_i / A_i + half-length_j / A_j), A = V/N (L per level): series resistance of two half segments"] = None
-    x = "0"
     first = SEGMENTS[0]
     out[f"Q_DISP_CM_{TAG[first[0]]}"] = (f"D_SPINAL * BLOCK_SPINAL * (1 - 0 / N_SPINE) ** SV_EXP / "
                                          f"(0.5 * {first[1]} / (V_{TAG[first[0]]} / {first[1]}))")

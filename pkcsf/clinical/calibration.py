@@ -57,6 +57,10 @@ class Calibration:
     free: tuple
     rows: tuple          # observation ids
     variant: str = "linear"
+    model: str = "v2"    # CNS model version (pkcsf.clinical.cns.CNS_MODELS)
+    files: tuple = ()    # further observation files in parameters/validation/ (besides observations.csv)
+    fixed: tuple = ()    # (model parameter, base-unit value, drugs) held at a value other than the files' one
+    write_values: bool = True   # False: a comparison fit -- writes its record only, never the parameter files
 
 
 _MLMIN = 0.06  # mL/min -> L/h
@@ -127,14 +131,69 @@ CALIBRATIONS = {
         (Free("PS_BCSFB", "drugs/trastuzumab", "mL/min", _MLMIN, 1e-6, 0.1, tie=("PS_BBB",)),),
         ("tra_stemmler_iv_ratio",)),
 }
+_V3_ROWS = CALIBRATIONS["csf_transport"].rows + ("cisternography_dyke2020_cm_tmax",)
+_V3_COMMON = (
+    Free("Q_MIX_VENT_V3", "physiology/spinal_canal", "mL/h", _MLH, 0.1, 1000.0, as_name="Q_MIX_VENT"),
+    Free("Q_MIX_CRAN_V3", "physiology/spinal_canal", "mL/h", _MLH, 0.1, 1000.0, as_name="Q_MIX_CRAN"),
+    Free("D_SPINAL", "physiology/spinal_canal", "1", 1.0, 10.0, 1e4),
+    Free("PS_BCSFB_V3", "drugs/methotrexate", "mL/min", _MLMIN, 1e-4, 0.5, ("methotrexate",), ("drugs/pemetrexed",),
+         as_name="PS_BCSFB"),
+    Free("PS_BBB_V3", "drugs/methotrexate", "mL/min", _MLMIN, 1e-3, 1.9, ("methotrexate",), ("drugs/pemetrexed",),
+         as_name="PS_BBB"),
+    Free("PS_BCSFB_V3", "drugs/cytarabine", "mL/min", _MLMIN, 1e-3, 5.0, ("cytarabine",),
+         ("drugs/cytarabine_liposomal",), as_name="PS_BCSFB"))
+_V3_EFFLUX = Free("CL_EFFLUX_BBB_V3", "drugs/methotrexate", "mL/min", _MLMIN, 0.76, 7.6, ("methotrexate",),
+                  ("drugs/pemetrexed",), as_name="CL_EFFLUX_BBB")
+_V3_TEXT = ("CNS model v3 (segmented spinal canal): the one scale factor of spinal dispersion D_SPINAL (profile fixed "
+            "by the CSF stroke-volume profile, physiology/spinal_canal.toml), ventricular and cranial mixing, methotrexate "
+            "and cytarabine blood-CSF permeability and methotrexate tissue exchange, fitted to the csf_transport data plus "
+            "the cisternography time to peak (Dyke 2020: intracranial CSF peak 1-3 h after a lumbar injection; "
+            "observations_cisternography.csv). ")
+CALIBRATIONS["csf_transport_v3"] = Calibration(
+    "csf_transport_v3",
+    _V3_TEXT + "Tissue: loss of methotrexate from the CSF-facing tissue bounded by the published half-time 0.5-5 h "
+    "(Li 2013 brain efflux index 29 min; Ohata 1985 4.8 h; Blasberg 1975 > 2 h) through active efflux "
+    "CL_EFFLUX_BBB in [0.76, 7.6] mL/min; passive PS_BBB free (small: it also lets plasma drug into CSF through the "
+    "tissue). The slow lumbar phase then comes from spinal dispersion falling towards the lumbar end; the "
+    "comparison fits csf_transport_v3_reservoir / _absorption / _dispersion test the other mechanisms "
+    "(docs/model.md).",
+    _V3_COMMON + (_V3_EFFLUX,), _V3_ROWS, model="v3", files=("observations_cisternography.csv",))
+CALIBRATIONS["csf_transport_v3_reservoir"] = Calibration(
+    "csf_transport_v3_reservoir",
+    _V3_TEXT + "COMPARISON FIT (mechanism 'tissue reservoir', as v2): no active tissue efflux (CL_EFFLUX_BBB = 0), "
+    "passive PS_BBB free down to 0.001 mL/min (tissue half-time up to ~2,000 h). Writes this record only.",
+    _V3_COMMON, _V3_ROWS, model="v3", files=("observations_cisternography.csv",),
+    fixed=(("CL_EFFLUX_BBB", 0.0, ("methotrexate",)),), write_values=False)
+CALIBRATIONS["csf_transport_v3_absorption"] = Calibration(
+    "csf_transport_v3_absorption",
+    _V3_TEXT + "COMPARISON FIT (mechanism 'reduced spinal absorption'): as csf_transport_v3 with the spinal share of "
+    "CSF absorption F_SPINAL_ABS free in [0.02, 0.5]. Writes this record only.",
+    _V3_COMMON + (_V3_EFFLUX, Free("F_SPINAL_ABS", "physiology/adult", "1", 1.0, 0.02, 0.5)), _V3_ROWS, model="v3",
+    files=("observations_cisternography.csv",), write_values=False)
+CALIBRATIONS["csf_transport_v3_dispersion"] = Calibration(
+    "csf_transport_v3_dispersion",
+    _V3_TEXT + "COMPARISON FIT (mechanism 'slow spinal dispersion'): as csf_transport_v3 with the exponent SV_EXP of the "
+    "dispersion profile free in [1, 4] (larger: dispersion falls faster towards the lumbar sac). Writes this record "
+    "only.",
+    _V3_COMMON + (_V3_EFFLUX, Free("SV_EXP", "physiology/spinal_canal", "1", 1.0, 1.0, 4.0)), _V3_ROWS, model="v3",
+    files=("observations_cisternography.csv",), write_values=False)
+CALIBRATIONS["mtx_rhesus_efflux_v3"] = Calibration(
+    "mtx_rhesus_efflux_v3",
+    "As mtx_rhesus_efflux, for CNS model v3 (rhesus-scaled physiology, segmented canal, csf_transport_v3 values).",
+    (Free("CL_EFFLUX_CSF_RHESUS_V3", "drugs/methotrexate", "mL/min", _MLMIN, 1e-5, 2.0, ("methotrexate",),
+          ("drugs/pemetrexed",), as_name="CL_EFFLUX_CSF"),),
+    ("mtx_balis_css_lumbar",), model="v3")
 ORDER = ["csf_transport", "mtx_rhesus_efflux", "cytarabine_liposomal", "osimertinib_csf", "osimertinib_csf_saturable",
-         "trastuzumab_bcsfb"]
+         "trastuzumab_bcsfb", "csf_transport_v3", "mtx_rhesus_efflux_v3"]
 
 
 def _rows(cal: Calibration):
+    import pandas as pd
+
     from pkcsf.clinical.validation import load_observations
 
-    obs = load_observations()
+    obs = pd.concat([load_observations()] + [load_observations(builtin_dir("parameters") / "validation" / f)
+                                             for f in cal.files], ignore_index=True)
     sel = obs[obs["id"].isin(cal.rows)]
     missing = set(cal.rows) - set(sel["id"])
     if missing:
@@ -148,8 +207,8 @@ def _predict_all(cal: Calibration, values_file_unit: np.ndarray, rows):
     out = []
     for _, r in rows.iterrows():
         st = cns.setup(r["drug"], physiology=physiology_for(r), variant=cal.variant,
-                       metabolite=r["site"] == "plasma_az5104", age=age_for(r))
-        ch = {}
+                       metabolite=r["site"] == "plasma_az5104", age=age_for(r), model=cal.model)
+        ch = {k: v for k, v, drugs in cal.fixed if not drugs or r["drug"] in drugs}
         for f, v in zip(cal.free, values_file_unit):
             if not f.drugs or r["drug"] in f.drugs:
                 ch[f.as_name or f.name] = v * f.factor
@@ -203,11 +262,15 @@ def calibrate(name: str, *, write: bool = True) -> dict:
         for i, k in enumerate(names):
             if jtj[i, i] < 1e-10:
                 se[k] = float("inf")
+        result_cov = cov
+    else:
+        result_cov = None
     result = {"name": name, "description": cal.description, "values": dict(zip(names, values)),
               "units": {_key(cal, f): f.unit for f in cal.free}, **ev, "nfev": int(fit.nfev), "success": bool(fit.success),
-              "n_data": n, "n_free": p, "at_bound": at_bound, "se_log": se}
+              "n_data": n, "n_free": p, "at_bound": at_bound, "se_log": se, "cov_log": result_cov}
     if write:
         _write_record(cal, result)
+    if write and cal.write_values:
         for f, v in zip(cal.free, values):
             for file in (f.file,) + f.also:
                 _write_value(file, f.name, float(v), name, analogue=file != f.file, origin=f.file)
@@ -262,14 +325,20 @@ def _write_record(cal: Calibration, res: dict):
     lines = [f'# Written by `python -m pkcsf.clinical.calibration {cal.name}`; do not edit by hand.',
              "[calibration]", f'name = "{cal.name}"', f'description = """{cal.description}"""',
              'objective = "sum over data of log(predicted/observed)^2; scipy.optimize.least_squares in log-parameter space"',
-             'data = "parameters/validation/observations.csv (rows listed below)"',
-             f'variant = "{cal.variant}"', f"cost = {res['cost']:.6g}", f"nfev = {res['nfev']}",
+             'data = "parameters/validation/observations.csv' + "".join(f", {f}" for f in cal.files) +
+             ' (rows listed below)"',
+             f'variant = "{cal.variant}"', f'model = "{cal.model}"', f"cost = {res['cost']:.6g}", f"nfev = {res['nfev']}",
              f"success = {str(res['success']).lower()}", f"n_data = {res['n_data']}", f"n_free = {res['n_free']}",
              f'at_bound = [{", ".join(chr(34) + a + chr(34) for a in res["at_bound"])}]',
              '# at_bound: fitted within 2% (in log) of a bound -- a warning that the data push the parameter to its limit',
              f'poorly_determined = [{", ".join(chr(34) + k + chr(34) for k, v in res["se_log"].items() if not v < 1.0)}]',
              '# poorly_determined: approximate SE of log(value) > 1 (a factor e either way) -- the data hardly inform it',
              ""]
+    if not cal.write_values:
+        lines[-1:] = ['comparison_only = true', '# comparison_only: a competing-mechanism fit; its values are NOT written '
+                      'to the parameter files', ""]
+    if cal.fixed:
+        lines[-1:] = [f'fixed = [{", ".join(chr(34) + f"{k} = {v:g} (base units)" + chr(34) for k, v, _ in cal.fixed)}]', ""]
     for f in cal.free:
         k = _key(cal, f)
         v = res["values"][k]
@@ -282,6 +351,12 @@ def _write_record(cal: Calibration, res: dict):
                   f'applies_to = "{", ".join(f.drugs) if f.drugs else "all drugs (physiology)"}"',
                   f'copied_to = [{", ".join(chr(34) + a + chr(34) for a in f.also)}]',
                   f'tie = [{", ".join(chr(34) + a + chr(34) for a in f.tie)}]', ""]
+    if res.get("cov_log") is not None:
+        # approximate covariance of log(parameter) (Gauss-Newton, residual variance from the fit), in the order of
+        # cov_names: the basis of parameter-uncertainty draws (pkcsf.clinical.uncertainty)
+        cov = np.asarray(res["cov_log"], float)
+        lines += ["[covariance]", f'cov_names = [{", ".join(chr(34) + _key(cal, f) + chr(34) for f in cal.free)}]',
+                  "cov_log = ["] + ["  [" + ", ".join(f"{x:.6g}" for x in row) + "]," for row in cov] + ["]", ""]
     src = _rows(cal).set_index("id")["source"]
     for i, o, p, fe in zip(res["ids"], res["observed"], res["predicted"], res["fold_error"]):
         lines += ["[[data]]", f'id = "{i}"', f"source = {_toml_str(src[i])}", f"observed = {o:.6g}",
@@ -292,6 +367,7 @@ def _write_record(cal: Calibration, res: dict):
 
 
 def main(argv=None):
+    """Command line: ``python -m pkcsf.clinical.calibration NAME|all [--check]``."""
     ap = argparse.ArgumentParser(prog="python -m pkcsf.clinical.calibration", description=__doc__.splitlines()[0])
     ap.add_argument("name", choices=list(CALIBRATIONS) + ["all"])
     ap.add_argument("--check", action="store_true", help="report the fit quality of the current values; write nothing")

@@ -14,7 +14,7 @@ def _cmd_validate(args) -> int:
 
     stage = _Staging(args.out) if args.out is not None else None
     try:
-        table = run_validation()
+        table = run_validation(model=args.model)
         if stage is not None:
             write_validation_report(stage.tmp, table)
             target = stage.commit()
@@ -49,6 +49,9 @@ def register(sub, common) -> None:
         epilog=textwrap.dedent("""\
             examples:
               pkcsf validate
-              pkcsf validate --out validation/"""))
+              pkcsf validate --out validation/
+              pkcsf validate --model v3"""))
     p.add_argument("--out", metavar="DIR", help="write validation.csv and validation.png here")
+    p.add_argument("--model", choices=["v2", "v3"], default=None,
+                   help="CNS model version (default: pkcsf.clinical.cns.DEFAULT_CNS_MODEL); v3 = segmented spinal canal")
     p.set_defaults(func=_cmd_validate)
