@@ -29,8 +29,9 @@ import numpy as np
 from numba import prange
 
 from pkcsf.core.jit import compile_notice, njit
+from pkcsf.solvers import kernels as _kern
 
-__all__ = ["whole_window", "min_interval_run", "percentiles"]
+__all__ = ["whole_window", "min_interval_run", "percentiles", "solve_and_read_out"]
 
 
 @njit(cache=True, error_model="numpy")
@@ -54,48 +55,61 @@ def _piece(a, b, dt, thr):
     return f * dt, ua, ub
 
 
+@njit(cache=True, error_model="numpy")
+def _window(times, conc, j0, thr, cmax, tmax, auc, above, longest):
+    """The read-outs of one subject over ``times[j0:]``: conc (T, G); cmax, tmax, auc (G,);
+    above, longest (G, K) (K = 0: no thresholds).
+    """
+    T, G = conc.shape
+    K = thr.shape[1]
+    run = np.zeros(K)
+    best = np.zeros(K)
+    tot = np.zeros(K)
+    for g in range(G):
+        c0 = conc[j0, g]
+        mx = c0
+        tm = times[j0]
+        area = 0.0
+        for k in range(K):
+            run[k] = 0.0
+            best[k] = 0.0
+            tot[k] = 0.0
+        for j in range(j0, T - 1):
+            a = conc[j, g]
+            b = conc[j + 1, g]
+            dt = times[j + 1] - times[j]
+            if b > mx:
+                mx = b
+                tm = times[j + 1]
+            if dt > 0.0:
+                if a > b and b > 0.0:
+                    area += dt * (a - b) / math.log(a / b)
+                else:
+                    area += 0.5 * dt * (a + b)
+            for k in range(K):
+                p, ua, ub = _piece(a, b, dt, thr[g, k])
+                tot[k] += p
+                if ua:
+                    run[k] += p
+                else:
+                    run[k] = p
+                if run[k] > best[k]:
+                    best[k] = run[k]
+                if not ub:
+                    run[k] = 0.0
+        cmax[g] = mx
+        tmax[g] = tm
+        auc[g] = area
+        for k in range(K):
+            above[g, k] = tot[k]
+            longest[g, k] = best[k]
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def _whole_window(times, conc, thr, cmax, tmax, auc, above, longest):
-    N, T, G = conc.shape
-    K = thr.shape[1]
+    N = conc.shape[0]
     for i in prange(N):
-        for g in range(G):
-            c0 = conc[i, 0, g]
-            mx = c0
-            tm = times[0]
-            area = 0.0
-            run = np.zeros(K)
-            best = np.zeros(K)
-            tot = np.zeros(K)
-            for j in range(T - 1):
-                a = conc[i, j, g]
-                b = conc[i, j + 1, g]
-                dt = times[j + 1] - times[j]
-                if b > mx:
-                    mx = b
-                    tm = times[j + 1]
-                if dt > 0.0:
-                    if a > b and b > 0.0:
-                        area += dt * (a - b) / math.log(a / b)
-                    else:
-                        area += 0.5 * dt * (a + b)
-                for k in range(K):
-                    p, ua, ub = _piece(a, b, dt, thr[g, k])
-                    tot[k] += p
-                    if ua:
-                        run[k] += p
-                    else:
-                        run[k] = p
-                    if run[k] > best[k]:
-                        best[k] = run[k]
-                    if not ub:
-                        run[k] = 0.0
-            cmax[i, g] = mx
-            tmax[i, g] = tm
-            auc[i, g] = area
-            for k in range(K):
-                above[i, g, k] = tot[k]
-                longest[i, g, k] = best[k]
+        _window(times, conc[i], 0, thr, cmax[i], tmax[i], auc[i], above[i], longest[i])
 
 
 def whole_window(times, conc, thresholds=None):
@@ -175,3 +189,167 @@ def percentiles(a, q, axis=0):
     if np.isnan(a).any():
         return np.nanpercentile(a, q, axis=axis)
     return np.percentile(a, q, axis=axis)
+
+
+# ----------------------------------------------------- solve and read out in one pass
+# For large populations: each subject is solved, reduced to compartment-group concentrations and
+# read out while its profile is in cache, so no (subjects, times, compartments) block is built.
+# Subjects are processed in blocks, each with its own work arrays (allocated once per block).
+@njit(cache=True, error_model="numpy")
+def _reduce_subject(i, st, p, vol_col, save, W, factor, times, out, conc, vol, thr, last_start, trough_at, nb, band,
+                    cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0, tm_tail):
+    """Group concentrations of subject ``i`` from its saved amounts ``out`` (T, ns), then its read-outs.
+
+    The first S = W.shape[0] saved states are amounts (mg); if ``out`` has 2 S columns, the others are
+    their AUC accumulators (integral of concentration, mg/L h), and the group AUCs are taken from
+    them (exact, independent of the output grid) as sum_j V_j AUC_j / sum_j V_j.
+    """
+    T, ns = out.shape
+    S, G = W.shape
+    for g in range(G):
+        v = 0.0
+        for j in range(S):
+            if W[j, g] != 0.0:
+                c = vol_col[save[j]]
+                v += (p[c] if c >= 0 else 1.0) * W[j, g]
+        vol[g] = factor / v
+    if st != 0:         # a failed subject's partial profile is never used
+        for t in range(T):
+            for g in range(G):
+                conc[t, g] = np.nan
+    else:
+        for t in range(T):
+            for g in range(G):
+                a = 0.0
+                for j in range(S):
+                    a += out[t, j] * W[j, g]
+                conc[t, g] = a * vol[g]
+    _window(times, conc, 0, thr, cmax[i], tmax[i], auc[i], above[i], longest[i])
+    _window(times, conc, last_start, thr0, cmax_last[i], tm_tail, auc_last[i], thr0, thr0)
+    if ns == 2 * S:
+        for g in range(G):
+            a0 = 0.0
+            al = 0.0
+            a1 = 0.0
+            for j in range(S):
+                c = vol_col[save[j]]
+                vw = (p[c] if c >= 0 else 1.0) * W[j, g]
+                a0 += out[0, S + j] * vw
+                al += out[last_start, S + j] * vw
+                a1 += out[T - 1, S + j] * vw
+            if st != 0:
+                auc[i, g] = np.nan
+                auc_last[i, g] = np.nan
+            else:
+                auc[i, g] = a1 * vol[g] - a0 * vol[g]
+                auc_last[i, g] = a1 * vol[g] - al * vol[g]
+    for g in range(G):
+        trough[i, g] = conc[trough_at, g] if trough_at >= 0 else np.nan
+    if i < nb:
+        for t in range(T):
+            for g in range(G):
+                band[i, t, g] = conc[t, g]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save,
+                 W, factor, thr, last_start, trough_at, nb, band, status, cmax, tmax, auc, above, longest,
+                 cmax_last, auc_last, trough):
+    N = P.shape[0]
+    T = times.shape[0]
+    G = W.shape[1]
+    sev = 0 if ev_t.shape[0] == 1 else 1
+    sy0 = 0 if y0.shape[0] == 1 else 1
+    nblk = min(N, 64)
+    for blk in prange(nblk):
+        out = np.empty((T, save.shape[0]))
+        conc = np.empty((T, G))
+        vol = np.empty(G)
+        counters = np.zeros(5, dtype=np.int64)
+        thr0 = np.empty((G, 0))
+        tm_tail = np.empty(G)
+        for i in range(blk * N // nblk, (blk + 1) * N // nblk):
+            ie = i * sev
+            st = _kern.solve_exact(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t[ie], ev_s[ie], ev_a[ie],
+                               ev_k[ie], ev_n[ie], times, y0[i * sy0], save, out, counters)
+            status[i] = st
+            _reduce_subject(i, st, P[i], vol_col, save, W, factor, times, out, conc, vol, thr, last_start, trough_at,
+                            nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0, tm_tail)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _fused_rodas(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                 ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, rtol, atol, max_steps, max_step,
+                 W, factor, thr, last_start, trough_at, nb, band, status, cmax, tmax, auc, above, longest,
+                 cmax_last, auc_last, trough):
+    N = P.shape[0]
+    T = times.shape[0]
+    G = W.shape[1]
+    sev = 0 if ev_t.shape[0] == 1 else 1
+    sy0 = 0 if y0.shape[0] == 1 else 1
+    nblk = min(N, 64)
+    for blk in prange(nblk):
+        out = np.empty((T, save.shape[0]))
+        conc = np.empty((T, G))
+        vol = np.empty(G)
+        counters = np.zeros(5, dtype=np.int64)
+        thr0 = np.empty((G, 0))
+        tm_tail = np.empty(G)
+        for i in range(blk * N // nblk, (blk + 1) * N // nblk):
+            ie = i * sev
+            st = _kern.solve_rodas(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km,
+                               mm_fu, ev_t[ie], ev_s[ie], ev_a[ie], ev_k[ie], ev_n[ie], times, y0[i * sy0], save, out,
+                               rtol, atol, max_steps, max_step, counters)
+            status[i] = st
+            _reduce_subject(i, st, P[i], vol_col, save, W, factor, times, out, conc, vol, thr, last_start, trough_at,
+                            nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0, tm_tail)
+
+
+def solve_and_read_out(prob, W, factor, thresholds, last_start: int, trough_at: int, keep: int):
+    """Solve an engine problem (:class:`pkcsf.engine.simulate.Problem`, solver ``exact`` or ``rodas5p``)
+    and return the whole-window read-outs of its compartment groups without building the
+    (subjects, times, groups) array.
+
+    ``W`` (S, G): amounts of the first S saved states summed into groups; concentration = factor x
+    group amount / group volume. If the problem saves 2 S states, the last S are the AUC
+    accumulators of the first S, and the AUCs come from them. ``thresholds`` (G, K) in the concentration's unit. ``last_start``:
+    index where the last-interval read-outs start; ``trough_at``: index of the last trough (-1: none);
+    ``keep``: the first ``keep`` subjects' group concentrations are returned (for bands).
+
+    Returns (dict of cmax, tmax, auc, cmax_last, auc_last, trough_last (N, G), time_above,
+    longest_above (N, G, K); status (N,); band (keep, T, G)). A failed subject's read-outs are NaN.
+    The same numbers as :func:`whole_window` on the group concentrations.
+    """
+    cm = prob.compiled
+    P = np.ascontiguousarray(prob.P)
+    N = P.shape[0]
+    T = len(prob.times)
+    W = np.ascontiguousarray(W, dtype=np.float64)
+    G = W.shape[1]
+    thr = np.asarray(thresholds, dtype=np.float64)
+    if thr.ndim == 1:
+        thr = np.broadcast_to(thr, (G, thr.size))
+    thr = np.ascontiguousarray(thr)
+    Kt = thr.shape[1]
+    ev_t, ev_s, ev_a, ev_k, ev_n = prob.events(slice(None))
+    y0 = np.ascontiguousarray(prob.y0)
+    r = {k: np.empty((N, G)) for k in ("cmax", "tmax", "auc", "cmax_last", "auc_last", "trough_last")}
+    r["time_above"] = np.empty((N, G, Kt))
+    r["longest_above"] = np.empty((N, G, Kt))
+    status = np.zeros(N, dtype=np.int64)
+    nb = max(0, min(int(keep), N))
+    band = np.empty((nb, T, G))
+    common = (W, float(factor), thr, int(last_start), int(trough_at), nb, band, status, r["cmax"], r["tmax"], r["auc"],
+              r["time_above"], r["longest_above"], r["cmax_last"], r["auc_last"], r["trough_last"])
+    if prob.method == "exact":
+        compile_notice(_fused_exact, "the exact solver with read-outs", 30)
+        _fused_exact(P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst, cm.lin_col, ev_t, ev_s, ev_a, ev_k, ev_n,
+                     prob.times, y0, prob.save, *common)
+    elif prob.method == "rodas5p":
+        compile_notice(_fused_rodas, "the rodas5p solver with read-outs", 40)
+        _fused_rodas(P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst, cm.lin_col, cm.mm_src, cm.mm_dst,
+                     cm.mm_vmax, cm.mm_km, cm.mm_fu, ev_t, ev_s, ev_a, ev_k, ev_n, prob.times, y0, prob.save,
+                     prob.rtol, prob.atol, prob.max_steps, prob.max_step, *common)
+    else:
+        raise ValueError(f"solve_and_read_out: solver {prob.method!r} has no fused read-outs (exact, rodas5p)")
+    return r, status, band
