@@ -749,6 +749,8 @@ def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_
         checks = pdtox.observed_checks(d.name, route, dose_arr, P.mean(axis=1), supplemented=pd_dlt.supplemented,
                                        dlt_grade=pd_dlt.grade)
         pd_info["observed_checks"] = checks
+        for text in pd_dlt.parameters.raw.get("caveats", {}).values():
+            notes.append("PD caveat: " + " ".join(str(text).split()))
         notes.append("DLTs come from each virtual patient's own PK and PD (Friberg neutropenia model, "
                      f"parameters/pd/{d.name}.toml), not from a mean probability; trial patients are drawn "
                      "independently from the pools, so the designs respond to the per-dose DLT fractions.")
