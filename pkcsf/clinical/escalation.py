@@ -188,7 +188,7 @@ class EfficacyTarget:
         return cls(parse_exposure(lhs, f"{field} exposure"), rhs)
 
     def value(self, unit: str, mw: float, field: str = "efficacy") -> float:
-        """``at_least`` in the read-out unit (concentration ``unit``, ``unit``*h or h)."""
+        """``at_least`` in the read-out unit (concentration ``unit``, ``unit`` x h, or h)."""
         kind = {"auc": "an AUC such as '20 umol/L*h' or '10 mg*h/L'", "time_above": "a time such as '48 h'",
                 "longest_above": "a time such as '48 h'"}.get(self.exposure.metric,
                                                                 "a concentration such as '1 umol/L'")

@@ -212,6 +212,8 @@ class Output:
     error : type
         The :class:`~pkcsf.core.errors.PkcsfError` subclass raised for a bad target.
 
+    Notes
+    -----
     Checked at creation: the target is not a file, its nearest existing ancestor is a writable
     folder, an existing target is empty or pkcsf's. Nothing is created at ``target`` before
     :meth:`commit`; on any error inside ``with`` the staging folder is removed.

@@ -8,17 +8,16 @@ it into the tables the compiled kernels read.
 
 Transfer types (rates in mg/h; C = amount / volume of the source):
 
-============== ============================ =====================================
-type           rate                          coefficient
-============== ============================ =====================================
-flow           Q * C_from  (one way)         Q, clearance or bulk flow (L/h)
-exchange       Q * (C_a - C_b)               Q, exchange clearance (L/h)
-first_order    k * A_from                    k, rate constant (1/h)
-release        k * A_from                    k, release rate of a depot (1/h)
-michaelis_     Vmax * fu*C / (Km + fu*C)     Vmax (mg/h), Km (mg/L), fu optional
-menten
-accumulate     d(to)/dt = C_from             (AUC state; takes nothing from source)
-============== ============================ =====================================
+================= ============================ =====================================
+type              rate                          coefficient
+================= ============================ =====================================
+flow              Q * C_from  (one way)         Q, clearance or bulk flow (L/h)
+exchange          Q * (C_a - C_b)               Q, exchange clearance (L/h)
+first_order       k * A_from                    k, rate constant (1/h)
+release           k * A_from                    k, release rate of a depot (1/h)
+michaelis_menten  Vmax * fu*C / (Km + fu*C)     Vmax (mg/h), Km (mg/L), fu optional
+accumulate        d(to)/dt = C_from             (AUC state; takes nothing from source)
+================= ============================ =====================================
 
 A transfer without ``to`` eliminates: the engine keeps the eliminated amount
 in an extra state named ``eliminated`` so that mass balance can be checked.

@@ -142,7 +142,9 @@ class _CrmGrid:
 class CrmPosterior:
     """Posterior summaries of the one-parameter power-model CRM.
 
-    Attributes (shape ``(K,)`` per dose, or with a leading trial axis)
+    Each attribute has shape ``(K,)`` per dose, or a leading trial axis.
+
+    Attributes
     ----------
     mean_a, sd_a : posterior mean and SD of ``a``.
     p_mean : posterior mean DLT probability per dose, E[s_k^exp(a)].
