@@ -130,6 +130,7 @@ class Dose:
 
     @property
     def is_infusion(self) -> bool:
+        """True for a zero-order infusion (a rate or a duration is set)."""
         return self.rate is not None or self.duration is not None
 
     def expand(self) -> list["Dose"]:
@@ -150,6 +151,7 @@ class Dose:
     __radd__ = __add__
 
     def describe(self) -> str:
+        """The dose in one line of text (amount, site, infusion, times)."""
         amt = f"{self.amount:g} mg" if isinstance(self.amount, float) else f"({self.amount}) mg per subject"
         what = f"{amt} {self.site}"
         if self.rate is not None:
@@ -163,16 +165,94 @@ class Dose:
 
 
 def bolus(amount, site, time=0.0, **kw) -> Dose:
+    """A bolus dose (all of ``amount`` at ``time``).
+
+    Parameters
+    ----------
+    amount : float or str
+        mg, a quantity such as ``"12 mg"``, or an expression over subject columns (``"DOSE"``).
+    site : str
+        A dosing site or compartment name of the model.
+    time : float or str, optional
+        Time of the dose, h or text such as ``"3 d"`` (default 0).
+    **kw
+        Other :class:`Dose` fields (``ii``, ``addl``, ``drug``, ``label``).
+
+    Returns
+    -------
+    Dose
+        The dose.
+
+    Examples
+    --------
+    >>> bolus("12 mg", "lumbar", "2 d").time
+    48.0
+    """
     return Dose(amount, site, time, **kw)
 
 
 def infusion(amount, site, time=0.0, *, rate=None, duration=None, **kw) -> Dose:
+    """A zero-order infusion, given by its rate or its duration (never both).
+
+    Parameters
+    ----------
+    amount : float or str
+        mg, a quantity such as ``"500 mg"``, or an expression over subject columns.
+    site : str
+        A dosing site or compartment name of the model.
+    time : float or str, optional
+        Start of the infusion, h or text (default 0).
+    rate : float or str, optional
+        Infusion rate, mg/h or a quantity such as ``"100 mg/h"``.
+    duration : float or str, optional
+        Infusion duration, h or text such as ``"30 min"``.
+    **kw
+        Other :class:`Dose` fields (``ii``, ``addl``, ``drug``, ``label``).
+
+    Returns
+    -------
+    Dose
+        The dose.
+
+    Raises
+    ------
+    DosingError
+        If neither or both of ``rate`` and ``duration`` are given.
+
+    Examples
+    --------
+    >>> infusion("500 mg", "iv", duration="30 min").duration
+    0.5
+    """
     if rate is None and duration is None:
         raise DosingError("infusion", amount, "an infusion needs a rate or a duration")
     return Dose(amount, site, time, rate=rate, duration=duration, **kw)
 
 
 def oral(amount, time=0.0, site="oral", **kw) -> Dose:
+    """An oral dose (a bolus into the model's ``oral`` site unless ``site`` says otherwise).
+
+    Parameters
+    ----------
+    amount : float or str
+        mg or a quantity such as ``"80 mg"``.
+    time : float or str, optional
+        Time of the dose, h or text (default 0).
+    site : str, optional
+        The absorption site of the model (default ``"oral"``).
+    **kw
+        Other :class:`Dose` fields (``ii``, ``addl``, ``drug``, ``label``).
+
+    Returns
+    -------
+    Dose
+        The dose.
+
+    Examples
+    --------
+    >>> oral("80 mg").site
+    'oral'
+    """
     return Dose(amount, site, time, **kw)
 
 
@@ -216,6 +296,7 @@ class Regimen:
     __radd__ = __add__
 
     def shift(self, dt) -> "Regimen":
+        """The regimen moved later by ``dt`` (h or text such as ``"1 week"``); ``end`` and ``origin`` move with it."""
         dt = _time(dt, "shift")
         return Regimen([replace(d, time=d.time + dt) for d in self.doses],
                        end=None if self._end is None else self._end + dt, label=self.label,
@@ -238,10 +319,12 @@ class Regimen:
         return out
 
     def with_site(self, site: str) -> "Regimen":
+        """The same doses given at ``site`` instead."""
         return Regimen([replace(d, site=site) for d in self.doses], end=self._end, label=self.label,
                        origin=self._origin)
 
     def scaled(self, factor: float) -> "Regimen":
+        """Every amount multiplied by ``factor`` (expressions become ``(expr) * factor``)."""
         out = []
         for d in self.doses:
             if isinstance(d.amount, str):
@@ -258,6 +341,7 @@ class Regimen:
 
     @property
     def start(self) -> float:
+        """Time of the first dose (h; 0 for an empty regimen)."""
         return min((d.time for d in self.doses), default=0.0)
 
     @property
@@ -267,6 +351,7 @@ class Regimen:
 
     @property
     def end(self) -> float:
+        """Where the schedule ends (h): set by the builders, else the last dose time."""
         if self._end is not None:
             return self._end
         singles = self.expand()
@@ -274,13 +359,16 @@ class Regimen:
 
     @property
     def sites(self) -> list[str]:
+        """The dosing sites used, sorted."""
         return sorted({d.site for d in self.doses})
 
     @property
     def drugs(self) -> list[str]:
+        """The drugs named by the doses (combination regimens), sorted."""
         return sorted({d.drug for d in self.doses if d.drug})
 
     def for_drug(self, drug: str) -> "Regimen":
+        """The doses of ``drug`` (and the doses that name no drug)."""
         return Regimen([d for d in self.doses if d.drug in (drug, None)], end=self._end, label=self.label,
                        origin=self._origin)
 
@@ -297,6 +385,7 @@ class Regimen:
         return f"Regimen({len(self)} doses, {self.start:g}-{self.end:g} h{', ' + self.label if self.label else ''})"
 
     def describe(self) -> str:
+        """The regimen as text, one dose (or repeated dose) per line."""
         lines = [d.describe() for d in self.doses]
         return "\n".join(lines) if lines else "(no doses)"
 

@@ -73,6 +73,26 @@ class Compartment:
 
 @dataclass(frozen=True)
 class Transfer:
+    """A transfer between compartments (or out of the model when ``target`` is None).
+
+    Build it with :func:`flow`, :func:`exchange`, :func:`first_order`, :func:`release`,
+    :func:`michaelis_menten`, :func:`accumulate` or :func:`elimination`; the rate laws are in the
+    table of the module docstring.
+
+    Attributes
+    ----------
+    type : str
+        One of ``TRANSFER_TYPES``.
+    source, target : str
+        Compartment names (``target`` None: elimination).
+    coefficient : str or float
+        Parameter name, expression or number (Q, CL or k).
+    vmax, km, fu : str or float
+        Michaelis-Menten terms (``fu`` optional).
+    description : str
+        Free text.
+    """
+
     type: str
     source: str
     target: str | None = None
@@ -104,6 +124,27 @@ def flow(source, target, Q, description=""):
 
 
 def elimination(source, CL, description=""):
+    """Elimination by clearance from ``source``: rate = CL * C_source.
+
+    Parameters
+    ----------
+    source : str
+        Compartment name.
+    CL : str or float
+        Clearance (L/h): a parameter name, an expression or a number.
+    description : str, optional
+        Free text.
+
+    Returns
+    -------
+    Transfer
+        A ``flow`` transfer with no target.
+
+    Examples
+    --------
+    >>> elimination("plasma", "CL").target is None
+    True
+    """
     return Transfer("flow", source, None, coefficient=CL, description=description)
 
 
@@ -113,6 +154,27 @@ def exchange(a, b, Q, description=""):
 
 
 def first_order(source, target, k, description=""):
+    """First-order transfer of amount: rate = k * A_source.
+
+    Parameters
+    ----------
+    source, target : str
+        Compartment names (``target`` None eliminates).
+    k : str or float
+        Rate constant (1/h): a parameter name, an expression or a number.
+    description : str, optional
+        Free text.
+
+    Returns
+    -------
+    Transfer
+        The transfer.
+
+    Examples
+    --------
+    >>> first_order("gut", "plasma", "KA").type
+    'first_order'
+    """
     return Transfer("first_order", source, target, coefficient=k, description=description)
 
 
@@ -122,16 +184,92 @@ def release(source, target, k, description=""):
 
 
 def michaelis_menten(source, target, vmax, km, fu=None, description=""):
+    """Saturable transfer: rate = Vmax * fu*C / (Km + fu*C), C the source concentration.
+
+    Parameters
+    ----------
+    source, target : str
+        Compartment names (``target`` None eliminates).
+    vmax : str or float
+        Maximal rate (mg/h).
+    km : str or float
+        Concentration at half the maximal rate (mg/L).
+    fu : str or float, optional
+        Unbound fraction applied to C (default 1).
+    description : str, optional
+        Free text.
+
+    Returns
+    -------
+    Transfer
+        The transfer.
+
+    Examples
+    --------
+    >>> michaelis_menten("csf", "plasma", "VMAX", "KM").type
+    'michaelis_menten'
+    """
     return Transfer("michaelis_menten", source, target, vmax=vmax, km=km, fu=fu, description=description)
 
 
 def accumulate(source, target, description=""):
+    """An accumulator: d(target)/dt = C_source, so ``target`` holds the AUC of ``source`` (mg*h/L).
+
+    Nothing is taken from the source; mark the target compartment ``kind="accumulator"``.
+
+    Parameters
+    ----------
+    source, target : str
+        Compartment names.
+    description : str, optional
+        Free text.
+
+    Returns
+    -------
+    Transfer
+        The transfer.
+
+    Examples
+    --------
+    >>> accumulate("plasma", "auc_plasma").type
+    'accumulate'
+    """
     return Transfer("accumulate", source, target, description=description)
 
 
 @dataclass(frozen=True)
 class Model:
-    """A compartmental model definition (validated when built)."""
+    """A compartmental model definition (validated when built).
+
+    Usually read from ``models/*.toml`` with :func:`load_model`; built in code from
+    :class:`Compartment`, :class:`Transfer` (see :func:`flow` and siblings) and :class:`Site`.
+
+    Parameters
+    ----------
+    name : str
+        Model name.
+    compartments : sequence of Compartment
+        The well-mixed spaces.
+    transfers : sequence of Transfer, optional
+        Flows, exchanges, first-order and saturable transfers, accumulators.
+    sites : sequence of Site, optional
+        Named dosing sites.
+    parameters : sequence of Parameter or str, optional
+        Declared parameters (names with unit and meaning).
+    derived : dict or sequence of (str, str), optional
+        Derived parameters: name -> expression over parameters.
+    description, source : str, optional
+        Free text; the file it came from.
+    references : tuple of str, optional
+        Sources of the model structure.
+
+    Examples
+    --------
+    >>> m = Model("one", [Compartment("plasma", "V")], [elimination("plasma", "CL")], [Site("iv", (("plasma", 1.0),))],
+    ...           ["V", "CL"])
+    >>> m.compartment_names
+    ['plasma']
+    """
 
     name: str
     compartments: tuple[Compartment, ...]
@@ -156,17 +294,21 @@ class Model:
     # ------------------------------------------------------------------ views
     @property
     def compartment_names(self) -> list[str]:
+        """Compartment names in model order."""
         return [c.name for c in self.compartments]
 
     @property
     def parameter_names(self) -> list[str]:
+        """Declared parameter names in model order."""
         return [p.name for p in self.parameters]
 
     @property
     def site_names(self) -> list[str]:
+        """Dosing site names in model order."""
         return [s.name for s in self.sites]
 
     def compartment(self, name: str) -> Compartment:
+        """The compartment called ``name``; an unknown name raises listing the valid ones."""
         for c in self.compartments:
             if c.name == name:
                 return c
@@ -174,6 +316,7 @@ class Model:
         raise AssertionError  # pragma: no cover
 
     def site(self, name: str) -> Site:
+        """The dosing site called ``name``; an unknown name raises listing the valid ones."""
         for s in self.sites:
             if s.name == name:
                 return s
@@ -300,6 +443,25 @@ class Model:
     # ------------------------------------------------------------------- I/O
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "", _loading: tuple = ()) -> "Model":
+        """Build a model from the mapping of a model file (format in the module docstring).
+
+        Parameters
+        ----------
+        data : dict
+            Tables ``model``, ``parameters``, ``derived``, ``compartments``, ``transfers``, ``sites``.
+        source : str, optional
+            Where the mapping came from (named in errors).
+
+        Returns
+        -------
+        Model
+            The validated model (``[model] extends`` is resolved).
+
+        Raises
+        ------
+        ModelError
+            For an unknown key, compartment, parameter or a cycle of ``extends``.
+        """
         data = dict(data)
         head = data.pop("model", {})
         if not isinstance(head, dict):
@@ -380,6 +542,18 @@ class Model:
 
     @classmethod
     def from_toml(cls, path) -> "Model":
+        """Read a model file (TOML).
+
+        Parameters
+        ----------
+        path : str or Path
+            The file.
+
+        Returns
+        -------
+        Model
+            The validated model.
+        """
         from pkcsf.core.paths import read_toml
 
         return cls.from_dict(read_toml(path, ModelError, "model file"), source=str(path))
@@ -442,7 +616,18 @@ def _check_acyclic(deps: dict[str, tuple[str, ...]]):
 
 # ---------------------------------------------------------------- discovery
 def available_models() -> dict[str, Path]:
-    """Model names found on the search path (user paths first), with their files."""
+    """Model names found on the search path (user paths first), with their files.
+
+    Returns
+    -------
+    dict of str to Path
+        Model name -> file.
+
+    Examples
+    --------
+    >>> "cns_csf" in available_models()
+    True
+    """
     from pkcsf.core.paths import search_dirs
 
     found: dict[str, Path] = {}
@@ -453,7 +638,29 @@ def available_models() -> dict[str, Path]:
 
 
 def load_model(name_or_path, *, _loading: tuple = ()) -> Model:
-    """Load a model by name (from ``models/`` or a user path) or from a file."""
+    """Load a model by name (from ``models/`` or a folder on the search path) or from a file.
+
+    Parameters
+    ----------
+    name_or_path : str, Path or Model
+        A model name such as ``"cns_csf"`` (see :func:`available_models`), a ``.toml`` file, or a model
+        (returned as is).
+
+    Returns
+    -------
+    Model
+        The validated model.
+
+    Raises
+    ------
+    ModelError
+        For an unknown name (listing the available ones) or an invalid file.
+
+    Examples
+    --------
+    >>> load_model("reference_p1").site_names
+    ['icv']
+    """
     if isinstance(name_or_path, Model):
         return name_or_path
     p = Path(str(name_or_path))
