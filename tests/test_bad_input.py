@@ -211,3 +211,52 @@ def test_linear_fold_equals_regimen_then_and_plus():
             got = fold.regimen()
             assert got.doses == ref.doses and got.end == ref.end and got.origin == ref.origin, op
             assert got.label == ref.label and got._end == ref._end and got._origin == ref._origin, op
+
+
+SCENARIO = """\
+drug = "methotrexate"
+[population]
+subjects = 3
+[readouts]
+groups = ["plasma", "lumbar"]
+[[arms]]
+name = "lumbar"
+regimen = "12 mg lumbar once"
+[outputs]
+figures = false
+"""
+BOMBS = [
+    # (id, (old, new) edit of SCENARIO, words; the run is refused before anything is simulated)
+    ("a billion subjects", ("subjects = 3", "subjects = 1000000000"), ["subjects", "1000000000", "memory"]),
+    ("dt of 1e-9 h", ('drug = "methotrexate"', 'drug = "methotrexate"\ndt = "1e-9 h"'), ["dt", "output times"]),
+    ("dt of 1e-4 h over 10 years", ('drug = "methotrexate"', 'drug = "methotrexate"\ndt = "0.0001 h"\ndays = 3650'),
+     ["dt", "output times", "3650 days"]),
+    ("20 million band subjects", ("subjects = 3", "subjects = 20000000"), ["band_subjects", "memory"]),
+]
+
+
+@pytest.mark.parametrize("edit, words", [c[1:] for c in BOMBS], ids=[c[0] for c in BOMBS])
+def test_resource_bombs_are_refused_before_running(tmp_path, monkeypatch, edit, words):
+    from dataclasses import replace
+
+    import pkcsf.clinical.resources as RS
+    from pkcsf.clinical.scenario_file import load_scenario
+
+    monkeypatch.setattr(RS, "available_memory", lambda: 8 * 2**30)       # the same answer on every machine
+    p = tmp_path / "s.toml"
+    p.write_text(SCENARIO.replace(*edit))
+    scn, _ = load_scenario(p)
+    if "band" in " ".join(words) or scn.subjects == 20000000:
+        scn = replace(scn, band_subjects=20000000)
+    called = []
+    monkeypatch.setattr("pkcsf.clinical.scenario._run_arm", lambda *a, **k: called.append(1))
+    expect_error(lambda: pk.run(scn, progress=False), *words)
+    assert not called, "refused before any arm ran"
+
+
+def test_resource_estimate_names_band_subjects(monkeypatch):
+    import pkcsf.clinical.resources as RS
+
+    parts = RS.estimate_bytes(subjects=20_000_000, times=700, groups=2, states=20, band_subjects=20_000_000,
+                              chunk=4096)
+    assert max(parts, key=parts.get) == "population bands" and parts["population bands"] > 100 * 2**30

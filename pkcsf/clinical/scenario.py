@@ -31,6 +31,7 @@ import pandas as pd
 from pkcsf.analysis.readouts import min_interval_run, percentiles, whole_window
 from pkcsf.clinical import cns
 from pkcsf.clinical.population import Population, RandomEffect, load_demographics
+from pkcsf.clinical.resources import check_grid, check_run
 from pkcsf.core.errors import ScenarioError, check_choice
 from pkcsf.core.progress import progress_bar
 from pkcsf.core.units import concentration_factor, parse_quantity
@@ -496,6 +497,7 @@ def _grid(scn: Scenario, regs: dict) -> tuple[np.ndarray, float]:
     dt = scn.dt
     if dt is None:
         dt = 0.25 if days <= 7 else (1.0 if days <= 60 else 4.0)
+    check_grid(end, dt, scn.dt)            # before allocating: dt = "1e-9 h" must not ask for terabytes
     n = int(round(end / dt))
     grid = np.linspace(0.0, n * dt, n + 1)
     dose_t = np.unique(np.concatenate([[d.time for d in r.expand()] for r in regs.values()]))
@@ -544,6 +546,7 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor=None) -> S
                                pathologies=scn.pathologies, age=scn.age, metabolite=arm.metabolite) for d in regs}
         plan.append((arm, regs, setups))
     cs = scn.chunk_size or _CHUNK
+    check_run(scn, plan, _grid, cs)        # refuse what cannot fit in memory before simulating anything
     total = sum(len(regs) for _, regs, _ in plan) * (-(-scn.subjects // cs))
     bar = progress_bar(progress, total=total, desc="simulating", unit="chunk", default=scn.subjects >= 20000)
     arms = {}

@@ -1,0 +1,103 @@
+"""What a scenario run will cost, estimated before anything is simulated; refused in one line if it cannot fit.
+
+A scenario file can ask for unbounded work (``subjects = 1000000000``, ``dt = "1e-9 h"``,
+``band_subjects = 20000000``). :func:`check_run` estimates, per arm and drug, the output grid and the
+memory the run keeps (per-subject read-outs, population bands, one chunk of concentration profiles)
+and raises a :class:`~pkcsf.core.errors.ScenarioError` naming the field that drives the cost, the
+estimate, what the machine has and what to change, instead of growing memory until the machine
+swaps or numpy fails with a multi-TiB allocation traceback.
+"""
+from __future__ import annotations
+
+import os
+
+from pkcsf.core.errors import ScenarioError
+
+__all__ = ["MAX_GRID_POINTS", "available_memory", "check_grid", "check_run", "estimate_bytes"]
+
+MAX_GRID_POINTS = 10_000_000     # output times per subject (10 years at a 30-s step); beyond, dt is a mistake
+ROW_BYTES = 200                  # one per-subject read-out row (about 20 numbers + labels, in pandas)
+USABLE = 0.8                     # of the memory available now
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux: MemAvailable), else the physical memory, else None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _size(b: float) -> str:
+    for unit, f in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if b >= f:
+            return f"{b / f:.3g} {unit}"
+    return f"{b / 1024:.3g} KiB"
+
+
+def check_grid(end_h: float, dt_h: float, given_dt=None, field: str = "dt"):
+    """Refuse an output grid of more than :data:`MAX_GRID_POINTS` times (before it is allocated)."""
+    n = end_h / dt_h
+    if not n <= MAX_GRID_POINTS:
+        raise ScenarioError(field, given_dt if given_dt is not None else dt_h,
+                            f"gives {n:.3g} output times over {end_h / 24:g} days; at most {MAX_GRID_POINTS:,} "
+                            "fit in a run", f"use a dt of at least {end_h / MAX_GRID_POINTS:.3g} h, or fewer days")
+
+
+def estimate_bytes(*, subjects: int, times: int, groups: int, states: int, band_subjects: int, chunk: int) -> dict:
+    """Memory a run keeps, by part (bytes)."""
+    return {
+        "per-subject read-outs": float(subjects) * groups * ROW_BYTES,
+        "population bands": float(min(subjects, band_subjects)) * times * groups * 8,
+        "one chunk of profiles": float(min(subjects, chunk)) * times * (3 * groups + states) * 8,
+        "output grid": float(times) * 8 * 4,
+    }
+
+
+_DRIVER = {"per-subject read-outs": "subjects", "population bands": "band_subjects",
+           "one chunk of profiles": "dt", "output grid": "dt"}
+_FIX = {"subjects": "fewer subjects (percentiles settle by a few thousand), or split the run by seed",
+        "band_subjects": "fewer band_subjects (2000 gives smooth 5-95% bands)",
+        "dt": "a larger dt or fewer days"}
+
+
+def check_run(scn, plan, grid, chunk: int, *, memory: int | None = None):
+    """Estimate each arm's cost before simulating; raise naming the field that makes it too large.
+
+    ``plan`` is ``[(arm, {drug: regimen}, {drug: setup}), ...]`` and ``grid(scn, regs)`` the output grid
+    (``pkcsf.clinical.scenario``). The arms run one after the other, so the largest arm counts, plus
+    the read-outs of all arms (kept until the end). ``chunk``: subjects simulated at once.
+    """
+    memory = available_memory() if memory is None else memory
+    total_rows = 0.0
+    worst = None
+    for arm, regs, setups in plan:
+        times, _ = grid(scn, regs)
+        for drug, setup in setups.items():
+            groups = len(scn.groups) if scn.groups else len([g for g, cs in setup.outputs.items() if cs])
+            states = len(setup.model.compartments) + 1
+            parts = estimate_bytes(subjects=scn.subjects, times=len(times), groups=max(groups, 1), states=states,
+                                   band_subjects=scn.band_subjects, chunk=chunk)
+            total_rows += parts.pop("per-subject read-outs")
+            if worst is None or sum(parts.values()) > sum(worst[1].values()):
+                worst = (f"arm {arm.name!r} ({drug})", parts, len(times))
+    if worst is None or memory is None:
+        return
+    parts = dict(worst[1], **{"per-subject read-outs": total_rows})
+    need = sum(parts.values())
+    if need <= USABLE * memory:
+        return
+    big = max(parts, key=parts.get)
+    field = _DRIVER[big]
+    value = {"subjects": scn.subjects, "band_subjects": scn.band_subjects, "dt": scn.dt}[field]
+    detail = ", ".join(f"{k} {_size(v)}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]) if v >= 2**20)
+    raise ScenarioError(field, value, f"the run would need about {_size(need)} of memory ({detail}; "
+                        f"{worst[2]:,} output times in {worst[0]}), more than the {_size(memory)} available",
+                        _FIX[field])
