@@ -117,6 +117,23 @@ def prepare(model, regimen, params=None, **options):
 
     A name that is neither a model nor a drug gets one error listing both.
 
+    Parameters
+    ----------
+    model : str, Path or Model
+        A model name (``"cns_csf"``), a model file or a :class:`~pkcsf.engine.model.Model`.
+    regimen : Dose, Regimen or DataFrame
+        The doses (a NONMEM-style table is read with :func:`~pkcsf.engine.dosing.from_nonmem`).
+    params : dict or DataFrame, optional
+        Parameter values in base units: one value per name, or one row per subject.
+    **options
+        ``times``, ``solver``, ``rtol``, ``atol``, ``max_steps``, ``max_step``, ``outputs``, ``y0`` as for
+        :func:`pkcsf.simulate`.
+
+    Returns
+    -------
+    Problem
+        The validated problem, ready to solve in chunks (``repr`` is one line).
+
     Examples
     --------
     >>> import pkcsf as pk

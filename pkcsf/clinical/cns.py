@@ -69,6 +69,18 @@ _DEFAULT_UNITS = {"KA": "1/h", "F_ORAL": "1", "KEL_CSF": "1/h", "CL_EFFLUX_BBB":
 
 
 def available_drugs() -> list[str]:
+    """Names of the drug files on the search path.
+
+    Returns
+    -------
+    list of str
+        Sorted drug names.
+
+    Examples
+    --------
+    >>> "methotrexate" in available_drugs()
+    True
+    """
     return sorted(available_parameter_sets("drugs"))
 
 
@@ -90,6 +102,7 @@ class Drug:
 
     @property
     def sources(self) -> list[str]:
+        """The references of the drug's values (for citation)."""
         return self.parameters.cite()
 
     def with_values(self, **changes) -> "Drug":
@@ -125,6 +138,21 @@ class Drug:
 def drug(name) -> Drug:
     """Load ``parameters/drugs/<name>.toml`` as a :class:`Drug` (from any folder on the search path:
     :func:`pkcsf.add_search_path`, ``PKCSF_PATH``; see docs/own_drug.md).
+
+    Parameters
+    ----------
+    name : str or Drug
+        A drug name (see :func:`available_drugs`) or a :class:`Drug` (returned as is).
+
+    Returns
+    -------
+    Drug
+        Name, molecular weight, form, routes, thresholds and the parameter set with sources.
+
+    Examples
+    --------
+    >>> drug("methotrexate").routes
+    ('lumbar', 'ommaya', 'intracisternal', 'iv')
     """
     if isinstance(name, Drug):
         return name

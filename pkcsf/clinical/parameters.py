@@ -57,6 +57,34 @@ class Value:
 
 @dataclass(frozen=True)
 class ParameterSet:
+    """A parameter file read: values with units and sources, thresholds, variability, covariates, options.
+
+    Build with :func:`load_parameter_set` (files in ``parameters/``, format in ``parameters/README.md``).
+
+    Parameters
+    ----------
+    name, kind : str
+        Set name and kind (``"drug"``, ``"physiology"``, ``"population"``, ...).
+    description : str, optional
+        Free text.
+    values, thresholds, variability : dict of str to Value, optional
+        Each entry with value (base units), unit, source, where and note.
+    references : dict, optional
+        Citation key -> reference.
+    options : dict, optional
+        Non-numeric settings of the file (routes, forms, tables).
+    path : str, optional
+        The file read.
+    covariates : dict, optional
+        Covariate effects (:class:`~pkcsf.clinical.covariates.CovariateEffect`).
+
+    Examples
+    --------
+    >>> ps = load_parameter_set("methotrexate", "drugs")
+    >>> ps["MW"] > 0
+    True
+    """
+
     name: str
     kind: str
     description: str = ""
@@ -78,12 +106,15 @@ class ParameterSet:
         return self.values[name].value
 
     def get(self, name: str, default=None):
+        """The value of ``name`` in base units, or ``default`` when the set has none."""
         return self.values[name].value if name in self.values else default
 
     def as_dict(self) -> dict[str, float]:
+        """Every value in base units, by name."""
         return {k: v.value for k, v in self.values.items()}
 
     def assumptions(self) -> list[Value]:
+        """The values whose source is ``assumption`` (each with its reasoning in ``note``)."""
         return [v for v in list(self.values.values()) + list(self.thresholds.values()) if v.is_assumption]
 
     def with_values(self, **changes) -> "ParameterSet":
@@ -315,6 +346,30 @@ def available_parameter_sets(kind: str | None = None) -> dict[str, Path]:
 
 
 def load_parameter_set(name_or_path, kind: str | None = None) -> ParameterSet:
+    """Load a parameter set by name (from ``parameters/<kind>/`` or a folder on the search path) or from a file.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A set name (``"methotrexate"``) or a ``.toml`` file.
+    kind : str, optional
+        Sub-folder to search (``"drugs"``, ``"physiology"``, ``"populations"``, ...); all when None.
+
+    Returns
+    -------
+    ParameterSet
+        The values with their sources; a value without a source is refused.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown name (listing the available ones) or an invalid file.
+
+    Examples
+    --------
+    >>> load_parameter_set("methotrexate", "drugs").kind
+    'drug'
+    """
     p = Path(str(name_or_path))
     if p.suffix == ".toml":
         return read_parameter_file(p)

@@ -373,6 +373,24 @@ class RandomEffect:
     """One eta: a log-normal factor on one or more parameters.
 
     Give ``cv`` (omega^2 = ln(1 + cv^2)) or ``omega2`` directly.
+
+    Parameters
+    ----------
+    name : str
+        Name of the eta (``"ETA_CL"``).
+    parameters : tuple of str
+        The parameters multiplied by ``exp(eta)`` (one eta shared by all).
+    cv : float, optional
+        Coefficient of variation of the factor.
+    omega2 : float, optional
+        Variance of eta.
+    source : str, optional
+        Where the variability comes from.
+
+    Examples
+    --------
+    >>> round(RandomEffect("ETA_CL", ("CL",), cv=0.3).variance, 4)
+    0.0862
     """
 
     name: str
@@ -393,6 +411,7 @@ class RandomEffect:
 
     @property
     def variance(self) -> float:
+        """omega^2, the variance of eta."""
         return math.log1p(self.cv ** 2) if self.cv is not None else float(self.omega2)
 
 

@@ -48,6 +48,26 @@ class Target:
     """A target to meet in a compartment group, e.g. ventricular methotrexate
     >= 1 µmol/L for >= 48 h after each dose (``per="dose"``) or in total
     (``per="total"``).
+
+    Parameters
+    ----------
+    group : str
+        Compartment group (``"ventricular"``, ``"plasma"``, ...).
+    threshold : str or float
+        Concentration, with a unit (``"1 umol/L"``) or in the scenario's unit.
+    duration : str or float, optional
+        Time above the threshold required (``"48 h"``); 0: the threshold reached.
+    per : {"dose", "total"}, optional
+        After each dose, or over the whole window.
+    drug : str, optional
+        The drug (combination arms).
+    name : str, optional
+        Label in tables.
+
+    Examples
+    --------
+    >>> Target("ventricular", "1 umol/L", "48 h").per
+    'dose'
     """
 
     group: str
@@ -62,6 +82,7 @@ class Target:
 
     @property
     def label(self) -> str:
+        """The target as text (its name, or group, threshold, duration and per)."""
         if self.name:
             return self.name
         thr = self.threshold if isinstance(self.threshold, str) else f"{self.threshold:g} mg/L"
@@ -80,6 +101,30 @@ class Arm:
     efflux description (``"linear"`` or ``"saturable"``): a name applies to
     the drugs that offer it (the others stay linear), or give
     ``{drug: variant}``.
+
+    Parameters
+    ----------
+    name : str
+        Arm name (a column of every table).
+    regimen : Regimen, Dose, str, DataFrame or EventData
+        The doses (see above).
+    drug : str or Drug, optional
+        The drug of doses that name none.
+    variant : str or dict, optional
+        CSF efflux description, ``"linear"`` (default) or ``"saturable"``, or ``{drug: variant}``.
+    metabolite : bool, optional
+        Simulate the active metabolite where the drug has one.
+    physiology : str, optional
+        Physiology set for this arm.
+    pathologies : dict, optional
+        Pathologies for this arm (``{}``: none).
+    age : float, optional
+        Age (years) for this arm.
+
+    Examples
+    --------
+    >>> Arm("lumbar", "12 mg lumbar once", drug="methotrexate").name
+    'lumbar'
     """
 
     name: str
@@ -90,6 +135,7 @@ class Arm:
 
     @property
     def drug_name(self) -> str | None:
+        """The arm's drug name, or None when each dose names its drug."""
         return self.drug.name if isinstance(self.drug, cns.Drug) else self.drug
 
     def drug_object(self, name):
@@ -536,6 +582,24 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor=None) -> S
     population chunks are then simulated there and reduced to read-outs
     where they run; only read-outs travel back. Results are identical to a
     local run (subject i depends only on the seed and i).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Arms, population, physiology, window, read-outs.
+    progress : bool, optional
+        Show a progress bar; default: for 20,000 subjects or more.
+    executor : object, optional
+        Where to run population chunks (see above); default: this process.
+
+    Returns
+    -------
+    ScenarioResult
+        Per-arm results: ``metrics``, ``summary()``, bands, ``plot()``, ``cite()``.
+
+    Examples
+    --------
+    >>> res = run(Scenario([Arm("lumbar", "12 mg lumbar once", drug="methotrexate")], days=2))  # doctest: +SKIP
     """
     scn = scenario
     t0 = _time.perf_counter()
@@ -793,6 +857,28 @@ def simulate_drug(drug, regimen, *, subjects: int = 1, days=None, seed: int = 0,
 
     ``pk.simulate_drug("methotrexate", {"lumbar": "12 mg lumbar once", "ommaya": "12 mg ommaya once"},
     subjects=1000, days=7)``
+
+    Parameters
+    ----------
+    drug : str or Drug
+        Drug name or object (a modified :class:`~pkcsf.clinical.cns.Drug` is used as it is).
+    regimen : str, Regimen or dict
+        One regimen, or ``{arm name: regimen}``.
+    subjects : int, optional
+        Virtual subjects per arm (default 1, the typical patient).
+    days : float, optional
+        Simulated days (default: from the regimen).
+    seed : int, optional
+        Random seed of the population.
+    progress : bool, optional
+        Show a progress bar.
+    **kwargs
+        Other :class:`Scenario` options (``variant``, ``physiology``, ``unit``, ``targets``, ...).
+
+    Returns
+    -------
+    ScenarioResult
+        As :func:`run`.
     """
     d = cns.drug(drug)
     name = d.name

@@ -366,6 +366,22 @@ def load_scenario(path, *, base_dir=None):
 
     Raises :class:`ScenarioFileError` naming the file, the key path, the
     value, what is allowed and the closest valid key or name.
+
+    Parameters
+    ----------
+    path : str or Path
+        The scenario file (TOML; format in docs/scenarios.md).
+    base_dir : str or Path, optional
+        Folder that relative paths in the file refer to (default: the file's folder).
+
+    Returns
+    -------
+    tuple of (Scenario, OutputOptions)
+        The scenario to :func:`~pkcsf.clinical.scenario.run` and what to write.
+
+    Examples
+    --------
+    >>> scn, out = load_scenario("scenarios/methotrexate_routes.toml")  # doctest: +SKIP
     """
     p = Path(path)
     if not p.exists():

@@ -48,6 +48,16 @@ class PkcsfError(ValueError):
         The rule or the allowed choices.
     fix : str or None
         A hint how to fix it.
+
+    Parameters
+    ----------
+    field, value, allowed, fix
+        As the attributes.
+
+    Examples
+    --------
+    >>> str(PkcsfError("dose.unit", "mgg", "allowed: mg, g, ug", "did you mean 'mg'?"))
+    "dose.unit: got 'mgg'; allowed: mg, g, ug (did you mean 'mg'?)"
     """
 
     def __init__(self, field: str, value, allowed: str, fix: str | None = None):
@@ -86,7 +96,18 @@ class OutputError(PkcsfError):
 
 
 class Status(IntEnum):
-    """Per-subject outcome of a solve. Each member carries its message."""
+    """Per-subject outcome of a solve. Each member carries its message.
+
+    Attributes
+    ----------
+    SUCCESS, MAX_STEPS, STEP_TOO_SMALL, NONFINITE, NEWTON_FAILED : Status
+        The outcomes; the kernels return the same integers (``ST_*`` in :mod:`pkcsf.solvers.kernels`).
+
+    Examples
+    --------
+    >>> Status(0).message
+    'solved'
+    """
 
     SUCCESS = 0
     MAX_STEPS = 1
@@ -96,6 +117,7 @@ class Status(IntEnum):
 
     @property
     def message(self) -> str:
+        """What the status means, and what to do about it."""
         return _STATUS_MESSAGES[self]
 
 
@@ -158,6 +180,27 @@ def check_alias(field: str, value, aliases: dict, choices, error=PkcsfError):
 
 
 def check_finite(field: str, value, error=PkcsfError) -> float:
+    """``value`` as a float if it is a finite number, else raise ``error`` naming the field, the value and the rule.
+
+    Parameters
+    ----------
+    field : str
+        The name reported in the error.
+    value : object
+        What was given.
+    error : type of PkcsfError, optional
+        The error class raised.
+
+    Returns
+    -------
+    float
+        The value.
+
+    Examples
+    --------
+    >>> check_finite("dose", 0.5)
+    0.5
+    """
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -168,6 +211,27 @@ def check_finite(field: str, value, error=PkcsfError) -> float:
 
 
 def check_positive(field: str, value, error=PkcsfError) -> float:
+    """``value`` as a float if it is a finite number > 0, else raise ``error`` naming the field, the value and the rule.
+
+    Parameters
+    ----------
+    field : str
+        The name reported in the error.
+    value : object
+        What was given.
+    error : type of PkcsfError, optional
+        The error class raised.
+
+    Returns
+    -------
+    float
+        The value.
+
+    Examples
+    --------
+    >>> check_positive("dose", 0.5)
+    0.5
+    """
     x = check_finite(field, value, error)
     if x <= 0:
         raise error(field, value, "must be > 0")
@@ -175,6 +239,27 @@ def check_positive(field: str, value, error=PkcsfError) -> float:
 
 
 def check_nonnegative(field: str, value, error=PkcsfError) -> float:
+    """``value`` as a float if it is a finite number >= 0, else raise ``error`` naming the field, the value and the rule.
+
+    Parameters
+    ----------
+    field : str
+        The name reported in the error.
+    value : object
+        What was given.
+    error : type of PkcsfError, optional
+        The error class raised.
+
+    Returns
+    -------
+    float
+        The value.
+
+    Examples
+    --------
+    >>> check_nonnegative("dose", 0.5)
+    0.5
+    """
     x = check_finite(field, value, error)
     if x < 0:
         raise error(field, value, "must be >= 0")
@@ -182,6 +267,27 @@ def check_nonnegative(field: str, value, error=PkcsfError) -> float:
 
 
 def check_fraction(field: str, value, error=PkcsfError) -> float:
+    """``value`` as a float if it is a number between 0 and 1, else raise ``error`` naming the field, the value and the rule.
+
+    Parameters
+    ----------
+    field : str
+        The name reported in the error.
+    value : object
+        What was given.
+    error : type of PkcsfError, optional
+        The error class raised.
+
+    Returns
+    -------
+    float
+        The value.
+
+    Examples
+    --------
+    >>> check_fraction("dose", 0.5)
+    0.5
+    """
     x = check_finite(field, value, error)
     if not 0 <= x <= 1:
         raise error(field, value, "must be between 0 and 1")

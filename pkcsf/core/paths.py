@@ -21,7 +21,19 @@ _PKG = Path(__file__).resolve().parent.parent   # pkcsf/ (this file is pkcsf/cor
 
 
 def add_search_path(path) -> None:
-    """Add a folder holding your own ``models/`` and/or ``parameters/``."""
+    """Add a folder holding your own ``models/`` and/or ``parameters/``.
+
+    Folders added later are searched first; ``PKCSF_PATH`` (a path list) adds folders at start-up.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder with ``models/`` and/or ``parameters/<kind>/`` sub-folders.
+
+    Examples
+    --------
+    >>> add_search_path("~/my_pkcsf")  # doctest: +SKIP
+    """
     p = Path(path).expanduser().resolve()
     if p in _USER:
         _USER.remove(p)
@@ -37,6 +49,7 @@ def builtin_dir(kind: str) -> Path:
 
 
 def search_dirs(kind: str) -> list[Path]:
+    """The folders searched for ``kind`` (``models`` or ``parameters/<kind>``), user paths first."""
     roots = list(_USER)
     roots += [Path(p).expanduser() for p in os.environ.get("PKCSF_PATH", "").split(os.pathsep) if p]
     out: list[Path] = []

@@ -265,6 +265,23 @@ class Regimen:
     starts: the first dose time unless given (a phase may start before its
     first dose, e.g. days 8 and 15 of a cycle); :meth:`then` puts the next
     regimen's origin at this one's end.
+
+    Parameters
+    ----------
+    doses : Dose or sequence of Dose, optional
+        The doses.
+    end : float, optional
+        Where the schedule ends (h); default: the last dose time.
+    label : str, optional
+        Free text (e.g. "induction").
+    origin : float, optional
+        Where the schedule starts (h); default: the first dose time.
+
+    Examples
+    --------
+    >>> r = Dose("12 mg", "lumbar").repeat("1 week", 4)
+    >>> len(r), r.end
+    (4, 504.0)
     """
 
     __slots__ = ("doses", "_end", "label", "_origin")
@@ -447,6 +464,25 @@ def from_nonmem(table, model=None) -> dict:
     become ints, other numbers (1.5) and text (``pt-01``) are kept as they are,
     so that distinct IDs never merge; results carry these labels.
     Returns ``{ID: Regimen}``.
+
+    Parameters
+    ----------
+    table : DataFrame, str or Path
+        The event table, or the path of a CSV file.
+    model : Model, optional
+        Needed when ``CMT`` holds compartment numbers.
+
+    Returns
+    -------
+    dict
+        Subject ID -> :class:`Regimen` (see above).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> regs = from_nonmem(pd.DataFrame({"ID": [1, 1], "TIME": [0, 24], "AMT": [12, 12], "CMT": ["icv", "icv"]}))
+    >>> len(regs[1])
+    2
     """
     if not isinstance(table, pd.DataFrame):
         try:

@@ -46,7 +46,24 @@ ELIMINATED = "eliminated"
 
 @dataclass(frozen=True)
 class Parameter:
-    """A model parameter: name, unit and meaning (its value lives elsewhere)."""
+    """A model parameter: name, unit and meaning (its value lives elsewhere).
+
+    Parameters
+    ----------
+    name : str
+        Parameter name (domain form, e.g. ``CL``, ``V_CSF``).
+    unit : str, optional
+        Unit of its value (``"L/h"``).
+    description : str, optional
+        Meaning.
+    default : float, optional
+        Value used when none is given (rare; values belong in ``parameters/``).
+
+    Examples
+    --------
+    >>> Parameter("CL", "L/h", "clearance").unit
+    'L/h'
+    """
 
     name: str
     unit: str = ""
@@ -62,6 +79,24 @@ class Compartment:
     makes an amount-only state (a gut depot, an injection depot) whose output
     is an amount in mg. ``kind='accumulator'`` marks a bookkeeping state (an
     AUC) that is not drug mass.
+
+    Parameters
+    ----------
+    name : str
+        Compartment name.
+    volume : str, float or None, optional
+        Volume (L): a parameter name, an expression or a number; None for an amount-only state.
+    description : str, optional
+        Free text.
+    kind : {"mass", "accumulator"}, optional
+        ``"accumulator"`` for a bookkeeping state (see :func:`accumulate`).
+    group : str, optional
+        Output group this compartment belongs to.
+
+    Examples
+    --------
+    >>> Compartment("plasma", "V_C").volume
+    'V_C'
     """
 
     name: str
@@ -109,6 +144,24 @@ class Site:
 
     ``targets`` maps compartment names to the fraction of the dose each gets
     (expressions allowed, e.g. ``{"lumbar_sas": "1 - F_LEAK", "epidural": "F_LEAK"}``).
+
+    Parameters
+    ----------
+    name : str
+        Site name (``"lumbar"``, ``"oral"``).
+    targets : tuple of (str, str or float)
+        Compartment and fraction of the dose it receives.
+    bioavailability : str or float, optional
+        Fraction absorbed (expression allowed).
+    lag : str or float, optional
+        Lag time (h).
+    description : str, optional
+        Free text.
+
+    Examples
+    --------
+    >>> Site("iv", (("plasma", 1.0),)).name
+    'iv'
     """
 
     name: str
@@ -119,7 +172,27 @@ class Site:
 
 
 def flow(source, target, Q, description=""):
-    """One-way clearance or bulk flow: rate = Q * C_source (to ``None`` eliminates)."""
+    """One-way clearance or bulk flow: rate = Q * C_source (to ``None`` eliminates).
+
+    Parameters
+    ----------
+    source, target : str
+        Compartment names (``target`` None eliminates).
+    Q : str or float
+        Clearance or flow (L/h): a parameter name, an expression or a number.
+    description : str, optional
+        Free text.
+
+    Returns
+    -------
+    Transfer
+        The transfer.
+
+    Examples
+    --------
+    >>> flow("lv", "tfv", "Q_CSF").type
+    'flow'
+    """
     return Transfer("flow", source, target, coefficient=Q, description=description)
 
 
@@ -149,7 +222,27 @@ def elimination(source, CL, description=""):
 
 
 def exchange(a, b, Q, description=""):
-    """Bidirectional exchange: rate a->b = Q * (C_a - C_b)."""
+    """Bidirectional exchange: rate a->b = Q * (C_a - C_b).
+
+    Parameters
+    ----------
+    a, b : str
+        Compartment names.
+    Q : str or float
+        Exchange clearance (L/h): a parameter name, an expression or a number.
+    description : str, optional
+        Free text.
+
+    Returns
+    -------
+    Transfer
+        The transfer.
+
+    Examples
+    --------
+    >>> exchange("plasma", "brain_ecf", "PS_BBB").type
+    'exchange'
+    """
     return Transfer("exchange", a, b, coefficient=Q, description=description)
 
 
@@ -179,7 +272,27 @@ def first_order(source, target, k, description=""):
 
 
 def release(source, target, k, description=""):
-    """First-order release from a depot species (e.g. liposomes) into free drug."""
+    """First-order release from a depot species (e.g. liposomes) into free drug.
+
+    Parameters
+    ----------
+    source, target : str
+        Depot and free-drug compartment names.
+    k : str or float
+        Release rate constant (1/h).
+    description : str, optional
+        Free text.
+
+    Returns
+    -------
+    Transfer
+        The transfer.
+
+    Examples
+    --------
+    >>> release("lipo_csf", "csf", "K_REL").type
+    'release'
+    """
     return Transfer("release", source, target, coefficient=k, description=description)
 
 
