@@ -79,7 +79,13 @@ PARAMETERS = (
 
 
 class NCAError(PkcsfError):
-    """Invalid NCA input (columns, duplicate times, options)."""
+    """Invalid NCA input (columns, duplicate times, options).
+
+    Parameters
+    ----------
+    field, value, allowed, fix
+        As for :class:`~pkcsf.core.errors.PkcsfError`: where the problem is, what was given, the rule, a hint.
+    """
 
 
 # ----------------------------------------------------------------------------

@@ -69,7 +69,13 @@ __all__ = ["simulate_escalation", "EscalationResult", "EfficacyTarget", "Exposur
 
 
 class EscalationError(ScenarioError):
-    """An escalation setting (doses, exposure, link, efficacy target ...) is invalid."""
+    """An escalation setting (doses, exposure, link, efficacy target ...) is invalid.
+
+    Parameters
+    ----------
+    field, value, allowed, fix
+        As for :class:`~pkcsf.core.errors.PkcsfError`: where the problem is, what was given, the rule, a hint.
+    """
 
 
 #: Default schedule (Pan et al. 2019, intrathecal pemetrexed): twice weekly x 2 weeks, then weekly x 4 weeks.

@@ -35,7 +35,21 @@ __all__ = ["parse_regimen", "RegimenTextError"]
 # --------------------------------------------------------------------------- text: errors
 
 class RegimenTextError(DosingError):
-    """A regimen text could not be parsed; names the offending fragment and the phase it is in."""
+    """A regimen text could not be parsed; names the offending fragment and the phase it is in.
+
+    Parameters
+    ----------
+    fragment : str
+        The part of the text that could not be read.
+    text : str
+        The phase (or whole text) it is in.
+    problem : str
+        What is wrong.
+    allowed : str, optional
+        What would be allowed there.
+    fix : str, optional
+        A hint how to fix it.
+    """
 
     def __init__(self, fragment: str, text: str, problem: str, allowed: str = "", fix: str | None = None):
         self.fragment = fragment

@@ -98,7 +98,13 @@ SCHEMA: dict[str, dict[str, str]] = {
 
 
 class ScenarioFileError(ScenarioError):
-    """A scenario file is malformed, misspelled or holds an impossible value."""
+    """A scenario file is malformed, misspelled or holds an impossible value.
+
+    Parameters
+    ----------
+    field, value, allowed, fix
+        As for :class:`~pkcsf.core.errors.PkcsfError`: where the problem is, what was given, the rule, a hint.
+    """
 
 
 @dataclass(frozen=True)

@@ -72,27 +72,63 @@ class PkcsfError(ValueError):
 
 
 class ModelError(PkcsfError):
-    """A model definition is inconsistent (unknown compartment, bad transfer)."""
+    """A model definition is inconsistent (unknown compartment, bad transfer).
+
+    Parameters
+    ----------
+    field, value, allowed, fix
+        As for :class:`~pkcsf.core.errors.PkcsfError`: where the problem is, what was given, the rule, a hint.
+    """
 
 
 class ParameterError(PkcsfError):
-    """A parameter value or parameter file is invalid or lacks its source."""
+    """A parameter value or parameter file is invalid or lacks its source.
+
+    Parameters
+    ----------
+    field, value, allowed, fix
+        As for :class:`~pkcsf.core.errors.PkcsfError`: where the problem is, what was given, the rule, a hint.
+    """
 
 
 class DosingError(PkcsfError):
-    """A dose, regimen or event table is invalid."""
+    """A dose, regimen or event table is invalid.
+
+    Parameters
+    ----------
+    field, value, allowed, fix
+        As for :class:`~pkcsf.core.errors.PkcsfError`: where the problem is, what was given, the rule, a hint.
+    """
 
 
 class ScenarioError(PkcsfError):
-    """A scenario file or a command-line argument is invalid."""
+    """A scenario file or a command-line argument is invalid.
+
+    Parameters
+    ----------
+    field, value, allowed, fix
+        As for :class:`~pkcsf.core.errors.PkcsfError`: where the problem is, what was given, the rule, a hint.
+    """
 
 
 class SolverError(PkcsfError):
-    """A solver option is invalid, or a single-subject run failed."""
+    """A solver option is invalid, or a single-subject run failed.
+
+    Parameters
+    ----------
+    field, value, allowed, fix
+        As for :class:`~pkcsf.core.errors.PkcsfError`: where the problem is, what was given, the rule, a hint.
+    """
 
 
 class OutputError(PkcsfError):
-    """An output file could not be written (disk full, I/O error, permissions); nothing was written."""
+    """An output file could not be written (disk full, I/O error, permissions); nothing was written.
+
+    Parameters
+    ----------
+    field, value, allowed, fix
+        As for :class:`~pkcsf.core.errors.PkcsfError`: where the problem is, what was given, the rule, a hint.
+    """
 
 
 class Status(IntEnum):

@@ -21,7 +21,13 @@ _ELEMENTS_PER_CHUNK = 1 << 22  # ~32 MB of float64 per work array
 
 
 class TrialError(PkcsfError):
-    """A trial design, a toxicity scenario or a simulation option is invalid."""
+    """A trial design, a toxicity scenario or a simulation option is invalid.
+
+    Parameters
+    ----------
+    field, value, allowed, fix
+        As for :class:`~pkcsf.core.errors.PkcsfError`: where the problem is, what was given, the rule, a hint.
+    """
 
 
 # ---------------------------------------------------------------------------
