@@ -260,3 +260,24 @@ def test_resource_estimate_names_band_subjects(monkeypatch):
     parts = RS.estimate_bytes(subjects=20_000_000, times=700, groups=2, states=20, band_subjects=20_000_000,
                               chunk=4096)
     assert max(parts, key=parts.get) == "population bands" and parts["population bands"] > 100 * 2**30
+
+
+def test_scenario_file_with_a_byte_order_mark_is_read(tmp_path):
+    from pkcsf.clinical.scenario_file import load_scenario
+
+    p = tmp_path / "s.toml"
+    p.write_bytes(("\ufeff" + SCENARIO).encode("utf-8"))
+    scn, _ = load_scenario(p)
+    assert scn.subjects == 3
+
+
+@pytest.mark.parametrize("text, words", [
+    ("deep = " + "[" * 20_000 + "]" * 20_000 + "\n" + SCENARIO, ["s.toml", "too deeply"]),
+    ("x = " + "{ a = " * 5_000 + "1" + " }" * 5_000 + "\n" + SCENARIO, ["s.toml", "too deeply"]),
+], ids=["arrays 20,000 deep", "inline tables 5,000 deep"])
+def test_deeply_nested_scenario_files(tmp_path, text, words):
+    from pkcsf.clinical.scenario_file import load_scenario
+
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    expect_error(lambda: load_scenario(p), *words)
