@@ -218,3 +218,91 @@ def test_bad_names_list_the_choices(mtx):
         pp.concentration_time(mtx, groups=["ventricle"])
     with pytest.raises(pk.ScenarioError, match="methotrexate"):
         pp.concentration_time(mtx, drug="mtx")
+
+
+# ------------------------------------------------ issue 14: what a reader sees
+def test_scenario_threshold_is_labelled_once():
+    # a scenario's own threshold '1 umol/L' used to be written twice: '1 umol/L' over '1 µmol/L'
+    res = pk.run(pk.Scenario((pk.Arm("lumbar", "12 mg lumbar once", drug="methotrexate"),), subjects=1, days=2,
+                             thresholds={"methotrexate": ["1 umol/L", "1 mg/L"]}))
+    for ax in (pp.concentration_time(res), pp.population_band(res, group="lumbar")):
+        labels = [t.get_text() for t in ax.texts if t.get_gid() == "threshold-label"]
+        assert labels, "no threshold label drawn"
+        for lab in labels:
+            assert "umol" not in lab, lab                  # written once, in the pretty unit
+        assert "1 µmol/L" in labels                       # the value alone, once
+        assert any(lab.startswith("1 mg/L") and "= " in lab for lab in labels)   # another unit: 'given = value'
+    ax = pp.time_above(res, "1 umol/L")
+    title = ax.get_title(loc="left")
+    assert title.count("1 µmol/L") == 1 and "umol" not in title
+
+
+def test_arm_colours_are_fixed_by_route_and_position(mtx):
+    # three arms, two sharing a route: the lumbar arms keep the lumbar colour, the Ommaya arm the Ommaya colour,
+    # whatever subset a figure shows (the old palette fallback gave the first lumbar arm Ommaya's blue)
+    res = pk.simulate_drug("methotrexate", {"lumbar 6 mg": "6 mg lumbar once", "lumbar 12 mg": "12 mg lumbar once",
+                                            "Ommaya 12 mg": "12 mg ommaya once"}, subjects=1, days=1)
+    st = pp.arm_styles(res)
+    assert st["lumbar 6 mg"]["color"] == st["lumbar 12 mg"]["color"] == pp.ROUTE_COLORS["lumbar"]
+    assert st["Ommaya 12 mg"]["color"] == pp.ROUTE_COLORS["ommaya"]
+    assert st["lumbar 6 mg"]["ls"] != st["lumbar 12 mg"]["ls"]
+    assert pp.arm_styles(res, ["lumbar 12 mg", "Ommaya 12 mg"])["Ommaya 12 mg"] == st["Ommaya 12 mg"]
+    axes = pp.overlay_arms(res, ["ventricular"])
+    colours = {ln.get_label(): matplotlib.colors.to_hex(ln.get_color()) for ln in axes[0].get_lines()
+               if not ln.get_label().startswith("_")}
+    assert colours["lumbar 12 mg"] == pp.ROUTE_COLORS["lumbar"].lower()
+    assert colours["Ommaya 12 mg"] == pp.ROUTE_COLORS["ommaya"].lower()
+    # same routes in every arm: positions decide, and the two-arm figure of the same result agrees
+    assert pp.arm_styles(mtx)["lumbar"]["color"] == pp.ROUTE_COLORS["lumbar"]
+
+
+def test_bands_use_a_log_axis_when_they_span_decades(mtx, osi):
+    assert pp.population_band(mtx, "lumbar", group="ventricular").get_yscale() == "log"     # one injection
+    assert pp.population_band(osi, "160 mg", group="plasma").get_yscale() == "linear"       # near steady state
+    axes = pp.population_bands(mtx, ["ventricular", "plasma"], rows="groups")
+    assert axes.shape == (2, 2) and all(a.get_yscale() == "log" for a in axes[:, 0])     # [arm, group]
+    assert axes[0, 0].get_subplotspec().colspan.start == 0 and axes[1, 0].get_subplotspec().colspan.start == 1
+
+
+def test_combination_draws_every_drug(combo):
+    axes = pp.compare_drugs(combo)
+    assert axes.shape == (2, 1)
+    ylabels = [a.get_ylabel() for a in axes[:, 0]]
+    assert "osimertinib" in ylabels[0] and "pemetrexed" in ylabels[1]
+    assert all(_drawn(a) for a in axes.ravel())
+    assert pp.drugs_of(combo) == ["osimertinib", "pemetrexed"] or set(pp.drugs_of(combo)) == {"osimertinib",
+                                                                                                "pemetrexed"}
+
+
+def test_nothing_is_clipped(mtx, osi, combo):
+    # every label lies inside the figure it belongs to (constrained layout makes room for threshold labels,
+    # legends and titles), so even a plain savefig without bbox_inches="tight" clips nothing
+    figs = [pp.overlay_arms(mtx, ["ventricular", "lumbar", "plasma"], band=True)[0].figure,
+            pp.compare_arms(mtx)[0].figure,
+            pp.population_bands(osi, ["plasma", "lumbar", "ventricular"], rows="groups")[0, 0].figure,
+            pp.time_above(mtx, "cytotoxic").figure,
+            pp.ic50_ratio(osi).figure,
+            pp.compare_drugs(combo)[0, 0].figure]
+    for fig in figs:
+        fig.canvas.draw()
+        bb = fig.get_tightbbox(fig.canvas.get_renderer())       # inches, every drawn artist (what "tight" saves)
+        W, H = fig.get_size_inches()
+        tol = 0.03
+        assert bb.x0 >= -tol and bb.y0 >= -tol and bb.x1 <= W + tol and bb.y1 <= H + tol, \
+            (fig.axes[0].get_title(loc="left"), bb, W, H)
+
+
+def test_validation_rows_are_labelled_in_words():
+    table = pd.DataFrame([
+        dict(id="mtx_shapiro_vent_conc", drug="methotrexate", variant="linear", route="ommaya", dose_mg=10.8,
+             site="lv", quantity="concentration", time_h="1", ref=None, bound=None, species="human",
+             fold_error=1.2, status="pass", source="PMID 806016"),
+        dict(id="osi_x", drug="osimertinib", variant="saturable", route="oral", dose_mg=80, site="spinal_lumbar",
+             quantity="css_ratio", time_h="708", ref="plasma", bound=None, species="human", fold_error=3.0,
+             status="FAIL (flagged)", source="label:Balis FM et al. Cancer Chemother Pharmacol 2000;45(3):259-64")])
+    ax = pp.fold_errors(table)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert not any("mtx_shapiro" in s or "osi_x" in s for s in labels)
+    assert any(s.startswith("methotrexate 10.8 mg Ommaya: concentration, ventricular CSF, 1 h") for s in labels)
+    assert any("lumbar CSF / plasma" in s and "Balis 2000" in s and "saturable" in s for s in labels)
+    assert min(t.get_fontsize() for t in ax.get_yticklabels()) >= 7.5

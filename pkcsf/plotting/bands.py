@@ -40,13 +40,18 @@ from pkcsf.plotting.style import (
 
 
 # ------------------------------------------------------------ population
-def _spans_decades(*curves, decades: float = 2.0) -> bool:
-    """True when the positive values of the curves span more than ``decades`` powers of ten (a linear axis
-    would flatten everything but the peak).
-    """
-    v = np.concatenate([np.asarray(c, dtype=float).ravel() for c in curves])
-    v = v[np.isfinite(v) & (v > 0)]
-    return bool(v.size) and float(v.max() / v.min()) > 10.0 ** decades
+def _spans_decades(med, hi, decades: float = 2.0) -> bool:
+    """True when, from the median's peak on, the band spans more than ``decades`` powers of ten (a washing-out
+    injection: a linear axis would flatten everything but the peak). The rise before the peak (oral absorption,
+    the first doses towards a steady state) does not count."""
+    med = np.asarray(med, dtype=float)
+    if not np.any(med > 0):
+        return False
+    k = int(np.nanargmax(med))
+    top = float(np.nanmax(np.asarray(hi, dtype=float)[k:]))
+    tail = med[k:]
+    tail = tail[np.isfinite(tail) & (tail > 0)]
+    return bool(tail.size) and top / float(tail.min()) > 10.0 ** decades
 
 
 def population_band(result, arm=None, *, group, drug=None, q=(5, 95), log="auto", thresholds=True, doses=True,
@@ -78,7 +83,7 @@ def population_band(result, arm=None, *, group, drug=None, q=(5, 95), log="auto"
             from pkcsf.core.errors import ScenarioError, check_choice
 
             check_choice("log", log, [True, False, "auto"], ScenarioError)
-        log = _spans_decades(med, hi, typ)
+        log = _spans_decades(med, hi)
     pos = (lambda v: np.where(v > 0, v, np.nan)) if log else (lambda v: v)
     ax.fill_between(x, pos(lo), pos(hi), color=col, alpha=0.25, lw=0, label=f"{q[0]:g}-{q[1]:g}% of patients")
     ax.plot(x, pos(med), color=col, lw=2.0, label="median")

@@ -34,19 +34,22 @@ def _range(med, lo, hi) -> str:
 
 
 def _time_above_text(v, window: float, unit: str) -> str:
-    """Time above a threshold as 'median (5th–95th)'; when every patient stays above for the whole simulated
-    window the number is the window's length, not a result: 'whole window (≥ 120 h)'.
-    """
+    """Time above a threshold as 'median (5th–95th)'. When every patient stays above to the end of the
+    simulated window the number is (nearly) the window's length, not a result: 'whole window (≥ 120 h)', or
+    'to the end of the window (≥ 119 of 120 h)' when the first minutes (transit from the injection site)
+    are below. Values within 1 % of the window's end are written '≥ x'."""
     v = np.asarray(v, dtype=float)
     v = v[np.isfinite(v)]
     if not v.size:
         return "–"
-    full = window * (1 - 1e-6)
-    if window > 0 and np.all(v >= full):
+    exact, near = window * (1 - 1e-6), window * 0.99
+    if window > 0 and np.all(v >= exact):
         return f"whole window (≥ {_f(window)} {unit})"
+    if window > 0 and np.all(v >= near):
+        return f"to the end of the window (≥ {np.floor(v.min() * 10) / 10:.1f} of {_f(window)} {unit})"
     med, lo, hi = np.median(v), np.percentile(v, 5), np.percentile(v, 95)
-    if window > 0 and hi >= full:            # some patients above for the whole window: a lower bound
-        g = lambda x: f"≥ {_f(window)}" if x >= full else _f(x)  # noqa: E731
+    if window > 0 and hi >= near:            # some patients above to the end of the window: a lower bound
+        g = lambda x: f"≥ {_f(x)}" if x >= near else _f(x)  # noqa: E731
         return f"{g(med)} ({g(lo)}–{g(hi)})"
     return _range(med, lo, hi)
 

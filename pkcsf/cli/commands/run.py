@@ -71,6 +71,9 @@ def _cmd_run(args) -> int:
         targets = res.targets()
         written.append(_write_table(targets, stage, "targets", fmt))
         written.append(_write_table(res.assumptions(), stage, "assumptions", fmt))
+        if any(a.datasets for a in res.arms.values()):      # event-table arms: PRED/IPRED beside DV
+            written.append(_write_table(_table_safe(res.observations()), stage, "observations", fmt))
+            written.append(_write_table(_table_safe(res.nonmem()), stage, "nonmem", fmt))
         refs = _scenario_refs(scn, out)
         stage.path("references.txt").write_text("\n".join(refs) + "\n", encoding="utf-8")
         written.append("references.txt")
@@ -92,13 +95,27 @@ def _cmd_run(args) -> int:
         print(f"{PROG}: warning: {w}", file=sys.stderr)
     if not args.quiet:
         with pd.option_context("display.width", 160, "display.max_columns", 20):
-            print(f"{scn.name}: {scn.subjects} subjects per arm, seed {scn.seed}, {res.elapsed:.1f} s")
+            tables = {nm: a.datasets[d].data.n for nm, a in res.arms.items() for d in a.datasets}
+            what = ", ".join(f"{nm}: event table of {n} patients" for nm, n in tables.items())
+            if len(tables) < len(res.arms):
+                what = f"{scn.subjects} subjects per arm" + (f" ({what})" if what else "")
+            print(f"{scn.name}: {what}, seed {scn.seed}, {res.elapsed:.1f} s")
             print(readout_table(res, summary))
             if len(targets):
                 print()
                 print(targets.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
             print(f"\nwrote {len(written) + 1} files to {target} ({time.perf_counter() - t0:.1f} s)")
     return 0
+
+
+def _table_safe(df):
+    """Columns of mixed Python types (an ID or CMT column holding numbers and text) as text, so that every
+    table format (Parquet too) can hold them."""
+    df = df.copy()
+    for c in df.columns:
+        if df[c].dtype == object and len({type(v) for v in df[c].dropna()}) > 1:
+            df[c] = df[c].map(lambda v: v if v is None or (isinstance(v, float) and v != v) else str(v))
+    return df
 
 
 def _g(v) -> str:
@@ -127,6 +144,8 @@ def _cell(sub, col, window=None) -> str:
         return "-"
     if window is not None and lo >= window * (1 - 1e-6):
         return f"whole window (>= {_g(window)} h)"
+    if window is not None and lo >= window * 0.99:
+        return f"to the end of the window (>= {math.floor(lo * 10) / 10:.1f} of {_g(window)} h)"
     if abs(hi - lo) <= 1e-9 * max(1.0, abs(med)):
         return _g(med)
     return f"{_g(med)} ({_g(lo)}-{_g(hi)})"
@@ -159,6 +178,8 @@ def readout_table(res, summary) -> str:
 
 
 def _run_figures(res, stage, warnings) -> list[str]:
+    import pandas as pd
+
     pp = _plotting()
     if pp is None:
         warnings.append("figures skipped: matplotlib or pkcsf.plotting is not available")
@@ -194,6 +215,19 @@ def _run_figures(res, stage, warnings) -> list[str]:
         if any(c.startswith("time_above[") and m[c].notna().any() for c in m.columns):
             out.append(_save_figure(stage, f"time_above{sfx}", lambda: pp.time_above(res, arms=arms, drug=d),
                                     warnings))
+    if any(a.datasets for a in res.arms.values()):
+        from pkcsf.plotting.gof import gof_plot, vpc_plot
+
+        obs = res.observations()
+        if obs["DV"].notna().any():
+            out.append(_save_figure(stage, "goodness_of_fit", lambda: gof_plot(obs), warnings))
+
+            def vpc():          # 200 replicates of the tables' designs, with random effects
+                sims = pd.concat([a.simulate_observations(200, res.scenario.seed, d).assign(arm=nm)
+                                  for nm, a in res.arms.items() for d in a.datasets], ignore_index=True)
+                return vpc_plot(obs, sims)
+
+            out.append(_save_figure(stage, "vpc", vpc, warnings))
     return [f for f in out if f]
 
 
@@ -209,6 +243,8 @@ def register(sub, common) -> None:
               pkcsf run scenarios/methotrexate_lumbar_vs_ommaya.toml
               pkcsf run scenarios/pemetrexed_dose_levels.toml --subjects 2000 --seed 3 --out results/pem
               pkcsf run my_scenario.toml --format parquet --no-figures --quiet
+              pkcsf run patients.toml     # an arm with events = "patients.csv": observations.csv, nonmem.csv,
+                                          # goodness_of_fit.png and vpc.png (PRED/IPRED beside DV)
 
             Output folder: --out, else outputs.folder of the file, else results/<file name>.
             Files of the same name in an existing folder are replaced; nothing is written on error."""))
