@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import tomllib
 
 from pkcsf.clinical import cns
 from pkcsf.core.errors import PkcsfError, ScenarioError, check_int, check_keys, suggest
+from pkcsf.core.tomlio import MAX_BYTES, tomllib
 from pkcsf.core.units import UNITS, parse_quantity
 
 __all__ = ["load_scenario", "parse_scenario", "OutputOptions", "ScenarioFileError", "SCHEMA", "FORMATS"]
@@ -396,8 +396,13 @@ def load_scenario(path, *, base_dir=None):
     if p.is_dir():
         raise ScenarioFileError("scenario file", str(path), "is a folder, not a .toml file")
     try:
-        with open(p, "rb") as fh:
-            data = tomllib.load(fh)
+        if p.stat().st_size > MAX_BYTES:
+            raise ScenarioFileError("scenario file", str(path), f"is larger than pkcsf reads ({MAX_BYTES // 2**20} MiB)")
+        text = p.read_bytes().decode("utf-8")
+        data = tomllib.loads(text[1:] if text.startswith("\ufeff") else text)      # a UTF-8 BOM is fine
+    except RecursionError:
+        raise ScenarioFileError("scenario file", p.name, "nests arrays or tables too deeply to read",
+                                "keep nesting shallow") from None
     except tomllib.TOMLDecodeError as e:
         err = ScenarioFileError("scenario file", p.name, f"is not valid TOML: {e}",
                                 "check quotes around text, '=' between key and value, [table] headers")
