@@ -88,3 +88,13 @@ def test_clopper_pearson():
     assert hi == 1.0 and lo == pytest.approx(0.1581, abs=1e-4)
     lo, hi = pdtox.clopper_pearson(0, 6)
     assert lo == 0.0 and hi == pytest.approx(0.4593, abs=1e-4)
+
+
+def test_dlt_window_limits_the_evaluation():
+    kw = dict(route="iv", schedule="once", days=21, trials=100, subjects=100, seed=5, dlt="neutropenia",
+              supplemented=False)
+    full = pk.simulate_escalation("pemetrexed", [1200], **kw)
+    early = pk.simulate_escalation("pemetrexed", [1200], dlt_window=2, **kw)    # nadir comes around day 7
+    assert early.p_dlt.mean() < full.p_dlt.mean() and early.provenance["dlt_window_h"] == 48.0
+    with pytest.raises(EscalationError, match="dlt_window"):
+        pk.simulate_escalation("pemetrexed", [1200], dlt_window=-1, **kw)
