@@ -188,13 +188,53 @@ def _short(value) -> str:
 
 
 def suggest(name: str, choices: Iterable[str]) -> str | None:
-    """Closest match of ``name`` among ``choices`` (for 'did you mean')."""
+    """Closest match of ``name`` among ``choices`` (for 'did you mean').
+
+    Parameters
+    ----------
+    name : str
+        What was given.
+    choices : iterable of str
+        The valid names.
+
+    Returns
+    -------
+    str or None
+        The closest valid name (similarity >= 0.6), or None.
+
+    Examples
+    --------
+    >>> suggest("lumbr", ["lumbar", "ommaya"])
+    'lumbar'
+    """
     match = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
     return match[0] if match else None
 
 
 def check_choice(field: str, value, choices: Iterable[str], error=PkcsfError):
-    """Return ``value`` if it is one of ``choices``, else raise listing them."""
+    """Return ``value`` if it is one of ``choices``, else raise listing them.
+
+    Parameters
+    ----------
+    field : str
+        The name reported in the error.
+    value : object
+        What was given.
+    choices : iterable of str
+        The allowed values, listed in the error.
+    error : type of PkcsfError, optional
+        The error class raised.
+
+    Returns
+    -------
+    object
+        ``value``.
+
+    Examples
+    --------
+    >>> check_choice("solver", "exact", ["exact", "rodas5p"])
+    'exact'
+    """
     choices = list(choices)
     if value in choices:
         return value

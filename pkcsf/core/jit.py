@@ -34,7 +34,13 @@ _PKG = Path(__file__).resolve().parent.parent
 
 
 def source_key() -> str:
-    """A short hash of every pkcsf module that defines compiled code, and of the toolchain versions."""
+    """A short hash of every pkcsf module that defines compiled code, and of the toolchain versions.
+
+    Returns
+    -------
+    str
+        The key; any edit of a file with compiled code, or another Numba/NumPy/Python version, changes it.
+    """
     h = hashlib.sha256()
     for p in sorted(_PKG.rglob("*.py")):
         text = p.read_bytes()
@@ -57,7 +63,13 @@ def _writable(path: Path) -> bool:
 
 
 def cache_dir() -> Path | None:
-    """The cache folder for this source (created), or None when no folder is writable."""
+    """The cache folder for this source (created), or None when no folder is writable.
+
+    Returns
+    -------
+    Path or None
+        The folder (keyed by :func:`source_key`), or None.
+    """
     key = source_key()
     candidates = []
     if os.environ.get("PKCSF_CACHE_DIR"):
@@ -94,6 +106,16 @@ def njit(*args, **kwargs):
 def is_cached(dispatcher) -> bool:
     """True when ``dispatcher`` (an ``njit`` function) is compiled in this process or has machine code
     in the cache folder (an index file named after it), so that calling it will not compile.
+
+    Parameters
+    ----------
+    dispatcher : numba.core.registry.CPUDispatcher
+        A function made with :func:`njit`.
+
+    Returns
+    -------
+    bool
+        Whether a call will run without compiling.
     """
     if dispatcher.signatures:
         return True
@@ -110,6 +132,15 @@ _NOTICED: set = set()
 def compile_notice(dispatcher, what: str, seconds: float) -> None:
     """One line on stderr before the first, slow compilation of ``dispatcher`` on this machine
     (``pkcsf warmup`` compiles everything up front).
+
+    Parameters
+    ----------
+    dispatcher : numba.core.registry.CPUDispatcher
+        The function about to be called.
+    what : str
+        What is compiled (``"the exact solver"``).
+    seconds : float
+        The typical compile time announced.
     """
     if dispatcher in _NOTICED or is_cached(dispatcher):
         return

@@ -41,7 +41,18 @@ def add_search_path(path) -> None:
 
 
 def builtin_dir(kind: str) -> Path:
-    """The built-in ``models`` or ``parameters`` folder."""
+    """The built-in ``models`` or ``parameters`` folder.
+
+    Parameters
+    ----------
+    kind : {"models", "parameters"}
+        Which folder.
+
+    Returns
+    -------
+    Path
+        The repository folder when run from a checkout, else the copy inside the installed package.
+    """
     repo = _PKG.parent / kind
     if repo.is_dir():
         return repo
@@ -49,7 +60,18 @@ def builtin_dir(kind: str) -> Path:
 
 
 def search_dirs(kind: str) -> list[Path]:
-    """The folders searched for ``kind`` (``models`` or ``parameters/<kind>``), user paths first."""
+    """The folders searched for ``kind``, user paths (:func:`add_search_path`, ``PKCSF_PATH``) first.
+
+    Parameters
+    ----------
+    kind : str
+        ``"models"`` or a parameter kind (``"drugs"``, ``"physiology"``, ...).
+
+    Returns
+    -------
+    list of Path
+        Existing folders, in search order.
+    """
     roots = list(_USER)
     roots += [Path(p).expanduser() for p in os.environ.get("PKCSF_PATH", "").split(os.pathsep) if p]
     out: list[Path] = []
@@ -65,7 +87,22 @@ def search_dirs(kind: str) -> list[Path]:
 
 
 def read_toml(path, error, what: str) -> dict:
-    """Read a TOML file; a missing or malformed file raises ``error`` naming ``what`` and the file."""
+    """Read a TOML file; a missing or malformed file raises ``error`` naming ``what`` and the file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    error : type of PkcsfError
+        The error class raised.
+    what : str
+        What the file is (``"model file"``), named in errors.
+
+    Returns
+    -------
+    dict
+        The parsed document.
+    """
     from pkcsf.core.tomlio import read
 
     return read(path, error, what)

@@ -13,7 +13,7 @@ import re
 
 from pkcsf.core.errors import PkcsfError
 
-__all__ = ["parse_quantity", "to_base", "from_base", "concentration_factor", "UNITS", "KINDS"]
+__all__ = ["parse_quantity", "to_base", "from_base", "concentration_factor", "UNITS", "KINDS", "TIME_UNITS"]
 
 _MICRO = ("u", "µ", "μ", "mc")
 
@@ -22,9 +22,17 @@ _MICRO = ("u", "µ", "μ", "mc")
 UNITS: dict[str, tuple[str, float, bool]] = {}
 
 
+# a name that means different things in two kinds ("month": 4 weeks as a time, 1/12 year as an age):
+# UNITS keeps the first kind; the others are found by (kind, name) when the kind is known
+_OTHER_KIND: dict[tuple[str, str], tuple[str, float, bool]] = {}
+
+
 def _add(kind, names, factor, needs_mw=False):
     for n in names:
-        UNITS[n] = (kind, factor, needs_mw)
+        if n in UNITS and UNITS[n][0] != kind:
+            _OTHER_KIND[(kind, n)] = (kind, factor, needs_mw)
+        else:
+            UNITS[n] = (kind, factor, needs_mw)
 
 
 _add("amount", ["mg"], 1.0)
@@ -44,11 +52,21 @@ _add("concentration", ["mM", "mmol/L", "mmol/l"], 1.0, True)
 _add("concentration", [p + s for p in _MICRO for s in ("M", "mol/L", "mol/l")], 1e-3, True)
 _add("concentration", ["nM", "nmol/L", "nmol/l"], 1e-6, True)
 
-_add("time", ["h", "hr", "hrs", "hour", "hours"], 1.0)
-_add("time", ["min", "mins", "minute", "minutes"], 1 / 60)
-_add("time", ["s", "sec", "second", "seconds"], 1 / 3600)
-_add("time", ["d", "day", "days"], 24.0)
-_add("time", ["w", "wk", "wks", "week", "weeks"], 168.0)
+# The one table of time units (hours) for the whole package: quantities (dt = "15 min"), scenario files,
+# the command line, regimen text and calendars all read it. A month is 4 weeks (672 h), pkcsf's dosing
+# convention everywhere ("monthly" = every 28 days, "x 6 months" = 6 x 28 days; docs/regimens.md);
+# calendar months exist only as monthly(..., every="calendar"). An *age* in months ("18 months") is
+# 1/12 year, as in the WHO/CDC growth charts: that is the age kind below, not a duration.
+TIME_UNITS: dict[str, float] = {
+    **dict.fromkeys(["h", "hr", "hrs", "hour", "hours"], 1.0),
+    **dict.fromkeys(["min", "mins", "minute", "minutes"], 1 / 60),
+    **dict.fromkeys(["s", "sec", "second", "seconds"], 1 / 3600),
+    **dict.fromkeys(["d", "day", "days"], 24.0),
+    **dict.fromkeys(["w", "wk", "wks", "week", "weeks"], 168.0),
+    **dict.fromkeys(["month", "months", "mo"], 672.0),
+}
+for _name, _hours in TIME_UNITS.items():
+    _add("time", [_name], _hours)
 
 _add("volume", ["L", "l"], 1.0)
 _add("volume", ["mL", "ml"], 1e-3)
@@ -94,17 +112,41 @@ _NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.
 
 
 def _units_of(kind: str) -> list[str]:
-    return [u for u, (k, _, _) in UNITS.items() if k == kind]
+    return [u for u, (k, _, _) in UNITS.items() if k == kind] + [u for (k, u) in _OTHER_KIND if k == kind]
 
 
 def to_base(value: float, unit: str, kind: str | None = None, *, mw: float | None = None,
             field: str = "value") -> float:
-    """Convert ``value`` in ``unit`` to pkcsf's base unit of its kind."""
+    """Convert ``value`` in ``unit`` to pkcsf's base unit of its kind.
+
+    Parameters
+    ----------
+    value : float
+        The number in ``unit``.
+    unit : str
+        Its unit (see :data:`UNITS`).
+    kind : str, optional
+        The expected kind (``"time"``, ``"concentration"``, ...); a unit of another kind raises.
+    mw : float, optional
+        Molecular weight (g/mol), for molar units.
+    field : str, optional
+        Named in errors.
+
+    Returns
+    -------
+    float
+        The value in the base unit (mg, L, h, mg/L, L/h, 1/h).
+
+    Examples
+    --------
+    >>> to_base(30, "min", "time")
+    0.5
+    """
     unit = unit.strip()
     if unit not in UNITS:
         allowed = _units_of(kind) if kind else list(UNITS)
         raise PkcsfError(f"{field}.unit", unit, "allowed units: " + ", ".join(allowed))
-    k, factor, needs_mw = UNITS[unit]
+    k, factor, needs_mw = _OTHER_KIND.get((kind, unit), UNITS[unit])
     if kind is not None and k != kind:
         raise PkcsfError(f"{field}.unit", unit,
                          f"a {kind} is needed here, not a {k}; allowed units: " + ", ".join(_units_of(kind)))
@@ -118,12 +160,56 @@ def to_base(value: float, unit: str, kind: str | None = None, *, mw: float | Non
 
 
 def from_base(value, unit: str, kind: str | None = None, *, mw: float | None = None, field: str = "unit"):
-    """Convert from the base unit of ``kind`` into ``unit`` (arrays allowed)."""
+    """Convert from the base unit of ``kind`` into ``unit`` (arrays allowed).
+
+    Parameters
+    ----------
+    value : float or ndarray
+        Values in the base unit of ``kind``.
+    unit : str
+        The target unit.
+    kind : str, optional
+        The expected kind; a unit of another kind raises.
+    mw : float, optional
+        Molecular weight (g/mol), for molar units.
+    field : str, optional
+        Named in errors.
+
+    Returns
+    -------
+    float or ndarray
+        The values in ``unit``.
+
+    Examples
+    --------
+    >>> from_base(0.5, "min", "time")
+    30.0
+    """
     return value / to_base(1.0, unit, kind, mw=mw, field=field)
 
 
 def concentration_factor(unit: str, mw: float | None = None) -> float:
-    """Multiply a concentration in mg/L by this to express it in ``unit``."""
+    """Multiply a concentration in mg/L by this to express it in ``unit``.
+
+    Parameters
+    ----------
+    unit : str
+        A concentration unit (``"mg/L"``, ``"ug/mL"``, ``"umol/L"``, ``"nM"``).
+    mw : float, optional
+        Molecular weight (g/mol), needed for molar units.
+
+    Returns
+    -------
+    float
+        The factor.
+
+    Examples
+    --------
+    >>> concentration_factor("ug/mL")
+    1.0
+    >>> round(concentration_factor("umol/L", mw=454.44), 4)
+    2.2005
+    """
     return 1.0 / to_base(1.0, unit, "concentration", mw=mw, field="unit")
 
 

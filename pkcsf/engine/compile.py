@@ -85,21 +85,26 @@ class CompiledModel:
 
     @property
     def n_states(self) -> int:
+        """Number of states: the compartments plus the eliminated-amount state."""
         return len(self.state_names)
 
     @property
     def sink(self) -> int:
+        """Index of the eliminated-amount state (the last one)."""
         return self.n_states - 1
 
     @property
     def parameter_names(self) -> list:
+        """The model's parameter names (the first columns of ``P``)."""
         return self.columns[: self.n_params]
 
     @property
     def has_nonlinear(self) -> bool:
+        """True when the model has saturable (Michaelis-Menten) transfers."""
         return len(self.mm_src) > 0
 
     def column(self, name: str) -> int:
+        """Column of ``P`` holding parameter (or derived parameter) ``name``."""
         try:
             return self.columns.index(name)
         except ValueError:
@@ -177,7 +182,24 @@ def _compile_cached(model: Model) -> CompiledModel:
 
 
 def compile_model(model: Model) -> CompiledModel:
-    """Lower ``model`` to kernel tables (memoised per model object)."""
+    """Lower ``model`` to kernel tables (memoised per model object).
+
+    Parameters
+    ----------
+    model : Model
+        A validated model.
+
+    Returns
+    -------
+    CompiledModel
+        Index tables of states, parameter columns, transfers and sites.
+
+    Examples
+    --------
+    >>> from pkcsf.engine.model import load_model
+    >>> compile_model(load_model("reference_p1")).n_states
+    7
+    """
     if isinstance(model, CompiledModel):
         return model
     try:

@@ -37,7 +37,24 @@ _ARITY = {"exp": 1, "log": 1, "sqrt": 1, "abs": 1, "min": 2, "max": 2}
 
 @dataclass(frozen=True)
 class Expression:
-    """A parsed expression; ``names`` are the parameters it reads."""
+    """A parsed expression; ``names`` are the parameters it reads.
+
+    Build with :meth:`Expression.parse`; arithmetic, parameter names, numbers and a few functions
+    (``exp``, ``log``, ``sqrt``, ``min``, ``max``, ...) are allowed, nothing else.
+
+    Parameters
+    ----------
+    text : str
+        The expression as written.
+    names : tuple of str
+        The names it reads.
+
+    Examples
+    --------
+    >>> e = Expression.parse("CL * (WT / 70) ** 0.75")
+    >>> e.names
+    ('CL', 'WT')
+    """
 
     text: str
     names: tuple[str, ...]
@@ -45,6 +62,25 @@ class Expression:
 
     @classmethod
     def parse(cls, text, field: str = "expression") -> "Expression":
+        """Parse and check ``text`` (a name, a number or an arithmetic expression).
+
+        Parameters
+        ----------
+        text : str or float
+            The expression.
+        field : str, optional
+            Named in errors.
+
+        Returns
+        -------
+        Expression
+            The parsed expression.
+
+        Raises
+        ------
+        ModelError
+            For syntax errors, unknown functions, wrong arity, or text that is too long or too deep.
+        """
         if isinstance(text, (int, float)) and not isinstance(text, bool):
             text = repr(float(text))
         if not isinstance(text, str) or not text.strip():
@@ -105,6 +141,7 @@ class Expression:
 
     @property
     def is_name(self) -> bool:
+        """True when the expression is a bare parameter name."""
         return isinstance(self._tree, ast.Name)
 
     @property
@@ -115,6 +152,7 @@ class Expression:
         return float(self.evaluate({}))
 
     def evaluate(self, columns: dict[str, np.ndarray]):
+        """Evaluate over ``columns`` (name -> array), vectorised; returns an array (or a float)."""
         return _eval(self._tree, columns)
 
     def __str__(self) -> str:

@@ -69,6 +69,7 @@ class SimulationResult:
     # ------------------------------------------------------------- shapes
     @property
     def n_subjects(self) -> int:
+        """Number of subjects."""
         return self.amounts.shape[0]
 
     def __len__(self) -> int:
@@ -104,6 +105,7 @@ class SimulationResult:
 
     # ---------------------------------------------------------- accessors
     def index(self, name: str) -> int:
+        """Index of state ``name`` in the saved states; an unknown name raises listing them."""
         return self.names.index(check_choice("compartment", name, self.names, SolverError))
 
     def concentrations(self) -> np.ndarray:

@@ -320,7 +320,27 @@ def _group_doses(spec_lists) -> list:
 # ------------------------------------------------------------------ problem
 @dataclass
 class Problem:
-    """A validated simulation problem, ready to solve in chunks."""
+    """A validated simulation problem, ready to solve in chunks.
+
+    Built by :func:`prepare`; its ``repr`` is one line.
+
+    Attributes
+    ----------
+    compiled : CompiledModel
+        The model's kernel tables.
+    P : ndarray, shape (n_subjects, n_columns)
+        Parameter matrix (base units).
+    ids : ndarray
+        Subject labels.
+    times : ndarray
+        Output times (h).
+    method : str
+        Solver name.
+    rtol, atol, max_steps, max_step
+        Solver settings.
+    save : ndarray of int
+        Saved state indices.
+    """
 
     compiled: CompiledModel
     P: np.ndarray
@@ -345,13 +365,16 @@ class Problem:
 
     @property
     def n_subjects(self) -> int:
+        """Number of subjects."""
         return self.P.shape[0]
 
     @property
     def saved_names(self) -> list:
+        """Names of the saved states."""
         return [self.compiled.state_names[i] for i in self.save]
 
     def events(self, rows: slice):
+        """The dose events of subjects ``rows`` as the kernels' arrays."""
         P = self.P[rows]
         ids = self.ids[rows]
         base = {n: P[:, j] for j, n in enumerate(self.compiled.parameter_names)}
@@ -435,7 +458,24 @@ def _check_times(times):
 def prepare(model, regimen, params=None, *, times=None, solver: str = "auto", rtol: float = DEFAULT_RTOL,
             atol: float = DEFAULT_ATOL, max_steps: int = 200_000, max_step: float = math.inf,
             outputs=None, y0=None) -> Problem:
-    """Validate and prepare a problem (see :func:`simulate` for the arguments)."""
+    """Validate and prepare a problem (see :func:`simulate` for the arguments).
+
+    Parameters
+    ----------
+    model : Model or str
+        The model or its name.
+    regimen : Dose, Regimen, dict or DataFrame
+        The doses: one regimen for all, ``{id: regimen}``, or a NONMEM-style table.
+    params : dict or DataFrame, optional
+        Parameter values (base units): scalars, or one row per subject.
+    times, solver, rtol, atol, max_steps, max_step, outputs, y0
+        As for :func:`simulate`.
+
+    Returns
+    -------
+    Problem
+        The validated problem; ``problem.solve(rows)`` solves a chunk of subjects.
+    """
     if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         model = load_model(model)
     if not isinstance(model, (Model, CompiledModel)):

@@ -34,6 +34,22 @@ SOLVERS = {
 
 
 def resolve_solver(name: str) -> str:
-    """Canonical solver name; raises listing the valid names."""
+    """Canonical solver name; raises listing the valid names.
+
+    Parameters
+    ----------
+    name : str
+        A solver name or alias (``"auto"``, ``"exact"``, ``"rodas5p"``, ``"radau5"``).
+
+    Returns
+    -------
+    str
+        The canonical name.
+
+    Examples
+    --------
+    >>> resolve_solver("exact")
+    'exact'
+    """
     check_choice("solver", name, list(SOLVERS), SolverError)
     return SOLVERS[name]

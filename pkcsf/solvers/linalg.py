@@ -111,6 +111,7 @@ def lu_solve_recip(a, piv, dinv, b):
 
 @njit(cache=True, error_model="numpy")
 def matmul(a, b, out):
+    """``out = a @ b`` for small dense matrices, skipping zero entries of ``a`` (compiled)."""
     n, m = a.shape
     q = b.shape[1]
     for i in range(n):
@@ -125,6 +126,7 @@ def matmul(a, b, out):
 
 @njit(cache=True, error_model="numpy")
 def matvec(a, x, out):
+    """``out = a @ x`` for a small dense matrix and a vector (compiled)."""
     n, m = a.shape
     for i in range(n):
         s = 0.0
