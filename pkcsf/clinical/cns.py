@@ -377,6 +377,7 @@ class Setup:
         return out
 
     def cite(self) -> list[str]:
+        """Every reference behind the set-up's values (drug, physiology, pathologies), without repeats."""
         refs = []
         for s in self.sets:
             for r in s.cite():

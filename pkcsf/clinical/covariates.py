@@ -45,6 +45,7 @@ class CovariateEffect:
         check_choice(f"covariate effect on {self.parameter}.covariate", self.covariate, list(COVARIATES), ParameterError)
 
     def factor(self, cov: np.ndarray) -> np.ndarray:
+        """The multiplicative factor on the parameter for covariate values ``cov`` (array)."""
         cov = np.asarray(cov, dtype=float)
         if self.model == "power":
             return (cov / self.reference) ** self.exponent

@@ -106,10 +106,12 @@ class ExposureSpec:
 
     @property
     def label(self) -> str:
+        """The spec as text, ``group:metric[threshold]``."""
         m = f"{self.metric}[{self.threshold}]" if self.threshold else self.metric
         return f"{self.group}:{m}"
 
     def unit(self, conc_unit: str) -> str:
+        """Unit of the read-out for concentrations in ``conc_unit`` (``conc_unit``, ``conc_unit*h`` or h)."""
         if self.metric == "auc":
             return f"{conc_unit}*h"
         if self.metric in _THRESHOLD_METRICS:
@@ -165,11 +167,26 @@ class EfficacyTarget:
 
     @property
     def label(self) -> str:
+        """The target as text, ``group:metric >= value``."""
         v = self.at_least if isinstance(self.at_least, str) else f"{self.at_least:g}"
         return f"{self.exposure.label} >= {v}"
 
     @classmethod
     def parse(cls, spec, field: str = "efficacy") -> "EfficacyTarget":
+        """Read a target from text (``"lumbar:time_above[0.1 umol/L] >= 48 h"``) or a mapping ``{exposure, at_least}``.
+
+        Parameters
+        ----------
+        spec : str, dict or EfficacyTarget
+            The target.
+        field : str, optional
+            Named in errors.
+
+        Returns
+        -------
+        EfficacyTarget
+            The target.
+        """
         if isinstance(spec, EfficacyTarget):
             return spec
         if isinstance(spec, dict):

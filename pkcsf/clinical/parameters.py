@@ -193,6 +193,7 @@ class ParameterSet:
         return out
 
     def table(self):
+        """Every value and threshold as a DataFrame: name, value, unit, source, where, note."""
         import pandas as pd
 
         rows = []

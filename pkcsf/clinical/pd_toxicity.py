@@ -80,9 +80,11 @@ class NeutropeniaDLT:
 
     @property
     def parameters(self):
+        """The drug's PD parameter set (Friberg myelosuppression)."""
         return load_pd_parameters(self.drug)
 
     def typical(self) -> FribergParameters:
+        """Typical Friberg parameters (with or without folic acid/B12 supplementation where the set has both)."""
         ps = self.parameters
         sup = self.supplemented if "SLOPE_SUPPLEMENTED" in ps else None
         return ps.friberg(supplemented=sup)
@@ -102,6 +104,7 @@ class NeutropeniaDLT:
                 "typical_nadir": float(rt.nadir[0]), "typical_grade": int(rt.grade[0])}
 
     def describe(self) -> str:
+        """The link in one line (drug, DLT grade, supplementation)."""
         ps = self.parameters
         sup = ""
         if "SLOPE_SUPPLEMENTED" in ps:
@@ -120,6 +123,7 @@ class PerPatientDLT:
         self.__name__ = "per-patient PD DLT"
 
     def __call__(self, x):
+        """1.0 where the patient's precomputed DLT indicator ``x`` is set (> 0.5), else 0.0."""
         a = np.asarray(x, dtype=float)
         return np.where(a > 0.5, 1.0, 0.0)
 

@@ -209,6 +209,7 @@ class Demographics:
     description: str = ""
 
     def sample(self, n: int, seed: int, start: int = 0) -> pd.DataFrame:
+        """Covariates of subjects ``start`` to ``start + n - 1`` of the stream ``seed`` (sex, then the table's columns)."""
         k = len(self.covariates)
         u = uniforms(seed, _STREAM_COVARIATES, start, n, k + 1)
         sex = (u[:, 0] < self.p_female).astype(np.int64)

@@ -455,6 +455,7 @@ class ScenarioResult:
         return overlay_arms(self, [g for g in groups if g in have], **kwargs)
 
     def bands(self) -> pd.DataFrame:
+        """Percentile bands of every arm's concentration-time profiles (one DataFrame, column ``arm``)."""
         return pd.concat([a.bands().assign(arm=name) for name, a in self.arms.items()], ignore_index=True)
 
     def assumptions(self) -> pd.DataFrame:
@@ -474,6 +475,7 @@ class ScenarioResult:
         return pd.DataFrame(rows, columns=["set", "parameter", "value", "unit", "note"])
 
     def cite(self) -> list[str]:
+        """Every reference behind this run's values (all arms and drugs), without repeats."""
         refs = []
         for a in self.arms.values():
             for s in a.setups.values():

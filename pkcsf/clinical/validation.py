@@ -85,6 +85,18 @@ def observations_path() -> Path:
 
 
 def load_observations(path=None) -> pd.DataFrame:
+    """The published observations used for validation (``parameters/validation/observations.csv``).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Another observations file of the same format.
+
+    Returns
+    -------
+    DataFrame
+        One row per observation, ``observed`` and ``dose_mg`` as floats, other columns as text.
+    """
     df = pd.read_csv(path or observations_path(), dtype=str, keep_default_na=False)
     df["observed"] = df["observed"].astype(float)
     df["dose_mg"] = df["dose_mg"].astype(float)

@@ -324,6 +324,7 @@ class Output:
                                  "move it out of the folder, or choose another folder") from None
 
     def discard(self):
+        """Remove the staging folder; the target is left as it was."""
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):

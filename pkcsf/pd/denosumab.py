@@ -56,6 +56,7 @@ class DenosumabParameters:
 
     @classmethod
     def from_parameter_set(cls, ps, **overrides) -> "DenosumabParameters":
+        """Parameters from a PD parameter set (``overrides`` replace values)."""
         mw = ps["MW"]
         vals = {}
         for k in _NAMES:
@@ -98,9 +99,11 @@ class DenosumabParameters:
 
     @property
     def size(self) -> int:
+        """Number of subjects the arrays describe (1 for typical values)."""
         return max(a.size for a in self.values.values())
 
     def take(self, n: int) -> np.ndarray:
+        """The parameters of ``n`` subjects as an (n, n_parameters) array (scalars broadcast)."""
         out = np.empty((n, len(_NAMES)))
         for j, k in enumerate(_NAMES):
             a = self.values[k]
@@ -217,6 +220,7 @@ class DenosumabResult:
         return self.free[:, k]
 
     def frame(self) -> pd.DataFrame:
+        """Tidy time courses: id, time (h), free and total drug, total RANKL, uNTx/Cr."""
         N, T = self.free.shape
         return pd.DataFrame({"id": np.repeat(np.arange(N), T), "time": np.tile(self.times, N),
                              "free_ug_per_mL": self.free.ravel(), "total_ug_per_mL": self.total.ravel(),

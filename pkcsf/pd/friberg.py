@@ -95,6 +95,7 @@ class FribergParameters:
 
     @property
     def size(self) -> int:
+        """Number of subjects the arrays describe (1 for typical values)."""
         return max(a.size for a in (self.circ0, self.mtt, self.gamma, self.slope, self.emax, self.ec50))
 
     @classmethod
@@ -311,6 +312,7 @@ class NeutropeniaResult:
                              "grade3plus": self.grade >= 3})
 
     def fraction_grade(self, at_least: int = 3) -> float:
+        """Fraction of subjects with a CTCAE neutropenia grade >= ``at_least``."""
         return float(np.mean(self.grade >= at_least))
 
     def anc_frame(self) -> pd.DataFrame:

@@ -60,6 +60,7 @@ class PDValue:
 
     @property
     def is_assumption(self) -> bool:
+        """True when the value's source is ``assumption``."""
         return self.source == "assumption"
 
 
@@ -89,6 +90,7 @@ class PDParameterSet:
         return 0.0 if v is None else v.value
 
     def assumptions(self) -> list[PDValue]:
+        """The values and variabilities whose source is ``assumption``."""
         return [v for v in list(self.values.values()) + list(self.variability.values()) if v.is_assumption]
 
     def cite(self) -> list[str]:

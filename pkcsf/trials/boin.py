@@ -71,6 +71,22 @@ def boin_decision_table(target, max_n, *, p_saf=None, p_tox=None, cutoff_eli=0.9
     DataFrame
         Columns ``n``, ``escalate_if_le``, ``deescalate_if_ge``,
         ``eliminate_if_ge`` (``-1``/``max_n + 1`` mean "never").
+
+    Parameters
+    ----------
+    target : float
+        Target DLT probability (0 < target < 1).
+    max_n : int
+        Largest number of patients at a dose.
+    p_saf, p_tox : float, optional
+        DLT rates deemed safe and toxic (BOIN defaults 0.6 and 1.4 x target).
+    cutoff_eli : float, optional
+        Posterior probability above which a dose is eliminated (default 0.95).
+
+    Examples
+    --------
+    >>> int(boin_decision_table(0.3, 9).set_index("n").loc[3, "escalate_if_le"])
+    0
     """
     lam_e, lam_d = boin_boundaries(target, p_saf, p_tox)
     be, bd, belim = _boin_tables(float(target), lam_e, lam_d, check_int("max_n", max_n, 1, TrialError), float(cutoff_eli))
@@ -155,7 +171,7 @@ def _isotonic_masked(v, w, mask):
 
 @dataclass(frozen=True)
 class BOIN:
-    """Bayesian optimal interval design (Liu & Yuan 2015).
+    r"""Bayesian optimal interval design (Liu & Yuan 2015).
 
     Conduct (as the ``BOIN`` R package ``get.oc``, Yan et al. 2020): treat
     cohorts of ``cohort_size`` starting at level ``start``; after each cohort,
@@ -193,7 +209,7 @@ class BOIN:
     start : int
         Starting level (0-based). Default 0.
     p_saf, p_tox : float, optional
-        :math:`\\phi_1, \\phi_2`; defaults 0.6 and 1.4 times the target.
+        :math:`\phi_1, \phi_2`; defaults 0.6 and 1.4 times the target.
     cutoff_eli : float
         Elimination cutoff, default 0.95.
     n_earlystop : int, optional
@@ -231,6 +247,7 @@ class BOIN:
         return boin_boundaries(self.target, self.p_saf, self.p_tox)
 
     def describe(self) -> str:
+        """The design and its settings in one line."""
         le, ld = self.boundaries
         return (f"BOIN (target {self.target:g}, lambda_e {le:.3f}, lambda_d {ld:.3f}, "
                 f"max_n {self.max_n}, cohort {self.cohort_size})")

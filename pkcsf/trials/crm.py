@@ -312,6 +312,7 @@ class CRM:
         return crm_skeleton(self.target, self.halfwidth, nu, K)
 
     def describe(self) -> str:
+        """The design and its settings in one line."""
         return (f"CRM (power model, target {self.target:g}, prior sd {self.prior_sd:.3g}, "
                 f"{self.estimate}, {self.restriction}, max_n {self.max_n}, cohort {self.cohort_size})")
 

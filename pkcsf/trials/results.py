@@ -97,6 +97,7 @@ class TrialResults:
 
     @property
     def p_none_se(self) -> float:
+        """Monte Carlo standard error of :attr:`p_none` (0 if exact)."""
         if self.exact:
             return 0.0
         return math.sqrt(self.p_none * (1 - self.p_none) / self.n_trials)
@@ -112,6 +113,7 @@ class TrialResults:
 
     @property
     def mean_trial_size_se(self) -> float:
+        """Monte Carlo standard error of :attr:`mean_trial_size` (0 if exact)."""
         if self.exact:
             return 0.0
         if self.n_trials < 2:

@@ -44,11 +44,17 @@ class ThreePlusThree:
     patients; that variant is not implemented. Doses are never re-escalated to
     after a de-escalation. At most 6 patients are treated at any dose, so a
     trial has at most ``6 K`` patients.
+
+    Examples
+    --------
+    >>> ThreePlusThree().describe()
+    '3+3 (de-escalation, 6 patients at the MTD)'
     """
 
     name = "3+3"
 
     def describe(self) -> str:
+        """The design in one line."""
         return "3+3 (de-escalation, 6 patients at the MTD)"
 
     def _slots(self, K: int) -> int:
@@ -103,7 +109,7 @@ class ThreePlusThree:
 
 
 def three_plus_three_exact(p_dlt, doses=None) -> TrialResults:
-    """Exact operating characteristics of :class:`ThreePlusThree`.
+    r"""Exact operating characteristics of :class:`ThreePlusThree`.
 
     Enumerates the binomial outcomes dose by dose. Escalation passes dose
     ``i`` either with 0/3 (prob. :math:`a_i=(1-p_i)^3`, 3 patients) or with
@@ -112,9 +118,9 @@ def three_plus_three_exact(p_dlt, doses=None) -> TrialResults:
     de-escalation reaches ``j-1``; a dose ``i`` below, conditionally on having
     been passed, had 6 patients with probability :math:`b_i/(a_i+b_i)` (then
     it is the MTD), else 3 patients are added and it is the MTD with
-    probability :math:`P(\\mathrm{Bin}(3,p_i)\\le 1)`. This gives the
+    probability :math:`P(\mathrm{Bin}(3,p_i)\le 1)`. This gives the
     recursion for the probability :math:`G_i` that de-escalation arrives at
-    ``i``: :math:`G_i = D_{i+1} + G_{i+1}\\,\\alpha_{i+1}(1-q_{i+1})` with
+    ``i``: :math:`G_i = D_{i+1} + G_{i+1}\,\alpha_{i+1}(1-q_{i+1})` with
     :math:`D_j` the probability that ``j`` is found too toxic while
     escalating. Expected DLTs follow from Wald's identity,
     ``E[DLT_k] = p_k E[n_k]``. Cost O(K).
