@@ -135,7 +135,7 @@ class Drug:
         return self.thresholds[name]
 
 
-def drug(name) -> Drug:
+def drug(name: str | Drug) -> Drug:
     """Load ``parameters/drugs/<name>.toml`` as a :class:`Drug` (from any folder on the search path:
     :func:`pkcsf.add_search_path`, ``PKCSF_PATH``; see docs/own_drug.md).
 
@@ -392,7 +392,7 @@ class Setup:
         return simulate(self.model, regimen, self.parameters, times=times, **kwargs)
 
 
-def setup(drug_or_name, physiology: str = "adult", variant: str = "linear", pathologies=None, *,
+def setup(drug_or_name: str | Drug, physiology: str = "adult", variant: str = "linear", pathologies: dict | None = None, *,
           age: float | None = None, metabolite: bool = False, model: str | None = None) -> Setup:
     """Build the :class:`Setup` for a drug (name or :class:`Drug`).
 

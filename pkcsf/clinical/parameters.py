@@ -346,7 +346,7 @@ def available_parameter_sets(kind: str | None = None) -> dict[str, Path]:
     return found
 
 
-def load_parameter_set(name_or_path, kind: str | None = None) -> ParameterSet:
+def load_parameter_set(name_or_path: str | Path, kind: str | None = None) -> ParameterSet:
     """Load a parameter set by name (from ``parameters/<kind>/`` or a folder on the search path) or from a file.
 
     Parameters

@@ -421,8 +421,8 @@ def _normalise_text(text: str) -> str:
     return " ".join(t.split())
 
 
-def parse_regimen(text: str, drug: str | None = None, bsa=None, age=None, *, height_cm=None,
-                  weight_kg=None) -> Regimen:
+def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = None, age: float | str | None = None,
+                  *, height_cm: float | None = None, weight_kg: float | None = None) -> Regimen:
     """Read a regimen written as a clinician would (grammar in docs/regimens.md).
 
     Examples::

@@ -567,7 +567,7 @@ def _thresholds_for(scn: Scenario, setup: cns.Setup) -> list[tuple[str, float]]:
             for s in spec]
 
 
-def run(scenario: Scenario, *, progress: bool | None = None, executor=None) -> ScenarioResult:
+def run(scenario: Scenario, *, progress: bool | None = None, executor: object | None = None) -> ScenarioResult:
     """Simulate every arm of ``scenario``; see the module docstring.
 
     The per-subject ``metrics`` table has one row per arm, subject, drug and
@@ -853,8 +853,8 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
                      dose_times, _as_regimen(arm.regimen, arm.drug_name, "regimen", scn.age), setups, failed, scn.unit)
 
 
-def simulate_drug(drug, regimen, *, subjects: int = 1, days=None, seed: int = 0, progress=None,
-                  **kwargs) -> ScenarioResult:
+def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjects: int = 1,
+                  days: float | None = None, seed: int = 0, progress: bool | None = None, **kwargs) -> ScenarioResult:
     """One drug, one or several regimens (``{name: regimen}``): a one-call :func:`run`.
 
     ``pk.simulate_drug("methotrexate", {"lumbar": "12 mg lumbar once", "ommaya": "12 mg ommaya once"},

@@ -21,6 +21,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -28,6 +29,9 @@ from pkcsf.clinical import cns
 from pkcsf.core.errors import PkcsfError, ScenarioError, check_int, check_keys, suggest
 from pkcsf.core.tomlio import MAX_BYTES, tomllib
 from pkcsf.core.units import UNITS, parse_quantity
+
+if TYPE_CHECKING:
+    from pkcsf.clinical.scenario import Scenario
 
 __all__ = ["load_scenario", "parse_scenario", "OutputOptions", "ScenarioFileError", "SCHEMA", "FORMATS"]
 
@@ -367,7 +371,7 @@ def _arm(i: int, a, top: dict):
 
 
 # ------------------------------------------------------------------ main
-def load_scenario(path, *, base_dir=None):
+def load_scenario(path: str | Path, *, base_dir: str | Path | None = None) -> tuple["Scenario", OutputOptions]:
     """Read a scenario file; returns ``(Scenario, OutputOptions)``.
 
     Raises :class:`ScenarioFileError` naming the file, the key path, the

@@ -20,7 +20,7 @@ _USER: list[Path] = []
 _PKG = Path(__file__).resolve().parent.parent   # pkcsf/ (this file is pkcsf/core/paths.py)
 
 
-def add_search_path(path) -> None:
+def add_search_path(path: str | Path) -> None:
     """Add a folder holding your own ``models/`` and/or ``parameters/``.
 
     Folders added later are searched first; ``PKCSF_PATH`` (a path list) adds folders at start-up.

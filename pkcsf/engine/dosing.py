@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,9 @@ import pandas as pd
 from pkcsf.core.errors import DosingError, check_choice
 from pkcsf.core.units import parse_quantity
 from pkcsf.engine.expressions import Expression
+
+if TYPE_CHECKING:
+    from pkcsf.engine.model import Model
 
 __all__ = ["Dose", "Regimen", "bolus", "infusion", "oral", "from_nonmem", "NONMEM_COLUMNS"]
 
@@ -164,7 +169,7 @@ class Dose:
         return f"{what} {when}"
 
 
-def bolus(amount, site, time=0.0, **kw) -> Dose:
+def bolus(amount: float | str, site: str, time: float | str = 0.0, **kw) -> Dose:
     """A bolus dose (all of ``amount`` at ``time``).
 
     Parameters
@@ -191,7 +196,8 @@ def bolus(amount, site, time=0.0, **kw) -> Dose:
     return Dose(amount, site, time, **kw)
 
 
-def infusion(amount, site, time=0.0, *, rate=None, duration=None, **kw) -> Dose:
+def infusion(amount: float | str, site: str, time: float | str = 0.0, *, rate: float | str | None = None,
+             duration: float | str | None = None, **kw) -> Dose:
     """A zero-order infusion, given by its rate or its duration (never both).
 
     Parameters
@@ -229,7 +235,7 @@ def infusion(amount, site, time=0.0, *, rate=None, duration=None, **kw) -> Dose:
     return Dose(amount, site, time, rate=rate, duration=duration, **kw)
 
 
-def oral(amount, time=0.0, site="oral", **kw) -> Dose:
+def oral(amount: float | str, time: float | str = 0.0, site: str = "oral", **kw) -> Dose:
     """An oral dose (a bolus into the model's ``oral`` site unless ``site`` says otherwise).
 
     Parameters
@@ -446,7 +452,7 @@ class Regimen:
         return pd.DataFrame(rows, columns=columns)
 
 
-def from_nonmem(table, model=None) -> dict:
+def from_nonmem(table: pd.DataFrame | str | Path, model: Model | None = None) -> dict:
     """Read a NONMEM-style event table (DataFrame or CSV path).
 
     Columns ``ID TIME AMT CMT EVID II ADDL RATE`` (upper or lower case, each

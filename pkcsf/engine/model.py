@@ -171,7 +171,7 @@ class Site:
     description: str = ""
 
 
-def flow(source, target, Q, description=""):
+def flow(source: str, target: str | None, Q: str | float, description: str = "") -> Transfer:
     """One-way clearance or bulk flow: rate = Q * C_source (to ``None`` eliminates).
 
     Parameters
@@ -196,7 +196,7 @@ def flow(source, target, Q, description=""):
     return Transfer("flow", source, target, coefficient=Q, description=description)
 
 
-def elimination(source, CL, description=""):
+def elimination(source: str, CL: str | float, description: str = "") -> Transfer:
     """Elimination by clearance from ``source``: rate = CL * C_source.
 
     Parameters
@@ -221,7 +221,7 @@ def elimination(source, CL, description=""):
     return Transfer("flow", source, None, coefficient=CL, description=description)
 
 
-def exchange(a, b, Q, description=""):
+def exchange(a: str, b: str, Q: str | float, description: str = "") -> Transfer:
     """Bidirectional exchange: rate a->b = Q * (C_a - C_b).
 
     Parameters
@@ -246,7 +246,7 @@ def exchange(a, b, Q, description=""):
     return Transfer("exchange", a, b, coefficient=Q, description=description)
 
 
-def first_order(source, target, k, description=""):
+def first_order(source: str, target: str | None, k: str | float, description: str = "") -> Transfer:
     """First-order transfer of amount: rate = k * A_source.
 
     Parameters
@@ -271,7 +271,7 @@ def first_order(source, target, k, description=""):
     return Transfer("first_order", source, target, coefficient=k, description=description)
 
 
-def release(source, target, k, description=""):
+def release(source: str, target: str, k: str | float, description: str = "") -> Transfer:
     """First-order release from a depot species (e.g. liposomes) into free drug.
 
     Parameters
@@ -296,7 +296,8 @@ def release(source, target, k, description=""):
     return Transfer("release", source, target, coefficient=k, description=description)
 
 
-def michaelis_menten(source, target, vmax, km, fu=None, description=""):
+def michaelis_menten(source: str, target: str | None, vmax: str | float, km: str | float,
+                     fu: str | float | None = None, description: str = "") -> Transfer:
     """Saturable transfer: rate = Vmax * fu*C / (Km + fu*C), C the source concentration.
 
     Parameters
@@ -325,7 +326,7 @@ def michaelis_menten(source, target, vmax, km, fu=None, description=""):
     return Transfer("michaelis_menten", source, target, vmax=vmax, km=km, fu=fu, description=description)
 
 
-def accumulate(source, target, description=""):
+def accumulate(source: str, target: str, description: str = "") -> Transfer:
     """An accumulator: d(target)/dt = C_source, so ``target`` holds the AUC of ``source`` (mg*h/L).
 
     Nothing is taken from the source; mark the target compartment ``kind="accumulator"``.
@@ -750,7 +751,7 @@ def available_models() -> dict[str, Path]:
     return found
 
 
-def load_model(name_or_path, *, _loading: tuple = ()) -> Model:
+def load_model(name_or_path: str | Path | Model, *, _loading: tuple = ()) -> Model:
     """Load a model by name (from ``models/`` or a folder on the search path) or from a file.
 
     Parameters
