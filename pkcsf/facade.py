@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pkcsf.clinical import cns
 from pkcsf.core.errors import ModelError, SolverError, suggest
 from pkcsf.engine import simulate as _engine
 from pkcsf.engine.model import available_models
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
+
+    from pkcsf.clinical.scenario import ScenarioResult
+    from pkcsf.engine.dosing import Dose, Regimen
+    from pkcsf.engine.model import Model
+    from pkcsf.engine.results import SimulationResult
+    from pkcsf.engine.simulate import Problem
 
 __all__ = ["simulate", "prepare"]
 
@@ -44,10 +55,12 @@ def _drug_name(model) -> str | None:
     return None
 
 
-def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", rtol: float = _engine.DEFAULT_RTOL,
-             atol: float = _engine.DEFAULT_ATOL, max_steps: int = 200_000, max_step: float = math.inf,
-             outputs=None, y0=None, threads: int | None = None, chunk_size: int | None = None,
-             progress: bool | None = None, **kwargs):
+def simulate(model: str | Path | Model | cns.Drug, regimen: Dose | Regimen | dict | pd.DataFrame | str,
+             params: dict | pd.DataFrame | None = None, *, times: ArrayLike | None = None, solver: str = "auto",
+             rtol: float = _engine.DEFAULT_RTOL, atol: float = _engine.DEFAULT_ATOL, max_steps: int = 200_000,
+             max_step: float = math.inf, outputs: list[str] | None = None, y0: ArrayLike | dict | None = None,
+             threads: int | None = None, chunk_size: int | None = None, progress: bool | None = None,
+             **kwargs) -> SimulationResult | ScenarioResult:
     """Simulate a compartmental model, or a drug through the CNS/CSF model, for one or many subjects.
 
     With a model (a :class:`~pkcsf.engine.model.Model`, a name in ``models/`` or a model file) this is
@@ -112,7 +125,8 @@ def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", r
     return simulate_drug(drug, regimen, progress=progress, **kwargs)
 
 
-def prepare(model, regimen, params=None, **options):
+def prepare(model: str | Path | Model, regimen: Dose | Regimen | dict | pd.DataFrame,
+            params: dict | pd.DataFrame | None = None, **options) -> Problem:
     """Validate and prepare an engine problem without solving it (see :func:`pkcsf.engine.simulate.prepare`).
 
     A name that is neither a model nor a drug gets one error listing both.

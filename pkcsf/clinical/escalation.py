@@ -51,6 +51,7 @@ import math
 import re
 import sys
 import time as _time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -508,12 +509,15 @@ def _progress(progress, levels: int, subjects: int):
                         default=levels * subjects >= 5000 and sys.stderr.isatty())
 
 
-def simulate_escalation(drug, doses, *, route: str = "lumbar", schedule=DEFAULT_SCHEDULE, design="3+3",
-                        exposure="plasma:auc", link=None, mtd_dose=None, p_at_mtd: float = T.DEFAULT_P_AT_MTD,
-                        slope: float = T.DEFAULT_SLOPE, efficacy=None, subjects: int = 500, trials: int = 2000,
-                        seed: int = 0, days=None, unit: str = "umol/L", iiv: dict | None = None,
-                        physiology: str = "adult", variant: str = "linear", progress: bool | None = None,
-                        dlt: str = "link", supplemented: bool = True, dlt_grade: int = 3, dlt_window=None
+def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, route: str = "lumbar",
+                        schedule: str | Callable = DEFAULT_SCHEDULE, design: str | object = "3+3",
+                        exposure: str | ExposureSpec = "plasma:auc", link: Callable | None = None,
+                        mtd_dose: float | str | None = None, p_at_mtd: float = T.DEFAULT_P_AT_MTD,
+                        slope: float = T.DEFAULT_SLOPE, efficacy: str | dict | EfficacyTarget | None = None,
+                        subjects: int = 500, trials: int = 2000, seed: int = 0, days: float | None = None,
+                        unit: str = "umol/L", iiv: dict | None = None, physiology: str = "adult",
+                        variant: str = "linear", progress: bool | None = None, dlt: str = "link",
+                        supplemented: bool = True, dlt_grade: int = 3, dlt_window: float | str | None = None
                         ) -> EscalationResult:
     """Simulate virtual dose-escalation trials whose DLTs follow the simulated exposure.
 

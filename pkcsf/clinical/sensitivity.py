@@ -212,7 +212,7 @@ def _evaluate(scn: Scenario, values: pd.DataFrame, num: _Term, den: _Term | None
     return y
 
 
-def sensitivity(scenario: Scenario, readout: str, *, parameters=None, method: str = "local",
+def sensitivity(scenario: Scenario, readout: str, *, parameters: list[str] | None = None, method: str = "local",
                 factor: float = 2.0, n: int = 256, top: int = 10, seed: int = 0,
                 progress: bool | None = None) -> SensitivityResult:
     """Local (one-at-a-time) or global (Sobol) sensitivity of a read-out of a scenario.
