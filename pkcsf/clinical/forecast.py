@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.clinical import cns
-from pkcsf.clinical.population import Population
 from pkcsf.core.errors import ScenarioError, check_choice
 from pkcsf.core.units import concentration_factor, parse_quantity
 
@@ -108,23 +107,13 @@ class _Individual:
     """Predictions of one patient for a batch of eta vectors (one virtual subject per vector)."""
 
     def __init__(self, setup, regimen, covariates, unit, times):
-        from pkcsf.clinical.scenario import _as_regimen, _sites, default_population
+        from pkcsf.clinical.scenario import _as_regimen, _sites, population_from_data
         from pkcsf.engine.expressions import Expression
 
         self.setup = setup
         reg = _as_regimen(regimen, setup.drug.name, "regimen")
         self.reg = _sites(reg, setup, "regimen")
-        base = default_population(setup, demographics=None)
-        cov = pd.DataFrame([covariates or {}])
-        cols = set(cov.columns)
-        if {"HT", "WT"} <= cols:
-            cols.add("BSA")
-        if {"AGE", "WT", "SCR", "SEX"} <= cols:
-            cols.add("CRCL")
-        effects = [e for ps in setup.sets for e in getattr(ps, "covariates", {}).values()
-                   if e.parameter in setup.parameters and e.covariate in cols]
-        pop = Population(base.random_effects, covariance=base.omega, effects=effects,
-                         data=cov if len(cov.columns) else None)
+        pop = population_from_data(setup, pd.DataFrame([covariates or {}]))
         typ = pop.individual(setup.parameters, 1, variability=False)
         self.typical = {k: float(typ[k].iloc[0]) for k in setup.parameters}
         self.extra = {c: float(typ[c].iloc[0]) for c in typ.columns if c not in setup.parameters and c != "ID"}

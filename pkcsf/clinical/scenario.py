@@ -23,23 +23,39 @@ from __future__ import annotations
 
 import math
 import time as _time
-from dataclasses import dataclass, replace
+import warnings
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from pkcsf.analysis.readouts import min_interval_run, percentiles, whole_window
+from pkcsf.analysis.readouts import min_interval_run, percentiles, solve_and_read_out, whole_window
 from pkcsf.clinical import cns
+from pkcsf.clinical.events import DatasetRun, is_event_table, nonmem_wide, read_events
+from pkcsf.clinical.export import arm_to_xarray, scenario_to_xarray
 from pkcsf.clinical.population import Population, RandomEffect, load_demographics
 from pkcsf.clinical.resources import check_grid, check_run
-from pkcsf.core.errors import ScenarioError, check_choice
+from pkcsf.core.errors import ScenarioError, Status, check_choice
 from pkcsf.core.progress import progress_bar
 from pkcsf.core.units import concentration_factor, parse_quantity
 from pkcsf.engine.dosing import Dose, Regimen
-from pkcsf.engine.simulate import prepare
+from pkcsf.engine.model import Compartment, accumulate
+from pkcsf.engine.simulate import prepare, step_budget
 
 __all__ = ["Arm", "Target", "Scenario", "ScenarioResult", "ArmResult", "run", "default_population",
-           "population_for", "simulate_drug"]
+           "population_for", "simulate_drug", "FailedSubjectsWarning", "MAX_STEPS_PER_DAY"]
+
+#: adaptive-solver steps per simulated day and subject (Scenario.max_steps_per_day): daily oral
+#: osimertinib with saturable CSF efflux takes 50-70 a day, so a 10-year run needs ~250,000
+MAX_STEPS_PER_DAY = 2_000
+#: the smallest budget a scenario gets (a window of a few days)
+_MIN_SCENARIO_STEPS = 10_000
+
+
+class FailedSubjectsWarning(UserWarning):
+    """Some virtual subjects could not be solved; they are excluded from every read-out
+    (NaN in the per-subject metrics, ``status`` column) and counted in ``n_failed``.
+    """
 
 
 # ------------------------------------------------------------------ inputs
@@ -102,6 +118,13 @@ class Arm:
     the drugs that offer it (the others stay linear), or give
     ``{drug: variant}``.
 
+    ``regimen`` may also be a NONMEM-style event table (a DataFrame, the path of a CSV file or an
+    :class:`~pkcsf.clinical.events.EventData`): each patient of the table is a subject with his own doses
+    and covariates, and the observation rows get PRED/IPRED (:meth:`ArmResult.observations`).
+
+    ``physiology``, ``pathologies`` and ``age`` override the scenario's for this arm (``pathologies={}``: none),
+    so "the same regimen with and without a shunt" is one run with two arms.
+
     Parameters
     ----------
     name : str
@@ -132,6 +155,27 @@ class Arm:
     drug: object = None           # a drug name, or a Drug (e.g. pk.drug("x").with_values(CL="0.2 L/d"))
     variant: str = "linear"
     metabolite: bool = False
+    physiology: str | None = None     # None: the scenario's
+    pathologies: object = None        # None: the scenario's; {} : none (overrides the scenario's)
+    age: float | None = None          # None: the scenario's
+
+    def __post_init__(self):
+        if self.age is not None and (isinstance(self.age, bool) or not isinstance(self.age, (int, float, np.integer,
+                                     np.floating)) or not (0 <= float(self.age) <= 120)):
+            raise ScenarioError(f"arms[{self.name!r}].age", self.age, "must be a number of years from 0 to 120")
+        if self.pathologies is not None and not isinstance(self.pathologies, dict):
+            raise ScenarioError(f"arms[{self.name!r}].pathologies", self.pathologies,
+                                "must be a dict such as {'vp_shunt': True} ({} for none)")
+
+    @property
+    def is_event_table(self) -> bool:
+        """The regimen is a NONMEM-style event table (DataFrame, CSV path or EventData)."""
+        return is_event_table(self.regimen)
+
+    def scenario_for(self, scn):
+        """The scenario as this arm sees it: its own physiology, pathologies and age where given."""
+        changes = {k: getattr(self, k) for k in ("physiology", "pathologies", "age") if getattr(self, k) is not None}
+        return replace(scn, **changes) if changes else scn
 
     @property
     def drug_name(self) -> str | None:
@@ -176,6 +220,14 @@ class Scenario:
     band_subjects : int
         Subjects whose profiles are kept for the bands (default 2000).
     chunk_size : int, optional
+    max_steps_per_day : float
+        Adaptive-solver step budget per simulated day and subject (default
+        :data:`MAX_STEPS_PER_DAY`); a subject's budget is this times the simulated
+        days (at least 10,000), so long windows get proportionally more.
+    max_steps : int, optional
+        A fixed step budget per subject instead (overrides ``max_steps_per_day``).
+        A subject that reaches its budget fails: it is excluded from every read-out
+        and counted (``n_failed``), never used with a partial profile.
     """
 
     arms: tuple
@@ -197,6 +249,8 @@ class Scenario:
     solver: str = "auto"
     name: str = ""
     description: str = ""
+    max_steps_per_day: float = MAX_STEPS_PER_DAY
+    max_steps: int | None = None
 
     def __post_init__(self):
         arms = self.arms
@@ -213,6 +267,13 @@ class Scenario:
         object.__setattr__(self, "arms", arms)
         if isinstance(self.subjects, bool) or not isinstance(self.subjects, (int, np.integer)) or self.subjects < 1:
             raise ScenarioError("subjects", self.subjects, "must be a whole number >= 1")
+        for name, unit in (("days", "d"), ("dt", "h")):      # a number (days; h) or text ("6 weeks", "15 min")
+            v = getattr(self, name)
+            if isinstance(v, str):
+                hours = parse_quantity(v, "time", field=name, default_unit=unit)
+                object.__setattr__(self, name, hours / 24.0 if name == "days" else hours)
+            elif isinstance(v, (np.integer, np.floating)):
+                object.__setattr__(self, name, float(v))
         if self.days is not None and not (isinstance(self.days, (int, float)) and 0 < self.days <= 3650):
             raise ScenarioError("days", self.days, "must be a number of days in (0, 3650]")
         if self.dt is not None and not (isinstance(self.dt, (int, float)) and 0 < self.dt <= 168):
@@ -221,6 +282,20 @@ class Scenario:
             raise ScenarioError("band_subjects", self.band_subjects, "must be a whole number >= 1")
         concentration_factor_checked(self.unit)
         object.__setattr__(self, "targets", tuple(self.targets))
+        mspd = self.max_steps_per_day
+        if isinstance(mspd, bool) or not isinstance(mspd, (int, float, np.integer, np.floating)) \
+                or not (np.isfinite(mspd) and mspd >= 1):
+            raise ScenarioError("max_steps_per_day", mspd, "must be a number of solver steps per simulated day >= 1")
+        ms = self.max_steps
+        if ms is not None and (isinstance(ms, bool) or not isinstance(ms, (int, np.integer)) or ms < 1):
+            raise ScenarioError("max_steps", ms, "must be a whole number of solver steps >= 1 (or None: "
+                                "max_steps_per_day times the simulated days)")
+
+    def step_budget(self, t_end: float) -> int:
+        """Adaptive-solver steps per subject for a window ending at ``t_end`` h."""
+        if self.max_steps is not None:
+            return int(self.max_steps)
+        return step_budget(t_end, self.max_steps_per_day, _MIN_SCENARIO_STEPS)
 
 
 def concentration_factor_checked(unit):
@@ -286,15 +361,20 @@ class ArmResult:
     ----------
     times : ndarray (T,), h
     profiles : dict drug -> ndarray (n_band, T, G)
-        Group concentrations (``unit``) of the first ``band_subjects`` subjects.
+        Group concentrations (``unit``) of the first ``band_subjects`` subjects (NaN for a
+        subject whose solve failed).
     typical : dict drug -> ndarray (T, G)
         The typical subject (no random effects; median covariates).
     groups : dict drug -> list of group names (the last axis of profiles)
     metrics : DataFrame
-        One row per subject, drug and group (see :func:`run`).
+        One row per subject, drug and group (see :func:`run`); a failed subject's read-outs
+        are NaN and its ``status`` names the failure.
     targets : DataFrame
-        One row per target: fraction of subjects meeting it.
+        One row per target: fraction of the solved subjects meeting it, ``n`` (solved subjects)
+        and ``n_failed`` (excluded).
     dose_times : dict drug -> ndarray
+    failures : DataFrame
+        One row per failed subject and drug: ``arm, drug, id, status, message``.
     """
 
     name: str
@@ -309,6 +389,59 @@ class ArmResult:
     setups: dict
     failed: int = 0
     unit: str = "umol/L"
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_FAILURE_COLUMNS))
+    # drug -> how to re-solve the band subjects with AUC accumulators (exact interval AUCs, on demand)
+    auc_source: dict = field(default_factory=dict, repr=False)
+    # drug -> DatasetRun for an event-table arm (PRED/IPRED at the observation rows, VPC simulations)
+    datasets: dict = field(default_factory=dict, repr=False)
+
+    def _dataset(self, drug):
+        if not self.datasets:
+            raise ScenarioError(f"arm {self.name!r}", "no event table",
+                                "observations exist for an arm whose regimen is a NONMEM-style event table")
+        drug = drug or next(iter(self.datasets))
+        if drug not in self.datasets:
+            check_choice(f"arm {self.name!r} drug", drug, list(self.datasets), ScenarioError)
+        return drug, self.datasets[drug]
+
+    def observations(self, drug: str | None = None) -> pd.DataFrame:
+        """Tidy frame of the observation rows: ``arm, drug, ID, TIME, group, DV, PRED, IPRED, unit`` (see
+        :mod:`pkcsf.clinical.events`: PRED is the typical subject with the patient's covariates; IPRED equals
+        PRED unless the table gives individual parameters).
+        """
+        drug, ds = self._dataset(drug)
+        obs = ds.observations()
+        obs.insert(0, "drug", drug)
+        obs.insert(0, "arm", self.name)
+        return obs
+
+    def nonmem(self, drug: str | None = None) -> pd.DataFrame:
+        """NONMEM-style wide frame: the table's rows with PRED, IPRED, RES, IRES (observation rows)."""
+        drug, ds = self._dataset(drug)
+        return nonmem_wide(ds.observations(), ds.data)
+
+    def simulate_observations(self, replicates: int = 200, seed: int = 0, drug: str | None = None) -> pd.DataFrame:
+        """The table's design simulated with random effects (for a visual predictive check)."""
+        drug, ds = self._dataset(drug)
+        return ds.simulate_observations(replicates, seed)
+
+    def to_xarray(self):
+        """The band profiles as an ``xarray.Dataset`` (dims subject, time, group; one variable per drug;
+        units as attributes). Needs the optional ``xarray`` package (``pip install pkcsf[xarray]``).
+        """
+        return arm_to_xarray(self)
+
+    def _auc_marks(self, drug):
+        """(times (M,), cumulative exact AUC (n_band, M, G)) at the dose times and the end, for the band
+        subjects, from the accumulator states (solved again on first use: subject i depends only on the seed).
+        """
+        cache = self.__dict__.setdefault("_auc_cache", {})
+        if drug not in cache and drug in self.auc_source:
+            dr, pop, seed, variability, nb = self.auc_source[drug]
+            params = pop.individual(dr.setup.parameters, nb, seed=seed, start=0, variability=variability)
+            _, _, gauc = dr.solve(params, auc=True)
+            cache[drug] = (dr.mark_times, gauc[:, dr.mark_idx, :])
+        return cache.get(drug)
 
 
     def drug_info(self, name) -> "cns.Drug":
@@ -338,12 +471,25 @@ class ArmResult:
 
         drug = drug or next(iter(self.profiles))
         t, c, dts, before = self._unique_grid(drug)
+        ok = np.isfinite(c).all(axis=(1, 2)) & np.isfinite(before).all(axis=(1, 2))   # failed subjects are NaN
+        subjects = np.flatnonzero(ok)
+        c, before = c[ok], before[ok]
         thr = threshold
         if isinstance(threshold, str):
             setup = self.setups[drug]
             thr = parse_quantity(threshold, "concentration", mw=setup.mw) * concentration_factor(self.unit, setup.mw)
         df = M.summarize(t, c, dose_times=dts, threshold=thr, compartments=self.groups[drug],
-                         method="linear-up/log-down", conc_before=before)
+                         method="linear-up/log-down", conc_before=before, subjects=subjects)
+        marks = self._auc_marks(drug)
+        if marks is not None:           # exact interval AUCs from the accumulators (not the grid)
+            mt, cum = marks
+            a = np.searchsorted(mt, df["start"].to_numpy())
+            b = np.searchsorted(mt, df["end"].to_numpy())
+            a, b = np.minimum(a, len(mt) - 1), np.minimum(b, len(mt) - 1)
+            if np.array_equal(mt[a], df["start"].to_numpy()) and np.array_equal(mt[b], df["end"].to_numpy()):
+                si = df["subject"].to_numpy().astype(int)
+                gi = np.asarray(df["compartment"].cat.codes, dtype=int)
+                df["auc"] = cum[si, b, gi] - cum[si, a, gi]
         df = df.drop(columns=[k for k in ("conc_unit", "auc_unit") if k in df])
         df.insert(0, "drug", drug)
         df.insert(0, "arm", self.name)
@@ -424,10 +570,17 @@ class ScenarioResult:
         return pd.concat([a.metrics for a in self.arms.values()], ignore_index=True)
 
     def summary(self, q=(5, 50, 95)) -> pd.DataFrame:
-        """Population percentiles of each read-out, per arm, drug and group."""
+        """Population percentiles of each read-out, per arm, drug and group.
+
+        Failed subjects are excluded from every percentile; ``n`` counts the subjects the
+        percentiles are taken over and ``n_failed`` those excluded (see :meth:`failures`).
+        """
         m = self.metrics()
-        value_cols = [c for c in m.columns if c not in ("arm", "id", "drug", "group", "unit", "auc_unit")]
-        m = m.copy()
+        value_cols = [c for c in m.columns if c not in ("arm", "id", "drug", "group", "unit", "auc_unit", "status")]
+        solved = m["status"].eq("SUCCESS") if "status" in m else pd.Series(True, index=m.index)
+        counts = solved.groupby([m["arm"], m["drug"], m["group"]], sort=False, observed=True).agg(["sum", "size"])
+        if not solved.all():        # no copy of a table of millions of rows when every subject was solved
+            m = m[solved]
         g = m.groupby(["arm", "drug", "group"], sort=False, observed=True)[value_cols]
         parts = []
         for x in q:
@@ -436,12 +589,50 @@ class ScenarioResult:
             parts.append(s)
         out = pd.concat(parts, axis=1)
         cols = [f"{c}_p{x:g}" for c in value_cols for x in q]
-        out = out[cols].reset_index()
+        out = out[cols].reindex(counts.index).reset_index()
+        out.columns = ["arm", "drug", "group"] + cols
         out.insert(3, "unit", self.unit)
+        out.insert(4, "n", counts["sum"].to_numpy().astype(int))
+        out.insert(5, "n_failed", (counts["size"] - counts["sum"]).to_numpy().astype(int))
         return out
 
     def targets(self) -> pd.DataFrame:
+        """Fraction of the solved subjects meeting each target, with ``n`` and ``n_failed``."""
         return pd.concat([a.targets for a in self.arms.values()], ignore_index=True)
+
+    def failures(self) -> pd.DataFrame:
+        """One row per failed subject and drug: ``arm, drug, id, status, message``."""
+        return pd.concat([a.failures for a in self.arms.values()], ignore_index=True)
+
+    def observations(self) -> pd.DataFrame:
+        """PRED/IPRED beside DV at the observation rows of every event-table arm (tidy; see
+        :meth:`ArmResult.observations`).
+        """
+        parts = [a.observations(d) for a in self.arms.values() for d in a.datasets]
+        if not parts:
+            raise ScenarioError("observations", "no event-table arm",
+                                "an arm's regimen must be a NONMEM-style event table with observation rows")
+        return pd.concat(parts, ignore_index=True)
+
+    def nonmem(self) -> pd.DataFrame:
+        """NONMEM-style wide frame of every event-table arm (``ARM`` and ``DRUG`` columns first)."""
+        parts = []
+        for a in self.arms.values():
+            for d in a.datasets:
+                w = a.nonmem(d)
+                w.insert(0, "DRUG", d)
+                w.insert(0, "ARM", a.name)
+                parts.append(w)
+        if not parts:
+            raise ScenarioError("nonmem", "no event-table arm",
+                                "an arm's regimen must be a NONMEM-style event table")
+        return pd.concat(parts, ignore_index=True)
+
+    def to_xarray(self):
+        """Every arm's band profiles as one ``xarray.Dataset`` (dims arm, subject, time, group; see
+        :meth:`ArmResult.to_xarray`; arms on different time grids are aligned with NaN).
+        """
+        return scenario_to_xarray(self)
 
     def plot(self, groups=("ventricular", "cisternal", "lumbar", "plasma"), **kwargs):
         """Median and 5–95% band per compartment group, every arm overlaid (see
@@ -502,7 +693,12 @@ def _as_regimen(reg, drug, field, age=None) -> Regimen:
                                                    "'12 mg ommaya twice weekly x 4 weeks'")
 
 
-def _split_by_drug(arm: Arm, age=None) -> dict[str, Regimen]:
+def _split_by_drug(arm: Arm, age=None) -> dict:
+    if arm.is_event_table:       # one drug per table: the arm's
+        if arm.drug_name is None:
+            raise ScenarioError(f"arms[{arm.name!r}].drug", None, "an event-table arm needs its drug")
+        d = cns.drug(arm.drug_object(arm.drug_name))
+        return {d.name: read_events(arm.regimen, parameters=list(d.parameters.values))}
     reg = _as_regimen(arm.regimen, arm.drug_name, f"arms[{arm.name!r}].regimen", age)
     out: dict[str, list] = {}
     for d in reg.doses:
@@ -607,22 +803,29 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
     t0 = _time.perf_counter()
     plan = []
     for arm in scn.arms:
-        regs = _split_by_drug(arm, scn.age)
-        setups = {d: cns.setup(arm.drug_object(d), physiology=scn.physiology, variant=_variant_for(arm, d),
-                               pathologies=scn.pathologies, age=scn.age, metabolite=arm.metabolite) for d in regs}
+        sa = arm.scenario_for(scn)           # the arm's own physiology, pathologies and age
+        regs = _split_by_drug(arm, sa.age)
+        setups = {d: cns.setup(arm.drug_object(d), physiology=sa.physiology, variant=_variant_for(arm, d),
+                               pathologies=sa.pathologies, age=sa.age, metabolite=arm.metabolite) for d in regs}
         plan.append((arm, regs, setups))
     cs = scn.chunk_size or _CHUNK
-    check_run(scn, plan, _grid, cs)        # refuse what cannot fit in memory before simulating anything
+    check_run(scn, [p for p in plan if not p[0].is_event_table], _grid, cs)        # refuse what cannot fit in memory before simulating anything
     total = sum(len(regs) for _, regs, _ in plan) * (-(-scn.subjects // cs))
     bar = progress_bar(progress, total=total, desc="simulating", unit="chunk", default=scn.subjects >= 20000)
     arms = {}
     try:
         for arm, regs, setups in plan:
-            arms[arm.name] = _run_arm(scn, arm, regs, setups, bar, executor)
+            sa = arm.scenario_for(scn)
+            if arm.is_event_table:
+                arms[arm.name] = _run_dataset_arm(sa, arm, regs, setups, bar)
+            else:
+                arms[arm.name] = _run_arm(sa, arm, regs, setups, bar, executor)
     finally:
         if bar is not None:
             bar.close()
-    return ScenarioResult(scn, arms, _time.perf_counter() - t0)
+    res = ScenarioResult(scn, arms, _time.perf_counter() - t0)
+    _warn_failures(res)
+    return res
 
 
 _CHUNK = 4096
@@ -642,6 +845,35 @@ def _variant_for(arm: Arm, drug: str) -> str:
     return "linear"
 
 
+def population_from_data(setup: cns.Setup, data: pd.DataFrame, *, age_fixed: bool = False) -> Population:
+    """A user population: the sourced variability of ``setup`` and the covariate effects its columns allow.
+
+    Parameters
+    ----------
+    setup : Setup
+    data : DataFrame
+        One row per subject: covariates (WT, HT, AGE, SEX, SCR, ALB; BSA and CRCL are derived when their
+        inputs are there) and/or individual parameter values.
+    age_fixed : bool
+        The setup was already scaled to one age: the physiology's age effects are not applied again.
+
+    Returns
+    -------
+    Population
+    """
+    base = default_population(setup, demographics=None, age_fixed=age_fixed)
+    cols = set(data.columns)
+    if {"HT", "WT"} <= cols:
+        cols.add("BSA")
+    if {"AGE", "WT", "SCR", "SEX"} <= cols:
+        cols.add("CRCL")
+    effects = [e for ps in setup.sets for e in getattr(ps, "covariates", {}).values()
+               if e.parameter in setup.parameters and e.covariate in cols
+               and not (age_fixed and e.covariate == "AGE" and ps.kind == "physiology")]
+    return Population(base.random_effects, covariance=base.omega, effects=effects,
+                      data=data if len(data.columns) else None)
+
+
 def population_for(scn: Scenario, setup: cns.Setup) -> Population:
     """The population a scenario uses for one drug setup: the scenario's own
     :class:`Population`, or the sourced default (:func:`default_population`)
@@ -654,16 +886,8 @@ def population_for(scn: Scenario, setup: cns.Setup) -> Population:
     if isinstance(pop, str):
         return default_population(setup, demographics=pop, age_fixed=age_fixed)
     if isinstance(pop, pd.DataFrame):
-        base = default_population(setup, demographics=None, age_fixed=age_fixed)
-        cols = set(pop.columns)
-        if {"HT", "WT"} <= cols:
-            cols.add("BSA")
-        if {"AGE", "WT", "SCR", "SEX"} <= cols:
-            cols.add("CRCL")
-        effects = [e for ps in setup.sets for e in getattr(ps, "covariates", {}).values()
-                   if e.parameter in setup.parameters and e.covariate in cols
-                   and not (age_fixed and e.covariate == "AGE" and ps.kind == "physiology")]
-        return Population(base.random_effects, covariance=base.omega, effects=effects, data=pop)
+        _check_age_conflict(scn.age, pop)
+        return population_from_data(setup, pop, age_fixed=age_fixed)
     if isinstance(pop, Population):
         return pop
     raise ScenarioError("population", type(pop).__name__, "must be a Population, a DataFrame or a demographics name")
@@ -692,6 +916,21 @@ class _DrugRun:
             for c in setup.outputs[g]:
                 W[self.states.index(c), j] = 1.0
         self.W = W
+        # exact AUCs: one accumulator state per read-out compartment (d AUC_i/dt = C_i), so that AUC
+        # read-outs do not depend on the output step (a trapezoid on a 4-h grid was +7% for weekly
+        # Ommaya pemetrexed, issue 9); a group's AUC is the volume-weighted mean of its compartments'
+        taken = set(comps)
+        self.auc_states = []
+        for c in self.states:
+            name = f"{c}__auc"
+            while name in taken:
+                name += "_"
+            taken.add(name)
+            self.auc_states.append(name)
+        self.model = setup.model.extend(
+            compartments=[Compartment(a, None, f"AUC of the concentration in {c} (mg*h/L)", kind="accumulator")
+                          for c, a in zip(self.states, self.auc_states)],
+            transfers=[accumulate(c, a) for c, a in zip(self.states, self.auc_states)])
         self.factor = concentration_factor(scn.unit, setup.mw)
         self.thresholds = _thresholds_for(scn, setup)
         self.thr_unit = np.array([v * self.factor for _, v in self.thresholds])
@@ -709,9 +948,14 @@ class _DrugRun:
         self.left = np.searchsorted(times, self.dose_times, side="left")
         last = self.right[-1] if len(self.right) else 0
         self.last_start = int(last)
+        # times at which the band subjects' cumulative exact AUC is kept (interval read-outs)
+        self.mark_times = np.unique(np.concatenate([[times[0]], self.dose_times, [times[-1]]]))
+        self.mark_idx = np.searchsorted(times, self.mark_times, side="right") - 1
 
-    def solve(self, params: pd.DataFrame):
-        """Group concentrations (n, T, G) in the scenario's unit, and solver status."""
+    def problem(self, params: pd.DataFrame, *, auc: bool = False):
+        """The engine problem of these subjects (saved: the group states, with ``auc`` then their
+        AUC accumulators).
+        """
         for c in self.dose_columns:
             if c.startswith("AGEDOSE_") and c not in params.columns and self.scn.age is not None:
                 from pkcsf.clinical.regimens import (
@@ -734,23 +978,70 @@ class _DrugRun:
                                 f"a dose of {self.drug} is given per {missing[0]} (e.g. mg/m2); the population needs "
                                 "that covariate (use demographics with height and weight, or a data column)")
         cols = [c for c in params.columns if c in self.model_params or c == "ID" or c in self.dose_columns]
-        prob = prepare(self.setup.model, self.reg, params[cols], times=self.times, outputs=self.states,
-                       solver=self.scn.solver)
-        out, status, _ = prob.solve()
-        V = prob.compiled.volumes(prob.P)[:, prob.save]
-        amounts = out @ self.W                                    # (n, T, G)
-        vol = V @ self.W                                          # (n, G)
-        return amounts * (self.factor / vol[:, None, :]), status
+        prob = prepare(self.model, self.reg, params[cols], times=self.times,
+                       outputs=self.states + (self.auc_states if auc else []),
+                       solver=self.scn.solver, max_steps=self.scn.step_budget(float(self.times[-1])))
+        return prob
 
-    def readouts(self, conc, ids, arm_name) -> pd.DataFrame:
-        n, T, G = conc.shape
-        r = whole_window(self.times, conc, self.thr_unit)
-        tail = whole_window(self.times[self.last_start:], conc[:, self.last_start:])
-        out = {"arm": arm_name, "id": np.repeat(ids, G), "drug": self.drug, "group": np.tile(self.groups, n),
-               "unit": self.scn.unit, "cmax": r["cmax"].ravel(), "tmax": r["tmax"].ravel(), "auc": r["auc"].ravel(),
+    def solve(self, params: pd.DataFrame, *, auc: bool = False):
+        """Group concentrations (n, T, G) in the scenario's unit, and solver status; with ``auc``
+        also the exact cumulative group AUCs (n, T, G) in unit*h from the accumulator states.
+        """
+        S = len(self.states)
+        prob = self.problem(params, auc=auc)
+        out, status, _ = prob.solve()
+        V = prob.compiled.volumes(prob.P)[:, prob.save[:S]]
+        amounts = out[:, :, :S] @ self.W                          # (n, T, G)
+        vol = V @ self.W                                          # (n, G)
+        conc = amounts * (self.factor / vol[:, None, :])
+        failed = status != 0
+        conc[failed] = np.nan               # a failed subject's partial profile is never used
+        if not auc:
+            return conc, status
+        # group AUC = sum_i V_i AUC_i / sum_i V_i (the group concentration is sum A_i / sum V_i)
+        gauc = ((out[:, :, S:] * V[:, None, :]) @ self.W) * (self.factor / vol[:, None, :])
+        gauc[failed] = np.nan
+        return conc, status, gauc
+
+    def reduce(self, params: pd.DataFrame, keep: int):
+        """Read-outs computed inside the compiled solve (:func:`pkcsf.analysis.readouts.solve_and_read_out`,
+        no (n, T, G) array): (read-outs dict, status, group concentrations of the first ``keep``), or
+        None for a solver without fused read-outs (radau).
+        """
+        prob = self.problem(params, auc=True)
+        if prob.method not in ("exact", "rodas5p"):
+            return None
+        return solve_and_read_out(prob, self.W, self.factor, self.thr_unit, self.last_start,
+                                  int(self.left[-1]) if len(self.left) else -1, keep)
+
+    def readouts(self, conc, ids, arm_name, status=None, gauc=None, fused=None) -> pd.DataFrame:
+        """The per-subject metrics table, from group concentrations ``conc`` (n, T, G) or from the
+        read-outs ``fused`` of :meth:`reduce`.
+        """
+        if fused is not None:
+            r = fused
+            n, G = r["cmax"].shape
+            tail = {"cmax": r["cmax_last"], "auc": r["auc_last"]}
+        else:
+            n, T, G = conc.shape
+            r = whole_window(self.times, conc, self.thr_unit)
+            tail = whole_window(self.times[self.last_start:], conc[:, self.last_start:])
+        status = np.zeros(n, dtype=np.int64) if status is None else np.asarray(status)
+        if gauc is not None:            # exact integrals from the accumulators, independent of the grid
+            r["auc"] = gauc[:, -1, :] - gauc[:, 0, :]
+            tail["auc"] = gauc[:, -1, :] - gauc[:, self.last_start, :]
+        # text columns as categoricals (one byte a row instead of a Python string; the same categories
+        # in every chunk, so that concatenated chunks stay categorical)
+        def cat(codes, categories):
+            return pd.Categorical.from_codes(codes, categories=categories)
+
+        out = {"arm": cat(np.zeros(n * G, dtype=np.int8), [arm_name]), "id": np.repeat(ids, G),
+               "drug": cat(np.zeros(n * G, dtype=np.int8), [self.drug]),
+               "group": cat(np.tile(np.arange(G, dtype=np.int8), n), list(self.groups)),
+               "unit": cat(np.zeros(n * G, dtype=np.int8), [self.scn.unit]), "cmax": r["cmax"].ravel(), "tmax": r["tmax"].ravel(), "auc": r["auc"].ravel(),
                "cmax_last": tail["cmax"].ravel(), "auc_last": tail["auc"].ravel()}
         if len(self.left):
-            out["trough_last"] = conc[:, self.left[-1], :].ravel()
+            out["trough_last"] = (r["trough_last"] if fused is not None else conc[:, self.left[-1], :]).ravel()
         pl = r["auc"][:, self.groups.index("plasma")]
         with np.errstate(divide="ignore", invalid="ignore"):
             out["ratio_auc_plasma"] = (r["auc"] / pl[:, None]).ravel()
@@ -761,7 +1052,12 @@ class _DrugRun:
             out[f"time_above[{label}]"] = r["time_above"][:, :, k].ravel()
             out[f"longest_above[{label}]"] = r["longest_above"][:, :, k].ravel()
         df = pd.DataFrame(out)
-        df["auc_unit"] = f"{self.scn.unit}*h"
+        failed = np.repeat(status != 0, G)
+        if failed.any():        # excluded from every statistic: NaN, whatever the kernels made of NaN input
+            value_cols = [c for c in df.columns if c not in ("arm", "id", "drug", "group", "unit")]
+            df.loc[failed, value_cols] = np.nan
+        df["auc_unit"] = cat(np.zeros(n * G, dtype=np.int8), [f"{self.scn.unit}*h"])
+        df["status"] = cat(np.repeat(np.asarray(status, dtype=np.int8), G), [st.name for st in Status])
         return df
 
     def target(self, tg: Target, conc) -> np.ndarray:
@@ -786,12 +1082,89 @@ def _chunk(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start:
     worker process or a cluster node gets the pickled arguments).
     """
     params = pop.individual(dr.setup.parameters, n, seed=seed, start=start, variability=variability)
-    conc, status = dr.solve(params)
     keep = max(0, min(nb, start + n) - start)
-    return {"failed": int((status != 0).sum()),
+    ids = params["ID"].to_numpy()
+    fused = None if targets else dr.reduce(params, keep)
+    if fused is not None:               # read-outs inside the compiled solve: no (n, T, G) array
+        r, status, band = fused
+        ok = status == 0
+        return {"failed": int((~ok).sum()),
+                "failures": [(i, int(st)) for i, st in zip(ids[~ok].tolist(), status[~ok].tolist())],
+                "band": band if keep else None,
+                "readouts": dr.readouts(None, ids, arm_name, status, fused=r),
+                "targets": {}}
+    conc, status, gauc = dr.solve(params, auc=True)
+    ok = status == 0
+    return {"failed": int((~ok).sum()),
+            "failures": [(i, int(st)) for i, st in zip(ids[~ok].tolist(), status[~ok].tolist())],
             "band": conc[:keep].copy() if keep else None,
-            "readouts": dr.readouts(conc, params["ID"].to_numpy(), arm_name),
-            "targets": {tg.label: dr.target(tg, conc) for tg in targets}}
+            "readouts": dr.readouts(conc, ids, arm_name, status, gauc),
+            "targets": {tg.label: dr.target(tg, conc)[ok] for tg in targets}}
+
+
+def _check_age_conflict(age, data: pd.DataFrame) -> None:
+    """One meaning of a child's age: a fixed ``age`` (one age for everyone: physiology and age-based
+    doses) or each subject's own ``AGE`` column, never both with different values.
+    """
+    if age is None or "AGE" not in data.columns:
+        return
+    ages = pd.to_numeric(data["AGE"], errors="coerce").to_numpy(dtype=float)
+    if not np.allclose(ages, float(age)):
+        raise ScenarioError("age", age, "a fixed age applies one age to every subject, but the population data "
+                            f"has its own AGE column ({np.nanmin(ages):g} to {np.nanmax(ages):g} y): remove the "
+                            "fixed age (each subject's physiology then scales with his own AGE) or the AGE column")
+
+
+def _run_dataset_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar) -> ArmResult:
+    """An arm whose regimen is a NONMEM-style event table: every patient of the table is one subject
+    with his own doses and covariates; profiles and read-outs are PRED (no random effects).
+    """
+    if scn.targets:
+        raise ScenarioError(f"arms[{arm.name!r}]", "targets", "targets are not computed for an event-table arm "
+                            "(its subjects are real patients); use the per-subject metrics (time_above)")
+    (drug, data), = regs.items()
+    setup = setups[drug]
+    _check_age_conflict(scn.age, data.covariates)
+    sa = replace(scn, population=data.covariates)
+    pop = population_for(sa, setup)
+    if isinstance(scn.population, Population):        # the user's random effects, the patients' covariates
+        pop = Population(scn.population.random_effects, covariance=scn.population.omega,
+                         effects=scn.population.effects, data=data.covariates)
+    regimens = data.regimens_for(setup)
+    last = max([max((d.time for d in r.expand()), default=0.0) for r in regimens.values()] + [0.0])
+    t_obs = float(data.observations["TIME"].max()) if len(data.observations) else 0.0
+    days = scn.days if scn.days is not None else max(7.0, math.ceil(max(last, t_obs) / 24.0) + 7.0 * (last >= t_obs))
+    end = days * 24.0
+    dt = scn.dt if scn.dt is not None else (0.25 if days <= 7 else (1.0 if days <= 60 else 4.0))
+    check_grid(end, dt, scn.dt)
+    grid = np.linspace(0.0, round(end / dt) * dt, int(round(end / dt)) + 1)
+    names = [g for g, cs in setup.outputs.items() if cs]
+    gnames = list(scn.groups) if scn.groups else names
+    for g in gnames:
+        if g not in names:
+            check_choice(f"arm {arm.name!r} ({drug}): group", g, names, ScenarioError)
+    if "plasma" not in gnames:
+        gnames = ["plasma"] + gnames
+    budget = scn.step_budget(float(max(end, t_obs))) if hasattr(scn, "step_budget") else None
+    ds = DatasetRun(data, setup, pop, scn.unit, gnames, grid, solver=scn.solver, max_steps=budget,
+                    thresholds=_thresholds_for(scn, setup))
+    conc, status = ds.pred
+    metrics = ds.metrics(arm.name, drug)
+    prof = ds.group_profiles(conc)
+    failures = [(arm.name, drug, i, int(st)) for i, st in zip(data.ids, status) if st != 0]
+    fail_df = pd.DataFrame([{"arm": a, "drug": d, "id": i, "status": Status(st).name, "message": Status(st).message}
+                            for a, d, i, st in failures], columns=["arm", "drug", "id", "status", "message"])
+    if bar is not None:
+        bar.update(1)
+    all_doses = Regimen([d for r in regimens.values() for d in r.doses])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)      # all-NaN slices (every patient failed)
+        typical = np.nanmedian(prof, axis=0)
+    return ArmResult(arm.name, ds.times, {drug: prof}, {drug: typical}, {drug: gnames}, metrics,
+                     pd.DataFrame(columns=["arm", "drug", "target", "fraction", "n", "n_failed", "subjects"]),
+                     {drug: np.unique(np.concatenate([v for v in ds.dose_times.values()] + [np.zeros(0)]))},
+                     all_doses, setups, len(failures), scn.unit, datasets={drug: ds},
+                     **({"failures": fail_df} if "failures" in ArmResult.__dataclass_fields__ else {}))
 
 
 def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=None) -> ArmResult:
@@ -799,6 +1172,8 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
     T = len(times)
     profiles, typical, groups, frames, dose_times, target_rows = {}, {}, {}, [], {}, []
     failed = 0
+    failures = []
+    auc_source = {}
     N = scn.subjects
     cs = scn.chunk_size or _CHUNK
     for drug, reg in regs.items():
@@ -822,7 +1197,10 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
                                         f"a dose of {drug} is given per {c}; the population needs that covariate "
                                         "(demographics with it, a data column, or a fixed scenario age)")
                 typ[c] = float(np.median(covs[c]))
-        typical[drug] = dr.solve(typ)[0][0]
+        typ_conc, typ_status = dr.solve(typ)
+        typical[drug] = typ_conc[0]
+        if typ_status[0] != 0:
+            failures.append((arm.name, drug, "typical", int(typ_status[0])))
         nb = min(N, scn.band_subjects)
         prof = np.empty((nb, T, len(dr.groups)))
         targets = tuple(tg for tg in scn.targets if tg.drug in (None, drug))
@@ -834,8 +1212,11 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
             futures = [executor.submit(_chunk, dr, pop, scn.seed, scn.variability, a, n, nb, arm.name, targets)
                        for a, n in jobs]
             results = (f.result() for f in futures)
+        n_failed = 0
         for (start, n), r in zip(jobs, results):
             failed += r["failed"]
+            n_failed += r["failed"]
+            failures += [(arm.name, drug, i, st) for i, st in r["failures"]]
             if r["band"] is not None:
                 prof[start:start + len(r["band"])] = r["band"]
             frames.append(r["readouts"])
@@ -844,13 +1225,41 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
             if bar is not None:
                 bar.update(1)
         profiles[drug] = prof
+        auc_source[drug] = (dr, pop, scn.seed, scn.variability, nb)
         for label, parts in met.items():
-            ok = np.concatenate(parts)
-            target_rows.append({"arm": arm.name, "drug": drug, "target": label, "fraction": float(ok.mean()),
-                                "subjects": int(ok.size)})
+            ok = np.concatenate(parts)          # solved subjects only
+            target_rows.append({"arm": arm.name, "drug": drug, "target": label,
+                                "fraction": float(ok.mean()) if ok.size else float("nan"),
+                                "n": int(ok.size), "n_failed": n_failed, "subjects": int(ok.size) + n_failed})
+    fail_df = pd.DataFrame([{"arm": a, "drug": d, "id": i, "status": Status(st).name, "message": Status(st).message}
+                            for a, d, i, st in failures], columns=_FAILURE_COLUMNS)
     return ArmResult(arm.name, times, profiles, typical, groups, pd.concat(frames, ignore_index=True),
-                     pd.DataFrame(target_rows, columns=["arm", "drug", "target", "fraction", "subjects"]),
-                     dose_times, _as_regimen(arm.regimen, arm.drug_name, "regimen", scn.age), setups, failed, scn.unit)
+                     pd.DataFrame(target_rows, columns=["arm", "drug", "target", "fraction", "n", "n_failed",
+                                                        "subjects"]),
+                     dose_times, _as_regimen(arm.regimen, arm.drug_name, "regimen", scn.age), setups, failed, scn.unit,
+                     fail_df, auc_source)
+
+
+_FAILURE_COLUMNS = ["arm", "drug", "id", "status", "message"]
+
+
+def _warn_failures(res: "ScenarioResult") -> None:
+    """One warning per run naming every arm with failed subjects: how many, which ids, why."""
+    fails = res.failures()
+    if fails.empty:
+        return
+    parts = []
+    for (arm, drug), f in fails.groupby(["arm", "drug"], sort=False):
+        subj = f[f["id"].astype(str) != "typical"]
+        ids = subj["id"].tolist()
+        shown = ", ".join(map(str, ids[:20])) + (f" ... ({len(ids) - 20} more)" if len(ids) > 20 else "")
+        why = "; ".join(f"{st}: {Status[st].message}" for st in dict.fromkeys(f["status"]))
+        what = f"{len(ids)} of {res.scenario.subjects} subjects failed" if ids else "no subject failed"
+        if len(subj) < len(f):
+            what += " and the typical subject failed (its profile is NaN)"
+        parts.append(f"arm {arm!r} ({drug}): {what}" + (f" (ids {shown})" if ids else "") + f" [{why}]")
+    warnings.warn("excluded from every read-out, percentile and target fraction (NaN in metrics, counted in "
+                  "n_failed): " + " | ".join(parts), FailedSubjectsWarning, stacklevel=3)
 
 
 def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjects: int = 1,
