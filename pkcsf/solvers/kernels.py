@@ -35,7 +35,6 @@ import numpy as np
 from numba import prange
 
 from pkcsf.core.jit import compile_notice, njit
-
 from pkcsf.solvers.linalg import expm, expm_phi, lu_factor, lu_factor_recip, lu_solve, lu_solve_recip, matvec
 
 METHOD_EXACT = 0
@@ -76,7 +75,8 @@ def build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A):
 def pack_linear(p, vol_col, lin_type, lin_src, lin_dst, lin_col):
     """The linear transfers of one subject as a (4, n_transfers) array:
     source, target, rate per mg of source (1/h), and 1 if the source loses
-    that mass (0 for accumulators). Sparse: cheaper than a dense A @ y."""
+    that mass (0 for accumulators). Sparse: cheaper than a dense A @ y.
+    """
     nl = lin_type.shape[0]
     L = np.empty((4, nl))
     for k in range(nl):
@@ -129,6 +129,7 @@ def rhs(y, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, out):
 
 @njit(cache=True, error_model="numpy")
 def jacobian(y, A, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, J):
+    """The Jacobian of :func:`rhs`: the rate matrix ``A`` plus the Michaelis–Menten derivatives."""
     S = A.shape[0]
     for i in range(S):              # explicit loops: a slice assignment costs ~100 ns here
         for j in range(S):
@@ -366,7 +367,7 @@ def _hermite5(theta, h, y0, f0, s0, y1, f1, s1, save, out, k):
 
 @njit(cache=True, error_model="numpy")
 def _tiny_step(dt, y, f):
-    """y <- y + dt f for an interval below the time resolution (keeps the mass balance)."""
+    """Y <- y + dt f for an interval below the time resolution (keeps the mass balance)."""
     for i in range(y.shape[0]):
         y[i] += dt * f[i]
 
@@ -849,7 +850,7 @@ def _exact_run8(ET, y, ytmp, times, k, t, t_end, dt, save, out):
 
 @njit(cache=True, error_model="numpy")
 def _propagate(ET, FT, active, b, y, ytmp):
-    """y <- E y + Phi b from the transposed matrices ``ET``, ``FT`` of shape (SP, SP), SP >= S."""
+    """Y <- E y + Phi b from the transposed matrices ``ET``, ``FT`` of shape (SP, SP), SP >= S."""
     S = y.shape[0]
     for i in range(S):
         ytmp[i] = 0.0
@@ -916,7 +917,8 @@ def _events(t, e, n_ev, ev_t, ev_s, ev_a, ev_k, y, b, nact):
 @njit(cache=True, error_model="numpy")
 def _emit_left(y, save, out, times, k, t):
     """An output time listed twice reports the left limit first: the value before the events at
-    that time (a pre-dose trough), then the value after."""
+    that time (a pre-dose trough), then the value after.
+    """
     T = times.shape[0]
     while k + 1 < T and times[k] <= t and times[k + 1] == times[k]:
         _emit(y, save, out, k)
@@ -1138,6 +1140,7 @@ def solve_subject(method, p, vol_col, lin_type, lin_src, lin_dst, lin_col,
 @njit(parallel=True, cache=True, error_model="numpy")
 def batch_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save,
                 out, status, counters):
+    """Every subject (rows of ``P``) with the exact solver, in parallel; see :func:`solve_batch`."""
     N = P.shape[0]
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1
@@ -1152,6 +1155,7 @@ def batch_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
 def batch_rodas(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
                 ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status, rtol, atol, max_steps, max_step,
                 counters):
+    """Every subject (rows of ``P``) with Rodas5P, in parallel; see :func:`solve_batch`."""
     N = P.shape[0]
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1
@@ -1167,6 +1171,7 @@ def batch_rodas(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst,
 def batch_radau(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
                 ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status, rtol, atol, max_steps, max_step,
                 counters):
+    """Every subject (rows of ``P``) with Radau IIA, in parallel; see :func:`solve_batch`."""
     N = P.shape[0]
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1

@@ -1,7 +1,6 @@
 """``pkcsf warmup``: compile every kernel once, up front (for installs that want no wait later)."""
 from __future__ import annotations
 
-import sys
 import textwrap
 import time
 
@@ -19,20 +18,23 @@ def warmup(steps=STEPS, say=print) -> dict:
     """
     import numpy as np
 
-    import pkcsf as pk
+    from pkcsf.clinical.scenario import simulate_drug
     from pkcsf.core import jit
+    from pkcsf.engine.dosing import Dose
+    from pkcsf.engine.model import load_model
+    from pkcsf.engine.simulate import simulate
 
     times = {}
     for step in steps:
         t0 = time.perf_counter()
         if step == "readouts":
-            pk.simulate_drug("methotrexate", "12 mg ommaya once", subjects=2, days=1, seed=0, progress=False).summary()
+            simulate_drug("methotrexate", "12 mg ommaya once", subjects=2, days=1, seed=0, progress=False).summary()
         else:
             name = "reference_p1" if step == "exact" else "reference_p2"
-            model = pk.load_model(name)
+            model = load_model(name)
             params = {p: 1.0 for p in model.parameter_names}
-            dose = pk.Dose(1.0, model.site_names[0]).repeat(every=2.0, n=2)
-            pk.simulate(model, dose, params, times=np.arange(0.0, 5.0), solver=step)
+            dose = Dose(1.0, model.site_names[0]).repeat(every=2.0, n=2)
+            simulate(model, dose, params, times=np.arange(0.0, 5.0), solver=step)
         times[step] = time.perf_counter() - t0
         say(f"{step}: ready ({times[step]:.1f} s)")
     say(f"compiled kernels are in {jit.CACHE_DIR}" if jit.CACHE_ENABLED
