@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.core.errors import check_int
-from pkcsf.trials.common import TrialError, _check_prob
+from pkcsf.trials.common import TrialError, _check_cohorts, _check_prob
 
 __all__ = ["BOIN", "boin_boundaries", "boin_decision_table", "isotonic_regression"]
 
@@ -230,12 +230,7 @@ class BOIN:
 
     def __post_init__(self):
         object.__setattr__(self, "target", _check_prob("BOIN.target", self.target))
-        cs = check_int("BOIN.cohort_size", self.cohort_size, 1, TrialError)
-        mx = check_int("BOIN.max_n", self.max_n, 1, TrialError)
-        if mx % cs:
-            raise TrialError("BOIN.max_n", mx, f"must be a multiple of cohort_size ({cs})",
-                             f"use max_n={(mx // cs + 1) * cs}")
-        check_int("BOIN.start", self.start, 0, TrialError)
+        _check_cohorts("BOIN", self.cohort_size, self.max_n, self.start)
         _check_prob("BOIN.cutoff_eli", self.cutoff_eli)
         if self.n_earlystop is not None:
             check_int("BOIN.n_earlystop", self.n_earlystop, 1, TrialError)

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from pkcsf.core.errors import PkcsfError
+from pkcsf.core.errors import PkcsfError, check_int
 
 __all__ = ["TrialError", "DEFAULT_SLOPE", "DEFAULT_P_AT_MTD"]
 
@@ -33,6 +33,17 @@ class TrialError(PkcsfError):
 # ---------------------------------------------------------------------------
 # validation helpers
 # ---------------------------------------------------------------------------
+
+def _check_cohorts(design: str, cohort_size, max_n, start) -> tuple[int, int]:
+    """Cohort size, maximum sample size (a multiple of it) and start level of an interval design."""
+    cs = check_int(f"{design}.cohort_size", cohort_size, 1, TrialError)
+    mx = check_int(f"{design}.max_n", max_n, 1, TrialError)
+    if mx % cs:
+        raise TrialError(f"{design}.max_n", mx, f"must be a multiple of cohort_size ({cs})",
+                         f"use max_n={(mx // cs + 1) * cs}")
+    check_int(f"{design}.start", start, 0, TrialError)
+    return cs, mx
+
 
 def _check_prob(field_name, value, *, open_interval=True):
     try:

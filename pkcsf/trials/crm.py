@@ -12,6 +12,7 @@ from pkcsf.core.errors import check_choice, check_int
 from pkcsf.trials.common import (
     _DEFAULT_CRM_PRIOR_SD,
     TrialError,
+    _check_cohorts,
     _check_prob,
     _check_prob_array,
 )
@@ -289,12 +290,7 @@ class CRM:
         object.__setattr__(self, "target", _check_prob("CRM.target", self.target))
         if self.skeleton is not None:
             object.__setattr__(self, "skeleton", tuple(_check_skeleton(self.skeleton).tolist()))
-        cs = check_int("CRM.cohort_size", self.cohort_size, 1, TrialError)
-        mx = check_int("CRM.max_n", self.max_n, 1, TrialError)
-        if mx % cs:
-            raise TrialError("CRM.max_n", mx, f"must be a multiple of cohort_size ({cs})",
-                             f"use max_n={(mx // cs + 1) * cs}")
-        check_int("CRM.start", self.start, 0, TrialError)
+        _check_cohorts("CRM", self.cohort_size, self.max_n, self.start)
         sd = float(self.prior_sd)
         if not (math.isfinite(sd) and sd > 0):
             raise TrialError("CRM.prior_sd", self.prior_sd, "must be finite and > 0")
