@@ -281,3 +281,70 @@ def test_deeply_nested_scenario_files(tmp_path, text, words):
     p = tmp_path / "s.toml"
     p.write_text(text)
     expect_error(lambda: load_scenario(p), *words)
+
+
+# ------------------------------------------------------------------ one time-unit table, engine grids, dt
+@pytest.mark.parametrize("text, hours", [("1 month", 672.0), ("6 months", 6 * 672.0), ("2 weeks", 336.0),
+                                         ("1 mo", 672.0), ("90 min", 1.5)])
+def test_one_time_unit_table(text, hours):
+    # a month is 4 weeks everywhere a duration is read: quantities, regimen text, calendars
+    from pkcsf.clinical.calendars import _hours
+    from pkcsf.core.units import TIME_UNITS, parse_quantity
+
+    assert parse_quantity(text, "time") == pytest.approx(hours)
+    assert _hours(text, "every") == pytest.approx(hours)
+    assert TIME_UNITS["month"] == 672.0
+
+
+def test_monthly_regimen_and_age_in_months():
+    from pkcsf.clinical.regimens import parse_regimen
+    from pkcsf.core.units import parse_quantity
+
+    reg = parse_regimen("12 mg ommaya monthly x 6 months", "methotrexate")
+    assert len(reg) == 6 and reg.end == 6 * 672.0
+    assert parse_quantity("18 months", "age") == pytest.approx(1.5), "an age in months is 1/12 year (growth charts)"
+
+
+def test_metrics_accept_the_engines_own_grid():
+    # a time listed twice (the engine's pre/post-dose pair) is read as a dose with its pre-dose value
+    from pkcsf.analysis import metrics as M
+
+    t = np.array([0.0, 0.0, 1.0, 2.0, 2.0, 3.0])
+    c = np.array([[0.0, 1.0, 0.7, 0.5, 1.5, 1.0]])
+    ref = dict(dose_times=[0.0, 2.0], conc_before=[[0.0, 0.5]])
+    tu, cu = np.array([0.0, 1.0, 2.0, 3.0]), np.array([[1.0, 0.7, 1.5, 1.0]])
+    assert M.auc(t, c)[0] == pytest.approx(M.auc(tu, cu, **ref)[0]) == pytest.approx(2.7)
+    assert M.cmin(t, c)[0] == pytest.approx(0.5) and M.cmax(t, c)[0] == pytest.approx(1.5)
+    assert M.trough(t, c, [0.0, 2.0]).tolist() == [[0.5, 1.0]]
+    expect_error(lambda: M.auc(np.array([0.0, 1.0, 1.0, 1.0, 2.0]), np.ones((1, 5))), "times[", "increasing")
+
+
+def test_metrics_of_a_scenario_grid():
+    res = pk.simulate_drug("methotrexate", {"a": "12 mg lumbar twice weekly x 2 weeks"}, subjects=1, days=14, dt=2)
+    arm = res.arms["a"]
+    from pkcsf.analysis import metrics as M
+
+    assert (np.diff(arm.times) == 0).any(), "the scenario grid lists dose times twice"
+    conc = arm.profiles["methotrexate"][:, :, 0]
+    assert np.isfinite(M.auc(arm.times, conc)).all()
+
+
+@pytest.mark.parametrize("dt, hours", [(0.5, 0.5), ("30 min", 0.5), ("1 h", 1.0), (np.float64(2.0), 2.0)])
+def test_dt_as_number_or_text_in_the_api(dt, hours):
+    scn = pk.Scenario(pk.Arm("a", "12 mg lumbar once", drug="methotrexate"), dt=dt, days="2 weeks")
+    assert scn.dt == hours and scn.days == 14.0
+
+
+@pytest.mark.parametrize("dt, hours", [("2", 2.0), ('"2"', 2.0), ('"30 min"', 0.5), ("0.5", 0.5)])
+def test_dt_as_number_or_text_in_scenario_files(tmp_path, dt, hours):
+    from pkcsf.clinical.scenario_file import load_scenario
+
+    p = tmp_path / "s.toml"
+    p.write_text(f"dt = {dt}\n" + SCENARIO)
+    assert load_scenario(p)[0].dt == hours
+
+
+def test_days_as_number_or_text_on_the_command_line():
+    from pkcsf.cli._util import _days
+
+    assert _days("14") == 14.0 and _days("2 weeks") == 14.0 and _days("36 h") == 1.5

@@ -1,7 +1,8 @@
 """Exposure read-outs from simulated concentration-time arrays.
 
-Every function takes the engine's output grid ``times`` (1-D, h, strictly
-increasing) and concentrations ``conc`` of shape ``(n_subjects, n_times)`` or
+Every function takes the engine's output grid ``times`` (1-D, h, increasing; a time listed twice,
+as the engine lists dose times, is read as a dose: the first value is the pre-dose value, the second
+the post-dose value) and concentrations ``conc`` of shape ``(n_subjects, n_times)`` or
 ``(n_subjects, n_times, n_compartments)`` in mg/L, and returns one value per
 subject, shape ``(n_subjects,)`` or ``(n_subjects, n_compartments)``
 (per-interval functions insert an interval axis: ``(n_subjects, n_intervals)``
@@ -133,8 +134,9 @@ def _check_times(times) -> np.ndarray:
     if (d <= 0).any():
         i = int(np.argmax(d <= 0)) + 1
         raise MetricsError(f"times[{i}]", float(t[i]),
-                           f"times must be strictly increasing, but times[{i - 1}] = {t[i - 1]!r}",
-                           "sort the output grid and drop duplicate times")
+                           f"times must be increasing, but times[{i - 1}] = {float(t[i - 1])!r}",
+                           "sort the output grid; a time may appear twice only as a dose time (pre- and "
+                           "post-dose values, as the engine lists them)")
     return t
 
 
@@ -211,10 +213,46 @@ class _Window:
         return _Window(self.t0, self.t1, self.a[sl], self.b[sl], self.method, mask)
 
 
+def _engine_grid(times, conc, dose_times, conc_before):
+    """Accept the engine's own grids: a time listed twice is a dose, its first value the pre-dose value.
+
+    The scenario runner (and ``pk.simulate`` with dose times in ``times``) lists each dose time twice,
+    the value before and the value after the dose. Here the pair becomes one grid point (the post-dose
+    value) plus a dose at that time whose ``conc_before`` is the first value. A time listed three
+    times, or a grid that goes back in time, is still refused by :func:`_check_times`.
+    """
+    t = np.asarray(times, dtype=float)
+    if t.ndim != 1 or t.size < 3:
+        return times, conc, dose_times, conc_before
+    second = np.flatnonzero(np.diff(t) == 0) + 1          # the post-dose copy of each repeated time
+    if second.size == 0 or (np.diff(second) == 1).any():
+        return times, conc, dose_times, conc_before
+    c = _check_conc(conc, t.size)
+    first = second - 1
+    pre = c[:, first]
+    keep = np.ones(t.size, dtype=bool)
+    keep[first] = False
+    t2, c2, dup = t[keep], c[:, keep], t[second]
+    if dose_times is None:
+        if conc_before is not None:
+            raise MetricsError("conc_before", "an array", "needs dose_times (the times it refers to)")
+        return t2, c2, dup, pre
+    if conc_before is not None:                          # the caller's own pre-dose values win
+        return t2, c2, dose_times, conc_before
+    d = np.union1d(np.atleast_1d(np.asarray(dose_times, dtype=float)), dup)
+    g = np.clip(np.searchsorted(t2, d) - 1, 0, t2.size - 1)
+    cb = c2[:, g].copy()                                 # the value at the last grid point before the dose
+    on_dup = np.searchsorted(dup, d)
+    hit = (on_dup < dup.size) & (dup[np.minimum(on_dup, dup.size - 1)] == d)
+    cb[:, hit] = pre[:, on_dup[hit]]
+    return t2, c2, d, cb
+
+
 class _Curve:
     """Validated inputs: grid, concentrations, method and the dose discontinuities."""
 
     def __init__(self, times, conc, method="linear", dose_times=None, conc_before=None):
+        times, conc, dose_times, conc_before = _engine_grid(times, conc, dose_times, conc_before)
         self.times = _check_times(times)
         self.conc = _check_conc(conc, self.times.size)
         self.method = _check_method(method)

@@ -113,6 +113,57 @@ def _nonneg_int(text):
     return v
 
 
+def _finite(text) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if v != v or v in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return v
+
+
+def _positive_float(text) -> float:
+    v = _finite(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return v
+
+
+def _days(text) -> float:
+    """A number of days, or a time with its unit ("2 weeks", "36 h"): the package's one time-unit table."""
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError:
+        pass
+    from pkcsf.core.units import parse_quantity
+
+    try:
+        hours = parse_quantity(text, "time", field="days")
+    except PkcsfError:
+        raise argparse.ArgumentTypeError(f"must be a number of days or a time such as '2 weeks', got {text!r}") from None
+    if not hours > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return hours / 24.0
+
+
+def _probability(text) -> float:
+    v = _finite(text)
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must be a probability strictly between 0 and 1, got {text!r}")
+    return v
+
+
+def _cli_error(e: PkcsfError, options: dict) -> PkcsfError:
+    """The same error named by its command-line option (``BOIN.target`` -> ``--target-dlt``), if known."""
+    for internal, opt in options.items():
+        if e.field == internal or e.field.endswith("." + internal):
+            return type(e)(opt, e.value, e.allowed, e.fix)
+        if e.field.startswith(internal + "."):
+            return type(e)(f"{opt} ({e.field[len(internal) + 1:]})", e.value, e.allowed, e.fix)
+    return e
+
+
 def _version() -> str:
     from pkcsf.core.version import __version__
 
@@ -180,6 +231,8 @@ def _arm_drugs(arm) -> list[str]:
     from pkcsf.clinical import cns
     from pkcsf.clinical.scenario import _as_regimen
 
+    if arm.is_event_table:          # one drug per event table: the arm's
+        return [cns.drug(arm.drug_object(arm.drug_name)).name]
     reg = _as_regimen(arm.regimen, arm.drug, "regimen")
     out = []
     for dz in reg.doses:

@@ -16,7 +16,7 @@ import numpy as np
 from pkcsf.clinical.dose_rules import _NUM, _amount, _num
 from pkcsf.clinical.routes import normalize_route
 from pkcsf.core.errors import DosingError, PkcsfError, check_choice, check_int
-from pkcsf.core.units import parse_quantity
+from pkcsf.core.units import TIME_UNITS, parse_quantity
 from pkcsf.engine.dosing import Dose, Regimen
 
 __all__ = ["WEEKDAYS", "once", "every", "weekly", "twice_weekly", "monthly", "daily", "on_days"]
@@ -25,7 +25,7 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 H_DAY = 24.0
 H_WEEK = 168.0
-H_MONTH = 672.0          # "monthly" = every 4 weeks
+H_MONTH = TIME_UNITS["month"]   # "monthly" = every 4 weeks (672 h): the package's one time-unit table
 
 def _fmt_time(h: float) -> str:
     """A duration in the largest exact unit: '2 weeks', '3.5 days', '12 h'."""
@@ -38,10 +38,7 @@ def _fmt_time(h: float) -> str:
     return f"{_num(h)} h"
 
 
-_TIME_UNITS = {"h": 1.0, "hr": 1.0, "hrs": 1.0, "hour": 1.0, "hours": 1.0,
-               "d": H_DAY, "day": H_DAY, "days": H_DAY,
-               "w": H_WEEK, "wk": H_WEEK, "wks": H_WEEK, "week": H_WEEK, "weeks": H_WEEK,
-               "month": H_MONTH, "months": H_MONTH, "mo": H_MONTH}
+_TIME_UNITS = TIME_UNITS       # core/units.py: one table for quantities, scenario files and regimen text
 
 
 def _hours(value, field: str) -> float:

@@ -10,16 +10,20 @@ from pkcsf.cli._util import (
     PROG,
     _bars,
     _check_format,
+    _cli_error,
+    _days,
     _desc,
     _json_default,
     _nonneg_int,
     _plotting,
+    _positive_float,
     _positive_int,
+    _probability,
     _save_figure,
     _Staging,
     _write_table,
 )
-from pkcsf.core.errors import ScenarioError
+from pkcsf.core.errors import PkcsfError, ScenarioError
 
 
 def _parse_iiv(text):
@@ -76,15 +80,24 @@ def _cmd_escalate(args) -> int:
     if dkw:
         key = design.strip().lower()
         if key == "3+3":
-            raise ScenarioError("--target-dlt/--max-n", dkw, "apply to boin and crm only (3+3 has fixed rules)")
+            given = [o for o, v in (("--target-dlt", args.target_dlt), ("--max-n", args.max_n)) if v is not None]
+            raise ScenarioError(" and ".join(given), args.target_dlt if args.target_dlt is not None else args.max_n,
+                                f"{'applies' if len(given) == 1 else 'apply'} to --design boin and crm only "
+                                "(3+3 has fixed rules)")
         if key in T.DESIGNS:
-            design = T.DESIGNS[key](**dkw)
+            try:
+                design = T.DESIGNS[key](**dkw)
+            except PkcsfError as e:
+                raise _cli_error(e, {"target": "--target-dlt", "max_n": "--max-n"}) from None
     link = None
     if args.e50 is not None:
         if args.mtd_dose is not None:
             raise ScenarioError("--e50", args.e50, "give either --e50 (your own link) or --mtd-dose, not both")
-        link = T.LogisticExposureToxicity(args.e50, args.slope if args.slope is not None else T.DEFAULT_SLOPE,
-                                          source="user", note="given on the command line")
+        try:
+            link = T.LogisticExposureToxicity(args.e50, args.slope if args.slope is not None else T.DEFAULT_SLOPE,
+                                              source="user", note="given on the command line")
+        except PkcsfError as e:
+            raise _cli_error(e, {"e50": "--e50", "slope": "--slope"}) from None
     dlt, dlt_why = _dlt_model(args)
     if args.out is not None:
         _check_format(args.format)
@@ -107,7 +120,12 @@ def _cmd_escalate(args) -> int:
         elif args.no_vitamins or args.dlt_window is not None or args.dlt_grade != 3:
             raise ScenarioError("--no-vitamins/--dlt-grade/--dlt-window", "given",
                                 "apply to the PD DLT model only (--dlt neutropenia)")
-        res = simulate_escalation(args.drug, args.doses, **kw)
+        try:
+            res = simulate_escalation(args.drug, args.doses, **kw)
+        except PkcsfError as e:   # name the option the user typed, not the keyword it became
+            raise _cli_error(e, {k: "--" + k.replace("_", "-") for k in (
+                "p_at_mtd", "slope", "mtd_dose", "subjects", "trials", "days", "seed", "schedule", "unit",
+                "variant", "exposure", "route", "efficacy", "dlt_grade", "dlt_window")}) from None
         summary = res.summary()
         if stage is not None:
             fmt = args.format
@@ -199,7 +217,7 @@ def register(sub, common) -> None:
     p.add_argument("--schedule", metavar="TEXT",
                    help="schedule without dose and route (default: 'twice weekly x 2 weeks, then weekly x 4 weeks')")
     p.add_argument("--design", default="3+3", help="3+3 (default), boin or crm")
-    p.add_argument("--target-dlt", type=float, metavar="P", help="target DLT rate of boin/crm (default 0.30)")
+    p.add_argument("--target-dlt", type=_probability, metavar="P", help="target DLT rate of boin/crm (default 0.30)")
     p.add_argument("--max-n", type=_positive_int, metavar="N", help="maximum sample size of boin/crm (default 30)")
     p.add_argument("--trials", type=_positive_int, default=2000, metavar="N", help="virtual trials (default 2000)")
     p.add_argument("--subjects", type=_positive_int, default=500, metavar="N",
@@ -207,14 +225,15 @@ def register(sub, common) -> None:
     p.add_argument("--exposure", default="plasma:auc", metavar="GROUP:METRIC",
                    help="exposure driving toxicity (default plasma:auc)")
     p.add_argument("--mtd-dose", metavar="MG", help="dose (mg) the literature calls the MTD: anchors the default link")
-    p.add_argument("--p-at-mtd", type=float, metavar="P", help="DLT probability at the MTD exposure (default 0.30)")
-    p.add_argument("--slope", type=float, metavar="S", help="logistic slope per log unit of exposure (default 2)")
-    p.add_argument("--e50", type=float, metavar="E", help="your own link: exposure with 50%% DLT probability")
+    p.add_argument("--p-at-mtd", type=_probability, metavar="P", help="DLT probability at the MTD exposure (default 0.30)")
+    p.add_argument("--slope", type=_positive_float, metavar="S", help="logistic slope per log unit of exposure (default 2)")
+    p.add_argument("--e50", type=_positive_float, metavar="E", help="your own link: exposure with 50%% DLT probability")
     p.add_argument("--efficacy", metavar="TARGET", help="per-patient target, e.g. 'lumbar:time_above[0.1 umol/L] >= 48 h'")
     p.add_argument("--iiv", metavar="P=CV,...", help="extra between-subject variability, e.g. CL=0.3,V1=0.2")
     p.add_argument("--variant", default="linear", help="CSF efflux variant (osimertinib: linear or saturable)")
     p.add_argument("--unit", default="umol/L", help="concentration unit of the exposures (default umol/L)")
-    p.add_argument("--days", type=float, metavar="D", help="simulated days (default: 7 days after the last dose)")
+    p.add_argument("--days", type=_days, metavar="D",
+                   help="simulated days, or a time such as '6 weeks' (default: 7 days after the last dose)")
     p.add_argument("--seed", type=_nonneg_int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--dlt", choices=["auto", "neutropenia", "link"], default="auto",
                    help="how a patient's DLT is decided: neutropenia = his own plasma profile through the Friberg "
@@ -224,7 +243,7 @@ def register(sub, common) -> None:
                    help="--dlt neutropenia: no folic acid + B12 supplementation (pemetrexed covariate)")
     p.add_argument("--dlt-grade", type=int, default=3, choices=[2, 3, 4],
                    help="--dlt neutropenia: CTCAE neutropenia grade that is a DLT (default 3)")
-    p.add_argument("--dlt-window", type=float, metavar="DAYS",
+    p.add_argument("--dlt-window", type=_positive_float, metavar="DAYS",
                    help="--dlt neutropenia: DLT window in days (default: the whole simulated course)")
     p.add_argument("--out", metavar="DIR", help="write tables, figure and escalation.json to this folder")
     p.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format (default csv)")
