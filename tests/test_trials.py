@@ -352,8 +352,8 @@ def test_crm_behaviour():
     assert res.p_select[3] == res.p_select.max()         # true MTD: 0.35 is the closest to 0.30
     # very toxic doses: without a stopping rule CRM picks the lowest, with one it stops
     tox = [0.85, 0.9, 0.92, 0.95, 0.97]
-    assert simulate_trials("crm", DOSES5, tox, n_trials=500, seed=2).p_select[0] == 1.0
-    stop = simulate_trials(CRM(safety_cutoff=0.9), DOSES5, tox, n_trials=500, seed=2)
+    assert simulate_trials(CRM(safety_cutoff=None), DOSES5, tox, n_trials=500, seed=2).p_select[0] == 1.0
+    stop = simulate_trials("crm", DOSES5, tox, n_trials=500, seed=2)      # the default safety stop (0.9)
     assert stop.p_none > 0.95 and stop.mean_trial_size < 8
 
 

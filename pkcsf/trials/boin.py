@@ -94,22 +94,28 @@ def boin_decision_table(target, max_n, *, p_saf=None, p_tox=None, cutoff_eli=0.9
                          "eliminate_if_ge": belim})
 
 
+def _posterior_count_table(target, max_n, cutoff):
+    """Smallest DLT count ``y`` with P(p > target | y, m) > cutoff under a beta(1, 1) prior, per ``m``.
+
+    ``max_n + 1`` ("never") for ``m < 3`` or when no count reaches the cutoff (``BOIN::get.boundary``).
+    """
+    from scipy import stats  # here, not at import: scipy.stats takes ~0.5 s to import (issue 11)
+
+    out = np.full(max_n + 1, max_n + 1, dtype=np.int64)
+    for m in range(3, max_n + 1):
+        y = np.arange(m + 1)
+        hit = np.nonzero(stats.beta.sf(target, y + 1, m - y + 1) > cutoff)[0]
+        if hit.size:
+            out[m] = hit[0]
+    return out
+
+
 def _boin_tables(target, lam_e, lam_d, max_n, cutoff_eli):
     n = np.arange(max_n + 1)
     be = np.floor(lam_e * n).astype(np.int64)
     ln = lam_d * n
     bd = np.where(np.abs(np.round(ln) - ln) < 1e-12, np.round(ln) + 1, np.ceil(ln)).astype(np.int64)
-    belim = np.full(max_n + 1, max_n + 1, dtype=np.int64)
-    from scipy import (
-        stats,  # here, not at import: scipy.stats takes ~0.5 s to import (issue 11)
-    )
-
-    for m in range(3, max_n + 1):
-        y = np.arange(m + 1)
-        post = stats.beta.sf(target, y + 1, m - y + 1)   # P(p > target | y, m), beta(1,1) prior
-        hit = np.nonzero(post > cutoff_eli)[0]
-        if hit.size:
-            belim[m] = hit[0]
+    belim = _posterior_count_table(target, max_n, cutoff_eli)   # P(p > target | y, m) > cutoff_eli
     bd = np.minimum(bd, belim)
     be[0] = -1
     return be, bd, belim
@@ -189,6 +195,12 @@ class BOIN:
     patients have been treated at the current dose and the next decision
     would be to stay there (``BOIN`` >= 2.7 convention).
 
+    Extra safety (``extrasafe=True``, ``BOIN::get.oc``/``select.mtd``
+    argument of the same name): the trial also stops with no MTD when the
+    current dose is the lowest, >= 3 patients were treated there and
+    ``P(p_1 > target | data) > cutoff_eli - offset`` (beta(1, 1) prior), and
+    the same rule removes every dose at the final selection.
+
     MTD selection (``select.mtd``): among doses treated and not eliminated,
     isotonic regression (weighted pool-adjacent-violators with the ``BOIN``
     package's weights, the inverse posterior variance under a beta(0.05,
@@ -215,6 +227,10 @@ class BOIN:
     n_earlystop : int, optional
         See above; default None (off; the package's default 100 is also off
         for usual sample sizes).
+    extrasafe : bool
+        The stricter stopping rule at the lowest dose (default False, as in the package).
+    offset : float
+        ``cutoff_eli - offset`` is the extra-safety cutoff; default 0.05 (package default), in [0, 0.5).
     """
 
     target: float = 0.30
@@ -225,6 +241,8 @@ class BOIN:
     p_tox: float | None = None
     cutoff_eli: float = 0.95
     n_earlystop: int | None = None
+    extrasafe: bool = False
+    offset: float = 0.05
 
     name = "boin"
 
@@ -234,6 +252,15 @@ class BOIN:
         _check_prob("BOIN.cutoff_eli", self.cutoff_eli)
         if self.n_earlystop is not None:
             check_int("BOIN.n_earlystop", self.n_earlystop, 1, TrialError)
+        if not isinstance(self.extrasafe, (bool, np.bool_)):
+            raise TrialError("BOIN.extrasafe", self.extrasafe, "must be True or False")
+        try:
+            off = float(self.offset)
+        except (TypeError, ValueError):
+            raise TrialError("BOIN.offset", self.offset, "must be a number in [0, 0.5)") from None
+        if not (0.0 <= off < 0.5) or not off < float(self.cutoff_eli):
+            raise TrialError("BOIN.offset", self.offset, "must be in [0, 0.5) and below cutoff_eli "
+                                                         "(BOIN::get.oc refuses offset >= 0.5)")
         boin_boundaries(self.target, self.p_saf, self.p_tox)   # validates p_saf/p_tox
 
     @property
@@ -244,8 +271,9 @@ class BOIN:
     def describe(self) -> str:
         """The design and its settings in one line."""
         le, ld = self.boundaries
+        extra = f", extrasafe offset {self.offset:g}" if self.extrasafe else ""
         return (f"BOIN (target {self.target:g}, lambda_e {le:.3f}, lambda_d {ld:.3f}, "
-                f"max_n {self.max_n}, cohort {self.cohort_size})")
+                f"max_n {self.max_n}, cohort {self.cohort_size}{extra})")
 
     def _slots(self, K: int) -> int:
         return self.max_n
@@ -283,9 +311,15 @@ class BOIN:
         out = self._select(n2, y2, self._tables()[2])
         return int(out[0]) if single else out
 
+    def _stop_table(self):
+        """Extra-safety stopping counts at the lowest dose (``get.boundary(extrasafe=TRUE)$stop_boundary``)."""
+        return _posterior_count_table(self.target, self.max_n, float(self.cutoff_eli) - float(self.offset))
+
     def _select(self, n, x, belim):
         J, K = n.shape
         el = (n >= 3) & (x >= belim[n])
+        if self.extrasafe:    # select.mtd(extrasafe=TRUE): the lowest dose too toxic removes every dose
+            el[:, 0] |= (n[:, 0] >= 3) & (x[:, 0] >= self._stop_table()[n[:, 0]])
         first = np.where(el.any(axis=1), el.argmax(axis=1), K)
         adm = (n > 0) & (np.arange(K)[None, :] < first[:, None])
         none = (first == 0) | ~adm.any(axis=1)
@@ -301,6 +335,7 @@ class BOIN:
     def _run(self, C: np.ndarray):
         J, K, _ = C.shape
         be, bd, belim = self._tables()
+        bstop = self._stop_table() if self.extrasafe else None
         cs = self.cohort_size
         n = np.zeros((J, K), dtype=np.int64)
         x = np.zeros((J, K), dtype=np.int64)
@@ -321,6 +356,8 @@ class BOIN:
             el = x1 >= belim[n1]
             elim_from[act[el]] = np.minimum(elim_from[act[el]], dd[el])
             stop_none = el & (dd == 0)
+            if bstop is not None:   # get.oc: checked where an elimination boundary exists at n, at the lowest dose
+                stop_none = stop_none | ((dd == 0) & (n1 >= 3) & (belim[n1] <= n1) & (x1 >= bstop[n1]))
             up_cond = (x1 <= be[n1]) & (dd < K - 1)
             up = up_cond & (dd + 1 < elim_from[act])
             down = ~up_cond & (x1 >= bd[n1]) & (dd > 0)

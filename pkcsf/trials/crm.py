@@ -219,6 +219,7 @@ def _check_skeleton(skeleton):
 
 _CRM_ESTIMATES = ("posterior_mean", "plugin")
 _CRM_RESTRICTIONS = ("no_skip_untried", "dfcrm", "none")
+_CRM_SAFETY_RULES = ("model", "beta")
 
 
 @dataclass(frozen=True)
@@ -245,9 +246,29 @@ class CRM:
     * ``"none"``.
 
     The trial stops at ``max_n`` patients and selects the (unrestricted)
-    recommended dose, as ``dfcrm`` does. Optional safety stop: if
-    ``safety_cutoff`` is set, stop with no MTD once >= 3 patients were treated
-    at the lowest dose and P(p_0 > target | data) > ``safety_cutoff``.
+    recommended dose, as ``dfcrm`` does (``dfcrm`` itself has no stopping
+    rule). **Safety stop** (on by default): after each cohort, once at least
+    ``safety_min_n`` patients were treated at the lowest dose, the trial stops
+    with no MTD when P(p_1 > ``safety_threshold`` | data) > ``safety_cutoff``
+    (p_1: DLT probability of the lowest dose). ``safety_rule`` says where the
+    probability comes from:
+
+    * ``"model"`` (default): the CRM posterior itself (exact quadrature).
+      This is the rule of ``escalation::stop_when_too_toxic(dose = 1,
+      tox_threshold, confidence)`` and ``dtpcrm::stop_for_excess_toxicity_empiric
+      (tox_lim, prob_cert, dose = 1)`` (Yap et al. 2017, Clin Cancer Res
+      23:7440, doi:10.1158/1078-0432.CCR-17-0582), both on top of ``dfcrm``
+      (they approximate the posterior of the slope by a normal, pkcsf
+      integrates it);
+    * ``"beta"``: a beta(1, 1) posterior from the lowest dose's own data
+      (``crmPack::StoppingLowestDoseHSRBeta(target, prob)``, a "hard safety
+      rule" independent of the working model, as BOIN's elimination).
+
+    Defaults: threshold = the target, cutoff 0.9, ``safety_min_n`` 3 (the
+    ``crmPack`` example ``StoppingLowestDoseHSRBeta(target = 0.3, prob = 0.9)``;
+    the ``dtpcrm`` vignette uses ``tox_lim = target + 0.1``, ``prob_cert = 0.72``;
+    calibrate for your trial). ``safety_cutoff=None`` turns the stop off
+    (the plain ``dfcrm::crmsim`` behaviour).
 
     Parameters
     ----------
@@ -266,7 +287,13 @@ class CRM:
     prior_sd : float
     estimate : {"posterior_mean", "plugin"}
     restriction : {"no_skip_untried", "dfcrm", "none"}
-    safety_cutoff : float, optional
+    safety_cutoff : float or None
+        Default 0.9; None: no safety stop.
+    safety_threshold : float, optional
+        Default: the target.
+    safety_rule : {"model", "beta"}
+    safety_min_n : int
+        Default 3.
     grid_size : int
         Quadrature points, default 401.
     """
@@ -281,8 +308,11 @@ class CRM:
     prior_sd: float = _DEFAULT_CRM_PRIOR_SD
     estimate: str = "posterior_mean"
     restriction: str = "no_skip_untried"
-    safety_cutoff: float | None = None
+    safety_cutoff: float | None = 0.9
     grid_size: int = 401
+    safety_threshold: float | None = None
+    safety_rule: str = "model"
+    safety_min_n: int = 3
 
     name = "crm"
 
@@ -298,6 +328,10 @@ class CRM:
         check_choice("CRM.restriction", self.restriction, _CRM_RESTRICTIONS, TrialError)
         if self.safety_cutoff is not None:
             _check_prob("CRM.safety_cutoff", self.safety_cutoff)
+        if self.safety_threshold is not None:
+            _check_prob("CRM.safety_threshold", self.safety_threshold)
+        check_choice("CRM.safety_rule", self.safety_rule, _CRM_SAFETY_RULES, TrialError)
+        check_int("CRM.safety_min_n", self.safety_min_n, 0, TrialError)
         check_int("CRM.grid_size", self.grid_size, 11, TrialError)
 
     def skeleton_for(self, K: int) -> np.ndarray:
@@ -307,10 +341,29 @@ class CRM:
         nu = (K - 1) // 2 if self.prior_mtd is None else self.prior_mtd
         return crm_skeleton(self.target, self.halfwidth, nu, K)
 
+    @property
+    def safety_level(self) -> float:
+        """The DLT rate of the safety stop (``safety_threshold``, default the target)."""
+        return self.target if self.safety_threshold is None else float(self.safety_threshold)
+
     def describe(self) -> str:
         """The design and its settings in one line."""
+        safety = ("no safety stop" if self.safety_cutoff is None else
+                  f"stop if P(p1 > {self.safety_level:g}) > {self.safety_cutoff:g} ({self.safety_rule})")
         return (f"CRM (power model, target {self.target:g}, prior sd {self.prior_sd:.3g}, "
-                f"{self.estimate}, {self.restriction}, max_n {self.max_n}, cohort {self.cohort_size})")
+                f"{self.estimate}, {self.restriction}, {safety}, max_n {self.max_n}, cohort {self.cohort_size})")
+
+    def p_lowest_too_toxic(self, n, y):
+        """P(p_1 > safety threshold | data) under :attr:`safety_rule` for data ``n, y`` (shape (K,) or (J, K))."""
+        n2, y2 = np.atleast_2d(np.asarray(n, dtype=float)), np.atleast_2d(np.asarray(y, dtype=float))
+        if self.safety_rule == "beta":
+            from scipy import stats  # on first use (import cost, issue 11)
+
+            out = stats.beta.sf(self.safety_level, y2[:, 0] + 1, n2[:, 0] - y2[:, 0] + 1)
+        else:
+            grid = _CrmGrid(self.skeleton_for(n2.shape[1]), float(self.prior_sd), self.grid_size)
+            out = grid.posterior(n2, y2, 0, self.safety_level)[1]
+        return float(out[0]) if np.ndim(n) == 1 else out
 
     def _slots(self, K: int) -> int:
         return self.max_n
@@ -350,7 +403,8 @@ class CRM:
             x1 = C[act, dd, n1]
             n[act, dd] = n1
             x[act, dd] = x1
-            w, p_over0 = grid.posterior(n[act], x[act], None if self.safety_cutoff is None else 0, self.target)
+            model_tail = self.safety_cutoff is not None and self.safety_rule == "model"
+            w, p_over0 = grid.posterior(n[act], x[act], 0 if model_tail else None, self.safety_level)
             if self.estimate == "posterior_mean":
                 ptox = w @ grid.p.T
             else:
@@ -358,7 +412,11 @@ class CRM:
             rec = np.abs(ptox - self.target).argmin(axis=1)
             stop = np.zeros(act.size, dtype=bool)
             if self.safety_cutoff is not None:
-                stop = (n[act, 0] >= 3) & (p_over0 > self.safety_cutoff)
+                if self.safety_rule == "beta":
+                    from scipy import stats  # on first use (import cost, issue 11)
+
+                    p_over0 = stats.beta.sf(self.safety_level, x[act, 0] + 1, n[act, 0] - x[act, 0] + 1)
+                stop = (n[act, 0] >= max(self.safety_min_n, 1)) & (p_over0 > self.safety_cutoff)
                 sel[act[stop]] = -1
                 alive[act[stop]] = False
             if c == n_cohorts - 1:
