@@ -233,6 +233,8 @@ def _arm_drugs(arm) -> list[str]:
 
     if arm.is_event_table:          # one drug per event table: the arm's
         return [cns.drug(arm.drug_object(arm.drug_name)).name]
+    if arm.is_event_table:          # one drug per event table: the arm's
+        return [cns.drug(arm.drug_object(arm.drug_name)).name]
     reg = _as_regimen(arm.regimen, arm.drug, "regimen")
     out = []
     for dz in reg.doses:

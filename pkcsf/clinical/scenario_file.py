@@ -92,6 +92,10 @@ SCHEMA: dict[str, dict[str, str]] = {
         "schedule": "schedule text without dose and route, with dose",
         "variant": "CSF efflux description: linear or saturable",
         "metabolite": "true: add osimertinib's AZ5104 in plasma",
+        "events": "NONMEM-style event table (CSV, path relative to the scenario file) instead of a regimen",
+        "physiology": "this arm's physiology set (overrides [physiology].set)",
+        "age": "this arm's age in years (overrides [physiology].age)",
+        "pathologies": "this arm's pathologies table (overrides [physiology].pathologies; {} for none)",
     },
     "outputs": {
         "folder": "output folder (relative to the current folder)",
@@ -275,7 +279,64 @@ def _named_regimen(name: str, options: dict, arm: dict, field: str, route, dose)
         raise _err(field, options, f"invalid options for {name!r}: {e}") from None
 
 
-def _arm(i: int, a, top: dict):
+def _check_pathologies(pathologies, field: str):
+    """A pathologies table: named scenarios (true/false) and/or pathology parameter values."""
+    if not isinstance(pathologies, dict):
+        raise _err(field, pathologies, "must be a table, e.g. { vp_shunt = true }")
+    from pkcsf.clinical.parameters import load_parameter_set
+
+    patho = load_parameter_set("pathologies", "physiology")
+    named = sorted(patho.options.get("scenarios", {}))
+    values = sorted(set(patho.values) | {"F_LEAK"})
+    for k, v in pathologies.items():
+        f = f"{field}.{k}"
+        if k in named:
+            _bool(v, f)
+        elif k not in values:
+            _choice(k, f, named + values, "named pathologies (true/false) and pathology parameters")
+    return pathologies
+
+
+def _arm_physiology(a: dict, path: str) -> dict:
+    """The arm's own physiology, age and pathologies (``Arm`` keywords), where given."""
+    out = {}
+    if "physiology" in a:
+        from pkcsf.clinical.parameters import available_parameter_sets
+
+        sets = sorted(k for k in available_parameter_sets("physiology") if k not in ("pediatric", "pathologies"))
+        out["physiology"] = _choice(a["physiology"], f"{path}.physiology", sets, "physiology sets")
+    if "age" in a:
+        v = a["age"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= 120:
+            raise _err(f"{path}.age", v, "must be an age in years between 0 and 120 (a number)")
+        out["age"] = float(v)
+    if "pathologies" in a:
+        out["pathologies"] = _check_pathologies(a["pathologies"], f"{path}.pathologies")
+    return out
+
+
+def _events_arm(i, a, top, base_dir, name, drug, variant, metabolite):
+    """An arm given by a NONMEM-style event table (``events = "doses.csv"``)."""
+    from pkcsf.clinical.events import read_events
+    from pkcsf.clinical.scenario import Arm
+
+    path = f"arms[{i}]"
+    for k in ("regimen", "dose", "schedule", "route"):
+        if k in a:
+            raise _err(f"{path}.{k}", a[k], "an arm with 'events' takes its doses from the table; remove "
+                       f"'{k}'")
+    if drug is None:
+        raise _err(f"{path}.drug", None, "an arm with 'events' needs its drug (in the arm or at the top)")
+    f = _str(a["events"], f"{path}.events")
+    try:
+        data = read_events(f, base_dir=base_dir, parameters=cns.drug(drug).parameters.values)
+    except PkcsfError as e:
+        raise _rewrap(f"{path}.events", e) from None
+    arm = Arm(name, data, drug=drug, variant=variant, metabolite=metabolite, **_arm_physiology(a, path))
+    return arm, [drug], f"event table {f} ({data.n} patients)"
+
+
+def _arm(i: int, a, top: dict, base_dir="."):
     from pkcsf.clinical.regimens import NAMED_REGIMENS, parse_regimen
     from pkcsf.clinical.scenario import Arm
 
@@ -292,6 +353,8 @@ def _arm(i: int, a, top: dict):
     variant = a.get("variant", top.get("variant", "linear"))
     variant = _choice(variant, f"{path}.variant" if "variant" in a else "variant", ["linear", "saturable"])
     metabolite = _bool(a.get("metabolite", False), f"{path}.metabolite")
+    if "events" in a:
+        return _events_arm(i, a, top, base_dir, name, drug, variant, metabolite)
     dose = None if "dose" not in a else _dose(a["dose"], f"{path}.dose")
     schedule = a.get("schedule", None)
     reg_spec = a.get("regimen")
@@ -367,7 +430,8 @@ def _arm(i: int, a, top: dict):
                        "an arm's variant applies to every drug in it" if len(drugs) > 1 else None)
     if metabolite and "FMET_AZ5104" not in cns.drug(drugs[0]).parameters.values:
         raise _err(f"{path}.metabolite", True, f"{drugs[0]} has no metabolite in the model (osimertinib only)")
-    return Arm(name, reg, drug=drug, variant=variant, metabolite=metabolite), drugs, described
+    return (Arm(name, reg, drug=drug, variant=variant, metabolite=metabolite, **_arm_physiology(a, path)),
+            drugs, described)
 
 
 # ------------------------------------------------------------------ main
@@ -455,7 +519,7 @@ def parse_scenario(data: dict, *, base_dir=".", default_name: str = "scenario"):
         raise _err("arms", arms_data, "must be an array of tables: write each arm as [[arms]]")
     arms, drugs, described = [], [], {}
     for i, a in enumerate(arms_data):
-        arm, ds, desc = _arm(i, a, data)
+        arm, ds, desc = _arm(i, a, data, base_dir)
         if arm.name in [x.name for x in arms]:
             raise _err(f"arms[{i}].name", arm.name, "arm names must be unique")
         arms.append(arm)
@@ -502,6 +566,13 @@ def parse_scenario(data: dict, *, base_dir=".", default_name: str = "scenario"):
                                         metabolite=key[2] and "FMET_AZ5104" in cns.drug(d).parameters.values)
             except PkcsfError as e:
                 raise _rewrap("physiology.pathologies" if pathologies else "physiology", e) from None
+        own = {k: getattr(arm, k) for k in ("physiology", "pathologies", "age") if getattr(arm, k) is not None}
+        for d in drugs if own else ():      # the arm's own physiology: checked now too
+            try:
+                cns.setup(d, physiology=own.get("physiology", phys_set), variant=arm.variant,
+                          pathologies=own.get("pathologies", pathologies), age=own.get("age", age))
+            except PkcsfError as e:
+                raise _rewrap(f"arms[{arms.index(arm)}]." + next(iter(own)), e) from None
     groups_avail = sorted({g for s in setups.values() for g, cs in s.outputs.items() if cs})
 
     # readouts

@@ -109,8 +109,10 @@ def _cmd_run(args) -> int:
 
 
 def _table_safe(df):
-    """Columns of mixed Python types (an ID or CMT column holding numbers and text) as text, so that every
-    table format (Parquet too) can hold them."""
+    """Columns of mixed Python types (an ID or CMT column holding numbers and text) as text.
+
+    Every table format (Parquet too) can then hold them.
+    """
     df = df.copy()
     for c in df.columns:
         if df[c].dtype == object and len({type(v) for v in df[c].dropna()}) > 1:

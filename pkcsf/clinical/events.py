@@ -1,0 +1,505 @@
+"""NONMEM-style event tables at the drug level: doses, covariates and observations of real patients.
+
+A table has one row per event, columns ``ID TIME AMT CMT EVID`` (``II ADDL RATE DUR SS MDV`` optional; any
+case), covariate columns and a ``DV`` column:
+
+* ``EVID`` 1 rows are doses (read by :func:`pkcsf.engine.dosing.from_nonmem`); ``CMT`` is a route
+  (``lumbar``, ``ommaya``, ``intracisternal``, ``iv``, ``oral`` and their aliases), a dosing site or
+  compartment of the drug's model, or a 1-based compartment number of that model, in any case; names and
+  numbers may be mixed in one column.
+* ``EVID`` 0 rows are observations: they define the output times, and ``CMT`` names what was measured: a
+  compartment group (``ventricular``, ``lumbar``, ``plasma``, ...), a model compartment (name or number),
+  or a route, read as the group it doses into (``ommaya`` -> ventricular, ``intracisternal`` -> cisternal,
+  ``lumbar`` -> lumbar, ``iv``/``oral`` -> plasma). ``DV`` (in the scenario's unit) is carried as it is;
+  an empty ``DV`` is a prediction-only time. Without an ``EVID`` column, rows with ``AMT`` > 0 are doses.
+  An observation at the time of a dose of the same subject is the value **before** the dose when its row
+  comes first in the table (a trough, as NONMEM reads records in order), else the value after; at the
+  time of a dose implied by ``II``/``ADDL`` (no row of its own) it is the value before that dose.
+* Covariate columns (``WT HT AGE SEX SCR ALB BSA CRCL``, see :data:`~pkcsf.clinical.covariates.COVARIATES`)
+  become each subject's covariates. ``SEX`` is 0 (male) / 1 (female) or ``M``/``F``. **Time-varying covariates
+  are refused**: the model's parameters are constant within a subject, so a covariate that changes within a
+  subject raises naming the subject and the values (give the baseline value on every row; empty cells
+  are filled from the subject's other rows). Any other column is carried to the output unchanged.
+
+Predictions: ``PRED`` is the typical subject with the patient's own covariates and doses (no random effects).
+``IPRED`` is the patient's individual prediction; for a data set of real patients without individual
+parameters it equals ``PRED`` (the individual random effects are unknown: estimate them from the DV with
+:func:`pkcsf.clinical.forecast.forecast`). A table may give individual parameters as columns named after model
+parameters; then ``IPRED`` uses them.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.analysis.readouts import whole_window
+from pkcsf.clinical.covariates import COVARIATES
+from pkcsf.clinical.population import Population
+from pkcsf.clinical.routes import ROUTE_ALIASES, ROUTES
+from pkcsf.core.errors import DosingError, ScenarioError, Status, check_choice
+from pkcsf.core.units import concentration_factor
+from pkcsf.engine.dosing import NONMEM_COLUMNS, Regimen, _nonmem_id, from_nonmem
+from pkcsf.engine.simulate import prepare
+
+__all__ = ["EventData", "read_events", "DatasetRun", "OBSERVATION_COLUMNS", "ROUTE_GROUPS", "is_event_table"]
+
+#: columns of the tidy observation frame
+OBSERVATION_COLUMNS = ["ID", "TIME", "group", "DV", "PRED", "IPRED", "unit"]
+#: an observation named by a route is read in the group that route doses into
+ROUTE_GROUPS = {"ommaya": "ventricular", "intracisternal": "cisternal", "lumbar": "lumbar", "iv": "plasma",
+                "oral": "plasma"}
+_EVENT_COLUMNS = set(NONMEM_COLUMNS) | {"SS", "DUR", "MDV", "DV"}
+
+
+class UnusedColumnsWarning(UserWarning):
+    """Columns of an event table that are neither NONMEM columns nor covariates: carried, not used."""
+
+
+def is_event_table(value) -> bool:
+    """A DataFrame, an :class:`EventData` or a path to a ``.csv`` file."""
+    if isinstance(value, (pd.DataFrame, EventData)):
+        return True
+    return isinstance(value, (str, Path)) and str(value).strip().lower().endswith(".csv")
+
+
+@dataclass(frozen=True, eq=False)
+class EventData:
+    """A NONMEM-style table split into doses, covariates and observations (see the module docstring).
+
+    Attributes
+    ----------
+    doses : DataFrame
+        The dose rows (upper-case NONMEM columns; ``CMT`` as written).
+    covariates : DataFrame
+        One row per subject: ``ID`` and the covariate columns (constant within a subject).
+    observations : DataFrame
+        The ``EVID`` 0 rows: ``ID, TIME, CMT, DV, ROW`` (``ROW``: the row in the table) and carried columns.
+    ids : list
+        Subject labels in order of first appearance.
+    parameters : DataFrame
+        Individual parameter columns given in the table (one row per subject), possibly empty.
+    """
+
+    doses: pd.DataFrame
+    covariates: pd.DataFrame
+    observations: pd.DataFrame
+    ids: list
+    carried: tuple = ()
+    parameters: pd.DataFrame = field(default_factory=pd.DataFrame)
+    source: str = "table"
+
+    def __repr__(self):
+        return (f"EventData({self.source}: {len(self.ids)} subjects, {len(self.doses)} dose rows, "
+                f"{len(self.observations)} observation rows, covariates {list(self.covariates.columns[1:])})")
+
+    @property
+    def n(self) -> int:
+        """Number of subjects."""
+        return len(self.ids)
+
+    # -------------------------------------------------------------- resolution against a drug model
+    def regimens_for(self, setup) -> dict:
+        """``{ID: Regimen}`` on the sites of ``setup``'s model (subjects without doses get an empty regimen)."""
+        df = self.doses.copy()
+        model = setup.model
+        lower_sites = {s.lower(): s for s in list(model.site_names) + list(model.compartment_names)}
+        cmts = []
+        for i, (row, cmt) in enumerate(zip(df["ROW"], df["CMT"])):
+            where = f"event table row {row}.CMT"
+            cmts.append(_dose_site(cmt, where, setup, lower_sites))
+        df["CMT"] = cmts
+        cols = [c for c in df.columns if c in _EVENT_COLUMNS or c == "ID"]
+        regs = from_nonmem(df[cols], model=model) if len(df) else {}
+        return {i: regs.get(i, Regimen([])) for i in self.ids}
+
+    def readout_of(self, setup, cmt, where: str) -> str:
+        """The group or compartment an observation's ``CMT`` names in ``setup``."""
+        comps = list(setup.model.compartment_names)
+        if _is_number(cmt):
+            k = _whole(cmt, where, len(comps))
+            return comps[k - 1]
+        if not isinstance(cmt, str) or not cmt.strip():
+            raise DosingError(where, cmt, "an observation needs CMT: a group (" + ", ".join(
+                g for g, c in setup.outputs.items() if c) + "), a compartment or a route")
+        s = cmt.strip()
+        if s.isdigit():
+            return comps[_whole(s, where, len(comps)) - 1]
+        low = s.lower()
+        groups = {g.lower(): g for g, c in setup.outputs.items() if c}
+        if low in groups:
+            return groups[low]
+        route = ROUTE_ALIASES.get(low, low)
+        if route in ROUTE_GROUPS and ROUTE_GROUPS[route] in setup.outputs:
+            return ROUTE_GROUPS[route]
+        lc = {c.lower(): c for c in comps}
+        if low in lc:
+            return lc[low]
+        check_choice(where, s, list(groups.values()) + list(ROUTES) + comps, DosingError)
+        raise AssertionError  # pragma: no cover
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _whole(v, where, n) -> int:
+    x = float(v)
+    if not math.isfinite(x) or x != int(x) or not 1 <= int(x) <= n:
+        raise DosingError(where, v, f"compartment numbers are whole numbers from 1 to {n} (the drug model's "
+                          "compartments in order; or use a route, site or compartment name)")
+    return int(x)
+
+
+def _dose_site(cmt, where, setup, lower_sites) -> str:
+    comps = list(setup.model.compartment_names)
+    if _is_number(cmt) or (isinstance(cmt, str) and cmt.strip().isdigit()):
+        return comps[_whole(cmt, where, len(comps)) - 1]
+    if not isinstance(cmt, str) or not cmt.strip():
+        raise DosingError(where, cmt, "a dose needs CMT: a route (" + ", ".join(ROUTES) + "), a site or a compartment")
+    low = cmt.strip().lower()
+    route = ROUTE_ALIASES.get(low, low)
+    if route in ROUTES:
+        if route not in setup.sites:
+            raise DosingError(where, cmt, f"{setup.drug.name} can be given by: " + ", ".join(sorted(setup.sites)))
+        return setup.sites[route]
+    if low in lower_sites:
+        return lower_sites[low]
+    check_choice(where, cmt.strip(), list(ROUTES) + sorted(set(lower_sites.values())), DosingError)
+    raise AssertionError  # pragma: no cover
+
+
+def _sex(v, where):
+    if isinstance(v, str):
+        s = v.strip().lower()
+        if s in ("m", "male", "0"):
+            return 0.0
+        if s in ("f", "female", "1"):
+            return 1.0
+        raise DosingError(where, v, "SEX is 0 (male) / 1 (female) or M / F")
+    x = float(v)
+    if x not in (0.0, 1.0):
+        raise DosingError(where, v, "SEX is 0 (male) / 1 (female) or M / F")
+    return x
+
+
+def read_events(table, *, base_dir=None, parameters=()) -> EventData:
+    """Split a NONMEM-style table (DataFrame, CSV path or :class:`EventData`) into doses, covariates and
+    observations; see the module docstring. ``base_dir``: folder a relative path is read from.
+    ``parameters``: model parameter names a column may give per subject (individual values).
+    """
+    if isinstance(table, EventData):
+        return table
+    source = "table"
+    if not isinstance(table, pd.DataFrame):
+        if not isinstance(table, (str, Path)):
+            raise DosingError("event table", type(table).__name__, "must be a DataFrame or the path of a CSV file")
+        path = Path(table)
+        if base_dir is not None and not path.is_absolute():
+            path = Path(base_dir) / path
+        if not path.exists():
+            raise DosingError("event table", str(path), "the file does not exist")
+        source = str(path)
+        table = pd.read_csv(path)
+    if len(table) == 0:
+        raise DosingError("event table", "0 rows", "needs at least one row")
+    seen: dict[str, str] = {}
+    for c in table.columns:
+        key = str(c).strip().upper()
+        if key in seen:
+            raise DosingError("event table columns", [seen[key], str(c)],
+                              f"each column may appear once (column names are case-insensitive: both are {key})")
+        seen[key] = str(c)
+    df = table.rename(columns={c: str(c).strip().upper() for c in table.columns}).reset_index(drop=True)
+    for col in ("TIME", "CMT"):
+        if col not in df.columns:
+            raise DosingError("event table columns", list(table.columns),
+                              f"a {col} column is required (columns: {', '.join(NONMEM_COLUMNS)}, covariates, DV)")
+    if "EVID" not in df.columns and "AMT" not in df.columns:
+        raise DosingError("event table columns", list(table.columns), "an EVID or an AMT column is required")
+    df["ROW"] = np.arange(len(df))
+    df["ID"] = [_nonmem_id(v, f"event table row {i}.ID") for i, v in enumerate(df["ID"])] if "ID" in df else 1
+    if "EVID" in df:
+        evid = []
+        for i, v in enumerate(df["EVID"]):
+            x = pd.to_numeric(pd.Series([v]), errors="coerce").iloc[0]
+            if pd.isna(x) or x != int(x):
+                raise DosingError(f"event table row {i}.EVID", v, "must be 0 (observation), 1 (dose) or 2 (other)")
+            evid.append(int(x))
+        evid = np.array(evid)
+    else:
+        amt = pd.to_numeric(df["AMT"], errors="coerce").fillna(0.0).to_numpy()
+        evid = np.where(amt > 0, 1, 0)
+    df["EVID"] = evid
+    param_names = {p.upper(): p for p in parameters}
+    covs = [c for c in df.columns if c in COVARIATES]
+    pcols = [c for c in df.columns if c in param_names and c not in COVARIATES]
+    carried = [c for c in df.columns if c not in _EVENT_COLUMNS and c not in covs and c not in pcols and c != "ROW"]
+    if carried:
+        warnings.warn(f"event table columns {carried} are neither NONMEM columns nor covariates ("
+                      + ", ".join(COVARIATES) + "): carried to the output, not used", UnusedColumnsWarning,
+                      stacklevel=2)
+    ids = list(dict.fromkeys(df["ID"].tolist()))
+    cov_rows, par_rows = [], []
+    for sid in ids:
+        sub = df[df["ID"] == sid]
+        row = {"ID": sid}
+        for c in covs + pcols:
+            vals = sub[c]
+            present = vals[~vals.map(lambda v: v is None or (isinstance(v, str) and not v.strip())
+                                     or (not isinstance(v, str) and pd.isna(v)))]
+            where = f"event table column {c} (ID {sid!r})"
+            if present.empty:
+                raise DosingError(where, "empty on every row", "give the subject's value (a covariate or parameter "
+                                  "column needs a value for every subject)")
+            if c == "SEX":
+                nums = [_sex(v, where) for v in present]
+            else:
+                try:
+                    nums = [float(v) for v in present]
+                except (TypeError, ValueError):
+                    raise DosingError(where, list(present)[0], "must be a number") from None
+                if not all(math.isfinite(x) for x in nums):
+                    raise DosingError(where, nums, "must be finite numbers")
+            distinct = sorted(set(nums))
+            if len(distinct) > 1:
+                raise DosingError(where, distinct,
+                                  "time-varying covariates are not supported: the model's parameters are constant "
+                                  "within a subject; give the subject's baseline value on every row")
+            row[c] = distinct[0]
+        cov_rows.append({k: v for k, v in row.items() if k == "ID" or k in covs})
+        par_rows.append({("ID" if k == "ID" else param_names[k]): v for k, v in row.items()
+                         if k == "ID" or k in pcols})
+    doses = df[df["EVID"] == 1].reset_index(drop=True)
+    if (df["EVID"] == 1).any() and "AMT" not in df.columns:
+        raise DosingError("event table columns", list(table.columns), "dose rows (EVID 1) need an AMT column")
+    obs = df[df["EVID"] == 0].copy()
+    for i, t in zip(obs["ROW"], obs["TIME"]):
+        x = pd.to_numeric(pd.Series([t]), errors="coerce").iloc[0]
+        if pd.isna(x) or not math.isfinite(x) or x < 0:
+            raise DosingError(f"event table row {i}.TIME", t, "must be a finite time >= 0 (h)")
+    obs["TIME"] = pd.to_numeric(obs["TIME"]).astype(float)
+    if "DV" in obs:
+        obs["DV"] = pd.to_numeric(obs["DV"], errors="coerce")
+    else:
+        obs["DV"] = np.nan
+    if "MDV" in obs:       # MDV 1 on an observation row: a prediction-only time (DV not used)
+        mdv = pd.to_numeric(obs["MDV"], errors="coerce").fillna(0).to_numpy()
+        obs.loc[mdv == 1, "DV"] = np.nan
+    keep = ["ID", "TIME", "CMT", "DV", "ROW"] + carried
+    params = pd.DataFrame(par_rows) if pcols else pd.DataFrame()
+    return EventData(doses, pd.DataFrame(cov_rows), obs[keep].reset_index(drop=True), ids, tuple(carried),
+                     params, source)
+
+
+class DatasetRun:
+    """Simulate the subjects of an :class:`EventData` for one drug set-up: PRED (typical parameters with
+    each subject's covariates), IPRED, profiles on a grid and simulated replicates for a VPC.
+
+    Parameters
+    ----------
+    data : EventData
+    setup : Setup
+        From :func:`pkcsf.clinical.cns.setup`.
+    population : Population
+        Random effects and covariate effects; its data are ``data.covariates``.
+    unit : str
+        Concentration unit of DV, PRED and IPRED.
+    groups : list of str
+        Compartment groups of the profiles (plasma first).
+    times : ndarray
+        Profile grid (h); observation and dose times are added.
+    """
+
+    def __init__(self, data: EventData, setup, population: Population, unit: str, groups, times, *,
+                 solver="auto", max_steps=None, thresholds=()):
+        self.data, self.setup, self.population = data, setup, population
+        self.unit, self.groups = unit, list(groups)
+        self.factor = concentration_factor(unit, setup.mw)
+        self.regimens = data.regimens_for(setup)
+        self.solver, self.max_steps = solver, max_steps
+        self.thresholds = list(thresholds)
+        obs = data.observations
+        self.obs_readout = [data.readout_of(setup, c, f"event table row {r}.CMT")
+                            for c, r in zip(obs["CMT"], obs["ROW"])]
+        readouts = list(self.groups) + [r for r in dict.fromkeys(self.obs_readout) if r not in self.groups]
+        self.readouts = readouts
+        comps = list(setup.model.compartment_names)
+        parts = {r: (setup.outputs[r] if r in setup.outputs else [r]) for r in readouts}
+        self.states = sorted({c for r in readouts for c in parts[r]}, key=comps.index)
+        W = np.zeros((len(self.states), len(readouts)))
+        for j, r in enumerate(readouts):
+            for c in parts[r]:
+                W[self.states.index(c), j] = 1.0
+        self.W = W
+        # dose times per subject (each listed twice on the grid: before / after)
+        self.dose_times = {i: np.array(sorted({d.time for d in reg.expand()})) for i, reg in self.regimens.items()}
+        all_doses = np.concatenate([v for v in self.dose_times.values()] + [np.zeros(0)])
+        base = np.asarray(times, dtype=float)
+        t_obs = obs["TIME"].to_numpy(dtype=float)
+        dose_t = np.unique(all_doses)
+        grid = np.union1d(np.setdiff1d(np.union1d(base, t_obs), dose_t), np.zeros(0))
+        self.times = np.sort(np.concatenate([grid, dose_t, dose_t]), kind="stable")
+        self.times = self.times[self.times <= max(base[-1], t_obs.max() if len(t_obs) else 0.0)]
+        # which grid index each observation reads: before a dose at the same time if its row comes first
+        dose_rows = data.doses
+        idx = []
+        for sid, t, row in zip(obs["ID"], t_obs, obs["ROW"]):
+            lo = int(np.searchsorted(self.times, t, side="left"))
+            hi = int(np.searchsorted(self.times, t, side="right")) - 1
+            first_dose_row = dose_rows.loc[(dose_rows["ID"] == sid)
+                                           & (pd.to_numeric(dose_rows["TIME"]) == t), "ROW"]
+            if len(first_dose_row):      # a dose row at this time: the table's order decides
+                before = row < first_dose_row.min()
+            else:                        # a dose implied by II/ADDL: the observation comes first (a trough)
+                before = bool(np.any(self.dose_times[sid] == t))
+            idx.append(lo if before else hi)
+        self.obs_index = np.array(idx, dtype=int)
+        self.obs_subject = np.array([data.ids.index(i) for i in obs["ID"]], dtype=int)
+        self.obs_col = np.array([readouts.index(r) for r in self.obs_readout], dtype=int)
+        self._pred = None
+        self._ipred = None
+
+    # -------------------------------------------------------------- solving
+    def params(self, *, variability: bool, seed: int = 0) -> pd.DataFrame:
+        """Each patient's parameters: typical values with his covariates (with ``variability``: random effects)."""
+        n = self.data.n
+        p = self.population.individual(self.setup.parameters, n, seed=seed, variability=variability)
+        return p
+
+    def solve(self, params: pd.DataFrame, regimens=None):
+        """Readout concentrations (n, T, R) in ``unit`` and solver status (NaN for failed subjects)."""
+        model_params = set(self.setup.model.parameter_names)
+        cols = [c for c in params.columns if c in model_params or c == "ID"]
+        budget = {} if self.max_steps is None else {"max_steps": self.max_steps}
+        prob = prepare(self.setup.model, self.regimens if regimens is None else regimens, params[cols],
+                       times=self.times, outputs=self.states, solver=self.solver, **budget)
+        out, status, _ = prob.solve()
+        V = prob.compiled.volumes(prob.P)[:, prob.save]
+        conc = (out @ self.W) * (self.factor / (V @ self.W)[:, None, :])
+        conc[status != 0] = np.nan
+        return conc, status
+
+    @property
+    def pred(self):
+        """(conc (n, T, R), status) of the typical subject with each patient's covariates."""
+        if self._pred is None:
+            self._pred = self.solve(self.params(variability=False))
+        return self._pred
+
+    @property
+    def ipred(self):
+        """(conc, status) with the table's individual parameters where given, else PRED."""
+        if self._ipred is None:
+            given = self.data.parameters
+            if given.empty:
+                self._ipred = self.pred
+            else:
+                p = self.params(variability=False)
+                for c in given.columns:
+                    if c != "ID":
+                        p[c] = given[c].to_numpy(dtype=float)
+                self._ipred = self.solve(p)
+        return self._ipred
+
+    def at_observations(self, conc) -> np.ndarray:
+        """The values of ``conc`` (n, T, R) at the observation rows."""
+        return conc[self.obs_subject, self.obs_index, self.obs_col]
+
+    def observations(self) -> pd.DataFrame:
+        """Tidy frame: ``ID, TIME, group, DV, PRED, IPRED, unit`` (one row per observation row)."""
+        obs = self.data.observations
+        out = pd.DataFrame({"ID": obs["ID"].to_numpy(), "TIME": obs["TIME"].to_numpy(),
+                            "group": self.obs_readout, "DV": obs["DV"].to_numpy(dtype=float),
+                            "PRED": self.at_observations(self.pred[0]),
+                            "IPRED": self.at_observations(self.ipred[0]), "unit": self.unit})
+        for c in self.data.carried:
+            out[c] = obs[c].to_numpy()
+        return out
+
+    def simulate_observations(self, replicates: int = 200, seed: int = 0) -> pd.DataFrame:
+        """The data set's design simulated ``replicates`` times with random effects (a visual predictive
+        check): ``REP, ID, TIME, group, SIM`` in ``unit`` (failed subjects are dropped).
+        """
+        if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) or replicates < 1:
+            raise ScenarioError("replicates", replicates, "must be a whole number >= 1")
+        parts = []
+        obs = self.data.observations
+        n = self.data.n
+        block = max(1, 2000 // max(n, 1))          # replicates solved together (one engine call)
+        for r0 in range(0, int(replicates), block):
+            reps = range(r0, min(int(replicates), r0 + block))
+            ps, regs = [], {}
+            for r in reps:      # replicate r: seed + r; subjects relabelled (r, k) so their doses stay theirs
+                p = self.params(variability=True, seed=int(seed) + r)
+                p["ID"] = [f"{r}|{k}" for k in range(n)]
+                ps.append(p)
+                regs.update({f"{r}|{k}": self.regimens[i] for k, i in enumerate(self.data.ids)})
+            conc, status = self.solve(pd.concat(ps, ignore_index=True), regs)
+            for j, r in enumerate(reps):
+                sim = conc[j * n + self.obs_subject, self.obs_index, self.obs_col]
+                parts.append(pd.DataFrame({"REP": r, "ID": obs["ID"].to_numpy(), "TIME": obs["TIME"].to_numpy(),
+                                           "group": self.obs_readout, "SIM": sim}))
+        out = pd.concat(parts, ignore_index=True)
+        return out[np.isfinite(out["SIM"])].reset_index(drop=True)
+
+    # -------------------------------------------------------------- scenario pieces
+    def group_profiles(self, conc) -> np.ndarray:
+        """The compartment-group part (n, T, G) of ``conc``."""
+        return conc[:, :, :len(self.groups)]
+
+    def metrics(self, arm_name: str, drug: str) -> pd.DataFrame:
+        """Per subject and group (from PRED profiles): cmax, tmax, auc (trapezoid on the grid, which holds
+        every dose and observation time), ratio_auc_plasma, time_above / longest_above per threshold.
+        """
+        conc, status = self.pred
+        prof = np.ascontiguousarray(self.group_profiles(conc))
+        n, T, G = prof.shape
+        thr = np.array([v * self.factor for _, v in self.thresholds])
+        r = whole_window(self.times, np.nan_to_num(prof), thr)
+        out = {"arm": arm_name, "id": np.repeat(np.array(self.data.ids, dtype=object), G), "drug": drug,
+               "group": np.tile(self.groups, n), "unit": self.unit, "cmax": r["cmax"].ravel(),
+               "tmax": r["tmax"].ravel(), "auc": r["auc"].ravel()}
+        pl = r["auc"][:, self.groups.index("plasma")]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["ratio_auc_plasma"] = (r["auc"] / pl[:, None]).ravel()
+        for k, (label, _) in enumerate(self.thresholds):
+            out[f"time_above[{label}]"] = r["time_above"][:, :, k].ravel()
+            out[f"longest_above[{label}]"] = r["longest_above"][:, :, k].ravel()
+        df = pd.DataFrame(out)
+        failed = np.repeat(status != 0, G)
+        if failed.any():
+            value_cols = [c for c in df.columns if c not in ("arm", "id", "drug", "group", "unit")]
+            df.loc[failed, value_cols] = np.nan
+        df["auc_unit"] = f"{self.unit}*h"
+        df["status"] = np.repeat([Status(int(x)).name for x in status], G)
+        return df
+
+
+def nonmem_wide(obs: pd.DataFrame, data: EventData) -> pd.DataFrame:
+    """NONMEM-style wide frame: every row of the table in order (doses and observations) with ``PRED``,
+    ``IPRED``, ``RES = DV - PRED`` and ``IRES = DV - IPRED`` on the observation rows.
+    """
+    d = data.doses.copy()
+    o = data.observations.copy()
+    o["EVID"] = 0
+    o["PRED"] = obs["PRED"].to_numpy()
+    o["IPRED"] = obs["IPRED"].to_numpy()
+    o["GROUP"] = obs["group"].to_numpy()
+    wide = pd.concat([d, o], ignore_index=True).sort_values("ROW", kind="stable")
+    wide["RES"] = wide["DV"] - wide["PRED"] if "DV" in wide else np.nan
+    wide["IRES"] = wide["DV"] - wide["IPRED"] if "DV" in wide else np.nan
+    cov = data.covariates.set_index("ID")
+    for c in cov.columns:
+        wide[c] = wide["ID"].map(cov[c])
+    first = [c for c in ("ID", "TIME", "AMT", "CMT", "EVID", "II", "ADDL", "RATE", "DUR", "DV", "PRED", "IPRED",
+                         "RES", "IRES", "GROUP") if c in wide]
+    rest = [c for c in wide.columns if c not in first and c not in ("ROW", "MDV")]
+    wide = wide[first + rest].reset_index(drop=True)
+    wide.insert(wide.columns.get_loc("EVID") + 1, "MDV", (wide["EVID"] != 0).astype(int)
+                | wide["DV"].isna().astype(int))
+    return wide

@@ -1,0 +1,81 @@
+"""Simulated profiles for the user's own tools: an ``xarray.Dataset`` view (optional ``xarray`` package).
+
+:func:`arm_to_xarray` and :func:`scenario_to_xarray` take results (duck-typed: ``times``, ``profiles``,
+``typical``, ``groups``, ``unit``, ``metrics``) so that this module does not import the scenario layer.
+Parquet tables are written by ``pkcsf run --format parquet`` (pyarrow).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pkcsf.core.errors import OutputError
+
+__all__ = ["arm_to_xarray", "scenario_to_xarray", "require_xarray"]
+
+
+def require_xarray():
+    """The xarray module, or an error saying how to install it."""
+    try:
+        import xarray
+    except ImportError:
+        raise OutputError("to_xarray", "xarray is not installed",
+                          "install the optional extra: pip install 'pkcsf[xarray]' (or pip install xarray)") from None
+    return xarray
+
+
+def _subject_ids(arm, drug, n):
+    m = arm.metrics
+    if m is not None and len(m) and "id" in m:
+        ids = m.loc[m["drug"] == drug, "id"].drop_duplicates().tolist()[:n]
+        if len(ids) == n:
+            return ids
+    return list(range(n))
+
+
+def arm_to_xarray(arm):
+    """One arm's band profiles: dims ``subject, time, group``; one data variable per drug (concentration in
+    the result's unit) and ``<drug>_typical`` (dims ``time, group``). Attributes: ``unit``, ``time_unit``
+    (h), ``arm``. Subjects are the band subjects (the first ``band_subjects`` of the population, or the
+    patients of an event table); groups differ per drug, so each drug has its own group dimension when
+    the arm holds several drugs (``group_<drug>``).
+    """
+    xr = require_xarray()
+    drugs = list(arm.profiles)
+    data_vars, coords = {}, {"time": ("time", np.asarray(arm.times, dtype=float), {"units": "h"})}
+    same_groups = len({tuple(arm.groups[d]) for d in drugs}) == 1
+    first = True
+    for d in drugs:
+        prof = np.asarray(arm.profiles[d])
+        gdim = "group" if same_groups else f"group_{d}"
+        if gdim not in coords:
+            coords[gdim] = (gdim, list(arm.groups[d]))
+        ids = _subject_ids(arm, d, prof.shape[0])
+        if first:
+            coords["subject"] = ("subject", np.asarray(ids, dtype=object if any(isinstance(i, str) for i in ids)
+                                                       else None))
+            first = False
+        attrs = {"units": arm.unit, "long_name": f"{d} concentration", "drug": d}
+        data_vars[d] = (("subject", "time", gdim), prof, attrs)
+        data_vars[f"{d}_typical"] = (("time", gdim), np.asarray(arm.typical[d]),
+                                     dict(attrs, long_name=f"{d} concentration, typical subject"))
+    # a time listed twice (before/after a dose) is kept: the index is not unique, as in the result
+    ds = xr.Dataset(data_vars, coords=coords, attrs={"unit": arm.unit, "time_unit": "h", "arm": arm.name})
+    return ds
+
+
+def scenario_to_xarray(res):
+    """Every arm's profiles: :func:`arm_to_xarray` per arm, concatenated along a new ``arm`` dimension
+    (arms with different time grids, subjects or groups are aligned by an outer join; missing values NaN).
+    """
+    xr = require_xarray()
+    parts = []
+    for name, arm in res.arms.items():
+        ds = arm_to_xarray(arm)
+        # an outer join needs unique time labels: the value after a dose is kept (outputs are right-continuous)
+        t = ds["time"].to_numpy()
+        keep = np.append(t[1:] != t[:-1], True)
+        parts.append(ds.isel(time=np.flatnonzero(keep)))
+    out = xr.concat(parts, dim="arm", join="outer", combine_attrs="drop_conflicts")
+    out = out.assign_coords(arm=list(res.arms))
+    out.attrs.update({"unit": res.scenario.unit, "time_unit": "h", "scenario": res.scenario.name})
+    return out
