@@ -123,7 +123,7 @@ def test_run_each_example(capsys, tmp_path, path):
     assert m["id"].nunique() == 3 and m["cmax"].gt(0).all()
     man = json.loads((out_dir / "run.json").read_text())
     assert man["subjects"] == 3 and man["files"] and set(man["arms"]) == set(m["arm"])
-    assert "wrote" in out and "cmax_p50" in out
+    assert "wrote" in out and "Cmax (" in out and "AUC (" in out
     no_temp_left(tmp_path)
 
 

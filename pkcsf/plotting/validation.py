@@ -101,7 +101,7 @@ def fold_errors(table, *, ax=None, title=None, legend=True, variant=None):
     n = len(df)
     made = ax is None
     if made:
-        _, axs = _new_axes(figsize=(11.0, max(4.0, 0.22 * n + 1.8)))
+        _, axs = _new_axes(figsize=(10.4, max(4.0, 0.22 * n + 1.8)))
         ax = axs[0, 0]
     y = np.arange(n)[::-1]
     ax.axvspan(0.5, 2.0, color=PALETTE["sky_blue"], alpha=0.15, lw=0, label="within 2-fold")

@@ -26,9 +26,10 @@ def _f(v) -> str:
 
 
 def _range(med, lo, hi) -> str:
+    """'median (5th–95th)'; the median alone when the patients do not differ at 3 significant digits."""
     if not np.isfinite(med):
         return "–"
-    if abs(hi - lo) <= 1e-9 * max(1.0, abs(med)):
+    if abs(hi - lo) <= 1e-9 * max(1.0, abs(med)) or _f(lo) == _f(hi) == _f(med):
         return _f(med)
     return f"{_f(med)} ({_f(lo)}–{_f(hi)})"
 

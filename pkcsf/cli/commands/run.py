@@ -148,7 +148,7 @@ def _cell(sub, col, window=None) -> str:
         return f"whole window (>= {_g(window)} h)"
     if window is not None and lo >= window * 0.99:
         return f"to the end of the window (>= {math.floor(lo * 10) / 10:.1f} of {_g(window)} h)"
-    if abs(hi - lo) <= 1e-9 * max(1.0, abs(med)):
+    if abs(hi - lo) <= 1e-9 * max(1.0, abs(med)) or _g(lo) == _g(hi) == _g(med):
         return _g(med)
     return f"{_g(med)} ({_g(lo)}-{_g(hi)})"
 
