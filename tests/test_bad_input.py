@@ -8,9 +8,6 @@ contains every expected word (the field, the value, the rule).
 from __future__ import annotations
 
 import math
-import textwrap
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -1,10 +1,10 @@
 """Calibration machinery and records (parameters/calibration/*.toml): structure, warnings, reproducibility."""
 import numpy as np
 import pytest
-import tomllib
 
 from pkcsf.clinical import calibration
 from pkcsf.core.paths import builtin_dir
+from pkcsf.core.tomlio import tomllib
 
 REC = builtin_dir("parameters") / "calibration"
 
@@ -53,9 +53,8 @@ def test_every_calibration_record_names_its_sources():
     """Fitted values are marked calibrated; every datum carries the source of its observation."""
     from pathlib import Path
 
-    import tomllib
-
     from pkcsf.clinical.validation import load_observations
+    from pkcsf.core.tomlio import tomllib
 
     sources = load_observations().set_index("id")["source"]
     records = sorted(Path(__file__).parents[1].joinpath("parameters", "calibration").glob("*.toml"))

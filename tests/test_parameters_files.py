@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import tomllib
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.parameters import load_parameter_set
 from pkcsf.core.paths import builtin_dir
+from pkcsf.core.tomlio import tomllib
 
 PARAM = builtin_dir("parameters")
 FILES = sorted((PARAM / "physiology").glob("*.toml")) + sorted((PARAM / "drugs").glob("*.toml"))

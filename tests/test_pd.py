@@ -2,7 +2,6 @@
 PD parameter files, CSF tumour-cell kill."""
 import numpy as np
 import pytest
-import tomllib
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
@@ -10,6 +9,7 @@ import pkcsf as pk
 from pkcsf import pd as PD
 from pkcsf.core.errors import ParameterError, PkcsfError
 from pkcsf.core.paths import builtin_dir
+from pkcsf.core.tomlio import tomllib
 
 PARAM = builtin_dir("parameters")
 

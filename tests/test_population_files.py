@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import tomllib
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.parameters import load_parameter_set
 from pkcsf.clinical.population import COVARIATES, Population, load_demographics
 from pkcsf.core.paths import builtin_dir
+from pkcsf.core.tomlio import tomllib
 
 PARAM = builtin_dir("parameters")
 POP_FILES = sorted((PARAM / "population").glob("*.toml"))

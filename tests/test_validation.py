@@ -4,11 +4,11 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-import tomllib
 
 from pkcsf.clinical import calibration
 from pkcsf.clinical.validation import HYPOTHESES, run_validation, write_validation_report
 from pkcsf.core.paths import builtin_dir
+from pkcsf.core.tomlio import tomllib
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import argparse
 import os
 import sys
 import textwrap
-from pathlib import Path
 
 from pkcsf.core.errors import PkcsfError, ScenarioError
 from pkcsf.core.output import Output as _Staging  # the one atomic output folder (core/output.py)
@@ -231,8 +230,6 @@ def _arm_drugs(arm) -> list[str]:
     from pkcsf.clinical import cns
     from pkcsf.clinical.scenario import _as_regimen
 
-    if arm.is_event_table:          # one drug per event table: the arm's
-        return [cns.drug(arm.drug_object(arm.drug_name)).name]
     if arm.is_event_table:          # one drug per event table: the arm's
         return [cns.drug(arm.drug_object(arm.drug_name)).name]
     reg = _as_regimen(arm.regimen, arm.drug, "regimen")

@@ -27,6 +27,7 @@ import numpy as np
 
 from pkcsf.clinical import cns
 from pkcsf.core.paths import builtin_dir
+from pkcsf.core.tomlio import tomllib
 
 __all__ = ["CALIBRATIONS", "calibrate", "evaluate", "main"]
 
@@ -292,7 +293,6 @@ def _param_file(file: str) -> Path:
 
 
 def _read_value(file: str, key: str) -> float:
-    import tomllib
 
     with open(_param_file(file), "rb") as fh:
         return float(tomllib.load(fh)["values"][key]["value"])

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import tomllib
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.calibration import CALIBRATIONS
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.paths import builtin_dir
+from pkcsf.core.tomlio import tomllib
 from pkcsf.core.units import parse_quantity
 from pkcsf.engine.dosing import Dose
 from pkcsf.engine.simulate import simulate
