@@ -235,6 +235,26 @@ def test_fixed_age_and_age_column_conflict():
                  population=pop.assign(AGE=5.0)))
 
 
+def test_fixed_age_is_every_subjects_age():
+    """One meaning of a child's age: a fixed age is every subject's AGE (weight-for-age drawn at it); without
+    it each subject has his own AGE, which also scales his own physiology."""
+    from pkcsf.clinical import cns
+    from pkcsf.clinical.scenario import population_for
+
+    setup = cns.setup("methotrexate", age=5)
+    scn = Scenario((Arm("a", "6 mg ommaya once", drug="methotrexate"),), age=5, population="pediatric")
+    pop = population_for(scn, setup)
+    cov = pop.covariates(400, 0)
+    assert (cov["AGE"] == 5.0).all()
+    assert 15 < cov["WT"].median() < 23          # CDC weight-for-age at 5 y: about 18 kg
+    assert not any(e.covariate == "AGE" and e.parameter.startswith("V_") for e in pop.effects)   # no double scaling
+    free = population_for(Scenario(scn.arms, population="pediatric"), cns.setup("methotrexate"))
+    ages = free.covariates(400, 0)["AGE"]
+    assert ages.min() < 3 and ages.max() > 15
+    assert any(e.covariate == "AGE" for e in free.effects)        # each child's physiology scales with his AGE
+    assert scn.population == "pediatric" and not getattr(scn, "fixed", None)
+
+
 def test_scenario_file_per_arm_physiology(tmp_path):
     from pkcsf.clinical.scenario_file import load_scenario
 

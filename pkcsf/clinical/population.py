@@ -208,8 +208,13 @@ class Demographics:
     sources: dict = field(default_factory=dict)
     description: str = ""
 
-    def sample(self, n: int, seed: int, start: int = 0) -> pd.DataFrame:
-        """Covariates of subjects ``start`` to ``start + n - 1`` of the stream ``seed`` (sex, then the table's columns)."""
+    def sample(self, n: int, seed: int, start: int = 0, fixed: dict | None = None) -> pd.DataFrame:
+        """Covariates of subjects ``start`` to ``start + n - 1`` of the stream ``seed`` (sex, then the table's columns).
+
+        ``fixed``: covariates every subject has (``{"AGE": 5.0}``: a scenario's fixed age); covariates given by
+        them (weight- and height-for-age) are drawn at that value.
+        """
+        fixed = dict(fixed or {})
         k = len(self.covariates)
         u = uniforms(seed, _STREAM_COVARIATES, start, n, k + 1)
         sex = (u[:, 0] < self.p_female).astype(np.int64)
@@ -218,13 +223,16 @@ class Demographics:
             z = z @ np.linalg.cholesky(self.correlation).T
         vals = {}
         for j, cov in enumerate(self.covariates):          # unconditional covariates first ...
-            if not cov.given_by:
+            if cov.name in fixed:
+                vals[cov.name] = np.full(n, float(fixed[cov.name]))
+            elif not cov.given_by:
                 vals[cov.name] = cov.value(z[:, j], sex)
         for j, cov in enumerate(self.covariates):          # ... then those given by another (e.g. WT given AGE)
-            if cov.given_by:
+            if cov.given_by and cov.name not in fixed:
                 vals[cov.name] = cov.value(z[:, j], sex, vals[cov.given_by])
         out = {"SEX": sex}
         out.update({cov.name: vals[cov.name] for cov in self.covariates})
+        out.update({k: np.full(n, float(v)) for k, v in fixed.items() if k not in out})
         df = pd.DataFrame(out)
         return derive_covariates(df)
 
@@ -492,6 +500,8 @@ class Population:
         self.demographics = demographics
         self.effects = tuple(effects)
         self.data = None if data is None else _check_data(data)
+        #: covariates every subject has (a scenario's fixed age: {"AGE": 5.0}); see Demographics.sample
+        self.fixed = {}
 
     def __repr__(self):
         return (f"Population({self.name or ''} {len(self.random_effects)} random effects, "
@@ -509,8 +519,9 @@ class Population:
             cols = [c for c in self.data.columns if c in COVARIATES]
             return derive_covariates(self.data.iloc[start:start + n][cols].reset_index(drop=True))
         if self.demographics is None:
-            return pd.DataFrame(index=range(n))
-        return self.demographics.sample(n, seed, start)
+            return pd.DataFrame({k: np.full(n, float(v)) for k, v in getattr(self, "fixed", {}).items()},
+                                index=range(n))
+        return self.demographics.sample(n, seed, start, fixed=getattr(self, "fixed", None))
 
     def etas(self, n: int, seed: int, start: int = 0) -> np.ndarray:
         """Random effects (n, n_eta) of subjects ``start .. start+n-1``."""

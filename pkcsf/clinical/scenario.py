@@ -21,6 +21,7 @@ available), AUC in ``unit`` x h.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time as _time
 import warnings
@@ -882,14 +883,14 @@ def population_for(scn: Scenario, setup: cns.Setup) -> Population:
     pop = scn.population
     age_fixed = scn.age is not None
     if pop is None:
-        return default_population(setup, age_fixed=age_fixed)
+        return _with_age(default_population(setup, age_fixed=age_fixed), scn.age)
     if isinstance(pop, str):
-        return default_population(setup, demographics=pop, age_fixed=age_fixed)
+        return _with_age(default_population(setup, demographics=pop, age_fixed=age_fixed), scn.age)
     if isinstance(pop, pd.DataFrame):
         _check_age_conflict(scn.age, pop)
         return population_from_data(setup, pop, age_fixed=age_fixed)
     if isinstance(pop, Population):
-        return pop
+        return _with_age(pop, scn.age)
     raise ScenarioError("population", type(pop).__name__, "must be a Population, a DataFrame or a demographics name")
 
 
@@ -1100,6 +1101,18 @@ def _chunk(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start:
             "band": conc[:keep].copy() if keep else None,
             "readouts": dr.readouts(conc, ids, arm_name, status, gauc),
             "targets": {tg.label: dr.target(tg, conc)[ok] for tg in targets}}
+
+
+def _with_age(pop: Population, age) -> Population:
+    """With a fixed scenario age every subject's AGE is that age (covariate effects, CRCL, age-based doses;
+    weight- and height-for-age of a pediatric demographics set are drawn at it). A copy: the caller's
+    Population is not changed.
+    """
+    if age is None or pop.data is not None:
+        return pop
+    out = copy.copy(pop)
+    out.fixed = dict(getattr(pop, "fixed", {}), AGE=float(age))
+    return out
 
 
 def _check_age_conflict(age, data: pd.DataFrame) -> None:
