@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pkcsf.core.errors import DosingError, check_choice
+from pkcsf.core.errors import DosingError, check_choice, check_finite
 from pkcsf.core.units import parse_quantity
 from pkcsf.engine.expressions import Expression
 
@@ -554,16 +554,10 @@ def from_nonmem(table: pd.DataFrame | str | Path, model: Model | None = None) ->
                              missing_ok=True)
         try:
             dose = Dose(amt, cmt, time, rate=rate if rate > 0 else None, duration=dur, ii=ii, addl=addl)
-        except DosingError as exc:   # named by the table's column (AMT, not the Dose keyword 'amount')
-            key = exc.field.split(".")[-1]
-            col = _DOSE_TO_COLUMN.get(key.lower(), key.upper())
-            raise DosingError(f"{where}.{col}", exc.value, exc.allowed, exc.fix) from None
+        except DosingError as exc:
+            raise DosingError(f"{where}.{exc.field.split('.')[-1].upper()}", exc.value, exc.allowed) from None
         out.setdefault(sid, []).append(dose)
     return {k: Regimen(v) for k, v in out.items()}
-
-
-_DOSE_TO_COLUMN = {"amount": "AMT", "time": "TIME", "rate": "RATE", "duration": "DUR", "ii": "II", "addl": "ADDL",
-                   "site": "CMT", "every": "II", "n": "ADDL"}
 
 
 def _is_missing(value) -> bool:
@@ -579,13 +573,7 @@ def _nonmem_number(value, where: str, *, missing_ok: bool = False) -> float:
         raise DosingError(where, value, "must be a number (the cell is empty or NaN)")
     if isinstance(value, bool):
         raise DosingError(where, value, "must be a number")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise DosingError(where, value, "must be a number") from None
-    if not math.isfinite(x):
-        raise DosingError(where, value, "must be a finite number")
-    return x
+    return check_finite(where, value, DosingError)
 
 
 def _nonmem_count(value, where: str, rule: str, *, missing_ok: bool = False) -> int:
