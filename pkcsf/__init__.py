@@ -32,6 +32,7 @@ from pkcsf.analysis import metrics, nca
 from pkcsf.clinical import cns, escalation, population, regimens, scenario, scenario_file
 from pkcsf.clinical.cns import drug, setup
 from pkcsf.clinical.escalation import simulate_escalation
+from pkcsf.clinical.events import read_events
 from pkcsf.clinical.forecast import forecast
 from pkcsf.clinical.parameters import ParameterSet, load_parameter_set
 from pkcsf.clinical.population import Population, RandomEffect
@@ -66,7 +67,7 @@ __all__ = [
     "simulate", "prepare", "SimulationResult",
     "Model", "Compartment", "Parameter", "Site", "Transfer", "load_model", "available_models",
     "flow", "exchange", "first_order", "release", "michaelis_menten", "accumulate", "elimination",
-    "Dose", "Regimen", "bolus", "infusion", "oral", "from_nonmem",
+    "Dose", "Regimen", "bolus", "infusion", "oral", "from_nonmem", "read_events",
     "ParameterSet", "load_parameter_set", "add_search_path",
     "PkcsfError", "ModelError", "ParameterError", "DosingError", "ScenarioError", "SolverError", "Status",
     "cns", "drug", "setup", "regimens", "parse_regimen", "population", "Population", "RandomEffect",

@@ -96,6 +96,19 @@ def test_observation_row_before_or_after_a_dose_row():
     assert o["PRED"].iloc[1] > 20 * o["PRED"].iloc[0]         # row order: trough, then after the dose
 
 
+def test_text_ids_csv_path_and_a_subject_without_doses(tmp_path):
+    df = pd.DataFrame({"id": ["pt-a", "pt-a", "pt-b"], "time": [0, 4, 6], "amt": [12, None, None],
+                       "cmt": ["ICV", "ventricular", "plasma"], "evid": [1, 0, 0], "dv": [None, 50, None],
+                       "wt": [60, 60, 80]})
+    df.to_csv(tmp_path / "ev.csv", index=False)
+    data = pk.read_events(tmp_path / "ev.csv")
+    assert data.ids == ["pt-a", "pt-b"] and list(data.covariates["WT"]) == [60.0, 80.0]
+    o = pk.simulate("methotrexate", str(tmp_path / "ev.csv")).observations()
+    assert o["ID"].tolist() == ["pt-a", "pt-b"]
+    assert o["PRED"].iloc[0] > 1 and o["PRED"].iloc[1] == 0.0       # pt-b got no dose
+    assert o["DV"].iloc[0] == 50 and np.isnan(o["DV"].iloc[1])
+
+
 def test_time_varying_covariate_refused():
     df = pd.read_csv(CSV)
     df.loc[1, "WT"] = 71
