@@ -49,3 +49,34 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     assert images >= 3, "the notebook should show its figures"
     # time is reported, never asserted (the first run in a fresh environment also compiles the kernels)
     print(f"{path.name}: {elapsed:.0f} s")
+
+
+# ------------------------------------------------ issue 14: what a student reads
+TEACHING = [p for p in NOTEBOOKS if p.name[:2] in ("01", "02", "03")]
+
+
+@pytest.mark.parametrize("path", TEACHING, ids=[p.stem for p in TEACHING])
+def test_public_api_only(path):
+    import re
+
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    # internal arrays of a result (index juggling over subjects x times x groups) and private helpers
+    assert not re.search(r"\.(profiles|typical)\[|\.groups\[[^\]]+\]\.index\(", code), path.name
+    assert not re.search(r"\b(pp|pk|esc)\._\w+", code), path.name
+
+
+@pytest.mark.parametrize("path", TEACHING, ids=[p.stem for p in TEACHING])
+def test_questions_are_answered_with_computed_numbers(path):
+    import re
+
+    nb = nbformat.read(path, as_version=4)
+    cells = nb.cells
+    k = next((i for i, c in enumerate(cells) if c.cell_type == "markdown" and "Answers, computed" in c.source), None)
+    assert k is not None, f"{path.name}: the questions have no computed answers"
+    after = cells[k + 1:]
+    assert sum(c.cell_type == "code" and "print(" in c.source for c in after) >= 2, path.name
+    # the answers' numbers come from the code: no hard-coded percentages or hours in the answer text
+    for c in after:
+        if c.cell_type == "markdown":
+            assert not re.search(r"\d+(\.\d+)?\s*(%|h\b)", c.source), (path.name, c.source[:120])

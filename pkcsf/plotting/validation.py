@@ -37,7 +37,7 @@ def _text(v) -> str:
     return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v).strip()
 
 
-def short_source(source) -> str:
+def short_source(source, *, truncate: bool = True) -> str:
     """'label:Balis FM et al. Cancer Chemother Pharmacol 2000;45(3):259-64' -> 'Balis 2000'; PMIDs and DOIs as they are."""
     import re
 
@@ -50,18 +50,23 @@ def short_source(source) -> str:
             return f"{author.group(1)} {year.group(0)}"
         return body.split(",")[0].split(" (")[0][:40]
     if s.startswith("10."):
-        return "doi " + s
+        return "doi " + (s if len(s) <= 24 or not truncate else s[:8] + "…" + s[-10:])
     if s.startswith(("http://", "https://")):
-        return "online record, " + s.split("/")[2]
+        return "online record" if truncate else "online record, " + s
     return s
 
 
-def observation_label(row, *, source=True, variant=True) -> str:
+_COMPACT = {"steady-state ratio": "Css ratio", "steady-state Cmax": "Css max", "steady-state trough": "Css trough",
+            "peak ratio between routes": "route peak ratio", "peak concentration": "peak", "time of peak": "Tmax",
+            "3rd/4th-ventricle CSF": "4th-ventricle CSF", " (monkey)": " NHP", " variant]": "]"}
+
+
+def observation_label(row, *, source=True, variant=True, drug=True, truncate=True, compact=False) -> str:
     """A validation observation in words: 'methotrexate 10.8 mg Ommaya: concentration, ventricular CSF, 1 h
     (PMID 806016)'. ``row``: a row of :func:`pkcsf.clinical.validation.run_validation` (mapping or namedtuple).
     """
     g = row.get if hasattr(row, "get") else (lambda k, d=None: getattr(row, k, d))
-    drug = drug_label(_text(g("drug")))
+    name = drug_label(_text(g("drug"))) if drug else ""
     dose = g("dose_mg")
     try:
         dose = f" {float(dose):g} mg"
@@ -81,8 +86,14 @@ def observation_label(row, *, source=True, variant=True) -> str:
     species = " (monkey)" if _text(g("species")).upper() == "NHP" else ""
     var = _text(g("variant"))
     tail = f" [{var} variant]" if variant and var and var != "linear" else ""
-    src = f" ({short_source(g('source'))})" if source and _text(g("source")) else ""
-    return f"{drug}{dose} {route}{species}: {what}, {site}{when}{tail}{src}"
+    src = f" ({short_source(g('source'), truncate=truncate)})" if source and _text(g("source")) else ""
+    text = f"{name}{dose} {route}{species}: {what}, {site}{when}{tail}"
+    if compact:                       # figure row labels: the same words, shorter (the table keeps them whole)
+        for a, b in _COMPACT.items():
+            text = text.replace(a, b)
+        if len(src) > 26:
+            src = src[:24] + "…)"
+    return (text + src).strip()
 
 
 
@@ -129,7 +140,7 @@ def fold_errors(table, *, ax=None, title=None, legend=True, variant=None):
         ax.scatter([], [], marker="<", s=30, color="#555555", label="observation is an upper limit")
     if (bound == "lower").any():
         ax.scatter([], [], marker=">", s=30, color="#555555", label="observation is a lower limit")
-    lab = [observation_label(r._asdict()) for r in df.itertuples()]
+    lab = [observation_label(r._asdict(), drug=False, compact=True) for r in df.itertuples()]   # the drug is named on the right
     ax.set_yticks(y, lab, fontsize=SMALL_FONT - 0.5)
     ax.set_xscale("log")
     lo = min(0.2, fe.min() / 1.5) if n else 0.2
@@ -152,7 +163,7 @@ def fold_errors(table, *, ax=None, title=None, legend=True, variant=None):
     starts = [0] + [i for i in range(1, n) if drugs[i] != drugs[i - 1]]
     ends = starts[1:] + [n]
     for s, e in zip(starts, ends):
-        ax.text(1.01, (y[s] + y[e - 1]) / 2, drugs[s], transform=ax.get_yaxis_transform(), va="center",
+        ax.text(1.01, (y[s] + y[e - 1]) / 2, drug_label(drugs[s]), transform=ax.get_yaxis_transform(), va="center",
                 fontsize=SMALL_FONT, color="#333333")
     ax.grid(True, axis="x", alpha=0.25, lw=0.6)
     _title(ax, title if title is not None else "validation: predicted / observed")

@@ -281,7 +281,7 @@ def _misses(val: pd.DataFrame, fails: pd.DataFrame):
 
     from pkcsf.plotting import observation_label
 
-    labels = {r.id: observation_label(r._asdict()) for r in val.itertuples()}
+    labels = {r.id: observation_label(r._asdict(), truncate=False) for r in val.itertuples()}
     hyps: list[str] = []
     rows = []
     for r in fails.itertuples():
