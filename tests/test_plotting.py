@@ -303,6 +303,7 @@ def test_validation_rows_are_labelled_in_words():
     ax = pp.fold_errors(table)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert not any("mtx_shapiro" in s or "osi_x" in s for s in labels)
-    assert any(s.startswith("methotrexate 10.8 mg Ommaya: concentration, ventricular CSF, 1 h") for s in labels)
+    assert any(s.startswith("10.8 mg Ommaya: concentration, ventricular CSF, 1 h (PMID 806016)") for s in labels)
+    assert {"methotrexate", "osimertinib"} <= {t.get_text() for t in ax.texts}       # drug named beside its rows
     assert any("lumbar CSF / plasma" in s and "Balis 2000" in s and "saturable" in s for s in labels)
     assert min(t.get_fontsize() for t in ax.get_yticklabels()) >= 7.5
