@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from pkcsf.clinical.routes import ROUTES, normalize_route
 from pkcsf.core.errors import ParameterError, PkcsfError, check_choice
 from pkcsf.core.units import UNITS, parse_quantity, to_base
 from pkcsf.engine.model import Model, load_model
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Drug", "Setup", "drug", "physiology", "setup", "available_drugs", "OUTPUT_GROUPS", "ROUTES",
            "CNS_MODELS", "DEFAULT_CNS_MODEL"]
@@ -106,7 +110,9 @@ class Drug:
         return self.parameters.cite()
 
     def with_values(self, **changes) -> "Drug":
-        """A copy of this drug with some values changed, each a quantity with its unit or a base-unit number::
+        """A copy of this drug with some values changed, each a quantity with its unit or a base-unit number.
+
+        Example::
 
             d = pk.drug("trastuzumab").with_values(CL="0.20 L/d", PS_BCSFB="0.001 mL/min")
             pk.simulate(d, {"lumbar": "150 mg lumbar weekly x 4"}, subjects=200, days=28)

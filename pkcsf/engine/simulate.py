@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time as _time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -28,6 +29,9 @@ from pkcsf.engine.expressions import Expression
 from pkcsf.engine.model import Model, load_model
 from pkcsf.solvers import kernels as K
 from pkcsf.solvers import resolve_solver
+
+if TYPE_CHECKING:
+    from pkcsf.engine.results import SimulationResult
 
 __all__ = ["simulate", "Problem", "prepare", "DEFAULT_RTOL", "DEFAULT_ATOL"]
 

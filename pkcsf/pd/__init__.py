@@ -21,7 +21,7 @@ analysis layers only; the clinical and trial layers call it.
     out = pd.neutropenia(times, plasma_mg_per_L, p.friberg(supplemented=True))
     out.frame()          # id, nadir, time_to_nadir, grade
 """
-from pkcsf.pd import denosumab, efficacy, friberg
+from pkcsf.pd import denosumab, efficacy, friberg  # noqa: F401  (pk.pd.friberg ... as modules)
 from pkcsf.pd.efficacy import CellKill, log_cell_kill
 from pkcsf.pd.friberg import (
                       CTCAE_NEUTROPHILS,

@@ -121,7 +121,7 @@ def _free(ctot, rtot, kss):
 
 @njit(inline="always")
 def _rhs(y, p, dy):
-    F, KA, V1, CL, V2, Q, KSS, KINT, R0, KSYN = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
+    _F, KA, V1, CL, V2, Q, KSS, KINT, R0, KSYN = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
     kdeg = KSYN / R0
     ctot = y[1] / V1
     rtot = y[3]
