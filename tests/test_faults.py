@@ -229,9 +229,9 @@ def _start_slow(tmp_path, out):
     return p
 
 
-@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"),
-                                             (signal.SIGTERM, 143, "terminated")])
-@pytest.mark.parametrize("existing", [False, True])
+@pytest.mark.parametrize("sig, code, word, existing", [(signal.SIGINT, 130, "interrupted", True),
+                                                       (signal.SIGTERM, 143, "terminated", False)],
+                         ids=["SIGINT-replacing", "SIGTERM-new-folder"])
 def test_signal_during_a_run_removes_staging(tmp_path, sig, code, word, existing):
     out = previous_output(tmp_path) if existing else tmp_path / "out"
     before = listing(out) if existing else None
