@@ -534,8 +534,10 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
         regimen of :data:`pkcsf.clinical.regimens.NAMED_REGIMENS` that takes ``dose`` (and ``route``), or a callable
         ``dose_mg -> Regimen`` (or regimen text).
     design : str or design object
-        ``"3+3"``, ``"boin"``, ``"crm"`` or :class:`~pkcsf.trials.ThreePlusThree`, :class:`~pkcsf.trials.BOIN`,
-        :class:`~pkcsf.trials.CRM` with settings.
+        ``"3+3"``, ``"boin"``, ``"crm"``, ``"boin12"`` or :class:`~pkcsf.trials.ThreePlusThree`,
+        :class:`~pkcsf.trials.BOIN`, :class:`~pkcsf.trials.CRM`, :class:`~pkcsf.trials.BOIN12` with settings.
+        BOIN12 also uses each pool patient's response: he responds when he meets ``efficacy`` (default for CSF
+        routes: >= 1 log10 tumour-cell kill at the injection site, see :mod:`pkcsf.pd.efficacy`).
     exposure : str
         ``"group:metric"`` (see the module docstring). Default ``"plasma:auc"``.
     link : callable, optional
@@ -600,6 +602,10 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
     des._check_k(dose_arr.size)
     spec = parse_exposure(exposure)
     eff = None if efficacy is None else EfficacyTarget.parse(efficacy)
+    uses_eff = getattr(des, "uses_efficacy", False)
+    eff_default_note = None
+    if uses_eff and eff is None:
+        eff, eff_default_note = _default_response(d, route, des.name)
     for name, v in (("subjects", subjects), ("trials", trials)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise EscalationError(name, v, "must be a whole number >= 1")
@@ -746,17 +752,21 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
     else:
         link_text = f"user link {getattr(link, '__name__', type(link).__name__)}"
     t1 = _time.perf_counter()
+    EV = None if eff is None else np.vstack([eff_pools[x] for x in dose_arr])
+    # efficacy-toxicity designs: each pool patient responds when he meets the efficacy target (0/1, his own PK)
+    eff_kw = {"p_eff": (EV >= eff_thr - 1e-12).astype(float)} if uses_eff else {}
     if pd_dlt is not None:     # the pool's outcomes are already decided: 1 = this patient has a DLT
         P = np.vstack([pd_out[x]["dlt"] for x in dose_arr]).astype(float)
-        tr = T.simulate_trials(des, dose_arr, exposure=P, link=link, n_trials=int(trials), seed=int(seed))
+        tr = T.simulate_trials(des, dose_arr, exposure=P, link=link, n_trials=int(trials), seed=int(seed), **eff_kw)
     else:
-        tr = T.simulate_trials(des, dose_arr, exposure=E, link=link, n_trials=int(trials), seed=int(seed))
+        tr = T.simulate_trials(des, dose_arr, exposure=E, link=link, n_trials=int(trials), seed=int(seed), **eff_kw)
     trial_seconds = _time.perf_counter() - t1
     if pd_dlt is None:
         P = np.asarray(link(E), dtype=float)
-    EV = None if eff is None else np.vstack([eff_pools[x] for x in dose_arr])
 
     notes = []
+    if eff_default_note:
+        notes.append(eff_default_note)
     if not pop.random_effects and pop.demographics is None and not pop.effects:
         notes.append(f"{d.name} has no sourced between-subject variability: every virtual patient has the same "
                      "exposure at a dose, so the link's probability carries all between-patient variation "
@@ -816,6 +826,34 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
                             provenance, refs, tuple(notes), pd_info)
 
 
+#: The CSF compartment group at the injection site, for the default response of efficacy-toxicity designs.
+_RESPONSE_SITE = {"lumbar": "lumbar", "ommaya": "ventricular", "intraventricular": "ventricular",
+                  "intracisternal": "cisternal"}
+
+
+def _default_response(d, route: str, design: str):
+    """Default per-patient response for efficacy-toxicity designs: >= 1 log10 kill of CSF tumour cells at the
+    injection site (``pkcsf.pd.efficacy``), i.e. time above the drug's 72-h IC50 ``ic50_bac`` >= 1 / KILL.
+    """
+    from pkcsf.pd import load_pd_parameters
+
+    site = _RESPONSE_SITE.get(route)
+    if site is None or "ic50_bac" not in d.thresholds:
+        why = (f"route {route} has no CSF injection site" if site is None
+               else f"{d.name} has no 72-h IC50 threshold 'ic50_bac'")
+        raise EscalationError("efficacy", "(not given)", f"design {design} needs each patient's response and no "
+                                                         f"default exists here ({why})",
+                              "give efficacy='group:metric >= value', e.g. 'lumbar:time_above[0.1 umol/L] >= 48 h'")
+    kill = float(load_pd_parameters("csf_tumour_kill")["KILL"])
+    hours = 1.0 / kill
+    target = EfficacyTarget(parse_exposure(f"{site}:time_above[ic50_bac]"), f"{hours:.4g} h")
+    note = (f"Response (for {design}): at least 1 log10 kill of CSF tumour cells at the {site} site, i.e. "
+            f"{site} time above ic50_bac >= {hours:.4g} h (1 / KILL, parameters/pd/csf_tumour_kill.toml); "
+            "'1 log10 kill = response' is an assumption (the log-kill model ranks exposures, it does not predict "
+            "response rates): give efficacy=... to use your own definition.")
+    return target, note
+
+
 _DESIGN_REFS = {
     "ThreePlusThree": ("Storer BE (1989). Design and analysis of phase I clinical trials. Biometrics 45:925-937.",),
     "BOIN": ("Liu S, Yuan Y (2015). Bayesian optimal interval designs for phase I clinical trials. J R Stat Soc C "
@@ -824,4 +862,7 @@ _DESIGN_REFS = {
             "clinical trials in cancer. Biometrics 46:33-48.",
             "Lee SM, Cheung YK (2009). Model calibration in the continual reassessment method. Clin Trials "
             "6:227-238. doi:10.1177/1740774509105076"),
+    "BOIN12": ("Lin R, Zhou Y, Yan F, Li D, Yuan Y (2020). BOIN12: Bayesian optimal interval phase I/II trial design "
+               "for utility-based dose finding in immunotherapy and targeted therapies. JCO Precis Oncol 4:1393-1402. "
+               "doi:10.1200/PO.20.00257",),
 }

@@ -29,6 +29,8 @@ Designs (small frozen objects, or their names ``"3+3"``, ``"boin"``, ``"crm"``):
   exact operating characteristics in :func:`three_plus_three_exact`);
 * :class:`BOIN`: Bayesian optimal interval design (Liu & Yuan 2015), with
   the conventions of the ``BOIN`` R package (Yan et al. 2020);
+* :class:`BOIN12`: utility-based phase I/II design on toxicity and response
+  (Lin et al. 2020); needs ``p_eff`` (see :mod:`pkcsf.trials.boin12`);
 * :class:`CRM`: one-parameter power-model continual reassessment method
   (O'Quigley, Pepe & Fisher 1990) with the ``dfcrm`` defaults (Cheung 2011)
   and Lee & Cheung (2009) skeletons (:func:`crm_skeleton`).
@@ -76,6 +78,7 @@ from pkcsf.trials.boin import (
     boin_decision_table,
     isotonic_regression,
 )
+from pkcsf.trials.boin12 import BOIN12, boin12_desirability
 from pkcsf.trials.common import DEFAULT_P_AT_MTD, DEFAULT_SLOPE, TrialError, _check_prob
 from pkcsf.trials.crm import CRM, CrmPosterior, crm_posterior, crm_skeleton
 from pkcsf.trials.links import LogisticExposureToxicity
@@ -96,6 +99,8 @@ __all__ = [
     "ThreePlusThree",
     "BOIN",
     "CRM",
+    "BOIN12",
+    "boin12_desirability",
     "DESIGNS",
     "LogisticExposureToxicity",
     "TrialResults",

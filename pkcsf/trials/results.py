@@ -57,6 +57,10 @@ class TrialResults:
     efficacy_target : float or None
     notes : tuple of str
         Conventions worth knowing when reading the numbers.
+    true_p_eff : ndarray, shape (K,), or None
+        True response probability per dose (pool mean with exposure input), when responses were simulated.
+    n_eff : ndarray of int, shape (n_trials, K), or None
+        Responders per trial and dose.
     """
 
     design: str
@@ -76,6 +80,8 @@ class TrialResults:
     p_target_attained: np.ndarray | None = None
     efficacy_target: float | None = None
     notes: tuple = ()
+    true_p_eff: np.ndarray | None = None
+    n_eff: np.ndarray | None = None
 
     @property
     def exact(self) -> bool:
@@ -111,6 +117,28 @@ class TrialResults:
             return np.full_like(self.mean_n, np.nan)
         return self.n_treated.std(axis=0, ddof=1) / math.sqrt(self.n_trials)
 
+    def _mean_se(self, per_trial) -> np.ndarray:
+        if self.exact:
+            return np.zeros(per_trial.shape[1] if per_trial is not None else len(self.doses))
+        if self.n_trials < 2:
+            return np.full(per_trial.shape[1], np.nan)
+        return per_trial.std(axis=0, ddof=1) / math.sqrt(self.n_trials)
+
+    @property
+    def mean_dlt_se(self) -> np.ndarray:
+        """Monte Carlo standard error of :attr:`mean_dlt` (zeros if exact)."""
+        return self._mean_se(self.n_dlt)
+
+    @property
+    def mean_eff(self) -> np.ndarray | None:
+        """Expected responders per dose (None when responses were not simulated)."""
+        return None if self.n_eff is None else self.n_eff.mean(axis=0)
+
+    @property
+    def mean_eff_se(self) -> np.ndarray | None:
+        """Monte Carlo standard error of :attr:`mean_eff`."""
+        return None if self.n_eff is None else self._mean_se(self.n_eff)
+
     @property
     def mean_trial_size_se(self) -> float:
         """Monte Carlo standard error of :attr:`mean_trial_size` (0 if exact)."""
@@ -124,7 +152,9 @@ class TrialResults:
         """One row per dose level plus a last row (``level = -1``) for "no dose selected".
 
         Columns: ``level`` (0-based), ``dose``, ``true_p_dlt``, ``p_select``,
-        ``p_select_se``, ``mean_n``, ``mean_dlt``, ``observed_dlt_rate``, and
+        ``p_select_se``, ``mean_n``, ``mean_n_se``, ``mean_dlt``, ``mean_dlt_se`` (Monte Carlo standard
+        errors; 0 for exact results), ``observed_dlt_rate``, with simulated responses ``true_p_eff``,
+        ``mean_eff``, ``mean_eff_se``, and
         for exposure input ``exposure_p05``, ``exposure_p50``,
         ``exposure_p95`` (and ``p_target_attained`` with an efficacy target).
         ``DataFrame.attrs`` holds ``design``, ``n_trials``, ``mean_trial_size``,
@@ -138,9 +168,15 @@ class TrialResults:
             "p_select": np.r_[self.p_select, self.p_none],
             "p_select_se": np.r_[self.p_select_se, self.p_none_se],
             "mean_n": np.r_[self.mean_n, np.nan],
+            "mean_n_se": np.r_[self.mean_n_se, np.nan],
             "mean_dlt": np.r_[self.mean_dlt, np.nan],
+            "mean_dlt_se": np.r_[self.mean_dlt_se, np.nan],
             "observed_dlt_rate": np.r_[self.observed_dlt_rate, np.nan],
         }
+        if self.n_eff is not None:
+            cols["true_p_eff"] = np.r_[self.true_p_eff, np.nan]
+            cols["mean_eff"] = np.r_[self.mean_eff, np.nan]
+            cols["mean_eff_se"] = np.r_[self.mean_eff_se, np.nan]
         if self.exposure_percentiles is not None:
             for j, q in enumerate(("p05", "p50", "p95")):
                 cols[f"exposure_{q}"] = np.r_[self.exposure_percentiles[:, j], np.nan]
@@ -148,7 +184,8 @@ class TrialResults:
             cols["p_target_attained"] = np.r_[self.p_target_attained, np.nan]
         df = pd.DataFrame(cols)
         df.attrs.update(design=self.design, n_trials=self.n_trials, mean_trial_size=self.mean_trial_size,
-                        p_none=self.p_none, notes=list(self.notes))
+                        mean_trial_size_se=self.mean_trial_size_se, p_none=self.p_none, p_none_se=self.p_none_se,
+                        notes=list(self.notes))
         return df
 
     def per_trial(self) -> pd.DataFrame:

@@ -9,6 +9,7 @@ import numpy as np
 
 from pkcsf.core.errors import check_choice, check_int
 from pkcsf.trials.boin import BOIN
+from pkcsf.trials.boin12 import BOIN12
 from pkcsf.trials.common import (
     _ELEMENTS_PER_CHUNK,
     TrialError,
@@ -21,11 +22,11 @@ from pkcsf.trials.three_plus_three import ThreePlusThree
 
 __all__ = ["DESIGNS", "simulate_trials"]
 
-DESIGNS = {"3+3": ThreePlusThree, "boin": BOIN, "crm": CRM}
+DESIGNS = {"3+3": ThreePlusThree, "boin": BOIN, "crm": CRM, "boin12": BOIN12}
 
 
 def _resolve_design(design):
-    if isinstance(design, (ThreePlusThree, BOIN, CRM)):
+    if isinstance(design, (ThreePlusThree, BOIN, CRM, BOIN12)):
         return design
     if isinstance(design, type) and design in DESIGNS.values():
         return design()
@@ -123,8 +124,34 @@ def _weighted_quantiles(values, counts, qs):
     return values[order][np.minimum(pos, len(values) - 1)]
 
 
+def _resolve_efficacy(K, p_eff, pool):
+    """Per-dose (K,) response probabilities, or per pool patient (K, m) aligned with the exposure pool."""
+    if p_eff is None:
+        return None
+    if pool is None:
+        pe = _check_prob_array("p_eff", p_eff)
+        if pe.size != K:
+            raise TrialError("p_eff", p_eff, f"must have one response probability per dose level ({K})")
+        return pe
+    m = pool[2]
+    try:
+        rows = list(p_eff)
+    except TypeError:
+        raise TrialError("p_eff", p_eff, "with exposure input: one row of per-patient response probabilities "
+                                         "per dose level, aligned with the exposure pool") from None
+    if len(rows) != K:
+        raise TrialError("p_eff", f"{len(rows)} rows", f"must have one row per dose level ({K})")
+    PE = np.zeros(pool[1].shape)
+    for k, row in enumerate(rows):
+        r = _check_prob_array(f"p_eff[{k}]", row)
+        if r.size != m[k]:
+            raise TrialError(f"p_eff[{k}]", f"{r.size} values", f"must match the exposure pool of the dose ({m[k]})")
+        PE[k, : m[k]] = r
+    return PE
+
+
 def simulate_trials(design, doses, p_dlt=None, *, exposure=None, link=None, n_trials=10_000, seed=None,
-                    efficacy_target=None, chunk_size=None) -> TrialResults:
+                    efficacy_target=None, chunk_size=None, p_eff=None) -> TrialResults:
     """Simulate virtual dose-escalation trials and return operating characteristics.
 
     Parameters
@@ -154,6 +181,12 @@ def simulate_trials(design, doses, p_dlt=None, *, exposure=None, link=None, n_tr
         exposure >= target (``p_target_attained``).
     chunk_size : int, optional
         Trials simulated together (memory vs. speed); does not change results.
+    p_eff : array-like, optional
+        Response (efficacy) probabilities: shape (K,) with ``p_dlt``, or one per pool patient (K, m) with
+        ``exposure`` (aligned with it; 0/1 for decided outcomes). Required by efficacy-toxicity designs
+        (:class:`BOIN12`); with the others it only adds the expected responders (``mean_eff``). A patient's
+        response is drawn independently of his DLT given his probabilities. Giving it changes the random
+        stream (one more uniform per patient).
 
     Returns
     -------
@@ -169,6 +202,11 @@ def simulate_trials(design, doses, p_dlt=None, *, exposure=None, link=None, n_tr
     K = doses.size
     p_true, pool = _resolve_toxicity(K, p_dlt, exposure, link)
     des._check_k(K)
+    uses_eff = getattr(des, "uses_efficacy", False)
+    if uses_eff and p_eff is None:
+        raise TrialError("p_eff", None, f"{des.name} needs the response probability of each dose (or pool patient)",
+                         "pass p_eff=[...]")
+    PE = _resolve_efficacy(K, p_eff, pool)
     n_trials = check_int("n_trials", n_trials, 1, TrialError)
     if efficacy_target is not None:
         if pool is None:
@@ -181,7 +219,7 @@ def simulate_trials(design, doses, p_dlt=None, *, exposure=None, link=None, n_tr
     key = ss.generate_state(2, np.uint64)
 
     S = des._slots(K)
-    r = 1 if pool is None else 2
+    r = (1 if pool is None else 2) + (PE is not None)
     used = K * S * r
     B = -(-used // 4) * 4             # whole Philox blocks (4 x 64 bits) per trial
     grid_cost = getattr(des, "grid_size", 0)
@@ -192,6 +230,7 @@ def simulate_trials(design, doses, p_dlt=None, *, exposure=None, link=None, n_tr
     selected = np.empty(n_trials, dtype=np.int64)
     n_treated = np.empty((n_trials, K), dtype=np.int64)
     n_dlt = np.empty((n_trials, K), dtype=np.int64)
+    n_eff = None if PE is None else np.empty((n_trials, K), dtype=np.int64)
     counts = None if pool is None else np.zeros(pool[0].shape, dtype=np.int64)
     slot = np.arange(S)
     for j0 in range(0, n_trials, chunk_size):
@@ -201,17 +240,31 @@ def simulate_trials(design, doses, p_dlt=None, *, exposure=None, link=None, n_tr
         U = np.random.Generator(bitgen).random((J, B))[:, :used].reshape(J, K, S, r)
         if pool is None:
             tox = U[..., 0] < p_true[None, :, None]
+            eff = None if PE is None else U[..., 1] < PE[None, :, None]
         else:
             E, P, m = pool
             idx = (U[..., 0] * m[None, :, None]).astype(np.int64)
             idx = np.minimum(idx, (m - 1)[None, :, None])
             tox = U[..., 1] < P[np.arange(K)[None, :, None], idx]
+            eff = None if PE is None else U[..., 2] < PE[np.arange(K)[None, :, None], idx]
         C = np.zeros((J, K, S + 1), dtype=np.int64)
         np.cumsum(tox, axis=2, out=C[..., 1:])
-        sel, n, x = des._run(C)
+        if eff is not None:
+            CE = np.zeros((J, K, S + 1), dtype=np.int64)
+            np.cumsum(eff, axis=2, out=CE[..., 1:])
+        if uses_eff:
+            CB = np.zeros((J, K, S + 1), dtype=np.int64)
+            np.cumsum(tox & eff, axis=2, out=CB[..., 1:])
+            sel, n, x, ne = des._run(C, CE, CB)
+        else:
+            sel, n, x = des._run(C)
+            if eff is not None:
+                ne = np.take_along_axis(CE, n[:, :, None], axis=2)[:, :, 0]
         selected[j0:j0 + J] = sel
         n_treated[j0:j0 + J] = n
         n_dlt[j0:j0 + J] = x
+        if n_eff is not None:
+            n_eff[j0:j0 + J] = ne
         if pool is not None:
             treated = slot[None, None, :] < n[:, :, None]         # (J, K, S)
             for k in range(K):
@@ -227,11 +280,16 @@ def simulate_trials(design, doses, p_dlt=None, *, exposure=None, link=None, n_tr
         pct = np.vstack([_weighted_quantiles(E[k, : m[k]], counts[k, : m[k]], (0.05, 0.5, 0.95)) for k in range(K)])
         if efficacy_target is not None:
             p_att = np.array([np.mean(E[k, : m[k]] >= efficacy_target) for k in range(K)])
+    p_eff_true = None
+    if PE is not None:
+        p_eff_true = PE if pool is None else np.array([PE[k, : pool[2][k]].mean() for k in range(K)])
     notes = des._notes()
     if pool is not None:
         notes = notes + ("true_p_dlt is the mean per-patient DLT probability over each dose's exposure pool.",)
+        if PE is not None:
+            notes = notes + ("true_p_eff is the mean per-patient response probability over each dose's pool.",)
     return TrialResults(design=des.describe(), doses=doses, true_p_dlt=p_true, p_select=p_select, p_none=p_none,
                         mean_n=mean_n, mean_dlt=mean_dlt, mean_trial_size=float(n_treated.sum(axis=1).mean()),
                         n_trials=n_trials, seed=seed_used, selected=selected, n_treated=n_treated, n_dlt=n_dlt,
                         exposure_percentiles=pct, p_target_attained=p_att, efficacy_target=efficacy_target,
-                        notes=notes)
+                        notes=notes, true_p_eff=p_eff_true, n_eff=n_eff)
