@@ -86,7 +86,7 @@ def _fail_on_third_table(code):
     return write_table
 
 
-@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EROFS])
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
 @pytest.mark.parametrize("existing", [False, True])
 def test_run_write_error_is_one_line_and_writes_nothing(capsys, tmp_path, monkeypatch, code, existing):
     import pkcsf.cli.commands.run as R
@@ -104,6 +104,16 @@ def test_run_write_error_is_one_line_and_writes_nothing(capsys, tmp_path, monkey
     assert "Traceback" not in err
     assert (listing(out) == before) if existing else not out.exists()
     assert staging_left(tmp_path) == []
+
+
+@pytest.mark.parametrize("code, words", [(errno.ENOSPC, ["disk is full"]), (errno.EIO, ["Input/output error"]),
+                                         (errno.EDQUOT, ["quota"]), (errno.EROFS, ["read-only"]),
+                                         (errno.EACCES, ["write to"])])
+def test_io_error_messages(code, words):
+    e = O.io_error(OSError(code, os.strerror(code)), "--out", "/x/out/summary.csv")
+    msg = str(e)
+    assert msg.startswith("--out: got '/x/out/summary.csv'; could not be written") and "nothing was written" in msg
+    assert all(w in msg for w in words) and "\n" not in msg
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
