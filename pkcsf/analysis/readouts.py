@@ -174,6 +174,22 @@ def min_interval_run(times, conc, threshold, starts, ends):
     output (the post-dose value of one dose and the pre-dose value of the
     next). Returns (N,) hours. A subject meets "above X for at least D after
     each dose" when the result is >= D.
+
+    Parameters
+    ----------
+    times : ndarray, shape (T,)
+        Output times (h).
+    conc : ndarray, shape (N, T)
+        Concentrations.
+    threshold : float
+        In the unit of ``conc``.
+    starts, ends : ndarray of int, shape (n_intervals,)
+        Grid indices of each interval's first and last output.
+
+    Returns
+    -------
+    ndarray, shape (N,)
+        Hours.
     """
     out = np.empty(conc.shape[0])
     _min_interval_run(np.ascontiguousarray(times, dtype=np.float64), np.ascontiguousarray(conc, dtype=np.float64),
@@ -184,6 +200,26 @@ def min_interval_run(times, conc, threshold, starts, ends):
 def percentiles(a, q, axis=0):
     """``np.nanpercentile(a, q, axis)``, through the much faster ``np.percentile`` when ``a`` has no NaN
     (the usual case: a failed subject's profile is NaN). Same values either way.
+
+    Parameters
+    ----------
+    a : ndarray
+        Values (NaN ignored).
+    q : float or sequence of float
+        Percentiles in [0, 100].
+    axis : int, optional
+        Axis to reduce.
+
+    Returns
+    -------
+    ndarray
+        As :func:`numpy.nanpercentile`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(percentiles(np.array([1.0, 2.0, np.nan, 3.0]), 50))
+    2.0
     """
     a = np.asarray(a, dtype=np.float64)
     if np.isnan(a).any():
@@ -319,6 +355,24 @@ def solve_and_read_out(prob, W, factor, thresholds, last_start: int, trough_at: 
     Returns (dict of cmax, tmax, auc, cmax_last, auc_last, trough_last (N, G), time_above,
     longest_above (N, G, K); status (N,); band (keep, T, G)). A failed subject's read-outs are NaN.
     The same numbers as :func:`whole_window` on the group concentrations.
+
+    Parameters
+    ----------
+    prob : Problem
+        The prepared problem.
+    W : ndarray, shape (S, G)
+        Group weights of the saved states.
+    factor : float
+        Concentration unit factor (mg/L -> the read-out unit).
+    thresholds : ndarray, shape (G, K)
+        Thresholds per group, in the read-out unit.
+    last_start, trough_at, keep : int
+        See above.
+
+    Returns
+    -------
+    dict
+        Read-out arrays per subject and group, the statuses, and the kept profiles.
     """
     cm = prob.compiled
     P = np.ascontiguousarray(prob.P)

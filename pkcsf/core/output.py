@@ -55,7 +55,13 @@ _COMMITS = [0]
 
 
 def commits() -> int:
-    """How many output folders this process has committed (the CLI says 'nothing was written' if none)."""
+    """How many output folders this process has committed (the CLI says 'nothing was written' if none).
+
+    Returns
+    -------
+    int
+        The count.
+    """
     return _COMMITS[0]
 
 
@@ -92,6 +98,18 @@ def remove_stale(folder, *, now: float | None = None) -> list[str]:
     """Remove staging folders of earlier runs in ``folder``; return their names.
 
     Stale: written on this host by a process that no longer exists, or older than a day.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder whose staging folders are checked.
+    now : float, optional
+        The current time (s since the epoch), for tests.
+
+    Returns
+    -------
+    list of str
+        The names removed.
     """
     folder = Path(folder)
     now = time.time() if now is None else now
@@ -122,8 +140,20 @@ def _read_manifest(folder: Path) -> dict | None:
     try:
         data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        return _legacy_manifest(folder)
     return data if isinstance(data, dict) and data.get("written_by") == "pkcsf" else None
+
+
+def _legacy_manifest(folder: Path) -> dict | None:
+    """Folders written before the manifest existed: ``pkcsf run``'s run.json lists its files."""
+    try:
+        data = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    files = data.get("files") if isinstance(data, dict) else None
+    if not (isinstance(files, list) and "pkcsf_version" in data and all(isinstance(f, str) for f in files)):
+        return None
+    return {"written_by": "pkcsf", "files": files + [f"figures/{p.name}" for p in (folder / "figures").glob("*.png")]}
 
 
 def _files(folder: Path) -> list[str]:
@@ -137,7 +167,24 @@ def _files(folder: Path) -> list[str]:
 
 
 def io_error(exc: OSError, field: str, where=None, *, error=OutputError) -> OutputError:
-    """One-line error for an OSError: the file, the cause, what to do."""
+    """One-line error for an OSError: the file, the cause, what to do.
+
+    Parameters
+    ----------
+    exc : OSError
+        The error raised by the operating system.
+    field : str
+        The option or key that named the output (``"--out"``).
+    where : str or Path, optional
+        The file or folder concerned (default: the error's file name).
+    error : type of PkcsfError, optional
+        The error class returned.
+
+    Returns
+    -------
+    OutputError
+        The error to raise (``raise io_error(exc, "--out") from None``).
+    """
     path = exc.filename if exc.filename is not None else where
     cause = exc.strerror or str(exc) or type(exc).__name__
     fix = {errno.ENOSPC: "the disk is full: free space or choose another folder",

@@ -35,7 +35,13 @@ def _exit(signum, frame):
 
 
 def install() -> bool:
-    """Install the start-up handlers if this process is the pkcsf command; return whether it did."""
+    """Install the start-up handlers if this process is the pkcsf command; return whether it did.
+
+    Returns
+    -------
+    bool
+        True when the handlers were installed.
+    """
     if not _is_cli() or threading.current_thread() is not threading.main_thread():
         return False
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:

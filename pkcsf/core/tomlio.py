@@ -25,7 +25,27 @@ _BOM = "\ufeff"
 
 
 def loads(text: str, *, error=PkcsfError, what: str = "TOML text") -> dict:
-    """Parse TOML text; any failure raises ``error(what, ...)`` in one line."""
+    """Parse TOML text; any failure raises ``error(what, ...)`` in one line.
+
+    Parameters
+    ----------
+    text : str
+        The TOML document.
+    error : type of PkcsfError, optional
+        The error class raised.
+    what : str, optional
+        What the text is, named in errors.
+
+    Returns
+    -------
+    dict
+        The parsed document.
+
+    Examples
+    --------
+    >>> loads("a = 1")
+    {'a': 1}
+    """
     if text.startswith(_BOM):
         text = text[1:]
     if len(text) > MAX_BYTES:
@@ -41,7 +61,22 @@ def loads(text: str, *, error=PkcsfError, what: str = "TOML text") -> dict:
 
 
 def read(path, error=PkcsfError, what: str = "file") -> dict:
-    """Read a TOML file (see :func:`loads`); a missing or unreadable file raises ``error``."""
+    """Read a TOML file (see :func:`loads`); a missing or unreadable file raises ``error``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    error : type of PkcsfError, optional
+        The error class raised.
+    what : str, optional
+        What the file is, named in errors.
+
+    Returns
+    -------
+    dict
+        The parsed document.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size

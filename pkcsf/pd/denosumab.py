@@ -47,6 +47,17 @@ _NAMES = ("F", "KA", "V1", "CL", "V2", "Q", "KSS", "KINT", "R0", "KSYN", "BASE",
 class DenosumabParameters:
     """Per-subject arrays (length 1 broadcasts), in h, L, L/h, 1/h, nmol/L (KSS, R0, IC50), nmol/L/h (KSYN),
     nmol/mmol (BASE). ``mw`` g/mol converts mg doses and nmol/L concentrations.
+
+    Parameters
+    ----------
+    values : dict of str to ndarray
+        Parameter arrays by name (length 1 or N).
+    mw : float
+        Molecular weight (g/mol).
+    label : str, optional
+        Name in tables.
+    cv : dict, optional
+        Coefficients of variation used to draw the subjects.
     """
 
     values: dict
@@ -185,7 +196,28 @@ def _batch(P, dose_t, dose_nmol, t_out, h):
 
 
 def schedule_doses(dose_mg: float, every_weeks: float, weeks: float) -> tuple[np.ndarray, np.ndarray]:
-    """Dose times (h) and amounts (mg) of ``dose_mg`` SC every ``every_weeks`` weeks for ``weeks`` weeks."""
+    """Dose times (h) and amounts (mg) of ``dose_mg`` SC every ``every_weeks`` weeks for ``weeks`` weeks.
+
+    Parameters
+    ----------
+    dose_mg : float
+        Amount of each dose (mg).
+    every_weeks : float
+        Dosing interval (weeks).
+    weeks : float
+        Length of the schedule (weeks); doses before its end.
+
+    Returns
+    -------
+    tuple of ndarray
+        Dose times (h) and amounts (mg).
+
+    Examples
+    --------
+    >>> t, a = schedule_doses(120, 4, 12)
+    >>> t.tolist()
+    [0.0, 672.0, 1344.0]
+    """
     for name, x in (("dose_mg", dose_mg), ("every_weeks", every_weeks), ("weeks", weeks)):
         if not (isinstance(x, (int, float)) and math.isfinite(x) and x > 0):
             raise ParameterError(name, x, "must be a number > 0")
@@ -195,7 +227,21 @@ def schedule_doses(dose_mg: float, every_weeks: float, weeks: float) -> tuple[np
 
 @dataclass(eq=False)
 class DenosumabResult:
-    """Serum denosumab (free and total, ug/mL), total RANKL (nmol/L) and uNTx/Cr (nmol/mmol) at ``times`` (h)."""
+    """Serum denosumab (free and total, ug/mL), total RANKL (nmol/L) and uNTx/Cr (nmol/mmol) at ``times`` (h).
+
+    Attributes
+    ----------
+    times : ndarray, shape (T,)
+        Output times (h).
+    free, total : ndarray, shape (N, T)
+        Serum denosumab (ug/mL).
+    rankl_total : ndarray, shape (N, T)
+        Total RANKL (nmol/L).
+    untx, base : ndarray
+        uNTx/Cr (nmol/mmol) and its baseline.
+    dose_times : ndarray
+        Dose times (h).
+    """
 
     times: np.ndarray
     free: np.ndarray          # (N, T) ug/mL
@@ -234,6 +280,24 @@ def simulate_denosumab(params: DenosumabParameters, dose_times_h, doses_mg, time
 
     ``dose_times_h``, ``doses_mg``: the regimen (shared by all subjects; :func:`schedule_doses`);
     ``times_h``: increasing output times (h) starting at or after 0.
+
+    Parameters
+    ----------
+    params : DenosumabParameters
+        Subjects' parameters.
+    dose_times_h, doses_mg : array_like
+        The regimen.
+    times_h : array_like
+        Output times (h).
+    step_h : float, optional
+        Integration step (h).
+    subjects : int, optional
+        Number of subjects (default: the size of ``params``).
+
+    Returns
+    -------
+    DenosumabResult
+        Drug, RANKL and uNTx/Cr time courses.
     """
     dt = np.asarray(dose_times_h, dtype=float)
     dm = np.asarray(doses_mg, dtype=float)

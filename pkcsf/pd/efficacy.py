@@ -26,7 +26,28 @@ __all__ = ["CellKill", "log_cell_kill", "time_above"]
 
 
 def time_above(times, conc, threshold: float) -> np.ndarray:
-    """Time (h) each row of ``conc`` (N, T) spends >= ``threshold``, linear between outputs."""
+    """Time (h) each row of ``conc`` (N, T) spends >= ``threshold``, linear between outputs.
+
+    Parameters
+    ----------
+    times : ndarray, shape (T,)
+        Output times (h).
+    conc : ndarray, shape (N, T)
+        Concentrations.
+    threshold : float
+        In the unit of ``conc``.
+
+    Returns
+    -------
+    ndarray, shape (N,)
+        Hours.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> time_above(np.array([0.0, 1.0, 2.0]), np.array([[0.0, 2.0, 0.0]]), 1.0).tolist()
+    [1.0]
+    """
     t = np.asarray(times, dtype=float)
     C = np.atleast_2d(np.asarray(conc, dtype=float))
     a, b = C[:, :-1], C[:, 1:]
@@ -43,7 +64,19 @@ def time_above(times, conc, threshold: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CellKill:
-    """Log-kill model: ``threshold`` (mg/L), ``kill`` (log10 per h above), ``doubling_time`` (h or None)."""
+    """Log-kill model: ``threshold`` (mg/L), ``kill`` (log10 per h above), ``doubling_time`` (h or None).
+
+    Parameters
+    ----------
+    threshold : float
+        Concentration (mg/L) above which cells are killed.
+    kill : float
+        Log10 kill per hour above the threshold.
+    doubling_time : float, optional
+        Regrowth doubling time (h); None: no regrowth.
+    label : str, optional
+        Name in tables.
+    """
 
     threshold: float
     kill: float
@@ -68,7 +101,24 @@ class CellKill:
 
 
 def log_cell_kill(times, conc, model: CellKill, *, window: float | None = None) -> np.ndarray:
-    """Net log10 change of the tumour cell number per subject over ``[times[0], window]``; negative = kill."""
+    """Net log10 change of the tumour cell number per subject over ``[times[0], window]``; negative = kill.
+
+    Parameters
+    ----------
+    times : ndarray, shape (T,)
+        Output times (h).
+    conc : ndarray, shape (N, T)
+        Concentrations (mg/L).
+    model : CellKill
+        The log-kill model.
+    window : float, optional
+        End of the window (h); default: the last output time.
+
+    Returns
+    -------
+    ndarray, shape (N,)
+        Net log10 change.
+    """
     t = np.asarray(times, dtype=float)
     C = np.atleast_2d(np.asarray(conc, dtype=float))
     if C.shape[1] != t.size:

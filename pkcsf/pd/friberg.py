@@ -276,6 +276,23 @@ def ctcae_grade(anc, lln: float | None = None) -> np.ndarray:
     Grades 2-4 use the fixed bounds of :data:`CTCAE_NEUTROPHILS`; grade 1
     (< LLN) needs the laboratory's lower limit of normal ``lln`` (1e9/L).
     Without ``lln``, grade 0 means "grade 0 or 1" (ANC >= 1.5).
+
+    Parameters
+    ----------
+    anc : array_like
+        Absolute neutrophil counts (1e9/L).
+    lln : float, optional
+        Lower limit of normal (1e9/L).
+
+    Returns
+    -------
+    ndarray of int
+        Grades 0-4.
+
+    Examples
+    --------
+    >>> ctcae_grade([2.0, 1.2, 0.7, 0.3]).tolist()
+    [0, 2, 3, 4]
     """
     a = np.asarray(anc, dtype=float)
     g = np.zeros(a.shape, dtype=np.int64)
@@ -294,6 +311,17 @@ def ctcae_grade(anc, lln: float | None = None) -> np.ndarray:
 class NeutropeniaResult:
     """ANC read-outs of a batch. ``nadir`` (1e9/L), ``time_to_nadir`` (h), ``grade`` (CTCAE), shape (N,);
     ``anc`` (N, T) at the output times when kept; ``times`` (T,) h; ``params`` the subjects' parameters.
+
+    Attributes
+    ----------
+    nadir, time_to_nadir, grade : ndarray, shape (N,)
+        As above.
+    anc : ndarray or None
+        ANC time courses.
+    params : FribergParameters
+        The subjects' parameters.
+    window : float
+        End of the read-out window (h).
     """
 
     times: np.ndarray
@@ -384,5 +412,22 @@ def neutropenia(times, conc, params: FribergParameters, *, window: float | None 
 
 
 def friberg_anc(times, conc, params: FribergParameters, **kwargs) -> np.ndarray:
-    """ANC (1e9/L) at the output times, shape (N, T): :func:`neutropenia` with ``keep_anc=True``."""
+    """ANC (1e9/L) at the output times, shape (N, T): :func:`neutropenia` with ``keep_anc=True``.
+
+    Parameters
+    ----------
+    times : ndarray, shape (T,)
+        Output times (h).
+    conc : ndarray, shape (N, T)
+        Plasma concentrations (mg/L).
+    params : FribergParameters
+        Subjects' parameters.
+    **kwargs
+        Other options of :func:`neutropenia`.
+
+    Returns
+    -------
+    ndarray, shape (N, T)
+        ANC (1e9/L).
+    """
     return neutropenia(times, conc, params, keep_anc=True, **kwargs).anc

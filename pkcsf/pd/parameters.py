@@ -47,7 +47,15 @@ _SOURCE_RE = re.compile(r"^(10\.\d{4,9}/\S+|PMID\s*\d+|PMC\d+|https?://\S+|label
 
 @dataclass(frozen=True)
 class PDValue:
-    """One sourced value, in the PD base unit of its kind (``value``) and as written (``given``, ``unit``)."""
+    """One sourced value, in the PD base unit of its kind (``value``) and as written (``given``, ``unit``).
+
+    Parameters
+    ----------
+    name, unit, source, where, note, calibration : str
+        As in the file.
+    value, given : float
+        Base-unit and written value.
+    """
 
     name: str
     value: float
@@ -66,7 +74,21 @@ class PDValue:
 
 @dataclass
 class PDParameterSet:
-    """A parsed ``parameters/pd/<name>.toml``: sourced values, variabilities (CVs), references."""
+    """A parsed ``parameters/pd/<name>.toml``: sourced values, variabilities (CVs), references.
+
+    Parameters
+    ----------
+    name : str
+        Set name.
+    path : Path
+        The file read.
+    meta, references : dict
+        The file's tables.
+    values, variability : dict of str to PDValue
+        Sourced values and CVs.
+    raw : dict, optional
+        The parsed file.
+    """
 
     name: str
     path: Path
@@ -112,7 +134,18 @@ class PDParameterSet:
 
 
 def available_pd() -> list[str]:
-    """Names of the PD parameter files (``parameters/pd/*.toml``, calibration records excluded)."""
+    """Names of the PD parameter files (``parameters/pd/*.toml``, calibration records excluded).
+
+    Returns
+    -------
+    list of str
+        Sorted names.
+
+    Examples
+    --------
+    >>> "pemetrexed" in available_pd()
+    True
+    """
     d = builtin_dir("parameters") / "pd"
     return sorted(p.stem for p in d.glob("*.toml") if not p.stem.endswith("_calibration"))
 
@@ -142,7 +175,18 @@ def _check_source(where: str, spec: dict, refs: dict, path: Path) -> str:
 
 
 def load_pd_parameters(name_or_path) -> PDParameterSet:
-    """Read ``parameters/pd/<name>.toml`` (or a path), check every source, convert units."""
+    """Read ``parameters/pd/<name>.toml`` (or a path), check every source, convert units.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A name (see :func:`available_pd`) or a ``.toml`` file.
+
+    Returns
+    -------
+    PDParameterSet
+        The sourced values.
+    """
     p = Path(str(name_or_path))
     if p.suffix != ".toml":
         names = available_pd()
