@@ -190,6 +190,20 @@ def test_foreign_folder_is_refused(tmp_path):
     assert staging_left(tmp_path) == []
 
 
+def test_folder_of_an_earlier_pkcsf_run_without_manifest_is_replaced(tmp_path):
+    # written before .pkcsf-output.json existed: run.json lists pkcsf's files; the rest are the user's
+    out = tmp_path / "old"
+    (out / "figures").mkdir(parents=True)
+    (out / "summary.csv").write_text("old")
+    (out / "figures" / "bands.png").write_bytes(b"png")
+    (out / "notes.txt").write_text("mine")
+    (out / "run.json").write_text(json.dumps({"pkcsf_version": "0.1.0", "files": ["summary.csv", "run.json"]}))
+    with O.Output(out) as st:
+        st.path("summary.csv").write_text("new")
+        st.commit()
+    assert sorted(listing(out)) == sorted([O.MANIFEST, "summary.csv", "notes.txt"])
+
+
 # ------------------------------------------------------------------ stale staging folders
 def test_stale_staging_folders_are_removed(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
