@@ -132,7 +132,23 @@ class Drug:
         return _drug_from_set(ps.with_values(**changes))
 
     def threshold(self, name: str | None = None) -> float:
-        """A threshold in mg/L (the first one when ``name`` is None)."""
+        """A threshold in mg/L (the first one when ``name`` is None).
+
+        Parameters
+        ----------
+        name : str, optional
+            Threshold name (see ``drug.thresholds``).
+
+        Returns
+        -------
+        float
+            mg/L.
+
+        Examples
+        --------
+        >>> drug("methotrexate").threshold() > 0
+        True
+        """
         if not self.thresholds:
             raise ParameterError(f"{self.name}.thresholds", None, "this drug has no sourced threshold")
         if name is None:
@@ -392,7 +408,22 @@ class Setup:
         return refs
 
     def simulate(self, regimen, times, **kwargs):
-        """Shortcut for :func:`pkcsf.engine.simulate` with this setup's model and typical parameters."""
+        """Shortcut for :func:`pkcsf.engine.simulate` with this setup's model and typical parameters.
+
+        Parameters
+        ----------
+        regimen : Dose or Regimen
+            Doses at this setup's sites.
+        times : array_like
+            Output times (h).
+        **kwargs
+            Other options of :func:`pkcsf.engine.simulate.simulate`.
+
+        Returns
+        -------
+        SimulationResult
+            The result.
+        """
         from pkcsf.engine.simulate import simulate
 
         return simulate(self.model, regimen, self.parameters, times=times, **kwargs)

@@ -514,7 +514,22 @@ class Population:
         return None if self.data is None else len(self.data)
 
     def covariates(self, n: int, seed: int, start: int = 0) -> pd.DataFrame:
-        """Covariates of subjects ``start .. start+n-1``."""
+        """Covariates of subjects ``start .. start+n-1``.
+
+        Parameters
+        ----------
+        n : int
+            Number of subjects.
+        seed : int
+            Random seed (subject ``k`` of a seed is the same whatever ``n`` and ``start``).
+        start : int, optional
+            First subject index.
+
+        Returns
+        -------
+        DataFrame
+            One row per subject.
+        """
         if self.data is not None:
             cols = [c for c in self.data.columns if c in COVARIATES]
             return derive_covariates(self.data.iloc[start:start + n][cols].reset_index(drop=True))
@@ -524,7 +539,22 @@ class Population:
         return self.demographics.sample(n, seed, start, fixed=getattr(self, "fixed", None))
 
     def etas(self, n: int, seed: int, start: int = 0) -> np.ndarray:
-        """Random effects (n, n_eta) of subjects ``start .. start+n-1``."""
+        """Random effects (n, n_eta) of subjects ``start .. start+n-1``.
+
+        Parameters
+        ----------
+        n : int
+            Number of subjects.
+        seed : int
+            Random seed.
+        start : int, optional
+            First subject index.
+
+        Returns
+        -------
+        ndarray, shape (n, n_eta)
+            Random effects.
+        """
         k = len(self.random_effects)
         if k == 0:
             return np.zeros((n, 0))
@@ -537,6 +567,19 @@ class Population:
 
         Returns a DataFrame with an ``ID`` column, the covariates and one
         column per parameter of ``typical`` (base units).
+
+        Parameters
+        ----------
+        typical : dict
+            Typical parameter values (base units).
+        n : int
+            Number of subjects.
+        seed : int, optional
+            Random seed.
+        start : int, optional
+            First subject index.
+        variability : bool, optional
+            Apply the random effects (False: covariate effects only).
         """
         if self.data is not None:
             if start + n > len(self.data):

@@ -409,6 +409,16 @@ class ArmResult:
         """Tidy frame of the observation rows: ``arm, drug, ID, TIME, group, DV, PRED, IPRED, unit`` (see
         :mod:`pkcsf.clinical.events`: PRED is the typical subject with the patient's covariates; IPRED equals
         PRED unless the table gives individual parameters).
+
+        Parameters
+        ----------
+        drug : str, optional
+            The drug (default: the arm's only drug).
+
+        Returns
+        -------
+        DataFrame
+            One row per observation.
         """
         drug, ds = self._dataset(drug)
         obs = ds.observations()
@@ -417,12 +427,38 @@ class ArmResult:
         return obs
 
     def nonmem(self, drug: str | None = None) -> pd.DataFrame:
-        """NONMEM-style wide frame: the table's rows with PRED, IPRED, RES, IRES (observation rows)."""
+        """NONMEM-style wide frame: the table's rows with PRED, IPRED, RES, IRES (observation rows).
+
+        Parameters
+        ----------
+        drug : str, optional
+            The drug (default: the arm's only drug).
+
+        Returns
+        -------
+        DataFrame
+            The event table with predictions and residuals.
+        """
         drug, ds = self._dataset(drug)
         return nonmem_wide(ds.observations(), ds.data)
 
     def simulate_observations(self, replicates: int = 200, seed: int = 0, drug: str | None = None) -> pd.DataFrame:
-        """The table's design simulated with random effects (for a visual predictive check)."""
+        """The table's design simulated with random effects (for a visual predictive check).
+
+        Parameters
+        ----------
+        replicates : int, optional
+            Number of simulated copies of the design.
+        seed : int, optional
+            Random seed.
+        drug : str, optional
+            The drug.
+
+        Returns
+        -------
+        DataFrame
+            Simulated observations, column ``replicate``.
+        """
         drug, ds = self._dataset(drug)
         return ds.simulate_observations(replicates, seed)
 
@@ -467,6 +503,18 @@ class ArmResult:
         :func:`pkcsf.analysis.metrics.summarize`, dose-aware with the exact pre-dose
         values. ``threshold`` in the scenario's unit (a number) or as text
         with a unit. One row per subject, group and interval.
+
+        Parameters
+        ----------
+        drug : str, optional
+            The drug.
+        threshold : float or str, optional
+            Threshold for the time above it.
+
+        Returns
+        -------
+        DataFrame
+            One row per subject, group and interval.
         """
         from pkcsf.analysis import metrics as M
 
@@ -504,6 +552,26 @@ class ArmResult:
         ``cv``: proportional (log-normal) residual error; ``lloq``: values below
         it are reported as 0 (below the limit of quantification, as
         :func:`pkcsf.analysis.nca.nca` expects). Returns ``id, time, conc, group, unit``.
+
+        Parameters
+        ----------
+        group : str
+            Compartment group.
+        times : array_like
+            Sampling times (h).
+        drug : str, optional
+            The drug.
+        cv : float, optional
+            Proportional residual error.
+        lloq : float, optional
+            Limit of quantification.
+        seed : int, optional
+            Random seed of the residual error.
+
+        Returns
+        -------
+        DataFrame
+            ``id, time, conc, group, unit``.
         """
         from pkcsf.analysis import metrics as M
         from pkcsf.clinical.population import normals
@@ -528,7 +596,20 @@ class ArmResult:
                              "conc": vals.ravel(), "group": group, "unit": self.unit})
 
     def bands(self, drug: str | None = None, q=(5, 50, 95)) -> pd.DataFrame:
-        """Percentiles over subjects at each time: columns drug, group, time, p5, p50, p95 (and typical)."""
+        """Percentiles over subjects at each time: columns drug, group, time, p5, p50, p95 (and typical).
+
+        Parameters
+        ----------
+        drug : str, optional
+            The drug.
+        q : sequence of float, optional
+            Percentiles.
+
+        Returns
+        -------
+        DataFrame
+            One row per group and time.
+        """
         rows = []
         for d in ([drug] if drug else list(self.profiles)):
             prof = self.profiles[d]
@@ -575,6 +656,16 @@ class ScenarioResult:
 
         Failed subjects are excluded from every percentile; ``n`` counts the subjects the
         percentiles are taken over and ``n_failed`` those excluded (see :meth:`failures`).
+
+        Parameters
+        ----------
+        q : sequence of float, optional
+            Percentiles (default 5, 50, 95).
+
+        Returns
+        -------
+        DataFrame
+            One row per arm, drug, group and read-out.
         """
         m = self.metrics()
         value_cols = [c for c in m.columns if c not in ("arm", "id", "drug", "group", "unit", "auc_unit", "status")]
@@ -638,6 +729,18 @@ class ScenarioResult:
     def plot(self, groups=("ventricular", "cisternal", "lumbar", "plasma"), **kwargs):
         """Median and 5–95% band per compartment group, every arm overlaid (see
         :func:`pkcsf.plotting.overlay_arms`, which takes the same keywords). Returns the Axes.
+
+        Parameters
+        ----------
+        groups : sequence of str, optional
+            Compartment groups, one panel each.
+        **kwargs
+            As :func:`pkcsf.plotting.overlay_arms`.
+
+        Returns
+        -------
+        ndarray of Axes
+            The panels.
         """
         from pkcsf.plotting import overlay_arms
 

@@ -104,7 +104,18 @@ class CompiledModel:
         return len(self.mm_src) > 0
 
     def column(self, name: str) -> int:
-        """Column of ``P`` holding parameter (or derived parameter) ``name``."""
+        """Column of ``P`` holding parameter (or derived parameter) ``name``.
+
+        Parameters
+        ----------
+        name : str
+            Parameter name.
+
+        Returns
+        -------
+        int
+            Column index.
+        """
         try:
             return self.columns.index(name)
         except ValueError:

@@ -145,7 +145,25 @@ class Dose:
         return [replace(self, time=self.time + k * self.ii, ii=0.0, addl=0) for k in range(self.addl + 1)]
 
     def repeat(self, every, n: int) -> "Regimen":
-        """``n`` doses in all, ``every`` apart (h or e.g. ``"1 week"``)."""
+        """``n`` doses in all, ``every`` apart (h or e.g. ``"1 week"``).
+
+        Parameters
+        ----------
+        every : float or str
+            Interval (h or text).
+        n : int
+            Number of doses in all (>= 1).
+
+        Returns
+        -------
+        Regimen
+            One compact dose with ``ii`` and ``addl``.
+
+        Examples
+        --------
+        >>> len(Dose("12 mg", "lumbar").repeat("1 week", 4))
+        4
+        """
         if isinstance(n, bool) or int(n) != n or n < 1:
             raise DosingError("repeat.n", n, "the number of doses must be a whole number >= 1")
         return Regimen([replace(self, ii=_time(every, "repeat.every"), addl=int(n) - 1)])
@@ -319,20 +337,63 @@ class Regimen:
     __radd__ = __add__
 
     def shift(self, dt) -> "Regimen":
-        """The regimen moved later by ``dt`` (h or text such as ``"1 week"``); ``end`` and ``origin`` move with it."""
+        """The regimen moved later by ``dt``; ``end`` and ``origin`` move with it.
+
+        Parameters
+        ----------
+        dt : float or str
+            Shift (h or text such as ``"1 week"``).
+
+        Returns
+        -------
+        Regimen
+            The shifted regimen.
+        """
         dt = _time(dt, "shift")
         return Regimen([replace(d, time=d.time + dt) for d in self.doses],
                        end=None if self._end is None else self._end + dt, label=self.label,
                        origin=None if self._origin is None else self._origin + dt)
 
     def then(self, other: "Regimen", gap=0.0) -> "Regimen":
-        """``other`` shifted so that its origin (first dose unless set) is at this regimen's end (plus ``gap``)."""
+        """``other`` shifted so that its origin (first dose unless set) is at this regimen's end (plus ``gap``).
+
+        Parameters
+        ----------
+        other : Regimen or Dose
+            The next phase.
+        gap : float or str, optional
+            Rest between the phases (h or text).
+
+        Returns
+        -------
+        Regimen
+            Both phases.
+
+        Examples
+        --------
+        >>> a = Dose("12 mg", "lumbar").repeat("1 week", 2)
+        >>> [d.time for d in a.then(a, gap="1 week")]
+        [0.0, 168.0, 336.0, 504.0]
+        """
         if isinstance(other, Dose):
             other = Regimen([other])
         return self + other.shift(self.end + _time(gap, "gap") - other.origin)
 
     def repeat(self, every, n: int) -> "Regimen":
-        """The whole regimen ``n`` times, each copy ``every`` after the previous."""
+        """The whole regimen ``n`` times, each copy ``every`` after the previous.
+
+        Parameters
+        ----------
+        every : float or str
+            Interval between copies (h or text).
+        n : int
+            Number of copies.
+
+        Returns
+        -------
+        Regimen
+            The repeated regimen.
+        """
         every = _time(every, "repeat.every")
         out = Regimen(label=self.label)
         for k in range(int(n)):
@@ -342,12 +403,34 @@ class Regimen:
         return out
 
     def with_site(self, site: str) -> "Regimen":
-        """The same doses given at ``site`` instead."""
+        """The same doses given at ``site`` instead.
+
+        Parameters
+        ----------
+        site : str
+            Dosing site or route.
+
+        Returns
+        -------
+        Regimen
+            The regimen at ``site``.
+        """
         return Regimen([replace(d, site=site) for d in self.doses], end=self._end, label=self.label,
                        origin=self._origin)
 
     def scaled(self, factor: float) -> "Regimen":
-        """Every amount multiplied by ``factor`` (expressions become ``(expr) * factor``)."""
+        """Every amount multiplied by ``factor`` (expressions become ``(expr) * factor``).
+
+        Parameters
+        ----------
+        factor : float
+            Multiplier.
+
+        Returns
+        -------
+        Regimen
+            The scaled regimen.
+        """
         out = []
         for d in self.doses:
             if isinstance(d.amount, str):
@@ -391,7 +474,18 @@ class Regimen:
         return sorted({d.drug for d in self.doses if d.drug})
 
     def for_drug(self, drug: str) -> "Regimen":
-        """The doses of ``drug`` (and the doses that name no drug)."""
+        """The doses of ``drug`` (and the doses that name no drug).
+
+        Parameters
+        ----------
+        drug : str
+            Drug name.
+
+        Returns
+        -------
+        Regimen
+            Those doses.
+        """
         return Regimen([d for d in self.doses if d.drug in (drug, None)], end=self._end, label=self.label,
                        origin=self._origin)
 
@@ -430,6 +524,20 @@ class Regimen:
         duration, so that :func:`from_nonmem` reads it back as an infusion by
         duration (which keeps its duration, not its rate, under
         bioavailability). The column is only written when such a dose exists.
+
+        Parameters
+        ----------
+        id : int, optional
+            Subject ID written in the ``ID`` column.
+        model : Model, optional
+            Write compartments as 1-based numbers.
+        compact : bool, optional
+            Keep II/ADDL (True) or unroll them.
+
+        Returns
+        -------
+        DataFrame
+            One row per dose.
         """
         doses = self.doses if compact else self.expand()
         rows = []

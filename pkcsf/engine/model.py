@@ -422,7 +422,18 @@ class Model:
         return [s.name for s in self.sites]
 
     def compartment(self, name: str) -> Compartment:
-        """The compartment called ``name``; an unknown name raises listing the valid ones."""
+        """The compartment called ``name``; an unknown name raises listing the valid ones.
+
+        Parameters
+        ----------
+        name : str
+            Compartment name.
+
+        Returns
+        -------
+        Compartment
+            The compartment.
+        """
         for c in self.compartments:
             if c.name == name:
                 return c
@@ -430,7 +441,18 @@ class Model:
         raise AssertionError  # pragma: no cover
 
     def site(self, name: str) -> Site:
-        """The dosing site called ``name``; an unknown name raises listing the valid ones."""
+        """The dosing site called ``name``; an unknown name raises listing the valid ones.
+
+        Parameters
+        ----------
+        name : str
+            Site name.
+
+        Returns
+        -------
+        Site
+            The site.
+        """
         for s in self.sites:
             if s.name == name:
                 return s
@@ -438,14 +460,42 @@ class Model:
         raise AssertionError  # pragma: no cover
 
     def with_parameters(self, extra) -> "Model":
-        """A copy that also declares ``extra`` parameters (names or Parameter)."""
+        """A copy that also declares ``extra`` parameters (names or Parameter).
+
+        Parameters
+        ----------
+        extra : iterable of str or Parameter
+            Parameters to declare.
+
+        Returns
+        -------
+        Model
+            The extended model.
+        """
         have = set(self.parameter_names)
         add = [p if isinstance(p, Parameter) else Parameter(p) for p in extra]
         return replace(self, parameters=self.parameters + tuple(p for p in add if p.name not in have))
 
     def extend(self, *, name=None, compartments=(), transfers=(), sites=(), parameters=(),
                derived=(), description=None) -> "Model":
-        """A new model with more compartments, transfers, sites or parameters."""
+        """A new model with more compartments, transfers, sites or parameters.
+
+        Parameters
+        ----------
+        name : str, optional
+            Name of the new model (default: this one's).
+        compartments, transfers, sites, parameters : sequence, optional
+            What to add.
+        derived : sequence of (str, str), optional
+            Derived parameters to add.
+        description : str, optional
+            Description of the new model.
+
+        Returns
+        -------
+        Model
+            The validated new model.
+        """
         derived = tuple(derived.items()) if isinstance(derived, dict) else tuple(derived)
         return Model(name or self.name,
                      self.compartments + tuple(compartments),

@@ -105,7 +105,18 @@ class SimulationResult:
 
     # ---------------------------------------------------------- accessors
     def index(self, name: str) -> int:
-        """Index of state ``name`` in the saved states; an unknown name raises listing them."""
+        """Index of state ``name`` in the saved states; an unknown name raises listing them.
+
+        Parameters
+        ----------
+        name : str
+            State name.
+
+        Returns
+        -------
+        int
+            The index.
+        """
         return self.names.index(check_choice("compartment", name, self.names, SolverError))
 
     def concentrations(self) -> np.ndarray:
@@ -113,14 +124,40 @@ class SimulationResult:
         return self.amounts / self.volumes[:, None, :]
 
     def concentration(self, name: str, unit: str = "mg/L", mw: float | None = None) -> np.ndarray:
-        """Concentration-time array of one compartment, shape (N, T)."""
+        """Concentration-time array of one compartment, shape (N, T).
+
+        Parameters
+        ----------
+        name : str
+            Compartment name.
+        unit : str, optional
+            Concentration unit (default mg/L).
+        mw : float, optional
+            Molecular weight (g/mol), for molar units.
+
+        Returns
+        -------
+        ndarray, shape (N, T)
+            Concentrations.
+        """
         j = self.index(name)
         if not self._has_volume[j]:
             raise SolverError("compartment", name, f"has no volume, so it has an amount (mg), not a concentration; use amount({name!r})")
         return self.amounts[:, :, j] / self.volumes[:, None, j] * concentration_factor(unit, mw)
 
     def amount(self, name: str) -> np.ndarray:
-        """Amount-time array (mg) of one state, shape (N, T)."""
+        """Amount-time array (mg) of one state.
+
+        Parameters
+        ----------
+        name : str
+            State name.
+
+        Returns
+        -------
+        ndarray, shape (N, T)
+            Amounts (mg).
+        """
         return self.amounts[:, :, self.index(name)]
 
     def total_mass(self) -> np.ndarray:
@@ -137,6 +174,22 @@ class SimulationResult:
         ``kind='concentration'`` gives mg/L (or ``unit``, e.g. ``"umol/L"``
         with ``mw``) for compartments with a volume and mg for the others;
         ``kind='amount'`` gives mg for every state.
+
+        Parameters
+        ----------
+        kind : {"concentration", "amount"}, optional
+            What to tabulate.
+        unit : str, optional
+            Concentration unit.
+        mw : float, optional
+            Molecular weight (g/mol), for molar units.
+        compartments : list of str, optional
+            Only these states.
+
+        Returns
+        -------
+        DataFrame
+            Tidy rows.
         """
         check_choice("kind", kind, ["concentration", "amount"], SolverError)
         names = self.names if compartments is None else [self.names[self.index(c)] for c in compartments]

@@ -378,7 +378,18 @@ class Problem:
         return [self.compiled.state_names[i] for i in self.save]
 
     def events(self, rows: slice):
-        """The dose events of subjects ``rows`` as the kernels' arrays."""
+        """The dose events of subjects ``rows`` as the kernels' arrays.
+
+        Parameters
+        ----------
+        rows : slice
+            Subjects.
+
+        Returns
+        -------
+        tuple of ndarray
+            Event times, sites, amounts, kinds and counts.
+        """
         P = self.P[rows]
         ids = self.ids[rows]
         base = {n: P[:, j] for j, n in enumerate(self.compiled.parameter_names)}
@@ -396,6 +407,19 @@ class Problem:
         ``out``, if given, is filled in place: a C-contiguous float64 array of
         shape (n_rows, T, n_saved), e.g. a slice of a larger result array
         (saves a copy per chunk).
+
+        Parameters
+        ----------
+        rows : slice, optional
+            Subjects to solve (default all).
+        out : ndarray, optional
+            Array to fill (see above).
+
+        Returns
+        -------
+        tuple
+            ``(out, status, counters)``: amounts (n_rows, T, n_saved), :class:`~pkcsf.core.errors.Status` codes,
+            solver counters.
         """
         cm = self.compiled
         P = np.ascontiguousarray(self.P[rows])
@@ -417,7 +441,18 @@ class Problem:
         return out, status, counters
 
     def chunks(self, chunk_size: int | None = None):
-        """Yield row slices covering all subjects."""
+        """Yield row slices covering all subjects.
+
+        Parameters
+        ----------
+        chunk_size : int, optional
+            Subjects per chunk (default: a size that bounds memory).
+
+        Yields
+        ------
+        slice
+            Rows of one chunk.
+        """
         N = self.n_subjects
         cs = chunk_size or _default_chunk(len(self.times), len(self.save), N)
         for a in range(0, N, cs):
