@@ -198,6 +198,21 @@ def test_cli_run_event_table_csv_and_figures(tmp_path):
     assert (out / "figures" / "vpc.png").exists()
 
 
+def test_cli_run_ipred_map(tmp_path):
+    small = tmp_path / "two.csv"
+    df = pd.read_csv(CSV)
+    df[df["ID"].isin([1, 5])].to_csv(small, index=False)
+    (tmp_path / "s.toml").write_text('drug = "methotrexate"\n[[arms]]\nname = "p"\nevents = "two.csv"\n')
+    r = _cli("run", "s.toml", "--out", "out", "--ipred", "map", "--no-figures", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    obs = pd.read_csv(tmp_path / "out" / "observations.csv")
+    assert (obs["IPRED_from"] == "MAP").all() and not np.allclose(obs["IPRED"], obs["PRED"])
+    wide = pd.read_csv(tmp_path / "out" / "nonmem.csv")
+    o = wide[wide["EVID"] == 0]
+    np.testing.assert_allclose(o["IPRED"], obs["IPRED"])
+    np.testing.assert_allclose(o["IRES"].dropna(), (o["DV"] - o["IPRED"]).dropna())
+
+
 def test_cli_run_parquet(tmp_path):
     pytest.importorskip("pyarrow", reason="pyarrow (the parquet extra) is not installed")
     r = _cli("run", str(TOML), "--out", str(tmp_path / "out"), "--format", "parquet", "--no-figures", "--quiet",
@@ -314,3 +329,29 @@ def test_to_xarray_missing_gives_clear_error(monkeypatch):
     res = pk.simulate("methotrexate", "12 mg ommaya once", days=1)
     with pytest.raises(OutputError, match=r"pip install 'pkcsf\[xarray\]'"):
         res.to_xarray()
+
+
+# ----------------------------------------------------------------------------- IPRED from MAP fits
+def test_map_ipred_matches_the_forecast_and_moves_toward_dv():
+    """Patients 1 and 3 (3 has a trough DV at the time of an II/ADDL dose): IPRED from each patient's MAP
+    parameters re-simulated on the arm's grid equals the forecast's own IPRED at his DV, and fits the DV
+    better than PRED."""
+    from pkcsf.clinical.individual import PRE_DOSE_SHIFT, map_ipred
+
+    df = pd.read_csv(CSV)
+    df = df[df["ID"].isin([1, 3])]
+    res = pk.simulate("methotrexate", df)
+    o = map_ipred(res, samples=100)
+    assert (o["IPRED_from"] == "MAP").all()
+    for pid in (1, 3):
+        oi = o[o["ID"] == pid]
+        rows = [{"time": t - (PRE_DOSE_SHIFT if (pid == 3 and t == 84.0) else 0.0), "group": g, "value": v}
+                for t, g, v in zip(oi["TIME"], oi["group"], oi["DV"])]
+        reg = res["methotrexate"].datasets["methotrexate"].regimens[pid]
+        cov = df[df["ID"] == pid].iloc[0][["WT", "HT", "AGE", "SCR"]].astype(float).to_dict()
+        cov["SEX"] = 0.0
+        fr = pk.forecast("methotrexate", reg, rows, covariates=cov, samples=100)
+        np.testing.assert_allclose(oi["IPRED"].to_numpy(), fr.observations["IPRED"].to_numpy(), rtol=1e-6)
+        np.testing.assert_allclose(oi["PRED"].to_numpy(), fr.observations["PRED"].to_numpy(), rtol=1e-6)
+    err = lambda c: np.sum(np.log(o["DV"] / o[c]) ** 2)  # noqa: E731
+    assert err("IPRED") < 0.7 * err("PRED")

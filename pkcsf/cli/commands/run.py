@@ -71,16 +71,18 @@ def _cmd_run(args) -> int:
         targets = res.targets()
         written.append(_write_table(targets, stage, "targets", fmt))
         written.append(_write_table(res.assumptions(), stage, "assumptions", fmt))
+        obs = None
         if any(a.datasets for a in res.arms.values()):      # event-table arms: PRED/IPRED beside DV
-            written.append(_write_table(_table_safe(res.observations()), stage, "observations", fmt))
-            written.append(_write_table(_table_safe(res.nonmem()), stage, "nonmem", fmt))
+            obs, wide = _observations(res, args.ipred)
+            written.append(_write_table(_table_safe(obs), stage, "observations", fmt))
+            written.append(_write_table(_table_safe(wide), stage, "nonmem", fmt))
         refs = _scenario_refs(scn, out)
         stage.path("references.txt").write_text("\n".join(refs) + "\n", encoding="utf-8")
         written.append("references.txt")
         shutil.copyfile(args.scenario, stage.path("scenario.toml"))
         written.append("scenario.toml")
         if figures:
-            written += _run_figures(res, stage, warnings)
+            written += _run_figures(res, stage, warnings, obs)
         failed = {name: a.failed for name, a in res.arms.items()}
         manifest = {
             "command": "pkcsf " + " ".join(args.argv), "scenario": str(args.scenario), "name": scn.name,
@@ -106,6 +108,19 @@ def _cmd_run(args) -> int:
                 print(targets.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
             print(f"\nwrote {len(written) + 1} files to {target} ({time.perf_counter() - t0:.1f} s)")
     return 0
+
+
+def _observations(res, ipred: str):
+    """(tidy, NONMEM-style) observation tables; ``ipred="map"``: IPRED from each patient's MAP fit to his DV."""
+    obs, wide = res.observations(), res.nonmem()
+    if ipred == "map":
+        from pkcsf.clinical.individual import map_ipred
+
+        obs = map_ipred(res, seed=res.scenario.seed)
+        o = (wide["EVID"] == 0).to_numpy()
+        wide.loc[o, "IPRED"] = obs["IPRED"].to_numpy()
+        wide["IRES"] = wide["DV"] - wide["IPRED"]
+    return obs, wide
 
 
 def _table_safe(df):
@@ -179,7 +194,7 @@ def readout_table(res, summary) -> str:
     return "\n".join(lines)
 
 
-def _run_figures(res, stage, warnings) -> list[str]:
+def _run_figures(res, stage, warnings, obs=None) -> list[str]:
     import pandas as pd
 
     pp = _plotting()
@@ -220,7 +235,7 @@ def _run_figures(res, stage, warnings) -> list[str]:
     if any(a.datasets for a in res.arms.values()):
         from pkcsf.plotting.gof import gof_plot, vpc_plot
 
-        obs = res.observations()
+        obs = res.observations() if obs is None else obs
         if obs["DV"].notna().any():
             out.append(_save_figure(stage, "goodness_of_fit", lambda: gof_plot(obs), warnings))
 
@@ -256,4 +271,7 @@ def register(sub, common) -> None:
     p.add_argument("--out", metavar="DIR", help="output folder (overrides outputs.folder)")
     p.add_argument("--format", choices=["csv", "parquet"], help="table format (overrides outputs.format)")
     p.add_argument("--no-figures", action="store_true", help="do not draw figures")
+    p.add_argument("--ipred", choices=["pred", "map"], default="pred",
+                   help="event-table arms: IPRED = PRED (default: the patients' random effects are unknown), or "
+                        "map: each patient's maximum a posteriori fit to his DV (pkcsf.clinical.individual)")
     p.set_defaults(func=_cmd_run)
