@@ -3,7 +3,7 @@
 A calibration record (``parameters/calibration/<name>.toml``, written by :mod:`pkcsf.clinical.calibration`) holds
 the fitted values and the approximate covariance of their logarithms (Gauss-Newton: ``(J'J)^-1 s^2`` from the
 least-squares Jacobian, residual variance from the fit). :func:`calibration_draws` samples parameter sets from the
-corresponding log-normal distribution, truncated at the calibration bounds; :func:`route_comparison_interval`
+posterior of the calibration objective (or its linearisation); :func:`route_comparison_interval`
 simulates a dose by lumbar puncture and by Ommaya for every set and reports the lumbar/Ommaya AUC ratio in a CSF
 space (the lateral ventricles by default) and the time above a threshold, each with its interval::
 
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.clinical import cns
-from pkcsf.clinical.calibration import CALIBRATIONS
+from pkcsf.clinical.calibration import CALIBRATIONS, _predict_all, _rows
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.paths import builtin_dir
 from pkcsf.core.tomlio import tomllib
@@ -44,12 +44,34 @@ def _record(name: str) -> dict:
     return rec
 
 
-def calibration_draws(calibration: str = "csf_transport_v3", n: int = 200, seed: int = 1) -> pd.DataFrame:
-    """Parameter sets drawn from a calibration's approximate posterior.
+def calibration_draws(calibration: str = "csf_transport_v3", n: int = 200, seed: int = 1, *,
+                      method: str = "posterior", proposals: int | None = None) -> pd.DataFrame:
+    """Parameter sets drawn from a calibration's uncertainty.
 
-    Returns a DataFrame with one row per draw and one column per fitted value (the record's keys, file units),
-    row 0 being the fitted (typical) values; ``log(values)`` ~ N(log(fit), cov_log), clipped at the bounds.
+    Parameters
+    ----------
+    calibration : str
+        Name of a calibration with a ``[covariance]`` in its record.
+    n, seed : int
+        Number of draws and random seed (same seed, same draws).
+    method : {"posterior", "linearized"}
+        ``"linearized"``: log(values) ~ N(log(fit), cov_log) (Gauss-Newton covariance of the record), truncated
+        at the bounds -- fast, but where the data hardly inform a parameter the linearisation spreads draws over
+        fits that the data exclude. ``"posterior"`` (default): sampling-importance-resampling of the posterior
+        of the calibration's own objective -- likelihood exp(-sum(log(pred/obs)^2) / (2 s^2)), s^2 = cost/(n_data -
+        n_free) of the fit, flat prior in log-parameters within the bounds -- with the linearised distribution
+        (variances capped at 4, i.e. a factor e^2 per SD) as proposal; every proposal is simulated against the
+        calibration data. The effective sample size is in ``.attrs["ess"]``.
+    proposals : int, optional
+        Number of proposals for ``"posterior"`` (default ``max(3 n, 60)``).
+
+    Returns
+    -------
+    DataFrame
+        One column per fitted value (the record's keys, file units), row 0 the fitted (typical) values, then ``n``
+        draws.
     """
+    check_choice("method", method, ["linearized", "posterior"], ParameterError)
     if int(n) < 1:
         raise ParameterError("n", n, "must be a whole number of draws >= 1")
     rec = _record(calibration)
@@ -59,13 +81,45 @@ def calibration_draws(calibration: str = "csf_transport_v3", n: int = 200, seed:
     lo = np.log([rec["fitted"][k]["bounds"][0] for k in cov_names])
     hi = np.log([rec["fitted"][k]["bounds"][1] for k in cov_names])
     rng = np.random.default_rng(seed)
-    # symmetric PSD square root (pinv-based covariances can be singular in directions the data do not inform)
     w, v = np.linalg.eigh((cov + cov.T) / 2.0)
-    root = v * np.sqrt(np.clip(w, 0.0, None))
-    z = rng.standard_normal((int(n), len(cov_names)))
-    x = np.clip(mu + z @ root.T, lo, hi)
-    x = np.vstack([mu, x])
-    return pd.DataFrame(np.exp(x), columns=cov_names)
+    if method == "linearized":
+        root = v * np.sqrt(np.clip(w, 0.0, None))
+        x = np.clip(mu + rng.standard_normal((int(n), len(cov_names))) @ root.T, lo, hi)
+        out = pd.DataFrame(np.exp(np.vstack([mu, x])), columns=cov_names)
+        out.attrs["ess"] = float(n)
+        return out
+    # posterior by sampling-importance-resampling; proposal = linearised normal with capped variances, truncated
+    # at the bounds by rejection (the truncation constant is the same for every proposal and cancels)
+    wp = np.clip(w, 1e-6, 4.0)
+    root = v * np.sqrt(wp)
+    prec = (v / wp) @ v.T
+    m = int(proposals) if proposals is not None else max(3 * int(n), 60)
+    xs = []
+    while len(xs) < m:
+        x = mu + rng.standard_normal((2 * m, len(cov_names))) @ root.T
+        xs.extend(x[np.all((x >= lo) & (x <= hi), axis=1)])
+    x = np.asarray(xs[:m])
+    cal = CALIBRATIONS[calibration]
+    rows = _rows(cal)
+    obs = rows["observed"].to_numpy(dtype=float)
+    s2 = float(rec["calibration"]["cost"]) / max(int(rec["calibration"]["n_data"]) - int(rec["calibration"]["n_free"]), 1)
+    order = [f.label if sum(g.name == f.name for g in cal.free) > 1 else f.name for f in cal.free]
+    idx = [cov_names.index(k) for k in order]
+    logw = np.empty(m)
+    for i in range(m):
+        pred = _predict_all(cal, np.exp(x[i, idx]), rows)
+        r = np.log(pred / obs)
+        sse = float(np.sum(r ** 2)) if np.all(np.isfinite(r)) else np.inf
+        d = x[i] - mu
+        logw[i] = -0.5 * sse / s2 + 0.5 * float(d @ prec @ d)
+    wts = np.exp(logw - np.max(logw[np.isfinite(logw)]))
+    wts[~np.isfinite(wts)] = 0.0
+    wts /= wts.sum()
+    pick = rng.choice(m, size=int(n), replace=True, p=wts)
+    out = pd.DataFrame(np.exp(np.vstack([mu, x[pick]])), columns=cov_names)
+    out.attrs["ess"] = float(1.0 / np.sum(wts ** 2))
+    out.attrs["proposals"] = m
+    return out
 
 
 def _changes_for(calibration: str, drug_name: str, row: pd.Series) -> dict:
@@ -86,7 +140,8 @@ def _changes_for(calibration: str, drug_name: str, row: pd.Series) -> dict:
 
 def route_comparison_interval(drug="methotrexate", dose="12 mg", *, model: str = "v3",
                               calibration: str = "csf_transport_v3", n: int = 200, seed: int = 1, days: float = 7.0,
-                              threshold="1 umol/L", site: str = "lv", level: float = 0.90) -> pd.DataFrame:
+                              threshold="1 umol/L", site: str = "lv", level: float = 0.90,
+                              method: str = "posterior", proposals: int | None = None) -> pd.DataFrame:
     """Lumbar vs Ommaya for one dose, with the calibration's parameter uncertainty.
 
     Parameters
@@ -108,6 +163,8 @@ def route_comparison_interval(drug="methotrexate", dose="12 mg", *, model: str =
         CSF compartment read out (``"lv"`` lateral ventricles; any compartment name, e.g. ``"spinal_t3t7"``).
     level : float
         Central interval probability (0.90: 5th-95th percentiles).
+    method, proposals :
+        How the parameter sets are drawn (see :func:`calibration_draws`).
 
     Returns
     -------
@@ -126,7 +183,7 @@ def route_comparison_interval(drug="methotrexate", dose="12 mg", *, model: str =
         check_choice("site", site, sorted(st.model.compartment_names), ParameterError)
     mw = st.mw
     thr = float(threshold) if isinstance(threshold, (int, float)) else parse_quantity(threshold, "concentration", mw=mw)
-    draws = calibration_draws(calibration, n=n, seed=seed)
+    draws = calibration_draws(calibration, n=n, seed=seed, method=method, proposals=proposals)
     base = dict(st.parameters)
     rows = []
     for _, r in draws.iterrows():
@@ -151,6 +208,7 @@ def route_comparison_interval(drug="methotrexate", dose="12 mg", *, model: str =
     tab = pd.DataFrame([{"quantity": k, "typical": float(v[0]), "median": float(np.median(v[1:])),
                          "lo": float(np.quantile(v[1:], a)), "hi": float(np.quantile(v[1:], 1.0 - a)),
                          "level": float(level), "n": int(len(v) - 1), "site": site, "window_h": t_end,
-                         "calibration": calibration, "model": model} for k, v in q.items()])
+                         "calibration": calibration, "model": model, "method": method,
+                         "ess": float(draws.attrs.get("ess", np.nan))} for k, v in q.items()])
     tab.attrs["draws"] = pd.concat([draws.reset_index(drop=True), pd.DataFrame(q)], axis=1)
     return tab
