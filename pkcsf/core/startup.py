@@ -26,12 +26,14 @@ def _is_cli() -> bool:
 
 
 def _exit(signum, frame):
+    # Exit at once: nothing has been written yet, and an exception raised here could surface inside a
+    # C extension's import (numpy importing datetime) as a chained ImportError traceback.
     what, code = ("terminated", 143) if signum == signal.SIGTERM else ("interrupted", 130)
     try:
         sys.stderr.write(f"pkcsf: {what} while starting (nothing was written)\n")
         sys.stderr.flush()
     finally:
-        raise SystemExit(code)
+        os._exit(code)
 
 
 def install() -> bool:
