@@ -23,7 +23,8 @@ from pkcsf.core.errors import ScenarioError
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "scenarios").glob("*.toml"))
 MTX = ROOT / "scenarios" / "methotrexate_lumbar_vs_ommaya.toml"
-COMMANDS = ["report", "run", "escalate", "validate", "drugs", "models", "cite", "new-drug"]
+COMMANDS = ["report", "run", "escalate", "validate", "drugs", "models", "cite", "new-drug", "warmup",
+            "sensitivity", "forecast", "pathologies"]
 ESC = ["--doses", "10,20", "--schedule", "once", "--subjects", "5", "--trials", "50"]
 
 
