@@ -85,3 +85,32 @@ def test_escalation_boin12_uses_each_patients_response():
     # default response (>= 1 log10 tumour-cell kill) where a CSF site exists; refused for IV without efficacy=
     with pytest.raises(EscalationError, match="efficacy"):
         simulate_escalation("pemetrexed", [100, 200], route="iv", design="boin12", schedule="once", trials=10)
+
+
+def test_compare_schedules_twice_weekly_vs_d1d8():
+    """Twice weekly x 2 weeks then weekly x 4 weeks gives 8 doses in 6 weeks, D1/D8 q21d x 2 cycles gives 4:
+    with one fixed exposure-toxicity link on plasma AUC the former must be more toxic at every dose.
+    """
+    from pkcsf.clinical.escalation import DEFAULT_SCHEDULE, compare_schedules
+    from pkcsf.trials import LogisticExposureToxicity
+
+    link = LogisticExposureToxicity(e50=60.0, slope=2.0, source="assumption", note="test")
+    cmp = compare_schedules("pemetrexed", [10, 20, 30],
+                            {"twice weekly": DEFAULT_SCHEDULE, "D1/D8 q21d": "on days 1 and 8 every 21 days x 2 cycles"},
+                            design="boin", dlt="link", link=link, exposure="plasma:auc", subjects=40, trials=400,
+                            seed=4, days=49)
+    t = cmp.table()
+    tw, d18 = t[t["schedule"] == "twice weekly"], t[t["schedule"] == "D1/D8 q21d"]
+    ratio = tw["exposure_p50"].to_numpy() / d18["exposure_p50"].to_numpy()
+    assert np.all((ratio > 1.6) & (ratio < 2.4))              # about twice the plasma AUC
+    assert np.all(tw["true_p_dlt"].to_numpy() > d18["true_p_dlt"].to_numpy())
+    # the mean selected dose is lower with the more toxic schedule, beyond Monte Carlo error
+    def mean_dose(df):
+        return float((df["p_select"] * df["dose"]).sum())
+    assert mean_dose(tw) < mean_dose(d18)
+    ov = cmp.overall()
+    assert list(ov["schedule"]) == ["twice weekly", "D1/D8 q21d"]
+    for col in ("p_none_se", "mean_trial_size_se", "total_dlt_se"):
+        assert np.all(np.isfinite(ov[col]))
+    a, b = ov.iloc[0], ov.iloc[1]
+    assert a["total_dlt"] - b["total_dlt"] > 3 * np.hypot(a["total_dlt_se"], b["total_dlt_se"])

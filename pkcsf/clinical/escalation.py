@@ -65,7 +65,7 @@ from pkcsf.core.units import concentration_factor, parse_quantity
 from pkcsf.engine.dosing import Regimen
 from pkcsf.trials import designs as T
 
-__all__ = ["simulate_escalation", "EscalationResult", "EfficacyTarget", "ExposureSpec", "LITERATURE_MTD",
+__all__ = ["simulate_escalation", "compare_schedules", "ScheduleComparison", "EscalationResult", "EfficacyTarget", "ExposureSpec", "LITERATURE_MTD",
            "DEFAULT_SCHEDULE", "EscalationError", "parse_exposure", "population_with_iiv"]
 
 
@@ -387,6 +387,9 @@ class EscalationResult:
             df["anc_nadir_p50"] = np.r_[nad[1], np.nan]
             df["p_grade4"] = np.r_[(self.pd["grade"] >= 4).mean(axis=1), np.nan]
             df["typical_grade"] = np.r_[self.pd["typical_grade"].astype(float), np.nan]
+            if "grade_course" in self.pd:      # cumulative over the whole simulated course (all cycles)
+                df["p_dlt_grade_course"] = np.r_[(self.pd["grade_course"] >= self.pd["dlt_grade"]).mean(axis=1),
+                                                 np.nan]
         df.attrs.update(base.attrs)
         df.attrs.update(exposure=self.exposure.label, exposure_unit=self.exposure_unit,
                         link=self.provenance["link"], efficacy=None if self.efficacy is None else self.efficacy.label,
@@ -581,6 +584,10 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
         ``dlt="neutropenia"``: CTCAE grade of neutropenia that counts as a DLT (default 3: ANC < 1.0 x 1e9/L).
     dlt_window : float, optional
         ``dlt="neutropenia"``: DLT window in days from the first dose (default: the whole simulated course).
+        Give the cycle length (e.g. 21 for "on days 1 and 8 every 21 days") for the usual cycle-1 DLT window;
+        the summary's ``p_dlt_grade_course`` then gives the fraction of patients reaching the DLT grade at
+        any time of the simulated course (cumulative toxicity over all cycles: the Friberg model runs through
+        every dose, its marrow state carried over; no cumulative marrow damage beyond that).
 
     Returns
     -------
@@ -782,7 +789,9 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
                    "grade": np.vstack([pd_out[x]["grade"] for x in dose_arr]),
                    "time_to_nadir": np.vstack([pd_out[x]["time_to_nadir"] for x in dose_arr]),
                    "typical_nadir": np.array([pd_out[x]["typical_nadir"] for x in dose_arr]),
-                   "typical_grade": np.array([pd_out[x]["typical_grade"] for x in dose_arr])}
+                   "typical_grade": np.array([pd_out[x]["typical_grade"] for x in dose_arr]),
+                   "grade_course": np.vstack([pd_out[x]["grade_course"] for x in dose_arr]),
+                   "nadir_course": np.vstack([pd_out[x]["nadir_course"] for x in dose_arr])}
         checks = pdtox.observed_checks(d.name, route, dose_arr, P.mean(axis=1), supplemented=pd_dlt.supplemented,
                                        dlt_grade=pd_dlt.grade)
         pd_info["observed_checks"] = checks
@@ -824,6 +833,103 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
         refs += [r for r in pd_dlt.parameters.cite() if r not in refs]
     return EscalationResult(d.name, route, dose_arr, spec, spec.unit(unit), E, P, link, tr, eff, EV, eff_thr,
                             provenance, refs, tuple(notes), pd_info)
+
+
+# ---------------------------------------------------------------- schedules compared
+@dataclass(eq=False)
+class ScheduleComparison:
+    """Operating characteristics of the same escalation under several schedules; see :func:`compare_schedules`.
+
+    Attributes
+    ----------
+    results : dict
+        Schedule name -> :class:`EscalationResult`.
+    """
+
+    results: dict
+
+    def table(self) -> pd.DataFrame:
+        """One row per schedule and dose level: ``schedule``, ``level``, ``dose``, ``p_select``,
+        ``p_select_se``, ``mean_n``, ``mean_n_se``, ``mean_dlt``, ``mean_dlt_se``, ``true_p_dlt`` and, when
+        present, ``true_p_eff``, ``mean_eff``, ``mean_eff_se``, ``efficacy_attainment``,
+        ``p_dlt_grade_course``. Standard errors are Monte Carlo errors of the trial simulation (the pool of
+        virtual patients is fixed: its own sampling error is not included).
+        """
+        rows = []
+        keep = ["level", "dose", "p_select", "p_select_se", "mean_n", "mean_n_se", "mean_dlt", "mean_dlt_se",
+                "observed_dlt_rate", "true_p_dlt", "true_p_eff", "mean_eff", "mean_eff_se", "efficacy_attainment",
+                "p_dlt_grade_course", "exposure_p50"]
+        for name, r in self.results.items():
+            s = r.summary()
+            tr = r.trials.summary()
+            for col in ("mean_n_se", "mean_dlt_se", "true_p_eff", "mean_eff", "mean_eff_se"):
+                if col in tr.columns:
+                    s[col] = tr[col].to_numpy()
+            df = s.loc[s["level"] >= 0, [c for c in keep if c in s.columns]].copy()
+            df.insert(0, "schedule", name)
+            rows.append(df)
+        out = pd.concat(rows, ignore_index=True)
+        out.attrs["exposure"] = next(iter(self.results.values())).exposure.label
+        return out
+
+    def overall(self) -> pd.DataFrame:
+        """One row per schedule: ``p_none`` (no dose selected) and the trial totals, each with its Monte Carlo
+        standard error (``total_dlt``: DLTs per trial; ``total_eff``: responders per trial when simulated).
+        """
+        out = []
+        for name, r in self.results.items():
+            t = r.trials
+            N = t.n_trials
+            tot = t.n_dlt.sum(axis=1)
+            row = {"schedule": name, "p_none": t.p_none, "p_none_se": t.p_none_se,
+                   "mean_trial_size": t.mean_trial_size, "mean_trial_size_se": t.mean_trial_size_se,
+                   "total_dlt": float(tot.mean()), "total_dlt_se": float(tot.std(ddof=1) / math.sqrt(N)) if N > 1
+                   else float("nan")}
+            if t.n_eff is not None:
+                te = t.n_eff.sum(axis=1)
+                row["total_eff"] = float(te.mean())
+                row["total_eff_se"] = float(te.std(ddof=1) / math.sqrt(N)) if N > 1 else float("nan")
+            row["regimen_example"] = next(iter(r.provenance["regimens"].values()))
+            out.append(row)
+        return pd.DataFrame(out)
+
+
+def compare_schedules(drug, doses, schedules: dict, **kwargs) -> ScheduleComparison:
+    """Run :func:`simulate_escalation` once per schedule with the same doses, design, patients and seed.
+
+    Parameters
+    ----------
+    drug, doses
+        As for :func:`simulate_escalation`.
+    schedules : dict
+        Name -> schedule (regimen text without dose and route, a named regimen, or a callable), e.g.
+        ``{"twice weekly": DEFAULT_SCHEDULE, "D1/D8 q21d": "on days 1 and 8 every 21 days x 2 cycles"}``.
+    **kwargs
+        Passed to :func:`simulate_escalation` (design, dlt, dlt_window, efficacy, subjects, trials, seed ...).
+
+    Returns
+    -------
+    ScheduleComparison
+        ``.table()`` per schedule and dose, ``.overall()`` per schedule, with Monte Carlo standard errors.
+
+    Notes
+    -----
+    The same ``seed`` gives the same virtual patients and the same trial random numbers under every
+    schedule (common random numbers), so differences between schedules are not blurred by sampling noise
+    of the pools; the standard errors reported are those of each schedule's own simulation.
+    """
+    if not isinstance(schedules, dict) or not schedules:
+        raise EscalationError("schedules", schedules, "must map names to schedules, e.g. "
+                                                      f"{{'twice weekly': {DEFAULT_SCHEDULE!r}, "
+                                                      "'D1/D8 q21d': 'on days 1 and 8 every 21 days x 2 cycles'}")
+    if "schedule" in kwargs:
+        raise EscalationError("schedule", kwargs["schedule"], "give the schedules in 'schedules', not 'schedule'")
+    res = {}
+    for name, sch in schedules.items():
+        if not isinstance(name, str) or not name.strip():
+            raise EscalationError("schedules", name, "each schedule needs a non-empty name")
+        res[name] = simulate_escalation(drug, doses, schedule=sch, **kwargs)
+    return ScheduleComparison(res)
 
 
 #: The CSF compartment group at the injection site, for the default response of efficacy-toxicity designs.

@@ -100,8 +100,12 @@ class NeutropeniaDLT:
         pop = typ.sample(C.shape[0], seed)
         r = neutropenia(times, C, pop, window=self.window_h)
         rt = neutropenia(times, np.asarray(typical_mg_per_L, dtype=float), typ, window=self.window_h)
+        # the whole simulated course (every cycle, the PD state carried from one dose to the next): cumulative
+        # toxicity beyond the DLT window, reported, not a DLT
+        rc = r if self.window_h is None else neutropenia(times, C, pop)
         return {"nadir": r.nadir, "time_to_nadir": r.time_to_nadir, "grade": r.grade, "dlt": r.grade >= self.grade,
-                "typical_nadir": float(rt.nadir[0]), "typical_grade": int(rt.grade[0])}
+                "typical_nadir": float(rt.nadir[0]), "typical_grade": int(rt.grade[0]),
+                "grade_course": rc.grade, "nadir_course": rc.nadir}
 
     def describe(self) -> str:
         """The link in one line (drug, DLT grade, supplementation)."""
