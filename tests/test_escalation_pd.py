@@ -96,5 +96,8 @@ def test_dlt_window_limits_the_evaluation():
     full = pk.simulate_escalation("pemetrexed", [1200], **kw)
     early = pk.simulate_escalation("pemetrexed", [1200], dlt_window=2, **kw)    # nadir comes around day 7
     assert early.p_dlt.mean() < full.p_dlt.mean() and early.provenance["dlt_window_h"] == 48.0
+    # cumulative toxicity over the whole course is still reported (issue 13): equal to the full-window DLTs
+    course = early.summary()["p_dlt_grade_course"].to_numpy()[0]
+    assert course == pytest.approx(full.p_dlt.mean()) and course > early.p_dlt.mean()
     with pytest.raises(EscalationError, match="dlt_window"):
         pk.simulate_escalation("pemetrexed", [1200], dlt_window=-1, **kw)
