@@ -57,7 +57,7 @@ def _drug_name(model) -> str | None:
 
 def simulate(model: str | Path | Model | cns.Drug, regimen: Dose | Regimen | dict | pd.DataFrame | str,
              params: dict | pd.DataFrame | None = None, *, times: ArrayLike | None = None, solver: str = "auto",
-             rtol: float = _engine.DEFAULT_RTOL, atol: float = _engine.DEFAULT_ATOL, max_steps: int = 200_000,
+             rtol: float = _engine.DEFAULT_RTOL, atol: float = _engine.DEFAULT_ATOL, max_steps: int | None = None,
              max_step: float = math.inf, outputs: list[str] | None = None, y0: ArrayLike | dict | None = None,
              threads: int | None = None, chunk_size: int | None = None, progress: bool | None = None,
              **kwargs) -> SimulationResult | ScenarioResult:
@@ -109,7 +109,7 @@ def simulate(model: str | Path | Model | cns.Drug, regimen: Dose | Regimen | dic
 
     given = {"times": times, "rtol": rtol != _engine.DEFAULT_RTOL or None,
              "atol": atol != _engine.DEFAULT_ATOL or None, "threads": threads,
-             "max_steps": max_steps != 200_000 or None, "max_step": max_step != math.inf or None,
+             "max_step": max_step != math.inf or None,
              "outputs": outputs, "y0": y0}
     bad = [k for k, v in given.items() if v is not None and v is not False]
     if bad:
@@ -121,6 +121,8 @@ def simulate(model: str | Path | Model | cns.Drug, regimen: Dose | Regimen | dic
         kwargs.setdefault("solver", solver)
     if chunk_size is not None:
         kwargs.setdefault("chunk_size", chunk_size)
+    if max_steps is not None:
+        kwargs.setdefault("max_steps", max_steps)
     drug = model if isinstance(model, cns.Drug) else name
     return simulate_drug(drug, regimen, progress=progress, **kwargs)
 

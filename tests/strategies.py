@@ -8,7 +8,8 @@
   population DataFrame), in ranges that make the systems stiff at times;
 * :func:`regimens`: boluses and infusions (by rate or by duration) into the
   model's compartments, optionally repeated with II/ADDL;
-* :func:`output_times`: sorted output grids that also hit dose times.
+* :func:`output_times`: sorted output grids that also hit dose times;
+* :func:`failed_subjects`: which subjects a fault-injection hook makes fail, and with what status.
 
 :func:`administered` gives the mass a regimen has delivered by each time,
 the right-hand side of the mass balance.
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 import pkcsf as pk
 
 __all__ = ["ModelCase", "models", "parameters", "populations", "regimens", "output_times", "administered",
-           "scale_doses"]
+           "scale_doses", "failed_subjects"]
 
 
 @dataclass(frozen=True)
@@ -186,3 +187,13 @@ def scale_doses(regimen: pk.Regimen, factor: float) -> pk.Regimen:
                 kw["rate"] = d.rate * factor
         out.append(replace(d, **kw))
     return pk.Regimen(out)
+
+
+@st.composite
+def failed_subjects(draw, n_subjects: int, *, max_failed: int | None = None):
+    """``{subject index: Status}``: which subjects of a population a fault-injection hook makes fail,
+    and how (at least one subject is left to solve)."""
+    cap = n_subjects - 1 if max_failed is None else min(max_failed, n_subjects - 1)
+    idx = draw(st.sets(st.integers(0, n_subjects - 1), max_size=cap))
+    codes = [s for s in pk.Status if s != pk.Status.SUCCESS]
+    return {i: draw(st.sampled_from(codes)) for i in sorted(idx)}

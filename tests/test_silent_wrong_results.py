@@ -152,3 +152,179 @@ def test_nonmem_bad_cells_name_column_row_and_value(col, value, row):
         from_nonmem(df)
     msg = str(exc.value)
     assert f"row {row}.{col}" in msg and repr(value) in msg
+
+
+# ---------------------------------------------------------------- 2. failed subjects in scenario read-outs
+import warnings  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from strategies import failed_subjects  # noqa: E402
+
+from pkcsf.clinical.scenario import FailedSubjectsWarning  # noqa: E402
+from pkcsf.engine import simulate as engine_simulate  # noqa: E402
+
+_N = 8
+_TARGET = pk.Target("ventricular", "0.1 umol/L", "6 h", per="total")
+
+
+def _mtx_scenario(**kw):
+    return pk.Scenario((pk.Arm("ommaya", "12 mg ommaya once", drug="methotrexate"),), subjects=_N, days=2,
+                       seed=3, targets=(_TARGET,), **kw)
+
+
+def _inject_failures(monkeypatch, fail: dict):
+    """Fault-injection hook: subjects ``fail`` (id -> Status) come back failed with a partial profile
+    (zeros from half-way on, as a solver that stopped would leave it)."""
+    solve = engine_simulate.Problem.solve
+
+    def faulty(self, rows=slice(None), **kw):
+        out, status, counters = solve(self, rows, **kw)
+        for j, sid in enumerate(np.asarray(self.ids)[rows].tolist()):
+            if self.n_subjects > 1 and sid in fail:
+                status[j] = int(fail[sid])
+                out[j, out.shape[1] // 2:] = 0.0
+        return out, status, counters
+
+    monkeypatch.setattr(engine_simulate.Problem, "solve", faulty)
+
+
+@pytest.fixture(scope="module")
+def mtx_baseline():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FailedSubjectsWarning)
+        res = pk.run(_mtx_scenario())
+    m = res.metrics()
+    ids = sorted(m["id"].unique().tolist())
+    assert len(ids) == _N and (m["status"] == "SUCCESS").all()
+    return res, ids
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fail_idx=failed_subjects(_N))
+def test_failed_subjects_are_excluded_from_every_statistic(monkeypatch, mtx_baseline, fail_idx):
+    # before: failed subjects read cmax 0 / time_above 0 and stayed in percentiles and target fractions
+    base, ids = mtx_baseline
+    fail = {ids[i]: st for i, st in fail_idx.items()}
+    with monkeypatch.context() as mp:
+        _inject_failures(mp, fail)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = pk.run(_mtx_scenario())
+    msgs = [str(w.message) for w in caught if issubclass(w.category, FailedSubjectsWarning)]
+    if not fail:
+        assert not msgs
+    else:   # one warning, naming the arm, how many, which ids and why
+        assert len(msgs) == 1
+        assert "'ommaya'" in msgs[0] and f"{len(fail)} of {_N} subjects failed" in msgs[0]
+        for sid, st in fail.items():
+            assert str(sid) in msgs[0] and st.name in msgs[0]
+    ok_ids = [i for i in ids if i not in fail]
+    ref = base.metrics()
+    ref = ref[ref["id"].isin(ok_ids)]
+    m = res.metrics()
+    assert m.loc[m["id"].isin(list(fail)), "cmax"].isna().all()
+    assert set(m.loc[m["id"].isin(list(fail)), "status"]) <= {s.name for s in fail.values()}
+    summ = res.summary()
+    assert (summ["n"] == len(ok_ids)).all() and (summ["n_failed"] == len(fail)).all()
+    for q in (5, 50, 95):
+        for col in ("cmax", "auc", "time_above[cytotoxic]" if "time_above[cytotoxic]" in m else "tmax"):
+            want = ref.groupby("group", sort=False)[col].quantile(q / 100.0)
+            got = summ.set_index("group")[f"{col}_p{q}"].reindex(want.index)
+            np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12, atol=0)
+    tg = res.targets().iloc[0]
+    assert tg["n"] == len(ok_ids) and tg["n_failed"] == len(fail) and tg["subjects"] == _N
+    assert 0.0 <= tg["fraction"] <= 1.0
+    # bands: the failed band subjects are NaN and left out of the percentiles
+    prof = res["ommaya"].profiles["methotrexate"]
+    bad_rows = [ids.index(s) for s in fail]
+    assert np.isnan(prof[bad_rows]).all() and np.isfinite(np.delete(prof, bad_rows, axis=0)).all()
+    assert np.isfinite(res.bands()[["p5", "p50", "p95"]].to_numpy()).all()
+    res["ommaya"].interval_metrics()          # runs on the solved subjects only
+
+
+def test_target_fraction_counts_solved_subjects_only(monkeypatch, mtx_baseline):
+    base, ids = mtx_baseline
+    tgt_all = base.targets().iloc[0]
+    # a target every solved subject meets: a failed subject must not pull the fraction below 1
+    easy = pk.Target("plasma", "1e-6 umol/L", "1 h", per="total")
+    with monkeypatch.context() as mp:
+        _inject_failures(mp, {ids[0]: pk.Status.MAX_STEPS, ids[3]: pk.Status.NONFINITE})
+        with pytest.warns(FailedSubjectsWarning, match=r"2 of 8 subjects failed.*MAX_STEPS.*NONFINITE"):
+            res = pk.run(pk.Scenario((pk.Arm("ommaya", "12 mg ommaya once", drug="methotrexate"),), subjects=_N,
+                                     days=2, seed=3, targets=(easy,)))
+    t = res.targets().iloc[0]
+    assert t["fraction"] == 1.0 and t["n"] == 6 and t["n_failed"] == 2
+    assert tgt_all["n_failed"] == 0 and tgt_all["n"] == _N
+    f = res.failures()
+    assert sorted(f["id"].tolist()) == sorted([ids[0], ids[3]]) and set(f["arm"]) == {"ommaya"}
+
+
+# ---------------------------------------------------------------- 3. step budget scales with the window
+def test_step_budget_scales_with_the_window():
+    from pkcsf.engine.simulate import MAX_STEPS_PER_DAY, MIN_MAX_STEPS, step_budget
+
+    assert step_budget(24.0) == MIN_MAX_STEPS == 200_000          # short windows: the former fixed default
+    assert step_budget(3650 * 24.0) == 3650 * MAX_STEPS_PER_DAY   # 10 years: 7.3 million, not 200,000
+    scn = pk.Scenario((pk.Arm("a", "80 mg oral daily x 10 days", drug="osimertinib"),), days=3650)
+    assert scn.step_budget(3650 * 24.0) == 3650 * 2000
+    assert pk.Scenario(scn.arms, max_steps_per_day=100).step_budget(300 * 24.0) == 30_000
+    assert pk.Scenario(scn.arms, max_steps=5000).step_budget(3650 * 24.0) == 5000
+    with pytest.raises(pk.ScenarioError, match="max_steps_per_day"):
+        pk.Scenario(scn.arms, max_steps_per_day=0)
+    with pytest.raises(pk.ScenarioError, match="max_steps"):
+        pk.Scenario(scn.arms, max_steps=2.5)
+
+
+def test_long_saturable_run_is_rescued_by_the_per_day_budget():
+    # Daily oral osimertinib with saturable CSF efflux takes ~50-70 adaptive steps a day; a fixed budget
+    # (here 10,000: the old fixed 200,000 scaled down 20x, as 300 days stand in for 10 years) that suffices
+    # for 100 days fails for 300 days. The failed subjects are excluded, never used partially. A per-day
+    # budget (150 a day, also scaled down) rescues every subject.
+    arm = pk.Arm("osi", "80 mg oral daily x 300 days", drug="osimertinib", variant="saturable")
+    kw = dict(subjects=2, seed=1, dt=24.0, groups=("ventricular",))
+    short = pk.run(pk.Scenario((arm,), days=100, max_steps=10_000, **kw))
+    assert short.failures().empty
+    with pytest.warns(FailedSubjectsWarning, match="MAX_STEPS"):
+        fixed = pk.run(pk.Scenario((arm,), days=300, max_steps=10_000, **kw))
+    assert fixed.summary()["n_failed"].max() >= 1
+    assert fixed.metrics().query("status != 'SUCCESS'")["cmax"].isna().all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FailedSubjectsWarning)
+        scaled = pk.run(pk.Scenario((arm,), days=300, max_steps_per_day=150, **kw))
+        default = pk.run(pk.Scenario((arm,), days=300, **kw))
+    assert scaled.failures().empty and (scaled.summary()["n_failed"] == 0).all()
+    pd.testing.assert_frame_equal(scaled.summary(), default.summary())
+
+
+# ---------------------------------------------------------------- 4. AUC read-outs do not depend on the output step
+def test_auc_readouts_are_exact_integrals_independent_of_dt():
+    # before: a trapezoid on the output grid: ventricular AUC +5.8% at dt 4 h vs the exact integral
+    arm = pk.Arm("weekly", "30 mg ommaya weekly x 9 weeks", drug="pemetrexed")
+    s = {dt: pk.run(pk.Scenario((arm,), days=63, dt=dt, unit="mg/L")).summary().set_index("group")
+         for dt in (4.0, 0.1)}
+    for group in ("ventricular", "lumbar", "plasma"):
+        for col in ("auc_p50", "auc_last_p50", "ratio_auc_plasma_p50"):
+            a, b = s[4.0].loc[group, col], s[0.1].loc[group, col]
+            assert a == pytest.approx(b, rel=1e-3), (group, col, a, b)
+    # and the integral is the right one: a fine-grid trapezoid converges to it
+    from pkcsf.analysis.readouts import whole_window
+
+    res = pk.run(pk.Scenario((arm,), days=63, dt=0.05, unit="mg/L"))
+    a = res["weekly"]
+    g = a.groups["pemetrexed"].index("ventricular")
+    fine = whole_window(a.times, a.profiles["pemetrexed"])["auc"][0, g]
+    assert res.summary().set_index("group").loc["ventricular", "auc_p50"] == pytest.approx(fine, rel=1e-3)
+
+
+def test_scenario_file_takes_max_steps_per_day(tmp_path):
+    from pkcsf.clinical.scenario_file import ScenarioFileError, load_scenario
+
+    text = ('drug = "methotrexate"\nmax_steps_per_day = 500\n[[arms]]\nname = "a"\n'
+            'regimen = "12 mg ommaya once"\n')
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    scn, _ = load_scenario(f)
+    assert scn.max_steps_per_day == 500 and scn.step_budget(100 * 24.0) == 50_000
+    f.write_text(text.replace("500", "0"))
+    with pytest.raises(ScenarioFileError, match="max_steps_per_day"):
+        load_scenario(f)

@@ -49,6 +49,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "variant": "default CSF efflux description: linear or saturable",
         "days": "simulated days (number or '6 weeks')",
         "dt": "output step (hours, or '15 min')",
+        "max_steps_per_day": "adaptive-solver step budget per simulated day and subject (default 2000)",
         "population": "table: virtual population",
         "physiology": "table: physiology, age, pathologies",
         "readouts": "table: unit, groups, thresholds, targets",
@@ -489,7 +490,7 @@ def load_scenario(path: str | Path, *, base_dir: str | Path | None = None) -> tu
 
 def parse_scenario(data: dict, *, base_dir=".", default_name: str = "scenario"):
     """Build ``(Scenario, OutputOptions)`` from the parsed TOML mapping (see :func:`load_scenario`)."""
-    from pkcsf.clinical.scenario import Scenario, Target
+    from pkcsf.clinical.scenario import MAX_STEPS_PER_DAY, Scenario, Target
 
     if not isinstance(data, dict):
         raise _err("scenario", data, "must be a TOML document")
@@ -507,6 +508,8 @@ def parse_scenario(data: dict, *, base_dir=".", default_name: str = "scenario"):
     if days is not None and days > 3650:
         raise _err("days", data["days"], "must be at most 3650 days")
     dt = None if "dt" not in data else _quantity(data["dt"], "time", "dt", "h")
+    max_steps_per_day = check_int("max_steps_per_day", data.get("max_steps_per_day", MAX_STEPS_PER_DAY), 1,
+                                  ScenarioFileError)
     if dt is not None and dt > 168:
         raise _err("dt", data["dt"], "must be at most 168 h (one week)")
 
@@ -675,7 +678,8 @@ def parse_scenario(data: dict, *, base_dir=".", default_name: str = "scenario"):
     scn = Scenario(tuple(arms), subjects=subjects, days=days, dt=dt, seed=seed, physiology=phys_set, age=age,
                    pathologies=pathologies, population=population, variability=variability,
                    thresholds=thresholds, targets=tuple(targets), unit=unit, groups=groups,
-                   band_subjects=band_subjects, name=name, description=description)
+                   band_subjects=band_subjects, name=name, description=description,
+                   max_steps_per_day=max_steps_per_day)
     return scn, OutputOptions(folder, fmt, figures, described)
 
 

@@ -33,7 +33,8 @@ from pkcsf.solvers import resolve_solver
 if TYPE_CHECKING:
     from pkcsf.engine.results import SimulationResult
 
-__all__ = ["simulate", "Problem", "prepare", "DEFAULT_RTOL", "DEFAULT_ATOL"]
+__all__ = ["simulate", "Problem", "prepare", "DEFAULT_RTOL", "DEFAULT_ATOL", "MAX_STEPS_PER_DAY", "MIN_MAX_STEPS",
+           "step_budget"]
 
 DEFAULT_RTOL = 1e-7
 DEFAULT_ATOL = 1e-12
@@ -495,7 +496,7 @@ def _check_times(times):
 
 
 def prepare(model, regimen, params=None, *, times=None, solver: str = "auto", rtol: float = DEFAULT_RTOL,
-            atol: float = DEFAULT_ATOL, max_steps: int = 200_000, max_step: float = math.inf,
+            atol: float = DEFAULT_ATOL, max_steps: int | None = None, max_step: float = math.inf,
             outputs=None, y0=None) -> Problem:
     """Validate and prepare a problem (see :func:`simulate` for the arguments).
 
@@ -523,11 +524,16 @@ def prepare(model, regimen, params=None, *, times=None, solver: str = "auto", rt
     method = resolve_solver(solver)
     rtol = _check_tol("rtol", rtol, 1e-14, 1e-1)
     atol = _check_tol("atol", atol, 0.0, 1.0, allow_zero=True)
-    if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise SolverError("max_steps", max_steps, "must be a whole number >= 1")
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer))
+                                  or max_steps < 1):
+        raise SolverError("max_steps", max_steps, "must be a whole number >= 1, or None for a budget that "
+                          f"scales with the simulated window ({MAX_STEPS_PER_DAY:,} steps per day, at least "
+                          f"{MIN_MAX_STEPS:,})")
     if not (isinstance(max_step, (int, float)) and max_step > 0):
         raise SolverError("max_step", max_step, "must be > 0 h (or inf)")
     times = _check_times(times)
+    if max_steps is None:
+        max_steps = step_budget(float(times[-1]))
 
     # regimen(s): one shared, or one per subject
     per_subject = None
@@ -610,6 +616,20 @@ def prepare(model, regimen, params=None, *, times=None, solver: str = "auto", rt
     return prob
 
 
+#: adaptive-solver step budget per simulated day (daily oral dosing of a saturable model takes
+#: about 50-70 steps a day; a fixed 200,000 failed 10-year runs, issue 9)
+MAX_STEPS_PER_DAY = 2_000
+#: the budget of a short window (the former fixed default)
+MIN_MAX_STEPS = 200_000
+
+
+def step_budget(t_end: float, per_day: float = MAX_STEPS_PER_DAY, minimum: int = MIN_MAX_STEPS) -> int:
+    """Adaptive-solver step budget of one subject for a window ending at ``t_end`` h:
+    ``max(minimum, ceil(per_day * t_end / 24))``.
+    """
+    return int(max(minimum, math.ceil(per_day * max(t_end, 0.0) / 24.0)))
+
+
 def _label_array(keys) -> np.ndarray:
     """Subject labels as an array; mixed kinds (1 and 'pt-02') stay as they are (object array), never cast to text."""
     kinds = {type(k) for k in keys}
@@ -647,7 +667,7 @@ def _check_tol(name, value, lo, hi, allow_zero=False):
 
 
 def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", rtol: float = DEFAULT_RTOL,
-             atol: float = DEFAULT_ATOL, max_steps: int = 200_000, max_step: float = math.inf, outputs=None,
+             atol: float = DEFAULT_ATOL, max_steps: int | None = None, max_step: float = math.inf, outputs=None,
              y0=None, threads: int | None = None, chunk_size: int | None = None,
              progress: bool | None = None) -> "SimulationResult":
     """Simulate a compartmental model for one or many subjects (the engine).
@@ -683,7 +703,10 @@ def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", r
         Adaptive-solver tolerances: relative, and absolute on concentrations
         (mg/L) of compartments with a volume (on amounts, mg, otherwise).
         The exact solver ignores them.
-    max_steps, max_step : adaptive-solver limits per subject.
+    max_steps, max_step : adaptive-solver limits per subject. ``max_steps`` is the whole window's
+        step budget; None (default) scales it with the window: :data:`MAX_STEPS_PER_DAY` steps per
+        simulated day, at least :data:`MIN_MAX_STEPS` (see :func:`step_budget`). A subject that
+        reaches it fails (status ``MAX_STEPS``); its outputs from there on are NaN, never partial.
     outputs : list of str, optional
         States to keep (default: all compartments and ``eliminated``).
     y0 : dict or array, optional
