@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
-import sys
 import time as _time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.clinical.scenario import run
+from pkcsf.core.progress import progress_bar
 from pkcsf.report.findings import (
     _f,
 )
@@ -102,11 +102,8 @@ def _settings(R, subjects, seed, elapsed, val_time) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ build
 def _progress_bar(progress, total):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="pkcsf report", unit="step", file=sys.stderr)
+    """The report's bar: the one progress bar of pkcsf (stderr), so compile notices and warnings stay visible."""
+    return progress_bar(bool(progress), total=total, desc="pkcsf report", unit="step")
 
 
 def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
