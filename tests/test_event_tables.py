@@ -149,8 +149,8 @@ def test_vpc_and_gof_figures(api_result, tmp_path):
     from pkcsf.plotting.gof import gof_plot, vpc_bands, vpc_plot
 
     arm = api_result["methotrexate"]
-    sims = arm.simulate_observations(50, seed=1)
-    assert set(sims.columns) == {"REP", "ID", "TIME", "group", "SIM"} and sims["REP"].nunique() == 50
+    sims = arm.simulate_observations(30, seed=1)
+    assert set(sims.columns) == {"REP", "ID", "TIME", "group", "SIM"} and sims["REP"].nunique() == 30
     b = vpc_bands(sims)
     assert (b["p5"] <= b["p50"]).all() and (b["p50"] <= b["p95"]).all()
     obs = api_result.observations()
@@ -162,6 +162,15 @@ def test_vpc_and_gof_figures(api_result, tmp_path):
     assert (tmp_path / "gof.png").stat().st_size > 1000
     with pytest.raises(OutputError, match="DV"):
         gof_plot(obs.assign(DV=np.nan))
+    # prediction correction: DV/PRED kept within a bin (the value times the bin's median PRED over its PRED)
+    from pkcsf.plotting.gof import prediction_corrected
+
+    pco, pcs = prediction_corrected(obs, sims)
+    ok = obs["DV"].notna().to_numpy()
+    med = obs[ok].groupby(["group", "TIME"])["PRED"].transform("median").to_numpy()
+    np.testing.assert_allclose(pco["DV"].to_numpy(), obs["DV"].to_numpy()[ok] * med / obs["PRED"].to_numpy()[ok])
+    assert len(pcs) > 0 and np.isfinite(pcs["SIM"]).all()
+    vpc_plot(obs, sims, pred_corrected=True)
 
 
 def test_scenario_file_events_relative_path(tmp_path):
