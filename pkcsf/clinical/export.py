@@ -77,5 +77,6 @@ def scenario_to_xarray(res):
         parts.append(ds.isel(time=np.flatnonzero(keep)))
     out = xr.concat(parts, dim="arm", join="outer", combine_attrs="drop_conflicts")
     out = out.assign_coords(arm=list(res.arms))
+    out.attrs.pop("arm", None)              # the arms are a dimension here
     out.attrs.update({"unit": res.scenario.unit, "time_unit": "h", "scenario": res.scenario.name})
     return out
