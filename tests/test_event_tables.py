@@ -127,6 +127,18 @@ def test_bad_cmt_named():
         pk.simulate("methotrexate", df)
 
 
+def test_bad_evid_and_dv_refused():
+    df = pd.read_csv(CSV)
+    df.loc[4, "EVID"] = 4
+    with pytest.raises(DosingError, match=r"row 4.EVID.*resets"):
+        events.read_events(df)
+    df = pd.read_csv(CSV)
+    df["DV"] = df["DV"].astype(object)
+    df.loc[2, "DV"] = "<0.01"
+    with pytest.raises(DosingError, match=r"row 2.DV.*must be a number"):
+        events.read_events(df)
+
+
 def test_unknown_columns_carried_with_a_warning():
     df = pd.read_csv(CSV).assign(STUDY="A")
     with pytest.warns(events.UnusedColumnsWarning, match="STUDY"):

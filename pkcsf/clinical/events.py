@@ -227,8 +227,9 @@ def read_events(table, *, base_dir=None, parameters=()) -> EventData:
         evid = []
         for i, v in enumerate(df["EVID"]):
             x = pd.to_numeric(pd.Series([v]), errors="coerce").iloc[0]
-            if pd.isna(x) or x != int(x):
-                raise DosingError(f"event table row {i}.EVID", v, "must be 0 (observation), 1 (dose) or 2 (other)")
+            if pd.isna(x) or x != int(x) or int(x) not in (0, 1, 2):
+                raise DosingError(f"event table row {i}.EVID", v, "must be 0 (observation), 1 (dose) or 2 (other); "
+                                  "resets (3, 4) are not supported")
             evid.append(int(x))
         evid = np.array(evid)
     else:
@@ -284,7 +285,18 @@ def read_events(table, *, base_dir=None, parameters=()) -> EventData:
             raise DosingError(f"event table row {i}.TIME", t, "must be a finite time >= 0 (h)")
     obs["TIME"] = pd.to_numeric(obs["TIME"]).astype(float)
     if "DV" in obs:
-        obs["DV"] = pd.to_numeric(obs["DV"], errors="coerce")
+        dv = pd.to_numeric(obs["DV"], errors="coerce")
+        given = obs["DV"].map(lambda v: not (v is None or (isinstance(v, str) and not v.strip())
+                                             or (not isinstance(v, str) and pd.isna(v))))
+        bad = given & dv.isna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DosingError(f"event table row {obs['ROW'].iloc[i]}.DV", obs["DV"].iloc[i],
+                              "must be a number in the scenario's unit, or empty (a prediction-only time); a value "
+                              "below the limit of quantification is not a number: leave DV empty or give the limit")
+        if not np.isfinite(dv.dropna().to_numpy(dtype=float)).all():
+            raise DosingError("event table column DV", "inf", "must be finite numbers")
+        obs["DV"] = dv
     else:
         obs["DV"] = np.nan
     if "MDV" in obs:       # MDV 1 on an observation row: a prediction-only time (DV not used)
