@@ -179,7 +179,34 @@ def _build(dose, route, sched, *, count=None, until=None, end=None, drug=None, l
 # --------------------------------------------------------------------------- calendar builders
 
 def once(dose, route, *, drug=None, label=None, bsa=None, infusion=None) -> Regimen:
-    """A single dose at time 0; the phase ends at the dose (``end = 0``)."""
+    """A single dose at time 0; the phase ends at the dose (``end = 0``).
+
+    Parameters
+    ----------
+    dose : float or str
+        mg, a quantity (``"12 mg"``), per body-surface area (``"12 mg/m2"``) or an expression over subject
+        columns (``"DOSE"``).
+    route : str
+        ``lumbar``, ``ommaya``, ``intracisternal``, ``iv``, ``oral`` or an alias (see :mod:`pkcsf.clinical.routes`).
+    drug : str, optional
+        The drug of these doses (combination regimens).
+    label : str, optional
+        Phase label (default: the schedule's text).
+    bsa : float or str, optional
+        Body-surface area (m2) for mg/m2 doses, or ``"BSA"`` for the population column.
+    infusion : float or str, optional
+        Infusion duration (h or text); default: bolus.
+
+    Returns
+    -------
+    Regimen
+        The phase, from its own time 0 (its ``origin``) to its ``end``.
+
+    Examples
+    --------
+    >>> once("12 mg", "lumbar").end
+    0.0
+    """
     return _build(dose, route, _Schedule("once", (0.0,), None), end=0.0, drug=drug, label=label, bsa=bsa,
                   infusion=infusion)
 
@@ -188,6 +215,36 @@ def every(dose, route, interval, n, *, drug=None, label=None, bsa=None, infusion
     """``n`` doses ``interval`` apart (h or text such as ``"2 weeks"``); ends one interval after the last.
 
     Label defaults to the schedule ("every 2 weeks", "weekly", "daily", ...).
+
+    Parameters
+    ----------
+    dose : float or str
+        mg, a quantity (``"12 mg"``), per body-surface area (``"12 mg/m2"``) or an expression over subject
+        columns (``"DOSE"``).
+    route : str
+        ``lumbar``, ``ommaya``, ``intracisternal``, ``iv``, ``oral`` or an alias (see :mod:`pkcsf.clinical.routes`).
+    interval : float or str
+        Time between doses (h or text).
+    n : int
+        Number of doses.
+    drug : str, optional
+        The drug of these doses (combination regimens).
+    label : str, optional
+        Phase label (default: the schedule's text).
+    bsa : float or str, optional
+        Body-surface area (m2) for mg/m2 doses, or ``"BSA"`` for the population column.
+    infusion : float or str, optional
+        Infusion duration (h or text); default: bolus.
+
+    Returns
+    -------
+    Regimen
+        The phase, from its own time 0 (its ``origin``) to its ``end``.
+
+    Examples
+    --------
+    >>> [d.time for d in every("12 mg", "lumbar", "2 weeks", 3)]
+    [0.0, 336.0, 672.0]
     """
     dt = _hours(interval, "every.interval")
     n = check_int("every.n", n, 1, DosingError, whole_floats=True)
@@ -196,7 +253,36 @@ def every(dose, route, interval, n, *, drug=None, label=None, bsa=None, infusion
 
 
 def weekly(dose, route, weeks, *, drug=None, label=None, bsa=None, infusion=None) -> Regimen:
-    """One dose a week for ``weeks`` weeks (doses on days 1, 8, 15, ...); ends at ``weeks`` x 7 days."""
+    """One dose a week for ``weeks`` weeks (doses on days 1, 8, 15, ...); ends at ``weeks`` x 7 days.
+
+    Parameters
+    ----------
+    dose : float or str
+        mg, a quantity (``"12 mg"``), per body-surface area (``"12 mg/m2"``) or an expression over subject
+        columns (``"DOSE"``).
+    route : str
+        ``lumbar``, ``ommaya``, ``intracisternal``, ``iv``, ``oral`` or an alias (see :mod:`pkcsf.clinical.routes`).
+    weeks : int
+        Number of weeks (one dose each).
+    drug : str, optional
+        The drug of these doses (combination regimens).
+    label : str, optional
+        Phase label (default: the schedule's text).
+    bsa : float or str, optional
+        Body-surface area (m2) for mg/m2 doses, or ``"BSA"`` for the population column.
+    infusion : float or str, optional
+        Infusion duration (h or text); default: bolus.
+
+    Returns
+    -------
+    Regimen
+        The phase, from its own time 0 (its ``origin``) to its ``end``.
+
+    Examples
+    --------
+    >>> weekly("12 mg", "lumbar", 4).end
+    672.0
+    """
     weeks = check_int("weekly.weeks", weeks, 1, DosingError, whole_floats=True)
     return every(dose, route, H_WEEK, weeks, drug=drug, label=label, bsa=bsa,
                  infusion=infusion)
@@ -229,6 +315,40 @@ def twice_weekly(dose, route, weeks, days=("Mon", "Thu"), *, start="Mon", every=
     (``days`` and ``start`` are ignored).
 
     The phase ends after ``weeks`` full weeks (``weeks`` x 168 h).
+
+    Parameters
+    ----------
+    dose : float or str
+        mg, a quantity (``"12 mg"``), per body-surface area (``"12 mg/m2"``) or an expression over subject
+        columns (``"DOSE"``).
+    route : str
+        ``lumbar``, ``ommaya``, ``intracisternal``, ``iv``, ``oral`` or an alias (see :mod:`pkcsf.clinical.routes`).
+    weeks : int
+        Number of weeks.
+    days : sequence of str, optional
+        The two weekdays (default Monday and Thursday).
+    start : str, optional
+        Weekday of day 1 (default Monday).
+    every : float or str, optional
+        Evenly spaced doses this far apart instead of weekdays (``"3.5 d"``).
+    drug : str, optional
+        The drug of these doses (combination regimens).
+    label : str, optional
+        Phase label (default: the schedule's text).
+    bsa : float or str, optional
+        Body-surface area (m2) for mg/m2 doses, or ``"BSA"`` for the population column.
+    infusion : float or str, optional
+        Infusion duration (h or text); default: bolus.
+
+    Returns
+    -------
+    Regimen
+        The phase, from its own time 0 (its ``origin``) to its ``end``.
+
+    Examples
+    --------
+    >>> [d.time / 24 + 1 for d in twice_weekly("12 mg", "lumbar", 2)]
+    [1.0, 4.0, 8.0, 11.0]
     """
     weeks = check_int("twice_weekly.weeks", weeks, 1, DosingError, whole_floats=True)
     if every is not None:
@@ -260,6 +380,38 @@ def monthly(dose, route, months, every="28 d", *, start_date=None, drug=None, la
     calendar months counted from ``start_date`` (a :class:`datetime.date` or
     ISO text "2025-01-31"; the day of month is kept, clipped to short months:
     Jan 31 -> Feb 28 -> Mar 31). The phase ends one month after the last dose.
+
+    Parameters
+    ----------
+    dose : float or str
+        mg, a quantity (``"12 mg"``), per body-surface area (``"12 mg/m2"``) or an expression over subject
+        columns (``"DOSE"``).
+    route : str
+        ``lumbar``, ``ommaya``, ``intracisternal``, ``iv``, ``oral`` or an alias (see :mod:`pkcsf.clinical.routes`).
+    months : int
+        Number of doses.
+    every : str, optional
+        ``"28 d"`` (default), another interval, or ``"calendar"``.
+    start_date : datetime.date or str, optional
+        First day, for calendar months.
+    drug : str, optional
+        The drug of these doses (combination regimens).
+    label : str, optional
+        Phase label (default: the schedule's text).
+    bsa : float or str, optional
+        Body-surface area (m2) for mg/m2 doses, or ``"BSA"`` for the population column.
+    infusion : float or str, optional
+        Infusion duration (h or text); default: bolus.
+
+    Returns
+    -------
+    Regimen
+        The phase, from its own time 0 (its ``origin``) to its ``end``.
+
+    Examples
+    --------
+    >>> monthly("12 mg", "lumbar", 3).end / 24
+    84.0
     """
     months = check_int("monthly.months", months, 1, DosingError, whole_floats=True)
     if isinstance(every, str) and every.strip().lower() in ("calendar", "calendar month", "calendar months"):
@@ -285,7 +437,38 @@ def monthly(dose, route, months, every="28 d", *, start_date=None, drug=None, la
 
 
 def daily(dose, route, days, times_per_day=1, *, drug=None, label=None, bsa=None, infusion=None) -> Regimen:
-    """``times_per_day`` evenly spaced doses a day (every 24/``times_per_day`` h) for ``days`` days."""
+    """``times_per_day`` evenly spaced doses a day (every 24/``times_per_day`` h) for ``days`` days.
+
+    Parameters
+    ----------
+    dose : float or str
+        mg, a quantity (``"12 mg"``), per body-surface area (``"12 mg/m2"``) or an expression over subject
+        columns (``"DOSE"``).
+    route : str
+        ``lumbar``, ``ommaya``, ``intracisternal``, ``iv``, ``oral`` or an alias (see :mod:`pkcsf.clinical.routes`).
+    days : int
+        Number of days.
+    times_per_day : int, optional
+        Doses a day, evenly spaced.
+    drug : str, optional
+        The drug of these doses (combination regimens).
+    label : str, optional
+        Phase label (default: the schedule's text).
+    bsa : float or str, optional
+        Body-surface area (m2) for mg/m2 doses, or ``"BSA"`` for the population column.
+    infusion : float or str, optional
+        Infusion duration (h or text); default: bolus.
+
+    Returns
+    -------
+    Regimen
+        The phase, from its own time 0 (its ``origin``) to its ``end``.
+
+    Examples
+    --------
+    >>> len(daily("80 mg", "oral", 7, 2))
+    14
+    """
     days = check_int("daily.days", days, 1, DosingError, whole_floats=True)
     tpd = check_int("daily.times_per_day", times_per_day, 1, DosingError, whole_floats=True)
     return _build(dose, route, _Schedule("regular", (0.0,), H_DAY / tpd), until=days * H_DAY, end=days * H_DAY,
@@ -299,6 +482,38 @@ def on_days(dose, route, days=(1, 8), cycle="21 d", cycles=1, *, drug=None, labe
     ``on_days("30 mg", "ommaya", [1, 8], "21 d", 4)`` gives doses on days 1, 8,
     22, 29, 43, 50, 64, 71; the phase ends after the last cycle (day 85 = 84 d).
     Days may be fractional (day 4.5 = 84 h). A day listed twice is dosed twice.
+
+    Parameters
+    ----------
+    dose : float or str
+        mg, a quantity (``"12 mg"``), per body-surface area (``"12 mg/m2"``) or an expression over subject
+        columns (``"DOSE"``).
+    route : str
+        ``lumbar``, ``ommaya``, ``intracisternal``, ``iv``, ``oral`` or an alias (see :mod:`pkcsf.clinical.routes`).
+    days : sequence of float, optional
+        Days of each cycle (day 1 is the cycle's first day).
+    cycle : float or str, optional
+        Cycle length (default 21 d).
+    cycles : int, optional
+        Number of cycles.
+    drug : str, optional
+        The drug of these doses (combination regimens).
+    label : str, optional
+        Phase label (default: the schedule's text).
+    bsa : float or str, optional
+        Body-surface area (m2) for mg/m2 doses, or ``"BSA"`` for the population column.
+    infusion : float or str, optional
+        Infusion duration (h or text); default: bolus.
+
+    Returns
+    -------
+    Regimen
+        The phase, from its own time 0 (its ``origin``) to its ``end``.
+
+    Examples
+    --------
+    >>> [d.time / 24 + 1 for d in on_days("30 mg", "ommaya", [1, 8], "21 d", 2)]
+    [1.0, 8.0, 22.0, 29.0]
     """
     c = _hours(cycle, "on_days.cycle")
     cycles = check_int("on_days.cycles", cycles, 1, DosingError, whole_floats=True)

@@ -70,6 +70,18 @@ def bsa(height_cm, weight_kg, method: str = "mosteller"):
       1916;17:863-71.
 
     Returns a float for scalar inputs, else an ndarray (broadcast).
+
+    Parameters
+    ----------
+    height_cm, weight_kg : float or array_like
+        Height (cm) and weight (kg).
+    method : {"mosteller", "dubois"}, optional
+        Formula.
+
+    Examples
+    --------
+    >>> round(bsa(170, 70), 3)
+    1.818
     """
     h = check_array("height_cm", height_cm, positive=True, error=DosingError)
     w = check_array("weight_kg", weight_kg, positive=True, error=DosingError)
@@ -99,6 +111,25 @@ def dose_per_bsa(mg_per_m2, bsa=None, *, field: str = "dose"):
 
     ``bsa=None`` or ``bsa="BSA"`` gives the expression: each subject's dose is
     then read from the population's ``BSA`` column.
+
+    Parameters
+    ----------
+    mg_per_m2 : float
+        Dose per m2.
+    bsa : float or str, optional
+        Body-surface area (m2), or None / ``"BSA"`` for the per-subject expression.
+    field : str, optional
+        Named in errors.
+
+    Returns
+    -------
+    float or str
+        mg, or the expression ``"<x> * BSA"``.
+
+    Examples
+    --------
+    >>> dose_per_bsa(12, 1.5), dose_per_bsa(12)
+    (18.0, '12 * BSA')
     """
     x = float(mg_per_m2)
     if not math.isfinite(x) or x <= 0:
@@ -152,6 +183,25 @@ def age_based_dose(drug, age, route="lumbar"):
     6/8/10/12 mg, the regimen of Bleyer et al. 1983, PMID 6366138; cytarabine
     20/30/50/70 mg). Most numbers could not be verified in the primary tables and
     are marked ``assumption`` there; see :func:`age_based_table`.
+
+    Parameters
+    ----------
+    drug : str
+        ``methotrexate`` or ``cytarabine`` (aliases accepted).
+    age : float or array_like
+        Age in years.
+    route : str, optional
+        An intrathecal route.
+
+    Returns
+    -------
+    float or ndarray
+        mg.
+
+    Examples
+    --------
+    >>> age_based_dose("methotrexate", [0.5, 2.5, 10]).tolist()
+    [6.0, 10.0, 12.0]
     """
     d = _age_drug(drug)
     r = normalize_route(route)
@@ -172,12 +222,38 @@ def age_dose_column(drug) -> str:
     ``"AGEDOSE_METHOTREXATE"``): a regimen parsed with ``age="AGE"`` doses each
     subject by this column, which :mod:`pkcsf.clinical.scenario` fills from the
     subject's ``AGE`` with :func:`age_based_dose`.
+
+    Parameters
+    ----------
+    drug : str
+        ``methotrexate`` or ``cytarabine``.
+
+    Returns
+    -------
+    str
+        The column name.
+
+    Examples
+    --------
+    >>> age_dose_column("mtx")
+    'AGEDOSE_METHOTREXATE'
     """
     return "AGEDOSE_" + _age_drug(drug).upper()
 
 
 def age_based_table(drug):
-    """The age-based table of ``drug`` as a DataFrame: age_from, age_to (y), dose_mg, source, where, note."""
+    """The age-based table of ``drug`` as a DataFrame: age_from, age_to (y), dose_mg, source, where, note.
+
+    Parameters
+    ----------
+    drug : str
+        ``methotrexate`` or ``cytarabine``.
+
+    Returns
+    -------
+    DataFrame
+        One row per age band.
+    """
     import pandas as pd
 
     d = _age_drug(drug)

@@ -68,6 +68,27 @@ def methotrexate_it(dose="12 mg", route="lumbar", *, maintenance_months=6, bsa=N
     Source: Liao et al. 2025 review, citing Beauchesne P, Lancet Oncol
     2010;11(9):871-9. Doses are labelled induction/consolidation/maintenance
     and carry ``drug="methotrexate"``.
+
+    Parameters
+    ----------
+    dose : float or str, optional
+        Amount of each injection (default 12 mg).
+    route : str, optional
+        Intrathecal route (default lumbar).
+    maintenance_months : int, optional
+        Monthly maintenance doses (0: none).
+    bsa : float or str, optional
+        Body-surface area for mg/m2 doses.
+
+    Returns
+    -------
+    Regimen
+        Induction, consolidation and maintenance phases.
+
+    Examples
+    --------
+    >>> len(methotrexate_it(maintenance_months=0))
+    12
     """
     return _methotrexate_schedule(dose, route, maintenance_months, "methotrexate", bsa)
 
@@ -77,6 +98,27 @@ def cytarabine_it(dose="50 mg", route="lumbar", *, maintenance_months=6, bsa=Non
 
     Source of the schedule: Beauchesne, Lancet Oncol 2010;11:871 (as for methotrexate). The default
     50 mg is a mid-range choice within 25-100 mg. ``drug="cytarabine"``.
+
+    Parameters
+    ----------
+    dose : float or str, optional
+        Amount of each injection (default 50 mg).
+    route : str, optional
+        Intrathecal route (default lumbar).
+    maintenance_months : int, optional
+        Monthly maintenance doses (0: none).
+    bsa : float or str, optional
+        Body-surface area for mg/m2 doses.
+
+    Returns
+    -------
+    Regimen
+        Induction, consolidation and maintenance phases.
+
+    Examples
+    --------
+    >>> len(cytarabine_it(maintenance_months=0))
+    12
     """
     return _methotrexate_schedule(dose, route, maintenance_months, "cytarabine", bsa)
 
@@ -85,6 +127,27 @@ def thiotepa_it(dose="10 mg", route="lumbar", *, maintenance_months=6, bsa=None)
     """Intrathecal thiotepa 10 mg on the methotrexate schedule (see :func:`methotrexate_it`).
 
     Source of the schedule: Beauchesne, Lancet Oncol 2010;11:871. ``drug="thiotepa"``.
+
+    Parameters
+    ----------
+    dose : float or str, optional
+        Amount of each injection (default 10 mg).
+    route : str, optional
+        Intrathecal route (default lumbar).
+    maintenance_months : int, optional
+        Monthly maintenance doses (0: none).
+    bsa : float or str, optional
+        Body-surface area for mg/m2 doses.
+
+    Returns
+    -------
+    Regimen
+        Induction, consolidation and maintenance phases.
+
+    Examples
+    --------
+    >>> len(thiotepa_it(maintenance_months=0))
+    12
     """
     return _methotrexate_schedule(dose, route, maintenance_months, "thiotepa", bsa)
 
@@ -95,6 +158,25 @@ def liposomal_cytarabine(n=6, route="lumbar", *, dose="50 mg") -> Regimen:
     Source: DepoCyt prescribing information and its trials (every 14 days). The
     full label schedule with maintenance is :func:`depocyt_label`.
     ``drug="cytarabine_liposomal"`` (the liposome is handled by the drug, not the route).
+
+    Parameters
+    ----------
+    n : int, optional
+        Number of doses.
+    route : str, optional
+        Intrathecal route.
+    dose : float or str, optional
+        Amount of each dose.
+
+    Returns
+    -------
+    Regimen
+        The doses, ``drug="cytarabine_liposomal"``.
+
+    Examples
+    --------
+    >>> len(liposomal_cytarabine(4))
+    4
     """
     return every(dose, route, "14 d", n, drug="cytarabine_liposomal", label="every 2 weeks")
 
@@ -110,6 +192,23 @@ def depocyt_label(route="lumbar", *, dose="50 mg") -> Regimen:
 
     "Week w" is its first day, day 7(w - 1) + 1. Source: DepoCyt (cytarabine
     liposome injection) US prescribing information, Dosage and Administration.
+
+    Parameters
+    ----------
+    route : str, optional
+        Intrathecal route.
+    dose : float or str, optional
+        Amount of each dose.
+
+    Returns
+    -------
+    Regimen
+        Induction, consolidation and maintenance.
+
+    Examples
+    --------
+    >>> len(depocyt_label())
+    10
     """
     drug = "cytarabine_liposomal"
     ind = every(dose, route, "14 d", 2, drug=drug, label="induction")
@@ -124,6 +223,25 @@ def pemetrexed_pan2019(dose="10 mg", route="lumbar", *, bsa=None) -> Regimen:
     Source: Pan Z et al., Front Oncol 2019;9:838 (phase 1; doses escalated from
     10 mg, MTD 10 mg, hence the default; later studies used up to 50 mg).
     Induction on days 1, 4, 8, 11 (Mon/Thu); consolidation on days 15, 22, 29, 36.
+
+    Parameters
+    ----------
+    dose : float or str, optional
+        Amount of each injection.
+    route : str, optional
+        Intrathecal route.
+    bsa : float or str, optional
+        Body-surface area for mg/m2 doses.
+
+    Returns
+    -------
+    Regimen
+        Induction and consolidation.
+
+    Examples
+    --------
+    >>> len(pemetrexed_pan2019())
+    8
     """
     drug = "pemetrexed"
     return twice_weekly(dose, route, 2, drug=drug, label="induction", bsa=bsa).then(
@@ -135,6 +253,27 @@ def pemetrexed_d1d8(dose="30 mg", route="ommaya", *, cycles=4, bsa=None) -> Regi
 
     Source: Li et al. 2023, Clin Lung Cancer (schedule). The default 30 mg is
     an assumption inside the 10-50 mg range used for intrathecal pemetrexed.
+
+    Parameters
+    ----------
+    dose : float or str, optional
+        Amount of each injection.
+    route : str, optional
+        Route (default ommaya).
+    cycles : int, optional
+        Number of 21-day cycles.
+    bsa : float or str, optional
+        Body-surface area for mg/m2 doses.
+
+    Returns
+    -------
+    Regimen
+        The cycles.
+
+    Examples
+    --------
+    >>> len(pemetrexed_d1d8(cycles=2))
+    4
     """
     return on_days(dose, route, [1, 8], "21 d", cycles, drug="pemetrexed", bsa=bsa)
 
@@ -143,6 +282,23 @@ def osimertinib(dose="80 mg", days=28) -> Regimen:
     """Oral osimertinib once daily (80 mg standard; 160 mg for leptomeningeal disease, BLOOM).
 
     Source: TAGRISSO label (80 mg daily); Yang JCH et al., J Clin Oncol 2020;38:538 (160 mg in LM).
+
+    Parameters
+    ----------
+    dose : float or str, optional
+        Daily oral dose.
+    days : int, optional
+        Number of days.
+
+    Returns
+    -------
+    Regimen
+        Daily oral doses, ``drug="osimertinib"``.
+
+    Examples
+    --------
+    >>> len(osimertinib(days=7))
+    7
     """
     return daily(dose, "oral", days, drug="osimertinib", label="daily")
 
@@ -159,6 +315,24 @@ def osimertinib_plus_it_pemetrexed(osimertinib_dose="160 mg", pemetrexed_dose="3
     daily from day 1 through the end of the last course interval
     (``courses`` x ``course_interval``). Pemetrexed doses are labelled
     "course k", osimertinib doses "daily".
+
+    Parameters
+    ----------
+    osimertinib_dose, pemetrexed_dose : float or str, optional
+        Daily oral dose and intrathecal dose.
+    route : str, optional
+        Intrathecal route.
+    courses : int, optional
+        Number of pemetrexed courses.
+    injections_per_course : int, optional
+        Injections per course.
+    injection_interval, course_interval : str, optional
+        Time between injections and between course starts.
+
+    Returns
+    -------
+    Regimen
+        Both drugs (each dose names its drug).
     """
     ci = _hours(course_interval, "course_interval")
     ii = _hours(injection_interval, "injection_interval")
@@ -192,6 +366,24 @@ NAMED_REGIMENS = {
 
 
 def named_regimen(name: str, **kwargs) -> Regimen:
-    """A named clinical regimen by name (see :data:`NAMED_REGIMENS`; sources in :data:`REGIMEN_SOURCES`)."""
+    """A named clinical regimen by name (see :data:`NAMED_REGIMENS`; sources in :data:`REGIMEN_SOURCES`).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`NAMED_REGIMENS`.
+    **kwargs
+        Options of that regimen's builder.
+
+    Returns
+    -------
+    Regimen
+        The regimen.
+
+    Examples
+    --------
+    >>> len(named_regimen("pemetrexed_pan2019", dose="10 mg"))
+    8
+    """
     check_choice("regimen name", name, sorted(NAMED_REGIMENS), DosingError)
     return NAMED_REGIMENS[name](**kwargs)

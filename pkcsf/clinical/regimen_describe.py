@@ -132,6 +132,22 @@ def describe_regimen(reg: Regimen) -> str:
     label of the written frequency. Dose times round-trip exactly; ``end``
     round-trips where the grammar can express it. mg/m2 doses (``"x * BSA"``)
     read back with ``parse_regimen(text, bsa="BSA")``.
+
+    Parameters
+    ----------
+    reg : Regimen
+        Doses into routes, amounts in mg or mg/m2.
+
+    Returns
+    -------
+    str
+        The text.
+
+    Examples
+    --------
+    >>> from pkcsf.clinical.regimen_text import parse_regimen
+    >>> describe_regimen(parse_regimen("12 mg lumbar weekly x 4"))
+    '12 mg lumbar weekly x 4 weeks'
     """
     singles = reg.expand()
     if not singles:

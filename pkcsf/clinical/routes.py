@@ -17,7 +17,25 @@ ROUTE_ALIASES = {"intraventricular": "ommaya", "ivt": "ommaya", "icv": "ommaya",
 INTRATHECAL_ROUTES = ("lumbar", "ommaya", "intracisternal")
 
 def normalize_route(route, field: str = "route") -> str:
-    """The canonical route name (``"icv"`` -> ``"ommaya"``); unknown routes raise listing the valid ones."""
+    """The canonical route name (``"icv"`` -> ``"ommaya"``); unknown routes raise listing the valid ones.
+
+    Parameters
+    ----------
+    route : str
+        A route name or alias (any case).
+    field : str, optional
+        Named in errors.
+
+    Returns
+    -------
+    str
+        One of :data:`ROUTES`.
+
+    Examples
+    --------
+    >>> normalize_route("ICV")
+    'ommaya'
+    """
     if not isinstance(route, str) or not route.strip():
         raise DosingError(field, route, "must be a route: " + ", ".join(ROUTES))
     r = route.strip().lower()
