@@ -345,3 +345,13 @@ def test_days_as_number_or_text_on_the_command_line():
     from pkcsf.cli._util import _days
 
     assert _days("14") == 14.0 and _days("2 weeks") == 14.0 and _days("36 h") == 1.5
+
+
+def test_cli_run_refuses_a_billion_subjects_in_one_line(capsys, tmp_path, monkeypatch):
+    import pkcsf.clinical.resources as RS
+
+    monkeypatch.setattr(RS, "available_memory", lambda: 8 * 2**30)
+    p = tmp_path / "s.toml"
+    p.write_text(SCENARIO)
+    cli_error(capsys, ["run", p, "--subjects", "1000000000", "--out", tmp_path / "o"], "subjects", "memory")
+    assert not (tmp_path / "o").exists() and not [q for q in tmp_path.iterdir() if ".pkcsf-tmp-" in q.name]
