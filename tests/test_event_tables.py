@@ -217,6 +217,11 @@ def test_cli_run_event_table_csv_and_figures(tmp_path):
     assert {"PRED", "IPRED", "DV", "RES"} <= set(wide.columns) and len(wide) == 20
     assert (out / "figures" / "goodness_of_fit.png").stat().st_size > 1000
     assert (out / "figures" / "vpc.png").exists()
+    import json
+
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["event_tables"]["patients"]["patients"] == 5
+    assert {"observations.csv", "nonmem.csv", "figures/goodness_of_fit.png"} <= set(manifest["files"])
 
 
 def test_cli_run_ipred_map(tmp_path):

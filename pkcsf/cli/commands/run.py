@@ -89,6 +89,8 @@ def _cmd_run(args) -> int:
             "pkcsf_version": _version(), "subjects": scn.subjects, "seed": scn.seed, "unit": scn.unit,
             "arms": {a.name: out.arm_regimens.get(a.name, "") for a in scn.arms},
             "failed_subjects": failed, "elapsed_s": round(res.elapsed, 3), "format": fmt,
+            "event_tables": {nm: {"patients": a.datasets[d].data.n, "source": a.datasets[d].data.source,
+                                  "ipred": args.ipred} for nm, a in res.arms.items() for d in a.datasets},
             "files": written + ["run.json"], "warnings": warnings,
         }
         stage.path("run.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
