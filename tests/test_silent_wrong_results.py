@@ -328,3 +328,20 @@ def test_scenario_file_takes_max_steps_per_day(tmp_path):
     f.write_text(text.replace("500", "0"))
     with pytest.raises(ScenarioFileError, match="max_steps_per_day"):
         load_scenario(f)
+
+
+# ---------------------------------------------------------------- 7. tiny doses keep linearity
+@pytest.mark.parametrize("solver", ["rodas5p", "radau"])
+def test_adaptive_solvers_are_dose_linear_from_1e_12_to_1e3_mg(solver):
+    # before: the absolute tolerance 1e-12 did not scale: a 1e-12 mg dose was 2.3% off with rodas5p
+    times = np.linspace(0.0, 48.0, 49)
+    ref = pk.simulate("reference_p1", pk.Dose(1.0, "icv"), _P1, times=times, solver="exact").amounts
+    floor = 1e-6 * np.abs(ref).max()
+    for dose in (1e-12, 1e-9, 1e-6, 1e-3, 1.0, 1e3):
+        res = pk.simulate("reference_p1", pk.Dose(dose, "icv"), _P1, times=times, solver=solver)
+        err = np.max(np.abs(res.amounts / dose - ref) / (np.abs(ref) + floor))
+        assert err < 100 * res.rtol, (dose, err)           # rtol 1e-7: within 1e-5 relative
+        if dose < 1.0:
+            assert res.atol == pytest.approx(engine_simulate.DEFAULT_ATOL * dose)
+        else:
+            assert res.atol == engine_simulate.DEFAULT_ATOL   # doses >= 1 mg: numerics unchanged
