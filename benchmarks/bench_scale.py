@@ -10,6 +10,7 @@ Each N runs in a fresh subprocess (peak memory is that process's maximum residen
 one-subject warm-up in that process (compilation or loading cached kernels is not counted).
 
     python benchmarks/bench_scale.py 10000 100000          # N values; prints one JSON line per N
+    python benchmarks/bench_scale.py 10000 --two-step      # read-outs after the solve (the path before issue 11)
     python benchmarks/bench_scale.py --one 10000          # (internal) run one N in this process
 """
 from __future__ import annotations
@@ -24,8 +25,13 @@ import time
 REGIMEN = "12 mg ommaya twice weekly x 4 weeks"
 
 
-def one(n: int, profile: bool = False) -> dict:
+def one(n: int, two_step: bool = False) -> dict:
     import pkcsf as pk
+
+    if two_step:        # the path before issue 11: solve, (n, T, G) concentrations, then read-outs
+        from pkcsf.clinical import scenario
+
+        scenario._DrugRun.reduce = lambda self, params, keep: None
 
     pk.simulate_drug("methotrexate", REGIMEN, subjects=1, days=28, seed=1).summary()   # warm-up
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -37,7 +43,7 @@ def one(n: int, profile: bool = False) -> dict:
     t2 = time.perf_counter()
     c2 = time.process_time()
     m = res.metrics()
-    return {"subjects": n, "seconds": round(t2 - t0, 3), "simulate_s": round(t1 - t0, 3),
+    return {"subjects": n, "path": "two-step" if two_step else "fused", "seconds": round(t2 - t0, 3), "simulate_s": round(t1 - t0, 3),
             "summary_s": round(t2 - t1, 3), "cpu_s": round(c2 - c0, 3),
             "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
             "peak_mb_before_run": round(rss0, 1), "metrics_rows": len(m),
@@ -48,11 +54,12 @@ def one(n: int, profile: bool = False) -> dict:
 
 def main(argv):
     if argv and argv[0] == "--one":
-        print(json.dumps(one(int(argv[1]))), flush=True)
+        print(json.dumps(one(int(argv[1]), two_step="--two-step" in argv)), flush=True)
         return
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    for a in argv or ["10000", "100000"]:
-        r = subprocess.run([sys.executable, __file__, "--one", a], capture_output=True, text=True, env=env)
+    extra = ["--two-step"] if "--two-step" in argv else []
+    for a in [x for x in argv if x != "--two-step"] or ["10000", "100000"]:
+        r = subprocess.run([sys.executable, __file__, "--one", a] + extra, capture_output=True, text=True, env=env)
         if r.returncode != 0:
             print(r.stderr, file=sys.stderr)
             raise SystemExit(r.returncode)

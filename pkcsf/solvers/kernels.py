@@ -849,6 +849,42 @@ def _exact_run8(ET, y, ytmp, times, k, t, t_end, dt, save, out):
 
 
 @njit(cache=True, error_model="numpy")
+def _exact_run_blk(ET, y, yp, ytmp, times, k, t, t_end, dt, save, out):
+    """:func:`_exact_run8` for models of more than 8 states, rows and columns padded to a multiple of 8.
+
+    The columns of E are taken eight at a time: eight state values held in registers, one
+    vectorised pass over the rows adds their tree-summed products to ``ytmp``. A plain
+    column-by-column product re-reads and re-writes ``ytmp`` for every column, a chain of
+    dependent memory operations as long as the state; here it is eight times shorter.
+    ``yp`` (SP,) holds the state, zero beyond S. Returns (k, t).
+    """
+    S = y.shape[0]
+    SP = ET.shape[0]
+    T = times.shape[0]
+    ns = save.shape[0]
+    for i in range(SP):
+        yp[i] = y[i] if i < S else 0.0
+    while k < T and times[k] < t_end and times[k] - t == dt:
+        for i in range(SP):
+            ytmp[i] = 0.0
+        for jb in range(0, SP, 8):
+            y0, y1, y2, y3 = yp[jb], yp[jb + 1], yp[jb + 2], yp[jb + 3]
+            y4, y5, y6, y7 = yp[jb + 4], yp[jb + 5], yp[jb + 6], yp[jb + 7]
+            for i in range(SP):
+                ytmp[i] += (((ET[jb, i] * y0 + ET[jb + 1, i] * y1) + (ET[jb + 2, i] * y2 + ET[jb + 3, i] * y3))
+                            + ((ET[jb + 4, i] * y4 + ET[jb + 5, i] * y5) + (ET[jb + 6, i] * y6 + ET[jb + 7, i] * y7)))
+        for i in range(SP):
+            yp[i] = ytmp[i]
+        for j in range(ns):
+            out[k, j] = yp[save[j]]
+        t = times[k]
+        k += 1
+    for i in range(S):
+        y[i] = yp[i]
+    return k, t
+
+
+@njit(cache=True, error_model="numpy")
 def _propagate(ET, FT, active, b, y, ytmp):
     """Y <- E y + Phi b from the transposed matrices ``ET``, ``FT`` of shape (SP, SP), SP >= S."""
     S = y.shape[0]
@@ -961,10 +997,11 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
     wm = np.zeros((NM, S, S))
     NC = 8
     c_dt = np.full(NC, -1.0)
-    SP = 8 if S <= 8 else S          # padded row length of the cached exponentials (see _propagate)
+    SP = 8 * ((S + 7) // 8)          # padded row length of the cached exponentials (see _propagate)
     c_E = np.zeros((NC, SP, SP))      # rows and columns beyond S stay zero
     c_F = np.zeros((NC, SP, SP))
     ytmp = np.zeros(SP)
+    yp = np.zeros(SP)
     c_hasF = np.zeros(NC, dtype=np.bool_)
     c_next = np.zeros(1, dtype=np.int64)
     t = 0.0
@@ -992,6 +1029,9 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
                 last_dt = dt
             if SP == 8 and not active:
                 k, t = _exact_run8(ET, y, ytmp, times, k, t, t_end, dt, save, out)
+                continue
+            if not active:
+                k, t = _exact_run_blk(ET, y, yp, ytmp, times, k, t, t_end, dt, save, out)
                 continue
             if SP == 8:
                 _propagate8(ET, FT, active, b, y, ytmp)
