@@ -3,11 +3,10 @@ the two-step path (solve, group concentrations, :func:`whole_window`)."""
 from __future__ import annotations
 
 import numpy as np
+from test_reference import params, regimen
 
 from pkcsf.analysis.readouts import solve_and_read_out, whole_window
 from pkcsf.engine.simulate import prepare
-
-from test_reference import params, regimen
 
 
 def test_fused_readouts_equal_the_two_step_path():
