@@ -355,3 +355,19 @@ def test_cli_run_refuses_a_billion_subjects_in_one_line(capsys, tmp_path, monkey
     p.write_text(SCENARIO)
     cli_error(capsys, ["run", p, "--subjects", "1000000000", "--out", tmp_path / "o"], "subjects", "memory")
     assert not (tmp_path / "o").exists() and not [q for q in tmp_path.iterdir() if ".pkcsf-tmp-" in q.name]
+
+
+@pytest.mark.parametrize("dt, ok", [("0.5", True), ("30 min", True), ("1e-9 h", False), ("ten", False),
+                                    ("200 h", False)])
+def test_cli_run_dt_as_number_or_text(capsys, tmp_path, monkeypatch, dt, ok):
+    import pkcsf.clinical.resources as RS
+
+    monkeypatch.setattr(RS, "available_memory", lambda: 8 * 2**30)
+    p = tmp_path / "s.toml"
+    p.write_text(SCENARIO)
+    argv = ["run", p, "--dt", dt, "--out", tmp_path / "o", "--quiet"]
+    if ok:
+        assert main([str(a) for a in argv]) == 0
+        assert (tmp_path / "o" / "summary.csv").exists()
+    else:
+        cli_error(capsys, argv, "--dt")

@@ -14,6 +14,7 @@ from pkcsf.cli._util import (
     PROG,
     _bars,
     _check_format,
+    _cli_error,
     _desc,
     _nonneg_int,
     _plotting,
@@ -24,7 +25,15 @@ from pkcsf.cli._util import (
     _version,
     _write_table,
 )
-from pkcsf.core.errors import ScenarioError
+from pkcsf.core.errors import PkcsfError, ScenarioError
+
+
+def _dt(text):
+    """--dt: a number of hours or a time with its unit, like the scenario file's dt."""
+    try:
+        return float(text)
+    except ValueError:
+        return str(text)
 
 
 def _cmd_run(args) -> int:
@@ -43,8 +52,13 @@ def _cmd_run(args) -> int:
         changes["subjects"] = args.subjects
     if args.seed is not None:
         changes["seed"] = args.seed
+    if args.dt is not None:
+        changes["dt"] = args.dt        # a number (h) or a time with its unit; checked by Scenario
     if changes:
-        scn = replace(scn, **changes)
+        try:
+            scn = replace(scn, **changes)
+        except PkcsfError as e:
+            raise _cli_error(e, {"dt": "--dt", "subjects": "--subjects", "seed": "--seed"}) from None
     fmt = args.format or out.format
     _check_format(fmt, "--format" if args.format else "outputs.format")
     figures = out.figures and not args.no_figures
@@ -54,7 +68,11 @@ def _cmd_run(args) -> int:
     with _Staging(folder, "--out" if args.out is not None else "outputs.folder") as stage:
         with _warnings.catch_warnings(record=True) as caught:
             _warnings.simplefilter("always", FailedSubjectsWarning)
-            res = run(scn, progress=_bars(args))
+            try:
+                res = run(scn, progress=_bars(args))
+            except PkcsfError as e:     # name the option the user typed (--dt, --subjects), not the file key
+                raise _cli_error(e, {k: f"--{k}" for k in ("dt", "subjects") if getattr(args, k) is not None}) \
+                    from None
         for w in caught:        # failed subjects: printed below and kept in run.json; others re-issued
             if issubclass(w.category, FailedSubjectsWarning):
                 warnings.append(str(w.message))
@@ -270,6 +288,8 @@ def register(sub, common) -> None:
     p.add_argument("scenario", metavar="SCENARIO.toml", help="scenario file")
     p.add_argument("--subjects", type=_positive_int, metavar="N", help="virtual subjects per arm (overrides the file)")
     p.add_argument("--seed", type=_nonneg_int, metavar="S", help="random seed (overrides the file)")
+    p.add_argument("--dt", metavar="STEP", type=_dt,
+                   help="output step: hours ('0.5') or a time ('30 min'); overrides the file's dt")
     p.add_argument("--out", metavar="DIR", help="output folder (overrides outputs.folder)")
     p.add_argument("--format", choices=["csv", "parquet"], help="table format (overrides outputs.format)")
     p.add_argument("--no-figures", action="store_true", help="do not draw figures")
