@@ -221,7 +221,20 @@ def _predict_all(cal: Calibration, values_file_unit: np.ndarray, rows):
 
 
 def evaluate(name: str, values=None) -> dict:
-    """Fold errors of the calibration data at ``values`` (file units; default: the current files)."""
+    """Fold errors of the calibration data at ``values`` (file units; default: the current files).
+
+    Parameters
+    ----------
+    name : str
+        Calibration record name.
+    values : dict, optional
+        Parameter values (file units); default: the current files.
+
+    Returns
+    -------
+    dict
+        Fold error of each datum.
+    """
     cal = CALIBRATIONS[name]
     rows = _rows(cal)
     if values is None:
@@ -233,7 +246,20 @@ def evaluate(name: str, values=None) -> dict:
 
 
 def calibrate(name: str, *, write: bool = True) -> dict:
-    """Run one calibration; optionally write the record and the fitted values."""
+    """Run one calibration; optionally write the record and the fitted values.
+
+    Parameters
+    ----------
+    name : str
+        Calibration record name (``parameters/calibration/<name>.toml``).
+    write : bool, optional
+        Write the record and the fitted values.
+
+    Returns
+    -------
+    dict
+        Fitted values, fold errors and the record.
+    """
     from scipy.optimize import least_squares
 
     cal = CALIBRATIONS[name]

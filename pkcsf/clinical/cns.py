@@ -90,7 +90,25 @@ def available_drugs() -> list[str]:
 
 @dataclass(frozen=True)
 class Drug:
-    """A drug or formulation: name, MW (g/mol), form, thresholds (mg/L) and its parameter set."""
+    """A drug or formulation: name, MW (g/mol), form, thresholds (mg/L) and its parameter set.
+
+    Build with :func:`drug`; ``repr`` is one line.
+
+    Parameters
+    ----------
+    name : str
+        Drug (or formulation) name.
+    mw : float
+        Molecular weight (g/mol).
+    form : str
+        ``"free"`` or ``"liposomal"``.
+    routes, variants : tuple of str
+        Routes it can be given by; CSF efflux variants offered.
+    thresholds : dict
+        Name -> mg/L.
+    parameters : ParameterSet
+        The drug file with sources.
+    """
 
     name: str
     mw: float
@@ -279,6 +297,21 @@ def physiology(name: str = "adult", age: float | None = None, pathologies=None) 
     the tissue depth stays the same), CSF production, ECF flow and the mixing clearances by the CSF-volume
     fraction of ``parameters/physiology/pediatric.toml``. A physiology file may name its species in ``[options] species`` (``rhesus``): drug
     values named ``<PARAMETER>_<SPECIES>`` (``CL_EFFLUX_CSF_RHESUS``) then replace ``<PARAMETER>``.
+
+    Parameters
+    ----------
+    name : str, optional
+        Physiology set (default ``"adult"``).
+    age : float, optional
+        Age (years) for the scaling.
+    pathologies : dict, optional
+        Named scenarios and/or values.
+
+    Examples
+    --------
+    >>> phys = physiology()
+    >>> phys["values"]["Q_CSF"] > 0
+    True
     """
     base = load_parameter_set(name, "physiology")
     vals = base.as_dict()

@@ -26,6 +26,26 @@ class CovariateEffect:
     ``power``: (cov/reference)^exponent; ``linear``: 1 + slope*(cov - reference);
     ``exponential``: exp(slope*(cov - reference)); ``categorical``: ``factors[level]``;
     ``table``: piecewise-linear factor interpolated in (``x``, ``y``).
+
+    Parameters
+    ----------
+    parameter, covariate : str
+        The parameter moved and the covariate column.
+    model : {"power", "linear", "exponential", "categorical", "table"}
+        The form of the factor.
+    reference, exponent, slope : float, optional
+        As above.
+    factors : dict, optional
+        Level -> factor (categorical).
+    x, y : tuple, optional
+        Table points.
+    source, note : str, optional
+        Where the effect comes from.
+
+    Examples
+    --------
+    >>> float(CovariateEffect("CL", "WT", "power", reference=70, exponent=0.75).factor(140.0))
+    1.681...
     """
 
     parameter: str

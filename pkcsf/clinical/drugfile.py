@@ -184,7 +184,24 @@ def _origin(base, v) -> str:
 
 
 def write_drug_template(name: str, like=None, out=".", *, overwrite: bool = False) -> Path:
-    """Write :func:`drug_template` to ``<out>/parameters/drugs/<name>.toml`` and return the path."""
+    """Write :func:`drug_template` to ``<out>/parameters/drugs/<name>.toml`` and return the path.
+
+    Parameters
+    ----------
+    name : str
+        New drug name.
+    like : str, optional
+        Existing drug whose values, units and routes start the template.
+    out : str or Path, optional
+        Folder under which ``parameters/drugs/`` is written.
+    overwrite : bool, optional
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     text = drug_template(name, like)
     path = Path(out).expanduser() / "parameters" / "drugs" / f"{name}.toml"
     if path.exists() and not overwrite:

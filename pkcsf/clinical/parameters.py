@@ -35,7 +35,19 @@ USER = "user"
 
 @dataclass(frozen=True)
 class Value:
-    """One sourced value (``value`` in base units; ``given``/``unit`` as written)."""
+    """One sourced value (``value`` in base units; ``given``/``unit`` as written).
+
+    Parameters
+    ----------
+    name, unit, source, where, note, calibration, citation : str
+        As in the file (``citation``: the reference text of ``source``).
+    value, given : float
+        Base-unit and written value.
+    range : tuple of float, optional
+        Plausible range, as written.
+    alternatives : tuple, optional
+        Other published values.
+    """
 
     name: str
     value: float
@@ -214,6 +226,21 @@ def unsourced_entries(data: dict) -> list[str]:
     """``section.name`` of every entry of a parsed parameter file without a source yet: a missing or empty
     source, the template placeholder ``"TODO"``, or a value that is not a finite number (the template's
     ``nan``).
+
+    Parameters
+    ----------
+    data : dict
+        A parsed parameter file.
+
+    Returns
+    -------
+    list of str
+        ``section.name`` of each unsourced entry.
+
+    Examples
+    --------
+    >>> unsourced_entries({"values": {"CL": {"value": 1.0, "unit": "L/h", "source": "TODO"}}})
+    ['values.CL']
     """
     out = []
     for section in ("values", "thresholds", "variability", "covariates"):
@@ -333,7 +360,23 @@ def _covariate_entry(name, spec, refs, where):
 
 
 def available_parameter_sets(kind: str | None = None) -> dict[str, Path]:
-    """``{name: path}`` for every parameter file on the search path (``kind``: subfolder)."""
+    """``{name: path}`` for every parameter file on the search path (``kind``: subfolder).
+
+    Parameters
+    ----------
+    kind : str, optional
+        Sub-folder (``"drugs"``, ``"physiology"``, ...); all when None.
+
+    Returns
+    -------
+    dict of str to Path
+        Name -> file (user paths first).
+
+    Examples
+    --------
+    >>> "methotrexate" in available_parameter_sets("drugs")
+    True
+    """
     from pkcsf.core.paths import search_dirs
 
     found: dict[str, Path] = {}

@@ -39,14 +39,43 @@ DLT_MODELS = ("link", "neutropenia")
 
 
 def has_neutropenia_model(drug: str) -> bool:
-    """True when ``parameters/pd/<drug>.toml`` holds a Friberg neutropenia model."""
+    """True when ``parameters/pd/<drug>.toml`` holds a Friberg neutropenia model.
+
+    Parameters
+    ----------
+    drug : str
+        Drug name.
+
+    Returns
+    -------
+    bool
+        Whether the PD file exists and has the model.
+    """
     if drug not in available_pd():
         return False
     return "CIRC0" in load_pd_parameters(drug)
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Exact binomial confidence interval of ``k`` events in ``n``."""
+    """Exact binomial confidence interval of ``k`` events in ``n``.
+
+    Parameters
+    ----------
+    k, n : int
+        Events and trials.
+    level : float, optional
+        Confidence level.
+
+    Returns
+    -------
+    tuple of float
+        Lower and upper bound.
+
+    Examples
+    --------
+    >>> [round(x, 3) for x in clopper_pearson(0, 10)]
+    [0.0, 0.308]
+    """
     a = (1 - level) / 2
     from scipy import stats  # on first use: scipy.stats takes ~0.5 s to import (issue 11)
 
@@ -57,7 +86,19 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class NeutropeniaDLT:
-    """DLT = CTCAE grade >= ``grade`` neutropenia within ``window_h`` (None: the whole simulated course)."""
+    """DLT = CTCAE grade >= ``grade`` neutropenia within ``window_h`` (None: the whole simulated course).
+
+    Parameters
+    ----------
+    drug : str
+        Drug with a Friberg model in ``parameters/pd/``.
+    supplemented : bool, optional
+        Folic acid and B12 supplementation (pemetrexed).
+    grade : int, optional
+        Smallest CTCAE grade counted as a DLT.
+    window_h : float, optional
+        DLT window (h).
+    """
 
     drug: str
     supplemented: bool = True
@@ -120,7 +161,13 @@ class NeutropeniaDLT:
 
 
 class PerPatientDLT:
-    """The "link" of a pool whose exposures are already 0/1 DLT outcomes (identity, checked)."""
+    """The "link" of a pool whose exposures are already 0/1 DLT outcomes (identity, checked).
+
+    Parameters
+    ----------
+    text : str
+        How the outcomes were made (shown in tables).
+    """
 
     def __init__(self, text: str):
         self.text = text
@@ -143,6 +190,24 @@ def observed_checks(drug: str, route: str, doses, dlt_fraction, *, supplemented:
     Columns: key, dose, supplemented, events, n, observed, ci_low, ci_high, predicted (NaN when the dose was not
     simulated or the supplementation differs), verdict ("within CI", "MISS: below CI", "MISS: above CI",
     "not simulated"), source, note.
+
+    Parameters
+    ----------
+    drug, route : str
+        Drug and route.
+    doses, dlt_fraction : array_like
+        Simulated dose levels and their predicted DLT fractions.
+    supplemented : bool
+        Supplementation of the simulation.
+    dlt_grade : int, optional
+        Grade counted as DLT.
+    n_pool : int, optional
+        Patients per simulated dose level.
+
+    Returns
+    -------
+    DataFrame
+        One row per published observation.
     """
     ps = load_pd_parameters(drug)
     rows = []

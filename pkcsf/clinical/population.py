@@ -52,6 +52,26 @@ def uniforms(seed: int, stream: int, start: int, n: int, d: int) -> np.ndarray:
     Subject i always gets the same d numbers for a given (seed, stream),
     whatever ``start`` and ``n`` (counter-based Philox; each subject uses
     a whole number of 4-word blocks).
+
+    Parameters
+    ----------
+    seed, stream : int
+        Random seed and stream.
+    start, n : int
+        First subject and number of subjects.
+    d : int
+        Numbers per subject.
+
+    Returns
+    -------
+    ndarray, shape (n, d)
+        Uniforms.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bool(np.all(uniforms(1, 0, 5, 2, 3)[1] == uniforms(1, 0, 0, 7, 3)[6]))
+    True
     """
     seed = _check_seed(seed)
     d4 = max(4, -(-d // 4) * 4)
@@ -74,7 +94,22 @@ def ndtr(x):
 
 
 def normals(seed: int, stream: int, start: int, n: int, d: int) -> np.ndarray:
-    """Standard normal deviates (n, d) by the inverse CDF of :func:`uniforms`."""
+    """Standard normal deviates (n, d) by the inverse CDF of :func:`uniforms`.
+
+    Parameters
+    ----------
+    seed, stream : int
+        Random seed and stream.
+    start, n : int
+        First subject and number of subjects.
+    d : int
+        Numbers per subject.
+
+    Returns
+    -------
+    ndarray, shape (n, d)
+        Deviates.
+    """
     return ndtri(uniforms(seed, stream, start, n, d))
 
 
@@ -86,7 +121,23 @@ def _check_seed(seed) -> int:
 
 # ------------------------------------------------------------ covariates
 def bsa_mosteller(height_cm, weight_kg):
-    """Body-surface area (m²), Mosteller RD. N Engl J Med 1987;317:1098."""
+    """Body-surface area (m²), Mosteller RD. N Engl J Med 1987;317:1098.
+
+    Parameters
+    ----------
+    height_cm, weight_kg : float or ndarray
+        Height (cm) and weight (kg).
+
+    Returns
+    -------
+    float or ndarray
+        m2.
+
+    Examples
+    --------
+    >>> round(float(bsa_mosteller(170, 70)), 3)
+    1.818
+    """
     return np.sqrt(np.asarray(height_cm, float) * np.asarray(weight_kg, float) / 3600.0)
 
 
@@ -94,6 +145,27 @@ def crcl_cockcroft_gault(age, weight_kg, scr_mg_dl, sex):
     """Creatinine clearance (mL/min), Cockcroft DW, Gault MH. Nephron 1976;16:31-41.
 
     ``(140 - age) * weight / (72 * SCr)``, times 0.85 for women (sex = 1).
+
+    Parameters
+    ----------
+    age : float or ndarray
+        Years.
+    weight_kg : float or ndarray
+        kg.
+    scr_mg_dl : float or ndarray
+        Serum creatinine (mg/dL).
+    sex : int or ndarray
+        0 male, 1 female.
+
+    Returns
+    -------
+    float or ndarray
+        mL/min.
+
+    Examples
+    --------
+    >>> round(float(crcl_cockcroft_gault(40, 72, 1.0, 0)), 1)
+    100.0
     """
     age = np.asarray(age, float)
     crcl = (140.0 - age) * np.asarray(weight_kg, float) / (72.0 * np.asarray(scr_mg_dl, float))
@@ -127,6 +199,23 @@ class CovariateDistribution:
 
     z is the subject's (correlated) standard normal deviate for this
     covariate. The result is clipped to ``[lower, upper]``.
+
+    Parameters
+    ----------
+    name : str
+        Covariate column.
+    scale : {"normal", "lognormal", "uniform", "lms"}
+        The distribution (see above).
+    mean, sd : tuple
+        Per sex (male, female).
+    lower, upper : float, optional
+        Bounds.
+    source, given_by : str, optional
+        Source; the covariate an LMS table is indexed by.
+    lms : tuple, optional
+        LMS table rows.
+    z_max : float, optional
+        Truncation of z.
     """
 
     name: str
@@ -166,6 +255,23 @@ class CovariateDistribution:
 def lms_value(L, M, S, z):
     """Growth-chart value at z-score ``z`` (Cole TJ, Green PJ. Stat Med 1992;11:1305-19):
     ``M*(1 + L*S*z)**(1/L)``, or ``M*exp(S*z)`` when L = 0.
+
+    Parameters
+    ----------
+    L, M, S : float or ndarray
+        Box-Cox power, median and coefficient of variation.
+    z : float or ndarray
+        z-score.
+
+    Returns
+    -------
+    float or ndarray
+        The value.
+
+    Examples
+    --------
+    >>> float(lms_value(0.0, 10.0, 0.1, 0.0))
+    10.0
     """
     L, M, S, z = (np.asarray(a, float) for a in (L, M, S, z))
     small = np.abs(L) < 1e-12
@@ -199,6 +305,21 @@ class Demographics:
     then clipped to their bounds. BSA (Mosteller) and creatinine clearance
     (Cockcroft–Gault) are derived when height/weight and serum creatinine are
     present.
+
+    Parameters
+    ----------
+    name : str
+        Name.
+    p_female : float
+        Fraction of women.
+    covariates : tuple of CovariateDistribution
+        The covariates.
+    correlation : ndarray
+        Correlation of their z-scores.
+    sources : dict, optional
+        References.
+    description : str, optional
+        Free text.
     """
 
     name: str
@@ -248,7 +369,18 @@ def derive_covariates(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_demographics(name_or_path="adult") -> Demographics:
-    """Read ``parameters/population/<name>.toml`` (every value sourced)."""
+    """Read ``parameters/population/<name>.toml`` (every value sourced).
+
+    Parameters
+    ----------
+    name_or_path : str or Path, optional
+        Name (``"adult"``, ``"pediatric"``, ...) or file.
+
+    Returns
+    -------
+    Demographics
+        The covariate model.
+    """
     from pathlib import Path
 
     from pkcsf.clinical.parameters import _check_source, available_parameter_sets

@@ -44,13 +44,22 @@ from pkcsf.engine.model import Compartment, accumulate
 from pkcsf.engine.simulate import prepare, step_budget
 
 __all__ = ["Arm", "Target", "Scenario", "ScenarioResult", "ArmResult", "run", "default_population",
-           "population_for", "simulate_drug", "FailedSubjectsWarning", "MAX_STEPS_PER_DAY"]
+           "population_for", "simulate_drug", "FailedSubjectsWarning", "CoarseGridWarning", "MAX_STEPS_PER_DAY"]
 
 #: adaptive-solver steps per simulated day and subject (Scenario.max_steps_per_day): daily oral
 #: osimertinib with saturable CSF efflux takes 50-70 a day, so a 10-year run needs ~250,000
 MAX_STEPS_PER_DAY = 2_000
 #: the smallest budget a scenario gets (a window of a few days)
 _MIN_SCENARIO_STEPS = 10_000
+
+
+class CoarseGridWarning(UserWarning):
+    """The output step is too coarse for some Cmax read-outs: a peak falls between output times and
+    the read-out is low by more than 0.1% (the estimate is in ``ArmResult.cmax_grid_error``)."""
+
+
+#: relative Cmax error (estimated from the grid) above which a run warns
+CMAX_GRID_RTOL = 1e-3
 
 
 class FailedSubjectsWarning(UserWarning):
@@ -321,6 +330,20 @@ def default_population(setup: cns.Setup, demographics: str | None = "adult", *, 
     ``parameters/population/<demographics>.toml`` when it exists.
     ``age_fixed``: the setup was already scaled to one age (``age=``), so
     the age effects of the physiology are not applied again.
+
+    Parameters
+    ----------
+    setup : Setup
+        The drug set-up.
+    demographics : str, optional
+        Demographics name (None: typical subject covariates only).
+    age_fixed : bool, optional
+        Keep the set-up's age for every subject.
+
+    Returns
+    -------
+    Population
+        The population.
     """
     res = []
     seen = set()
@@ -623,7 +646,17 @@ class ArmResult:
 
 
 class ScenarioResult:
-    """The outcome of :func:`run`: one :class:`ArmResult` per arm, plus provenance."""
+    """The outcome of :func:`run`: one :class:`ArmResult` per arm, plus provenance.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        What was run.
+    arms : dict of str to ArmResult
+        Results per arm.
+    elapsed : float
+        Wall time (s).
+    """
 
     def __init__(self, scenario: Scenario, arms: dict, elapsed: float):
         self.scenario = scenario
@@ -929,6 +962,7 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
             bar.close()
     res = ScenarioResult(scn, arms, _time.perf_counter() - t0)
     _warn_failures(res)
+    _warn_coarse_grid(res)
     return res
 
 
@@ -982,6 +1016,18 @@ def population_for(scn: Scenario, setup: cns.Setup) -> Population:
     """The population a scenario uses for one drug setup: the scenario's own
     :class:`Population`, or the sourced default (:func:`default_population`)
     with the scenario's demographics name or DataFrame.
+
+    Parameters
+    ----------
+    scn : Scenario
+        The scenario.
+    setup : Setup
+        One drug's set-up.
+
+    Returns
+    -------
+    Population
+        The population.
     """
     pop = scn.population
     age_fixed = scn.age is not None
@@ -1290,6 +1336,7 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
     failed = 0
     failures = []
     auc_source = {}
+    grid_err = {}
     N = scn.subjects
     cs = scn.chunk_size or _CHUNK
     for drug, reg in regs.items():
@@ -1342,6 +1389,7 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
                 bar.update(1)
         profiles[drug] = prof
         auc_source[drug] = (dr, pop, scn.seed, scn.variability, nb)
+        grid_err[drug] = dict(zip(dr.groups, _cmax_grid_error(times, prof, np.concatenate([dr.left, dr.right]))))
         for label, parts in met.items():
             ok = np.concatenate(parts)          # solved subjects only
             target_rows.append({"arm": arm.name, "drug": drug, "target": label,
@@ -1349,14 +1397,61 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
                                 "n": int(ok.size), "n_failed": n_failed, "subjects": int(ok.size) + n_failed})
     fail_df = pd.DataFrame([{"arm": a, "drug": d, "id": i, "status": Status(st).name, "message": Status(st).message}
                             for a, d, i, st in failures], columns=_FAILURE_COLUMNS)
-    return ArmResult(arm.name, times, profiles, typical, groups, pd.concat(frames, ignore_index=True),
+    out = ArmResult(arm.name, times, profiles, typical, groups, pd.concat(frames, ignore_index=True),
                      pd.DataFrame(target_rows, columns=["arm", "drug", "target", "fraction", "n", "n_failed",
                                                         "subjects"]),
                      dose_times, _as_regimen(arm.regimen, arm.drug_name, "regimen", scn.age), setups, failed, scn.unit,
                      fail_df, auc_source)
+    out.cmax_grid_error = grid_err
+    return out
 
 
 _FAILURE_COLUMNS = ["arm", "drug", "id", "status", "message"]
+
+
+def _cmax_grid_error(times, prof, keep_idx) -> np.ndarray:
+    """Estimated relative error (G,) of grid Cmax read-outs, the largest over the band subjects.
+
+    A peak between output times is under-read. Sampling the profile at every other output time (dose
+    times kept: a bolus peak sits on the grid) gives the read-out at twice the step; for a smooth peak the
+    error falls with the square of the step, so the error at the step used is about a third of the
+    difference (Richardson).
+    """
+    G = prof.shape[2]
+    T = len(times)
+    mask = np.zeros(T, dtype=bool)
+    mask[::2] = True
+    mask[np.asarray(keep_idx, dtype=int)] = True
+    mask[-1] = True
+    p = prof[np.isfinite(prof).all(axis=(1, 2))]
+    if mask.all() or p.shape[0] == 0:
+        return np.zeros(G)
+    c_h = p.max(axis=1)
+    c_2h = p[:, mask, :].max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(c_h > 0, (c_h - c_2h) / c_h, 0.0)
+    return np.max(rel, axis=0) / 3.0
+
+
+def _warn_coarse_grid(res: "ScenarioResult") -> None:
+    """One warning per run naming the Cmax read-outs the output step may under-read, and a step that would do."""
+    parts = []
+    dt = None
+    for name, a in res.arms.items():
+        errs = getattr(a, "cmax_grid_error", {})
+        for drug, per_group in errs.items():
+            bad = {g: e for g, e in per_group.items() if e > CMAX_GRID_RTOL}
+            if not bad:
+                continue
+            step = float(np.median(np.diff(np.unique(a.times)))) if len(a.times) > 1 else 0.0
+            need = step * math.sqrt(CMAX_GRID_RTOL / max(bad.values()))
+            dt = need if dt is None else min(dt, need)
+            parts.append(f"arm {name!r} ({drug}): " + ", ".join(f"{g} ~{100 * e:.2g}% low"
+                                                             for g, e in sorted(bad.items(), key=lambda x: -x[1])))
+    if parts:
+        warnings.warn("Cmax read-outs may be under-read: peaks fall between output times (" + "; ".join(parts)
+                      + f"); use an output step dt <= {dt:.2g} h for Cmax within {100 * CMAX_GRID_RTOL:g}% "
+                      "(AUCs are exact integrals and do not depend on dt)", CoarseGridWarning, stacklevel=3)
 
 
 def _warn_failures(res: "ScenarioResult") -> None:

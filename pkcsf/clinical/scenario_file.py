@@ -118,7 +118,19 @@ class ScenarioFileError(ScenarioError):
 
 @dataclass(frozen=True)
 class OutputOptions:
-    """Where and how ``pkcsf run`` writes a scenario's results."""
+    """Where and how ``pkcsf run`` writes a scenario's results.
+
+    Parameters
+    ----------
+    folder : Path
+        Output folder.
+    format : str, optional
+        Table format (``csv`` or ``parquet``).
+    figures : bool, optional
+        Write figures.
+    arm_regimens : dict, optional
+        How each arm's regimen was read.
+    """
 
     folder: Path
     format: str = "csv"
@@ -489,7 +501,22 @@ def load_scenario(path: str | Path, *, base_dir: str | Path | None = None) -> tu
 
 
 def parse_scenario(data: dict, *, base_dir=".", default_name: str = "scenario"):
-    """Build ``(Scenario, OutputOptions)`` from the parsed TOML mapping (see :func:`load_scenario`)."""
+    """Build ``(Scenario, OutputOptions)`` from the parsed TOML mapping (see :func:`load_scenario`).
+
+    Parameters
+    ----------
+    data : dict
+        The parsed file.
+    base_dir : str or Path, optional
+        Folder that relative paths refer to.
+    default_name : str, optional
+        Scenario name when the file gives none.
+
+    Returns
+    -------
+    tuple of (Scenario, OutputOptions)
+        As :func:`load_scenario`.
+    """
     from pkcsf.clinical.scenario import MAX_STEPS_PER_DAY, Scenario, Target
 
     if not isinstance(data, dict):

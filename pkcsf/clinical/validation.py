@@ -160,6 +160,22 @@ def _solve(st, site, dose, regimen, t_end):
 def predict(row, st=None, *, variant: str = "linear", model: str | None = None) -> float:
     """Predicted value of one observation row, in the row's unit (``model``: CNS model version, see
     :func:`pkcsf.clinical.cns.setup`).
+
+    Parameters
+    ----------
+    row : Series or dict
+        One observation (drug, route, dose, time, site, unit, ...).
+    st : Setup, optional
+        Set-up to use (default: built from the row).
+    variant : str, optional
+        CSF efflux variant.
+    model : str, optional
+        CNS model version.
+
+    Returns
+    -------
+    float
+        The prediction.
     """
     metabolite = row["site"] == "plasma_az5104"
     st = st or _setup(row["drug"], variant, metabolite, physiology_for(row), age_for(row), model)
@@ -238,6 +254,18 @@ def _judge(pred, obs, bound):
 def run_validation(observations=None, *, model: str | None = None) -> pd.DataFrame:
     """Simulate every observation; one row per observation and CSF-efflux variant (``model``: CNS model
     version, ``"v2"`` or ``"v3"``; default :data:`pkcsf.clinical.cns.DEFAULT_CNS_MODEL`).
+
+    Parameters
+    ----------
+    observations : DataFrame, optional
+        Observations (default: :func:`load_observations`).
+    model : str, optional
+        CNS model version.
+
+    Returns
+    -------
+    DataFrame
+        Observation, prediction, fold error and verdict per row.
     """
     obs = load_observations(observations) if not isinstance(observations, pd.DataFrame) else observations
     rows = []
