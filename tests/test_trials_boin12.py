@@ -82,6 +82,9 @@ def test_escalation_boin12_uses_each_patients_response():
     assert int(np.argmax(r.trials.p_select)) == 1
     assert int(np.argmax(simulate_trials("boin", r.doses, r.trials.true_p_dlt, n_trials=300, seed=1).p_select)) == 3
     assert "BOIN12" in r.trials.design and any("Lin R" in c for c in r.cite())
+    s = r.summary()
+    for col in ("p_select_se", "mean_n_se", "mean_dlt_se", "true_p_dlt_se", "mean_eff_se", "efficacy_attainment_se"):
+        assert col in s.columns and np.all(np.isfinite(s[col].to_numpy()[:-1]))
     # default response (>= 1 log10 tumour-cell kill) where a CSF site exists; refused for IV without efficacy=
     with pytest.raises(EscalationError, match="efficacy"):
         simulate_escalation("pemetrexed", [100, 200], route="iv", design="boin12", schedule="once", trials=10)
