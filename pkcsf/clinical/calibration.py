@@ -375,7 +375,7 @@ def _write_record(cal: Calibration, res: dict):
                   ("se_log = " + (f"{res['se_log'][k]:.3g}" if k in res["se_log"] and np.isfinite(res["se_log"][k])
                                   else ('"inf (not informed)"' if k in res["se_log"] else '"n/a (no more data than parameters)"'))),
                   f'applies_to = "{", ".join(f.drugs) if f.drugs else "all drugs (physiology)"}"',
-                  f'copied_to = [{", ".join(chr(34) + a + chr(34) for a in f.also)}]',
+                  f'copied_to = [{", ".join(chr(34) + a + chr(34) for a in (f.also if cal.write_values else ()))}]',
                   f'tie = [{", ".join(chr(34) + a + chr(34) for a in f.tie)}]', ""]
     if res.get("cov_log") is not None:
         # approximate covariance of log(parameter) (Gauss-Newton, residual variance from the fit), in the order of
