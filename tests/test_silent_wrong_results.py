@@ -345,3 +345,21 @@ def test_adaptive_solvers_are_dose_linear_from_1e_12_to_1e3_mg(solver):
             assert res.atol == pytest.approx(engine_simulate.DEFAULT_ATOL * dose)
         else:
             assert res.atol == engine_simulate.DEFAULT_ATOL   # doses >= 1 mg: numerics unchanged
+
+
+def test_cmax_between_outputs_is_flagged_with_the_step_that_would_do():
+    # before: a peak between output times was under-read silently (cisternal Cmax after a lumbar dose:
+    # 54.7 mg/L at dt 4 h, 84.5 at dt 0.05 h, i.e. 35% low)
+    from pkcsf.clinical.scenario import CoarseGridWarning
+
+    arm = pk.Arm("w", "30 mg lumbar weekly x 3 weeks", drug="pemetrexed")
+    with pytest.warns(CoarseGridWarning, match=r"cisternal by ~\d+% or more.*dt <= 0\.\d+ h") as rec:
+        coarse = pk.run(pk.Scenario((arm,), days=21, dt=4.0, unit="mg/L", groups=("cisternal",)))
+    assert len([w for w in rec if issubclass(w.category, CoarseGridWarning)]) == 1
+    assert coarse["w"].cmax_grid_error["pemetrexed"]["cisternal"] > 0.1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CoarseGridWarning)
+        fine = pk.run(pk.Scenario((arm,), days=21, dt=0.05, unit="mg/L", groups=("cisternal",)))
+    assert fine["w"].cmax_grid_error["pemetrexed"]["cisternal"] < 1e-3
+    c4, c005 = (r.summary().set_index("group").loc["cisternal", "cmax_p50"] for r in (coarse, fine))
+    assert c4 < 0.7 * c005       # the flag was right: the 4-h read-out is far too low
