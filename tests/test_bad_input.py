@@ -81,7 +81,7 @@ MODEL_CASES = [
     ("division by zero", BASE_MODEL + '[derived]\nA = "CL * (1/0)"\n', ["derived.A", "1 / 0"]),
     ("parameters inside [model]", BASE_MODEL.replace('[parameters]\nCL = { unit = "L/h" }\nV = { unit = "L" }\n',
                                                      'parameters = ["CL", "V"]\n'),
-     ["[model] key", "'parameters'", "[parameters] table"]),
+     ["model.parameters", "unknown key", "[parameters] table"]),
     ("parameters as an array", BASE_MODEL.replace('[model]\nname = "m"\n[parameters]\nCL = { unit = "L/h" }\n'
                                                   'V = { unit = "L" }\n', 'parameters = ["CL", "V"]\n[model]\nname = "m"\n'),
      ["parameters", "must be a table"]),

@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pkcsf.core.errors import ModelError, check_choice
+from pkcsf.core.errors import ModelError, check_choice, check_keys
 from pkcsf.engine.components import (
     COMPARTMENT_KINDS,
     ELIMINATED,
@@ -340,7 +340,7 @@ class Model:
         if not isinstance(head, dict):
             raise ModelError("model", head, "must be a table: [model] with name, description, extends, references")
         head = dict(head)
-        _only(head, {"name", "description", "extends", "references"}, "[model]",
+        _only(head, {"name", "description", "extends", "references"}, "model",
               "parameters go in their own [parameters] table: NAME = { unit = \"L/h\", description = \"...\" }")
         name = head.get("name") or Path(source).stem or "model"
         base = None
@@ -358,10 +358,8 @@ class Model:
                 if e.field == "model.extends":
                     raise
                 raise ModelError("model.extends", parent, f"the model it extends cannot be loaded: {e}") from None
-        unknown = set(data) - {"parameters", "derived", "compartments", "transfers", "sites"}
-        if unknown:
-            raise ModelError(f"{source or name}", sorted(unknown)[0],
-                             "allowed tables: model, parameters, derived, compartments, transfers, sites")
+        check_keys("", data, ["model", "parameters", "derived", "compartments", "transfers", "sites"], ModelError,
+                   hint=lambda key: f"a table of the model file {source or name}")
         for key, kind in (("parameters", dict), ("derived", dict), ("compartments", list), ("transfers", list),
                           ("sites", list)):
             if key in data and not isinstance(data[key], kind):
@@ -435,12 +433,7 @@ class Model:
 def _only(spec: dict, allowed: set, where: str, fix: str | None = None):
     if not isinstance(spec, dict):
         raise ModelError(where, spec, "must be a table (key = value pairs)")
-    extra = set(spec) - allowed
-    if extra:
-        bad = sorted(extra)[0]
-        if fix is None:
-            check_choice(f"{where} key", bad, sorted(allowed), ModelError)
-        raise ModelError(f"{where} key", bad, "allowed: " + ", ".join(sorted(allowed)), fix)
+    check_keys(where, spec, sorted(allowed), ModelError, hint=None if fix is None else (lambda key: fix))
 
 
 _TRANSFER_KEYS = {
