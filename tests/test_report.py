@@ -144,3 +144,73 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ScenarioError, match="file"):
         R.build_report(f, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+# ------------------------------------------------ issue 14: what a clinician reads
+def _body(path) -> str:
+    """The report's visible text: no style sheet, no tags."""
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"<style>.*?</style>", "", text, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", text)
+
+
+def test_report_has_no_raw_escapes_or_internal_ids(built):
+    _, out, path = built
+    body = _body(path)
+    assert "\\n" not in body and "\\u" not in body                     # multi-line notes, on one line
+    val = pd.read_csv(out / "validation.csv")
+    leaked = [i for i in val["id"] if re.search(rf"\b{re.escape(i)}\b", body)]
+    assert not leaked, f"validation ids shown to the reader: {leaked[:5]}"
+
+
+def test_each_hypothesis_written_once(built):
+    _, out, path = built
+    body = " ".join(_body(path).split())
+    val = pd.read_csv(out / "validation.csv")
+    for h in val["hypothesis"].dropna().unique():
+        head = " ".join(h.split())[:80]
+        assert body.count(head) <= 1, head
+
+
+def test_time_above_the_whole_window_is_not_a_result(built):
+    _, _, path = built
+    body = _body(path)
+    assert not re.search(r"(?<![\d.])(\d+(?:\.\d+)?) \(\1–\1\)", body), "a read-out printed as 'x (x–x)'"
+    assert "whole window (≥ 120 h)" in body                           # pemetrexed, one injection, 5 days
+
+
+def test_references_are_citations(built):
+    _, out, path = built
+    text = path.read_text(encoding="utf-8")
+    refs = re.search(r"<ol class='refs'>(.*?)</ol>", text, flags=re.S).group(1)
+    items = re.findall(r"<li>(.*?)</li>", refs, flags=re.S)
+    assert len(items) > 10
+    for it in items:
+        assert not re.match(r"\s*(doi\s*)?10\.\d+/\S+\s*$", it), f"bare DOI: {it}"
+        for remark in ("from memory", "dossier", "flagged", "believed", "nlmixr2lib"):
+            assert remark not in it, it
+    assert any("Godfrey C" in it and "Br J Clin Pharmacol 1998" in it for it in items)   # resolved bare DOI
+    table = pd.read_csv(out / "references.csv")
+    assert {"key", "citation", "note"} <= set(table.columns)
+
+
+def test_tables_and_figures_fit_the_page(built):
+    _, out, path = built
+    text = path.read_text(encoding="utf-8")
+    assert "@media print" in text and "overflow-wrap:anywhere" in text and "width:100%" in text
+    # figures: at most 11.5 inches wide, so that the page shows their 8.5-pt labels at >= 8 pt (figures 8,
+    # 14 and 15 were 14.5-15 inches and unreadable)
+    import matplotlib.image as mpimg
+
+    for png in sorted(out.glob("fig*.png")):
+        w_in = mpimg.imread(png).shape[1] / 50                         # the fixture draws at 50 dpi
+        assert w_in <= R.sections.FIG_WIDTH + 0.3, (png.name, w_in)
+
+
+def test_every_number_has_a_unit(built):
+    # the read-out tables name their unit in every numeric column header
+    _, _, path = built
+    text = path.read_text(encoding="utf-8")
+    for head in re.findall(r"<th>(.*?)</th>", text):
+        if head.startswith(("Cmax", "AUC (", "trough", "time above", "Tmax")):
+            assert re.search(r"\((µmol/L|nmol/L|h|d|µmol/L·h|nmol/L·h)\)$", head), head

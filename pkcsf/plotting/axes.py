@@ -377,6 +377,7 @@ def add_legend(fig_or_axes, *, ncol=None, where="below", title=None, extra=None)
 
 
 def is_fig_target(obj) -> bool:
+    """True for a Figure (draw one legend for all its panels), False for an Axes."""
     return hasattr(obj, "get_axes") and not hasattr(obj, "plot")
 
 

@@ -43,7 +43,8 @@ from pkcsf.plotting.style import (
 def _spans_decades(med, hi, decades: float = 2.0) -> bool:
     """True when, from the median's peak on, the band spans more than ``decades`` powers of ten (a washing-out
     injection: a linear axis would flatten everything but the peak). The rise before the peak (oral absorption,
-    the first doses towards a steady state) does not count."""
+    the first doses towards a steady state) does not count.
+    """
     med = np.asarray(med, dtype=float)
     if not np.any(med > 0):
         return False

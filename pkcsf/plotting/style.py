@@ -130,6 +130,7 @@ def drug_label(drug: str) -> str:
 
 
 def group_label(group: str) -> str:
+    """'ventricular' -> 'ventricular CSF'; 'lumbar_liposomal' -> 'lumbar (encapsulated)'."""
     if group.endswith("_liposomal"):
         base = group[: -len("_liposomal")]
         return GROUP_LABELS.get(base, base).replace(" CSF", "") + " (encapsulated)"

@@ -38,7 +38,8 @@ def _time_above_text(v, window: float, unit: str) -> str:
     """Time above a threshold as 'median (5th–95th)'. When every patient stays above to the end of the
     simulated window the number is (nearly) the window's length, not a result: 'whole window (≥ 120 h)', or
     'to the end of the window (≥ 119 of 120 h)' when the first minutes (transit from the injection site)
-    are below. Values within 1 % of the window's end are written '≥ x'."""
+    are below. Values within 1 % of the window's end are written '≥ x'.
+    """
     v = np.asarray(v, dtype=float)
     v = v[np.isfinite(v)]
     if not v.size:

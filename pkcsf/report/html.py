@@ -144,7 +144,8 @@ figcaption,.cap{font-size:.92em;color:#444;margin-top:.3em}
 .tw{max-width:100%} table.t{border-collapse:collapse;font-size:.86em;margin-top:.6em;width:100%;
   table-layout:auto;max-width:100%}
 table.t th,table.t td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top;
-  overflow-wrap:anywhere;word-break:normal;hyphens:auto}
+  overflow-wrap:break-word;word-break:normal}
+table.t td:last-child{overflow-wrap:anywhere;min-width:12em}
 table.t th{background:#f3f6fa} nav{background:#f7f7f7;padding:.6em 1.2em;margin:1em 0}
 code{background:#f3f3f3;padding:0 .2em;overflow-wrap:anywhere}
 ol.refs li{margin:.25em 0} ol.hyp{list-style:none;padding-left:0} ol.hyp li{margin:.4em 0}
