@@ -82,7 +82,7 @@ def _cmd_escalate(args) -> int:
         if key == "3+3":
             given = [o for o, v in (("--target-dlt", args.target_dlt), ("--max-n", args.max_n)) if v is not None]
             raise ScenarioError(" and ".join(given), args.target_dlt if args.target_dlt is not None else args.max_n,
-                                f"{'applies' if len(given) == 1 else 'apply'} to --design boin and crm only "
+                                f"{'applies' if len(given) == 1 else 'apply'} to --design boin and crm only (and boin12) "
                                 "(3+3 has fixed rules)")
         if key in T.DESIGNS:
             try:
@@ -216,7 +216,10 @@ def register(sub, common) -> None:
     p.add_argument("--route", default="lumbar", help="lumbar (default), ommaya, intracisternal, iv or oral")
     p.add_argument("--schedule", metavar="TEXT",
                    help="schedule without dose and route (default: 'twice weekly x 2 weeks, then weekly x 4 weeks')")
-    p.add_argument("--design", default="3+3", help="3+3 (default), boin or crm")
+    p.add_argument("--design", default="3+3",
+                   help="3+3 (default), boin, crm (safety stop on: P(DLT at the lowest dose > target) > 0.9) or "
+                        "boin12 (efficacy-toxicity: each patient's response is --efficacy, default for CSF routes "
+                        ">= 1 log10 tumour-cell kill at the injection site); see docs/trials.md")
     p.add_argument("--target-dlt", type=_probability, metavar="P", help="target DLT rate of boin/crm (default 0.30)")
     p.add_argument("--max-n", type=_positive_int, metavar="N", help="maximum sample size of boin/crm (default 30)")
     p.add_argument("--trials", type=_positive_int, default=2000, metavar="N", help="virtual trials (default 2000)")
