@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.clinical.covariates import COVARIATES, CovariateEffect
-from pkcsf.core.errors import ParameterError, check_choice
+from pkcsf.core.errors import ParameterError, check_choice, check_int
 
 __all__ = ["Population", "RandomEffect", "CovariateEffect", "Demographics", "CovariateDistribution", "uniforms",
            "normals", "bsa_mosteller", "crcl_cockcroft_gault", "lms_value", "load_demographics", "COVARIATES", "SCALES"]
@@ -114,7 +114,7 @@ def normals(seed: int, stream: int, start: int, n: int, d: int) -> np.ndarray:
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0 or seed >= 2**63:
+    if check_int("seed", seed, 0, ParameterError) >= 2**63:
         raise ParameterError("seed", seed, "must be a whole number between 0 and 2**63 - 1")
     return int(seed)
 

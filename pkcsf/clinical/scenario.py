@@ -36,7 +36,7 @@ from pkcsf.clinical.events import DatasetRun, is_event_table, nonmem_wide, read_
 from pkcsf.clinical.export import arm_to_xarray, scenario_to_xarray
 from pkcsf.clinical.population import Population, RandomEffect, load_demographics
 from pkcsf.clinical.resources import check_grid, check_run
-from pkcsf.core.errors import ScenarioError, Status, check_choice
+from pkcsf.core.errors import ScenarioError, Status, check_choice, check_int
 from pkcsf.core.progress import progress_bar
 from pkcsf.core.units import concentration_factor, parse_quantity
 from pkcsf.engine.dosing import Dose, Regimen
@@ -55,7 +55,8 @@ _MIN_SCENARIO_STEPS = 10_000
 
 class CoarseGridWarning(UserWarning):
     """The output step is too coarse for some Cmax read-outs: a peak falls between output times and
-    the read-out is low by more than 0.1% (the estimate is in ``ArmResult.cmax_grid_error``)."""
+    the read-out is low by more than 0.1% (the estimate is in ``ArmResult.cmax_grid_error``).
+    """
 
 
 #: relative Cmax error (estimated from the grid) above which a run warns
@@ -275,8 +276,7 @@ class Scenario:
         if len(set(names)) != len(names):
             raise ScenarioError("arms", names, "arm names must be unique")
         object.__setattr__(self, "arms", arms)
-        if isinstance(self.subjects, bool) or not isinstance(self.subjects, (int, np.integer)) or self.subjects < 1:
-            raise ScenarioError("subjects", self.subjects, "must be a whole number >= 1")
+        check_int("subjects", self.subjects, 1, ScenarioError)
         for name, unit in (("days", "d"), ("dt", "h")):      # a number (days; h) or text ("6 weeks", "15 min")
             v = getattr(self, name)
             if isinstance(v, str):
@@ -288,8 +288,7 @@ class Scenario:
             raise ScenarioError("days", self.days, "must be a number of days in (0, 3650]")
         if self.dt is not None and not (isinstance(self.dt, (int, float)) and 0 < self.dt <= 168):
             raise ScenarioError("dt", self.dt, "must be an output step in hours in (0, 168]")
-        if not isinstance(self.band_subjects, (int, np.integer)) or self.band_subjects < 1:
-            raise ScenarioError("band_subjects", self.band_subjects, "must be a whole number >= 1")
+        check_int("band_subjects", self.band_subjects, 1, ScenarioError)
         concentration_factor_checked(self.unit)
         object.__setattr__(self, "targets", tuple(self.targets))
         mspd = self.max_steps_per_day

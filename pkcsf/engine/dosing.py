@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pkcsf.core.errors import DosingError, check_choice, check_finite
+from pkcsf.core.errors import DosingError, check_choice, check_finite, check_int
 from pkcsf.core.units import parse_quantity
 from pkcsf.engine.expressions import Expression
 
@@ -127,9 +127,7 @@ class Dose:
         if ii < 0:
             raise DosingError("dose.ii", self.ii, "the interdose interval must be >= 0 h")
         object.__setattr__(self, "ii", ii)
-        if isinstance(self.addl, bool) or int(self.addl) != self.addl or self.addl < 0:
-            raise DosingError("dose.addl", self.addl, "must be a whole number >= 0")
-        object.__setattr__(self, "addl", int(self.addl))
+        object.__setattr__(self, "addl", check_int("dose.addl", self.addl, 0, DosingError, whole_floats=True))
         if self.addl > 0 and ii <= 0:
             raise DosingError("dose.ii", self.ii, "repeated doses (addl > 0) need an interdose interval > 0")
 
@@ -164,8 +162,7 @@ class Dose:
         >>> len(Dose("12 mg", "lumbar").repeat("1 week", 4))
         4
         """
-        if isinstance(n, bool) or int(n) != n or n < 1:
-            raise DosingError("repeat.n", n, "the number of doses must be a whole number >= 1")
+        n = check_int("repeat.n", n, 1, DosingError, whole_floats=True)
         return Regimen([replace(self, ii=_time(every, "repeat.every"), addl=int(n) - 1)])
 
     def __add__(self, other):
@@ -662,16 +659,10 @@ def from_nonmem(table: pd.DataFrame | str | Path, model: Model | None = None) ->
                              missing_ok=True)
         try:
             dose = Dose(amt, cmt, time, rate=rate if rate > 0 else None, duration=dur, ii=ii, addl=addl)
-        except DosingError as exc:   # named by the table's column (AMT, not the Dose keyword 'amount')
-            key = exc.field.split(".")[-1]
-            col = _DOSE_TO_COLUMN.get(key.lower(), key.upper())
-            raise DosingError(f"{where}.{col}", exc.value, exc.allowed, exc.fix) from None
+        except DosingError as exc:
+            raise DosingError(f"{where}.{exc.field.split('.')[-1].upper()}", exc.value, exc.allowed) from None
         out.setdefault(sid, []).append(dose)
     return {k: Regimen(v) for k, v in out.items()}
-
-
-_DOSE_TO_COLUMN = {"amount": "AMT", "time": "TIME", "rate": "RATE", "duration": "DUR", "ii": "II", "addl": "ADDL",
-                   "site": "CMT", "every": "II", "n": "ADDL"}
 
 
 def _is_missing(value) -> bool:
