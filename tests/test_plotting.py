@@ -164,8 +164,10 @@ def test_combination_drugs(combo):
     ax_o = pp.concentration_time(combo, drug="osimertinib", groups=["plasma", "lumbar"])
     ax_p = pp.concentration_time(combo, drug="pemetrexed", groups=["plasma", "lumbar"])
     assert _drawn(ax_o) and _drawn(ax_p)
-    legend = _legend_texts(ax_o.figure)
-    assert "oral dose" in legend and "lumbar dose" in legend            # all doses of the arm, route-coloured
+    # each drug's panel marks that drug's doses, route-coloured (oral osimertinib, lumbar pemetrexed)
+    legend_o, legend_p = _legend_texts(ax_o.figure), _legend_texts(ax_p.figure)
+    assert "oral dose" in legend_o and "lumbar dose" not in legend_o
+    assert "lumbar dose" in legend_p and "oral dose" not in legend_p
 
 
 def test_escalation_panels(trial_results):

@@ -206,7 +206,8 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
     pp.add_legend(fig, ncol=5)
     doc.fig(_save(fig, folder, "fig10_osimertinib_plus_pemetrexed.png"),
             f"Figure 10. The combination over 8 weeks (median patient, log scale, {unit_um}). Marks on the time "
-            "axis: daily oral doses (black) and lumbar injections (vermilion triangles).")
+            "axis: each drug's doses, daily oral osimertinib (black, left) and lumbar pemetrexed injections "
+            "(vermilion triangles, right).")
     doc.table(_compact(com, ["plasma", "lumbar", "ventricular"], ["ic50_egfr_mutant_low", "ic50_egfr_mutant_high"],
                        drug="osimertinib", time_unit="d", tmax=False).drop(columns=["arm"]),
               "Table 6a. Osimertinib in the combination, 8 weeks: median (5th–95th percentile).",
