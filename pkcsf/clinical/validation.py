@@ -63,20 +63,6 @@ _CHAMB95 = ("Chamberlain 1995 (abstract): dose not stated (50 mg assumed; the ph
             "clearance of 0.24 mL/min, below Zimm's 0.42 mL/min; try pathologies={'F_TURNOVER': 0.5}). The "
             "ventricular/lumbar AUC ratio (0.145) is reproduced within 1.5-fold.")
 HYPOTHESES: dict[str, str] = {
-    # misses of CNS model v3 only (model="v3"; v2 passes them): see docs/model.md, 'CNS model v3'
-    "mtx_bleyer_lumbar_t12_slow": (
-        "v3 only: with the loss of methotrexate from CSF-facing brain bounded to the published 0.5-5 h (Li 2013, "
-        "Ohata 1985, Blasberg 1975) no mechanism in the model gives a 14-h lumbar phase (v3: 4.3 h); freeing spinal "
-        "absorption or the dispersion profile does not help (comparison fits csf_transport_v3_absorption / "
-        "_dispersion). Only a tissue reservoir with a ~3,800-h half-time does (csf_transport_v3_reservoir, v2): the "
-        "slow phase points to a binding site the model lacks (tumour/arachnoid cells, root sleeves)."),
-    "mtx_bleyer_plasma_t12_slow": "v3 only: follows from the missing slow CSF phase (see mtx_bleyer_lumbar_t12_slow).",
-    "mtx_bleyer_plasma_peak": ("v3 only (fold 2.09): without the slow CSF phase more of the dose reaches plasma "
-                               "early (see mtx_bleyer_lumbar_t12_slow)."),
-    "mtx_balis_css_vertex": ("v3 only: cisternal/cranial mixing calibrated on human data with the segmented canal "
-                             "(csf_transport_v3) is carried to the rhesus-scaled model; rhesus vertex/ventricular Css "
-                             "ratios come out 2-3x too high. Only the lumbar ratio is refitted for rhesus."),
-    "mtx_nhp_cerebral_sas_model": "v3 only: see mtx_balis_css_vertex (same rhesus cranial-SAS ratio).",
     "lipo_label_t12_us": _LIPO_T12,
     "lipo_chamberlain1995_t12_lumbar": _LIPO_T12,
     "lipo_chamberlain1995_lumbar_cmax": _CHAMB95,
@@ -91,6 +77,24 @@ HYPOTHESES: dict[str, str] = {
         "row tra_stemmler_lm_ratio); nivolumab may cross faster than trastuzumab (FcRn or charge differences); "
         "sampling times were not given. Held out on purpose: fitting PS_BCSFB to it would leave nivolumab "
         "without any validation point. See docs/own_drug.md."),
+}
+
+
+#: observation id -> hypothesis for points that only CNS model v3 misses (used by run_validation(model="v3"))
+HYPOTHESES_V3: dict[str, str] = {
+    "mtx_bleyer_lumbar_t12_slow": (
+        "v3 only: with the loss of methotrexate from CSF-facing brain bounded to the published 0.5-5 h (Li 2013, "
+        "Ohata 1985, Blasberg 1975) no mechanism in the model gives a 14-h lumbar phase (v3: 4.3 h); freeing spinal "
+        "absorption or the dispersion profile does not help (comparison fits csf_transport_v3_absorption / "
+        "_dispersion). Only a tissue reservoir with a ~3,800-h half-time does (csf_transport_v3_reservoir, v2): the "
+        "slow phase points to a binding site the model lacks (tumour/arachnoid cells, root sleeves)."),
+    "mtx_bleyer_plasma_t12_slow": "v3 only: follows from the missing slow CSF phase (see mtx_bleyer_lumbar_t12_slow).",
+    "mtx_bleyer_plasma_peak": ("v3 only (fold 2.09): without the slow CSF phase more of the dose reaches plasma "
+                               "early (see mtx_bleyer_lumbar_t12_slow)."),
+    "mtx_balis_css_vertex": ("v3 only: cisternal/cranial mixing calibrated on human data with the segmented canal "
+                             "(csf_transport_v3) is carried to the rhesus-scaled model; rhesus vertex/ventricular Css "
+                             "ratios come out 2-3x too high. Only the lumbar ratio is refitted for rhesus."),
+    "mtx_nhp_cerebral_sas_model": "v3 only: see mtx_balis_css_vertex (same rhesus cranial-SAS ratio).",
 }
 
 
@@ -282,6 +286,7 @@ def run_validation(observations=None, *, model: str | None = None) -> pd.DataFra
         Observation, prediction, fold error and verdict per row.
     """
     obs = load_observations(observations) if not isinstance(observations, pd.DataFrame) else observations
+    hyps = {**HYPOTHESES, **(HYPOTHESES_V3 if model == "v3" else {})}
     rows = []
     for _, r in obs.iterrows():
         d = cns.drug(r["drug"])
@@ -300,13 +305,13 @@ def run_validation(observations=None, *, model: str | None = None) -> pd.DataFra
             elif w2:
                 status = "pass" if w15 else "pass (within 2-fold)"
             else:
-                status = "FAIL (flagged)" if r["id"] in HYPOTHESES else "FAIL"
+                status = "FAIL (flagged)" if r["id"] in hyps else "FAIL"
             rows.append({"id": r["id"], "drug": r["drug"], "variant": variant, "route": r["route"],
                          "dose_mg": r["dose_mg"], "site": r["site"], "quantity": r["quantity"],
                          "time_h": r["time_h"], "ref": r["ref"], "bound": r["bound"], "observed": r["observed"],
                          "predicted": pred, "unit": r["unit"], "fold_error": fe, "within_2fold": w2,
                          "within_1_5fold": w15, "role": r["role"], "species": r["species"], "status": status,
-                         "hypothesis": HYPOTHESES.get(r["id"], ""), "source": r["source"]})
+                         "hypothesis": hyps.get(r["id"], ""), "source": r["source"]})
     return pd.DataFrame(rows)
 
 
