@@ -659,10 +659,16 @@ def from_nonmem(table: pd.DataFrame | str | Path, model: Model | None = None) ->
                              missing_ok=True)
         try:
             dose = Dose(amt, cmt, time, rate=rate if rate > 0 else None, duration=dur, ii=ii, addl=addl)
-        except DosingError as exc:
-            raise DosingError(f"{where}.{exc.field.split('.')[-1].upper()}", exc.value, exc.allowed) from None
+        except DosingError as exc:   # named by the table's column (AMT, not the Dose keyword 'amount')
+            key = exc.field.split(".")[-1]
+            col = _DOSE_TO_COLUMN.get(key.lower(), key.upper())
+            raise DosingError(f"{where}.{col}", exc.value, exc.allowed, exc.fix) from None
         out.setdefault(sid, []).append(dose)
     return {k: Regimen(v) for k, v in out.items()}
+
+
+_DOSE_TO_COLUMN = {"amount": "AMT", "time": "TIME", "rate": "RATE", "duration": "DUR", "ii": "II", "addl": "ADDL",
+                   "site": "CMT", "every": "II", "n": "ADDL"}
 
 
 def _is_missing(value) -> bool:
