@@ -145,15 +145,20 @@ def _read_manifest(folder: Path) -> dict | None:
 
 
 def _legacy_manifest(folder: Path) -> dict | None:
-    """Folders written before the manifest existed: ``pkcsf run``'s run.json lists its files."""
-    try:
-        data = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    files = data.get("files") if isinstance(data, dict) else None
-    if not (isinstance(files, list) and "pkcsf_version" in data and all(isinstance(f, str) for f in files)):
-        return None
-    return {"written_by": "pkcsf", "files": files + [f"figures/{p.name}" for p in (folder / "figures").glob("*.png")]}
+    """Folders written before the manifest existed: ``pkcsf run``'s run.json and ``pkcsf escalate``'s
+    escalation.json list the files they wrote.
+    """
+    for name in ("run.json", "escalation.json"):
+        try:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        files = data.get("files") if isinstance(data, dict) else None
+        ours = isinstance(data, dict) and ("pkcsf_version" in data or str(data.get("command", "")).startswith("pkcsf "))
+        if ours and isinstance(files, list) and all(isinstance(f, str) for f in files):
+            figs = [f"figures/{p.name}" for p in (folder / "figures").glob("*.png")]
+            return {"written_by": "pkcsf", "files": files + [name] + figs}
+    return None
 
 
 def _files(folder: Path) -> list[str]:
