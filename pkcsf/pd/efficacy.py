@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pkcsf.analysis import metrics
 from pkcsf.core.errors import ParameterError
 
 __all__ = ["CellKill", "log_cell_kill", "time_above"]
@@ -48,18 +49,9 @@ def time_above(times, conc, threshold: float) -> np.ndarray:
     >>> time_above(np.array([0.0, 1.0, 2.0]), np.array([[0.0, 2.0, 0.0]]), 1.0).tolist()
     [1.0]
     """
-    t = np.asarray(times, dtype=float)
-    C = np.atleast_2d(np.asarray(conc, dtype=float))
-    a, b = C[:, :-1], C[:, 1:]
-    dt = np.diff(t)[None, :]
-    above_a, above_b = a >= threshold, b >= threshold
-    both = above_a & above_b
-    out = np.where(both, dt, 0.0)
-    cross = above_a ^ above_b
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(cross, (np.where(above_a, a, b) - threshold) / np.abs(b - a), 0.0)
-    out = out + np.where(cross, frac * dt, 0.0)
-    return out.sum(axis=1)
+    # the read-out of pkcsf.analysis.metrics, on the linear interpolant
+    return metrics.time_above(np.asarray(times, dtype=float), np.atleast_2d(np.asarray(conc, dtype=float)),
+                              float(threshold), method="linear")
 
 
 @dataclass(frozen=True)
