@@ -121,16 +121,38 @@ def _med(res, arm, group, col, drug=None) -> float:
     return float(np.median(v)) if v.size else float("nan")
 
 
+def _q(res, arm, group, col, unit="", scale=1.0, drug=None) -> str:
+    """'median (5th–95th percentile) unit' of a read-out over the virtual patients."""
+    v = _values(res, arm, group, col, drug) / scale
+    if not v.size:
+        return "–"
+    return _range(np.median(v), np.percentile(v, 5), np.percentile(v, 95)) + (f" {unit}" if unit else "")
+
+
+def _window(res, arm) -> float:
+    t = res[arm].times
+    return float(t[-1] - t[0])
+
+
+def _ta(res, arm, group, col, unit="h", scale=1.0) -> str:
+    """Time above, with its interval, or 'whole window (≥ … )' (see :func:`_time_above_text`)."""
+    text = _time_above_text(_values(res, arm, group, col) / scale, _window(res, arm) / scale, unit)
+    return text if text.startswith(("whole", "to the end")) else f"{text} {unit}"
+
+
 def _mtx_findings(mtx) -> list[str]:
     c = "time_above[cytotoxic]"
     vl, vo = _med(mtx, "lumbar", "ventricular", "cmax"), _med(mtx, "Ommaya", "ventricular", "cmax")
     tl, to = _med(mtx, "lumbar", "ventricular", c), _med(mtx, "Ommaya", "ventricular", c)
     al, ao = _med(mtx, "lumbar", "ventricular", "auc"), _med(mtx, "Ommaya", "ventricular", "auc")
-    out = [f"After a lumbar injection the ventricular peak is {_f(vl)} µmol/L, {100 * vl / vo:.1f}% of the peak after "
-           f"an Ommaya injection ({_f(vo)} µmol/L), reached at {_f(_med(mtx, 'lumbar', 'ventricular', 'tmax'))} h; "
-           f"the ventricular AUC is {_f(al / ao * 100)}% of the Ommaya AUC.",
-           f"Hours above 1 µmol/L in the ventricles: {_f(tl)} h after lumbar, {_f(to)} h after Ommaya; in the lumbar "
-           f"sac: {_f(_med(mtx, 'lumbar', 'lumbar', c))} h and {_f(_med(mtx, 'Ommaya', 'lumbar', c))} h."]
+    out = [f"After a lumbar injection the ventricular peak is {_q(mtx, 'lumbar', 'ventricular', 'cmax', 'µmol/L')} "
+           f"(median, 5th–95th percentile), {100 * vl / vo:.1f}% of the median peak after an Ommaya injection "
+           f"({_q(mtx, 'Ommaya', 'ventricular', 'cmax', 'µmol/L')}), reached at "
+           f"{_q(mtx, 'lumbar', 'ventricular', 'tmax', 'h')}; the median ventricular AUC is {_f(al / ao * 100)}% of "
+           "the Ommaya AUC.",
+           f"Time above 1 µmol/L in the ventricles: {_ta(mtx, 'lumbar', 'ventricular', c)} after lumbar, "
+           f"{_ta(mtx, 'Ommaya', 'ventricular', c)} after Ommaya; in the lumbar sac: {_ta(mtx, 'lumbar', 'lumbar', c)} "
+           f"and {_ta(mtx, 'Ommaya', 'lumbar', c)}."]
     if tl > to:
         out.append("**Read with caution:** in this model the ventricles stay above 1 µmol/L *longer* after a lumbar "
                    f"than after an Ommaya injection, although the peak is {vo / vl:.0f} times lower. The lumbar sac acts as a "
@@ -151,18 +173,18 @@ def _pem_findings(pem) -> list[str]:
 
     def ta(arm):
         text = _time_above_text(_values(pem, arm, "ventricular", c), window, "h")
-        return text if text.startswith("whole") else text + " h"
+        return text if text.startswith(("whole", "to the end")) else text + " h"
 
     for d in (10, 30, 50):
         parts.append(f"{d} mg: {ta(f'{d} mg lumbar')} (lumbar) / {ta(f'{d} mg Ommaya')} (Ommaya)")
-    pl = [_med(pem, f"{d} mg lumbar", "plasma", "cmax") for d in (10, 30, 50)]
+    pl = [_q(pem, f"{d} mg lumbar", "plasma", "cmax", "µmol/L") for d in (10, 30, 50)]
     longer = all(_med(pem, f"{d} mg lumbar", "ventricular", c) > _med(pem, f"{d} mg Ommaya", "ventricular", c)
                  for d in (10, 30, 50))
     return ["Hours with ventricular pemetrexed above the EGFR-mutant IC50 (0.05 µmol/L), median (5th–95th "
             f"percentile) over a {_f(window)}-h window: " + "; ".join(parts) + "."
             + (" As for methotrexate, the model gives the lumbar route the longer ventricular time above a low level "
                "(see the caution in section 1)." if longer else ""),
-            f"Plasma peaks after a lumbar injection: {_f(pl[0])}, {_f(pl[1])} and {_f(pl[2])} µmol/L for 10, 30 and "
+            f"Plasma peaks after a lumbar injection: {pl[0]}, {pl[1]} and {pl[2]} for 10, 30 and "
             "50 mg (the model is linear, so exposures scale with dose; only the time above a fixed level grows "
             "less than proportionally)."]
 
@@ -170,12 +192,12 @@ def _pem_findings(pem) -> list[str]:
 def _ara_findings(ara) -> list[str]:
     c = "time_above[cytotoxic]"
     f, l = "free 50 mg twice weekly", "liposomal 50 mg once"
-    return [f"Days with free cytarabine above 0.1 µg/mL in the ventricles over 14 days: {_f(_med(ara, f, 'ventricular', c) / 24)} "
-            f"with 4 injections of free drug, {_f(_med(ara, l, 'ventricular', c) / 24)} with one liposomal injection; "
-            f"in the lumbar sac {_f(_med(ara, f, 'lumbar', c) / 24)} and {_f(_med(ara, l, 'lumbar', c) / 24)} "
-            "(14 = the whole window).",
-            f"Free-drug peaks are far lower with the liposome (lumbar {_f(_med(ara, l, 'lumbar', 'cmax'))} versus "
-            f"{_f(_med(ara, f, 'lumbar', 'cmax'))} µmol/L): the depot trades peak for duration."]
+    return [f"Time with free cytarabine above 0.1 µg/mL in the ventricles over 14 days: "
+            f"{_ta(ara, f, 'ventricular', c, 'days', 24.0)} with 4 injections of free drug, "
+            f"{_ta(ara, l, 'ventricular', c, 'days', 24.0)} with one liposomal injection; in the lumbar sac "
+            f"{_ta(ara, f, 'lumbar', c, 'days', 24.0)} and {_ta(ara, l, 'lumbar', c, 'days', 24.0)}.",
+            f"Free-drug peaks are far lower with the liposome (lumbar {_q(ara, l, 'lumbar', 'cmax', 'µmol/L')} versus "
+            f"{_q(ara, f, 'lumbar', 'cmax', 'µmol/L')}): the depot trades peak for duration."]
 
 
 def _osi_findings(lin, sat) -> list[str]:
@@ -185,13 +207,15 @@ def _osi_findings(lin, sat) -> list[str]:
         fr = []
         for arm in ("80 mg", "160 mg"):
             v = _values(res, arm, "lumbar", col)
-            fr.append(f"{arm}: {100 * np.mean(v >= 6.0):.0f}% (median {_f(np.median(v))} nmol/L)")
+            fr.append(f"{arm}: {100 * np.mean(v >= 6.0):.0f}% (trough {_q(res, arm, 'lumbar', col, 'nmol/L')})")
         out.append(f"{label.capitalize()} CSF transport: patients whose steady-state lumbar CSF trough reaches the "
                    f"lowest EGFR-mutant IC50 (6 nmol/L): " + "; ".join(fr) + ".")
     hi = {arm: 100 * np.mean(_values(lin, arm, "lumbar", col) >= 54.0) for arm in ("80 mg", "160 mg")}
     ratio = _med(lin, "160 mg", "ventricular", "auc") / _med(lin, "160 mg", "lumbar", "auc")
     out.append(f"Patients whose lumbar CSF trough reaches the highest mutant IC50 (54 nmol/L), linear transport: "
-               f"{hi['80 mg']:.0f}% at 80 mg, {hi['160 mg']:.0f}% at 160 mg. Ventricular CSF is lower than lumbar CSF in "
-               f"this model ({100 * ratio:.0f}% of its AUC): drug enters the CSF across the barriers, and the "
-               "ventricles are flushed by newly produced, drug-free CSF.")
+               f"{hi['80 mg']:.0f}% at 80 mg, {hi['160 mg']:.0f}% at 160 mg. Ventricular CSF is "
+               f"{'lower' if ratio < 1 else 'higher'} than lumbar CSF in this model (median ventricular AUC "
+               f"{100 * ratio:.0f}% of the lumbar AUC at 160 mg)"
+               + (": drug enters the CSF across the barriers, and the ventricles are flushed by newly produced, "
+                  "drug-free CSF." if ratio < 1 else "."))
     return out
