@@ -339,6 +339,14 @@ def test_to_xarray(api_result):
     assert list(both["arm"].to_numpy()) == ["lumbar", "ommaya"]
     pts = api_result.to_xarray()
     assert list(pts["subject"].to_numpy()) == [1, 2, 3, 4, 5]
+    mixed = run(Scenario((Arm("pts", pd.read_csv(CSV), drug="methotrexate"),
+                          Arm("virtual", "12 mg ommaya once", drug="methotrexate")), subjects=3, days=4))
+    mx = mixed.to_xarray()
+    assert set(mx["subject"].to_numpy()) == {0, 1, 2} | {f"patient {i}" for i in range(1, 6)}
+    v = mixed["virtual"]
+    after = np.append(v.times[1:] != v.times[:-1], True)        # the value after a dose where a time repeats
+    got = mx["methotrexate"].sel(arm="virtual", subject=1).sel(time=v.times[after]).to_numpy()
+    np.testing.assert_array_equal(got, v.profiles["methotrexate"][1][after])
 
 
 def test_to_xarray_missing_gives_clear_error(monkeypatch):

@@ -64,13 +64,20 @@ def arm_to_xarray(arm):
 
 
 def scenario_to_xarray(res):
-    """Every arm's profiles: :func:`arm_to_xarray` per arm, concatenated along a new ``arm`` dimension
-    (arms with different time grids, subjects or groups are aligned by an outer join; missing values NaN).
+    """Every arm's profiles: :func:`arm_to_xarray` per arm, concatenated along a new ``arm`` dimension.
+
+    Arms with different time grids, subjects or groups are aligned by an outer join (missing values NaN);
+    subject *i* is the same virtual subject in every arm, and an event table's patients keep their IDs (labelled
+    ``"patient <ID>"`` when the scenario also has virtual-subject arms, so that they are never aligned with them).
     """
     xr = require_xarray()
     parts = []
+    kinds = {bool(getattr(a, "datasets", None)) for a in res.arms.values()}
     for name, arm in res.arms.items():
         ds = arm_to_xarray(arm)
+        if len(kinds) > 1 and getattr(arm, "datasets", None):
+            # event-table patients beside virtual subjects: patient 1 is not virtual subject 1
+            ds = ds.assign_coords(subject=np.array([f"patient {i}" for i in ds["subject"].to_numpy()], dtype=object))
         # an outer join needs unique time labels: the value after a dose is kept (outputs are right-continuous)
         t = ds["time"].to_numpy()
         keep = np.append(t[1:] != t[:-1], True)
