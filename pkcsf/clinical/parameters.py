@@ -14,19 +14,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pkcsf.core.errors import ParameterError, PkcsfError, check_choice, check_keys
+from pkcsf.core.provenance import SPECIAL_SOURCES, is_citation
 from pkcsf.core.units import _NUMBER_UNIT, BASE, UNITS, parse_quantity, to_base
 
 __all__ = ["Value", "ParameterSet", "load_parameter_set", "available_parameter_sets", "unsourced_entries", "TODO"]
 
-_SOURCE_PATTERNS = [
-    re.compile(r"^10\.\d{4,9}/\S+$"),                 # DOI
-    re.compile(r"^doi[: ]\s*10\.\d{4,9}/\S+$", re.I),
-    re.compile(r"^PMID[: ]?\s*\d+", re.I),
-    re.compile(r"^PMC\d+", re.I),
-    re.compile(r"^https?://\S+$"),
-    re.compile(r"^label:.+", re.I),
-]
-SPECIAL_SOURCES = ("assumption", "calibrated", "derived")
 #: the placeholder source of a drug template (``pkcsf new-drug``); refused when a file is read
 TODO = "TODO"
 #: source of a value changed in Python (``with_values``): listed with the assumptions of a run
@@ -263,7 +255,7 @@ def _check_source(src, refs: dict, where: str):
     src = src.strip()
     if src in refs or src in SPECIAL_SOURCES:
         return src
-    if any(p.match(src) for p in _SOURCE_PATTERNS):
+    if is_citation(src):
         return src
     raise ParameterError(f"{where}.source", src,
                          "must be a key of [references] (" + ", ".join(sorted(refs)) +

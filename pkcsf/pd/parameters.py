@@ -15,12 +15,12 @@ counts 1e9/L, slopes L/mg, volumes L, flows L/h, rates 1/h, amounts mg.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.paths import builtin_dir, read_toml
+from pkcsf.core.provenance import is_citation
 
 __all__ = ["PDValue", "PDParameterSet", "load_pd_parameters", "available_pd", "PD_UNITS"]
 
@@ -42,7 +42,6 @@ PD_UNITS = {
     "nmol/L/h": ("molar concentration", 1e-6),          # a zero-order rate: stored as mg/L/h
 }
 
-_SOURCE_RE = re.compile(r"^(10\.\d{4,9}/\S+|PMID\s*\d+|PMC\d+|https?://\S+|label:.+)$", re.I)
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,7 @@ def _check_source(where: str, spec: dict, refs: dict, path: Path) -> str:
     elif src == "derived":
         if not str(spec.get("note", "")).strip():
             raise ParameterError(f"{path.name}:{where}.note", spec.get("note"), "a derived value shows its arithmetic")
-    elif src not in refs and not _SOURCE_RE.match(src):
+    elif src not in refs and not is_citation(src):
         raise ParameterError(f"{path.name}:{where}.source", src,
                              "must be a key of [references] (" + ", ".join(refs) + "), a DOI, PMID, PMC id, URL, "
                              "'assumption', 'calibrated' or 'derived'")
