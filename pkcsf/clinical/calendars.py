@@ -9,6 +9,7 @@ import calendar as _calendar
 import datetime as _dt
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -178,7 +179,8 @@ def _build(dose, route, sched, *, count=None, until=None, end=None, drug=None, l
 
 # --------------------------------------------------------------------------- calendar builders
 
-def once(dose, route, *, drug=None, label=None, bsa=None, infusion=None) -> Regimen:
+def once(dose: float | str, route: str, *, drug: str | None = None, label: str | None = None,
+         bsa: float | str | None = None, infusion: float | str | None = None) -> Regimen:
     """A single dose at time 0; the phase ends at the dose (``end = 0``).
 
     Parameters
@@ -211,7 +213,8 @@ def once(dose, route, *, drug=None, label=None, bsa=None, infusion=None) -> Regi
                   infusion=infusion)
 
 
-def every(dose, route, interval, n, *, drug=None, label=None, bsa=None, infusion=None) -> Regimen:
+def every(dose: float | str, route: str, interval: float | str, n: int, *, drug: str | None = None,
+          label: str | None = None, bsa: float | str | None = None, infusion: float | str | None = None) -> Regimen:
     """``n`` doses ``interval`` apart (h or text such as ``"2 weeks"``); ends one interval after the last.
 
     Label defaults to the schedule ("every 2 weeks", "weekly", "daily", ...).
@@ -252,7 +255,8 @@ def every(dose, route, interval, n, *, drug=None, label=None, bsa=None, infusion
                   label=label, bsa=bsa, infusion=infusion)
 
 
-def weekly(dose, route, weeks, *, drug=None, label=None, bsa=None, infusion=None) -> Regimen:
+def weekly(dose: float | str, route: str, weeks: int, *, drug: str | None = None, label: str | None = None,
+           bsa: float | str | None = None, infusion: float | str | None = None) -> Regimen:
     """One dose a week for ``weeks`` weeks (doses on days 1, 8, 15, ...); ends at ``weeks`` x 7 days.
 
     Parameters
@@ -300,8 +304,10 @@ def _weekday(name, field) -> int:
     raise AssertionError  # pragma: no cover
 
 
-def twice_weekly(dose, route, weeks, days=("Mon", "Thu"), *, start="Mon", every=None, drug=None, label=None,
-                 bsa=None, infusion=None) -> Regimen:
+def twice_weekly(dose: float | str, route: str, weeks: int, days: Sequence[str] = ("Mon", "Thu"), *,
+                 start: str = "Mon", every: float | str | None = None, drug: str | None = None,
+                 label: str | None = None, bsa: float | str | None = None,
+                 infusion: float | str | None = None) -> Regimen:
     """Twice-weekly doses for ``weeks`` weeks, by real weekdays (default) or evenly spaced.
 
     **Weekday logic (default):** day 1 (time 0) is a ``start`` weekday (default
@@ -372,8 +378,9 @@ def twice_weekly(dose, route, weeks, days=("Mon", "Thu"), *, start="Mon", every=
                   infusion=infusion)
 
 
-def monthly(dose, route, months, every="28 d", *, start_date=None, drug=None, label=None, bsa=None,
-            infusion=None) -> Regimen:
+def monthly(dose: float | str, route: str, months: int, every: float | str = "28 d", *,
+            start_date: _dt.date | str | None = None, drug: str | None = None, label: str | None = None,
+            bsa: float | str | None = None, infusion: float | str | None = None) -> Regimen:
     """``months`` monthly doses. **Monthly means every 4 weeks (28 days)** unless asked otherwise.
 
     ``every`` may be another interval ("30 d", "1 month" = 28 d) or ``"calendar"``:
@@ -436,7 +443,8 @@ def monthly(dose, route, months, every="28 d", *, start_date=None, drug=None, la
                   infusion=infusion)
 
 
-def daily(dose, route, days, times_per_day=1, *, drug=None, label=None, bsa=None, infusion=None) -> Regimen:
+def daily(dose: float | str, route: str, days: int, times_per_day: int = 1, *, drug: str | None = None,
+          label: str | None = None, bsa: float | str | None = None, infusion: float | str | None = None) -> Regimen:
     """``times_per_day`` evenly spaced doses a day (every 24/``times_per_day`` h) for ``days`` days.
 
     Parameters
@@ -475,8 +483,9 @@ def daily(dose, route, days, times_per_day=1, *, drug=None, label=None, bsa=None
                   drug=drug, label=label, bsa=bsa, infusion=infusion)
 
 
-def on_days(dose, route, days=(1, 8), cycle="21 d", cycles=1, *, drug=None, label=None, bsa=None,
-            infusion=None) -> Regimen:
+def on_days(dose: float | str, route: str, days: Sequence[float] = (1, 8), cycle: float | str = "21 d",
+            cycles: int = 1, *, drug: str | None = None, label: str | None = None, bsa: float | str | None = None,
+            infusion: float | str | None = None) -> Regimen:
     """Doses on the given days of each cycle (day 1 = the cycle's first day), ``cycles`` cycles.
 
     ``on_days("30 mg", "ommaya", [1, 8], "21 d", 4)`` gives doses on days 1, 8,

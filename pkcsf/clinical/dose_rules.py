@@ -4,13 +4,18 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pkcsf.clinical.routes import normalize_route
 from pkcsf.core.errors import DosingError, PkcsfError, check_array, check_choice
 from pkcsf.core.units import UNITS
 from pkcsf.engine.expressions import Expression
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["bsa", "dose_per_bsa", "age_based_dose", "age_based_table", "age_dose_column", "AGE_BASED_DRUGS"]
 
@@ -60,7 +65,7 @@ def _amount(dose, bsa=None, field: str = "dose"):
 
 # --------------------------------------------------------------------------- BSA and age
 
-def bsa(height_cm, weight_kg, method: str = "mosteller"):
+def bsa(height_cm: ArrayLike, weight_kg: ArrayLike, method: str = "mosteller") -> float | np.ndarray:
     """Body-surface area (m²) from height (cm) and weight (kg); vectorised over arrays.
 
     * ``"mosteller"`` (default): sqrt(height x weight / 3600) -- Mosteller RD.
@@ -106,7 +111,7 @@ def bsa(height_cm, weight_kg, method: str = "mosteller"):
 _bsa_from = bsa
 
 
-def dose_per_bsa(mg_per_m2, bsa=None, *, field: str = "dose"):
+def dose_per_bsa(mg_per_m2: float, bsa: float | str | None = None, *, field: str = "dose") -> float | str:
     """A per-m² dose as mg (``bsa`` in m² given) or as the per-subject expression ``"<x> * BSA"``.
 
     ``bsa=None`` or ``bsa="BSA"`` gives the expression: each subject's dose is
@@ -175,7 +180,7 @@ def _age_drug(drug, field="drug") -> str:
     return d
 
 
-def age_based_dose(drug, age, route="lumbar"):
+def age_based_dose(drug: str, age: ArrayLike, route: str = "lumbar") -> float | np.ndarray:
     """Age-based intrathecal dose (mg) for ``drug`` at ``age`` (years; scalar or array).
 
     Bands are completed years: < 1, 1 to < 2, 2 to < 3, >= 3 y. Tables and their
@@ -217,7 +222,7 @@ def age_based_dose(drug, age, route="lumbar"):
     return float(out) if np.ndim(out) == 0 else out
 
 
-def age_dose_column(drug) -> str:
+def age_dose_column(drug: str) -> str:
     """Name of the per-subject column holding the age-based dose of ``drug`` (e.g.
     ``"AGEDOSE_METHOTREXATE"``): a regimen parsed with ``age="AGE"`` doses each
     subject by this column, which :mod:`pkcsf.clinical.scenario` fills from the
@@ -241,7 +246,7 @@ def age_dose_column(drug) -> str:
     return "AGEDOSE_" + _age_drug(drug).upper()
 
 
-def age_based_table(drug):
+def age_based_table(drug: str) -> pd.DataFrame:
     """The age-based table of ``drug`` as a DataFrame: age_from, age_to (y), dose_mg, source, where, note.
 
     Parameters

@@ -56,7 +56,8 @@ def _methotrexate_schedule(dose, route, maintenance_months, drug, bsa) -> Regime
     return reg
 
 
-def methotrexate_it(dose="12 mg", route="lumbar", *, maintenance_months=6, bsa=None) -> Regimen:
+def methotrexate_it(dose: float | str = "12 mg", route: str = "lumbar", *, maintenance_months: int = 6,
+                    bsa: float | str | None = None) -> Regimen:
     """Intrathecal methotrexate 10-15 mg: induction, consolidation, maintenance.
 
     * induction: twice weekly (Mon/Thu) x 4 weeks: days 1, 4, 8, 11, 15, 18, 22, 25;
@@ -93,7 +94,8 @@ def methotrexate_it(dose="12 mg", route="lumbar", *, maintenance_months=6, bsa=N
     return _methotrexate_schedule(dose, route, maintenance_months, "methotrexate", bsa)
 
 
-def cytarabine_it(dose="50 mg", route="lumbar", *, maintenance_months=6, bsa=None) -> Regimen:
+def cytarabine_it(dose: float | str = "50 mg", route: str = "lumbar", *, maintenance_months: int = 6,
+                  bsa: float | str | None = None) -> Regimen:
     """Intrathecal (free) cytarabine 25-100 mg on the methotrexate schedule (see :func:`methotrexate_it`).
 
     Source of the schedule: Beauchesne, Lancet Oncol 2010;11:871 (as for methotrexate). The default
@@ -123,7 +125,8 @@ def cytarabine_it(dose="50 mg", route="lumbar", *, maintenance_months=6, bsa=Non
     return _methotrexate_schedule(dose, route, maintenance_months, "cytarabine", bsa)
 
 
-def thiotepa_it(dose="10 mg", route="lumbar", *, maintenance_months=6, bsa=None) -> Regimen:
+def thiotepa_it(dose: float | str = "10 mg", route: str = "lumbar", *, maintenance_months: int = 6,
+                bsa: float | str | None = None) -> Regimen:
     """Intrathecal thiotepa 10 mg on the methotrexate schedule (see :func:`methotrexate_it`).
 
     Source of the schedule: Beauchesne, Lancet Oncol 2010;11:871. ``drug="thiotepa"``.
@@ -152,7 +155,7 @@ def thiotepa_it(dose="10 mg", route="lumbar", *, maintenance_months=6, bsa=None)
     return _methotrexate_schedule(dose, route, maintenance_months, "thiotepa", bsa)
 
 
-def liposomal_cytarabine(n=6, route="lumbar", *, dose="50 mg") -> Regimen:
+def liposomal_cytarabine(n: int = 6, route: str = "lumbar", *, dose: float | str = "50 mg") -> Regimen:
     """Liposomal cytarabine (DepoCyt) 50 mg every 2 weeks, ``n`` doses (default 6 = 12 weeks).
 
     Source: DepoCyt prescribing information and its trials (every 14 days). The
@@ -181,7 +184,7 @@ def liposomal_cytarabine(n=6, route="lumbar", *, dose="50 mg") -> Regimen:
     return every(dose, route, "14 d", n, drug="cytarabine_liposomal", label="every 2 weeks")
 
 
-def depocyt_label(route="lumbar", *, dose="50 mg") -> Regimen:
+def depocyt_label(route: str = "lumbar", *, dose: float | str = "50 mg") -> Regimen:
     """The DepoCyt label schedule for lymphomatous meningitis (10 doses over 29 weeks).
 
     * induction: 50 mg every 14 days x 2 (weeks 1 and 3: days 1, 15);
@@ -217,7 +220,8 @@ def depocyt_label(route="lumbar", *, dose="50 mg") -> Regimen:
     return ind.then(con).then(mnt)
 
 
-def pemetrexed_pan2019(dose="10 mg", route="lumbar", *, bsa=None) -> Regimen:
+def pemetrexed_pan2019(dose: float | str = "10 mg", route: str = "lumbar", *,
+                       bsa: float | str | None = None) -> Regimen:
     """Intrathecal pemetrexed: twice weekly x 2 weeks, then weekly x 4 weeks.
 
     Source: Pan Z et al., Front Oncol 2019;9:838 (phase 1; doses escalated from
@@ -248,7 +252,8 @@ def pemetrexed_pan2019(dose="10 mg", route="lumbar", *, bsa=None) -> Regimen:
         weekly(dose, route, 4, drug=drug, label="consolidation", bsa=bsa))
 
 
-def pemetrexed_d1d8(dose="30 mg", route="ommaya", *, cycles=4, bsa=None) -> Regimen:
+def pemetrexed_d1d8(dose: float | str = "30 mg", route: str = "ommaya", *, cycles: int = 4,
+                    bsa: float | str | None = None) -> Regimen:
     """Intrathecal pemetrexed by Ommaya reservoir on days 1 and 8 of 21-day cycles.
 
     Source: Li et al. 2023, Clin Lung Cancer (schedule). The default 30 mg is
@@ -278,7 +283,7 @@ def pemetrexed_d1d8(dose="30 mg", route="ommaya", *, cycles=4, bsa=None) -> Regi
     return on_days(dose, route, [1, 8], "21 d", cycles, drug="pemetrexed", bsa=bsa)
 
 
-def osimertinib(dose="80 mg", days=28) -> Regimen:
+def osimertinib(dose: float | str = "80 mg", days: int = 28) -> Regimen:
     """Oral osimertinib once daily (80 mg standard; 160 mg for leptomeningeal disease, BLOOM).
 
     Source: TAGRISSO label (80 mg daily); Yang JCH et al., J Clin Oncol 2020;38:538 (160 mg in LM).
@@ -303,9 +308,10 @@ def osimertinib(dose="80 mg", days=28) -> Regimen:
     return daily(dose, "oral", days, drug="osimertinib", label="daily")
 
 
-def osimertinib_plus_it_pemetrexed(osimertinib_dose="160 mg", pemetrexed_dose="30 mg", route="lumbar", *,
-                                   courses=3, injections_per_course=3, injection_interval="1 week",
-                                   course_interval="8 weeks") -> Regimen:
+def osimertinib_plus_it_pemetrexed(osimertinib_dose: float | str = "160 mg", pemetrexed_dose: float | str = "30 mg",
+                                   route: str = "lumbar", *, courses: int = 3, injections_per_course: int = 3,
+                                   injection_interval: float | str = "1 week",
+                                   course_interval: float | str = "8 weeks") -> Regimen:
     """Osimertinib 160 mg daily plus courses of intrathecal pemetrexed 30 mg.
 
     Zhong et al. (Front Oncol 2024;14:1377451) gave 2-3 intrathecal pemetrexed

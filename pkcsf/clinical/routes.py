@@ -16,7 +16,7 @@ ROUTE_ALIASES = {"intraventricular": "ommaya", "ivt": "ommaya", "icv": "ommaya",
 #: Routes into the CSF (age-based doses apply to these).
 INTRATHECAL_ROUTES = ("lumbar", "ommaya", "intracisternal")
 
-def normalize_route(route, field: str = "route") -> str:
+def normalize_route(route: str, field: str = "route") -> str:
     """The canonical route name (``"icv"`` -> ``"ommaya"``); unknown routes raise listing the valid ones.
 
     Parameters

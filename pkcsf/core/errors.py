@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from enum import IntEnum
 
 import numpy as np
@@ -211,7 +211,7 @@ def suggest(name: str, choices: Iterable[str]) -> str | None:
     return match[0] if match else None
 
 
-def check_choice(field: str, value, choices: Iterable[str], error=PkcsfError):
+def check_choice(field: str, value: object, choices: Iterable[str], error: type[PkcsfError] = PkcsfError) -> object:
     """Return ``value`` if it is one of ``choices``, else raise listing them.
 
     Parameters
@@ -255,7 +255,7 @@ def check_alias(field: str, value, aliases: dict, choices, error=PkcsfError):
                 f"did you mean {aliases[guess]!r}?" if guess else None)
 
 
-def check_finite(field: str, value, error=PkcsfError) -> float:
+def check_finite(field: str, value: object, error: type[PkcsfError] = PkcsfError) -> float:
     """``value`` as a float if it is a finite number, else raise ``error`` naming the field, the value and the rule.
 
     Parameters
@@ -286,7 +286,7 @@ def check_finite(field: str, value, error=PkcsfError) -> float:
     return x
 
 
-def check_positive(field: str, value, error=PkcsfError) -> float:
+def check_positive(field: str, value: object, error: type[PkcsfError] = PkcsfError) -> float:
     """``value`` as a float if it is a finite number > 0, else raise ``error`` naming the field, the value and the rule.
 
     Parameters
@@ -314,7 +314,7 @@ def check_positive(field: str, value, error=PkcsfError) -> float:
     return x
 
 
-def check_nonnegative(field: str, value, error=PkcsfError) -> float:
+def check_nonnegative(field: str, value: object, error: type[PkcsfError] = PkcsfError) -> float:
     """``value`` as a float if it is a finite number >= 0, else raise ``error`` naming the field, the value and the rule.
 
     Parameters
@@ -342,7 +342,7 @@ def check_nonnegative(field: str, value, error=PkcsfError) -> float:
     return x
 
 
-def check_fraction(field: str, value, error=PkcsfError) -> float:
+def check_fraction(field: str, value: object, error: type[PkcsfError] = PkcsfError) -> float:
     """``value`` as a float if it is a number between 0 and 1, else raise ``error`` naming the field, the value and the rule.
 
     Parameters
@@ -388,7 +388,8 @@ def check_array(field: str, values, *, positive=False, nonnegative=False, error=
     return arr
 
 
-def check_int(field: str, value, minimum: int = 1, error=PkcsfError, *, whole_floats: bool = False) -> int:
+def check_int(field: str, value: object, minimum: int = 1, error: type[PkcsfError] = PkcsfError, *,
+              whole_floats: bool = False) -> int:
     """Return ``value`` as an ``int`` if it is a whole number >= ``minimum``, else raise ``error``.
 
     Parameters
@@ -433,7 +434,8 @@ def check_int(field: str, value, minimum: int = 1, error=PkcsfError, *, whole_fl
     return int(value)
 
 
-def check_keys(where: str, mapping, allowed: Iterable[str], error=PkcsfError, *, hint=None) -> None:
+def check_keys(where: str, mapping: Mapping, allowed: Iterable[str], error: type[PkcsfError] = PkcsfError, *,
+               hint: Callable[[str], str | None] | None = None) -> None:
     """Refuse a key of ``mapping`` (a TOML table, an options dict) that is not in ``allowed``.
 
     The one key check of pkcsf: the error names the key's path (``where.key``), its value, every allowed

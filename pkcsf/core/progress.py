@@ -8,12 +8,16 @@ terminal). ``tqdm`` is imported only when a bar is shown.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 __all__ = ["progress_bar"]
 
 
 def progress_bar(progress: bool | None, *, total: int, desc: str, unit: str, default: bool = False,
-                 leave: bool = True):
+                 leave: bool = True) -> tqdm | None:
     """A ``tqdm`` bar over ``total`` steps, or ``None`` when no bar is to be shown.
 
     Parameters

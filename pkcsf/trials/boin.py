@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from pkcsf.core.errors import check_int
 from pkcsf.trials.common import TrialError, _check_cohorts, _check_prob
@@ -18,7 +19,7 @@ __all__ = ["BOIN", "boin_boundaries", "boin_decision_table", "isotonic_regressio
 # BOIN
 # ---------------------------------------------------------------------------
 
-def boin_boundaries(target, p_saf=None, p_tox=None):
+def boin_boundaries(target: float, p_saf: float | None = None, p_tox: float | None = None) -> tuple[float, float]:
     r"""BOIN escalation and de-escalation boundaries :math:`(\lambda_e, \lambda_d)`.
 
     Liu & Yuan (2015), eq. (3):
@@ -55,7 +56,8 @@ def boin_boundaries(target, p_saf=None, p_tox=None):
     return lam_e, lam_d
 
 
-def boin_decision_table(target, max_n, *, p_saf=None, p_tox=None, cutoff_eli=0.95):
+def boin_decision_table(target: float, max_n: int, *, p_saf: float | None = None, p_tox: float | None = None,
+                        cutoff_eli: float = 0.95) -> pd.DataFrame:
     """BOIN decision table for n = 0..max_n patients at a dose.
 
     Conventions of the ``BOIN`` R package ``get.boundary`` (Yan et al. 2020):
@@ -121,7 +123,7 @@ def _boin_tables(target, lam_e, lam_d, max_n, cutoff_eli):
     return be, bd, belim
 
 
-def isotonic_regression(values, weights=None):
+def isotonic_regression(values: ArrayLike, weights: ArrayLike | None = None) -> np.ndarray:
     """Weighted isotonic (non-decreasing) regression by pool-adjacent-violators.
 
     Parameters

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pkcsf.core.errors import check_choice, check_int
 from pkcsf.trials.common import (
@@ -23,7 +24,7 @@ __all__ = ["CRM", "CrmPosterior", "crm_skeleton", "crm_posterior"]
 # CRM
 # ---------------------------------------------------------------------------
 
-def crm_skeleton(target, halfwidth, prior_mtd, n_doses):
+def crm_skeleton(target: float, halfwidth: float, prior_mtd: int, n_doses: int) -> np.ndarray:
     """CRM skeleton by indifference intervals (Lee & Cheung 2009; ``dfcrm::getprior``).
 
     For the power model ``p_k = s_k^exp(a)``, the skeleton puts ``s`` at the
@@ -160,7 +161,8 @@ class CrmPosterior:
     p_over: np.ndarray
 
 
-def crm_posterior(skeleton, n, y, *, prior_sd=_DEFAULT_CRM_PRIOR_SD, target=None, grid_size=401) -> CrmPosterior:
+def crm_posterior(skeleton: ArrayLike, n: ArrayLike, y: ArrayLike, *, prior_sd: float = _DEFAULT_CRM_PRIOR_SD,
+                  target: float | None = None, grid_size: int = 401) -> CrmPosterior:
     """Posterior of the power-model CRM ``p_k = s_k^exp(a)``, ``a ~ N(0, prior_sd^2)``.
 
     Parameters

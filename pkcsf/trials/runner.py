@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pkcsf.core.errors import check_choice, check_int
 from pkcsf.trials.boin import BOIN
@@ -150,8 +152,10 @@ def _resolve_efficacy(K, p_eff, pool):
     return PE
 
 
-def simulate_trials(design, doses, p_dlt=None, *, exposure=None, link=None, n_trials=10_000, seed=None,
-                    efficacy_target=None, chunk_size=None, p_eff=None) -> TrialResults:
+def simulate_trials(design: str | object, doses: ArrayLike, p_dlt: ArrayLike | None = None, *,
+                    exposure: ArrayLike | None = None, link: Callable | None = None, n_trials: int = 10_000,
+                    seed: int | None = None, efficacy_target: float | None = None, chunk_size: int | None = None,
+                    p_eff: ArrayLike | None = None) -> TrialResults:
     """Simulate virtual dose-escalation trials and return operating characteristics.
 
     Parameters

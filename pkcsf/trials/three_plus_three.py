@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pkcsf.trials.common import TrialError, _check_doses, _check_prob_array
 from pkcsf.trials.results import TrialResults
@@ -108,7 +109,7 @@ class ThreePlusThree:
         return sel, n, x
 
 
-def three_plus_three_exact(p_dlt, doses=None) -> TrialResults:
+def three_plus_three_exact(p_dlt: ArrayLike, doses: ArrayLike | None = None) -> TrialResults:
     r"""Exact operating characteristics of :class:`ThreePlusThree`.
 
     Enumerates the binomial outcomes dose by dose. Escalation passes dose
