@@ -55,6 +55,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from pkcsf.analysis.methods import check_method
 from pkcsf.core.errors import PkcsfError, check_finite, check_keys, suggest
@@ -340,7 +341,8 @@ def _as_lloq(value) -> float:
 # ----------------------------------------------------------------------------
 
 def nca(data: pd.DataFrame, *, id_col: str = "id", time_col: str = "time", conc_col: str = "conc",
-        by: Sequence[str] = (), dose=None, lloq=None, auc_method: str = "linear-up/log-down", blq=None,
+        by: Sequence[str] = (), dose: float | str | None = None, lloq: float | str | None = None,
+        auc_method: str = "linear-up/log-down", blq: str | float | dict | None = None,
         min_points: int = 3, adj_r2_factor: float = 1e-4, allow_tmax_in_half_life: bool = False,
         max_pext: float = 20.0) -> pd.DataFrame:
     """NCA of a tidy concentration table, one result row per subject x group.
@@ -470,8 +472,9 @@ def nca(data: pd.DataFrame, *, id_col: str = "id", time_col: str = "time", conc_
                    allow_tmax=allow, max_pext=pext)
 
 
-def nca_arrays(times, conc, *, dose=None, subjects=None, compartments=None, lloq=None,
-               auc_method: str = "linear-up/log-down", blq=None, min_points: int = 3, adj_r2_factor: float = 1e-4,
+def nca_arrays(times: ArrayLike, conc: ArrayLike, *, dose: float | ArrayLike | None = None,
+               subjects: Sequence | None = None, compartments: Sequence[str] | None = None,
+               lloq: float | None = None, auc_method: str = "linear-up/log-down", blq: str | float | dict | None = None, min_points: int = 3, adj_r2_factor: float = 1e-4,
                allow_tmax_in_half_life: bool = False, max_pext: float = 20.0) -> pd.DataFrame:
     """NCA of sampled (e.g. simulated) profiles given as arrays.
 

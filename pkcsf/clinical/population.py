@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from pkcsf.clinical.covariates import COVARIATES, CovariateEffect
 from pkcsf.core.errors import ParameterError, check_choice, check_int
@@ -120,7 +122,7 @@ def _check_seed(seed) -> int:
 
 
 # ------------------------------------------------------------ covariates
-def bsa_mosteller(height_cm, weight_kg):
+def bsa_mosteller(height_cm: ArrayLike, weight_kg: ArrayLike) -> float | np.ndarray:
     """Body-surface area (m²), Mosteller RD. N Engl J Med 1987;317:1098.
 
     Parameters
@@ -141,7 +143,7 @@ def bsa_mosteller(height_cm, weight_kg):
     return np.sqrt(np.asarray(height_cm, float) * np.asarray(weight_kg, float) / 3600.0)
 
 
-def crcl_cockcroft_gault(age, weight_kg, scr_mg_dl, sex):
+def crcl_cockcroft_gault(age: ArrayLike, weight_kg: ArrayLike, scr_mg_dl: ArrayLike, sex: ArrayLike) -> float | np.ndarray:
     """Creatinine clearance (mL/min), Cockcroft DW, Gault MH. Nephron 1976;16:31-41.
 
     ``(140 - age) * weight / (72 * SCr)``, times 0.85 for women (sex = 1).
@@ -252,7 +254,7 @@ class CovariateDistribution:
         return np.clip(x, self.lower, self.upper)
 
 
-def lms_value(L, M, S, z):
+def lms_value(L: ArrayLike, M: ArrayLike, S: ArrayLike, z: ArrayLike) -> float | np.ndarray:
     """Growth-chart value at z-score ``z`` (Cole TJ, Green PJ. Stat Med 1992;11:1305-19):
     ``M*(1 + L*S*z)**(1/L)``, or ``M*exp(S*z)`` when L = 0.
 
@@ -368,7 +370,7 @@ def derive_covariates(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def load_demographics(name_or_path="adult") -> Demographics:
+def load_demographics(name_or_path: str | Path = "adult") -> Demographics:
     """Read ``parameters/population/<name>.toml`` (every value sourced).
 
     Parameters

@@ -102,7 +102,7 @@ def observations_path() -> Path:
     return builtin_dir("parameters") / "validation" / "observations.csv"
 
 
-def load_observations(path=None) -> pd.DataFrame:
+def load_observations(path: str | Path | None = None) -> pd.DataFrame:
     """The published observations used for validation (``parameters/validation/observations.csv``).
 
     Parameters
@@ -175,7 +175,8 @@ def _solve(st, site, dose, regimen, t_end):
     return times, res
 
 
-def predict(row, st=None, *, variant: str = "linear", model: str | None = None) -> float:
+def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str = "linear",
+            model: str | None = None) -> float:
     """Predicted value of one observation row, in the row's unit (``model``: CNS model version, see
     :func:`pkcsf.clinical.cns.setup`).
 
@@ -269,7 +270,7 @@ def _judge(pred, obs, bound):
     return fe, bool(w2), bool(w15)
 
 
-def run_validation(observations=None, *, model: str | None = None) -> pd.DataFrame:
+def run_validation(observations: pd.DataFrame | None = None, *, model: str | None = None) -> pd.DataFrame:
     """Simulate every observation; one row per observation and CSF-efflux variant (``model``: CNS model
     version, ``"v2"`` or ``"v3"``; default :data:`pkcsf.clinical.cns.DEFAULT_CNS_MODEL`).
 

@@ -23,6 +23,7 @@ import hashlib
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numba
@@ -103,7 +104,7 @@ def njit(*args, **kwargs):
     return numba.njit(*args, **kwargs)
 
 
-def is_cached(dispatcher) -> bool:
+def is_cached(dispatcher: Callable) -> bool:
     """True when ``dispatcher`` (an ``njit`` function) is compiled in this process or has machine code
     in the cache folder (an index file named after it), so that calling it will not compile.
 
@@ -129,7 +130,7 @@ def is_cached(dispatcher) -> bool:
 _NOTICED: set = set()
 
 
-def compile_notice(dispatcher, what: str, seconds: float) -> None:
+def compile_notice(dispatcher: Callable, what: str, seconds: float) -> None:
     """One line on stderr before the first, slow compilation of ``dispatcher`` on this machine
     (``pkcsf warmup`` compiles everything up front).
 

@@ -94,7 +94,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale(folder, *, now: float | None = None) -> list[str]:
+def remove_stale(folder: str | Path, *, now: float | None = None) -> list[str]:
     """Remove staging folders of earlier runs in ``folder``; return their names.
 
     Stale: written on this host by a process that no longer exists, or older than a day.
@@ -171,7 +171,8 @@ def _files(folder: Path) -> list[str]:
     return sorted(out)
 
 
-def io_error(exc: OSError, field: str, where=None, *, error=OutputError) -> OutputError:
+def io_error(exc: OSError, field: str, where: str | Path | None = None, *,
+             error: type[OutputError] = OutputError) -> OutputError:
     """One-line error for an OSError: the file, the cause, what to do.
 
     Parameters

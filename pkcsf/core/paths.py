@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pkcsf.core.errors import PkcsfError
 
 __all__ = ["add_search_path", "search_dirs", "builtin_dir", "read_toml"]
 
@@ -86,7 +90,7 @@ def search_dirs(kind: str) -> list[Path]:
     return out
 
 
-def read_toml(path, error, what: str) -> dict:
+def read_toml(path: str | Path, error: type[PkcsfError], what: str) -> dict:
     """Read a TOML file; a missing or malformed file raises ``error`` naming ``what`` and the file.
 
     Parameters

@@ -24,7 +24,7 @@ MAX_BYTES = 32 * 1024 * 1024          # the largest pkcsf file in the repository
 _BOM = "\ufeff"
 
 
-def loads(text: str, *, error=PkcsfError, what: str = "TOML text") -> dict:
+def loads(text: str, *, error: type[PkcsfError] = PkcsfError, what: str = "TOML text") -> dict:
     """Parse TOML text; any failure raises ``error(what, ...)`` in one line.
 
     Parameters
@@ -60,7 +60,7 @@ def loads(text: str, *, error=PkcsfError, what: str = "TOML text") -> dict:
         raise error(what, "the file", "is too large to read into memory") from None
 
 
-def read(path, error=PkcsfError, what: str = "file") -> dict:
+def read(path: str | Path, error: type[PkcsfError] = PkcsfError, what: str = "file") -> dict:
     """Read a TOML file (see :func:`loads`); a missing or unreadable file raises ``error``.
 
     Parameters

@@ -10,8 +10,12 @@ or given as numbers already in base units.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from pkcsf.core.errors import PkcsfError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["parse_quantity", "to_base", "from_base", "concentration_factor", "UNITS", "KINDS", "TIME_UNITS"]
 
@@ -159,7 +163,8 @@ def to_base(value: float, unit: str, kind: str | None = None, *, mw: float | Non
     return value * factor
 
 
-def from_base(value, unit: str, kind: str | None = None, *, mw: float | None = None, field: str = "unit"):
+def from_base(value: float | np.ndarray, unit: str, kind: str | None = None, *, mw: float | None = None,
+              field: str = "unit") -> float | np.ndarray:
     """Convert from the base unit of ``kind`` into ``unit`` (arrays allowed).
 
     Parameters
@@ -213,7 +218,7 @@ def concentration_factor(unit: str, mw: float | None = None) -> float:
     return 1.0 / to_base(1.0, unit, "concentration", mw=mw, field="unit")
 
 
-def parse_quantity(text, kind: str, *, field: str = "value", mw: float | None = None,
+def parse_quantity(text: str | float, kind: str, *, field: str = "value", mw: float | None = None,
                    default_unit: str | None = None) -> float:
     """Parse ``"12 mg"`` (or a bare number in base units) into base units.
 
