@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from pkcsf.core.errors import DosingError, ParameterError, SolverError, check_choice
 from pkcsf.core.progress import progress_bar
@@ -495,9 +496,11 @@ def _check_times(times):
     return np.ascontiguousarray(t)
 
 
-def prepare(model, regimen, params=None, *, times=None, solver: str = "auto", rtol: float = DEFAULT_RTOL,
-            atol: float = DEFAULT_ATOL, max_steps: int | None = None, max_step: float = math.inf,
-            outputs=None, y0=None) -> Problem:
+def prepare(model: str | Model, regimen: Dose | Regimen | dict | pd.DataFrame,
+            params: dict | pd.DataFrame | None = None, *, times: ArrayLike | None = None, solver: str = "auto",
+            rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, max_steps: int | None = None,
+            max_step: float = math.inf, outputs: list[str] | None = None,
+            y0: ArrayLike | dict | None = None) -> Problem:
     """Validate and prepare a problem (see :func:`simulate` for the arguments).
 
     Parameters
@@ -701,10 +704,12 @@ def _check_tol(name, value, lo, hi, allow_zero=False):
     return v
 
 
-def simulate(model, regimen, params=None, *, times=None, solver: str = "auto", rtol: float = DEFAULT_RTOL,
-             atol: float = DEFAULT_ATOL, max_steps: int | None = None, max_step: float = math.inf, outputs=None,
-             y0=None, threads: int | None = None, chunk_size: int | None = None,
-             progress: bool | None = None) -> "SimulationResult":
+def simulate(model: str | Model, regimen: Dose | Regimen | dict | pd.DataFrame,
+             params: dict | pd.DataFrame | None = None, *, times: ArrayLike | None = None, solver: str = "auto",
+             rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL, max_steps: int | None = None,
+             max_step: float = math.inf, outputs: list[str] | None = None, y0: ArrayLike | dict | None = None,
+             threads: int | None = None, chunk_size: int | None = None,
+             progress: bool | None = None) -> SimulationResult:
     """Simulate a compartmental model for one or many subjects (the engine).
 
     The top-level :func:`pkcsf.simulate` also takes a drug name; this function takes
