@@ -14,51 +14,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pkcsf.core.errors import ParameterError, PkcsfError, check_choice, check_keys
-from pkcsf.core.provenance import SPECIAL_SOURCES, is_citation
+from pkcsf.core.provenance import SPECIAL_SOURCES, USER, Value, is_citation
 from pkcsf.core.units import _NUMBER_UNIT, BASE, UNITS, parse_quantity, to_base
 
 __all__ = ["Value", "ParameterSet", "load_parameter_set", "available_parameter_sets", "unsourced_entries", "TODO"]
 
 #: the placeholder source of a drug template (``pkcsf new-drug``); refused when a file is read
 TODO = "TODO"
-#: source of a value changed in Python (``with_values``): listed with the assumptions of a run
-USER = "user"
-
-
-@dataclass(frozen=True)
-class Value:
-    """One sourced value (``value`` in base units; ``given``/``unit`` as written).
-
-    Parameters
-    ----------
-    name, unit, source, where, note, calibration, citation : str
-        As in the file (``citation``: the reference text of ``source``).
-    value, given : float
-        Base-unit and written value.
-    range : tuple of float, optional
-        Plausible range, as written.
-    alternatives : tuple, optional
-        Other published values.
-    """
-
-    name: str
-    value: float
-    unit: str
-    given: float
-    source: str
-    where: str = ""
-    note: str = ""
-    range: tuple[float, float] | None = None
-    calibration: str = ""
-    citation: str = ""
-    alternatives: tuple = ()
-
-    @property
-    def is_assumption(self) -> bool:
-        """An assumption of the file, or a value set by the user in Python (neither has a literature source)."""
-        return self.source in ("assumption", USER)
-
-
 @dataclass(frozen=True)
 class ParameterSet:
     """A parameter file read: values with units and sources, thresholds, variability, covariates, options.

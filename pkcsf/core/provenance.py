@@ -8,8 +8,9 @@ a URL, a label (``label:TAGRISSO``), or one of :data:`SPECIAL_SOURCES` (``assump
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-__all__ = ["SOURCE_PATTERNS", "SPECIAL_SOURCES", "is_citation"]
+__all__ = ["SOURCE_PATTERNS", "SPECIAL_SOURCES", "USER", "Value", "is_citation"]
 
 #: Literature identifiers and URLs accepted as a source without a ``[references]`` entry.
 SOURCE_PATTERNS = (
@@ -43,3 +44,41 @@ def is_citation(source: str) -> bool:
     (True, True, False)
     """
     return any(p.match(source.strip()) for p in SOURCE_PATTERNS)
+
+
+#: source of a value changed in Python (``with_values``): listed with the assumptions of a run
+USER = "user"
+
+
+@dataclass(frozen=True)
+class Value:
+    """One sourced value (``value`` in base units; ``given``/``unit`` as written).
+
+    Parameters
+    ----------
+    name, unit, source, where, note, calibration, citation : str
+        As in the file (``citation``: the reference text of ``source``).
+    value, given : float
+        Base-unit and written value.
+    range : tuple of float, optional
+        Plausible range, as written.
+    alternatives : tuple, optional
+        Other published values.
+    """
+
+    name: str
+    value: float
+    unit: str
+    given: float
+    source: str
+    where: str = ""
+    note: str = ""
+    range: tuple[float, float] | None = None
+    calibration: str = ""
+    citation: str = ""
+    alternatives: tuple = ()
+
+    @property
+    def is_assumption(self) -> bool:
+        """An assumption of the file, or a value set by the user in Python (neither has a literature source)."""
+        return self.source in ("assumption", USER)

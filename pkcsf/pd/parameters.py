@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.paths import builtin_dir, read_toml
-from pkcsf.core.provenance import is_citation
+from pkcsf.core.provenance import Value, is_citation
 
 __all__ = ["PDValue", "PDParameterSet", "load_pd_parameters", "available_pd", "PD_UNITS"]
 
@@ -44,31 +44,8 @@ PD_UNITS = {
 
 
 
-@dataclass(frozen=True)
-class PDValue:
-    """One sourced value, in the PD base unit of its kind (``value``) and as written (``given``, ``unit``).
-
-    Parameters
-    ----------
-    name, unit, source, where, note, calibration : str
-        As in the file.
-    value, given : float
-        Base-unit and written value.
-    """
-
-    name: str
-    value: float
-    unit: str
-    given: float
-    source: str
-    where: str = ""
-    note: str = ""
-    calibration: str = ""
-
-    @property
-    def is_assumption(self) -> bool:
-        """True when the value's source is ``assumption``."""
-        return self.source == "assumption"
+#: A PD value is a sourced :class:`~pkcsf.core.provenance.Value` (the same type as the clinical files').
+PDValue = Value
 
 
 @dataclass
@@ -212,7 +189,7 @@ def load_pd_parameters(name_or_path) -> PDParameterSet:
                 raise ParameterError(f"{p.name}:values.{k}.unit", unit, "a molar unit needs values.MW in the file")
             f = f * mw if kind == "molar concentration" else f / mw
         values[k] = PDValue(k, float(x) * f, unit, float(x), src, str(spec.get("where", "")),
-                            str(spec.get("note", "")), str(spec.get("calibration", "")))
+                            str(spec.get("note", "")), calibration=str(spec.get("calibration", "")))
     for k, spec in raw.get("variability", {}).items():
         src = _check_source(f"variability.{k}", spec, refs, p)
         if "cv" in spec:
