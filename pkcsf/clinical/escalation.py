@@ -409,13 +409,13 @@ class EscalationResult:
     def summary(self) -> pd.DataFrame:
         """One row per dose level and a last row ``dose = NaN`` for "no dose selected".
 
-        Columns: ``level``, ``dose`` (mg), ``p_select`` (and its Monte Carlo
-        ``p_select_se``), ``mean_n`` (expected patients treated), ``mean_dlt``
-        (expected DLTs), ``observed_dlt_rate`` (E[DLT]/E[n]), ``true_p_dlt``
-        (mean DLT probability over the dose's pool), ``exposure_p5``,
-        ``exposure_p50``, ``exposure_p95`` (percentiles of the pool, in
-        ``attrs["exposure_unit"]``) and, with an efficacy target,
-        ``efficacy_attainment`` (fraction of the pool meeting it).
+        Columns: ``level``, ``dose`` (mg), ``p_select``, ``mean_n`` (expected patients treated), ``mean_dlt``
+        (expected DLTs), each followed by its Monte Carlo standard error (``*_se``), ``observed_dlt_rate``
+        (E[DLT]/E[n]), ``true_p_dlt`` (mean DLT probability over the dose's pool) and ``true_p_dlt_se`` (its
+        sampling error over the pool's ``subjects``), with simulated responses ``true_p_eff``, ``mean_eff``,
+        ``mean_eff_se``, ``exposure_p5``, ``exposure_p50``, ``exposure_p95`` (percentiles of the pool, in
+        ``attrs["exposure_unit"]``) and, with an efficacy target, ``efficacy_attainment`` (fraction of the pool
+        meeting it) and ``efficacy_attainment_se``.
         ``attrs``: design, n_trials, mean_trial_size, p_none, exposure,
         exposure_unit, link, efficacy, notes.
         """
@@ -423,15 +423,23 @@ class EscalationResult:
         # the trial read-outs as the trials module reports them; the exposure columns here describe
         # the whole pool of each dose (the trials module's describe the patients actually treated)
         base = tr.summary()
-        df = base[["level", "dose", "p_select", "p_select_se", "mean_n", "mean_dlt", "observed_dlt_rate",
-                   "true_p_dlt"]].copy()
+        cols = ["level", "dose", "p_select", "p_select_se", "mean_n", "mean_n_se", "mean_dlt", "mean_dlt_se",
+                "observed_dlt_rate", "true_p_dlt"]
+        cols += [c for c in ("true_p_eff", "mean_eff", "mean_eff_se") if c in base.columns]
+        df = base[cols].copy()
         df["dose"] = np.r_[self.doses, np.nan]
+        # sampling error of the pool itself (m virtual patients per dose), not of the trial simulation
+        m = self.p_dlt.shape[1]
+        df.insert(df.columns.get_loc("true_p_dlt") + 1, "true_p_dlt_se",
+                  np.r_[self.p_dlt.std(axis=1, ddof=1) / math.sqrt(m) if m > 1 else np.full(len(self.doses), np.nan),
+                        np.nan])
         pct = np.percentile(self.exposures, [5, 50, 95], axis=1)
         for q, row in zip((5, 50, 95), pct):
             df[f"exposure_p{q}"] = np.r_[row, np.nan]
         att = self.efficacy_attainment
         if att is not None:
             df["efficacy_attainment"] = np.r_[att, np.nan]
+            df["efficacy_attainment_se"] = np.r_[np.sqrt(att * (1 - att) / self.efficacy_values.shape[1]), np.nan]
         if self.pd is not None:        # per-patient PD read-outs of each dose's pool
             nad = np.percentile(self.pd["nadir"], [5, 50], axis=1)
             df["anc_nadir_p5"] = np.r_[nad[0], np.nan]
@@ -901,21 +909,18 @@ class ScheduleComparison:
 
     def table(self) -> pd.DataFrame:
         """One row per schedule and dose level: ``schedule``, ``level``, ``dose``, ``p_select``,
-        ``p_select_se``, ``mean_n``, ``mean_n_se``, ``mean_dlt``, ``mean_dlt_se``, ``true_p_dlt`` and, when
-        present, ``true_p_eff``, ``mean_eff``, ``mean_eff_se``, ``efficacy_attainment``,
-        ``p_dlt_grade_course``. Standard errors are Monte Carlo errors of the trial simulation (the pool of
-        virtual patients is fixed: its own sampling error is not included).
+        ``p_select_se``, ``mean_n``, ``mean_n_se``, ``mean_dlt``, ``mean_dlt_se``, ``true_p_dlt``,
+        ``true_p_dlt_se`` and, when present, ``true_p_eff``, ``mean_eff``, ``mean_eff_se``,
+        ``efficacy_attainment`` (``_se``), ``p_dlt_grade_course``, ``exposure_p50``. The ``*_se`` of trial
+        read-outs are Monte Carlo errors of the trial simulation given the pool; those of ``true_p_dlt`` and
+        ``efficacy_attainment`` are the sampling errors of the pool of virtual patients.
         """
         rows = []
         keep = ["level", "dose", "p_select", "p_select_se", "mean_n", "mean_n_se", "mean_dlt", "mean_dlt_se",
-                "observed_dlt_rate", "true_p_dlt", "true_p_eff", "mean_eff", "mean_eff_se", "efficacy_attainment",
-                "p_dlt_grade_course", "exposure_p50"]
+                "observed_dlt_rate", "true_p_dlt", "true_p_dlt_se", "true_p_eff", "mean_eff", "mean_eff_se",
+                "efficacy_attainment", "efficacy_attainment_se", "p_dlt_grade_course", "exposure_p50"]
         for name, r in self.results.items():
             s = r.summary()
-            tr = r.trials.summary()
-            for col in ("mean_n_se", "mean_dlt_se", "true_p_eff", "mean_eff", "mean_eff_se"):
-                if col in tr.columns:
-                    s[col] = tr[col].to_numpy()
             df = s.loc[s["level"] >= 0, [c for c in keep if c in s.columns]].copy()
             df.insert(0, "schedule", name)
             rows.append(df)
