@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from enum import IntEnum
 
+from pathlib import Path
+
 import numpy as np
 
 __all__ = [
@@ -183,8 +185,11 @@ def _plain(value) -> str:
 
 
 def _short(value) -> str:
+    """The value shown in an error: whole for text up to 300 characters (a file path must stay readable),
+    otherwise cut at 80 characters."""
     text = _plain(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    limit = 300 if isinstance(value, (str, Path)) else 80
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def suggest(name: str, choices: Iterable[str]) -> str | None:
