@@ -12,7 +12,6 @@ import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from enum import IntEnum
-
 from pathlib import Path
 
 import numpy as np
@@ -186,7 +185,8 @@ def _plain(value) -> str:
 
 def _short(value) -> str:
     """The value shown in an error: whole for text up to 300 characters (a file path must stay readable),
-    otherwise cut at 80 characters."""
+    otherwise cut at 80 characters.
+    """
     text = _plain(value)
     limit = 300 if isinstance(value, (str, Path)) else 80
     return text if len(text) <= limit else text[:limit - 3] + "..."
