@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from pkcsf.analysis import curve
 from pkcsf.analysis import metrics as m
 from pkcsf.analysis.metrics import MetricsError
 from pkcsf.core.errors import PkcsfError
@@ -364,13 +365,13 @@ def test_batch_equals_one_subject_at_a_time_and_blocks_do_not_matter(data, metho
     longest = m.longest_time_above(times, conc, 10.0, method=method)
     for i in range(conc.shape[0]):
         assert m.auc(times, conc[i:i + 1], method=method)[0] == batch[i]
-    old = m._BLOCK_BYTES
+    old = curve._BLOCK_BYTES
     try:
-        m._BLOCK_BYTES = 1                                   # one subject per block
+        curve._BLOCK_BYTES = 1                                   # one subject per block
         np.testing.assert_array_equal(m.auc(times, conc, method=method), batch)
         np.testing.assert_array_equal(m.longest_time_above(times, conc, 10.0, method=method), longest)
     finally:
-        m._BLOCK_BYTES = old
+        curve._BLOCK_BYTES = old
 
 
 def test_summarize_peak_memory_is_a_small_multiple_of_the_input():

@@ -1,0 +1,310 @@
+"""Ratios and population summaries of the exposure read-outs: :func:`ratio`, :func:`auc_ratio`,
+:func:`conc_ratio`, :func:`percentiles`, :func:`fraction_reaching`, :func:`summarize`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.analysis.curve import (
+    MetricsError,
+    _apply,
+    _as_threshold,
+    _Curve,
+    _k_auc,
+    _k_cmax,
+    _k_cmin,
+    _k_longest,
+    _k_time_above,
+    _k_tmax,
+)
+from pkcsf.analysis.exposure import (
+    auc,
+    interpolate,
+)
+from pkcsf.core.units import concentration_factor
+
+__all__ = ["ratio", "auc_ratio", "conc_ratio", "percentiles", "fraction_reaching", "summarize"]
+
+
+# ----------------------------------------------------------------------------
+# ratios and population summaries
+# ----------------------------------------------------------------------------
+
+def ratio(numerator, denominator):
+    """Element-wise ``numerator / denominator``, NaN where the denominator is 0.
+
+    For CSF/plasma or lumbar/ventricular ratios of any read-out (AUC, Cmax,
+    concentrations at given times). Shapes broadcast.
+
+    Parameters
+    ----------
+    numerator, denominator : array_like
+        Read-outs of the same shape (or broadcastable).
+
+    Returns
+    -------
+    ndarray
+        The ratios.
+
+    Examples
+    --------
+    >>> ratio([2.0, 1.0], [4.0, 0.0]).tolist()
+    [0.5, nan]
+    """
+    num = np.asarray(numerator, dtype=float)
+    den = np.asarray(denominator, dtype=float)
+    try:
+        shape = np.broadcast_shapes(num.shape, den.shape)
+    except ValueError:
+        raise MetricsError("denominator", f"array of shape {den.shape}",
+                           f"must broadcast with the numerator's shape {num.shape}") from None
+    out = np.full(shape, np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def _pair(conc_num, conc_den):
+    a, b = np.asarray(conc_num), np.asarray(conc_den)
+    if a.shape != b.shape:
+        raise MetricsError("conc_den", f"array of shape {b.shape}",
+                           f"must have the same shape as conc_num {a.shape}")
+    return a, b
+
+
+def auc_ratio(times, conc_num, conc_den, start=None, end=None, method="linear", *, dose_times=None,
+              conc_before=None):
+    """Ratio of AUCs over ``[start, end]``, e.g. CSF/plasma or lumbar/ventricular.
+
+    Parameters
+    ----------
+    conc_num, conc_den : array_like, shape (n_subjects, n_times[, ...])
+        Numerator and denominator concentrations (mg/L), e.g. ``conc[..., csf]``
+        and ``conc[..., plasma]``.
+    conc_before : tuple of two arrays, optional
+        Pre-dose values for numerator and denominator (with ``dose_times``).
+    times, start, end, method, dose_times
+        As in :func:`auc`.
+
+    Returns
+    -------
+    ndarray, shape (n_subjects[, ...])
+        Dimensionless; NaN where the denominator AUC is 0.
+    """
+    a, b = _pair(conc_num, conc_den)
+    cb_a, cb_b = (None, None) if conc_before is None else conc_before
+    return ratio(auc(times, a, start, end, method, dose_times=dose_times, conc_before=cb_a),
+                 auc(times, b, start, end, method, dose_times=dose_times, conc_before=cb_b))
+
+
+def conc_ratio(times, conc_num, conc_den, at, *, method="linear", side="right", dose_times=None,
+               conc_before=None):
+    """Ratio of concentrations at the times ``at`` (e.g. CSF/plasma at 2, 6, 24 h).
+
+    Returns
+    -------
+    ndarray, shape (n_subjects[, ...]) for a scalar ``at``, else (n_subjects, n_at[, ...])
+        Dimensionless; NaN where the denominator is 0.
+
+    Parameters
+    ----------
+    times : array_like, shape (n_times,)
+        Output grid, h.
+    conc_num, conc_den : array_like
+        Numerator and denominator concentrations (mg/L).
+    at : float, str or sequence
+        Time(s) of the ratio.
+    method, side, dose_times, conc_before
+        As in :func:`~pkcsf.analysis.exposure.interpolate`.
+    """
+    a, b = _pair(conc_num, conc_den)
+    cb_a, cb_b = (None, None) if conc_before is None else conc_before
+    kw = dict(method=method, side=side, dose_times=dose_times)
+    return ratio(interpolate(times, a, at, conc_before=cb_a, **kw),
+                 interpolate(times, b, at, conc_before=cb_b, **kw))
+
+
+def percentiles(values, q: Sequence[float] = (5, 50, 95), *, axis: int = 0, ignore_nan: bool = True):
+    """Percentiles across subjects.
+
+    Parameters
+    ----------
+    values : array_like
+        Read-outs with subjects along ``axis`` (e.g. shape (n_subjects, n_compartments)).
+    q : sequence of float
+        Percentiles in [0, 100].
+    ignore_nan : bool
+        Skip NaN (e.g. failed subjects, undefined ratios); else NaN propagates.
+
+    Returns
+    -------
+    ndarray, shape (len(q),) + values.shape without ``axis``
+    """
+    qs = np.atleast_1d(np.asarray(q, dtype=float))
+    bad = ~np.isfinite(qs) | (qs < 0) | (qs > 100)
+    if bad.any():
+        raise MetricsError("q", q, "percentiles must lie in [0, 100]")
+    v = np.asarray(values, dtype=float)
+    fn = np.nanpercentile if ignore_nan else np.percentile
+    return fn(v, qs, axis=axis)
+
+
+def fraction_reaching(condition, *, axis: int = 0):
+    """Fraction of subjects for which ``condition`` holds (e.g. ``cmax >= target``).
+
+    Parameters
+    ----------
+    condition : array_like of bool
+        Subjects along ``axis``.
+
+    Returns
+    -------
+    float or ndarray
+        Fraction in [0, 1], shape of ``condition`` without ``axis``.
+    """
+    c = np.asarray(condition)
+    if c.dtype != bool:
+        if c.dtype.kind == "f" and np.isnan(c).any():
+            raise MetricsError("condition", "array with NaN", "must be boolean (compare read-outs to a target first)")
+        if not np.isin(c, (0, 1)).all():
+            raise MetricsError("condition", f"array of dtype {c.dtype}", "must be boolean (or 0/1)")
+        c = c.astype(bool)
+    if c.size == 0:
+        raise MetricsError("condition", "empty array", "needs at least one subject")
+    return c.mean(axis=axis)
+
+
+# ----------------------------------------------------------------------------
+# summarize
+# ----------------------------------------------------------------------------
+
+def _auc_unit(unit: str) -> str:
+    if unit in ("mg/L", "mg/l"):
+        return "mg*h/L"
+    if unit.endswith("/L") or unit.endswith("/l"):
+        return unit[:-2] + "*h/L"
+    return unit + "*h"
+
+
+def summarize(times, conc, dose_times=None, threshold=None, *, compartments=None, subjects=None, start=None,
+              end=None, method="linear", conc_before=None, unit="mg/L", mw=None) -> pd.DataFrame:
+    """Tidy table of exposure read-outs: one row per subject x compartment (x dosing interval).
+
+    Parameters
+    ----------
+    times : array_like, shape (n_times,)
+        Output grid, h.
+    conc : array_like, shape (n_subjects, n_times[, n_compartments])
+        mg/L.
+    dose_times : array_like, shape (n_doses,), optional
+        If given, one row per dosing interval (see :func:`per_interval`) and a
+        ``trough`` column; ``start`` must then be None.
+    threshold : float or str, optional
+        If given, ``time_above`` and ``longest_time_above`` columns (h).
+        mg/L or text with a unit (``"1 umol/L"`` with ``mw``).
+    compartments : sequence of str, optional
+        Compartment names (length n_compartments; one name for 2-D ``conc``).
+        Default "0", "1", ...
+    subjects : array_like, shape (n_subjects,), optional
+        Subject ids (default 0..n_subjects-1; pass the ids of the chunk when
+        summarising a large population chunk by chunk).
+    start, end : float or str, optional
+        Window (h) without doses; ``end`` is the end of the last interval with doses.
+    method : str
+        Interpolant, one of :data:`METHODS` (also used for AUC).
+    conc_before : array_like, optional
+        Pre-dose concentrations at ``dose_times`` (module docstring).
+    unit : str
+        Concentration unit of the output (default mg/L); AUC is reported in
+        that unit times h.
+    mw : float, optional
+        Molecular weight (g/mol) for molar units.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``subject, compartment, [interval, start, end,] cmax, tmax,
+        cmin, auc, [trough,] [threshold, time_above, longest_time_above,]
+        conc_unit, auc_unit, time_unit, method``. Times in h.
+
+    Notes
+    -----
+    Memory: the input is not copied; a window makes at most two copies of its
+    slice (only where it must patch pre-dose or interpolated edge values), and
+    the read-outs run on blocks of subjects of about 32 MiB, so the peak is
+    about the size of the input plus a few hundred MiB at most.
+    """
+    cur = _Curve(times, conc, method, dose_times, conc_before)
+    c = cur.conc
+    n = c.shape[0]
+    n_cmt = 1 if c.ndim == 2 else c.shape[2]
+    if compartments is None:
+        names = [str(i) for i in range(n_cmt)]
+    else:
+        names = [compartments] if isinstance(compartments, str) else [str(x) for x in compartments]
+        if len(names) != n_cmt:
+            raise MetricsError("compartments", compartments,
+                               f"must name {n_cmt} compartment(s), one per slice of conc's last axis")
+    if subjects is None:
+        ids = np.arange(n)
+    else:
+        ids = np.asarray(subjects)
+        if ids.shape != (n,):
+            raise MetricsError("subjects", f"array of shape {ids.shape}", f"must have shape ({n},)")
+    thr = None if threshold is None else _as_threshold(threshold, mw)
+    factor = concentration_factor(unit, mw)
+
+    if dose_times is not None:
+        if start is not None:
+            raise MetricsError("start", start, "must be None when dose_times are given "
+                                               "(intervals start at the doses)")
+        windows = cur.intervals(end)
+    else:
+        windows = [cur.bounds(start, end)]
+    cols: dict[str, list] = {k: [] for k in ("cmax", "tmax", "cmin", "auc", "trough", "time_above",
+                                            "longest_time_above")}
+    for s, e in windows:
+        w = cur.window(s, e)
+        cols["cmax"].append(_apply(_k_cmax, w))
+        cols["tmax"].append(_apply(_k_tmax, w))
+        cols["cmin"].append(_apply(_k_cmin, w))
+        cols["auc"].append(_apply(_k_auc, w))
+        if dose_times is not None:
+            cols["trough"].append(w.b[:, -1].copy())
+        if thr is not None:
+            cols["time_above"].append(_apply(_k_time_above, w, thr))
+            cols["longest_time_above"].append(_apply(_k_longest, w, thr))
+        del w
+
+    k = len(windows)
+
+    def flat(arrs):   # list over windows of (N[, C]) -> ravel in (subject, compartment, window) order
+        x = np.stack(arrs, axis=-1)                     # (N[, C], K)
+        return x.reshape(n * n_cmt * k)
+
+    out = {
+        "subject": np.repeat(ids, n_cmt * k),
+        "compartment": pd.Categorical.from_codes(np.tile(np.repeat(np.arange(n_cmt), k), n), names),
+    }
+    if dose_times is not None:
+        out["interval"] = np.tile(np.arange(k), n * n_cmt)
+        out["start"] = np.tile([s for s, _ in windows], n * n_cmt)
+        out["end"] = np.tile([e for _, e in windows], n * n_cmt)
+    out["cmax"] = flat(cols["cmax"]) * factor
+    out["tmax"] = flat(cols["tmax"])
+    out["cmin"] = flat(cols["cmin"]) * factor
+    out["auc"] = flat(cols["auc"]) * factor
+    if dose_times is not None:
+        out["trough"] = flat(cols["trough"]) * factor
+    if thr is not None:
+        out["threshold"] = np.full(n * n_cmt * k, thr * factor)
+        out["time_above"] = flat(cols["time_above"])
+        out["longest_time_above"] = flat(cols["longest_time_above"])
+    frame = pd.DataFrame(out)
+    frame["conc_unit"] = unit
+    frame["auc_unit"] = _auc_unit(unit)
+    frame["time_unit"] = "h"
+    frame["method"] = cur.method
+    return frame
