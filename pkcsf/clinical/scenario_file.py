@@ -571,19 +571,7 @@ def parse_scenario(data: dict, *, base_dir=".", default_name: str = "scenario"):
         age = float(v)
     pathologies = phys.get("pathologies")
     if pathologies is not None:
-        if not isinstance(pathologies, dict):
-            raise _err("physiology.pathologies", pathologies, "must be a table, e.g. { vp_shunt = true }")
-        from pkcsf.clinical.parameters import load_parameter_set
-
-        patho = load_parameter_set("pathologies", "physiology")
-        named = sorted(patho.options.get("scenarios", {}))
-        values = sorted(set(patho.values) | {"F_LEAK"})
-        for k, v in pathologies.items():
-            f = f"physiology.pathologies.{k}"
-            if k in named:
-                _bool(v, f)
-            elif k not in values:
-                _choice(k, f, named + values, "named pathologies (true/false) and pathology parameters")
+        _check_pathologies(pathologies, "physiology.pathologies")
     # build every setup now: unknown pathologies or variants fail here, before any run
     setups = {}
     for arm in arms:

@@ -638,6 +638,25 @@ MIN_MAX_STEPS = 200_000
 def step_budget(t_end: float, per_day: float = MAX_STEPS_PER_DAY, minimum: int = MIN_MAX_STEPS) -> int:
     """Adaptive-solver step budget of one subject for a window ending at ``t_end`` h:
     ``max(minimum, ceil(per_day * t_end / 24))``.
+
+    Parameters
+    ----------
+    t_end : float
+        End of the window (h).
+    per_day : float, optional
+        Steps allowed per simulated day.
+    minimum : int, optional
+        Smallest budget.
+
+    Returns
+    -------
+    int
+        ``max_steps`` for the adaptive solvers.
+
+    Examples
+    --------
+    >>> step_budget(24 * 365)
+    730000
     """
     return int(max(minimum, math.ceil(per_day * max(t_end, 0.0) / 24.0)))
 
