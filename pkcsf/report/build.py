@@ -5,12 +5,13 @@ import datetime as _dt
 import os
 import platform
 import time as _time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pkcsf.clinical.scenario import run
+from pkcsf.clinical.scenario import CoarseGridWarning, run
 from pkcsf.core.progress import progress_bar
 from pkcsf.report.findings import (
     _f,
@@ -122,12 +123,19 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
             bar.update(1)
 
     try:
-        R, elapsed = {}, {}
+        R, elapsed, grid_notes = {}, {}, []
         for name, sc in scen.items():
             if bar is not None:
                 bar.set_postfix_str(name, refresh=True)
             t0 = _time.perf_counter()
-            R[name] = run(sc, progress=False)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", CoarseGridWarning)
+                R[name] = run(sc, progress=False)
+            for w in caught:              # grid notes go into the report; every other warning is shown as usual
+                if issubclass(w.category, CoarseGridWarning):
+                    grid_notes.append(str(w.message))
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             elapsed[name] = _time.perf_counter() - t0
             tick()
         if bar is not None:
@@ -151,6 +159,10 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
                  "read the numbers as a tool to compare regimens and to reason about CSF pharmacokinetics, not "
                  "as measurements." + (f" {failed} patient simulations did not finish and are excluded."
                                        if failed else ""))
+        if grid_notes:
+            doc.note("Cmax is read on each scenario's output grid; where a peak falls between output times it reads "
+                     "low by the amounts below (AUCs are exact integrals and do not depend on the grid): "
+                     + " ".join(grid_notes))
         if bar is not None:
             bar.set_postfix_str("figures", refresh=True)
         _figures(R, val, folder, doc, tick)
