@@ -63,3 +63,20 @@ def test_runs_with_tomli_instead_of_tomllib(tmp_path):
                          timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["reference_p1", "2"]
+
+
+def test_every_module_parses_with_the_python_3_10_grammar():
+    """Syntax newer than 3.10 (except*, PEP 695 type parameters, ...) would break the declared Python >= 3.10."""
+    bad = []
+    for d in ("pkcsf", "tests", "benchmarks"):
+        for p in sorted((ROOT / d).rglob("*.py")):
+            try:
+                ast.parse(p.read_text(encoding="utf-8"), filename=str(p), feature_version=(3, 10))
+            except SyntaxError as e:
+                bad.append(f"{p.relative_to(ROOT)}:{e.lineno}: {e.msg}")
+    assert not bad, "not Python 3.10 syntax:\n" + "\n".join(bad)
+
+
+def test_pyproject_declares_the_tomli_fallback():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'requires-python = ">=3.10"' in text and "tomli" in text and "python_version < '3.11'" in text
