@@ -508,3 +508,12 @@ def test_bad_options():
         CRM(estimate="median")
     with pytest.raises(TrialError, match="start"):
         simulate_trials(BOIN(start=7), DOSES5, CURVE5)
+
+
+def test_trial_count_that_cannot_fit_in_memory_is_refused_in_one_line():
+    """10^12 trials would need ~TiB for their results: refused naming n_trials, before any allocation."""
+    from pkcsf.trials import simulate_trials
+    from pkcsf.trials.common import TrialError
+
+    with pytest.raises(TrialError, match="n_trials.*memory"):
+        simulate_trials("3+3", [10.0, 20.0, 30.0], [0.1, 0.2, 0.3], n_trials=10**12, seed=1)

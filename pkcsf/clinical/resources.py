@@ -9,9 +9,8 @@ swaps or numpy fails with a multi-TiB allocation traceback.
 """
 from __future__ import annotations
 
-import os
-
 from pkcsf.core.errors import ScenarioError
+from pkcsf.core.memory import available_memory, format_bytes
 
 __all__ = ["MAX_GRID_POINTS", "available_memory", "check_grid", "check_run", "estimate_bytes"]
 
@@ -20,26 +19,7 @@ ROW_BYTES = 200                  # one per-subject read-out row (about 20 number
 USABLE = 0.8                     # of the memory available now
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available now (Linux: MemAvailable), else the physical memory, else None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
 
-
-def _size(b: float) -> str:
-    for unit, f in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
-        if b >= f:
-            return f"{b / f:.3g} {unit}"
-    return f"{b / 1024:.3g} KiB"
 
 
 def check_grid(end_h: float, dt_h: float, given_dt=None, field: str = "dt"):
@@ -97,7 +77,7 @@ def check_run(scn, plan, grid, chunk: int, *, memory: int | None = None):
     big = max(parts, key=parts.get)
     field = _DRIVER[big]
     value = {"subjects": scn.subjects, "band_subjects": scn.band_subjects, "dt": scn.dt}[field]
-    detail = ", ".join(f"{k} {_size(v)}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]) if v >= 2**20)
-    raise ScenarioError(field, value, f"the run would need about {_size(need)} of memory ({detail}; "
-                        f"{worst[2]:,} output times in {worst[0]}), more than the {_size(memory)} available",
+    detail = ", ".join(f"{k} {format_bytes(v)}" for k, v in sorted(parts.items(), key=lambda kv: -kv[1]) if v >= 2**20)
+    raise ScenarioError(field, value, f"the run would need about {format_bytes(need)} of memory ({detail}; "
+                        f"{worst[2]:,} output times in {worst[0]}), more than the {format_bytes(memory)} available",
                         _FIX[field])

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from pkcsf.core.errors import check_choice, check_int
+from pkcsf.core.memory import available_memory, format_bytes
 from pkcsf.trials.boin import BOIN
 from pkcsf.trials.boin12 import BOIN12
 from pkcsf.trials.common import (
@@ -231,6 +232,12 @@ def simulate_trials(design: str | object, doses: ArrayLike, p_dlt: ArrayLike | N
         chunk_size = max(256, _ELEMENTS_PER_CHUNK // (B + K * (S + 1) + 2 * grid_cost))
     chunk_size = check_int("chunk_size", chunk_size, 1, TrialError)
 
+    need = 8 * n_trials * (1 + 2 * K + (K if PE is not None else 0))      # the per-trial results kept
+    have = available_memory()
+    if have is not None and need > 0.8 * have:
+        raise TrialError("n_trials", n_trials, f"the results of {n_trials:,} trials need about {format_bytes(need)} "
+                         f"of memory, more than the {format_bytes(have)} available",
+                         "fewer trials (10,000 give Monte Carlo errors below 0.5 percentage points)")
     selected = np.empty(n_trials, dtype=np.int64)
     n_treated = np.empty((n_trials, K), dtype=np.int64)
     n_dlt = np.empty((n_trials, K), dtype=np.int64)
