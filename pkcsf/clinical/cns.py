@@ -38,7 +38,7 @@ from pkcsf.engine.model import Model, load_model
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Drug", "Setup", "drug", "physiology", "setup", "available_drugs", "OUTPUT_GROUPS", "ROUTES",
+__all__ = ["group_concentrations", "Drug", "Setup", "drug", "physiology", "setup", "available_drugs", "OUTPUT_GROUPS", "ROUTES",
            "CNS_MODELS", "DEFAULT_CNS_MODEL"]
 
 #: CNS model versions: v2 = two-pool spinal canal (models/cns_csf*.toml); v3 = segmented spinal canal with
@@ -440,6 +440,30 @@ class Setup:
                     refs.append(r)
         return refs
 
+    def group_weights(self, readouts) -> tuple[list, np.ndarray]:
+        """The states to save and the 0/1 matrix summing them into read-outs.
+
+        Parameters
+        ----------
+        readouts : list of str
+            Compartment groups (``ventricular``, ``lumbar``, ...) or single compartment names.
+
+        Returns
+        -------
+        states : list of str
+            The compartments to save, in model order.
+        W : ndarray, shape (len(states), len(readouts))
+            ``W[i, j] = 1`` when state i belongs to read-out j.
+        """
+        comps = list(self.model.compartment_names)
+        parts = {r: (self.outputs[r] if r in self.outputs else [r]) for r in readouts}
+        states = sorted({c for r in readouts for c in parts[r]}, key=comps.index)
+        W = np.zeros((len(states), len(readouts)))
+        for j, r in enumerate(readouts):
+            for c in parts[r]:
+                W[states.index(c), j] = 1.0
+        return states, W
+
     def simulate(self, regimen, times, **kwargs):
         """Shortcut for :func:`pkcsf.engine.simulate` with this setup's model and typical parameters.
 
@@ -576,3 +600,28 @@ def setup(drug_or_name: str | Drug, physiology: str = "adult", variant: str = "l
     var = {k: v.value for k, v in d.parameters.variability.items()}
     return Setup(d, model, vals, sites, d.mw, dict(d.thresholds), var, outputs, variant, cns_model,
                  tuple(phys["sets"]) + v3_sets + (d.parameters,), tuple(notes))
+
+
+def group_concentrations(prob, out, W, factor: float, n_states: int | None = None) -> np.ndarray:
+    """Volume-weighted read-out concentrations (n, T, R) from solved amounts: total amount over total volume.
+
+    Parameters
+    ----------
+    prob : Problem
+        The engine problem that produced ``out`` (for the subjects' compartment volumes).
+    out : ndarray, shape (n, T, S)
+        Saved amounts (mg); the first ``n_states`` columns are the states of ``W``.
+    W : ndarray, shape (n_states, R)
+        From :meth:`Setup.group_weights`.
+    factor : float
+        mg/L -> the result's unit.
+    n_states : int, optional
+        Saved states that are compartments (default: all columns of ``out``).
+
+    Returns
+    -------
+    ndarray, shape (n, T, R)
+    """
+    S = out.shape[2] if n_states is None else n_states
+    V = prob.compiled.volumes(prob.P)[:, prob.save[:S]]
+    return (out[:, :, :S] @ W) * (factor / (V @ W)[:, None, :])

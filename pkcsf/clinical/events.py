@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.analysis.readouts import whole_window
+from pkcsf.clinical.cns import group_concentrations
 from pkcsf.clinical.covariates import COVARIATES
 from pkcsf.clinical.population import Population
 from pkcsf.clinical.routes import ROUTE_ALIASES, ROUTES
@@ -340,14 +341,7 @@ class DatasetRun:
                             for c, r in zip(obs["CMT"], obs["ROW"])]
         readouts = list(self.groups) + [r for r in dict.fromkeys(self.obs_readout) if r not in self.groups]
         self.readouts = readouts
-        comps = list(setup.model.compartment_names)
-        parts = {r: (setup.outputs[r] if r in setup.outputs else [r]) for r in readouts}
-        self.states = sorted({c for r in readouts for c in parts[r]}, key=comps.index)
-        W = np.zeros((len(self.states), len(readouts)))
-        for j, r in enumerate(readouts):
-            for c in parts[r]:
-                W[self.states.index(c), j] = 1.0
-        self.W = W
+        self.states, self.W = setup.group_weights(readouts)
         # dose times per subject (each listed twice on the grid: before / after)
         self.dose_times = {i: np.array(sorted({d.time for d in reg.expand()})) for i, reg in self.regimens.items()}
         all_doses = np.concatenate([v for v in self.dose_times.values()] + [np.zeros(0)])
@@ -391,8 +385,7 @@ class DatasetRun:
         prob = prepare(self.setup.model, self.regimens if regimens is None else regimens, params[cols],
                        times=self.times, outputs=self.states, solver=self.solver, **budget)
         out, status, _ = prob.solve()
-        V = prob.compiled.volumes(prob.P)[:, prob.save]
-        conc = (out @ self.W) * (self.factor / (V @ self.W)[:, None, :])
+        conc = group_concentrations(prob, out, self.W, self.factor)
         conc[status != 0] = np.nan
         return conc, status
 

@@ -128,14 +128,8 @@ class _Individual:
         if missing:
             raise ScenarioError("covariates", f"no {missing[0]}", f"a dose is given per {missing[0]} (e.g. mg/m2): give "
                                 "the patient's covariates (HT and WT for BSA)")
-        comps = setup.model.compartment_names
         self.groups = [g for g, cs in setup.outputs.items() if cs]
-        self.states = sorted({c for g in self.groups for c in setup.outputs[g]}, key=comps.index)
-        W = np.zeros((len(self.states), len(self.groups)))
-        for j, g in enumerate(self.groups):
-            for c in setup.outputs[g]:
-                W[self.states.index(c), j] = 1.0
-        self.W = W
+        self.states, self.W = setup.group_weights(self.groups)
         self.factor = concentration_factor(unit, setup.mw)
         self.times = np.asarray(times, dtype=float)
 
@@ -162,8 +156,7 @@ class _Individual:
         if np.any(status != 0):
             raise ScenarioError("forecast", f"{int(np.sum(status != 0))} failed solves",
                                 "the solver failed for some parameter values; report this case")
-        V = prob.compiled.volumes(prob.P)[:, prob.save]
-        return (out @ self.W) * (self.factor / (V @ self.W)[:, None, :])
+        return cns.group_concentrations(prob, out, self.W, self.factor)
 
 
 # ------------------------------------------------------------------ result

@@ -1059,12 +1059,7 @@ class _DrugRun:
             gnames = ["plasma"] + gnames
         self.groups = gnames
         comps = setup.model.compartment_names
-        self.states = sorted({c for g in gnames for c in setup.outputs[g]}, key=comps.index)
-        W = np.zeros((len(self.states), len(gnames)))
-        for j, g in enumerate(gnames):
-            for c in setup.outputs[g]:
-                W[self.states.index(c), j] = 1.0
-        self.W = W
+        self.states, self.W = setup.group_weights(gnames)
         # exact AUCs: one accumulator state per read-out compartment (d AUC_i/dt = C_i), so that AUC
         # read-outs do not depend on the output step (a trapezoid on a 4-h grid was +7% for weekly
         # Ommaya pemetrexed, issue 9); a group's AUC is the volume-weighted mean of its compartments'
