@@ -60,23 +60,28 @@ def _say(args, *lines):
             print(ln)
 
 
-def _save_figure(stage, name, make, warnings):
-    """Draw with ``make()`` (returns Axes or an array of Axes) and save; a plotting failure is a warning."""
+def _save_figure(stage, name, make, warnings, folder: str = "figures"):
+    """Draw with ``make()`` (returns Axes or an array of Axes) and save as ``folder/name.png`` (``folder=""``: at
+    the top of the output); a plotting failure is a warning.
+    """
+    rel = f"{folder}/{name}.png" if folder else f"{name}.png"
     try:
         import numpy as np
 
+        if _plotting() is None:
+            raise ImportError("matplotlib is not available")
         axes = make()
         ax = np.asarray(axes, dtype=object).ravel()[0]
         fig = ax.figure
-        fig.savefig(stage.path(f"figures/{name}.png"), dpi=130, bbox_inches="tight")
+        fig.savefig(stage.path(rel), dpi=130, bbox_inches="tight")
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-        return f"figures/{name}.png"
+        return rel
     except Exception as e:  # plotting is optional: the tables are the result
         warnings.append(f"figure {name} skipped: {type(e).__name__}: {_one_line(e)}")
-        if "figures/" + name + ".png" in stage.files:
-            stage.files.remove("figures/" + name + ".png")
+        if rel in stage.files:
+            stage.files.remove(rel)
         return None
 
 

@@ -1,9 +1,10 @@
 """``pkcsf forecast``: a patient's measured concentrations -> his own profile, with an interval (TDM for the CSF)."""
 from __future__ import annotations
 
+import sys
 import textwrap
 
-from pkcsf.cli._util import _F, _desc, _positive_int, _say, _Staging
+from pkcsf.cli._util import _F, _desc, _positive_int, _save_figure, _say, _Staging
 
 
 def _cmd_forecast(args) -> int:
@@ -14,6 +15,7 @@ def _cmd_forecast(args) -> int:
         kwargs["samples"] = args.samples
     res = forecast(**kwargs)
     lines = answer_questions(res, questions)
+    warnings: list[str] = []
     stage = _Staging(args.out) if args.out is not None else None
     try:
         if stage is not None:
@@ -23,15 +25,7 @@ def _cmd_forecast(args) -> int:
 
             pd.DataFrame({"parameter": res.parameters.index, "typical": res.typical[res.parameters.index].values,
                           "individual": res.parameters.values}).to_csv(stage.path("parameters.csv"), index=False)
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-            import numpy as np
-
-            ax = np.atleast_1d(res.plot())[0]
-            ax.figure.savefig(stage.path("forecast.png"), dpi=130, bbox_inches="tight")
-            plt.close(ax.figure)
+            _save_figure(stage, "forecast", res.plot, warnings, folder="")
             (stage.path("answers.txt")).write_text("\n".join(lines) + "\n")
             target = stage.commit()
     except BaseException:
@@ -44,6 +38,8 @@ def _cmd_forecast(args) -> int:
          f"{'time (h)':>9} {'group':<12} {'DV':>9} {'PRED':>9} {'IPRED':>9}",
          *[f"{r.time:>9.1f} {r.group:<12} {r.DV:>9.3g} {r.PRED:>9.3g} {r.IPRED:>9.3g}" for r in o.itertuples()],
          *lines)
+    for w in warnings:
+        print(f"pkcsf: warning: {w}", file=sys.stderr)
     if stage is not None:
         _say(args, f"wrote observations.csv, profile.csv, parameters.csv, forecast.png and answers.txt to {target}")
     return 0

@@ -1,9 +1,10 @@
 """``pkcsf sensitivity``: which parameters drive a read-out of a scenario (tornado and Sobol indices)."""
 from __future__ import annotations
 
+import sys
 import textwrap
 
-from pkcsf.cli._util import _F, _desc, _positive_int, _say, _Staging
+from pkcsf.cli._util import _F, _desc, _positive_int, _save_figure, _say, _Staging
 
 
 def _cmd_sensitivity(args) -> int:
@@ -18,19 +19,13 @@ def _cmd_sensitivity(args) -> int:
         if not params:
             raise ScenarioError("--parameters", args.parameters, "comma-separated model parameter names")
     stage = _Staging(args.out) if args.out is not None else None
+    warnings: list[str] = []
     try:
         res = sensitivity(scn, args.readout, parameters=params, method=args.method, factor=args.factor,
                           n=args.n, top=args.top, seed=args.seed, progress=False)
         if stage is not None:
             res.table.to_csv(stage.path(f"sensitivity_{res.method}.csv"), index=False)
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            ax = res.plot(top=args.top)
-            ax.figure.savefig(stage.path(f"sensitivity_{res.method}.png"), dpi=130, bbox_inches="tight")
-            plt.close(ax.figure)
+            _save_figure(stage, f"sensitivity_{res.method}", lambda: res.plot(top=args.top), warnings, folder="")
             target = stage.commit()
     except BaseException:
         if stage is not None:
@@ -51,6 +46,8 @@ def _cmd_sensitivity(args) -> int:
         head = (f"{res.readout}: Sobol indices, each parameter log-uniform over / and x {args.factor:g} "
                 f"({res.n_evaluations} evaluations; +/- = 95% bootstrap interval half-width)")
     _say(args, head, *lines)
+    for w in warnings:
+        print(f"pkcsf: warning: {w}", file=sys.stderr)
     if stage is not None:
         _say(args, f"wrote sensitivity_{res.method}.csv and .png to {target}")
     return 0
