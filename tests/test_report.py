@@ -63,6 +63,17 @@ def test_report_tables_content(built):
     assert {"fold_error", "status"} <= set(val.columns)
 
 
+def test_route_comparison_interval_is_reported(built):
+    """Issue 10: the lumbar/Ommaya ventricular AUC ratio of methotrexate 12 mg with a 90% interval that comes
+    from the calibration (its covariance), in the report and its csv."""
+    _, out, path = built
+    t = pd.read_csv(out / "route_comparison_interval.csv")
+    r = t.iloc[0]
+    assert "lumbar / Ommaya" in r["quantity"]
+    assert 0.0 < r["p5"] < r["typical"] <= r["p95"] < 1.0               # Ommaya gives the ventricles more
+    assert "Table 2b" in path.read_text(encoding="utf-8")
+
+
 def test_rebuild_keeps_other_files(built, tmp_path):
     # an existing folder: same-named files replaced, other files kept (markdown format here, stubbed figures)
     # a folder pkcsf wrote (.pkcsf-output.json): replaced whole; files the user added are kept

@@ -155,3 +155,29 @@ def test_nhp_rows_use_the_rhesus_physiology(table):
     from pkcsf.clinical.validation import physiology_for
 
     assert all(physiology_for(r) == "rhesus" for _, r in nhp.iterrows())
+
+
+def test_whole_brain_readout_on_request():
+    """``brain`` (deep ECF + CSF-facing brain tissue) is a named read-out for validation and on request, not a
+    default group; Yen 1978's whole-brain primate ratios are read out there (issue 10)."""
+    import numpy as np
+
+    from pkcsf.clinical import cns, validation
+    from pkcsf.engine.dosing import Dose
+
+    st = cns.setup("methotrexate", physiology="rhesus")
+    assert "brain" not in st.outputs and "brain" in st.extra_outputs
+    states, W = st.group_weights(["brain", "ventricular"])
+    assert W.shape == (len(states), 2) and W[:, 0].sum() == 7
+    times = np.linspace(0.0, 24.0, 97)
+    res = st.simulate(Dose(0.5, st.sites["ommaya"]), times=times)
+    c = validation.site_concentration(st, res, "brain")
+    idx = [res.index(n) for n in st.extra_outputs["brain"]]
+    np.testing.assert_allclose(c, res.amounts[0][:, idx].sum(1) / res.volumes[0, idx].sum())
+    obs = validation.load_observations(validation.builtin_dir("parameters") / "validation"
+                                       / "observations_v3_candidates.csv")
+    row = obs[obs["id"] == "mtx_yen_brain_catheter_vs_ivt"].iloc[0]
+    assert row["site"] == "brain"
+    # a lumbar dose gives the brain much less than an intraventricular one (Yen: 10x less by spinal catheter)
+    assert validation.predict(row, model="v2") < 0.5
+    assert 0.5 < validation.predict(row, model="v3") / float(row["observed"]) < 2.0

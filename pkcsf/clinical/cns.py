@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["group_concentrations", "Drug", "Setup", "drug", "physiology", "setup", "available_drugs", "OUTPUT_GROUPS", "ROUTES",
-           "CNS_MODELS", "DEFAULT_CNS_MODEL"]
+           "CNS_MODELS", "DEFAULT_CNS_MODEL", "EXTRA_GROUPS"]
 
 #: CNS model versions: v2 = two-pool spinal canal (models/cns_csf*.toml); v3 = segmented spinal canal with
 #: dispersion falling towards the lumbar end (models/cns_csf_v3*.toml, parameters/physiology/spinal_canal.toml)
@@ -55,6 +55,13 @@ OUTPUT_GROUPS = {
     "spinal": ["spinal_ct"],
     "lumbar": ["spinal_lumbar"],
     "brain_ecf": ["brain_ecf"],
+}
+#: read-outs available on request (``groups=["brain"]``, validation sites) but not read out by default:
+#: ``brain`` is whole-brain drug (deep brain ECF + periventricular and subpial tissue shells, total amount over
+#: total volume), what tissue-homogenate studies measure (Yen 1978 primate whole-brain 3H-methotrexate); the
+#: ``brain_ecf`` group alone is the deep ECF, which CSF drug reaches only through plasma
+EXTRA_GROUPS = {
+    "brain": ["brain_ecf", "tis_vent_1", "tis_vent_2", "tis_vent_3", "tis_pia_1", "tis_pia_2", "tis_pia_3"],
 }
 _CSF = ["lv", "tfv", "cm", "sas_cranial", "spinal_ct", "spinal_lumbar"]
 _CSF_VOLUMES = ["V_LV", "V_TFV", "V_CM", "V_SAS_CRANIAL", "V_SPINAL_CT", "V_SPINAL_LUMBAR"]
@@ -380,7 +387,10 @@ class Setup:
         parameter -> coefficient of variation (only where a source gives it).
     outputs : dict
         group -> compartment names (plasma, ventricular, cisternal, cranial_sas, spinal, lumbar, brain_ecf,
-        and the ``*_liposomal`` / ``metabolite`` groups where present).
+        and the ``*_liposomal`` / ``metabolite`` groups where present): read out by default.
+    extra_outputs : dict
+        Further named read-outs available on request but not read out by default (:data:`EXTRA_GROUPS`:
+        ``brain``, whole-brain drug).
     """
 
     drug: Drug
@@ -395,6 +405,7 @@ class Setup:
     cns_model: str = "v2"
     sets: tuple = field(default=(), repr=False)
     notes: tuple = ()
+    extra_outputs: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (f"Setup(drug={self.drug.name!r}, model={self.model.name!r}, variant={self.variant!r}, "
@@ -456,7 +467,8 @@ class Setup:
             ``W[i, j] = 1`` when state i belongs to read-out j.
         """
         comps = list(self.model.compartment_names)
-        parts = {r: (self.outputs[r] if r in self.outputs else [r]) for r in readouts}
+        named = {**self.extra_outputs, **self.outputs}
+        parts = {r: (named[r] if r in named else [r]) for r in readouts}
         states = sorted({c for r in readouts for c in parts[r]}, key=comps.index)
         W = np.zeros((len(states), len(readouts)))
         for j, r in enumerate(readouts):
@@ -597,9 +609,11 @@ def setup(drug_or_name: str | Drug, physiology: str = "adult", variant: str = "l
                 outputs[g + "_liposomal"] = lc
     if metabolite:
         outputs["metabolite"] = ["plasma_az5104"]
+    extra = {g: [c for c in cs if c in names] for g, cs in EXTRA_GROUPS.items()}
     var = {k: v.value for k, v in d.parameters.variability.items()}
     return Setup(d, model, vals, sites, d.mw, dict(d.thresholds), var, outputs, variant, cns_model,
-                 tuple(phys["sets"]) + v3_sets + (d.parameters,), tuple(notes))
+                 tuple(phys["sets"]) + v3_sets + (d.parameters,), tuple(notes),
+                 {g: cs for g, cs in extra.items() if cs})
 
 
 def group_concentrations(prob, out, W, factor: float, n_states: int | None = None) -> np.ndarray:

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.clinical import cns
+from pkcsf.core.errors import check_choice
 from pkcsf.core.paths import builtin_dir
 from pkcsf.core.units import parse_quantity, to_base
 from pkcsf.engine.dosing import Dose, Regimen
@@ -175,6 +176,18 @@ def _solve(st, site, dose, regimen, t_end):
     return times, res
 
 
+def site_concentration(st: cns.Setup, res, site: str) -> np.ndarray:
+    """Concentration-time curve (mg/L) of the first subject at a compartment or a named read-out group
+    (``Setup.outputs`` / ``Setup.extra_outputs``: total amount over total volume)."""
+    if site in res.names:
+        return res.concentration(site)[0]
+    named = {**st.extra_outputs, **st.outputs}
+    if site not in named:
+        check_choice("observation site", site, sorted(set(res.names) | set(named)))
+    idx = [res.index(c) for c in named[site]]
+    return res.amounts[0][:, idx].sum(axis=1) / res.volumes[0, idx].sum()
+
+
 def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str = "linear",
             model: str | None = None) -> float:
     """Predicted value of one observation row, in the row's unit (``model``: CNS model version, see
@@ -205,7 +218,7 @@ def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str 
     if q == "csf_clearance":
         t_end = b
     times, res = _solve(st, row["route"], row["dose_mg"], row["regimen"], t_end)
-    c = res.concentration(row["site"])[0]            # mg/L
+    c = site_concentration(st, res, row["site"])     # mg/L
     mw = st.mw
     unit = row["unit"]
 
@@ -227,10 +240,10 @@ def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str 
         slope = np.polyfit(times[sel][ok], np.log(y[ok]), 1)[0]
         return float(math.log(2) / -slope) if slope < 0 else float("inf")
     if q == "auc_ratio":
-        cref = res.concentration(row["ref"])[0]
+        cref = site_concentration(st, res, row["ref"])
         return float(np.trapezoid(c[sel], times[sel]) / np.trapezoid(cref[sel], times[sel]))
     if q == "css_ratio":
-        cref = res.concentration(row["ref"])[0]
+        cref = site_concentration(st, res, row["ref"])
         return float(np.interp(a, times, c) / np.interp(a, times, cref))
     if q == "csf_clearance":
         auc = np.trapezoid(c[sel], times[sel])
@@ -245,13 +258,13 @@ def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str 
         above = (c[sel][:-1] > thr)
         return float(np.sum(dt[above]))
     if q == "peak_ratio":
-        cref = res.concentration(row["ref"])[0]
+        cref = site_concentration(st, res, row["ref"])
         return float(c[sel].max() / cref[sel].max())
     if q == "auc":
         return float(np.trapezoid(c[sel], times[sel]) / to_base(1.0, unit, "auc", mw=mw))
     if q == "route_peak_ratio":
         _, res2 = _solve(st, row["ref"], row["dose_mg"], row["regimen"], t_end)
-        c2 = res2.concentration(row["site"])[0]
+        c2 = site_concentration(st, res2, row["site"])
         return float(c[sel].max() / c2[sel].max())
     raise ValueError(f"unknown quantity {q!r}")
 

@@ -190,6 +190,8 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
                 "times in h)",
                 "`population_bands.csv`: the bands of the figures (scenario, arm, drug, compartment, time in h, "
                 "p5, p50, p95, typical)",
+                "`route_comparison_interval.csv`: the lumbar/Ommaya comparison with the calibration's parameter "
+                "uncertainty (Table 2b)",
                 "`validation.csv`, `assumptions.csv`, `references.csv`, `settings.csv`"])
         _write_tables(R, val, folder, settings, assumptions, refs)
         tick()
