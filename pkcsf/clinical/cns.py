@@ -224,6 +224,41 @@ def _age_fraction(ped: ParameterSet, age: float) -> float:
     return float(np.interp(age, ages, fr))
 
 
+def median_weight_for_age(age: float) -> float:
+    """Median body weight (kg) at an age of 1-18 y, the mean of the boys' and girls' medians (the M of the
+    weight-for-age growth-chart table in ``parameters/population/pediatric.toml``: WHO 2006 below 2 y, CDC 2000
+    from 2 y).
+
+    Parameters
+    ----------
+    age : float
+        Years, 1 to 18.
+
+    Returns
+    -------
+    float
+        kg.
+    """
+    from pkcsf.clinical.demographics import load_demographics
+
+    wt = {c.name: c for c in load_demographics("pediatric").covariates}["WT"]
+    meds = [np.interp(age, [r[0] for r in rows], [r[2] for r in rows]) for rows in wt.lms]
+    return float(np.mean(meds))
+
+
+def _lumbar_volume_for_age(ped: ParameterSet, age: float) -> float | None:
+    """Lumbosacral sac volume (L) of a child (< 18 y) from Jang 2019's mL/kg by age group and the median weight
+    for age (pediatric.toml, LUMBAR_ML_PER_KG_*); below 1 y the 1-y volume times the CSF volume fraction of the
+    age over that at 1 y; None from 18 y (the adult value applies)."""
+    ages = ped.options.get("lumbar_ml_per_kg_ages")
+    if not ages or not age < 18.0:
+        return None
+    if age < 1.0:       # no weight-for-age below 12 months: the 1-y volume scaled like the other CSF spaces
+        return _lumbar_volume_for_age(ped, 1.0) * _age_fraction(ped, age) / _age_fraction(ped, 1.0)
+    per_kg = np.interp(age, np.asarray(ages, float), [ped[k] for k in ped.options["lumbar_ml_per_kg_keys"]])
+    return float(per_kg * median_weight_for_age(age) * 1e-3)
+
+
 def _pathology_values(pathologies, patho: ParameterSet) -> dict[str, float]:
     """Pathology parameters: defaults, then named scenarios (True), then explicit values."""
     out = patho.as_dict()
@@ -355,6 +390,9 @@ def physiology(name: str = "adult", age: float | None = None, pathologies=None) 
         if ped["F_PROD_SCALES_WITH_VOLUME"] == 1.0:
             for k in _FLOWS_BY_AGE:
                 vals[k] *= frac
+        lumbar = _lumbar_volume_for_age(ped, float(age))
+        if lumbar is not None and "V_SPINAL_LUMBAR" in vals and str(base.options.get("species", "human")) == "human":
+            vals["V_SPINAL_LUMBAR"] = lumbar
     patho = load_parameter_set("pathologies", "physiology")
     sets.append(patho)
     pv = _pathology_values(pathologies, patho)

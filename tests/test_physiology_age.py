@@ -1,0 +1,35 @@
+"""Paediatric lumbosacral CSF volume from Jang 2019 (issue 10): setup(age=...) and the per-subject AGE effect."""
+import numpy as np
+import pytest
+
+from pkcsf.clinical import cns
+from pkcsf.clinical.parameters import load_parameter_set
+
+
+@pytest.mark.parametrize("age, lo, hi", [(2.0, 0.80, 0.92), (5.0, 0.74, 0.86), (9.0, 0.68, 0.74), (15.0, 0.52, 0.56)])
+def test_lumbar_volume_per_kg_matches_jang(age, lo, hi):
+    """mL/kg of the lumbosacral sac at the median weight for age lies in Jang's group values (0.86 toddlers and
+    preschoolers, 0.71 school age, 0.54 adolescents), not 2-4x above them as the CSF volume fraction gave."""
+    v_ml = cns.physiology(age=age)["values"]["V_SPINAL_LUMBAR"] * 1e3
+    assert lo <= v_ml / cns.median_weight_for_age(age) <= hi
+
+
+def test_adult_and_infant_lumbar_volume():
+    adult = cns.physiology()["values"]["V_SPINAL_LUMBAR"]
+    assert cns.physiology(age=30)["values"]["V_SPINAL_LUMBAR"] == adult
+    inf = cns.physiology(age=0.5)["values"]["V_SPINAL_LUMBAR"] * 1e3
+    assert 5.0 < inf < 7.0                                    # 0.85 mL/kg x ~7 kg, not the fraction-scaled 25 mL
+
+
+def test_per_subject_age_table_matches_setup():
+    """The V_SPINAL_LUMBAR ~ AGE table of adult.toml is the same lumbar volume as setup(age=...)."""
+    adult_set = load_parameter_set("adult", "physiology")
+    eff = adult_set.covariates["V_SPINAL_LUMBAR_AGE"]
+    ped = load_parameter_set("pediatric", "physiology")
+    adult = cns.physiology()["values"]["V_SPINAL_LUMBAR"]
+    ages = np.linspace(0.0, 17.9, 60)
+    table = np.interp(ages, eff.x, eff.y)
+    exact = np.array([cns._lumbar_volume_for_age(ped, a) / adult for a in ages])
+    np.testing.assert_allclose(table, exact, rtol=0.03)
+    np.testing.assert_allclose(np.interp(eff.x[:-1], eff.x, eff.y),
+                               [cns._lumbar_volume_for_age(ped, a) / adult for a in eff.x[:-1]], rtol=2e-3)
