@@ -249,7 +249,8 @@ def median_weight_for_age(age: float) -> float:
 def _lumbar_volume_for_age(ped: ParameterSet, age: float) -> float | None:
     """Lumbosacral sac volume (L) of a child (< 18 y) from Jang 2019's mL/kg by age group and the median weight
     for age (pediatric.toml, LUMBAR_ML_PER_KG_*); below 1 y the 1-y volume times the CSF volume fraction of the
-    age over that at 1 y; None from 18 y (the adult value applies)."""
+    age over that at 1 y; None from 18 y (the adult value applies).
+    """
     ages = ped.options.get("lumbar_ml_per_kg_ages")
     if not ages or not age < 18.0:
         return None

@@ -178,7 +178,8 @@ def _solve(st, site, dose, regimen, t_end):
 
 def site_concentration(st: cns.Setup, res, site: str) -> np.ndarray:
     """Concentration-time curve (mg/L) of the first subject at a compartment or a named read-out group
-    (``Setup.outputs`` / ``Setup.extra_outputs``: total amount over total volume)."""
+    (``Setup.outputs`` / ``Setup.extra_outputs``: total amount over total volume).
+    """
     if site in res.names:
         return res.concentration(site)[0]
     named = {**st.extra_outputs, **st.outputs}
