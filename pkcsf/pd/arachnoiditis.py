@@ -15,9 +15,9 @@ cycles per patient are not published): use ``per="patient"`` for the whole-cours
 
     >>> import numpy as np
     >>> from pkcsf.pd.arachnoiditis import arachnoiditis
-    >>> out = arachnoiditis(np.full((1000, 4), 50.0), dexamethasone=True, seed=1)
-    >>> round(out.per_unit_fraction(), 2)
-    0.33
+    >>> out = arachnoiditis(np.full((1000, 4), 50.0), dexamethasone=True, seed=3)   # 1000 patients x 4 cycles
+    >>> round(out.per_unit_fraction(), 2), round(out.fraction(), 2)                  # per cycle, per patient
+    (0.33, 0.81)
 """
 from __future__ import annotations
 
@@ -126,6 +126,8 @@ def arachnoiditis(doses, dexamethasone=True, *, endpoint: str = "any", seed: int
         return bernoulli_events(p, exposed, seed=seed, label=label)
     # per patient over the course: one draw per patient with at least one cycle, at his first cycle's prophylaxis
     given = exposed.any(axis=1)
+    if c == 0:
+        return bernoulli_events(np.zeros((n, 1)), given[:, None], seed=seed, label=label)
     first = np.argmax(exposed, axis=1)
     if np.any(~dex[np.arange(n), first][given]):
         raise ParameterError("dexamethasone", False, f"{endpoint} is sourced with dexamethasone only")

@@ -62,20 +62,23 @@ def reduse_schedule(arm: str, weeks: float, dose_mg: float = 120.0) -> tuple[np.
 
 def classify_schedule(dose_times_h) -> str:
     """``"q4w"`` or ``"q12w"`` for a REDUSE-like regimen (4-weekly induction at weeks 0-12, then every 4 or 12
-    weeks, each dose within 3 days of its slot); an error otherwise (no sourced incidence for other regimens)."""
+    weeks, each dose within 3 days of its slot); an error otherwise (no sourced incidence for other regimens).
+    """
     t = np.sort(np.asarray(dose_times_h, dtype=float).ravel())
     fix = "build the regimen with pkcsf.pd.hypocalcaemia.reduse_schedule('q4w' or 'q12w', weeks)"
     if t.size < 4 or not np.all(np.abs(t[:4] - t[0] - np.array([0, 4, 8, 12]) * _WEEK) <= _TOL_H):
         raise ParameterError("dose_times_h", (t[:5] / _WEEK).round(2).tolist(),
                              "the sourced incidences (REDUSE) are for 4 induction doses at weeks 0, 4, 8, 12 "
                              "(q4w) before continuing q4w or q12w", fix)
+    t0 = t[0]
+    for arm, step in (("q4w", 4.0), ("q12w", 12.0)):
+        slots = t0 + np.concatenate([[0.0, 4.0, 8.0, 12.0], 12.0 + step * np.arange(1, t.size - 3)]) * _WEEK
+        if np.all(np.abs(t - slots) <= _TOL_H):
+            return arm
     gaps = np.diff(t[3:]) / _WEEK
-    if gaps.size == 0 or np.all(np.abs(gaps - 4) <= _TOL_H / _WEEK):
-        return "q4w"
-    if np.all(np.abs(gaps - 12) <= _TOL_H / _WEEK):
-        return "q12w"
     raise ParameterError("dose_times_h", "intervals after week 12: " + ", ".join(f"{g:.1f}" for g in gaps[:6]) +
-                         " weeks", "every 4 or every 12 weeks after the induction (the REDUSE arms)", fix)
+                         " weeks", "every 4 or every 12 weeks after the induction, each dose within 3 days of its "
+                         "slot (the REDUSE arms)", fix)
 
 
 def hypocalcaemia(schedule, subjects: int, *, period: str = "after_week_16", seed: int = 0,
@@ -118,7 +121,8 @@ def hypocalcaemia(schedule, subjects: int, *, period: str = "after_week_16", see
 
 def hypocalcaemia_by_renal_function(ccr_ml_min, *, seed: int = 0) -> IncidenceEvents:
     """Patients with grade >= 1 hypocalcaemia during denosumab by their creatinine clearance (mL/min, one per
-    patient), from the four published Ccr groups (supplementation not stated by the source)."""
+    patient), from the four published Ccr groups (supplementation not stated by the source).
+    """
     c = np.atleast_1d(np.asarray(ccr_ml_min, dtype=float))
     if c.ndim != 1 or not np.all(np.isfinite(c)) or np.any(c < 0):
         raise ParameterError("ccr_ml_min", c[:5].tolist(), "one finite creatinine clearance >= 0 mL/min per patient")

@@ -98,7 +98,8 @@ class Incidence:
 
     def ci(self, level: float = 0.95) -> tuple[float, float, str]:
         """(low, high, kind): kind ``"exact"`` (numerator known), ``"approximate"`` (Wilson, numerator not
-        published) or ``"none"`` (no denominator: NaN bounds)."""
+        published) or ``"none"`` (no denominator: NaN bounds).
+        """
         if self.events is not None and self.n:
             return (*exact_ci(self.events, self.n, level), "exact")
         if self.n:
@@ -107,7 +108,8 @@ class Incidence:
 
     def draw_proportions(self, draws: int, seed: int = 0) -> np.ndarray:
         """``draws`` proportions from the Jeffreys posterior Beta(k + 1/2, n - k + 1/2) (parameter uncertainty
-        for virtual trials); needs a denominator (``k`` = proportion x n when the numerator is not published)."""
+        for virtual trials); needs a denominator (``k`` = proportion x n when the numerator is not published).
+        """
         if not self.n:
             raise ParameterError(f"incidence {self.key}.n", self.n,
                                  "parameter uncertainty needs the published denominator; this entry has none")
@@ -261,6 +263,8 @@ class IncidenceEvents:
     @property
     def first(self) -> np.ndarray:
         """(N,) index of the first unit with an event, -1 for none."""
+        if self.events.shape[1] == 0:
+            return np.full(self.events.shape[0], -1)
         f = np.argmax(self.events, axis=1)
         return np.where(self.any, f, -1)
 
