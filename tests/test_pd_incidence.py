@@ -217,6 +217,12 @@ def test_it_pemetrexed_references_are_stored_with_their_caveats():
     lo, hi, kind = sup.ci()
     assert kind == "approximate" and lo > 0.05                       # the PD model predicts ~0 %: a miss
     assert "REFERENCE ONLY" in s.meta["description"]
+    # the review's radiculitis ranges (11.8-38.5 %, grade >= 3 2.9-15.4 %) are the two Pan 2022 cohorts' counts
+    nt = I.load_incidence("pemetrexed_it_neurotoxicity").entries
+    assert round(100 * nt["pan2022_study2_radiculitis_any"].proportion, 1) == 11.8
+    assert round(100 * nt["pan2022_escalation_radiculitis_any"].proportion, 1) == 38.5
+    assert round(100 * nt["pan2022_escalation_radiculitis_grade4"].proportion, 1) == 15.4
+    assert 100 * nt["pan2022_study2_radiculitis_grade3plus"].proportion == pytest.approx(round(100 / 34, 1))
 
 
 def test_simulated_bone_marker_does_not_explain_the_schedule_effect_on_calcium():
