@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pkcsf.analysis.curve import (
     MetricsError,
@@ -31,7 +32,9 @@ __all__ = ["interpolate", "cmax", "tmax", "cmin", "auc", "auc_cumulative", "time
 # public read-outs
 # ----------------------------------------------------------------------------
 
-def interpolate(times, conc, at, *, method="linear", side="right", dose_times=None, conc_before=None):
+def interpolate(times: ArrayLike, conc: ArrayLike, at: float | str | ArrayLike, *, method: str = "linear",
+                side: str = "right", dose_times: ArrayLike | None = None,
+                conc_before: ArrayLike | None = None) -> np.ndarray:
     """Concentrations at arbitrary times, with the read-outs' interpolant.
 
     Parameters
@@ -52,8 +55,21 @@ def interpolate(times, conc, at, *, method="linear", side="right", dose_times=No
 
     Returns
     -------
-    ndarray, shape (n_subjects[, n_compartments]) for a scalar ``at``, else
-    (n_subjects, n_at[, n_compartments]); mg/L.
+    ndarray
+        mg/L; shape (n_subjects[, n_compartments]) for a scalar ``at``, else
+        (n_subjects, n_at[, n_compartments]).
+
+    Raises
+    ------
+    MetricsError
+        ``side`` not "right"/"left", or a query time outside the output grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pkcsf.analysis.exposure import interpolate
+    >>> interpolate([0.0, 1.0, 2.0], np.array([[4.0, 2.0, 1.0]]), 0.5)
+    array([3.])
     """
     if side not in ("right", "left"):
         raise MetricsError("side", side, "allowed: right, left")
@@ -76,7 +92,9 @@ def _run(kernel, times, conc, start, end, method, dose_times, conc_before, thr=N
     return _apply(kernel, w) if thr is None else _apply(kernel, w, thr)
 
 
-def cmax(times, conc, start=None, end=None, *, method="linear", dose_times=None, conc_before=None):
+def cmax(times: ArrayLike, conc: ArrayLike, start: float | str | None = None, end: float | str | None = None, *,
+         method: str = "linear", dose_times: ArrayLike | None = None,
+         conc_before: ArrayLike | None = None) -> np.ndarray:
     """Highest concentration on the window ``[start, end]``.
 
     Parameters
@@ -99,11 +117,26 @@ def cmax(times, conc, start=None, end=None, *, method="linear", dose_times=None,
     -------
     ndarray, shape (n_subjects,) or (n_subjects, n_compartments)
         mg/L.
+
+    Raises
+    ------
+    MetricsError
+        A grid that is not strictly increasing, non-finite concentrations, a window outside the grid
+        or an unknown ``method``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pkcsf.analysis.exposure import cmax
+    >>> cmax([0.0, 1.0, 2.0], np.array([[1.0, 3.0, 2.0]]))
+    array([3.])
     """
     return _run(_k_cmax, times, conc, start, end, method, dose_times, conc_before)
 
 
-def tmax(times, conc, start=None, end=None, *, method="linear", dose_times=None, conc_before=None):
+def tmax(times: ArrayLike, conc: ArrayLike, start: float | str | None = None, end: float | str | None = None, *,
+         method: str = "linear", dose_times: ArrayLike | None = None,
+         conc_before: ArrayLike | None = None) -> np.ndarray:
     """Time (h) of the first occurrence of :func:`cmax` on the window.
 
     Same parameters as :func:`cmax`; returns shape (n_subjects[, n_compartments]), h.
@@ -121,7 +154,9 @@ def tmax(times, conc, start=None, end=None, *, method="linear", dose_times=None,
     return _run(_k_tmax, times, conc, start, end, method, dose_times, conc_before)
 
 
-def cmin(times, conc, start=None, end=None, *, method="linear", dose_times=None, conc_before=None):
+def cmin(times: ArrayLike, conc: ArrayLike, start: float | str | None = None, end: float | str | None = None, *,
+         method: str = "linear", dose_times: ArrayLike | None = None,
+         conc_before: ArrayLike | None = None) -> np.ndarray:
     """Lowest concentration on the window ``[start, end]`` (mg/L).
 
     With ``dose_times`` the pre-dose values at doses inside the window and at
@@ -141,7 +176,9 @@ def cmin(times, conc, start=None, end=None, *, method="linear", dose_times=None,
     return _run(_k_cmin, times, conc, start, end, method, dose_times, conc_before)
 
 
-def auc(times, conc, start=None, end=None, method="linear", *, dose_times=None, conc_before=None):
+def auc(times: ArrayLike, conc: ArrayLike, start: float | str | None = None, end: float | str | None = None,
+        method: str = "linear", *, dose_times: ArrayLike | None = None,
+        conc_before: ArrayLike | None = None) -> np.ndarray:
     """Area under the concentration curve on ``[start, end]`` (mg*h/L).
 
     The exact integral of the interpolant named by ``method`` ("linear"
@@ -151,32 +188,42 @@ def auc(times, conc, start=None, end=None, method="linear", *, dose_times=None, 
 
     Parameters
     ----------
-    times, conc, start, end, dose_times, conc_before
+    times, conc, start, end
         As in :func:`cmax`.
     method : str
         One of :data:`METHODS`.
+    dose_times, conc_before
+        As in :func:`cmax`.
 
     Returns
     -------
     ndarray, shape (n_subjects,) or (n_subjects, n_compartments)
         mg*h/L.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pkcsf.analysis.exposure import auc
+    >>> auc([0.0, 1.0, 2.0], np.array([[0.0, 2.0, 2.0]]))
+    array([3.])
     """
     return _run(_k_auc, times, conc, start, end, method, dose_times, conc_before)
 
 
-def auc_cumulative(times, conc, method="linear", *, dose_times=None, conc_before=None):
+def auc_cumulative(times: ArrayLike, conc: ArrayLike, method: str = "linear", *, dose_times: ArrayLike | None = None,
+                   conc_before: ArrayLike | None = None) -> np.ndarray:
     """AUC from ``times[0]`` to each grid time (mg*h/L).
+
+    Parameters
+    ----------
+    times, conc, method, dose_times, conc_before
+        As in :func:`auc`.
 
     Returns
     -------
     ndarray, shape (n_subjects, n_times[, n_compartments])
         Column 0 is 0. With ``dose_times`` the segment ending at a dose uses
         the pre-dose value (module docstring).
-
-    Parameters
-    ----------
-    times, conc, method, dose_times, conc_before
-        As in :func:`auc`.
     """
     cur = _Curve(times, conc, method, dose_times, conc_before)
     w = cur.window(cur.times[0], cur.times[-1])
@@ -186,8 +233,9 @@ def auc_cumulative(times, conc, method="linear", *, dose_times=None, conc_before
     return out
 
 
-def time_above(times, conc, threshold, start=None, end=None, *, method="linear", mw=None,
-               dose_times=None, conc_before=None):
+def time_above(times: ArrayLike, conc: ArrayLike, threshold: float | str, start: float | str | None = None,
+               end: float | str | None = None, *, method: str = "linear", mw: float | None = None,
+               dose_times: ArrayLike | None = None, conc_before: ArrayLike | None = None) -> np.ndarray:
     """Time (h) on ``[start, end]`` during which the concentration is at or above ``threshold``.
 
     Crossings between grid points are solved on the interpolant: linearly,
@@ -197,25 +245,42 @@ def time_above(times, conc, threshold, start=None, end=None, *, method="linear",
 
     Parameters
     ----------
+    times, conc
+        As in :func:`cmax`.
     threshold : float or str
-        mg/L, or text with a unit such as ``"1 umol/L"`` (molar units need
+        Threshold in mg/L, or text with a unit such as ``"1 umol/L"`` (molar units need
         ``mw``). Must be >= 0.
+    start, end, method
+        As in :func:`cmax`.
     mw : float, optional
         Molecular weight, g/mol, for molar thresholds.
-    times, conc, start, end, method, dose_times, conc_before
+    dose_times, conc_before
         As in :func:`cmax`.
 
     Returns
     -------
     ndarray, shape (n_subjects[, n_compartments])
         h, between 0 and ``end - start``.
+
+    Raises
+    ------
+    MetricsError
+        A negative threshold, or a molar threshold without ``mw``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pkcsf.analysis.exposure import time_above
+    >>> time_above([0.0, 1.0, 2.0], np.array([[0.0, 2.0, 0.0]]), 1.0)
+    array([1.])
     """
     return _run(_k_time_above, times, conc, start, end, method, dose_times, conc_before,
                 _as_threshold(threshold, mw))
 
 
-def longest_time_above(times, conc, threshold, start=None, end=None, *, method="linear", mw=None,
-                       dose_times=None, conc_before=None):
+def longest_time_above(times: ArrayLike, conc: ArrayLike, threshold: float | str, start: float | str | None = None,
+                       end: float | str | None = None, *, method: str = "linear", mw: float | None = None,
+                       dose_times: ArrayLike | None = None, conc_before: ArrayLike | None = None) -> np.ndarray:
     """Longest continuous run (h) at or above ``threshold`` on ``[start, end]``.
 
     A target such as "at least 1 umol/L for at least 48 h after each dose"
@@ -247,8 +312,9 @@ _KERNELS: dict[Callable, tuple[Callable, bool]] = {
 }
 
 
-def per_interval(metric, times, conc, dose_times, end=None, *, threshold=None, method="linear", mw=None,
-                 conc_before=None):
+def per_interval(metric: Callable | str, times: ArrayLike, conc: ArrayLike, dose_times: ArrayLike,
+                 end: float | str | None = None, *, threshold: float | str | None = None, method: str = "linear",
+                 mw: float | None = None, conc_before: ArrayLike | None = None) -> np.ndarray:
     """Apply a window read-out to every dosing interval.
 
     Intervals are ``[dose_k, dose_{k+1}]`` for the dose times inside the grid,
@@ -260,18 +326,37 @@ def per_interval(metric, times, conc, dose_times, end=None, *, threshold=None, m
     metric : callable or str
         One of :func:`cmax`, :func:`tmax`, :func:`cmin`, :func:`auc`,
         :func:`time_above`, :func:`longest_time_above` (or its name).
-    times, conc, method, conc_before
+    times, conc
         As in :func:`cmax`.
     dose_times : array_like, shape (n_doses,)
         Dose times, h.
     end : float or str, optional
         End of the last interval, h.
-    threshold, mw
-        For the threshold read-outs.
+    threshold : float or str, optional
+        For the threshold read-outs (:func:`time_above`, :func:`longest_time_above`): mg/L or text with a unit.
+    method : str
+        As in :func:`cmax`.
+    mw : float, optional
+        Molecular weight (g/mol), for molar thresholds.
+    conc_before
+        As in :func:`cmax`.
 
     Returns
     -------
     ndarray, shape (n_subjects, n_intervals[, n_compartments])
+        The read-out of each interval, in the unit of ``metric``.
+
+    Raises
+    ------
+    MetricsError
+        An unknown ``metric``, no ``dose_times``, or a threshold read-out without ``threshold``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pkcsf.analysis.exposure import per_interval
+    >>> per_interval("cmax", [0.0, 1.0, 2.0, 3.0], np.array([[4.0, 2.0, 5.0, 3.0]]), [0.0, 2.0])
+    array([[4., 5.]])
     """
     if isinstance(metric, str):
         names = {f.__name__: f for f in _KERNELS}
@@ -296,7 +381,8 @@ def per_interval(metric, times, conc, dose_times, end=None, *, threshold=None, m
     return np.stack(out, axis=1)
 
 
-def auc_per_interval(times, conc, dose_times, end=None, method="linear", *, conc_before=None):
+def auc_per_interval(times: ArrayLike, conc: ArrayLike, dose_times: ArrayLike, end: float | str | None = None,
+                     method: str = "linear", *, conc_before: ArrayLike | None = None) -> np.ndarray:
     """AUC (mg*h/L) of each dosing interval, shape (n_subjects, n_intervals[, n_compartments]).
 
     See :func:`per_interval` for the intervals and :func:`auc` for the method.
@@ -314,20 +400,25 @@ def auc_per_interval(times, conc, dose_times, end=None, method="linear", *, conc
     return per_interval(auc, times, conc, dose_times, end, method=method, conc_before=conc_before)
 
 
-def time_above_per_interval(times, conc, threshold, dose_times, end=None, *, method="linear", mw=None,
-                            conc_before=None):
+def time_above_per_interval(times: ArrayLike, conc: ArrayLike, threshold: float | str, dose_times: ArrayLike,
+                            end: float | str | None = None, *, method: str = "linear", mw: float | None = None,
+                            conc_before: ArrayLike | None = None) -> np.ndarray:
     """Time (h) at or above ``threshold`` in each dosing interval.
 
     Shape (n_subjects, n_intervals[, n_compartments]); see :func:`time_above`.
 
     Parameters
     ----------
-    times, conc, dose_times, end, method, conc_before
+    times, conc
         As in :func:`per_interval`.
     threshold : float or str
         As in :func:`time_above`.
+    dose_times, end, method
+        As in :func:`per_interval`.
     mw : float, optional
         Molecular weight (g/mol), for molar thresholds.
+    conc_before
+        As in :func:`per_interval`.
 
     Returns
     -------
@@ -338,20 +429,26 @@ def time_above_per_interval(times, conc, threshold, dose_times, end=None, *, met
                         conc_before=conc_before)
 
 
-def longest_time_above_per_interval(times, conc, threshold, dose_times, end=None, *, method="linear",
-                                    mw=None, conc_before=None):
+def longest_time_above_per_interval(times: ArrayLike, conc: ArrayLike, threshold: float | str,
+                                    dose_times: ArrayLike, end: float | str | None = None, *,
+                                    method: str = "linear", mw: float | None = None,
+                                    conc_before: ArrayLike | None = None) -> np.ndarray:
     """Longest continuous run (h) at or above ``threshold`` in each dosing interval.
 
     Shape (n_subjects, n_intervals[, n_compartments]); see :func:`longest_time_above`.
 
     Parameters
     ----------
-    times, conc, dose_times, end, method, conc_before
+    times, conc
         As in :func:`per_interval`.
     threshold : float or str
         As in :func:`time_above`.
+    dose_times, end, method
+        As in :func:`per_interval`.
     mw : float, optional
         Molecular weight (g/mol), for molar thresholds.
+    conc_before
+        As in :func:`per_interval`.
 
     Returns
     -------
@@ -362,7 +459,8 @@ def longest_time_above_per_interval(times, conc, threshold, dose_times, end=None
                         method=method, mw=mw, conc_before=conc_before)
 
 
-def trough(times, conc, dose_times, end=None, *, conc_before=None, method="linear"):
+def trough(times: ArrayLike, conc: ArrayLike, dose_times: ArrayLike, end: float | str | None = None, *,
+           conc_before: ArrayLike | None = None, method: str = "linear") -> np.ndarray:
     """Trough of each dosing interval: the concentration just before the next dose (mg/L).
 
     For interval *k* = ``[dose_k, dose_{k+1}]`` this is the left limit at
@@ -375,9 +473,9 @@ def trough(times, conc, dose_times, end=None, *, conc_before=None, method="linea
     times : array_like, shape (n_times,)
         Output grid, h.
     conc : array_like, shape (n_subjects, n_times[, n_compartments])
-        mg/L.
+        Concentrations, mg/L.
     dose_times : array_like, shape (n_doses,)
-        h; those inside the grid must be grid times.
+        Dose times, h; those inside the grid must be grid times.
     end : float or str, optional
         End of the last interval, h.
     conc_before : array_like, shape (n_subjects, n_doses[, n_compartments]), optional

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from pkcsf.analysis.curve import (
     MetricsError,
@@ -33,7 +34,7 @@ __all__ = ["ratio", "auc_ratio", "conc_ratio", "percentiles", "fraction_reaching
 # ratios and population summaries
 # ----------------------------------------------------------------------------
 
-def ratio(numerator, denominator):
+def ratio(numerator: ArrayLike, denominator: ArrayLike) -> np.ndarray:
     """Element-wise ``numerator / denominator``, NaN where the denominator is 0.
 
     For CSF/plasma or lumbar/ventricular ratios of any read-out (AUC, Cmax,
@@ -48,6 +49,11 @@ def ratio(numerator, denominator):
     -------
     ndarray
         The ratios.
+
+    Raises
+    ------
+    MetricsError
+        Shapes that do not broadcast.
 
     Examples
     --------
@@ -74,24 +80,38 @@ def _pair(conc_num, conc_den):
     return a, b
 
 
-def auc_ratio(times, conc_num, conc_den, start=None, end=None, method="linear", *, dose_times=None,
-              conc_before=None):
+def auc_ratio(times: ArrayLike, conc_num: ArrayLike, conc_den: ArrayLike, start: float | str | None = None,
+              end: float | str | None = None, method: str = "linear", *, dose_times: ArrayLike | None = None,
+              conc_before: tuple[ArrayLike, ArrayLike] | None = None) -> np.ndarray:
     """Ratio of AUCs over ``[start, end]``, e.g. CSF/plasma or lumbar/ventricular.
 
     Parameters
     ----------
+    times : array_like, shape (n_times,)
+        Output grid, h (as in :func:`~pkcsf.analysis.exposure.auc`).
     conc_num, conc_den : array_like, shape (n_subjects, n_times[, ...])
         Numerator and denominator concentrations (mg/L), e.g. ``conc[..., csf]``
-        and ``conc[..., plasma]``.
+        and ``conc[..., plasma]``; the same shape.
+    start, end, method, dose_times
+        As in :func:`~pkcsf.analysis.exposure.auc`.
     conc_before : tuple of two arrays, optional
         Pre-dose values for numerator and denominator (with ``dose_times``).
-    times, start, end, method, dose_times
-        As in :func:`auc`.
 
     Returns
     -------
     ndarray, shape (n_subjects[, ...])
         Dimensionless; NaN where the denominator AUC is 0.
+
+    Raises
+    ------
+    MetricsError
+        Numerator and denominator of different shapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> auc_ratio([0.0, 1.0], np.array([[1.0, 1.0]]), np.array([[2.0, 2.0]]))
+    array([0.5])
     """
     a, b = _pair(conc_num, conc_den)
     cb_a, cb_b = (None, None) if conc_before is None else conc_before
@@ -99,14 +119,10 @@ def auc_ratio(times, conc_num, conc_den, start=None, end=None, method="linear", 
                  auc(times, b, start, end, method, dose_times=dose_times, conc_before=cb_b))
 
 
-def conc_ratio(times, conc_num, conc_den, at, *, method="linear", side="right", dose_times=None,
-               conc_before=None):
+def conc_ratio(times: ArrayLike, conc_num: ArrayLike, conc_den: ArrayLike, at: float | str | ArrayLike, *,
+               method: str = "linear", side: str = "right", dose_times: ArrayLike | None = None,
+               conc_before: tuple[ArrayLike, ArrayLike] | None = None) -> np.ndarray:
     """Ratio of concentrations at the times ``at`` (e.g. CSF/plasma at 2, 6, 24 h).
-
-    Returns
-    -------
-    ndarray, shape (n_subjects[, ...]) for a scalar ``at``, else (n_subjects, n_at[, ...])
-        Dimensionless; NaN where the denominator is 0.
 
     Parameters
     ----------
@@ -116,8 +132,16 @@ def conc_ratio(times, conc_num, conc_den, at, *, method="linear", side="right", 
         Numerator and denominator concentrations (mg/L).
     at : float, str or sequence
         Time(s) of the ratio.
-    method, side, dose_times, conc_before
+    method, side, dose_times
         As in :func:`~pkcsf.analysis.exposure.interpolate`.
+    conc_before : tuple of two arrays, optional
+        Pre-dose values for numerator and denominator (with ``dose_times``).
+
+    Returns
+    -------
+    ndarray
+        Dimensionless; NaN where the denominator is 0. Shape (n_subjects[, ...]) for a scalar ``at``,
+        else (n_subjects, n_at[, ...]).
     """
     a, b = _pair(conc_num, conc_den)
     cb_a, cb_b = (None, None) if conc_before is None else conc_before
@@ -126,7 +150,8 @@ def conc_ratio(times, conc_num, conc_den, at, *, method="linear", side="right", 
                  interpolate(times, b, at, conc_before=cb_b, **kw))
 
 
-def percentiles(values, q: Sequence[float] = (5, 50, 95), *, axis: int = 0, ignore_nan: bool = True):
+def percentiles(values: ArrayLike, q: Sequence[float] = (5, 50, 95), *, axis: int = 0,
+                ignore_nan: bool = True) -> np.ndarray:
     """Percentiles across subjects.
 
     Parameters
@@ -135,12 +160,25 @@ def percentiles(values, q: Sequence[float] = (5, 50, 95), *, axis: int = 0, igno
         Read-outs with subjects along ``axis`` (e.g. shape (n_subjects, n_compartments)).
     q : sequence of float
         Percentiles in [0, 100].
+    axis : int
+        The subject axis (default 0).
     ignore_nan : bool
         Skip NaN (e.g. failed subjects, undefined ratios); else NaN propagates.
 
     Returns
     -------
-    ndarray, shape (len(q),) + values.shape without ``axis``
+    ndarray
+        Shape ``(len(q),)`` + ``values.shape`` without ``axis``.
+
+    Raises
+    ------
+    MetricsError
+        A percentile outside [0, 100].
+
+    Examples
+    --------
+    >>> percentiles([1.0, 2.0, 3.0], q=(50,))
+    array([2.])
     """
     qs = np.atleast_1d(np.asarray(q, dtype=float))
     bad = ~np.isfinite(qs) | (qs < 0) | (qs > 100)
@@ -151,18 +189,30 @@ def percentiles(values, q: Sequence[float] = (5, 50, 95), *, axis: int = 0, igno
     return fn(v, qs, axis=axis)
 
 
-def fraction_reaching(condition, *, axis: int = 0):
+def fraction_reaching(condition: ArrayLike, *, axis: int = 0) -> float | np.ndarray:
     """Fraction of subjects for which ``condition`` holds (e.g. ``cmax >= target``).
 
     Parameters
     ----------
     condition : array_like of bool
-        Subjects along ``axis``.
+        Subjects along ``axis`` (0/1 integers are accepted).
+    axis : int
+        The subject axis (default 0).
 
     Returns
     -------
     float or ndarray
         Fraction in [0, 1], shape of ``condition`` without ``axis``.
+
+    Raises
+    ------
+    MetricsError
+        A condition with NaN or values other than 0/1, or no subjects.
+
+    Examples
+    --------
+    >>> float(fraction_reaching([True, False, True, True]))
+    0.75
     """
     c = np.asarray(condition)
     if c.dtype != bool:
@@ -188,8 +238,11 @@ def _auc_unit(unit: str) -> str:
     return unit + "*h"
 
 
-def summarize(times, conc, dose_times=None, threshold=None, *, compartments=None, subjects=None, start=None,
-              end=None, method="linear", conc_before=None, unit="mg/L", mw=None) -> pd.DataFrame:
+def summarize(times: ArrayLike, conc: ArrayLike, dose_times: ArrayLike | None = None,
+              threshold: float | str | None = None, *, compartments: Sequence[str] | str | None = None,
+              subjects: ArrayLike | None = None, start: float | str | None = None, end: float | str | None = None,
+              method: str = "linear", conc_before: ArrayLike | None = None, unit: str = "mg/L",
+              mw: float | None = None) -> pd.DataFrame:
     """Tidy table of exposure read-outs: one row per subject x compartment (x dosing interval).
 
     Parameters
@@ -197,7 +250,7 @@ def summarize(times, conc, dose_times=None, threshold=None, *, compartments=None
     times : array_like, shape (n_times,)
         Output grid, h.
     conc : array_like, shape (n_subjects, n_times[, n_compartments])
-        mg/L.
+        Concentrations, mg/L.
     dose_times : array_like, shape (n_doses,), optional
         If given, one row per dosing interval (see :func:`per_interval`) and a
         ``trough`` column; ``start`` must then be None.

@@ -68,12 +68,6 @@ def boin_decision_table(target: float, max_n: int, *, p_saf: float | None = None
     ``y >=`` the smallest such count; the de-escalation count is capped at the
     elimination count.
 
-    Returns
-    -------
-    DataFrame
-        Columns ``n``, ``escalate_if_le``, ``deescalate_if_ge``,
-        ``eliminate_if_ge`` (``-1``/``max_n + 1`` mean "never").
-
     Parameters
     ----------
     target : float
@@ -84,6 +78,12 @@ def boin_decision_table(target: float, max_n: int, *, p_saf: float | None = None
         DLT rates deemed safe and toxic (BOIN defaults 0.6 and 1.4 x target).
     cutoff_eli : float, optional
         Posterior probability above which a dose is eliminated (default 0.95).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``n``, ``escalate_if_le``, ``deescalate_if_ge``,
+        ``eliminate_if_ge`` (``-1``/``max_n + 1`` mean "never").
 
     Examples
     --------
@@ -129,6 +129,7 @@ def isotonic_regression(values: ArrayLike, weights: ArrayLike | None = None) -> 
     Parameters
     ----------
     values : array-like, shape (K,)
+        The sequence to fit (finite), e.g. observed DLT rates per dose.
     weights : array-like, shape (K,), optional
         Positive weights (default 1).
 
@@ -271,7 +272,13 @@ class BOIN:
         return boin_boundaries(self.target, self.p_saf, self.p_tox)
 
     def describe(self) -> str:
-        """The design and its settings in one line."""
+        """The design and its settings in one line.
+
+        Returns
+        -------
+        str
+            Target, boundaries ``lambda_e``/``lambda_d``, ``max_n`` and cohort size.
+        """
         le, ld = self.boundaries
         extra = f", extrasafe offset {self.offset:g}" if self.extrasafe else ""
         return (f"BOIN (target {self.target:g}, lambda_e {le:.3f}, lambda_d {ld:.3f}, "
@@ -291,7 +298,7 @@ class BOIN:
         le, ld = self.boundaries
         return _boin_tables(self.target, le, ld, self.max_n, self.cutoff_eli)
 
-    def select_mtd(self, n, y):
+    def select_mtd(self, n: ArrayLike, y: ArrayLike) -> int | np.ndarray:
         """MTD selected from the final data (``BOIN::select.mtd``), vectorised.
 
         Parameters

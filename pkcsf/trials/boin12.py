@@ -49,6 +49,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pkcsf.core.errors import check_int
 from pkcsf.trials.boin import _isotonic_masked, _posterior_count_table, boin_boundaries
@@ -59,7 +60,8 @@ __all__ = ["BOIN12", "boin12_desirability"]
 U1, U4 = 100.0, 0.0
 
 
-def boin12_desirability(n, y_eff_only, y_none, y_both, y_tox_only, u_b, u2=40.0, u3=60.0):
+def boin12_desirability(n: ArrayLike, y_eff_only: ArrayLike, y_none: ArrayLike, y_both: ArrayLike,
+                        y_tox_only: ArrayLike, u_b: float, u2: float = 40.0, u3: float = 60.0) -> np.ndarray:
     """``P(standardised utility > u_b / 100 | data)`` under a beta(1, 1) prior (the desirability score / 100).
 
     Parameters
@@ -70,6 +72,14 @@ def boin12_desirability(n, y_eff_only, y_none, y_both, y_tox_only, u_b, u2=40.0,
         Patients with response only, neither, both, DLT only.
     u_b : float
         Benchmark utility (0-100).
+    u2, u3 : float
+        Utilities (0-100) of "neither response nor DLT" and of "response and DLT"; response only is 100
+        and DLT only 0 (Lin et al. 2020). Defaults 40 and 60.
+
+    Returns
+    -------
+    ndarray
+        Probabilities in [0, 1], the shape of ``n`` broadcast with the counts.
     """
     from scipy import stats  # on first use (import cost, issue 11)
 
@@ -152,7 +162,13 @@ class BOIN12:
         return u_bar + (100.0 - u_bar) / 2.0
 
     def describe(self) -> str:
-        """The design and its settings in one line."""
+        """The design and its settings in one line.
+
+        Returns
+        -------
+        str
+            DLT target, lowest response rate, utilities, benchmark, ``max_n`` and cohort size.
+        """
         return (f"BOIN12 (DLT target {self.target:g}, lowest response rate {self.eff_min:g}, utilities "
                 f"100/{self.u_both:g}/{self.u_none:g}/0, benchmark {self.benchmark:.1f}, max_n {self.max_n}, "
                 f"cohort {self.cohort_size})")
@@ -185,8 +201,23 @@ class BOIN12:
         """Desirability (J, K) from patients n, DLTs x, responses e, both b."""
         return boin12_desirability(n, e - b, n - x - e + b, b, x - b, self.benchmark, self.u_none, self.u_both)
 
-    def select_obd(self, n, x, e, b, eliminated=None):
-        """Final OBD choice (vectorised over rows); ``-1`` for none."""
+    def select_obd(self, n: ArrayLike, x: ArrayLike, e: ArrayLike, b: ArrayLike,
+                   eliminated: ArrayLike | None = None) -> np.ndarray:
+        """Final OBD choice (vectorised over rows); ``-1`` for none.
+
+        Parameters
+        ----------
+        n, x, e, b : array-like of int, shape (K,) or (J, K)
+            Per dose (and trial): patients, patients with a DLT, with a response, with both.
+        eliminated : array-like of bool, shape (J, K), optional
+            Doses eliminated by the safety rule; default: derived from ``n`` and ``x``
+            (``n >= 3`` and ``P(p_T > target) > c_t``, with every higher dose).
+
+        Returns
+        -------
+        ndarray of int, shape (J,)
+            Selected level (0-based) per trial, ``-1`` when no dose is selected.
+        """
         n, x, e, b = (np.atleast_2d(np.asarray(a, dtype=np.int64)) for a in (n, x, e, b))
         J, K = n.shape
         if eliminated is None:

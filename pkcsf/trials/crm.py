@@ -287,17 +287,18 @@ class CRM:
     max_n, cohort_size, start : int
         Defaults 30, 3, 0.
     prior_sd : float
+        Prior SD of the power-model parameter ``a``; default ``sqrt(1.34)`` (``dfcrm`` default).
     estimate : {"posterior_mean", "plugin"}
     restriction : {"no_skip_untried", "dfcrm", "none"}
     safety_cutoff : float or None
         Default 0.9; None: no safety stop.
+    grid_size : int
+        Quadrature points, default 401.
     safety_threshold : float, optional
         Default: the target.
     safety_rule : {"model", "beta"}
     safety_min_n : int
         Default 3.
-    grid_size : int
-        Quadrature points, default 401.
     """
 
     target: float = 0.30
@@ -337,7 +338,18 @@ class CRM:
         check_int("CRM.grid_size", self.grid_size, 11, TrialError)
 
     def skeleton_for(self, K: int) -> np.ndarray:
-        """The skeleton used with K dose levels."""
+        """The skeleton used with K dose levels.
+
+        Parameters
+        ----------
+        K : int
+            Number of dose levels.
+
+        Returns
+        -------
+        ndarray, shape (K,)
+            The given ``skeleton``, else :func:`crm_skeleton` with ``halfwidth`` and ``prior_mtd``.
+        """
         if self.skeleton is not None:
             return np.asarray(self.skeleton)
         nu = (K - 1) // 2 if self.prior_mtd is None else self.prior_mtd
@@ -349,14 +361,31 @@ class CRM:
         return self.target if self.safety_threshold is None else float(self.safety_threshold)
 
     def describe(self) -> str:
-        """The design and its settings in one line."""
+        """The design and its settings in one line.
+
+        Returns
+        -------
+        str
+            Target, prior SD, estimate, restriction, safety stop, ``max_n`` and cohort size.
+        """
         safety = ("no safety stop" if self.safety_cutoff is None else
                   f"stop if P(p1 > {self.safety_level:g}) > {self.safety_cutoff:g} ({self.safety_rule})")
         return (f"CRM (power model, target {self.target:g}, prior sd {self.prior_sd:.3g}, "
                 f"{self.estimate}, {self.restriction}, {safety}, max_n {self.max_n}, cohort {self.cohort_size})")
 
-    def p_lowest_too_toxic(self, n, y):
-        """P(p_1 > safety threshold | data) under :attr:`safety_rule` for data ``n, y`` (shape (K,) or (J, K))."""
+    def p_lowest_too_toxic(self, n: ArrayLike, y: ArrayLike) -> float | np.ndarray:
+        """P(p_1 > safety threshold | data) under :attr:`safety_rule`.
+
+        Parameters
+        ----------
+        n, y : array-like of int, shape (K,) or (J, K)
+            Patients and DLTs per dose (and trial).
+
+        Returns
+        -------
+        float or ndarray, shape (J,)
+            The posterior probability that the lowest dose is too toxic: a float for 1-D data.
+        """
         n2, y2 = np.atleast_2d(np.asarray(n, dtype=float)), np.atleast_2d(np.asarray(y, dtype=float))
         if self.safety_rule == "beta":
             from scipy import stats  # on first use (import cost, issue 11)

@@ -69,8 +69,9 @@ class LogisticExposureToxicity:
             object.__setattr__(self, name, x)
 
     @classmethod
-    def from_mtd_exposure(cls, mtd_exposure, *, p_at_mtd=DEFAULT_P_AT_MTD, slope=DEFAULT_SLOPE,
-                          log_exposure=True, source="assumption", note=""):
+    def from_mtd_exposure(cls, mtd_exposure: float, *, p_at_mtd: float = DEFAULT_P_AT_MTD,
+                          slope: float = DEFAULT_SLOPE, log_exposure: bool = True, source: str = "assumption",
+                          note: str = "") -> LogisticExposureToxicity:
         """Link anchored at the exposure of the literature MTD.
 
         Parameters
@@ -82,6 +83,12 @@ class LogisticExposureToxicity:
             DLT probability assumed at that exposure (default 0.30).
         slope : float
             See the class; default 2 per natural-log unit.
+        log_exposure : bool
+            Logistic in log exposure (default) or in exposure.
+        source : str
+            Where the anchor comes from (DOI/PMID or ``"assumption"``), kept on the link.
+        note : str
+            Reasoning for the anchor and slope, kept on the link.
 
         Returns
         -------

@@ -159,6 +159,11 @@ class TrialResults:
         ``exposure_p95`` (and ``p_target_attained`` with an efficacy target).
         ``DataFrame.attrs`` holds ``design``, ``n_trials``, ``mean_trial_size``,
         ``p_none`` and ``notes``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            K + 1 rows, the columns above.
         """
         K = len(self.doses)
         cols = {
@@ -189,8 +194,18 @@ class TrialResults:
         return df
 
     def per_trial(self) -> pd.DataFrame:
-        """One row per simulated trial: ``trial``, ``selected`` (level, -1 none),
-        ``selected_dose`` (NaN for none), ``n_total``, ``dlt_total``.
+        """One row per simulated trial.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``trial``, ``selected`` (level, -1 none), ``selected_dose`` (NaN for none),
+            ``n_total``, ``dlt_total``.
+
+        Raises
+        ------
+        TrialError
+            For exact results (:func:`~pkcsf.trials.three_plus_three_exact`), which have no trials.
         """
         if self.exact:
             raise TrialError("per_trial", None, "exact results have no individual trials",

@@ -55,7 +55,13 @@ class ThreePlusThree:
     name = "3+3"
 
     def describe(self) -> str:
-        """The design in one line."""
+        """The design in one line.
+
+        Returns
+        -------
+        str
+            ``"3+3 (de-escalation, 6 patients at the MTD)"``.
+        """
         return "3+3 (de-escalation, 6 patients at the MTD)"
 
     def _slots(self, K: int) -> int:
