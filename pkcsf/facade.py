@@ -60,7 +60,7 @@ def simulate(model: str | Path | Model | cns.Drug, regimen: Dose | Regimen | dic
              rtol: float = _engine.DEFAULT_RTOL, atol: float = _engine.DEFAULT_ATOL, max_steps: int | None = None,
              max_step: float = math.inf, outputs: list[str] | None = None, y0: ArrayLike | dict | None = None,
              threads: int | None = None, chunk_size: int | None = None, progress: bool | None = None,
-             **kwargs) -> SimulationResult | ScenarioResult:
+             **kwargs: object) -> SimulationResult | ScenarioResult:
     """Simulate a compartmental model, or a drug through the CNS/CSF model, for one or many subjects.
 
     With a model (a :class:`~pkcsf.engine.model.Model`, a name in ``models/`` or a model file) this is
@@ -92,9 +92,18 @@ def simulate(model: str | Path | Model | cns.Drug, regimen: Dose | Regimen | dic
 
     Examples
     --------
+    A model, its parameters (one value each, base units) and a dose:
+
     >>> import pkcsf as pk
+    >>> m = pk.load_model("reference_p1")
+    >>> out = pk.simulate(m, pk.Dose(10, "icv"), {k: 1.0 for k in m.parameter_names}, times=[0, 1, 2])
+    >>> out.concentration("csf_ventricular").shape      # (subjects, times)
+    (1, 3)
+
+    A drug through the CNS model, with its sourced population (slower: a virtual population):
+
     >>> res = pk.simulate("methotrexate", "12 mg ommaya once", subjects=20, days=2, seed=1)  # doctest: +SKIP
-    >>> out = pk.simulate("reference_p1", pk.Dose(12.0, "icv"), {"CL": 1.0}, times=[0, 1, 2])  # doctest: +SKIP
+    >>> res.summary()  # doctest: +SKIP
     """
     name = _drug_name(model)
     if name is None:
@@ -128,7 +137,7 @@ def simulate(model: str | Path | Model | cns.Drug, regimen: Dose | Regimen | dic
 
 
 def prepare(model: str | Path | Model, regimen: Dose | Regimen | dict | pd.DataFrame,
-            params: dict | pd.DataFrame | None = None, **options) -> Problem:
+            params: dict | pd.DataFrame | None = None, **options: object) -> Problem:
     """Validate and prepare an engine problem without solving it (see :func:`pkcsf.engine.simulate.prepare`).
 
     A name that is neither a model nor a drug gets one error listing both.
@@ -153,7 +162,9 @@ def prepare(model: str | Path | Model, regimen: Dose | Regimen | dict | pd.DataF
     Examples
     --------
     >>> import pkcsf as pk
-    >>> prob = pk.prepare("reference_p1", pk.Dose(12.0, "icv"), {"CL": 1.0}, times=[0, 1])  # doctest: +SKIP
+    >>> m = pk.load_model("reference_p1")
+    >>> pk.prepare(m, pk.Dose(10, "icv"), {k: 1.0 for k in m.parameter_names}, times=[0, 1, 2])
+    Problem(model='reference_p1', subjects=1, times=3, saved=7, method='exact', rtol=1e-07, atol=1e-12)
     """
     if isinstance(model, str):
         _check_model_name(model)

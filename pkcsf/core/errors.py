@@ -39,6 +39,11 @@ __all__ = [
 class PkcsfError(ValueError):
     """A user-facing error: names the field, the value and what is allowed.
 
+    Parameters
+    ----------
+    field, value, allowed, fix
+        As the attributes.
+
     Attributes
     ----------
     field : str
@@ -50,18 +55,13 @@ class PkcsfError(ValueError):
     fix : str or None
         A hint how to fix it.
 
-    Parameters
-    ----------
-    field, value, allowed, fix
-        As the attributes.
-
     Examples
     --------
     >>> str(PkcsfError("dose.unit", "mgg", "allowed: mg, g, ug", "did you mean 'mg'?"))
     "dose.unit: got 'mgg'; allowed: mg, g, ug (did you mean 'mg'?)"
     """
 
-    def __init__(self, field: str, value, allowed: str, fix: str | None = None):
+    def __init__(self, field: str, value: object, allowed: str, fix: str | None = None) -> None:
         self.field = field
         self.value = value
         self.allowed = allowed
@@ -250,8 +250,38 @@ def check_choice(field: str, value: object, choices: Iterable[str], error: type[
     raise error(field, value, "allowed: " + ", ".join(map(str, choices)), fix)
 
 
-def check_alias(field: str, value, aliases: dict, choices, error=PkcsfError):
-    """Canonical name of ``value`` via ``aliases`` (case-insensitive); raise listing ``choices``."""
+def check_alias(field: str, value: object, aliases: Mapping[str, str], choices: Iterable[object],
+                error: type[PkcsfError] = PkcsfError) -> str:
+    """Canonical name of ``value`` via ``aliases`` (case-insensitive); raise listing ``choices``.
+
+    Parameters
+    ----------
+    field : str
+        The name reported in the error.
+    value : object
+        What was given (compared as ``str(value).strip().lower()``).
+    aliases : mapping of str to str
+        Lower-case spelling -> canonical name.
+    choices : iterable
+        The names listed in the error as allowed.
+    error : type of PkcsfError, optional
+        The error class raised.
+
+    Returns
+    -------
+    str
+        The canonical name.
+
+    Raises
+    ------
+    PkcsfError
+        (``error``) for an unknown name, with the closest spelling as a hint.
+
+    Examples
+    --------
+    >>> check_alias("route", "IT", {"it": "lumbar", "lumbar": "lumbar"}, ["lumbar"])
+    'lumbar'
+    """
     key = str(value).strip().lower()
     if key in aliases:
         return aliases[key]
@@ -375,8 +405,36 @@ def check_fraction(field: str, value: object, error: type[PkcsfError] = PkcsfErr
     return x
 
 
-def check_array(field: str, values, *, positive=False, nonnegative=False, error=PkcsfError) -> np.ndarray:
-    """Check a numeric array; report the first offending element by index."""
+def check_array(field: str, values: object, *, positive: bool = False, nonnegative: bool = False,
+                error: type[PkcsfError] = PkcsfError) -> np.ndarray:
+    """Check a numeric array; report the first offending element by index.
+
+    Parameters
+    ----------
+    field : str
+        The name reported in the error (with the index of the first bad element, ``"times[3]"``).
+    values : array_like
+        Numbers (converted to float64).
+    positive, nonnegative : bool
+        Require every element > 0 (or >= 0); finite is always required.
+    error : type of PkcsfError, optional
+        The error class raised.
+
+    Returns
+    -------
+    ndarray of float64
+        ``values`` as an array.
+
+    Raises
+    ------
+    PkcsfError
+        (``error``) naming the first element that breaks the rule.
+
+    Examples
+    --------
+    >>> check_array("times", [0.0, 1.0, 2.0], nonnegative=True)
+    array([0., 1., 2.])
+    """
     arr = np.asarray(values, dtype=float)
     bad = ~np.isfinite(arr)
     rule = "must be finite"

@@ -98,8 +98,20 @@ else:  # pragma: no cover - needs a machine without any writable folder
           "(set PKCSF_CACHE_DIR to a writable folder to keep them)", file=sys.stderr)
 
 
-def njit(*args, **kwargs):
-    """``numba.njit`` with pkcsf's cache policy (``cache=True`` only when a cache folder exists)."""
+def njit(*args: object, **kwargs: object) -> Callable:
+    """``numba.njit`` with pkcsf's cache policy (``cache=True`` only when a cache folder exists).
+
+    Parameters
+    ----------
+    *args, **kwargs
+        As for ``numba.njit`` (the function to compile, signatures, ``parallel``, ``fastmath``...);
+        ``cache`` is turned off when there is no writable cache folder.
+
+    Returns
+    -------
+    callable
+        The dispatcher (or, without a function, the decorator), as ``numba.njit`` returns.
+    """
     kwargs["cache"] = bool(kwargs.get("cache", True)) and CACHE_ENABLED
     return numba.njit(*args, **kwargs)
 

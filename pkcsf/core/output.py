@@ -43,7 +43,7 @@ import time
 import zlib
 from pathlib import Path
 
-from pkcsf.core.errors import OutputError, ScenarioError
+from pkcsf.core.errors import OutputError, PkcsfError, ScenarioError
 
 __all__ = ["Output", "MANIFEST", "remove_stale", "io_error", "commits"]
 
@@ -272,7 +272,8 @@ class Output:
     :meth:`commit`; on any error inside ``with`` the staging folder is removed.
     """
 
-    def __init__(self, target, field: str = "--out", error=ScenarioError):
+    def __init__(self, target: str | os.PathLike, field: str = "--out",
+                 error: type[PkcsfError] = ScenarioError) -> None:
         self.field, self.error, self.given = field, error, str(target)
         t = Path(os.path.abspath(os.path.expanduser(str(target))))
         self.target = t
@@ -320,15 +321,37 @@ class Output:
 
     # ---------------------------------------------------------------- writing
     def path(self, name: str) -> Path:
-        """Where to write ``name`` (a relative path; sub-folders are created)."""
+        """Where to write ``name`` (a relative path; sub-folders are created).
+
+        Parameters
+        ----------
+        name : str
+            Path relative to the output folder, such as ``"figures/profile.png"``.
+
+        Returns
+        -------
+        Path
+            The staged path to write to (inside the staging folder until :meth:`commit`).
+        """
         p = self.tmp / name
         p.parent.mkdir(parents=True, exist_ok=True)
         self.files.append(name)
         self._last = p
         return p
 
-    def final(self, p) -> Path:
-        """The path a staged file will have once committed."""
+    def final(self, p: str | os.PathLike) -> Path:
+        """The path a staged file will have once committed.
+
+        Parameters
+        ----------
+        p : str or Path
+            A staged path (from :meth:`path`); any other path is returned unchanged.
+
+        Returns
+        -------
+        Path
+            The same file under the target folder.
+        """
         p = Path(p)
         try:
             return self.target / p.relative_to(self.tmp)
@@ -336,7 +359,13 @@ class Output:
             return p
 
     def commit(self) -> Path:
-        """Swap the staging folder into place; return the target."""
+        """Swap the staging folder into place (one rename, or an exchange with an older pkcsf folder).
+
+        Returns
+        -------
+        Path
+            The target folder.
+        """
         t = self.target
         files = _files(self.tmp)
         (self.tmp / MANIFEST).write_text(json.dumps({"written_by": "pkcsf", "files": files}, indent=1) + "\n",
@@ -376,15 +405,26 @@ class Output:
                                  f"your file {rel} in this folder cannot be kept atomically ({e.strerror or e})",
                                  "move it out of the folder, or choose another folder") from None
 
-    def discard(self):
+    def discard(self) -> None:
         """Remove the staging folder; the target is left as it was."""
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
         return self
 
-    def fail(self, exc: BaseException):
-        """On an error: remove the staging folder; an OSError is raised again as one-line OutputError."""
+    def fail(self, exc: BaseException) -> None:
+        """On an error: remove the staging folder; an OSError is raised again as one-line OutputError.
+
+        Parameters
+        ----------
+        exc : BaseException
+            The error that interrupted the writing.
+
+        Raises
+        ------
+        OutputError
+            When ``exc`` is an ``OSError`` (disk full, permissions...), naming the file it concerned.
+        """
         self.discard()
         if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
             if exc.filename is not None:

@@ -233,6 +233,25 @@ def parse_quantity(text: str | float, kind: str, *, field: str = "value", mw: fl
         Name used in error messages.
     mw : float, optional
         Molecular weight in g/mol, needed for molar units.
+    default_unit : str, optional
+        The unit of a bare number, and of a number given without a unit (default: the base unit).
+
+    Returns
+    -------
+    float
+        The value in the base unit of ``kind`` (mg, mg/L, h, L, L/h, ...).
+
+    Raises
+    ------
+    PkcsfError
+        Text that is not a number and a unit, a unit of another kind, or a molar unit without ``mw``.
+
+    Examples
+    --------
+    >>> parse_quantity("12 mg", "amount")
+    12.0
+    >>> parse_quantity("2 d", "time")
+    48.0
     """
     if isinstance(text, bool):
         raise PkcsfError(field, text, f"must be a {kind} such as '{_example(kind)}'")

@@ -34,6 +34,22 @@ LIN_ACCUMULATE = 2  # d target = C_source, source unchanged
 
 @dataclass(frozen=True)
 class SiteTable:
+    """A dosing site lowered to kernel tables: where a dose goes, in which fractions, with what F and lag.
+
+    Attributes
+    ----------
+    name : str
+        The site name (``"icv"``, ``"oral"``...).
+    states : ndarray of int64, shape (n_targets,)
+        The states that receive the dose.
+    fractions : ndarray of int64, shape (n_targets,)
+        Column of ``P`` holding each target's fraction of the dose, or -1 for 1.0.
+    bioavailability : int
+        Column of ``P`` holding the bioavailability, or -1 for 1.0.
+    lag : int
+        Column of ``P`` holding the lag time (h), or -1 for none.
+    """
+
     name: str
     states: np.ndarray       # int64 (n_targets,)
     fractions: np.ndarray    # int64 column of P, or -1 for 1.0
@@ -47,18 +63,29 @@ class CompiledModel:
 
     Attributes
     ----------
+    model : Model
+        The model compiled.
     state_names : list of str
         Compartments in model order, then ``"eliminated"``.
     columns : list of str
         Names of the columns of the parameter matrix ``P`` (parameters,
         derived parameters, then expression columns).
+    n_params : int
+        Number of model parameters (the first columns of ``P``).
+    expressions : tuple of (int, Expression)
+        The computed columns (derived parameters and expressions), in evaluation order.
     vol_col : ndarray of int, shape (n_states,)
         Column of each state's volume, -1 for amount-only states.
-    lin_* : ndarray
-        Linear transfers: type (LIN_*), source state, target state, column.
-    mm_* : ndarray
+    lin_type, lin_src, lin_dst, lin_col : ndarray of int, shape (n_linear,)
+        Linear transfers: type (``LIN_FLOW``, ``LIN_RATE``, ``LIN_ACCUMULATE``), source state, target
+        state, column of the coefficient.
+    mm_src, mm_dst, mm_vmax, mm_km, mm_fu : ndarray of int, shape (n_saturable,)
         Michaelis–Menten terms: source, target, Vmax column, Km column, fu
         column (-1: fu = 1).
+    is_mass : ndarray of bool, shape (n_states,)
+        Whether each state counts in the mass balance.
+    sites : dict of str to SiteTable
+        The dosing sites.
     """
 
     model: Model
@@ -123,7 +150,18 @@ class CompiledModel:
             raise
 
     def volumes(self, P: np.ndarray) -> np.ndarray:
-        """Volumes (L) of every state, shape (N, n_states); 1.0 for amount-only states."""
+        """Volumes (L) of every state; 1.0 for amount-only states.
+
+        Parameters
+        ----------
+        P : ndarray, shape (N, n_columns)
+            Parameter matrix from :meth:`evaluate`.
+
+        Returns
+        -------
+        ndarray, shape (N, n_states)
+            Volumes, L.
+        """
         V = np.ones((P.shape[0], self.n_states))
         has = self.vol_col >= 0
         V[:, has] = P[:, self.vol_col[has]]
@@ -139,7 +177,8 @@ class CompiledModel:
 
         Returns
         -------
-        P : ndarray, shape (N, n_columns), C-contiguous float64
+        ndarray, shape (N, n_columns)
+            The parameter matrix ``P``, C-contiguous float64.
         """
         base = np.asarray(base, dtype=np.float64)
         N = base.shape[0]
@@ -154,13 +193,35 @@ class CompiledModel:
         return P
 
     def active_nonlinear(self, P: np.ndarray) -> bool:
-        """True if some Michaelis–Menten term has Vmax > 0 for some subject."""
+        """True if some Michaelis–Menten term has Vmax > 0 for some subject.
+
+        Parameters
+        ----------
+        P : ndarray, shape (N, n_columns)
+            Parameter matrix from :meth:`evaluate`.
+
+        Returns
+        -------
+        bool
+            False when the model has no saturable transfer or every Vmax is 0.
+        """
         if not self.has_nonlinear:
             return False
         return bool(np.any(P[:, self.mm_vmax] != 0.0))
 
     def rate_matrix(self, p_row: np.ndarray) -> np.ndarray:
-        """The linear part as a matrix ``A`` (dA/dt = A @ amounts), for one subject."""
+        """The linear part as a matrix ``A`` (dA/dt = A @ amounts), for one subject.
+
+        Parameters
+        ----------
+        p_row : ndarray, shape (n_columns,)
+            One row of the parameter matrix ``P``.
+
+        Returns
+        -------
+        ndarray, shape (n_states, n_states)
+            The rate matrix, 1/h.
+        """
         from pkcsf.solvers.kernels import build_matrix
 
         A = np.zeros((self.n_states, self.n_states))

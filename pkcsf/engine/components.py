@@ -101,6 +101,12 @@ class Transfer:
         Michaelis-Menten terms (``fu`` optional).
     description : str
         Free text.
+
+    Examples
+    --------
+    >>> t = michaelis_menten("csf", "blood", vmax="VMAX", km="KM")
+    >>> t.type, t.source, t.target, t.vmax
+    ('michaelis_menten', 'csf', 'blood', 'VMAX')
     """
 
     type: str

@@ -28,6 +28,7 @@ Event semantics (see docs/events.md, tested in tests/test_events.py):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,11 +70,28 @@ class Dose:
         Time of the (first) dose, h or e.g. ``"3 d"``.
     rate, duration : float or str, optional
         Zero-order infusion: rate (mg/h) or duration (h), never both.
-    ii, addl : interdose interval (h) and number of additional doses.
+    ii : float or str
+        Interdose interval of a repeated dose, h or text such as ``"1 week"`` (> 0 when ``addl`` > 0).
+    addl : int
+        Number of additional doses after the first (NONMEM ``ADDL``; default 0).
     drug : str, optional
         For combination regimens: which drug this dose is.
     label : str
         Free text (e.g. "induction") kept in event tables and reports.
+
+    Raises
+    ------
+    DosingError
+        An empty site, a negative or non-finite amount or time, both ``rate`` and ``duration``, a
+        non-positive rate or duration, or ``addl`` > 0 without an interval.
+
+    Examples
+    --------
+    >>> d = Dose("12 mg", "lumbar", "2 d")
+    >>> d.amount, d.time
+    (12.0, 48.0)
+    >>> Dose(500, "iv", rate="250 mg/h").is_infusion
+    True
     """
 
     amount: float | str
@@ -137,12 +155,18 @@ class Dose:
         return self.rate is not None or self.duration is not None
 
     def expand(self) -> list["Dose"]:
-        """The single doses this one stands for (II/ADDL unrolled)."""
+        """The single doses this one stands for (II/ADDL unrolled).
+
+        Returns
+        -------
+        list of Dose
+            ``addl + 1`` doses, ``ii`` apart, each with ``ii = 0`` and ``addl = 0``.
+        """
         if self.addl == 0:
             return [self]
         return [replace(self, time=self.time + k * self.ii, ii=0.0, addl=0) for k in range(self.addl + 1)]
 
-    def repeat(self, every, n: int) -> "Regimen":
+    def repeat(self, every: float | str, n: int) -> Regimen:
         """``n`` doses in all, ``every`` apart (h or e.g. ``"1 week"``).
 
         Parameters
@@ -171,7 +195,13 @@ class Dose:
     __radd__ = __add__
 
     def describe(self) -> str:
-        """The dose in one line of text (amount, site, infusion, times)."""
+        """The dose in one line of text (amount, site, infusion, times).
+
+        Returns
+        -------
+        str
+            For example ``"12 mg lumbar at 0 h, then every 168 h x 3 more"``.
+        """
         amt = f"{self.amount:g} mg" if isinstance(self.amount, float) else f"({self.amount}) mg per subject"
         what = f"{amt} {self.site}"
         if self.rate is not None:
@@ -184,7 +214,7 @@ class Dose:
         return f"{what} {when}"
 
 
-def bolus(amount: float | str, site: str, time: float | str = 0.0, **kw) -> Dose:
+def bolus(amount: float | str, site: str, time: float | str = 0.0, **kw: object) -> Dose:
     """A bolus dose (all of ``amount`` at ``time``).
 
     Parameters
@@ -212,7 +242,7 @@ def bolus(amount: float | str, site: str, time: float | str = 0.0, **kw) -> Dose
 
 
 def infusion(amount: float | str, site: str, time: float | str = 0.0, *, rate: float | str | None = None,
-             duration: float | str | None = None, **kw) -> Dose:
+             duration: float | str | None = None, **kw: object) -> Dose:
     """A zero-order infusion, given by its rate or its duration (never both).
 
     Parameters
@@ -250,7 +280,7 @@ def infusion(amount: float | str, site: str, time: float | str = 0.0, *, rate: f
     return Dose(amount, site, time, rate=rate, duration=duration, **kw)
 
 
-def oral(amount: float | str, time: float | str = 0.0, site: str = "oral", **kw) -> Dose:
+def oral(amount: float | str, time: float | str = 0.0, site: str = "oral", **kw: object) -> Dose:
     """An oral dose (a bolus into the model's ``oral`` site unless ``site`` says otherwise).
 
     Parameters
@@ -307,7 +337,8 @@ class Regimen:
 
     __slots__ = ("doses", "_end", "label", "_origin")
 
-    def __init__(self, doses=(), *, end=None, label: str = "", origin=None):
+    def __init__(self, doses: Dose | Iterable[Dose] = (), *, end: float | None = None, label: str = "",
+                 origin: float | None = None) -> None:
         if isinstance(doses, Dose):
             doses = [doses]
         doses = tuple(doses)
@@ -333,7 +364,7 @@ class Regimen:
 
     __radd__ = __add__
 
-    def shift(self, dt) -> "Regimen":
+    def shift(self, dt: float | str) -> Regimen:
         """The regimen moved later by ``dt``; ``end`` and ``origin`` move with it.
 
         Parameters
@@ -351,7 +382,7 @@ class Regimen:
                        end=None if self._end is None else self._end + dt, label=self.label,
                        origin=None if self._origin is None else self._origin + dt)
 
-    def then(self, other: "Regimen", gap=0.0) -> "Regimen":
+    def then(self, other: Regimen | Dose, gap: float | str = 0.0) -> Regimen:
         """``other`` shifted so that its origin (first dose unless set) is at this regimen's end (plus ``gap``).
 
         Parameters
@@ -376,7 +407,7 @@ class Regimen:
             other = Regimen([other])
         return self + other.shift(self.end + _time(gap, "gap") - other.origin)
 
-    def repeat(self, every, n: int) -> "Regimen":
+    def repeat(self, every: float | str, n: int) -> Regimen:
         """The whole regimen ``n`` times, each copy ``every`` after the previous.
 
         Parameters
@@ -438,7 +469,13 @@ class Regimen:
 
     # views ---------------------------------------------------------------
     def expand(self) -> list[Dose]:
-        """Single doses, II/ADDL unrolled, sorted by time (stable)."""
+        """Single doses, II/ADDL unrolled, sorted by time (stable).
+
+        Returns
+        -------
+        list of Dose
+            One dose per administration (``ii = 0``, ``addl = 0``).
+        """
         singles = [s for d in self.doses for s in d.expand()]
         return sorted(singles, key=lambda d: d.time)
 
@@ -499,19 +536,37 @@ class Regimen:
         return f"Regimen({len(self)} doses, {self.start:g}-{self.end:g} h{', ' + self.label if self.label else ''})"
 
     def describe(self) -> str:
-        """The regimen as text, one dose (or repeated dose) per line."""
+        """The regimen as text, one dose (or repeated dose) per line.
+
+        Returns
+        -------
+        str
+            The lines of :meth:`Dose.describe`, or ``"(no doses)"``.
+        """
         lines = [d.describe() for d in self.doses]
         return "\n".join(lines) if lines else "(no doses)"
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per single dose: time_h, day, amount_mg, site, rate, duration, drug, label."""
+        """One row per single dose.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``time_h``, ``day``, ``amount_mg`` (a number, or the expression text),
+            ``site``, ``rate_mg_per_h``, ``duration_h``, ``drug``, ``label``; sorted by time.
+
+        Examples
+        --------
+        >>> Dose("12 mg", "lumbar").repeat("1 d", 2).to_frame()["time_h"].tolist()
+        [0.0, 24.0]
+        """
         rows = [{"time_h": d.time, "day": d.time / 24.0, "amount_mg": d.amount, "site": d.site,
                  "rate_mg_per_h": d.rate, "duration_h": d.duration, "drug": d.drug, "label": d.label}
                 for d in self.expand()]
         return pd.DataFrame(rows, columns=["time_h", "day", "amount_mg", "site", "rate_mg_per_h",
                                            "duration_h", "drug", "label"])
 
-    def to_nonmem(self, id: int = 1, model=None, compact: bool = True) -> pd.DataFrame:
+    def to_nonmem(self, id: int = 1, model: Model | None = None, compact: bool = True) -> pd.DataFrame:
         """NONMEM-style event table: ``ID TIME AMT CMT EVID II ADDL RATE``.
 
         ``CMT`` is the site or compartment name; with ``model`` given, a dose

@@ -61,7 +61,7 @@ class Expression:
     _tree: ast.AST
 
     @classmethod
-    def parse(cls, text, field: str = "expression") -> "Expression":
+    def parse(cls, text: str | float, field: str = "expression") -> Expression:
         """Parse and check ``text`` (a name, a number or an arithmetic expression).
 
         Parameters
@@ -151,8 +151,25 @@ class Expression:
             return None
         return float(self.evaluate({}))
 
-    def evaluate(self, columns: dict[str, np.ndarray]):
-        """Evaluate over ``columns`` (name -> array), vectorised; returns an array (or a float)."""
+    def evaluate(self, columns: dict[str, np.ndarray]) -> np.ndarray | float:
+        """Evaluate over ``columns`` (name -> array), vectorised.
+
+        Parameters
+        ----------
+        columns : dict of str to ndarray
+            A value (scalar or array, one per subject) for every name in :attr:`names`.
+
+        Returns
+        -------
+        ndarray or float
+            The value per subject (broadcast from the columns), or a float for a constant.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> Expression.parse("CL * 2").evaluate({"CL": np.array([1.0, 2.0])})
+        array([2., 4.])
+        """
         return _eval(self._tree, columns)
 
     def __str__(self) -> str:

@@ -27,6 +27,7 @@ Models are written in TOML (see ``models/*.toml``) or built in Python.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -168,7 +169,7 @@ class Model:
         check_choice("site", name, self.site_names, ModelError)
         raise AssertionError  # pragma: no cover
 
-    def with_parameters(self, extra) -> "Model":
+    def with_parameters(self, extra: Iterable[str | Parameter]) -> Model:
         """A copy that also declares ``extra`` parameters (names or Parameter).
 
         Parameters
@@ -185,8 +186,11 @@ class Model:
         add = [p if isinstance(p, Parameter) else Parameter(p) for p in extra]
         return replace(self, parameters=self.parameters + tuple(p for p in add if p.name not in have))
 
-    def extend(self, *, name=None, compartments=(), transfers=(), sites=(), parameters=(),
-               derived=(), description=None) -> "Model":
+    def extend(self, *, name: str | None = None, compartments: Iterable[Compartment] = (),
+               transfers: Iterable[Transfer] = (), sites: Iterable[Site] = (),
+               parameters: Iterable[str | Parameter] = (),
+               derived: Iterable[tuple[str, str]] | dict[str, str] = (),
+               description: str | None = None) -> Model:
         """A new model with more compartments, transfers, sites or parameters.
 
         Parameters
@@ -412,7 +416,7 @@ class Model:
                    head.get("description", ""), source, refs)
 
     @classmethod
-    def from_toml(cls, path) -> "Model":
+    def from_toml(cls, path: str | Path) -> Model:
         """Read a model file (TOML).
 
         Parameters

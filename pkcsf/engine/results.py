@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -9,11 +10,30 @@ import pandas as pd
 from pkcsf.core.errors import SolverError, Status, check_choice
 from pkcsf.core.units import concentration_factor
 
+if TYPE_CHECKING:
+    from pkcsf.engine.simulate import Problem
+
 __all__ = ["SimulationResult"]
 
 
 class SimulationResult:
     """The outcome of :func:`pkcsf.engine.simulate`.
+
+    Built by the engine, not by users.
+
+    Parameters
+    ----------
+    problem : Problem
+        The prepared problem (:func:`pkcsf.prepare`): model, times, saved states, parameters.
+    amounts : ndarray, shape (N, T, S)
+        Amounts (mg) of the saved states at each output time.
+    status : ndarray of int, shape (N,)
+        :class:`~pkcsf.core.errors.Status` code per subject.
+    counters : ndarray of int, shape (N, 5)
+        Per subject: steps, rejected steps, right-hand side evaluations, LU factorisations, matrix
+        exponentials.
+    elapsed : float
+        Wall time of the solve, s.
 
     Attributes
     ----------
@@ -32,14 +52,30 @@ class SimulationResult:
         :class:`~pkcsf.core.errors.Status` code per subject (0 = solved).
     ids : ndarray, shape (N,)
         Subject identifiers (the ``ID`` column of the parameters, or 0..N-1).
-    solver, rtol, atol : the settings used.
+    solver : str
+        The method used (``"exact"``, ``"lsoda"``, ...).
+    rtol, atol : float
+        The tolerances used.
     stats : dict
         Work counters summed over subjects (steps, rejected steps, right-hand
         side evaluations, LU factorisations, matrix exponentials) and the
         wall time of the solve.
+
+    Examples
+    --------
+    >>> import pkcsf as pk
+    >>> m = pk.load_model("reference_p1")
+    >>> res = pk.simulate(m, pk.Dose(10, "icv"), {k: 1.0 for k in m.parameter_names}, times=[0, 1, 2])
+    >>> res
+    SimulationResult(model='reference_p1', subjects=1, times=3, states=7, solver='exact', failed=0)
+    >>> res.concentration("csf_ventricular").shape
+    (1, 3)
+    >>> list(res.to_frame().columns)
+    ['id', 'time', 'compartment', 'value', 'unit']
     """
 
-    def __init__(self, problem, amounts, status, counters, elapsed):
+    def __init__(self, problem: Problem, amounts: np.ndarray, status: np.ndarray, counters: np.ndarray,
+                 elapsed: float) -> None:
         self.problem = problem
         self.times = problem.times
         self.amounts = amounts
@@ -86,7 +122,14 @@ class SimulationResult:
         return self.status == Status.SUCCESS
 
     def failures(self) -> pd.DataFrame:
-        """One row per failed subject: id, status, message."""
+        """One row per failed subject.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``id``, ``status`` (the :class:`~pkcsf.core.errors.Status` name) and ``message``;
+            empty when every subject was solved.
+        """
         bad = np.flatnonzero(self.status != 0)
         return pd.DataFrame({"id": self.ids[bad], "status": [Status(int(s)).name for s in self.status[bad]],
                              "message": [Status(int(s)).message for s in self.status[bad]]})
@@ -120,7 +163,13 @@ class SimulationResult:
         return self.names.index(check_choice("compartment", name, self.names, SolverError))
 
     def concentrations(self) -> np.ndarray:
-        """Concentrations (mg/L) for states with a volume; amounts for the others. Shape (N, T, S)."""
+        """Concentrations (mg/L) for states with a volume; amounts for the others.
+
+        Returns
+        -------
+        ndarray, shape (N, T, S)
+            mg/L, or mg for the states without a volume (see :attr:`units`).
+        """
         return self.amounts / self.volumes[:, None, :]
 
     def concentration(self, name: str, unit: str = "mg/L", mw: float | None = None) -> np.ndarray:
@@ -161,14 +210,25 @@ class SimulationResult:
         return self.amounts[:, :, self.index(name)]
 
     def total_mass(self) -> np.ndarray:
-        """Drug mass in all compartments plus eliminated (mg), shape (N, T): the dose given so far."""
+        """Drug mass in all compartments plus eliminated: the dose given so far.
+
+        Returns
+        -------
+        ndarray, shape (N, T)
+            mg.
+
+        Raises
+        ------
+        SolverError
+            When some states were not saved (``outputs`` was given).
+        """
         cm = self.problem.compiled
         if len(self.names) != cm.n_states:
             raise SolverError("total_mass", self.names, "needs every state saved (outputs=None)")
         return self.amounts[:, :, cm.is_mass].sum(axis=2)
 
     def to_frame(self, kind: str = "concentration", *, unit: str | None = None, mw: float | None = None,
-                 compartments=None) -> pd.DataFrame:
+                 compartments: list[str] | None = None) -> pd.DataFrame:
         """Tidy table with columns ``id, time, compartment, value, unit``.
 
         ``kind='concentration'`` gives mg/L (or ``unit``, e.g. ``"umol/L"``
