@@ -43,6 +43,13 @@ __all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``pkcsf`` argument parser with every sub-command (docs/cli.md, ``pkcsf --help``).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; ``parse_args`` gives the namespace :func:`main` dispatches on.
+    """
     common = _common()
     parser = _Parser(
         prog=PROG, formatter_class=_F,
@@ -87,8 +94,27 @@ def _on_sigterm(signum, frame):
     raise _Terminated()
 
 
-def main(argv=None) -> int:
-    """Entry point of the ``pkcsf`` console script; returns the exit code."""
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pkcsf`` console script.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code (docs/cli.md): 0 success (also ``--help``, ``--version``); 1 unexpected failure
+        (traceback shown); 2 bad input or usage (one line ``pkcsf: error: ...`` on stderr naming the
+        field, the value and the rule; nothing written); 130 interrupted (Ctrl-C); 143 terminated.
+
+    Examples
+    --------
+    >>> from pkcsf.cli import main
+    >>> main(["drugs"])  # doctest: +SKIP
+    0
+    """
     import signal
     import threading
 

@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pkcsf.core.errors import SolverError, Status, check_choice
 from pkcsf.core.units import concentration_factor
-
-if TYPE_CHECKING:
-    from pkcsf.engine.simulate import Problem
 
 __all__ = ["SimulationResult"]
 
@@ -23,7 +20,7 @@ class SimulationResult:
 
     Parameters
     ----------
-    problem : Problem
+    problem : pkcsf.engine.simulate.Problem
         The prepared problem (:func:`pkcsf.prepare`): model, times, saved states, parameters.
     amounts : ndarray, shape (N, T, S)
         Amounts (mg) of the saved states at each output time.
@@ -74,7 +71,8 @@ class SimulationResult:
     ['id', 'time', 'compartment', 'value', 'unit']
     """
 
-    def __init__(self, problem: Problem, amounts: np.ndarray, status: np.ndarray, counters: np.ndarray,
+    # problem is a Problem; naming the class here would import pkcsf.engine.simulate, which imports this module
+    def __init__(self, problem: Any, amounts: np.ndarray, status: np.ndarray, counters: np.ndarray,
                  elapsed: float) -> None:
         self.problem = problem
         self.times = problem.times

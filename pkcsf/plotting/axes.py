@@ -3,6 +3,9 @@ threshold lines and their labels, legends.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from pkcsf.plotting.style import (
@@ -17,6 +20,16 @@ from pkcsf.plotting.style import (
     pretty_unit,
     threshold_text,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.legend import Legend
+
+#: What the figures read: a scenario result (``pkcsf.clinical.scenario.ScenarioResult``) or one of its
+#: arms (``ArmResult``). Named in the docs, not imported: plotting sits below the clinical layer
+#: (tests/test_layers.py), and reads only the attributes ``arms``, ``profiles``, ``groups``, ``times``.
+ScenarioLike = Any
 
 
 # ------------------------------------------------------------ result access
@@ -332,11 +345,27 @@ def _strip_threshold_labels(ax):
             t.remove()
 
 
-def add_legend(fig_or_axes, *, ncol=None, where="below", title=None, extra=None):
+def add_legend(fig_or_axes: Figure | Axes | Sequence[Axes], *, ncol: int | None = None, where: str = "below",
+               title: str | None = None, extra: Iterable[tuple[Any, str]] | None = None) -> Legend | None:
     """One legend for a figure (or an Axes), built from the unique labels of its panels, outside the data.
 
-    ``where``: ``"below"`` (centred under the panels) or ``"right"``.
-    Returns the Legend.
+    Parameters
+    ----------
+    fig_or_axes : Figure, Axes or sequence of Axes
+        A figure gets one legend for all its panels; Axes get it beside the last one.
+    ncol : int, optional
+        Columns (default: up to 4 below, 1 on the right), reduced so the entries fit the figure width.
+    where : {"below", "right"}
+        Centred under the panels, or right of them.
+    title : str, optional
+        Legend title.
+    extra : iterable of (handle, label), optional
+        Entries to add after those of the panels.
+
+    Returns
+    -------
+    matplotlib.legend.Legend or None
+        None when no panel has a labelled artist.
     """
     axes = _as_axes_list(fig_or_axes)
     fig = axes[0].figure
@@ -376,8 +405,19 @@ def add_legend(fig_or_axes, *, ncol=None, where="below", title=None, extra=None)
     return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.25, 1.0), **kw)
 
 
-def is_fig_target(obj) -> bool:
-    """True for a Figure (draw one legend for all its panels), False for an Axes."""
+def is_fig_target(obj: object) -> bool:
+    """True for a Figure (draw one legend for all its panels), False for an Axes.
+
+    Parameters
+    ----------
+    obj : Figure, Axes or other
+        What a plotting function was given to draw its legend on.
+
+    Returns
+    -------
+    bool
+        Whether ``obj`` is a figure (has ``get_axes`` but no ``plot``).
+    """
     return hasattr(obj, "get_axes") and not hasattr(obj, "plot")
 
 

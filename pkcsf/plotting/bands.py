@@ -1,10 +1,14 @@
 """Population figures: bands (median, percentiles, typical patient) and time above a threshold."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from pkcsf.analysis.readouts import percentiles
 from pkcsf.plotting.axes import (
+    ScenarioLike,
     _arm,
     _conc_axis,
     _days,
@@ -38,6 +42,9 @@ from pkcsf.plotting.style import (
     threshold_text,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 
 # ------------------------------------------------------------ population
 def _spans_decades(med, hi, decades: float = 2.0) -> bool:
@@ -55,13 +62,64 @@ def _spans_decades(med, hi, decades: float = 2.0) -> bool:
     return bool(tail.size) and top / float(tail.min()) > 10.0 ** decades
 
 
-def population_band(result, arm=None, *, group, drug=None, q=(5, 95), log="auto", thresholds=True, doses=True,
-                    floor=1e-4, ax=None, title=None, legend=True, color=None, short_labels=False):
+def population_band(result: ScenarioLike, arm: str | None = None, *, group: str, drug: str | None = None,
+                    q: tuple[float, float] = (5, 95), log: bool | str = "auto",
+                    thresholds: bool | str | Sequence[str] = True, doses: bool = True, floor: float = 1e-4,
+                    ax: Axes | None = None, title: str | None = None, legend: bool = True,
+                    color: str | None = None, short_labels: bool = False) -> Axes:
     """Population band of one compartment group: median line, ``q`` band shaded, typical subject dashed.
 
     When the drug has no sourced between-subject variability the band collapses onto the median;
-    the panel then says so (it is not a plotting error). ``log="auto"`` (default) uses a log concentration
-    axis when the band spans more than two decades (a single injection washing out), else a linear one.
+    the panel then says so (it is not a plotting error).
+
+    Parameters
+    ----------
+    result : ScenarioResult or ArmResult
+        From :func:`pkcsf.simulate_drug` / :func:`pkcsf.run` (or one arm of it).
+    arm : str, optional
+        Arm name (default: the first arm).
+    group : str
+        The compartment group (``"ventricular"``, ``"lumbar"``, ...).
+    drug : str, optional
+        Drug of a combination arm (default: the arm's first drug).
+    q : (float, float)
+        Percentiles of the shaded band (default 5-95).
+    log : bool or "auto"
+        Log concentration axis; ``"auto"`` (default) when the band spans more than two decades (a single
+        injection washing out), else linear.
+    thresholds : bool, str or list of str
+        Draw the drug's (or the scenario's) thresholds, or only the named ones; False for none.
+    doses : bool
+        Dose markers (route-coloured triangles) on the time axis.
+    floor : float
+        Lower end of a log axis relative to the highest value shown (default 1e-4: four decades).
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (default: a new figure).
+    title : str, optional
+        Title (default: drug, arm and what the line shows; ``""`` for none).
+    legend : bool
+        Add one legend below the panels.
+    color : str, optional
+        Band colour (default: the group's colour).
+    short_labels : bool
+        Label thresholds by value only (inner panels of a grid).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The panel.
+
+    Raises
+    ------
+    ScenarioError
+        An unknown arm, drug or group, or a ``log`` other than True, False, "auto".
+
+    Examples
+    --------
+    >>> import pkcsf as pk
+    >>> from pkcsf import plotting as pp
+    >>> res = pk.simulate_drug("methotrexate", "12 mg ommaya once", subjects=200, days=2)  # doctest: +SKIP
+    >>> ax = pp.population_band(res, group="ventricular")  # doctest: +SKIP
     """
     name, a = _arm(result, arm)
     drug = _drug(a, drug)
@@ -112,13 +170,45 @@ def population_band(result, arm=None, *, group, drug=None, q=(5, 95), log="auto"
     return ax
 
 
-def population_bands(result, groups, arms=None, *, drug=None, q=(5, 95), log="auto", thresholds=True, axes=None,
-                     legend=True, title=None, floor=1e-4, rows="arms"):
+def population_bands(result: ScenarioLike, groups: Sequence[str] | str, arms: Sequence[str] | None = None, *,
+                     drug: str | None = None, q: tuple[float, float] = (5, 95), log: bool | str = "auto",
+                     thresholds: bool | str | Sequence[str] = True, axes: np.ndarray | None = None,
+                     legend: bool = True, title: str | None = None, floor: float = 1e-4,
+                     rows: str = "arms") -> np.ndarray:
     """Grid of :func:`population_band`, one panel per arm and compartment group.
 
-    ``rows="arms"`` (default): rows are arms, columns groups; ``rows="groups"``: rows are groups, columns
-    arms (narrower when there are more groups than arms). ``log="auto"`` decides per panel (see
-    :func:`population_band`). Returns the 2-D array of Axes, indexed ``[arm, group]`` in both layouts.
+    Parameters
+    ----------
+    result : ScenarioResult
+        From :func:`pkcsf.simulate_drug` / :func:`pkcsf.run`.
+    groups : str or list of str
+        Compartment groups.
+    arms : list of str, optional
+        Arms to show, in order (default: all).
+    drug : str, optional
+        Drug of a combination arm (default: the arm's first drug).
+    q : (float, float)
+        Percentiles of the shaded bands.
+    log : bool or "auto"
+        As in :func:`population_band`, decided per panel.
+    thresholds : bool, str or list of str
+        Draw the drug's (or the scenario's) thresholds, or only the named ones; False for none.
+    axes : array of Axes, optional
+        Draw into these (shape of the grid; default: a new figure).
+    legend : bool
+        Add one legend below the panels.
+    title : str, optional
+        Figure title.
+    floor : float
+        Lower end of a log axis relative to the highest value shown (default 1e-4: four decades).
+    rows : {"arms", "groups"}
+        ``"arms"`` (default): rows are arms, columns groups; ``"groups"``: rows are groups, columns arms
+        (narrower when there are more groups than arms).
+
+    Returns
+    -------
+    ndarray of Axes, shape (n_arms, n_groups)
+        Indexed ``[arm, group]`` in both layouts.
     """
     from pkcsf.core.errors import ScenarioError, check_choice
 
@@ -153,12 +243,46 @@ def population_bands(result, groups, arms=None, *, drug=None, q=(5, 95), log="au
 
 
 # --------------------------------------------------------------- summaries
-def time_above(result, threshold=None, *, groups=None, arms=None, drug=None, unit="h", per_dose=False, q=(5, 95),
-               ax=None, title=None, legend=True):
+def time_above(result: ScenarioLike, threshold: str | None = None, *, groups: Sequence[str] | str | None = None,
+               arms: Sequence[str] | None = None, drug: str | None = None, unit: str = "h", per_dose: bool = False,
+               q: tuple[float, float] = (5, 95), ax: Axes | None = None, title: str | None = None,
+               legend: bool = True) -> Axes:
     """Time above a threshold per arm (bars: median; whiskers: ``q`` percentiles), one bar per compartment group.
 
-    ``threshold`` is a threshold name of the metrics (default: the drug's first); ``unit`` ``"h"`` or ``"days"``.
-    ``per_dose=True`` divides by the number of doses of each arm (time above per injection).
+    Parameters
+    ----------
+    result : ScenarioResult
+        From :func:`pkcsf.simulate_drug` / :func:`pkcsf.run`, with a time-above read-out.
+    threshold : str, optional
+        A threshold name of the read-outs (default: the drug's first).
+    groups : list of str, optional
+        Compartment groups (``"ventricular"``, ``"lumbar"``, ...; default: all of the arm's).
+    arms : list of str, optional
+        Arms to show, in order (default: all).
+    drug : str, optional
+        Drug (default: each arm's first).
+    unit : {"h", "days"}
+        Unit of the bars.
+    per_dose : bool
+        Divide by the number of doses of each arm (time above per injection).
+    q : (float, float)
+        Percentiles of the whiskers.
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (default: a new figure).
+    title : str, optional
+        Title (default: drug, arm and what the line shows; ``""`` for none).
+    legend : bool
+        Add one legend below the panels.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The panel.
+
+    Raises
+    ------
+    ScenarioError
+        A result without a time-above read-out, or an unknown ``threshold``.
     """
     names = list(result.arms) if arms is None else list(arms)
     m = result.metrics()

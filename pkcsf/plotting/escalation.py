@@ -1,6 +1,9 @@
 """Dose-escalation figures: operating characteristics of designs, exposure per dose, exposure-toxicity links."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from pkcsf.plotting.axes import (
@@ -18,6 +21,13 @@ from pkcsf.plotting.style import (
     _series_color,
     pretty_unit,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+#: Trial results of one or several designs: ``pkcsf.trials.TrialResults``, an escalation result
+#: (``.trials``) or a dict/list of them. Named, not imported: plotting and trials are sibling layers.
+TrialsLike = Any
 
 
 # ------------------------------------------------------------ escalation
@@ -75,10 +85,38 @@ def _true_mtd(t, target):
     return int(np.argmin(np.abs(p - target)))
 
 
-def p_select(results, *, target=0.3, dose_unit="mg", ax=None, title=None, legend=True):
+def p_select(results: TrialsLike, *, target: float = 0.3, dose_unit: str = "mg", ax: Axes | None = None,
+             title: str | None = None, legend: bool = True) -> Axes:
     """Probability that each dose (or none) is selected as the MTD, per design.
 
     The true MTD (the dose whose true DLT probability is closest to ``target``) is shaded.
+
+    Parameters
+    ----------
+    results : TrialResults, escalation result, or dict or list of them
+        Operating characteristics of one or several designs (:func:`pkcsf.trials.simulate_trials`,
+        :func:`pkcsf.simulate_escalation`); a dict labels each design.
+    target : float
+        Target DLT probability: the true MTD (closest true P(DLT)) is marked.
+    dose_unit : str
+        Unit written on the dose axis (default ``"mg"``).
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (default: a new figure).
+    title : str, optional
+        Title (default: what is shown; ``""`` for none).
+    legend : bool
+        Add a legend below the panel.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Grouped bars, one group per dose plus "none".
+
+    Examples
+    --------
+    >>> from pkcsf import plotting as pp, trials
+    >>> res = trials.simulate_trials("3+3", [10, 20, 40], p_dlt=[0.05, 0.15, 0.4], n_trials=200, seed=1)
+    >>> ax = pp.p_select(res)
     """
     trials = _trial_dict(results)
     made = ax is None
@@ -97,8 +135,29 @@ def p_select(results, *, target=0.3, dose_unit="mg", ax=None, title=None, legend
     return ax
 
 
-def patients_per_dose(results, *, dose_unit="mg", ax=None, title=None, legend=True):
-    """Expected number of patients treated at each dose, per design."""
+def patients_per_dose(results: TrialsLike, *, dose_unit: str = "mg", ax: Axes | None = None,
+                      title: str | None = None, legend: bool = True) -> Axes:
+    """Expected number of patients treated at each dose, per design.
+
+    Parameters
+    ----------
+    results : TrialResults, escalation result, or dict or list of them
+        Operating characteristics of one or several designs (:func:`pkcsf.trials.simulate_trials`,
+        :func:`pkcsf.simulate_escalation`); a dict labels each design.
+    dose_unit : str
+        Unit written on the dose axis (default ``"mg"``).
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (default: a new figure).
+    title : str, optional
+        Title (default: what is shown; ``""`` for none).
+    legend : bool
+        Add a legend below the panel.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Grouped bars, one group per dose.
+    """
     trials = _trial_dict(results)
     made = ax is None
     if made:
@@ -115,8 +174,31 @@ def patients_per_dose(results, *, dose_unit="mg", ax=None, title=None, legend=Tr
     return ax
 
 
-def dlt_rate(results, *, target=0.3, dose_unit="mg", ax=None, title=None, legend=True):
-    """True DLT probability per dose (line) and the pooled observed DLT rate of each design (markers)."""
+def dlt_rate(results: TrialsLike, *, target: float = 0.3, dose_unit: str = "mg", ax: Axes | None = None,
+             title: str | None = None, legend: bool = True) -> Axes:
+    """True DLT probability per dose (line) and the pooled observed DLT rate of each design (markers).
+
+    Parameters
+    ----------
+    results : TrialResults, escalation result, or dict or list of them
+        Operating characteristics of one or several designs (:func:`pkcsf.trials.simulate_trials`,
+        :func:`pkcsf.simulate_escalation`); a dict labels each design.
+    target : float
+        Target DLT probability, drawn as a horizontal line.
+    dose_unit : str
+        Unit written on the dose axis (default ``"mg"``).
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (default: a new figure).
+    title : str, optional
+        Title (default: what is shown; ``""`` for none).
+    legend : bool
+        Add a legend below the panel.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The panel.
+    """
     trials = _trial_dict(results)
     made = ax is None
     if made:
@@ -156,14 +238,42 @@ def _percent_formatter():
     return PercentFormatter(1.0, decimals=0)
 
 
-def exposure_by_dose(exposures, doses=None, *, exposure_label="exposure", exposure_unit="", dose_unit="mg",
-                     log=True, link=None, ax=None, title=None, legend=True):
+def exposure_by_dose(exposures: Any, doses: Any = None, *, exposure_label: str = "exposure",
+                     exposure_unit: str = "", dose_unit: str = "mg", log: bool = True,
+                     link: Callable[[np.ndarray], np.ndarray] | None = None, ax: Axes | None = None,
+                     title: str | None = None, legend: bool = True) -> Axes:
     """Distribution of the per-patient exposure at each dose (box: quartiles; whiskers: 5-95 %).
 
-    ``exposures``: array (K, m), a list of K arrays, a dict {dose: array}, a TrialResults with exposure
-    percentiles (drawn as 5-50-95 % ranges), or an escalation result with ``.exposures``.
-    ``link`` (callable exposure -> P(DLT), e.g. :class:`pkcsf.trials.LogisticExposureToxicity`) adds the
-    exposure-toxicity curve on a second axis.
+    Parameters
+    ----------
+    exposures : array, list, dict, DataFrame, TrialResults or escalation result
+        An array (K, m), a list of K arrays, a dict {dose: array}, a DataFrame with one column per dose, a
+        TrialResults with exposure percentiles (drawn as 5-50-95 % ranges), or an escalation result with
+        ``.exposures``.
+    doses : array-like, shape (K,), optional
+        Dose of each level (default: from ``exposures``, else 1..K).
+    exposure_label : str
+        Name of the exposure on its axis (``"CSF AUC"``).
+    exposure_unit : str
+        Unit of the exposure (written on the axis).
+    dose_unit : str
+        Unit written on the dose axis (default ``"mg"``).
+    log : bool
+        Log exposure axis.
+    link : callable, optional
+        Exposure -> P(DLT) (e.g. :class:`pkcsf.trials.LogisticExposureToxicity`): adds the DLT probability
+        at each dose's median exposure on a second axis.
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (default: a new figure).
+    title : str, optional
+        Title (default: what is shown; ``""`` for none).
+    legend : bool
+        Add a legend below the panel.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The panel (the second axis of ``link`` is its twin).
     """
     made = ax is None
     if made:
@@ -228,13 +338,42 @@ def exposure_by_dose(exposures, doses=None, *, exposure_label="exposure", exposu
     return ax
 
 
-def exposure_toxicity(link, exposures=None, doses=None, *, exposure_label="exposure", exposure_unit="",
-                      dose_unit="mg", target=0.3, ax=None, title=None, legend=True):
+def exposure_toxicity(link: Any, exposures: Any = None, doses: Any = None, *, exposure_label: str = "exposure",
+                      exposure_unit: str = "", dose_unit: str = "mg", target: float = 0.3, ax: Axes | None = None,
+                      title: str | None = None, legend: bool = True) -> Axes:
     """An exposure-toxicity link as a curve (P(DLT) against exposure, log axis), with each dose's exposure range.
 
-    ``link`` may be an escalation result (its ``.link``, ``.exposures``, ``.doses`` and ``.exposure_unit`` are
-    used). For each dose a horizontal bar spans the 5-95 % exposure of its patients at the height of the
+    For each dose a horizontal bar spans the 5-95 % exposure of its patients at the height of the
     DLT probability at the median exposure (dot), labelled with the dose.
+
+    Parameters
+    ----------
+    link : callable or escalation result
+        Exposure -> P(DLT) (e.g. :class:`pkcsf.trials.LogisticExposureToxicity`), or an escalation result
+        whose ``.link``, ``.exposures``, ``.doses`` and ``.exposure_unit`` are used.
+    exposures : optional
+        Per-patient exposures per dose, as in :func:`exposure_by_dose`.
+    doses : array-like, optional
+        Dose of each level (labels).
+    exposure_label : str
+        Name of the exposure on its axis (``"CSF AUC"``).
+    exposure_unit : str
+        Unit of the exposure (written on the axis).
+    dose_unit : str
+        Unit written on the dose axis (default ``"mg"``).
+    target : float
+        Target DLT probability, drawn as a horizontal line.
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (default: a new figure).
+    title : str, optional
+        Title (default: what is shown; ``""`` for none).
+    legend : bool
+        Add a legend below the panel.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The panel.
     """
     if hasattr(link, "link") and hasattr(link, "exposures"):
         res = link
@@ -286,13 +425,52 @@ def exposure_toxicity(link, exposures=None, doses=None, *, exposure_label="expos
     return ax
 
 
-def escalation(results, *, exposures=None, exposure_label="exposure", exposure_unit="", target=0.3,
-               dose_unit="mg", link=None, axes=None, title=None, legend=True):
-    """Operating characteristics of dose-escalation designs on a 2 x 2 grid (array of 4 Axes).
+def escalation(results: TrialsLike, *, exposures: Any = None, exposure_label: str = "exposure",
+               exposure_unit: str = "", target: float = 0.3, dose_unit: str = "mg",
+               link: Callable[[np.ndarray], np.ndarray] | None = None, axes: Any = None, title: str | None = None,
+               legend: bool = True) -> np.ndarray:
+    """Operating characteristics of dose-escalation designs on a 2 x 2 grid.
 
     P(select) per dose (and none), patients per dose, DLT rate true vs observed, and the exposure
-    distribution per dose (from ``exposures``, the result's ``.exposures`` or the exposure percentiles
-    of the trial results; the panel is left out when there is no exposure).
+    distribution per dose (the panel is left out when there is no exposure).
+
+    Parameters
+    ----------
+    results : TrialResults, escalation result, or dict or list of them
+        Operating characteristics of one or several designs (:func:`pkcsf.trials.simulate_trials`,
+        :func:`pkcsf.simulate_escalation`); a dict labels each design.
+    exposures : optional
+        Per-patient exposures per dose (as in :func:`exposure_by_dose`); default: the result's
+        ``.exposures`` or the exposure percentiles of the trial results.
+    exposure_label : str
+        Name of the exposure on its axis (``"CSF AUC"``).
+    exposure_unit : str
+        Unit of the exposure (written on the axis).
+    target : float
+        Target DLT probability: the true MTD (closest true P(DLT)) is marked.
+    dose_unit : str
+        Unit written on the dose axis (default ``"mg"``).
+    link : callable, optional
+        Exposure -> P(DLT), drawn on the exposure panel.
+    axes : array of 4 Axes, optional
+        Draw into these (default: a new 2 x 2 figure).
+    title : str, optional
+        Figure title.
+    legend : bool
+        Add one legend below the panels.
+
+    Returns
+    -------
+    ndarray of Axes, shape (4,)
+        P(select), patients per dose, DLT rate, exposure.
+
+    Examples
+    --------
+    >>> from pkcsf import plotting as pp, trials
+    >>> res = {d: trials.simulate_trials(d, [10, 20, 40], p_dlt=[0.05, 0.15, 0.4], n_trials=200, seed=1)
+    ...        for d in ("3+3", "boin")}
+    >>> pp.escalation(res).shape
+    (4,)
     """
     trials = _trial_dict(results)
     if exposures is None:

@@ -1,14 +1,19 @@
 """Figure of an individual forecast: observations, population and individual predictions, posterior interval."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from pkcsf.plotting.style import FONT, GROUP_COLORS, LABEL_FONT, PALETTE, SMALL_FONT, TITLE_FONT, _new_axes, pretty_unit
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = ["forecast_plot"]
 
 
-def forecast_plot(result, *, group: str | None = None, ax=None):
+def forecast_plot(result: Any, *, group: str | None = None, ax: Axes | None = None) -> Axes | np.ndarray:
     """One panel per observed group (or ``group``): DV, PRED (dashed), IPRED (solid) and its interval (band).
 
     Parameters

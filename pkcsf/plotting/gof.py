@@ -9,10 +9,17 @@ Both take frames (no scenario objects), so that any tool's output can be drawn:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from pkcsf.core.errors import OutputError
 from pkcsf.plotting.style import FONT, GROUP_COLORS, LABEL_FONT, PALETTE, SMALL_FONT, TITLE_FONT, _new_axes, pretty_unit
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
 
 __all__ = ["gof_plot", "vpc_plot", "vpc_bands", "prediction_corrected"]
 
@@ -44,7 +51,7 @@ def _identity(ax, values, log):
     ax.set_ylim(lo, hi)
 
 
-def gof_plot(obs, *, log: bool = True, axes=None):
+def gof_plot(obs: pd.DataFrame, *, log: bool = True, axes: Sequence[Axes] | np.ndarray | None = None) -> np.ndarray:
     """Goodness of fit: DV vs PRED, DV vs IPRED (identity line), and the residual vs time and vs PRED
     (``ln(DV/PRED)`` with ``log``, else ``DV - PRED``).
 
@@ -55,10 +62,17 @@ def gof_plot(obs, *, log: bool = True, axes=None):
     log : bool
         Log axes for the concentration panels (default; CSF concentrations span decades).
     axes : array of 4 Axes, optional
+        Draw into these (default: a new 2 x 2 figure).
 
     Returns
     -------
-    ndarray of 4 Axes
+    ndarray of Axes, shape (4,)
+        DV vs PRED, DV vs IPRED, residual vs time, residual vs PRED.
+
+    Raises
+    ------
+    OutputError
+        A frame without the columns ``TIME, group, DV, PRED``, or without any DV.
     """
     o = _observed(obs)
     if axes is None:
@@ -112,9 +126,33 @@ def gof_plot(obs, *, log: bool = True, axes=None):
     return axes
 
 
-def vpc_bands(sims, q=(5, 50, 95)):
-    """Percentiles of the simulated observations per group and nominal time: ``group, TIME, p5, p50, p95``
-    (``n``: simulated values at that time).
+def vpc_bands(sims: pd.DataFrame, q: Sequence[float] = (5, 50, 95)) -> pd.DataFrame:
+    """Percentiles of the simulated observations per group and nominal time.
+
+    Parameters
+    ----------
+    sims : DataFrame
+        ``TIME, group, SIM`` (e.g. ``ArmResult.simulate_observations(200)``).
+    q : sequence of float
+        Percentiles in [0, 100].
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``group, TIME``, one column ``p<q>`` per percentile (``p5, p50, p95``) and ``n`` (simulated
+        values at that time).
+
+    Raises
+    ------
+    OutputError
+        A frame without ``TIME, group, SIM``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> sims = pd.DataFrame({"TIME": [1, 1, 1], "group": "csf", "SIM": [1.0, 2.0, 3.0]})
+    >>> vpc_bands(sims, q=(50,))[["group", "TIME", "p50", "n"]].to_dict("records")
+    [{'group': 'csf', 'TIME': 1, 'p50': 2.0, 'n': 3}]
     """
     import pandas as pd
 
@@ -126,10 +164,29 @@ def vpc_bands(sims, q=(5, 50, 95)):
     return out.reset_index()
 
 
-def prediction_corrected(obs, sims):
-    """Prediction-corrected observations and simulations (pcVPC, Bergstrand et al., AAPS J 2011;13:143):
-    each value times the median PRED of its (group, TIME) bin over its own PRED, so that patients on different
-    doses or routes observed at one time are comparable. Returns (obs, sims) with ``DV`` / ``SIM`` corrected.
+def prediction_corrected(obs: pd.DataFrame, sims: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Prediction-corrected observations and simulations (pcVPC, Bergstrand et al., AAPS J 2011;13:143).
+
+    Each value is multiplied by the median PRED of its (group, TIME) bin over its own PRED, so that patients
+    on different doses or routes observed at one time are comparable.
+
+    Parameters
+    ----------
+    obs : DataFrame
+        ``ID, TIME, group, DV, PRED``, one row per subject, time and group.
+    sims : DataFrame
+        ``ID, TIME, group, SIM`` (replicates of the same design).
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        ``obs`` with ``DV`` corrected and ``sims`` with ``SIM`` corrected (simulated rows without an
+        observation are dropped).
+
+    Raises
+    ------
+    OutputError
+        Missing columns, no DV, or repeated ID/TIME/group rows.
     """
     o = _observed(obs).copy()
     keys = ["ID", "TIME", "group"]
@@ -146,7 +203,8 @@ def prediction_corrected(obs, sims):
     return o, s.drop(columns="_f")
 
 
-def vpc_plot(obs, sims, *, q=(5, 50, 95), log: bool = True, pred_corrected: bool = False, axes=None):
+def vpc_plot(obs: pd.DataFrame, sims: pd.DataFrame, *, q: Sequence[float] = (5, 50, 95), log: bool = True,
+             pred_corrected: bool = False, axes: Sequence[Axes] | np.ndarray | None = None) -> Axes | np.ndarray:
     """Visual predictive check: observed DV over the simulated ``q`` percentiles of the population at each
     nominal observation time, one panel per observed group.
 
@@ -160,13 +218,19 @@ def vpc_plot(obs, sims, *, q=(5, 50, 95), log: bool = True, pred_corrected: bool
         ``TIME, group, DV`` (rows without DV are left out).
     sims : DataFrame
         ``TIME, group, SIM``: the data set's design simulated with random effects.
-    q : three percentiles (low, median, high)
+    q : sequence of three floats
+        Percentiles (low, median, high) of the simulated band.
+    log : bool
+        Log concentration axis.
     pred_corrected : bool
         Prediction-corrected VPC (:func:`prediction_corrected`): for tables mixing doses or routes.
+    axes : array of Axes, optional
+        One per observed group (default: a new figure).
 
     Returns
     -------
     Axes or ndarray of Axes
+        One panel per observed group (a single Axes for one group).
     """
     o = _observed(obs)
     if pred_corrected:

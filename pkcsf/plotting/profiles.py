@@ -1,10 +1,14 @@
 """Concentration-time figures: one arm, arms side by side, arms overlaid per compartment, CSF/IC50 ratio."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from pkcsf.analysis.readouts import percentiles
 from pkcsf.plotting.axes import (
+    ScenarioLike,
     _arm,
     _conc_axis,
     _days,
@@ -45,31 +49,45 @@ from pkcsf.plotting.style import (
     pretty_unit,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 
 # ------------------------------------------------------ concentration-time
-def concentration_time(result, arm=None, *, drug=None, groups=None, stat="median", log=True, thresholds=True,
-                       doses=True, floor=1e-4, ax=None, title=None, legend=True, days=None, ylim=None,
-                       mark_below=True, short_labels=False):
+def concentration_time(result: ScenarioLike, arm: str | None = None, *, drug: str | None = None,
+                       groups: Sequence[str] | str | None = None, stat: str = "median", log: bool = True,
+                       thresholds: bool | str | Sequence[str] = True, doses: bool = True, floor: float = 1e-4,
+                       ax: Axes | None = None, title: str | None = None, legend: bool = True,
+                       days: bool | None = None, ylim: tuple[float, float] | None = None, mark_below: bool = True,
+                       short_labels: bool = False) -> Axes:
     """Concentration-time curves of one arm, one line per compartment group.
 
     Parameters
     ----------
     result : ScenarioResult or ArmResult
+        From :func:`pkcsf.simulate_drug` / :func:`pkcsf.run` (or one arm of it).
     arm : str, optional
         Arm name (default: the first arm).
     drug : str, optional
-        Drug of a combination arm (default: the first).
+        Drug of a combination arm (default: the arm's first drug).
     groups : list of str, optional
         Compartment groups (default: all of the arm's; liposomal groups dotted).
     stat : {"median", "typical", "mean"}
-        Line drawn: median of the band subjects, or the typical subject.
+        Line drawn: median or mean of the virtual patients, or the typical patient.
     log : bool
         Log concentration axis (floored at ``floor`` x the highest value shown).
     thresholds : bool, str or list of str
-        Draw the drug's (or the scenario's) thresholds, or only the named ones.
+        Draw the drug's (or the scenario's) thresholds, or only the named ones; False for none.
     doses : bool
         Dose markers (route-coloured triangles) on the time axis.
-    ax : Axes, optional
+    floor : float
+        Lower end of a log axis relative to the highest value shown (default 1e-4: four decades).
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (default: a new figure).
+    title : str, optional
+        Title (default: drug, arm and what the line shows; ``""`` for none).
+    legend : bool
+        Add one legend below the panels.
     days : bool, optional
         Time in days (default: when the simulated span exceeds 3 days).
     ylim : (lo, hi), optional
@@ -81,7 +99,21 @@ def concentration_time(result, arm=None, *, drug=None, groups=None, stat="median
 
     Returns
     -------
-    Axes
+    matplotlib.axes.Axes
+        The panel.
+
+    Raises
+    ------
+    ScenarioError
+        An unknown arm, drug or compartment group (the error lists those of the result).
+
+    Examples
+    --------
+    >>> import pkcsf as pk
+    >>> from pkcsf import plotting as pp
+    >>> res = pk.simulate_drug("methotrexate", "12 mg ommaya once", subjects=50, days=2)  # doctest: +SKIP
+    >>> ax = pp.concentration_time(res, groups=["ventricular", "lumbar"])  # doctest: +SKIP
+    >>> ax.figure.savefig("mtx.png", dpi=150)  # doctest: +SKIP
     """
     name, a = _arm(result, arm)
     drug = _drug(a, drug)
@@ -137,12 +169,44 @@ def _stat_text(stat, a, drug):
     return f"{stat} of {n} virtual patients"
 
 
-def linear_and_log(result, arm=None, *, drug=None, groups=None, stat="median", thresholds=True, doses=True,
-                   floor=1e-4, axes=None, title=None, legend=True):
-    """The same arm on a linear and a log concentration axis, side by side (array of 2 Axes).
+def linear_and_log(result: ScenarioLike, arm: str | None = None, *, drug: str | None = None,
+                   groups: Sequence[str] | str | None = None, stat: str = "median",
+                   thresholds: bool | str | Sequence[str] = True, doses: bool = True, floor: float = 1e-4,
+                   axes: Sequence[Axes] | None = None, title: str | None = None, legend: bool = True) -> np.ndarray:
+    """The same arm on a linear and a log concentration axis, side by side.
 
     The linear panel shows what dominates (the peak near the injection site); the log panel shows the
     compartments 10-1000x lower and how long each stays above a threshold.
+
+    Parameters
+    ----------
+    result : ScenarioResult or ArmResult
+        From :func:`pkcsf.simulate_drug` / :func:`pkcsf.run` (or one arm of it).
+    arm : str, optional
+        Arm name (default: the first arm).
+    drug : str, optional
+        Drug of a combination arm (default: the arm's first drug).
+    groups : list of str, optional
+        Compartment groups (``"ventricular"``, ``"lumbar"``, ...; default: all of the arm's).
+    stat : {"median", "typical", "mean"}
+        Line drawn: median or mean of the virtual patients, or the typical patient.
+    thresholds : bool, str or list of str
+        Draw the drug's (or the scenario's) thresholds, or only the named ones; False for none.
+    doses : bool
+        Dose markers (route-coloured triangles) on the time axis.
+    floor : float
+        Lower end of a log axis relative to the highest value shown (default 1e-4: four decades).
+    axes : sequence of 2 Axes, optional
+        Draw into these (default: a new figure).
+    title : str, optional
+        Title (default: drug, arm and what the line shows; ``""`` for none).
+    legend : bool
+        Add one legend below the panels.
+
+    Returns
+    -------
+    ndarray of Axes, shape (2,)
+        The linear and the log panel.
     """
     name, a = _arm(result, arm)
     drug = _drug(a, drug)
@@ -163,12 +227,55 @@ def linear_and_log(result, arm=None, *, drug=None, groups=None, stat="median", t
     return np.asarray(axes)
 
 
-def compare_arms(result, arms=None, *, drug=None, groups=None, stat="median", log=True, thresholds=True,
-                 doses=True, floor=1e-4, axes=None, legend=True, title=None, ncols=None):
+def compare_arms(result: ScenarioLike, arms: Sequence[str] | None = None, *, drug: str | None = None,
+                 groups: Sequence[str] | str | None = None, stat: str = "median", log: bool = True,
+                 thresholds: bool | str | Sequence[str] = True, doses: bool = True, floor: float = 1e-4,
+                 axes: Sequence[Axes] | None = None, legend: bool = True, title: str | None = None,
+                 ncols: int | None = None) -> np.ndarray:
     """Arms side by side, one panel per arm (shared concentration axis), one line per compartment group.
 
-    ``groups`` may name groups only some arms have (e.g. ``lumbar_liposomal``); each arm shows those it has.
-    Returns the array of Axes (one per arm).
+    Parameters
+    ----------
+    result : ScenarioResult
+        From :func:`pkcsf.simulate_drug` / :func:`pkcsf.run`.
+    arms : list of str, optional
+        Arms to show, in order (default: all).
+    drug : str, optional
+        Drug of a combination arm (default: the arm's first drug).
+    groups : list of str, optional
+        Compartment groups; may name groups only some arms have (e.g. ``lumbar_liposomal``): each arm
+        shows those it has.
+    stat : {"median", "typical", "mean"}
+        Line drawn: median or mean of the virtual patients, or the typical patient.
+    log : bool
+        Log concentration axis (floored at ``floor`` x the highest value shown).
+    thresholds : bool, str or list of str
+        Draw the drug's (or the scenario's) thresholds, or only the named ones; False for none.
+    doses : bool
+        Dose markers (route-coloured triangles) on the time axis.
+    floor : float
+        Lower end of a log axis relative to the highest value shown (default 1e-4: four decades).
+    axes : sequence of Axes, optional
+        Draw into these Axes, one per panel (default: a new figure).
+    legend : bool
+        Add one legend below the panels.
+    title : str, optional
+        Title (default: drug, arm and what the line shows; ``""`` for none).
+    ncols : int, optional
+        Panels per row of a new figure (default: up to 3).
+
+    Returns
+    -------
+    ndarray of Axes, shape (n_arms,)
+        One panel per arm.
+
+    Examples
+    --------
+    >>> import pkcsf as pk
+    >>> from pkcsf import plotting as pp
+    >>> res = pk.simulate_drug("methotrexate", {"lumbar": "12 mg lumbar once",
+    ...                                         "ommaya": "12 mg ommaya once"}, subjects=50, days=2)  # doctest: +SKIP
+    >>> axes = pp.compare_arms(res, groups=["ventricular", "lumbar"])  # doctest: +SKIP
     """
     names = list(result.arms) if arms is None else list(arms)
     made = axes is None
@@ -222,8 +329,19 @@ def compare_arms(result, arms=None, *, drug=None, groups=None, stat="median", lo
     return np.asarray(axes, dtype=object)
 
 
-def drugs_of(result) -> list[str]:
-    """Every drug of a result, in arm order (a combination arm has several)."""
+def drugs_of(result: ScenarioLike) -> list[str]:
+    """Every drug of a result, in arm order (a combination arm has several).
+
+    Parameters
+    ----------
+    result : ScenarioResult or ArmResult
+        From :func:`pkcsf.simulate_drug` / :func:`pkcsf.run` (or one arm of it).
+
+    Returns
+    -------
+    list of str
+        Drug names, each once.
+    """
     out = []
     arms = result.arms.values() if hasattr(result, "arms") else [result]
     for a in arms:
@@ -231,11 +349,47 @@ def drugs_of(result) -> list[str]:
     return out
 
 
-def compare_drugs(result, arms=None, *, drugs=None, groups=None, stat="median", log=True, thresholds=True,
-                  doses=True, floor=1e-4, axes=None, legend=True, title=None):
-    """Every drug of a combination: one row of panels per drug, one column per arm (each row on its own
-    concentration scale, with that drug's thresholds). An arm without a drug leaves its panel empty, saying so.
-    Returns the 2-D array of Axes ``[drug, arm]``.
+def compare_drugs(result: ScenarioLike, arms: Sequence[str] | None = None, *, drugs: Sequence[str] | None = None,
+                  groups: Sequence[str] | str | None = None, stat: str = "median", log: bool = True,
+                  thresholds: bool | str | Sequence[str] = True, doses: bool = True, floor: float = 1e-4,
+                  axes: np.ndarray | Sequence[Axes] | None = None, legend: bool = True,
+                  title: str | None = None) -> np.ndarray:
+    """Every drug of a combination: one row of panels per drug, one column per arm.
+
+    Each row is on its own concentration scale, with that drug's thresholds. An arm without a drug leaves
+    its panel empty, saying so.
+
+    Parameters
+    ----------
+    result : ScenarioResult
+        From :func:`pkcsf.simulate_drug` / :func:`pkcsf.run` with a combination regimen.
+    arms : list of str, optional
+        Arms to show, in order (default: all).
+    drugs : list of str, optional
+        Drugs, one row each (default: :func:`drugs_of`).
+    groups : list of str, optional
+        Compartment groups (``"ventricular"``, ``"lumbar"``, ...; default: all of the arm's).
+    stat : {"median", "typical", "mean"}
+        Line drawn: median or mean of the virtual patients, or the typical patient.
+    log : bool
+        Log concentration axis (floored at ``floor`` x the highest value shown).
+    thresholds : bool, str or list of str
+        Draw the drug's (or the scenario's) thresholds, or only the named ones; False for none.
+    doses : bool
+        Dose markers (route-coloured triangles) on the time axis.
+    floor : float
+        Lower end of a log axis relative to the highest value shown (default 1e-4: four decades).
+    axes : array of Axes, shape (n_drugs, n_arms), optional
+        Draw into these (default: a new figure).
+    legend : bool
+        Add one legend below the panels.
+    title : str, optional
+        Title (default: drug, arm and what the line shows; ``""`` for none).
+
+    Returns
+    -------
+    ndarray of Axes, shape (n_drugs, n_arms)
+        Indexed ``[drug, arm]``.
     """
     names = list(result.arms) if arms is None else list(arms)
     drugs = drugs_of(result) if drugs is None else list(drugs)
@@ -284,14 +438,62 @@ def _first_col(ax, default):
     return ss.is_first_col() if ss is not None else default
 
 
-def overlay_arms(result, groups, arms=None, *, drug=None, stat="median", log=True, thresholds=True, doses=False,
-                 floor=1e-4, axes=None, legend=True, title=None, sharey=False, ncols=None, band=False, styles=None):
+def overlay_arms(result: ScenarioLike, groups: Sequence[str] | str, arms: Sequence[str] | None = None, *,
+                 drug: str | None = None, stat: str = "median", log: bool = True,
+                 thresholds: bool | str | Sequence[str] = True, doses: bool = False, floor: float = 1e-4,
+                 axes: Sequence[Axes] | None = None, legend: bool = True, title: str | None = None,
+                 sharey: bool = False, ncols: int | None = None, band: bool = False,
+                 styles: Mapping[str, Mapping[str, object]] | None = None) -> np.ndarray:
     """One panel per compartment group, one line per arm: e.g. lumbar versus Ommaya in each CSF space.
 
-    ``band=True`` shades each arm's 5-95 % band. ``sharey`` puts all panels on one scale.
-    ``styles``: ``{arm: {"color": ..., "ls": ...}}`` to override the default colours (route colours when
-    each arm has one route, else the palette in order).
-    Returns the array of Axes (one per group).
+    Parameters
+    ----------
+    result : ScenarioResult
+        From :func:`pkcsf.simulate_drug` / :func:`pkcsf.run`.
+    groups : str or list of str
+        Compartment groups, one panel each.
+    arms : list of str, optional
+        Arms to show, in order (default: all).
+    drug : str, optional
+        Drug of a combination arm (default: the arm's first drug).
+    stat : {"median", "typical", "mean"}
+        Line drawn: median or mean of the virtual patients, or the typical patient.
+    log : bool
+        Log concentration axis (floored at ``floor`` x the highest value shown).
+    thresholds : bool, str or list of str
+        Draw the drug's (or the scenario's) thresholds, or only the named ones; False for none.
+    doses : bool
+        Dose markers on the time axis (default False: arms dose at different times).
+    floor : float
+        Lower end of a log axis relative to the highest value shown (default 1e-4: four decades).
+    axes : sequence of Axes, optional
+        Draw into these Axes, one per panel (default: a new figure).
+    legend : bool
+        Add one legend below the panels.
+    title : str, optional
+        Title (default: drug, arm and what the line shows; ``""`` for none).
+    sharey : bool
+        Put all panels on one concentration scale.
+    ncols : int, optional
+        Panels per row of a new figure.
+    band : bool
+        Shade each arm's 5-95 % band of patients.
+    styles : dict, optional
+        ``{arm: {"color": ..., "ls": ...}}`` to override the default colours (route colours when each arm
+        has one route, else the palette in order).
+
+    Returns
+    -------
+    ndarray of Axes, shape (n_groups,)
+        One panel per group.
+
+    Examples
+    --------
+    >>> import pkcsf as pk
+    >>> from pkcsf import plotting as pp
+    >>> res = pk.simulate_drug("methotrexate", {"lumbar": "12 mg lumbar once",
+    ...                                         "ommaya": "12 mg ommaya once"}, subjects=50, days=2)  # doctest: +SKIP
+    >>> axes = pp.overlay_arms(res, ["ventricular", "lumbar"], band=True)  # doctest: +SKIP
     """
     groups = [groups] if isinstance(groups, str) else list(groups)
     names = list(result.arms) if arms is None else list(arms)
@@ -361,14 +563,50 @@ def overlay_arms(result, groups, arms=None, *, drug=None, stat="median", log=Tru
 
 
 
-def ic50_ratio(result, *, drug="osimertinib", groups=("lumbar", "ventricular"), threshold=None, arms=None,
-               band=True, ax=None, title=None, legend=True, reference=True, floor=None):
+def ic50_ratio(result: ScenarioLike, *, drug: str = "osimertinib", groups: Sequence[str] | str = ("lumbar", "ventricular"),
+               threshold: str | None = None, arms: Sequence[str] | None = None, band: bool = True,
+               ax: Axes | None = None, title: str | None = None, legend: bool = True, reference: bool = True,
+               floor: float | None = None) -> Axes:
     """CSF concentration divided by a published IC50 (log axis), per arm and compartment.
 
-    ``threshold`` names the IC50 (default: the drug's first threshold, for osimertinib the lowest
-    EGFR-mutant IC50); the other thresholds of the drug are drawn as reference ratios (``reference``).
     Above 1 the free CSF concentration exceeds that IC50. Colour: compartment (as in every figure);
     line style: arm (:func:`arm_styles`).
+
+    Parameters
+    ----------
+    result : ScenarioResult
+        From :func:`pkcsf.simulate_drug` / :func:`pkcsf.run`.
+    drug : str
+        The drug whose thresholds are the IC50s (default ``"osimertinib"``).
+    groups : str or list of str
+        Compartment groups, one line each per arm.
+    threshold : str, optional
+        The IC50 to divide by (default: the drug's first threshold, for osimertinib the lowest
+        EGFR-mutant IC50).
+    arms : list of str, optional
+        Arms to show, in order (default: all).
+    band : bool
+        Shade the 5-95 % band of patients.
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (default: a new figure).
+    title : str, optional
+        Title (default: drug, arm and what the line shows; ``""`` for none).
+    legend : bool
+        Add one legend below the panels.
+    reference : bool
+        Draw the drug's other thresholds as reference ratios.
+    floor : float, optional
+        Lowest ratio shown relative to the highest (default: from the late concentrations).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The panel.
+
+    Raises
+    ------
+    ScenarioError
+        A drug without a sourced threshold, or an unknown ``threshold`` name.
     """
     names = list(result.arms) if arms is None else list(arms)
     groups = [groups] if isinstance(groups, str) else list(groups)

@@ -1,14 +1,21 @@
 """Figures of a sensitivity analysis: tornado (local) and Sobol index bars (global)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from pkcsf.plotting.style import FONT, LABEL_FONT, PALETTE, SMALL_FONT, TITLE_FONT, _new_axes
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+
 __all__ = ["tornado", "sobol_bars"]
 
 
-def tornado(table, readout: str, y_typical: float, *, ax=None, top: int = 12, factor: float = 2.0):
+def tornado(table: pd.DataFrame, readout: str, y_typical: float, *, ax: Axes | None = None, top: int = 12,
+            factor: float = 2.0) -> Axes:
     """Tornado plot of a local sensitivity table (:class:`pkcsf.clinical.sensitivity.SensitivityResult`).
 
     Parameters
@@ -20,6 +27,7 @@ def tornado(table, readout: str, y_typical: float, *, ax=None, top: int = 12, fa
     y_typical : float
         The typical read-out (subtitle).
     ax : matplotlib Axes, optional
+        Draw into this Axes (default: a new figure).
     top : int
         Largest effects shown.
     factor : float
@@ -46,7 +54,7 @@ def tornado(table, readout: str, y_typical: float, *, ax=None, top: int = 12, fa
     return ax
 
 
-def sobol_bars(table, readout: str, *, ax=None, top: int = 12):
+def sobol_bars(table: pd.DataFrame, readout: str, *, ax: Axes | None = None, top: int = 12) -> Axes:
     """First-order (S1) and total (ST) Sobol indices with their 95% confidence intervals.
 
     Parameters
@@ -56,6 +64,7 @@ def sobol_bars(table, readout: str, *, ax=None, top: int = 12):
     readout : str
         The read-out's name (title).
     ax : matplotlib Axes, optional
+        Draw into this Axes (default: a new figure).
     top : int
         Parameters shown (largest ST).
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 #: Okabe & Ito (2008) colour-blind-safe palette
 PALETTE = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
@@ -55,7 +57,23 @@ def _new_axes(nrows=1, ncols=1, *, figsize=None, sharey=False, sharex=False):
 
 
 def pretty_unit(unit: str) -> str:
-    """'umol/L' -> 'µmol/L' (labels only)."""
+    """A unit as printed on a figure: micro as µ, ``*h`` as ``·h`` (labels only).
+
+    Parameters
+    ----------
+    unit : str
+        A unit as pkcsf writes it (``"umol/L"``, ``"mg*h/L"``).
+
+    Returns
+    -------
+    str
+        The label text.
+
+    Examples
+    --------
+    >>> pretty_unit("umol/L")
+    'µmol/L'
+    """
     u = str(unit)
     for a in ("umol", "μmol", "uM"):
         u = u.replace(a, "µmol" if a != "uM" else "µM")
@@ -98,9 +116,34 @@ def _is_quantity(name) -> bool:
     return bool(re.match(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*[A-Za-zµμ%]", str(name)))
 
 
-def threshold_text(name, value, unit, given="", *, one_line=False) -> str:
-    """One label per threshold: 'cytotoxic 1 µmol/L', or the value alone when the name is the value
-    ('1 umol/L' is written once, as '1 µmol/L'); a value given in another unit reads '0.1 µg/mL = 0.41 µmol/L'.
+def threshold_text(name: str, value: float, unit: str, given: str = "", *, one_line: bool = False) -> str:
+    """One label per threshold: 'cytotoxic 1 µmol/L', or the value alone when the name is the value.
+
+    ``'1 umol/L'`` is written once, as ``'1 µmol/L'``; a value given in another unit reads
+    ``'0.1 µg/mL = 0.41 µmol/L'``.
+
+    Parameters
+    ----------
+    name : str
+        The threshold's name (``"cytotoxic"``) or a quantity (``"1 umol/L"``).
+    value : float
+        The threshold in ``unit``.
+    unit : str
+        The figure's concentration unit.
+    given : str, optional
+        The value as the source gives it, when in another unit (``"0.1 µg/mL"``).
+    one_line : bool
+        Join name and value with a space instead of a line break.
+
+    Returns
+    -------
+    str
+        The label.
+
+    Examples
+    --------
+    >>> threshold_text("cytotoxic", 1.0, "umol/L", one_line=True)
+    'cytotoxic 1 µmol/L'
     """
     val = f"{_fmt(value)} {pretty_unit(unit)}"
     sep = " " if one_line else "\n"
@@ -122,7 +165,18 @@ def threshold_text(name, value, unit, given="", *, one_line=False) -> str:
 
 
 def drug_label(drug: str) -> str:
-    """'cytarabine_liposomal' -> 'liposomal cytarabine'."""
+    """A drug name in words: ``'cytarabine_liposomal'`` -> ``'liposomal cytarabine'``.
+
+    Parameters
+    ----------
+    drug : str
+        A drug name of ``parameters/drugs/``.
+
+    Returns
+    -------
+    str
+        The label.
+    """
     d = str(drug)
     if d.endswith("_liposomal"):
         return "liposomal " + d[: -len("_liposomal")]
@@ -130,7 +184,18 @@ def drug_label(drug: str) -> str:
 
 
 def group_label(group: str) -> str:
-    """'ventricular' -> 'ventricular CSF'; 'lumbar_liposomal' -> 'lumbar (encapsulated)'."""
+    """A compartment group in words: ``'ventricular'`` -> ``'ventricular CSF'``.
+
+    Parameters
+    ----------
+    group : str
+        A compartment group (``"lumbar_liposomal"`` -> ``"lumbar (encapsulated)"``).
+
+    Returns
+    -------
+    str
+        The label.
+    """
     if group.endswith("_liposomal"):
         base = group[: -len("_liposomal")]
         return GROUP_LABELS.get(base, base).replace(" CSF", "") + " (encapsulated)"
@@ -168,7 +233,7 @@ def _arm_route(arm) -> str | None:
     return next(iter(sites)) if len(sites) == 1 else None
 
 
-def arm_styles(result, names=None) -> dict:
+def arm_styles(result: Any, names: Sequence[str] | None = None) -> dict[str, dict[str, object]]:
     """``{arm: {"color": ..., "ls": ...}}``, the same mapping in every figure.
 
     When every arm has a single known route and the routes differ, the colour is the route's
@@ -176,6 +241,18 @@ def arm_styles(result, names=None) -> dict:
     arms sharing a route are told apart by line style, in arm order; otherwise (one route for all, or mixed
     routes) arms take :data:`SERIES` colours by their position in the result. The colour of an arm therefore
     never depends on which or how many arms a figure shows.
+
+    Parameters
+    ----------
+    result : ScenarioResult
+        The result whose arms are drawn.
+    names : list of str, optional
+        The arms of this figure (default: all).
+
+    Returns
+    -------
+    dict
+        ``{arm: {"color": ..., "ls": ...}}`` for each of ``names``.
     """
     names = list(result.arms) if names is None else list(names)
     arms = getattr(result, "arms", None) or {}

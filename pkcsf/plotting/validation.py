@@ -1,6 +1,9 @@
 """Validation figure: fold errors of the simulated versus published observations."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from pkcsf.plotting.axes import (
@@ -16,6 +19,10 @@ from pkcsf.plotting.style import (
     drug_label,
     pretty_unit,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
 
 # ------------------------------------------------------------ validation
 _QUANTITY_LABELS = {
@@ -37,8 +44,26 @@ def _text(v) -> str:
     return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v).strip()
 
 
-def short_source(source, *, truncate: bool = True) -> str:
-    """'label:Balis FM et al. Cancer Chemother Pharmacol 2000;45(3):259-64' -> 'Balis 2000'; PMIDs and DOIs as they are."""
+def short_source(source: object, *, truncate: bool = True) -> str:
+    """A source in a few words: first author and year of a citation label; PMIDs and DOIs as they are.
+
+    Parameters
+    ----------
+    source : str
+        ``"label:<citation>"``, a DOI (``"10.…"``), a URL or a PMID (None or NaN gives ``""``).
+    truncate : bool
+        Shorten a long DOI and write a URL as "online record".
+
+    Returns
+    -------
+    str
+        The short text.
+
+    Examples
+    --------
+    >>> short_source("label:Balis FM et al. Cancer Chemother Pharmacol 2000;45(3):259-64")
+    'Balis 2000'
+    """
     import re
 
     s = _text(source)
@@ -61,9 +86,36 @@ _COMPACT = {"steady-state ratio": "Css ratio", "steady-state Cmax": "Css max", "
             "3rd/4th-ventricle CSF": "4th-ventricle CSF", " (monkey)": " NHP", " variant]": "]"}
 
 
-def observation_label(row, *, source=True, variant=True, drug=True, truncate=True, compact=False) -> str:
-    """A validation observation in words: 'methotrexate 10.8 mg Ommaya: concentration, ventricular CSF, 1 h
-    (PMID 806016)'. ``row``: a row of :func:`pkcsf.clinical.validation.run_validation` (mapping or namedtuple).
+def observation_label(row: Mapping[str, Any] | Any, *, source: bool = True, variant: bool = True, drug: bool = True,
+                      truncate: bool = True, compact: bool = False) -> str:
+    """A validation observation in words.
+
+    Parameters
+    ----------
+    row : mapping or namedtuple
+        A row of :func:`pkcsf.clinical.validation.run_validation` (``drug``, ``dose_mg``, ``route``,
+        ``quantity``, ``site``, ``ref``, ``time_h``, ``species``, ``variant``, ``source``).
+    source : bool
+        Append the short source (:func:`short_source`).
+    variant : bool
+        Append the model variant unless it is the linear one.
+    drug : bool
+        Start with the drug name.
+    truncate : bool
+        Shorten long DOIs and URLs in the source.
+    compact : bool
+        Shorter words, for figure row labels.
+
+    Returns
+    -------
+    str
+        The label.
+
+    Examples
+    --------
+    >>> observation_label({"drug": "methotrexate", "dose_mg": 10.8, "route": "ommaya", "quantity": "concentration",
+    ...                    "site": "lv", "time_h": 1, "source": "PMID 806016"})
+    'methotrexate 10.8 mg Ommaya: concentration, ventricular CSF, 1 h (PMID 806016)'
     """
     g = row.get if hasattr(row, "get") else (lambda k, d=None: getattr(row, k, d))
     name = drug_label(_text(g("drug"))) if drug else ""
@@ -97,12 +149,31 @@ def observation_label(row, *, source=True, variant=True, drug=True, truncate=Tru
 
 
 
-def fold_errors(table, *, ax=None, title=None, legend=True, variant=None):
+def fold_errors(table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None, legend: bool = True,
+                variant: str | Sequence[str] | None = None) -> Axes:
     """Predicted/observed fold error of each validation observation (log axis; 1.5- and 2-fold bands shaded).
 
-    ``table``: :func:`pkcsf.clinical.validation.run_validation` output. Points are grouped by drug; bounds
-    (limits such as "< 10 %") drawn as open triangles pointing to the allowed side; observations that
-    are not judged (pathology examples) in grey.
+    Points are grouped by drug; bounds (limits such as "< 10 %") drawn as open triangles pointing to the
+    allowed side; observations that are not judged (pathology examples) in grey.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`pkcsf.clinical.validation.run_validation` output (``fold_error``, ``drug``, ``id``,
+        ``variant``, ...).
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (default: a new figure sized to the number of observations).
+    title : str, optional
+        Title (default: what is shown).
+    legend : bool
+        Add a legend below the panel.
+    variant : str or list of str, optional
+        Only these model variants.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The panel.
     """
     df = table.copy()
     if variant is not None:

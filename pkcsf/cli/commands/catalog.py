@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 from pkcsf.cli._util import _F, _desc, _scenario_refs, _setup_refs
 from pkcsf.core.errors import ScenarioError
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _cmd_drugs(args) -> int:
@@ -101,8 +105,16 @@ def _cmd_cite(args) -> int:
     return 0
 
 
-def register(sub, common) -> None:
-    """Add the sub-command(s) of this module to the ``pkcsf`` parser."""
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the sub-command(s) of this module to the ``pkcsf`` parser.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The sub-command registry of the ``pkcsf`` parser (``parser.add_subparsers()``).
+    common : argparse.ArgumentParser
+        The parent parser with the options every command shares (``--quiet``, ``--no-progress``...).
+    """
     p = sub.add_parser(
         "drugs", parents=[common], formatter_class=_F, help="list the drugs with routes, MW, thresholds, sources",
         description=_desc("List every drug and formulation: form, molecular weight, routes, CSF efflux variants, "

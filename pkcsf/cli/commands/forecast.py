@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from typing import TYPE_CHECKING
 
 from pkcsf.cli._util import _F, _desc, _positive_int, _save_figure, _say, _Staging
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _cmd_forecast(args) -> int:
@@ -45,8 +49,16 @@ def _cmd_forecast(args) -> int:
     return 0
 
 
-def register(sub, common) -> None:
-    """Add ``pkcsf forecast`` to the parser."""
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``pkcsf forecast`` to the parser.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The sub-command registry of the ``pkcsf`` parser (``parser.add_subparsers()``).
+    common : argparse.ArgumentParser
+        The parent parser with the options every command shares (``--quiet``, ``--no-progress``...).
+    """
     p = sub.add_parser(
         "forecast", parents=[common], formatter_class=_F,
         help="individual forecast from measured concentrations (Bayesian, MAP)",

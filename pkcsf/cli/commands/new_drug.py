@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 from pkcsf.cli._util import _F, _desc
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _cmd_new_drug(args) -> int:
@@ -19,8 +23,16 @@ def _cmd_new_drug(args) -> int:
     return 0
 
 
-def register(sub, common) -> None:
-    """Add ``new-drug`` to the ``pkcsf`` parser."""
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``new-drug`` to the ``pkcsf`` parser.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The sub-command registry of the ``pkcsf`` parser (``parser.add_subparsers()``).
+    common : argparse.ArgumentParser
+        The parent parser with the options every command shares (``--quiet``, ``--no-progress``...).
+    """
     p = sub.add_parser(
         "new-drug", parents=[common], formatter_class=_F, help="write a commented template for your own drug",
         description=_desc("Write <OUT>/parameters/drugs/<NAME>.toml: every value the CNS/CSF model needs, with its "

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 from pkcsf.cli._util import _F, _desc
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _cmd_pathologies(args) -> int:
@@ -30,8 +34,16 @@ def _cmd_pathologies(args) -> int:
     return 0
 
 
-def register(sub, common) -> None:
-    """Add ``pkcsf pathologies`` to the parser."""
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``pkcsf pathologies`` to the parser.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The sub-command registry of the ``pkcsf`` parser (``parser.add_subparsers()``).
+    common : argparse.ArgumentParser
+        The parent parser with the options every command shares (``--quiet``, ``--no-progress``...).
+    """
     p = sub.add_parser(
         "pathologies", parents=[common], formatter_class=_F,
         help="what each pathology changes (shunt, blocks, turnover, leak), with range and source",

@@ -5,9 +5,13 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pkcsf.cli._util import _F, PROG, _bars, _desc, _nonneg_int, _positive_int, _say, _Staging
 from pkcsf.core.errors import PkcsfError, ScenarioError
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _cmd_report(args) -> int:
@@ -48,8 +52,16 @@ def _cmd_report(args) -> int:
     return 0
 
 
-def register(sub, common) -> None:
-    """Add the sub-command(s) of this module to the ``pkcsf`` parser."""
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the sub-command(s) of this module to the ``pkcsf`` parser.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The sub-command registry of the ``pkcsf`` parser (``parser.add_subparsers()``).
+    common : argparse.ArgumentParser
+        The parent parser with the options every command shares (``--quiet``, ``--no-progress``...).
+    """
     p = sub.add_parser(
         "report", parents=[common], formatter_class=_F, help="build the report of the built-in scenarios",
         description=_desc("Run the built-in scenarios (methotrexate lumbar vs Ommaya, pemetrexed dose levels, "

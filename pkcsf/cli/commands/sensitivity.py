@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from typing import TYPE_CHECKING
 
 from pkcsf.cli._util import _F, _desc, _positive_int, _save_figure, _say, _Staging
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _cmd_sensitivity(args) -> int:
@@ -53,8 +57,16 @@ def _cmd_sensitivity(args) -> int:
     return 0
 
 
-def register(sub, common) -> None:
-    """Add ``pkcsf sensitivity`` to the parser."""
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``pkcsf sensitivity`` to the parser.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The sub-command registry of the ``pkcsf`` parser (``parser.add_subparsers()``).
+    common : argparse.ArgumentParser
+        The parent parser with the options every command shares (``--quiet``, ``--no-progress``...).
+    """
     p = sub.add_parser(
         "sensitivity", parents=[common], formatter_class=_F, help="which parameters drive a read-out (tornado, Sobol)",
         description=_desc("Local (one parameter at a time, tornado) or global (Sobol indices through SALib) "

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 from pkcsf.cli._util import _F, _desc, _Staging
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _cmd_validate(args) -> int:
@@ -39,8 +43,16 @@ def _cmd_validate(args) -> int:
     return 0
 
 
-def register(sub, common) -> None:
-    """Add the sub-command(s) of this module to the ``pkcsf`` parser."""
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the sub-command(s) of this module to the ``pkcsf`` parser.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The sub-command registry of the ``pkcsf`` parser (``parser.add_subparsers()``).
+    common : argparse.ArgumentParser
+        The parent parser with the options every command shares (``--quiet``, ``--no-progress``...).
+    """
     p = sub.add_parser(
         "validate", parents=[common], formatter_class=_F, help="compare the model with published observations",
         description=_desc("Simulate every published observation of parameters/validation/observations.csv and print "
