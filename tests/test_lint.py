@@ -1,5 +1,8 @@
-"""Lint in CI: ``ruff check pkcsf tests`` with the configuration in pyproject.toml (pycodestyle, pyflakes,
-isort, and numpy-convention docstrings on the public API) must pass."""
+"""Lint in CI: ``ruff check pkcsf tests`` with the configuration in pyproject.toml (pycodestyle with lines of
+at most 120 characters, pyflakes, isort, and numpy-convention docstrings on the public API) must pass.
+
+The numpydoc content of the docstrings (every parameter documented, Returns, Examples) is checked by
+tests/test_docstrings.py; the examples run in tests/test_docstring_examples.py."""
 import shutil
 import subprocess
 import sys

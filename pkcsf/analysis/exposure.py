@@ -25,7 +25,9 @@ from pkcsf.analysis.curve import (
 )
 from pkcsf.core.errors import suggest
 
-__all__ = ["interpolate", "cmax", "tmax", "cmin", "auc", "auc_cumulative", "time_above", "longest_time_above", "per_interval", "auc_per_interval", "time_above_per_interval", "longest_time_above_per_interval", "trough"]
+__all__ = ["interpolate", "cmax", "tmax", "cmin", "auc", "auc_cumulative", "time_above", "longest_time_above",
+           "per_interval", "auc_per_interval", "time_above_per_interval", "longest_time_above_per_interval",
+           "trough"]
 
 
 # ----------------------------------------------------------------------------

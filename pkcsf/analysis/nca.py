@@ -474,7 +474,8 @@ def nca(data: pd.DataFrame, *, id_col: str = "id", time_col: str = "time", conc_
 
 def nca_arrays(times: ArrayLike, conc: ArrayLike, *, dose: float | ArrayLike | None = None,
                subjects: Sequence | None = None, compartments: Sequence[str] | None = None,
-               lloq: float | None = None, auc_method: str = "linear-up/log-down", blq: str | float | dict | None = None, min_points: int = 3, adj_r2_factor: float = 1e-4,
+               lloq: float | None = None, auc_method: str = "linear-up/log-down",
+               blq: str | float | dict | None = None, min_points: int = 3, adj_r2_factor: float = 1e-4,
                allow_tmax_in_half_life: bool = False, max_pext: float = 20.0) -> pd.DataFrame:
     """NCA of sampled (e.g. simulated) profiles given as arrays.
 

@@ -145,7 +145,8 @@ def _days(text) -> float:
     try:
         hours = parse_quantity(text, "time", field="days")
     except PkcsfError:
-        raise argparse.ArgumentTypeError(f"must be a number of days or a time such as '2 weeks', got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be a number of days or a time such as '2 weeks', got {text!r}") from None
     if not hours > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
     return hours / 24.0

@@ -160,7 +160,8 @@ class Status(IntEnum):
 
 _STATUS_MESSAGES = {
     Status.SUCCESS: "solved",
-    Status.MAX_STEPS: "the adaptive solver reached max_steps before the last output time; raise max_steps or loosen rtol/atol",
+    Status.MAX_STEPS: ("the adaptive solver reached max_steps before the last output time; "
+                       "raise max_steps or loosen rtol/atol"),
     Status.STEP_TOO_SMALL: "the step size fell below the smallest representable step (the problem may be ill-posed)",
     Status.NONFINITE: "a non-finite value (NaN or inf) appeared in the state; check the parameters of this subject",
     Status.NEWTON_FAILED: "the implicit solver's Newton iterations failed to converge at the smallest step",
@@ -350,7 +351,7 @@ def check_positive(field: str, value: object, error: type[PkcsfError] = PkcsfErr
 
 
 def check_nonnegative(field: str, value: object, error: type[PkcsfError] = PkcsfError) -> float:
-    """``value`` as a float if it is a finite number >= 0, else raise ``error`` naming the field, the value and the rule.
+    """``value`` as a float if it is a finite number >= 0, else raise ``error`` naming field, value and rule.
 
     Parameters
     ----------
@@ -378,7 +379,7 @@ def check_nonnegative(field: str, value: object, error: type[PkcsfError] = Pkcsf
 
 
 def check_fraction(field: str, value: object, error: type[PkcsfError] = PkcsfError) -> float:
-    """``value`` as a float if it is a number between 0 and 1, else raise ``error`` naming the field, the value and the rule.
+    """``value`` as a float if it is a number between 0 and 1, else raise ``error`` naming field, value and rule.
 
     Parameters
     ----------

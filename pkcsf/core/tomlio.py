@@ -81,7 +81,8 @@ def read(path: str | Path, error: type[PkcsfError] = PkcsfError, what: str = "fi
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
-            raise error(f"{what} {path.name}", f"{size} bytes", f"is larger than pkcsf reads ({MAX_BYTES // 2**20} MiB)")
+            raise error(f"{what} {path.name}", f"{size} bytes",
+                        f"is larger than pkcsf reads ({MAX_BYTES // 2**20} MiB)")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise error(what, str(path), "the file does not exist") from None

@@ -116,7 +116,8 @@ class Dose:
                     Expression.parse(amt, "dose.amount")
                 except Exception:
                     raise DosingError("dose.amount", self.amount,
-                                      "must be an amount such as '12 mg', a number of mg, or an expression over subject columns such as 'DOSE'") from None
+                                      "must be an amount such as '12 mg', a number of mg, or an expression over "
+                                      "subject columns such as 'DOSE'") from None
         if not isinstance(amt, str):
             if isinstance(amt, bool) or not isinstance(amt, (int, float, np.floating, np.integer)):
                 raise DosingError("dose.amount", self.amount, "must be a number of mg or a quantity such as '12 mg'")
@@ -126,7 +127,8 @@ class Dose:
         object.__setattr__(self, "amount", amt)
         t = _time(self.time, "dose.time")
         if t < 0:
-            raise DosingError("dose.time", self.time, "dose times must be >= 0 h (time 0 is the start of the simulation)")
+            raise DosingError("dose.time", self.time,
+                              "dose times must be >= 0 h (time 0 is the start of the simulation)")
         object.__setattr__(self, "time", t)
         if self.rate is not None and self.duration is not None:
             raise DosingError("dose.rate/dose.duration", (self.rate, self.duration),
@@ -665,7 +667,8 @@ def from_nonmem(table: pd.DataFrame | str | Path, model: Model | None = None) ->
     df = table.rename(columns={c: str(c).upper() for c in table.columns})
     for col in ("TIME", "AMT", "CMT"):
         if col not in df.columns:
-            raise DosingError("event table columns", list(table.columns), f"a {col} column is required (columns: {', '.join(NONMEM_COLUMNS)})")
+            raise DosingError("event table columns", list(table.columns),
+                              f"a {col} column is required (columns: {', '.join(NONMEM_COLUMNS)})")
     allowed = set(NONMEM_COLUMNS) | {"SS", "DUR", "MDV", "DV"}
     extra = [c for c in df.columns if c not in allowed]
     if extra:
@@ -677,20 +680,24 @@ def from_nonmem(table: pd.DataFrame | str | Path, model: Model | None = None) ->
         where = f"event table row {i}"
         sid = _nonmem_id(r.get("ID", 1), f"{where}.ID")
         if "EVID" in r:
-            evid = _nonmem_count(r["EVID"], f"{where}.EVID", "must be a whole number: 0 (observation), 1 (dose) or 2 (other)")
+            evid = _nonmem_count(r["EVID"], f"{where}.EVID",
+                                 "must be a whole number: 0 (observation), 1 (dose) or 2 (other)")
         else:
             amt = _nonmem_number(r["AMT"], f"{where}.AMT", missing_ok=True)
             evid = 1 if amt > 0 else 0
         if evid in (0, 2):
             continue
         if evid != 1:
-            raise DosingError(f"{where}.EVID", evid, "supported: 0 (observation), 1 (dose), 2 (other); resets (3, 4) are not supported")
+            raise DosingError(f"{where}.EVID", evid,
+                              "supported: 0 (observation), 1 (dose), 2 (other); resets (3, 4) are not supported")
         if r.get("SS", 0) not in (0, None) and not pd.isna(r.get("SS", 0)):
-            raise DosingError(f"{where}.SS", r["SS"], "steady-state doses are not supported; give the doses explicitly (e.g. with II/ADDL)")
+            raise DosingError(f"{where}.SS", r["SS"],
+                              "steady-state doses are not supported; give the doses explicitly (e.g. with II/ADDL)")
         cmt = r["CMT"]
         if isinstance(cmt, (int, float, np.integer, np.floating)) and not isinstance(cmt, bool):
             if names is None:
-                raise DosingError(f"{where}.CMT", cmt, "a compartment number needs the model (pass model=...) or use the site/compartment name")
+                raise DosingError(f"{where}.CMT", cmt, "a compartment number needs the model (pass model=...) "
+                                  "or use the site/compartment name")
             if not math.isfinite(cmt) or cmt != int(cmt) or not 1 <= int(cmt) <= len(names):
                 raise DosingError(f"{where}.CMT", cmt, f"compartment numbers are whole numbers from 1 to {len(names)}")
             cmt = names[int(cmt) - 1]
@@ -703,7 +710,8 @@ def from_nonmem(table: pd.DataFrame | str | Path, model: Model | None = None) ->
         rate = _nonmem_number(r.get("RATE"), f"{where}.RATE", missing_ok=True)
         dur = _nonmem_number(r.get("DUR"), f"{where}.DUR", missing_ok=True) or None
         if rate < 0:
-            raise DosingError(f"{where}.RATE", rate, "modelled rates/durations (RATE -1, -2) are not supported; give RATE in mg/h or a DUR column")
+            raise DosingError(f"{where}.RATE", rate, "modelled rates/durations (RATE -1, -2) are not supported; "
+                              "give RATE in mg/h or a DUR column")
         if rate > 0 and dur is not None:
             if not abs(rate * dur - amt) <= 1e-9 * abs(amt):
                 raise DosingError(f"{where}.RATE/DUR", (rate, dur),

@@ -175,6 +175,9 @@ class Expression:
     def __str__(self) -> str:
         return self.text
 
+    def __repr__(self) -> str:   # the parsed tree is an internal detail (an ast object's address)
+        return f"Expression({self.text!r}, names={self.names!r})"
+
 
 def _arity_text(fname: str) -> str:
     n = _ARITY[fname]

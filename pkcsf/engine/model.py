@@ -293,7 +293,8 @@ class Model:
                 raise ModelError(f"{where}.to", t.target, "an exchange needs volumes on both sides")
             if t.type == "accumulate":
                 if dst.kind != "accumulator":
-                    raise ModelError(f"{where}.to", t.target, "an accumulate transfer must point to a compartment of kind 'accumulator'")
+                    raise ModelError(f"{where}.to", t.target,
+                                     "an accumulate transfer must point to a compartment of kind 'accumulator'")
             elif src.kind == "accumulator" or (dst is not None and dst.kind == "accumulator"):
                 raise ModelError(where, t.type, "accumulator compartments only take 'accumulate' transfers")
             if t.type == "michaelis_menten":
@@ -472,7 +473,8 @@ def _check_acyclic(deps: dict[str, tuple[str, ...]]):
 
     def visit(n, path):
         if state.get(n) == 1:
-            raise ModelError("derived", " -> ".join(path + [n]), "derived parameters must not refer to themselves in a cycle")
+            raise ModelError("derived", " -> ".join(path + [n]),
+                             "derived parameters must not refer to themselves in a cycle")
         if state.get(n) == 2 or n not in deps:
             return
         state[n] = 1

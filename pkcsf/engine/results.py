@@ -189,7 +189,8 @@ class SimulationResult:
         """
         j = self.index(name)
         if not self._has_volume[j]:
-            raise SolverError("compartment", name, f"has no volume, so it has an amount (mg), not a concentration; use amount({name!r})")
+            raise SolverError("compartment", name, "has no volume, so it has an amount (mg), not a concentration; "
+                              f"use amount({name!r})")
         return self.amounts[:, :, j] / self.volumes[:, None, j] * concentration_factor(unit, mw)
 
     def amount(self, name: str) -> np.ndarray:

@@ -164,7 +164,8 @@ def population_band(result: ScenarioLike, arm: str | None = None, *, group: str,
         ax.text(0.98, 0.96, "no between-patient variability sourced\nfor this drug: band = median",
                 transform=ax.transAxes, ha="right", va="top", fontsize=SMALL_FONT, color="#444444",
                 bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="#BBBBBB", alpha=0.9))
-    _title(ax, title if title is not None else f"{drug_label(drug)}, {name}: {group_label(group)} ({n} virtual patients)")
+    _title(ax, title if title is not None else
+           f"{drug_label(drug)}, {name}: {group_label(group)} ({n} virtual patients)")
     if legend:
         add_legend(ax.figure if made else ax, ncol=5)
     return ax

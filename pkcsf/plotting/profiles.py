@@ -562,10 +562,10 @@ def overlay_arms(result: ScenarioLike, groups: Sequence[str] | str, arms: Sequen
     return np.asarray(axes, dtype=object)
 
 
-
-def ic50_ratio(result: ScenarioLike, *, drug: str = "osimertinib", groups: Sequence[str] | str = ("lumbar", "ventricular"),
-               threshold: str | None = None, arms: Sequence[str] | None = None, band: bool = True,
-               ax: Axes | None = None, title: str | None = None, legend: bool = True, reference: bool = True,
+def ic50_ratio(result: ScenarioLike, *, drug: str = "osimertinib",
+               groups: Sequence[str] | str = ("lumbar", "ventricular"), threshold: str | None = None,
+               arms: Sequence[str] | None = None, band: bool = True, ax: Axes | None = None,
+               title: str | None = None, legend: bool = True, reference: bool = True,
                floor: float | None = None) -> Axes:
     """CSF concentration divided by a published IC50 (log axis), per arm and compartment.
 

@@ -211,7 +211,8 @@ def fold_errors(table: pd.DataFrame, *, ax: Axes | None = None, title: str | Non
         ax.scatter([], [], marker="<", s=30, color="#555555", label="observation is an upper limit")
     if (bound == "lower").any():
         ax.scatter([], [], marker=">", s=30, color="#555555", label="observation is a lower limit")
-    lab = [observation_label(r._asdict(), drug=False, compact=True) for r in df.itertuples()]   # the drug is named on the right
+    # the drug is named on the right
+    lab = [observation_label(r._asdict(), drug=False, compact=True) for r in df.itertuples()]
     ax.set_yticks(y, lab, fontsize=SMALL_FONT - 0.5)
     ax.set_xscale("log")
     lo = min(0.2, fe.min() / 1.5) if n else 0.2

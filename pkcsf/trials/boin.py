@@ -91,7 +91,8 @@ def boin_decision_table(target: float, max_n: int, *, p_saf: float | None = None
     0
     """
     lam_e, lam_d = boin_boundaries(target, p_saf, p_tox)
-    be, bd, belim = _boin_tables(float(target), lam_e, lam_d, check_int("max_n", max_n, 1, TrialError), float(cutoff_eli))
+    be, bd, belim = _boin_tables(float(target), lam_e, lam_d, check_int("max_n", max_n, 1, TrialError),
+                                 float(cutoff_eli))
     return pd.DataFrame({"n": np.arange(max_n + 1), "escalate_if_le": be, "deescalate_if_ge": bd,
                          "eliminate_if_ge": belim})
 

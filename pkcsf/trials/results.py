@@ -55,6 +55,7 @@ class TrialResults:
         Fraction of the exposure pool of each dose with exposure >=
         ``efficacy_target`` (exposure input with an efficacy target only).
     efficacy_target : float or None
+        The exposure an efficacious dose should reach (exposure input only), in the exposure unit.
     notes : tuple of str
         Conventions worth knowing when reading the numbers.
     true_p_eff : ndarray, shape (K,), or None
@@ -214,6 +215,14 @@ class TrialResults:
         dose = np.where(sel >= 0, self.doses[np.clip(sel, 0, None)], np.nan)
         return pd.DataFrame({"trial": np.arange(self.n_trials), "selected": sel, "selected_dose": dose,
                              "n_total": self.n_treated.sum(axis=1), "dlt_total": self.n_dlt.sum(axis=1)})
+
+    def __repr__(self) -> str:
+        # one line: the per-trial arrays (n_trials x K) would make the dataclass repr thousands of characters
+        run = "exact" if self.exact else f"{self.n_trials} simulated trials, seed={self.seed!r}"
+        best = int(np.argmax(self.p_select)) if len(self.p_select) else -1
+        top = f", most selected dose {self.doses[best]:g} (P={self.p_select[best]:.3f})" if best >= 0 else ""
+        return (f"TrialResults({self.design.split(' (')[0]!r}: {run}, {len(self.doses)} doses{top}, "
+                f"P(none)={self.p_none:.3f}, mean trial size {self.mean_trial_size:.2f})")
 
     def __str__(self) -> str:
         head = f"{self.design}: " + ("exact" if self.exact else f"{self.n_trials} simulated trials")

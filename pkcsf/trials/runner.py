@@ -48,7 +48,8 @@ def _resolve_design(design):
 def _resolve_toxicity(K, p_dlt, exposure, link):
     if isinstance(p_dlt, tuple) and len(p_dlt) == 2 and callable(p_dlt[1]):
         if exposure is not None or link is not None:
-            raise TrialError("p_dlt", "(exposure, link)", "give exposure and link either as a tuple or as keywords, not both")
+            raise TrialError("p_dlt", "(exposure, link)",
+                             "give exposure and link either as a tuple or as keywords, not both")
         exposure, link = p_dlt
         p_dlt = None
     if p_dlt is not None:
@@ -87,7 +88,8 @@ def _resolve_toxicity(K, p_dlt, exposure, link):
             raise TrialError(f"exposure[{k}, {i}]", float(r[i]), "exposures must be finite and >= 0")
         pr = np.asarray(link(r), dtype=float)
         if pr.shape != r.shape:
-            raise TrialError("link", link, f"must return one probability per exposure (got shape {pr.shape} for {r.shape})")
+            raise TrialError("link", link,
+                             f"must return one probability per exposure (got shape {pr.shape} for {r.shape})")
         badp = ~(np.isfinite(pr) & (pr >= 0) & (pr <= 1))
         if badp.any():
             i = int(np.argmax(badp))

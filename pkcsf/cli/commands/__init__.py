@@ -3,4 +3,5 @@
 A new command is a new module here, listed in :data:`COMMANDS` (the order of ``pkcsf --help``).
 """
 
-COMMANDS = ["report", "run", "escalate", "validate", "catalog", "new_drug", "warmup", "sensitivity", "forecast", "pathologies"]
+COMMANDS = ["report", "run", "escalate", "validate", "catalog", "new_drug", "warmup", "sensitivity", "forecast",
+            "pathologies"]

@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
               PKCSF_PATH=my_pkcsf pkcsf drugs itab                    # check it"""))
     p.add_argument("name", metavar="NAME", help="the drug's name (letters, digits and _; the file name)")
     p.add_argument("--like", metavar="DRUG", help="start from this drug's values (see 'pkcsf drugs')")
-    p.add_argument("--out", default=".", metavar="DIR", help="folder to write parameters/drugs/NAME.toml in (default .)")
+    p.add_argument("--out", default=".", metavar="DIR",
+                   help="folder to write parameters/drugs/NAME.toml in (default .)")
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(func=_cmd_new_drug)

@@ -65,5 +65,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
               pkcsf validate --model v3"""))
     p.add_argument("--out", metavar="DIR", help="write validation.csv and validation.png here")
     p.add_argument("--model", choices=["v2", "v3"], default=None,
-                   help="CNS model version (default: pkcsf.clinical.cns.DEFAULT_CNS_MODEL); v3 = segmented spinal canal")
+                   help="CNS model version (default: pkcsf.clinical.cns.DEFAULT_CNS_MODEL); "
+                        "v3 = segmented spinal canal")
     p.set_defaults(func=_cmd_validate)
