@@ -19,10 +19,12 @@ import enum
 import importlib
 import inspect
 import pkgutil
+from pathlib import Path
 
 import pytest
 
 import pkcsf
+from pkcsf.core.tomlio import tomllib
 
 try:
     from numpydoc import validate as numpydoc_validate
@@ -172,6 +174,14 @@ def test_public_functions_have_type_hints():
         if miss:
             problems.append(f"{qualname}: no annotation for {', '.join(miss)}")
     assert not problems, f"{len(problems)} public functions without full type hints:\n" + "\n".join(problems)
+
+
+def test_the_package_is_marked_typed():
+    # PEP 561: the marker is inside the package folder, which the wheel ships whole
+    root = Path(pkcsf.__file__).parent
+    assert (root / "py.typed").is_file()
+    build = tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    assert "pkcsf" in build["targets"]["wheel"]["packages"]
 
 
 def test_the_checked_api_is_not_empty():
