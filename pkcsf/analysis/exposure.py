@@ -152,6 +152,12 @@ def tmax(times: ArrayLike, conc: ArrayLike, start: float | str | None = None, en
     -------
     ndarray, shape (n_subjects[, n_compartments])
         h.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tmax([0.0, 1.0, 2.0], np.array([[1.0, 3.0, 2.0]]))
+    array([1.])
     """
     return _run(_k_tmax, times, conc, start, end, method, dose_times, conc_before)
 
@@ -174,6 +180,12 @@ def cmin(times: ArrayLike, conc: ArrayLike, start: float | str | None = None, en
     -------
     ndarray, shape (n_subjects[, n_compartments])
         mg/L.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cmin([0.0, 1.0, 2.0], np.array([[1.0, 3.0, 2.0]]))
+    array([1.])
     """
     return _run(_k_cmin, times, conc, start, end, method, dose_times, conc_before)
 
@@ -226,6 +238,12 @@ def auc_cumulative(times: ArrayLike, conc: ArrayLike, method: str = "linear", *,
     ndarray, shape (n_subjects, n_times[, n_compartments])
         Column 0 is 0. With ``dose_times`` the segment ending at a dose uses
         the pre-dose value (module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> auc_cumulative([0.0, 1.0, 2.0], np.array([[0.0, 2.0, 2.0]]))
+    array([[0., 1., 3.]])
     """
     cur = _Curve(times, conc, method, dose_times, conc_before)
     w = cur.window(cur.times[0], cur.times[-1])
@@ -299,6 +317,14 @@ def longest_time_above(times: ArrayLike, conc: ArrayLike, threshold: float | str
     -------
     ndarray, shape (n_subjects[, n_compartments])
         h.
+
+    Examples
+    --------
+    Two runs above 1 mg/L (0.5-1.5 h and 2.5-4 h): the longer lasts 1.5 h.
+
+    >>> import numpy as np
+    >>> longest_time_above([0.0, 1.0, 2.0, 3.0, 4.0], np.array([[0.0, 2.0, 0.0, 2.0, 2.0]]), 1.0)
+    array([1.5])
     """
     return _run(_k_longest, times, conc, start, end, method, dose_times, conc_before,
                 _as_threshold(threshold, mw))
@@ -398,6 +424,14 @@ def auc_per_interval(times: ArrayLike, conc: ArrayLike, dose_times: ArrayLike, e
     -------
     ndarray, shape (n_subjects, n_intervals[, n_compartments])
         mg*h/L.
+
+    Examples
+    --------
+    Doses at 0 and 2 h:
+
+    >>> import numpy as np
+    >>> auc_per_interval([0.0, 1.0, 2.0, 3.0], np.array([[4.0, 2.0, 5.0, 3.0]]), [0.0, 2.0])
+    array([[5., 4.]])
     """
     return per_interval(auc, times, conc, dose_times, end, method=method, conc_before=conc_before)
 
@@ -426,6 +460,12 @@ def time_above_per_interval(times: ArrayLike, conc: ArrayLike, threshold: float 
     -------
     ndarray, shape (n_subjects, n_intervals[, n_compartments])
         h.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> time_above_per_interval([0.0, 1.0, 2.0, 3.0], np.array([[4.0, 2.0, 5.0, 3.0]]), 3.0, [0.0, 2.0])
+    array([[0.5, 1. ]])
     """
     return per_interval(time_above, times, conc, dose_times, end, threshold=threshold, method=method, mw=mw,
                         conc_before=conc_before)
@@ -456,6 +496,12 @@ def longest_time_above_per_interval(times: ArrayLike, conc: ArrayLike, threshold
     -------
     ndarray, shape (n_subjects, n_intervals[, n_compartments])
         h.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> longest_time_above_per_interval([0.0, 1.0, 2.0, 3.0], np.array([[4.0, 2.0, 5.0, 3.0]]), 3.0, [0.0, 2.0])
+    array([[0.5, 1. ]])
     """
     return per_interval(longest_time_above, times, conc, dose_times, end, threshold=threshold,
                         method=method, mw=mw, conc_before=conc_before)
@@ -489,6 +535,14 @@ def trough(times: ArrayLike, conc: ArrayLike, dose_times: ArrayLike, end: float 
     -------
     ndarray, shape (n_subjects, n_intervals[, n_compartments])
         mg/L.
+
+    Examples
+    --------
+    Doses at 0 and 2 h: the first interval ends on the value before the second dose, the last at ``end``.
+
+    >>> import numpy as np
+    >>> trough([0.0, 1.0, 2.0, 3.0], np.array([[4.0, 2.0, 5.0, 3.0]]), [0.0, 2.0])
+    array([[2., 3.]])
     """
     if dose_times is None:
         raise MetricsError("dose_times", None, "troughs need the dose times")

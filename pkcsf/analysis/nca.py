@@ -385,6 +385,18 @@ def nca(data: pd.DataFrame, *, id_col: str = "id", time_col: str = "time", conc_
         ``by`` columns, ``id_col``, then :data:`PARAMETERS` (h, mg/L, mg*h/L,
         mg*h^2/L, 1/h, L/h, L, %), ``aucpext_flag``, ``auc_method``,
         ``lambda_z_rule`` and ``exclude`` (why a parameter is missing, else None).
+
+    Examples
+    --------
+    An IV bolus of 10 mg with C(t) = 10 exp(-0.2 t) mg/L: AUCinf = 50 mg*h/L, CL = 0.2 L/h, Vz = 1 L.
+
+    >>> import numpy as np, pandas as pd
+    >>> t = np.array([0, 0.5, 1, 2, 4, 8, 12, 24.0])
+    >>> res = nca(pd.DataFrame({"id": 1, "time": t, "conc": 10 * np.exp(-0.2 * t)}), dose=10.0)
+    >>> res[["aucinf.obs", "cl.obs", "vz.obs"]].round(3).to_dict("records")
+    [{'aucinf.obs': 50.0, 'cl.obs': 0.2, 'vz.obs': 1.0}]
+    >>> round(float(res["half.life"].iloc[0]), 3)
+    3.466
     """
     method, rules, min_points, factor, allow, pext = _options(auc_method, blq, min_points, adj_r2_factor,
                                                               allow_tmax_in_half_life, max_pext)
@@ -499,6 +511,14 @@ def nca_arrays(times: ArrayLike, conc: ArrayLike, *, dose: float | ArrayLike | N
     -------
     pandas.DataFrame
         ``subject``, ``compartment`` (3-D input only), then as :func:`nca`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([0, 0.5, 1, 2, 4, 8, 12, 24.0])
+    >>> res = nca_arrays(t, 10 * np.exp(-0.2 * t)[None, :], dose=10.0)
+    >>> res[["subject", "auclast", "aucinf.obs"]].round(2).to_dict("records")
+    [{'subject': 0, 'auclast': 49.59, 'aucinf.obs': 50.0}]
     """
     method, rules, min_points, factor, allow, pext = _options(auc_method, blq, min_points, adj_r2_factor,
                                                               allow_tmax_in_half_life, max_pext)

@@ -142,6 +142,12 @@ def conc_ratio(times: ArrayLike, conc_num: ArrayLike, conc_den: ArrayLike, at: f
     ndarray
         Dimensionless; NaN where the denominator is 0. Shape (n_subjects[, ...]) for a scalar ``at``,
         else (n_subjects, n_at[, ...]).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> conc_ratio([0.0, 1.0, 2.0], np.array([[1.0, 2.0, 4.0]]), np.array([[2.0, 2.0, 2.0]]), [1.0, 2.0])
+    array([[1., 2.]])
     """
     a, b = _pair(conc_num, conc_den)
     cb_a, cb_b = (None, None) if conc_before is None else conc_before
@@ -288,6 +294,13 @@ def summarize(times: ArrayLike, conc: ArrayLike, dose_times: ArrayLike | None = 
     slice (only where it must patch pre-dose or interpolated edge values), and
     the read-outs run on blocks of subjects of about 32 MiB, so the peak is
     about the size of the input plus a few hundred MiB at most.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tab = summarize([0.0, 1.0, 2.0], np.array([[1.0, 3.0, 2.0]]), compartments="csf")
+    >>> tab[["subject", "compartment", "cmax", "tmax", "auc", "conc_unit"]].to_dict("records")
+    [{'subject': 0, 'compartment': 'csf', 'cmax': 3.0, 'tmax': 1.0, 'auc': 4.5, 'conc_unit': 'mg/L'}]
     """
     cur = _Curve(times, conc, method, dose_times, conc_before)
     c = cur.conc

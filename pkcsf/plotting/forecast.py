@@ -28,6 +28,14 @@ def forecast_plot(result: Any, *, group: str | None = None, ax: Axes | None = No
     Returns
     -------
     matplotlib.axes.Axes or ndarray of Axes
+
+    Examples
+    --------
+    >>> import pkcsf as pk
+    >>> from pkcsf.plotting.forecast import forecast_plot
+    >>> res = pk.forecast("methotrexate", "12 mg ommaya once",
+    ...                   [{"time": 2.0, "group": "ventricular", "value": 50.0}])  # doctest: +SKIP
+    >>> ax = forecast_plot(res)  # doctest: +SKIP
     """
     groups = [group] if group else list(dict.fromkeys(result.observations["group"]))
     if ax is None:

@@ -36,6 +36,14 @@ def tornado(table: pd.DataFrame, readout: str, y_typical: float, *, ax: Axes | N
     Returns
     -------
     matplotlib.axes.Axes
+        One bar pair per parameter, the largest effect on top.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tab = pd.DataFrame({"parameter": ["Q_CSF", "V_LV", "CL"], "low": 0.5, "high": 2.0,
+    ...                     "change_low": [0.8, 0.3, -0.1], "change_high": [-0.4, -0.2, 0.05]})
+    >>> ax = tornado(tab, "AUC ventricular", 120.0)
     """
     t = table.head(int(top)).iloc[::-1]
     if ax is None:
@@ -71,6 +79,14 @@ def sobol_bars(table: pd.DataFrame, readout: str, *, ax: Axes | None = None, top
     Returns
     -------
     matplotlib.axes.Axes
+        Two bars (ST, S1) per parameter, the largest ST on top.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tab = pd.DataFrame({"parameter": ["Q_CSF", "V_LV"], "S1": [0.6, 0.2], "S1_conf": [0.05, 0.04],
+    ...                     "ST": [0.7, 0.3], "ST_conf": [0.06, 0.05]})
+    >>> ax = sobol_bars(tab, "AUC ventricular")
     """
     t = table.head(int(top)).iloc[::-1]
     if ax is None:

@@ -43,6 +43,12 @@ def boin_boundaries(target: float, p_saf: float | None = None, p_tox: float | No
     Returns
     -------
     (float, float)
+
+    Examples
+    --------
+    >>> lam_e, lam_d = boin_boundaries(0.3)
+    >>> round(lam_e, 3), round(lam_d, 3)
+    (0.236, 0.359)
     """
     phi = _check_prob("target", target)
     phi1 = 0.6 * phi if p_saf is None else _check_prob("p_saf", p_saf)
@@ -138,6 +144,11 @@ def isotonic_regression(values: ArrayLike, weights: ArrayLike | None = None) -> 
     -------
     ndarray, shape (K,)
         The non-decreasing sequence closest to ``values`` in weighted least squares.
+
+    Examples
+    --------
+    >>> isotonic_regression([0.1, 0.3, 0.2, 0.4])
+    array([0.1 , 0.25, 0.25, 0.4 ])
     """
     v = np.asarray(values, dtype=float)
     w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=float)
@@ -235,6 +246,15 @@ class BOIN:
         The stricter stopping rule at the lowest dose (default False, as in the package).
     offset : float
         ``cutoff_eli - offset`` is the extra-safety cutoff; default 0.05 (package default), in [0, 0.5).
+
+    Examples
+    --------
+    >>> from pkcsf.trials import BOIN, simulate_trials
+    >>> BOIN(target=0.3).describe()
+    'BOIN (target 0.3, lambda_e 0.236, lambda_d 0.359, max_n 30, cohort 3)'
+    >>> res = simulate_trials(BOIN(target=0.3), [10, 20, 40], p_dlt=[0.05, 0.15, 0.4], n_trials=500, seed=1)
+    >>> res.summary()["p_select"].round(3).tolist()
+    [0.008, 0.518, 0.472, 0.002]
     """
 
     target: float = 0.30

@@ -80,6 +80,13 @@ def boin12_desirability(n: ArrayLike, y_eff_only: ArrayLike, y_none: ArrayLike, 
     -------
     ndarray
         Probabilities in [0, 1], the shape of ``n`` broadcast with the counts.
+
+    Examples
+    --------
+    Six patients at a dose: two with a response only, two with neither, one with both, one with a DLT only.
+
+    >>> round(float(boin12_desirability(6, 2, 2, 1, 1, 50.0)), 3)
+    0.617
     """
     from scipy import stats  # on first use (import cost, issue 11)
 
@@ -109,6 +116,14 @@ class BOIN12:
         Patients at a dose after which an untried next dose is explored (default 9).
     c_t, c_e : float
         Admissibility cutoffs (defaults 0.95, 0.90).
+
+    Examples
+    --------
+    >>> from pkcsf.trials import BOIN12
+    >>> BOIN12().describe()
+    'BOIN12 (DLT target 0.3, lowest response rate 0.25, utilities 100/60/40/0, benchmark 71.5, max_n 30, cohort 3)'
+    >>> BOIN12().select_obd(n=[3, 6, 3], x=[0, 1, 2], e=[1, 3, 2], b=[0, 1, 1])
+    array([1])
     """
 
     target: float = 0.30

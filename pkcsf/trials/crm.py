@@ -49,6 +49,11 @@ def crm_skeleton(target: float, halfwidth: float, prior_mtd: int, n_doses: int) 
     -------
     ndarray, shape (K,)
         Increasing skeleton in (0, 1).
+
+    Examples
+    --------
+    >>> crm_skeleton(0.3, 0.05, prior_mtd=2, n_doses=5).round(3)
+    array([0.123, 0.204, 0.3  , 0.402, 0.501])
     """
     phi = _check_prob("target", target)
     try:
@@ -152,6 +157,12 @@ class CrmPosterior:
     p_mean : posterior mean DLT probability per dose, E[s_k^exp(a)].
     p_plugin : plug-in DLT probability ``s_k^exp(E[a])`` (what ``dfcrm`` reports).
     p_over : posterior P(p_k > target) per dose (NaN if no target given).
+
+    Examples
+    --------
+    >>> post = crm_posterior([0.1, 0.2, 0.3], n=[3, 3, 0], y=[0, 1, 0])
+    >>> post.p_mean.shape
+    (3,)
     """
 
     mean_a: np.ndarray
@@ -182,6 +193,16 @@ def crm_posterior(skeleton: ArrayLike, n: ArrayLike, y: ArrayLike, *, prior_sd: 
     Returns
     -------
     CrmPosterior
+
+    Examples
+    --------
+    Three patients at each of the two lowest doses, one DLT at the second:
+
+    >>> post = crm_posterior([0.1, 0.2, 0.3], n=[3, 3, 0], y=[0, 1, 0], target=0.3)
+    >>> post.p_mean.round(3)
+    array([0.14 , 0.234, 0.324])
+    >>> post.p_over.round(3)
+    array([0.111, 0.301, 0.528])
     """
     s = _check_skeleton(skeleton)
     sd = float(prior_sd)
@@ -289,7 +310,9 @@ class CRM:
     prior_sd : float
         Prior SD of the power-model parameter ``a``; default ``sqrt(1.34)`` (``dfcrm`` default).
     estimate : {"posterior_mean", "plugin"}
+        The DLT estimate the dose is chosen on (above); default ``"posterior_mean"``.
     restriction : {"no_skip_untried", "dfcrm", "none"}
+        The escalation restriction (above); default ``"no_skip_untried"``.
     safety_cutoff : float or None
         Default 0.9; None: no safety stop.
     grid_size : int
@@ -297,8 +320,17 @@ class CRM:
     safety_threshold : float, optional
         Default: the target.
     safety_rule : {"model", "beta"}
+        Where the probability of the safety stop comes from (above); default ``"model"``.
     safety_min_n : int
-        Default 3.
+        Patients at the lowest dose before the safety stop may act; default 3.
+
+    Examples
+    --------
+    >>> from pkcsf.trials import CRM, simulate_trials
+    >>> design = CRM(target=0.3, skeleton=(0.1, 0.2, 0.3, 0.45))
+    >>> res = simulate_trials(design, [10, 20, 40, 80], p_dlt=[0.05, 0.1, 0.3, 0.5], n_trials=200, seed=1)
+    >>> len(res.summary())
+    5
     """
 
     target: float = 0.30

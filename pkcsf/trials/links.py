@@ -49,6 +49,13 @@ class LogisticExposureToxicity:
     exposure and 63 % at twice it, a steep curve as usually seen for cytotoxic
     DLTs (myelosuppression, neurotoxicity). Replace it by a fitted
     exposure-toxicity model whenever one exists.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> link = LogisticExposureToxicity.from_mtd_exposure(10.0)
+    >>> link(np.array([5.0, 10.0, 20.0])).round(3)
+    array([0.097, 0.3  , 0.632])
     """
 
     e50: float

@@ -62,6 +62,15 @@ class TrialResults:
         True response probability per dose (pool mean with exposure input), when responses were simulated.
     n_eff : ndarray of int, shape (n_trials, K), or None
         Responders per trial and dose.
+
+    Examples
+    --------
+    >>> from pkcsf.trials import simulate_trials
+    >>> res = simulate_trials("3+3", [10, 20, 40], p_dlt=[0.05, 0.15, 0.4], n_trials=200, seed=1)
+    >>> res  # doctest: +ELLIPSIS
+    TrialResults('3+3': 200 simulated trials, seed=1, 3 doses, most selected dose 20 (P=0.690), ...)
+    >>> list(res.summary().columns[:4])
+    ['level', 'dose', 'true_p_dlt', 'p_select']
     """
 
     design: str

@@ -143,6 +143,12 @@ def three_plus_three_exact(p_dlt: ArrayLike, doses: ArrayLike | None = None) -> 
     -------
     TrialResults
         with ``n_trials=None``.
+
+    Examples
+    --------
+    >>> res = three_plus_three_exact([0.05, 0.15, 0.4], doses=[10, 20, 40])
+    >>> res.p_select.round(3), round(res.p_none, 3)
+    (array([0.208, 0.58 , 0.185]), 0.028)
     """
     p = _check_prob_array("p_dlt", p_dlt)
     K = p.size
