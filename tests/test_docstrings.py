@@ -82,6 +82,12 @@ def _public_objects() -> list[tuple[str, object]]:
     return out
 
 
+def _public_properties() -> list[tuple[str, object]]:
+    """(qualified name, getter) of every public property of the public classes of the checked modules."""
+    return [(f"{q}.{pname}", prop.fget) for q, cls in _public_objects() if inspect.isclass(cls)
+            for pname, prop in vars(cls).items() if isinstance(prop, property) and not pname.startswith("_")]
+
+
 def _signature_params(obj) -> list[str]:
     target = obj.__init__ if inspect.isclass(obj) else obj
     if inspect.isclass(obj) and "__init__" not in vars(obj):
@@ -191,6 +197,9 @@ def test_public_functions_have_type_hints():
         miss = _unannotated(obj)
         if miss:
             problems.append(f"{qualname}: no annotation for {', '.join(miss)}")
+    for qualname, getter in _public_properties():
+        if inspect.signature(getter).return_annotation is inspect.Signature.empty:
+            problems.append(f"{qualname} (property): no return annotation")
     assert not problems, f"{len(problems)} public functions without full type hints:\n" + "\n".join(problems)
 
 
@@ -206,3 +215,26 @@ def test_the_checked_api_is_not_empty():
     names = {q for q, _ in _public_objects()}
     assert {"pkcsf.facade.simulate", "pkcsf.engine.dosing.Dose", "pkcsf.engine.results.SimulationResult",
             "pkcsf.analysis.nca.nca"} <= names
+
+
+def _documented_wrongly(dose: float, site: str, *, rate: float | None = None) -> float:
+    """A function whose Parameters section does not match its signature (for the test below).
+
+    Parameters
+    ----------
+    site : str
+        Named in the wrong order.
+    dose : float
+        Amount, mg.
+    duration : float
+        Not a parameter.
+    """
+    return dose
+
+
+def test_the_check_finds_a_mismatch():
+    problems = " ".join(_problems(f"{__name__}._documented_wrongly", _documented_wrongly))
+    assert "PR01" in problems and "rate" in problems          # rate undocumented
+    assert "PR02" in problems and "duration" in problems      # duration is not a parameter
+    assert "PR03" in problems                                 # site before dose
+    assert "RT01" in problems                                 # returns a value, no Returns section

@@ -288,8 +288,8 @@ class BOIN:
         boin_boundaries(self.target, self.p_saf, self.p_tox)   # validates p_saf/p_tox
 
     @property
-    def boundaries(self):
-        """(lambda_e, lambda_d)."""
+    def boundaries(self) -> tuple[float, float]:
+        """BOIN escalation and de-escalation boundaries (lambda_e, lambda_d) of the target."""
         return boin_boundaries(self.target, self.p_saf, self.p_tox)
 
     def describe(self) -> str:

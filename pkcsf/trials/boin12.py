@@ -165,7 +165,7 @@ class BOIN12:
         _check_prob("BOIN12.c_e", self.c_e)
 
     @property
-    def boundaries(self):
+    def boundaries(self) -> tuple[float, float]:
         """BOIN (lambda_e, lambda_d) of the toxicity target."""
         return boin_boundaries(self.target)
 
