@@ -23,6 +23,10 @@ populations in :mod:`pkcsf.clinical.population`; scenarios in :mod:`pkcsf.clinic
 read-outs in :mod:`pkcsf.analysis.metrics` and :mod:`pkcsf.analysis.nca`; trials in
 :mod:`pkcsf.trials` and :mod:`pkcsf.clinical.escalation`; scenario files in
 :mod:`pkcsf.clinical.scenario_file`; the command line in :mod:`pkcsf.cli`.
+
+The package is typed (PEP 561 ``py.typed``) and documented in the numpydoc format; the API reference is
+rendered from the docstrings by Sphinx (``python -m sphinx -b html docs docs/_build/html``, pages under
+``docs/api/``).
 """
 from pkcsf.core import startup as _startup  # noqa: F401  (first: Ctrl-C while the command starts: one line)
 
