@@ -26,10 +26,10 @@ def _hash(a) -> str:
 @pytest.mark.parametrize("case", sorted(BEFORE))
 def test_engine_results_unchanged_by_the_move(case):
     if case.startswith("p1"):
-        sub = pd.read_csv(DATA / "subjects_P1.csv").drop(columns="DOSE_AMT").iloc[:20]
+        sub = pd.read_csv(DATA / "subjects_P1.csv", float_precision="round_trip").drop(columns="DOSE_AMT").iloc[:20]
         res = pk.simulate("reference_p1", pk.Dose(12.0, "icv").repeat(every=84, n=8), sub, times=HOURS)
     else:
-        sub = pd.read_csv(DATA / "subjects_P2.csv").iloc[:20]
+        sub = pd.read_csv(DATA / "subjects_P2.csv", float_precision="round_trip").iloc[:20]
         res = pk.simulate("reference_p2", pk.Dose("DOSE_AMT", "oral").repeat(every=24, n=28), sub, times=HOURS,
                           solver=case.split()[1])
     assert _hash(res.concentrations()) == BEFORE[case]

@@ -30,7 +30,7 @@ HOURS = np.arange(0, 673.0)
 @lru_cache(maxsize=None)
 def reference(problem: str):
     """(subjects DataFrame, subset npz as a dict) of problem 'P1' or 'P2'."""
-    subjects = pd.read_csv(DATA / f"subjects_{problem}.csv")
+    subjects = pd.read_csv(DATA / f"subjects_{problem}.csv", float_precision="round_trip")
     with np.load(DATA / f"{problem}_ref_subset.npz") as z:
         ref = {k: z[k] for k in z.files}
     return subjects, ref
