@@ -13,441 +13,46 @@ simulated: a malformed or misspelled file raises one
 ``ValueError``) whose message names the file, the key with its table path
 (``arms[1].regimen``; array indices count from 0), the value, what is
 allowed and, for a misspelled key or name, the closest valid one.
+
+Where the parts live: the keys and single-value readers in :mod:`~pkcsf.clinical.scenario_file_schema`, the
+``[[arms]]`` tables in :mod:`~pkcsf.clinical.scenario_file_arms`; every public name is importable from here.
 """
 from __future__ import annotations
 
-import inspect
 import math
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from pkcsf.clinical import cns
-from pkcsf.core.errors import PkcsfError, ScenarioError, check_int, check_keys, suggest
+from pkcsf.clinical.scenario_file_arms import _arm, _check_pathologies
+from pkcsf.clinical.scenario_file_schema import (  # noqa: F401
+    _COMMON_UNITS,
+    FORMATS,
+    SCHEMA,
+    OutputOptions,
+    ScenarioFileError,
+    _bool,
+    _check_keys,
+    _choice,
+    _drug,
+    _err,
+    _quantity,
+    _rewrap,
+    _route,
+    _str,
+    _table,
+)
+from pkcsf.core.errors import PkcsfError, check_int, suggest
 from pkcsf.core.tomlio import MAX_BYTES, tomllib
-from pkcsf.core.units import UNITS, parse_quantity
 
 if TYPE_CHECKING:
     from pkcsf.clinical.scenario import Scenario
 
 __all__ = ["load_scenario", "parse_scenario", "OutputOptions", "ScenarioFileError", "SCHEMA", "FORMATS"]
 
-#: Output formats of tables.
-FORMATS = ("csv", "parquet")
 
-#: Allowed keys of each table: key -> short description (docs/scenarios.md has the long form).
-SCHEMA: dict[str, dict[str, str]] = {
-    "": {
-        "name": "title of the scenario (text)",
-        "description": "free text",
-        "drug": "default drug of the arms",
-        "route": "default route of the arms (for dose + schedule and named regimens)",
-        "schedule": "default schedule of the arms (regimen text without dose and route)",
-        "variant": "default CSF efflux description: linear or saturable",
-        "days": "simulated days (number or '6 weeks')",
-        "dt": "output step (hours, or '15 min')",
-        "max_steps_per_day": "adaptive-solver step budget per simulated day and subject (default 2000)",
-        "population": "table: virtual population",
-        "physiology": "table: physiology, age, pathologies",
-        "readouts": "table: unit, groups, thresholds, targets",
-        "arms": "array of tables: the regimens to compare",
-        "outputs": "table: folder, format, figures",
-    },
-    "population": {
-        "subjects": "virtual subjects per arm (whole number >= 1)",
-        "seed": "random seed (whole number >= 0)",
-        "demographics": "name of a demographics set (parameters/population/)",
-        "csv": "CSV file with one row per subject (covariates and/or parameters)",
-        "variability": "true (default) or false: typical values for everyone",
-        "iiv": "table parameter -> CV (log-normal), added to the sourced variability",
-    },
-    "physiology": {
-        "set": "physiology parameter set (default 'adult')",
-        "age": "age in years (scales CSF volumes and flows)",
-        "pathologies": "table: named pathology scenarios (true/false) and/or parameter values",
-    },
-    "readouts": {
-        "unit": "concentration unit of the read-outs (umol/L, mg/L, ...)",
-        "groups": "compartment groups to read out",
-        "thresholds": "thresholds for time above: a list, or a table drug -> list",
-        "targets": "array of tables: fraction of subjects meeting each target",
-        "band_subjects": "subjects kept for the percentile bands (default 2000)",
-    },
-    "readouts.targets": {
-        "group": "compartment group",
-        "threshold": "concentration, e.g. '1 umol/L'",
-        "duration": "time above the threshold, e.g. '48 h'",
-        "per": "'dose' (after each dose) or 'total'",
-        "drug": "drug the target applies to (default: every drug)",
-        "name": "label in the tables",
-    },
-    "arms": {
-        "name": "arm name (unique)",
-        "drug": "drug of the doses that name none",
-        "route": "route, for dose + schedule or a named regimen",
-        "regimen": "regimen text, a named regimen, or a table {name = ..., options}",
-        "dose": "dose amount ('12 mg', '12 mg/m2'), with schedule",
-        "schedule": "schedule text without dose and route, with dose",
-        "variant": "CSF efflux description: linear or saturable",
-        "metabolite": "true: add osimertinib's AZ5104 in plasma",
-        "events": "NONMEM-style event table (CSV, path relative to the scenario file) instead of a regimen",
-        "physiology": "this arm's physiology set (overrides [physiology].set)",
-        "age": "this arm's age in years (overrides [physiology].age)",
-        "pathologies": "this arm's pathologies table (overrides [physiology].pathologies; {} for none)",
-    },
-    "outputs": {
-        "folder": "output folder (relative to the current folder)",
-        "format": "table format: csv or parquet",
-        "figures": "true/false: write PNG figures",
-    },
-}
-
-
-class ScenarioFileError(ScenarioError):
-    """A scenario file is malformed, misspelled or holds an impossible value.
-
-    Parameters
-    ----------
-    field, value, allowed, fix
-        As for :class:`~pkcsf.core.errors.PkcsfError`: where the problem is, what was given, the rule, a hint.
-    """
-
-
-@dataclass(frozen=True)
-class OutputOptions:
-    """Where and how ``pkcsf run`` writes a scenario's results.
-
-    Parameters
-    ----------
-    folder : Path
-        Output folder.
-    format : str, optional
-        Table format (``csv`` or ``parquet``).
-    figures : bool, optional
-        Write figures.
-    arm_regimens : dict, optional
-        How each arm's regimen was read.
-    """
-
-    folder: Path
-    format: str = "csv"
-    figures: bool = True
-    #: how each arm's regimen was read: the text, or the named-regimen call (for provenance and ``pkcsf cite``)
-    arm_regimens: dict = field(default_factory=dict)
-
-
-# ------------------------------------------------------------------ helpers
-def _err(field, value, allowed, fix=None):
-    return ScenarioFileError(field, value, allowed, fix)
-
-
-def _rewrap(field: str, exc: PkcsfError) -> ScenarioFileError:
-    """Re-raise a deeper error under this file's key path, keeping its message."""
-    new = ScenarioFileError(field, exc.value, exc.allowed, exc.fix)
-    text = str(exc)
-    new.args = (f"{field}: {text}",)
-    return new
-
-
-def _join(path: str, key) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else str(key)
-
-
-def _check_keys(table: dict, schema_key: str, path: str):
-    def belongs_in(k):
-        for other, keys in SCHEMA.items():
-            if other != schema_key and k in keys:
-                where = {"": "the top level", "arms": "[[arms]]",
-                         "readouts.targets": "[[readouts.targets]]"}.get(other, f"[{other}]")
-                return f"{k!r} belongs in {where}"
-        return None
-
-    check_keys(path, table, SCHEMA[schema_key], ScenarioFileError, hint=belongs_in)
-
-
-def _table(data: dict, key: str, path: str) -> dict:
-    v = data.get(key, {})
-    if not isinstance(v, dict):
-        raise _err(_join(path, key), v, f"must be a table ([{_join(path, key)}])")
-    return v
-
-
-def _str(v, field, *, allowed_empty=False) -> str:
-    if not isinstance(v, str) or (not allowed_empty and not v.strip()):
-        raise _err(field, v, "must be text (in quotes)")
-    return v.strip()
-
-
-def _bool(v, field) -> bool:
-    if not isinstance(v, bool):
-        raise _err(field, v, "must be true or false (without quotes)")
-    return v
-
-
-def _quantity(v, kind, field, default_unit, *, mw=None, positive=True) -> float:
-    """A number (in ``default_unit``) or text with a unit; returns base units."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-        raise _err(field, v, f"must be a number or a quantity such as {_EXAMPLES[kind]!r}")
-    try:
-        x = parse_quantity(v, kind, field=field, mw=mw, default_unit=default_unit)
-    except PkcsfError as e:
-        units = _COMMON_UNITS.get(kind) or [u for u, (k, _, _) in UNITS.items() if k == kind]
-        raise _err(field, v, f"must be a {kind} such as {_EXAMPLES[kind]!r}; units: " + ", ".join(units),
-                   e.fix) from None
-    if not math.isfinite(x) or (x <= 0 if positive else x < 0):
-        raise _err(field, v, f"must be a {kind} {'> 0' if positive else '>= 0'}")
-    return x
-
-
-_EXAMPLES = {"time": "48 h", "concentration": "1 umol/L", "amount": "12 mg"}
-#: units listed in messages (every spelling of pkcsf.core.units is accepted)
-_COMMON_UNITS = {"time": ["min", "h", "d", "week"],
-                 "concentration": ["umol/L", "nmol/L", "mmol/L", "mg/L", "ug/mL", "ug/L", "ng/mL"]}
-
-
-def _choice(v, field, choices, what="allowed"):
-    choices = list(choices)
-    if isinstance(v, str) and v in choices:
-        return v
-    guess = suggest(v, choices) if isinstance(v, str) else None
-    raise _err(field, v, f"{what}: " + (", ".join(choices) or "(none)"),
-               f"did you mean {guess!r}?" if guess else None)
-
-
-def _drug(v, field) -> str:
-    v = _str(v, field)
-    name = v.lower()
-    return _choice(name, field, cns.available_drugs(), "allowed drugs")
-
-
-def _route(v, field) -> str:
-    from pkcsf.clinical.regimens import normalize_route
-
-    v = _str(v, field)
-    try:
-        return normalize_route(v, field=field)
-    except PkcsfError as e:
-        raise _err(field, v, e.allowed, e.fix) from None
-
-
-def _dose(v, field) -> str:
-    """A dose amount as text the regimen parser reads ('12 mg', '12 mg/m2')."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-        raise _err(field, v, "must be an amount such as '12 mg' (mg, g, ug) or '12 mg/m2'")
-    if isinstance(v, (int, float)):
-        if not (math.isfinite(v) and v > 0):
-            raise _err(field, v, "must be an amount > 0")
-        return f"{v:g} mg"
-    text = v.strip()
-    m = re.match(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$", text)
-    if not m:
-        raise _err(field, v, "must be an amount such as '12 mg' (mg, g, ug) or '12 mg/m2'")
-    unit = m.group(2) or "mg"
-    x = float(m.group(1))
-    kind = UNITS.get(unit, ("?",))[0]
-    if kind not in ("amount", "dose_per_bsa") or UNITS[unit][2]:
-        what = {"volume": "a volume", "concentration": "a concentration", "time": "a time"}.get(kind, "not an amount")
-        fix = ("the volume injected is not the dose: give the amount of drug, e.g. '12 mg'"
-               if kind == "volume" else "e.g. '12 mg'")
-        raise _err(field, v, f"{unit!r} is {what}; a dose is an amount in mg, g or ug (or mg/m2)", fix)
-    if not (math.isfinite(x) and x > 0):
-        raise _err(field, v, "must be an amount > 0")
-    return f"{m.group(1)} {unit}"
-
-
-# ------------------------------------------------------------------ arms
-def _named_regimen(name: str, options: dict, arm: dict, field: str, route, dose):
-    from pkcsf.clinical.regimens import NAMED_REGIMENS
-
-    fn = NAMED_REGIMENS[name]
-    params = inspect.signature(fn).parameters
-    kw = {}
-    for k, v in options.items():
-        if k not in params:
-            guess = suggest(k, list(params))
-            raise _err(_join(field, k), v, f"unknown option of the named regimen {name!r}; allowed: "
-                       + ", ".join(params), f"did you mean {guess!r}?" if guess else None)
-        kw[k] = v
-    if dose is not None:
-        key = "dose" if "dose" in params else None
-        if key is None:
-            raise _err(field.rsplit(".", 1)[0] + ".dose", arm.get("dose"),
-                       f"the named regimen {name!r} takes no 'dose'; its options: " + ", ".join(params))
-        kw.setdefault(key, dose)
-    if route is not None:
-        if "route" in params:
-            kw.setdefault("route", route)
-        elif route != "oral":
-            raise _err(field.rsplit(".", 1)[0] + ".route", route, f"the named regimen {name!r} fixes its own route")
-    try:
-        return fn(**kw), f"{name}({', '.join(f'{k}={v!r}' for k, v in kw.items())})"
-    except PkcsfError as e:
-        raise _rewrap(field, e) from None
-    except TypeError as e:
-        raise _err(field, options, f"invalid options for {name!r}: {e}") from None
-
-
-def _check_pathologies(pathologies, field: str):
-    """A pathologies table: named scenarios (true/false) and/or pathology parameter values."""
-    if not isinstance(pathologies, dict):
-        raise _err(field, pathologies, "must be a table, e.g. { vp_shunt = true }")
-    from pkcsf.clinical.parameters import load_parameter_set
-
-    patho = load_parameter_set("pathologies", "physiology")
-    named = sorted(patho.options.get("scenarios", {}))
-    values = sorted(set(patho.values) | {"F_LEAK"})
-    for k, v in pathologies.items():
-        f = f"{field}.{k}"
-        if k in named:
-            _bool(v, f)
-        elif k not in values:
-            _choice(k, f, named + values, "named pathologies (true/false) and pathology parameters")
-    return pathologies
-
-
-def _arm_physiology(a: dict, path: str) -> dict:
-    """The arm's own physiology, age and pathologies (``Arm`` keywords), where given."""
-    out = {}
-    if "physiology" in a:
-        from pkcsf.clinical.parameters import available_parameter_sets
-
-        sets = sorted(k for k in available_parameter_sets("physiology") if k not in ("pediatric", "pathologies"))
-        out["physiology"] = _choice(a["physiology"], f"{path}.physiology", sets, "physiology sets")
-    if "age" in a:
-        v = a["age"]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= 120:
-            raise _err(f"{path}.age", v, "must be an age in years between 0 and 120 (a number)")
-        out["age"] = float(v)
-    if "pathologies" in a:
-        out["pathologies"] = _check_pathologies(a["pathologies"], f"{path}.pathologies")
-    return out
-
-
-def _events_arm(i, a, top, base_dir, name, drug, variant, metabolite):
-    """An arm given by a NONMEM-style event table (``events = "doses.csv"``)."""
-    from pkcsf.clinical.events import read_events
-    from pkcsf.clinical.scenario import Arm
-
-    path = f"arms[{i}]"
-    for k in ("regimen", "dose", "schedule", "route"):
-        if k in a:
-            raise _err(f"{path}.{k}", a[k], "an arm with 'events' takes its doses from the table; remove "
-                       f"'{k}'")
-    if drug is None:
-        raise _err(f"{path}.drug", None, "an arm with 'events' needs its drug (in the arm or at the top)")
-    f = _str(a["events"], f"{path}.events")
-    try:
-        data = read_events(f, base_dir=base_dir, parameters=cns.drug(drug).parameters.values)
-    except PkcsfError as e:
-        raise _rewrap(f"{path}.events", e) from None
-    arm = Arm(name, data, drug=drug, variant=variant, metabolite=metabolite, **_arm_physiology(a, path))
-    return arm, [drug], f"event table {f} ({data.n} patients)"
-
-
-def _arm(i: int, a, top: dict, base_dir="."):
-    from pkcsf.clinical.regimens import NAMED_REGIMENS, parse_regimen
-    from pkcsf.clinical.scenario import Arm
-
-    path = f"arms[{i}]"
-    if not isinstance(a, dict):
-        raise _err(path, a, "each arm must be a table ([[arms]] with name, drug, regimen ...)")
-    _check_keys(a, "arms", path)
-    name = _str(a.get("name", f"arm {i + 1}"), f"{path}.name")
-    drug = a.get("drug", top.get("drug"))
-    drug = None if drug is None else _drug(drug, f"{path}.drug" if "drug" in a else "drug")
-    route_given = "route" in a
-    route = a.get("route", top.get("route"))
-    route = None if route is None else _route(route, f"{path}.route" if route_given else "route")
-    variant = a.get("variant", top.get("variant", "linear"))
-    variant = _choice(variant, f"{path}.variant" if "variant" in a else "variant", ["linear", "saturable"])
-    metabolite = _bool(a.get("metabolite", False), f"{path}.metabolite")
-    if "events" in a:
-        return _events_arm(i, a, top, base_dir, name, drug, variant, metabolite)
-    dose = None if "dose" not in a else _dose(a["dose"], f"{path}.dose")
-    schedule = a.get("schedule", None)
-    reg_spec = a.get("regimen")
-    if reg_spec is not None and schedule is not None:
-        raise _err(f"{path}.schedule", schedule, "give either 'regimen' or 'dose' with 'schedule', not both")
-    if reg_spec is None:
-        schedule = schedule if schedule is not None else top.get("schedule")
-        if dose is None or schedule is None:
-            raise _err(path, name, "an arm needs 'regimen' (text or a named regimen) or 'dose' with 'schedule'",
-                       "e.g. regimen = \"12 mg lumbar twice weekly x 4 weeks\"")
-        schedule = _str(schedule, f"{path}.schedule" if "schedule" in a else "schedule")
-        if re.match(r"^\s*[\d.]", schedule):
-            raise _err(f"{path}.schedule" if "schedule" in a else "schedule", schedule,
-                       "must be the schedule without dose and route (the dose is 'dose')",
-                       "e.g. schedule = \"twice weekly x 4 weeks\"")
-        if route is None:
-            raise _err(f"{path}.route", None, "an arm given by dose + schedule needs a route: "
-                       "lumbar, ommaya, intracisternal, iv or oral")
-        text = f"{dose} {route} {schedule}"
-        try:
-            reg = parse_regimen(text, drug=drug, bsa="BSA", age="AGE")
-        except PkcsfError as e:
-            raise _rewrap(f"{path}.schedule" if "schedule" in a else "schedule", e) from None
-        described = text
-    elif isinstance(reg_spec, dict):
-        opts = dict(reg_spec)
-        if "name" not in opts:
-            raise _err(f"{path}.regimen", reg_spec, "a regimen table needs name = one of: "
-                       + ", ".join(NAMED_REGIMENS))
-        rname = _choice(opts.pop("name"), f"{path}.regimen.name", sorted(NAMED_REGIMENS), "named regimens")
-        reg, described = _named_regimen(rname, opts, a, f"{path}.regimen", route, dose)
-    elif isinstance(reg_spec, str) and reg_spec.strip() in NAMED_REGIMENS:
-        reg, described = _named_regimen(reg_spec.strip(), {}, a, f"{path}.regimen", route, dose)
-    elif isinstance(reg_spec, str):
-        if dose is not None:
-            raise _err(f"{path}.dose", a["dose"], "give the dose inside the regimen text, or use 'dose' with "
-                       "'schedule' instead of 'regimen'")
-        if route_given:
-            raise _err(f"{path}.route", a["route"], "the route of a regimen text is written in the text",
-                       "remove 'route' or write the regimen as dose + schedule")
-        try:
-            reg = parse_regimen(reg_spec, drug=drug, bsa="BSA", age="AGE")
-        except PkcsfError as e:
-            raise _rewrap(f"{path}.regimen", e) from None
-        described = reg_spec.strip()
-    else:
-        raise _err(f"{path}.regimen", reg_spec, "must be regimen text, the name of a named regimen ("
-                   + ", ".join(NAMED_REGIMENS) + ") or a table {name = ..., options}")
-    # every dose: a drug we know, a route that drug can take
-    avail = cns.available_drugs()
-    drugs = []
-    for dz in reg.doses:
-        dname = dz.drug or drug
-        if dname is None:
-            raise _err(f"{path}.drug", None, "the regimen names no drug: set 'drug' (in the arm or at the top)",
-                       "allowed drugs: " + ", ".join(avail))
-        if dname not in avail:
-            _choice(dname, f"{path}.regimen (drug)", avail, "allowed drugs")
-        dd = cns.drug(dname)
-        from pkcsf.clinical.regimens import normalize_route
-
-        r = normalize_route(dz.site) if isinstance(dz.site, str) else dz.site
-        if r not in dd.routes and not (r == "ommaya" and "intraventricular" in dd.routes):
-            raise _err(f"{path}.regimen" if reg_spec is not None else f"{path}.route", r,
-                       f"{dd.name} can be given by: " + ", ".join(dd.routes))
-        if dname not in drugs:
-            drugs.append(dname)
-    # the scenario runner applies an arm's variant to every drug of the arm
-    for d in drugs:
-        if variant not in cns.drug(d).variants:
-            raise _err(f"{path}.variant" if "variant" in a else "variant", variant,
-                       f"{d} supports: " + ", ".join(cns.drug(d).variants),
-                       "an arm's variant applies to every drug in it" if len(drugs) > 1 else None)
-    if metabolite and "FMET_AZ5104" not in cns.drug(drugs[0]).parameters.values:
-        raise _err(f"{path}.metabolite", True, f"{drugs[0]} has no metabolite in the model (osimertinib only)")
-    return (Arm(name, reg, drug=drug, variant=variant, metabolite=metabolite, **_arm_physiology(a, path)),
-            drugs, described)
-
-
-# ------------------------------------------------------------------ main
 def load_scenario(path: str | Path, *, base_dir: str | Path | None = None) -> tuple["Scenario", OutputOptions]:
     """Read a scenario file; returns ``(Scenario, OutputOptions)``.
 

@@ -1,0 +1,259 @@
+"""One drug of one scenario arm: its model with AUC accumulators, its doses on model sites, and the
+reduction of a chunk of subjects to read-outs (per-subject metrics, targets, band profiles).
+
+Internal to :mod:`pkcsf.clinical.scenario` (``_DrugRun`` and ``_chunk`` are pickled to executors).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.analysis.readouts import min_interval_run, solve_and_read_out, whole_window
+from pkcsf.clinical import cns
+from pkcsf.clinical.population import Population
+from pkcsf.clinical.scenario_spec import Scenario, Target
+from pkcsf.core.errors import ScenarioError, Status, check_choice
+from pkcsf.core.units import concentration_factor, parse_quantity
+from pkcsf.engine.dosing import Regimen
+from pkcsf.engine.model import Compartment, accumulate
+from pkcsf.engine.simulate import prepare
+
+
+def _sites(regimen: Regimen, setup: cns.Setup, where: str) -> Regimen:
+    """Doses on routes -> doses on model sites (a route the drug is not given by is an error)."""
+    from pkcsf.clinical.regimens import ROUTE_ALIASES, ROUTES, normalize_route
+
+    doses = []
+    for d in regimen.doses:
+        if d.site in ROUTES or d.site.lower() in ROUTE_ALIASES:
+            route = normalize_route(d.site, field=f"{where}: route")
+            if route not in setup.sites:
+                raise ScenarioError(f"{where}: route", d.site,
+                                    f"{setup.drug.name} can be given by: " + ", ".join(sorted(setup.sites)))
+            site = setup.sites[route]
+        elif d.site in setup.model.site_names or d.site in setup.model.compartment_names:
+            site = d.site            # a model site or compartment named directly (advanced use)
+        else:
+            normalize_route(d.site, field=f"{where}: route")   # raises listing the routes
+            raise AssertionError  # pragma: no cover
+        doses.append(replace(d, site=site, drug=None))
+    return Regimen(doses)
+
+
+def _thresholds_for(scn: Scenario, setup: cns.Setup) -> list[tuple[str, float]]:
+    """(label, mg/L) pairs."""
+    spec = scn.thresholds
+    if isinstance(spec, dict):
+        spec = spec.get(setup.drug.name, [])
+    if spec is None:
+        return list(setup.thresholds.items())
+    if isinstance(spec, (str, int, float)):
+        spec = [spec]
+    return [(str(s), parse_quantity(s, "concentration", mw=setup.mw, field="thresholds", default_unit="mg/L"))
+            for s in spec]
+
+
+class _DrugRun:
+    """One drug of one arm: model, regimen on model sites, grouping, thresholds."""
+
+    def __init__(self, scn, arm, drug, reg, setup, times, end):
+        self.scn, self.setup, self.drug = scn, setup, drug
+        where = f"arm {arm.name!r} ({drug})"
+        self.reg = _sites(reg, setup, where)
+        self.dose_times = np.array(sorted({d.time for d in self.reg.expand() if d.time <= times[-1]}))
+        names = [g for g, cs in setup.outputs.items() if cs]
+        gnames = list(scn.groups) if scn.groups else names
+        for g in gnames:
+            if g not in names:
+                check_choice(f"{where}: group", g, names, ScenarioError)
+        if "plasma" not in gnames:
+            gnames = ["plasma"] + gnames
+        self.groups = gnames
+        comps = setup.model.compartment_names
+        self.states, self.W = setup.group_weights(gnames)
+        # exact AUCs: one accumulator state per read-out compartment (d AUC_i/dt = C_i), so that AUC
+        # read-outs do not depend on the output step (a trapezoid on a 4-h grid was +7% for weekly
+        # Ommaya pemetrexed, issue 9); a group's AUC is the volume-weighted mean of its compartments'
+        taken = set(comps)
+        self.auc_states = []
+        for c in self.states:
+            name = f"{c}__auc"
+            while name in taken:
+                name += "_"
+            taken.add(name)
+            self.auc_states.append(name)
+        self.model = setup.model.extend(
+            compartments=[Compartment(a, None, f"AUC of the concentration in {c} (mg*h/L)", kind="accumulator")
+                          for c, a in zip(self.states, self.auc_states)],
+            transfers=[accumulate(c, a) for c, a in zip(self.states, self.auc_states)])
+        self.factor = concentration_factor(scn.unit, setup.mw)
+        self.thresholds = _thresholds_for(scn, setup)
+        self.thr_unit = np.array([v * self.factor for _, v in self.thresholds])
+        self.times, self.end = times, end
+        self.model_params = set(setup.model.parameter_names)
+        # subject columns a dose amount refers to (e.g. "12 * BSA")
+        from pkcsf.engine.expressions import Expression
+
+        self.dose_columns = set()
+        for d in self.reg.doses:
+            if isinstance(d.amount, str):
+                self.dose_columns.update(Expression.parse(d.amount).names)
+        # grid indices: the right-limit output of each dose, and the left limit of the next
+        self.right = np.searchsorted(times, self.dose_times, side="right") - 1
+        self.left = np.searchsorted(times, self.dose_times, side="left")
+        last = self.right[-1] if len(self.right) else 0
+        self.last_start = int(last)
+        # times at which the band subjects' cumulative exact AUC is kept (interval read-outs)
+        self.mark_times = np.unique(np.concatenate([[times[0]], self.dose_times, [times[-1]]]))
+        self.mark_idx = np.searchsorted(times, self.mark_times, side="right") - 1
+
+    def problem(self, params: pd.DataFrame, *, auc: bool = False):
+        """The engine problem of these subjects (saved: the group states, with ``auc`` then their
+        AUC accumulators).
+        """
+        for c in self.dose_columns:
+            if c.startswith("AGEDOSE_") and c not in params.columns and self.scn.age is not None:
+                from pkcsf.clinical.regimens import (
+                    age_based_dose,  # a fixed scenario age doses everyone at that age
+                )
+
+                params = params.assign(**{c: age_based_dose(c[len("AGEDOSE_"):].lower(),
+                                                            np.full(len(params), float(self.scn.age)))})
+            if c.startswith("AGEDOSE_") and c not in params.columns:
+                if "AGE" not in params.columns:
+                    raise ScenarioError("population", "no AGE column",
+                                        f"an age-based dose of {self.drug} needs each subject's age: use demographics "
+                                        "with AGE (e.g. 'pediatric'), an AGE data column, or a scenario age")
+                from pkcsf.clinical.regimens import age_based_dose
+
+                params = params.assign(**{c: age_based_dose(c[len("AGEDOSE_"):].lower(), params["AGE"].to_numpy())})
+        missing = [c for c in self.dose_columns if c not in params.columns]
+        if missing:
+            raise ScenarioError("population", f"no {missing[0]} column",
+                                f"a dose of {self.drug} is given per {missing[0]} (e.g. mg/m2); the population needs "
+                                "that covariate (use demographics with height and weight, or a data column)")
+        cols = [c for c in params.columns if c in self.model_params or c == "ID" or c in self.dose_columns]
+        prob = prepare(self.model, self.reg, params[cols], times=self.times,
+                       outputs=self.states + (self.auc_states if auc else []),
+                       solver=self.scn.solver, max_steps=self.scn.step_budget(float(self.times[-1])))
+        return prob
+
+    def solve(self, params: pd.DataFrame, *, auc: bool = False):
+        """Group concentrations (n, T, G) in the scenario's unit, and solver status; with ``auc``
+        also the exact cumulative group AUCs (n, T, G) in unit*h from the accumulator states.
+        """
+        S = len(self.states)
+        prob = self.problem(params, auc=auc)
+        out, status, _ = prob.solve()
+        V = prob.compiled.volumes(prob.P)[:, prob.save[:S]]
+        amounts = out[:, :, :S] @ self.W                          # (n, T, G)
+        vol = V @ self.W                                          # (n, G)
+        conc = amounts * (self.factor / vol[:, None, :])
+        failed = status != 0
+        conc[failed] = np.nan               # a failed subject's partial profile is never used
+        if not auc:
+            return conc, status
+        # group AUC = sum_i V_i AUC_i / sum_i V_i (the group concentration is sum A_i / sum V_i)
+        gauc = ((out[:, :, S:] * V[:, None, :]) @ self.W) * (self.factor / vol[:, None, :])
+        gauc[failed] = np.nan
+        return conc, status, gauc
+
+    def reduce(self, params: pd.DataFrame, keep: int):
+        """Read-outs computed inside the compiled solve (:func:`pkcsf.analysis.readouts.solve_and_read_out`,
+        no (n, T, G) array): (read-outs dict, status, group concentrations of the first ``keep``), or
+        None for a solver without fused read-outs (radau).
+        """
+        prob = self.problem(params, auc=True)
+        if prob.method not in ("exact", "rodas5p"):
+            return None
+        return solve_and_read_out(prob, self.W, self.factor, self.thr_unit, self.last_start,
+                                  int(self.left[-1]) if len(self.left) else -1, keep)
+
+    def readouts(self, conc, ids, arm_name, status=None, gauc=None, fused=None) -> pd.DataFrame:
+        """The per-subject metrics table, from group concentrations ``conc`` (n, T, G) or from the
+        read-outs ``fused`` of :meth:`reduce`.
+        """
+        if fused is not None:
+            r = fused
+            n, G = r["cmax"].shape
+            tail = {"cmax": r["cmax_last"], "auc": r["auc_last"]}
+        else:
+            n, T, G = conc.shape
+            r = whole_window(self.times, conc, self.thr_unit)
+            tail = whole_window(self.times[self.last_start:], conc[:, self.last_start:])
+        status = np.zeros(n, dtype=np.int64) if status is None else np.asarray(status)
+        if gauc is not None:            # exact integrals from the accumulators, independent of the grid
+            r["auc"] = gauc[:, -1, :] - gauc[:, 0, :]
+            tail["auc"] = gauc[:, -1, :] - gauc[:, self.last_start, :]
+        # text columns as categoricals (one byte a row instead of a Python string; the same categories
+        # in every chunk, so that concatenated chunks stay categorical)
+        def cat(codes, categories):
+            return pd.Categorical.from_codes(codes, categories=categories)
+
+        out = {"arm": cat(np.zeros(n * G, dtype=np.int8), [arm_name]), "id": np.repeat(ids, G),
+               "drug": cat(np.zeros(n * G, dtype=np.int8), [self.drug]),
+               "group": cat(np.tile(np.arange(G, dtype=np.int8), n), list(self.groups)),
+               "unit": cat(np.zeros(n * G, dtype=np.int8), [self.scn.unit]), "cmax": r["cmax"].ravel(), "tmax": r["tmax"].ravel(), "auc": r["auc"].ravel(),
+               "cmax_last": tail["cmax"].ravel(), "auc_last": tail["auc"].ravel()}
+        if len(self.left):
+            out["trough_last"] = (r["trough_last"] if fused is not None else conc[:, self.left[-1], :]).ravel()
+        pl = r["auc"][:, self.groups.index("plasma")]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["ratio_auc_plasma"] = (r["auc"] / pl[:, None]).ravel()
+            if "ventricular" in self.groups:
+                vent = r["auc"][:, self.groups.index("ventricular")]
+                out["ratio_auc_ventricular"] = (r["auc"] / vent[:, None]).ravel()
+        for k, (label, _) in enumerate(self.thresholds):
+            out[f"time_above[{label}]"] = r["time_above"][:, :, k].ravel()
+            out[f"longest_above[{label}]"] = r["longest_above"][:, :, k].ravel()
+        df = pd.DataFrame(out)
+        failed = np.repeat(status != 0, G)
+        if failed.any():        # excluded from every statistic: NaN, whatever the kernels made of NaN input
+            value_cols = [c for c in df.columns if c not in ("arm", "id", "drug", "group", "unit")]
+            df.loc[failed, value_cols] = np.nan
+        df["auc_unit"] = cat(np.zeros(n * G, dtype=np.int8), [f"{self.scn.unit}*h"])
+        df["status"] = cat(np.repeat(np.asarray(status, dtype=np.int8), G), [st.name for st in Status])
+        return df
+
+    def target(self, tg: Target, conc) -> np.ndarray:
+        """Boolean (n,): which subjects meet the target."""
+        if tg.group not in self.groups:
+            check_choice(f"target group ({tg.label})", tg.group, self.groups, ScenarioError)
+        c = conc[:, :, self.groups.index(tg.group)]
+        thr = parse_quantity(tg.threshold, "concentration", mw=self.setup.mw, field="target.threshold",
+                             default_unit="mg/L") * self.factor
+        dur = parse_quantity(tg.duration, "time", field="target.duration")
+        if tg.per == "dose" and len(self.right):
+            ends = np.append(self.left[1:], len(self.times) - 1)
+            run = min_interval_run(self.times, c, thr, self.right, ends)
+        else:
+            run = whole_window(self.times, c[:, :, None], np.array([thr]))["time_above"][:, 0, 0]
+        return run >= dur - 1e-9
+
+
+def _chunk(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start: int, n: int, nb: int,
+           arm_name: str, targets: tuple) -> dict:
+    """Simulate subjects ``start .. start+n-1`` and reduce them to read-outs (runs anywhere: a
+    worker process or a cluster node gets the pickled arguments).
+    """
+    params = pop.individual(dr.setup.parameters, n, seed=seed, start=start, variability=variability)
+    keep = max(0, min(nb, start + n) - start)
+    ids = params["ID"].to_numpy()
+    fused = None if targets else dr.reduce(params, keep)
+    if fused is not None:               # read-outs inside the compiled solve: no (n, T, G) array
+        r, status, band = fused
+        ok = status == 0
+        return {"failed": int((~ok).sum()),
+                "failures": [(i, int(st)) for i, st in zip(ids[~ok].tolist(), status[~ok].tolist())],
+                "band": band if keep else None,
+                "readouts": dr.readouts(None, ids, arm_name, status, fused=r),
+                "targets": {}}
+    conc, status, gauc = dr.solve(params, auc=True)
+    ok = status == 0
+    return {"failed": int((~ok).sum()),
+            "failures": [(i, int(st)) for i, st in zip(ids[~ok].tolist(), status[~ok].tolist())],
+            "band": conc[:keep].copy() if keep else None,
+            "readouts": dr.readouts(conc, ids, arm_name, status, gauc),
+            "targets": {tg.label: dr.target(tg, conc)[ok] for tg in targets}}

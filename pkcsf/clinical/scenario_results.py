@@ -1,0 +1,553 @@
+"""What a scenario run returns: :class:`ArmResult` and :class:`ScenarioResult` (tables, bands, plots,
+provenance), and the warnings a run gives about failed subjects and coarse Cmax grids.
+
+Public names are re-exported by :mod:`pkcsf.clinical.scenario`.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.analysis.readouts import percentiles
+from pkcsf.clinical import cns
+from pkcsf.clinical.events import nonmem_wide
+from pkcsf.clinical.export import arm_to_xarray, scenario_to_xarray
+from pkcsf.clinical.scenario_spec import Scenario
+from pkcsf.core.errors import ScenarioError, Status, check_choice
+from pkcsf.core.units import concentration_factor, parse_quantity
+from pkcsf.engine.dosing import Regimen
+
+__all__ = ["ArmResult", "ScenarioResult", "FailedSubjectsWarning", "CoarseGridWarning", "CMAX_GRID_RTOL"]
+
+
+class CoarseGridWarning(UserWarning):
+    """The output step is too coarse for some Cmax read-outs: a peak falls between output times and
+    the read-out is low by more than 1% (the estimate is in ``ArmResult.cmax_grid_error``).
+    """
+
+
+#: relative Cmax error (estimated from the grid) above which a run warns
+CMAX_GRID_RTOL = 1e-2
+
+
+class FailedSubjectsWarning(UserWarning):
+    """Some virtual subjects could not be solved; they are excluded from every read-out
+    (NaN in the per-subject metrics, ``status`` column) and counted in ``n_failed``.
+    """
+
+
+_FAILURE_COLUMNS = ["arm", "drug", "id", "status", "message"]
+
+
+@dataclass
+class ArmResult:
+    """Read-outs of one arm.
+
+    Attributes
+    ----------
+    times : ndarray (T,), h
+    profiles : dict drug -> ndarray (n_band, T, G)
+        Group concentrations (``unit``) of the first ``band_subjects`` subjects (NaN for a
+        subject whose solve failed).
+    typical : dict drug -> ndarray (T, G)
+        The typical subject (no random effects; median covariates).
+    groups : dict drug -> list of group names (the last axis of profiles)
+    metrics : DataFrame
+        One row per subject, drug and group (see :func:`run`); a failed subject's read-outs
+        are NaN and its ``status`` names the failure.
+    targets : DataFrame
+        One row per target: fraction of the solved subjects meeting it, ``n`` (solved subjects)
+        and ``n_failed`` (excluded).
+    dose_times : dict drug -> ndarray
+    failures : DataFrame
+        One row per failed subject and drug: ``arm, drug, id, status, message``.
+    """
+
+    name: str
+    times: np.ndarray
+    profiles: dict
+    typical: dict
+    groups: dict
+    metrics: pd.DataFrame
+    targets: pd.DataFrame
+    dose_times: dict
+    regimen: Regimen
+    setups: dict
+    failed: int = 0
+    unit: str = "umol/L"
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_FAILURE_COLUMNS))
+    # drug -> how to re-solve the band subjects with AUC accumulators (exact interval AUCs, on demand)
+    auc_source: dict = field(default_factory=dict, repr=False)
+    # drug -> DatasetRun for an event-table arm (PRED/IPRED at the observation rows, VPC simulations)
+    datasets: dict = field(default_factory=dict, repr=False)
+
+    def _dataset(self, drug):
+        if not self.datasets:
+            raise ScenarioError(f"arm {self.name!r}", "no event table",
+                                "observations exist for an arm whose regimen is a NONMEM-style event table")
+        drug = drug or next(iter(self.datasets))
+        if drug not in self.datasets:
+            check_choice(f"arm {self.name!r} drug", drug, list(self.datasets), ScenarioError)
+        return drug, self.datasets[drug]
+
+    def observations(self, drug: str | None = None) -> pd.DataFrame:
+        """Tidy frame of the observation rows: ``arm, drug, ID, TIME, group, DV, PRED, IPRED, unit`` (see
+        :mod:`pkcsf.clinical.events`: PRED is the typical subject with the patient's covariates; IPRED equals
+        PRED unless the table gives individual parameters).
+
+        Parameters
+        ----------
+        drug : str, optional
+            The drug (default: the arm's only drug).
+
+        Returns
+        -------
+        DataFrame
+            One row per observation.
+        """
+        drug, ds = self._dataset(drug)
+        obs = ds.observations()
+        obs.insert(0, "drug", drug)
+        obs.insert(0, "arm", self.name)
+        return obs
+
+    def nonmem(self, drug: str | None = None) -> pd.DataFrame:
+        """NONMEM-style wide frame: the table's rows with PRED, IPRED, RES, IRES (observation rows).
+
+        Parameters
+        ----------
+        drug : str, optional
+            The drug (default: the arm's only drug).
+
+        Returns
+        -------
+        DataFrame
+            The event table with predictions and residuals.
+        """
+        drug, ds = self._dataset(drug)
+        return nonmem_wide(ds.observations(), ds.data)
+
+    def simulate_observations(self, replicates: int = 200, seed: int = 0, drug: str | None = None) -> pd.DataFrame:
+        """The table's design simulated with random effects (for a visual predictive check).
+
+        Parameters
+        ----------
+        replicates : int, optional
+            Number of simulated copies of the design.
+        seed : int, optional
+            Random seed.
+        drug : str, optional
+            The drug.
+
+        Returns
+        -------
+        DataFrame
+            Simulated observations, column ``replicate``.
+        """
+        drug, ds = self._dataset(drug)
+        return ds.simulate_observations(replicates, seed)
+
+    def to_xarray(self):
+        """The band profiles as an ``xarray.Dataset`` (dims subject, time, group; one variable per drug;
+        units as attributes). Needs the optional ``xarray`` package (``pip install pkcsf[xarray]``).
+        """
+        return arm_to_xarray(self)
+
+    def _auc_marks(self, drug):
+        """(times (M,), cumulative exact AUC (n_band, M, G)) at the dose times and the end, for the band
+        subjects, from the accumulator states (solved again on first use: subject i depends only on the seed).
+        """
+        cache = self.__dict__.setdefault("_auc_cache", {})
+        if drug not in cache and drug in self.auc_source:
+            dr, pop, seed, variability, nb = self.auc_source[drug]
+            params = pop.individual(dr.setup.parameters, nb, seed=seed, start=0, variability=variability)
+            _, _, gauc = dr.solve(params, auc=True)
+            cache[drug] = (dr.mark_times, gauc[:, dr.mark_idx, :])
+        return cache.get(drug)
+
+
+    def drug_info(self, name) -> "cns.Drug":
+        """The drug object (MW, thresholds, sources) of ``name`` as this run used it."""
+        if name in self.setups:
+            return self.setups[name].drug
+        return cns.drug(name)
+
+    def _unique_grid(self, drug):
+        """Times without the pre-dose duplicates, the profiles on them, and the pre-dose values."""
+        t = self.times
+        dup = np.flatnonzero(np.diff(t) == 0)        # index of each pre-dose (left-limit) output
+        keep = np.setdiff1d(np.arange(len(t)), dup)
+        prof = self.profiles[drug]
+        dts = t[dup]
+        return t[keep], prof[:, keep], dts, prof[:, dup]
+
+    def interval_metrics(self, drug: str | None = None, threshold=None) -> pd.DataFrame:
+        """Read-outs per dosing interval (Cmax, Tmax, Cmin, AUC, trough, time above ``threshold``).
+
+        Computed for the band subjects (the first ``band_subjects``) with
+        :func:`pkcsf.analysis.metrics.summarize`, dose-aware with the exact pre-dose
+        values. ``threshold`` in the scenario's unit (a number) or as text
+        with a unit. One row per subject, group and interval.
+
+        Parameters
+        ----------
+        drug : str, optional
+            The drug.
+        threshold : float or str, optional
+            Threshold for the time above it.
+
+        Returns
+        -------
+        DataFrame
+            One row per subject, group and interval.
+        """
+        from pkcsf.analysis import metrics as M
+
+        drug = drug or next(iter(self.profiles))
+        t, c, dts, before = self._unique_grid(drug)
+        ok = np.isfinite(c).all(axis=(1, 2)) & np.isfinite(before).all(axis=(1, 2))   # failed subjects are NaN
+        subjects = np.flatnonzero(ok)
+        c, before = c[ok], before[ok]
+        thr = threshold
+        if isinstance(threshold, str):
+            setup = self.setups[drug]
+            thr = parse_quantity(threshold, "concentration", mw=setup.mw) * concentration_factor(self.unit, setup.mw)
+        df = M.summarize(t, c, dose_times=dts, threshold=thr, compartments=self.groups[drug],
+                         method="linear-up/log-down", conc_before=before, subjects=subjects)
+        marks = self._auc_marks(drug)
+        if marks is not None:           # exact interval AUCs from the accumulators (not the grid)
+            mt, cum = marks
+            a = np.searchsorted(mt, df["start"].to_numpy())
+            b = np.searchsorted(mt, df["end"].to_numpy())
+            a, b = np.minimum(a, len(mt) - 1), np.minimum(b, len(mt) - 1)
+            if np.array_equal(mt[a], df["start"].to_numpy()) and np.array_equal(mt[b], df["end"].to_numpy()):
+                si = df["subject"].to_numpy().astype(int)
+                gi = np.asarray(df["compartment"].cat.codes, dtype=int)
+                df["auc"] = cum[si, b, gi] - cum[si, a, gi]
+        df = df.drop(columns=[k for k in ("conc_unit", "auc_unit") if k in df])
+        df.insert(0, "drug", drug)
+        df.insert(0, "arm", self.name)
+        df["unit"] = self.unit
+        return df
+
+    def sample(self, group: str, times, *, drug: str | None = None, cv: float = 0.0, lloq: float = 0.0,
+               seed: int = 0) -> pd.DataFrame:
+        """Concentrations of the band subjects at sampling ``times`` (h), for NCA.
+
+        ``cv``: proportional (log-normal) residual error; ``lloq``: values below
+        it are reported as 0 (below the limit of quantification, as
+        :func:`pkcsf.analysis.nca.nca` expects). Returns ``id, time, conc, group, unit``.
+
+        Parameters
+        ----------
+        group : str
+            Compartment group.
+        times : array_like
+            Sampling times (h).
+        drug : str, optional
+            The drug.
+        cv : float, optional
+            Proportional residual error.
+        lloq : float, optional
+            Limit of quantification.
+        seed : int, optional
+            Random seed of the residual error.
+
+        Returns
+        -------
+        DataFrame
+            ``id, time, conc, group, unit``.
+        """
+        from pkcsf.analysis import metrics as M
+        from pkcsf.clinical.population import normals
+
+        drug = drug or next(iter(self.profiles))
+        if group not in self.groups[drug]:
+            check_choice("group", group, self.groups[drug], ScenarioError)
+        ts = np.atleast_1d(np.asarray(times, dtype=float))
+        if (ts < self.times[0]).any() or (ts > self.times[-1]).any() or (np.diff(ts) < 0).any():
+            raise ScenarioError("times", ts.tolist()[:5], f"sampling times must be sorted and within 0-{self.times[-1]:g} h")
+        t, c, dts, before = self._unique_grid(drug)
+        g = self.groups[drug].index(group)
+        vals = M.interpolate(t, c[:, :, g], ts, method="linear-up/log-down", dose_times=dts,
+                             conc_before=before[:, :, g])
+        n = vals.shape[0]
+        if cv > 0:
+            sd = math.sqrt(math.log1p(cv * cv))
+            vals = vals * np.exp(sd * normals(seed, 3, 0, n, len(ts)) - 0.5 * sd * sd)
+        if lloq > 0:
+            vals = np.where(vals < lloq, 0.0, vals)
+        return pd.DataFrame({"id": np.repeat(np.arange(n), len(ts)), "time": np.tile(ts, n),
+                             "conc": vals.ravel(), "group": group, "unit": self.unit})
+
+    def bands(self, drug: str | None = None, q=(5, 50, 95)) -> pd.DataFrame:
+        """Percentiles over subjects at each time: columns drug, group, time, p5, p50, p95 (and typical).
+
+        Parameters
+        ----------
+        drug : str, optional
+            The drug.
+        q : sequence of float, optional
+            Percentiles.
+
+        Returns
+        -------
+        DataFrame
+            One row per group and time.
+        """
+        rows = []
+        for d in ([drug] if drug else list(self.profiles)):
+            prof = self.profiles[d]
+            pc = percentiles(prof, q, axis=0) if prof.shape[0] > 1 else np.repeat(prof, len(q), axis=0)
+            for g, name in enumerate(self.groups[d]):
+                df = pd.DataFrame({"drug": d, "group": name, "time": self.times,
+                                   **{f"p{x:g}": pc[i, :, g] for i, x in enumerate(q)},
+                                   "typical": self.typical[d][:, g]})
+                rows.append(df)
+        return pd.concat(rows, ignore_index=True)
+
+
+class ScenarioResult:
+    """The outcome of :func:`run`: one :class:`ArmResult` per arm, plus provenance.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        What was run.
+    arms : dict of str to ArmResult
+        Results per arm.
+    elapsed : float
+        Wall time (s).
+    """
+
+    def __init__(self, scenario: Scenario, arms: dict, elapsed: float):
+        self.scenario = scenario
+        self.arms = arms
+        self.elapsed = elapsed
+        self.unit = scenario.unit
+
+    def __repr__(self):
+        return (f"ScenarioResult({', '.join(self.arms)}; {self.scenario.subjects} subjects; unit {self.unit}; "
+                f"{self.elapsed:.1f} s)")
+
+    def drug_info(self, name) -> "cns.Drug":
+        """The drug object (MW, thresholds, sources) of ``name`` as this run used it."""
+        for a in self.arms.values():
+            if name in a.setups:
+                return a.setups[name].drug
+        return cns.drug(name)
+
+    def __getitem__(self, arm: str) -> ArmResult:
+        if arm not in self.arms:
+            check_choice("arm", arm, list(self.arms), ScenarioError)
+        return self.arms[arm]
+
+    def metrics(self) -> pd.DataFrame:
+        """Per-subject read-outs of every arm (one row per arm, subject, drug, group)."""
+        return pd.concat([a.metrics for a in self.arms.values()], ignore_index=True)
+
+    def summary(self, q=(5, 50, 95)) -> pd.DataFrame:
+        """Population percentiles of each read-out, per arm, drug and group.
+
+        Failed subjects are excluded from every percentile; ``n`` counts the subjects the
+        percentiles are taken over and ``n_failed`` those excluded (see :meth:`failures`).
+
+        Parameters
+        ----------
+        q : sequence of float, optional
+            Percentiles (default 5, 50, 95).
+
+        Returns
+        -------
+        DataFrame
+            One row per arm, drug, group and read-out.
+        """
+        m = self.metrics()
+        value_cols = [c for c in m.columns if c not in ("arm", "id", "drug", "group", "unit", "auc_unit", "status")]
+        solved = m["status"].eq("SUCCESS") if "status" in m else pd.Series(True, index=m.index)
+        counts = solved.groupby([m["arm"], m["drug"], m["group"]], sort=False, observed=True).agg(["sum", "size"])
+        if not solved.all():        # no copy of a table of millions of rows when every subject was solved
+            m = m[solved]
+        g = m.groupby(["arm", "drug", "group"], sort=False, observed=True)[value_cols]
+        parts = []
+        for x in q:
+            s = g.quantile(x / 100.0)
+            s.columns = [f"{c}_p{x:g}" for c in s.columns]
+            parts.append(s)
+        out = pd.concat(parts, axis=1)
+        cols = [f"{c}_p{x:g}" for c in value_cols for x in q]
+        out = out[cols].reindex(counts.index).reset_index()
+        out.columns = ["arm", "drug", "group"] + cols
+        out.insert(3, "unit", self.unit)
+        out.insert(4, "n", counts["sum"].to_numpy().astype(int))
+        out.insert(5, "n_failed", (counts["size"] - counts["sum"]).to_numpy().astype(int))
+        return out
+
+    def targets(self) -> pd.DataFrame:
+        """Fraction of the solved subjects meeting each target, with ``n`` and ``n_failed``."""
+        return pd.concat([a.targets for a in self.arms.values()], ignore_index=True)
+
+    def failures(self) -> pd.DataFrame:
+        """One row per failed subject and drug: ``arm, drug, id, status, message``."""
+        return pd.concat([a.failures for a in self.arms.values()], ignore_index=True)
+
+    def observations(self) -> pd.DataFrame:
+        """PRED/IPRED beside DV at the observation rows of every event-table arm (tidy; see
+        :meth:`ArmResult.observations`).
+        """
+        parts = [a.observations(d) for a in self.arms.values() for d in a.datasets]
+        if not parts:
+            raise ScenarioError("observations", "no event-table arm",
+                                "an arm's regimen must be a NONMEM-style event table with observation rows")
+        return pd.concat(parts, ignore_index=True)
+
+    def nonmem(self) -> pd.DataFrame:
+        """NONMEM-style wide frame of every event-table arm (``ARM`` and ``DRUG`` columns first)."""
+        parts = []
+        for a in self.arms.values():
+            for d in a.datasets:
+                w = a.nonmem(d)
+                w.insert(0, "DRUG", d)
+                w.insert(0, "ARM", a.name)
+                parts.append(w)
+        if not parts:
+            raise ScenarioError("nonmem", "no event-table arm",
+                                "an arm's regimen must be a NONMEM-style event table")
+        return pd.concat(parts, ignore_index=True)
+
+    def to_xarray(self):
+        """Every arm's band profiles as one ``xarray.Dataset`` (dims arm, subject, time, group; see
+        :meth:`ArmResult.to_xarray`; arms on different time grids are aligned with NaN).
+        """
+        return scenario_to_xarray(self)
+
+    def plot(self, groups=("ventricular", "cisternal", "lumbar", "plasma"), **kwargs):
+        """Median and 5–95% band per compartment group, every arm overlaid (see
+        :func:`pkcsf.plotting.overlay_arms`, which takes the same keywords). Returns the Axes.
+
+        Parameters
+        ----------
+        groups : sequence of str, optional
+            Compartment groups, one panel each.
+        **kwargs
+            As :func:`pkcsf.plotting.overlay_arms`.
+
+        Returns
+        -------
+        ndarray of Axes
+            The panels.
+        """
+        from pkcsf.plotting import overlay_arms
+
+        first = next(iter(self.arms.values()))
+        have = set(first.groups[next(iter(first.groups))])
+        kwargs.setdefault("band", self.scenario.subjects > 1)
+        return overlay_arms(self, [g for g in groups if g in have], **kwargs)
+
+    def bands(self) -> pd.DataFrame:
+        """Percentile bands of every arm's concentration-time profiles (one DataFrame, column ``arm``)."""
+        return pd.concat([a.bands().assign(arm=name) for name, a in self.arms.items()], ignore_index=True)
+
+    def assumptions(self) -> pd.DataFrame:
+        """Every parameter value behind this run that is an assumption, with its reasoning."""
+        rows = []
+        seen = set()
+        for a in self.arms.values():
+            for d, s in a.setups.items():
+                for ps in s.sets:
+                    for v in ps.assumptions():
+                        key = (ps.name, v.name)
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                        rows.append({"set": ps.name, "parameter": v.name, "value": v.given, "unit": v.unit,
+                                     "note": v.note})
+        return pd.DataFrame(rows, columns=["set", "parameter", "value", "unit", "note"])
+
+    def cite(self) -> list[str]:
+        """Every reference behind this run's values (all arms and drugs), without repeats."""
+        refs = []
+        for a in self.arms.values():
+            for s in a.setups.values():
+                for r in s.cite():
+                    if r not in refs:
+                        refs.append(r)
+        return refs
+
+
+def _cmax_grid_error(times, prof, right, left) -> np.ndarray:
+    """Estimated relative error (G,) of grid Cmax read-outs, the largest over the band subjects and doses.
+
+    A peak between output times is under-read. Within each dosing interval (from the right limit of a dose
+    to the left limit of the next), the profile sampled at every other output time (both halves) gives the
+    read-out at twice the step; for a smooth peak the error falls with the square of the step, so the error
+    at the step used is about a third of the difference (Richardson). A peak just after a dose shows as a
+    large difference in one of the halves.
+    """
+    G = prof.shape[2]
+    T = len(times)
+    p = prof[np.isfinite(prof).all(axis=(1, 2))]
+    if T < 3 or p.shape[0] == 0:
+        return np.zeros(G)
+    starts = np.unique(np.concatenate([[0], np.asarray(right, dtype=int)]))
+    ends = np.append(starts[1:], T)
+    worst = np.zeros(G)
+    for a, b in zip(starts, ends):
+        seg = p[:, a:b, :]
+        if seg.shape[1] < 3:
+            continue
+        c_h = seg.max(axis=1)
+        for parity in (0, 1):
+            idx = np.arange(seg.shape[1])
+            mask = (idx % 2 == parity) | (idx == 0) | (idx == seg.shape[1] - 1)
+            c_2h = seg[:, mask, :].max(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel = np.where(c_h > 0, (c_h - c_2h) / c_h, 0.0)
+            worst = np.maximum(worst, rel.max(axis=0))
+    return worst / 3.0
+
+
+def _warn_coarse_grid(res: "ScenarioResult") -> None:
+    """One warning per run naming the Cmax read-outs the output step may under-read, and a step that would do."""
+    parts = []
+    dt = None
+    for name, a in res.arms.items():
+        errs = getattr(a, "cmax_grid_error", {})
+        for drug, per_group in errs.items():
+            bad = {g: e for g, e in per_group.items() if e > CMAX_GRID_RTOL}
+            if not bad:
+                continue
+            step = float(np.median(np.diff(np.unique(a.times)))) if len(a.times) > 1 else 0.0
+            # error ~ step^2 for a smooth peak; a quarter of that step for peaks just after a dose (the
+            # estimate is low there)
+            need = 0.25 * step * math.sqrt(CMAX_GRID_RTOL / max(bad.values()))
+            dt = need if dt is None else min(dt, need)
+            parts.append(f"arm {name!r} ({drug}): " + ", ".join(f"{g} by ~{100 * e:.2g}% or more"
+                                                             for g, e in sorted(bad.items(), key=lambda x: -x[1])))
+    if parts:
+        warnings.warn("Cmax read-outs are low: peaks fall between output times (" + "; ".join(parts)
+                      + f"); use an output step dt <= {dt:.2g} h for Cmax within {100 * CMAX_GRID_RTOL:g}% "
+                      "(AUCs are exact integrals and do not depend on dt)", CoarseGridWarning, stacklevel=3)
+
+
+def _warn_failures(res: "ScenarioResult") -> None:
+    """One warning per run naming every arm with failed subjects: how many, which ids, why."""
+    fails = res.failures()
+    if fails.empty:
+        return
+    parts = []
+    for (arm, drug), f in fails.groupby(["arm", "drug"], sort=False):
+        subj = f[f["id"].astype(str) != "typical"]
+        ids = subj["id"].tolist()
+        shown = ", ".join(map(str, ids[:20])) + (f" ... ({len(ids) - 20} more)" if len(ids) > 20 else "")
+        why = "; ".join(f"{st}: {Status[st].message}" for st in dict.fromkeys(f["status"]))
+        what = f"{len(ids)} of {res.scenario.subjects} subjects failed" if ids else "no subject failed"
+        if len(subj) < len(f):
+            what += " and the typical subject failed (its profile is NaN)"
+        parts.append(f"arm {arm!r} ({drug}): {what}" + (f" (ids {shown})" if ids else "") + f" [{why}]")
+    warnings.warn("excluded from every read-out, percentile and target fraction (NaN in metrics, counted in "
+                  "n_failed): " + " | ".join(parts), FailedSubjectsWarning, stacklevel=3)

@@ -1,0 +1,272 @@
+"""Running the arms of a scenario: regimens split by drug, the output grid, population arms chunk by
+chunk (locally or on an executor) and event-table arms.
+
+Internal to :mod:`pkcsf.clinical.scenario`, whose :func:`~pkcsf.clinical.scenario.run` calls these.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.clinical import cns
+from pkcsf.clinical.events import DatasetRun, read_events
+from pkcsf.clinical.population import Population
+from pkcsf.clinical.resources import check_grid
+from pkcsf.clinical.scenario_population import _check_age_conflict, population_for
+from pkcsf.clinical.scenario_reduce import _chunk, _DrugRun, _thresholds_for
+from pkcsf.clinical.scenario_results import _FAILURE_COLUMNS, ArmResult, _cmax_grid_error
+from pkcsf.clinical.scenario_spec import Arm, Scenario
+from pkcsf.core.errors import ScenarioError, Status, check_choice
+from pkcsf.engine.dosing import Dose, Regimen
+
+
+def _as_regimen(reg, drug, field, age=None) -> Regimen:
+    from pkcsf.clinical.regimens import parse_regimen
+
+    if isinstance(reg, str):
+        # mg/m2 and age-based doses: each subject's own BSA and AGE (unless the scenario fixes an age)
+        return parse_regimen(reg, drug=drug, bsa="BSA", age="AGE" if age is None else age)
+    if isinstance(reg, Dose):
+        return Regimen([reg])
+    if isinstance(reg, (list, tuple)) and all(isinstance(d, Dose) for d in reg):
+        return Regimen(list(reg))
+    if isinstance(reg, Regimen):
+        return reg
+    raise ScenarioError(field, type(reg).__name__, "must be a Regimen, a Dose or regimen text such as "
+                                                   "'12 mg ommaya twice weekly x 4 weeks'")
+
+
+def _split_by_drug(arm: Arm, age=None) -> dict:
+    if arm.is_event_table:       # one drug per table: the arm's
+        if arm.drug_name is None:
+            raise ScenarioError(f"arms[{arm.name!r}].drug", None, "an event-table arm needs its drug")
+        d = cns.drug(arm.drug_object(arm.drug_name))
+        return {d.name: read_events(arm.regimen, parameters=list(d.parameters.values))}
+    reg = _as_regimen(arm.regimen, arm.drug_name, f"arms[{arm.name!r}].regimen", age)
+    out: dict[str, list] = {}
+    for d in reg.doses:
+        drug = d.drug or arm.drug_name
+        if drug is None:
+            raise ScenarioError(f"arms[{arm.name!r}]", d.describe(), "every dose needs a drug: set the arm's drug "
+                                "or name the drug in the regimen")
+        out.setdefault(cns.drug(arm.drug_object(drug)).name, []).append(d)
+    return {k: Regimen(v) for k, v in out.items()}
+
+
+def _grid(scn: Scenario, regs: dict) -> tuple[np.ndarray, float]:
+    """Output grid: a regular step, plus every dose time listed twice (the
+    engine then reports the value before and after the dose).
+    """
+    last = max(r.expand()[-1].time for r in regs.values())
+    days = scn.days if scn.days is not None else max(7.0, math.ceil(last / 24.0) + 7.0)
+    end = days * 24.0
+    dt = scn.dt
+    if dt is None:
+        dt = 0.25 if days <= 7 else (1.0 if days <= 60 else 4.0)
+    check_grid(end, dt, scn.dt)            # before allocating: dt = "1e-9 h" must not ask for terabytes
+    n = int(round(end / dt))
+    grid = np.linspace(0.0, n * dt, n + 1)
+    dose_t = np.unique(np.concatenate([[d.time for d in r.expand()] for r in regs.values()]))
+    dose_t = dose_t[dose_t <= grid[-1]]
+    base = np.setdiff1d(grid, dose_t)
+    return np.sort(np.concatenate([base, dose_t, dose_t]), kind="stable"), end
+
+
+_CHUNK = 4096
+
+
+def _variant_for(arm: Arm, drug: str) -> str:
+    """The arm's variant for one drug: a dict entry, or the name if the drug offers it, else linear."""
+    v = arm.variant
+    if isinstance(v, dict):
+        for k in v:
+            cns.drug(k)          # unknown drug names raise listing the valid ones
+        return v.get(drug, "linear")
+    if v == "linear" or v in cns.drug(arm.drug_object(drug)).variants:
+        return v
+    if len(_split_by_drug(arm)) == 1:
+        return v                 # a single drug: let setup() say which variants it has
+    return "linear"
+
+
+def _run_dataset_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar) -> ArmResult:
+    """An arm whose regimen is a NONMEM-style event table: every patient of the table is one subject
+    with his own doses and covariates; profiles and read-outs are PRED (no random effects).
+    """
+    if scn.targets:
+        raise ScenarioError(f"arms[{arm.name!r}]", "targets", "targets are not computed for an event-table arm "
+                            "(its subjects are real patients); use the per-subject metrics (time_above)")
+    (drug, data), = regs.items()
+    setup = setups[drug]
+    _check_age_conflict(scn.age, data.covariates)
+    sa = replace(scn, population=data.covariates)
+    pop = population_for(sa, setup)
+    if isinstance(scn.population, Population):        # the user's random effects, the patients' covariates
+        pop = Population(scn.population.random_effects, covariance=scn.population.omega,
+                         effects=scn.population.effects, data=data.covariates)
+    regimens = data.regimens_for(setup)
+    last = max([max((d.time for d in r.expand()), default=0.0) for r in regimens.values()] + [0.0])
+    t_obs = float(data.observations["TIME"].max()) if len(data.observations) else 0.0
+    days = scn.days if scn.days is not None else max(7.0, math.ceil(max(last, t_obs) / 24.0) + 7.0 * (last >= t_obs))
+    end = days * 24.0
+    dt = scn.dt if scn.dt is not None else (0.25 if days <= 7 else (1.0 if days <= 60 else 4.0))
+    check_grid(end, dt, scn.dt)
+    grid = np.linspace(0.0, round(end / dt) * dt, int(round(end / dt)) + 1)
+    names = [g for g, cs in setup.outputs.items() if cs]
+    gnames = list(scn.groups) if scn.groups else names
+    for g in gnames:
+        if g not in names:
+            check_choice(f"arm {arm.name!r} ({drug}): group", g, names, ScenarioError)
+    if "plasma" not in gnames:
+        gnames = ["plasma"] + gnames
+    budget = scn.step_budget(float(max(end, t_obs))) if hasattr(scn, "step_budget") else None
+    ds = DatasetRun(data, setup, pop, scn.unit, gnames, grid, solver=scn.solver, max_steps=budget,
+                    thresholds=_thresholds_for(scn, setup))
+    conc, status = ds.pred
+    metrics = ds.metrics(arm.name, drug)
+    prof = ds.group_profiles(conc)
+    failures = [(arm.name, drug, i, int(st)) for i, st in zip(data.ids, status) if st != 0]
+    fail_df = pd.DataFrame([{"arm": a, "drug": d, "id": i, "status": Status(st).name, "message": Status(st).message}
+                            for a, d, i, st in failures], columns=["arm", "drug", "id", "status", "message"])
+    if bar is not None:
+        bar.update(1)
+    all_doses = Regimen([d for r in regimens.values() for d in r.doses])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)      # all-NaN slices (every patient failed)
+        typical = np.nanmedian(prof, axis=0)
+    dose_t = np.unique(np.concatenate([v for v in ds.dose_times.values()] + [np.zeros(0)]))
+    out = ArmResult(arm.name, ds.times, {drug: prof}, {drug: typical}, {drug: gnames}, metrics,
+                    pd.DataFrame(columns=["arm", "drug", "target", "fraction", "n", "n_failed", "subjects"]),
+                    {drug: dose_t}, all_doses, setups, len(failures), scn.unit, datasets={drug: ds},
+                    failures=fail_df)
+    # Cmax read on the grid: the same under-read estimate as other arms (segments start at every patient's doses)
+    right = np.searchsorted(ds.times, dose_t, side="right") - 1
+    left = np.searchsorted(ds.times, dose_t, side="left")
+    out.cmax_grid_error = {drug: dict(zip(gnames, _cmax_grid_error(ds.times, prof, right, left)))}
+    return out
+
+
+class _Columns:
+    """The per-subject read-outs of one drug, gathered chunk by chunk into preallocated columns.
+
+    ``pd.concat`` of the chunks' tables would hold the table twice at its end (the chunks and the
+    result: +0.6 GB for a million subjects); here each chunk is copied in and dropped. Chunks whose
+    columns, types or categories differ from the first are kept aside and concatenated at the end.
+    """
+
+    def __init__(self, rows: int):
+        self.rows, self.n, self.cols, self.extra = rows, 0, None, []
+
+    def add(self, df: pd.DataFrame) -> None:
+        if self.cols is None:
+            self.cols = {}
+            for c in df.columns:
+                s = df[c]
+                if isinstance(s.dtype, pd.CategoricalDtype):
+                    self.cols[c] = (np.empty(self.rows, s.cat.codes.dtype), s.dtype)
+                elif isinstance(s.dtype, np.dtype):
+                    self.cols[c] = (np.empty(self.rows, s.dtype), None)
+                else:
+                    self.cols = None
+                    break
+        k = len(df)
+        if (self.cols is None or list(df.columns) != list(self.cols) or self.n + k > self.rows
+                or any(df[c].dtype != (cat if cat is not None else arr.dtype) for c, (arr, cat) in self.cols.items())):
+            self.extra.append(df)
+            return
+        for c, (arr, cat) in self.cols.items():
+            arr[self.n:self.n + k] = df[c].cat.codes.to_numpy() if cat is not None else df[c].to_numpy()
+        self.n += k
+
+    def frame(self) -> pd.DataFrame:
+        parts = []
+        if self.cols is not None and self.n:
+            parts.append(pd.DataFrame({c: (pd.Categorical.from_codes(arr[:self.n], dtype=cat) if cat is not None
+                                           else arr[:self.n]) for c, (arr, cat) in self.cols.items()}, copy=False))
+        parts += self.extra
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=None) -> ArmResult:
+    times, end = _grid(scn, regs)
+    T = len(times)
+    profiles, typical, groups, frames, dose_times, target_rows = {}, {}, {}, [], {}, []
+    failed = 0
+    failures = []
+    auc_source = {}
+    grid_err = {}
+    N = scn.subjects
+    cs = scn.chunk_size or _CHUNK
+    for drug, reg in regs.items():
+        setup = setups[drug]
+        dr = _DrugRun(scn, arm, drug, reg, setup, times, end)
+        dose_times[drug] = dr.dose_times
+        groups[drug] = dr.groups
+        pop = population_for(scn, setup)
+        if pop.size is not None and pop.size < N:
+            raise ScenarioError("subjects", N, f"the population data has only {pop.size} rows")
+        # the typical subject: no random effects, covariates at their reference values
+        typ = Population(None, name="typical").individual(setup.parameters, 1)
+        wanted = {c for c in ("BSA", "AGE") if any(c in str(d.amount) for d in dr.reg.doses)}
+        if any(str(d.amount).startswith("AGEDOSE_") for d in dr.reg.doses):
+            wanted.add("AGE")
+        if wanted:          # dosed per BSA or by age: the population's median subject
+            covs = pop.covariates(min(N, 2000), scn.seed)
+            for c in sorted(wanted):
+                if c not in covs:
+                    raise ScenarioError("population", f"no {c} column",
+                                        f"a dose of {drug} is given per {c}; the population needs that covariate "
+                                        "(demographics with it, a data column, or a fixed scenario age)")
+                typ[c] = float(np.median(covs[c]))
+        typ_conc, typ_status = dr.solve(typ)
+        typical[drug] = typ_conc[0]
+        if typ_status[0] != 0:
+            failures.append((arm.name, drug, "typical", int(typ_status[0])))
+        nb = min(N, scn.band_subjects)
+        prof = np.empty((nb, T, len(dr.groups)))
+        targets = tuple(tg for tg in scn.targets if tg.drug in (None, drug))
+        met = {tg.label: [] for tg in targets}
+        jobs = [(start, min(cs, N - start)) for start in range(0, N, cs)]
+        if executor is None:
+            results = (_chunk(dr, pop, scn.seed, scn.variability, a, n, nb, arm.name, targets) for a, n in jobs)
+        else:   # submit every chunk, gather in order (subject i does not depend on where it ran)
+            futures = [executor.submit(_chunk, dr, pop, scn.seed, scn.variability, a, n, nb, arm.name, targets)
+                       for a, n in jobs]
+            results = (f.result() for f in futures)
+        n_failed = 0
+        for (start, n), r in zip(jobs, results):
+            failed += r["failed"]
+            n_failed += r["failed"]
+            failures += [(arm.name, drug, i, st) for i, st in r["failures"]]
+            if r["band"] is not None:
+                prof[start:start + len(r["band"])] = r["band"]
+            if not frames or not isinstance(frames[-1], _Columns):
+                frames.append(_Columns(N * len(dr.groups)))
+            frames[-1].add(r["readouts"])
+            for label, ok in r["targets"].items():
+                met[label].append(ok)
+            if bar is not None:
+                bar.update(1)
+        profiles[drug] = prof
+        auc_source[drug] = (dr, pop, scn.seed, scn.variability, nb)
+        grid_err[drug] = dict(zip(dr.groups, _cmax_grid_error(times, prof, dr.right, dr.left)))
+        for label, parts in met.items():
+            ok = np.concatenate(parts)          # solved subjects only
+            target_rows.append({"arm": arm.name, "drug": drug, "target": label,
+                                "fraction": float(ok.mean()) if ok.size else float("nan"),
+                                "n": int(ok.size), "n_failed": n_failed, "subjects": int(ok.size) + n_failed})
+    fail_df = pd.DataFrame([{"arm": a, "drug": d, "id": i, "status": Status(st).name, "message": Status(st).message}
+                            for a, d, i, st in failures], columns=_FAILURE_COLUMNS)
+    frames = [f.frame() for f in frames]
+    out = ArmResult(arm.name, times, profiles, typical, groups,
+                    frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True),
+                     pd.DataFrame(target_rows, columns=["arm", "drug", "target", "fraction", "n", "n_failed",
+                                                        "subjects"]),
+                     dose_times, _as_regimen(arm.regimen, arm.drug_name, "regimen", scn.age), setups, failed, scn.unit,
+                     fail_df, auc_source)
+    out.cmax_grid_error = grid_err
+    return out
