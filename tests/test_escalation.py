@@ -151,7 +151,7 @@ def test_parse_exposure_and_efficacy():
     (dict(link="steep"), "link", ["callable"]),
     (dict(p_at_mtd=1.5), "p_at_mtd", ["between 0 and 1"]),
     (dict(schedule="10 mg weekly x 2"), "schedule", ["without the dose"]),
-    (dict(schedule="wekly x 2"), "regimen text", ["unknown frequency"]),
+    (dict(schedule="wekly x 2"), "schedule", ["unknown frequency", "wekly x 2"]),
     (dict(subjects=0), "subjects", [">= 1"]),
     (dict(trials=2.5), "trials", [">= 1"]),
     (dict(seed=-1), "seed", [">= 0"]),

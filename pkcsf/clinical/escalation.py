@@ -86,6 +86,24 @@ __all__ = ["simulate_escalation", "compare_schedules", "ScheduleComparison", "Es
            "DEFAULT_SCHEDULE", "EscalationError", "parse_exposure", "population_with_iiv"]
 
 
+#: fields named by the layers underneath (each dose level's Scenario and its resource check, the trial runner)
+#: -> the keyword of :func:`simulate_escalation` that sets them, so that an error names what the user gave
+_KEYWORD_OF = {"subjects": "subjects", "band_subjects": "subjects", "n_trials": "trials", "dt": "days",
+               "days": "days"}
+#: the hint of the layer underneath, where it names its own field
+_KEYWORD_FIX = {"subjects": "fewer subjects per dose pool", "days": "fewer days"}
+
+
+def _as_keyword(e: PkcsfError, given: dict) -> PkcsfError:
+    """``e`` named by the keyword of :func:`simulate_escalation` that caused it, with the value given to it."""
+    kw = _KEYWORD_OF.get(e.field)
+    if kw is None or kw not in given:
+        return e
+    value = given[kw] if given[kw] is not None else "(default)"
+    fix = e.fix if kw == e.field else _KEYWORD_FIX.get(kw, e.fix)
+    return EscalationError(kw, value, e.allowed, fix)
+
+
 def _progress(progress, levels: int, subjects: int):
     """A bar over the dose levels (default: on a terminal, for at least 5000 subject simulations)."""
     return progress_bar(progress, total=levels, desc="exposure pools", unit="dose",
@@ -283,13 +301,16 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
         for x in levels:
             t0 = _time.perf_counter()
             reg, _ = regs[x]
-            scn = Scenario((Arm(_fmt_dose(x), reg, drug=d.name, variant=variant),), subjects=int(subjects),
-                           days=days, seed=int(seed), physiology=physiology, population=pop,
-                           thresholds=thresholds or [], unit=unit, groups=read_groups,
-                           band_subjects=int(subjects) if pd_dlt is not None else min(int(subjects), 50),
-                           dt=0.1 if (pd_dlt is not None and route == "iv") else None,
-                           name=f"escalation {d.name} {_fmt_dose(x)}")
-            res = run(scn, progress=False)
+            try:            # errors named by this function's keywords (subjects), not the scenario's fields
+                scn = Scenario((Arm(_fmt_dose(x), reg, drug=d.name, variant=variant),), subjects=int(subjects),
+                               days=days, seed=int(seed), physiology=physiology, population=pop,
+                               thresholds=thresholds or [], unit=unit, groups=read_groups,
+                               band_subjects=int(subjects) if pd_dlt is not None else min(int(subjects), 50),
+                               dt=0.1 if (pd_dlt is not None and route == "iv") else None,
+                               name=f"escalation {d.name} {_fmt_dose(x)}")
+                res = run(scn, progress=False)
+            except PkcsfError as e:
+                raise _as_keyword(e, {"subjects": subjects, "days": days}) from None
             if pd_dlt is not None:
                 # every pool patient's plasma profile (mg/L, subject order) -> his own neutropenia
                 arm = res[_fmt_dose(x)]
@@ -344,9 +365,11 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
     eff_kw = {"p_eff": (EV >= eff_thr - 1e-12).astype(float)} if uses_eff else {}
     if pd_dlt is not None:     # the pool's outcomes are already decided: 1 = this patient has a DLT
         P = np.vstack([pd_out[x]["dlt"] for x in dose_arr]).astype(float)
-        tr = T.simulate_trials(des, dose_arr, exposure=P, link=link, n_trials=int(trials), seed=int(seed), **eff_kw)
-    else:
-        tr = T.simulate_trials(des, dose_arr, exposure=E, link=link, n_trials=int(trials), seed=int(seed), **eff_kw)
+    try:
+        tr = T.simulate_trials(des, dose_arr, exposure=P if pd_dlt is not None else E, link=link, n_trials=int(trials),
+                               seed=int(seed), **eff_kw)
+    except PkcsfError as e:         # the runner's n_trials is this function's trials
+        raise _as_keyword(e, {"trials": trials}) from None
     trial_seconds = _time.perf_counter() - t1
     if pd_dlt is None:
         P = np.asarray(link(E), dtype=float)

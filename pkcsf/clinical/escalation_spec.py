@@ -342,14 +342,26 @@ def _fmt_dose(x: float) -> str:
     return f"{x:g} mg"
 
 
+def _parse_schedule(text: str, drug: str, schedule) -> Regimen:
+    """Regimen text of one dose level; an error names ``schedule`` (what the user gave), not the text built from it."""
+    from pkcsf.clinical.regimens import parse_regimen
+
+    try:
+        return parse_regimen(text, drug=drug, bsa="BSA")
+    except PkcsfError as e:
+        where = f" ({e.value!r} in {text!r})" if e.value != schedule else ""
+        raise EscalationError("schedule", schedule if isinstance(schedule, str) else text, e.allowed + where,
+                              e.fix) from None
+
+
 def _regimen_for(drug: str, route: str, schedule, dose: float) -> tuple[Regimen, str]:
     """The regimen of one dose level and its description."""
-    from pkcsf.clinical.regimens import NAMED_REGIMENS, describe_regimen, parse_regimen
+    from pkcsf.clinical.regimens import NAMED_REGIMENS, describe_regimen
 
     if callable(schedule):
         reg = schedule(dose)
         if isinstance(reg, str):
-            reg = parse_regimen(reg, drug=drug, bsa="BSA")
+            reg = _parse_schedule(reg, drug, schedule)
         if not isinstance(reg, Regimen):
             raise EscalationError("schedule", schedule, "a callable schedule must return a Regimen or regimen text "
                                                         "for a dose in mg")
@@ -374,7 +386,7 @@ def _regimen_for(drug: str, route: str, schedule, dose: float) -> tuple[Regimen,
         raise EscalationError("schedule", schedule, "must be the schedule without the dose and the route",
                               f"e.g. {DEFAULT_SCHEDULE!r}; the dose levels come from 'doses'")
     text = f"{_fmt_dose(dose)} {route} {s}"
-    reg = parse_regimen(text, drug=drug, bsa="BSA")
+    reg = _parse_schedule(text, drug, schedule)
     return reg, text
 
 

@@ -10,7 +10,6 @@ from pkcsf.cli._util import (
     PROG,
     _bars,
     _check_format,
-    _cli_error,
     _days,
     _desc,
     _json_default,
@@ -64,7 +63,45 @@ def _dlt_model(args) -> tuple[str, str]:
                       else "logistic exposure-toxicity link (--dlt link)")
 
 
+#: keyword of simulate_escalation (or field of a layer underneath) -> the option the user typed
+_OPTIONS = {"drug": "DRUG", "doses": "--doses", "route": "--route", "schedule": "--schedule", "design": "--design",
+            "target": "--target-dlt", "max_n": "--max-n", "trials": "--trials", "n_trials": "--trials",
+            "subjects": "--subjects", "band_subjects": "--subjects", "exposure": "--exposure", "mtd_dose": "--mtd-dose",
+            "p_at_mtd": "--p-at-mtd", "slope": "--slope", "e50": "--e50", "link": "--e50", "efficacy": "--efficacy",
+            "iiv": "--iiv", "variant": "--variant", "unit": "--unit", "days": "--days", "seed": "--seed",
+            "dlt": "--dlt", "supplemented": "--no-vitamins", "dlt_grade": "--dlt-grade", "dlt_window": "--dlt-window"}
+
+
+def _as_option(e: PkcsfError) -> PkcsfError:
+    """``e`` named by the command-line option the user typed (issue 9).
+
+    ``subjects`` -> ``--subjects``; a design's ``BOIN.target`` -> ``--target-dlt``; a sub-field keeps its detail:
+    ``iiv.CL`` -> ``--iiv (CL)``, ``exposure metric`` -> ``--exposure (metric)``, ``doses[1]`` -> ``--doses[1]``.
+    Fields that already name an option (``--dlt``) are kept.
+    """
+    f = e.field
+    if f.startswith("--") or f == "DRUG":
+        return e
+    head = f.split(".", 1)[1] if "." in f and f.split(".", 1)[0][:1].isupper() else f     # BOIN.target -> target
+    for key in sorted(_OPTIONS, key=len, reverse=True):
+        if head == key:
+            return type(e)(_OPTIONS[key], e.value, e.allowed, e.fix)
+        if head.startswith(key) and head[len(key)] in ". [":
+            rest = head[len(key):]
+            name = _OPTIONS[key] + rest if rest[0] == "[" else f"{_OPTIONS[key]} ({rest.lstrip('. ')})"
+            return type(e)(name, e.value, e.allowed, e.fix)
+    return e
+
+
 def _cmd_escalate(args) -> int:
+    """Run ``pkcsf escalate``; every refusal names the option the user typed (see :func:`_as_option`)."""
+    try:
+        return _escalate(args)
+    except PkcsfError as e:
+        raise _as_option(e) from None
+
+
+def _escalate(args) -> int:
     import numpy as np
     import pandas as pd
 
@@ -85,19 +122,13 @@ def _cmd_escalate(args) -> int:
                                 f"{'applies' if len(given) == 1 else 'apply'} to --design boin and crm only (and boin12) "
                                 "(3+3 has fixed rules)")
         if key in T.DESIGNS:
-            try:
-                design = T.DESIGNS[key](**dkw)
-            except PkcsfError as e:
-                raise _cli_error(e, {"target": "--target-dlt", "max_n": "--max-n"}) from None
+            design = T.DESIGNS[key](**dkw)
     link = None
     if args.e50 is not None:
         if args.mtd_dose is not None:
             raise ScenarioError("--e50", args.e50, "give either --e50 (your own link) or --mtd-dose, not both")
-        try:
-            link = T.LogisticExposureToxicity(args.e50, args.slope if args.slope is not None else T.DEFAULT_SLOPE,
-                                              source="user", note="given on the command line")
-        except PkcsfError as e:
-            raise _cli_error(e, {"e50": "--e50", "slope": "--slope"}) from None
+        link = T.LogisticExposureToxicity(args.e50, args.slope if args.slope is not None else T.DEFAULT_SLOPE,
+                                          source="user", note="given on the command line")
     dlt, dlt_why = _dlt_model(args)
     if args.out is not None:
         _check_format(args.format)
@@ -120,12 +151,7 @@ def _cmd_escalate(args) -> int:
         elif args.no_vitamins or args.dlt_window is not None or args.dlt_grade != 3:
             raise ScenarioError("--no-vitamins/--dlt-grade/--dlt-window", "given",
                                 "apply to the PD DLT model only (--dlt neutropenia)")
-        try:
-            res = simulate_escalation(args.drug, args.doses, **kw)
-        except PkcsfError as e:   # name the option the user typed, not the keyword it became
-            raise _cli_error(e, {k: "--" + k.replace("_", "-") for k in (
-                "p_at_mtd", "slope", "mtd_dose", "subjects", "trials", "days", "seed", "schedule", "unit",
-                "variant", "exposure", "route", "efficacy", "dlt_grade", "dlt_window")}) from None
+        res = simulate_escalation(args.drug, args.doses, **kw)
         summary = res.summary()
         if stage is not None:
             fmt = args.format

@@ -27,6 +27,11 @@ from pkcsf.cli._util import (
 )
 from pkcsf.core.errors import PkcsfError, ScenarioError
 
+#: fields of a Scenario -> the scenario-file keys that set them (a refusal names what the user wrote)
+_FILE_KEYS = {"subjects": "population.subjects", "band_subjects": "readouts.band_subjects", "seed": "population.seed",
+              "unit": "readouts.unit", "groups": "readouts.groups", "thresholds": "readouts.thresholds",
+              "physiology": "physiology.set", "age": "physiology.age", "pathologies": "physiology.pathologies"}
+
 
 def _dt(text):
     """--dt: a number of hours or a time with its unit, like the scenario file's dt."""
@@ -70,9 +75,9 @@ def _cmd_run(args) -> int:
             _warnings.simplefilter("always", FailedSubjectsWarning)
             try:
                 res = run(scn, progress=_bars(args))
-            except PkcsfError as e:     # name the option the user typed (--dt, --subjects), not the file key
-                raise _cli_error(e, {k: f"--{k}" for k in ("dt", "subjects") if getattr(args, k) is not None}) \
-                    from None
+            except PkcsfError as e:     # name the option the user typed (--dt, --subjects), else the file's key
+                names = dict(_FILE_KEYS, **{k: f"--{k}" for k in ("dt", "subjects", "seed") if getattr(args, k) is not None})
+                raise _cli_error(e, names) from None
         for w in caught:        # failed subjects: printed below and kept in run.json; others re-issued
             if issubclass(w.category, FailedSubjectsWarning):
                 warnings.append(str(w.message))
