@@ -190,3 +190,34 @@ def test_scenario_results_unchanged_by_the_split():
            "bands": h(res.bands()[["time", "p5", "p50", "p95", "typical"]])}
     assert got == {"metrics": "ef6ff4841a37c611", "summary": "f5dc552165593ed3", "targets": "e335ea27f8d2b809",
                    "bands": "0c8c927d3a4491ce"}
+
+
+def test_unit_per_arm():
+    """An arm may read out in its own unit (issue 12): every table row carries its arm's unit, the values are the
+    same concentrations converted by the molecular weight, and what would share one axis refuses mixed units.
+    """
+    from pkcsf.core.errors import ScenarioError
+
+    res = run(Scenario([Arm("umol", "12 mg lumbar once", drug="methotrexate"),
+                        Arm("mg", "12 mg lumbar once", drug="methotrexate", unit="mg/L")],
+                       days=2, population=POP, groups=("ventricular",)), progress=False)
+    assert res.units == {"umol": "umol/L", "mg": "mg/L"} and res.unit is None and "per arm" in repr(res)
+    s = res.summary().set_index(["arm", "group"])
+    assert s.loc[("mg", "ventricular"), "unit"] == "mg/L" and s.loc[("umol", "ventricular"), "unit"] == "umol/L"
+    mw = res.drug_info("methotrexate").mw
+    ratio = s.loc[("umol", "ventricular"), "cmax_p50"] / s.loc[("mg", "ventricular"), "cmax_p50"]
+    assert ratio == pytest.approx(1000.0 / mw, rel=1e-12)
+    m = res.metrics()
+    assert set(zip(m["arm"], m["unit"], m["auc_unit"])) == {("umol", "umol/L", "umol/L*h"), ("mg", "mg/L", "mg/L*h")}
+    b = res.bands()
+    assert set(zip(b["arm"], b["unit"])) == {("umol", "umol/L"), ("mg", "mg/L")}
+    assert res["mg"].interval_metrics()["unit"].eq("mg/L").all()
+    for call in (res.plot, res.to_xarray):
+        with pytest.raises(ScenarioError, match="units must agree"):
+            call()
+    with pytest.raises(ScenarioError) as e:
+        Arm("x", "12 mg lumbar once", drug="methotrexate", unit="mg/dl")
+    assert e.value.field == "arms['x'].unit" and "'mg/dl'" in str(e.value) and "umol/L" in str(e.value)
+    same = run(Scenario([Arm("a", "12 mg lumbar once", drug="methotrexate", unit="mg/L")], days=2, population=POP,
+                        groups=("ventricular",)), progress=False)
+    assert same.unit == "mg/L" and "unit" not in same.bands().columns      # one unit: the table as before

@@ -274,3 +274,47 @@ def test_schema_is_documented():
     for table, keys in SCHEMA.items():
         for k in keys:
             assert f"`{k}`" in doc, f"{table}.{k} is not documented in docs/scenarios.md"
+
+
+# ------------------------------------------------------------------ per-arm unit (issue 12)
+UNITS_FILE = BASE + """
+[readouts]
+unit = "umol/L"
+groups = ["plasma", "ventricular"]
+
+[[arms]]
+name = "lumbar mg/L"
+regimen = "12 mg lumbar once"
+unit = "mg/L"
+"""
+
+
+def test_arm_unit_in_a_file(tmp_path):
+    scn, _ = load_scenario(write(tmp_path, UNITS_FILE))
+    assert [a.unit for a in scn.arms] == [None, "mg/L"] and scn.unit == "umol/L"
+    e = error_of(tmp_path, UNITS_FILE.replace('unit = "mg/L"', 'unit = "mg/dl"'))
+    assert e.field == "arms[1].unit" and "'mg/dl'" in str(e) and "umol/L" in str(e) and "mg/L" in str(e)
+    e = error_of(tmp_path, UNITS_FILE.replace('unit = "mg/L"', 'unit = 5'))
+    assert e.field == "arms[1].unit"
+
+
+def test_arm_unit_through_pkcsf_run(tmp_path, capsys):
+    """Tables carry each arm's unit; figures that would put two units on one axis are skipped with a warning."""
+    import json
+
+    from pkcsf.cli import main
+
+    p = write(tmp_path, "days = 2\n" + UNITS_FILE.replace("subjects = 5", "subjects = 1"))
+    code = main(["run", str(p), "--out", str(tmp_path / "o"), "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    o = tmp_path / "o"
+    summ = pd.read_csv(o / "summary.csv")
+    assert dict(summ.groupby("arm")["unit"].first()) == {"lumbar": "umol/L", "lumbar mg/L": "mg/L"}
+    bands = pd.read_csv(o / "bands.csv")
+    assert dict(bands.groupby("arm")["unit"].first()) == {"lumbar": "umol/L", "lumbar mg/L": "mg/L"}
+    m = pd.read_csv(o / "metrics.csv")
+    assert dict(m.groupby("arm")["unit"].first()) == {"lumbar": "umol/L", "lumbar mg/L": "mg/L"}
+    run = json.loads((o / "run.json").read_text())
+    assert run["arm_units"] == {"lumbar": "umol/L", "lumbar mg/L": "mg/L"}
+    assert any("different units" in w for w in run["warnings"]) and "different units" in err

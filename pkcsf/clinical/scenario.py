@@ -17,7 +17,7 @@ subjects, chunk by chunk, so memory stays bounded for N up to millions:
 Concentrations of a group of compartments (``ventricular`` = lateral plus
 third/fourth ventricles) are volume-weighted means: total amount over total
 volume. Concentrations are reported in ``unit`` (default µmol/L; mg/L
-available), AUC in ``unit`` x h.
+available; an arm may set its own, and every table row carries its unit), AUC in ``unit`` x h.
 
 Where the parts live: definitions and validation in :mod:`~pkcsf.clinical.scenario_spec`, populations in
 :mod:`~pkcsf.clinical.scenario_population`, one drug's solve and reduction in
@@ -81,7 +81,7 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
     dosing, the steady state), ``ratio_auc_plasma`` (AUC over the plasma
     AUC: CSF/plasma), ``ratio_auc_ventricular`` (AUC over the ventricular
     AUC: e.g. lumbar/ventricular), per threshold X ``time_above[X]`` and ``longest_above[X]`` (h),
-    ``unit`` and ``auc_unit``. Concentrations in ``scenario.unit``.
+    ``unit`` and ``auc_unit``. Concentrations in the arm's unit (``Arm.unit``, default ``scenario.unit``).
 
     ``executor``: anything with ``submit(fn, *args)`` returning a future with
     ``result()`` (a ``concurrent.futures.ProcessPoolExecutor`` with the

@@ -11,6 +11,7 @@ import re
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.scenario_file_schema import (
+    _COMMON_UNITS,
     _bool,
     _check_keys,
     _choice,
@@ -23,6 +24,7 @@ from pkcsf.clinical.scenario_file_schema import (
     _str,
 )
 from pkcsf.core.errors import PkcsfError, suggest
+from pkcsf.core.units import UNITS
 
 
 def _named_regimen(name: str, options: dict, arm: dict, field: str, route, dose):
@@ -75,7 +77,7 @@ def _check_pathologies(pathologies, field: str):
 
 
 def _arm_physiology(a: dict, path: str) -> dict:
-    """The arm's own physiology, age and pathologies (``Arm`` keywords), where given."""
+    """The arm's own physiology, age, pathologies and unit (``Arm`` keywords), where given."""
     out = {}
     if "physiology" in a:
         from pkcsf.clinical.parameters import available_parameter_sets
@@ -89,7 +91,17 @@ def _arm_physiology(a: dict, path: str) -> dict:
         out["age"] = float(v)
     if "pathologies" in a:
         out["pathologies"] = _check_pathologies(a["pathologies"], f"{path}.pathologies")
+    if "unit" in a:
+        out["unit"] = _conc_unit(a["unit"], f"{path}.unit")
     return out
+
+
+def _conc_unit(v, field: str) -> str:
+    """A concentration unit of the read-outs (any spelling pkcsf reads; the common ones listed in the error)."""
+    if isinstance(v, str) and v in UNITS and UNITS[v][0] == "concentration":
+        return v
+    return _choice(v, field, _COMMON_UNITS["concentration"],
+                   "concentration units (and their other spellings: uM, µmol/L, mcg/mL ...)")
 
 
 def _events_arm(i, a, top, base_dir, name, drug, variant, metabolite):

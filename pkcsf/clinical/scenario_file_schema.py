@@ -80,6 +80,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "physiology": "this arm's physiology set (overrides [physiology].set)",
         "age": "this arm's age in years (overrides [physiology].age)",
         "pathologies": "this arm's pathologies table (overrides [physiology].pathologies; {} for none)",
+        "unit": "this arm's concentration unit (overrides [readouts].unit)",
     },
     "outputs": {
         "folder": "output folder (relative to the current folder)",

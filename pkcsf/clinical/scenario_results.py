@@ -328,11 +328,25 @@ class ScenarioResult:
         self.scenario = scenario
         self.arms = arms
         self.elapsed = elapsed
-        self.unit = scenario.unit
+        #: arm name -> concentration unit of its read-outs (an arm may set its own, ``Arm(..., unit=...)``)
+        self.units = {name: a.unit for name, a in arms.items()}
+        #: the concentration unit of every arm, or None when the arms' units differ (see :attr:`units`)
+        self.unit = scenario.unit if not arms else (next(iter(self.units.values()))
+                                                    if len(set(self.units.values())) == 1 else None)
 
     def __repr__(self):
-        return (f"ScenarioResult({', '.join(self.arms)}; {self.scenario.subjects} subjects; unit {self.unit}; "
+        unit = self.unit if self.unit is not None else "per arm (" + ", ".join(
+            f"{k}: {v}" for k, v in self.units.items()) + ")"
+        return (f"ScenarioResult({', '.join(self.arms)}; {self.scenario.subjects} subjects; unit {unit}; "
                 f"{self.elapsed:.1f} s)")
+
+    def _one_unit(self, what: str) -> str:
+        """The common unit of the arms, or a refusal naming ``what`` cannot mix them."""
+        if self.unit is None:
+            raise ScenarioError("arms unit", self.units, f"{what} puts every arm on one concentration scale, so the "
+                                "arms' units must agree", "use one unit for every arm, or call it on each arm "
+                                "(res[name])" if what != "plot" else "use one unit for every arm")
+        return self.unit
 
     def drug_info(self, name) -> "cns.Drug":
         """The drug object (MW, thresholds, sources) of ``name`` as this run used it."""
@@ -382,7 +396,7 @@ class ScenarioResult:
         cols = [f"{c}_p{x:g}" for c in value_cols for x in q]
         out = out[cols].reindex(counts.index).reset_index()
         out.columns = ["arm", "drug", "group"] + cols
-        out.insert(3, "unit", self.unit)
+        out.insert(3, "unit", [self.arms[a].unit for a in out["arm"]])      # each arm's own unit
         out.insert(4, "n", counts["sum"].to_numpy().astype(int))
         out.insert(5, "n_failed", (counts["size"] - counts["sum"]).to_numpy().astype(int))
         return out
@@ -421,8 +435,10 @@ class ScenarioResult:
 
     def to_xarray(self):
         """Every arm's band profiles as one ``xarray.Dataset`` (dims arm, subject, time, group; see
-        :meth:`ArmResult.to_xarray`; arms on different time grids are aligned with NaN).
+        :meth:`ArmResult.to_xarray`; arms on different time grids are aligned with NaN). Arms with different
+        units are refused (one variable per drug has one unit): use ``res[arm].to_xarray()``.
         """
+        self._one_unit("to_xarray")
         return scenario_to_xarray(self)
 
     def plot(self, groups=("ventricular", "cisternal", "lumbar", "plasma"), **kwargs):
@@ -443,14 +459,20 @@ class ScenarioResult:
         """
         from pkcsf.plotting import overlay_arms
 
+        self._one_unit("plot")
         first = next(iter(self.arms.values()))
         have = set(first.groups[next(iter(first.groups))])
         kwargs.setdefault("band", self.scenario.subjects > 1)
         return overlay_arms(self, [g for g in groups if g in have], **kwargs)
 
     def bands(self) -> pd.DataFrame:
-        """Percentile bands of every arm's concentration-time profiles (one DataFrame, column ``arm``)."""
-        return pd.concat([a.bands().assign(arm=name) for name, a in self.arms.items()], ignore_index=True)
+        """Percentile bands of every arm's concentration-time profiles (one DataFrame, column ``arm``), in
+        :attr:`unit`; when the arms' units differ, a ``unit`` column gives each row's.
+        """
+        out = pd.concat([a.bands().assign(arm=name) for name, a in self.arms.items()], ignore_index=True)
+        if self.unit is None:
+            out["unit"] = out["arm"].map(self.units)
+        return out
 
     def assumptions(self) -> pd.DataFrame:
         """Every parameter value behind this run that is an assumption, with its reasoning."""

@@ -88,8 +88,9 @@ class Arm:
     :class:`~pkcsf.clinical.events.EventData`): each patient of the table is a subject with his own doses
     and covariates, and the observation rows get PRED/IPRED (:meth:`ArmResult.observations`).
 
-    ``physiology``, ``pathologies`` and ``age`` override the scenario's for this arm (``pathologies={}``: none),
-    so "the same regimen with and without a shunt" is one run with two arms.
+    ``physiology``, ``pathologies``, ``age`` and ``unit`` override the scenario's for this arm
+    (``pathologies={}``: none), so "the same regimen with and without a shunt" is one run with two arms.
+    Every table row carries the unit of its arm (``unit`` column).
 
     Parameters
     ----------
@@ -109,6 +110,8 @@ class Arm:
         Pathologies for this arm (``{}``: none).
     age : float, optional
         Age (years) for this arm.
+    unit : str, optional
+        Concentration unit of this arm's read-outs (``"umol/L"``, ``"mg/L"`` ...; default: the scenario's).
 
     Examples
     --------
@@ -124,8 +127,11 @@ class Arm:
     physiology: str | None = None     # None: the scenario's
     pathologies: object = None        # None: the scenario's; {} : none (overrides the scenario's)
     age: float | None = None          # None: the scenario's
+    unit: str | None = None           # None: the scenario's
 
     def __post_init__(self):
+        if self.unit is not None:
+            concentration_factor_checked(self.unit, f"arms[{self.name!r}].unit")
         if self.age is not None and (isinstance(self.age, bool) or not isinstance(self.age, (int, float, np.integer,
                                      np.floating)) or not (0 <= float(self.age) <= 120)):
             raise ScenarioError(f"arms[{self.name!r}].age", self.age, "must be a number of years from 0 to 120")
@@ -139,8 +145,9 @@ class Arm:
         return is_event_table(self.regimen)
 
     def scenario_for(self, scn):
-        """The scenario as this arm sees it: its own physiology, pathologies and age where given."""
-        changes = {k: getattr(self, k) for k in ("physiology", "pathologies", "age") if getattr(self, k) is not None}
+        """The scenario as this arm sees it: its own physiology, pathologies, age and unit where given."""
+        changes = {k: getattr(self, k) for k in ("physiology", "pathologies", "age", "unit")
+                   if getattr(self, k) is not None}
         return replace(scn, **changes) if changes else scn
 
     @property
@@ -262,9 +269,9 @@ class Scenario:
         return step_budget(t_end, self.max_steps_per_day, _MIN_SCENARIO_STEPS)
 
 
-def concentration_factor_checked(unit):
+def concentration_factor_checked(unit, field: str = "unit"):
     from pkcsf.core.units import UNITS
 
-    if unit not in UNITS or UNITS[unit][0] != "concentration":
+    if not isinstance(unit, str) or unit not in UNITS or UNITS[unit][0] != "concentration":
         conc = [u for u, (k, _, _) in UNITS.items() if k == "concentration"]
-        raise ScenarioError("unit", unit, "must be a concentration unit: " + ", ".join(conc))
+        raise ScenarioError(field, unit, "must be a concentration unit: " + ", ".join(conc))

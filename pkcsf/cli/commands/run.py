@@ -88,8 +88,9 @@ def _cmd_run(args) -> int:
         summary = res.summary()
         written.append(_write_table(summary, stage, "summary", fmt))
         bands = res.bands()
+        units = bands.pop("unit") if "unit" in bands.columns else bands["arm"].map(res.units)
         bands.insert(bands.columns.get_loc("time") + 1 if "time" in bands.columns else len(bands.columns),
-                     "unit", scn.unit)      # of p5 / p50 / p95 / typical; time in h
+                     "unit", units)      # each arm's unit, of p5 / p50 / p95 / typical; time in h
         written.append(_write_table(bands, stage, "bands", fmt))
         targets = res.targets()
         written.append(_write_table(targets, stage, "targets", fmt))
@@ -104,12 +105,16 @@ def _cmd_run(args) -> int:
         written.append("references.txt")
         shutil.copyfile(args.scenario, stage.path("scenario.toml"))
         written.append("scenario.toml")
-        if figures:
+        if figures and res.unit is None:
+            warnings.append("figures skipped: the arms read out in different units (" + ", ".join(
+                f"{k}: {v}" for k, v in res.units.items()) + ") and the figures put arms on one axis")
+        elif figures:
             written += _run_figures(res, stage, warnings, obs)
         failed = {name: a.failed for name, a in res.arms.items()}
         manifest = {
             "command": "pkcsf " + " ".join(args.argv), "scenario": str(args.scenario), "name": scn.name,
             "pkcsf_version": _version(), "subjects": scn.subjects, "seed": scn.seed, "unit": scn.unit,
+            "arm_units": dict(res.units),
             "arms": {a.name: out.arm_regimens.get(a.name, "") for a in scn.arms},
             "failed_subjects": failed, "elapsed_s": round(res.elapsed, 3), "format": fmt,
             "event_tables": {nm: {"patients": a.datasets[d].data.n, "source": a.datasets[d].data.source,
@@ -198,8 +203,7 @@ def readout_table(res, summary) -> str:
     threshold of that drug, as 'median (5th-95th percentile)' over the virtual patients, units in the header.
     """
     lines = []
-    for drug, sd in summary.groupby("drug", sort=False):
-        unit = str(sd["unit"].iloc[0])
+    for (drug, unit), sd in summary.groupby(["drug", "unit"], sort=False, observed=True):   # arms may differ in unit
         thr = [c[: -len("_p50")] for c in sd.columns
                if c.startswith("time_above[") and c.endswith("_p50") and sd[c].notna().any()]
         cols = ["arm", "site", f"Cmax ({unit})", f"AUC ({unit}*h)"] + [
