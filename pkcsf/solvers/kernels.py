@@ -40,6 +40,7 @@ from pkcsf.solvers.linalg import expm, expm_phi, lu_factor, lu_factor_recip, lu_
 METHOD_EXACT = 0
 METHOD_RADAU = 1
 METHOD_RODAS = 2
+METHOD_DOPRI5 = 3   # explicit Dormand-Prince with switching to Rodas5P: pkcsf/solvers/explicit.py
 
 EV_BOLUS = 0
 EV_RATE_ON = 1
@@ -1224,9 +1225,18 @@ def batch_radau(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst,
 
 
 BATCH = {METHOD_EXACT: batch_exact, METHOD_RODAS: batch_rodas, METHOD_RADAU: batch_radau}
-METHOD_NAMES = {METHOD_EXACT: "exact", METHOD_RODAS: "rodas5p", METHOD_RADAU: "radau"}
+METHOD_NAMES = {METHOD_EXACT: "exact", METHOD_RODAS: "rodas5p", METHOD_RADAU: "radau", METHOD_DOPRI5: "dopri5"}
 # first-compile time on the 2-core reference machine (benchmarks/README.md), for the notice
-COMPILE_SECONDS = {METHOD_EXACT: 25, METHOD_RODAS: 35, METHOD_RADAU: 45}
+COMPILE_SECONDS = {METHOD_EXACT: 25, METHOD_RODAS: 35, METHOD_RADAU: 45, METHOD_DOPRI5: 45}
+
+
+def _batch(method):
+    """The compiled batch function of ``method``; the explicit solver's lives in
+    :mod:`pkcsf.solvers.explicit`, which imports this module (so it is imported here, on first use)."""
+    if method == METHOD_DOPRI5:
+        from pkcsf.solvers.explicit import batch_dopri5
+        return batch_dopri5
+    return BATCH[method]
 
 
 def solve_batch(method, P, vol_col, lin_type, lin_src, lin_dst, lin_col,
@@ -1240,7 +1250,7 @@ def solve_batch(method, P, vol_col, lin_type, lin_src, lin_dst, lin_col,
     (N, T, len(save)); ``status`` (N,); ``counters`` (N, 5). Only the chosen
     solver is compiled (on its first use on this machine, with a notice on stderr).
     """
-    fn = BATCH[method]
+    fn = _batch(method)
     compile_notice(fn, f"the {METHOD_NAMES[method]} solver", COMPILE_SECONDS[method])
     if method == METHOD_EXACT:
         fn(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out,
