@@ -60,8 +60,8 @@ ORDER = B.SPEC["problems"]["oral_mm_efflux"]["param_order"]
 # ----------------------------------------------------------- the peer baseline: a Numba port of SciPy's RK45
 @njit(cache=True, fastmath=False)
 def _p2_rhs(y, pr, out):
-    KA, F, CL, V_C, Q_P, V_P, V_CSF, FU, Q_PASS, VMAX, KM, Q_BULK = (pr[0], pr[1], pr[2], pr[3], pr[4], pr[5],
-                                                                   pr[6], pr[7], pr[8], pr[9], pr[10], pr[11])
+    KA, CL, V_C, Q_P, V_P, V_CSF, FU, Q_PASS, VMAX, KM, Q_BULK = (pr[0], pr[2], pr[3], pr[4], pr[5], pr[6],
+                                                                pr[7], pr[8], pr[9], pr[10], pr[11])
     c1 = y[1] / V_C
     c2 = y[2] / V_P
     c3 = y[3] / V_CSF

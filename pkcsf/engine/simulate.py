@@ -28,6 +28,7 @@ from pkcsf.engine.compile import CompiledModel, compile_model
 from pkcsf.engine.dosing import Dose, Regimen, from_nonmem
 from pkcsf.engine.expressions import Expression
 from pkcsf.engine.model import Model, load_model
+from pkcsf.solvers import explicit as _explicit  # noqa: F401  (registers the dopri5 solver in K.BATCH)
 from pkcsf.solvers import kernels as K
 from pkcsf.solvers import resolve_solver
 

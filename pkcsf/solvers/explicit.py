@@ -43,7 +43,9 @@ from numba import prange
 
 from pkcsf.core.jit import njit
 from pkcsf.solvers.kernels import (
+    BATCH,
     M_J,
+    METHOD_DOPRI5,
     S_H,
     S_RESTART,
     S_STEPS,
@@ -117,7 +119,8 @@ NX = 4
 @njit(cache=True, error_model="numpy")
 def _pack_mm(p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu):
     """The active Michaelis-Menten terms of one subject: (source, target) indices and
-    (vmax, km, fu / V_source), so that :func:`_rhs8` needs no look-up."""
+    (vmax, km, fu / V_source), so that :func:`_rhs8` needs no look-up.
+    """
     n = 0
     for m in range(mm_src.shape[0]):
         if p[mm_vmax[m]] != 0.0:
@@ -144,7 +147,8 @@ def _rhs8(y, AT, b, mmi, mmc, out):
     """:func:`pkcsf.solvers.kernels.rhs` for models of up to 8 states, on vectors padded to 8:
     the linear part as a dense product with the transposed, zero-padded rate matrix ``AT``
     (literal trip counts: a few vector operations, the eight columns summed as a tree), then the
-    Michaelis-Menten terms (same extension below zero as ``rhs``)."""
+    Michaelis-Menten terms (same extension below zero as ``rhs``).
+    """
     y0, y1, y2, y3 = y[0], y[1], y[2], y[3]
     y4, y5, y6, y7 = y[4], y[5], y[6], y[7]
     for i in range(8):
@@ -333,7 +337,8 @@ def _advance_dp5(t, target, y, b, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu
 def _rho_bound(J, active):
     """A bound on the spectral radius of ``J`` over the states that feed back (``active``):
     the smaller of the Gershgorin row and column bounds of that block (states with a zero
-    column, such as accumulators, add eigenvalues 0 and do not change the others)."""
+    column, such as accumulators, add eigenvalues 0 and do not change the others).
+    """
     S = J.shape[0]
     rows = 0.0
     cols = 0.0
@@ -355,7 +360,8 @@ def _rho_bound(J, active):
 def solve_dopri5(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
                  ev_t, ev_s, ev_a, ev_k, n_ev, times, y0, save, out, rtol, atol, max_steps, max_step, counters):
     """One subject with Dormand–Prince 5(4) and automatic switching to Rodas5P; see
-    :func:`pkcsf.solvers.kernels.solve_subject` (same arguments, statuses and counters)."""
+    :func:`pkcsf.solvers.kernels.solve_subject` (same arguments, statuses and counters).
+    """
     S = vol_col.shape[0]
     T = times.shape[0]
     A, L, V, y, b, nact = _setup(p, vol_col, lin_type, lin_src, lin_dst, lin_col, y0)
@@ -454,7 +460,8 @@ def batch_dopri5(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
                  ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status, rtol, atol, max_steps, max_step,
                  counters):
     """Every subject (rows of ``P``) with :func:`solve_dopri5`, in parallel; see
-    :func:`pkcsf.solvers.kernels.solve_batch`."""
+    :func:`pkcsf.solvers.kernels.solve_batch`.
+    """
     N = P.shape[0]
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1
@@ -464,3 +471,6 @@ def batch_dopri5(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
         status[i] = solve_dopri5(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax,
                                  mm_km, mm_fu, ev_t[ie], ev_s[ie], ev_a[ie], ev_k[ie], ev_n[ie], times, y0[iy],
                                  save, out[i], rtol, atol, max_steps, max_step, counters[i])
+
+
+BATCH[METHOD_DOPRI5] = batch_dopri5    # kernels.solve_batch dispatches on it

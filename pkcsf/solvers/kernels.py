@@ -1224,19 +1224,11 @@ def batch_radau(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst,
                                 save, out[i], rtol, atol, max_steps, max_step, counters[i])
 
 
+# METHOD_DOPRI5's batch function is added by pkcsf/solvers/explicit.py (which imports this module) when it is imported
 BATCH = {METHOD_EXACT: batch_exact, METHOD_RODAS: batch_rodas, METHOD_RADAU: batch_radau}
 METHOD_NAMES = {METHOD_EXACT: "exact", METHOD_RODAS: "rodas5p", METHOD_RADAU: "radau", METHOD_DOPRI5: "dopri5"}
 # first-compile time on the 2-core reference machine (benchmarks/README.md), for the notice
 COMPILE_SECONDS = {METHOD_EXACT: 25, METHOD_RODAS: 35, METHOD_RADAU: 45, METHOD_DOPRI5: 45}
-
-
-def _batch(method):
-    """The compiled batch function of ``method``; the explicit solver's lives in
-    :mod:`pkcsf.solvers.explicit`, which imports this module (so it is imported here, on first use)."""
-    if method == METHOD_DOPRI5:
-        from pkcsf.solvers.explicit import batch_dopri5
-        return batch_dopri5
-    return BATCH[method]
 
 
 def solve_batch(method, P, vol_col, lin_type, lin_src, lin_dst, lin_col,
@@ -1250,7 +1242,7 @@ def solve_batch(method, P, vol_col, lin_type, lin_src, lin_dst, lin_col,
     (N, T, len(save)); ``status`` (N,); ``counters`` (N, 5). Only the chosen
     solver is compiled (on its first use on this machine, with a notice on stderr).
     """
-    fn = _batch(method)
+    fn = BATCH[method]
     compile_notice(fn, f"the {METHOD_NAMES[method]} solver", COMPILE_SECONDS[method])
     if method == METHOD_EXACT:
         fn(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out,
