@@ -31,8 +31,14 @@ when the problem turns stiff, as LSODA or OrdinaryDiffEq's ``AutoTsit5(Rodas5P()
   though it is smaller).
 
 Statuses, counters, event handling, outputs (right-continuous, pre-dose duplicates) are those of
-the other adaptive solvers (:mod:`pkcsf.solvers.kernels`). ``counters[5]`` (if present) is not
-used; the number of steps taken by Rodas5P is not reported separately.
+the other adaptive solvers (:mod:`pkcsf.solvers.kernels`); the LU factorisations counted
+(``nlu``) are Rodas5P's, so ``nlu > 0`` shows that a subject was handed over.
+
+Accuracy: at a given ``rtol``/``atol`` the explicit steps are less accurate than Rodas5P's on
+problems where they run at the stability boundary (P2 at rtol 1e-6: max relative error 2.6e-3
+against 1.1e-4; Rodas5P's error estimate controls its order-4 solution and reports the order-5
+one, so it over-delivers), which is why ``auto`` does not choose this solver. At equal accuracy it
+is the faster of the two on P2 (``benchmarks/bench_adaptive.py``).
 """
 from __future__ import annotations
 
@@ -117,58 +123,10 @@ NX = 4
 
 
 @njit(cache=True, error_model="numpy")
-def _pack_mm(p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu):
-    """The active Michaelis-Menten terms of one subject: (source, target) indices and
-    (vmax, km, fu / V_source), so that :func:`_rhs8` needs no look-up.
-    """
-    n = 0
-    for m in range(mm_src.shape[0]):
-        if p[mm_vmax[m]] != 0.0:
-            n += 1
-    mmi = np.empty((n, 2), dtype=np.int64)
-    mmc = np.empty((n, 3))
-    n = 0
-    for m in range(mm_src.shape[0]):
-        vmax = p[mm_vmax[m]]
-        if vmax == 0.0:
-            continue
-        src = mm_src[m]
-        mmi[n, 0] = src
-        mmi[n, 1] = mm_dst[m]
-        mmc[n, 0] = vmax
-        mmc[n, 1] = p[mm_km[m]]
-        mmc[n, 2] = (p[mm_fu[m]] if mm_fu[m] >= 0 else 1.0) / V[src]
-        n += 1
-    return mmi, mmc
-
-
-@njit(cache=True, error_model="numpy")
-def _rhs8(y, AT, b, mmi, mmc, out):
-    """:func:`pkcsf.solvers.kernels.rhs` for models of up to 8 states, on vectors padded to 8:
-    the linear part as a dense product with the transposed, zero-padded rate matrix ``AT``
-    (literal trip counts: a few vector operations, the eight columns summed as a tree), then the
-    Michaelis-Menten terms (same extension below zero as ``rhs``).
-    """
-    y0, y1, y2, y3 = y[0], y[1], y[2], y[3]
-    y4, y5, y6, y7 = y[4], y[5], y[6], y[7]
-    for i in range(8):
-        out[i] = b[i] + (((AT[0, i] * y0 + AT[1, i] * y1) + (AT[2, i] * y2 + AT[3, i] * y3))
-                         + ((AT[4, i] * y4 + AT[5, i] * y5) + (AT[6, i] * y6 + AT[7, i] * y7)))
-    for m in range(mmi.shape[0]):
-        src = mmi[m, 0]
-        c = mmc[m, 2] * y[src]
-        r = mmc[m, 0] * c / (mmc[m, 1] + abs(c))
-        out[src] -= r
-        out[mmi[m, 1]] += r
-
-
-@njit(cache=True, error_model="numpy")
-def _advance_dp5(t, target, y, b, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, fast8, AT, mmi, mmc, rtol, atolv,
-                 n_states, max_steps, max_step, K, ys, ynew, xs, st, counters, times, k, save, out, detect):
+def _advance_dp5(t, target, y, b, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol, atolv, n_states, max_steps, max_step, K, ys, ynew, xs, st, counters, times, k, save, out, detect):
     """Dormand–Prince steps from t to target (the last one lands on target).
 
-    ``fast8``: the vectors are padded to 8 and the right-hand side is :func:`_rhs8` (``AT``, ``mmi``,
-    ``mmc``), else :func:`pkcsf.solvers.kernels.rhs`; ``n_states``: the model's states (the error norm).
+    ``n_states``: the model's states (the error norm; the vectors may be longer).
     ``K[0]`` holds f(t, y) on entry (first same as last) and f at the new state on return.
     Outputs in (t, target) come from the dense output. ``detect``: test for stiffness.
     Returns (status, next output index, t): ``_STIFF`` with t < target after an accepted step
@@ -213,40 +171,22 @@ def _advance_dp5(t, target, y, b, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu
             h = t_new - t
             for i in range(S):
                 ys[i] = y[i] + h * _A21 * k1[i]
-            if fast8:
-                _rhs8(ys, AT, b, mmi, mmc, k2)
-            else:
-                rhs(ys, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, k2)
+            rhs(ys, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, k2)
             for i in range(S):
                 ys[i] = y[i] + h * (_A31 * k1[i] + _A32 * k2[i])
-            if fast8:
-                _rhs8(ys, AT, b, mmi, mmc, k3)
-            else:
-                rhs(ys, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, k3)
+            rhs(ys, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, k3)
             for i in range(S):
                 ys[i] = y[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
-            if fast8:
-                _rhs8(ys, AT, b, mmi, mmc, k4)
-            else:
-                rhs(ys, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, k4)
+            rhs(ys, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, k4)
             for i in range(S):
                 ys[i] = y[i] + h * (_A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i])
-            if fast8:
-                _rhs8(ys, AT, b, mmi, mmc, k5)
-            else:
-                rhs(ys, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, k5)
+            rhs(ys, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, k5)
             for i in range(S):
                 ys[i] = y[i] + h * (_A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i] + _A65 * k5[i])
-            if fast8:
-                _rhs8(ys, AT, b, mmi, mmc, k6)
-            else:
-                rhs(ys, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, k6)
+            rhs(ys, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, k6)
             for i in range(S):
                 ynew[i] = y[i] + h * (_B1 * k1[i] + _B3 * k3[i] + _B4 * k4[i] + _B5 * k5[i] + _B6 * k6[i])
-            if fast8:
-                _rhs8(ynew, AT, b, mmi, mmc, k7)
-            else:
-                rhs(ynew, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, k7)
+            rhs(ynew, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, k7)
             counters[2] += 6
             s = 0.0
             for i in range(S):
@@ -368,23 +308,10 @@ def solve_dopri5(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
     wv, wm, st = _adaptive_workspace(S, A, V, atol, times)
     nonlinear = _any_active(p, mm_vmax)
     piv = np.empty(S, dtype=np.int64)
-    # explicit steps work on vectors padded to 8 for models of up to 8 states (see _rhs8)
-    fast8 = S <= 8
-    SP = 8 if fast8 else S
-    AT = np.zeros((8, 8))
-    if fast8:
-        for i in range(S):
-            for j in range(S):
-                AT[j, i] = A[i, j]
-    mmi, mmc = _pack_mm(p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu)
-    K = np.zeros((7, SP))
-    ys = np.zeros(SP)
-    ynew = np.zeros(SP)
-    yx = np.zeros(SP)
-    bx = np.zeros(SP)
-    atolx = np.ones(SP)
-    for i in range(S):
-        atolx[i] = wv[V_ATOL, i]      # atol * volume per state, filled by _adaptive_workspace
+    K = np.zeros((7, S))
+    ys = np.zeros(S)
+    ynew = np.zeros(S)
+    atolv = wv[V_ATOL]                # atol * volume per state, filled by _adaptive_workspace
     xs = np.zeros(NX)
     xs[X_H] = -1.0
     xs[X_FACOLD] = _LOG_ERRMIN
@@ -418,25 +345,17 @@ def solve_dopri5(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
         te = ev_t[e] if e < n_ev else np.inf
         t_end = te if te < times[T - 1] else times[T - 1]
         if not stiff:
-            for i in range(S):
-                yx[i] = y[i]
-                bx[i] = b[i]
             if not fvalid:
-                if fast8:
-                    _rhs8(yx, AT, bx, mmi, mmc, K[0])
-                else:
-                    rhs(yx, L, bx, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, K[0])
+                rhs(y, L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, K[0])
                 counters[2] += 1
                 fvalid = True
                 if xs[X_H] <= 0.0:
-                    xs[X_H] = _initial_step(y, K[0, :S], L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol,
-                                            wv[V_ATOL], t_end - t, ys[:S], ynew[:S], 5)
+                    xs[X_H] = _initial_step(y, K[0], L, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol,
+                                            atolv, t_end - t, ys, ynew, 5)
                     counters[2] += 1
-            status, k, t = _advance_dp5(t, t_end, yx, bx, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, fast8, AT,
-                                        mmi, mmc, rtol, atolx, S, max_steps, max_step, K, ys, ynew, xs, st,
+            status, k, t = _advance_dp5(t, t_end, y, b, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol,
+                                        atolv, S, max_steps, max_step, K, ys, ynew, xs, st,
                                         counters, times, k, save, out, True)
-            for i in range(S):
-                y[i] = yx[i]
             if status == _STIFF:
                 stiff = True
                 fvalid = False
