@@ -248,11 +248,13 @@ def main(argv=None):
     # engines: (label, runner, tolerances); tighter settings for the equal-accuracy comparison
     engines = [
         ("numba RK45 port", "rk45", PEER),
+        ("numba RK45 port", "rk45", dict(rtol=1e-6, atol=1e-11)),
         ("numba RK45 port", "rk45", dict(rtol=1e-8, atol=1e-13)),
         ("pkcsf rodas5p", "rodas5p", PEER),
         ("pkcsf rodas5p", "rodas5p", dict(rtol=1e-7, atol=1e-12)),
         ("pkcsf dopri5", "dopri5", PEER),
         ("pkcsf dopri5", "dopri5", dict(rtol=1e-7, atol=1e-12)),
+        ("pkcsf dopri5", "dopri5", dict(rtol=3e-8, atol=3e-13)),
     ]
 
     def run(solver, pop, tol, threads):
