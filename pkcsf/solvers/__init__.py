@@ -10,12 +10,15 @@ rodas5p  adaptive Rosenbrock method Rodas5P (order 5(4), stiffly accurate,
          (Michaelis–Menten) or any model
 radau    adaptive Radau IIA (order 5, SciPy's algorithm), an alternative
          implicit method kept as a cross-check
+dopri5   explicit Dormand–Prince 5(4) with dense output that hands a
+         subject to Rodas5P while the problem is stiff (as LSODA); for
+         non-stiff or mildly stiff nonlinear models (:mod:`.explicit`)
 auto     ``exact`` when no Michaelis–Menten term is active for any
          subject (every Vmax is 0), else ``rodas5p``
 ======== ================================================================
 
 Aliases: ``expm`` and ``matrix-exponential`` for exact; ``adaptive`` and
-``rodas`` for rodas5p.
+``rodas`` for rodas5p; ``auto-switch``, ``rk45`` and ``explicit`` for dopri5.
 """
 from __future__ import annotations
 
@@ -30,6 +33,10 @@ SOLVERS = {
     "rodas": "rodas5p",
     "adaptive": "rodas5p",
     "radau": "radau",
+    "dopri5": "dopri5",
+    "auto-switch": "dopri5",
+    "rk45": "dopri5",
+    "explicit": "dopri5",
 }
 
 

@@ -7,13 +7,13 @@ import time
 from pkcsf.cli._util import _F, _desc
 
 # what each step exercises; a step compiles only what is not already in the cache folder
-STEPS = ("exact", "rodas5p", "radau", "readouts")
+STEPS = ("exact", "rodas5p", "radau", "dopri5", "readouts")
 
 
 def warmup(steps=STEPS, say=print) -> dict:
     """Compile (or load from the cache folder) the kernels of ``steps``; returns seconds per step.
 
-    ``exact``, ``rodas5p``, ``radau``: the solvers (a tiny problem on the reference models);
+    ``exact``, ``rodas5p``, ``radau``, ``dopri5``: the solvers (a tiny problem on the reference models);
     ``readouts``: the compiled read-outs of the clinical scenarios (a two-subject scenario).
     """
     import numpy as np
@@ -52,7 +52,7 @@ def register(sub, common) -> None:
     """Add the sub-command(s) of this module to the ``pkcsf`` parser."""
     p = sub.add_parser(
         "warmup", parents=[common], formatter_class=_F, help="compile the solvers and read-outs once, now",
-        description=_desc("Compile every compiled kernel (the exact, Rodas5P and Radau solvers and the read-outs) "
+        description=_desc("Compile every compiled kernel (the exact, Rodas5P, Radau and explicit Dormand-Prince solvers and the read-outs) "
                           "for this machine and keep them in the cache folder, so that no later run waits for a "
                           "first compilation (about a minute on two cores; a cached kernel loads in a fraction of "
                           "a second). The folder: PKCSF_CACHE_DIR, else ~/.cache/pkcsf/numba."),
