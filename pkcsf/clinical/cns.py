@@ -625,6 +625,10 @@ def setup(drug_or_name: str | Drug, physiology: str = "adult", variant: str = "l
     if metabolite:
         # Brown 2017 CL is the total parent clearance; the model splits it (see models/cns_csf_az5104.toml)
         vals["CL"] = dv["CL"] * (1.0 - dv["FMET_AZ5104"])
+    if vals.get("F_BCSFB", 1.0) != 1.0 and "PS_BCSFB" in vals:
+        # blood-CSF barrier state (pathologies.toml F_BCSFB): a factor on the calibrated intact-barrier value
+        vals["PS_BCSFB"] *= vals["F_BCSFB"]
+        notes.append(f"PS_BCSFB x {vals['F_BCSFB']:g} (pathology F_BCSFB: blood-CSF barrier state)")
     missing = [k for k in model.parameter_names if k not in vals]
     if missing:
         raise ParameterError(f"{d.name} parameters", missing,

@@ -68,10 +68,10 @@ def _route_uncertainty(doc: _Doc, folder: Path):
           "themselves. Propagated from the calibration (the v3 model's covariance of the fitted log-parameters, "
           f"{ROUTE_INTERVAL_DRAWS} draws, linearised): the lateral-ventricle AUC after a lumbar dose is "
           f"{_f(t['typical'][0])} of the Ommaya AUC with the fitted values, 90% interval {_f(t['p5'][0])}–"
-          f"{_f(t['p95'][0])}. The importance-resampled posterior (docs/model.md, 1,500 proposals, ~30 min) gives "
-          "0.034–0.46. Either way the data agree that an Ommaya dose gives the ventricles several times the "
-          "exposure of a lumbar dose, but they do not pin the factor down: a ventricular concentration measured "
-          "after a lumbar dose in patients would.")
+          f"{_f(t['p95'][0])} (a sampled posterior, `route_comparison_interval(method=\"posterior\")`, takes "
+          "~30 min; its result is in docs/model.md). The data agree that an Ommaya dose gives the ventricles "
+          "several times the exposure of a lumbar dose, but they do not pin the factor down: a ventricular "
+          "concentration measured after a lumbar dose in patients would.")
     doc.table(t.assign(**{c: t[c].map(_f) for c in ("typical", "median", "p5", "p95")}),
               "Table 2b. Methotrexate 12 mg, one injection, 0–7 days: fitted value and 90% interval from the "
               "calibration's parameter uncertainty (CNS model v3, linearised).", "route_comparison_interval.csv")
