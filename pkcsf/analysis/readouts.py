@@ -30,6 +30,7 @@ from numba import prange
 
 from pkcsf.core.jit import compile_notice, njit
 from pkcsf.solvers import kernels as _kern
+from pkcsf.solvers.exact import exact_workspace, solve_exact_ws
 
 __all__ = ["whole_window", "min_interval_run", "percentiles", "solve_and_read_out"]
 
@@ -56,9 +57,10 @@ def _piece(a, b, dt, thr):
 
 
 @njit(cache=True, error_model="numpy")
-def _window(times, conc, j0, thr, cmax, tmax, auc, above, longest):
+def _window(times, conc, j0, thr, cmax, tmax, auc, above, longest, do_auc):
     """The read-outs of one subject over ``times[j0:]``: conc (T, G); cmax, tmax, auc (G,);
-    above, longest (G, K) (K = 0: no thresholds).
+    above, longest (G, K) (K = 0: no thresholds). ``do_auc`` False: no AUC (the caller has exact
+    AUCs from accumulator states), which saves a logarithm per falling segment.
     """
     T, G = conc.shape
     K = thr.shape[1]
@@ -81,13 +83,23 @@ def _window(times, conc, j0, thr, cmax, tmax, auc, above, longest):
             if b > mx:
                 mx = b
                 tm = times[j + 1]
-            if dt > 0.0:
+            if do_auc and dt > 0.0:
                 if a > b and b > 0.0:
                     area += dt * (a - b) / math.log(a / b)
                 else:
                     area += 0.5 * dt * (a + b)
             for k in range(K):
-                p, ua, ub = _piece(a, b, dt, thr[g, k])
+                th = thr[g, k]
+                if a >= th and b >= th:         # above throughout (the common cases first: no call)
+                    tot[k] += dt
+                    run[k] += dt
+                    if run[k] > best[k]:
+                        best[k] = run[k]
+                    continue
+                if a < th and b < th:           # below throughout
+                    run[k] = 0.0
+                    continue
+                p, ua, ub = _piece(a, b, dt, th)
                 tot[k] += p
                 if ua:
                     run[k] += p
@@ -109,7 +121,7 @@ def _window(times, conc, j0, thr, cmax, tmax, auc, above, longest):
 def _whole_window(times, conc, thr, cmax, tmax, auc, above, longest):
     N = conc.shape[0]
     for i in prange(N):
-        _window(times, conc[i], 0, thr, cmax[i], tmax[i], auc[i], above[i], longest[i])
+        _window(times, conc[i], 0, thr, cmax[i], tmax[i], auc[i], above[i], longest[i], True)
 
 
 def whole_window(times, conc, thresholds=None):
@@ -254,15 +266,31 @@ def _reduce_subject(i, st, p, vol_col, save, W, factor, times, out, conc, vol, t
             for g in range(G):
                 conc[t, g] = np.nan
     else:
-        for t in range(T):
-            for g in range(G):
-                a = 0.0
-                for j in range(S):
-                    a += out[t, j] * W[j, g]
-                conc[t, g] = a * vol[g]
-    _window(times, conc, 0, thr, cmax[i], tmax[i], auc[i], above[i], longest[i])
-    _window(times, conc, last_start, thr0, cmax_last[i], tm_tail, auc_last[i], thr0, thr0)
-    if ns == 2 * S:
+        # column by column over the non-zero weights (a state belongs to one or two groups): the
+        # same sums, in the same order, as sum_j out[t, j] W[j, g]
+        for g in range(G):
+            first = True
+            for j in range(S):
+                w = W[j, g]
+                if w == 0.0:
+                    continue
+                if first:
+                    for t in range(T):
+                        conc[t, g] = out[t, j] * w
+                    first = False
+                else:
+                    for t in range(T):
+                        conc[t, g] += out[t, j] * w
+            if first:
+                for t in range(T):
+                    conc[t, g] = 0.0
+            vg = vol[g]
+            for t in range(T):
+                conc[t, g] *= vg
+    exact_auc = ns == 2 * S         # AUCs from the accumulators below, not from the grid
+    _window(times, conc, 0, thr, cmax[i], tmax[i], auc[i], above[i], longest[i], not exact_auc)
+    _window(times, conc, last_start, thr0, cmax_last[i], tm_tail, auc_last[i], thr0, thr0, not exact_auc)
+    if exact_auc:
         for g in range(G):
             a0 = 0.0
             al = 0.0
@@ -304,10 +332,11 @@ def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev
         counters = np.zeros(5, dtype=np.int64)
         thr0 = np.empty((G, 0))
         tm_tail = np.empty(G)
+        order, na, ws = exact_workspace(vol_col.shape[0], lin_src)
         for i in range(blk * N // nblk, (blk + 1) * N // nblk):
             ie = i * sev
-            st = _kern.solve_exact(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t[ie], ev_s[ie], ev_a[ie],
-                               ev_k[ie], ev_n[ie], times, y0[i * sy0], save, out, counters)
+            st = solve_exact_ws(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t[ie], ev_s[ie], ev_a[ie],
+                                ev_k[ie], ev_n[ie], times, y0[i * sy0], save, out, counters, order, na, ws)
             status[i] = st
             _reduce_subject(i, st, P[i], vol_col, save, W, factor, times, out, conc, vol, thr, last_start, trough_at,
                             nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0, tm_tail)

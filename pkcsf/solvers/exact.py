@@ -9,8 +9,19 @@ from __future__ import annotations
 import numpy as np
 
 from pkcsf.core.jit import njit
-from pkcsf.solvers.common import ST_SUCCESS, _any_positive, _emit, _emit_left, _emit_now, _events, _finish, _setup
-from pkcsf.solvers.linalg import expm, expm_phi
+from pkcsf.solvers.common import (
+    EV_BOLUS,
+    ST_SUCCESS,
+    _any_positive,
+    _emit,
+    _emit_left,
+    _emit_now,
+    _events,
+    _finish,
+    _setup,
+    build_matrix,
+)
+from pkcsf.solvers.linalg import expm, expm_passive, expm_phi
 
 M_LU = 1
 M_AD = 2
@@ -177,11 +188,196 @@ def _propagate(ET, FT, active, b, y, ytmp):
 
 
 
+# ------------------------------------------------ models of more than 8 states: passive states apart
+# A state that is the source of no transfer (an AUC accumulator, an eliminated amount) is *passive*:
+# its column of A is zero. Ordered active states first, A = [[B, 0], [C, 0]], and
+# exp(A dt) = [[exp(B dt), 0], [C Phi_B(dt), I]]: the exponential needs only its first na columns
+# (:func:`pkcsf.solvers.linalg.expm_passive`) and a step is y_a <- E11 y_a, y_q <- y_q + X21 y_a, where
+# only the active part is a chain from one output to the next.
+@njit(cache=True, error_model="numpy")
+def _passive_order(S, lin_src):
+    """States in the order active (the source of some transfer) then passive; returns (order, na)."""
+    src = np.zeros(S, dtype=np.bool_)
+    for k in range(lin_src.shape[0]):
+        src[lin_src[k]] = True
+    order = np.empty(S, dtype=np.int64)
+    na = 0
+    for s_ in range(S):
+        if src[s_]:
+            order[na] = s_
+            na += 1
+    m = na
+    for s_ in range(S):
+        if not src[s_]:
+            order[m] = s_
+            m += 1
+    return order, na
+
+
+@njit(cache=True, error_model="numpy")
+def _has_infusion(ev_k, n_ev):
+    for e in range(n_ev):
+        if ev_k[e] != EV_BOLUS:
+            return True
+    return False
+
+
+@njit(cache=True, error_model="numpy")
+def split_workspace(S, na, NC):
+    """Work arrays of :func:`solve_exact_split` for a model of S states with na active ones and a
+    cache of NC exponentials, as one tuple: allocated once, reusable across subjects (the fused
+    read-outs keep one per block of subjects).
+    """
+    nq = S - na
+    NA8 = 8 * ((na + 7) // 8)
+    NQ8 = 8 * ((nq + 7) // 8)
+    NZ = NA8 + NQ8
+    W = np.empty((8, S, na))
+    M = np.empty((S, na))
+    X = np.empty((S, na))
+    LUw = np.empty((na, na))
+    piv = np.empty(na, dtype=np.int64)
+    col = np.empty(na)
+    c_dt = np.full(NC, -1.0)
+    c_E = np.zeros((NC, NA8, NZ))
+    z = np.zeros(NZ)
+    ztmp = np.zeros(NZ)
+    return W, M, X, LUw, piv, col, c_dt, c_E, z, ztmp
+
+
+@njit(cache=True, error_model="numpy")
+def _split_slot(dt, M, A, order, na, ws, c_next, counters):
+    """Cache slot of exp(A dt) in the split form: ``c_E[slot, j, i]`` = entry (i, j) of the
+    exponential's first na columns, rows at their place in ``z`` (active 0..na-1, passive from NA8).
+    """
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp = ws
+    NC = c_dt.shape[0]
+    for c in range(NC):
+        if c_dt[c] > 0.0 and abs(c_dt[c] - dt) <= 1e-13 * dt:
+            return c
+    slot = c_next[0]
+    c_next[0] = (c_next[0] + 1) % NC
+    c_dt[slot] = dt
+    S = M.shape[0]
+    NA8 = c_E.shape[1]
+    for i in range(S):
+        for j in range(na):
+            Mw[i, j] = M[i, j] * dt
+    expm_passive(Mw, na, X, W, LUw, piv, col)
+    E = c_E[slot]
+    for j in range(na):
+        for i in range(na):
+            E[j, i] = X[i, j]
+        for i in range(na, S):
+            E[j, NA8 + i - na] = X[i, j]
+    counters[4] += 1
+    return slot
+
+
+@njit(cache=True, error_model="numpy")
+def _split_step(ET, z, ztmp, NA8):
+    """One step ``z <- E z`` in the split form: z = (active states padded to NA8, passive states)."""
+    NZ = z.shape[0]
+    for i in range(NA8):
+        ztmp[i] = 0.0
+    for i in range(NA8, NZ):
+        ztmp[i] = z[i]
+    for jb in range(0, NA8, 8):
+        y0, y1, y2, y3 = z[jb], z[jb + 1], z[jb + 2], z[jb + 3]
+        y4, y5, y6, y7 = z[jb + 4], z[jb + 5], z[jb + 6], z[jb + 7]
+        for i in range(NZ):
+            ztmp[i] += (((ET[jb, i] * y0 + ET[jb + 1, i] * y1) + (ET[jb + 2, i] * y2 + ET[jb + 3, i] * y3))
+                        + ((ET[jb + 4, i] * y4 + ET[jb + 5, i] * y5) + (ET[jb + 6, i] * y6 + ET[jb + 7, i] * y7)))
+    for i in range(NZ):
+        z[i] = ztmp[i]
+
+
+@njit(cache=True, error_model="numpy")
+def _split_run(ET, z, ztmp, NA8, times, k, t, t_end, dt, savep, out):
+    """Outputs dt apart before t_end in the split form (the hot loop); returns (k, t)."""
+    T = times.shape[0]
+    ns = savep.shape[0]
+    while k < T and times[k] < t_end and times[k] - t == dt:
+        _split_step(ET, z, ztmp, NA8)
+        for j in range(ns):
+            out[k, j] = z[savep[j]]
+        t = times[k]
+        k += 1
+    return k, t
+
+
+@njit(cache=True, error_model="numpy")
+def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
+                      save, out, counters, order, na, ws):
+    """:func:`solve_exact` for bolus doses only, passive states apart (see :func:`_passive_order`),
+    with the work arrays ``ws`` of :func:`split_workspace` (reused across subjects).
+    """
+    S = vol_col.shape[0]
+    T = times.shape[0]
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp = ws
+    NA8 = c_E.shape[1]
+    A = np.empty((S, S))
+    build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A)
+    M = np.empty((S, na))           # the active columns of A, in the split order
+    for i in range(S):
+        for j in range(na):
+            M[i, j] = A[order[i], order[j]]
+    pos = np.empty(S, dtype=np.int64)
+    for i in range(S):
+        pos[order[i]] = i if i < na else NA8 + i - na
+    savep = np.empty(save.shape[0], dtype=np.int64)
+    for j in range(save.shape[0]):
+        savep[j] = pos[save[j]]
+    for c in range(c_dt.shape[0]):
+        c_dt[c] = -1.0
+    c_next = np.zeros(1, dtype=np.int64)
+    y = y0.copy()
+    b = np.zeros(S)
+    nact = np.zeros(S, dtype=np.int64)
+    z[:] = 0.0
+    t = 0.0
+    k = 0
+    e = 0
+    last_dt = -1.0
+    ET = c_E[0]
+    while True:
+        k = _emit_left(y, save, out, times, k, t)
+        e = _events(t, e, n_ev, ev_t, ev_s, ev_a, ev_k, y, b, nact)
+        k = _emit_now(y, save, out, times, k, t)
+        if k >= T:
+            break
+        te = ev_t[e] if e < n_ev else np.inf
+        t_end = te if te < times[T - 1] else times[T - 1]
+        for s_ in range(S):
+            z[pos[s_]] = y[s_]
+        while k < T and times[k] < t_end:
+            dt = times[k] - t
+            if dt != last_dt:
+                ET = c_E[_split_slot(dt, M, A, order, na, ws, c_next, counters)]
+                last_dt = dt
+            k, t = _split_run(ET, z, ztmp, NA8, times, k, t, t_end, dt, savep, out)
+        if t_end > t:
+            _split_step(c_E[_split_slot(t_end - t, M, A, order, na, ws, c_next, counters)], z, ztmp, NA8)
+            last_dt = -1.0
+        for s_ in range(S):
+            y[s_] = z[pos[s_]]
+        t = t_end
+    return _finish(ST_SUCCESS, k, out)
+
+
 @njit(cache=True, error_model="numpy")
 def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
                 save, out, counters):
-    """One subject with the exact (matrix-exponential) solver; see :func:`solve_subject`."""
+    """One subject with the exact (matrix-exponential) solver; see :func:`solve_subject`.
+
+    Models of more than 8 states dosed by boluses only take :func:`solve_exact_split`.
+    """
     S = vol_col.shape[0]
+    if S > 8 and not _has_infusion(ev_k, n_ev):
+        order, na = _passive_order(S, lin_src)
+        if na > 0:
+            return solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev,
+                                     times, y0, save, out, counters, order, na, split_workspace(S, na, 8))
     T = times.shape[0]
     A, L, V, y, b, nact = _setup(p, vol_col, lin_type, lin_src, lin_dst, lin_col, y0)
     wm = np.zeros((NM, S, S))
@@ -236,3 +432,23 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
         t = t_end
     return _finish(ST_SUCCESS, k, out)
 
+
+
+@njit(cache=True, error_model="numpy")
+def solve_exact_ws(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
+                   save, out, counters, order, na, ws):
+    """:func:`solve_exact` with the split solver's work arrays made by the caller (:func:`exact_workspace`),
+    reused across the subjects of a block (the fused read-outs).
+    """
+    if vol_col.shape[0] > 8 and na > 0 and not _has_infusion(ev_k, n_ev):
+        return solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev,
+                                 times, y0, save, out, counters, order, na, ws)
+    return solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
+                       save, out, counters)
+
+
+@njit(cache=True, error_model="numpy")
+def exact_workspace(S, lin_src):
+    """(order, na, work arrays) for :func:`solve_exact_ws`: one per thread or block of subjects."""
+    order, na = _passive_order(S, lin_src)
+    return order, na, split_workspace(S, max(na, 1), 8)
