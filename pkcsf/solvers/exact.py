@@ -6,6 +6,8 @@ cached per subject. Exact to rounding: the fast path for linear models and the t
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from pkcsf.core.jit import njit
@@ -242,7 +244,11 @@ def split_workspace(S, na, NC):
     c_E = np.zeros((NC, NA8, NZ))
     z = np.zeros(NZ)
     ztmp = np.zeros(NZ)
-    return W, M, X, LUw, piv, col, c_dt, c_E, z, ztmp
+    c_sub = np.zeros((NC, S, na))            # exp(A dt / 2^s) of each slot (for refine_peaks)
+    c_s = np.zeros(NC, dtype=np.int64)       # its s
+    Ms = np.empty((S, na))                   # the subject's active columns of A, split order
+    pos = np.empty(S, dtype=np.int64)        # place of each state in z
+    return W, M, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos
 
 
 @njit(cache=True, error_model="numpy")
@@ -250,7 +256,7 @@ def _split_slot(dt, M, A, order, na, ws, c_next, counters):
     """Cache slot of exp(A dt) in the split form: ``c_E[slot, j, i]`` = entry (i, j) of the
     exponential's first na columns, rows at their place in ``z`` (active 0..na-1, passive from NA8).
     """
-    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp = ws
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos = ws
     NC = c_dt.shape[0]
     for c in range(NC):
         if c_dt[c] > 0.0 and abs(c_dt[c] - dt) <= 1e-13 * dt:
@@ -263,7 +269,7 @@ def _split_slot(dt, M, A, order, na, ws, c_next, counters):
     for i in range(S):
         for j in range(na):
             Mw[i, j] = M[i, j] * dt
-    expm_passive(Mw, na, X, W, LUw, piv, col)
+    c_s[slot] = expm_passive(Mw, na, X, W, LUw, piv, col, c_sub[slot])
     E = c_E[slot]
     for j in range(na):
         for i in range(na):
@@ -314,15 +320,13 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
     """
     S = vol_col.shape[0]
     T = times.shape[0]
-    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp = ws
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos = ws
     NA8 = c_E.shape[1]
     A = np.empty((S, S))
     build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A)
-    M = np.empty((S, na))           # the active columns of A, in the split order
-    for i in range(S):
+    for i in range(S):              # the active columns of A, in the split order
         for j in range(na):
             M[i, j] = A[order[i], order[j]]
-    pos = np.empty(S, dtype=np.int64)
     for i in range(S):
         pos[order[i]] = i if i < na else NA8 + i - na
     savep = np.empty(save.shape[0], dtype=np.int64)
@@ -438,13 +442,15 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
 def solve_exact_ws(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
                    save, out, counters, order, na, ws):
     """:func:`solve_exact` with the split solver's work arrays made by the caller (:func:`exact_workspace`),
-    reused across the subjects of a block (the fused read-outs).
+    reused across the subjects of a block (the fused read-outs). Takes :func:`solve_exact_split` for
+    bolus doses whatever the number of states (so that :func:`refine_peaks` can follow); returns
+    (status, split) with split True when it did.
     """
-    if vol_col.shape[0] > 8 and na > 0 and not _has_infusion(ev_k, n_ev):
+    if na > 0 and not _has_infusion(ev_k, n_ev):
         return solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev,
-                                 times, y0, save, out, counters, order, na, ws)
+                                 times, y0, save, out, counters, order, na, ws), True
     return solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
-                       save, out, counters)
+                       save, out, counters), False
 
 
 @njit(cache=True, error_model="numpy")
@@ -452,3 +458,226 @@ def exact_workspace(S, lin_src):
     """(order, na, work arrays) for :func:`solve_exact_ws`: one per thread or block of subjects."""
     order, na = _passive_order(S, lin_src)
     return order, na, split_workspace(S, max(na, 1), 8)
+
+
+# ------------------------------------------------------------------ Cmax between outputs
+@njit(cache=True, error_model="numpy")
+def _refine_at(times, full, c_grid, m, j0, wv, g, ev_t, n_ev, order, na, M, c_dt, c_sub, c_s, u, ub, v, vn, coef):
+    """The exact maximum of group g's concentration next to output m (see :func:`refine_peaks`).
+
+    Returns (code, value, time): code 1 refined, 0 the maximum is at the output itself, -1 not
+    refinable (the grid value is returned).
+    """
+    T = times.shape[0]
+    d = 0.0                         # exact derivative of the group concentration at output m
+    for i in range(na):
+        a = 0.0
+        for jj in range(na):
+            a += M[i, jj] * full[m, order[jj]]
+        d += wv[order[i], g] * a
+    if d > 0.0 and m + 1 < T and times[m + 1] > times[m]:
+        j = m
+    elif d < 0.0 and m - 1 >= j0 and times[m - 1] < times[m]:
+        j = m - 1
+    else:
+        return 0, c_grid, times[m]      # the maximum is at the output (a dose, the window's end)
+    h = times[j + 1] - times[j]
+    inside = False
+    for e in range(n_ev):
+        if times[j] < ev_t[e] < times[j + 1]:
+            inside = True
+    if inside:
+        return -1, c_grid, times[m]
+    slot = -1
+    for c in range(c_dt.shape[0]):
+        if c_dt[c] > 0.0 and abs(c_dt[c] - h) <= 1e-13 * h:
+            slot = c
+    if slot < 0:
+        return -1, c_grid, times[m]
+    E0 = c_sub[slot]
+    nsub = 1 << c_s[slot]
+    delta = h / nsub
+    # samples: u <- exp(A delta) u
+    for i in range(na):
+        u[i] = full[j, order[i]]
+        ub[i] = u[i]
+    ib = 0
+    cb = 0.0
+    for i in range(na):
+        cb += wv[order[i], g] * u[i]
+    best = cb
+    for q in range(1, nsub + 1):
+        for i in range(na):
+            a = 0.0
+            for jj in range(na):
+                a += E0[i, jj] * u[jj]
+            vn[i] = a
+        cq = 0.0
+        for i in range(na):
+            u[i] = vn[i]
+            cq += wv[order[i], g] * u[i]
+        if cq > best:
+            best = cq
+            ib = q
+            for i in range(na):
+                ub[i] = u[i]
+    # Taylor coefficients of c(t_j + ib delta + sigma), |sigma| <= delta: a_k = w . A^k ub / k!
+    lo = -delta if ib > 0 else 0.0
+    hi = delta if ib < nsub else 0.0
+    nrm0 = 0.0
+    for i in range(na):
+        v[i] = ub[i]
+        nrm0 += abs(ub[i])
+    coef[0] = best
+    K = 0
+    dk = 1.0
+    for k in range(1, 64):
+        nv = 0.0
+        ak = 0.0
+        for i in range(na):
+            a = 0.0
+            for jj in range(na):
+                a += M[i, jj] * v[jj]
+            vn[i] = a / k
+        for i in range(na):
+            v[i] = vn[i]
+            nv += abs(vn[i])
+            ak += wv[order[i], g] * vn[i]
+        coef[k] = ak
+        K = k
+        dk *= delta
+        if k >= 4 and nv * dk <= 1e-17 * nrm0:
+            break
+    # Newton on p'(sigma) = 0 from the vertex of the quadratic part
+    sg = 0.0
+    if coef[2] < 0.0:
+        sg = min(hi, max(lo, -coef[1] / (2.0 * coef[2])))
+    for _ in range(30):
+        d1 = 0.0
+        d2 = 0.0
+        for k in range(K, 0, -1):
+            d1 = d1 * sg + k * coef[k]
+        for k in range(K, 1, -1):
+            d2 = d2 * sg + k * (k - 1) * coef[k]
+        if not (d2 < 0.0):
+            break
+        step = d1 / d2
+        sg_new = min(hi, max(lo, sg - step))
+        done = abs(sg_new - sg) <= 1e-15 * h
+        sg = sg_new
+        if done:
+            break
+    pv = 0.0
+    for k in range(K, -1, -1):
+        pv = pv * sg + coef[k]
+    tb = times[j] + ib * delta
+    if pv > best and math.isfinite(pv):
+        best = pv
+        tb = times[j] + ib * delta + sg
+    return 1, best, tb
+
+
+@njit(cache=True, error_model="numpy")
+def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, ws, u, ub, v, vn, coef):
+    """Raise grid Cmax/Tmax read-outs to the exact maximum of the solution between outputs.
+
+    After :func:`solve_exact_split` with ``ws``. For each group g, from an output where its grid
+    concentration has a local maximum, the sign of the exact derivative (``w_g . A y``) says on which
+    side the curve goes higher; on that interval (no event inside, a cached step length) the state is
+    propagated exactly by ``exp(A dt / 2^s)`` (:func:`pkcsf.solvers.linalg.expm_passive` keeps it) to
+    2^s sample points, then a Taylor expansion of ``exp(A s) y`` around the best sample (terms
+    ``A^k y / k!`` until they fall below 1e-17 of the state) and Newton's method on its derivative
+    give the maximum to rounding. Every value reported is a point of the exact solution, so a refined
+    Cmax is never above the true maximum.
+
+    Which local maxima: the grid maximum first; its refinement shows how much the grid under-reads
+    there (ratio R). Another local maximum could hide a higher peak only if its own under-read were
+    larger; those whose grid value times 1 + 2 (R - 1) exceeds the best value so far are refined too
+    (up to two more). The read-out is claimed exact (return value) only when every event in the
+    window falls on an output time, every candidate could be refined, and no candidate was left.
+
+    Parameters
+    ----------
+    times : (T,); full : (T, S) every state at every output (model order); conc : (T, G) the group
+        concentrations (``conc[t, g] = sum_s wv[s, g] full[t, s]``); j0 : first output of the window;
+    wv : (S, G) concentration weights; cmax, tmax : (G,) grid read-outs, raised in place;
+    ev_t, n_ev : the subject's event times; order, na, ws : of :func:`exact_workspace`;
+    u, ub, v, vn : (na,) and coef : (64,) work vectors.
+
+    Returns
+    -------
+    bool
+        False when the read-outs may still be below the true maximum (a dose between two outputs, a
+        candidate that could not be refined or was left, a group holding a passive state).
+    """
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos = ws
+    T, S = full.shape
+    G = conc.shape[1]
+    exact = True
+    for e in range(n_ev):               # a dose between two outputs: its peak may be missed entirely
+        te = ev_t[e]
+        if te > times[j0] and te < times[T - 1]:
+            on = False
+            for j in range(j0, T):
+                if times[j] == te:
+                    on = True
+                    break
+                if times[j] > te:
+                    break
+            if not on:
+                exact = False
+    for g in range(G):
+        passive_member = False
+        for i in range(na, S):
+            if wv[order[i], g] != 0.0:
+                passive_member = True
+        if passive_member:
+            exact = False
+            continue
+        m = -1
+        for j in range(j0, T):
+            if conc[j, g] == cmax[g]:
+                m = j
+                break
+        if m < 0:
+            continue
+        code, best, tb = _refine_at(times, full, conc[m, g], m, j0, wv, g, ev_t, n_ev, order, na, M, c_dt, c_sub,
+                                    c_s, u, ub, v, vn, coef)
+        if code < 0:
+            exact = False
+        ratio = best / conc[m, g] if conc[m, g] > 0.0 else 1.0
+        # other local maxima that could hide a higher peak, highest first
+        done1 = -1
+        done2 = -1
+        for extra in range(3):
+            reach = 1.0 + 2.0 * (ratio - 1.0)
+            nxt = -1
+            for j in range(j0, T):
+                c = conc[j, g]
+                if j == m or j == done1 or j == done2 or c * reach <= best:
+                    continue
+                if (j == j0 or c >= conc[j - 1, g]) and (j == T - 1 or c >= conc[j + 1, g]):
+                    if nxt < 0 or c > conc[nxt, g]:
+                        nxt = j
+            if nxt < 0:
+                break
+            if extra == 2:
+                exact = False           # more candidates than are refined
+                break
+            code, b2, t2 = _refine_at(times, full, conc[nxt, g], nxt, j0, wv, g, ev_t, n_ev, order, na, M, c_dt,
+                                      c_sub, c_s, u, ub, v, vn, coef)
+            if code < 0:
+                exact = False
+            if conc[nxt, g] > 0.0:
+                ratio = max(ratio, b2 / conc[nxt, g])
+            if b2 > best:
+                best = b2
+                tb = t2
+            if extra == 0:
+                done1 = nxt
+            else:
+                done2 = nxt
+        if best > cmax[g]:
+            cmax[g] = best
+            tmax[g] = tb
+    return exact

@@ -218,7 +218,7 @@ def expm_phi(A, dt, E, Phi):
 
 
 @njit(cache=True, error_model="numpy")
-def expm_passive(M, na, X, W, LUw, piv, col):
+def expm_passive(M, na, X, W, LUw, piv, col, X0):
     """``exp`` of ``[[B, 0], [C, 0]]`` (n x n, the last n - na columns zero) from its first na columns.
 
     The states behind the zero columns are *passive*: nothing depends on them (AUC accumulators,
@@ -240,11 +240,14 @@ def expm_passive(M, na, X, W, LUw, piv, col):
         Workspace.
     LUw : ndarray (na, na); piv : ndarray (na,) int64; col : ndarray (na,)
         Workspace.
+    X0 : ndarray (n, na)
+        Output: the same for the step ``dt / 2^s`` (the Padé approximant before the squarings), for
+        sampling the solution inside a step (:func:`pkcsf.solvers.exact.refine_peaks`).
 
     Returns
     -------
     int
-        The number of squarings.
+        The number of squarings s.
     """
     n = M.shape[0]
     nb = 0.0
@@ -328,6 +331,10 @@ def expm_passive(M, na, X, W, LUw, piv, col):
             for k in range(na):
                 r -= (Vv[i, k] - U[i, k]) * X[k, j]
             X[i, j] = r * inv_b0
+    for i in range(n):
+        f = 1.0 if i < na else 1.0 / alpha
+        for j in range(na):
+            X0[i, j] = X[i, j] * f
     # squaring: [[X11, 0], [X21, I]]^2 = [[X11^2, 0], [X21 X11 + X21, I]]
     for _ in range(s):
         matmul(X, X[:na], T2)
