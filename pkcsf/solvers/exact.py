@@ -248,7 +248,9 @@ def split_workspace(S, na, NC):
     c_s = np.zeros(NC, dtype=np.int64)       # its s
     Ms = np.empty((S, na))                   # the subject's active columns of A, split order
     pos = np.empty(S, dtype=np.int64)        # place of each state in z
-    return W, M, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos
+    c_subT = np.zeros((NC, na, na))          # its active block, transposed
+    MT = np.empty((na, na))                  # the active block of Ms, transposed
+    return W, M, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos, c_subT, MT
 
 
 @njit(cache=True, error_model="numpy")
@@ -256,7 +258,7 @@ def _split_slot(dt, M, A, order, na, ws, c_next, counters):
     """Cache slot of exp(A dt) in the split form: ``c_E[slot, j, i]`` = entry (i, j) of the
     exponential's first na columns, rows at their place in ``z`` (active 0..na-1, passive from NA8).
     """
-    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos = ws
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos, c_subT, MT = ws
     NC = c_dt.shape[0]
     for c in range(NC):
         if c_dt[c] > 0.0 and abs(c_dt[c] - dt) <= 1e-13 * dt:
@@ -270,6 +272,9 @@ def _split_slot(dt, M, A, order, na, ws, c_next, counters):
         for j in range(na):
             Mw[i, j] = M[i, j] * dt
     c_s[slot] = expm_passive(Mw, na, X, W, LUw, piv, col, c_sub[slot])
+    for i in range(na):
+        for j in range(na):
+            c_subT[slot, j, i] = c_sub[slot, i, j]
     E = c_E[slot]
     for j in range(na):
         for i in range(na):
@@ -320,13 +325,16 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
     """
     S = vol_col.shape[0]
     T = times.shape[0]
-    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos = ws
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos, c_subT, MT = ws
     NA8 = c_E.shape[1]
     A = np.empty((S, S))
     build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A)
     for i in range(S):              # the active columns of A, in the split order
         for j in range(na):
             M[i, j] = A[order[i], order[j]]
+    for i in range(na):
+        for j in range(na):
+            MT[j, i] = M[i, j]
     for i in range(S):
         pos[order[i]] = i if i < na else NA8 + i - na
     savep = np.empty(save.shape[0], dtype=np.int64)
@@ -462,19 +470,34 @@ def exact_workspace(S, lin_src):
 
 # ------------------------------------------------------------------ Cmax between outputs
 @njit(cache=True, error_model="numpy")
-def _refine_at(times, full, c_grid, m, j0, wv, g, ev_t, n_ev, order, na, M, c_dt, c_sub, c_s, u, ub, v, vn, coef):
-    """The exact maximum of group g's concentration next to output m (see :func:`refine_peaks`).
+def _matvecT(MT, x, out):
+    """``out = M x`` from ``MT`` = M transposed (n, n): column updates, which vectorise without
+    reassociating a sum.
+    """
+    n = x.shape[0]
+    for i in range(n):
+        out[i] = 0.0
+    for j in range(n):
+        xj = x[j]
+        for i in range(n):
+            out[i] += MT[j, i] * xj
+
+
+@njit(cache=True, error_model="numpy")
+def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, c_subT, c_s, u, ub, v, vn, coef):
+    """The exact maximum of a group's concentration (weights ``wg`` on the active states, split order)
+    next to output m (see :func:`refine_peaks`).
 
     Returns (code, value, time): code 1 refined, 0 the maximum is at the output itself, -1 not
     refinable (the grid value is returned).
     """
     T = times.shape[0]
-    d = 0.0                         # exact derivative of the group concentration at output m
     for i in range(na):
-        a = 0.0
-        for jj in range(na):
-            a += M[i, jj] * full[m, order[jj]]
-        d += wv[order[i], g] * a
+        u[i] = full[m, order[i]]
+    _matvecT(MT, u, vn)
+    d = 0.0                             # exact derivative of the group concentration at output m
+    for i in range(na):
+        d += wg[i] * vn[i]
     if d > 0.0 and m + 1 < T and times[m + 1] > times[m]:
         j = m
     elif d < 0.0 and m - 1 >= j0 and times[m - 1] < times[m]:
@@ -482,40 +505,31 @@ def _refine_at(times, full, c_grid, m, j0, wv, g, ev_t, n_ev, order, na, M, c_dt
     else:
         return 0, c_grid, times[m]      # the maximum is at the output (a dose, the window's end)
     h = times[j + 1] - times[j]
-    inside = False
     for e in range(n_ev):
         if times[j] < ev_t[e] < times[j + 1]:
-            inside = True
-    if inside:
-        return -1, c_grid, times[m]
+            return -1, c_grid, times[m]
     slot = -1
     for c in range(c_dt.shape[0]):
         if c_dt[c] > 0.0 and abs(c_dt[c] - h) <= 1e-13 * h:
             slot = c
     if slot < 0:
         return -1, c_grid, times[m]
-    E0 = c_sub[slot]
+    E0T = c_subT[slot]
     nsub = 1 << c_s[slot]
     delta = h / nsub
-    # samples: u <- exp(A delta) u
+    # samples: u <- exp(A delta) u from output j
+    best = 0.0
     for i in range(na):
         u[i] = full[j, order[i]]
         ub[i] = u[i]
+        best += wg[i] * u[i]
     ib = 0
-    cb = 0.0
-    for i in range(na):
-        cb += wv[order[i], g] * u[i]
-    best = cb
     for q in range(1, nsub + 1):
-        for i in range(na):
-            a = 0.0
-            for jj in range(na):
-                a += E0[i, jj] * u[jj]
-            vn[i] = a
+        _matvecT(E0T, u, vn)
         cq = 0.0
         for i in range(na):
             u[i] = vn[i]
-            cq += wv[order[i], g] * u[i]
+            cq += wg[i] * vn[i]
         if cq > best:
             best = cq
             ib = q
@@ -531,18 +545,15 @@ def _refine_at(times, full, c_grid, m, j0, wv, g, ev_t, n_ev, order, na, M, c_dt
     coef[0] = best
     K = 0
     dk = 1.0
-    for k in range(1, 64):
+    for k in range(1, coef.shape[0]):
+        _matvecT(MT, v, vn)
+        inv_k = 1.0 / k
         nv = 0.0
         ak = 0.0
         for i in range(na):
-            a = 0.0
-            for jj in range(na):
-                a += M[i, jj] * v[jj]
-            vn[i] = a / k
-        for i in range(na):
-            v[i] = vn[i]
-            nv += abs(vn[i])
-            ak += wv[order[i], g] * vn[i]
+            v[i] = vn[i] * inv_k
+            nv += abs(v[i])
+            ak += wg[i] * v[i]
         coef[k] = ak
         K = k
         dk *= delta
@@ -561,8 +572,7 @@ def _refine_at(times, full, c_grid, m, j0, wv, g, ev_t, n_ev, order, na, M, c_dt
             d2 = d2 * sg + k * (k - 1) * coef[k]
         if not (d2 < 0.0):
             break
-        step = d1 / d2
-        sg_new = min(hi, max(lo, sg - step))
+        sg_new = min(hi, max(lo, sg - d1 / d2))
         done = abs(sg_new - sg) <= 1e-15 * h
         sg = sg_new
         if done:
@@ -578,7 +588,7 @@ def _refine_at(times, full, c_grid, m, j0, wv, g, ev_t, n_ev, order, na, M, c_dt
 
 
 @njit(cache=True, error_model="numpy")
-def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, ws, u, ub, v, vn, coef):
+def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, ws, u, ub, v, vn, wg, coef):
     """Raise grid Cmax/Tmax read-outs to the exact maximum of the solution between outputs.
 
     After :func:`solve_exact_split` with ``ws``. For each group g, from an output where its grid
@@ -592,9 +602,10 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
 
     Which local maxima: the grid maximum first; its refinement shows how much the grid under-reads
     there (ratio R). Another local maximum could hide a higher peak only if its own under-read were
-    larger; those whose grid value times 1 + 2 (R - 1) exceeds the best value so far are refined too
-    (up to two more). The read-out is claimed exact (return value) only when every event in the
-    window falls on an output time, every candidate could be refined, and no candidate was left.
+    larger; those whose grid value times 1 + 2 (R - 1) exceeds the refined value are candidates,
+    refined when there are at most two. The read-out is claimed exact (return value) only when every
+    event in the window falls on an output time, every candidate could be refined, and none was left
+    (after every dose of a long regimen the peaks are alike: then only the grid maximum is refined).
 
     Parameters
     ----------
@@ -602,7 +613,7 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
         concentrations (``conc[t, g] = sum_s wv[s, g] full[t, s]``); j0 : first output of the window;
     wv : (S, G) concentration weights; cmax, tmax : (G,) grid read-outs, raised in place;
     ev_t, n_ev : the subject's event times; order, na, ws : of :func:`exact_workspace`;
-    u, ub, v, vn : (na,) and coef : (64,) work vectors.
+    u, ub, v, vn, wg : (na,) and coef : (64,) work vectors.
 
     Returns
     -------
@@ -610,7 +621,7 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
         False when the read-outs may still be below the true maximum (a dose between two outputs, a
         candidate that could not be refined or was left, a group holding a passive state).
     """
-    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos = ws
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos, c_subT, MT = ws
     T, S = full.shape
     G = conc.shape[1]
     exact = True
@@ -634,6 +645,8 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
         if passive_member:
             exact = False
             continue
+        for i in range(na):
+            wg[i] = wv[order[i], g]
         m = -1
         for j in range(j0, T):
             if conc[j, g] == cmax[g]:
@@ -641,42 +654,41 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
                 break
         if m < 0:
             continue
-        code, best, tb = _refine_at(times, full, conc[m, g], m, j0, wv, g, ev_t, n_ev, order, na, M, c_dt, c_sub,
+        code, best, tb = _refine_at(times, full, conc[m, g], m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, c_subT,
                                     c_s, u, ub, v, vn, coef)
         if code < 0:
             exact = False
         ratio = best / conc[m, g] if conc[m, g] > 0.0 else 1.0
-        # other local maxima that could hide a higher peak, highest first
-        done1 = -1
-        done2 = -1
-        for extra in range(3):
-            reach = 1.0 + 2.0 * (ratio - 1.0)
-            nxt = -1
-            for j in range(j0, T):
-                c = conc[j, g]
-                if j == m or j == done1 or j == done2 or c * reach <= best:
+        # other local maxima that could hide a higher peak (refined if at most two, highest first;
+        # more, as after every dose of a long regimen: not refined, the read-out not claimed exact)
+        reach = 1.0 + 2.0 * (ratio - 1.0)
+        n_cand = 0
+        c1 = -1
+        c2 = -1
+        for j in range(j0, T):
+            c = conc[j, g]
+            if j == m or c * reach <= best:
+                continue
+            if (j == j0 or c >= conc[j - 1, g]) and (j == T - 1 or c >= conc[j + 1, g]):
+                n_cand += 1
+                if c1 < 0 or c > conc[c1, g]:
+                    c2 = c1
+                    c1 = j
+                elif c2 < 0 or c > conc[c2, g]:
+                    c2 = j
+        if n_cand > 2:
+            exact = False
+        else:
+            for nxt in (c1, c2):
+                if nxt < 0:
                     continue
-                if (j == j0 or c >= conc[j - 1, g]) and (j == T - 1 or c >= conc[j + 1, g]):
-                    if nxt < 0 or c > conc[nxt, g]:
-                        nxt = j
-            if nxt < 0:
-                break
-            if extra == 2:
-                exact = False           # more candidates than are refined
-                break
-            code, b2, t2 = _refine_at(times, full, conc[nxt, g], nxt, j0, wv, g, ev_t, n_ev, order, na, M, c_dt,
-                                      c_sub, c_s, u, ub, v, vn, coef)
-            if code < 0:
-                exact = False
-            if conc[nxt, g] > 0.0:
-                ratio = max(ratio, b2 / conc[nxt, g])
-            if b2 > best:
-                best = b2
-                tb = t2
-            if extra == 0:
-                done1 = nxt
-            else:
-                done2 = nxt
+                code, b2, t2 = _refine_at(times, full, conc[nxt, g], nxt, j0, wg, ev_t, n_ev, order, na, MT,
+                                          c_dt, c_subT, c_s, u, ub, v, vn, coef)
+                if code < 0:
+                    exact = False
+                if b2 > best:
+                    best = b2
+                    tb = t2
         if best > cmax[g]:
             cmax[g] = best
             tmax[g] = tb
