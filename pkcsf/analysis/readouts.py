@@ -349,6 +349,7 @@ def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev
         v = np.empty(na)
         vn = np.empty(na)
         wg = np.empty(na)
+        memo = np.empty((G, 3))
         coef = np.zeros(64)
         for i in range(blk * N // nblk, (blk + 1) * N // nblk):
             ie = i * sev
@@ -364,10 +365,12 @@ def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev
                 for g in range(G):
                     for j in range(Sw):
                         wv[save[j], g] = W[j, g] * vol[g]
+                for g in range(G):
+                    memo[g, 0] = -1.0
                 ok1 = refine_peaks(times, out, conc, 0, wv, cmax[i], tmax[i], ev_t[ie], ev_n[ie], order, na, ws,
-                                   u, ub, v, vn, wg, coef)
+                                   u, ub, v, vn, wg, coef, memo)
                 ok2 = refine_peaks(times, out, conc, last_start, wv, cmax_last[i], tm_tail, ev_t[ie], ev_n[ie], order,
-                                   na, ws, u, ub, v, vn, wg, coef)
+                                   na, ws, u, ub, v, vn, wg, coef, memo)
                 refined[i] = 1 if ok1 and ok2 else 0
 
 

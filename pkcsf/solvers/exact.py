@@ -557,7 +557,10 @@ def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, 
         coef[k] = ak
         K = k
         dk *= delta
-        if k >= 4 and nv * dk <= 1e-17 * nrm0:
+        # the remainder of the series is below rounding for this group's value (two terms in a row)
+        # and, for safety, small against the whole state
+        if (k >= 4 and abs(ak) * dk <= 1e-17 * abs(coef[0]) and abs(coef[k - 1]) * dk / delta <= 1e-17 * abs(coef[0])
+                and nv * dk <= 1e-14 * nrm0):
             break
     # Newton on p'(sigma) = 0 from the vertex of the quadratic part
     sg = 0.0
@@ -588,7 +591,7 @@ def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, 
 
 
 @njit(cache=True, error_model="numpy")
-def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, ws, u, ub, v, vn, wg, coef):
+def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, ws, u, ub, v, vn, wg, coef, memo):
     """Raise grid Cmax/Tmax read-outs to the exact maximum of the solution between outputs.
 
     After :func:`solve_exact_split` with ``ws``. For each group g, from an output where its grid
@@ -614,6 +617,8 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
     wv : (S, G) concentration weights; cmax, tmax : (G,) grid read-outs, raised in place;
     ev_t, n_ev : the subject's event times; order, na, ws : of :func:`exact_workspace`;
     u, ub, v, vn, wg : (na,) and coef : (64,) work vectors.
+    memo : (G, 3): (grid index, value, time) of each group's first refinement; a later call (the last
+        interval's window) whose grid maximum is at the same output reuses it (index -1: none).
 
     Returns
     -------
@@ -654,8 +659,15 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
                 break
         if m < 0:
             continue
-        code, best, tb = _refine_at(times, full, conc[m, g], m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, c_subT,
-                                    c_s, u, ub, v, vn, coef)
+        if memo[g, 0] == m and memo[g, 2] >= times[j0]:
+            code, best, tb = 1, memo[g, 1], memo[g, 2]
+        else:
+            code, best, tb = _refine_at(times, full, conc[m, g], m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, c_subT,
+                                        c_s, u, ub, v, vn, coef)
+            if code >= 0:
+                memo[g, 0] = m
+                memo[g, 1] = best
+                memo[g, 2] = tb
         if code < 0:
             exact = False
         ratio = best / conc[m, g] if conc[m, g] > 0.0 else 1.0
