@@ -335,6 +335,9 @@ def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev
     sy0 = 0 if y0.shape[0] == 1 else 1
     nblk = min(N, 64)
     every = np.arange(S_m)
+    # the AUC accumulators are read at three outputs only: the solver updates them there (lazily)
+    flush = np.unique(np.array([0, last_start, T - 1], dtype=np.int64)) if save.shape[0] == 2 * Sw else np.empty(
+        0, dtype=np.int64)
     for blk in prange(nblk):
         out = np.empty((T, S_m))        # every state: the refinement starts from full states
         conc = np.empty((T, G))
@@ -355,7 +358,7 @@ def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev
             ie = i * sev
             st, split = solve_exact_ws(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t[ie], ev_s[ie],
                                        ev_a[ie], ev_k[ie], ev_n[ie], times, y0[i * sy0], every, out, counters, order,
-                                       na, ws)
+                                       na, ws, flush)
             status[i] = st
             _reduce_subject(i, st, P[i], vol_col, save, save, W, factor, times, out, conc, vol, thr, last_start,
                             trough_at, nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0,

@@ -250,7 +250,8 @@ def split_workspace(S, na, NC):
     pos = np.empty(S, dtype=np.int64)        # place of each state in z
     c_subT = np.zeros((NC, na, na))          # its active block, transposed
     MT = np.empty((na, na))                  # the active block of Ms, transposed
-    return W, M, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos, c_subT, MT
+    sa = np.zeros(NA8)                       # running sum of the active state (lazy passive states)
+    return W, M, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos, c_subT, MT, sa
 
 
 @njit(cache=True, error_model="numpy")
@@ -258,7 +259,7 @@ def _split_slot(dt, M, A, order, na, ws, c_next, counters):
     """Cache slot of exp(A dt) in the split form: ``c_E[slot, j, i]`` = entry (i, j) of the
     exponential's first na columns, rows at their place in ``z`` (active 0..na-1, passive from NA8).
     """
-    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos, c_subT, MT = ws
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos, c_subT, MT, sa = ws
     NC = c_dt.shape[0]
     for c in range(NC):
         if c_dt[c] > 0.0 and abs(c_dt[c] - dt) <= 1e-13 * dt:
@@ -318,14 +319,62 @@ def _split_run(ET, z, ztmp, NA8, times, k, t, t_end, dt, savep, out):
 
 
 @njit(cache=True, error_model="numpy")
+def _flush(ET, z, sa, NA8):
+    """Passive states += X21 (sum of the active states since the last flush); the sum restarts."""
+    NZ = z.shape[0]
+    for j in range(NA8):
+        sj = sa[j]
+        sa[j] = 0.0
+        for i in range(NA8, NZ):
+            z[i] += ET[j, i] * sj
+
+
+@njit(cache=True, error_model="numpy")
+def _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi):
+    """:func:`_split_run` that updates the passive states only at the outputs listed in ``flush`` and
+    when the run ends (in between, ``out`` holds stale passive values): with equal steps,
+    y_q(k) = y_q(0) + X21 sum_{i<k} y_a(i), so a step costs the active block alone. Returns (k, t, fi).
+    """
+    T = times.shape[0]
+    ns = savep.shape[0]
+    nf = flush.shape[0]
+    while fi < nf and flush[fi] < k:
+        fi += 1
+    while k < T and times[k] < t_end and times[k] - t == dt:
+        for i in range(NA8):
+            ztmp[i] = 0.0
+            sa[i] += z[i]
+        for jb in range(0, NA8, 8):
+            y0, y1, y2, y3 = z[jb], z[jb + 1], z[jb + 2], z[jb + 3]
+            y4, y5, y6, y7 = z[jb + 4], z[jb + 5], z[jb + 6], z[jb + 7]
+            for i in range(NA8):
+                ztmp[i] += (((ET[jb, i] * y0 + ET[jb + 1, i] * y1) + (ET[jb + 2, i] * y2 + ET[jb + 3, i] * y3))
+                            + ((ET[jb + 4, i] * y4 + ET[jb + 5, i] * y5) + (ET[jb + 6, i] * y6 + ET[jb + 7, i] * y7)))
+        for i in range(NA8):
+            z[i] = ztmp[i]
+        if fi < nf and flush[fi] == k:
+            _flush(ET, z, sa, NA8)
+            fi += 1
+        for j in range(ns):
+            out[k, j] = z[savep[j]]
+        t = times[k]
+        k += 1
+    _flush(ET, z, sa, NA8)
+    return k, t, fi
+
+
+@njit(cache=True, error_model="numpy")
 def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
-                      save, out, counters, order, na, ws):
+                      save, out, counters, order, na, ws, flush):
     """:func:`solve_exact` for bolus doses only, passive states apart (see :func:`_passive_order`),
-    with the work arrays ``ws`` of :func:`split_workspace` (reused across subjects).
+    with the work arrays ``ws`` of :func:`split_workspace` (reused across subjects). ``flush``
+    (sorted output indices) not empty: the passive states in ``out`` are right only at those outputs
+    (and at events and changes of step length); the fused read-outs need the AUC accumulators at
+    three outputs only.
     """
     S = vol_col.shape[0]
     T = times.shape[0]
-    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos, c_subT, MT = ws
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos, c_subT, MT, sa = ws
     NA8 = c_E.shape[1]
     A = np.empty((S, S))
     build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A)
@@ -352,6 +401,10 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
     e = 0
     last_dt = -1.0
     ET = c_E[0]
+    lazy = flush.shape[0] > 0
+    fi = 0
+    for i in range(sa.shape[0]):
+        sa[i] = 0.0
     while True:
         k = _emit_left(y, save, out, times, k, t)
         e = _events(t, e, n_ev, ev_t, ev_s, ev_a, ev_k, y, b, nact)
@@ -367,7 +420,10 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
             if dt != last_dt:
                 ET = c_E[_split_slot(dt, M, A, order, na, ws, c_next, counters)]
                 last_dt = dt
-            k, t = _split_run(ET, z, ztmp, NA8, times, k, t, t_end, dt, savep, out)
+            if lazy:
+                k, t, fi = _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi)
+            else:
+                k, t = _split_run(ET, z, ztmp, NA8, times, k, t, t_end, dt, savep, out)
         if t_end > t:
             _split_step(c_E[_split_slot(t_end - t, M, A, order, na, ws, c_next, counters)], z, ztmp, NA8)
             last_dt = -1.0
@@ -389,7 +445,8 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
         order, na = _passive_order(S, lin_src)
         if na > 0:
             return solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev,
-                                     times, y0, save, out, counters, order, na, split_workspace(S, na, 8))
+                                     times, y0, save, out, counters, order, na, split_workspace(S, na, 8),
+                                     np.empty(0, dtype=np.int64))
     T = times.shape[0]
     A, L, V, y, b, nact = _setup(p, vol_col, lin_type, lin_src, lin_dst, lin_col, y0)
     wm = np.zeros((NM, S, S))
@@ -448,7 +505,7 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
 
 @njit(cache=True, error_model="numpy")
 def solve_exact_ws(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
-                   save, out, counters, order, na, ws):
+                   save, out, counters, order, na, ws, flush):
     """:func:`solve_exact` with the split solver's work arrays made by the caller (:func:`exact_workspace`),
     reused across the subjects of a block (the fused read-outs). Takes :func:`solve_exact_split` for
     bolus doses whatever the number of states (so that :func:`refine_peaks` can follow); returns
@@ -456,7 +513,7 @@ def solve_exact_ws(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, 
     """
     if na > 0 and not _has_infusion(ev_k, n_ev):
         return solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev,
-                                 times, y0, save, out, counters, order, na, ws), True
+                                 times, y0, save, out, counters, order, na, ws, flush), True
     return solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
                        save, out, counters), False
 
@@ -626,7 +683,7 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
         False when the read-outs may still be below the true maximum (a dose between two outputs, a
         candidate that could not be refined or was left, a group holding a passive state).
     """
-    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos, c_subT, MT = ws
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos, c_subT, MT, sa = ws
     T, S = full.shape
     G = conc.shape[1]
     exact = True
