@@ -26,7 +26,9 @@ One file per method, each compiled by Numba on its first use (``kernels.solve_ba
 
 ================= ==============================================================
 ``exact.py``      the exact solver (and its fast paths: 8-wide for up to 8 states,
-                  passive states apart above that)
+                  passive states such as AUC accumulators out of the exponential
+                  above that), and the exact Cmax/Tmax between output times
+                  (``refine_peaks``, used by the fused read-outs)
 ``rodas.py``      Rodas5P
 ``radau.py``      Radau IIA
 ``explicit.py``   dopri5 (Dormand-Prince 5(4), handing stiff stretches to Rodas5P)
