@@ -64,57 +64,58 @@ def _window(times, conc, j0, thr, cmax, tmax, auc, above, longest, do_auc):
     """
     T, G = conc.shape
     K = thr.shape[1]
-    run = np.zeros(K)
-    best = np.zeros(K)
-    tot = np.zeros(K)
     for g in range(G):
-        c0 = conc[j0, g]
-        mx = c0
+        # maximum (and AUC): one pass
+        mx = conc[j0, g]
         tm = times[j0]
         area = 0.0
-        for k in range(K):
-            run[k] = 0.0
-            best[k] = 0.0
-            tot[k] = 0.0
         for j in range(j0, T - 1):
-            a = conc[j, g]
             b = conc[j + 1, g]
-            dt = times[j + 1] - times[j]
             if b > mx:
                 mx = b
                 tm = times[j + 1]
-            if do_auc and dt > 0.0:
-                if a > b and b > 0.0:
-                    area += dt * (a - b) / math.log(a / b)
-                else:
-                    area += 0.5 * dt * (a + b)
-            for k in range(K):
-                th = thr[g, k]
-                if a >= th and b >= th:         # above throughout (the common cases first: no call)
-                    tot[k] += dt
-                    run[k] += dt
-                    if run[k] > best[k]:
-                        best[k] = run[k]
-                    continue
-                if a < th and b < th:           # below throughout
-                    run[k] = 0.0
-                    continue
-                p, ua, ub = _piece(a, b, dt, th)
-                tot[k] += p
-                if ua:
-                    run[k] += p
-                else:
-                    run[k] = p
-                if run[k] > best[k]:
-                    best[k] = run[k]
-                if not ub:
-                    run[k] = 0.0
+            if do_auc:
+                a = conc[j, g]
+                dt = times[j + 1] - times[j]
+                if dt > 0.0:
+                    if a > b and b > 0.0:
+                        area += dt * (a - b) / math.log(a / b)
+                    else:
+                        area += 0.5 * dt * (a + b)
         cmax[g] = mx
         tmax[g] = tm
         auc[g] = area
+        # each threshold: one pass with scalar accumulators (the common cases first, without a call)
         for k in range(K):
-            above[g, k] = tot[k]
-            longest[g, k] = best[k]
+            th = thr[g, k]
+            run = 0.0
+            best = 0.0
+            tot = 0.0
+            for j in range(j0, T - 1):
+                a = conc[j, g]
+                b = conc[j + 1, g]
+                dt = times[j + 1] - times[j]
+                if a >= th and b >= th:         # above throughout
+                    tot += dt
+                    run += dt
+                    if run > best:
+                        best = run
+                    continue
+                if a < th and b < th:           # below throughout
+                    run = 0.0
+                    continue
+                p, ua, ub = _piece(a, b, dt, th)
+                tot += p
+                if ua:
+                    run += p
+                else:
+                    run = p
+                if run > best:
+                    best = run
+                if not ub:
+                    run = 0.0
+            above[g, k] = tot
+            longest[g, k] = best
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -353,6 +354,8 @@ def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev
         vn = np.empty(na)
         wg = np.empty(na)
         memo = np.empty((G, 3))
+        samp = np.empty((65, na))
+        rc = np.empty(2)
         coef = np.zeros(64)
         for i in range(blk * N // nblk, (blk + 1) * N // nblk):
             ie = i * sev
@@ -370,10 +373,11 @@ def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev
                         wv[save[j], g] = W[j, g] * vol[g]
                 for g in range(G):
                     memo[g, 0] = -1.0
+                rc[0] = -1.0
                 ok1 = refine_peaks(times, out, conc, 0, wv, cmax[i], tmax[i], ev_t[ie], ev_n[ie], order, na, ws,
-                                   u, ub, v, vn, wg, coef, memo)
+                                   u, ub, v, vn, wg, coef, memo, samp, rc)
                 ok2 = refine_peaks(times, out, conc, last_start, wv, cmax_last[i], tm_tail, ev_t[ie], ev_n[ie], order,
-                                   na, ws, u, ub, v, vn, wg, coef, memo)
+                                   na, ws, u, ub, v, vn, wg, coef, memo, samp, rc)
                 refined[i] = 1 if ok1 and ok2 else 0
 
 

@@ -541,7 +541,8 @@ def _matvecT(MT, x, out):
 
 
 @njit(cache=True, error_model="numpy")
-def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, c_subT, c_s, u, ub, v, vn, coef):
+def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, c_subT, c_s, u, ub, v, vn, coef,
+               samp, rc):
     """The exact maximum of a group's concentration (weights ``wg`` on the active states, split order)
     next to output m (see :func:`refine_peaks`).
 
@@ -574,24 +575,48 @@ def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, 
     E0T = c_subT[slot]
     nsub = 1 << c_s[slot]
     delta = h / nsub
-    # samples: u <- exp(A delta) u from output j
-    best = 0.0
-    for i in range(na):
-        u[i] = full[j, order[i]]
-        ub[i] = u[i]
-        best += wg[i] * u[i]
-    ib = 0
-    for q in range(1, nsub + 1):
-        _matvecT(E0T, u, vn)
-        cq = 0.0
+    # samples: u <- exp(A delta) u from output j; kept in ``samp`` for the next group that looks at
+    # the same interval (the CSF groups peak in the same hour after a dose)
+    keep = nsub < samp.shape[0]
+    if keep and rc[0] == j and rc[1] == nsub:
+        best = 0.0
         for i in range(na):
-            u[i] = vn[i]
-            cq += wg[i] * vn[i]
-        if cq > best:
-            best = cq
-            ib = q
+            best += wg[i] * samp[0, i]
+        ib = 0
+        for q in range(1, nsub + 1):
+            cq = 0.0
             for i in range(na):
-                ub[i] = u[i]
+                cq += wg[i] * samp[q, i]
+            if cq > best:
+                best = cq
+                ib = q
+        for i in range(na):
+            ub[i] = samp[ib, i]
+    else:
+        best = 0.0
+        for i in range(na):
+            u[i] = full[j, order[i]]
+            ub[i] = u[i]
+            best += wg[i] * u[i]
+            if keep:
+                samp[0, i] = u[i]
+        ib = 0
+        for q in range(1, nsub + 1):
+            _matvecT(E0T, u, vn)
+            cq = 0.0
+            for i in range(na):
+                u[i] = vn[i]
+                cq += wg[i] * vn[i]
+            if keep:
+                for i in range(na):
+                    samp[q, i] = u[i]
+            if cq > best:
+                best = cq
+                ib = q
+                for i in range(na):
+                    ub[i] = u[i]
+        rc[0] = j if keep else -1.0
+        rc[1] = nsub
     # Taylor coefficients of c(t_j + ib delta + sigma), |sigma| <= delta: a_k = w . A^k ub / k!
     lo = -delta if ib > 0 else 0.0
     hi = delta if ib < nsub else 0.0
@@ -648,7 +673,8 @@ def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, 
 
 
 @njit(cache=True, error_model="numpy")
-def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, ws, u, ub, v, vn, wg, coef, memo):
+def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, ws, u, ub, v, vn, wg, coef, memo,
+                 samp, rc):
     """Raise grid Cmax/Tmax read-outs to the exact maximum of the solution between outputs.
 
     After :func:`solve_exact_split` with ``ws``. For each group g, from an output where its grid
@@ -676,6 +702,8 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
     u, ub, v, vn, wg : (na,) and coef : (64,) work vectors.
     memo : (G, 3): (grid index, value, time) of each group's first refinement; a later call (the last
         interval's window) whose grid maximum is at the same output reuses it (index -1: none).
+    samp : (65, na), rc : (2,): the samples of the last interval looked at and (its first output, the
+        number of samples) (rc[0] = -1: none); reset both memo and rc for each subject.
 
     Returns
     -------
@@ -720,7 +748,7 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
             code, best, tb = 1, memo[g, 1], memo[g, 2]
         else:
             code, best, tb = _refine_at(times, full, conc[m, g], m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, c_subT,
-                                        c_s, u, ub, v, vn, coef)
+                                        c_s, u, ub, v, vn, coef, samp, rc)
             if code >= 0:
                 memo[g, 0] = m
                 memo[g, 1] = best
@@ -752,7 +780,7 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
                 if nxt < 0:
                     continue
                 code, b2, t2 = _refine_at(times, full, conc[nxt, g], nxt, j0, wg, ev_t, n_ev, order, na, MT,
-                                          c_dt, c_subT, c_s, u, ub, v, vn, coef)
+                                          c_dt, c_subT, c_s, u, ub, v, vn, coef, samp, rc)
                 if code < 0:
                     exact = False
                 if b2 > best:
