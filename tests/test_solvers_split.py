@@ -17,7 +17,7 @@ from pkcsf.engine.simulate import prepare
 from pkcsf.solvers import kernels
 from pkcsf.solvers.linalg import expm_passive
 
-SOLVER_FILES = ["common.py", "adaptive.py", "exact.py", "rodas.py", "radau.py", "linalg.py", "kernels.py"]
+SOLVER_FILES = ["common.py", "adaptive.py", "exact.py", "rodas.py", "radau.py", "explicit.py", "linalg.py", "kernels.py"]
 
 
 @pytest.mark.parametrize("name", SOLVER_FILES)

@@ -5,6 +5,8 @@ The methods live one per file, each behind the contract written in :mod:`pkcsf.s
 * :mod:`pkcsf.solvers.exact` (``METHOD_EXACT``): matrix-exponential propagation of linear models;
 * :mod:`pkcsf.solvers.rodas` (``METHOD_RODAS``): Rodas5P, the default adaptive method;
 * :mod:`pkcsf.solvers.radau` (``METHOD_RADAU``): Radau IIA, a cross-check;
+* :mod:`pkcsf.solvers.explicit` (``METHOD_DOPRI5``): Dormand-Prince 5(4) switching to Rodas5P (it
+  registers itself in ``BATCH`` when imported);
 * shared pieces: :mod:`pkcsf.solvers.common` (codes, the model's terms, the event loop's pieces),
   :mod:`pkcsf.solvers.adaptive` (workspace, restart, initial step, dense output),
   :mod:`pkcsf.solvers.linalg` (small dense linear algebra).
