@@ -27,9 +27,14 @@ def test_fused_readouts_equal_the_two_step_path():
     tail = whole_window(times[last:], conc[:, last:])
     r, st, band = solve_and_read_out(prob, W, factor, thr, last, trough, keep=5)
     assert (st == status).all()
-    for k in ("cmax", "tmax", "auc", "time_above", "longest_above"):
+    for k in ("auc", "time_above", "longest_above"):
         np.testing.assert_allclose(r[k], ref[k], rtol=1e-13, atol=0, err_msg=k)
-    np.testing.assert_allclose(r["cmax_last"], tail["cmax"], rtol=1e-13)
+    # Cmax/Tmax: the exact solver refines the grid maximum between outputs (tests/test_solvers_exact_cmax.py),
+    # so never below the grid read-out; the same where the peak is at an output (a dose)
+    assert (r["cmax"] >= ref["cmax"] * (1 - 1e-13)).all() and (r["cmax_last"] >= tail["cmax"] * (1 - 1e-13)).all()
+    same = r["cmax"] <= ref["cmax"] * (1 + 1e-13)
+    np.testing.assert_allclose(r["tmax"][same], ref["tmax"][same], rtol=1e-13)
+    assert (r["cmax"] - ref["cmax"] <= 0.05 * ref["cmax"]).all()       # a 1-h grid: the peaks are close
     np.testing.assert_allclose(r["auc_last"], tail["auc"], rtol=1e-13)
     np.testing.assert_allclose(r["trough_last"], conc[:, trough, :], rtol=1e-13)
     np.testing.assert_allclose(band, conc[:5], rtol=1e-13)

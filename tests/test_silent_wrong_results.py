@@ -362,4 +362,6 @@ def test_cmax_between_outputs_is_flagged_with_the_step_that_would_do():
         fine = pk.run(pk.Scenario((arm,), days=21, dt=0.05, unit="mg/L", groups=("cisternal",)))
     assert fine["w"].cmax_grid_error["pemetrexed"]["cisternal"] < 1e-2   # the flag threshold is 1%
     c4, c005 = (r.summary().set_index("group").loc["cisternal", "cmax_p50"] for r in (coarse, fine))
-    assert c4 < 0.7 * c005       # the flag was right: the 4-h read-out is far too low
+    # the grid maximum at 4 h is far too low (54.7 vs 84.5 mg/L), but the exact solver now refines Cmax between
+    # outputs (solvers.exact.refine_peaks): the read-out itself is the true peak
+    assert c4 == pytest.approx(c005, rel=1e-9)

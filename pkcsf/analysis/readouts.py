@@ -30,6 +30,7 @@ from numba import prange
 
 from pkcsf.core.jit import compile_notice, njit
 from pkcsf.solvers import kernels as _kern
+from pkcsf.solvers.exact import exact_workspace, refine_peaks, solve_exact_ws
 
 __all__ = ["whole_window", "min_interval_run", "percentiles", "solve_and_read_out"]
 
@@ -56,60 +57,72 @@ def _piece(a, b, dt, thr):
 
 
 @njit(cache=True, error_model="numpy")
-def _window(times, conc, j0, thr, cmax, tmax, auc, above, longest):
+def _window(times, conc, j0, thr, cmax, tmax, auc, above, longest, do_auc):
     """The read-outs of one subject over ``times[j0:]``: conc (T, G); cmax, tmax, auc (G,);
-    above, longest (G, K) (K = 0: no thresholds).
+    above, longest (G, K) (K = 0: no thresholds). ``do_auc`` False: no AUC (the caller has exact
+    AUCs from accumulator states), which saves a logarithm per falling segment.
     """
     T, G = conc.shape
     K = thr.shape[1]
-    run = np.zeros(K)
-    best = np.zeros(K)
-    tot = np.zeros(K)
     for g in range(G):
-        c0 = conc[j0, g]
-        mx = c0
+        # maximum (and AUC): one pass
+        mx = conc[j0, g]
         tm = times[j0]
         area = 0.0
-        for k in range(K):
-            run[k] = 0.0
-            best[k] = 0.0
-            tot[k] = 0.0
         for j in range(j0, T - 1):
-            a = conc[j, g]
             b = conc[j + 1, g]
-            dt = times[j + 1] - times[j]
             if b > mx:
                 mx = b
                 tm = times[j + 1]
-            if dt > 0.0:
-                if a > b and b > 0.0:
-                    area += dt * (a - b) / math.log(a / b)
-                else:
-                    area += 0.5 * dt * (a + b)
-            for k in range(K):
-                p, ua, ub = _piece(a, b, dt, thr[g, k])
-                tot[k] += p
-                if ua:
-                    run[k] += p
-                else:
-                    run[k] = p
-                if run[k] > best[k]:
-                    best[k] = run[k]
-                if not ub:
-                    run[k] = 0.0
+            if do_auc:
+                a = conc[j, g]
+                dt = times[j + 1] - times[j]
+                if dt > 0.0:
+                    if a > b and b > 0.0:
+                        area += dt * (a - b) / math.log(a / b)
+                    else:
+                        area += 0.5 * dt * (a + b)
         cmax[g] = mx
         tmax[g] = tm
         auc[g] = area
+        # each threshold: one pass with scalar accumulators (the common cases first, without a call)
         for k in range(K):
-            above[g, k] = tot[k]
-            longest[g, k] = best[k]
+            th = thr[g, k]
+            run = 0.0
+            best = 0.0
+            tot = 0.0
+            for j in range(j0, T - 1):
+                a = conc[j, g]
+                b = conc[j + 1, g]
+                dt = times[j + 1] - times[j]
+                if a >= th and b >= th:         # above throughout
+                    tot += dt
+                    run += dt
+                    if run > best:
+                        best = run
+                    continue
+                if a < th and b < th:           # below throughout
+                    run = 0.0
+                    continue
+                p, ua, ub = _piece(a, b, dt, th)
+                tot += p
+                if ua:
+                    run += p
+                else:
+                    run = p
+                if run > best:
+                    best = run
+                if not ub:
+                    run = 0.0
+            above[g, k] = tot
+            longest[g, k] = best
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _whole_window(times, conc, thr, cmax, tmax, auc, above, longest):
     N = conc.shape[0]
     for i in prange(N):
-        _window(times, conc[i], 0, thr, cmax[i], tmax[i], auc[i], above[i], longest[i])
+        _window(times, conc[i], 0, thr, cmax[i], tmax[i], auc[i], above[i], longest[i], True)
 
 
 def whole_window(times, conc, thresholds=None):
@@ -232,15 +245,17 @@ def percentiles(a, q, axis=0):
 # read out while its profile is in cache, so no (subjects, times, compartments) block is built.
 # Subjects are processed in blocks, each with its own work arrays (allocated once per block).
 @njit(cache=True, error_model="numpy")
-def _reduce_subject(i, st, p, vol_col, save, W, factor, times, out, conc, vol, thr, last_start, trough_at, nb, band,
-                    cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0, tm_tail):
+def _reduce_subject(i, st, p, vol_col, save, colmap, W, factor, times, out, conc, vol, thr, last_start, trough_at, nb,
+                    band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0, tm_tail):
     """Group concentrations of subject ``i`` from its saved amounts ``out`` (T, ns), then its read-outs.
 
     The first S = W.shape[0] saved states are amounts (mg); if ``out`` has 2 S columns, the others are
     their AUC accumulators (integral of concentration, mg/L h), and the group AUCs are taken from
-    them (exact, independent of the output grid) as sum_j V_j AUC_j / sum_j V_j.
+    them (exact, independent of the output grid) as sum_j V_j AUC_j / sum_j V_j. Saved state j is
+    column ``colmap[j]`` of ``out``.
     """
-    T, ns = out.shape
+    T = out.shape[0]
+    ns = colmap.shape[0]
     S, G = W.shape
     for g in range(G):
         v = 0.0
@@ -254,15 +269,32 @@ def _reduce_subject(i, st, p, vol_col, save, W, factor, times, out, conc, vol, t
             for g in range(G):
                 conc[t, g] = np.nan
     else:
-        for t in range(T):
-            for g in range(G):
-                a = 0.0
-                for j in range(S):
-                    a += out[t, j] * W[j, g]
-                conc[t, g] = a * vol[g]
-    _window(times, conc, 0, thr, cmax[i], tmax[i], auc[i], above[i], longest[i])
-    _window(times, conc, last_start, thr0, cmax_last[i], tm_tail, auc_last[i], thr0, thr0)
-    if ns == 2 * S:
+        # column by column over the non-zero weights (a state belongs to one or two groups): the
+        # same sums, in the same order, as sum_j out[t, j] W[j, g]
+        for g in range(G):
+            first = True
+            for j in range(S):
+                w = W[j, g]
+                if w == 0.0:
+                    continue
+                cj = colmap[j]
+                if first:
+                    for t in range(T):
+                        conc[t, g] = out[t, cj] * w
+                    first = False
+                else:
+                    for t in range(T):
+                        conc[t, g] += out[t, cj] * w
+            if first:
+                for t in range(T):
+                    conc[t, g] = 0.0
+            vg = vol[g]
+            for t in range(T):
+                conc[t, g] *= vg
+    exact_auc = ns == 2 * S         # AUCs from the accumulators below, not from the grid
+    _window(times, conc, 0, thr, cmax[i], tmax[i], auc[i], above[i], longest[i], not exact_auc)
+    _window(times, conc, last_start, thr0, cmax_last[i], tm_tail, auc_last[i], thr0, thr0, not exact_auc)
+    if exact_auc:
         for g in range(G):
             a0 = 0.0
             al = 0.0
@@ -270,9 +302,10 @@ def _reduce_subject(i, st, p, vol_col, save, W, factor, times, out, conc, vol, t
             for j in range(S):
                 c = vol_col[save[j]]
                 vw = (p[c] if c >= 0 else 1.0) * W[j, g]
-                a0 += out[0, S + j] * vw
-                al += out[last_start, S + j] * vw
-                a1 += out[T - 1, S + j] * vw
+                ca = colmap[S + j]
+                a0 += out[0, ca] * vw
+                al += out[last_start, ca] * vw
+                a1 += out[T - 1, ca] * vw
             if st != 0:
                 auc[i, g] = np.nan
                 auc_last[i, g] = np.nan
@@ -290,27 +323,62 @@ def _reduce_subject(i, st, p, vol_col, save, W, factor, times, out, conc, vol, t
 @njit(parallel=True, cache=True, error_model="numpy")
 def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save,
                  W, factor, thr, last_start, trough_at, nb, band, status, cmax, tmax, auc, above, longest,
-                 cmax_last, auc_last, trough):
+                 cmax_last, auc_last, trough, refined):
+    """Exact solve, read-outs, and Cmax/Tmax refined between outputs (:func:`pkcsf.solvers.exact.refine_peaks`);
+    ``refined[i]`` is 1 when subject i's Cmax read-outs are exact between outputs (see refine_peaks).
+    """
     N = P.shape[0]
     T = times.shape[0]
+    S_m = vol_col.shape[0]
     G = W.shape[1]
+    Sw = W.shape[0]
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1
     nblk = min(N, 64)
+    every = np.arange(S_m)
+    # the AUC accumulators are read at three outputs only: the solver updates them there (lazily)
+    flush = np.unique(np.array([0, last_start, T - 1], dtype=np.int64)) if save.shape[0] == 2 * Sw else np.empty(
+        0, dtype=np.int64)
     for blk in prange(nblk):
-        out = np.empty((T, save.shape[0]))
+        out = np.empty((T, S_m))        # every state: the refinement starts from full states
         conc = np.empty((T, G))
         vol = np.empty(G)
         counters = np.zeros(5, dtype=np.int64)
         thr0 = np.empty((G, 0))
         tm_tail = np.empty(G)
+        wv = np.zeros((S_m, G))
+        order, na, ws = exact_workspace(S_m, lin_src)
+        u = np.empty(na)
+        ub = np.empty(na)
+        v = np.empty(na)
+        vn = np.empty(na)
+        wg = np.empty(na)
+        memo = np.empty((G, 3))
+        samp = np.empty((65, na))
+        rc = np.empty(2)
+        coef = np.zeros(64)
         for i in range(blk * N // nblk, (blk + 1) * N // nblk):
             ie = i * sev
-            st = _kern.solve_exact(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t[ie], ev_s[ie], ev_a[ie],
-                               ev_k[ie], ev_n[ie], times, y0[i * sy0], save, out, counters)
+            st, split = solve_exact_ws(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t[ie], ev_s[ie],
+                                       ev_a[ie], ev_k[ie], ev_n[ie], times, y0[i * sy0], every, out, counters, order,
+                                       na, ws, flush)
             status[i] = st
-            _reduce_subject(i, st, P[i], vol_col, save, W, factor, times, out, conc, vol, thr, last_start, trough_at,
-                            nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0, tm_tail)
+            _reduce_subject(i, st, P[i], vol_col, save, save, W, factor, times, out, conc, vol, thr, last_start,
+                            trough_at, nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0,
+                            tm_tail)
+            refined[i] = 0
+            if split and st == 0:
+                for g in range(G):
+                    for j in range(Sw):
+                        wv[save[j], g] = W[j, g] * vol[g]
+                for g in range(G):
+                    memo[g, 0] = -1.0
+                rc[0] = -1.0
+                ok1 = refine_peaks(times, out, conc, 0, wv, cmax[i], tmax[i], ev_t[ie], ev_n[ie], order, na, ws,
+                                   u, ub, v, vn, wg, coef, memo, samp, rc)
+                ok2 = refine_peaks(times, out, conc, last_start, wv, cmax_last[i], tm_tail, ev_t[ie], ev_n[ie], order,
+                                   na, ws, u, ub, v, vn, wg, coef, memo, samp, rc)
+                refined[i] = 1 if ok1 and ok2 else 0
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -324,6 +392,7 @@ def _fused_rodas(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1
     nblk = min(N, 64)
+    colmap = np.arange(save.shape[0])
     for blk in prange(nblk):
         out = np.empty((T, save.shape[0]))
         conc = np.empty((T, G))
@@ -337,8 +406,9 @@ def _fused_rodas(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
                                mm_fu, ev_t[ie], ev_s[ie], ev_a[ie], ev_k[ie], ev_n[ie], times, y0[i * sy0], save, out,
                                rtol, atol, max_steps, max_step, counters)
             status[i] = st
-            _reduce_subject(i, st, P[i], vol_col, save, W, factor, times, out, conc, vol, thr, last_start, trough_at,
-                            nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0, tm_tail)
+            _reduce_subject(i, st, P[i], vol_col, save, colmap, W, factor, times, out, conc, vol, thr, last_start,
+                            trough_at, nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0,
+                            tm_tail)
 
 
 def solve_and_read_out(prob, W, factor, thresholds, last_start: int, trough_at: int, keep: int):
@@ -353,8 +423,13 @@ def solve_and_read_out(prob, W, factor, thresholds, last_start: int, trough_at: 
     ``keep``: the first ``keep`` subjects' group concentrations are returned (for bands).
 
     Returns (dict of cmax, tmax, auc, cmax_last, auc_last, trough_last (N, G), time_above,
-    longest_above (N, G, K); status (N,); band (keep, T, G)). A failed subject's read-outs are NaN.
-    The same numbers as :func:`whole_window` on the group concentrations.
+    longest_above (N, G, K), cmax_exact (N,) bool; status (N,); band (keep, T, G)). A failed
+    subject's read-outs are NaN. The same numbers as :func:`whole_window` on the group
+    concentrations, except Cmax and Tmax (``cmax``/``tmax``, ``cmax_last``) with the exact solver:
+    for subjects dosed by boluses they are the maximum of the exact solution *between* output times
+    too (:func:`pkcsf.solvers.exact.refine_peaks`), not only at them, so a coarse output grid no longer
+    under-reads a peak (``cmax_exact`` True; False where the grid value had to stay: a dose between
+    two output times next to the peak, infusions, rodas5p).
 
     Parameters
     ----------
@@ -395,10 +470,11 @@ def solve_and_read_out(prob, W, factor, thresholds, last_start: int, trough_at: 
     band = np.empty((nb, T, G))
     common = (W, float(factor), thr, int(last_start), int(trough_at), nb, band, status, r["cmax"], r["tmax"], r["auc"],
               r["time_above"], r["longest_above"], r["cmax_last"], r["auc_last"], r["trough_last"])
+    refined = np.zeros(N, dtype=np.int64)
     if prob.method == "exact":
         compile_notice(_fused_exact, "the exact solver with read-outs", 30)
         _fused_exact(P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst, cm.lin_col, ev_t, ev_s, ev_a, ev_k, ev_n,
-                     prob.times, y0, prob.save, *common)
+                     prob.times, y0, prob.save, *common, refined)
     elif prob.method == "rodas5p":
         compile_notice(_fused_rodas, "the rodas5p solver with read-outs", 40)
         _fused_rodas(P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst, cm.lin_col, cm.mm_src, cm.mm_dst,
@@ -406,4 +482,5 @@ def solve_and_read_out(prob, W, factor, thresholds, last_start: int, trough_at: 
                      prob.rtol, prob.atol, prob.max_steps, prob.max_step, *common)
     else:
         raise ValueError(f"solve_and_read_out: solver {prob.method!r} has no fused read-outs (exact, rodas5p)")
+    r["cmax_exact"] = refined.astype(bool)
     return r, status, band

@@ -215,3 +215,135 @@ def expm_phi(A, dt, E, Phi):
         for j in range(n):
             E[i, j] = R[i, j]
             Phi[i, j] = R[i, n + j]
+
+
+@njit(cache=True, error_model="numpy")
+def expm_passive(M, na, X, W, LUw, piv, col, X0):
+    """``exp`` of ``[[B, 0], [C, 0]]`` (n x n, the last n - na columns zero) from its first na columns.
+
+    The states behind the zero columns are *passive*: nothing depends on them (AUC accumulators,
+    eliminated amounts). Every power of such a matrix, and so its Padé approximant and the squares,
+    keeps the form ``[[X11, 0], [X21, c I]]``; only the first na columns are computed (Higham 2005,
+    Algorithm 2.3 with degree 13, restricted to that form): about ``n na^2`` work per product instead
+    of ``n^3``, and the passive rows, scaled by a power of two (exact) before the norm is taken, do not
+    add squarings (an AUC accumulator's 1/V entries raised the CNS model's norm fourfold).
+
+    Parameters
+    ----------
+    M : ndarray (n, na)
+        ``[[B], [C]] * dt``: the active columns of the (scaled) rate matrix, active states first.
+    na : int
+        Number of active states.
+    X : ndarray (n, na)
+        Output: ``[[exp(B dt)], [C int_0^dt exp(B s) ds]]``; the passive block of the exponential is I.
+    W : ndarray (8, n, na)
+        Workspace.
+    LUw : ndarray (na, na); piv : ndarray (na,) int64; col : ndarray (na,)
+        Workspace.
+    X0 : ndarray (n, na)
+        Output: the same for the step ``dt / 2^s`` (the Padé approximant before the squarings), for
+        sampling the solution inside a step (:func:`pkcsf.solvers.exact.refine_peaks`).
+
+    Returns
+    -------
+    int
+        The number of squarings s.
+    """
+    n = M.shape[0]
+    nb = 0.0
+    nc = 0.0
+    for j in range(na):
+        cb = 0.0
+        cc = 0.0
+        for i in range(na):
+            cb += abs(M[i, j])
+        for i in range(na, n):
+            cc += abs(M[i, j])
+        nb = max(nb, cb)
+        nc = max(nc, cc)
+    # passive rows scaled by alpha = 2^-q (exact): at most 1/16 of the active norm
+    alpha = 1.0
+    if nc > 0.0 and nb > 0.0 and nc > nb / 16.0:
+        alpha = 2.0 ** (-int(math.ceil(math.log2(16.0 * nc / nb))))
+    norm1 = 0.0
+    for j in range(na):
+        c = 0.0
+        for i in range(na):
+            c += abs(M[i, j])
+        for i in range(na, n):
+            c += alpha * abs(M[i, j])
+        norm1 = max(norm1, c)
+    s = 0
+    if norm1 > _THETA13:
+        s = int(math.ceil(math.log2(norm1 / _THETA13)))
+    scale = 2.0 ** (-s)
+    Ms = W[0]
+    A2 = W[1]
+    A4 = W[2]
+    A6 = W[3]
+    T1 = W[4]
+    U = W[5]
+    Vv = W[6]
+    T2 = W[7]
+    for i in range(n):
+        f = scale if i < na else scale * alpha
+        for j in range(na):
+            Ms[i, j] = M[i, j] * f
+    # a product of two such matrices: first na columns = (tall left) @ (top block of right)
+    matmul(Ms, Ms[:na], A2)
+    matmul(A2, A2[:na], A4)
+    matmul(A4, A2[:na], A6)
+    b = _B13
+    for i in range(n):
+        for j in range(na):
+            T1[i, j] = b[13] * A6[i, j] + b[11] * A4[i, j] + b[9] * A2[i, j]
+    matmul(A6, T1[:na], T2)
+    for i in range(n):
+        for j in range(na):
+            T2[i, j] += b[7] * A6[i, j] + b[5] * A4[i, j] + b[3] * A2[i, j]
+    for i in range(na):
+        T2[i, i] += b[1]
+    matmul(Ms, T2[:na], U)              # U = M T2: its passive block is 0
+    for i in range(n):
+        for j in range(na):
+            T1[i, j] = b[12] * A6[i, j] + b[10] * A4[i, j] + b[8] * A2[i, j]
+    matmul(A6, T1[:na], Vv)
+    for i in range(n):
+        for j in range(na):
+            Vv[i, j] += b[6] * A6[i, j] + b[4] * A4[i, j] + b[2] * A2[i, j]
+    for i in range(na):
+        Vv[i, i] += b[0]                # V's passive block is b0 I
+    # (V - U) X = (V + U): X11 = Q11^-1 R11, then X21 = (R21 - Q21 X11) / b0
+    for i in range(na):
+        for j in range(na):
+            LUw[i, j] = Vv[i, j] - U[i, j]
+    lu_factor(LUw, piv)
+    for j in range(na):
+        for i in range(na):
+            col[i] = Vv[i, j] + U[i, j]
+        lu_solve(LUw, piv, col)
+        for i in range(na):
+            X[i, j] = col[i]
+    inv_b0 = 1.0 / b[0]
+    for i in range(na, n):
+        for j in range(na):
+            r = Vv[i, j] + U[i, j]
+            for k in range(na):
+                r -= (Vv[i, k] - U[i, k]) * X[k, j]
+            X[i, j] = r * inv_b0
+    for i in range(n):
+        f = 1.0 if i < na else 1.0 / alpha
+        for j in range(na):
+            X0[i, j] = X[i, j] * f
+    # squaring: [[X11, 0], [X21, I]]^2 = [[X11^2, 0], [X21 X11 + X21, I]]
+    for _ in range(s):
+        matmul(X, X[:na], T2)
+        for i in range(n):
+            for j in range(na):
+                X[i, j] = T2[i, j] + X[i, j] if i >= na else T2[i, j]
+    if alpha != 1.0:
+        inv = 1.0 / alpha
+        for i in range(na, n):
+            for j in range(na):
+                X[i, j] *= inv
+    return s
