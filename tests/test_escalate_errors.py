@@ -129,3 +129,15 @@ def test_run_refusal_names_the_file_key_or_the_option(capsys, tmp_path, eight_gi
     code, out, err = cli(capsys, "run", p, "--out", tmp_path / "o", "--quiet", *extra)
     assert code == 2 and err.strip().startswith(f"pkcsf: error: {named}: got "), err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+
+def test_boin_target_above_what_the_design_allows_is_one_line(capsys):
+    """A BOIN target DLT rate >= 1/1.4 makes the default p_tox reach 1 (was a 'math domain error' traceback)."""
+    from pkcsf.trials.boin import boin_boundaries
+    from pkcsf.trials.common import TrialError
+
+    with pytest.raises(TrialError, match="0.714"):
+        boin_boundaries(0.9)
+    line = refusal(capsys, ["--doses", "5,10", "--design", "boin", "--target-dlt", "0.9", *FAST])
+    assert "--target-dlt" in line and "0.9" in line

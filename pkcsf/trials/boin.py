@@ -57,6 +57,10 @@ def boin_boundaries(target: float, p_saf: float | None = None, p_tox: float | No
         raise TrialError("p_saf", phi1, f"must be < target ({phi:g})")
     if not phi2 > phi:
         raise TrialError("p_tox", phi2, f"must be > target ({phi:g})")
+    if not phi2 < 1.0:
+        # the default p_tox = 1.4 x target reaches 1 for a target >= 1/1.4 (0.714): no boundary exists
+        raise TrialError("target" if p_tox is None else "p_tox", target if p_tox is None else p_tox,
+                         "BOIN needs p_tox = 1.4 x target < 1, i.e. a target DLT rate below 0.714 (or give p_tox < 1)")
     lam_e = math.log((1 - phi1) / (1 - phi)) / math.log(phi * (1 - phi1) / (phi1 * (1 - phi)))
     lam_d = math.log((1 - phi) / (1 - phi2)) / math.log(phi2 * (1 - phi) / (phi * (1 - phi2)))
     return lam_e, lam_d
