@@ -141,3 +141,11 @@ def test_boin_target_above_what_the_design_allows_is_one_line(capsys):
         boin_boundaries(0.9)
     line = refusal(capsys, ["--doses", "5,10", "--design", "boin", "--target-dlt", "0.9", *FAST])
     assert "--target-dlt" in line and "0.9" in line
+
+
+def test_huge_exposure_link_pool_is_refused_before_running(capsys, eight_gib):
+    """20 million pool subjects with the exposure-link DLT passed the memory check (read-out rows only) and were
+    killed for memory: the sampled parameter table now counts too."""
+    line = refusal(capsys, ["--doses", "10,20", "--schedule", "once", "--subjects", "20000000", "--trials", "20",
+                            "--dlt", "link"])
+    assert "--subjects" in line and "20000000" in line

@@ -16,6 +16,7 @@ __all__ = ["MAX_GRID_POINTS", "available_memory", "check_grid", "check_run", "es
 
 MAX_GRID_POINTS = 10_000_000     # output times per subject (10 years at a 30-s step); beyond, dt is a mistake
 ROW_BYTES = 200                  # one per-subject read-out row (about 20 numbers + labels, in pandas)
+COVARIATE_COLUMNS = 12           # covariate and eta columns sampled beside the parameters (WT, HT, AGE, SEX, ...)
 USABLE = 0.8                     # of the memory available now
 
 
@@ -31,17 +32,20 @@ def check_grid(end_h: float, dt_h: float, given_dt=None, field: str = "dt"):
                             "fit in a run", f"use a dt of at least {end_h / MAX_GRID_POINTS:.3g} h, or fewer days")
 
 
-def estimate_bytes(*, subjects: int, times: int, groups: int, states: int, band_subjects: int, chunk: int) -> dict:
-    """Memory a run keeps, by part (bytes)."""
+def estimate_bytes(*, subjects: int, times: int, groups: int, states: int, band_subjects: int, chunk: int,
+                   parameters: int = 0) -> dict:
+    """Memory a run keeps, by part (bytes); ``parameters``: model parameters per subject (the sampled
+    population table and its array copy, kept for the whole run)."""
     return {
         "per-subject read-outs": float(subjects) * groups * ROW_BYTES,
+        "subject parameters": float(subjects) * (parameters + COVARIATE_COLUMNS) * 8 * 2,
         "population bands": float(min(subjects, band_subjects)) * times * groups * 8,
         "one chunk of profiles": float(min(subjects, chunk)) * times * (3 * groups + states) * 8,
         "output grid": float(times) * 8 * 4,
     }
 
 
-_DRIVER = {"per-subject read-outs": "subjects", "population bands": "band_subjects",
+_DRIVER = {"per-subject read-outs": "subjects", "subject parameters": "subjects", "population bands": "band_subjects",
            "one chunk of profiles": "dt", "output grid": "dt"}
 _FIX = {"subjects": "fewer subjects (percentiles settle by a few thousand), or split the run by seed",
         "band_subjects": "fewer band_subjects (2000 gives smooth 5-95% bands)",
@@ -64,7 +68,7 @@ def check_run(scn, plan, grid, chunk: int, *, memory: int | None = None):
             groups = len(scn.groups) if scn.groups else len([g for g, cs in setup.outputs.items() if cs])
             states = len(setup.model.compartments) + 1
             parts = estimate_bytes(subjects=scn.subjects, times=len(times), groups=max(groups, 1), states=states,
-                                   band_subjects=scn.band_subjects, chunk=chunk)
+                                   band_subjects=scn.band_subjects, chunk=chunk, parameters=len(setup.parameters))
             total_rows += parts.pop("per-subject read-outs")
             if worst is None or sum(parts.values()) > sum(worst[1].values()):
                 worst = (f"arm {arm.name!r} ({drug})", parts, len(times))
