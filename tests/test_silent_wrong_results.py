@@ -353,15 +353,36 @@ def test_cmax_between_outputs_is_flagged_with_the_step_that_would_do():
     from pkcsf.clinical.scenario import CoarseGridWarning
 
     arm = pk.Arm("w", "30 mg lumbar weekly x 3 weeks", drug="pemetrexed")
+    # a scenario with targets takes the two-step path (grid Cmax, not refined): the warning must fire
+    tg = (pk.Target("cisternal", "1 umol/L", "24 h"),)
     with pytest.warns(CoarseGridWarning, match=r"cisternal by ~\d+% or more.*dt <= [\d.]+ h") as rec:
-        coarse = pk.run(pk.Scenario((arm,), days=21, dt=4.0, unit="mg/L", groups=("cisternal",)))
+        coarse = pk.run(pk.Scenario((arm,), days=21, dt=4.0, unit="mg/L", groups=("cisternal",), targets=tg))
     assert len([w for w in rec if issubclass(w.category, CoarseGridWarning)]) == 1
     assert coarse["w"].cmax_grid_error["pemetrexed"]["cisternal"] > 0.1
     with warnings.catch_warnings():
         warnings.simplefilter("error", CoarseGridWarning)
-        fine = pk.run(pk.Scenario((arm,), days=21, dt=0.05, unit="mg/L", groups=("cisternal",)))
+        fine = pk.run(pk.Scenario((arm,), days=21, dt=0.05, unit="mg/L", groups=("cisternal",), targets=tg))
+        # without targets the exact solver refines every Cmax between outputs: exact, and no warning
+        fused = pk.run(pk.Scenario((arm,), days=21, dt=4.0, unit="mg/L", groups=("cisternal",)))
     assert fine["w"].cmax_grid_error["pemetrexed"]["cisternal"] < 1e-2   # the flag threshold is 1%
-    c4, c005 = (r.summary().set_index("group").loc["cisternal", "cmax_p50"] for r in (coarse, fine))
-    # the grid maximum at 4 h is far too low (54.7 vs 84.5 mg/L), but the exact solver now refines Cmax between
-    # outputs (solvers.exact.refine_peaks): the read-out itself is the true peak
-    assert c4 == pytest.approx(c005, rel=1e-9)
+    assert fused["w"].cmax_grid_error["pemetrexed"]["cisternal"] == 0.0
+    c4, c005, cx = (r.summary().set_index("group").loc["cisternal", "cmax_p50"] for r in (coarse, fine, fused))
+    assert c4 < 0.7 * c005       # the flag was right: the 4-h grid read-out is far too low
+    assert c005 <= cx < 1.01 * c005     # the refined read-out is the peak (the 0.05-h grid reads 0.15% low)
+
+
+def test_exact_cmax_between_outputs_needs_no_grid_warning():
+    """Issue 9: with the exact solver every subject's Cmax is refined between output times (single dose), so a
+    coarse grid gives the fine grid's Cmax and no CoarseGridWarning (the warning stays where refinement is not
+    claimed: adaptive solvers, repeated equal doses)."""
+    from pkcsf.clinical.scenario import CoarseGridWarning
+
+    arm = pk.Arm("once", "12 mg lumbar once", drug="methotrexate")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CoarseGridWarning)
+        coarse = pk.run(pk.Scenario((arm,), days=2, dt=4.0, unit="mg/L", groups=("cisternal",), subjects=20, seed=2))
+    fine = pk.run(pk.Scenario((arm,), days=2, dt=0.01, unit="mg/L", groups=("cisternal",), subjects=20, seed=2))
+    assert coarse["once"].cmax_grid_error["methotrexate"]["cisternal"] == 0.0
+    c, f = (r.metrics().query("group == 'cisternal'")["cmax"].to_numpy() for r in (coarse, fine))
+    np.testing.assert_allclose(c, f, rtol=1e-3)       # the 0.01-h grid itself reads within ~1e-4 of the peak
+    assert np.all(c >= f * (1 - 1e-9))

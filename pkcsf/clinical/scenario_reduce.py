@@ -249,11 +249,14 @@ def _chunk(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start:
                 "failures": [(i, int(st)) for i, st in zip(ids[~ok].tolist(), status[~ok].tolist())],
                 "band": band if keep else None,
                 "readouts": dr.readouts(None, ids, arm_name, status, fused=r),
-                "targets": {}}
+                "targets": {},
+                # every solved subject's Cmax refined between output times (exact solver, issue 9)
+                "cmax_exact": bool(np.all(np.asarray(r["cmax_exact"])[ok])) if "cmax_exact" in r else False}
     conc, status, gauc = dr.solve(params, auc=True)
     ok = status == 0
     return {"failed": int((~ok).sum()),
             "failures": [(i, int(st)) for i, st in zip(ids[~ok].tolist(), status[~ok].tolist())],
             "band": conc[:keep].copy() if keep else None,
             "readouts": dr.readouts(conc, ids, arm_name, status, gauc),
-            "targets": {tg.label: dr.target(tg, conc)[ok] for tg in targets}}
+            "targets": {tg.label: dr.target(tg, conc)[ok] for tg in targets},
+            "cmax_exact": False}
