@@ -35,7 +35,8 @@ def check_grid(end_h: float, dt_h: float, given_dt=None, field: str = "dt"):
 def estimate_bytes(*, subjects: int, times: int, groups: int, states: int, band_subjects: int, chunk: int,
                    parameters: int = 0) -> dict:
     """Memory a run keeps, by part (bytes); ``parameters``: model parameters per subject (the sampled
-    population table and its array copy, kept for the whole run)."""
+    population table and its array copy, kept for the whole run).
+    """
     return {
         "per-subject read-outs": float(subjects) * groups * ROW_BYTES,
         "subject parameters": float(subjects) * (parameters + COVARIATE_COLUMNS) * 8 * 2,
