@@ -218,8 +218,10 @@ def test_unit_per_arm():
     b = res.bands()
     assert set(zip(b["arm"], b["unit"])) == {("umol", "umol/L"), ("mg", "mg/L")}
     assert res["mg"].interval_metrics()["unit"].eq("mg/L").all()
-    for call in (res.plot, res.to_xarray):
-        with pytest.raises(ScenarioError, match="units must agree"):
+    import pkcsf.plotting as pp
+
+    for call in (res.plot, res.to_xarray, lambda: pp.overlay_arms(res, ["ventricular"])):
+        with pytest.raises(ScenarioError, match="units must agree"):      # direct plotting calls refuse too
             call()
     with pytest.raises(ScenarioError) as e:
         Arm("x", "12 mg lumbar once", drug="methotrexate", unit="mg/dl")

@@ -43,6 +43,9 @@ def _arm(result, arm):
 
 
 def _unit(result) -> str:
+    one = getattr(result, "_one_unit", None)
+    if one is not None:          # a scenario result: refuses arms in different units (one axis, one unit)
+        return one("plotting")
     return getattr(result, "unit", None) or getattr(getattr(result, "scenario", None), "unit", "umol/L")
 
 
