@@ -47,7 +47,7 @@ from pkcsf.clinical.sensitivity import sensitivity
 from pkcsf.core.errors import DosingError, ModelError, ParameterError, PkcsfError, ScenarioError, SolverError, Status
 from pkcsf.core.paths import add_search_path
 from pkcsf.core.version import __version__ as __version__
-from pkcsf.engine.dosing import Dose, Regimen, bolus, from_nonmem, infusion, oral
+from pkcsf.engine.dosing import Dose, Regimen, bolus, infusion, oral
 from pkcsf.engine.model import (
     Compartment,
     Model,
@@ -64,6 +64,7 @@ from pkcsf.engine.model import (
     michaelis_menten,
     release,
 )
+from pkcsf.engine.nonmem import from_nonmem
 from pkcsf.engine.results import SimulationResult
 from pkcsf.facade import prepare, simulate
 

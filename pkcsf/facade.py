@@ -147,7 +147,7 @@ def prepare(model: str | Path | Model, regimen: Dose | Regimen | dict | pd.DataF
     model : str, Path or Model
         A model name (``"cns_csf"``), a model file or a :class:`~pkcsf.engine.model.Model`.
     regimen : Dose, Regimen or DataFrame
-        The doses (a NONMEM-style table is read with :func:`~pkcsf.engine.dosing.from_nonmem`).
+        The doses (a NONMEM-style table is read with :func:`~pkcsf.engine.nonmem.from_nonmem`).
     params : dict or DataFrame, optional
         Parameter values in base units: one value per name, or one row per subject.
     **options

@@ -94,7 +94,7 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from pkcsf.engine.dosing import from_nonmem  # noqa: E402
+from pkcsf.engine.nonmem import from_nonmem  # noqa: E402
 
 _P1 = {k: v["value"] for k, v in json.loads((Path(__file__).parent / "data" / "problems.json").read_text())
        ["problems"]["it_linear"]["params"].items()}

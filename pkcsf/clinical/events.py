@@ -3,7 +3,7 @@
 A table has one row per event, columns ``ID TIME AMT CMT EVID`` (``II ADDL RATE DUR SS MDV`` optional; any
 case), covariate columns and a ``DV`` column:
 
-* ``EVID`` 1 rows are doses (read by :func:`pkcsf.engine.dosing.from_nonmem`); ``CMT`` is a route
+* ``EVID`` 1 rows are doses (read by :func:`pkcsf.engine.nonmem.from_nonmem`); ``CMT`` is a route
   (``lumbar``, ``ommaya``, ``intracisternal``, ``iv``, ``oral`` and their aliases), a dosing site or
   compartment of the drug's model, or a 1-based compartment number of that model, in any case; names and
   numbers may be mixed in one column.
@@ -44,7 +44,8 @@ from pkcsf.clinical.population import Population
 from pkcsf.clinical.routes import ROUTE_ALIASES, ROUTES
 from pkcsf.core.errors import DosingError, ScenarioError, Status, check_choice
 from pkcsf.core.units import concentration_factor
-from pkcsf.engine.dosing import NONMEM_COLUMNS, Regimen, _nonmem_id, from_nonmem
+from pkcsf.engine.dosing import NONMEM_COLUMNS, Regimen
+from pkcsf.engine.nonmem import _nonmem_id, from_nonmem
 from pkcsf.engine.simulate import prepare
 
 __all__ = ["EventData", "read_events", "DatasetRun", "OBSERVATION_COLUMNS", "ROUTE_GROUPS", "is_event_table"]
