@@ -154,9 +154,8 @@ CALIBRATIONS["csf_transport_efflux"] = Calibration(
     start=(("CL_EFFLUX_CSF", 0.3), ("Q_MIX_LUMBAR", 400.0), ("Q_MIX_SPINAL", 100.0)))
 # v3 keeps the intrathecal data and the cisternography timing (Zhao 2006's HD-IV time course pulls the spinal
 # dispersion up until the cisternography time to peak is lost; v2's csf_transport has it)
-_V3_ROWS = ("mtx_shapiro_lumbar_peak", "mtx_shapiro_lumbar_tmax", "mtx_shapiro_iv_vent", "mtx_bleyer_lumbar_t12_fast",
-            "mtx_bleyer_lumbar_t12_slow", "arac_zimm_t12_initial", "arac_zimm_t12_terminal", "arac_lopez_csf_plasma_peak",
-            "arac_lopez_csf_t12", "lipo_chamberlain1995_auc_ratio", "cisternography_dyke2020_cm_tmax")
+_V3_ROWS = tuple(r for r in CALIBRATIONS["csf_transport"].rows if not r.startswith("mtx_zhao06_")) + (
+    "cisternography_dyke2020_cm_tmax",)
 _V3_COMMON = (
     Free("Q_MIX_VENT_V3", "physiology/spinal_canal", "mL/h", _MLH, 0.1, 1000.0, as_name="Q_MIX_VENT"),
     Free("Q_MIX_CRAN_V3", "physiology/spinal_canal", "mL/h", _MLH, 0.1, 1000.0, as_name="Q_MIX_CRAN"),

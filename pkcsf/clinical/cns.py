@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -224,6 +225,7 @@ def _age_fraction(ped: ParameterSet, age: float) -> float:
     return float(np.interp(age, ages, fr))
 
 
+@lru_cache(maxsize=256)          # the growth-chart table is parsed once per age, not per setup
 def median_weight_for_age(age: float) -> float:
     """Median body weight (kg) at an age of 1-18 y, the mean of the boys' and girls' medians (the M of the
     weight-for-age growth-chart table in ``parameters/population/pediatric.toml``: WHO 2006 below 2 y, CDC 2000

@@ -65,7 +65,7 @@ _CHAMB95 = ("Chamberlain 1995 (abstract): dose not stated (50 mg assumed; the ph
             "ventricular/lumbar AUC ratio (0.145) is reproduced within 1.5-fold.")
 _SLOW = ("With the loss of methotrexate from CSF-facing brain bounded to the published 0.5-5 h (Li 2013, Ohata 1985, "
          "Blasberg 1975; calibration csf_transport since 3 Dec 2026) no mechanism in the model gives Bleyer's 14-h "
-         "lumbar phase (v2 3.2 h, v3 4.3 h); freeing spinal absorption or the dispersion profile does not help (v3 "
+         "lumbar phase (v2 3.2 h, v3 4.7 h); freeing spinal absorption or the dispersion profile does not help (v3 "
          "comparison fits csf_transport_v3_absorption / _dispersion). Only a tissue reservoir with a ~3,800-h "
          "half-time does (the earlier v2 fit, csf_transport_v3_reservoir), and that reservoir made CSF levels 24-48 h "
          "after a lumbar dose and after short high-dose infusions several-fold too high against data it was not "
@@ -86,7 +86,7 @@ HYPOTHESES: dict[str, str] = {
     "mtx_shapiro_lumbar_tmax": (
         "CNS model v2 only: its spinal canal is two well-mixed pools whose mixing the calibration drives to the "
         "upper bound (Q_MIX_LUMBAR ~990 mL/h), so drug given into the ventricles reaches the lumbar sac within "
-        "~2 h instead of 4 h; the segmented canal of v3 (dispersion falling towards the lumbar end) gives 4.7 h."),
+        "~2 h instead of 4 h; the segmented canal of v3 (dispersion falling towards the lumbar end) gives 3.9 h."),
     "mtx_shapiro_iv_vent": (
         "Shapiro's patients had meningeal leukaemia or carcinomatosis and are simulated with the "
         "'leptomeningeal_disease' barrier state (F_BCSFB 5.25, the geometric mean of 2.3x and 12x from two "
@@ -187,12 +187,16 @@ def physiology_for(row) -> str:
     return PHYSIOLOGY.get(str(row.get("species", "human")), "adult")
 
 
+def _pathology_name(row) -> str:
+    name = row.get("pathology", "")
+    return name.strip() if isinstance(name, str) else ""          # absent column (NaN after a concat): none
+
+
 def pathologies_for(row) -> dict | None:
     """The pathology scenario of an observation row (column ``pathology``, e.g. ``leptomeningeal_disease``: the
     studied patients had active leptomeningeal disease), as :func:`pkcsf.clinical.cns.setup` takes it.
     """
-    name = row.get("pathology", "")
-    name = name.strip() if isinstance(name, str) else ""          # absent column (NaN after a concat): none
+    name = _pathology_name(row)
     return {name: True} if name else None
 
 
@@ -205,7 +209,7 @@ def age_for(row):
 def _setup(drug: str, variant: str, metabolite: bool, physiology: str = "adult", age: float | None = None,
            model: str | None = None, pathology: str = ""):
     return cns.setup(drug, physiology=physiology, variant=variant, metabolite=metabolite, age=age, model=model,
-                     pathologies=pathologies_for({"pathology": pathology}))
+                     pathologies={pathology: True} if pathology else None)
 
 
 def _solve(st, site, dose, regimen, t_end):
@@ -221,11 +225,11 @@ def site_concentration(st: cns.Setup, res, site: str) -> np.ndarray:
     """
     if site in res.names:
         return res.concentration(site)[0]
-    named = {**st.extra_outputs, **st.outputs}
-    if site not in named:
-        check_choice("observation site", site, sorted(set(res.names) | set(named)))
-    idx = [res.index(c) for c in named[site]]
-    return res.amounts[0][:, idx].sum(axis=1) / res.volumes[0, idx].sum()
+    if site not in st.outputs and site not in st.extra_outputs:
+        check_choice("observation site", site, sorted(set(res.names) | set(st.outputs) | set(st.extra_outputs)))
+    states, W = st.group_weights([site])
+    idx = [res.index(c) for c in states]
+    return (res.amounts[0][:, idx] @ W[:, 0]) / (res.volumes[0, idx] @ W[:, 0])
 
 
 def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str = "linear",
@@ -251,7 +255,7 @@ def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str 
     """
     metabolite = row["site"] == "plasma_az5104"
     st = st or _setup(row["drug"], variant, metabolite, physiology_for(row), age_for(row), model,
-                      next(iter(pathologies_for(row) or {}), ""))
+                      _pathology_name(row))
     q = row["quantity"]
     a, b = _window(row["time_h"])
     t_end = max(b, a) + (0 if q in ("concentration", "css_ratio") else 0)
