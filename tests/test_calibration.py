@@ -29,14 +29,32 @@ def test_record_structure(name):
 
 def test_known_warnings_are_recorded():
     """v2's lumbar mixing goes to its upper bound (the spinal canal behaves as one well-mixed pool, which v3
-    resolves) and is poorly determined: reported, not hidden. The methotrexate tissue loss is fitted inside the
-    published half-time bounds (0.76-7.6 mL/min), no longer at a bound that made the tissue a reservoir."""
+    resolves) and is poorly determined: reported, not hidden. The methotrexate tissue loss is not fitted (3 Dec
+    2026): free inside the published half-time bounds the fit went to one bound or the other, so it is fixed at the
+    geometric middle of the published range (1.58 h) in the drug file, and no longer a reservoir."""
     doc = tomllib.loads((REC / "csf_transport.toml").read_text())
     rec = doc["calibration"]
     assert "Q_MIX_LUMBAR" in rec["at_bound"] and "Q_MIX_LUMBAR" in rec["poorly_determined"]
-    eff = doc["fitted"]["CL_EFFLUX_BBB"]
-    assert eff["bounds"] == [0.76, 7.6] and 0.76 < eff["value"] < 7.6
-    assert "PS_BBB" not in doc["fitted"]
+    assert "CL_EFFLUX_BBB" not in doc["fitted"] and "PS_BBB" not in doc["fitted"]
+    mtx = tomllib.loads((builtin_dir("parameters") / "drugs" / "methotrexate.toml").read_text())["values"]
+    eff = mtx["CL_EFFLUX_BBB"]
+    assert eff["source"] == "derived" and 0.76 < eff["value"] < 7.6
+    t_half_h = np.log(2) * mtx["KP_TISSUE"]["value"] * 1222.0 / (eff["value"] + mtx["PS_BBB"]["value"]) / 60.0
+    assert t_half_h == pytest.approx(np.sqrt(0.5 * 5.0), rel=0.02)
+
+
+def test_calibration_predicts_each_row_as_validation_does():
+    """A row from patients with leptomeningeal disease is fitted with their barrier state: the calibration's
+    prediction of every row equals validation.predict's at the files' values (before 3 Dec 2026 the calibration
+    overwrote the pathology-scaled PS_BCSFB with the intact value: Shapiro's IV row 0.59 in the record, 2.45 in
+    validation)."""
+    from pkcsf.clinical import validation
+
+    for name in ("csf_transport", "cytarabine_liposomal", "trastuzumab_bcsfb"):
+        ev = calibration.evaluate(name)
+        rows = calibration._rows(calibration.CALIBRATIONS[name])
+        for (_, r), p in zip(rows.iterrows(), ev["predicted"]):
+            assert p == pytest.approx(validation.predict(r), rel=1e-9), (name, r["id"])
 
 
 def test_calibrate_reproduces_a_one_parameter_fit():

@@ -94,7 +94,8 @@ def test_v3_calibration_records():
         rec = tomllib.load(fh)
     assert rec["calibration"]["model"] == "v3"
     assert "cisternography_dyke2020_cm_tmax" in [d["id"] for d in rec["data"]]
-    assert "CL_EFFLUX_BBB_V3" in rec["fitted"] and rec["fitted"]["CL_EFFLUX_BBB_V3"]["bounds"] == [0.76, 7.6]
+    # tissue loss fixed at the published middle (1.58 h) since 3 Dec 2026: the fit put it at a bound
+    assert "CL_EFFLUX_BBB_V3" not in rec["fitted"]
     names = rec["covariance"]["cov_names"]
     cov = np.asarray(rec["covariance"]["cov_log"])
     assert cov.shape == (len(names), len(names)) and np.allclose(cov, cov.T, rtol=1e-4, atol=1e-12)

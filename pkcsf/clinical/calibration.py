@@ -80,10 +80,12 @@ CALIBRATIONS = {
         "4 points). Rows from patients with active leptomeningeal disease (Shapiro, Chamberlain) are simulated with "
         "the 'leptomeningeal_disease' barrier state (pathologies.toml F_BCSFB), so PS_BCSFB is the intact-barrier "
         "value. Tissue diffusion and distribution space are fixed at Blasberg 1975's values; loss of methotrexate "
-        "from the CSF-facing tissue is bounded to the published half-time 0.5-5 h (Li 2013, Ohata 1985, Blasberg "
-        "1975) through active efflux CL_EFFLUX_BBB in [0.76, 7.6] mL/min (PS_BBB kept at its small file value): "
-        "brain tissue is no longer allowed to be the near-permanent reservoir (tissue half-time ~3,800 h) that "
-        "made Bleyer's 14-h slow phase in the earlier fit (issue 10). Human active CSF efflux of methotrexate is "
+        "from the CSF-facing tissue (active efflux CL_EFFLUX_BBB, drugs/methotrexate.toml) is fixed at the "
+        "geometric middle of the published half-time range 0.5-5 h (Li 2013, Ohata 1985, Blasberg 1975), 1.58 h: "
+        "brain tissue is no longer the near-permanent reservoir (tissue half-time ~3,800 h) that made Bleyer's "
+        "14-h slow phase in the earlier fit (issue 10). When CL_EFFLUX_BBB was free within the published range the "
+        "fit put it at one bound or the other depending on that one datum (5 h with Bleyer's slow phase, 0.5 h "
+        "without it), so the data do not determine it and it is not fitted (3 Dec 2026). Human active CSF efflux of methotrexate is "
         "fixed at 0 (Bleyer & Dedrick: bulk flow predominates; a comparison fit with it free, csf_transport_efflux, "
         "drives it to ~1.1 mL/min, which makes the CSF half-lives after a lumbar dose 3x short and the lumbar level "
         "24 h after a 12 mg/m2 dose 20x low against a held-out observation). "
@@ -93,8 +95,6 @@ CALIBRATIONS = {
          Free("Q_MIX_SPINAL", "physiology/adult", "mL/h", _MLH, 0.1, 1000.0),
          Free("Q_MIX_LUMBAR", "physiology/adult", "mL/h", _MLH, 0.1, 1000.0),
          Free("PS_BCSFB", "drugs/methotrexate", "mL/min", _MLMIN, 1e-4, 0.5, ("methotrexate",), ("drugs/pemetrexed",)),
-         Free("CL_EFFLUX_BBB", "drugs/methotrexate", "mL/min", _MLMIN, 0.76, 7.6, ("methotrexate",),
-              ("drugs/pemetrexed",)),
          Free("PS_BCSFB", "drugs/cytarabine", "mL/min", _MLMIN, 1e-3, 5.0, ("cytarabine",),
               ("drugs/cytarabine_liposomal",))),
         ("mtx_shapiro_lumbar_peak", "mtx_shapiro_lumbar_tmax", "mtx_shapiro_iv_vent",
@@ -113,15 +113,19 @@ CALIBRATIONS = {
     "cytarabine_liposomal": Calibration(
         "cytarabine_liposomal",
         "DepoFoam cytarabine: first-order release rate of free cytarabine from the particles and the fraction free "
-        "at injection (unencapsulated + burst), fitted to the free-cytarabine lumbar peak of 30-50 ug/mL within "
-        "1 h after 50 mg (DepoCyt label) and to all five published adult terminal half-lives of free cytarabine "
-        "(US label 5.9-82.4 h, Swiss label 100-263 h, Chamberlain 1993 ventricular 140 h, Chamberlain 1995 lumbar "
-        "277 h and ventricular 130 h), which disagree: a single first-order release gives their geometric "
-        "compromise. Particles are not absorbed with CSF (LIPO_SIEVE fixed, see the drug file).",
+        "at injection (unencapsulated + burst), fitted to the commercial product DepoCyt/DepoCyte 50 mg: the "
+        "free-cytarabine lumbar peak of 30-50 ug/mL within 1 h (US label) and the free terminal half-lives of the US "
+        "label (5.9-82.4 h) and the Swiss label (100-263 h), which disagree: one first-order release gives their "
+        "geometric compromise (~60 h). Since 3 Dec 2026 the investigational DTC-101 half-lives (Chamberlain 1993 "
+        "ventricular 140 h, Chamberlain 1995 lumbar 277 h and ventricular 130 h; 25-125 mg, early formulation) are "
+        "validation rows, not calibration data: with them the release half-life was 112 h, 1.9-3.6x longer than every "
+        "commercial-product measurement in children (Peyrl 2009/2014: free 33-59 h, encapsulated 31-57 h). "
+        "Particle loss with the CSF absorption flow (LIPO_SIEVE) was tried as a third free parameter: every "
+        "half-life datum informs only the sum of release and particle loss (both shorten the same terminal phase), "
+        "so the fit cannot separate them (LIPO_SIEVE stayed at its starting value, 3e-4); it stays fixed (see the drug file).",
         (Free("K_REL", "drugs/cytarabine_liposomal", "1/h", 1.0, 1e-4, 1.0),
          Free("F_FREE_INIT", "drugs/cytarabine_liposomal", "1", 1.0, 1e-4, 0.1)),
-        ("lipo_label_free_peak", "lipo_label_t12_us", "lipo_swiss_t12", "lipo_chamberlain1993_t12_terminal",
-         "lipo_chamberlain1995_t12_lumbar", "lipo_chamberlain1995_t12_vent")),
+        ("lipo_label_free_peak", "lipo_label_t12_us", "lipo_swiss_t12")),
     "osimertinib_csf": Calibration(
         "osimertinib_csf",
         "Linear variant: active BBB efflux clearance (sets Kp,uu of the CSF-facing tissue, which sets the CSF level "
@@ -175,13 +179,14 @@ _V3_TEXT = ("CNS model v3 (segmented spinal canal): the one scale factor of spin
             "observations_cisternography.csv). ")
 CALIBRATIONS["csf_transport_v3"] = Calibration(
     "csf_transport_v3",
-    _V3_TEXT + "Tissue: loss of methotrexate from the CSF-facing tissue bounded by the published half-time 0.5-5 h "
-    "(Li 2013 brain efflux index 29 min; Ohata 1985 4.8 h; Blasberg 1975 > 2 h) through active efflux "
-    "CL_EFFLUX_BBB in [0.76, 7.6] mL/min; passive PS_BBB free (small: it also lets plasma drug into CSF through the "
+    _V3_TEXT + "Tissue: loss of methotrexate from the CSF-facing tissue by active efflux CL_EFFLUX_BBB fixed (as in "
+    "csf_transport, since 3 Dec 2026) at the geometric middle of the published half-time range 0.5-5 h (Li 2013 "
+    "brain efflux index 29 min; Ohata 1985 4.8 h; Blasberg 1975 > 2 h), 2.41 mL/min: free in [0.76, 7.6] mL/min "
+    "the fit put it at its bound; passive PS_BBB free (small: it also lets plasma drug into CSF through the "
     "tissue). The slow lumbar phase then comes from spinal dispersion falling towards the lumbar end; the "
     "comparison fits csf_transport_v3_reservoir / _absorption / _dispersion test the other mechanisms "
     "(docs/model.md).",
-    _V3_COMMON + (_V3_EFFLUX,), _V3_ROWS, model="v3", files=("observations_cisternography.csv", "observations_v3_candidates.csv"))
+    _V3_COMMON, _V3_ROWS, model="v3", files=("observations_cisternography.csv", "observations_v3_candidates.csv"))
 CALIBRATIONS["csf_transport_v3_reservoir"] = Calibration(
     "csf_transport_v3_reservoir",
     _V3_TEXT + "COMPARISON FIT (mechanism 'tissue reservoir', as v2): no active tissue efflux (CL_EFFLUX_BBB = 0), "
@@ -228,17 +233,23 @@ def _rows(cal: Calibration):
 def _predict_all(cal: Calibration, values_file_unit: np.ndarray, rows):
     from pkcsf.clinical.validation import age_for, pathologies_for, physiology_for, predict
 
+    files = [_read_value(f.file, f.name) * f.factor for f in cal.free]
     out = []
     for _, r in rows.iterrows():
         st = cns.setup(r["drug"], physiology=physiology_for(r), variant=cal.variant,
                        metabolite=r["site"] == "plasma_az5104", age=age_for(r), model=cal.model,
                        pathologies=pathologies_for(r))
         ch = {k: v for k, v, drugs in cal.fixed if not drugs or r["drug"] in drugs}
-        for f, v in zip(cal.free, values_file_unit):
+        for f, v, file_v in zip(cal.free, values_file_unit, files):
             if not f.drugs or r["drug"] in f.drugs:
-                ch[f.as_name or f.name] = v * f.factor
+                # the setup may scale the file's value for this row (the barrier state of a pathology, F_BCSFB x
+                # PS_BCSFB; age or species scaling): the trial value gets the same factor, so that a row from
+                # patients with leptomeningeal disease is fitted with their barrier, not the intact one
+                name = f.as_name or f.name
+                scale = st.parameters[name] / file_v if name in st.parameters and file_v > 0 else 1.0
+                ch[name] = v * f.factor * scale
                 for t in f.tie:
-                    ch[t] = v * f.factor
+                    ch[t] = v * f.factor * scale
         st = st.with_parameters(**{k: v for k, v in ch.items() if k in st.parameters})
         out.append(predict(r, st, variant=cal.variant))
     return np.array(out)
