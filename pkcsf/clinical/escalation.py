@@ -216,6 +216,10 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
             raise EscalationError(name, v, "must be a whole number >= 1")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise EscalationError("seed", seed, "must be a whole number >= 0")
+    try:            # a trial count whose results cannot fit is refused before minutes of exposure pools
+        T._check_trials_memory(int(trials), dose_arr.size, efficacy=uses_eff)
+    except PkcsfError as e:
+        raise _as_keyword(e, {"trials": trials}) from None
     concentration_factor_checked(unit)
     setup = cns.setup(d, physiology=physiology, variant=variant)
     groups = [g for g, cs in setup.outputs.items() if cs]
