@@ -38,7 +38,6 @@ CODES = {"GL07", "GL08", "SS01", "PR01", "PR02", "PR03", "PR07", "RT01"}
 NOT_YET = (
     "pkcsf.solvers",                 # not yet: issue 8
     "pkcsf.clinical",                # not yet: issue 8
-    "pkcsf.pd",                      # not yet: issue 8
     "pkcsf.report",                  # not yet: issue 8
     "pkcsf.engine.simulate",         # not yet: issue 8
     "pkcsf.analysis.readouts",       # not yet: issue 8
