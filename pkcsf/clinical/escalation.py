@@ -442,7 +442,8 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
                             provenance, refs, tuple(notes), pd_info)
 
 
-def compare_schedules(drug, doses, schedules: dict, **kwargs) -> ScheduleComparison:
+def compare_schedules(drug: str | cns.Drug, doses: Sequence[float | str], schedules: dict,
+                      **kwargs: object) -> ScheduleComparison:
     """Run :func:`simulate_escalation` once per schedule with the same doses, design, patients and seed.
 
     Parameters

@@ -452,6 +452,11 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
     height_cm, weight_kg : float, optional
         Alternative to ``bsa`` (Mosteller formula, :func:`bsa`).
 
+    Returns
+    -------
+    Regimen
+        The doses (mg) at the drug's sites, labelled with the text.
+
     Raises
     ------
     RegimenTextError (a DosingError, a ValueError)
