@@ -629,6 +629,12 @@ def setup(drug_or_name: str | Drug, physiology: str = "adult", variant: str = "l
     ------
     ParameterError
         An unknown drug, physiology, variant or model version, or ``metabolite`` for a drug without one.
+
+    Examples
+    --------
+    >>> st = setup("methotrexate")
+    >>> st.mw, sorted(st.sites)
+    (454.44, ['intracisternal', 'intraventricular', 'iv', 'lumbar', 'ommaya'])
     """
     d = drug(drug_or_name)
     phys = _physiology(physiology, age=age, pathologies=pathologies)

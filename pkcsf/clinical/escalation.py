@@ -190,6 +190,13 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
     Returns
     -------
     EscalationResult
+
+    Examples
+    --------
+    >>> res = simulate_escalation("pemetrexed", [5, 10, 20], schedule="once", subjects=20, trials=200, seed=1,
+    ...                           progress=False)
+    >>> res.summary()["dose"].tolist()          # the last row: no dose selected
+    [5.0, 10.0, 20.0, nan]
     """
     from pkcsf.clinical.regimens import normalize_route
     from pkcsf.clinical.scenario import Arm, Scenario, concentration_factor_checked, run

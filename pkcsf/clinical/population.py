@@ -126,6 +126,12 @@ class Population:
         as they are, without random effects).
     name : str, optional
         Label in reprs and tables.
+
+    Examples
+    --------
+    >>> pop = Population({"CL": 0.3, "V_PLASMA": 0.2}, correlation={("eta_CL", "eta_V_PLASMA"): 0.5})
+    >>> [r.name for r in pop.random_effects]
+    ['eta_CL', 'eta_V_PLASMA']
     """
 
     def __init__(self, random_effects=None, *, correlation=None, covariance=None, demographics=None,
