@@ -149,3 +149,34 @@ def test_huge_exposure_link_pool_is_refused_before_running(capsys, eight_gib):
     line = refusal(capsys, ["--doses", "10,20", "--schedule", "once", "--subjects", "20000000", "--trials", "20",
                             "--dlt", "link"])
     assert "--subjects" in line and "20000000" in line
+
+
+class _Simulated(Exception):
+    """Raised by the stand-in for the exposure-pool simulation."""
+
+
+@pytest.fixture
+def no_pools(monkeypatch):
+    """Any exposure-pool simulation raises ``_Simulated``: a refusal seen instead came before it."""
+    import pkcsf.clinical.scenario as SC
+
+    def run(*args, **kwargs):
+        raise _Simulated("an exposure pool was simulated")
+
+    monkeypatch.setattr(SC, "run", run)
+
+
+def test_huge_trials_is_refused_before_any_pool_is_simulated(capsys, eight_gib, no_pools):
+    """``--trials HUGE`` was refused by the trial runner, after minutes of exposure pools (issue 9)."""
+    from pkcsf.clinical.escalation import simulate_escalation
+
+    kw = dict(subjects=3, schedule="once", progress=False)
+    with pytest.raises(_Simulated):                # the stand-in is the one simulate_escalation calls
+        simulate_escalation("pemetrexed", [10, 20], trials=20, **kw)
+    for design in ("3+3", "boin12"):                # boin12 also keeps responder counts
+        with pytest.raises(PkcsfError) as e:
+            simulate_escalation("pemetrexed", [10, 20], trials=10**12, design=design, **kw)
+        assert e.value.field == "trials" and e.value.value == 10**12, str(e.value)
+        assert "memory" in str(e.value) and "n_trials" not in str(e.value)
+    line = refusal(capsys, ["--doses", "10,20", "--schedule", "once", "--subjects", "3", "--trials", "1000000000000"])
+    assert line.startswith("pkcsf: error: --trials: got 1000000000000") and "memory" in line, line

@@ -24,13 +24,18 @@ Conventions (the same as :mod:`pkcsf.analysis.metrics` with
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import prange
+from numpy.typing import ArrayLike
 
 from pkcsf.core.jit import compile_notice, njit
 from pkcsf.solvers import kernels as _kern
 from pkcsf.solvers.exact import exact_workspace, refine_peaks, solve_exact_ws
+
+if TYPE_CHECKING:
+    from pkcsf.engine.simulate import Problem
 
 __all__ = ["whole_window", "min_interval_run", "percentiles", "solve_and_read_out"]
 
@@ -125,18 +130,23 @@ def _whole_window(times, conc, thr, cmax, tmax, auc, above, longest):
         _window(times, conc[i], 0, thr, cmax[i], tmax[i], auc[i], above[i], longest[i], True)
 
 
-def whole_window(times, conc, thresholds=None):
+def whole_window(times: ArrayLike, conc: ArrayLike, thresholds: ArrayLike | None = None) -> dict[str, np.ndarray]:
     """Cmax, Tmax, AUC, time above and longest run above, per subject and group.
 
     Parameters
     ----------
-    times : ndarray (T,), h, non-decreasing (a repeated time is a jump)
-    conc : ndarray (N, T, G)
-    thresholds : ndarray (G, K) or (K,), same unit as ``conc``
+    times : array_like, shape (T,)
+        Output times (h), non-decreasing (a repeated time is a jump).
+    conc : array_like, shape (N, T, G)
+        Concentrations of N subjects in G groups.
+    thresholds : array_like, shape (G, K) or (K,), optional
+        Thresholds in the unit of ``conc`` (one row per group, or the same K for every group).
 
     Returns
     -------
-    dict of ndarrays: cmax, tmax, auc (N, G); time_above, longest_above (N, G, K)
+    dict of str to ndarray
+        ``cmax`` (unit of ``conc``), ``tmax`` (h), ``auc`` (unit x h), shape (N, G); ``time_above`` and
+        ``longest_above`` (h), shape (N, G, K).
     """
     conc = np.ascontiguousarray(conc, dtype=np.float64)
     N, T, G = conc.shape
@@ -180,7 +190,8 @@ def _min_interval_run(times, conc, thr, starts, ends, out):
         out[i] = worst
 
 
-def min_interval_run(times, conc, threshold, starts, ends):
+def min_interval_run(times: ArrayLike, conc: np.ndarray, threshold: float, starts: ArrayLike,
+                     ends: ArrayLike) -> np.ndarray:
     """Shortest, over dosing intervals, of the longest run at/above ``threshold``.
 
     ``starts``/``ends`` are grid indices of each interval's first and last
@@ -210,7 +221,7 @@ def min_interval_run(times, conc, threshold, starts, ends):
     return out
 
 
-def percentiles(a, q, axis=0):
+def percentiles(a: ArrayLike, q: float | ArrayLike, axis: int | None = 0) -> np.ndarray:
     """``np.nanpercentile(a, q, axis)``, through the much faster ``np.percentile`` when ``a`` has no NaN
     (the usual case: a failed subject's profile is NaN). Same values either way.
 
@@ -411,7 +422,8 @@ def _fused_rodas(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
                             tm_tail)
 
 
-def solve_and_read_out(prob, W, factor, thresholds, last_start: int, trough_at: int, keep: int):
+def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float, thresholds: ArrayLike, last_start: int,
+                       trough_at: int, keep: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Solve an engine problem (:class:`pkcsf.engine.simulate.Problem`, solver ``exact`` or ``rodas5p``)
     and return the whole-window read-outs of its compartment groups without building the
     (subjects, times, groups) array.
@@ -422,9 +434,7 @@ def solve_and_read_out(prob, W, factor, thresholds, last_start: int, trough_at: 
     index where the last-interval read-outs start; ``trough_at``: index of the last trough (-1: none);
     ``keep``: the first ``keep`` subjects' group concentrations are returned (for bands).
 
-    Returns (dict of cmax, tmax, auc, cmax_last, auc_last, trough_last (N, G), time_above,
-    longest_above (N, G, K), cmax_exact (N,) bool; status (N,); band (keep, T, G)). A failed
-    subject's read-outs are NaN. The same numbers as :func:`whole_window` on the group
+    A failed subject's read-outs are NaN. The same numbers as :func:`whole_window` on the group
     concentrations, except Cmax and Tmax (``cmax``/``tmax``, ``cmax_last``) with the exact solver:
     for subjects dosed by boluses they are the maximum of the exact solution *between* output times
     too (:func:`pkcsf.solvers.exact.refine_peaks`), not only at them, so a coarse output grid no longer
@@ -446,8 +456,13 @@ def solve_and_read_out(prob, W, factor, thresholds, last_start: int, trough_at: 
 
     Returns
     -------
-    dict
-        Read-out arrays per subject and group, the statuses, and the kept profiles.
+    readouts : dict of str to ndarray
+        ``cmax``, ``tmax`` (h), ``auc``, ``cmax_last``, ``auc_last``, ``trough_last``, shape (N, G);
+        ``time_above``, ``longest_above`` (h), shape (N, G, K); ``cmax_exact``, bool, shape (N,).
+    status : ndarray of int64, shape (N,)
+        Each subject's status code.
+    band : ndarray, shape (keep, T, G)
+        Group concentrations of the first ``keep`` subjects.
     """
     cm = prob.compiled
     P = np.ascontiguousarray(prob.P)

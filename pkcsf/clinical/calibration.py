@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,30 @@ __all__ = ["CALIBRATIONS", "calibrate", "evaluate", "main"]
 
 @dataclass(frozen=True)
 class Free:
+    """A parameter a calibration fits.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name in its file.
+    file : str
+        ``parameters/<file>.toml`` that holds it (e.g. ``"physiology/adult"``).
+    unit : str
+        Unit written in the file.
+    factor : float
+        File unit -> base unit (L/h, mg, mg/L, 1/h), e.g. 0.06 for mL/min.
+    lo, hi : float
+        Bounds of the fit (file unit).
+    drugs : tuple of str
+        Rows of these drugs get it (empty: all rows, a physiology value).
+    also : tuple of str
+        Other files that copy the value (documented analogues).
+    as_name : str
+        Name in the model if different (``CL_EFFLUX_CSF_RHESUS`` -> ``CL_EFFLUX_CSF``).
+    tie : tuple of str
+        Other parameters of the same file set equal to this one (written there too).
+    """
+
     name: str          # model parameter
     file: str          # parameters/<file>.toml that holds it
     unit: str          # unit written in the file
@@ -53,6 +78,32 @@ class Free:
 
 @dataclass(frozen=True)
 class Calibration:
+    """One calibration record: free parameters, data and options.
+
+    Parameters
+    ----------
+    name : str
+        Record name (``parameters/calibration/<name>.toml``).
+    description : str
+        What is fitted to what, and why.
+    free : tuple of Free
+        The fitted parameters.
+    rows : tuple of str
+        Observation ids (rows of ``parameters/validation/observations.csv`` and ``files``).
+    variant : str
+        CNS model variant (``"linear"`` or ``"saturable"``).
+    model : str
+        CNS model version (:data:`pkcsf.clinical.cns.CNS_MODELS`).
+    files : tuple of str
+        Further observation files in ``parameters/validation/`` (besides ``observations.csv``).
+    fixed : tuple
+        ``(model parameter, base-unit value, drugs)`` held at a value other than the files' one.
+    write_values : bool
+        False: a comparison fit that writes its record only, never the parameter files.
+    start : tuple
+        ``(parameter, file-unit value)``: starting values other than the files' (to reach a second minimum).
+    """
+
     name: str
     description: str
     free: tuple
@@ -255,20 +306,21 @@ def _predict_all(cal: Calibration, values_file_unit: np.ndarray, rows):
     return np.array(out)
 
 
-def evaluate(name: str, values=None) -> dict:
-    """Fold errors of the calibration data at ``values`` (file units; default: the current files).
+def evaluate(name: str, values: Sequence[float] | None = None) -> dict:
+    """Fold errors of the calibration data at ``values``.
 
     Parameters
     ----------
     name : str
-        Calibration record name.
-    values : dict, optional
-        Parameter values (file units); default: the current files.
+        Calibration record name (a key of :data:`CALIBRATIONS`).
+    values : sequence of float, optional
+        One value per free parameter of the record, in its order (file units); default: the current files.
 
     Returns
     -------
     dict
-        Fold error of each datum.
+        ``ids``, ``observed``, ``predicted``, ``fold_error`` (predicted / observed) per datum, and ``cost``
+        (sum of squared log fold errors).
     """
     cal = CALIBRATIONS[name]
     rows = _rows(cal)
@@ -429,8 +481,14 @@ def _write_record(cal: Calibration, res: dict):
     out.write_text("\n".join(lines))
 
 
-def main(argv=None):
-    """Command line: ``python -m pkcsf.clinical.calibration NAME|all [--check]``."""
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: ``python -m pkcsf.clinical.calibration NAME|all [--check]``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments (default ``sys.argv[1:]``).
+    """
     ap = argparse.ArgumentParser(prog="python -m pkcsf.clinical.calibration", description=__doc__.splitlines()[0])
     ap.add_argument("name", choices=list(CALIBRATIONS) + ["all"])
     ap.add_argument("--check", action="store_true", help="report the fit quality of the current values; write nothing")

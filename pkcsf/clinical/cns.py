@@ -24,6 +24,7 @@ Model variants (chosen by the drug's form and ``variant``):
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -38,6 +39,11 @@ from pkcsf.engine.model import Model, load_model
 
 if TYPE_CHECKING:
     import pandas as pd
+    from numpy.typing import ArrayLike
+
+    from pkcsf.engine.dosing import Dose, Regimen
+    from pkcsf.engine.results import SimulationResult
+    from pkcsf.engine.simulate import Problem
 
 __all__ = ["group_concentrations", "Drug", "Setup", "drug", "physiology", "setup", "available_drugs", "OUTPUT_GROUPS", "ROUTES",
            "CNS_MODELS", "DEFAULT_CNS_MODEL", "EXTRA_GROUPS"]
@@ -135,7 +141,7 @@ class Drug:
         """The references of the drug's values (for citation)."""
         return self.parameters.cite()
 
-    def with_values(self, **changes) -> "Drug":
+    def with_values(self, **changes: float | str) -> Drug:
         """A copy of this drug with some values changed, each a quantity with its unit or a base-unit number.
 
         Example::
@@ -143,11 +149,24 @@ class Drug:
             d = pk.drug("trastuzumab").with_values(CL="0.20 L/d", PS_BCSFB="0.001 mL/min")
             pk.simulate(d, {"lumbar": "150 mg lumbar weekly x 4"}, subjects=200, days=28)
 
-        Any unit of the value's kind is accepted (``"0.20 L/d"``, ``"0.0083 L/h"``, ``"0.14 mL/min"``); a
-        wrong kind (``CL="3 L"``) or an unknown name raises :class:`ParameterError` naming the value and the
-        allowed units or names. Values the model defaults when a file omits them (``KEL_CSF``,
-        ``CL_EFFLUX_BBB``, ``KA``, ``F_ORAL``) may be set too. Changed values have ``source = "user"`` and
-        are listed by ``res.assumptions()``.
+        Values the model defaults when a file omits them (``KEL_CSF``, ``CL_EFFLUX_BBB``, ``KA``, ``F_ORAL``)
+        may be set too. Changed values have ``source = "user"`` and are listed by ``res.assumptions()``.
+
+        Parameters
+        ----------
+        **changes
+            Value name -> a quantity with any unit of the value's kind (``"0.20 L/d"``, ``"0.0083 L/h"``,
+            ``"0.14 mL/min"``) or a number in the base unit.
+
+        Returns
+        -------
+        Drug
+
+        Raises
+        ------
+        ParameterError
+            A wrong kind of unit (``CL="3 L"``) or an unknown name, naming the value and the allowed units or
+            names.
         """
         ps = self.parameters
         extra = {k: Value(k, _DRUG_DEFAULTS[k][0], _DEFAULT_UNITS[k], _DRUG_DEFAULTS[k][0], "assumption",
@@ -334,10 +353,9 @@ def pathologies() -> "pd.DataFrame":
     return pd.DataFrame(rows)
 
 
-def physiology(name: str = "adult", age: float | None = None, pathologies=None) -> dict:
+def physiology(name: str = "adult", age: float | None = None, pathologies: dict | None = None) -> dict:
     """Typical physiology values (base units): adult set, optional age scaling and pathologies.
 
-    Returns ``{"values": {name: value}, "sets": [ParameterSet, ...], "age_fraction": f}``.
     ``age`` (years) scales CSF, brain-ECF, brain, cord and root volumes and the CSF-facing surfaces (so that
     the tissue depth stays the same), CSF production, ECF flow and the mixing clearances by the CSF-volume
     fraction of ``parameters/physiology/pediatric.toml``. A physiology file may name its species in ``[options] species`` (``rhesus``): drug
@@ -351,6 +369,11 @@ def physiology(name: str = "adult", age: float | None = None, pathologies=None) 
         Age (years) for the scaling.
     pathologies : dict, optional
         Named scenarios and/or values.
+
+    Returns
+    -------
+    dict
+        ``{"values": {name: value in base units}, "sets": [ParameterSet, ...], "age_fraction": f}``.
 
     Examples
     --------
@@ -415,7 +438,10 @@ class Setup:
 
     Attributes
     ----------
+    drug : Drug
+        The drug.
     model : Model
+        The CNS model compiled for it.
     parameters : dict
         Typical value of every model parameter, base units (mg, h, L, L/h, 1/h, mg/L).
     sites : dict
@@ -429,6 +455,14 @@ class Setup:
     outputs : dict
         group -> compartment names (plasma, ventricular, cisternal, cranial_sas, spinal, lumbar, brain_ecf,
         and the ``*_liposomal`` / ``metabolite`` groups where present): read out by default.
+    variant : str
+        CSF efflux description (``"linear"`` or ``"saturable"``).
+    cns_model : str
+        CNS model version (:data:`CNS_MODELS`).
+    sets : tuple of ParameterSet
+        The parameter files behind the values (physiology, pathologies, drug).
+    notes : tuple of str
+        Substitutions made (e.g. ``<NAME>_V3`` values of the v3 model).
     extra_outputs : dict
         Further named read-outs available on request but not read out by default (:data:`EXTRA_GROUPS`:
         ``brain``, whole-brain drug).
@@ -452,9 +486,23 @@ class Setup:
         return (f"Setup(drug={self.drug.name!r}, model={self.model.name!r}, variant={self.variant!r}, "
                 f"routes={list(self.sites)}, {len(self.parameters)} parameters)")
 
-    def with_parameters(self, **changes) -> "Setup":
-        """A copy with some model parameters changed: numbers in base units (L/h, L, 1/h ...) or quantities
-        with any unit of the parameter's kind (``CL="0.20 L/d"``, ``Q_CSF="0.35 mL/min"``).
+    def with_parameters(self, **changes: float | str) -> Setup:
+        """A copy with some model parameters changed.
+
+        Parameters
+        ----------
+        **changes
+            Model parameter -> a number in base units (L/h, L, 1/h ...) or a quantity with any unit of the
+            parameter's kind (``CL="0.20 L/d"``, ``Q_CSF="0.35 mL/min"``).
+
+        Returns
+        -------
+        Setup
+
+        Raises
+        ------
+        ParameterError
+            An unknown parameter, or a value that is neither a number nor a quantity of the right kind.
         """
         unknown = set(changes) - set(self.parameters)
         if unknown:
@@ -477,14 +525,24 @@ class Setup:
         return replace(self, parameters=p)
 
     def assumptions(self) -> list[Value]:
-        """Values of this setup that are assumptions (with their reasoning in ``note``)."""
+        """Values of this setup that are assumptions (with their reasoning in ``note``).
+
+        Returns
+        -------
+        list of Value
+        """
         out = []
         for s in self.sets:
             out += s.assumptions()
         return out
 
     def cite(self) -> list[str]:
-        """Every reference behind the set-up's values (drug, physiology, pathologies), without repeats."""
+        """Every reference behind the set-up's values (drug, physiology, pathologies), without repeats.
+
+        Returns
+        -------
+        list of str
+        """
         refs = []
         for s in self.sets:
             for r in s.cite():
@@ -492,7 +550,7 @@ class Setup:
                     refs.append(r)
         return refs
 
-    def group_weights(self, readouts) -> tuple[list, np.ndarray]:
+    def group_weights(self, readouts: Sequence[str]) -> tuple[list, np.ndarray]:
         """The states to save and the 0/1 matrix summing them into read-outs.
 
         Parameters
@@ -517,7 +575,7 @@ class Setup:
                 W[states.index(c), j] = 1.0
         return states, W
 
-    def simulate(self, regimen, times, **kwargs):
+    def simulate(self, regimen: Dose | Regimen, times: ArrayLike, **kwargs: object) -> SimulationResult:
         """Shortcut for :func:`pkcsf.engine.simulate` with this setup's model and typical parameters.
 
         Parameters
@@ -546,6 +604,7 @@ def setup(drug_or_name: str | Drug, physiology: str = "adult", variant: str = "l
     Parameters
     ----------
     drug_or_name : str or Drug
+        A drug name (:func:`available_drugs`) or a :class:`Drug`, e.g. one changed with :meth:`Drug.with_values`.
     physiology : str
         Physiology set (``"adult"``).
     variant : {"linear", "saturable"}
@@ -561,6 +620,21 @@ def setup(drug_or_name: str | Drug, physiology: str = "adult", variant: str = "l
         segments (compartments ``spinal_c1c4`` ... ``spinal_lumbar``, each readable by name; group ``spinal`` is
         C1-L2, ``lumbar`` the L3-S2 sac) and uses the values of ``parameters/physiology/spinal_canal.toml``;
         a value named ``<NAME>_V3`` (in that file or the drug file) replaces ``<NAME>`` for v3 only.
+
+    Returns
+    -------
+    Setup
+
+    Raises
+    ------
+    ParameterError
+        An unknown drug, physiology, variant or model version, or ``metabolite`` for a drug without one.
+
+    Examples
+    --------
+    >>> st = setup("methotrexate")
+    >>> st.mw, sorted(st.sites)
+    (454.44, ['intracisternal', 'intraventricular', 'iv', 'lumbar', 'ommaya'])
     """
     d = drug(drug_or_name)
     phys = _physiology(physiology, age=age, pathologies=pathologies)
@@ -661,7 +735,7 @@ def setup(drug_or_name: str | Drug, physiology: str = "adult", variant: str = "l
                  {g: cs for g, cs in extra.items() if cs})
 
 
-def group_concentrations(prob, out, W, factor: float, n_states: int | None = None) -> np.ndarray:
+def group_concentrations(prob: Problem, out: np.ndarray, W: np.ndarray, factor: float, n_states: int | None = None) -> np.ndarray:
     """Volume-weighted read-out concentrations (n, T, R) from solved amounts: total amount over total volume.
 
     Parameters

@@ -65,7 +65,18 @@ class CovariateEffect:
         check_choice(f"covariate effect on {self.parameter}.covariate", self.covariate, list(COVARIATES), ParameterError)
 
     def factor(self, cov: np.ndarray) -> np.ndarray:
-        """The multiplicative factor on the parameter for covariate values ``cov`` (array)."""
+        """The multiplicative factor on the parameter for covariate values.
+
+        Parameters
+        ----------
+        cov : ndarray
+            Covariate values, in the covariate's unit (e.g. kg for WT).
+
+        Returns
+        -------
+        ndarray
+            Factor on the parameter, same shape as ``cov`` (1 at the reference value).
+        """
         cov = np.asarray(cov, dtype=float)
         if self.model == "power":
             return (cov / self.reference) ** self.exponent

@@ -128,8 +128,29 @@ class CovariateDistribution:
     lms: tuple = ()             # lms: (male rows, female rows), rows ((x, L, M, S), ...)
     z_max: float = LMS_Z_MAX    # lms: |z| is clipped to this
 
-    def value(self, z, sex, given=None) -> np.ndarray:
-        """The covariate for standard normal deviates ``z`` (sex 0/1; ``given``: the given_by values)."""
+    def value(self, z: ArrayLike, sex: ArrayLike, given: ArrayLike | None = None) -> np.ndarray:
+        """The covariate for standard normal deviates.
+
+        Parameters
+        ----------
+        z : array_like
+            Standard normal deviates, one per subject.
+        sex : array_like
+            0 (male) or 1 (female) per subject.
+        given : array_like, optional
+            Values of the covariate this one is given by (``given_by``, e.g. AGE in years for weight-for-age);
+            required for an LMS covariate.
+
+        Returns
+        -------
+        ndarray
+            Covariate values in the covariate's unit, clipped to [lower, upper].
+
+        Raises
+        ------
+        ParameterError
+            An LMS covariate without ``given``, or ``given`` outside the LMS table.
+        """
         z = np.asarray(z, float)
         female = np.asarray(sex) == 1
         if self.scale in ("normal", "lognormal"):
@@ -229,10 +250,25 @@ class Demographics:
     description: str = ""
 
     def sample(self, n: int, seed: int, start: int = 0, fixed: dict | None = None) -> pd.DataFrame:
-        """Covariates of subjects ``start`` to ``start + n - 1`` of the stream ``seed`` (sex, then the table's columns).
+        """Covariates of subjects ``start`` to ``start + n - 1`` of the stream ``seed``.
 
-        ``fixed``: covariates every subject has (``{"AGE": 5.0}``: a scenario's fixed age); covariates given by
-        them (weight- and height-for-age) are drawn at that value.
+        Parameters
+        ----------
+        n : int
+            Number of subjects.
+        seed : int
+            Seed of the stream; subject ``i`` depends only on ``(seed, i)``.
+        start : int
+            Index of the first subject (default 0).
+        fixed : dict, optional
+            Covariates every subject has (``{"AGE": 5.0}``: a scenario's fixed age); covariates given by them
+            (weight- and height-for-age) are drawn at that value.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per subject: SEX (0/1), the table's covariates, other ``fixed`` ones, then the derived
+            ones (:func:`derive_covariates`).
         """
         fixed = dict(fixed or {})
         k = len(self.covariates)
@@ -258,7 +294,19 @@ class Demographics:
 
 
 def derive_covariates(df: pd.DataFrame) -> pd.DataFrame:
-    """Add BSA and CRCL where their inputs are present and they are not given."""
+    """Add BSA and CRCL where their inputs are present and they are not given.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Covariates per subject: HT (cm) and WT (kg) give BSA (m², Mosteller); AGE (years), WT, SCR (mg/dL)
+        and SEX give CRCL (mL/min, Cockcroft-Gault).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with the columns added.
+    """
     df = df.copy()
     if "BSA" not in df and "HT" in df and "WT" in df:
         df["BSA"] = bsa_mosteller(df["HT"], df["WT"])

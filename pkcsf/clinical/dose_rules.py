@@ -74,14 +74,17 @@ def bsa(height_cm: ArrayLike, weight_kg: ArrayLike, method: str = "mosteller") -
       to estimate the approximate surface area if height and weight be known. Arch Intern Med
       1916;17:863-71.
 
-    Returns a float for scalar inputs, else an ndarray (broadcast).
-
     Parameters
     ----------
     height_cm, weight_kg : float or array_like
         Height (cm) and weight (kg).
     method : {"mosteller", "dubois"}, optional
         Formula.
+
+    Returns
+    -------
+    float or ndarray
+        BSA (m²): a float for scalar inputs, else an array (broadcast).
 
     Examples
     --------

@@ -84,7 +84,7 @@ def _num(x: float) -> str:
     return r
 
 
-def drug_template(name: str, like=None) -> str:
+def drug_template(name: str, like: str | cns.Drug | None = None) -> str:
     """The commented template of a drug file for ``name``, as TOML text.
 
     Parameters
@@ -95,6 +95,16 @@ def drug_template(name: str, like=None) -> str:
         A drug whose values, units, routes and form start the template (each value still needs its own
         source: the template says where the number came from and leaves ``source = "TODO"``). Without
         ``like`` the values are ``nan`` and must all be filled in.
+
+    Returns
+    -------
+    str
+        The TOML text.
+
+    Raises
+    ------
+    ParameterError
+        A name that is not letters, digits and ``_`` starting with a letter.
     """
     if not isinstance(name, str) or not name.replace("_", "").isalnum() or not name[0].isalpha():
         raise ParameterError("new drug name", name, "letters, digits and '_', starting with a letter (it is the file name)")
@@ -183,7 +193,7 @@ def _origin(base, v) -> str:
     return f"template: {base.name}'s value; its source: {v.source}" + (f", {v.where}" if v.where else "")
 
 
-def write_drug_template(name: str, like=None, out=".", *, overwrite: bool = False) -> Path:
+def write_drug_template(name: str, like: str | cns.Drug | None = None, out: str | Path = ".", *, overwrite: bool = False) -> Path:
     """Write :func:`drug_template` to ``<out>/parameters/drugs/<name>.toml`` and return the path.
 
     Parameters

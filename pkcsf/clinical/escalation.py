@@ -190,6 +190,13 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
     Returns
     -------
     EscalationResult
+
+    Examples
+    --------
+    >>> res = simulate_escalation("pemetrexed", [5, 10, 20], schedule="once", subjects=20, trials=200, seed=1,
+    ...                           progress=False)
+    >>> res.summary()["dose"].tolist()          # the last row: no dose selected
+    [5.0, 10.0, 20.0, nan]
     """
     from pkcsf.clinical.regimens import normalize_route
     from pkcsf.clinical.scenario import Arm, Scenario, concentration_factor_checked, run
@@ -216,6 +223,10 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
             raise EscalationError(name, v, "must be a whole number >= 1")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise EscalationError("seed", seed, "must be a whole number >= 0")
+    try:            # a trial count whose results cannot fit is refused before minutes of exposure pools
+        T._check_trials_memory(int(trials), dose_arr.size, efficacy=uses_eff)
+    except PkcsfError as e:
+        raise _as_keyword(e, {"trials": trials}) from None
     concentration_factor_checked(unit)
     setup = cns.setup(d, physiology=physiology, variant=variant)
     groups = [g for g, cs in setup.outputs.items() if cs]
@@ -438,7 +449,8 @@ def simulate_escalation(drug: str | cns.Drug, doses: Sequence[float | str], *, r
                             provenance, refs, tuple(notes), pd_info)
 
 
-def compare_schedules(drug, doses, schedules: dict, **kwargs) -> ScheduleComparison:
+def compare_schedules(drug: str | cns.Drug, doses: Sequence[float | str], schedules: dict,
+                      **kwargs: object) -> ScheduleComparison:
     """Run :func:`simulate_escalation` once per schedule with the same doses, design, patients and seed.
 
     Parameters

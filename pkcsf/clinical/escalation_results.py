@@ -23,6 +23,8 @@ class EscalationResult:
 
     Attributes
     ----------
+    drug, route : str
+        The drug and its route.
     trials : TrialResults
         The design's operating characteristics (per-trial arrays included).
     doses : ndarray (K,), mg
@@ -40,8 +42,14 @@ class EscalationResult:
     exposure : ExposureSpec
     exposure_unit : str
     efficacy : EfficacyTarget or None
+    efficacy_threshold : float or None
+        The efficacy target's value in the unit of the efficacy metric.
     provenance : dict
         Drug, route, regimen per dose, design, link and its source, seeds, pool size, timings, version.
+    references : list of str
+        The references behind the run (:meth:`cite`).
+    notes : tuple of str
+        What the reader should know (assumed link, missing variability, PD caveats, reality-check misses).
     """
 
     drug: str
@@ -69,17 +77,19 @@ class EscalationResult:
         return (self.efficacy_values >= self.efficacy_threshold - 1e-12).mean(axis=1)
 
     def summary(self) -> pd.DataFrame:
-        """One row per dose level and a last row ``dose = NaN`` for "no dose selected".
+        """The operating characteristics per dose level.
 
-        Columns: ``level``, ``dose`` (mg), ``p_select``, ``mean_n`` (expected patients treated), ``mean_dlt``
-        (expected DLTs), each followed by its Monte Carlo standard error (``*_se``), ``observed_dlt_rate``
-        (E[DLT]/E[n]), ``true_p_dlt`` (mean DLT probability over the dose's pool) and ``true_p_dlt_se`` (its
-        sampling error over the pool's ``subjects``), with simulated responses ``true_p_eff``, ``mean_eff``,
-        ``mean_eff_se``, ``exposure_p5``, ``exposure_p50``, ``exposure_p95`` (percentiles of the pool, in
-        ``attrs["exposure_unit"]``) and, with an efficacy target, ``efficacy_attainment`` (fraction of the pool
-        meeting it) and ``efficacy_attainment_se``.
-        ``attrs``: design, n_trials, mean_trial_size, p_none, exposure,
-        exposure_unit, link, efficacy, notes.
+        Returns
+        -------
+        pandas.DataFrame
+            One row per dose level and a last row ``dose = NaN`` for "no dose selected". Columns: ``level``, ``dose`` (mg), ``p_select``, ``mean_n`` (expected patients treated), ``mean_dlt``
+            (expected DLTs), each followed by its Monte Carlo standard error (``*_se``), ``observed_dlt_rate``
+            (E[DLT]/E[n]), ``true_p_dlt`` (mean DLT probability over the dose's pool) and ``true_p_dlt_se`` (its
+            sampling error over the pool's ``subjects``), with simulated responses ``true_p_eff``, ``mean_eff``,
+            ``mean_eff_se``, ``exposure_p5``, ``exposure_p50``, ``exposure_p95`` (percentiles of the pool, in
+            ``attrs["exposure_unit"]``) and, with an efficacy target, ``efficacy_attainment`` (fraction of the
+            pool meeting it) and ``efficacy_attainment_se``. ``attrs``: design, n_trials, mean_trial_size,
+            p_none, exposure, exposure_unit, link, efficacy, notes.
         """
         tr = self.trials
         # the trial read-outs as the trials module reports them; the exposure columns here describe
@@ -118,7 +128,15 @@ class EscalationResult:
         return df
 
     def exposure_frame(self) -> pd.DataFrame:
-        """The pools, tidy: one row per dose and virtual patient (``dose, id, exposure, p_dlt`` [, ``efficacy``, ``efficacy_met``])."""
+        """The exposure pools, tidy.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per dose and virtual patient: ``dose`` (mg), ``id``, ``exposure``, ``p_dlt``; with the PD
+            DLT model also ``anc_nadir`` (1e9/L) and ``neutropenia_grade``, with an efficacy target ``efficacy`` and
+            ``efficacy_met``.
+        """
         K, m = self.exposures.shape
         df = pd.DataFrame({"dose": np.repeat(self.doses, m), "id": np.tile(np.arange(m), K),
                            "exposure": self.exposures.ravel(), "p_dlt": self.p_dlt.ravel()})
@@ -132,7 +150,12 @@ class EscalationResult:
         return df
 
     def cite(self) -> list[str]:
-        """References behind the run: drug and physiology parameters, the MTD anchor, the design."""
+        """References behind the run: drug and physiology parameters, the MTD anchor, the design.
+
+        Returns
+        -------
+        list of str
+        """
         return list(self.references)
 
     def __repr__(self) -> str:
@@ -166,12 +189,17 @@ class ScheduleComparison:
     results: dict
 
     def table(self) -> pd.DataFrame:
-        """One row per schedule and dose level: ``schedule``, ``level``, ``dose``, ``p_select``,
-        ``p_select_se``, ``mean_n``, ``mean_n_se``, ``mean_dlt``, ``mean_dlt_se``, ``true_p_dlt``,
-        ``true_p_dlt_se`` and, when present, ``true_p_eff``, ``mean_eff``, ``mean_eff_se``,
-        ``efficacy_attainment`` (``_se``), ``p_dlt_grade_course``, ``exposure_p50``. The ``*_se`` of trial
-        read-outs are Monte Carlo errors of the trial simulation given the pool; those of ``true_p_dlt`` and
-        ``efficacy_attainment`` are the sampling errors of the pool of virtual patients.
+        """The operating characteristics per schedule and dose level.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per schedule and dose level: ``schedule``, ``level``, ``dose``, ``p_select``,
+            ``p_select_se``, ``mean_n``, ``mean_n_se``, ``mean_dlt``, ``mean_dlt_se``, ``true_p_dlt``,
+            ``true_p_dlt_se`` and, when present, ``true_p_eff``, ``mean_eff``, ``mean_eff_se``,
+            ``efficacy_attainment`` (``_se``), ``p_dlt_grade_course``, ``exposure_p50``. The ``*_se`` of trial
+            read-outs are Monte Carlo errors of the trial simulation given the pool; those of ``true_p_dlt``
+            and ``efficacy_attainment`` are the sampling errors of the pool of virtual patients.
         """
         rows = []
         keep = ["level", "dose", "p_select", "p_select_se", "mean_n", "mean_n_se", "mean_dlt", "mean_dlt_se",
@@ -187,8 +215,13 @@ class ScheduleComparison:
         return out
 
     def overall(self) -> pd.DataFrame:
-        """One row per schedule: ``p_none`` (no dose selected) and the trial totals, each with its Monte Carlo
-        standard error (``total_dlt``: DLTs per trial; ``total_eff``: responders per trial when simulated).
+        """The trial totals per schedule.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per schedule: ``p_none`` (no dose selected) and the trial totals, each with its Monte Carlo
+            standard error (``total_dlt``: DLTs per trial; ``total_eff``: responders per trial when simulated).
         """
         out = []
         for name, r in self.results.items():

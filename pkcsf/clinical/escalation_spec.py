@@ -10,6 +10,7 @@ import inspect
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from pkcsf.clinical import cns
 from pkcsf.core.errors import PkcsfError, ScenarioError, check_choice, check_keys
 from pkcsf.core.units import concentration_factor, parse_quantity
 from pkcsf.engine.dosing import Regimen
+
+if TYPE_CHECKING:
+    from pkcsf.clinical.population import Population
 
 __all__ = ["EscalationError", "DEFAULT_SCHEDULE", "LITERATURE_MTD", "ExposureSpec", "parse_exposure",
            "EfficacyTarget", "population_with_iiv"]
@@ -74,7 +78,18 @@ class ExposureSpec:
         return f"{self.group}:{m}"
 
     def unit(self, conc_unit: str) -> str:
-        """Unit of the read-out for concentrations in ``conc_unit`` (``conc_unit``, ``conc_unit*h`` or h)."""
+        """Unit of the read-out for concentrations in ``conc_unit``.
+
+        Parameters
+        ----------
+        conc_unit : str
+            Concentration unit, e.g. ``"umol/L"``.
+
+        Returns
+        -------
+        str
+            ``conc_unit`` (Cmax, trough), ``conc_unit*h`` (AUC) or ``"h"`` (time above a threshold).
+        """
         if self.metric == "auc":
             return f"{conc_unit}*h"
         if self.metric in _THRESHOLD_METRICS:
@@ -85,7 +100,7 @@ class ExposureSpec:
 _EXPOSURE_RE = re.compile(r"^\s*(?P<group>[A-Za-z_]+)\s*:\s*(?P<metric>[A-Za-z_]+)\s*(?:\[(?P<thr>[^\]]*)\])?\s*$")
 
 
-def parse_exposure(text, field: str = "exposure") -> ExposureSpec:
+def parse_exposure(text: str | ExposureSpec, field: str = "exposure") -> ExposureSpec:
     """Read ``"plasma:auc"``, ``"lumbar:cmax"``, ``"ventricular:time_above[1 umol/L]"``.
 
     Parameters
@@ -160,7 +175,7 @@ class EfficacyTarget:
         return f"{self.exposure.label} >= {v}"
 
     @classmethod
-    def parse(cls, spec, field: str = "efficacy") -> "EfficacyTarget":
+    def parse(cls, spec: str | dict | EfficacyTarget, field: str = "efficacy") -> EfficacyTarget:
         """Read a target from text (``"lumbar:time_above[0.1 umol/L] >= 48 h"``) or a mapping ``{exposure, at_least}``.
 
         Parameters
@@ -199,7 +214,27 @@ class EfficacyTarget:
         return cls(parse_exposure(lhs, f"{field} exposure"), rhs)
 
     def value(self, unit: str, mw: float, field: str = "efficacy") -> float:
-        """``at_least`` in the read-out unit (concentration ``unit``, ``unit`` x h, or h)."""
+        """``at_least`` in the read-out unit.
+
+        Parameters
+        ----------
+        unit : str
+            Concentration unit of the read-outs, e.g. ``"umol/L"``.
+        mw : float
+            Molecular weight (g/mol), to convert between mass and molar units.
+        field : str, optional
+            Named in errors.
+
+        Returns
+        -------
+        float
+            The target in ``unit`` (Cmax, trough), ``unit`` x h (AUC) or h (time above a threshold).
+
+        Raises
+        ------
+        EscalationError
+            A value of the wrong kind for the metric, or not finite and >= 0.
+        """
         kind = {"auc": "an AUC such as '20 umol/L*h' or '10 mg*h/L'", "time_above": "a time such as '48 h'",
                 "longest_above": "a time such as '48 h'"}.get(self.exposure.metric,
                                                                 "a concentration such as '1 umol/L'")
@@ -239,7 +274,8 @@ class EfficacyTarget:
         return x
 
 
-def population_with_iiv(setup: cns.Setup, iiv: dict | None, field: str = "iiv", *, base=None):
+def population_with_iiv(setup: cns.Setup, iiv: dict | None, field: str = "iiv", *,
+                        base: Population | None = None) -> Population:
     """A population whose log-normal CVs are those of ``base`` with ``iiv`` added or overriding.
 
     ``iiv`` maps model parameters to coefficients of variation (fractions,

@@ -6,15 +6,34 @@ Parquet tables are written by ``pkcsf run --format parquet`` (pyarrow).
 """
 from __future__ import annotations
 
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from pkcsf.core.errors import OutputError
 
+if TYPE_CHECKING:
+    import xarray
+
+# the arm and scenario results are typed Any: pkcsf.clinical.scenario_results imports this module (no cycle)
+
 __all__ = ["arm_to_xarray", "scenario_to_xarray", "require_xarray"]
 
 
-def require_xarray():
-    """The xarray module, or an error saying how to install it."""
+def require_xarray() -> ModuleType:
+    """The xarray module, or an error saying how to install it.
+
+    Returns
+    -------
+    module
+        ``xarray``.
+
+    Raises
+    ------
+    OutputError
+        xarray is not installed (it is the optional extra ``pkcsf[xarray]``).
+    """
     try:
         import xarray
     except ImportError:
@@ -32,12 +51,27 @@ def _subject_ids(arm, drug, n):
     return list(range(n))
 
 
-def arm_to_xarray(arm):
-    """One arm's band profiles: dims ``subject, time, group``; one data variable per drug (concentration in
-    the result's unit) and ``<drug>_typical`` (dims ``time, group``). Attributes: ``unit``, ``time_unit``
-    (h), ``arm``. Subjects are the band subjects (the first ``band_subjects`` of the population, or the
-    patients of an event table); groups differ per drug, so each drug has its own group dimension when
-    the arm holds several drugs (``group_<drug>``).
+def arm_to_xarray(arm: Any) -> xarray.Dataset:
+    """One arm's band profiles as an xarray Dataset.
+
+    Parameters
+    ----------
+    arm : ArmResult
+        One arm of a scenario result.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``subject, time, group``; one data variable per drug (concentration in the result's unit) and
+        ``<drug>_typical`` (dims ``time, group``). Attributes: ``unit``, ``time_unit`` (h), ``arm``. Subjects
+        are the band subjects (the first ``band_subjects`` of the population, or the patients of an event
+        table); groups differ per drug, so each drug has its own group dimension when the arm holds several
+        drugs (``group_<drug>``).
+
+    Raises
+    ------
+    OutputError
+        xarray is not installed.
     """
     xr = require_xarray()
     drugs = list(arm.profiles)
@@ -63,12 +97,27 @@ def arm_to_xarray(arm):
     return ds
 
 
-def scenario_to_xarray(res):
+def scenario_to_xarray(res: Any) -> xarray.Dataset:
     """Every arm's profiles: :func:`arm_to_xarray` per arm, concatenated along a new ``arm`` dimension.
 
     Arms with different time grids, subjects or groups are aligned by an outer join (missing values NaN);
     subject *i* is the same virtual subject in every arm, and an event table's patients keep their IDs (labelled
     ``"patient <ID>"`` when the scenario also has virtual-subject arms, so that they are never aligned with them).
+
+    Parameters
+    ----------
+    res : ScenarioResult
+        A scenario result.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``arm, subject, time, group`` (see :func:`arm_to_xarray`).
+
+    Raises
+    ------
+    OutputError
+        xarray is not installed.
     """
     xr = require_xarray()
     parts = []

@@ -371,7 +371,7 @@ NAMED_REGIMENS = {
 }
 
 
-def named_regimen(name: str, **kwargs) -> Regimen:
+def named_regimen(name: str, **kwargs: object) -> Regimen:
     """A named clinical regimen by name (see :data:`NAMED_REGIMENS`; sources in :data:`REGIMEN_SOURCES`).
 
     Parameters

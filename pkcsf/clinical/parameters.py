@@ -12,10 +12,14 @@ import numbers
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pkcsf.core.errors import ParameterError, PkcsfError, check_choice, check_keys
 from pkcsf.core.provenance import SPECIAL_SOURCES, USER, Value, is_citation
 from pkcsf.core.units import _NUMBER_UNIT, BASE, UNITS, parse_quantity, to_base
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Value", "ParameterSet", "load_parameter_set", "available_parameter_sets", "unsourced_entries", "TODO"]
 
@@ -71,27 +75,62 @@ class ParameterSet:
             check_choice(f"{self.name} parameter", name, sorted(self.values), ParameterError)
         return self.values[name].value
 
-    def get(self, name: str, default=None):
-        """The value of ``name`` in base units, or ``default`` when the set has none."""
+    def get(self, name: str, default: float | None = None) -> float | None:
+        """The value of ``name`` in base units, or ``default`` when the set has none.
+
+        Parameters
+        ----------
+        name : str
+            Value name, e.g. ``"CL"``.
+        default : float, optional
+            Returned when the set has no such value.
+
+        Returns
+        -------
+        float or None
+            In pkcsf's base unit of the value's kind (L/h, L, 1/h, mg/L ...).
+        """
         return self.values[name].value if name in self.values else default
 
     def as_dict(self) -> dict[str, float]:
-        """Every value in base units, by name."""
+        """Every value in base units, by name.
+
+        Returns
+        -------
+        dict of str to float
+        """
         return {k: v.value for k, v in self.values.items()}
 
     def assumptions(self) -> list[Value]:
-        """The values whose source is ``assumption`` (each with its reasoning in ``note``)."""
+        """The values whose source is ``assumption`` (each with its reasoning in ``note``).
+
+        Returns
+        -------
+        list of Value
+        """
         return [v for v in list(self.values.values()) + list(self.thresholds.values()) if v.is_assumption]
 
-    def with_values(self, **changes) -> "ParameterSet":
+    def with_values(self, **changes: float | str | Value) -> ParameterSet:
         """A copy with some values changed: ``ps.with_values(CL="0.20 L/d", V1="3.1 L")``.
 
-        Each value is a quantity with any unit of the parameter's kind (``"0.20 L/d"``, ``"0.35 mL/min"``),
-        a number in pkcsf's base unit of that kind (L/h, L, 1/h, mg/L ...), or a :class:`Value`. Changed
-        values get ``source = "user"`` and are listed by :meth:`assumptions` (a run never hides that a
-        number did not come from a source). An unknown name, a unit of the wrong kind (a volume for a
-        clearance) or text that is not a quantity raises :class:`ParameterError` naming the value and the
-        allowed units.
+        Changed values get ``source = "user"`` and are listed by :meth:`assumptions` (a run never hides that
+        a number did not come from a source).
+
+        Parameters
+        ----------
+        **changes
+            Value name -> a quantity with any unit of the parameter's kind (``"0.20 L/d"``, ``"0.35 mL/min"``),
+            a number in pkcsf's base unit of that kind (L/h, L, 1/h, mg/L ...), or a :class:`Value`.
+
+        Returns
+        -------
+        ParameterSet
+
+        Raises
+        ------
+        ParameterError
+            An unknown name, a unit of the wrong kind (a volume for a clearance) or text that is not a
+            quantity; the message names the value and the allowed units.
         """
         vals = dict(self.values)
         for k, v in changes.items():
@@ -141,6 +180,10 @@ class ParameterSet:
         value whose source is ``derived``/``assumption``/``calibrated``, the
         reference keys named in its ``where`` or ``note`` are cited too (the
         papers it was derived from).
+
+        Returns
+        -------
+        list of str
         """
         entries = list(self.values.values()) + list(self.thresholds.values()) + list(self.variability.values())
         keys = {v.source for v in entries} | {e.source for e in self.covariates.values()}
@@ -158,8 +201,15 @@ class ParameterSet:
                 out.append(k)
         return out
 
-    def table(self):
-        """Every value and threshold as a DataFrame: name, value, unit, source, where, note."""
+    def table(self) -> pd.DataFrame:
+        """Every value and threshold as a table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per value and threshold: set, kind (``value`` or ``threshold``), name, value (as given),
+            unit, base_value, source, where, note, citation.
+        """
         import pandas as pd
 
         rows = []
@@ -254,7 +304,23 @@ def _entry(name, spec, refs, where, *, kind_hint=None) -> Value:
                  str(spec.get("calibration", "")), refs.get(src, ""), tuple(spec.get("alternatives", ())))
 
 
-def read_parameter_file(path) -> ParameterSet:
+def read_parameter_file(path: str | Path) -> ParameterSet:
+    """Read and check a parameter file (a drug, physiology or pathology set).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.toml`` file.
+
+    Returns
+    -------
+    ParameterSet
+
+    Raises
+    ------
+    ParameterError
+        An unknown section, a value without a source (or still a ``TODO`` placeholder), or a malformed entry.
+    """
     from pkcsf.core.paths import read_toml
 
     path = Path(path)

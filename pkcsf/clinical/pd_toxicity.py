@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from pkcsf.core.errors import ScenarioError, check_choice
-from pkcsf.pd import FribergParameters, available_pd, load_pd_parameters, neutropenia
+from pkcsf.pd import FribergParameters, PDParameterSet, available_pd, load_pd_parameters, neutropenia
 
 __all__ = ["DLT_MODELS", "NeutropeniaDLT", "PerPatientDLT", "has_neutropenia_model", "clopper_pearson",
            "observed_checks"]
@@ -120,21 +121,43 @@ class NeutropeniaDLT:
             raise ScenarioError("dlt_window", w, "must be a positive number of days (or None: the whole course)")
 
     @property
-    def parameters(self):
+    def parameters(self) -> PDParameterSet:
         """The drug's PD parameter set (Friberg myelosuppression)."""
         return load_pd_parameters(self.drug)
 
     def typical(self) -> FribergParameters:
-        """Typical Friberg parameters (with or without folic acid/B12 supplementation where the set has both)."""
+        """Typical Friberg parameters (with or without folic acid/B12 supplementation where the set has both).
+
+        Returns
+        -------
+        FribergParameters
+            Size 1, with the file's CVs.
+        """
         ps = self.parameters
         sup = self.supplemented if "SLOPE_SUPPLEMENTED" in ps else None
         return ps.friberg(supplemented=sup)
 
-    def evaluate(self, times, plasma_mg_per_L, typical_mg_per_L, seed: int) -> dict:
-        """Per pool patient: nadir (1e9/L), time to nadir (h), grade, DLT (bool); and the typical patient's.
+    def evaluate(self, times: ArrayLike, plasma_mg_per_L: ArrayLike, typical_mg_per_L: ArrayLike,
+                 seed: int) -> dict:
+        """Neutropenia and DLT of every pool patient, and of the typical patient.
 
-        ``plasma_mg_per_L`` (N, T) in subject order; patient ``i`` gets PD parameters that depend only on
-        ``(seed, i)`` (the same at every dose).
+        Parameters
+        ----------
+        times : array_like, shape (T,)
+            Output times (h).
+        plasma_mg_per_L : array_like, shape (N, T)
+            Each pool patient's plasma concentration (mg/L), in subject order.
+        typical_mg_per_L : array_like, shape (T,)
+            The typical patient's plasma concentration (mg/L).
+        seed : int
+            Patient ``i`` gets PD parameters that depend only on ``(seed, i)`` (the same at every dose).
+
+        Returns
+        -------
+        dict
+            Per pool patient, shape (N,): ``nadir`` (1e9/L), ``time_to_nadir`` (h), ``grade`` (CTCAE), ``dlt``
+            (bool: grade >= the DLT grade within the window), ``grade_course`` and ``nadir_course`` (over the
+            whole simulated course); the typical patient's ``typical_nadir`` and ``typical_grade``.
         """
         C = np.asarray(plasma_mg_per_L, dtype=float)
         typ = self.typical()
@@ -149,7 +172,12 @@ class NeutropeniaDLT:
                 "grade_course": rc.grade, "nadir_course": rc.nadir}
 
     def describe(self) -> str:
-        """The link in one line (drug, DLT grade, supplementation)."""
+        """The link in one line (drug, DLT grade, supplementation).
+
+        Returns
+        -------
+        str
+        """
         ps = self.parameters
         sup = ""
         if "SLOPE_SUPPLEMENTED" in ps:
@@ -182,7 +210,7 @@ class PerPatientDLT:
         return f"PerPatientDLT({self.text!r})"
 
 
-def observed_checks(drug: str, route: str, doses, dlt_fraction, *, supplemented: bool, dlt_grade: int = 3,
+def observed_checks(drug: str, route: str, doses: ArrayLike, dlt_fraction: ArrayLike, *, supplemented: bool, dlt_grade: int = 3,
                     n_pool: int | None = None) -> pd.DataFrame:
     """Published DLT observations for ``drug`` by ``route`` (``[observations.*]`` of its PD file) vs the
     predicted DLT fraction of the simulated dose level with the same dose.
@@ -239,6 +267,23 @@ def observed_checks(drug: str, route: str, doses, dlt_fraction, *, supplemented:
 
 
 def check_dlt_model(dlt: str) -> str:
+    """The DLT model named by ``dlt``, checked.
+
+    Parameters
+    ----------
+    dlt : str
+        One of :data:`DLT_MODELS` (case and surrounding spaces ignored).
+
+    Returns
+    -------
+    str
+        ``"link"`` or ``"neutropenia"``.
+
+    Raises
+    ------
+    ScenarioError
+        Any other value.
+    """
     if not isinstance(dlt, str):
         raise ScenarioError("dlt", dlt, "allowed: " + ", ".join(DLT_MODELS))
     key = dlt.strip().lower()

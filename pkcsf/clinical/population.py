@@ -119,10 +119,19 @@ class Population:
         The covariate model (name of ``parameters/population/*.toml``), or a
         DataFrame of covariates with one row per subject.
     effects : list of CovariateEffect, optional
+        Covariate effects on the parameters (e.g. allometric weight scaling of CL).
     data : DataFrame, optional
         A user population: one row per subject with covariates and/or
         individual parameter values (columns named after parameters are used
         as they are, without random effects).
+    name : str, optional
+        Label in reprs and tables.
+
+    Examples
+    --------
+    >>> pop = Population({"CL": 0.3, "V_PLASMA": 0.2}, correlation={("eta_CL", "eta_V_PLASMA"): 0.5})
+    >>> [r.name for r in pop.random_effects]
+    ['eta_CL', 'eta_V_PLASMA']
     """
 
     def __init__(self, random_effects=None, *, correlation=None, covariance=None, demographics=None,
@@ -243,9 +252,6 @@ class Population:
                    ) -> pd.DataFrame:
         """Individual parameters (and covariates) of subjects ``start .. start+n-1``.
 
-        Returns a DataFrame with an ``ID`` column, the covariates and one
-        column per parameter of ``typical`` (base units).
-
         Parameters
         ----------
         typical : dict
@@ -258,6 +264,17 @@ class Population:
             First subject index.
         variability : bool, optional
             Apply the random effects (False: covariate effects only).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per subject: ``ID``, the covariates and one column per parameter of ``typical``
+            (base units).
+
+        Raises
+        ------
+        ParameterError
+            User data with fewer rows than ``start + n`` or with an unknown column.
         """
         if self.data is not None:
             if start + n > len(self.data):

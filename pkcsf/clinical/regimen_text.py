@@ -452,10 +452,20 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
     height_cm, weight_kg : float, optional
         Alternative to ``bsa`` (Mosteller formula, :func:`bsa`).
 
+    Returns
+    -------
+    Regimen
+        The doses (mg) at the drug's sites, labelled with the text.
+
     Raises
     ------
     RegimenTextError (a DosingError, a ValueError)
         Naming the offending fragment and the phase; nothing is returned half-parsed.
+
+    Examples
+    --------
+    >>> parse_regimen("12 mg ommaya twice weekly x 4 weeks", drug="methotrexate")
+    Regimen(8 doses, 0-672 h, twice weekly)
     """
     if not isinstance(text, str) or not text.strip():
         raise RegimenTextError(str(text), str(text), "empty regimen text",

@@ -9,8 +9,14 @@ swaps or numpy fails with a multi-TiB allocation traceback.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
 from pkcsf.core.errors import ScenarioError
 from pkcsf.core.memory import available_memory, format_bytes
+
+if TYPE_CHECKING:
+    from pkcsf.clinical.scenario_spec import Scenario
 
 __all__ = ["MAX_GRID_POINTS", "available_memory", "check_grid", "check_run", "estimate_bytes"]
 
@@ -23,8 +29,25 @@ USABLE = 0.8                     # of the memory available now
 
 
 
-def check_grid(end_h: float, dt_h: float, given_dt=None, field: str = "dt"):
-    """Refuse an output grid of more than :data:`MAX_GRID_POINTS` times (before it is allocated)."""
+def check_grid(end_h: float, dt_h: float, given_dt: float | str | None = None, field: str = "dt") -> None:
+    """Refuse an output grid of more than :data:`MAX_GRID_POINTS` times (before it is allocated).
+
+    Parameters
+    ----------
+    end_h : float
+        End of the simulated window (h).
+    dt_h : float
+        Output step (h).
+    given_dt : float or str, optional
+        The step as the user gave it (e.g. ``"1e-9 h"``), shown in the error; default ``dt_h``.
+    field : str
+        Field named in the error.
+
+    Raises
+    ------
+    ScenarioError
+        More than :data:`MAX_GRID_POINTS` output times; the message gives the smallest step that fits.
+    """
     n = end_h / dt_h
     if not n <= MAX_GRID_POINTS:
         raise ScenarioError(field, given_dt if given_dt is not None else dt_h,
@@ -34,8 +57,31 @@ def check_grid(end_h: float, dt_h: float, given_dt=None, field: str = "dt"):
 
 def estimate_bytes(*, subjects: int, times: int, groups: int, states: int, band_subjects: int, chunk: int,
                    parameters: int = 0) -> dict:
-    """Memory a run keeps, by part (bytes); ``parameters``: model parameters per subject (the sampled
-    population table and its array copy, kept for the whole run).
+    """Memory a run keeps, by part.
+
+    Parameters
+    ----------
+    subjects : int
+        Subjects of the run.
+    times : int
+        Output times per subject.
+    groups : int
+        Read-out groups.
+    states : int
+        Model states.
+    band_subjects : int
+        Subjects whose profiles are kept for the population bands.
+    chunk : int
+        Subjects simulated at once.
+    parameters : int
+        Model parameters per subject (the sampled population table and its array copy, kept for the
+        whole run).
+
+    Returns
+    -------
+    dict of str to float
+        Bytes per part: per-subject read-outs, subject parameters, population bands, one chunk of profiles,
+        output grid.
     """
     return {
         "per-subject read-outs": float(subjects) * groups * ROW_BYTES,
@@ -53,12 +99,31 @@ _FIX = {"subjects": "fewer subjects (percentiles settle by a few thousand), or s
         "dt": "a larger dt or fewer days"}
 
 
-def check_run(scn, plan, grid, chunk: int, *, memory: int | None = None):
+def check_run(scn: Scenario, plan: Sequence[tuple], grid: Callable, chunk: int, *,
+              memory: int | None = None) -> None:
     """Estimate each arm's cost before simulating; raise naming the field that makes it too large.
 
-    ``plan`` is ``[(arm, {drug: regimen}, {drug: setup}), ...]`` and ``grid(scn, regs)`` the output grid
-    (``pkcsf.clinical.scenario``). The arms run one after the other, so the largest arm counts, plus
-    the read-outs of all arms (kept until the end). ``chunk``: subjects simulated at once.
+    The arms run one after the other, so the largest arm counts, plus the read-outs of all arms (kept
+    until the end).
+
+    Parameters
+    ----------
+    scn : Scenario
+        The scenario.
+    plan : sequence of tuple
+        ``[(arm, {drug: regimen}, {drug: setup}), ...]``.
+    grid : callable
+        ``grid(scn, regs) -> (times, ...)``: the output grid (h) of an arm (``pkcsf.clinical.scenario``).
+    chunk : int
+        Subjects simulated at once.
+    memory : int, optional
+        Bytes available (default: what the machine has now).
+
+    Raises
+    ------
+    ScenarioError
+        The run needs more than 80 % of the memory; names ``subjects``, ``band_subjects`` or ``dt``, the
+        estimate and what to change.
     """
     memory = available_memory() if memory is None else memory
     total_rows = 0.0

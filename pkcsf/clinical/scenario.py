@@ -139,7 +139,7 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
 
 
 def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjects: int = 1,
-                  days: float | None = None, seed: int = 0, progress: bool | None = None, **kwargs) -> ScenarioResult:
+                  days: float | None = None, seed: int = 0, progress: bool | None = None, **kwargs: object) -> ScenarioResult:
     """One drug, one or several regimens (``{name: regimen}``): a one-call :func:`run`.
 
     ``pk.simulate_drug("methotrexate", {"lumbar": "12 mg lumbar once", "ommaya": "12 mg ommaya once"},
@@ -166,6 +166,12 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
     -------
     ScenarioResult
         As :func:`run`.
+
+    Examples
+    --------
+    >>> res = simulate_drug("methotrexate", {"lumbar": "12 mg lumbar once", "ommaya": "12 mg ommaya once"}, days=2)
+    >>> sorted(res.arms)
+    ['lumbar', 'ommaya']
     """
     d = cns.drug(drug)
     name = d.name

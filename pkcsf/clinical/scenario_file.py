@@ -105,7 +105,8 @@ def load_scenario(path: str | Path, *, base_dir: str | Path | None = None) -> tu
         raise new from None
 
 
-def parse_scenario(data: dict, *, base_dir=".", default_name: str = "scenario"):
+def parse_scenario(data: dict, *, base_dir: str | Path = ".",
+                   default_name: str = "scenario") -> tuple[Scenario, OutputOptions]:
     """Build ``(Scenario, OutputOptions)`` from the parsed TOML mapping (see :func:`load_scenario`).
 
     Parameters

@@ -82,6 +82,7 @@ def population_from_data(setup: cns.Setup, data: pd.DataFrame, *, age_fixed: boo
     Parameters
     ----------
     setup : Setup
+        The drug's set-up (its sourced variability and covariate effects).
     data : DataFrame
         One row per subject: covariates (WT, HT, AGE, SEX, SCR, ALB; BSA and CRCL are derived when their
         inputs are there) and/or individual parameter values.

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from pkcsf.analysis.readouts import percentiles
 from pkcsf.clinical import cns
@@ -20,6 +23,9 @@ from pkcsf.clinical.scenario_spec import Scenario
 from pkcsf.core.errors import ScenarioError, Status, check_choice
 from pkcsf.core.units import concentration_factor, parse_quantity
 from pkcsf.engine.dosing import Regimen
+
+if TYPE_CHECKING:
+    import xarray
 
 __all__ = ["ArmResult", "ScenarioResult", "FailedSubjectsWarning", "CoarseGridWarning", "CMAX_GRID_RTOL"]
 
@@ -49,6 +55,8 @@ class ArmResult:
 
     Attributes
     ----------
+    name : str
+        The arm's name.
     times : ndarray (T,), h
     profiles : dict drug -> ndarray (n_band, T, G)
         Group concentrations (``unit``) of the first ``band_subjects`` subjects (NaN for a
@@ -63,8 +71,20 @@ class ArmResult:
         One row per target: fraction of the solved subjects meeting it, ``n`` (solved subjects)
         and ``n_failed`` (excluded).
     dose_times : dict drug -> ndarray
+    regimen : Regimen
+        The arm's doses (mg).
+    setups : dict drug -> Setup
+        The set-up each drug was simulated with (model, parameters, sources).
+    failed : int
+        Number of subjects whose solve failed (excluded from every read-out).
+    unit : str
+        Concentration unit of the profiles and read-outs.
     failures : DataFrame
         One row per failed subject and drug: ``arm, drug, id, status, message``.
+    auc_source : dict
+        Drug -> how to solve the band subjects again with AUC accumulators (exact interval AUCs, on demand).
+    datasets : dict
+        Drug -> the run of an event-table arm (PRED/IPRED at the observation rows).
     """
 
     name: str
@@ -151,9 +171,16 @@ class ArmResult:
         drug, ds = self._dataset(drug)
         return ds.simulate_observations(replicates, seed)
 
-    def to_xarray(self):
-        """The band profiles as an ``xarray.Dataset`` (dims subject, time, group; one variable per drug;
-        units as attributes). Needs the optional ``xarray`` package (``pip install pkcsf[xarray]``).
+    def to_xarray(self) -> xarray.Dataset:
+        """The band profiles as an xarray Dataset.
+
+        Needs the optional ``xarray`` package (``pip install pkcsf[xarray]``).
+
+        Returns
+        -------
+        xarray.Dataset
+            Dims subject, time, group; one variable per drug; units as attributes
+            (:func:`pkcsf.clinical.export.arm_to_xarray`).
         """
         return arm_to_xarray(self)
 
@@ -170,8 +197,19 @@ class ArmResult:
         return cache.get(drug)
 
 
-    def drug_info(self, name) -> "cns.Drug":
-        """The drug object (MW, thresholds, sources) of ``name`` as this run used it."""
+    def drug_info(self, name: str) -> cns.Drug:
+        """The drug object (MW, thresholds, sources) of ``name`` as this run used it.
+
+        Parameters
+        ----------
+        name : str
+            Drug name.
+
+        Returns
+        -------
+        Drug
+            The arm's own (possibly modified) drug, else the stored one.
+        """
         if name in self.setups:
             return self.setups[name].drug
         return cns.drug(name)
@@ -185,7 +223,7 @@ class ArmResult:
         dts = t[dup]
         return t[keep], prof[:, keep], dts, prof[:, dup]
 
-    def interval_metrics(self, drug: str | None = None, threshold=None) -> pd.DataFrame:
+    def interval_metrics(self, drug: str | None = None, threshold: float | str | None = None) -> pd.DataFrame:
         """Read-outs per dosing interval (Cmax, Tmax, Cmin, AUC, trough, time above ``threshold``).
 
         Computed for the band subjects (the first ``band_subjects``) with
@@ -234,7 +272,7 @@ class ArmResult:
         df["unit"] = self.unit
         return df
 
-    def sample(self, group: str, times, *, drug: str | None = None, cv: float = 0.0, lloq: float = 0.0,
+    def sample(self, group: str, times: ArrayLike, *, drug: str | None = None, cv: float = 0.0, lloq: float = 0.0,
                seed: int = 0) -> pd.DataFrame:
         """Concentrations of the band subjects at sampling ``times`` (h), for NCA.
 
@@ -284,7 +322,7 @@ class ArmResult:
         return pd.DataFrame({"id": np.repeat(np.arange(n), len(ts)), "time": np.tile(ts, n),
                              "conc": vals.ravel(), "group": group, "unit": self.unit})
 
-    def bands(self, drug: str | None = None, q=(5, 50, 95)) -> pd.DataFrame:
+    def bands(self, drug: str | None = None, q: Sequence[float] = (5, 50, 95)) -> pd.DataFrame:
         """Percentiles over subjects at each time: columns drug, group, time, p5, p50, p95 (and typical).
 
         Parameters
@@ -348,8 +386,19 @@ class ScenarioResult:
                                 "(res[name])" if what != "plot" else "use one unit for every arm")
         return self.unit
 
-    def drug_info(self, name) -> "cns.Drug":
-        """The drug object (MW, thresholds, sources) of ``name`` as this run used it."""
+    def drug_info(self, name: str) -> cns.Drug:
+        """The drug object (MW, thresholds, sources) of ``name`` as this run used it.
+
+        Parameters
+        ----------
+        name : str
+            Drug name.
+
+        Returns
+        -------
+        Drug
+            The first arm's own (possibly modified) drug of that name, else the stored one.
+        """
         for a in self.arms.values():
             if name in a.setups:
                 return a.setups[name].drug
@@ -361,10 +410,17 @@ class ScenarioResult:
         return self.arms[arm]
 
     def metrics(self) -> pd.DataFrame:
-        """Per-subject read-outs of every arm (one row per arm, subject, drug, group)."""
+        """Per-subject read-outs of every arm.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per arm, subject, drug and group (a failed subject's read-outs are NaN, its ``status``
+            names the failure).
+        """
         return pd.concat([a.metrics for a in self.arms.values()], ignore_index=True)
 
-    def summary(self, q=(5, 50, 95)) -> pd.DataFrame:
+    def summary(self, q: Sequence[float] = (5, 50, 95)) -> pd.DataFrame:
         """Population percentiles of each read-out, per arm, drug and group.
 
         Failed subjects are excluded from every percentile; ``n`` counts the subjects the
@@ -402,16 +458,38 @@ class ScenarioResult:
         return out
 
     def targets(self) -> pd.DataFrame:
-        """Fraction of the solved subjects meeting each target, with ``n`` and ``n_failed``."""
+        """Target attainment of every arm.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per arm and target: fraction of the solved subjects meeting it, ``n`` (solved subjects)
+            and ``n_failed`` (excluded).
+        """
         return pd.concat([a.targets for a in self.arms.values()], ignore_index=True)
 
     def failures(self) -> pd.DataFrame:
-        """One row per failed subject and drug: ``arm, drug, id, status, message``."""
+        """The subjects whose solve failed, in every arm.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per failed subject and drug: ``arm, drug, id, status, message``.
+        """
         return pd.concat([a.failures for a in self.arms.values()], ignore_index=True)
 
     def observations(self) -> pd.DataFrame:
-        """PRED/IPRED beside DV at the observation rows of every event-table arm (tidy; see
-        :meth:`ArmResult.observations`).
+        """PRED/IPRED beside DV at the observation rows of every event-table arm.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Tidy, one row per observation (see :meth:`ArmResult.observations`).
+
+        Raises
+        ------
+        ScenarioError
+            No arm's regimen is an event table with observation rows.
         """
         parts = [a.observations(d) for a in self.arms.values() for d in a.datasets]
         if not parts:
@@ -420,7 +498,18 @@ class ScenarioResult:
         return pd.concat(parts, ignore_index=True)
 
     def nonmem(self) -> pd.DataFrame:
-        """NONMEM-style wide frame of every event-table arm (``ARM`` and ``DRUG`` columns first)."""
+        """NONMEM-style wide frame of every event-table arm.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The tables' rows with PRED, IPRED, RES, IRES, ``ARM`` and ``DRUG`` columns first.
+
+        Raises
+        ------
+        ScenarioError
+            No arm's regimen is an event table.
+        """
         parts = []
         for a in self.arms.values():
             for d in a.datasets:
@@ -433,15 +522,26 @@ class ScenarioResult:
                                 "an arm's regimen must be a NONMEM-style event table")
         return pd.concat(parts, ignore_index=True)
 
-    def to_xarray(self):
-        """Every arm's band profiles as one ``xarray.Dataset`` (dims arm, subject, time, group; see
-        :meth:`ArmResult.to_xarray`; arms on different time grids are aligned with NaN). Arms with different
-        units are refused (one variable per drug has one unit): use ``res[arm].to_xarray()``.
+    def to_xarray(self) -> xarray.Dataset:
+        """Every arm's band profiles as one xarray Dataset.
+
+        Returns
+        -------
+        xarray.Dataset
+            Dims arm, subject, time, group (see :meth:`ArmResult.to_xarray`; arms on different time grids are
+            aligned with NaN).
+
+        Raises
+        ------
+        ScenarioError
+            The arms have different units (one variable per drug has one unit): use
+            ``res[arm].to_xarray()``.
         """
         self._one_unit("to_xarray")
         return scenario_to_xarray(self)
 
-    def plot(self, groups=("ventricular", "cisternal", "lumbar", "plasma"), **kwargs):
+    def plot(self, groups: Sequence[str] = ("ventricular", "cisternal", "lumbar", "plasma"),
+             **kwargs: object) -> np.ndarray:
         """Median and 5–95% band per compartment group, every arm overlaid (see
         :func:`pkcsf.plotting.overlay_arms`, which takes the same keywords). Returns the Axes.
 
@@ -466,8 +566,13 @@ class ScenarioResult:
         return overlay_arms(self, [g for g in groups if g in have], **kwargs)
 
     def bands(self) -> pd.DataFrame:
-        """Percentile bands of every arm's concentration-time profiles (one DataFrame, column ``arm``), in
-        :attr:`unit`; when the arms' units differ, a ``unit`` column gives each row's.
+        """Percentile bands of every arm's concentration-time profiles.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :meth:`ArmResult.bands` of every arm, with a column ``arm``, in :attr:`unit`; when the arms'
+            units differ, a ``unit`` column gives each row's.
         """
         out = pd.concat([a.bands().assign(arm=name) for name, a in self.arms.items()], ignore_index=True)
         if self.unit is None:
@@ -475,7 +580,13 @@ class ScenarioResult:
         return out
 
     def assumptions(self) -> pd.DataFrame:
-        """Every parameter value behind this run that is an assumption, with its reasoning."""
+        """Every parameter value behind this run that is an assumption, with its reasoning.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per value: set, parameter, value, unit, note.
+        """
         rows = []
         seen = set()
         for a in self.arms.values():
@@ -491,7 +602,12 @@ class ScenarioResult:
         return pd.DataFrame(rows, columns=["set", "parameter", "value", "unit", "note"])
 
     def cite(self) -> list[str]:
-        """Every reference behind this run's values (all arms and drugs), without repeats."""
+        """Every reference behind this run's values (all arms and drugs), without repeats.
+
+        Returns
+        -------
+        list of str
+        """
         refs = []
         for a in self.arms.values():
             for s in a.setups.values():

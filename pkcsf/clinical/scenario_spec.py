@@ -144,8 +144,19 @@ class Arm:
         """The regimen is a NONMEM-style event table (DataFrame, CSV path or EventData)."""
         return is_event_table(self.regimen)
 
-    def scenario_for(self, scn):
-        """The scenario as this arm sees it: its own physiology, pathologies, age and unit where given."""
+    def scenario_for(self, scn: Scenario) -> Scenario:
+        """The scenario as this arm sees it: its own physiology, pathologies, age and unit where given.
+
+        Parameters
+        ----------
+        scn : Scenario
+            The scenario the arm belongs to.
+
+        Returns
+        -------
+        Scenario
+            ``scn`` with the arm's settings (``scn`` itself when the arm overrides none).
+        """
         changes = {k: getattr(self, k) for k in ("physiology", "pathologies", "age", "unit")
                    if getattr(self, k) is not None}
         return replace(scn, **changes) if changes else scn
@@ -155,8 +166,19 @@ class Arm:
         """The arm's drug name, or None when each dose names its drug."""
         return self.drug.name if isinstance(self.drug, cns.Drug) else self.drug
 
-    def drug_object(self, name):
-        """The arm's own :class:`~pkcsf.clinical.cns.Drug` when ``name`` is its drug, else the name."""
+    def drug_object(self, name: str) -> str | cns.Drug:
+        """The arm's own :class:`~pkcsf.clinical.cns.Drug` when ``name`` is its drug, else the name.
+
+        Parameters
+        ----------
+        name : str
+            A drug name of the arm's regimen.
+
+        Returns
+        -------
+        Drug or str
+            The arm's (possibly modified) Drug object, or ``name``.
+        """
         return self.drug if isinstance(self.drug, cns.Drug) and self.drug.name == name else name
 
 
@@ -167,6 +189,7 @@ class Scenario:
     Parameters
     ----------
     arms : list of Arm
+        The arms, each simulated with the same virtual subjects.
     subjects : int
         Number of virtual subjects per arm (1: the typical subject only).
     days : float, optional
@@ -176,7 +199,12 @@ class Scenario:
         Dose times are always on the grid.
     seed : int
         Random seed; subject i is the same in every arm and for every N.
-    physiology, age, pathologies : passed to :func:`pkcsf.clinical.cns.setup`.
+    physiology : str
+        Physiology set (default ``"adult"``), passed to :func:`pkcsf.clinical.cns.setup`.
+    age : float, optional
+        Age (years) of every subject; scales the CNS volumes and flows (:func:`pkcsf.clinical.cns.setup`).
+    pathologies : dict, optional
+        Named scenarios and/or values (:func:`pkcsf.clinical.cns.setup`), e.g. ``{"vp_shunt": True}``.
     population : Population, DataFrame or str, optional
         Default: :func:`default_population` (sourced variability and
         covariate effects of the drug and physiology; adult demographics).
@@ -186,6 +214,7 @@ class Scenario:
         Thresholds for time-above read-outs: a list of quantities for all
         drugs, or ``{drug: [...]}``. Default: the drug's sourced thresholds.
     targets : list of Target
+        Exposure targets whose attainment is reported (:meth:`ScenarioResult.targets`).
     unit : str
         Concentration unit of the read-outs (``"umol/L"`` or ``"mg/L"`` ...).
     groups : list of str, optional
@@ -193,6 +222,11 @@ class Scenario:
     band_subjects : int
         Subjects whose profiles are kept for the bands (default 2000).
     chunk_size : int, optional
+        Subjects simulated at once (memory vs. speed; results do not depend on it).
+    solver : str
+        Solver name (default ``"auto"``: exact for linear models, else Rodas5P; see :mod:`pkcsf.solvers`).
+    name, description : str
+        Label and description in tables and files.
     max_steps_per_day : float
         Adaptive-solver step budget per simulated day and subject (default
         :data:`MAX_STEPS_PER_DAY`); a subject's budget is this times the simulated
@@ -201,6 +235,13 @@ class Scenario:
         A fixed step budget per subject instead (overrides ``max_steps_per_day``).
         A subject that reaches its budget fails: it is excluded from every read-out
         and counted (``n_failed``), never used with a partial profile.
+
+    Examples
+    --------
+    >>> scn = Scenario((Arm("lumbar", "12 mg lumbar once", drug="methotrexate"),
+    ...                 Arm("ommaya", "12 mg ommaya once", drug="methotrexate")), subjects=200, days=7)
+    >>> [a.name for a in scn.arms], scn.subjects
+    (['lumbar', 'ommaya'], 200)
     """
 
     arms: tuple
@@ -263,13 +304,38 @@ class Scenario:
                                 "max_steps_per_day times the simulated days)")
 
     def step_budget(self, t_end: float) -> int:
-        """Adaptive-solver steps per subject for a window ending at ``t_end`` h."""
+        """Adaptive-solver steps per subject for a window ending at ``t_end``.
+
+        Parameters
+        ----------
+        t_end : float
+            End of the simulated window (h).
+
+        Returns
+        -------
+        int
+            ``max_steps`` when given, else ``max_steps_per_day`` x simulated days (at least 10,000).
+        """
         if self.max_steps is not None:
             return int(self.max_steps)
         return step_budget(t_end, self.max_steps_per_day, _MIN_SCENARIO_STEPS)
 
 
-def concentration_factor_checked(unit, field: str = "unit"):
+def concentration_factor_checked(unit: object, field: str = "unit") -> None:
+    """Check that ``unit`` is a concentration unit.
+
+    Parameters
+    ----------
+    unit : object
+        The unit to check, e.g. ``"umol/L"``.
+    field : str
+        Field named in the error.
+
+    Raises
+    ------
+    ScenarioError
+        ``unit`` is not a concentration unit of :data:`pkcsf.core.units.UNITS`; the message lists them.
+    """
     from pkcsf.core.units import UNITS
 
     if not isinstance(unit, str) or unit not in UNITS or UNITS[unit][0] != "concentration":

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,9 @@ from pkcsf.clinical import cns
 from pkcsf.clinical.population import Population
 from pkcsf.clinical.scenario import Scenario, run
 from pkcsf.core.errors import ScenarioError, check_choice
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["sensitivity", "SensitivityResult", "parse_readout"]
 
@@ -50,7 +55,7 @@ class _Term:
         return ":".join(x for x in (self.arm, self.group, self.metric) if x)
 
 
-def parse_readout(text: str, arms) -> tuple[_Term, _Term | None]:
+def parse_readout(text: str, arms: Sequence[str]) -> tuple[_Term, _Term | None]:
     """``"ARM:GROUP:METRIC"`` or ``"A / B"`` -> (numerator, denominator or None).
 
     Parameters
@@ -142,8 +147,20 @@ class SensitivityResult:
         return (f"SensitivityResult({self.method}, {self.readout!r}, typical {self.y_typical:.4g}, "
                 f"{len(self.table)} parameters; top: {top})")
 
-    def plot(self, ax=None, top: int = 12):
-        """Tornado plot (local) or S1/ST bars (Sobol); returns the Axes."""
+    def plot(self, ax: Axes | None = None, top: int = 12) -> Axes:
+        """Tornado plot (local) or S1/ST bars (Sobol).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Axes to draw on (default: a new figure).
+        top : int
+            Parameters shown, the most influential first (default 12).
+
+        Returns
+        -------
+        matplotlib Axes
+        """
         from pkcsf.plotting.sensitivity import sobol_bars, tornado
 
         if self.method == "local":

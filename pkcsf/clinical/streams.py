@@ -4,6 +4,7 @@ positioned at the subject, so subject i is the same whatever N, the chunk size o
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pkcsf.core.errors import ParameterError, check_int
 
@@ -49,14 +50,36 @@ def uniforms(seed: int, stream: int, start: int, n: int, d: int) -> np.ndarray:
     return u + 2.0 ** -54     # (0, 1): never exactly 0
 
 
-def ndtri(x):
-    """Inverse standard normal CDF (scipy.special.ndtri, imported on first use: import pkcsf stays fast)."""
+def ndtri(x: ArrayLike) -> np.ndarray:
+    """Inverse standard normal CDF (scipy.special.ndtri, imported on first use: import pkcsf stays fast).
+
+    Parameters
+    ----------
+    x : array_like
+        Probabilities in (0, 1).
+
+    Returns
+    -------
+    ndarray
+        Standard normal quantiles (a NumPy scalar for a scalar input).
+    """
     from scipy.special import ndtri as f
     return f(x)
 
 
-def ndtr(x):
-    """Standard normal CDF (scipy.special.ndtr, imported on first use)."""
+def ndtr(x: ArrayLike) -> np.ndarray:
+    """Standard normal CDF (scipy.special.ndtr, imported on first use).
+
+    Parameters
+    ----------
+    x : array_like
+        Standard normal deviates.
+
+    Returns
+    -------
+    ndarray
+        Probabilities in [0, 1] (a NumPy scalar for a scalar input).
+    """
     from scipy.special import ndtr as f
     return f(x)
 

@@ -138,15 +138,16 @@ def _changes_for(calibration: str, drug_name: str, row: pd.Series) -> dict:
     return out
 
 
-def route_comparison_interval(drug="methotrexate", dose="12 mg", *, model: str = "v3",
+def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str | float = "12 mg", *, model: str = "v3",
                               calibration: str = "csf_transport_v3", n: int = 200, seed: int = 1, days: float = 7.0,
-                              threshold="1 umol/L", site: str = "lv", level: float = 0.90,
+                              threshold: str | float = "1 umol/L", site: str = "lv", level: float = 0.90,
                               method: str = "posterior", proposals: int | None = None) -> pd.DataFrame:
     """Lumbar vs Ommaya for one dose, with the calibration's parameter uncertainty.
 
     Parameters
     ----------
     drug : str or Drug
+        Drug name or object (default methotrexate).
     dose : str or float
         One bolus (``"12 mg"``; a number is mg), given by lumbar puncture and, separately, by Ommaya.
     model : {"v2", "v3"}

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,9 @@ from pkcsf.core.errors import check_choice
 from pkcsf.core.paths import builtin_dir
 from pkcsf.core.units import parse_quantity, to_base
 from pkcsf.engine.dosing import Dose, Regimen
+
+if TYPE_CHECKING:
+    from pkcsf.engine.results import SimulationResult
 
 __all__ = ["load_observations", "predict", "run_validation", "write_validation_report", "HYPOTHESES"]
 
@@ -139,6 +143,13 @@ HYPOTHESES_V3: dict[str, str] = {
 
 
 def observations_path() -> Path:
+    """The built-in observations file.
+
+    Returns
+    -------
+    Path
+        ``parameters/validation/observations.csv``.
+    """
     return builtin_dir("parameters") / "validation" / "observations.csv"
 
 
@@ -193,7 +204,19 @@ def _times(t_end: float) -> np.ndarray:
 PHYSIOLOGY = {"human": "adult", "NHP": "rhesus"}
 
 
-def physiology_for(row) -> str:
+def physiology_for(row: pd.Series | dict) -> str:
+    """The physiology set of an observation row, from its ``species`` column.
+
+    Parameters
+    ----------
+    row : Series or dict
+        One observation.
+
+    Returns
+    -------
+    str
+        ``"adult"`` for human (and a missing species), ``"rhesus"`` for NHP.
+    """
     return PHYSIOLOGY.get(str(row.get("species", "human")), "adult")
 
 
@@ -202,15 +225,37 @@ def _pathology_name(row) -> str:
     return name.strip() if isinstance(name, str) else ""          # absent column (NaN after a concat): none
 
 
-def pathologies_for(row) -> dict | None:
-    """The pathology scenario of an observation row (column ``pathology``, e.g. ``leptomeningeal_disease``: the
-    studied patients had active leptomeningeal disease), as :func:`pkcsf.clinical.cns.setup` takes it.
+def pathologies_for(row: pd.Series | dict) -> dict | None:
+    """The pathology scenario of an observation row, as :func:`pkcsf.clinical.cns.setup` takes it.
+
+    Parameters
+    ----------
+    row : Series or dict
+        One observation; its column ``pathology`` names the scenario, e.g. ``leptomeningeal_disease`` (the
+        studied patients had active leptomeningeal disease).
+
+    Returns
+    -------
+    dict or None
+        ``{name: True}``, or None when the row names no pathology.
     """
     name = _pathology_name(row)
     return {name: True} if name else None
 
 
-def age_for(row):
+def age_for(row: pd.Series | dict) -> float | None:
+    """The age of an observation row's patients, from its ``age_y`` column.
+
+    Parameters
+    ----------
+    row : Series or dict
+        One observation.
+
+    Returns
+    -------
+    float or None
+        Age (years), or None (adult physiology without age scaling) when the column is empty.
+    """
     a = str(row.get("age_y", "") or "").strip()
     return float(a) if a else None
 
@@ -229,9 +274,23 @@ def _solve(st, site, dose, regimen, t_end):
     return times, res
 
 
-def site_concentration(st: cns.Setup, res, site: str) -> np.ndarray:
-    """Concentration-time curve (mg/L) of the first subject at a compartment or a named read-out group
-    (``Setup.outputs`` / ``Setup.extra_outputs``: total amount over total volume).
+def site_concentration(st: cns.Setup, res: SimulationResult, site: str) -> np.ndarray:
+    """Concentration-time curve of the first subject at a compartment or a named read-out group.
+
+    Parameters
+    ----------
+    st : Setup
+        The set-up that was simulated.
+    res : SimulationResult
+        Its result (saving every compartment of the group).
+    site : str
+        A compartment of the model or a read-out group of ``Setup.outputs`` / ``Setup.extra_outputs``
+        (total amount over total volume).
+
+    Returns
+    -------
+    ndarray, shape (T,)
+        Concentration (mg/L) at the result's output times.
     """
     if site in res.names:
         return res.concentration(site)[0]
@@ -384,8 +443,21 @@ def run_validation(observations: pd.DataFrame | None = None, *, model: str | Non
     return pd.DataFrame(rows)
 
 
-def write_validation_report(out_dir, table: pd.DataFrame | None = None) -> dict:
-    """Write ``validation.csv`` and ``validation.png`` (predicted vs observed, log-log, 1.5/2-fold bands)."""
+def write_validation_report(out_dir: str | Path, table: pd.DataFrame | None = None) -> dict:
+    """Write ``validation.csv`` and ``validation.png`` (predicted vs observed, log-log, 1.5/2-fold bands).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder to write into (created if needed).
+    table : DataFrame, optional
+        A table of :func:`run_validation` (default: run it now).
+
+    Returns
+    -------
+    dict
+        ``{"csv": Path, "png": Path}``: the files written.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

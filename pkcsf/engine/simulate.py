@@ -43,6 +43,8 @@ from pkcsf.solvers import kernels as K
 from pkcsf.solvers import resolve_solver
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pkcsf.engine.results import SimulationResult
 
 __all__ = ["simulate", "Problem", "prepare", "DEFAULT_RTOL", "DEFAULT_ATOL", "MAX_STEPS_PER_DAY", "MIN_MAX_STEPS",
@@ -76,6 +78,19 @@ class Problem:
         Solver settings.
     save : ndarray of int
         Saved state indices.
+    y0 : ndarray, shape (1 or n_subjects, n_states)
+        Initial amounts (mg).
+    specs : list
+        The doses (internal dose specifications): one list shared by all subjects, or one list per subject.
+    shared_regimen : bool
+        Whether ``specs`` is one list shared by all subjects.
+    extras : dict
+        Covariate columns (name -> ndarray, shape (n_subjects,)) that dose expressions use.
+    regimen_label : str
+        Label of the regimen (``"per-subject"`` for a per-subject regimen).
+    info : dict
+        Notes on the settings, e.g. ``atol_scaled_by`` when the default absolute tolerance was scaled to a
+        problem with doses below 1 mg.
     """
 
     compiled: CompiledModel
@@ -109,7 +124,7 @@ class Problem:
         """Names of the saved states."""
         return [self.compiled.state_names[i] for i in self.save]
 
-    def events(self, rows: slice):
+    def events(self, rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The dose events of subjects ``rows`` as the kernels' arrays.
 
         Parameters
@@ -133,7 +148,8 @@ class Problem:
             groups = _group_doses(self.specs[i] for i in range(*rows.indices(self.n_subjects)))
         return _build_events(self.compiled, groups, P, extras, base, ids)
 
-    def solve(self, rows: slice = slice(None), *, out: np.ndarray | None = None):
+    def solve(self, rows: slice = slice(None), *,
+              out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Amounts at the output times for ``rows``: (out, status, counters).
 
         ``out``, if given, is filled in place: a C-contiguous float64 array of
@@ -173,7 +189,7 @@ class Problem:
                       self.rtol, self.atol, self.max_steps, self.max_step, counters)
         return out, status, counters
 
-    def chunks(self, chunk_size: int | None = None):
+    def chunks(self, chunk_size: int | None = None) -> Iterator[slice]:
         """Yield row slices covering all subjects.
 
         Parameters

@@ -22,6 +22,7 @@ cycles per patient are not published): use ``per="patient"`` for the whole-cours
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.pd.incidence import IncidenceEvents, bernoulli_events, load_incidence
@@ -62,7 +63,7 @@ def _doses(doses) -> np.ndarray:
     return d
 
 
-def arachnoiditis(doses, dexamethasone=True, *, endpoint: str = "any", seed: int = 0,
+def arachnoiditis(doses: ArrayLike, dexamethasone: bool | ArrayLike = True, *, endpoint: str = "any", seed: int = 0,
                   proportion: float | None = None) -> IncidenceEvents:
     """Arachnoiditis events of each patient (rows) in each cycle (columns), from the published incidences.
 

@@ -30,13 +30,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from numba import prange
+from numpy.typing import ArrayLike
 
 from pkcsf.core.errors import ParameterError
 from pkcsf.core.jit import njit
+
+if TYPE_CHECKING:
+    from pkcsf.pd.parameters import PDParameterSet
 
 __all__ = ["DenosumabParameters", "DenosumabResult", "simulate_denosumab", "schedule_doses"]
 
@@ -66,8 +71,28 @@ class DenosumabParameters:
     cv: dict | None = None        # name -> CV of log-normal between-subject variability (sample())
 
     @classmethod
-    def from_parameter_set(cls, ps, **overrides) -> "DenosumabParameters":
-        """Parameters from a PD parameter set (``overrides`` replace values)."""
+    def from_parameter_set(cls, ps: PDParameterSet, **overrides: ArrayLike) -> DenosumabParameters:
+        """Typical parameters from a PD parameter set (``parameters/pd/denosumab.toml``).
+
+        Parameters
+        ----------
+        ps : PDParameterSet
+            The parsed file; KSS, R0, IC50 (mg/L) and KSYN (mg/L/h) are converted to nmol/L with ``MW``.
+        **overrides
+            Values replacing the file's by name (one of ``F``, ``KA``, ``V1``, ``CL``, ``V2``, ``Q``, ``KSS``,
+            ``KINT``, ``R0``, ``KSYN``, ``BASE``, ``IMAX``, ``IC50``, ``HILL``), in the units of this class
+            (nmol/L for KSS, R0, IC50).
+
+        Returns
+        -------
+        DenosumabParameters
+            Typical (size-1) values, with the file's CVs.
+
+        Raises
+        ------
+        ParameterError
+            An unknown override, a value not finite or <= 0, or IMAX or F above 1.
+        """
         mw = ps["MW"]
         vals = {}
         for k in _NAMES:
@@ -88,9 +113,21 @@ class DenosumabParameters:
         return cls(vals, mw, ps.name, cv)
 
     def sample(self, n: int, seed: int = 0) -> "DenosumabParameters":
-        """``n`` subjects with log-normal variability (``cv``) around the typical (size-1) values.
+        """Subjects drawn with log-normal variability (``cv``) around the typical (size-1) values.
 
         Subject ``i`` depends only on ``(seed, i)``; parameters without a CV keep their typical value.
+
+        Parameters
+        ----------
+        n : int
+            Number of subjects, >= 1.
+        seed : int
+            Seed (default 0).
+
+        Returns
+        -------
+        DenosumabParameters
+            Arrays of size ``n``.
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ParameterError("n", n, "must be a whole number >= 1")
@@ -114,7 +151,18 @@ class DenosumabParameters:
         return max(a.size for a in self.values.values())
 
     def take(self, n: int) -> np.ndarray:
-        """The parameters of ``n`` subjects as an (n, n_parameters) array (scalars broadcast)."""
+        """The parameters of ``n`` subjects as one array (size-1 values broadcast).
+
+        Parameters
+        ----------
+        n : int
+            Number of subjects.
+
+        Returns
+        -------
+        ndarray, shape (n, 14)
+            Columns in the order F, KA, V1, CL, V2, Q, KSS, KINT, R0, KSYN, BASE, IMAX, IC50, HILL.
+        """
         out = np.empty((n, len(_NAMES)))
         for j, k in enumerate(_NAMES):
             a = self.values[k]
@@ -257,7 +305,19 @@ class DenosumabResult:
         return 1.0 - self.untx / self.base[:, None]
 
     def trough(self, interval_h: float | None = None) -> np.ndarray:
-        """Free concentration (ug/mL) just before the last dose (or at the end when ``interval_h`` is None)."""
+        """Free serum concentration just before the last dose.
+
+        Parameters
+        ----------
+        interval_h : float, optional
+            Not used: the trough is read at the last output time before the last dose when there are at least
+            two doses, at the last output time otherwise.
+
+        Returns
+        -------
+        ndarray, shape (N,)
+            Free denosumab (ug/mL).
+        """
         if self.dose_times.size >= 2:
             k = int(np.searchsorted(self.times, self.dose_times[-1], side="left")) - 1
             k = max(k, 0)
@@ -266,7 +326,14 @@ class DenosumabResult:
         return self.free[:, k]
 
     def frame(self) -> pd.DataFrame:
-        """Tidy time courses: id, time (h), free and total drug, total RANKL, uNTx/Cr."""
+        """Tidy time courses.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns id, time (h), free_ug_per_mL, total_ug_per_mL, rankl_total_nM (nmol/L), untx_cr
+            (nmol/mmol creatinine), suppression (fraction of baseline uNTx/Cr).
+        """
         N, T = self.free.shape
         return pd.DataFrame({"id": np.repeat(np.arange(N), T), "time": np.tile(self.times, N),
                              "free_ug_per_mL": self.free.ravel(), "total_ug_per_mL": self.total.ravel(),
@@ -274,7 +341,8 @@ class DenosumabResult:
                              "suppression": self.suppression.ravel()})
 
 
-def simulate_denosumab(params: DenosumabParameters, dose_times_h, doses_mg, times_h, *, step_h: float = 1.0,
+def simulate_denosumab(params: DenosumabParameters, dose_times_h: ArrayLike, doses_mg: ArrayLike,
+                       times_h: ArrayLike, *, step_h: float = 1.0,
                        subjects: int | None = None) -> DenosumabResult:
     """Simulate SC denosumab for a batch of subjects (``params`` of size 1 or N).
 
@@ -286,7 +354,7 @@ def simulate_denosumab(params: DenosumabParameters, dose_times_h, doses_mg, time
     params : DenosumabParameters
         Subjects' parameters.
     dose_times_h, doses_mg : array_like
-        The regimen.
+        The regimen: dose times (h, increasing, >= 0) and amounts (mg, > 0).
     times_h : array_like
         Output times (h).
     step_h : float, optional
@@ -298,6 +366,12 @@ def simulate_denosumab(params: DenosumabParameters, dose_times_h, doses_mg, time
     -------
     DenosumabResult
         Drug, RANKL and uNTx/Cr time courses.
+
+    Raises
+    ------
+    ParameterError
+        Dose times and amounts of different shapes, not increasing or not positive; output times not strictly
+        increasing from >= 0 h; ``step_h`` outside (0, 6] h.
     """
     dt = np.asarray(dose_times_h, dtype=float)
     dm = np.asarray(doses_mg, dtype=float)

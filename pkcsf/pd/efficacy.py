@@ -17,16 +17,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pkcsf.analysis import metrics
 from pkcsf.core.errors import ParameterError
 
+if TYPE_CHECKING:
+    from pkcsf.pd.parameters import PDParameterSet
+
 __all__ = ["CellKill", "log_cell_kill", "time_above"]
 
 
-def time_above(times, conc, threshold: float) -> np.ndarray:
+def time_above(times: ArrayLike, conc: ArrayLike, threshold: float) -> np.ndarray:
     """Time (h) each row of ``conc`` (N, T) spends >= ``threshold``, linear between outputs.
 
     Parameters
@@ -85,14 +90,26 @@ class CellKill:
             raise ParameterError("doubling_time", d, "must be > 0 h or None (no regrowth)")
 
     @classmethod
-    def from_parameter_set(cls, ps, threshold_mg_per_L: float) -> "CellKill":
-        """``KILL`` and ``T_DOUBLE`` from a PD file; the threshold (a drug's sourced cytotoxic level) is given."""
+    def from_parameter_set(cls, ps: PDParameterSet, threshold_mg_per_L: float) -> CellKill:
+        """``KILL`` and ``T_DOUBLE`` from a PD file, with a given threshold.
+
+        Parameters
+        ----------
+        ps : PDParameterSet
+            The parsed file; ``T_DOUBLE = 0`` (or absent) means no regrowth.
+        threshold_mg_per_L : float
+            Cytotoxic concentration (mg/L), e.g. a drug's sourced threshold.
+
+        Returns
+        -------
+        CellKill
+        """
         td = ps.values.get("T_DOUBLE")
         td = None if td is None or td.value == 0 else td.value       # 0 in the file = no regrowth term
         return cls(float(threshold_mg_per_L), ps["KILL"], td, ps.name)
 
 
-def log_cell_kill(times, conc, model: CellKill, *, window: float | None = None) -> np.ndarray:
+def log_cell_kill(times: ArrayLike, conc: ArrayLike, model: CellKill, *, window: float | None = None) -> np.ndarray:
     """Net log10 change of the tumour cell number per subject over ``[times[0], window]``; negative = kill.
 
     Parameters

@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numba import prange
+from numpy.typing import ArrayLike
 
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.jit import njit
@@ -98,16 +100,38 @@ class FribergParameters:
         """Number of subjects the arrays describe (1 for typical values)."""
         return max(a.size for a in (self.circ0, self.mtt, self.gamma, self.slope, self.emax, self.ec50))
 
+    # ps is a PDParameterSet: not imported, as pkcsf.pd.parameters imports this module (no import cycle)
     @classmethod
-    def from_parameter_set(cls, ps, *, supplemented: bool | None = None, model: str | None = None,
-                           **overrides) -> "FribergParameters":
+    def from_parameter_set(cls, ps: Any, *, supplemented: bool | None = None, model: str | None = None,
+                           **overrides: float) -> FribergParameters:
         """Typical values from a PD parameter set (``parameters/pd/<drug>.toml``).
 
         The file names ``CIRC0``, ``MTT``, ``GAMMA`` and either ``SLOPE`` or
         ``EMAX``/``EC50``; a file with a folic acid/B12 covariate names
-        ``SLOPE_SUPPLEMENTED`` and ``SLOPE_UNSUPPLEMENTED`` and then needs
-        ``supplemented`` (True or False). ``overrides`` replace values by name
-        (``circ0=4.0``).
+        ``SLOPE_SUPPLEMENTED`` and ``SLOPE_UNSUPPLEMENTED``.
+
+        Parameters
+        ----------
+        ps : PDParameterSet
+            The parsed file (:func:`pkcsf.pd.parameters.load_pd_parameters`).
+        supplemented : bool, optional
+            Folic acid + vitamin B12 supplementation; required (True or False) when the file has that
+            covariate, refused otherwise.
+        model : str, optional
+            ``"linear"`` or ``"emax"``; default ``"emax"`` when the file gives EMAX and no slope.
+        **overrides
+            Values replacing the file's by name, in the units of :class:`FribergParameters`
+            (``circ0=4.0`` x 1e9/L, ``mtt`` h, ``gamma``, ``slope`` L/mg, ``emax``, ``ec50`` mg/L).
+
+        Returns
+        -------
+        FribergParameters
+            Typical (size-1) values, with the file's CVs in ``cv``.
+
+        Raises
+        ------
+        ParameterError
+            ``supplemented`` missing or not applicable, or an unknown override.
         """
         v = ps.values
         slope_key = "SLOPE"
@@ -140,9 +164,23 @@ class FribergParameters:
         return cls(model=model, cv=cv, label=lab, **{k: np.atleast_1d(float(x)) for k, x in kw.items()})
 
     def sample(self, n: int, seed: int = 0, *, variability: bool = True) -> "FribergParameters":
-        """``n`` subjects: log-normal between-subject variability ``cv`` around the (size-1) typical values.
+        """Subjects drawn with log-normal between-subject variability ``cv`` around the (size-1) typical values.
 
         Subject ``i`` depends only on ``(seed, i)`` (one independent stream per parameter).
+
+        Parameters
+        ----------
+        n : int
+            Number of subjects, >= 1.
+        seed : int
+            Seed (default 0).
+        variability : bool
+            False gives ``n`` copies of the typical values.
+
+        Returns
+        -------
+        FribergParameters
+            Arrays of size ``n``.
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ParameterError("n", n, "must be a whole number >= 1")
@@ -163,7 +201,18 @@ class FribergParameters:
         return FribergParameters(model=self.model, cv=dict(self.cv), label=self.label, **out)
 
     def take(self, n: int) -> dict:
-        """Arrays of length ``n`` (size-1 arrays broadcast)."""
+        """The parameter arrays for ``n`` subjects (size-1 arrays broadcast).
+
+        Parameters
+        ----------
+        n : int
+            Number of subjects.
+
+        Returns
+        -------
+        dict
+            ``circ0``, ``mtt``, ``gamma``, ``slope``, ``emax``, ``ec50`` -> contiguous float arrays of length ``n``.
+        """
         out = {}
         for name in ("circ0", "mtt", "gamma", "slope", "emax", "ec50"):
             a = getattr(self, name)
@@ -270,7 +319,7 @@ def _batch(t, C, circ0, mtt, gamma, slope, emax, ec50, model, t_end, max_step, s
 
 
 # ------------------------------------------------------------------ API
-def ctcae_grade(anc, lln: float | None = None) -> np.ndarray:
+def ctcae_grade(anc: ArrayLike, lln: float | None = None) -> np.ndarray:
     """CTCAE v5.0 grade of "neutrophil count decreased" for ANC values (1e9/L).
 
     Grades 2-4 use the fixed bounds of :data:`CTCAE_NEUTROPHILS`; grade 1
@@ -309,15 +358,16 @@ def ctcae_grade(anc, lln: float | None = None) -> np.ndarray:
 
 @dataclass(eq=False)
 class NeutropeniaResult:
-    """ANC read-outs of a batch. ``nadir`` (1e9/L), ``time_to_nadir`` (h), ``grade`` (CTCAE), shape (N,);
-    ``anc`` (N, T) at the output times when kept; ``times`` (T,) h; ``params`` the subjects' parameters.
+    """ANC read-outs of a batch of subjects (:func:`neutropenia`).
 
     Attributes
     ----------
+    times : ndarray, shape (T,)
+        Output times (h).
     nadir, time_to_nadir, grade : ndarray, shape (N,)
-        As above.
-    anc : ndarray or None
-        ANC time courses.
+        ANC nadir (1e9/L), its time (h) and CTCAE grade.
+    anc : ndarray, shape (N, T), or None
+        ANC time courses (1e9/L) when kept.
     params : FribergParameters
         The subjects' parameters.
     window : float
@@ -333,18 +383,45 @@ class NeutropeniaResult:
     window: float
 
     def frame(self) -> pd.DataFrame:
-        """One row per subject: id, circ0, nadir, time_to_nadir (h), grade, grade3plus."""
+        """The read-outs per subject.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per subject: id, circ0 (1e9/L), nadir (1e9/L), time_to_nadir (h), grade, grade3plus.
+        """
         p = self.params.take(self.nadir.size)
         return pd.DataFrame({"id": np.arange(self.nadir.size), "circ0": p["circ0"], "nadir": self.nadir,
                              "time_to_nadir": self.time_to_nadir, "grade": self.grade,
                              "grade3plus": self.grade >= 3})
 
     def fraction_grade(self, at_least: int = 3) -> float:
-        """Fraction of subjects with a CTCAE neutropenia grade >= ``at_least``."""
+        """Fraction of subjects with a CTCAE neutropenia grade >= ``at_least``.
+
+        Parameters
+        ----------
+        at_least : int
+            CTCAE grade (default 3).
+
+        Returns
+        -------
+        float
+        """
         return float(np.mean(self.grade >= at_least))
 
     def anc_frame(self) -> pd.DataFrame:
-        """Tidy ANC time courses: id, time (h), anc (1e9/L). Needs ``keep_anc=True``."""
+        """Tidy ANC time courses.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns id, time (h), anc (1e9/L).
+
+        Raises
+        ------
+        ParameterError
+            The time courses were not kept (call :func:`neutropenia` with ``keep_anc=True``).
+        """
         if self.anc is None:
             raise ParameterError("keep_anc", False, "the ANC time courses were not kept", "call with keep_anc=True")
         N, T = self.anc.shape
@@ -371,7 +448,7 @@ def _check_grid(times, conc):
     return t, np.ascontiguousarray(C)
 
 
-def neutropenia(times, conc, params: FribergParameters, *, window: float | None = None, lln: float | None = None,
+def neutropenia(times: ArrayLike, conc: ArrayLike, params: FribergParameters, *, window: float | None = None, lln: float | None = None,
                 keep_anc: bool = False, max_step: float = 1.0) -> NeutropeniaResult:
     """ANC nadir, time to nadir and CTCAE grade of each subject, driven by his plasma concentrations.
 
@@ -391,6 +468,16 @@ def neutropenia(times, conc, params: FribergParameters, *, window: float | None 
         Keep the ANC at every output time (``result.anc``, NaN after ``window``).
     max_step : float
         Longest integration sub-step (h).
+
+    Returns
+    -------
+    NeutropeniaResult
+
+    Raises
+    ------
+    ParameterError
+        Times not increasing, concentrations of the wrong shape, negative or not finite, a window that ends
+        before the first time, ``max_step`` outside (0, 24] h.
     """
     t, C = _check_grid(times, conc)
     N = C.shape[0]
@@ -411,7 +498,7 @@ def neutropenia(times, conc, params: FribergParameters, *, window: float | None 
     return NeutropeniaResult(t, nadir, tn, ctcae_grade(nadir, lln), anc if keep_anc else None, params, t_end)
 
 
-def friberg_anc(times, conc, params: FribergParameters, **kwargs) -> np.ndarray:
+def friberg_anc(times: ArrayLike, conc: ArrayLike, params: FribergParameters, **kwargs: object) -> np.ndarray:
     """ANC (1e9/L) at the output times, shape (N, T): :func:`neutropenia` with ``keep_anc=True``.
 
     Parameters

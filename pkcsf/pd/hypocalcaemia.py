@@ -24,6 +24,7 @@ simulated denosumab exposure; the schedule read-out depends on the schedule only
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.pd.incidence import IncidenceEvents, bernoulli_events, load_incidence
@@ -40,11 +41,27 @@ _TOL_H = 3 * 24.0            # a dose within 3 days of its slot counts as on sch
 
 
 def reduse_schedule(arm: str, weeks: float, dose_mg: float = 120.0) -> tuple[np.ndarray, np.ndarray]:
-    """Dose times (h) and amounts (mg) of a REDUSE arm: 120 mg at weeks 0, 4, 8, 12, then every 4 (``"q4w"``)
-    or every 12 weeks (``"q12w"``), before ``weeks``.
+    """Dose times and amounts of a REDUSE arm.
 
+    120 mg at weeks 0, 4, 8, 12, then every 4 (``"q4w"``) or every 12 weeks (``"q12w"``), before ``weeks``.
     The q12w continuation 12 weeks after the week-12 induction dose is a reading of the abstract ('3-month
     induction phase with q4w', 'the first 16 weeks (during the induction phase with DN q4w for both arms)').
+
+    Parameters
+    ----------
+    arm : str
+        ``"q4w"`` or ``"q12w"``.
+    weeks : float
+        Length of the course (weeks, > 0); doses at or after it are not given.
+    dose_mg : float
+        Amount of each dose (mg; default 120).
+
+    Returns
+    -------
+    times : ndarray
+        Dose times (h).
+    amounts : ndarray
+        Dose amounts (mg).
     """
     check_choice("arm", arm, ("q4w", "q12w"), ParameterError)
     if not (isinstance(weeks, (int, float)) and weeks > 0):
@@ -60,9 +77,26 @@ def reduse_schedule(arm: str, weeks: float, dose_mg: float = 120.0) -> tuple[np.
     return t, np.full(t.size, float(dose_mg))
 
 
-def classify_schedule(dose_times_h) -> str:
-    """``"q4w"`` or ``"q12w"`` for a REDUSE-like regimen (4-weekly induction at weeks 0-12, then every 4 or 12
-    weeks, each dose within 3 days of its slot); an error otherwise (no sourced incidence for other regimens).
+def classify_schedule(dose_times_h: ArrayLike) -> str:
+    """The REDUSE arm a regimen follows.
+
+    A REDUSE-like regimen has a 4-weekly induction at weeks 0-12, then a dose every 4 or 12 weeks, each dose
+    within 3 days of its slot.
+
+    Parameters
+    ----------
+    dose_times_h : array_like
+        Dose times (h).
+
+    Returns
+    -------
+    str
+        ``"q4w"`` or ``"q12w"``.
+
+    Raises
+    ------
+    ParameterError
+        Any other regimen (there is no sourced incidence for it).
     """
     t = np.sort(np.asarray(dose_times_h, dtype=float).ravel())
     fix = "build the regimen with pkcsf.pd.hypocalcaemia.reduse_schedule('q4w' or 'q12w', weeks)"
@@ -81,7 +115,7 @@ def classify_schedule(dose_times_h) -> str:
                          "slot (the REDUSE arms)", fix)
 
 
-def hypocalcaemia(schedule, subjects: int, *, period: str = "after_week_16", seed: int = 0,
+def hypocalcaemia(schedule: str | ArrayLike, subjects: int, *, period: str = "after_week_16", seed: int = 0,
                   proportion: float | None = None) -> IncidenceEvents:
     """Patients with hypocalcaemia (corrected Ca < 2.0 mmol/L, grade >= 2) on a REDUSE arm, with calcium +
     vitamin D supplementation.
@@ -119,9 +153,22 @@ def hypocalcaemia(schedule, subjects: int, *, period: str = "after_week_16", see
     return bernoulli_events(np.full((subjects, 1), p), np.ones((subjects, 1), bool), seed=seed, label=label)
 
 
-def hypocalcaemia_by_renal_function(ccr_ml_min, *, seed: int = 0) -> IncidenceEvents:
-    """Patients with grade >= 1 hypocalcaemia during denosumab by their creatinine clearance (mL/min, one per
-    patient), from the four published Ccr groups (supplementation not stated by the source).
+def hypocalcaemia_by_renal_function(ccr_ml_min: ArrayLike, *, seed: int = 0) -> IncidenceEvents:
+    """Patients with grade >= 1 hypocalcaemia during denosumab, by creatinine clearance.
+
+    From the four published Ccr groups of :data:`CCR_GROUPS` (supplementation not stated by the source).
+
+    Parameters
+    ----------
+    ccr_ml_min : array_like, shape (N,)
+        Creatinine clearance of each patient (mL/min, finite, >= 0).
+    seed : int
+        Seed (default 0).
+
+    Returns
+    -------
+    IncidenceEvents
+        One column; ``fraction()`` is the simulated incidence.
     """
     c = np.atleast_1d(np.asarray(ccr_ml_min, dtype=float))
     if c.ndim != 1 or not np.all(np.isfinite(c)) or np.any(c < 0):

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from pkcsf.core.errors import ParameterError
@@ -47,6 +48,20 @@ PER = ("cycle", "patient")
 
 def exact_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Clopper-Pearson interval of ``k`` events in ``n``.
+
+    Parameters
+    ----------
+    k : int
+        Number of events, 0 <= k <= n.
+    n : int
+        Number of units (patients or cycles), > 0.
+    level : float
+        Confidence level (default 0.95).
+
+    Returns
+    -------
+    low, high : float
+        Bounds of the interval of the proportion (0-1).
 
     Examples
     --------
@@ -97,8 +112,20 @@ class Incidence:
     note: str = ""
 
     def ci(self, level: float = 0.95) -> tuple[float, float, str]:
-        """(low, high, kind): kind ``"exact"`` (numerator known), ``"approximate"`` (Wilson, numerator not
-        published) or ``"none"`` (no denominator: NaN bounds).
+        """Confidence interval of the published proportion.
+
+        Parameters
+        ----------
+        level : float
+            Confidence level (default 0.95).
+
+        Returns
+        -------
+        low, high : float
+            Bounds (0-1); NaN without a denominator.
+        kind : str
+            ``"exact"`` (Clopper-Pearson, numerator known), ``"approximate"`` (Wilson, numerator not
+            published) or ``"none"`` (no denominator).
         """
         if self.events is not None and self.n:
             return (*exact_ci(self.events, self.n, level), "exact")
@@ -107,8 +134,26 @@ class Incidence:
         return float("nan"), float("nan"), "none"
 
     def draw_proportions(self, draws: int, seed: int = 0) -> np.ndarray:
-        """``draws`` proportions from the Jeffreys posterior Beta(k + 1/2, n - k + 1/2) (parameter uncertainty
-        for virtual trials); needs a denominator (``k`` = proportion x n when the numerator is not published).
+        """Proportions drawn from the Jeffreys posterior Beta(k + 1/2, n - k + 1/2) (parameter uncertainty
+        for virtual trials).
+
+        Parameters
+        ----------
+        draws : int
+            Number of proportions drawn.
+        seed : int
+            Seed of the draws (default 0).
+
+        Returns
+        -------
+        ndarray, shape (draws,)
+            Proportions (0-1).
+
+        Raises
+        ------
+        ParameterError
+            The entry has no published denominator (``k`` = proportion x n is used when only the numerator
+            is missing).
         """
         if not self.n:
             raise ParameterError(f"incidence {self.key}.n", self.n,
@@ -120,7 +165,21 @@ class Incidence:
 
 @dataclass
 class IncidenceSet:
-    """A parsed incidence file: its entries by key, references and meta."""
+    """A parsed incidence file: its entries by key, references and meta.
+
+    Parameters
+    ----------
+    name : str
+        Name of the set (``meta.name`` or the file stem).
+    path : Path
+        The file read.
+    meta : dict
+        Its ``[meta]`` table.
+    references : dict
+        Citation key -> full reference.
+    entries : dict
+        Entry key -> :class:`Incidence`.
+    """
 
     name: str
     path: Path
@@ -128,8 +187,27 @@ class IncidenceSet:
     references: dict
     entries: dict
 
-    def find(self, *, endpoint: str | None = None, per: str | None = None, **strata) -> Incidence:
-        """The single entry whose endpoint (substring match), ``per`` and strata match; an error lists them all."""
+    def find(self, *, endpoint: str | None = None, per: str | None = None, **strata: object) -> Incidence:
+        """The single entry whose endpoint, ``per`` and strata match.
+
+        Parameters
+        ----------
+        endpoint : str, optional
+            A substring of the entry's endpoint.
+        per : str, optional
+            ``"cycle"`` or ``"patient"``.
+        **strata
+            Covariate values the entry's strata must have, e.g. ``dexamethasone=True``.
+
+        Returns
+        -------
+        Incidence
+
+        Raises
+        ------
+        ParameterError
+            No entry or more than one matches; the message lists all entries.
+        """
         hits = []
         for e in self.entries.values():
             if endpoint is not None and endpoint not in e.endpoint:
@@ -149,7 +227,14 @@ class IncidenceSet:
         return hits[0]
 
     def table(self) -> pd.DataFrame:
-        """One row per entry with its interval and source."""
+        """The entries as a table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per entry: key, endpoint, per, ``stratum_*``, proportion, events, n, ci_low, ci_high, ci
+            (the interval's kind, see :meth:`Incidence.ci`), source, where.
+        """
         rows = []
         for e in self.entries.values():
             lo, hi, kind = e.ci()
@@ -159,13 +244,24 @@ class IncidenceSet:
         return pd.DataFrame(rows)
 
     def cite(self) -> list[str]:
-        """The references of the file and the direct citations of its entries."""
+        """The references of the file and the direct citations of its entries.
+
+        Returns
+        -------
+        list of str
+        """
         direct = sorted({e.source for e in self.entries.values() if e.source not in self.references})
         return list(self.references.values()) + direct
 
 
 def available_incidence() -> list[str]:
-    """Names of the incidence files (``parameters/pd/*.toml`` with ``meta.kind = "incidence"``)."""
+    """Names of the incidence files (``parameters/pd/*.toml`` with ``meta.kind = "incidence"``).
+
+    Returns
+    -------
+    list of str
+        Sorted names, for :func:`load_incidence`.
+    """
     d = builtin_dir("parameters") / "pd"
     out = []
     for p in sorted(d.glob("*.toml")):
@@ -182,9 +278,24 @@ def _int_or_none(path, where, x):
     return x
 
 
-def load_incidence(name_or_path) -> IncidenceSet:
-    """Read an incidence file (a name from :func:`available_incidence` or a ``.toml`` path), checking sources,
-    proportions and that a published proportion agrees with its numerator/denominator to the rounding.
+def load_incidence(name_or_path: str | Path) -> IncidenceSet:
+    """Read an incidence file, checking sources and proportions.
+
+    A published proportion must agree with its numerator/denominator to the rounding (0.5 percentage points).
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A name from :func:`available_incidence` or the path of a ``.toml`` file.
+
+    Returns
+    -------
+    IncidenceSet
+
+    Raises
+    ------
+    ParameterError
+        Unknown name, an entry without a source, a bad ``per``, count or proportion.
 
     Examples
     --------
@@ -269,21 +380,39 @@ class IncidenceEvents:
         return np.where(self.any, f, -1)
 
     def fraction(self) -> float:
-        """Fraction of subjects with at least one event."""
+        """Fraction of subjects with at least one event.
+
+        Returns
+        -------
+        float
+            NaN without subjects.
+        """
         return float(self.any.mean()) if self.events.shape[0] else float("nan")
 
     def per_unit_fraction(self) -> float:
-        """Events per exposed unit (cycles or doses)."""
+        """Events per exposed unit (cycles or doses).
+
+        Returns
+        -------
+        float
+            NaN without exposed units.
+        """
         n = int(self.exposed.sum())
         return float(self.events.sum() / n) if n else float("nan")
 
     def frame(self) -> pd.DataFrame:
-        """One row per subject: id, units (exposed), events, any, first (unit index, -1 none)."""
+        """The events per subject.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per subject: id, units (exposed), events, any, first (unit index, -1 none).
+        """
         return pd.DataFrame({"id": np.arange(self.events.shape[0]), "units": self.exposed.sum(axis=1),
                              "events": self.count, "any": self.any, "first": self.first})
 
 
-def bernoulli_events(probability, exposed, *, seed: int = 0, label: str = "") -> IncidenceEvents:
+def bernoulli_events(probability: ArrayLike, exposed: ArrayLike, *, seed: int = 0, label: str = "") -> IncidenceEvents:
     """Independent Bernoulli events in every exposed unit.
 
     Subject ``i`` depends only on ``(seed, i, number of columns)``, not on how many subjects are drawn

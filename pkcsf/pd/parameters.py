@@ -17,10 +17,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.paths import builtin_dir, read_toml
 from pkcsf.core.provenance import Value, is_citation
+
+if TYPE_CHECKING:
+    from pkcsf.pd.friberg import FribergParameters
 
 __all__ = ["PDValue", "PDParameterSet", "load_pd_parameters", "available_pd", "PD_UNITS"]
 
@@ -83,24 +87,56 @@ class PDParameterSet:
         return key in self.values
 
     def cv(self, key: str) -> float:
-        """Between-subject CV (fraction, log-normal) of ``key``; 0 when none is given."""
+        """Between-subject variability of a value.
+
+        Parameters
+        ----------
+        key : str
+            Name of the value, e.g. ``"MTT"``.
+
+        Returns
+        -------
+        float
+            CV as a fraction (log-normal); 0 when the file gives none.
+        """
         v = self.variability.get(key)
         return 0.0 if v is None else v.value
 
     def assumptions(self) -> list[PDValue]:
-        """The values and variabilities whose source is ``assumption``."""
+        """The values and variabilities whose source is ``assumption``.
+
+        Returns
+        -------
+        list of PDValue
+        """
         return [v for v in list(self.values.values()) + list(self.variability.values()) if v.is_assumption]
 
     def cite(self) -> list[str]:
-        """Every reference of the file (values, calibration data, observations) and direct DOI/PMID sources."""
+        """Every reference of the file (values, calibration data, observations) and direct DOI/PMID sources.
+
+        Returns
+        -------
+        list of str
+        """
         used = {v.source for v in list(self.values.values()) + list(self.variability.values())}
         obs = [o.get("source", "") for o in self.raw.get("observations", {}).values()]
         return list(self.references.values()) + \
             sorted(s for s in used if s not in self.references and s not in ("assumption", "calibrated", "derived")) + \
             [o for o in dict.fromkeys(obs) if o]
 
-    def friberg(self, **kwargs):
-        """The typical :class:`~pkcsf.pd.friberg.FribergParameters` of this file (see there)."""
+    def friberg(self, **kwargs: object) -> FribergParameters:
+        """The typical Friberg myelosuppression parameters of this file.
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to :meth:`FribergParameters.from_parameter_set <pkcsf.pd.friberg.FribergParameters.from_parameter_set>`
+            (``supplemented``, ``model``, overrides such as ``circ0=4.0``).
+
+        Returns
+        -------
+        FribergParameters
+        """
         from pkcsf.pd.friberg import FribergParameters
 
         return FribergParameters.from_parameter_set(self, **kwargs)
@@ -150,7 +186,7 @@ def _check_source(where: str, spec: dict, refs: dict, path: Path) -> str:
     return src
 
 
-def load_pd_parameters(name_or_path) -> PDParameterSet:
+def load_pd_parameters(name_or_path: str | Path) -> PDParameterSet:
     """Read ``parameters/pd/<name>.toml`` (or a path), check every source, convert units.
 
     Parameters

@@ -17,6 +17,7 @@ others, so subject i gets bit-identical results whatever N, the thread count or 
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import prange
 
 from pkcsf.core.jit import compile_notice, njit
@@ -185,16 +186,55 @@ METHOD_NAMES = {METHOD_EXACT: "exact", METHOD_RODAS: "rodas5p", METHOD_RADAU: "r
 COMPILE_SECONDS = {METHOD_EXACT: 25, METHOD_RODAS: 35, METHOD_RADAU: 45, METHOD_DOPRI5: 45}
 
 
-def solve_batch(method, P, vol_col, lin_type, lin_src, lin_dst, lin_col,
-                mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
-                ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status,
-                rtol, atol, max_steps, max_step, counters):
-    """Solve every subject (rows of ``P``) in parallel with solver ``method`` (METHOD_*).
+def solve_batch(method: int, P: np.ndarray, vol_col: np.ndarray, lin_type: np.ndarray, lin_src: np.ndarray,
+                lin_dst: np.ndarray, lin_col: np.ndarray,
+                mm_src: np.ndarray, mm_dst: np.ndarray, mm_vmax: np.ndarray, mm_km: np.ndarray, mm_fu: np.ndarray,
+                ev_t: np.ndarray, ev_s: np.ndarray, ev_a: np.ndarray, ev_k: np.ndarray, ev_n: np.ndarray,
+                times: np.ndarray, y0: np.ndarray, save: np.ndarray, out: np.ndarray, status: np.ndarray,
+                rtol: float, atol: float, max_steps: int, max_step: float, counters: np.ndarray) -> None:
+    """Solve every subject (rows of ``P``) in parallel with solver ``method``, writing into ``out``.
 
-    Event arrays have shape (N_ev, E) with N_ev equal to N or 1 (shared by all
-    subjects); ``y0`` has shape (N or 1, n_states). ``out`` has shape
-    (N, T, len(save)); ``status`` (N,); ``counters`` (N, 5). Only the chosen
-    solver is compiled (on its first use on this machine, with a notice on stderr).
+    Only the chosen solver is compiled (on its first use on this machine, with a notice on stderr).
+    The inputs and promises are the solver contract of :mod:`pkcsf.solvers`; the model tables come
+    from :class:`pkcsf.engine.compile.CompiledModel`.
+
+    Parameters
+    ----------
+    method : int
+        ``METHOD_EXACT``, ``METHOD_RODAS``, ``METHOD_RADAU`` or ``METHOD_DOPRI5``.
+    P : ndarray of float64, shape (N, n_columns)
+        Each subject's parameter row (model parameters, derived parameters, expression columns).
+    vol_col : ndarray of int64, shape (n_states,)
+        Column of each state's volume (L), -1 for amount-only states.
+    lin_type, lin_src, lin_dst, lin_col : ndarray of int64, shape (n_linear,)
+        Linear transfers: type (flow L/h, rate 1/h, accumulation), source state, target state, column of
+        the coefficient.
+    mm_src, mm_dst, mm_vmax, mm_km, mm_fu : ndarray of int64, shape (n_saturable,)
+        Michaelis-Menten terms: source, target, Vmax column (mg/h), Km column (mg/L), fu column (-1: fu = 1).
+    ev_t, ev_s, ev_a, ev_k : ndarray, shape (N_ev, E)
+        Events sorted by time per row: time (h), state, amount (mg; mg/h for a rate), kind (``EV_*``);
+        ``N_ev`` is N or 1 (shared by all subjects).
+    ev_n : ndarray of int64, shape (N_ev,)
+        Number of events used in each row.
+    times : ndarray of float64, shape (T,)
+        Output times (h), non-decreasing, >= 0.
+    y0 : ndarray of float64, shape (N or 1, n_states)
+        Initial amounts (mg) at t = 0.
+    save : ndarray of int64, shape (n_save,)
+        State indices reported.
+    out : ndarray of float64, shape (N, T, n_save)
+        Filled with the amounts (mg) of the saved states at ``times``; NaN where not reached.
+    status : ndarray of int64, shape (N,)
+        Filled with each subject's status code (``ST_*``, the values of :class:`pkcsf.core.errors.Status`).
+    rtol, atol : float
+        Relative and absolute (mg/L) tolerances of the adaptive methods.
+    max_steps : int
+        Accepted steps per subject before ``ST_MAX_STEPS``.
+    max_step : float
+        Longest step (h).
+    counters : ndarray of int64, shape (N, 5)
+        Filled with steps, rejected steps, right-hand-side evaluations, LU factorisations and matrix
+        exponentials per subject.
     """
     fn = BATCH[method]
     compile_notice(fn, f"the {METHOD_NAMES[method]} solver", COMPILE_SECONDS[method])

@@ -85,6 +85,7 @@ from pkcsf.trials.links import LogisticExposureToxicity
 from pkcsf.trials.results import TrialResults
 from pkcsf.trials.runner import (
     DESIGNS,
+    _check_trials_memory,
     _resolve_design,
     _weighted_quantiles,
     simulate_trials,
@@ -92,7 +93,8 @@ from pkcsf.trials.runner import (
 from pkcsf.trials.three_plus_three import ThreePlusThree, three_plus_three_exact
 
 # private names used by pkcsf.clinical.escalation and the tests
-_PRIVATE = (_check_prob, _resolve_design, _isotonic_masked, _weighted_quantiles, DEFAULT_P_AT_MTD, DEFAULT_SLOPE)
+_PRIVATE = (_check_prob, _check_trials_memory, _resolve_design, _isotonic_masked, _weighted_quantiles,
+            DEFAULT_P_AT_MTD, DEFAULT_SLOPE)
 
 __all__ = [
     "TrialError",

@@ -155,6 +155,21 @@ def _resolve_efficacy(K, p_eff, pool):
     return PE
 
 
+def _check_trials_memory(n_trials: int, K: int, *, efficacy: bool) -> None:
+    """Refuse ``n_trials`` whose per-trial results (int64 selected dose, treated and DLT counts per dose, and
+    responder counts with ``efficacy``) need more than 80 % of the available memory.
+
+    Called by :func:`simulate_trials` and, before any exposure pool is simulated, by
+    :func:`pkcsf.clinical.escalation.simulate_escalation` (issue 9).
+    """
+    need = 8 * n_trials * (1 + 2 * K + (K if efficacy else 0))      # the per-trial results kept
+    have = available_memory()
+    if have is not None and need > 0.8 * have:
+        raise TrialError("n_trials", n_trials, f"the results of {n_trials:,} trials need about {format_bytes(need)} "
+                         f"of memory, more than the {format_bytes(have)} available",
+                         "fewer trials (10,000 give Monte Carlo errors below 0.5 percentage points)")
+
+
 def simulate_trials(design: str | object, doses: ArrayLike, p_dlt: ArrayLike | None = None, *,
                     exposure: ArrayLike | None = None, link: Callable | None = None, n_trials: int = 10_000,
                     seed: int | None = None, efficacy_target: float | None = None, chunk_size: int | None = None,
@@ -234,12 +249,7 @@ def simulate_trials(design: str | object, doses: ArrayLike, p_dlt: ArrayLike | N
         chunk_size = max(256, _ELEMENTS_PER_CHUNK // (B + K * (S + 1) + 2 * grid_cost))
     chunk_size = check_int("chunk_size", chunk_size, 1, TrialError)
 
-    need = 8 * n_trials * (1 + 2 * K + (K if PE is not None else 0))      # the per-trial results kept
-    have = available_memory()
-    if have is not None and need > 0.8 * have:
-        raise TrialError("n_trials", n_trials, f"the results of {n_trials:,} trials need about {format_bytes(need)} "
-                         f"of memory, more than the {format_bytes(have)} available",
-                         "fewer trials (10,000 give Monte Carlo errors below 0.5 percentage points)")
+    _check_trials_memory(n_trials, K, efficacy=PE is not None)
     selected = np.empty(n_trials, dtype=np.int64)
     n_treated = np.empty((n_trials, K), dtype=np.int64)
     n_dlt = np.empty((n_trials, K), dtype=np.int64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from typing import TYPE_CHECKING
 
 from pkcsf.cli._util import (
     _F,
@@ -23,6 +24,9 @@ from pkcsf.cli._util import (
     _write_table,
 )
 from pkcsf.core.errors import PkcsfError, ScenarioError
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _parse_iiv(text):
@@ -211,8 +215,16 @@ def _escalate(args) -> int:
     return 0
 
 
-def register(sub, common) -> None:
-    """Add the sub-command(s) of this module to the ``pkcsf`` parser."""
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the sub-command(s) of this module to the ``pkcsf`` parser.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The sub-command registry of the ``pkcsf`` parser (``parser.add_subparsers()``).
+    common : argparse.ArgumentParser
+        The parent parser with the options every command shares (``--quiet``, ``--no-progress``...).
+    """
     p = sub.add_parser(
         "escalate", parents=[common], formatter_class=_F, help="virtual dose-escalation trials driven by the PK",
         description=_desc("Simulate exposure pools (one Scenario per dose level, the same virtual patients at every dose), "

@@ -8,6 +8,7 @@ import textwrap
 import time
 import warnings as _warnings
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from pkcsf.cli._util import (
     _F,
@@ -26,6 +27,13 @@ from pkcsf.cli._util import (
     _write_table,
 )
 from pkcsf.core.errors import PkcsfError, ScenarioError
+
+if TYPE_CHECKING:
+    import argparse
+
+    import pandas as pd
+
+    from pkcsf.clinical.scenario_results import ScenarioResult
 
 #: fields of a Scenario -> the scenario-file keys that set them (a refusal names what the user wrote)
 _FILE_KEYS = {"subjects": "population.subjects", "band_subjects": "readouts.band_subjects", "seed": "population.seed",
@@ -198,9 +206,23 @@ def _cell(sub, col, window=None) -> str:
     return f"{_g(med)} ({_g(lo)}-{_g(hi)})"
 
 
-def readout_table(res, summary) -> str:
-    """The compact terminal table: per drug, one row per arm and site with Cmax, AUC and the time above each
-    threshold of that drug, as 'median (5th-95th percentile)' over the virtual patients, units in the header.
+def readout_table(res: ScenarioResult, summary: pd.DataFrame) -> str:
+    """The compact terminal table of a scenario run.
+
+    Per drug, one row per arm and site with Cmax, AUC and the time above each threshold of that drug, as
+    'median (5th-95th percentile)' over the virtual patients, units in the header.
+
+    Parameters
+    ----------
+    res : ScenarioResult
+        The run (its arms give each site's time window).
+    summary : pandas.DataFrame
+        ``res.summary()``: percentiles per drug, arm and site.
+
+    Returns
+    -------
+    str
+        The table, one line per row, blocks per drug and unit.
     """
     lines = []
     for (drug, unit), sd in summary.groupby(["drug", "unit"], sort=False, observed=True):   # arms may differ in unit
@@ -277,8 +299,16 @@ def _run_figures(res, stage, warnings, obs=None) -> list[str]:
     return [f for f in out if f]
 
 
-def register(sub, common) -> None:
-    """Add the sub-command(s) of this module to the ``pkcsf`` parser."""
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the sub-command(s) of this module to the ``pkcsf`` parser.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The sub-command registry of the ``pkcsf`` parser (``parser.add_subparsers()``).
+    common : argparse.ArgumentParser
+        The parent parser with the options every command shares (``--quiet``, ``--no-progress``...).
+    """
     p = sub.add_parser(
         "run", parents=[common], formatter_class=_F, help="simulate a scenario file (TOML)",
         description=_desc("Simulate a scenario file and write its tables (metrics per subject, summary percentiles, "

@@ -3,18 +3,34 @@ from __future__ import annotations
 
 import textwrap
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from pkcsf.cli._util import _F, _desc
+
+if TYPE_CHECKING:
+    import argparse
 
 # what each step exercises; a step compiles only what is not already in the cache folder
 STEPS = ("exact", "rodas5p", "radau", "dopri5", "readouts")
 
 
-def warmup(steps=STEPS, say=print) -> dict:
-    """Compile (or load from the cache folder) the kernels of ``steps``; returns seconds per step.
+def warmup(steps: Sequence[str] = STEPS, say: Callable[[str], object] = print) -> dict[str, float]:
+    """Compile (or load from the cache folder) the kernels of ``steps``.
 
-    ``exact``, ``rodas5p``, ``radau``, ``dopri5``: the solvers (a tiny problem on the reference models);
-    ``readouts``: the compiled read-outs of the clinical scenarios (a two-subject scenario).
+    Parameters
+    ----------
+    steps : sequence of str
+        Steps of :data:`STEPS` (default all): ``exact``, ``rodas5p``, ``radau``, ``dopri5`` (the solvers, on a
+        tiny problem of the reference models) and ``readouts`` (the compiled read-outs of the clinical
+        scenarios, a two-subject scenario).
+    say : callable
+        Receives one line of progress per step, and where the kernels are kept (default :func:`print`).
+
+    Returns
+    -------
+    dict of str to float
+        Seconds per step.
     """
     import numpy as np
 
@@ -48,8 +64,16 @@ def _cmd_warmup(args) -> int:
     return 0
 
 
-def register(sub, common) -> None:
-    """Add the sub-command(s) of this module to the ``pkcsf`` parser."""
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the sub-command(s) of this module to the ``pkcsf`` parser.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The sub-command registry of the ``pkcsf`` parser (``parser.add_subparsers()``).
+    common : argparse.ArgumentParser
+        The parent parser with the options every command shares (``--quiet``, ``--no-progress``...).
+    """
     p = sub.add_parser(
         "warmup", parents=[common], formatter_class=_F, help="compile the solvers and read-outs once, now",
         description=_desc("Compile every compiled kernel (the exact, Rodas5P, Radau and explicit Dormand-Prince solvers and the read-outs) "
