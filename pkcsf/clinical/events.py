@@ -29,6 +29,7 @@ parameters; then ``IPRED`` uses them.
 """
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ import pandas as pd
 from pkcsf.analysis.readouts import whole_window
 from pkcsf.clinical.cns import group_concentrations
 from pkcsf.clinical.covariates import COVARIATES
+from pkcsf.clinical.events_segments import solve_segments
 from pkcsf.clinical.population import Population
 from pkcsf.clinical.routes import ROUTE_ALIASES, ROUTES
 from pkcsf.core.errors import DosingError, ScenarioError, Status, check_choice
@@ -83,8 +85,16 @@ class EventData:
         The ``EVID`` 0 rows: ``ID, TIME, CMT, DV, ROW`` (``ROW``: the row in the table) and carried columns.
     ids : list
         Subject labels in order of first appearance.
+    carried : tuple of str
+        Columns carried to the output unchanged.
     parameters : DataFrame
         Individual parameter columns given in the table (one row per subject), possibly empty.
+    source : str
+        Where the table came from (a path, or ``"table"``).
+    timeline : DataFrame
+        ``ID, TIME`` and the covariate columns: one row per subject and time from which its covariates hold
+        (the first at TIME 0, then one per change; last observation carried forward, see the module
+        docstring). ``covariates`` is its TIME 0 part.
     """
 
     doses: pd.DataFrame
@@ -94,6 +104,7 @@ class EventData:
     carried: tuple = ()
     parameters: pd.DataFrame = field(default_factory=pd.DataFrame)
     source: str = "table"
+    timeline: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __repr__(self):
         return (f"EventData({self.source}: {len(self.ids)} subjects, {len(self.doses)} dose rows, "
@@ -103,6 +114,41 @@ class EventData:
     def n(self) -> int:
         """Number of subjects."""
         return len(self.ids)
+
+    @property
+    def time_varying(self) -> bool:
+        """Whether any subject's covariates change after time 0."""
+        return bool(len(self.timeline)) and bool((self.timeline["TIME"] > 0).any())
+
+    @property
+    def change_times(self) -> np.ndarray:
+        """Sorted times (h, > 0) at which some subject's covariates change (empty when none do)."""
+        if not len(self.timeline):
+            return np.zeros(0)
+        t = self.timeline["TIME"].to_numpy(dtype=float)
+        return np.unique(t[t > 0])
+
+    def covariates_at(self, time: float) -> pd.DataFrame:
+        """The covariates in effect at ``time`` (h): one row per subject, the columns of ``covariates``.
+
+        Parameters
+        ----------
+        time : float
+            Time (h). A value given at a change time holds from that time on (right-continuous).
+
+        Returns
+        -------
+        DataFrame
+            ``ID`` and the covariate columns, subjects in the order of ``ids``.
+        """
+        if not self.time_varying:
+            return self.covariates.copy()
+        tl = self.timeline[self.timeline["TIME"] <= float(time)]
+        last = tl.groupby("ID", sort=False).tail(1).set_index("ID")
+        out = self.covariates.copy()
+        for c in out.columns[1:]:
+            out[c] = [float(last.loc[i, c]) for i in out["ID"]]
+        return out
 
     # -------------------------------------------------------------- resolution against a drug model
     def regimens_for(self, setup) -> dict:
@@ -247,36 +293,51 @@ def read_events(table, *, base_dir=None, parameters=()) -> EventData:
                       + ", ".join(COVARIATES) + "): carried to the output, not used", UnusedColumnsWarning,
                       stacklevel=2)
     ids = list(dict.fromkeys(df["ID"].tolist()))
-    cov_rows, par_rows = [], []
+    row_time = pd.to_numeric(df["TIME"], errors="coerce").to_numpy(dtype=float)
+    if covs:
+        bad = ~np.isfinite(row_time) | (row_time < 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DosingError(f"event table row {i}.TIME", df["TIME"].iloc[i], "must be a finite time >= 0 (h)")
+    cov_rows, par_rows, timeline = [], [], []
     for sid in ids:
-        sub = df[df["ID"] == sid]
+        sel = np.flatnonzero((df["ID"] == sid).to_numpy())
+        sel = sel[np.argsort(row_time[sel], kind="stable")]          # time order; table order at equal times
         row = {"ID": sid}
+        courses = {}
         for c in covs + pcols:
-            vals = sub[c]
-            present = vals[~vals.map(lambda v: v is None or (isinstance(v, str) and not v.strip())
-                                     or (not isinstance(v, str) and pd.isna(v)))]
             where = f"event table column {c} (ID {sid!r})"
-            if present.empty:
+            vals = [_cell(df[c].iloc[i], c, where) for i in sel]
+            if all(v is None for v in vals):
                 raise DosingError(where, "empty on every row", "give the subject's value (a covariate or parameter "
                                   "column needs a value for every subject)")
-            if c == "SEX":
-                nums = [_sex(v, where) for v in present]
-            else:
-                try:
-                    nums = [float(v) for v in present]
-                except (TypeError, ValueError):
-                    raise DosingError(where, list(present)[0], "must be a number") from None
-                if not all(math.isfinite(x) for x in nums):
-                    raise DosingError(where, nums, "must be finite numbers")
-            distinct = sorted(set(nums))
-            if len(distinct) > 1:
-                raise DosingError(where, distinct,
-                                  "time-varying covariates are not supported: the model's parameters are constant "
-                                  "within a subject; give the subject's baseline value on every row")
-            row[c] = distinct[0]
+            if c in pcols:
+                distinct = sorted({v for v in vals if v is not None})
+                if len(distinct) > 1:
+                    raise DosingError(where, distinct, "an individual parameter column must be constant within a "
+                                      "subject (time-varying covariates are supported, time-varying parameters "
+                                      "are not)")
+                row[c] = distinct[0]
+                continue
+            courses[c] = _locf(vals, row_time[sel], sel, where)
+            row[c] = courses[c][0][1]
+        # the subject's covariate timeline: a new entry wherever any covariate changes
+        starts = sorted({t for course in courses.values() for t, _ in course})
+        for t in starts:
+            timeline.append({"ID": sid, "TIME": float(t),
+                             **{c: [v for tt, v in courses[c] if tt <= t][-1] for c in covs}})
         cov_rows.append({k: v for k, v in row.items() if k == "ID" or k in covs})
         par_rows.append({("ID" if k == "ID" else param_names[k]): v for k, v in row.items()
                          if k == "ID" or k in pcols})
+    timeline = pd.DataFrame(timeline, columns=["ID", "TIME"] + covs)
+    changing = set(timeline.loc[timeline["TIME"] > 0, "ID"])
+    if changing and "SS" in df.columns:
+        for i, (sid, ev, ss) in enumerate(zip(df["ID"], df["EVID"], df["SS"])):
+            if ev == 1 and sid in changing and not _missing(ss) and ss not in (0, 0.0, "0"):
+                raise DosingError(f"event table row {i}.SS", ss, "a steady-state dose cannot be combined with "
+                                  f"time-varying covariates (subject {sid!r}'s covariates change): a steady state "
+                                  "assumes the same parameters over all past doses; give the doses explicitly "
+                                  "(AMT with II/ADDL from the first dose) and SS 0")
     doses = df[df["EVID"] == 1].reset_index(drop=True)
     if (df["EVID"] == 1).any() and "AMT" not in df.columns:
         raise DosingError("event table columns", list(table.columns), "dose rows (EVID 1) need an AMT column")
@@ -307,7 +368,52 @@ def read_events(table, *, base_dir=None, parameters=()) -> EventData:
     keep = ["ID", "TIME", "CMT", "DV", "ROW"] + carried
     params = pd.DataFrame(par_rows) if pcols else pd.DataFrame()
     return EventData(doses, pd.DataFrame(cov_rows), obs[keep].reset_index(drop=True), ids, tuple(carried),
-                     params, source)
+                     params, source, timeline)
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip()) or (not isinstance(v, str) and bool(pd.isna(v)))
+
+
+def _cell(v, col: str, where: str) -> float | None:
+    """A covariate or parameter cell as a number (SEX: 0/1 or M/F), None when empty."""
+    if _missing(v):
+        return None
+    if col == "SEX":
+        return _sex(v, where)
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise DosingError(where, v, "must be a number") from None
+    if not math.isfinite(x):
+        raise DosingError(where, x, "must be finite numbers")
+    return x
+
+
+def _locf(vals: list, times: np.ndarray, rows: np.ndarray, where: str) -> list[tuple[float, float]]:
+    """A covariate's course ``[(from_time, value), ...]`` by last observation carried forward.
+
+    ``vals`` and ``times`` are the subject's rows in time order (table order at equal times). The first
+    entry is at time 0 with the first given value (it holds before the first row too); an empty cell
+    carries the previous value; rows at one time must agree.
+    """
+    at: dict[float, float] = {}
+    for v, t, r in zip(vals, times, rows):
+        if v is None:
+            continue
+        t = float(t)
+        if t in at and at[t] != v:
+            raise DosingError(f"{where} at TIME {t:g}", [at[t], v], "rows of one subject at the same time must "
+                              "give the same value (a value holds from its row's time; which of two would hold "
+                              "is ambiguous): give one value per time")
+        at.setdefault(t, v)
+    course = []
+    for t in sorted(at):
+        if not course:
+            course.append((0.0, at[t]))
+        elif at[t] != course[-1][1]:
+            course.append((t, at[t]))
+    return course
 
 
 class DatasetRun:
@@ -349,9 +455,16 @@ class DatasetRun:
         base = np.asarray(times, dtype=float)
         t_obs = obs["TIME"].to_numpy(dtype=float)
         dose_t = np.unique(all_doses)
-        grid = np.union1d(np.setdiff1d(np.union1d(base, t_obs), dose_t), np.zeros(0))
-        self.times = np.sort(np.concatenate([grid, dose_t, dose_t]), kind="stable")
-        self.times = self.times[self.times <= max(base[-1], t_obs.max() if len(t_obs) else 0.0)]
+        end = max(base[-1], t_obs.max() if len(t_obs) else 0.0)
+        #: segment start times (h) when covariates change within a subject, else None
+        self.starts = None
+        self._virtual: dict = {}
+        if data.time_varying:
+            self._segment_grid(base, t_obs, dose_t, end)
+        else:
+            grid = np.union1d(np.setdiff1d(np.union1d(base, t_obs), dose_t), np.zeros(0))
+            self.times = np.sort(np.concatenate([grid, dose_t, dose_t]), kind="stable")
+            self.times = self.times[self.times <= end]
         # which grid index each observation reads: before a dose at the same time if its row comes first
         dose_rows = data.doses
         idx = []
@@ -364,29 +477,147 @@ class DatasetRun:
                 before = row < first_dose_row.min()
             else:                        # a dose implied by II/ADDL: the observation comes first (a trough)
                 before = bool(np.any(self.dose_times[sid] == t))
-            idx.append(lo if before else hi)
+            if before and float(t) in self._virtual:   # before a dose at a covariate change: new covariates
+                idx.append(self._virtual[float(t)])
+            else:
+                idx.append(lo if before else hi)
         self.obs_index = np.array(idx, dtype=int)
         self.obs_subject = np.array([data.ids.index(i) for i in obs["ID"]], dtype=int)
         self.obs_col = np.array([readouts.index(r) for r in self.obs_readout], dtype=int)
         self._pred = None
         self._ipred = None
 
+    def _segment_grid(self, base, t_obs, dose_t, end) -> None:
+        """The grid of a table whose covariates change: each change time is listed twice, the left limit
+        (end of the old segment, old covariates) then the right limit (new covariates, after any dose at
+        that time); other dose times twice (before / after the doses). Observations read before a dose at
+        a change time get an extra point after the grid (new covariates, before the dose).
+        """
+        chg = self.data.change_times
+        chg = chg[chg <= end]
+        self.starts = np.concatenate([[0.0], chg])
+        plain = np.setdiff1d(np.union1d(base, t_obs), np.union1d(dose_t, chg))
+        entries = [(t, 2) for t in plain]
+        entries += [e for t in np.setdiff1d(dose_t, chg) for e in ((t, 1), (t, 2))]
+        entries += [e for t in chg for e in ((t, 0), (t, 2))]
+        entries = sorted(e for e in entries if e[0] <= end)
+        self.times = np.array([e[0] for e in entries], dtype=float)
+        kinds = np.array([e[1] for e in entries], dtype=int)
+        virtual = np.intersect1d(dose_t, chg)
+        self._virtual = {float(t): len(self.times) + j for j, t in enumerate(virtual)}
+        t_all = np.concatenate([self.times, virtual])
+        seg = np.searchsorted(self.starts, t_all, side="right") - 1
+        seg[:len(kinds)] -= (kinds == 0)            # a left limit reads the end of the previous segment
+        self._seg = seg.astype(np.int64)
+        self._tloc = t_all - self.starts[self._seg]
+        self._order = np.concatenate([np.ones(len(self.times), int), np.zeros(len(virtual), int)])
+
     # -------------------------------------------------------------- solving
     def params(self, *, variability: bool, seed: int = 0) -> pd.DataFrame:
-        """Each patient's parameters: typical values with his covariates (with ``variability``: random effects)."""
+        """Each patient's parameters: typical values with his covariates (with ``variability``: random effects).
+
+        With time-varying covariates these are the parameters of the first segment (covariates at time 0);
+        :meth:`segment_params` gives every segment's.
+
+        Parameters
+        ----------
+        variability : bool
+            Apply the population's random effects.
+        seed : int, optional
+            Random seed of the random effects.
+
+        Returns
+        -------
+        DataFrame
+            ``ID``, covariates and one column per model parameter (base units), one row per patient.
+        """
         n = self.data.n
         p = self.population.individual(self.setup.parameters, n, seed=seed, variability=variability)
         return p
 
-    def solve(self, params: pd.DataFrame, regimens=None):
-        """Readout concentrations (n, T, R) in ``unit`` and solver status (NaN for failed subjects)."""
+    def segment_params(self, *, variability: bool, seed: int = 0) -> list[pd.DataFrame]:
+        """Each patient's parameters in every covariate segment (one table per segment start in ``starts``).
+
+        The random effects of a patient are the same in every segment (the same seed and subject index);
+        only the covariates, hence the covariate effects, change.
+
+        Parameters
+        ----------
+        variability : bool
+            Apply the population's random effects.
+        seed : int, optional
+            Random seed of the random effects.
+
+        Returns
+        -------
+        list of DataFrame
+            One :meth:`params`-like table per segment (a single table when no covariate changes).
+        """
+        if self.starts is None:
+            return [self.params(variability=variability, seed=seed)]
+        if self.population.data is None:
+            raise ScenarioError("population", self.population, "time-varying covariates need a population whose "
+                                "data are the table's covariates")
+        out = []
+        for a in self.starts:
+            pop = copy.copy(self.population)
+            pop.data = self.data.covariates_at(a).reset_index(drop=True)
+            out.append(pop.individual(self.setup.parameters, self.data.n, seed=seed, variability=variability))
+        return out
+
+    def solve(self, params, regimens=None):
+        """Readout concentrations (n, T, R) in ``unit`` and solver status (NaN for failed subjects).
+
+        Parameters
+        ----------
+        params : DataFrame or list of DataFrame
+            One row per subject (an ``ID`` column naming its regimen); with time-varying covariates a list
+            with one table per segment (:meth:`segment_params`).
+        regimens : dict, optional
+            ``{ID: Regimen}`` (default: the table's).
+
+        Returns
+        -------
+        tuple
+            ``(conc, status)``: concentrations (n, T', R) with T' >= ``len(times)`` (the points after the
+            grid are observation-only values, see :meth:`_segment_grid`), and :class:`Status` codes.
+        """
+        regimens = self.regimens if regimens is None else regimens
         model_params = set(self.setup.model.parameter_names)
-        cols = [c for c in params.columns if c in model_params or c == "ID"]
         budget = {} if self.max_steps is None else {"max_steps": self.max_steps}
-        prob = prepare(self.setup.model, self.regimens if regimens is None else regimens, params[cols],
+        if self.starts is not None:
+            if isinstance(params, pd.DataFrame):
+                raise ScenarioError("params", "one table", "the covariates of this table change with time: give "
+                                    f"one parameter table per covariate segment ({len(self.starts)}; see "
+                                    "DatasetRun.segment_params)")
+            return self._solve_segments(params, regimens, model_params)
+        if isinstance(params, list):
+            params, = params
+        cols = [c for c in params.columns if c in model_params or c == "ID"]
+        prob = prepare(self.setup.model, regimens, params[cols],
                        times=self.times, outputs=self.states, solver=self.solver, **budget)
         out, status, _ = prob.solve()
         conc = group_concentrations(prob, out, self.W, self.factor)
+        conc[status != 0] = np.nan
+        return conc, status
+
+    def _solve_segments(self, seg_params, regimens, model_params):
+        if len(seg_params) != len(self.starts):
+            raise ScenarioError("params", f"{len(seg_params)} tables", f"one per covariate segment "
+                                f"({len(self.starts)})")
+        cols = [c for c in seg_params[0].columns if c in model_params]
+        regs = [regimens[i] for i in seg_params[0]["ID"]]
+        amounts, status, probs = solve_segments(self.setup.model, regs, [p[cols] for p in seg_params],
+                                                self.starts, self._seg, self._tloc, order=self._order,
+                                                solver=self.solver, max_steps=self.max_steps)
+        names = probs[0].compiled.state_names
+        sidx = [names.index(s) for s in self.states]
+        n, M = amounts.shape[:2]
+        conc = np.full((n, M, self.W.shape[1]), np.nan)
+        for k, prob in enumerate(probs):
+            pts = self._seg == k
+            V = prob.compiled.volumes(prob.P)[:, sidx]
+            conc[:, pts] = (amounts[:, pts][:, :, sidx] @ self.W) * (self.factor / (V @ self.W)[:, None, :])
         conc[status != 0] = np.nan
         return conc, status
 
@@ -394,7 +625,7 @@ class DatasetRun:
     def pred(self):
         """(conc (n, T, R), status) of the typical subject with each patient's covariates."""
         if self._pred is None:
-            self._pred = self.solve(self.params(variability=False))
+            self._pred = self.solve(self.segment_params(variability=False))
         return self._pred
 
     @property
@@ -405,19 +636,36 @@ class DatasetRun:
             if given.empty:
                 self._ipred = self.pred
             else:
-                p = self.params(variability=False)
-                for c in given.columns:
-                    if c != "ID":
-                        p[c] = given[c].to_numpy(dtype=float)
-                self._ipred = self.solve(p)
+                ps = self.segment_params(variability=False)
+                for p in ps:
+                    for c in given.columns:
+                        if c != "ID":
+                            p[c] = given[c].to_numpy(dtype=float)
+                self._ipred = self.solve(ps)
         return self._ipred
 
     def at_observations(self, conc) -> np.ndarray:
-        """The values of ``conc`` (n, T, R) at the observation rows."""
+        """The values of ``conc`` (n, T, R) at the observation rows.
+
+        Parameters
+        ----------
+        conc : ndarray, shape (n, T', R)
+            From :meth:`solve`.
+
+        Returns
+        -------
+        ndarray, shape (n_observations,)
+        """
         return conc[self.obs_subject, self.obs_index, self.obs_col]
 
     def observations(self) -> pd.DataFrame:
-        """Tidy frame: ``ID, TIME, group, DV, PRED, IPRED, unit`` (one row per observation row)."""
+        """Tidy frame: ``ID, TIME, group, DV, PRED, IPRED, unit`` (one row per observation row).
+
+        Returns
+        -------
+        DataFrame
+            One row per observation row of the table, with the carried columns.
+        """
         obs = self.data.observations
         out = pd.DataFrame({"ID": obs["ID"].to_numpy(), "TIME": obs["TIME"].to_numpy(),
                             "group": self.obs_readout, "DV": obs["DV"].to_numpy(dtype=float),
@@ -430,6 +678,18 @@ class DatasetRun:
     def simulate_observations(self, replicates: int = 200, seed: int = 0) -> pd.DataFrame:
         """The data set's design simulated ``replicates`` times with random effects (a visual predictive
         check): ``REP, ID, TIME, group, SIM`` in ``unit`` (failed subjects are dropped).
+
+        Parameters
+        ----------
+        replicates : int, optional
+            Number of simulated copies of the design.
+        seed : int, optional
+            Replicate ``r`` uses the random effects of seed ``seed + r``.
+
+        Returns
+        -------
+        DataFrame
+            ``REP, ID, TIME, group, SIM`` (one row per replicate and observation row).
         """
         if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) or replicates < 1:
             raise ScenarioError("replicates", replicates, "must be a whole number >= 1")
@@ -441,11 +701,13 @@ class DatasetRun:
             reps = range(r0, min(int(replicates), r0 + block))
             ps, regs = [], {}
             for r in reps:      # replicate r: seed + r; subjects relabelled (r, k) so their doses stay theirs
-                p = self.params(variability=True, seed=int(seed) + r)
-                p["ID"] = [f"{r}|{k}" for k in range(n)]
-                ps.append(p)
+                segs = self.segment_params(variability=True, seed=int(seed) + r)
+                for p in segs:
+                    p["ID"] = [f"{r}|{k}" for k in range(n)]
+                ps.append(segs)
                 regs.update({f"{r}|{k}": self.regimens[i] for k, i in enumerate(self.data.ids)})
-            conc, status = self.solve(pd.concat(ps, ignore_index=True), regs)
+            stacked = [pd.concat([segs[k] for segs in ps], ignore_index=True) for k in range(len(ps[0]))]
+            conc, status = self.solve(stacked, regs)
             for j, r in enumerate(reps):
                 sim = conc[j * n + self.obs_subject, self.obs_index, self.obs_col]
                 parts.append(pd.DataFrame({"REP": r, "ID": obs["ID"].to_numpy(), "TIME": obs["TIME"].to_numpy(),
@@ -455,8 +717,18 @@ class DatasetRun:
 
     # -------------------------------------------------------------- scenario pieces
     def group_profiles(self, conc) -> np.ndarray:
-        """The compartment-group part (n, T, G) of ``conc``."""
-        return conc[:, :, :len(self.groups)]
+        """The compartment-group part (n, T, G) of ``conc`` on ``times``.
+
+        Parameters
+        ----------
+        conc : ndarray, shape (n, T', R)
+            From :meth:`solve`.
+
+        Returns
+        -------
+        ndarray, shape (n, T, G)
+        """
+        return conc[:, :len(self.times), :len(self.groups)]
 
     def metrics(self, arm_name: str, drug: str) -> pd.DataFrame:
         """Per subject and group (from PRED profiles): cmax, tmax, auc (trapezoid on the grid, which holds
@@ -499,9 +771,19 @@ def nonmem_wide(obs: pd.DataFrame, data: EventData) -> pd.DataFrame:
     wide = pd.concat([d, o], ignore_index=True).sort_values("ROW", kind="stable")
     wide["RES"] = wide["DV"] - wide["PRED"] if "DV" in wide else np.nan
     wide["IRES"] = wide["DV"] - wide["IPRED"] if "DV" in wide else np.nan
-    cov = data.covariates.set_index("ID")
-    for c in cov.columns:
-        wide[c] = wide["ID"].map(cov[c])
+    if data.time_varying:        # each row shows the covariates in effect at its time
+        tl = data.timeline
+        t = pd.to_numeric(wide["TIME"]).to_numpy(dtype=float)
+        for c in tl.columns[2:]:
+            vals = []
+            for sid, ti in zip(wide["ID"], t):
+                sub = tl[(tl["ID"] == sid) & (tl["TIME"] <= ti)]
+                vals.append(float(sub[c].iloc[-1]))
+            wide[c] = vals
+    else:
+        cov = data.covariates.set_index("ID")
+        for c in cov.columns:
+            wide[c] = wide["ID"].map(cov[c])
     first = [c for c in ("ID", "TIME", "AMT", "CMT", "EVID", "II", "ADDL", "RATE", "DUR", "DV", "PRED", "IPRED",
                          "RES", "IRES", "GROUP") if c in wide]
     rest = [c for c in wide.columns if c not in first and c not in ("ROW", "MDV")]

@@ -53,6 +53,12 @@ def map_ipred(result, *, error: dict | None = None, samples: int = 200, seed: in
 
 
 def _arm_map(name, drug, ds, scn, error, samples, seed) -> pd.DataFrame:
+    if ds.starts is not None:
+        changing = sorted(set(ds.data.timeline.loc[ds.data.timeline["TIME"] > 0, "ID"]), key=str)
+        raise ScenarioError(f"arm {name!r} ({drug}): IPRED by MAP", f"time-varying covariates (ID {changing[0]!r})",
+                            "the Bayesian forecast takes constant covariates per patient; MAP IPRED for a table "
+                            "whose covariates change within a patient is not supported (PRED is): give the "
+                            "covariates at the time of the measurements, or drop --ipred map")
     setup = ds.setup
     obs = ds.observations()
     groups = [g for g, cs in setup.outputs.items() if cs]
