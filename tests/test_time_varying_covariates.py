@@ -203,15 +203,42 @@ def test_value_before_the_first_row_and_empty_cells():
     assert data.covariates_at(0.0)["WT"].item() == 80.0 and data.covariates_at(49.0)["WT"].item() == 95.0
 
 
-def test_map_ipred_refused_with_time_varying_covariates():
+def test_forecast_with_a_covariate_timeline_equals_the_reference():
+    """The forecast's individual model with a weight timeline predicts the chained matrix exponential
+    (eta 0: the typical patient), and a constant timeline is the constant-covariate forecast."""
+    from pkcsf.clinical.forecast import _Individual
+
+    setup = cns.setup(DRUG)
+    timeline = [{"time": 0, "WT": 70, **COV}, {"time": "1 d", "WT": 90}]
+    m = _Individual(setup, pk.Regimen([pk.Dose(100.0, "iv", 0.0)]), timeline, "umol/L", [12.0, 24.0, 36.0])
+    assert list(m.starts) == [0.0, 24.0]
+    c = m.predict(np.zeros((1, len(m.random_effects))))[0, :, m.groups.index("plasma")]
+    r70, r90 = _Reference(70.0), _Reference(90.0)
+    y0 = np.zeros(r70.M.shape[0])
+    y0[r70.plasma] = 100.0
+    y24 = r70.step(y0, 24.0)
+    np.testing.assert_allclose(c, [r70.conc(r70.step(y0, 12.0)), r90.conc(y24), r90.conc(r90.step(y24, 12.0))],
+                               rtol=1e-9)
+    const = _Individual(setup, pk.Regimen([pk.Dose(100.0, "iv", 0.0)]), [{"time": 0, "WT": 70, **COV}],
+                        "umol/L", [12.0, 24.0, 36.0])
+    assert len(const.starts) == 1
+
+
+def test_map_ipred_with_time_varying_covariates():
+    """MAP IPRED for a patient whose weight changes: the fit uses his timeline, and IPRED at the DV rows
+    moves from PRED towards DV (the DV were made 1.6 x PRED)."""
     from pkcsf.clinical.individual import map_ipred
 
-    df = _table([(0, 100, "iv", 1, None), (12, None, "plasma", 0, None), (36, None, "plasma", 0, None)],
-                [70, 70, 90])
-    df["DV"] = [None, 0.5, 0.02]
+    rows = [(0, 100, "iv", 1, None), (12, None, "plasma", 0, None), (24, None, "plasma", 0, None),
+            (24, 100, "iv", 1, None), (36, None, "plasma", 0, None)]
+    df = _table(rows, [70, 70, 90, 90, 90])
+    pred = pk.simulate(DRUG, df, days=2).observations()["PRED"].to_numpy()
+    df["DV"] = [None, 1.6 * pred[0], 1.6 * pred[1], None, 1.6 * pred[2]]
     res = pk.simulate(DRUG, df, days=2)
-    with pytest.raises(ScenarioError, match="time-varying covariates"):
-        map_ipred(res)
+    out = map_ipred(res, samples=100)
+    assert (out["IPRED_from"] == "MAP").all()
+    ratio = out["IPRED"].to_numpy() / out["PRED"].to_numpy()
+    assert np.all(ratio > 1.15), ratio
 
 
 def test_vpc_with_time_varying_covariates():
