@@ -16,7 +16,7 @@ from scipy.linalg import expm
 import pkcsf as pk
 from pkcsf.clinical import cns, events
 from pkcsf.clinical.scenario_population import population_from_data
-from pkcsf.core.errors import DosingError, ScenarioError
+from pkcsf.core.errors import DosingError
 from pkcsf.core.units import concentration_factor
 from pkcsf.engine.compile import compile_model
 

@@ -16,10 +16,13 @@ case), covariate columns and a ``DV`` column:
   comes first in the table (a trough, as NONMEM reads records in order), else the value after; at the
   time of a dose implied by ``II``/``ADDL`` (no row of its own) it is the value before that dose.
 * Covariate columns (``WT HT AGE SEX SCR ALB BSA CRCL``, see :data:`~pkcsf.clinical.covariates.COVARIATES`)
-  become each subject's covariates. ``SEX`` is 0 (male) / 1 (female) or ``M``/``F``. **Time-varying covariates
-  are refused**: the model's parameters are constant within a subject, so a covariate that changes within a
-  subject raises naming the subject and the values (give the baseline value on every row; empty cells
-  are filled from the subject's other rows). Any other column is carried to the output unchanged.
+  become each subject's covariates. ``SEX`` is 0 (male) / 1 (female) or ``M``/``F``. **Covariates may change
+  within a subject**, by last observation carried forward: a value holds from its row's ``TIME`` until the next
+  row (in time order) with a different value; the first value holds from time 0 (before the first row too);
+  an empty cell carries the previous value; rows of one subject at one time must agree. Such subjects are
+  solved in segments between the change times (:mod:`pkcsf.clinical.events_segments`); an ``SS`` dose of a
+  subject whose covariates change is refused. Individual parameter columns stay constant within a subject.
+  Any other column is carried to the output unchanged.
 
 Predictions: ``PRED`` is the typical subject with the patient's own covariates and doses (no random effects).
 ``IPRED`` is the patient's individual prediction; for a data set of real patients without individual
@@ -34,6 +37,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +54,9 @@ from pkcsf.engine.dosing import NONMEM_COLUMNS, Regimen
 from pkcsf.engine.nonmem import _nonmem_id, from_nonmem
 from pkcsf.engine.simulate import prepare
 
+if TYPE_CHECKING:
+    from pkcsf.clinical.cns import Setup
+
 __all__ = ["EventData", "read_events", "DatasetRun", "OBSERVATION_COLUMNS", "ROUTE_GROUPS", "is_event_table"]
 
 #: columns of the tidy observation frame
@@ -64,8 +71,19 @@ class UnusedColumnsWarning(UserWarning):
     """Columns of an event table that are neither NONMEM columns nor covariates: carried, not used."""
 
 
-def is_event_table(value) -> bool:
-    """A DataFrame, an :class:`EventData` or a path to a ``.csv`` file."""
+def is_event_table(value: Any) -> bool:
+    """Whether ``value`` is an event table: a DataFrame, an :class:`EventData` or a path to a ``.csv`` file.
+
+    Parameters
+    ----------
+    value : object
+        A regimen as a user gave it.
+
+    Returns
+    -------
+    bool
+        True for a DataFrame, an :class:`EventData` or a ``.csv`` path.
+    """
     if isinstance(value, (pd.DataFrame, EventData)):
         return True
     return isinstance(value, (str, Path)) and str(value).strip().lower().endswith(".csv")
@@ -151,8 +169,19 @@ class EventData:
         return out
 
     # -------------------------------------------------------------- resolution against a drug model
-    def regimens_for(self, setup) -> dict:
-        """``{ID: Regimen}`` on the sites of ``setup``'s model (subjects without doses get an empty regimen)."""
+    def regimens_for(self, setup: Setup) -> dict:
+        """The dose rows as one regimen per subject on the sites of ``setup``'s model.
+
+        Parameters
+        ----------
+        setup : Setup
+            The drug set-up (:func:`pkcsf.clinical.cns.setup`): ``CMT`` routes and numbers resolve against it.
+
+        Returns
+        -------
+        dict
+            ``{ID: Regimen}``; subjects without doses get an empty regimen.
+        """
         df = self.doses.copy()
         model = setup.model
         lower_sites = {s.lower(): s for s in list(model.site_names) + list(model.compartment_names)}
@@ -165,8 +194,23 @@ class EventData:
         regs = from_nonmem(df[cols], model=model) if len(df) else {}
         return {i: regs.get(i, Regimen([])) for i in self.ids}
 
-    def readout_of(self, setup, cmt, where: str) -> str:
-        """The group or compartment an observation's ``CMT`` names in ``setup``."""
+    def readout_of(self, setup: Setup, cmt: str | float, where: str) -> str:
+        """The group or compartment an observation's ``CMT`` names in ``setup``.
+
+        Parameters
+        ----------
+        setup : Setup
+            The drug set-up.
+        cmt : str or float
+            The observation's ``CMT``: a group, a compartment name or number, or a route.
+        where : str
+            The row, for messages.
+
+        Returns
+        -------
+        str
+            A compartment group or compartment name.
+        """
         comps = list(setup.model.compartment_names)
         if _is_number(cmt):
             k = _whole(cmt, where, len(comps))
@@ -235,10 +279,33 @@ def _sex(v, where):
     return x
 
 
-def read_events(table, *, base_dir=None, parameters=()) -> EventData:
-    """Split a NONMEM-style table (DataFrame, CSV path or :class:`EventData`) into doses, covariates and
-    observations; see the module docstring. ``base_dir``: folder a relative path is read from.
-    ``parameters``: model parameter names a column may give per subject (individual values).
+def read_events(table: pd.DataFrame | str | Path | EventData, *, base_dir: str | Path | None = None,
+                parameters: list[str] | tuple = ()) -> EventData:
+    """Split a NONMEM-style table into doses, covariates (with their timeline) and observations.
+
+    See the module docstring for the columns and the rules (observation at a dose time, time-varying
+    covariates by last observation carried forward).
+
+    Parameters
+    ----------
+    table : DataFrame, str, Path or EventData
+        The table, or the path of a CSV file (an :class:`EventData` is returned as it is).
+    base_dir : str or Path, optional
+        Folder a relative path is read from.
+    parameters : list of str, optional
+        Model parameter names a column may give per subject (individual values, constant per subject).
+
+    Returns
+    -------
+    EventData
+        Doses, covariates at time 0, covariate timeline, observations, individual parameters.
+
+    Raises
+    ------
+    DosingError
+        A missing or duplicated column, a bad cell (naming row and column), two values of a covariate at one
+        time of one subject, a changing parameter column, or an ``SS`` dose of a subject whose covariates
+        change.
     """
     if isinstance(table, EventData):
         return table
@@ -420,9 +487,16 @@ class DatasetRun:
     """Simulate the subjects of an :class:`EventData` for one drug set-up: PRED (typical parameters with
     each subject's covariates), IPRED, profiles on a grid and simulated replicates for a VPC.
 
+    With time-varying covariates (``data.time_varying``) every solve runs in segments between the change
+    times (:func:`pkcsf.clinical.events_segments.solve_segments`): ``starts`` holds the segment starts,
+    the grid lists each change time twice (left limit with the old covariates, right limit with the new,
+    after any dose at that time), and an observation read before a dose at a change time gets an extra
+    point after the grid (new covariates, amounts before the dose).
+
     Parameters
     ----------
     data : EventData
+        The table's doses, covariates and observations.
     setup : Setup
         From :func:`pkcsf.clinical.cns.setup`.
     population : Population
@@ -433,10 +507,17 @@ class DatasetRun:
         Compartment groups of the profiles (plasma first).
     times : ndarray
         Profile grid (h); observation and dose times are added.
+    solver : str, optional
+        Engine solver name.
+    max_steps : int, optional
+        Adaptive-solver step budget (per segment with time-varying covariates).
+    thresholds : list of tuple, optional
+        ``(label, value in mg/L)`` for the time-above read-outs of :meth:`metrics`.
     """
 
-    def __init__(self, data: EventData, setup, population: Population, unit: str, groups, times, *,
-                 solver="auto", max_steps=None, thresholds=()):
+    def __init__(self, data: EventData, setup: Setup, population: Population, unit: str, groups: list[str],
+                 times: np.ndarray, *, solver: str = "auto", max_steps: int | None = None,
+                 thresholds: list | tuple = ()):
         self.data, self.setup, self.population = data, setup, population
         self.unit, self.groups = unit, list(groups)
         self.factor = concentration_factor(unit, setup.mw)
@@ -565,7 +646,8 @@ class DatasetRun:
             out.append(pop.individual(self.setup.parameters, self.data.n, seed=seed, variability=variability))
         return out
 
-    def solve(self, params, regimens=None):
+    def solve(self, params: pd.DataFrame | list[pd.DataFrame], regimens: dict | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
         """Readout concentrations (n, T, R) in ``unit`` and solver status (NaN for failed subjects).
 
         Parameters
@@ -622,14 +704,14 @@ class DatasetRun:
         return conc, status
 
     @property
-    def pred(self):
+    def pred(self) -> tuple[np.ndarray, np.ndarray]:
         """(conc (n, T, R), status) of the typical subject with each patient's covariates."""
         if self._pred is None:
             self._pred = self.solve(self.segment_params(variability=False))
         return self._pred
 
     @property
-    def ipred(self):
+    def ipred(self) -> tuple[np.ndarray, np.ndarray]:
         """(conc, status) with the table's individual parameters where given, else PRED."""
         if self._ipred is None:
             given = self.data.parameters
@@ -644,7 +726,7 @@ class DatasetRun:
                 self._ipred = self.solve(ps)
         return self._ipred
 
-    def at_observations(self, conc) -> np.ndarray:
+    def at_observations(self, conc: np.ndarray) -> np.ndarray:
         """The values of ``conc`` (n, T, R) at the observation rows.
 
         Parameters
@@ -716,7 +798,7 @@ class DatasetRun:
         return out[np.isfinite(out["SIM"])].reset_index(drop=True)
 
     # -------------------------------------------------------------- scenario pieces
-    def group_profiles(self, conc) -> np.ndarray:
+    def group_profiles(self, conc: np.ndarray) -> np.ndarray:
         """The compartment-group part (n, T, G) of ``conc`` on ``times``.
 
         Parameters
@@ -731,8 +813,23 @@ class DatasetRun:
         return conc[:, :len(self.times), :len(self.groups)]
 
     def metrics(self, arm_name: str, drug: str) -> pd.DataFrame:
-        """Per subject and group (from PRED profiles): cmax, tmax, auc (trapezoid on the grid, which holds
-        every dose and observation time), ratio_auc_plasma, time_above / longest_above per threshold.
+        """Per-subject read-outs of the PRED profiles over the whole window.
+
+        Cmax, Tmax, AUC (linear-up/log-down on the grid, which holds every dose, observation and covariate
+        change time; a change time is a jump pair, so the AUC is continuous through it), ratio_auc_plasma,
+        time_above / longest_above per threshold.
+
+        Parameters
+        ----------
+        arm_name : str
+            The arm's name (a column of the result).
+        drug : str
+            The drug's name.
+
+        Returns
+        -------
+        DataFrame
+            One row per subject and group; failed subjects have NaN values and their status.
         """
         conc, status = self.pred
         prof = np.ascontiguousarray(self.group_profiles(conc))
@@ -759,8 +856,20 @@ class DatasetRun:
 
 
 def nonmem_wide(obs: pd.DataFrame, data: EventData) -> pd.DataFrame:
-    """NONMEM-style wide frame: every row of the table in order (doses and observations) with ``PRED``,
-    ``IPRED``, ``RES = DV - PRED`` and ``IRES = DV - IPRED`` on the observation rows.
+    """NONMEM-style wide frame: every dose and observation row of the table in order.
+
+    Parameters
+    ----------
+    obs : DataFrame
+        The tidy observations (:meth:`DatasetRun.observations`), one row per observation row.
+    data : EventData
+        The table.
+
+    Returns
+    -------
+    DataFrame
+        The rows with ``PRED``, ``IPRED``, ``RES = DV - PRED`` and ``IRES = DV - IPRED`` on the observation
+        rows, ``MDV``, and each row's covariates (those in effect at its time).
     """
     d = data.doses.copy()
     o = data.observations.copy()

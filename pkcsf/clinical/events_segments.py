@@ -22,14 +22,18 @@ subject, the compartment, the time and the value (never clipped silently).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from pkcsf.core.errors import DosingError, SolverError
 from pkcsf.engine.compile import compile_model
 from pkcsf.engine.dosing import Dose, Regimen
 from pkcsf.engine.simulate import Problem, prepare
+
+if TYPE_CHECKING:
+    from pkcsf.engine.compile import CompiledModel
+    from pkcsf.engine.model import Model
 
 __all__ = ["CLIP_RELATIVE", "Delivery", "lower_doses", "split_deliveries", "solve_segments"]
 
@@ -65,7 +69,7 @@ def _segment_of(starts: np.ndarray, t: float) -> int:
     return int(np.searchsorted(starts, t, side="right") - 1)
 
 
-def lower_doses(cm, regimen: Regimen, seg_P: list, row: int, starts: np.ndarray, where: str = "regimen"
+def lower_doses(cm: CompiledModel, regimen: Regimen, seg_P: list, row: int, starts: np.ndarray, where: str = "regimen"
                 ) -> list[Delivery]:
     """One subject's doses as deliveries into compartments, with the segment parameters of each dose record.
 
@@ -165,7 +169,7 @@ def split_deliveries(deliveries: list[Delivery], starts: np.ndarray) -> list[lis
     return out
 
 
-def solve_segments(model, regimens: list, seg_params: list, starts: np.ndarray, seg: np.ndarray,
+def solve_segments(model: Model | str, regimens: list, seg_params: list, starts: np.ndarray, seg: np.ndarray,
                    tloc: np.ndarray, *, order: np.ndarray | None = None, solver: str = "auto",
                    max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray, list[Problem]]:
     """Solve subjects whose parameters change at ``starts``, chaining the amounts from segment to segment.

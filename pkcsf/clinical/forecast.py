@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,7 +105,7 @@ def _error(error, unit, mw, obs) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------ model
-def covariate_timeline(covariates) -> list[tuple[float, dict]]:
+def covariate_timeline(covariates: dict | pd.DataFrame | list | None) -> list[tuple[float, dict]]:
     """The patient's covariates as ``[(from_time_h, {name: value}), ...]``, the first from time 0.
 
     Parameters
@@ -274,15 +276,20 @@ class ForecastResult:
     Attributes
     ----------
     drug : str
+        The drug's name.
     unit : str
         Concentration unit of every value.
     observations : DataFrame
         ``time`` (h), ``group``, ``DV`` (observed), ``PRED`` (population, typical patient with his
         covariates), ``IPRED`` (individual, MAP), ``IWRES`` (weighted individual residual).
     etas : Series
-        MAP random effects (name -> value); ``eta_sd`` their posterior standard deviations.
+        MAP random effects (name -> value).
+    eta_sd : Series
+        Their posterior standard deviations (Laplace approximation).
     parameters : Series
-        The patient's MAP parameters (base units) beside ``typical`` (population, with covariates).
+        The patient's MAP parameters (base units; with a covariate timeline, those from time 0).
+    typical : Series
+        The population's typical parameters with the patient's covariates (from time 0).
     profile : DataFrame
         ``time``, ``group``, ``PRED``, ``IPRED``, ``lo``, ``median``, ``hi`` (``interval`` of the posterior).
     interval : float
@@ -318,7 +325,7 @@ class ForecastResult:
         j = m.groups.index(group)
         return m.times, self.profile_ipred[:, j], (self.profile_draws[:, :, j] if draws else None)
 
-    def time_below(self, group: str, threshold, *, after: float | None = None) -> dict:
+    def time_below(self, group: str, threshold: str | float, *, after: float | None = None) -> dict:
         """When the patient's concentration in ``group`` falls (and stays) below ``threshold``.
 
         Parameters
@@ -359,13 +366,14 @@ class ForecastResult:
         hi = float(np.nanquantile(fin, 1 - a)) if np.isfinite(d).mean() >= 1 - a else math.inf
         return {"map": crossing(ipred), "lo": lo, "hi": hi, "threshold": thr, "unit": self.unit}
 
-    def dose_for(self, group: str, threshold, duration, *, at: float | None = None, route: str | None = None,
+    def dose_for(self, group: str, threshold: str | float, duration: str | float, *, at: float | None = None, route: str | None = None,
                  max_dose: float = 100.0) -> dict:
         """The smallest next dose keeping this patient's ``group`` above ``threshold`` for ``duration``.
 
         Parameters
         ----------
         group : str
+            Compartment group (``ventricular``, ``lumbar``, ``plasma``, ...).
         threshold : str or float
             Concentration (a number is in the result's unit).
         duration : str or float
@@ -429,16 +437,31 @@ class ForecastResult:
     def _last_dose(self) -> float:
         return max(d.time for d in self._model.reg.expand())
 
-    def plot(self, group: str | None = None, ax=None):
-        """Observed, PRED, IPRED and the posterior interval for each observed group; returns the Axes."""
+    def plot(self, group: str | None = None, ax: Any = None) -> Any:
+        """Observed, PRED, IPRED and the posterior interval for each observed group.
+
+        Parameters
+        ----------
+        group : str, optional
+            One group (default: every observed group).
+        ax : matplotlib Axes, optional
+            Axes to draw on.
+
+        Returns
+        -------
+        matplotlib Axes
+            The figure's axes.
+        """
         from pkcsf.plotting.forecast import forecast_plot
 
         return forecast_plot(self, group=group, ax=ax)
 
 
 # ------------------------------------------------------------------ the fit
-def forecast(drug, regimen, observations, *, covariates: dict | pd.DataFrame | list | None = None, physiology: str = "adult",
-             age: float | None = None, pathologies=None, variant: str = "linear", unit: str = "umol/L",
+def forecast(drug: str | cns.Drug, regimen: Any, observations: pd.DataFrame | list, *,
+             covariates: dict | pd.DataFrame | list | None = None, physiology: str = "adult",
+             age: float | None = None, pathologies: dict | list | None = None, variant: str = "linear",
+             unit: str = "umol/L",
              error: dict | None = None, days: float | None = None, dt: float | None = None,
              interval: float = 0.9, samples: int = 1000, seed: int = 0) -> ForecastResult:
     """Individual MAP forecast of a patient from measured concentrations (see the module docstring).
@@ -446,6 +469,7 @@ def forecast(drug, regimen, observations, *, covariates: dict | pd.DataFrame | l
     Parameters
     ----------
     drug : str or Drug
+        The drug (a name or a :class:`~pkcsf.clinical.cns.Drug`).
     regimen : str, Regimen or Dose
         The doses the patient received (and any planned ones), e.g. ``"12 mg ommaya on days 0, 3"``.
     observations : DataFrame or list of dict
@@ -472,6 +496,7 @@ def forecast(drug, regimen, observations, *, covariates: dict | pd.DataFrame | l
     samples : int
         Posterior draws (sampling importance resampling).
     seed : int
+        Random seed of the posterior draws.
 
     Returns
     -------
@@ -612,7 +637,7 @@ _FILE_KEYS = {"drug", "regimen", "observations", "patient", "error", "physiology
               "unit", "days", "dt", "interval", "samples", "seed", "questions", "description", "name"}
 
 
-def load_forecast_file(path) -> tuple[dict, dict]:
+def load_forecast_file(path: str | Path) -> tuple[dict, dict]:
     """Read a forecast file (TOML): ``(keyword arguments of forecast(), questions)``.
 
     The file names the ``drug``, the ``regimen`` the patient received (regimen text), the measured
@@ -626,14 +651,13 @@ def load_forecast_file(path) -> tuple[dict, dict]:
     Parameters
     ----------
     path : str or Path
+        The forecast file.
 
     Returns
     -------
     tuple of dict
         Keyword arguments for :func:`forecast` and the questions.
     """
-    from pathlib import Path
-
     from pkcsf.core.paths import read_toml
 
     p = Path(path)
@@ -665,6 +689,7 @@ def answer_questions(res: ForecastResult, questions: dict) -> list[str]:
     Parameters
     ----------
     res : ForecastResult
+        The forecast.
     questions : dict
         ``below`` and/or ``keep_above`` lists (see :func:`load_forecast_file`).
 

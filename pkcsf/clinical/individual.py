@@ -11,6 +11,8 @@ same random effects throughout) and IPRED uses his MAP random effects in every s
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -23,7 +25,7 @@ __all__ = ["map_ipred", "PRE_DOSE_SHIFT"]
 PRE_DOSE_SHIFT = 1e-9
 
 
-def map_ipred(result, *, error: dict | None = None, samples: int = 200, seed: int = 0) -> pd.DataFrame:
+def map_ipred(result: Any, *, error: dict | None = None, samples: int = 200, seed: int = 0) -> pd.DataFrame:
     """The observation rows of every event-table arm of ``result`` with IPRED from each patient's MAP fit.
 
     Parameters
