@@ -146,6 +146,20 @@ def test_infusion_crossing_the_change_is_split():
     assert [(d.amount, d.time, d.duration) for seg in pieces for d in seg] == [(500.0, 0.0, 12.0), (500.0, 0.0, 12.0)]
 
 
+def test_hand_off_round_off_clipped_real_negative_refused():
+    """A negative hand-off amount within CLIP_RELATIVE x the subject's amount scale is round-off (set to 0);
+    beyond it is a real negative: SolverError naming the subject, compartment, time and value."""
+    from pkcsf.clinical.events_segments import CLIP_RELATIVE, clip_hand_off
+    from pkcsf.core.errors import SolverError
+
+    y = np.array([[5.0, -0.5 * CLIP_RELATIVE * 100.0, 1.0]])
+    out = clip_hand_off(y, np.array([100.0]), 24.0, ["plasma", "lv", "cm"], ["pt-1"])
+    assert out.tolist() == [[5.0, 0.0, 1.0]] and y[0, 1] < 0          # a copy; only the round-off is zeroed
+    y[0, 1] = -3e-4
+    with pytest.raises(SolverError, match=r"subject .pt-1.: amount in lv at 24 h.*got -0\.0003; must be >= 0 mg"):
+        clip_hand_off(y, np.array([100.0]), 24.0, ["plasma", "lv", "cm"], ["pt-1"])
+
+
 def test_steady_state_with_time_varying_covariates_refused():
     """(4) An SS dose of a subject whose covariates change: refused, naming the row, the value and why."""
     df = _table([(0, 100, "iv", 1, None), (24, None, "plasma", 0, None)], [70, 90])

@@ -234,7 +234,8 @@ class DatasetRun:
         regs = [regimens[i] for i in seg_params[0]["ID"]]
         amounts, status, probs = solve_segments(self.setup.model, regs, [p[cols] for p in seg_params],
                                                 self.starts, self._seg, self._tloc, order=self._order,
-                                                solver=self.solver, max_steps=self.max_steps)
+                                                solver=self.solver, max_steps=self.max_steps,
+                                                ids=list(seg_params[0]["ID"]))
         names = probs[0].compiled.state_names
         sidx = [names.index(s) for s in self.states]
         n, M = amounts.shape[:2]

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from pkcsf.engine.compile import CompiledModel
     from pkcsf.engine.model import Model
 
-__all__ = ["CLIP_RELATIVE", "Delivery", "lower_doses", "split_deliveries", "solve_segments"]
+__all__ = ["CLIP_RELATIVE", "Delivery", "clip_hand_off", "lower_doses", "split_deliveries", "solve_segments"]
 
 #: a negative hand-off amount within this fraction of the subject's amount scale is solver round-off (set to
 #: 0); 10 times the default relative tolerance of the adaptive solvers (1e-7)
@@ -169,9 +169,50 @@ def split_deliveries(deliveries: list[Delivery], starts: np.ndarray) -> list[lis
     return out
 
 
+def clip_hand_off(y: np.ndarray, scale: np.ndarray, time: float, names: list[str], ids: list | None = None
+                  ) -> np.ndarray:
+    """Hand-off amounts with solver round-off below zero set to 0; a real negative raises.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n, S)
+        Amounts (mg) at the end of a segment.
+    scale : ndarray, shape (n,)
+        Each subject's amount scale (mg): its largest dose or state amount.
+    time : float
+        The change time (h), for the message.
+    names : list of str
+        State names, for the message.
+    ids : list, optional
+        Subject labels, for the message (default: row numbers).
+
+    Returns
+    -------
+    ndarray, shape (n, S)
+        ``y`` with every negative within ``CLIP_RELATIVE * scale`` set to 0.
+
+    Raises
+    ------
+    SolverError
+        An amount below ``-CLIP_RELATIVE * scale``: naming subject (row), compartment, time and value.
+    """
+    y = np.array(y, dtype=float)
+    scale = np.asarray(scale, dtype=float)
+    neg = y < 0
+    real = neg & (y < -CLIP_RELATIVE * scale[:, None])
+    if real.any():
+        i, j = np.argwhere(real)[0]
+        label = i if ids is None else ids[i]
+        raise SolverError(f"subject {label!r}: amount in {names[j]} at {time:g} h (covariate change)", float(y[i, j]),
+                          f"must be >= 0 mg; round-off up to {CLIP_RELATIVE:g} x the subject's amount scale "
+                          f"({scale[i]:.3g} mg) is set to 0, this is beyond it (tighten rtol/atol, or report)")
+    y[neg] = 0.0
+    return y
+
+
 def solve_segments(model: Model | str, regimens: list, seg_params: list, starts: np.ndarray, seg: np.ndarray,
                    tloc: np.ndarray, *, order: np.ndarray | None = None, solver: str = "auto",
-                   max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray, list[Problem]]:
+                   max_steps: int | None = None, ids: list | None = None) -> tuple[np.ndarray, np.ndarray, list[Problem]]:
     """Solve subjects whose parameters change at ``starts``, chaining the amounts from segment to segment.
 
     Parameters
@@ -195,6 +236,8 @@ def solve_segments(model: Model | str, regimens: list, seg_params: list, starts:
         points' order.
     solver, max_steps
         As for :func:`pkcsf.engine.simulate.prepare` (the step budget applies to each segment).
+    ids : list, optional
+        Subject labels for messages (default: row numbers).
 
     Returns
     -------
@@ -224,7 +267,7 @@ def solve_segments(model: Model | str, regimens: list, seg_params: list, starts:
     seg_P = [p.P for p in probe]
     doses, scale = [], np.zeros(n)
     for i, reg in enumerate(regimens):
-        dl = lower_doses(cm, reg, seg_P, i, starts, where=f"subject {i}")
+        dl = lower_doses(cm, reg, seg_P, i, starts, where=f"subject {i if ids is None else ids[i]!r}")
         doses.append(split_deliveries(dl, starts))
         scale[i] = max([d.amount for d in dl] + [0.0])
     amounts = np.full((n, len(seg), S), np.nan)
@@ -254,16 +297,8 @@ def solve_segments(model: Model | str, regimens: list, seg_params: list, starts:
             break
         y1 = out[:, -1, :].copy()
         y1[status != 0] = 0.0                     # a failed subject stays failed; its amounts are NaN
-        sc = np.maximum(scale, np.nanmax(np.abs(y1), axis=1))
-        neg = y1 < 0
-        real = neg & (y1 < -CLIP_RELATIVE * sc[:, None])
-        if real.any():
-            i, j = np.argwhere(real)[0]
-            raise SolverError(f"subject {i}: amount in {cm.state_names[j]} at {starts[k + 1]:g} h (covariate "
-                              "change)", float(y1[i, j]),
-                              f"must be >= 0 mg; round-off up to {CLIP_RELATIVE:g} x the subject's amount scale "
-                              f"({sc[i]:.3g} mg) is set to 0, this is beyond it (tighten rtol/atol, or report)")
-        y1[neg] = 0.0
+        y1 = clip_hand_off(y1, np.maximum(scale, np.nanmax(np.abs(y1), axis=1)), float(starts[k + 1]),
+                           cm.state_names, ids)
         y0 = y1
     amounts[status != 0] = np.nan
     return amounts, status, problems
