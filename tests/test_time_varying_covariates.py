@@ -16,7 +16,7 @@ from scipy.linalg import expm
 import pkcsf as pk
 from pkcsf.clinical import cns, events
 from pkcsf.clinical.scenario_population import population_from_data
-from pkcsf.core.errors import DosingError
+from pkcsf.core.errors import DosingError, ScenarioError
 from pkcsf.core.units import concentration_factor
 from pkcsf.engine.compile import compile_model
 
@@ -278,3 +278,18 @@ def test_scenario_file_and_cli_round_trip(tmp_path):
     np.testing.assert_allclose(obs["PRED"], api["PRED"], rtol=1e-12)
     wide = pd.read_csv(tmp_path / "out" / "nonmem.csv")
     assert wide.loc[wide["EVID"] == 0, "WT"].tolist() == [70, 90, 90]
+
+
+def test_forecast_file_patient_timeline(tmp_path):
+    """A forecast file's [[patient]] rows are a covariate timeline (docs/forecast.md)."""
+    from pkcsf.clinical.forecast import covariate_timeline, load_forecast_file
+
+    (tmp_path / "f.toml").write_text('drug = "methotrexate"\nregimen = "12 mg ommaya once"\n'
+                                     '[[observations]]\ntime = "6 h"\ngroup = "ventricular"\nvalue = "25 umol/L"\n'
+                                     '[[patient]]\ntime = "0 h"\nWT = 70\nSCR = 0.9\n'
+                                     '[[patient]]\ntime = "3 d"\nSCR = 1.8\n')
+    kwargs, _ = load_forecast_file(tmp_path / "f.toml")
+    assert covariate_timeline(kwargs["covariates"]) == [(0.0, {"WT": 70.0, "SCR": 0.9}),
+                                                        (72.0, {"WT": 70.0, "SCR": 1.8})]
+    with pytest.raises(ScenarioError, match="one row per time"):
+        covariate_timeline([{"time": 0, "WT": 70}, {"time": "0 h", "WT": 80}])
