@@ -109,11 +109,13 @@ def test_text_ids_csv_path_and_a_subject_without_doses(tmp_path):
     assert o["DV"].iloc[0] == 50 and np.isnan(o["DV"].iloc[1])
 
 
-def test_time_varying_covariate_refused():
+def test_time_varying_covariate_read_as_a_timeline():
+    """A covariate that changes within a subject is a timeline (tests/test_time_varying_covariates.py)."""
     df = pd.read_csv(CSV)
-    df.loc[1, "WT"] = 71
-    with pytest.raises(DosingError, match=r"WT \(ID 1\).*time-varying covariates are not supported"):
-        events.read_events(df)
+    df.loc[1, "WT"] = 71                    # patient 1 weighs 71 kg from his 2-h row on, 70 again from 24 h
+    data = events.read_events(df)
+    assert data.time_varying and list(data.change_times) == [2.0, 24.0]
+    assert data.covariates_at(1.0).loc[0, "WT"] == 70 and data.covariates_at(2.0).loc[0, "WT"] == 71
 
 
 def test_bad_cmt_named():

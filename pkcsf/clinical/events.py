@@ -16,10 +16,13 @@ case), covariate columns and a ``DV`` column:
   comes first in the table (a trough, as NONMEM reads records in order), else the value after; at the
   time of a dose implied by ``II``/``ADDL`` (no row of its own) it is the value before that dose.
 * Covariate columns (``WT HT AGE SEX SCR ALB BSA CRCL``, see :data:`~pkcsf.clinical.covariates.COVARIATES`)
-  become each subject's covariates. ``SEX`` is 0 (male) / 1 (female) or ``M``/``F``. **Time-varying covariates
-  are refused**: the model's parameters are constant within a subject, so a covariate that changes within a
-  subject raises naming the subject and the values (give the baseline value on every row; empty cells
-  are filled from the subject's other rows). Any other column is carried to the output unchanged.
+  become each subject's covariates. ``SEX`` is 0 (male) / 1 (female) or ``M``/``F``. **Covariates may change
+  within a subject**, by last observation carried forward: a value holds from its row's ``TIME`` until the next
+  row (in time order) with a different value; the first value holds from time 0 (before the first row too);
+  an empty cell carries the previous value; rows of one subject at one time must agree. Such subjects are
+  solved in segments between the change times (:mod:`pkcsf.clinical.events_segments`); an ``SS`` dose of a
+  subject whose covariates change is refused. Individual parameter columns stay constant within a subject.
+  Any other column is carried to the output unchanged.
 
 Predictions: ``PRED`` is the typical subject with the patient's own covariates and doses (no random effects).
 ``IPRED`` is the patient's individual prediction; for a data set of real patients without individual
@@ -33,20 +36,20 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from pkcsf.analysis.readouts import whole_window
-from pkcsf.clinical.cns import group_concentrations
 from pkcsf.clinical.covariates import COVARIATES
-from pkcsf.clinical.population import Population
+from pkcsf.clinical.events_run import DatasetRun
 from pkcsf.clinical.routes import ROUTE_ALIASES, ROUTES
-from pkcsf.core.errors import DosingError, ScenarioError, Status, check_choice
-from pkcsf.core.units import concentration_factor
+from pkcsf.core.errors import DosingError, check_choice
 from pkcsf.engine.dosing import NONMEM_COLUMNS, Regimen
 from pkcsf.engine.nonmem import _nonmem_id, from_nonmem
-from pkcsf.engine.simulate import prepare
+
+if TYPE_CHECKING:
+    from pkcsf.clinical.cns import Setup
 
 __all__ = ["EventData", "read_events", "DatasetRun", "OBSERVATION_COLUMNS", "ROUTE_GROUPS", "is_event_table"]
 
@@ -62,8 +65,19 @@ class UnusedColumnsWarning(UserWarning):
     """Columns of an event table that are neither NONMEM columns nor covariates: carried, not used."""
 
 
-def is_event_table(value) -> bool:
-    """A DataFrame, an :class:`EventData` or a path to a ``.csv`` file."""
+def is_event_table(value: Any) -> bool:
+    """Whether ``value`` is an event table: a DataFrame, an :class:`EventData` or a path to a ``.csv`` file.
+
+    Parameters
+    ----------
+    value : object
+        A regimen as a user gave it.
+
+    Returns
+    -------
+    bool
+        True for a DataFrame, an :class:`EventData` or a ``.csv`` path.
+    """
     if isinstance(value, (pd.DataFrame, EventData)):
         return True
     return isinstance(value, (str, Path)) and str(value).strip().lower().endswith(".csv")
@@ -83,8 +97,16 @@ class EventData:
         The ``EVID`` 0 rows: ``ID, TIME, CMT, DV, ROW`` (``ROW``: the row in the table) and carried columns.
     ids : list
         Subject labels in order of first appearance.
+    carried : tuple of str
+        Columns carried to the output unchanged.
     parameters : DataFrame
         Individual parameter columns given in the table (one row per subject), possibly empty.
+    source : str
+        Where the table came from (a path, or ``"table"``).
+    timeline : DataFrame
+        ``ID, TIME`` and the covariate columns: one row per subject and time from which its covariates hold
+        (the first at TIME 0, then one per change; last observation carried forward, see the module
+        docstring). ``covariates`` is its TIME 0 part.
     """
 
     doses: pd.DataFrame
@@ -94,6 +116,7 @@ class EventData:
     carried: tuple = ()
     parameters: pd.DataFrame = field(default_factory=pd.DataFrame)
     source: str = "table"
+    timeline: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __repr__(self):
         return (f"EventData({self.source}: {len(self.ids)} subjects, {len(self.doses)} dose rows, "
@@ -104,9 +127,55 @@ class EventData:
         """Number of subjects."""
         return len(self.ids)
 
+    @property
+    def time_varying(self) -> bool:
+        """Whether any subject's covariates change after time 0."""
+        return bool(len(self.timeline)) and bool((self.timeline["TIME"] > 0).any())
+
+    @property
+    def change_times(self) -> np.ndarray:
+        """Sorted times (h, > 0) at which some subject's covariates change (empty when none do)."""
+        if not len(self.timeline):
+            return np.zeros(0)
+        t = self.timeline["TIME"].to_numpy(dtype=float)
+        return np.unique(t[t > 0])
+
+    def covariates_at(self, time: float) -> pd.DataFrame:
+        """The covariates in effect at ``time`` (h): one row per subject, the columns of ``covariates``.
+
+        Parameters
+        ----------
+        time : float
+            Time (h). A value given at a change time holds from that time on (right-continuous).
+
+        Returns
+        -------
+        DataFrame
+            ``ID`` and the covariate columns, subjects in the order of ``ids``.
+        """
+        if not self.time_varying:
+            return self.covariates.copy()
+        tl = self.timeline[self.timeline["TIME"] <= float(time)]
+        last = tl.groupby("ID", sort=False).tail(1).set_index("ID")
+        out = self.covariates.copy()
+        for c in out.columns[1:]:
+            out[c] = [float(last.loc[i, c]) for i in out["ID"]]
+        return out
+
     # -------------------------------------------------------------- resolution against a drug model
-    def regimens_for(self, setup) -> dict:
-        """``{ID: Regimen}`` on the sites of ``setup``'s model (subjects without doses get an empty regimen)."""
+    def regimens_for(self, setup: Setup) -> dict:
+        """The dose rows as one regimen per subject on the sites of ``setup``'s model.
+
+        Parameters
+        ----------
+        setup : Setup
+            The drug set-up (:func:`pkcsf.clinical.cns.setup`): ``CMT`` routes and numbers resolve against it.
+
+        Returns
+        -------
+        dict
+            ``{ID: Regimen}``; subjects without doses get an empty regimen.
+        """
         df = self.doses.copy()
         model = setup.model
         lower_sites = {s.lower(): s for s in list(model.site_names) + list(model.compartment_names)}
@@ -119,8 +188,23 @@ class EventData:
         regs = from_nonmem(df[cols], model=model) if len(df) else {}
         return {i: regs.get(i, Regimen([])) for i in self.ids}
 
-    def readout_of(self, setup, cmt, where: str) -> str:
-        """The group or compartment an observation's ``CMT`` names in ``setup``."""
+    def readout_of(self, setup: Setup, cmt: str | float, where: str) -> str:
+        """The group or compartment an observation's ``CMT`` names in ``setup``.
+
+        Parameters
+        ----------
+        setup : Setup
+            The drug set-up.
+        cmt : str or float
+            The observation's ``CMT``: a group, a compartment name or number, or a route.
+        where : str
+            The row, for messages.
+
+        Returns
+        -------
+        str
+            A compartment group or compartment name.
+        """
         comps = list(setup.model.compartment_names)
         if _is_number(cmt):
             k = _whole(cmt, where, len(comps))
@@ -189,10 +273,33 @@ def _sex(v, where):
     return x
 
 
-def read_events(table, *, base_dir=None, parameters=()) -> EventData:
-    """Split a NONMEM-style table (DataFrame, CSV path or :class:`EventData`) into doses, covariates and
-    observations; see the module docstring. ``base_dir``: folder a relative path is read from.
-    ``parameters``: model parameter names a column may give per subject (individual values).
+def read_events(table: pd.DataFrame | str | Path | EventData, *, base_dir: str | Path | None = None,
+                parameters: list[str] | tuple = ()) -> EventData:
+    """Split a NONMEM-style table into doses, covariates (with their timeline) and observations.
+
+    See the module docstring for the columns and the rules (observation at a dose time, time-varying
+    covariates by last observation carried forward).
+
+    Parameters
+    ----------
+    table : DataFrame, str, Path or EventData
+        The table, or the path of a CSV file (an :class:`EventData` is returned as it is).
+    base_dir : str or Path, optional
+        Folder a relative path is read from.
+    parameters : list of str, optional
+        Model parameter names a column may give per subject (individual values, constant per subject).
+
+    Returns
+    -------
+    EventData
+        Doses, covariates at time 0, covariate timeline, observations, individual parameters.
+
+    Raises
+    ------
+    DosingError
+        A missing or duplicated column, a bad cell (naming row and column), two values of a covariate at one
+        time of one subject, a changing parameter column, or an ``SS`` dose of a subject whose covariates
+        change.
     """
     if isinstance(table, EventData):
         return table
@@ -247,36 +354,51 @@ def read_events(table, *, base_dir=None, parameters=()) -> EventData:
                       + ", ".join(COVARIATES) + "): carried to the output, not used", UnusedColumnsWarning,
                       stacklevel=2)
     ids = list(dict.fromkeys(df["ID"].tolist()))
-    cov_rows, par_rows = [], []
+    row_time = pd.to_numeric(df["TIME"], errors="coerce").to_numpy(dtype=float)
+    if covs:
+        bad = ~np.isfinite(row_time) | (row_time < 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DosingError(f"event table row {i}.TIME", df["TIME"].iloc[i], "must be a finite time >= 0 (h)")
+    cov_rows, par_rows, timeline = [], [], []
     for sid in ids:
-        sub = df[df["ID"] == sid]
+        sel = np.flatnonzero((df["ID"] == sid).to_numpy())
+        sel = sel[np.argsort(row_time[sel], kind="stable")]          # time order; table order at equal times
         row = {"ID": sid}
+        courses = {}
         for c in covs + pcols:
-            vals = sub[c]
-            present = vals[~vals.map(lambda v: v is None or (isinstance(v, str) and not v.strip())
-                                     or (not isinstance(v, str) and pd.isna(v)))]
             where = f"event table column {c} (ID {sid!r})"
-            if present.empty:
+            vals = [_cell(df[c].iloc[i], c, where) for i in sel]
+            if all(v is None for v in vals):
                 raise DosingError(where, "empty on every row", "give the subject's value (a covariate or parameter "
                                   "column needs a value for every subject)")
-            if c == "SEX":
-                nums = [_sex(v, where) for v in present]
-            else:
-                try:
-                    nums = [float(v) for v in present]
-                except (TypeError, ValueError):
-                    raise DosingError(where, list(present)[0], "must be a number") from None
-                if not all(math.isfinite(x) for x in nums):
-                    raise DosingError(where, nums, "must be finite numbers")
-            distinct = sorted(set(nums))
-            if len(distinct) > 1:
-                raise DosingError(where, distinct,
-                                  "time-varying covariates are not supported: the model's parameters are constant "
-                                  "within a subject; give the subject's baseline value on every row")
-            row[c] = distinct[0]
+            if c in pcols:
+                distinct = sorted({v for v in vals if v is not None})
+                if len(distinct) > 1:
+                    raise DosingError(where, distinct, "an individual parameter column must be constant within a "
+                                      "subject (time-varying covariates are supported, time-varying parameters "
+                                      "are not)")
+                row[c] = distinct[0]
+                continue
+            courses[c] = _locf(vals, row_time[sel], sel, where)
+            row[c] = courses[c][0][1]
+        # the subject's covariate timeline: a new entry wherever any covariate changes
+        starts = sorted({t for course in courses.values() for t, _ in course})
+        for t in starts:
+            timeline.append({"ID": sid, "TIME": float(t),
+                             **{c: [v for tt, v in courses[c] if tt <= t][-1] for c in covs}})
         cov_rows.append({k: v for k, v in row.items() if k == "ID" or k in covs})
         par_rows.append({("ID" if k == "ID" else param_names[k]): v for k, v in row.items()
                          if k == "ID" or k in pcols})
+    timeline = pd.DataFrame(timeline, columns=["ID", "TIME"] + covs)
+    changing = set(timeline.loc[timeline["TIME"] > 0, "ID"])
+    if changing and "SS" in df.columns:
+        for i, (sid, ev, ss) in enumerate(zip(df["ID"], df["EVID"], df["SS"])):
+            if ev == 1 and sid in changing and not _missing(ss) and ss not in (0, 0.0, "0"):
+                raise DosingError(f"event table row {i}.SS", ss, "a steady-state dose cannot be combined with "
+                                  f"time-varying covariates (subject {sid!r}'s covariates change): a steady state "
+                                  "assumes the same parameters over all past doses; give the doses explicitly "
+                                  "(AMT with II/ADDL from the first dose) and SS 0")
     doses = df[df["EVID"] == 1].reset_index(drop=True)
     if (df["EVID"] == 1).any() and "AMT" not in df.columns:
         raise DosingError("event table columns", list(table.columns), "dose rows (EVID 1) need an AMT column")
@@ -307,188 +429,69 @@ def read_events(table, *, base_dir=None, parameters=()) -> EventData:
     keep = ["ID", "TIME", "CMT", "DV", "ROW"] + carried
     params = pd.DataFrame(par_rows) if pcols else pd.DataFrame()
     return EventData(doses, pd.DataFrame(cov_rows), obs[keep].reset_index(drop=True), ids, tuple(carried),
-                     params, source)
+                     params, source, timeline)
 
 
-class DatasetRun:
-    """Simulate the subjects of an :class:`EventData` for one drug set-up: PRED (typical parameters with
-    each subject's covariates), IPRED, profiles on a grid and simulated replicates for a VPC.
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip()) or (not isinstance(v, str) and bool(pd.isna(v)))
 
-    Parameters
-    ----------
-    data : EventData
-    setup : Setup
-        From :func:`pkcsf.clinical.cns.setup`.
-    population : Population
-        Random effects and covariate effects; its data are ``data.covariates``.
-    unit : str
-        Concentration unit of DV, PRED and IPRED.
-    groups : list of str
-        Compartment groups of the profiles (plasma first).
-    times : ndarray
-        Profile grid (h); observation and dose times are added.
+
+def _cell(v, col: str, where: str) -> float | None:
+    """A covariate or parameter cell as a number (SEX: 0/1 or M/F), None when empty."""
+    if _missing(v):
+        return None
+    if col == "SEX":
+        return _sex(v, where)
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise DosingError(where, v, "must be a number") from None
+    if not math.isfinite(x):
+        raise DosingError(where, x, "must be finite numbers")
+    return x
+
+
+def _locf(vals: list, times: np.ndarray, rows: np.ndarray, where: str) -> list[tuple[float, float]]:
+    """A covariate's course ``[(from_time, value), ...]`` by last observation carried forward.
+
+    ``vals`` and ``times`` are the subject's rows in time order (table order at equal times). The first
+    entry is at time 0 with the first given value (it holds before the first row too); an empty cell
+    carries the previous value; rows at one time must agree.
     """
-
-    def __init__(self, data: EventData, setup, population: Population, unit: str, groups, times, *,
-                 solver="auto", max_steps=None, thresholds=()):
-        self.data, self.setup, self.population = data, setup, population
-        self.unit, self.groups = unit, list(groups)
-        self.factor = concentration_factor(unit, setup.mw)
-        self.regimens = data.regimens_for(setup)
-        self.solver, self.max_steps = solver, max_steps
-        self.thresholds = list(thresholds)
-        obs = data.observations
-        self.obs_readout = [data.readout_of(setup, c, f"event table row {r}.CMT")
-                            for c, r in zip(obs["CMT"], obs["ROW"])]
-        readouts = list(self.groups) + [r for r in dict.fromkeys(self.obs_readout) if r not in self.groups]
-        self.readouts = readouts
-        self.states, self.W = setup.group_weights(readouts)
-        # dose times per subject (each listed twice on the grid: before / after)
-        self.dose_times = {i: np.array(sorted({d.time for d in reg.expand()})) for i, reg in self.regimens.items()}
-        all_doses = np.concatenate([v for v in self.dose_times.values()] + [np.zeros(0)])
-        base = np.asarray(times, dtype=float)
-        t_obs = obs["TIME"].to_numpy(dtype=float)
-        dose_t = np.unique(all_doses)
-        grid = np.union1d(np.setdiff1d(np.union1d(base, t_obs), dose_t), np.zeros(0))
-        self.times = np.sort(np.concatenate([grid, dose_t, dose_t]), kind="stable")
-        self.times = self.times[self.times <= max(base[-1], t_obs.max() if len(t_obs) else 0.0)]
-        # which grid index each observation reads: before a dose at the same time if its row comes first
-        dose_rows = data.doses
-        idx = []
-        for sid, t, row in zip(obs["ID"], t_obs, obs["ROW"]):
-            lo = int(np.searchsorted(self.times, t, side="left"))
-            hi = int(np.searchsorted(self.times, t, side="right")) - 1
-            first_dose_row = dose_rows.loc[(dose_rows["ID"] == sid)
-                                           & (pd.to_numeric(dose_rows["TIME"]) == t), "ROW"]
-            if len(first_dose_row):      # a dose row at this time: the table's order decides
-                before = row < first_dose_row.min()
-            else:                        # a dose implied by II/ADDL: the observation comes first (a trough)
-                before = bool(np.any(self.dose_times[sid] == t))
-            idx.append(lo if before else hi)
-        self.obs_index = np.array(idx, dtype=int)
-        self.obs_subject = np.array([data.ids.index(i) for i in obs["ID"]], dtype=int)
-        self.obs_col = np.array([readouts.index(r) for r in self.obs_readout], dtype=int)
-        self._pred = None
-        self._ipred = None
-
-    # -------------------------------------------------------------- solving
-    def params(self, *, variability: bool, seed: int = 0) -> pd.DataFrame:
-        """Each patient's parameters: typical values with his covariates (with ``variability``: random effects)."""
-        n = self.data.n
-        p = self.population.individual(self.setup.parameters, n, seed=seed, variability=variability)
-        return p
-
-    def solve(self, params: pd.DataFrame, regimens=None):
-        """Readout concentrations (n, T, R) in ``unit`` and solver status (NaN for failed subjects)."""
-        model_params = set(self.setup.model.parameter_names)
-        cols = [c for c in params.columns if c in model_params or c == "ID"]
-        budget = {} if self.max_steps is None else {"max_steps": self.max_steps}
-        prob = prepare(self.setup.model, self.regimens if regimens is None else regimens, params[cols],
-                       times=self.times, outputs=self.states, solver=self.solver, **budget)
-        out, status, _ = prob.solve()
-        conc = group_concentrations(prob, out, self.W, self.factor)
-        conc[status != 0] = np.nan
-        return conc, status
-
-    @property
-    def pred(self):
-        """(conc (n, T, R), status) of the typical subject with each patient's covariates."""
-        if self._pred is None:
-            self._pred = self.solve(self.params(variability=False))
-        return self._pred
-
-    @property
-    def ipred(self):
-        """(conc, status) with the table's individual parameters where given, else PRED."""
-        if self._ipred is None:
-            given = self.data.parameters
-            if given.empty:
-                self._ipred = self.pred
-            else:
-                p = self.params(variability=False)
-                for c in given.columns:
-                    if c != "ID":
-                        p[c] = given[c].to_numpy(dtype=float)
-                self._ipred = self.solve(p)
-        return self._ipred
-
-    def at_observations(self, conc) -> np.ndarray:
-        """The values of ``conc`` (n, T, R) at the observation rows."""
-        return conc[self.obs_subject, self.obs_index, self.obs_col]
-
-    def observations(self) -> pd.DataFrame:
-        """Tidy frame: ``ID, TIME, group, DV, PRED, IPRED, unit`` (one row per observation row)."""
-        obs = self.data.observations
-        out = pd.DataFrame({"ID": obs["ID"].to_numpy(), "TIME": obs["TIME"].to_numpy(),
-                            "group": self.obs_readout, "DV": obs["DV"].to_numpy(dtype=float),
-                            "PRED": self.at_observations(self.pred[0]),
-                            "IPRED": self.at_observations(self.ipred[0]), "unit": self.unit})
-        for c in self.data.carried:
-            out[c] = obs[c].to_numpy()
-        return out
-
-    def simulate_observations(self, replicates: int = 200, seed: int = 0) -> pd.DataFrame:
-        """The data set's design simulated ``replicates`` times with random effects (a visual predictive
-        check): ``REP, ID, TIME, group, SIM`` in ``unit`` (failed subjects are dropped).
-        """
-        if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) or replicates < 1:
-            raise ScenarioError("replicates", replicates, "must be a whole number >= 1")
-        parts = []
-        obs = self.data.observations
-        n = self.data.n
-        block = max(1, 2000 // max(n, 1))          # replicates solved together (one engine call)
-        for r0 in range(0, int(replicates), block):
-            reps = range(r0, min(int(replicates), r0 + block))
-            ps, regs = [], {}
-            for r in reps:      # replicate r: seed + r; subjects relabelled (r, k) so their doses stay theirs
-                p = self.params(variability=True, seed=int(seed) + r)
-                p["ID"] = [f"{r}|{k}" for k in range(n)]
-                ps.append(p)
-                regs.update({f"{r}|{k}": self.regimens[i] for k, i in enumerate(self.data.ids)})
-            conc, status = self.solve(pd.concat(ps, ignore_index=True), regs)
-            for j, r in enumerate(reps):
-                sim = conc[j * n + self.obs_subject, self.obs_index, self.obs_col]
-                parts.append(pd.DataFrame({"REP": r, "ID": obs["ID"].to_numpy(), "TIME": obs["TIME"].to_numpy(),
-                                           "group": self.obs_readout, "SIM": sim}))
-        out = pd.concat(parts, ignore_index=True)
-        return out[np.isfinite(out["SIM"])].reset_index(drop=True)
-
-    # -------------------------------------------------------------- scenario pieces
-    def group_profiles(self, conc) -> np.ndarray:
-        """The compartment-group part (n, T, G) of ``conc``."""
-        return conc[:, :, :len(self.groups)]
-
-    def metrics(self, arm_name: str, drug: str) -> pd.DataFrame:
-        """Per subject and group (from PRED profiles): cmax, tmax, auc (trapezoid on the grid, which holds
-        every dose and observation time), ratio_auc_plasma, time_above / longest_above per threshold.
-        """
-        conc, status = self.pred
-        prof = np.ascontiguousarray(self.group_profiles(conc))
-        n, T, G = prof.shape
-        thr = np.array([v * self.factor for _, v in self.thresholds])
-        r = whole_window(self.times, np.nan_to_num(prof), thr)
-        out = {"arm": arm_name, "id": np.repeat(np.array(self.data.ids, dtype=object), G), "drug": drug,
-               "group": np.tile(self.groups, n), "unit": self.unit, "cmax": r["cmax"].ravel(),
-               "tmax": r["tmax"].ravel(), "auc": r["auc"].ravel()}
-        pl = r["auc"][:, self.groups.index("plasma")]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out["ratio_auc_plasma"] = (r["auc"] / pl[:, None]).ravel()
-        for k, (label, _) in enumerate(self.thresholds):
-            out[f"time_above[{label}]"] = r["time_above"][:, :, k].ravel()
-            out[f"longest_above[{label}]"] = r["longest_above"][:, :, k].ravel()
-        df = pd.DataFrame(out)
-        failed = np.repeat(status != 0, G)
-        if failed.any():
-            value_cols = [c for c in df.columns if c not in ("arm", "id", "drug", "group", "unit")]
-            df.loc[failed, value_cols] = np.nan
-        df["auc_unit"] = f"{self.unit}*h"
-        df["status"] = np.repeat([Status(int(x)).name for x in status], G)
-        return df
+    at: dict[float, float] = {}
+    for v, t, r in zip(vals, times, rows):
+        if v is None:
+            continue
+        t = float(t)
+        if t in at and at[t] != v:
+            raise DosingError(f"{where} at TIME {t:g}", [at[t], v], "rows of one subject at the same time must "
+                              "give the same value (a value holds from its row's time; which of two would hold "
+                              "is ambiguous): give one value per time")
+        at.setdefault(t, v)
+    course = []
+    for t in sorted(at):
+        if not course:
+            course.append((0.0, at[t]))
+        elif at[t] != course[-1][1]:
+            course.append((t, at[t]))
+    return course
 
 
 def nonmem_wide(obs: pd.DataFrame, data: EventData) -> pd.DataFrame:
-    """NONMEM-style wide frame: every row of the table in order (doses and observations) with ``PRED``,
-    ``IPRED``, ``RES = DV - PRED`` and ``IRES = DV - IPRED`` on the observation rows.
+    """NONMEM-style wide frame: every dose and observation row of the table in order.
+
+    Parameters
+    ----------
+    obs : DataFrame
+        The tidy observations (:meth:`DatasetRun.observations`), one row per observation row.
+    data : EventData
+        The table.
+
+    Returns
+    -------
+    DataFrame
+        The rows with ``PRED``, ``IPRED``, ``RES = DV - PRED`` and ``IRES = DV - IPRED`` on the observation
+        rows, ``MDV``, and each row's covariates (those in effect at its time).
     """
     d = data.doses.copy()
     o = data.observations.copy()
@@ -499,9 +502,19 @@ def nonmem_wide(obs: pd.DataFrame, data: EventData) -> pd.DataFrame:
     wide = pd.concat([d, o], ignore_index=True).sort_values("ROW", kind="stable")
     wide["RES"] = wide["DV"] - wide["PRED"] if "DV" in wide else np.nan
     wide["IRES"] = wide["DV"] - wide["IPRED"] if "DV" in wide else np.nan
-    cov = data.covariates.set_index("ID")
-    for c in cov.columns:
-        wide[c] = wide["ID"].map(cov[c])
+    if data.time_varying:        # each row shows the covariates in effect at its time
+        tl = data.timeline
+        t = pd.to_numeric(wide["TIME"]).to_numpy(dtype=float)
+        for c in tl.columns[2:]:
+            vals = []
+            for sid, ti in zip(wide["ID"], t):
+                sub = tl[(tl["ID"] == sid) & (tl["TIME"] <= ti)]
+                vals.append(float(sub[c].iloc[-1]))
+            wide[c] = vals
+    else:
+        cov = data.covariates.set_index("ID")
+        for c in cov.columns:
+            wide[c] = wide["ID"].map(cov[c])
     first = [c for c in ("ID", "TIME", "AMT", "CMT", "EVID", "II", "ADDL", "RATE", "DUR", "DV", "PRED", "IPRED",
                          "RES", "IRES", "GROUP") if c in wide]
     rest = [c for c in wide.columns if c not in first and c not in ("ROW", "MDV")]

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,7 +36,7 @@ from pkcsf.clinical import cns
 from pkcsf.core.errors import ScenarioError, check_choice
 from pkcsf.core.units import concentration_factor, parse_quantity
 
-__all__ = ["forecast", "ForecastResult"]
+__all__ = ["forecast", "ForecastResult", "covariate_timeline"]
 
 DEFAULT_ERROR = {"proportional": 0.30, "additive": None}
 
@@ -103,8 +105,82 @@ def _error(error, unit, mw, obs) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------ model
+def covariate_timeline(covariates: dict | pd.DataFrame | list | None) -> list[tuple[float, dict]]:
+    """The patient's covariates as ``[(from_time_h, {name: value}), ...]``, the first from time 0.
+
+    Parameters
+    ----------
+    covariates : dict, DataFrame, list of dict or None
+        Constant covariates (a dict), or a timeline: rows with a ``time`` (h or ``"2 d"``) and the
+        covariates from that time on (last observation carried forward; the first row's values hold from
+        time 0; a cell left out or empty carries the previous value).
+
+    Returns
+    -------
+    list of tuple
+        Change points in time order; one entry for constant covariates.
+
+    Raises
+    ------
+    ScenarioError
+        A row without a time, a negative or repeated time, or a non-numeric value.
+    """
+    if covariates is None or isinstance(covariates, dict):
+        return [(0.0, dict(covariates or {}))]
+    if isinstance(covariates, pd.DataFrame):
+        rows = covariates.to_dict("records")
+    elif isinstance(covariates, (list, tuple)) and all(isinstance(r, dict) for r in covariates):
+        rows = list(covariates)
+    else:
+        raise ScenarioError("covariates", type(covariates).__name__, "a table {WT = 70, ...} of constant "
+                            "covariates, or rows {time, WT, ...} of a covariate timeline")
+    if not rows:
+        return [(0.0, {})]
+    timed = []
+    for i, r in enumerate(rows):
+        low = {str(k): v for k, v in r.items()}
+        key = next((k for k in low if k.lower() == "time"), None)
+        if key is None:
+            raise ScenarioError(f"covariates[{i}].time", None, "every row of a covariate timeline needs a time (h)")
+        t = parse_quantity(low.pop(key), "time", field=f"covariates[{i}].time", default_unit="h")
+        if not (math.isfinite(t) and t >= 0):
+            raise ScenarioError(f"covariates[{i}].time", t, "a time >= 0 h")
+        vals = {}
+        for k, v in low.items():
+            if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
+                continue
+            if k.upper() == "SEX" and isinstance(v, str):
+                vals[k] = v
+                continue
+            try:
+                vals[k] = float(v)
+            except (TypeError, ValueError):
+                raise ScenarioError(f"covariates[{i}].{k}", v, "a number") from None
+        timed.append((float(t), i, vals))
+    timed.sort(key=lambda x: x[0])
+    times = [t for t, _, _ in timed]
+    if len(set(times)) != len(times):
+        dup = next(t for t in times if times.count(t) > 1)
+        raise ScenarioError("covariates.time", dup, "one row per time in a covariate timeline")
+    keys = list(dict.fromkeys(k for _, _, vals in timed for k in vals))
+    current = {k: next(vals[k] for _, _, vals in timed if k in vals) for k in keys}   # first values from 0
+    out: list[tuple[float, dict]] = []
+    for t, _, vals in timed:
+        current = {**current, **vals}
+        if not out:
+            out.append((0.0, dict(current)))
+        elif current != out[-1][1]:
+            out.append((t, dict(current)))
+    return out
+
+
 class _Individual:
-    """Predictions of one patient for a batch of eta vectors (one virtual subject per vector)."""
+    """Predictions of one patient for a batch of eta vectors (one virtual subject per vector).
+
+    With a covariate timeline (:func:`covariate_timeline`) the patient is solved in segments
+    (:func:`pkcsf.clinical.events_segments.solve_segments`): each segment's typical values come from its
+    covariates, the random effects are the same in all.
+    """
 
     def __init__(self, setup, regimen, covariates, unit, times):
         from pkcsf.clinical.scenario import _as_regimen, _sites, population_from_data
@@ -113,10 +189,16 @@ class _Individual:
         self.setup = setup
         reg = _as_regimen(regimen, setup.drug.name, "regimen")
         self.reg = _sites(reg, setup, "regimen")
-        pop = population_from_data(setup, pd.DataFrame([covariates or {}]))
-        typ = pop.individual(setup.parameters, 1, variability=False)
-        self.typical = {k: float(typ[k].iloc[0]) for k in setup.parameters}
-        self.extra = {c: float(typ[c].iloc[0]) for c in typ.columns if c not in setup.parameters and c != "ID"}
+        timeline = covariate_timeline(covariates)
+        self.starts = np.array([t for t, _ in timeline])
+        self.typicals, self.extras = [], []
+        for _, cov in timeline:
+            pop = population_from_data(setup, pd.DataFrame([cov]))
+            typ = pop.individual(setup.parameters, 1, variability=False)
+            self.typicals.append({k: float(typ[k].iloc[0]) for k in setup.parameters})
+            self.extras.append({c: float(typ[c].iloc[0]) for c in typ.columns
+                                if c not in setup.parameters and c != "ID"})
+        self.typical, self.extra = self.typicals[0], self.extras[0]
         self.random_effects = pop.random_effects
         self.omega = np.asarray(pop.omega, dtype=float)
         self.omega_inv = np.linalg.pinv(self.omega) if len(self.random_effects) else np.zeros((0, 0))
@@ -128,35 +210,62 @@ class _Individual:
         if missing:
             raise ScenarioError("covariates", f"no {missing[0]}", f"a dose is given per {missing[0]} (e.g. mg/m2): give "
                                 "the patient's covariates (HT and WT for BSA)")
+        if self.dose_columns and len(self.starts) > 1:
+            raise ScenarioError("regimen", sorted(self.dose_columns)[0], "a dose given per covariate (mg/m2, mg/kg) "
+                                "with time-varying covariates is ambiguous (which time's value?): give the doses "
+                                "in mg")
         self.groups = [g for g, cs in setup.outputs.items() if cs]
         self.states, self.W = setup.group_weights(self.groups)
         self.factor = concentration_factor(unit, setup.mw)
         self.times = np.asarray(times, dtype=float)
 
-    def params(self, etas: np.ndarray, dose_scale=None) -> pd.DataFrame:
+    def params(self, etas: np.ndarray, segment: int = 0) -> pd.DataFrame:
+        """Parameters (one row per eta vector) in covariate segment ``segment`` (0: from time 0)."""
         etas = np.atleast_2d(etas)
         n = len(etas)
-        vals = {k: np.full(n, v) for k, v in self.typical.items()}
+        vals = {k: np.full(n, v) for k, v in self.typicals[segment].items()}
         for j, re in enumerate(self.random_effects):
             for p in re.parameters:
                 vals[p] = vals[p] * np.exp(etas[:, j])
         df = pd.DataFrame(vals)
         for c in self.dose_columns:
-            df[c] = self.extra[c]
+            df[c] = self.extras[segment][c]
         return df
 
     def predict(self, etas: np.ndarray, reg=None, times=None) -> np.ndarray:
         """Group concentrations (n, T, G) in the forecast's unit."""
         from pkcsf.engine.simulate import prepare
 
-        times = self.times if times is None else times
-        prob = prepare(self.setup.model, self.reg if reg is None else reg, self.params(etas), times=times,
-                       outputs=self.states)
+        times = self.times if times is None else np.asarray(times, dtype=float)
+        reg = self.reg if reg is None else reg
+        if len(self.starts) > 1:
+            return self._predict_segments(etas, reg, times)
+        prob = prepare(self.setup.model, reg, self.params(etas), times=times, outputs=self.states)
         out, status, _ = prob.solve()
         if np.any(status != 0):
             raise ScenarioError("forecast", f"{int(np.sum(status != 0))} failed solves",
                                 "the solver failed for some parameter values; report this case")
         return cns.group_concentrations(prob, out, self.W, self.factor)
+
+    def _predict_segments(self, etas, reg, times) -> np.ndarray:
+        from pkcsf.clinical.events_segments import solve_segments
+
+        etas = np.atleast_2d(etas)
+        seg = np.searchsorted(self.starts, times, side="right") - 1      # a change time reads the new segment
+        tloc = times - self.starts[seg]
+        ps = [self.params(etas, k)[list(self.setup.parameters)] for k in range(len(self.starts))]
+        amounts, status, probs = solve_segments(self.setup.model, [reg] * len(etas), ps, self.starts, seg, tloc)
+        if np.any(status != 0):
+            raise ScenarioError("forecast", f"{int(np.sum(status != 0))} failed solves",
+                                "the solver failed for some parameter values; report this case")
+        names = probs[0].compiled.state_names
+        sidx = [names.index(s) for s in self.states]
+        conc = np.empty((len(etas), len(times), self.W.shape[1]))
+        for k, prob in enumerate(probs):
+            pts = seg == k
+            V = prob.compiled.volumes(prob.P)[:, sidx]
+            conc[:, pts] = (amounts[:, pts][:, :, sidx] @ self.W) * (self.factor / (V @ self.W)[:, None, :])
+        return conc
 
 
 # ------------------------------------------------------------------ result
@@ -167,15 +276,20 @@ class ForecastResult:
     Attributes
     ----------
     drug : str
+        The drug's name.
     unit : str
         Concentration unit of every value.
     observations : DataFrame
         ``time`` (h), ``group``, ``DV`` (observed), ``PRED`` (population, typical patient with his
         covariates), ``IPRED`` (individual, MAP), ``IWRES`` (weighted individual residual).
     etas : Series
-        MAP random effects (name -> value); ``eta_sd`` their posterior standard deviations.
+        MAP random effects (name -> value).
+    eta_sd : Series
+        Their posterior standard deviations (Laplace approximation).
     parameters : Series
-        The patient's MAP parameters (base units) beside ``typical`` (population, with covariates).
+        The patient's MAP parameters (base units; with a covariate timeline, those from time 0).
+    typical : Series
+        The population's typical parameters with the patient's covariates (from time 0).
     profile : DataFrame
         ``time``, ``group``, ``PRED``, ``IPRED``, ``lo``, ``median``, ``hi`` (``interval`` of the posterior).
     interval : float
@@ -211,7 +325,7 @@ class ForecastResult:
         j = m.groups.index(group)
         return m.times, self.profile_ipred[:, j], (self.profile_draws[:, :, j] if draws else None)
 
-    def time_below(self, group: str, threshold, *, after: float | None = None) -> dict:
+    def time_below(self, group: str, threshold: str | float, *, after: float | None = None) -> dict:
         """When the patient's concentration in ``group`` falls (and stays) below ``threshold``.
 
         Parameters
@@ -252,13 +366,14 @@ class ForecastResult:
         hi = float(np.nanquantile(fin, 1 - a)) if np.isfinite(d).mean() >= 1 - a else math.inf
         return {"map": crossing(ipred), "lo": lo, "hi": hi, "threshold": thr, "unit": self.unit}
 
-    def dose_for(self, group: str, threshold, duration, *, at: float | None = None, route: str | None = None,
+    def dose_for(self, group: str, threshold: str | float, duration: str | float, *, at: float | None = None, route: str | None = None,
                  max_dose: float = 100.0) -> dict:
         """The smallest next dose keeping this patient's ``group`` above ``threshold`` for ``duration``.
 
         Parameters
         ----------
         group : str
+            Compartment group (``ventricular``, ``lumbar``, ``plasma``, ...).
         threshold : str or float
             Concentration (a number is in the result's unit).
         duration : str or float
@@ -322,16 +437,31 @@ class ForecastResult:
     def _last_dose(self) -> float:
         return max(d.time for d in self._model.reg.expand())
 
-    def plot(self, group: str | None = None, ax=None):
-        """Observed, PRED, IPRED and the posterior interval for each observed group; returns the Axes."""
+    def plot(self, group: str | None = None, ax: Any = None) -> Any:
+        """Observed, PRED, IPRED and the posterior interval for each observed group.
+
+        Parameters
+        ----------
+        group : str, optional
+            One group (default: every observed group).
+        ax : matplotlib Axes, optional
+            Axes to draw on.
+
+        Returns
+        -------
+        matplotlib Axes
+            The figure's axes.
+        """
         from pkcsf.plotting.forecast import forecast_plot
 
         return forecast_plot(self, group=group, ax=ax)
 
 
 # ------------------------------------------------------------------ the fit
-def forecast(drug, regimen, observations, *, covariates: dict | None = None, physiology: str = "adult",
-             age: float | None = None, pathologies=None, variant: str = "linear", unit: str = "umol/L",
+def forecast(drug: str | cns.Drug, regimen: Any, observations: pd.DataFrame | list, *,
+             covariates: dict | pd.DataFrame | list | None = None, physiology: str = "adult",
+             age: float | None = None, pathologies: dict | list | None = None, variant: str = "linear",
+             unit: str = "umol/L",
              error: dict | None = None, days: float | None = None, dt: float | None = None,
              interval: float = 0.9, samples: int = 1000, seed: int = 0) -> ForecastResult:
     """Individual MAP forecast of a patient from measured concentrations (see the module docstring).
@@ -339,15 +469,19 @@ def forecast(drug, regimen, observations, *, covariates: dict | None = None, phy
     Parameters
     ----------
     drug : str or Drug
+        The drug (a name or a :class:`~pkcsf.clinical.cns.Drug`).
     regimen : str, Regimen or Dose
         The doses the patient received (and any planned ones), e.g. ``"12 mg ommaya on days 0, 3"``.
     observations : DataFrame or list of dict
         One row per measured concentration: ``time`` (h or ``"6 h"``), ``group`` (``ventricular``,
         ``lumbar``, ``cisternal``, ``cranial_sas``, ``spinal``, ``plasma``, ...), ``value`` (a number in
         ``unit`` or a quantity ``"35 umol/L"``), optional ``unit``.
-    covariates : dict, optional
+    covariates : dict, DataFrame or list of dict, optional
         The patient's covariates (``WT``, ``HT``, ``AGE``, ``SEX``, ``SCR``, ``ALB``): covariate effects of the
-        drug and physiology files apply.
+        drug and physiology files apply. Covariates that change: rows ``{time, WT, ...}`` (a timeline, last
+        observation carried forward, see :func:`covariate_timeline`); the patient is then solved in segments
+        between the change times with the same random effects throughout, and ``parameters``/``typical`` of
+        the result are those from time 0.
     physiology, age, pathologies, variant
         As for :func:`pkcsf.clinical.cns.setup`.
     unit : str
@@ -362,6 +496,7 @@ def forecast(drug, regimen, observations, *, covariates: dict | None = None, phy
     samples : int
         Posterior draws (sampling importance resampling).
     seed : int
+        Random seed of the posterior draws.
 
     Returns
     -------
@@ -502,12 +637,13 @@ _FILE_KEYS = {"drug", "regimen", "observations", "patient", "error", "physiology
               "unit", "days", "dt", "interval", "samples", "seed", "questions", "description", "name"}
 
 
-def load_forecast_file(path) -> tuple[dict, dict]:
+def load_forecast_file(path: str | Path) -> tuple[dict, dict]:
     """Read a forecast file (TOML): ``(keyword arguments of forecast(), questions)``.
 
     The file names the ``drug``, the ``regimen`` the patient received (regimen text), the measured
     ``observations`` (an array of tables ``{time, group, value}``, or the path of a CSV file with those
-    columns), the ``[patient]`` covariates, an optional ``[error]`` and ``[questions]`` with ``below =
+    columns), the ``[patient]`` covariates (or ``[[patient]]`` rows with a ``time``: a covariate timeline, see
+    :func:`covariate_timeline`), an optional ``[error]`` and ``[questions]`` with ``below =
     ["GROUP CONC", ...]`` (when does the concentration fall below CONC) and ``keep_above = ["GROUP CONC
     DURATION", ...]`` (which next dose keeps it above CONC for DURATION; ``next_dose_at = "84 h"`` sets its
     time). See docs/forecast.md.
@@ -515,14 +651,13 @@ def load_forecast_file(path) -> tuple[dict, dict]:
     Parameters
     ----------
     path : str or Path
+        The forecast file.
 
     Returns
     -------
     tuple of dict
         Keyword arguments for :func:`forecast` and the questions.
     """
-    from pathlib import Path
-
     from pkcsf.core.paths import read_toml
 
     p = Path(path)
@@ -540,7 +675,8 @@ def load_forecast_file(path) -> tuple[dict, dict]:
         obs = pd.read_csv(f)
     kwargs = {k: v for k, v in data.items() if k not in ("drug", "regimen", "observations", "patient", "questions",
                                                          "description", "name")}
-    kwargs["covariates"] = dict(data.get("patient", {}))
+    patient = data.get("patient", {})         # a table, or an array of tables {time, WT, ...} (a timeline)
+    kwargs["covariates"] = [dict(r) for r in patient] if isinstance(patient, list) else dict(patient)
     q = data.get("questions", {})
     for k in q:
         check_choice(f"{p.name}: questions", k, ["below", "keep_above", "next_dose_at"], ScenarioError)
@@ -553,6 +689,7 @@ def answer_questions(res: ForecastResult, questions: dict) -> list[str]:
     Parameters
     ----------
     res : ForecastResult
+        The forecast.
     questions : dict
         ``below`` and/or ``keep_above`` lists (see :func:`load_forecast_file`).
 

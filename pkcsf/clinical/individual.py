@@ -6,8 +6,12 @@ random effects given the population model, its variability and a residual error)
 least one DV, then simulates each patient with his MAP parameters on the arm's own grid, so that IPRED is
 read at every observation row by the same rules as PRED (a pre-dose observation is the value before the
 dose; such a DV is fitted at ``t - 1e-9`` h, where the forecast's grid reads the value before the dose too).
+With time-varying covariates each patient's forecast takes his covariate timeline (solved in segments, the
+same random effects throughout) and IPRED uses his MAP random effects in every segment.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +25,7 @@ __all__ = ["map_ipred", "PRE_DOSE_SHIFT"]
 PRE_DOSE_SHIFT = 1e-9
 
 
-def map_ipred(result, *, error: dict | None = None, samples: int = 200, seed: int = 0) -> pd.DataFrame:
+def map_ipred(result: Any, *, error: dict | None = None, samples: int = 200, seed: int = 0) -> pd.DataFrame:
     """The observation rows of every event-table arm of ``result`` with IPRED from each patient's MAP fit.
 
     Parameters
@@ -56,10 +60,13 @@ def _arm_map(name, drug, ds, scn, error, samples, seed) -> pd.DataFrame:
     setup = ds.setup
     obs = ds.observations()
     groups = [g for g, cs in setup.outputs.items() if cs]
-    params = ds.params(variability=False)
-    # a DV read before a dose at its time (the left of a repeated grid time)
-    nxt = np.minimum(ds.obs_index + 1, len(ds.times) - 1)
-    pre = (ds.times[ds.obs_index] == ds.times[nxt]) & (ds.obs_index + 1 < len(ds.times))
+    seg_params = ds.segment_params(variability=False)     # one table (constant covariates) or one per segment
+    # a DV read before a dose at its time (the left of a repeated grid time, or the extra point read before a
+    # dose at a covariate change)
+    T = len(ds.times)
+    i = np.minimum(ds.obs_index, T - 1)
+    nxt = np.minimum(i + 1, T - 1)
+    pre = (ds.obs_index >= T) | ((ds.times[i] == ds.times[nxt]) & (i + 1 < T))
     how = {}
     for k, pid in enumerate(ds.data.ids):
         reg = ds.regimens[pid]
@@ -73,18 +80,41 @@ def _arm_map(name, drug, ds, scn, error, samples, seed) -> pd.DataFrame:
         t = obs["TIME"].to_numpy()[sel] - np.where(pre[sel], PRE_DOSE_SHIFT, 0.0)
         rows = [{"time": float(ti), "group": g, "value": float(v)}
                 for ti, g, v in zip(t, obs["group"].to_numpy()[sel], obs["DV"].to_numpy()[sel])]
-        cov = {c: float(v) for c, v in ds.data.covariates.iloc[k].items() if c != "ID"}
+        cov = _patient_covariates(ds, k, pid, obs["TIME"].to_numpy()[sel & pre])
         fr = forecast(setup.drug, reg, rows, covariates=cov, physiology=scn.physiology, age=scn.age,
                       pathologies=scn.pathologies, variant=setup.variant, unit=ds.unit, error=error,
                       samples=samples, seed=seed)
-        for p, v in fr.parameters.items():
-            if p in params.columns:
-                params.loc[k, p] = float(v)
+        starts = fr._model.starts
+        for j, params in enumerate(seg_params):
+            a = 0.0 if ds.starts is None else float(ds.starts[j])
+            m = int(np.searchsorted(starts, a, side="right") - 1)
+            values = fr._model.params(fr._map[None, :], m).iloc[0]
+            for p in setup.parameters:
+                if p in params.columns:
+                    params.loc[k, p] = float(values[p])
         how[pid] = "MAP"
-    conc, _ = ds.solve(params)
+    conc, _ = ds.solve(seg_params)
     out = obs.copy()
     out["IPRED"] = ds.at_observations(conc)
     out["IPRED_from"] = [how[i] for i in out["ID"]]
     out.insert(0, "drug", drug)
     out.insert(0, "arm", name)
     return out
+
+
+def _patient_covariates(ds, k, pid, pre_dose_times):
+    """Patient ``k``'s covariates for the forecast: a dict, or his timeline (rows ``{time, ...}``).
+
+    A DV read before a dose at a covariate change time is fitted at ``t - PRE_DOSE_SHIFT`` with the new
+    covariates (as PRED reads it): that change is moved ``2 * PRE_DOSE_SHIFT`` h earlier for the fit.
+    """
+    if ds.starts is None:
+        return {c: float(v) for c, v in ds.data.covariates.iloc[k].items() if c != "ID"}
+    tl = ds.data.timeline[ds.data.timeline["ID"] == pid]
+    rows = []
+    for _, r in tl.iterrows():
+        t = float(r["TIME"])
+        if t > 0 and np.any(np.asarray(pre_dose_times, dtype=float) == t):
+            t -= 2 * PRE_DOSE_SHIFT
+        rows.append({"time": t, **{c: float(r[c]) for c in tl.columns[2:]}})
+    return rows
