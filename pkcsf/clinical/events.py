@@ -300,6 +300,16 @@ def read_events(table: pd.DataFrame | str | Path | EventData, *, base_dir: str |
         A missing or duplicated column, a bad cell (naming row and column), two values of a covariate at one
         time of one subject, a changing parameter column, or an ``SS`` dose of a subject whose covariates
         change.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pkcsf.clinical.events import read_events
+    >>> table = pd.DataFrame({"ID": [1, 1, 1], "TIME": [0.0, 24.0, 48.0], "AMT": [12.0, None, None],
+    ...                       "CMT": ["ommaya", None, None], "EVID": [1, 0, 0], "WT": [70.0, 70.0, 82.0]})
+    >>> data = read_events(table)
+    >>> data.time_varying
+    True
     """
     if isinstance(table, EventData):
         return table

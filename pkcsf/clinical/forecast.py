@@ -550,9 +550,11 @@ def forecast(drug: str | cns.Drug, regimen: Any, observations: pd.DataFrame | li
     h = 1e-4
 
     def fun_grad(e):
-        E = np.vstack([e, e + h * np.eye(k)])                 # one batch: the point and k forward steps
+        # one batch: the point and k central-difference pairs (a forward difference's O(h) gradient error stopped
+        # the search ~0.002 OFV units short of the minimum)
+        E = np.vstack([e, e + h * np.eye(k), e - h * np.eye(k)])
         f = ofv_batch(E)
-        return float(f[0]), (f[1:] - f[0]) / h
+        return float(f[0]), (f[1:k + 1] - f[k + 1:]) / (2 * h)
 
     best = None
     for start in (np.zeros(k),):
