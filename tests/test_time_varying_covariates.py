@@ -293,3 +293,14 @@ def test_forecast_file_patient_timeline(tmp_path):
                                                         (72.0, {"WT": 70.0, "SCR": 1.8})]
     with pytest.raises(ScenarioError, match="one row per time"):
         covariate_timeline([{"time": 0, "WT": 70}, {"time": "0 h", "WT": 80}])
+
+
+def test_interval_metrics_split_at_doses_not_at_covariate_changes():
+    """A covariate change repeats a grid time like a dose does, but starts no dosing interval: doses at 0 and
+    48 h with WT changing at 24 h give two intervals per group (0-48, 48-72 h), not three."""
+    rows = [(0, 100, "iv", 1, None), (24, None, "plasma", 2, None), (48, 100, "iv", 1, None),
+            (60, None, "plasma", 0, None)]
+    res = pk.simulate(DRUG, _table(rows, [70, 90, 90, 90]), days=3)
+    im = next(iter(res.arms.values())).interval_metrics()
+    starts = sorted(set(im["start"].round(9)))
+    assert starts == [0.0, 48.0], starts

@@ -217,11 +217,14 @@ class ArmResult:
     def _unique_grid(self, drug):
         """Times without the pre-dose duplicates, the profiles on them, and the pre-dose values."""
         t = self.times
-        dup = np.flatnonzero(np.diff(t) == 0)        # index of each pre-dose (left-limit) output
+        dup = np.flatnonzero(np.diff(t) == 0)        # index of each left-limit output (a dose or a covariate change)
         keep = np.setdiff1d(np.arange(len(t)), dup)
         prof = self.profiles[drug]
-        dts = t[dup]
-        return t[keep], prof[:, keep], dts, prof[:, dup]
+        doses = (self.dose_times or {}).get(drug)
+        if doses is not None:
+            # a time-varying covariate also repeats a time (events_segments) but starts no dosing interval
+            dup = dup[np.isin(t[dup], np.asarray(doses, dtype=float))]
+        return t[keep], prof[:, keep], t[dup], prof[:, dup]
 
     def interval_metrics(self, drug: str | None = None, threshold: float | str | None = None) -> pd.DataFrame:
         """Read-outs per dosing interval (Cmax, Tmax, Cmin, AUC, trough, time above ``threshold``).
