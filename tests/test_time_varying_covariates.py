@@ -304,3 +304,14 @@ def test_interval_metrics_split_at_doses_not_at_covariate_changes():
     im = next(iter(res.arms.values())).interval_metrics()
     starts = sorted(set(im["start"].round(9)))
     assert starts == [0.0, 48.0], starts
+
+
+def test_fixed_scenario_age_checked_against_every_row():
+    """A fixed scenario age that equals the first AGE but not a later one is refused (one meaning of age)."""
+    from pkcsf.clinical.scenario import Arm, Scenario, run
+
+    df = _table([(0, 12, "ommaya", 1, None), (24, None, "plasma", 2, None), (30, None, "plasma", 0, None)],
+                [70, 70, 70])
+    df["AGE"] = [5.0, 5.0, 6.0]
+    with pytest.raises(ScenarioError, match="fixed age"):
+        run(Scenario([Arm("p", df, drug=DRUG)], age=5, days=2), progress=False)

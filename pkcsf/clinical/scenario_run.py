@@ -103,6 +103,8 @@ def _run_dataset_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar) -> 
     (drug, data), = regs.items()
     setup = setups[drug]
     _check_age_conflict(scn.age, data.covariates)
+    if len(data.timeline) and "AGE" in data.timeline.columns:     # a fixed age against every row's AGE
+        _check_age_conflict(scn.age, data.timeline)
     sa = replace(scn, population=data.covariates)
     pop = population_for(sa, setup)
     if isinstance(scn.population, Population):        # the user's random effects, the patients' covariates
