@@ -142,7 +142,9 @@ def test_phenomenon_d_cytarabine_free_and_liposomal():
 
 
 def test_phenomenon_e_osimertinib():
-    """Brown 2017 plasma steady state at 80 mg; CSF/plasma ~1% at 80 mg and ~2% at 160 mg (saturable variant)."""
+    """Brown 2017 plasma steady state at 80 mg; CSF/plasma ~1% at 80 mg and ~2% at 160 mg (U-flagged) within the
+    loose tolerance below. Since 3 Dec 2026 (issue 10) the saturable variant's Km is bounded to transporter values,
+    so both variants give ~1.5% at both doses (fold errors 1.47 and 0.68): no dose effect beyond linear."""
     import pkcsf as pk
     from pkcsf.clinical import cns
 
@@ -160,6 +162,7 @@ def test_phenomenon_e_osimertinib():
     assert 0.005 < ratio["linear", 80] < 0.02
     assert ratio["saturable", 80] == pytest.approx(0.01, rel=0.5)
     assert ratio["saturable", 160] == pytest.approx(0.0218, rel=0.5)
+    assert ratio["saturable", 160] / ratio["saturable", 80] < 1.1
 
 
 def test_nhp_rows_use_the_rhesus_physiology(table):

@@ -187,10 +187,24 @@ CALIBRATIONS = {
     "osimertinib_csf_saturable": Calibration(
         "osimertinib_csf_saturable",
         "Saturable variant: Vmax and Km of a Michaelis-Menten BBB efflux (with passive PS_BBB) fitted to the same two "
-        "ratios (exact fit: two data, two parameters).",
-        (Free("VMAX_EFFLUX_BBB", "drugs/osimertinib", "mg/h", 1.0, 1e-6, 10.0),
-         Free("KM_EFFLUX", "drugs/osimertinib", "mg/L", 1.0, 1e-5, 1.0)),
+        "ratios, with Km bounded to the range of measured efflux-transporter Km values (0.59-307 uM: BCRP "
+        "pantoprazole 0.59 uM, Wang 2012 via the UCSF TransPortal; BCRP rosuvastatin 10.8 and 307 uM, Huang 2006; "
+        "P-gp cyclosporine 3.8-8.4 uM; x MW 499.62 = 0.2948-153.4 mg/L; drugs/osimertinib.toml). Since 3 Dec 2026 "
+        "(issue 10): with a Km a transporter can have the fit goes to the lower Km bound and the two ratios are fitted "
+        "as by the linear variant (a dose effect of a few percent); the exact fit needs Km ~1 nM "
+        "(osimertinib_csf_saturable_free).",
+        (Free("VMAX_EFFLUX_BBB", "drugs/osimertinib", "mg/h", 1.0, 1e-6, 1e4),
+         Free("KM_EFFLUX", "drugs/osimertinib", "mg/L", 1.0, 0.2948, 153.4)),
         ("osi_csf_ratio_80", "osi_csf_ratio_160"), variant="saturable"),
+    "osimertinib_csf_saturable_free": Calibration(
+        "osimertinib_csf_saturable_free",
+        "COMPARISON FIT (Km unconstrained, the fit shipped before 3 Dec 2026): Vmax and Km of the saturable BBB efflux "
+        "fitted to the two U-flagged ratios with Km free in [1e-5, 1] mg/L (0.02 nM-2 uM). Exact fit (2 data, 2 "
+        "parameters); shows the Km the 80 vs 160 mg contrast needs. Writes this record only.",
+        (Free("VMAX_EFFLUX_BBB", "drugs/osimertinib", "mg/h", 1.0, 1e-6, 1e4),
+         Free("KM_EFFLUX", "drugs/osimertinib", "mg/L", 1.0, 1e-5, 1.0)),
+        ("osi_csf_ratio_80", "osi_csf_ratio_160"), variant="saturable", write_values=False,
+        start=(("VMAX_EFFLUX_BBB", 0.18), ("KM_EFFLUX", 7e-4))),
     "trastuzumab_bcsfb": Calibration(
         "trastuzumab_bcsfb",
         "Passive blood-CSF and blood-brain transfer of trastuzumab (one value for both barriers) fitted to the "
