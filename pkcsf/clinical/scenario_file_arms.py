@@ -93,6 +93,13 @@ def _arm_physiology(a: dict, path: str) -> dict:
         out["pathologies"] = _check_pathologies(a["pathologies"], f"{path}.pathologies")
     if "unit" in a:
         out["unit"] = _conc_unit(a["unit"], f"{path}.unit")
+    if "prevalence" in a:
+        from pkcsf.clinical.prevalence import check_prevalence
+
+        try:
+            out["prevalence"] = check_prevalence(a["prevalence"], f"{path}.prevalence")
+        except PkcsfError as e:              # the same message, as a scenario-file error
+            raise _err(e.field, e.value, e.allowed, e.fix) from None
     return out
 
 

@@ -81,6 +81,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "age": "this arm's age in years (overrides [physiology].age)",
         "pathologies": "this arm's pathologies table (overrides [physiology].pathologies; {} for none)",
         "unit": "this arm's concentration unit (overrides [readouts].unit)",
+        "prevalence": "table: share of this arm's patients with each named pathology, e.g. { spinal_block = 0.33 }",
     },
     "outputs": {
         "folder": "output folder (relative to the current folder)",

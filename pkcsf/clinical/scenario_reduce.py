@@ -13,6 +13,7 @@ import pandas as pd
 from pkcsf.analysis.readouts import min_interval_run, solve_and_read_out, whole_window
 from pkcsf.clinical import cns
 from pkcsf.clinical.population import Population
+from pkcsf.clinical.prevalence import apply_prevalence, prevalence_effects
 from pkcsf.clinical.scenario_spec import Scenario, Target
 from pkcsf.core.errors import ScenarioError, Status, check_choice
 from pkcsf.core.units import concentration_factor, parse_quantity
@@ -60,6 +61,10 @@ class _DrugRun:
 
     def __init__(self, scn, arm, drug, reg, setup, times, end):
         self.scn, self.setup, self.drug = scn, setup, drug
+        # pathologies only some subjects have (Arm.prevalence): what each changes, drawn per subject
+        self.prevalence = prevalence_effects(setup, arm.prevalence, physiology=scn.physiology,
+                                             pathologies=scn.pathologies, age=scn.age,
+                                             metabolite=arm.metabolite) if arm.prevalence else []
         where = f"arm {arm.name!r} ({drug})"
         self.reg = _sites(reg, setup, where)
         self.dose_times = np.array(sorted({d.time for d in self.reg.expand() if d.time <= times[-1]}))
@@ -109,6 +114,12 @@ class _DrugRun:
         self.mark_times = np.unique(np.concatenate([[times[0]], self.dose_times, [times[-1]]]))
         self.mark_idx = np.searchsorted(times, self.mark_times, side="right") - 1
 
+
+    def individual(self, pop: Population, n: int, *, seed: int, start: int, variability: bool) -> pd.DataFrame:
+        """Subjects ``start .. start+n-1``: the population's parameters and, with a prevalence, each
+        subject's own pathologies (:func:`pkcsf.clinical.prevalence.apply_prevalence`)."""
+        params = pop.individual(self.setup.parameters, n, seed=seed, start=start, variability=variability)
+        return apply_prevalence(params, self.prevalence, seed, start) if self.prevalence else params
     def problem(self, params: pd.DataFrame, *, auc: bool = False):
         """The engine problem of these subjects (saved: the group states, with ``auc`` then their
         AUC accumulators).
@@ -233,12 +244,24 @@ class _DrugRun:
         return run >= dur - 1e-9
 
 
+def _with_pathologies(readouts: pd.DataFrame, params: pd.DataFrame, dr: "_DrugRun") -> pd.DataFrame:
+    """Each subject's drawn pathologies (``pathology_<name>``) beside its read-outs, when the arm has a
+    prevalence."""
+    if not dr.prevalence:
+        return readouts
+    flags = params.set_index("ID")
+    for name, _p, _eff in dr.prevalence:
+        col = f"pathology_{name}"
+        readouts[col] = flags[col].reindex(readouts["id"].to_numpy()).to_numpy()
+    return readouts
+
+
 def _chunk(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start: int, n: int, nb: int,
            arm_name: str, targets: tuple) -> dict:
     """Simulate subjects ``start .. start+n-1`` and reduce them to read-outs (runs anywhere: a
     worker process or a cluster node gets the pickled arguments).
     """
-    params = pop.individual(dr.setup.parameters, n, seed=seed, start=start, variability=variability)
+    params = dr.individual(pop, n, seed=seed, start=start, variability=variability)
     keep = max(0, min(nb, start + n) - start)
     ids = params["ID"].to_numpy()
     fused = None if targets else dr.reduce(params, keep)
@@ -248,7 +271,7 @@ def _chunk(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start:
         return {"failed": int((~ok).sum()),
                 "failures": [(i, int(st)) for i, st in zip(ids[~ok].tolist(), status[~ok].tolist())],
                 "band": band if keep else None,
-                "readouts": dr.readouts(None, ids, arm_name, status, fused=r),
+                "readouts": _with_pathologies(dr.readouts(None, ids, arm_name, status, fused=r), params, dr),
                 "targets": {},
                 # every solved subject's Cmax refined between output times (exact solver, issue 9)
                 "cmax_exact": bool(np.all(np.asarray(r["cmax_exact"])[ok])) if "cmax_exact" in r else False}
@@ -257,6 +280,6 @@ def _chunk(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start:
     return {"failed": int((~ok).sum()),
             "failures": [(i, int(st)) for i, st in zip(ids[~ok].tolist(), status[~ok].tolist())],
             "band": conc[:keep].copy() if keep else None,
-            "readouts": dr.readouts(conc, ids, arm_name, status, gauc),
+            "readouts": _with_pathologies(dr.readouts(conc, ids, arm_name, status, gauc), params, dr),
             "targets": {tg.label: dr.target(tg, conc)[ok] for tg in targets},
             "cmax_exact": False}

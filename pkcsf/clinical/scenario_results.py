@@ -191,7 +191,7 @@ class ArmResult:
         cache = self.__dict__.setdefault("_auc_cache", {})
         if drug not in cache and drug in self.auc_source:
             dr, pop, seed, variability, nb = self.auc_source[drug]
-            params = pop.individual(dr.setup.parameters, nb, seed=seed, start=0, variability=variability)
+            params = dr.individual(pop, nb, seed=seed, start=0, variability=variability)
             _, _, gauc = dr.solve(params, auc=True)
             cache[drug] = (dr.mark_times, gauc[:, dr.mark_idx, :])
         return cache.get(drug)
@@ -440,7 +440,8 @@ class ScenarioResult:
             One row per arm, drug, group and read-out.
         """
         m = self.metrics()
-        value_cols = [c for c in m.columns if c not in ("arm", "id", "drug", "group", "unit", "auc_unit", "status")]
+        value_cols = [c for c in m.columns if c not in ("arm", "id", "drug", "group", "unit", "auc_unit", "status")
+                      and not c.startswith("pathology_")]       # a subject's drawn pathologies: a label, not a read-out
         solved = m["status"].eq("SUCCESS") if "status" in m else pd.Series(True, index=m.index)
         counts = solved.groupby([m["arm"], m["drug"], m["group"]], sort=False, observed=True).agg(["sum", "size"])
         if not solved.all():        # no copy of a table of millions of rows when every subject was solved

@@ -112,6 +112,11 @@ class Arm:
         Age (years) for this arm.
     unit : str, optional
         Concentration unit of this arm's read-outs (``"umol/L"``, ``"mg/L"`` ...; default: the scenario's).
+    prevalence : dict, optional
+        Pathologies that only some of the arm's patients have: ``{scenario name: probability}``, e.g.
+        ``{"spinal_block": 0.33}`` (Chamberlain 1998: a spinal block in 33% of patients with leptomeningeal
+        metastases). Each subject draws each name independently (:mod:`pkcsf.clinical.prevalence`); the
+        per-subject metrics get a boolean column ``pathology_<name>``.
 
     Examples
     --------
@@ -128,8 +133,17 @@ class Arm:
     pathologies: object = None        # None: the scenario's; {} : none (overrides the scenario's)
     age: float | None = None          # None: the scenario's
     unit: str | None = None           # None: the scenario's
+    prevalence: dict | None = None    # {pathology scenario: probability}: a per-subject mixture
 
     def __post_init__(self):
+        if self.prevalence is not None:
+            from pkcsf.clinical.prevalence import check_prevalence
+
+            object.__setattr__(self, "prevalence", check_prevalence(self.prevalence, f"arms[{self.name!r}].prevalence"))
+            if self.is_event_table:
+                raise ScenarioError(f"arms[{self.name!r}].prevalence", self.prevalence,
+                                    "an event-table arm's patients are real patients: give each one's pathology "
+                                    "in their own arm (pathologies=...), not a prevalence")
         if self.unit is not None:
             concentration_factor_checked(self.unit, f"arms[{self.name!r}].unit")
         if self.age is not None and (isinstance(self.age, bool) or not isinstance(self.age, (int, float, np.integer,

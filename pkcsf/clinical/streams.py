@@ -12,6 +12,7 @@ __all__ = ["uniforms", "normals", "ndtr", "ndtri"]
 
 _STREAM_COVARIATES = 1
 _STREAM_ETAS = 2
+_STREAM_PATHOLOGIES = 4     # per-subject pathology draws (prevalence.py); 3 is the sampling noise of scenario read-outs
 
 
 # ------------------------------------------------------------------ random

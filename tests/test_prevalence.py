@@ -1,0 +1,90 @@
+"""Pathologies that only some patients have (Arm.prevalence, pkcsf/clinical/prevalence.py)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pkcsf.clinical.prevalence import subjects_with
+from pkcsf.clinical.scenario import Arm, Scenario, run
+from pkcsf.core.errors import ScenarioError
+
+REG = "12 mg ommaya once"
+
+
+def _lumbar_auc(res, arm):
+    m = res.metrics()
+    return m[(m["arm"] == arm) & (m["group"] == "lumbar")].reset_index(drop=True)
+
+
+def test_prevalence_zero_and_one_equal_none_and_everyone():
+    arms = [Arm("open", REG, drug="methotrexate"),
+            Arm("p0", REG, drug="methotrexate", prevalence={"spinal_block": 0.0}),
+            Arm("blocked", REG, drug="methotrexate", pathologies={"spinal_block": True}),
+            Arm("p1", REG, drug="methotrexate", prevalence={"spinal_block": 1.0})]
+    res = run(Scenario(arms, subjects=40, days=2, seed=3), progress=False)
+    for a, b in (("open", "p0"), ("blocked", "p1")):
+        np.testing.assert_array_equal(_lumbar_auc(res, a)["auc"], _lumbar_auc(res, b)["auc"])
+    assert not _lumbar_auc(res, "p0")["pathology_spinal_block"].any()
+    assert _lumbar_auc(res, "p1")["pathology_spinal_block"].all()
+
+
+def test_each_subject_gets_its_drawn_pathology_reproducibly():
+    """With a spinal block an Ommaya dose does not reach the lumbar sac: exactly the subjects the draw selects
+    (subjects_with) have a near-zero lumbar AUC, about the prevalence of them, whatever the chunk size."""
+    prev = {"spinal_block": 0.33, "convexity_block": 0.13}
+    arm = Arm("mix", REG, drug="methotrexate", prevalence=prev)
+    a = _lumbar_auc(run(Scenario([arm], subjects=300, days=2, seed=7, chunk_size=7), progress=False), "mix")
+    b = _lumbar_auc(run(Scenario([arm], subjects=300, days=2, seed=7, chunk_size=64), progress=False), "mix")
+    np.testing.assert_array_equal(a["auc"], b["auc"])
+    drawn = subjects_with(7, prev, 300)
+    np.testing.assert_array_equal(a["pathology_spinal_block"].to_numpy(), drawn["spinal_block"].to_numpy())
+    np.testing.assert_array_equal(a["pathology_convexity_block"].to_numpy(), drawn["convexity_block"].to_numpy())
+    low = a["auc"].to_numpy() < 1e-3 * np.median(a["auc"])
+    np.testing.assert_array_equal(low, drawn["spinal_block"].to_numpy())
+    assert abs(low.mean() - 0.33) < 0.06
+
+
+def test_summary_ignores_the_pathology_labels():
+    res = run(Scenario([Arm("o", REG, drug="methotrexate"),
+                        Arm("m", REG, drug="methotrexate", prevalence={"spinal_block": 0.5})], subjects=20, days=1),
+              progress=False)
+    s = res.summary()
+    assert not any(c.startswith("pathology_") for c in s.columns)
+    assert s["n"].eq(20).all()
+
+
+@pytest.mark.parametrize("prev, match", [({"spinal_blok": 0.3}, "did you mean 'spinal_block'"),
+                                          ({"spinal_block": 1.5}, "probability from 0 to 1"),
+                                          ({"spinal_block": True}, "probability from 0 to 1"),
+                                          ("spinal_block", "must be a table")])
+def test_bad_prevalence_is_refused_naming_the_field(prev, match):
+    with pytest.raises(ScenarioError, match=match) as e:
+        Arm("x", REG, drug="methotrexate", prevalence=prev)
+    assert "arms['x'].prevalence" in str(e.value)
+
+
+def test_scenario_file_and_cli(tmp_path):
+    (tmp_path / "s.toml").write_text(
+        'drug = "methotrexate"\ndays = 1\n[population]\nsubjects = 30\n[[arms]]\nname = "lumbar, LM"\n'
+        'regimen = "12 mg lumbar once"\nprevalence = { spinal_block = 0.33 }\n')
+    r = subprocess.run([sys.executable, "-m", "pkcsf.cli", "run", "s.toml", "--out", "out", "--no-figures", "--quiet"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    head = (tmp_path / "out" / "metrics.csv").read_text().splitlines()[0]
+    assert head.endswith("pathology_spinal_block")
+    (tmp_path / "bad.toml").write_text(
+        'drug = "methotrexate"\ndays = 1\n[[arms]]\nname = "x"\nregimen = "12 mg lumbar once"\n'
+        'prevalence = { spinal_block = 2 }\n')
+    r = subprocess.run([sys.executable, "-m", "pkcsf.cli", "run", "bad.toml", "--out", "out2", "--quiet"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "arms[0].prevalence.spinal_block: got 2" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out2").exists()
+
+
+def test_event_table_arm_refuses_a_prevalence():
+    import pandas as pd
+
+    df = pd.DataFrame({"ID": [1], "TIME": [0.0], "AMT": [12.0], "CMT": ["ommaya"], "EVID": [1]})
+    with pytest.raises(ScenarioError, match="real patients"):
+        Arm("t", df, drug="methotrexate", prevalence={"spinal_block": 0.3})
