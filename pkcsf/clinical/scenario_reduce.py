@@ -117,7 +117,8 @@ class _DrugRun:
 
     def individual(self, pop: Population, n: int, *, seed: int, start: int, variability: bool) -> pd.DataFrame:
         """Subjects ``start .. start+n-1``: the population's parameters and, with a prevalence, each
-        subject's own pathologies (:func:`pkcsf.clinical.prevalence.apply_prevalence`)."""
+        subject's own pathologies (:func:`pkcsf.clinical.prevalence.apply_prevalence`).
+        """
         params = pop.individual(self.setup.parameters, n, seed=seed, start=start, variability=variability)
         return apply_prevalence(params, self.prevalence, seed, start) if self.prevalence else params
     def problem(self, params: pd.DataFrame, *, auc: bool = False):
@@ -246,7 +247,8 @@ class _DrugRun:
 
 def _with_pathologies(readouts: pd.DataFrame, params: pd.DataFrame, dr: "_DrugRun") -> pd.DataFrame:
     """Each subject's drawn pathologies (``pathology_<name>``) beside its read-outs, when the arm has a
-    prevalence."""
+    prevalence.
+    """
     if not dr.prevalence:
         return readouts
     flags = params.set_index("ID")
