@@ -88,3 +88,13 @@ def test_event_table_arm_refuses_a_prevalence():
     df = pd.DataFrame({"ID": [1], "TIME": [0.0], "AMT": [12.0], "CMT": ["ommaya"], "EVID": [1]})
     with pytest.raises(ScenarioError, match="real patients"):
         Arm("t", df, drug="methotrexate", prevalence={"spinal_block": 0.3})
+
+
+def test_interval_read_outs_of_band_subjects_have_their_pathologies():
+    """The band subjects are solved again for exact interval AUCs: with their drawn pathologies too."""
+    arm = Arm("m", REG, drug="methotrexate", prevalence={"spinal_block": 0.5})
+    res = run(Scenario([arm], subjects=30, days=2, seed=11, band_subjects=30), progress=False)
+    im = res["m"].interval_metrics()
+    lum = im[im["compartment"] == "lumbar"].sort_values("subject")
+    whole = _lumbar_auc(res, "m").sort_values("id")
+    np.testing.assert_allclose(lum["auc"].to_numpy(), whole["auc"].to_numpy(), rtol=1e-9, atol=1e-12)
