@@ -26,19 +26,30 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pkcsf.clinical.parameters import ParameterSet, Value, available_parameter_sets, load_parameter_set
-from pkcsf.clinical.routes import ROUTES, normalize_route
+# the drug and physiology halves live in their own modules; their names stay reachable as cns.<name>
+from pkcsf.clinical.drugs import _DEFAULT_UNITS, _DRUG_DEFAULTS, Drug, _drug_from_set, available_drugs, drug
+from pkcsf.clinical.parameters import Value, load_parameter_set
+from pkcsf.clinical.physiology import (
+    _CSF_VOLUMES,
+    _FLOWS_BY_AGE,
+    _SCALED_BY_AGE,
+    _age_fraction,
+    _lumbar_volume_for_age,
+    _pathology_values,
+    median_weight_for_age,
+    pathologies,
+    physiology,
+)
+from pkcsf.clinical.routes import ROUTES
 from pkcsf.core.errors import ParameterError, PkcsfError, check_choice
-from pkcsf.core.units import UNITS, parse_quantity, to_base
+from pkcsf.core.units import UNITS, parse_quantity
 from pkcsf.engine.model import Model, load_model
 
 if TYPE_CHECKING:
-    import pandas as pd
     from numpy.typing import ArrayLike
 
     from pkcsf.engine.dosing import Dose, Regimen
@@ -71,363 +82,13 @@ EXTRA_GROUPS = {
     "brain": ["brain_ecf", "tis_vent_1", "tis_vent_2", "tis_vent_3", "tis_pia_1", "tis_pia_2", "tis_pia_3"],
 }
 _CSF = ["lv", "tfv", "cm", "sas_cranial", "spinal_ct", "spinal_lumbar"]
-_CSF_VOLUMES = ["V_LV", "V_TFV", "V_CM", "V_SAS_CRANIAL", "V_SPINAL_CT", "V_SPINAL_LUMBAR"]
-# volumes, and the CSF-facing surfaces with them (keeps the tissue depth H_TOT = V_BRAIN/(A_VENT + A_PIA) constant)
-_SCALED_BY_AGE = ["V_LV", "V_TFV", "V_CM", "V_SAS_CRANIAL", "V_SPINAL_CT", "V_SPINAL_LUMBAR", "V_BRAIN_ECF",
-                  "V_BRAIN", "V_CORD", "V_ROOTS", "A_VENT", "A_PIA", "A_CORD", "A_ROOTS"]
 # drug barrier clearances (L/h or mg/h, whole CNS) scaled with CNS size for a species built from the human set
 _BARRIER_CLEARANCES = ["PS_BCSFB", "CL_EFFLUX_CSF", "PS_BBB", "CL_EFFLUX_BBB", "VMAX_EFFLUX_CSF", "VMAX_EFFLUX_BBB"]
-_FLOWS_BY_AGE = ["Q_CSF", "Q_ECF", "Q_MIX_VENT", "Q_MIX_CRAN", "Q_MIX_SPINAL", "Q_MIX_LUMBAR"]
-# parameters a drug file may omit (not used by its routes); value and reason
-_DRUG_DEFAULTS = {"KA": (1.0, "no oral route: absorption rate unused"),
-                  "F_ORAL": (1.0, "no oral route: bioavailability unused"),
-                  "KEL_CSF": (0.0, "no CSF metabolism"),
-                  "CL_EFFLUX_BBB": (0.0, "no active efflux at the blood-brain barrier")}
-_DEFAULT_UNITS = {"KA": "1/h", "F_ORAL": "1", "KEL_CSF": "1/h", "CL_EFFLUX_BBB": "L/h"}
 
-
-def available_drugs() -> list[str]:
-    """Names of the drug files on the search path.
-
-    Returns
-    -------
-    list of str
-        Sorted drug names.
-
-    Examples
-    --------
-    >>> "methotrexate" in available_drugs()
-    True
-    """
-    return sorted(available_parameter_sets("drugs"))
-
-
-@dataclass(frozen=True)
-class Drug:
-    """A drug or formulation: name, MW (g/mol), form, thresholds (mg/L) and its parameter set.
-
-    Build with :func:`drug`; ``repr`` is one line.
-
-    Parameters
-    ----------
-    name : str
-        Drug (or formulation) name.
-    mw : float
-        Molecular weight (g/mol).
-    form : str
-        ``"free"`` or ``"liposomal"``.
-    routes, variants : tuple of str
-        Routes it can be given by; CSF efflux variants offered.
-    thresholds : dict
-        Name -> mg/L.
-    parameters : ParameterSet
-        The drug file with sources.
-    """
-
-    name: str
-    mw: float
-    form: str
-    routes: tuple[str, ...]
-    variants: tuple[str, ...]
-    thresholds: dict
-    parameters: ParameterSet = field(repr=False)
-
-    def __repr__(self) -> str:
-        return (f"Drug({self.name!r}, mw={self.mw:g} g/mol, form={self.form!r}, routes={list(self.routes)}, "
-                f"thresholds={list(self.thresholds)})")
-
-    @property
-    def sources(self) -> list[str]:
-        """The references of the drug's values (for citation)."""
-        return self.parameters.cite()
-
-    def with_values(self, **changes: float | str) -> Drug:
-        """A copy of this drug with some values changed, each a quantity with its unit or a base-unit number.
-
-        Example::
-
-            d = pk.drug("trastuzumab").with_values(CL="0.20 L/d", PS_BCSFB="0.001 mL/min")
-            pk.simulate(d, {"lumbar": "150 mg lumbar weekly x 4"}, subjects=200, days=28)
-
-        Values the model defaults when a file omits them (``KEL_CSF``, ``CL_EFFLUX_BBB``, ``KA``, ``F_ORAL``)
-        may be set too. Changed values have ``source = "user"`` and are listed by ``res.assumptions()``.
-
-        Parameters
-        ----------
-        **changes
-            Value name -> a quantity with any unit of the value's kind (``"0.20 L/d"``, ``"0.0083 L/h"``,
-            ``"0.14 mL/min"``) or a number in the base unit.
-
-        Returns
-        -------
-        Drug
-
-        Raises
-        ------
-        ParameterError
-            A wrong kind of unit (``CL="3 L"``) or an unknown name, naming the value and the allowed units or
-            names.
-        """
-        ps = self.parameters
-        extra = {k: Value(k, _DRUG_DEFAULTS[k][0], _DEFAULT_UNITS[k], _DRUG_DEFAULTS[k][0], "assumption",
-                          note=f"pkcsf default: {_DRUG_DEFAULTS[k][1]}")
-                 for k in changes if k not in ps.values and k in _DRUG_DEFAULTS}
-        if extra:
-            ps = replace(ps, values={**ps.values, **extra})
-        return _drug_from_set(ps.with_values(**changes))
-
-    def threshold(self, name: str | None = None) -> float:
-        """A threshold in mg/L (the first one when ``name`` is None).
-
-        Parameters
-        ----------
-        name : str, optional
-            Threshold name (see ``drug.thresholds``).
-
-        Returns
-        -------
-        float
-            mg/L.
-
-        Examples
-        --------
-        >>> drug("methotrexate").threshold() > 0
-        True
-        """
-        if not self.thresholds:
-            raise ParameterError(f"{self.name}.thresholds", None, "this drug has no sourced threshold")
-        if name is None:
-            return next(iter(self.thresholds.values()))
-        check_choice(f"{self.name} threshold", name, sorted(self.thresholds), ParameterError)
-        return self.thresholds[name]
-
-
-def drug(name: str | Drug) -> Drug:
-    """Load ``parameters/drugs/<name>.toml`` as a :class:`Drug` (from any folder on the search path:
-    :func:`pkcsf.add_search_path`, ``PKCSF_PATH``; see docs/own_drug.md).
-
-    Parameters
-    ----------
-    name : str or Drug
-        A drug name (see :func:`available_drugs`) or a :class:`Drug` (returned as is).
-
-    Returns
-    -------
-    Drug
-        Name, molecular weight, form, routes, thresholds and the parameter set with sources.
-
-    Examples
-    --------
-    >>> drug("methotrexate").routes
-    ('lumbar', 'ommaya', 'intracisternal', 'iv')
-    """
-    if isinstance(name, Drug):
-        return name
-    return _drug_from_set(load_parameter_set(str(name), "drugs"))
-
-
-def _drug_from_set(ps: ParameterSet) -> Drug:
-    mw = ps["MW"]
-    thr = {}
-    for k, v in ps.thresholds.items():
-        thr[k] = to_base(v.given, v.unit, "concentration", mw=mw) if UNITS[v.unit][0] == "concentration" else v.value
-    opt = ps.options
-    return Drug(ps.name, mw, opt.get("form", "free"), tuple(dict.fromkeys(normalize_route(r, f"{ps.name}.routes") for r in opt.get("routes", ROUTES))),
-                tuple(opt.get("variants", ("linear",))), thr, ps)
-
-
-def _age_fraction(ped: ParameterSet, age: float) -> float:
-    ages = np.asarray(ped.options["ages"], dtype=float)
-    fr = np.asarray([ped[k] for k in ped.options["fraction_keys"]], dtype=float)
-    if not np.isfinite(age) or age < 0:
-        raise ParameterError("age", age, "must be a number of years >= 0")
-    return float(np.interp(age, ages, fr))
-
-
-@lru_cache(maxsize=256)          # the growth-chart table is parsed once per age, not per setup
-def median_weight_for_age(age: float) -> float:
-    """Median body weight (kg) at an age of 1-18 y, the mean of the boys' and girls' medians (the M of the
-    weight-for-age growth-chart table in ``parameters/population/pediatric.toml``: WHO 2006 below 2 y, CDC 2000
-    from 2 y).
-
-    Parameters
-    ----------
-    age : float
-        Years, 1 to 18.
-
-    Returns
-    -------
-    float
-        kg.
-    """
-    from pkcsf.clinical.demographics import load_demographics
-
-    wt = {c.name: c for c in load_demographics("pediatric").covariates}["WT"]
-    meds = [np.interp(age, [r[0] for r in rows], [r[2] for r in rows]) for rows in wt.lms]
-    return float(np.mean(meds))
-
-
-def _lumbar_volume_for_age(ped: ParameterSet, age: float) -> float | None:
-    """Lumbosacral sac volume (L) of a child (< 18 y) from Jang 2019's mL/kg by age group and the median weight
-    for age (pediatric.toml, LUMBAR_ML_PER_KG_*); below 1 y the 1-y volume times the CSF volume fraction of the
-    age over that at 1 y; None from 18 y (the adult value applies).
-    """
-    ages = ped.options.get("lumbar_ml_per_kg_ages")
-    if not ages or not age < 18.0:
-        return None
-    if age < 1.0:       # no weight-for-age below 12 months: the 1-y volume scaled like the other CSF spaces
-        return _lumbar_volume_for_age(ped, 1.0) * _age_fraction(ped, age) / _age_fraction(ped, 1.0)
-    per_kg = np.interp(age, np.asarray(ages, float), [ped[k] for k in ped.options["lumbar_ml_per_kg_keys"]])
-    return float(per_kg * median_weight_for_age(age) * 1e-3)
-
-
-def _pathology_values(pathologies, patho: ParameterSet) -> dict[str, float]:
-    """Pathology parameters: defaults, then named scenarios (True), then explicit values."""
-    out = patho.as_dict()
-    if not pathologies:
-        return out
-    scen = patho.options.get("scenarios", {})
-    valid = sorted(set(scen) | set(out) | {"F_LEAK"})
-    for key, val in dict(pathologies).items():
-        if key in scen:
-            if val is True or val == 1:
-                for k, v in scen[key].items():
-                    unit = patho.values[k].unit if k in patho.values else "1"
-                    out[k] = to_base(float(v), unit) if UNITS[unit][0] != "dimensionless" else float(v)
-            elif val not in (False, 0, None):
-                raise ParameterError(f"pathologies[{key!r}]", val, "a named scenario takes True or False")
-            continue
-        if key not in out and key != "F_LEAK":
-            check_choice("pathology", key, valid, ParameterError)
-        unit = patho.values[key].unit if key in patho.values else "1"
-        kind = UNITS[unit][0]
-        if isinstance(val, bool) or (kind == "dimensionless" and not isinstance(val, (int, float))):
-            raise ParameterError(f"pathologies[{key!r}]", val, "a number" + (f" in {unit}" if unit != "1" else "")
-                                 + (" (True/False only for the named scenarios: " + ", ".join(sorted(scen)) + ")"))
-        out[key] = parse_quantity(val, kind, field=f"pathologies[{key!r}]", default_unit=unit) \
-            if kind != "dimensionless" else float(val)
-        rng = patho.values[key].range if key in patho.values else (0.0, 1.0)      # F_LEAK: a fraction
-        if rng is not None:
-            lo, hi = (to_base(r, unit) for r in rng) if kind != "dimensionless" else rng
-            if not (lo <= out[key] <= hi) or not np.isfinite(out[key]):
-                raise ParameterError(f"pathologies[{key!r}]", val, f"must lie in [{rng[0]:g}, {rng[1]:g}] {unit}"
-                                     + " (see 'pkcsf pathologies')")
-    return out
-
-
-def pathologies() -> "pd.DataFrame":
-    """What each pathology changes: one row per parameter and named scenario, with range and source.
-
-    Returns
-    -------
-    DataFrame
-        ``scenario`` (the name for ``pathologies={name: True}``, or empty for a parameter set by value),
-        ``parameter``, ``default``, ``scenario_value``, ``unit``, ``range``, ``meaning``, ``source``.
-
-    Examples
-    --------
-    >>> import pkcsf as pk
-    >>> pk.cns.pathologies()[["scenario", "parameter", "scenario_value", "unit"]].head(2)  # doctest: +SKIP
-    """
-    import pandas as pd
-
-    patho = load_parameter_set("pathologies", "physiology")
-    scen = patho.options.get("scenarios", {})
-    rows = []
-    used = set()
-    for name, values in scen.items():
-        for k, v in values.items():
-            used.add(k)
-            val = patho.values.get(k)
-            rows.append({"scenario": name, "parameter": k, "default": val.given if val else 0.0,
-                         "scenario_value": float(v), "unit": val.unit if val else "1",
-                         "range": f"{val.range[0]:g} - {val.range[1]:g}" if val and val.range else "0 - 1",
-                         "meaning": " ".join((val.note if val else "fraction of a lumbar dose lost to the "
-                                              "epidural space (see adult.toml)").split()),
-                         "source": (val.source if val else "adult.toml")})
-    for k, val in patho.values.items():
-        if k not in used:
-            rows.append({"scenario": "", "parameter": k, "default": val.given, "scenario_value": float("nan"),
-                         "unit": val.unit, "range": f"{val.range[0]:g} - {val.range[1]:g}" if val.range else "",
-                         "meaning": " ".join(val.note.split()), "source": val.source})
-    return pd.DataFrame(rows)
-
-
-def physiology(name: str = "adult", age: float | None = None, pathologies: dict | None = None) -> dict:
-    """Typical physiology values (base units): adult set, optional age scaling and pathologies.
-
-    ``age`` (years) scales CSF, brain-ECF, brain, cord and root volumes and the CSF-facing surfaces (so that
-    the tissue depth stays the same), CSF production, ECF flow and the mixing clearances by the CSF-volume
-    fraction of ``parameters/physiology/pediatric.toml``. A physiology file may name its species in ``[options] species`` (``rhesus``): drug
-    values named ``<PARAMETER>_<SPECIES>`` (``CL_EFFLUX_CSF_RHESUS``) then replace ``<PARAMETER>``.
-
-    Parameters
-    ----------
-    name : str, optional
-        Physiology set (default ``"adult"``).
-    age : float, optional
-        Age (years) for the scaling.
-    pathologies : dict, optional
-        Named scenarios and/or values.
-
-    Returns
-    -------
-    dict
-        ``{"values": {name: value in base units}, "sets": [ParameterSet, ...], "age_fraction": f}``.
-
-    Examples
-    --------
-    >>> phys = physiology()
-    >>> phys["values"]["Q_CSF"] > 0
-    True
-    """
-    base = load_parameter_set(name, "physiology")
-    vals = base.as_dict()
-    sets = [base]
-    parent_name = base.options.get("scale_from")
-    if parent_name:
-        # a species built from another set (rhesus from adult): volumes by the total-CSF ratio, surfaces by its
-        # 2/3 power, flows by the CSF-production ratio; the set's own values win
-        parent = load_parameter_set(parent_name, "physiology")
-        pv = parent.as_dict()
-        v_csf = sum(pv[k] for k in _CSF_VOLUMES)
-        fv = vals["V_CSF_TOTAL"] / v_csf
-        fq = vals["Q_CSF"] / pv["Q_CSF"]
-        for k in base.options.get("scaled_volumes", []):
-            pv[k] *= fv
-        for k in base.options.get("scaled_areas", []):
-            pv[k] *= fv ** (2.0 / 3.0)
-        for k in base.options.get("scaled_flows", []):
-            pv[k] *= fq
-        pv.update(vals)
-        vals = pv
-        sets = [parent, base]
-        drug_scale = fv
-    else:
-        drug_scale = 1.0
-    frac = 1.0
-    if age is not None:
-        ped = load_parameter_set("pediatric", "physiology")
-        sets.append(ped)
-        frac = _age_fraction(ped, float(age))
-        for k in _SCALED_BY_AGE:
-            if k in vals:
-                vals[k] *= frac
-        if ped["F_PROD_SCALES_WITH_VOLUME"] == 1.0:
-            for k in _FLOWS_BY_AGE:
-                vals[k] *= frac
-        lumbar = _lumbar_volume_for_age(ped, float(age))
-        if lumbar is not None and "V_SPINAL_LUMBAR" in vals and str(base.options.get("species", "human")) == "human":
-            vals["V_SPINAL_LUMBAR"] = lumbar
-    patho = load_parameter_set("pathologies", "physiology")
-    sets.append(patho)
-    pv = _pathology_values(pathologies, patho)
-    if "F_LEAK" in pv:
-        vals["F_LEAK"] = pv.pop("F_LEAK")
-    vals.update(pv)
-    return {"values": vals, "sets": sets, "age_fraction": frac,
-            "species": str(base.options.get("species", "human")), "drug_scale": drug_scale}
-
+# re-exported from pkcsf.clinical.drugs and pkcsf.clinical.physiology (cns.X keeps working for each)
+_REEXPORTED = (Drug, drug, available_drugs, _drug_from_set, _DRUG_DEFAULTS, _DEFAULT_UNITS, physiology, pathologies,
+               median_weight_for_age, _age_fraction, _lumbar_volume_for_age, _pathology_values, _CSF_VOLUMES,
+               _SCALED_BY_AGE, _FLOWS_BY_AGE)
 
 _physiology = physiology
 
