@@ -33,239 +33,21 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.clinical import cns
+
+# the patient model (inputs, covariate timeline, predictions, Hessian) lives in its own module; its names
+# stay importable from here
+from pkcsf.clinical.forecast_model import (
+    DEFAULT_ERROR,  # noqa: F401 (re-exported)
+    _error,
+    _hessian,
+    _Individual,
+    _observations,
+    covariate_timeline,
+)
 from pkcsf.core.errors import ScenarioError, check_choice
-from pkcsf.core.units import concentration_factor, parse_quantity
+from pkcsf.core.units import parse_quantity
 
 __all__ = ["forecast", "ForecastResult", "covariate_timeline"]
-
-DEFAULT_ERROR = {"proportional": 0.30, "additive": None}
-
-
-# ------------------------------------------------------------------ inputs
-def _observations(obs, unit: str, mw: float, groups) -> pd.DataFrame:
-    """Observations -> DataFrame (time h, group, value in ``unit``)."""
-    if isinstance(obs, pd.DataFrame):
-        rows = obs.to_dict("records")
-    elif isinstance(obs, (list, tuple)):
-        rows = list(obs)
-    else:
-        raise ScenarioError("observations", type(obs).__name__, "a DataFrame or a list of {time, group, value} with "
-                            "one row per measured concentration")
-    if not rows:
-        raise ScenarioError("observations", "none", "at least one measured concentration")
-    out = []
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            raise ScenarioError(f"observations[{i}]", r, "a row with time, group and value")
-        low = {str(k).lower(): v for k, v in r.items()}
-        for k in ("time", "group", "value"):
-            if k not in low or (isinstance(low[k], float) and math.isnan(low[k])):
-                raise ScenarioError(f"observations[{i}].{k}", None, "every observation needs time, group and value")
-        t = parse_quantity(low["time"], "time", field=f"observations[{i}].time", default_unit="h")
-        g = str(low["group"])
-        check_choice(f"observations[{i}].group", g, sorted(groups), ScenarioError)
-        u = low.get("unit") or unit
-        v = low["value"]
-        if isinstance(v, str):
-            v_mg = parse_quantity(v, "concentration", field=f"observations[{i}].value", mw=mw, default_unit=u)
-        else:
-            v_mg = parse_quantity(f"{float(v)!r} {u}", "concentration", field=f"observations[{i}].value", mw=mw)
-        if not (math.isfinite(t) and t >= 0):
-            raise ScenarioError(f"observations[{i}].time", low["time"], "a time >= 0 after the first dose")
-        if not (math.isfinite(v_mg) and v_mg > 0):
-            raise ScenarioError(f"observations[{i}].value", v, "a positive measured concentration (a value below "
-                                "the assay's limit is not supported yet: leave it out)")
-        out.append({"time": float(t), "group": g, "value": v_mg * concentration_factor(unit, mw)})
-    return pd.DataFrame(out).sort_values("time", kind="stable").reset_index(drop=True)
-
-
-def _error(error, unit, mw, obs) -> tuple[float, float]:
-    e = dict(DEFAULT_ERROR)
-    if error is not None:
-        if not isinstance(error, dict):
-            raise ScenarioError("error", error, "a table {proportional = CV, additive = concentration}")
-        for k in error:
-            check_choice("error", k, ["proportional", "additive"], ScenarioError)
-        e.update(error)
-    prop = e["proportional"]
-    if isinstance(prop, bool) or not isinstance(prop, (int, float)) or not (0.0 <= prop <= 2.0):
-        raise ScenarioError("error.proportional", prop, "a coefficient of variation in [0, 2], e.g. 0.2")
-    add = e["additive"]
-    if add is None:
-        add_u = 0.01 * float(obs["value"].min())
-    elif isinstance(add, str):
-        add_u = parse_quantity(add, "concentration", field="error.additive", mw=mw) * concentration_factor(unit, mw)
-    elif isinstance(add, (int, float)) and not isinstance(add, bool) and add >= 0:
-        add_u = float(add)
-    else:
-        raise ScenarioError("error.additive", add, f"a concentration, e.g. '0.01 umol/L' (a number is in {unit})")
-    if prop == 0 and add_u == 0:
-        raise ScenarioError("error", error, "a proportional or an additive error must be > 0")
-    return float(prop), float(add_u)
-
-
-# ------------------------------------------------------------------ model
-def covariate_timeline(covariates: dict | pd.DataFrame | list | None) -> list[tuple[float, dict]]:
-    """The patient's covariates as ``[(from_time_h, {name: value}), ...]``, the first from time 0.
-
-    Parameters
-    ----------
-    covariates : dict, DataFrame, list of dict or None
-        Constant covariates (a dict), or a timeline: rows with a ``time`` (h or ``"2 d"``) and the
-        covariates from that time on (last observation carried forward; the first row's values hold from
-        time 0; a cell left out or empty carries the previous value).
-
-    Returns
-    -------
-    list of tuple
-        Change points in time order; one entry for constant covariates.
-
-    Raises
-    ------
-    ScenarioError
-        A row without a time, a negative or repeated time, or a non-numeric value.
-    """
-    if covariates is None or isinstance(covariates, dict):
-        return [(0.0, dict(covariates or {}))]
-    if isinstance(covariates, pd.DataFrame):
-        rows = covariates.to_dict("records")
-    elif isinstance(covariates, (list, tuple)) and all(isinstance(r, dict) for r in covariates):
-        rows = list(covariates)
-    else:
-        raise ScenarioError("covariates", type(covariates).__name__, "a table {WT = 70, ...} of constant "
-                            "covariates, or rows {time, WT, ...} of a covariate timeline")
-    if not rows:
-        return [(0.0, {})]
-    timed = []
-    for i, r in enumerate(rows):
-        low = {str(k): v for k, v in r.items()}
-        key = next((k for k in low if k.lower() == "time"), None)
-        if key is None:
-            raise ScenarioError(f"covariates[{i}].time", None, "every row of a covariate timeline needs a time (h)")
-        t = parse_quantity(low.pop(key), "time", field=f"covariates[{i}].time", default_unit="h")
-        if not (math.isfinite(t) and t >= 0):
-            raise ScenarioError(f"covariates[{i}].time", t, "a time >= 0 h")
-        vals = {}
-        for k, v in low.items():
-            if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
-                continue
-            if k.upper() == "SEX" and isinstance(v, str):
-                vals[k] = v
-                continue
-            try:
-                vals[k] = float(v)
-            except (TypeError, ValueError):
-                raise ScenarioError(f"covariates[{i}].{k}", v, "a number") from None
-        timed.append((float(t), i, vals))
-    timed.sort(key=lambda x: x[0])
-    times = [t for t, _, _ in timed]
-    if len(set(times)) != len(times):
-        dup = next(t for t in times if times.count(t) > 1)
-        raise ScenarioError("covariates.time", dup, "one row per time in a covariate timeline")
-    keys = list(dict.fromkeys(k for _, _, vals in timed for k in vals))
-    current = {k: next(vals[k] for _, _, vals in timed if k in vals) for k in keys}   # first values from 0
-    out: list[tuple[float, dict]] = []
-    for t, _, vals in timed:
-        current = {**current, **vals}
-        if not out:
-            out.append((0.0, dict(current)))
-        elif current != out[-1][1]:
-            out.append((t, dict(current)))
-    return out
-
-
-class _Individual:
-    """Predictions of one patient for a batch of eta vectors (one virtual subject per vector).
-
-    With a covariate timeline (:func:`covariate_timeline`) the patient is solved in segments
-    (:func:`pkcsf.clinical.events_segments.solve_segments`): each segment's typical values come from its
-    covariates, the random effects are the same in all.
-    """
-
-    def __init__(self, setup, regimen, covariates, unit, times):
-        from pkcsf.clinical.scenario import _as_regimen, _sites, population_from_data
-        from pkcsf.engine.expressions import Expression
-
-        self.setup = setup
-        reg = _as_regimen(regimen, setup.drug.name, "regimen")
-        self.reg = _sites(reg, setup, "regimen")
-        timeline = covariate_timeline(covariates)
-        self.starts = np.array([t for t, _ in timeline])
-        self.typicals, self.extras = [], []
-        for _, cov in timeline:
-            pop = population_from_data(setup, pd.DataFrame([cov]))
-            typ = pop.individual(setup.parameters, 1, variability=False)
-            self.typicals.append({k: float(typ[k].iloc[0]) for k in setup.parameters})
-            self.extras.append({c: float(typ[c].iloc[0]) for c in typ.columns
-                                if c not in setup.parameters and c != "ID"})
-        self.typical, self.extra = self.typicals[0], self.extras[0]
-        self.random_effects = pop.random_effects
-        self.omega = np.asarray(pop.omega, dtype=float)
-        self.omega_inv = np.linalg.pinv(self.omega) if len(self.random_effects) else np.zeros((0, 0))
-        self.dose_columns = set()
-        for d in self.reg.doses:
-            if isinstance(d.amount, str):
-                self.dose_columns.update(Expression.parse(d.amount).names)
-        missing = [c for c in self.dose_columns if c not in self.extra]
-        if missing:
-            raise ScenarioError("covariates", f"no {missing[0]}", f"a dose is given per {missing[0]} (e.g. mg/m2): give "
-                                "the patient's covariates (HT and WT for BSA)")
-        if self.dose_columns and len(self.starts) > 1:
-            raise ScenarioError("regimen", sorted(self.dose_columns)[0], "a dose given per covariate (mg/m2, mg/kg) "
-                                "with time-varying covariates is ambiguous (which time's value?): give the doses "
-                                "in mg")
-        self.groups = [g for g, cs in setup.outputs.items() if cs]
-        self.states, self.W = setup.group_weights(self.groups)
-        self.factor = concentration_factor(unit, setup.mw)
-        self.times = np.asarray(times, dtype=float)
-
-    def params(self, etas: np.ndarray, segment: int = 0) -> pd.DataFrame:
-        """Parameters (one row per eta vector) in covariate segment ``segment`` (0: from time 0)."""
-        etas = np.atleast_2d(etas)
-        n = len(etas)
-        vals = {k: np.full(n, v) for k, v in self.typicals[segment].items()}
-        for j, re in enumerate(self.random_effects):
-            for p in re.parameters:
-                vals[p] = vals[p] * np.exp(etas[:, j])
-        df = pd.DataFrame(vals)
-        for c in self.dose_columns:
-            df[c] = self.extras[segment][c]
-        return df
-
-    def predict(self, etas: np.ndarray, reg=None, times=None) -> np.ndarray:
-        """Group concentrations (n, T, G) in the forecast's unit."""
-        from pkcsf.engine.simulate import prepare
-
-        times = self.times if times is None else np.asarray(times, dtype=float)
-        reg = self.reg if reg is None else reg
-        if len(self.starts) > 1:
-            return self._predict_segments(etas, reg, times)
-        prob = prepare(self.setup.model, reg, self.params(etas), times=times, outputs=self.states)
-        out, status, _ = prob.solve()
-        if np.any(status != 0):
-            raise ScenarioError("forecast", f"{int(np.sum(status != 0))} failed solves",
-                                "the solver failed for some parameter values; report this case")
-        return cns.group_concentrations(prob, out, self.W, self.factor)
-
-    def _predict_segments(self, etas, reg, times) -> np.ndarray:
-        from pkcsf.clinical.events_segments import solve_segments
-
-        etas = np.atleast_2d(etas)
-        seg = np.searchsorted(self.starts, times, side="right") - 1      # a change time reads the new segment
-        tloc = times - self.starts[seg]
-        ps = [self.params(etas, k)[list(self.setup.parameters)] for k in range(len(self.starts))]
-        amounts, status, probs = solve_segments(self.setup.model, [reg] * len(etas), ps, self.starts, seg, tloc)
-        if np.any(status != 0):
-            raise ScenarioError("forecast", f"{int(np.sum(status != 0))} failed solves",
-                                "the solver failed for some parameter values; report this case")
-        names = probs[0].compiled.state_names
-        sidx = [names.index(s) for s in self.states]
-        conc = np.empty((len(etas), len(times), self.W.shape[1]))
-        for k, prob in enumerate(probs):
-            pts = seg == k
-            V = prob.compiled.volumes(prob.P)[:, sidx]
-            conc[:, pts] = (amounts[:, pts][:, :, sidx] @ self.W) * (self.factor / (V @ self.W)[:, None, :])
-        return conc
 
 
 # ------------------------------------------------------------------ result
@@ -610,28 +392,6 @@ def forecast(drug: str | cns.Drug, regimen: Any, observations: pd.DataFrame | li
     res.profile_ipred = C_map
     res.profile_draws = C_draws
     return res
-
-
-def _hessian(f, x, h):
-    """Central-difference Hessian of a batch function f((n, k)) -> (n,), in one batch."""
-    k = len(x)
-    pts = [x]
-    for i in range(k):
-        for j in range(i, k):
-            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-                p = x.copy()
-                p[i] += si * h
-                p[j] += sj * h
-                pts.append(p)
-    vals = f(np.array(pts))
-    H = np.zeros((k, k))
-    n = 1
-    for i in range(k):
-        for j in range(i, k):
-            fpp, fpm, fmp, fmm = vals[n:n + 4]
-            n += 4
-            H[i, j] = H[j, i] = (fpp - fpm - fmp + fmm) / (4 * h * h)
-    return H
 
 
 # ------------------------------------------------------------------ forecast files
