@@ -79,7 +79,10 @@ def _route_uncertainty(doc: _Doc, folder: Path):
 
 # ------------------------------------------------------------------ figures
 def _save(fig, folder: Path, name: str) -> str:
-    fig.savefig(folder / name, dpi=_DPI, bbox_inches="tight", facecolor="white")
+    # No bbox_inches="tight": every figure is laid out by constrained layout, which already fits all of its
+    # artists inside the canvas (the tight box was the canvas minus its 3-pt pads plus 0.1 in: 15 px wider at
+    # 130 dpi, nothing cropped or added), and "tight" drew each figure twice (~10% of the figure time).
+    fig.savefig(folder / name, dpi=_DPI, facecolor="white")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
