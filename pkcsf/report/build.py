@@ -107,6 +107,9 @@ def _settings(R, subjects, seed, elapsed, val_time, background=()) -> pd.DataFra
 #: scenarios simulated in a second process while this one runs the others and draws the first figures
 #: (the saturable osimertinib variant: Rodas5P on 31 states, ~20 ms per patient, most of the simulation time)
 BACKGROUND = ("osimertinib_saturable",)
+#: report sections drawn in the second process after its scenario (the five population-band figures:
+#: ~30% of the figure time; they read only the exact-solver scenarios, finished by then)
+BACKGROUND_SECTIONS = ("bands",)
 #: below this many patients per arm everything runs here (a second process takes ~2-3 s to start)
 BACKGROUND_MIN_SUBJECTS = 50
 
@@ -174,6 +177,39 @@ def _outcome(background: dict, name: str, sc):
     except (BrokenProcessPool, PicklingError, OSError, EOFError):
         background.pop(name, None)             # the settings table then does not say "in a second process"
         return _run_caught(sc)
+
+
+def _draw_in_background(background: dict, R, folder: Path) -> dict:
+    """Submit the sections of :data:`BACKGROUND_SECTIONS` to the second process (after its scenario);
+    returns {section: callable giving its document blocks}, which draws the section here instead if the
+    second process cannot (the figures are the same files either way).
+    """
+    if not background:
+        return {}
+    from concurrent.futures.process import BrokenProcessPool
+    from pickle import PicklingError
+
+    from pkcsf.report import sections as S
+
+    out = {}
+    for name in BACKGROUND_SECTIONS:
+        needs = S.SECTION_NEEDS[name]
+        try:
+            fut = background["pool"].submit(S._draw_sections, (name,), {k: R[k] for k in needs}, None, folder,
+                                            S._DPI)
+        except (BrokenProcessPool, RuntimeError, OSError):
+            continue
+
+        def blocks(name=name, fut=fut):
+            try:
+                return fut.result()[name]
+            except (BrokenProcessPool, PicklingError, OSError, EOFError):
+                d = S._Doc()
+                dict(S.SECTIONS)[name](R, None, folder, d)
+                return d.blocks
+
+        out[name] = blocks
+    return out
 
 
 class _Results(dict):
@@ -250,6 +286,7 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
             if bar is not None:
                 bar.set_postfix_str(name, refresh=True)
             R[name] = collect(name, _run_caught(sc))
+        remote = _draw_in_background(background, R, folder)
         if bar is not None:
             bar.set_postfix_str("validation", refresh=True)
         t0 = _time.perf_counter()
@@ -268,7 +305,7 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
         at = len(doc.blocks)          # the notes below need every result: written after the figures
         if bar is not None:
             bar.set_postfix_str("figures", refresh=True)
-        _figures(R, val, folder, doc, tick)
+        _figures(R, val, folder, doc, tick, **({"remote": remote} if remote else {}))
         R.resolve()
         failed = sum(a.failed for r in R.values() for a in r.arms.values())
         intro = _Doc()
