@@ -70,11 +70,6 @@ def build_report(out_dir: str | os.PathLike, *, subjects: int = 200, seed: int =
     when complete; on any error the staging folder is removed and ``out_dir`` is left as it was. A full
     disk or an I/O error raises :class:`~pkcsf.core.errors.OutputError` naming the file.
 
-    With ``subjects`` >= 50 the saturable osimertinib scenario (the slowest: Rodas5P) is simulated in a
-    second (spawned) process while this one runs the other scenarios and draws the first figures; the
-    numbers are identical to a run in one process (patient *i* depends only on the seed and *i*), and
-    the run falls back to this process if a second one cannot be started.
-
     Examples
     --------
     >>> path = build_report("report/", subjects=200)          # doctest: +SKIP

@@ -74,7 +74,7 @@ def _solver_text(res) -> str:
     return ", ".join(sorted(names))
 
 
-def _settings(R, subjects, seed, elapsed, val_time, background=()) -> pd.DataFrame:
+def _settings(R, subjects, seed, elapsed, val_time) -> pd.DataFrame:
     import matplotlib
     import numba
     import scipy
@@ -96,151 +96,9 @@ def _settings(R, subjects, seed, elapsed, val_time, background=()) -> pd.DataFra
         step = float(np.median(np.diff(np.unique(t)))) if t.size > 1 else 0.0
         rows.append((f"scenario {name}", f"{REPORT_SCENARIOS[name]}; {len(res.arms)} arm(s); output step "
                                          f"{step:g} h over {t[-1] / 24:g} days; unit {res.unit}; solver "
-                                         f"{res.scenario.solver} -> {_solver_text(res)}; {elapsed[name]:.1f} s"
-                                         + (" (in a second process, beside the other scenarios and the first "
-                                            "figures)" if name in background else "")))
+                                         f"{res.scenario.solver} -> {_solver_text(res)}; {elapsed[name]:.1f} s"))
     rows.append(("validation", f"pkcsf.clinical.validation.run_validation(), typical patient; {val_time:.1f} s"))
     return pd.DataFrame(rows, columns=["setting", "value"])
-
-
-# ------------------------------------------------------------------ runs (one in a second process)
-#: scenarios simulated in a second process while this one runs the others and draws the first figures
-#: (the saturable osimertinib variant: Rodas5P on 31 states, ~20 ms per patient, most of the simulation time)
-BACKGROUND = ("osimertinib_saturable",)
-#: report sections drawn in the second process after its scenario (the five population-band figures:
-#: ~30% of the figure time; they read only the exact-solver scenarios, finished by then)
-BACKGROUND_SECTIONS = ("bands",)
-#: below this many patients per arm everything runs here (a second process takes ~2-3 s to start)
-BACKGROUND_MIN_SUBJECTS = 50
-
-
-def _run_caught(sc):
-    """``run(sc)`` with the warnings it raised recorded: (result, [(category, message, file, line)], seconds).
-
-    Runs in this process or in the report's second process (everything it returns pickles).
-    """
-    t0 = _time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CoarseGridWarning)
-        res = run(sc, progress=False)
-    return res, [(w.category, str(w.message), w.filename, w.lineno) for w in caught], _time.perf_counter() - t0
-
-
-def _start_background(scen: dict, subjects: int) -> dict:
-    """Submit the BACKGROUND scenarios to one spawned worker process; {} when not worth it or not possible.
-
-    Subject *i* depends only on the seed and *i*, so the results are identical to a run here
-    (checked bit for bit on the summaries and bands).
-    """
-    import multiprocessing
-
-    names = [n for n in BACKGROUND if n in scen]
-    if (not names or subjects < BACKGROUND_MIN_SUBJECTS or (os.cpu_count() or 1) < 2
-            or multiprocessing.parent_process() is not None or not _spawn_is_safe()):
-        return {}
-    from concurrent.futures import ProcessPoolExecutor
-
-    try:
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        out = {"pool": pool}
-        for n in names:
-            out[n] = pool.submit(_run_caught, scen[n])
-    except (OSError, RuntimeError, ValueError):     # no second process here (sandbox, limits): run in this one
-        return {}
-    return out
-
-
-def _spawn_is_safe() -> bool:
-    """A spawned process re-imports the ``__main__`` module unless it is a package's ``__main__``
-    (``python -m pkcsf``, ``python -m pytest``), an interactive session or a pkcsf module: a user's
-    script without an ``if __name__ == "__main__":`` guard would run again there, so only these use
-    a second process.
-    """
-    import sys
-
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    name = getattr(spec, "name", "") or ""
-    return (main is None or not getattr(main, "__file__", None) or name.endswith(".__main__")
-            or name == "pkcsf" or name.startswith("pkcsf."))
-
-
-def _outcome(background: dict, name: str, sc):
-    """The background scenario's outcome; computed here instead if the worker could not deliver it
-    (a broken or killed worker process, an unpicklable object): the numbers are the same either way.
-    """
-    from concurrent.futures.process import BrokenProcessPool
-    from pickle import PicklingError
-
-    try:
-        return background[name].result()
-    except (BrokenProcessPool, PicklingError, OSError, EOFError):
-        background.pop(name, None)             # the settings table then does not say "in a second process"
-        return _run_caught(sc)
-
-
-def _draw_in_background(background: dict, R, folder: Path) -> dict:
-    """Submit the sections of :data:`BACKGROUND_SECTIONS` to the second process (after its scenario);
-    returns {section: callable giving its document blocks}, which draws the section here instead if the
-    second process cannot (the figures are the same files either way).
-    """
-    if not background:
-        return {}
-    from concurrent.futures.process import BrokenProcessPool
-    from pickle import PicklingError
-
-    from pkcsf.report import sections as S
-
-    out = {}
-    for name in BACKGROUND_SECTIONS:
-        needs = S.SECTION_NEEDS[name]
-        try:
-            fut = background["pool"].submit(S._draw_sections, (name,), {k: R[k] for k in needs}, None, folder,
-                                            S._DPI)
-        except (BrokenProcessPool, RuntimeError, OSError):
-            continue
-
-        def blocks(name=name, fut=fut):
-            try:
-                return fut.result()[name]
-            except (BrokenProcessPool, PicklingError, OSError, EOFError):
-                d = S._Doc()
-                dict(S.SECTIONS)[name](R, None, folder, d)
-                return d.blocks
-
-        out[name] = blocks
-    return out
-
-
-class _Results(dict):
-    """The scenario results by name, in report order; a pending one (a background run) is collected
-    on first use, so figures that do not need it are drawn meanwhile.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self._pending = {}
-
-    def pending(self, name, get):
-        self._pending[name] = get
-        super().__setitem__(name, None)       # keeps the report order
-
-    def __getitem__(self, name):
-        if name in self._pending:
-            super().__setitem__(name, self._pending.pop(name)())
-        return super().__getitem__(name)
-
-    def resolve(self):
-        for name in list(self._pending):
-            self[name]
-
-    def values(self):
-        self.resolve()
-        return super().values()
-
-    def items(self):
-        self.resolve()
-        return super().items()
 
 
 # ------------------------------------------------------------------ build
@@ -264,29 +122,22 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
                 bar.set_postfix_str(text, refresh=False)
             bar.update(1)
 
-    background = _start_background(scen, subjects)
     try:
-        R, elapsed, grid_notes = _Results(), {}, {}
-
-        def collect(name, outcome):
-            res, caught, seconds = outcome
-            for category, message, filename, lineno in caught:   # grid notes go into the report; every other
-                if issubclass(category, CoarseGridWarning):      # warning is shown as usual
-                    grid_notes.setdefault(name, []).append(message)
-                else:
-                    warnings.warn_explicit(message, category, filename, lineno)
-            elapsed[name] = seconds
-            tick()
-            return res
-
+        R, elapsed, grid_notes = {}, {}, []
         for name, sc in scen.items():
-            if name in background:
-                R.pending(name, lambda name=name: collect(name, _outcome(background, name, scen[name])))
-                continue
             if bar is not None:
                 bar.set_postfix_str(name, refresh=True)
-            R[name] = collect(name, _run_caught(sc))
-        remote = _draw_in_background(background, R, folder)
+            t0 = _time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", CoarseGridWarning)
+                R[name] = run(sc, progress=False)
+            for w in caught:              # grid notes go into the report; every other warning is shown as usual
+                if issubclass(w.category, CoarseGridWarning):
+                    grid_notes.append(str(w.message))
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            elapsed[name] = _time.perf_counter() - t0
+            tick()
         if bar is not None:
             bar.set_postfix_str("validation", refresh=True)
         t0 = _time.perf_counter()
@@ -296,34 +147,29 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
 
         doc = _Doc()
         doc.h(1, "pkcsf: intrathecal and CNS-penetrating drugs in the CSF, simulated")
+        failed = sum(a.failed for r in R.values() for a in r.arms.values())
         doc.p(f"Virtual patients per arm: **{subjects}** (seed {seed}). Concentrations are of free drug unless "
               "marked 'encapsulated'. 'Ventricular' is the lateral plus third and fourth ventricles (Ommaya "
               "site); 'lumbar' the lumbosacral sac (lumbar-puncture site and the usual sampling site); "
               "'cisterna magna', 'cranial SAS' (the subarachnoid space over the convexity) and 'cervicothoracic "
               "spinal' are the spaces between. Time 0 is the first dose. Tables give the median patient "
               "and, in brackets, the 5th–95th percentile over patients.")
-        at = len(doc.blocks)          # the notes below need every result: written after the figures
+        doc.note("These are model predictions from a physiologically based CSF model calibrated to a small set of "
+                 "published data (section 7). Parameter values marked as assumptions are listed in section 8; "
+                 "read the numbers as a tool to compare regimens and to reason about CSF pharmacokinetics, not "
+                 "as measurements." + (f" {failed} patient simulations did not finish and are excluded."
+                                       if failed else ""))
+        if grid_notes:
+            doc.note("Cmax is read on each scenario's output grid; where a peak falls between output times it reads "
+                     "low by the amounts below (AUCs are exact integrals and do not depend on the grid): "
+                     + " ".join(grid_notes))
         if bar is not None:
             bar.set_postfix_str("figures", refresh=True)
-        _figures(R, val, folder, doc, tick, **({"remote": remote} if remote else {}))
-        R.resolve()
-        failed = sum(a.failed for r in R.values() for a in r.arms.values())
-        intro = _Doc()
-        intro.note("These are model predictions from a physiologically based CSF model calibrated to a small set of "
-                   "published data (section 7). Parameter values marked as assumptions are listed in section 8; "
-                   "read the numbers as a tool to compare regimens and to reason about CSF pharmacokinetics, not "
-                   "as measurements." + (f" {failed} patient simulations did not finish and are excluded."
-                                         if failed else ""))
-        notes = [m for name in scen for m in grid_notes.get(name, [])]       # in report order
-        if notes:
-            intro.note("Cmax is read on each scenario's output grid; where a peak falls between output times it reads "
-                       "low by the amounts below (AUCs are exact integrals and do not depend on the grid): "
-                       + " ".join(notes))
-        doc.blocks[at:at] = intro.blocks
+        _figures(R, val, folder, doc, tick)
 
         assumptions = _assumptions(R)
         refs = _references(R)
-        settings = _settings(R, subjects, seed, elapsed, val_time, [n for n in background if n != "pool"])
+        settings = _settings(R, subjects, seed, elapsed, val_time)
         doc.h(2, "8. Parameter values that are assumptions", "assumptions")
         doc.p("Values with no direct published source, with the reasoning behind each (from the parameter files; "
               "`ScenarioResult.assumptions()`). Changing them changes the predictions above.")
@@ -357,7 +203,5 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
             path.write_text(doc.markdown(), encoding="utf-8")
         return path
     finally:
-        if background:
-            background["pool"].shutdown(wait=False, cancel_futures=True)
         if bar is not None:
             bar.close()

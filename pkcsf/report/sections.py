@@ -79,8 +79,8 @@ def _route_uncertainty(doc: _Doc, folder: Path):
 
 # ------------------------------------------------------------------ figures
 def _save(fig, folder: Path, name: str) -> str:
-    # No bbox_inches="tight": every figure is laid out by constrained layout, which already fits all of its
-    # artists inside the canvas (the tight box was the canvas minus its 3-pt pads plus 0.1 in: 15 px wider at
+    # No bbox_inches="tight": every figure is laid out by constrained layout, which already keeps all of its
+    # artists inside the canvas (the tight box was the canvas less its 3-pt pads plus 0.1 in: 15 px wider at
     # 130 dpi, nothing cropped or added), and "tight" drew each figure twice (~10% of the figure time).
     fig.savefig(folder / name, dpi=_DPI, facecolor="white")
     import matplotlib.pyplot as plt
@@ -101,42 +101,11 @@ def _pem_styles(res):
     return styles
 
 
-def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick, remote: dict | None = None):
-    """Draw every figure into ``folder`` and add the sections to ``doc``.
-
-    ``remote``: {section name: zero-argument callable returning that section's blocks}, for sections
-    drawn elsewhere (the report's second process); their blocks are put in place, in report order.
-    """
-    for name, section in SECTIONS:
-        if remote and name in remote:
-            doc.blocks += remote[name]()
-        else:
-            section(R, val, folder, doc)
-        tick()
-
-
-def _draw_sections(names, R: dict, val, folder: Path, dpi: float) -> dict:
-    """Draw the named sections into ``folder`` (in the report's second process) and return
-    {name: the blocks of its document}.
-    """
+def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
+    """Draw every figure into ``folder`` and add the sections to ``doc``."""
     import pkcsf.plotting as pp
 
-    global _DPI
-    _DPI = dpi
-    pp._plt()
-    out = {}
-    for name, section in SECTIONS:
-        if name in names:
-            d = _Doc()
-            section(R, val, Path(folder), d)
-            out[name] = d.blocks
-    return out
-
-
-def _section_methotrexate(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) -> None:
-    """Section 1. Methotrexate by lumbar puncture versus Ommaya (figures 1-3, tables 1, 2, 2b)."""
-    import pkcsf.plotting as pp
-
+    plt = pp._plt()
     unit_um = pp.pretty_unit("umol/L")
 
     # ---------------------------------------------------------- methotrexate
@@ -171,14 +140,7 @@ def _section_methotrexate(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) -
               "Table 2. Methotrexate 12 mg twice weekly for 4 weeks (8 injections): totals over the 4 weeks.",
               "methotrexate_induction_summary.csv")
     _route_uncertainty(doc, folder)
-
-
-def _section_pemetrexed(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) -> None:
-    """Section 2. Pemetrexed by dose and route (figures 4-5, table 3)."""
-    import pkcsf.plotting as pp
-
-    plt = pp._plt()
-    unit_um = pp.pretty_unit("umol/L")
+    tick()
 
     # ------------------------------------------------------------ pemetrexed
     pem = R["pemetrexed"]
@@ -204,11 +166,7 @@ def _section_pemetrexed(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) -> 
     doc.ul(_pem_findings(pem))
     doc.table(_compact(pem, ["ventricular", "cisternal", "lumbar", "plasma"], ["ic50_egfr_mutant", "ic50_resistant"]),
               "Table 3. Pemetrexed, one injection: median (5th–95th percentile).", "pemetrexed_summary.csv")
-
-
-def _section_cytarabine(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) -> None:
-    """Section 3. Free versus liposomal cytarabine (figures 6-7, table 4)."""
-    import pkcsf.plotting as pp
+    tick()
 
     # ------------------------------------------------------------ cytarabine
     ara = R["cytarabine"]
@@ -233,13 +191,7 @@ def _section_cytarabine(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) -> 
     doc.table(_compact(ara, ara_groups, ["cytotoxic", "cytotoxic_low"], time_unit="d", tmax=False),
               "Table 4. Cytarabine over 14 days: median (5th–95th percentile). 'encapsulated' rows are drug "
               "still inside liposomes.", "cytarabine_summary.csv")
-
-
-def _section_osimertinib(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) -> None:
-    """Section 4. Osimertinib 80 versus 160 mg, linear and saturable CSF transport (figures 8-9, table 5)."""
-    import pkcsf.plotting as pp
-
-    plt = pp._plt()
+    tick()
 
     # ----------------------------------------------------------- osimertinib
     lin, sat = R["osimertinib_linear"], R["osimertinib_saturable"]
@@ -293,14 +245,7 @@ def _section_osimertinib(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) ->
     doc.table(pd.concat(tabs, ignore_index=True),
               "Table 5. Osimertinib over 4 weeks: median (5th–95th percentile); 'last day' = the last dosing "
               "interval (steady state).", "osimertinib_summary.csv")
-
-
-def _section_combination(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) -> None:
-    """Section 5. Osimertinib plus intrathecal pemetrexed (figure 10, tables 6a, 6b)."""
-    import pkcsf.plotting as pp
-
-    plt = pp._plt()
-    unit_um = pp.pretty_unit("umol/L")
+    tick()
 
     # ----------------------------------------------------------- combination
     com = R["combination"]
@@ -326,17 +271,7 @@ def _section_combination(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) ->
     doc.table(_compact(com, ["plasma", "lumbar", "ventricular"], ["ic50_egfr_mutant", "ic50_resistant"],
                        drug="pemetrexed", time_unit="d", tmax=False).drop(columns=["arm"]),
               "Table 6b. Pemetrexed in the combination (3 injections), 8 weeks: median (5th–95th percentile).")
-
-
-def _section_bands(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) -> None:
-    """Section 6. Population bands (figures 11-15)."""
-    import pkcsf.plotting as pp
-
-    plt = pp._plt()
-
-    mtx, pem, ara, lin, com = (R["mtx_single"], R["pemetrexed"], R["cytarabine"], R["osimertinib_linear"],
-                               R["combination"])
-    arm = next(iter(com.arms))
+    tick()
 
     # ------------------------------------------------------- population bands
     doc.h(2, "6. How much patients differ: population bands", "bands")
@@ -364,11 +299,7 @@ def _section_bands(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) -> None:
     pp.add_legend(fig, ncol=5)
     doc.fig(_save(fig, folder, "fig15_bands_combination.png"),
             "Figure 15. Population bands: osimertinib 160 mg daily + intrathecal pemetrexed 30 mg (log scale).")
-
-
-def _section_validation(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) -> None:
-    """Section 7. Validation against published observations (figure 16, tables 7, 8)."""
-    import pkcsf.plotting as pp
+    tick()
 
     # ------------------------------------------------------------ validation
     doc.h(2, "7. How far to trust it: validation against published observations", "validation")
@@ -389,15 +320,7 @@ def _section_validation(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc) -> 
                   widths={"observation": "46%"})
         doc.p("**Hypotheses for the misses**")
         doc.ol(hyps, "hyp")
-
-
-#: the sections 1-7 in report order: (name, function(R, val, folder, doc) adding its blocks to doc and its
-#: figures to folder)
-SECTIONS = (("methotrexate", _section_methotrexate), ("pemetrexed", _section_pemetrexed),
-            ("cytarabine", _section_cytarabine), ("osimertinib", _section_osimertinib),
-            ("combination", _section_combination), ("bands", _section_bands), ("validation", _section_validation))
-#: the scenario results a section reads (a section drawn in the report's second process is sent only these)
-SECTION_NEEDS = {"bands": ("mtx_single", "pemetrexed", "cytarabine", "osimertinib_linear", "combination")}
+    tick()
 
 
 def _unit_text(u) -> str:
