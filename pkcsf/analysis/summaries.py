@@ -191,7 +191,8 @@ def percentiles(values: ArrayLike, q: Sequence[float] = (5, 50, 95), *, axis: in
     if bad.any():
         raise MetricsError("q", q, "percentiles must lie in [0, 100]")
     v = np.asarray(values, dtype=float)
-    fn = np.nanpercentile if ignore_nan else np.percentile
+    # np.nanpercentile is several times slower than np.percentile; without a NaN both give the same values
+    fn = np.nanpercentile if ignore_nan and np.isnan(v).any() else np.percentile
     return fn(v, qs, axis=axis)
 
 

@@ -3,7 +3,7 @@
 ::
 
     from pkcsf.report import build_report
-    path = build_report("report/")          # report/report.html + PNG figures + CSV tables, ~10-20 s
+    path = build_report("report/")          # report/report.html + PNG figures + CSV tables, ~20-35 s
 
 (or ``pkcsf report`` on the command line). What it simulates, for ``subjects`` virtual adults per arm
 with the sourced default population (``pkcsf.clinical.scenario.default_population``):
@@ -25,6 +25,7 @@ is replaced only if pkcsf wrote it (or it is empty); files a user added to it ar
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ from pkcsf.report.scenarios import REPORT_SCENARIOS
 __all__ = ["build_report", "REPORT_SCENARIOS"]
 
 
-def build_report(out_dir, *, subjects: int = 200, seed: int = 2024, progress: bool = True,
+def build_report(out_dir: str | os.PathLike, *, subjects: int = 200, seed: int = 2024, progress: bool = True,
                  fmt: str = "html") -> Path:
     """Simulate the built-in scenarios and write a report a clinician can read.
 
@@ -49,7 +50,8 @@ def build_report(out_dir, *, subjects: int = 200, seed: int = 2024, progress: bo
         (it carries ``.pkcsf-output.json``): its previous report is replaced whole, files a user added
         are kept.
     subjects : int
-        Virtual patients per arm (default 200: population bands from 200 patients; about 10-20 s).
+        Virtual patients per arm (default 200: population bands from 200 patients; about 20-35 s on two
+        cores once the solvers are compiled, see ``benchmarks/bench_startup.py``).
     seed : int
         Random seed (patient *i* is the same in every arm).
     progress : bool
@@ -67,6 +69,12 @@ def build_report(out_dir, *, subjects: int = 200, seed: int = 2024, progress: bo
     Atomic: everything is built in a staging folder next to ``out_dir`` and swapped in by one rename
     when complete; on any error the staging folder is removed and ``out_dir`` is left as it was. A full
     disk or an I/O error raises :class:`~pkcsf.core.errors.OutputError` naming the file.
+
+    Examples
+    --------
+    >>> path = build_report("report/", subjects=200)          # doctest: +SKIP
+    >>> path.name                                              # doctest: +SKIP
+    'report.html'
     """
     check_choice("fmt", fmt, ["html", "md"], ScenarioError)
     if isinstance(subjects, bool) or not isinstance(subjects, (int, np.integer)) or subjects < 1:

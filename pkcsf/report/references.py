@@ -4,6 +4,8 @@ that the parameter files keep for their curators.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -33,8 +35,22 @@ def _parentheticals(text: str):
 
 
 def split_citation(text: str, *, keep_trailing: bool = False) -> tuple[str, str]:
-    """(citation, note): curators' remarks ('flagged from memory', 'via ...') are dropped; the trailing
-    remark on what was taken from the paper ('(abstract: CL 91.6 mL/min ...)') becomes the note.
+    """Split a source text into the citation and a note.
+
+    Curators' remarks ('flagged from memory', 'via ...') are dropped; the trailing remark on what was
+    taken from the paper ('(abstract: CL 91.6 mL/min ...)') becomes the note.
+
+    Parameters
+    ----------
+    text : str
+        The source as the parameter or regimen files write it.
+    keep_trailing : bool, optional
+        Keep a trailing parenthesis in the citation (for regimens, where it names the source).
+
+    Returns
+    -------
+    tuple of (str, str)
+        The citation and the note ('' when there is none).
     """
     t = " ".join(str(text).split())
     note = ""
@@ -65,9 +81,21 @@ def _from_where(key: str, where: str) -> str | None:
     return f"{head}. {ident}"
 
 
-def bare_citations(results) -> dict[str, str]:
-    """{DOI or PMID: citation} for sources given only as an identifier, from the ``where`` of the values that
-    use them (the parameter files write the full reference there).
+def bare_citations(results: Iterable[Any]) -> dict[str, str]:
+    """Full citations of the sources given only as an identifier (a DOI or a PMID).
+
+    They come from the ``where`` of the values that use them (the parameter files write the full
+    reference there).
+
+    Parameters
+    ----------
+    results : iterable of ScenarioResult
+        Scenario results whose arms' setups hold the parameter sets.
+
+    Returns
+    -------
+    dict of str to str
+        ``{DOI or PMID: citation}``.
     """
     out: dict[str, str] = {}
     for res in results:
@@ -86,8 +114,19 @@ def bare_citations(results) -> dict[str, str]:
     return out
 
 
-def references(R: dict) -> pd.DataFrame:
-    """key, citation, note of every source the report's runs used, then the regimens' sources."""
+def references(R: Mapping[str, Any]) -> pd.DataFrame:
+    """Every source the report's runs used, then the regimens' sources, one row each.
+
+    Parameters
+    ----------
+    R : mapping of str to ScenarioResult
+        The report's scenario results by name.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``key``, ``citation`` and ``note``, one row per distinct citation.
+    """
     raw = []
     for res in R.values():
         for r in res.cite():
