@@ -204,15 +204,16 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
     # ----------------------------------------------------------- osimertinib
     lin, sat = R["osimertinib_linear"], R["osimertinib_saturable"]
     doc.h(2, "4. Osimertinib 80 versus 160 mg daily", "osimertinib")
-    doc.p("Oral osimertinib once daily for 4 weeks (Brown 2017 population PK). The CSF/plasma ratio comes from "
-          "one calibration: about 1% at 80 mg and 2.2% at 160 mg. Concentrations here are in nmol/L, the unit "
-          "of the label's IC50s.")
-    doc.note("**The saturable variant rests on two unverified review figures.** The CSF/plasma ratios behind it "
-             "(0.08–1.12% at 80 mg, 2.18% at 160 mg) come from a 2025 review citing a 2023 paper whose primary "
-             "data were not found (flag U). With only two numbers, the saturable efflux (Vmax, with Km fixed by "
-             "assumption) fits them exactly by construction; it is a hypothesis for why the ratio would rise "
-             "with dose, not a finding. The linear variant (one permeability, ratio independent of dose) is the "
-             "default.")
+    doc.p("Oral osimertinib once daily for 4 weeks (Brown 2017 population PK). The CSF/plasma ratio is calibrated "
+          "to two review figures (about 1% at 80 mg, 2.18% at 160 mg; flag U); the model gives about 1.5% at both "
+          "doses. Concentrations here are in nmol/L, the unit of the label's IC50s.")
+    doc.note("**The data do not support a CSF/plasma ratio that rises with dose.** The two review figures behind "
+             "the calibration (0.08–1.12% at 80 mg, 2.18% at 160 mg) come from a 2025 review citing a 2023 paper "
+             "whose primary data were not found (flag U). A saturable BBB efflux fits them exactly only with a "
+             "transporter Km of about 1 nmol/L, 170–430 times below the lowest Km measured for P-gp or BCRP "
+             "substrates; with Km bounded to the measured range (at least 0.59 µmol/L) the saturable variant "
+             "behaves like the linear one (ratio +0.5% from 80 to 160 mg). Both variants are shown; the linear "
+             "one is the default (docs/model.md).")
     axes = pp.overlay_arms(lin, ["plasma", "lumbar", "ventricular", "cisternal"], band=True, ncols=2,
                            title="osimertinib daily, linear CSF transport: median and 5–95% of virtual patients")
     doc.fig(_save(axes[0].figure, folder, "fig08_osimertinib_plasma_csf.png"),
@@ -221,7 +222,7 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
             "(EGFR-mutant 6–54 nmol/L; wild-type 480 nmol/L).")
     fig, axs = plt.subplots(1, 2, figsize=(FIG_WIDTH, 4.8), layout="constrained", sharey=True)
     pp.ic50_ratio(lin, ax=axs[0], legend=False, title="linear CSF transport (default)")
-    pp.ic50_ratio(sat, ax=axs[1], legend=False, title="saturable CSF efflux (rests on 2 unverified figures)")
+    pp.ic50_ratio(sat, ax=axs[1], legend=False, title="saturable CSF efflux (Km in the measured transporter range)")
     lo = min(a.get_ylim()[0] for a in axs)
     hi = max(a.get_ylim()[1] for a in axs)
     for a in axs:
