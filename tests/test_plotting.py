@@ -158,6 +158,9 @@ def test_ic50_ratio(osi):
     assert isinstance(ax, Axes) and _drawn(ax) and ax.get_yscale() == "log"
     assert "IC50" in ax.get_ylabel()
     assert any(np.allclose(ln.get_ydata(), 1.0) for ln in ax.get_lines() if len(ln.get_ydata()) == 2)
+    # colour is the compartment, so two arms of one route (80 and 160 mg, both oral) differ by line style
+    styles = {ln.get_label().split(",")[0]: ln.get_linestyle() for ln in ax.get_lines() if "," in ln.get_label()}
+    assert styles["80 mg"] != styles["160 mg"]
 
 
 def test_combination_drugs(combo):

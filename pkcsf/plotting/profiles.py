@@ -37,6 +37,7 @@ from pkcsf.plotting.axes import (
 # one arm's figures live in pkcsf.plotting.single_arm; they stay importable from here
 from pkcsf.plotting.single_arm import _stat_text, concentration_time, linear_and_log  # noqa: F401
 from pkcsf.plotting.style import (
+    ARM_DASHES,
     FONT,
     LABEL_FONT,
     SMALL_FONT,
@@ -461,6 +462,10 @@ def ic50_ratio(result: ScenarioLike, *, drug: str = "osimertinib",
         _, axs = _new_axes(figsize=(7.5, 4.4))
         ax = axs[0, 0]
     arm_style = arm_styles(result, names)
+    if len({str(arm_style[nm]["ls"]) for nm in names}) < len(names):
+        # colour is the compartment here, so the arms need their own line styles even when they share a
+        # route (e.g. osimertinib 80 vs 160 mg, both oral: one style each, in arm order)
+        arm_style = {nm: {**arm_style[nm], "ls": ARM_DASHES[i % len(ARM_DASHES)]} for i, nm in enumerate(names)}
     days = any(_days(result[nm].times) for nm in names)
     top, bottom = 0.0, np.inf
     for i, nm in enumerate(names):
