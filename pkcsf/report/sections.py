@@ -129,6 +129,12 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
             "Figure 1. Methotrexate after one 12 mg injection, lumbar (vermilion) versus Ommaya (blue), in the "
             f"ventricles, cisterna magna, lumbar sac and plasma (log scale, {unit_um}). Solid line: median patient; "
             "shaded: 5–95% of patients. Grey dash-dot line: the 1 µmol/L level usually taken as cytotoxic.")
+    doc.note("**Early lumbar-route values in the cranial spaces are too fast in this (default, v2) model.** Its "
+             "spinal canal is two well-mixed pools, so a lumbar dose reaches the cisterna magna within minutes and "
+             "the ventricles within the first hour; cisternography shows the cisterna magna peaking 1–4 h after a "
+             "lumbar injection (Dyke 2020) and, with normal CSF flow, the ventricles only at 24 h (Chamberlain "
+             "1998). The segmented canal of CNS model v3 (`model=\"v3\"`, used for Table 2b) reproduces the "
+             "cisternography timing. Read the first hours of the lumbar curves above as an upper estimate.")
     axes = pp.compare_arms(mtx, groups=["ventricular", "cisternal", "cranial_sas", "spinal", "lumbar", "plasma"],
                            doses=True, title="methotrexate 12 mg: every CSF space, by route (median patient)")
     doc.fig(_save(axes[0].figure, folder, "fig02_methotrexate_all_spaces.png"),
