@@ -124,9 +124,9 @@ def apply_prevalence(params: pd.DataFrame, effects: list, seed: int, start: int)
     if not effects:
         return params
     params = params.copy()
-    u = uniforms(seed, _STREAM_PATHOLOGIES, start, len(params), len(effects))
+    drawn = _draw(seed, [p for _name, p, _eff in effects], start, len(params))
     for j, (name, p, eff) in enumerate(effects):
-        has = u[:, j] < p
+        has = drawn[:, j]
         for k, (mode, v) in eff.items():
             col = params[k].to_numpy(dtype=float, copy=True)
             col[has] = col[has] * v if mode == "factor" else v
@@ -154,6 +154,10 @@ def subjects_with(seed: int, prevalence: dict, n: int, start: int = 0) -> pd.Dat
     DataFrame
         ``ID`` and one boolean column per name.
     """
-    u = uniforms(seed, _STREAM_PATHOLOGIES, start, n, len(prevalence))
-    return pd.DataFrame({"ID": np.arange(start, start + n),
-                         **{k: u[:, j] < p for j, (k, p) in enumerate(prevalence.items())}})
+    drawn = _draw(seed, list(prevalence.values()), start, n)
+    return pd.DataFrame({"ID": np.arange(start, start + n), **{k: drawn[:, j] for j, k in enumerate(prevalence)}})
+
+
+def _draw(seed: int, probabilities: list, start: int, n: int) -> np.ndarray:
+    """(n, k) booleans: subject ``start + i`` has pathology j (the one draw both functions above use)."""
+    return uniforms(seed, _STREAM_PATHOLOGIES, start, n, len(probabilities)) < np.asarray(probabilities, dtype=float)

@@ -56,6 +56,18 @@ def _thresholds_for(scn: Scenario, setup: cns.Setup) -> list[tuple[str, float]]:
             for s in spec]
 
 
+def _readout_groups(scn: Scenario, setup: cns.Setup, where: str) -> list[str]:
+    """The compartment groups an arm reads out: the scenario's ``groups`` (checked against the setup's) or
+    all of the setup's, with plasma always first when not asked for.
+    """
+    names = [g for g, cs in setup.outputs.items() if cs]
+    gnames = list(scn.groups) if scn.groups else names
+    for g in gnames:
+        if g not in names:
+            check_choice(f"{where}: group", g, names, ScenarioError)
+    return gnames if "plasma" in gnames else ["plasma"] + gnames
+
+
 class _DrugRun:
     """One drug of one arm: model, regimen on model sites, grouping, thresholds."""
 
@@ -68,14 +80,7 @@ class _DrugRun:
         where = f"arm {arm.name!r} ({drug})"
         self.reg = _sites(reg, setup, where)
         self.dose_times = np.array(sorted({d.time for d in self.reg.expand() if d.time <= times[-1]}))
-        names = [g for g, cs in setup.outputs.items() if cs]
-        gnames = list(scn.groups) if scn.groups else names
-        for g in gnames:
-            if g not in names:
-                check_choice(f"{where}: group", g, names, ScenarioError)
-        if "plasma" not in gnames:
-            gnames = ["plasma"] + gnames
-        self.groups = gnames
+        self.groups = gnames = _readout_groups(scn, setup, where)
         comps = setup.model.compartment_names
         self.states, self.W = setup.group_weights(gnames)
         # exact AUCs: one accumulator state per read-out compartment (d AUC_i/dt = C_i), so that AUC

@@ -95,10 +95,8 @@ class ScenarioResult:
         Drug
             The first arm's own (possibly modified) drug of that name, else the stored one.
         """
-        for a in self.arms.values():
-            if name in a.setups:
-                return a.setups[name].drug
-        return cns.drug(name)
+        arm = next((a for a in self.arms.values() if name in a.setups), None)
+        return arm.drug_info(name) if arm is not None else cns.drug(name)
 
     def __getitem__(self, arm: str) -> ArmResult:
         if arm not in self.arms:

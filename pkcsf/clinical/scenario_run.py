@@ -17,10 +17,10 @@ from pkcsf.clinical.events import DatasetRun, read_events
 from pkcsf.clinical.population import Population
 from pkcsf.clinical.resources import check_grid
 from pkcsf.clinical.scenario_population import _check_age_conflict, population_for
-from pkcsf.clinical.scenario_reduce import _chunk, _DrugRun, _thresholds_for
+from pkcsf.clinical.scenario_reduce import _chunk, _DrugRun, _readout_groups, _thresholds_for
 from pkcsf.clinical.scenario_results import _FAILURE_COLUMNS, ArmResult, _cmax_grid_error
 from pkcsf.clinical.scenario_spec import Arm, Scenario
-from pkcsf.core.errors import ScenarioError, Status, check_choice
+from pkcsf.core.errors import ScenarioError, Status
 from pkcsf.engine.dosing import Dose, Regimen
 
 
@@ -118,13 +118,7 @@ def _run_dataset_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar) -> 
     dt = scn.dt if scn.dt is not None else (0.25 if days <= 7 else (1.0 if days <= 60 else 4.0))
     check_grid(end, dt, scn.dt)
     grid = np.linspace(0.0, round(end / dt) * dt, int(round(end / dt)) + 1)
-    names = [g for g, cs in setup.outputs.items() if cs]
-    gnames = list(scn.groups) if scn.groups else names
-    for g in gnames:
-        if g not in names:
-            check_choice(f"arm {arm.name!r} ({drug}): group", g, names, ScenarioError)
-    if "plasma" not in gnames:
-        gnames = ["plasma"] + gnames
+    gnames = _readout_groups(scn, setup, f"arm {arm.name!r} ({drug})")
     budget = scn.step_budget(float(max(end, t_obs))) if hasattr(scn, "step_budget") else None
     ds = DatasetRun(data, setup, pop, scn.unit, gnames, grid, solver=scn.solver, max_steps=budget,
                     thresholds=_thresholds_for(scn, setup))
