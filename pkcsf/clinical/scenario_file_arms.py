@@ -100,6 +100,13 @@ def _arm_physiology(a: dict, path: str) -> dict:
             out["prevalence"] = check_prevalence(a["prevalence"], f"{path}.prevalence")
         except PkcsfError as e:              # the same message, as a scenario-file error
             raise _err(e.field, e.value, e.allowed, e.fix) from None
+    if "uncertainty" in a:
+        from pkcsf.clinical.uncertainty import check_uncertainty
+
+        try:
+            out["uncertainty"] = check_uncertainty(a["uncertainty"], f"{path}.uncertainty")
+        except PkcsfError as e:              # the same message, as a scenario-file error
+            raise _err(e.field, e.value, e.allowed, e.fix) from None
     return out
 
 

@@ -82,6 +82,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "pathologies": "this arm's pathologies table (overrides [physiology].pathologies; {} for none)",
         "unit": "this arm's concentration unit (overrides [readouts].unit)",
         "prevalence": "table: share of this arm's patients with each named pathology, e.g. { spinal_block = 0.33 }",
+        "uncertainty": "parameter uncertainty: each patient draws his own values from a calibration's uncertainty, "
+                       "e.g. 'osimertinib_csf' or { calibration = 'osimertinib_csf', method = 'linearized', pool = 1000 }",
     },
     "outputs": {
         "folder": "output folder (relative to the current folder)",

@@ -77,6 +77,12 @@ class _DrugRun:
         self.prevalence = prevalence_effects(setup, arm.prevalence, physiology=scn.physiology,
                                              pathologies=scn.pathologies, age=scn.age,
                                              metabolite=arm.metabolite) if arm.prevalence else []
+        # parameter uncertainty (Arm.uncertainty): a pool of calibration draws, one picked per subject
+        self.uncertainty = None
+        if arm.uncertainty:
+            from pkcsf.clinical.uncertainty import uncertainty_effects
+
+            self.uncertainty = uncertainty_effects(setup, arm.uncertainty, scn.seed)   # None: not this drug's
         where = f"arm {arm.name!r} ({drug})"
         self.reg = _sites(reg, setup, where)
         self.dose_times = np.array(sorted({d.time for d in self.reg.expand() if d.time <= times[-1]}))
@@ -125,7 +131,13 @@ class _DrugRun:
         subject's own pathologies (:func:`pkcsf.clinical.prevalence.apply_prevalence`).
         """
         params = pop.individual(self.setup.parameters, n, seed=seed, start=start, variability=variability)
-        return apply_prevalence(params, self.prevalence, seed, start) if self.prevalence else params
+        if self.prevalence:
+            params = apply_prevalence(params, self.prevalence, seed, start)
+        if self.uncertainty is not None:
+            from pkcsf.clinical.uncertainty import apply_uncertainty
+
+            params = apply_uncertainty(params, self.uncertainty, seed, start)
+        return params
     def problem(self, params: pd.DataFrame, *, auc: bool = False):
         """The engine problem of these subjects (saved: the group states, with ``auc`` then their
         AUC accumulators).
@@ -254,11 +266,12 @@ def _with_pathologies(readouts: pd.DataFrame, params: pd.DataFrame, dr: "_DrugRu
     """Each subject's drawn pathologies (``pathology_<name>``) beside its read-outs, when the arm has a
     prevalence.
     """
-    if not dr.prevalence:
+    if not dr.prevalence and dr.uncertainty is None:
         return readouts
     flags = params.set_index("ID")
-    for name, _p, _eff in dr.prevalence:
-        col = f"pathology_{name}"
+    cols = [f"pathology_{name}" for name, _p, _eff in dr.prevalence]
+    cols += ["uncertainty_draw"] if dr.uncertainty is not None else []
+    for col in cols:
         readouts[col] = flags[col].reindex(readouts["id"].to_numpy()).to_numpy()
     return readouts
 

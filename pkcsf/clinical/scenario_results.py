@@ -132,7 +132,7 @@ class ScenarioResult:
         """
         m = self.metrics()
         value_cols = [c for c in m.columns if c not in ("arm", "id", "drug", "group", "unit", "auc_unit", "status")
-                      and not c.startswith("pathology_")]       # a subject's drawn pathologies: a label, not a read-out
+                      and not c.startswith("pathology_") and c != "uncertainty_draw"]   # labels, not read-outs
         solved = m["status"].eq("SUCCESS") if "status" in m else pd.Series(True, index=m.index)
         counts = solved.groupby([m["arm"], m["drug"], m["group"]], sort=False, observed=True).agg(["sum", "size"])
         if not solved.all():        # no copy of a table of millions of rows when every subject was solved

@@ -187,6 +187,14 @@ class _Columns:
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
+def _usable_for(setups) -> list:
+    """Calibrations a population can draw parameter uncertainty from that concern one of these set-ups."""
+    from pkcsf.clinical.uncertainty import concerns, usable_calibrations
+
+    setups = list(setups)
+    return [c for c in usable_calibrations() if any(concerns(c, st) for st in setups)] or ["none"]
+
+
 def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=None) -> ArmResult:
     times, end = _grid(scn, regs)
     T = len(times)
@@ -197,6 +205,14 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
     grid_err = {}
     N = scn.subjects
     cs = scn.chunk_size or _CHUNK
+    if arm.uncertainty:
+        from pkcsf.clinical.uncertainty import concerns
+
+        if not any(concerns(arm.uncertainty["calibration"], setups[d]) for d in regs):
+            raise ScenarioError(f"arms[{arm.name!r}].uncertainty", arm.uncertainty["calibration"],
+                                "concerns no parameter of " + ", ".join(regs) + ": choose a calibration of this "
+                                "arm's drug or of the CSF physiology (" +
+                                ", ".join(_usable_for(setups[d] for d in regs)) + ")")
     for drug, reg in regs.items():
         setup = setups[drug]
         dr = _DrugRun(scn, arm, drug, reg, setup, times, end)

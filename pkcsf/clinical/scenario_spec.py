@@ -11,7 +11,7 @@ import numpy as np
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.events import is_event_table
-from pkcsf.core.errors import ScenarioError, check_choice, check_int
+from pkcsf.core.errors import PkcsfError, ScenarioError, check_choice, check_int
 from pkcsf.core.units import parse_quantity
 from pkcsf.engine.simulate import step_budget
 
@@ -117,6 +117,12 @@ class Arm:
         ``{"spinal_block": 0.33}`` (Chamberlain 1998: a spinal block in 33% of patients with leptomeningeal
         metastases). Each subject draws each name independently (:mod:`pkcsf.clinical.prevalence`); the
         per-subject metrics get a boolean column ``pathology_<name>``.
+    uncertainty : str or dict, optional
+        Parameter uncertainty: each subject draws his own parameter set from a calibration's uncertainty (name,
+        e.g. ``"osimertinib_csf"``, or ``{"calibration": name, "method": "linearized" | "posterior", "pool":
+        1000}``; :mod:`pkcsf.clinical.uncertainty`), applied as factors on his own values, so the bands combine
+        parameter uncertainty with between-patient variability. The per-subject metrics get the column
+        ``uncertainty_draw``.
 
     Examples
     --------
@@ -134,8 +140,22 @@ class Arm:
     age: float | None = None          # None: the scenario's
     unit: str | None = None           # None: the scenario's
     prevalence: dict | None = None    # {pathology scenario: probability}: a per-subject mixture
+    uncertainty: object = None        # calibration name or {calibration, method, pool}: per-subject parameter draws
 
     def __post_init__(self):
+        if self.uncertainty is not None:
+            from pkcsf.clinical.uncertainty import check_uncertainty
+
+            field = f"arms[{self.name!r}].uncertainty"
+            try:
+                spec = check_uncertainty(self.uncertainty, field)
+            except PkcsfError as e:
+                raise ScenarioError(e.field, e.value, e.allowed, e.fix) from None
+            object.__setattr__(self, "uncertainty", spec)
+            if self.is_event_table:
+                raise ScenarioError(field, self.uncertainty["calibration"],
+                                    "not available for event-table arms (their patients are simulated with the "
+                                    "typical values and their own covariates)")
         if self.prevalence is not None:
             from pkcsf.clinical.prevalence import check_prevalence
 

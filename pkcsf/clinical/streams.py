@@ -13,6 +13,7 @@ __all__ = ["uniforms", "normals", "ndtr", "ndtri"]
 _STREAM_COVARIATES = 1
 _STREAM_ETAS = 2
 _STREAM_PATHOLOGIES = 4     # per-subject pathology draws (prevalence.py); 3 is the sampling noise of scenario read-outs
+_STREAM_UNCERTAINTY = 5     # per-subject parameter-uncertainty draws (uncertainty.py: Arm(uncertainty=...))
 
 
 # ------------------------------------------------------------------ random

@@ -5,11 +5,17 @@ the fitted values and the approximate covariance of their logarithms (Gauss-Newt
 least-squares Jacobian, residual variance from the fit). :func:`calibration_draws` samples parameter sets from the
 posterior of the calibration objective (or its linearisation); :func:`route_comparison_interval`
 simulates a dose by lumbar puncture and by Ommaya for every set and reports the lumbar/Ommaya AUC ratio in a CSF
-space (the lateral ventricles by default) and the time above a threshold, each with its interval::
+space (the lateral ventricles by default) and the time above a threshold, each with its interval;
+:func:`dose_comparison_interval` does the same for repeated doses of one route at several dose levels (e.g.
+osimertinib's CSF/plasma ratio at 80 vs 160 mg daily)::
 
     from pkcsf.clinical.uncertainty import route_comparison_interval
     tab = route_comparison_interval("methotrexate", "12 mg", n=200, seed=1)     # CNS model v3, 0-7 days, lv
     tab[["quantity", "typical", "median", "lo", "hi"]]
+
+In populations, ``Arm(..., uncertainty="osimertinib_csf")`` gives every virtual patient his own parameter set from
+the calibration's uncertainty (:func:`apply_uncertainty`, as rxode2's ``thetaMat`` with one draw per subject), so
+the bands combine parameter uncertainty with between-patient variability.
 
 The interval reflects the calibration's parameter uncertainty only (the data it was fitted to, their number and
 scatter), not between-patient variability and not the structural uncertainty between mechanisms
@@ -29,7 +35,8 @@ from pkcsf.core.units import parse_quantity
 from pkcsf.engine.dosing import Dose
 from pkcsf.engine.simulate import simulate
 
-__all__ = ["calibration_draws", "route_comparison_interval"]
+__all__ = ["calibration_draws", "route_comparison_interval", "dose_comparison_interval", "check_uncertainty",
+           "usable_calibrations", "concerns", "uncertainty_effects", "apply_uncertainty"]
 
 
 def _record(name: str) -> dict:
@@ -130,7 +137,9 @@ def _changes_for(calibration: str, drug_name: str, row: pd.Series) -> dict:
     for f in cal.free:
         key = f.label if f.name in dup else f.name
         copies = {a.split("/", 1)[1] for a in f.also if a.startswith("drugs/")}
-        if f.drugs and drug_name not in f.drugs and drug_name not in copies:
+        # a value kept in a drug's file belongs to that drug even when the fit names no drug (one-drug fits)
+        owners = set(f.drugs) or ({f.file.split("/", 1)[1]} if f.file.startswith("drugs/") else set())
+        if owners and drug_name not in owners and drug_name not in copies:
             continue
         out[f.as_name or f.name] = float(row[key]) * f.factor
         for t in f.tie:
@@ -213,3 +222,283 @@ def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str |
                          "ess": float(draws.attrs.get("ess", np.nan))} for k, v in q.items()])
     tab.attrs["draws"] = pd.concat([draws.reset_index(drop=True), pd.DataFrame(q)], axis=1)
     return tab
+
+
+def dose_comparison_interval(drug: str | cns.Drug = "osimertinib", doses: tuple = ("80 mg", "160 mg"), *,
+                             route: str = "oral", every_h: float = 24.0, days: int = 30,
+                             calibration: str = "osimertinib_csf", variant: str = "linear", site: str = "spinal_lumbar",
+                             ref: str = "plasma", pathologies: dict | None = None, n: int = 200, seed: int = 1,
+                             level: float = 0.90, method: str = "linearized",
+                             proposals: int | None = None) -> pd.DataFrame:
+    """Steady-state exposure ratio of a CSF space to plasma at several dose levels, with the calibration's
+    parameter uncertainty (e.g. osimertinib 80 vs 160 mg daily: does the CSF/plasma ratio rise with dose?).
+
+    Each parameter set of :func:`calibration_draws` is simulated for every dose level (``doses`` every
+    ``every_h`` hours for ``days`` days by ``route``); the ratio is AUC(site)/AUC(ref) over the last dosing interval.
+    The same draws serve every dose, so the ratio between dose levels (``ratio_change_<last>_vs_<first>``) has its
+    own, narrower interval: it answers "does the ratio depend on dose" without the uncertainty shared by both
+    levels.
+
+    Parameters
+    ----------
+    drug : str or Drug
+        Drug name or object.
+    doses : tuple of str or float
+        Dose levels (``"80 mg"``; a number is mg), at least one.
+    route : str
+        Dosing route of the repeated doses (``"oral"``, ``"iv"``, ``"lumbar"`` ...).
+    every_h : float
+        Dosing interval (h).
+    days : int
+        Number of doses is ``days * 24 / every_h``; the last interval is read out.
+    calibration : str
+        Calibration whose record supplies the fitted values and their covariance; its model version and variant
+        must be the ones simulated.
+    variant : {"linear", "saturable"}
+        CSF efflux description.
+    site, ref : str
+        Compartments whose exposure ratio is reported (``site`` / ``ref``).
+    pathologies : dict, optional
+        As :func:`pkcsf.clinical.cns.setup` (the osimertinib data come from patients with leptomeningeal
+        disease: ``{"leptomeningeal_disease": True}``).
+    n, seed : int
+        Number of parameter draws and the random seed (same seed, same draws).
+    level : float
+        Central interval probability (0.90: 5th-95th percentiles).
+    method, proposals :
+        How the parameter sets are drawn (see :func:`calibration_draws`; default ``"linearized"``).
+
+    Returns
+    -------
+    DataFrame
+        One row per quantity -- ``ratio_<dose>`` per dose level and, with two or more levels,
+        ``ratio_change_<last>_vs_<first>`` -- with ``typical`` (fitted values), ``median``, ``lo``, ``hi``,
+        ``level``, ``n``, ``site``, ``ref``, ``calibration``, ``variant``, ``method``, ``at_bound`` (fitted values of
+        the record at a bound of their fit: the covariance does not describe their uncertainty there, so the
+        interval is conditional on them). The per-draw values are in ``.attrs["draws"]``.
+
+    Raises
+    ------
+    ParameterError
+        An empty dose list, a level outside (0, 1), days or interval not > 0, a compartment the model lacks, or a
+        calibration fitted with another variant or model version.
+    """
+    if not 0.0 < float(level) < 1.0:
+        raise ParameterError("level", level, "must be a probability between 0 and 1 (0.90 for a 90% interval)")
+    if not doses:
+        raise ParameterError("doses", doses, "give at least one dose level, e.g. ('80 mg', '160 mg')")
+    if not float(every_h) > 0.0:
+        raise ParameterError("every_h", every_h, "must be a dosing interval in hours > 0")
+    if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 1:
+        raise ParameterError("days", days, "must be a whole number of days >= 1")
+    rec = _record(calibration)
+    cal_variant = rec["calibration"].get("variant", "linear")
+    cal_model = rec["calibration"].get("model", "v2")
+    if cal_variant != variant:
+        raise ParameterError("variant", variant, f"calibration {calibration!r} was fitted with variant "
+                                                 f"{cal_variant!r}: use that variant or its calibration")
+    st = cns.setup(drug, variant=variant, pathologies=pathologies, model=cal_model)
+    for field, name in (("site", site), ("ref", ref)):
+        if name not in st.model.compartment_names:
+            check_choice(field, name, sorted(st.model.compartment_names), ParameterError)
+    if route not in st.sites:
+        check_choice("route", route, sorted(st.sites), ParameterError)
+    draws = calibration_draws(calibration, n=n, seed=seed, method=method, proposals=proposals)
+    base = dict(st.parameters)
+    rows = []
+    for _, r in draws.iterrows():
+        p = dict(base)
+        p.update({k: v for k, v in _changes_for(calibration, st.drug.name, r).items() if k in p})
+        rows.append(p)
+    params = pd.DataFrame(rows, columns=list(st.model.parameter_names))
+    n_doses = int(round(float(days) * 24.0 / float(every_h)))
+    t_last = float(every_h) * (n_doses - 1)
+    times = np.unique(np.concatenate([[0.0], np.linspace(t_last, t_last + float(every_h), 241)]))
+    sel = times >= t_last
+    ratios = {}
+    labels = []
+    for dose in doses:
+        label = dose if isinstance(dose, str) else f"{float(dose):g} mg"
+        labels.append(label.replace(" ", ""))
+        res = simulate(st.model, Dose(dose, st.sites[route], ii=float(every_h), addl=n_doses - 1), params,
+                       times=times, outputs=[site, ref])
+        a_site = np.trapezoid(res.concentration(site)[:, sel], times[sel], axis=1)
+        a_ref = np.trapezoid(res.concentration(ref)[:, sel], times[sel], axis=1)
+        ratios[f"ratio_{labels[-1]}"] = a_site / a_ref
+    q = dict(ratios)
+    if len(labels) > 1:
+        q[f"ratio_change_{labels[-1]}_vs_{labels[0]}"] = ratios[f"ratio_{labels[-1]}"] / ratios[f"ratio_{labels[0]}"]
+    a = (1.0 - float(level)) / 2.0
+    at_bound = ", ".join(rec["calibration"].get("at_bound", []))
+    tab = pd.DataFrame([{"quantity": k, "typical": float(v[0]), "median": float(np.median(v[1:])),
+                         "lo": float(np.quantile(v[1:], a)), "hi": float(np.quantile(v[1:], 1.0 - a)),
+                         "level": float(level), "n": int(len(v) - 1), "site": site, "ref": ref,
+                         "calibration": calibration, "variant": variant, "method": method, "at_bound": at_bound,
+                         "ess": float(draws.attrs.get("ess", np.nan))} for k, v in q.items()])
+    tab.attrs["draws"] = pd.concat([draws.reset_index(drop=True), pd.DataFrame(q)], axis=1)
+    return tab
+
+
+# ------------------------------------------------------------------ parameter uncertainty in populations
+#: size of the pool of calibration draws a population's subjects pick from (default)
+UNCERTAINTY_POOL = 1000
+
+
+def check_uncertainty(spec: object, field: str) -> dict:
+    """Check an arm's parameter-uncertainty option.
+
+    Parameters
+    ----------
+    spec : str or dict
+        A calibration name (``"osimertinib_csf"``) or ``{"calibration": name, "method": "linearized" |
+        "posterior", "pool": 1000}``.
+    field : str
+        Where it came from, for the error message (``arms['80 mg'].uncertainty``).
+
+    Returns
+    -------
+    dict
+        ``{"calibration", "method", "pool"}``.
+
+    Raises
+    ------
+    ParameterError
+        Not a name or table, an unknown calibration or key, a calibration whose record has no covariance, one with
+        a fitted value at a bound of its fit (the covariance does not describe that value's uncertainty, so draws
+        would understate it: refused rather than giving a too-narrow band), or a calibration of another CNS model
+        version than the scenarios simulate.
+    """
+    if isinstance(spec, str):
+        spec = {"calibration": spec}
+    if not isinstance(spec, dict):
+        raise ParameterError(field, spec, "must be a calibration name (e.g. 'osimertinib_csf') or a table "
+                                          "{calibration = ..., method = 'linearized' | 'posterior', pool = 1000}")
+    for k in spec:
+        check_choice(f"{field} key", k, ["calibration", "method", "pool"], ParameterError)
+    name = spec.get("calibration")
+    check_choice(f"{field}.calibration", name, sorted(CALIBRATIONS), ParameterError)
+    method = spec.get("method", "linearized")
+    check_choice(f"{field}.method", method, ["linearized", "posterior"], ParameterError)
+    pool = spec.get("pool", UNCERTAINTY_POOL)
+    if isinstance(pool, bool) or not isinstance(pool, (int, np.integer)) or not 10 <= pool <= 100_000:
+        raise ParameterError(f"{field}.pool", pool, "must be a whole number of parameter sets from 10 to 100000")
+    try:
+        rec = _record(name)
+    except ParameterError as e:
+        raise ParameterError(f"{field}.calibration", name, e.allowed) from None
+    meta = rec["calibration"]
+    if meta.get("comparison_only"):
+        raise ParameterError(f"{field}.calibration", name, "is a comparison fit whose values are not the shipped "
+                                                           "ones; use the calibration behind the parameter files")
+    if meta.get("at_bound"):
+        raise ParameterError(f"{field}.calibration", name,
+                             f"has fitted values at a bound of the fit ({', '.join(meta['at_bound'])}): its covariance "
+                             "does not describe their uncertainty, so the draws would give too narrow a band. "
+                             "Calibrations that can be used: " + ", ".join(usable_calibrations()))
+    if meta.get("model", "v2") != cns.DEFAULT_CNS_MODEL:
+        raise ParameterError(f"{field}.calibration", name, f"was fitted with CNS model {meta.get('model')!r}; "
+                                                           f"scenarios simulate {cns.DEFAULT_CNS_MODEL!r}")
+    return {"calibration": name, "method": method, "pool": int(pool)}
+
+
+def usable_calibrations() -> list:
+    """Calibrations whose parameter uncertainty populations can draw from (a covariance, nothing at a bound,
+    the scenarios' CNS model, not a comparison fit).
+
+    Returns
+    -------
+    list of str
+    """
+    out = []
+    for name in sorted(CALIBRATIONS):
+        try:
+            rec = _record(name)
+        except ParameterError:
+            continue
+        m = rec["calibration"]
+        if not m.get("at_bound") and not m.get("comparison_only") and m.get("model", "v2") == cns.DEFAULT_CNS_MODEL:
+            out.append(name)
+    return out
+
+
+def concerns(calibration: str, setup: cns.Setup) -> bool:
+    """Whether a calibration fits any parameter of this set-up's drug (or of the physiology it uses).
+
+    Parameters
+    ----------
+    calibration : str
+        Calibration name.
+    setup : Setup
+        A drug's set-up.
+
+    Returns
+    -------
+    bool
+    """
+    rec = _record(calibration)
+    row = pd.Series({k: v["value"] for k, v in rec["fitted"].items()})
+    return any(k in setup.parameters for k in _changes_for(calibration, setup.drug.name, row))
+
+
+def uncertainty_effects(setup: cns.Setup, spec: dict, seed: int) -> tuple[list, np.ndarray] | None:
+    """The pool of parameter sets subjects draw from, as factors on the setup's values.
+
+    Parameters
+    ----------
+    setup : Setup
+        The arm's setup for one drug.
+    spec : dict
+        From :func:`check_uncertainty`.
+    seed : int
+        The scenario's seed (the pool is the same for the same seed).
+
+    Returns
+    -------
+    (list of str, ndarray) or None
+        Parameter names and factors, shape (pool, names): draw / fitted value; None when the calibration concerns
+        no parameter of this drug.
+    """
+    name = spec["calibration"]
+    draws = calibration_draws(name, n=spec["pool"], seed=seed, method=spec["method"])
+    typical = _changes_for(name, setup.drug.name, draws.iloc[0])
+    keys = [k for k in typical if k in setup.parameters and typical[k] != 0]
+    if not keys:
+        return None
+    f = np.empty((spec["pool"], len(keys)))
+    for i in range(spec["pool"]):
+        ch = _changes_for(name, setup.drug.name, draws.iloc[i + 1])
+        f[i] = [ch[k] / typical[k] for k in keys]
+    return keys, f
+
+
+def apply_uncertainty(params: pd.DataFrame, effects: tuple, seed: int, start: int) -> pd.DataFrame:
+    """Give each subject one parameter set of the pool (factors on his own values, so covariate effects and
+    between-patient variability stay), drawn from its own counter-based stream: subject i gets the same set
+    whatever N, the chunk size or the number of workers.
+
+    Parameters
+    ----------
+    params : DataFrame
+        One row per subject, subjects ``start .. start+n-1``.
+    effects : tuple
+        From :func:`uncertainty_effects`.
+    seed : int
+        The scenario's seed.
+    start : int
+        Index of the first subject.
+
+    Returns
+    -------
+    DataFrame
+        The parameters, plus the column ``uncertainty_draw`` (index of the subject's set in the pool).
+    """
+    from pkcsf.clinical.streams import _STREAM_UNCERTAINTY, uniforms
+
+    keys, f = effects
+    params = params.copy()
+    idx = np.minimum((uniforms(seed, _STREAM_UNCERTAINTY, start, len(params), 1)[:, 0] * len(f)).astype(np.int64),
+                     len(f) - 1)
+    for j, k in enumerate(keys):
+        params[k] = params[k].to_numpy(dtype=float) * f[idx, j]
+    params["uncertainty_draw"] = idx
+    return params
