@@ -98,3 +98,18 @@ def test_interval_read_outs_of_band_subjects_have_their_pathologies():
     lum = im[im["compartment"] == "lumbar"].sort_values("subject")
     whole = _lumbar_auc(res, "m").sort_values("id")
     np.testing.assert_allclose(lum["auc"].to_numpy(), whole["auc"].to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_missed_lumbar_punctures_as_a_sourced_mixture():
+    """F_LEAK's sourced failure rates (6.4% wholly, 7.1% partly outside the subarachnoid space): subjects drawn
+    'extra_arachnoid_injection' get no drug into the CSF, the others all of it (typical F_LEAK 0)."""
+    prev = {"extra_arachnoid_injection": 0.064, "lumbar_leak": 0.071}
+    res = run(Scenario([Arm("lp", "12 mg lumbar once", drug="methotrexate", prevalence=prev)], subjects=400, days=1,
+                       seed=5), progress=False)
+    m = _lumbar_auc(res, "lp")
+    miss = m["pathology_extra_arachnoid_injection"].to_numpy()
+    leak = m["pathology_lumbar_leak"].to_numpy()
+    assert 0.03 < miss.mean() < 0.10
+    ok = ~miss & ~leak
+    miss = miss & ~leak          # independent draws: a subject drawn both gets the later name's value (0.3)
+    assert m["auc"][miss].max() < 0.05 * m["auc"][ok].min()
