@@ -147,6 +147,17 @@ def _changes_for(calibration: str, drug_name: str, row: pd.Series) -> dict:
     return out
 
 
+def _parameter_table(st: cns.Setup, calibration: str, draws: pd.DataFrame) -> pd.DataFrame:
+    """One row of model parameters per draw: the set-up's values with the draw's calibrated ones."""
+    base = dict(st.parameters)
+    rows = []
+    for _, r in draws.iterrows():
+        p = dict(base)
+        p.update({k: v for k, v in _changes_for(calibration, st.drug.name, r).items() if k in p})
+        rows.append(p)
+    return pd.DataFrame(rows, columns=list(st.model.parameter_names))
+
+
 def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str | float = "12 mg", *, model: str = "v3",
                               calibration: str = "csf_transport_v3", n: int = 200, seed: int = 1, days: float = 7.0,
                               threshold: str | float = "1 umol/L", site: str = "lv", level: float = 0.90,
@@ -194,13 +205,7 @@ def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str |
     mw = st.mw
     thr = float(threshold) if isinstance(threshold, (int, float)) else parse_quantity(threshold, "concentration", mw=mw)
     draws = calibration_draws(calibration, n=n, seed=seed, method=method, proposals=proposals)
-    base = dict(st.parameters)
-    rows = []
-    for _, r in draws.iterrows():
-        p = dict(base)
-        p.update({k: v for k, v in _changes_for(calibration, st.drug.name, r).items() if k in p})
-        rows.append(p)
-    params = pd.DataFrame(rows, columns=list(st.model.parameter_names))
+    params = _parameter_table(st, calibration, draws)
     t_end = 24.0 * float(days)
     times = np.unique(np.concatenate([np.arange(0.0, min(48.0, t_end), 0.02), np.arange(48.0, t_end, 0.1), [t_end]]))
     times = times[times <= t_end]
@@ -304,13 +309,7 @@ def dose_comparison_interval(drug: str | cns.Drug = "osimertinib", doses: tuple 
     if route not in st.sites:
         check_choice("route", route, sorted(st.sites), ParameterError)
     draws = calibration_draws(calibration, n=n, seed=seed, method=method, proposals=proposals)
-    base = dict(st.parameters)
-    rows = []
-    for _, r in draws.iterrows():
-        p = dict(base)
-        p.update({k: v for k, v in _changes_for(calibration, st.drug.name, r).items() if k in p})
-        rows.append(p)
-    params = pd.DataFrame(rows, columns=list(st.model.parameter_names))
+    params = _parameter_table(st, calibration, draws)
     n_doses = int(round(float(days) * 24.0 / float(every_h)))
     t_last = float(every_h) * (n_doses - 1)
     times = np.unique(np.concatenate([[0.0], np.linspace(t_last, t_last + float(every_h), 241)]))
