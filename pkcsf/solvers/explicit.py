@@ -74,6 +74,7 @@ from pkcsf.solvers.kernels import (
     _setup,
     rhs,
 )
+from pkcsf.solvers.rodas import rodas_workspace
 
 # kernels.rhs, inlined into the stages at Numba-IR level (the same Python function, not a copy): a call
 # passes eleven arrays, about a tenth of an explicit step on the reference problem P2
@@ -313,7 +314,7 @@ def solve_dopri5(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
     A, L, V, y, b, nact = _setup(p, vol_col, lin_type, lin_src, lin_dst, lin_col, y0)
     wv, wm, st = _adaptive_workspace(S, A, V, atol, times)
     nonlinear = _any_active(p, mm_vmax)
-    piv = np.empty(S, dtype=np.int64)
+    perm, na, LUc, M, cw, piv = rodas_workspace(A, mm_src)
     K = np.zeros((7, S))
     ys = np.zeros(S)
     ynew = np.zeros(S)
@@ -372,7 +373,8 @@ def solve_dopri5(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
                 _restart(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, rtol, nonlinear,
                          wv, wm, st, counters, 5)
             status, k = _advance_rodas(t, t_end, y, b, A, L, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
-                                       rtol, max_steps, max_step, nonlinear, wv, wm, piv, st, counters,
+                                       rtol, max_steps, max_step, nonlinear, wv, wm, perm, na, LUc, M, cw, piv, st,
+                                       counters,
                                        times, k, save, out)
         if status != ST_SUCCESS:
             break
