@@ -15,6 +15,11 @@ model with saturable (Michaelis-Menten) CSF efflux, outputs every hour for 672 h
   ``pkcsf/solvers/explicit.py``): ``pk.simulate`` end to end (validation, events, solve, result);
   atol on concentrations (mg/L) of compartments with a volume.
 
+* ``rodas5p kernel, before`` / ``after``: the Rodas5P kernel of git revision ``--before`` (default: the
+  last commit before the issue-11 step changes) and the current one, through the same harness
+  (``prepare`` once, then a ``prange`` loop over ``solve_rodas``; no result object): the before/after
+  ratio of the solver itself, measured in this process.
+
 Tolerances: the peers' (rtol 1e-6, atol 1e-9) for every engine, plus tighter settings where an engine's
 error at the peers' tolerances is far from the others (equal-accuracy comparison).
 
@@ -23,17 +28,20 @@ the fairer figure), ratios against the scipy loop (wall and CPU), max relative e
 reference (``bench_engine.Reference``: subjects 0..99, threshold 1e-6 of each output's peak), steps
 per subject. Usage::
 
-    python benchmarks/bench_adaptive.py [--quick] [--out PATH]
+    python benchmarks/bench_adaptive.py [--quick] [--before REV] [--out PATH]
 
 ``--quick``: N = 1,000 only, scipy on 20 subjects.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -222,6 +230,60 @@ def run_pkcsf(pop, solver, tol, threads):
     return C, res.stats["steps"] / len(pop)
 
 
+#: the last commit before the issue-11 changes to the Rodas5P step (passive states, inverse of the active block,
+#: step size kept across doses)
+BEFORE_REV = "fc560ad"
+
+
+def load_kernel(rev: str):
+    """``solve_rodas`` of pkcsf/solvers/rodas.py at git revision ``rev`` (compiled here), or None."""
+    try:
+        src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:pkcsf/solvers/rodas.py"], check=True,
+                             capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"no Rodas5P kernel at {rev!r} ({exc}); before/after rows skipped", flush=True)
+        return None
+    path = Path(tempfile.mkdtemp(prefix="pkcsf_before_")) / "rodas_before.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("rodas_before", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.solve_rodas
+
+
+def kernel_batch(solve):
+    """A prange loop over subjects calling ``solve`` (a ``solve_rodas``), as kernels.batch_rodas does."""
+    @njit(parallel=True)
+    def run(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+            ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status, rtol, atol, max_steps, max_step, counters):
+        sev = 0 if ev_t.shape[0] == 1 else 1
+        for i in prange(P.shape[0]):
+            ie = i * sev
+            status[i] = solve(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km,
+                              mm_fu, ev_t[ie], ev_s[ie], ev_a[ie], ev_k[ie], ev_n[ie], times, y0[0], save, out[i],
+                              rtol, atol, max_steps, max_step, counters[i])
+    return run
+
+
+def run_kernel(batch, pop, tol, threads):
+    """Problem set up by ``prepare``, then ``batch`` (:func:`kernel_batch`); concentrations of subjects 0..99."""
+    from pkcsf.engine.simulate import prepare
+    prob = prepare("reference_p2", B.regimen("P2"), pop, times=B.HOURS, solver="rodas5p", **tol)
+    cm = prob.compiled
+    n = len(pop)
+    out = np.empty((n, len(prob.times), len(prob.save)))
+    status = np.zeros(n, dtype=np.int64)
+    counters = np.zeros((n, 5), dtype=np.int64)
+    numba.set_num_threads(threads)
+    batch(prob.P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst, cm.lin_col, cm.mm_src, cm.mm_dst, cm.mm_vmax,
+          cm.mm_km, cm.mm_fu, *prob.events(slice(None)), prob.times, prob.y0, prob.save, out, status,
+          prob.rtol, prob.atol, prob.max_steps, prob.max_step, counters)
+    assert (status == 0).all()
+    m = min(100, n)
+    V = cm.volumes(prob.P[:m])[:, prob.save]
+    return out[:m, :, :5] / V[:, None, :5], float(counters[:, 0].mean())
+
+
 def timed(fn, repeat):
     """Best wall time of ``repeat`` calls, the process CPU time of that call, and its value."""
     best, cpu, value = np.inf, np.nan, None
@@ -237,6 +299,7 @@ def timed(fn, repeat):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="N = 1,000 only, scipy on 20 subjects")
+    ap.add_argument("--before", default=BEFORE_REV, help="git revision of the 'before' Rodas5P kernel")
     ap.add_argument("--out", default=str(HERE / "results" / "adaptive.json"))
     args = ap.parse_args(argv)
     Ns = [1000] if args.quick else [1000, 10000]
@@ -251,13 +314,25 @@ def main(argv=None):
         ("numba RK45 port", "rk45", dict(rtol=1e-6, atol=1e-11)),
         ("numba RK45 port", "rk45", dict(rtol=1e-8, atol=1e-13)),
         ("pkcsf rodas5p", "rodas5p", PEER),
+        ("pkcsf rodas5p", "rodas5p", dict(rtol=3e-7, atol=3e-12)),
         ("pkcsf rodas5p", "rodas5p", dict(rtol=1e-7, atol=1e-12)),
         ("pkcsf dopri5", "dopri5", PEER),
         ("pkcsf dopri5", "dopri5", dict(rtol=1e-7, atol=1e-12)),
+        ("pkcsf dopri5", "dopri5", dict(rtol=5e-8, atol=5e-13)),
         ("pkcsf dopri5", "dopri5", dict(rtol=3e-8, atol=3e-13)),
     ]
+    from pkcsf.solvers.rodas import solve_rodas
+    batches = {"after": kernel_batch(solve_rodas)}
+    before = load_kernel(args.before)
+    if before is not None:
+        batches["before"] = kernel_batch(before)
+        for tol in (PEER, dict(rtol=1e-7, atol=1e-12)):
+            engines += [(f"rodas5p kernel, before ({args.before})", "kernel:before", tol),
+                        ("rodas5p kernel, after", "kernel:after", tol)]
 
     def run(solver, pop, tol, threads):
+        if solver.startswith("kernel:"):
+            return run_kernel(batches[solver.split(":")[1]], pop, tol, threads)
         if solver == "rk45":
             out, steps = run_rk45(pop, tol, threads)
             return out[:100], steps
@@ -283,7 +358,7 @@ def main(argv=None):
                 rows.append(dict(N=n, engine=label, threads=threads, tol=tol, wall=wall, cpu=cpu,
                                  err=ref.error(C), steps=steps))
                 r = rows[-1]
-                print(f"  N={n:>6} {label:<18} {threads} thr rtol {tol['rtol']:.0e} atol {tol['atol']:.0e}: "
+                print(f"  N={n:>6} {label:<30} {threads} thr rtol {tol['rtol']:.0e} atol {tol['atol']:.0e}: "
                       f"{wall:8.3f} s wall {cpu:8.3f} s CPU  err {r['err']:.1e}  steps {steps:.0f}", flush=True)
                 del C
         for r in rows:
