@@ -3,7 +3,9 @@
 One workspace per subject: float vectors in rows of one (NV, S) array, matrices in one (NM, S, S)
 array, the integrator's scalar state in a small vector (indices ``V_*``, ``M_*``, ``S_*``). A dose
 (any event) restarts the integrator (:func:`_restart`): f and the Jacobian are recomputed and the first
-step is chosen again (:func:`_initial_step`, Hairer, Norsett & Wanner). Error norms are RMS norms of
+step is chosen again (:func:`_initial_step`, Hairer, Norsett & Wanner); Rodas5P then keeps the step
+size its controller last proposed, capped by a multiple of that estimate
+(:func:`pkcsf.solvers.rodas.restart_keep_h`). Error norms are RMS norms of
 ``err / (atol_i + rtol |y_i|)`` (:func:`_rms_scaled`) with ``atol_i = atol * V_i`` (atol is in
 concentration units, the state in amounts).
 """
