@@ -3,6 +3,10 @@
 Hashes of engine runs (20 subjects of the reference problems P1 and P2, hourly for 4 weeks) taken on the
 flat layout just before the move, values rounded to 10 significant digits. A deliberate change of a
 solver's numerics must update these hashes and say why in its commit.
+
+3 Dec 2026 (issue 11): "p2 rodas5p" re-pinned after the cheaper Rodas5P step (passive states out of the
+factorisation, one inverse per step, step size kept across a dose): results moved within the solver's tolerance
+only (tests/test_reference*: same errors against the exact solutions, 1.1e-4 at the peer tolerances).
 """
 import hashlib
 from pathlib import Path
@@ -15,7 +19,7 @@ import pkcsf as pk
 
 DATA = Path(__file__).parent / "data"
 HOURS = np.arange(0, 673.0)
-BEFORE = {"p1 exact": "c923140566d62240", "p2 rodas5p": "cf9470082632037c", "p2 radau": "3eb51814e47d9e0c"}
+BEFORE = {"p1 exact": "c923140566d62240", "p2 rodas5p": "8304dc0fd8bd2b0e", "p2 radau": "3eb51814e47d9e0c"}
 
 
 def _hash(a) -> str:
