@@ -41,7 +41,8 @@ _ATOMS = (str, int, float, bool, _dt.datetime, _dt.date, _dt.time)
 
 def _copy(obj):
     """A copy of a parsed document: new dicts and lists, the immutable values shared (5-10x faster than
-    ``copy.deepcopy``)."""
+    ``copy.deepcopy``).
+    """
     if isinstance(obj, dict):
         return {k: (v if isinstance(v, _ATOMS) else _copy(v)) for k, v in obj.items()}
     if isinstance(obj, list):

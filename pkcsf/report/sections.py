@@ -1,7 +1,6 @@
 """The report sections 1-7: figures, tables and text for each scenario, and the validation."""
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -80,50 +79,16 @@ def _route_uncertainty(doc: _Doc, folder: Path):
 
 # ------------------------------------------------------------------ figures
 def _save(fig, folder: Path, name: str) -> str:
-    # One draw per figure: savefig draws a figure that has a layout engine (even the "none" placeholder)
-    # twice, once with rendering disabled, then for real. Here the constrained layout runs once at the
-    # output resolution, the engine is removed and savefig draws once. No "tight" box: constrained layout
-    # keeps every artist inside the canvas (the tight box was the canvas less its 3-pt pads plus 0.1 in:
-    # 15 px wider at 130 dpi, nothing cropped or added). During the layout the unlabelled minor ticks are
-    # left out (see _without_unlabelled_minor_ticks): same layout, same PNG bytes, 0.35x the layout's time.
-    import matplotlib as mpl
+    # One draw per figure, no 'tight' box (constrained layout keeps every artist inside the canvas; the
+    # tight box was the canvas plus 0.1 in, nothing cropped), minor ticks without a Tick each: see
+    # pkcsf.report.figsave (the same PNG bytes as savefig after the layout).
     import matplotlib.pyplot as plt
 
-    engine = fig.get_layout_engine()
-    if engine is not None:
-        fig.set_dpi(_DPI)
-        with _without_unlabelled_minor_ticks(fig):
-            engine.execute(fig)
-        with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
-            fig.set_layout_engine(None)
-    fig.savefig(folder / name, dpi=_DPI, facecolor="white")
+    from pkcsf.report.figsave import save_figure
+
+    save_figure(fig, folder / name, _DPI, facecolor="white")
     plt.close(fig)
     return name
-
-
-@contextlib.contextmanager
-def _without_unlabelled_minor_ticks(fig):
-    """Minor tickers whose labels are all empty (NullFormatter) locate nothing inside the block.
-
-    The layout engine measures tick labels; an unlabelled minor tick adds only a zero-size box at its
-    label anchor, inside what the axes and their major tick labels already cover, yet matplotlib builds a
-    Tick (two lines, two texts) for each and updates it twice per layout (the report has ~2,800 of
-    them). The draw after the layout sees the minor ticks as before.
-    """
-    from matplotlib.ticker import NullFormatter, NullLocator
-
-    saved = {}
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            tk = axis.minor            # shared axes share this object
-            if id(tk) not in saved and type(tk.formatter) is NullFormatter:
-                saved[id(tk)] = (tk, tk.locator)
-                tk.locator = NullLocator()
-    try:
-        yield
-    finally:
-        for tk, loc in saved.values():
-            tk.locator = loc
 
 
 def _pem_styles(res):
