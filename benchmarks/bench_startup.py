@@ -81,7 +81,7 @@ def same_report(a: Path, b: Path) -> dict:
     PNG byte-identical; settings.csv (run times, date) apart."""
     import pandas as pd
 
-    worst, text_diff, png_diff = 0.0, [], []
+    worst, text_diff, num_diff = 0.0, [], {}
     for fa in sorted(a.glob("*.csv")):
         if fa.name == "settings.csv":
             continue
@@ -98,13 +98,16 @@ def same_report(a: Path, b: Path) -> dict:
                     continue
                 m = np.isfinite(x)
                 d = np.abs(x[m] - y[m]) / np.maximum(np.abs(x[m]), 1e-300)
-                worst = max(worst, float(d.max()) if d.size else 0.0)
+                r = float(d.max()) if d.size else 0.0
+                worst = max(worst, r)
+                if r:
+                    num_diff[f"{fa.name}:{c}"] = r
             elif not x.astype(object).fillna("<nan>").map(str).equals(y.astype(object).fillna("<nan>").map(str)):
                 text_diff.append(f"{fa.name}:{c}")
     pngs = sorted(a.glob("*.png"))
     png_diff = [p.name for p in pngs if p.read_bytes() != (b / p.name).read_bytes()]
-    return {"csv_tables": len(list(a.glob("*.csv"))) - 1, "csv_max_rel_diff": worst, "csv_text_diffs": text_diff,
-            "png": len(pngs), "png_not_identical": png_diff}
+    return {"csv_tables": len(list(a.glob("*.csv"))) - 1, "csv_max_rel_diff": worst, "csv_columns_differing": num_diff,
+            "csv_text_diffs": text_diff, "png": len(pngs), "png_not_identical": png_diff}
 
 
 def warm(rounds: int, commit: str = BASE_COMMIT) -> None:
@@ -132,8 +135,9 @@ def warm(rounds: int, commit: str = BASE_COMMIT) -> None:
     for k, v in med.items():
         print(f"| {k} | {v['wall_s']:.1f} | {v['cpu_s']:.1f} | {v['wall_s'] / base['wall_s']:.2f} | "
               f"{v['cpu_s'] / base['cpu_s']:.2f} |")
-    print(f"same report: {same['csv_tables']} CSV tables, max relative difference {same['csv_max_rel_diff']:g}, "
-          f"text differences {same['csv_text_diffs'] or 'none'}; {same['png']} PNGs, not byte-identical: "
+    print(f"same report: {same['csv_tables']} CSV tables, max relative difference {same['csv_max_rel_diff']:g} "
+          f"(columns that differ: {same['csv_columns_differing'] or 'none'}), text differences "
+          f"{same['csv_text_diffs'] or 'none'}; {same['png']} PNGs, not byte-identical: "
           f"{same['png_not_identical'] or 'none'}")
     print(json.dumps({"warm_report": rows, "load_average": load, "same_report": same}))
 
