@@ -62,3 +62,19 @@ def test_the_figure_is_left_as_it_was(tmp_path):
     assert list(ax.get_children())[:len(children)] == children and len(ax.get_children()) == len(children)
     assert fig.get_layout_engine() is None          # the layout is done
     plt.close(fig)
+
+
+def test_median_profile_is_nanmedian():
+    """plotting.axes._profile takes np.median when nothing is missing: the same numbers as np.nanmedian."""
+    from types import SimpleNamespace
+
+    from pkcsf.plotting.axes import _profile
+
+    rng = np.random.default_rng(1)
+    for n in (2, 7, 200):
+        x = rng.lognormal(0.0, 3.0, (n, 50, 2))
+        x[:, 0, :] = 0.0
+        a = SimpleNamespace(groups={"d": ["g0", "g1"]}, profiles={"d": x}, typical={"d": x[0]})
+        assert np.array_equal(_profile(a, "d", "g1", "median"), np.nanmedian(x[:, :, 1], axis=0))
+        x[0, 3, 1] = np.nan
+        assert np.array_equal(_profile(a, "d", "g1", "median"), np.nanmedian(x[:, :, 1], axis=0), equal_nan=True)
