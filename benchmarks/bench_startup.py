@@ -4,6 +4,7 @@ kernel compiles) and again with that cache (warm).
     python benchmarks/bench_startup.py              # prints one JSON line; ~3-5 min on 2 cores
     python benchmarks/bench_startup.py --warm 2     # warm report only: before/after table, 2 rounds; ~3 min
     python benchmarks/bench_startup.py --warm 2 --base <commit>    # "before" = that commit (default below)
+    python benchmarks/bench_startup.py --import 7  # `import pkcsf`, before (--base) and now, alternating; ~1 min
 
 ``--warm`` runs the warm report (the user's Numba cache) alternately as it was before this round (the
 source of commit ``--base``, extracted with ``git archive`` into a folder kept between runs so its
@@ -30,10 +31,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def timed(cmd, env) -> dict:
+def timed(cmd, env, cwd=ROOT) -> dict:
+    """Run ``cmd`` in ``cwd`` (``python -c`` imports from there first: the source folder being measured)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(ROOT))
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(cwd))
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -43,12 +45,12 @@ def timed(cmd, env) -> dict:
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "compile_notices": notices}
 
 
-def import_time(env, repeats=7) -> float:
-    """Best of several: the 'pkcsf' line of python -X importtime (s)."""
+def import_time(env, repeats=7, cwd=ROOT) -> float:
+    """Best of several: the 'pkcsf' line of python -X importtime (s), source from ``cwd``."""
     best = float("inf")
     for _ in range(repeats):
         p = subprocess.run([sys.executable, "-X", "importtime", "-c", "import pkcsf"], env=env,
-                           capture_output=True, text=True, cwd=str(ROOT))
+                           capture_output=True, text=True, cwd=str(cwd))
         last = [ln for ln in p.stderr.splitlines() if ln.rstrip().endswith("| pkcsf")][-1]
         best = min(best, int(last.split("|")[1]) / 1e6)
     return best
@@ -113,17 +115,17 @@ def same_report(a: Path, b: Path) -> dict:
 def warm(rounds: int, commit: str = BASE_COMMIT) -> None:
     """Warm report, before (``commit``) and now, alternating; a table of the medians and their ratios."""
     base_src = base_checkout(commit)
-    envs = {f"before ({commit})": dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(base_src)),
-            "now": dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(ROOT))}
+    srcs = {f"before ({commit})": base_src, "now": ROOT}
+    envs = {k: dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(src)) for k, src in srcs.items()}
     rows = {k: [] for k in envs}
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="pkcsf-report-") as tmp:
         reps = {k: Path(tmp) / f"r{i}" for i, k in enumerate(envs)}
         for k, env in envs.items():                                 # make sure every kernel is cached
-            timed([sys.executable, "-c", _REPORT, str(reps[k])], env)
+            timed([sys.executable, "-c", _REPORT, str(reps[k])], env, srcs[k])
         for _ in range(rounds):
             for k, env in envs.items():
-                rows[k].append(timed([sys.executable, "-c", _REPORT, str(reps[k])], env))
+                rows[k].append(timed([sys.executable, "-c", _REPORT, str(reps[k])], env, srcs[k]))
                 load.append(os.getloadavg()[0])
         same = same_report(*reps.values())
     med = {k: {m: float(np.median([r[m] for r in v])) for m in ("wall_s", "cpu_s")} for k, v in rows.items()}
@@ -142,7 +144,29 @@ def warm(rounds: int, commit: str = BASE_COMMIT) -> None:
     print(json.dumps({"warm_report": rows, "load_average": load, "same_report": same}))
 
 
+def imports(repeats: int, commit: str = BASE_COMMIT) -> None:
+    """``import pkcsf`` before (``commit``) and now, alternating; best of ``repeats`` each (``-X importtime``)."""
+    srcs = {f"before ({commit})": base_checkout(commit), "now": ROOT}
+    best = {k: float("inf") for k in srcs}
+    load = [os.getloadavg()[0]]
+    for _ in range(repeats):
+        for k, src in srcs.items():
+            env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(src))
+            best[k] = min(best[k], import_time(env, repeats=1, cwd=src))
+        load.append(os.getloadavg()[0])
+    base = next(iter(best.values()))
+    print(f"`import pkcsf`, best of {repeats}, alternating; load average {min(load):.1f}-{max(load):.1f}")
+    print("| import | s | vs before |")
+    print("| --- | ---: | ---: |")
+    for k, v in best.items():
+        print(f"| {k} | {v:.2f} | {v / base:.2f} |")
+
+
 def main():
+    if "--import" in sys.argv:
+        i = sys.argv.index("--import")
+        n = int(sys.argv[i + 1]) if len(sys.argv) > i + 1 and sys.argv[i + 1].isdigit() else 7
+        return imports(n, sys.argv[sys.argv.index("--base") + 1] if "--base" in sys.argv else BASE_COMMIT)
     if "--warm" in sys.argv:
         i = sys.argv.index("--warm")
         rounds = int(sys.argv[i + 1]) if len(sys.argv) > i + 1 and sys.argv[i + 1].isdigit() else 2
