@@ -63,6 +63,18 @@ def test_report_tables_content(built):
     assert {"fold_error", "status"} <= set(val.columns)
 
 
+def test_band_table_times_are_exact(built):
+    """population_bands.csv: values at 4 significant digits, but times in full (100.25 h once read 100.2 and
+    1315.5 h read 1316, the next output time): within one curve times rise and lie on the output grid."""
+    _, out, _ = built
+    b = pd.read_csv(out / "population_bands.csv")
+    for _, t in b.groupby(["scenario", "arm", "drug", "group"])["time"]:
+        t = t.to_numpy()
+        assert (t[1:] >= t[:-1]).all()              # a time repeats only at a dose
+        assert ((t * 4) % 1 == 0).all()             # the report's grids: 0.25, 0.5 and 1 h
+    assert ((b["time"] > 100) & (b["time"] % 1 != 0)).any()
+
+
 def test_route_comparison_interval_is_reported(built):
     """Issue 10: the lumbar/Ommaya ventricular AUC ratio of methotrexate 12 mg with a 90% interval that comes
     from the calibration (its covariance), in the report and its csv."""

@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from pkcsf.core.errors import ParameterError
 from pkcsf.core.paths import builtin_dir, read_toml
@@ -68,6 +67,8 @@ def exact_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     >>> [round(x, 3) for x in exact_ci(5, 13)]
     [0.139, 0.684]
     """
+    from scipy import stats  # on first use: scipy.stats takes ~0.5 s to import (issue 11)
+
     a = (1.0 - level) / 2.0
     lo = 0.0 if k == 0 else float(stats.beta.ppf(a, k, n - k + 1))
     hi = 1.0 if k == n else float(stats.beta.ppf(1 - a, k + 1, n - k))
@@ -75,6 +76,8 @@ def exact_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 
 def _wilson(p: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    from scipy import stats  # on first use (import cost, issue 11)
+
     z = float(stats.norm.ppf(0.5 + level / 2.0))
     d = 1 + z * z / n
     c = (p + z * z / (2 * n)) / d

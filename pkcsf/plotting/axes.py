@@ -90,7 +90,10 @@ def _profile(a, drug, group, stat):
     if stat == "typical" or a.profiles[drug].shape[0] == 1:
         return a.typical[drug][:, g]
     if stat == "median":
-        return np.nanmedian(a.profiles[drug][:, :, g], axis=0)
+        x = a.profiles[drug][:, :, g]
+        # np.median when nothing is missing: the same values (the middle one, or the mean of the middle
+        # two), without nanmedian's masked-array pass (~4x slower, 0.4 s of the report's figures)
+        return np.nanmedian(x, axis=0) if np.isnan(x).any() else np.median(x, axis=0)
     if stat == "mean":
         return np.nanmean(a.profiles[drug][:, :, g], axis=0)
     from pkcsf.core.errors import ScenarioError, check_choice

@@ -3,7 +3,7 @@
 ::
 
     from pkcsf.report import build_report
-    path = build_report("report/")          # report/report.html + PNG figures + CSV tables, ~20-35 s
+    path = build_report("report/")          # report/report.html + PNG figures + CSV tables, ~15-30 s
 
 (or ``pkcsf report`` on the command line). What it simulates, for ``subjects`` virtual adults per arm
 with the sourced default population (``pkcsf.clinical.scenario.default_population``):
@@ -50,7 +50,7 @@ def build_report(out_dir: str | os.PathLike, *, subjects: int = 200, seed: int =
         (it carries ``.pkcsf-output.json``): its previous report is replaced whole, files a user added
         are kept.
     subjects : int
-        Virtual patients per arm (default 200: population bands from 200 patients; about 20-35 s on two
+        Virtual patients per arm (default 200: population bands from 200 patients; about 15-30 s on two
         cores once the solvers are compiled, see ``benchmarks/bench_startup.py``).
     seed : int
         Random seed (patient *i* is the same in every arm).

@@ -30,6 +30,50 @@ from pkcsf.report.sections import (
 
 
 # ------------------------------------------------------------------ tables
+def _csv_field(v: str) -> str:
+    # csv.QUOTE_MINIMAL, as pandas writes: quoted when it holds the separator, a quote or a line break
+    return '"' + v.replace('"', '""') + '"' if any(c in v for c in ',"\r\n') else v
+
+
+def write_csv(df: pd.DataFrame, path: Path, float_format: str, formats: dict[str, str] | None = None) -> None:
+    """``df.to_csv(path, index=False, float_format=float_format)``, the same bytes, ~4x faster.
+
+    pandas formats a float column value by value through several layers (0.7 s of the report for the
+    100,000-row band table); here each column is formatted in one pass and the rows joined.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table (float, integer, boolean and text columns).
+    path : Path
+        The CSV file.
+    float_format : str
+        ``%``-format of float values (``"%.4g"``); NaN is written as an empty field.
+    formats : dict of str to str, optional
+        Another ``%``-format for some float columns (``{"time": "%.12g"}``).
+    """
+    cols = [_csv_field(str(c)) for c in df.columns]
+    body = []
+    for c in df.columns:
+        s = df[c]
+        if pd.api.types.is_float_dtype(s.dtype):
+            fmt = (formats or {}).get(c, float_format).__mod__
+            body.append([fmt(v) if v == v else "" for v in s.to_numpy(dtype=float).tolist()])
+        elif pd.api.types.is_integer_dtype(s.dtype) and not s.hasnans:
+            body.append([str(v) for v in s.to_numpy().tolist()])
+        elif pd.api.types.is_string_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype):
+            codes, uniques = pd.factorize(s, use_na_sentinel=True)      # each distinct text formatted once
+            text = [_csv_field(str(v)) for v in uniques] + [""]          # code -1 (missing): empty
+            body.append([text[k] for k in codes.tolist()])
+        else:                                    # boolean, mixed objects: as pandas prints them
+            body.append([_csv_field(str(v)) if not (v is None or v is pd.NA or (isinstance(v, float) and v != v))
+                         else "" for v in s.astype(object).tolist()])
+    lines = [",".join(cols)]
+    lines.extend(",".join(row) for row in zip(*body))
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(os.linesep.join(lines) + os.linesep)           # pandas' line end
+
+
 def _write_tables(R, val, folder: Path, settings: pd.DataFrame, assumptions: pd.DataFrame, refs: pd.DataFrame):
     R["mtx_single"].summary().to_csv(folder / "methotrexate_single_dose_summary.csv", index=False)
     R["mtx_induction"].summary().to_csv(folder / "methotrexate_induction_summary.csv", index=False)
@@ -45,7 +89,10 @@ def _write_tables(R, val, folder: Path, settings: pd.DataFrame, assumptions: pd.
         b.insert(0, "scenario", name)
         b.insert(len(b.columns), "unit", res.unit)
         bands.append(b)
-    pd.concat(bands, ignore_index=True).to_csv(folder / "population_bands.csv", index=False, float_format="%.4g")
+    # concentrations to 4 significant digits; times in full (at 4 digits 100.25 h read 100.2 and 1315.5 h
+    # read 1316, the next output time: 6,496 rows of the pemetrexed and combination bands)
+    write_csv(pd.concat(bands, ignore_index=True), folder / "population_bands.csv", float_format="%.4g",
+              formats={"time": "%.12g"})
     val.to_csv(folder / "validation.csv", index=False)
     settings.to_csv(folder / "settings.csv", index=False)
     assumptions.to_csv(folder / "assumptions.csv", index=False)

@@ -79,20 +79,14 @@ def _route_uncertainty(doc: _Doc, folder: Path):
 
 # ------------------------------------------------------------------ figures
 def _save(fig, folder: Path, name: str) -> str:
-    # One draw per figure instead of two: savefig drew each figure once with rendering disabled (to run the
-    # layout engine and, with bbox_inches="tight", to measure the tight box), then for real. Here the
-    # constrained layout runs once at the output resolution, the engine is switched off and savefig draws
-    # once: byte-identical PNGs. No "tight" box: constrained layout already keeps every artist inside the
-    # canvas (the tight box was the canvas less its 3-pt pads plus 0.1 in: 15 px wider at 130 dpi, nothing
-    # cropped or added).
-    engine = fig.get_layout_engine()
-    if engine is not None:
-        fig.set_dpi(_DPI)
-        engine.execute(fig)
-        fig.set_layout_engine("none")
-    fig.savefig(folder / name, dpi=_DPI, facecolor="white")
+    # One draw per figure, no 'tight' box (constrained layout keeps every artist inside the canvas; the
+    # tight box was the canvas plus 0.1 in, nothing cropped), minor ticks without a Tick each: see
+    # pkcsf.report.figsave (the same PNG bytes as savefig after the layout).
     import matplotlib.pyplot as plt
 
+    from pkcsf.report.figsave import save_figure
+
+    save_figure(fig, folder / name, _DPI, facecolor="white")
     plt.close(fig)
     return name
 
