@@ -86,6 +86,20 @@ def test_route_comparison_interval_is_reported(built):
     assert "Table 2b" in path.read_text(encoding="utf-8")
 
 
+def test_pemetrexed_and_osimertinib_intervals_are_reported(built):
+    """Issue 10, item 5: the pemetrexed route comparison and osimertinib CSF/plasma at 80 vs 160 mg, each with a
+    90% interval from a calibration's covariance."""
+    _, out, path = built
+    pem = pd.read_csv(out / "pemetrexed_route_interval.csv")
+    assert "lumbar / Ommaya" in pem["quantity"][0] and 0.0 < pem["p5"][0] < pem["typical"][0] < pem["p95"][0] < 1.0
+    osi = pd.read_csv(out / "osimertinib_ratio_interval.csv")
+    assert list(osi["quantity"].str.contains("80 mg|160 mg")) == [True, True, True]
+    assert 0.001 < osi["p5"][0] < osi["typical"][0] < osi["p95"][0] < 0.1
+    assert osi["p5"][2] == pytest.approx(1.0) and osi["p95"][2] == pytest.approx(1.0)   # linear: no dose effect
+    text = path.read_text(encoding="utf-8")
+    assert "Table 3b" in text and "Table 5b" in text
+
+
 def test_rebuild_keeps_other_files(built, tmp_path):
     # an existing folder: same-named files replaced, other files kept (markdown format here, stubbed figures)
     # a folder pkcsf wrote (.pkcsf-output.json): replaced whole; files the user added are kept

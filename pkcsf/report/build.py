@@ -238,7 +238,8 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
                 "`population_bands.csv`: the bands of the figures (scenario, arm, drug, compartment, time in h, "
                 "p5, p50, p95, typical)",
                 "`route_comparison_interval.csv`: the lumbar/Ommaya comparison with the calibration's parameter "
-                "uncertainty (Table 2b)",
+                "uncertainty (Table 2b); `pemetrexed_route_interval.csv` (Table 3b) and "
+                "`osimertinib_ratio_interval.csv` (Table 5b) likewise for pemetrexed and for osimertinib 80 vs 160 mg",
                 "`validation.csv`, `assumptions.csv`, `references.csv`, `settings.csv`"])
         _write_tables(R, val, folder, settings, assumptions, refs)
         tick()

@@ -54,9 +54,7 @@ def route_interval_table(n: int = ROUTE_INTERVAL_DRAWS) -> pd.DataFrame:
     labels = {"auc_ratio_lumbar_over_ommaya": "lateral-ventricle AUC, lumbar / Ommaya",
               "time_above_h_lumbar": "hours above 1 µmol/L in the lateral ventricles, lumbar dose",
               "time_above_h_ommaya": "hours above 1 µmol/L in the lateral ventricles, Ommaya dose"}
-    t = t[t["quantity"].isin(labels)]
-    return pd.DataFrame({"quantity": t["quantity"].map(labels), "typical": t["typical"], "median": t["median"],
-                         "p5": t["lo"], "p95": t["hi"]}).reset_index(drop=True)
+    return _interval_table(t, labels)
 
 
 def _route_uncertainty(doc: _Doc, folder: Path):
@@ -72,9 +70,61 @@ def _route_uncertainty(doc: _Doc, folder: Path):
           "~30 min; its result is in docs/model.md). The data agree that an Ommaya dose gives the ventricles "
           "several times the exposure of a lumbar dose, but they do not pin the factor down: a ventricular "
           "concentration measured after a lumbar dose in patients would.")
-    doc.table(t.assign(**{c: t[c].map(_f) for c in ("typical", "median", "p5", "p95")}),
+    doc.table(_shown(t),
               "Table 2b. Methotrexate 12 mg, one injection, 0–7 days: fitted value and 90% interval from the "
               "calibration's parameter uncertainty (CNS model v3, linearised).", "route_comparison_interval.csv")
+
+
+def _interval_table(t: pd.DataFrame, labels: dict) -> pd.DataFrame:
+    t = t[t["quantity"].isin(labels)]
+    return pd.DataFrame({"quantity": t["quantity"].map(labels), "typical": t["typical"], "median": t["median"],
+                         "p5": t["lo"], "p95": t["hi"]}).reset_index(drop=True)
+
+
+def _shown(t: pd.DataFrame) -> pd.DataFrame:
+    return t.assign(**{c: t[c].map(_f) for c in ("typical", "median", "p5", "p95")})
+
+
+def _pemetrexed_uncertainty(doc: _Doc, folder: Path):
+    """Pemetrexed 30 mg, lumbar vs Ommaya, with the calibration's parameter uncertainty (issue 10, item 5)."""
+    from pkcsf.clinical.uncertainty import route_comparison_interval
+
+    t = route_comparison_interval("pemetrexed", "30 mg", model="v3", calibration="csf_transport_v3",
+                                  n=ROUTE_INTERVAL_DRAWS, seed=1, days=7.0, threshold="0.05 umol/L",
+                                  method="linearized")
+    t = _interval_table(t, {"auc_ratio_lumbar_over_ommaya": "lateral-ventricle AUC, lumbar / Ommaya",
+                            "time_above_h_lumbar": "hours above 0.05 µmol/L (EGFR-mutant IC50) in the lateral "
+                                                   "ventricles, lumbar dose",
+                            "time_above_h_ommaya": "hours above 0.05 µmol/L in the lateral ventricles, Ommaya dose"})
+    t.to_csv(folder / "pemetrexed_route_interval.csv", index=False)
+    doc.p("With the calibration's parameter uncertainty (CNS model v3, linearised, as Table 2b): pemetrexed takes "
+          "methotrexate's CSF transport values (no human intrathecal pemetrexed CSF time course was found to fit "
+          "its own), so its lumbar/Ommaya ratio and interval are methotrexate's; the hours above its IC50 are its "
+          "own.")
+    doc.table(_shown(t), "Table 3b. Pemetrexed 30 mg, one injection, 0–7 days: fitted value and 90% interval from "
+              "the calibration's parameter uncertainty (CNS model v3, linearised).", "pemetrexed_route_interval.csv")
+
+
+def _osimertinib_uncertainty(doc: _Doc, folder: Path):
+    """Osimertinib CSF/plasma at 80 vs 160 mg with the calibration's parameter uncertainty (issue 10, item 5)."""
+    from pkcsf.clinical.uncertainty import dose_comparison_interval
+
+    t = dose_comparison_interval("osimertinib", ("80 mg", "160 mg"), pathologies={"leptomeningeal_disease": True},
+                                 n=ROUTE_INTERVAL_DRAWS, seed=1)
+    t = _interval_table(t, {"ratio_80mg": "lumbar CSF / plasma AUC, 80 mg daily",
+                            "ratio_160mg": "lumbar CSF / plasma AUC, 160 mg daily",
+                            "ratio_change_160mg_vs_80mg": "change of that ratio from 80 to 160 mg"})
+    t.to_csv(folder / "osimertinib_ratio_interval.csv", index=False)
+    doc.p("How sure is the CSF penetration? Drawn from the calibration of osimertinib's BBB efflux (its "
+          "covariance, fitted to the two published ratios, ~1% at 80 mg and 2.18% at 160 mg, in patients with "
+          "leptomeningeal disease): the lumbar CSF/plasma ratio at steady state is "
+          f"{_f(t['typical'][0] * 100)}% (90% interval {_f(t['p5'][0] * 100)}–{_f(t['p95'][0] * 100)}%) at both doses; "
+          "with linear transport the ratio cannot change with dose in any draw. Both published ratios lie inside "
+          "that interval, so the data are consistent with one ratio; the saturable variant has no interval (two "
+          "data, two values: no covariance).")
+    doc.table(_shown(t), "Table 5b. Osimertinib, last dosing interval of 30 days, patients with leptomeningeal "
+              "disease: fitted value and 90% interval from the calibration's parameter uncertainty "
+              f"({ROUTE_INTERVAL_DRAWS} draws, linearised).", "osimertinib_ratio_interval.csv")
 
 
 # ------------------------------------------------------------------ figures
@@ -174,6 +224,7 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
     doc.ul(_pem_findings(pem))
     doc.table(_compact(pem, ["ventricular", "cisternal", "lumbar", "plasma"], ["ic50_egfr_mutant", "ic50_resistant"]),
               "Table 3. Pemetrexed, one injection: median (5th–95th percentile).", "pemetrexed_summary.csv")
+    _pemetrexed_uncertainty(doc, folder)
     tick()
 
     # ------------------------------------------------------------ cytarabine
@@ -254,6 +305,7 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
     doc.table(pd.concat(tabs, ignore_index=True),
               "Table 5. Osimertinib over 4 weeks: median (5th–95th percentile); 'last day' = the last dosing "
               "interval (steady state).", "osimertinib_summary.csv")
+    _osimertinib_uncertainty(doc, folder)
     tick()
 
     # ----------------------------------------------------------- combination
