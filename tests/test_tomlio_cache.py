@@ -53,3 +53,14 @@ def test_the_cache_is_bounded():
     assert len(tomlio._CACHE) == tomlio._CACHE_ENTRIES
     tomlio.clear_cache()
     assert not tomlio._CACHE
+
+
+def test_expressions_are_parsed_once_per_text_and_errors_still_name_their_field():
+    from pkcsf.core.errors import ModelError
+    from pkcsf.engine.expressions import Expression
+
+    a = Expression.parse("CL * (WT / 70) ** 0.75")
+    assert Expression.parse("CL * (WT / 70) ** 0.75") is a          # cached: the same immutable object
+    for field in ("first", "second"):
+        with pytest.raises(ModelError, match=field):
+            Expression.parse("CL *", field=field)

@@ -35,6 +35,11 @@ _FUNCS = {"exp": lambda x: np.exp(x), "log": lambda x: np.log(x),
 _ARITY = {"exp": 1, "log": 1, "sqrt": 1, "abs": 1, "min": 2, "max": 2}
 
 
+#: parsed expressions by their text (a model's validation parses the same few thousand texts again and again)
+_PARSED: dict = {}
+_PARSED_MAX = 100_000
+
+
 @dataclass(frozen=True)
 class Expression:
     """A parsed expression; ``names`` are the parameters it reads.
@@ -83,6 +88,10 @@ class Expression:
         """
         if isinstance(text, (int, float)) and not isinstance(text, bool):
             text = repr(float(text))
+        if isinstance(text, str):
+            hit = _PARSED.get(text)
+            if hit is not None and type(hit) is cls:   # the same text parses to the same (immutable) expression
+                return hit
         if not isinstance(text, str) or not text.strip():
             raise ModelError(field, text, "must be a parameter name, a number or an arithmetic expression")
         if len(text) > MAX_CHARS:
@@ -137,7 +146,10 @@ class Expression:
             elif not isinstance(node, (ast.Load, ast.operator, ast.unaryop, ast.expr_context)):
                 raise ModelError(field, text, f"'{type(node).__name__}' is not allowed in an expression")
         _constant_parts(tree, field, text)
-        return cls(text.strip(), tuple(names), tree)
+        out = cls(text.strip(), tuple(names), tree)
+        if len(_PARSED) < _PARSED_MAX:       # successes only: an error names its field, so it is raised each time
+            _PARSED[text] = out
+        return out
 
     @property
     def is_name(self) -> bool:
