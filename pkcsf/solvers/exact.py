@@ -23,7 +23,8 @@ from pkcsf.solvers.common import (
     _setup,
     build_matrix,
 )
-from pkcsf.solvers.linalg import expm, expm_passive, expm_phi
+from pkcsf.solvers.exact_expm import expm_passive_z
+from pkcsf.solvers.linalg import expm, expm_phi
 
 M_LU = 1
 M_AD = 2
@@ -194,7 +195,7 @@ def _propagate(ET, FT, active, b, y, ytmp):
 # A state that is the source of no transfer (an AUC accumulator, an eliminated amount) is *passive*:
 # its column of A is zero. Ordered active states first, A = [[B, 0], [C, 0]], and
 # exp(A dt) = [[exp(B dt), 0], [C Phi_B(dt), I]]: the exponential needs only its first na columns
-# (:func:`pkcsf.solvers.linalg.expm_passive`) and a step is y_a <- E11 y_a, y_q <- y_q + X21 y_a, where
+# (:func:`pkcsf.solvers.exact_expm.expm_passive_z`) and a step is y_a <- E11 y_a, y_q <- y_q + X21 y_a, where
 # only the active part is a chain from one output to the next.
 @njit(cache=True, error_model="numpy")
 def _passive_order(S, lin_src):
@@ -234,7 +235,7 @@ def split_workspace(S, na, NC):
     NA8 = 8 * ((na + 7) // 8)
     NQ8 = 8 * ((nq + 7) // 8)
     NZ = NA8 + NQ8
-    W = np.empty((8, S, na))
+    W = np.zeros((9, NZ, NA8))               # expm_passive_z's work matrices, stepping layout
     M = np.empty((S, na))
     X = np.empty((S, na))
     LUw = np.empty((na, na))
@@ -272,16 +273,15 @@ def _split_slot(dt, M, A, order, na, ws, c_next, counters):
     for i in range(S):
         for j in range(na):
             Mw[i, j] = M[i, j] * dt
-    c_s[slot] = expm_passive(Mw, na, X, W, LUw, piv, col, c_sub[slot])
+    c_s[slot] = expm_passive_z(Mw, na, W, LUw, piv, c_sub[slot])
     for i in range(na):
         for j in range(na):
             c_subT[slot, j, i] = c_sub[slot, i, j]
     E = c_E[slot]
+    Xz = W[8]                           # already at the places of z
     for j in range(na):
-        for i in range(na):
-            E[j, i] = X[i, j]
-        for i in range(na, S):
-            E[j, NA8 + i - na] = X[i, j]
+        for i in range(Xz.shape[0]):
+            E[j, i] = Xz[i, j]
     counters[4] += 1
     return slot
 
@@ -680,7 +680,7 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
     After :func:`solve_exact_split` with ``ws``. For each group g, from an output where its grid
     concentration has a local maximum, the sign of the exact derivative (``w_g . A y``) says on which
     side the curve goes higher; on that interval (no event inside, a cached step length) the state is
-    propagated exactly by ``exp(A dt / 2^s)`` (:func:`pkcsf.solvers.linalg.expm_passive` keeps it) to
+    propagated exactly by ``exp(A dt / 2^s)`` (:func:`pkcsf.solvers.exact_expm.expm_passive_z` keeps it) to
     2^s sample points, then a Taylor expansion of ``exp(A s) y`` around the best sample (terms
     ``A^k y / k!`` until they fall below 1e-17 of the state) and Newton's method on its derivative
     give the maximum to rounding. Every value reported is a point of the exact solution, so a refined
