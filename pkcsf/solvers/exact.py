@@ -225,6 +225,9 @@ def _has_infusion(ev_k, n_ev):
     return False
 
 
+LV = 10      # levels exp(A dt / 2^k), k <= LV, kept for refine_peaks' bisection (s <= LV: ||A dt|| <= ~5,500)
+
+
 @njit(cache=True, error_model="numpy")
 def split_workspace(S, na, NC):
     """Work arrays of :func:`solve_exact_split` for a model of S states with na active ones and a
@@ -249,7 +252,7 @@ def split_workspace(S, na, NC):
     c_s = np.zeros(NC, dtype=np.int64)       # its s
     Ms = np.empty((S, na))                   # the subject's active columns of A, split order
     pos = np.empty(S, dtype=np.int64)        # place of each state in z
-    c_subT = np.zeros((NC, na, na))          # its active block, transposed
+    c_subT = np.zeros((NC, LV + 1, na, na))  # its active block, transposed ([slot, 0]); [slot, k]: exp(A dt / 2^k)
     MT = np.empty((na, na))                  # the active block of Ms, transposed
     sa = np.zeros(NA8)                       # running sum of the active state (lazy passive states)
     return W, M, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos, c_subT, MT, sa
@@ -269,14 +272,13 @@ def _split_slot(dt, M, A, order, na, ws, c_next, counters):
     c_next[0] = (c_next[0] + 1) % NC
     c_dt[slot] = dt
     S = M.shape[0]
-    NA8 = c_E.shape[1]
     for i in range(S):
         for j in range(na):
             Mw[i, j] = M[i, j] * dt
-    c_s[slot] = expm_passive_z(Mw, na, W, LUw, piv, c_sub[slot])
+    c_s[slot] = expm_passive_z(Mw, na, W, LUw, piv, c_sub[slot], c_subT[slot])
     for i in range(na):
         for j in range(na):
-            c_subT[slot, j, i] = c_sub[slot, i, j]
+            c_subT[slot, 0, j, i] = c_sub[slot, i, j]
     E = c_E[slot]
     Xz = W[8]                           # already at the places of z
     for j in range(na):
@@ -542,7 +544,7 @@ def _matvecT(MT, x, out):
 
 @njit(cache=True, error_model="numpy")
 def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, c_subT, c_s, u, ub, v, vn, coef,
-               samp, rc):
+               samp, rc, ag):
     """The exact maximum of a group's concentration (weights ``wg`` on the active states, split order)
     next to output m (see :func:`refine_peaks`).
 
@@ -572,13 +574,55 @@ def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, 
             slot = c
     if slot < 0:
         return -1, c_grid, times[m]
-    E0T = c_subT[slot]
-    nsub = 1 << c_s[slot]
+    E0T = c_subT[slot, 0]
+    ns_ = c_s[slot]
+    nsub = 1 << ns_
     delta = h / nsub
-    # samples: u <- exp(A delta) u from output j; kept in ``samp`` for the next group that looks at
-    # the same interval (the CSF groups peak in the same hour after a dose)
+    # bisection on the sign of the exact derivative (A^T w) . y when it falls from + at output j to - at
+    # j + 1: y <- exp(A h / 2^k) y for k = 1..s (the squarings' intermediate exponentials) brackets the
+    # peak in one of the 2^s sub-steps with s products instead of 2^s
+    bis = False
+    ib = 0
+    best = 0.0
+    lo = 0.0
+    hi = 0.0
+    if 1 <= ns_ <= c_subT.shape[1] - 1:
+        for jj in range(na):
+            a_ = 0.0
+            for i in range(na):
+                a_ += MT[jj, i] * wg[i]
+            ag[jj] = a_
+        d0 = 0.0
+        d1 = 0.0
+        for i in range(na):
+            d0 += ag[i] * full[j, order[i]]
+            d1 += ag[i] * full[j + 1, order[i]]
+        if d0 > 0.0 and d1 < 0.0:
+            bis = True
+            for i in range(na):
+                u[i] = full[j, order[i]]
+            ib = 0
+            for k in range(1, ns_ + 1):
+                _matvecT(c_subT[slot, k], u, vn)
+                dk_ = 0.0
+                for i in range(na):
+                    dk_ += ag[i] * vn[i]
+                if dk_ > 0.0:
+                    for i in range(na):
+                        u[i] = vn[i]
+                    ib += 1 << (ns_ - k)
+            best = 0.0
+            for i in range(na):
+                ub[i] = u[i]
+                best += wg[i] * u[i]
+            lo = 0.0
+            hi = delta
+    # otherwise samples: u <- exp(A delta) u from output j; kept in ``samp`` for the next group that looks
+    # at the same interval (the CSF groups peak in the same hour after a dose)
     keep = nsub < samp.shape[0]
-    if keep and rc[0] == j and rc[1] == nsub:
+    if bis:
+        pass
+    elif keep and rc[0] == j and rc[1] == nsub:
         best = 0.0
         for i in range(na):
             best += wg[i] * samp[0, i]
@@ -618,8 +662,9 @@ def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, 
         rc[0] = j if keep else -1.0
         rc[1] = nsub
     # Taylor coefficients of c(t_j + ib delta + sigma), |sigma| <= delta: a_k = w . A^k ub / k!
-    lo = -delta if ib > 0 else 0.0
-    hi = delta if ib < nsub else 0.0
+    if not bis:
+        lo = -delta if ib > 0 else 0.0
+        hi = delta if ib < nsub else 0.0
     nrm0 = 0.0
     for i in range(na):
         v[i] = ub[i]
@@ -669,6 +714,9 @@ def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, 
     if pv > best and math.isfinite(pv):
         best = pv
         tb = times[j] + ib * delta + sg
+    if best < c_grid:                   # (bisection: the sub-step's start is below the grid maximum)
+        best = c_grid
+        tb = times[m]
     return 1, best, tb
 
 
@@ -679,12 +727,15 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
 
     After :func:`solve_exact_split` with ``ws``. For each group g, from an output where its grid
     concentration has a local maximum, the sign of the exact derivative (``w_g . A y``) says on which
-    side the curve goes higher; on that interval (no event inside, a cached step length) the state is
-    propagated exactly by ``exp(A dt / 2^s)`` (:func:`pkcsf.solvers.exact_expm.expm_passive_z` keeps it) to
-    2^s sample points, then a Taylor expansion of ``exp(A s) y`` around the best sample (terms
-    ``A^k y / k!`` until they fall below 1e-17 of the state) and Newton's method on its derivative
-    give the maximum to rounding. Every value reported is a point of the exact solution, so a refined
-    Cmax is never above the true maximum.
+    side the curve goes higher; on that interval (no event inside, a cached step length) the peak is
+    bracketed to one of 2^s sub-steps: by bisection on the sign of the exact derivative when it falls
+    from + to - over the interval (s products by ``exp(A dt / 2^k)``, k = 1..s, the squarings'
+    intermediate results that :func:`pkcsf.solvers.exact_expm.expm_passive_z` keeps), otherwise by
+    propagating the state exactly by ``exp(A dt / 2^s)`` to 2^s sample points; then a Taylor expansion
+    of ``exp(A s) y`` around the sub-step's start or the best sample (terms ``A^k y / k!`` until they
+    fall below 1e-17 of the state) and Newton's method on its derivative give the maximum to rounding.
+    Every value reported is a point of the exact solution, so a refined Cmax is never above the true
+    maximum.
 
     Which local maxima: the grid maximum first; its refinement shows how much the grid under-reads
     there (ratio R). Another local maximum could hide a higher peak only if its own under-read were
@@ -748,7 +799,7 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
             code, best, tb = 1, memo[g, 1], memo[g, 2]
         else:
             code, best, tb = _refine_at(times, full, conc[m, g], m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, c_subT,
-                                        c_s, u, ub, v, vn, coef, samp, rc)
+                                        c_s, u, ub, v, vn, coef, samp, rc, col)
             if code >= 0:
                 memo[g, 0] = m
                 memo[g, 1] = best
@@ -780,7 +831,7 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
                 if nxt < 0:
                     continue
                 code, b2, t2 = _refine_at(times, full, conc[nxt, g], nxt, j0, wg, ev_t, n_ev, order, na, MT,
-                                          c_dt, c_subT, c_s, u, ub, v, vn, coef, samp, rc)
+                                          c_dt, c_subT, c_s, u, ub, v, vn, coef, samp, rc, col)
                 if code < 0:
                     exact = False
                 if b2 > best:
