@@ -12,6 +12,8 @@ one-subject warm-up in that process (compilation or loading cached kernels is no
     python benchmarks/bench_scale.py 10000 100000          # N values; prints one JSON line per N
     python benchmarks/bench_scale.py 10000 --two-step      # read-outs after the solve (the path before issue 11)
     python benchmarks/bench_scale.py --one 10000          # (internal) run one N in this process
+    python benchmarks/bench_scale.py --parts 1024         # per subject on one thread: exponential, solve,
+                                                          # + read-outs, + exact Cmax (CPU time, best of 5)
 """
 from __future__ import annotations
 
@@ -52,7 +54,124 @@ def one(n: int, two_step: bool = False) -> dict:
             "load_avg": os.getloadavg()[0]}
 
 
+def parts(n: int) -> dict:
+    """CPU µs per subject on one thread for the parts of the fused exact path, on the scenario's first n subjects.
+
+    The arguments of the compiled fused solve are captured from a real run; the parts are then timed in
+    this process (best of 5): the matrix exponential alone, the solve, the solve + read-outs, and the
+    solve + read-outs + exact Cmax/Tmax between outputs (the full per-subject kernel).
+    """
+    import numba
+    import numpy as np
+
+    import pkcsf as pk
+    from pkcsf.analysis import readouts as ro
+    from pkcsf.solvers import exact as ex
+    from pkcsf.solvers.common import build_matrix
+
+    captured = []
+    orig = ro._fused_exact
+
+    class _Capture:
+        def __getattr__(self, k):
+            return getattr(orig, k)
+
+        def __call__(self, *a):
+            captured.append(a)
+            return orig(*a)
+
+    ro._fused_exact = _Capture()
+    try:
+        pk.simulate_drug("methotrexate", REGIMEN, subjects=n, days=28, seed=1, progress=False)
+    finally:
+        ro._fused_exact = orig
+    a = list(max(captured, key=lambda x: x[0].shape[0]))
+    a[19] = 0                                           # no bands
+    (P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, W) = a[:15]
+
+    @numba.njit
+    def expm_only(P, vol_col, lin_type, lin_src, lin_dst, lin_col):
+        S = vol_col.shape[0]
+        order, na, ws = ex.exact_workspace(S, lin_src)
+        c_dt, c_E, M = ws[6], ws[7], ws[12]
+        A = np.empty((S, S))
+        counters = np.zeros(5, dtype=np.int64)
+        acc = 0.0
+        for i in range(P.shape[0]):
+            build_matrix(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, A)
+            for r in range(S):
+                for j in range(na):
+                    M[r, j] = A[order[r], order[j]]
+            for c in range(c_dt.shape[0]):
+                c_dt[c] = -1.0
+            acc += c_E[ex._split_slot(1.0, M, A, order, na, ws, np.zeros(1, dtype=np.int64), counters), 0, 0]
+        return acc
+
+    @numba.njit
+    def fused_parts(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save,
+                    W, factor, thr, last_start, trough_at, nb, band, status, cmax, tmax, auc, above, longest,
+                    cmax_last, auc_last, trough, refined, do_reduce, do_refine):
+        # _fused_exact's loop on one thread, parts switched off
+        N, T, S_m, G, Sw = P.shape[0], times.shape[0], vol_col.shape[0], W.shape[1], W.shape[0]
+        sev = 0 if ev_t.shape[0] == 1 else 1
+        sy0 = 0 if y0.shape[0] == 1 else 1
+        every = np.arange(S_m)
+        flush = np.unique(np.array([0, last_start, T - 1], dtype=np.int64)) if save.shape[0] == 2 * Sw else np.empty(
+            0, dtype=np.int64)
+        out = np.empty((T, S_m))
+        conc = np.empty((T, G))
+        vol = np.empty(G)
+        counters = np.zeros(5, dtype=np.int64)
+        thr0 = np.empty((G, 0))
+        tm_tail = np.empty(G)
+        wv = np.zeros((S_m, G))
+        order, na, ws = ex.exact_workspace(S_m, lin_src)
+        u, ub, v, vn, wg = np.empty(na), np.empty(na), np.empty(na), np.empty(na), np.empty(na)
+        memo, samp, rc, coef = np.empty((G, 3)), np.empty((65, na)), np.empty(2), np.zeros(64)
+        for i in range(N):
+            ie = i * sev
+            st, split = ex.solve_exact_ws(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t[ie], ev_s[ie],
+                                          ev_a[ie], ev_k[ie], ev_n[ie], times, y0[i * sy0], every, out, counters,
+                                          order, na, ws, flush)
+            if not do_reduce:
+                continue
+            ro._reduce_subject(i, st, P[i], vol_col, save, save, W, factor, times, out, conc, vol, thr, last_start,
+                               trough_at, nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough,
+                               thr0, tm_tail)
+            if do_refine and split and st == 0:
+                for g in range(G):
+                    for j in range(Sw):
+                        wv[save[j], g] = W[j, g] * vol[g]
+                    memo[g, 0] = -1.0
+                rc[0] = -1.0
+                ex.refine_peaks(times, out, conc, 0, wv, cmax[i], tmax[i], ev_t[ie], ev_n[ie], order, na, ws,
+                                u, ub, v, vn, wg, coef, memo, samp, rc)
+                ex.refine_peaks(times, out, conc, last_start, wv, cmax_last[i], tm_tail, ev_t[ie], ev_n[ie], order,
+                                na, ws, u, ub, v, vn, wg, coef, memo, samp, rc)
+
+    numba.set_num_threads(1)
+
+    def best(f):
+        f()
+        b = np.inf
+        for _ in range(5):
+            c0 = time.process_time()
+            f()
+            b = min(b, time.process_time() - c0)
+        return round(b * 1e6 / P.shape[0], 1)
+
+    r = {"subjects": int(P.shape[0]), "exponential_us": best(lambda: expm_only(P, vol_col, lin_type, lin_src, lin_dst,
+                                                                                  lin_col))}
+    for name, flags in (("solve_us", (0, 0)), ("solve_readouts_us", (1, 0)), ("total_us", (1, 1))):
+        r[name] = best(lambda: fused_parts(*a, *flags))
+    r["load_avg"] = round(os.getloadavg()[0], 2)
+    return r
+
+
 def main(argv):
+    if argv and argv[0] == "--parts":
+        print(json.dumps(parts(int(argv[1]) if len(argv) > 1 else 1024)), flush=True)
+        return
     if argv and argv[0] == "--one":
         print(json.dumps(one(int(argv[1]), two_step="--two-step" in argv)), flush=True)
         return
