@@ -544,7 +544,7 @@ def _matvecT(MT, x, out):
 
 @njit(cache=True, error_model="numpy")
 def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, c_subT, c_s, u, ub, v, vn, coef,
-               samp, rc, ag):
+               samp, rc, ag, Ms):
     """The exact maximum of a group's concentration (weights ``wg`` on the active states, split order)
     next to output m (see :func:`refine_peaks`).
 
@@ -587,11 +587,12 @@ def _refine_at(times, full, c_grid, m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, 
     lo = 0.0
     hi = 0.0
     if 1 <= ns_ <= c_subT.shape[1] - 1:
-        for jj in range(na):
-            a_ = 0.0
-            for i in range(na):
-                a_ += MT[jj, i] * wg[i]
-            ag[jj] = a_
+        for jj in range(na):            # ag = B^T w, row by row of B (vectorised; the same sums)
+            ag[jj] = 0.0
+        for i in range(na):
+            wi = wg[i]
+            for jj in range(na):
+                ag[jj] += Ms[i, jj] * wi
         d0 = 0.0
         d1 = 0.0
         for i in range(na):
@@ -799,7 +800,7 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
             code, best, tb = 1, memo[g, 1], memo[g, 2]
         else:
             code, best, tb = _refine_at(times, full, conc[m, g], m, j0, wg, ev_t, n_ev, order, na, MT, c_dt, c_subT,
-                                        c_s, u, ub, v, vn, coef, samp, rc, col)
+                                        c_s, u, ub, v, vn, coef, samp, rc, col, M)
             if code >= 0:
                 memo[g, 0] = m
                 memo[g, 1] = best
@@ -831,7 +832,7 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
                 if nxt < 0:
                     continue
                 code, b2, t2 = _refine_at(times, full, conc[nxt, g], nxt, j0, wg, ev_t, n_ev, order, na, MT,
-                                          c_dt, c_subT, c_s, u, ub, v, vn, coef, samp, rc, col)
+                                          c_dt, c_subT, c_s, u, ub, v, vn, coef, samp, rc, col, M)
                 if code < 0:
                     exact = False
                 if b2 > best:
