@@ -15,7 +15,7 @@ import pkcsf as pk
 import pkcsf.core.jit as jit
 from pkcsf.engine.simulate import prepare
 from pkcsf.solvers import kernels
-from pkcsf.solvers.linalg import expm_passive
+from pkcsf.solvers.exact_expm import expm_passive_z
 
 SOLVER_FILES = ["common.py", "adaptive.py", "exact.py", "rodas.py", "radau.py", "explicit.py", "linalg.py", "kernels.py"]
 
@@ -83,6 +83,8 @@ def test_exact_solver_above_8_states_equals_dense_expm(tmp_path):
 
 
 def test_expm_passive_equals_scipy():
+    """The exact solver's exponential of a rate matrix with passive states (exact_expm.expm_passive_z, the stepping
+    layout) against scipy, and its scaled-step result X0 = exp(A dt / 2^s)."""
     rng = np.random.default_rng(7)
     n, na = 13, 10
     A = np.zeros((n, n))
@@ -90,12 +92,15 @@ def test_expm_passive_equals_scipy():
     for j in range(na):
         A[j, j] = -A[:na, j].sum() - rng.uniform(0, 3)
     A[na:, :na] *= 40.0                           # accumulator rows with large 1/V entries
+    NA8 = 8 * -(-na // 8)
+    NZ = NA8 + 8 * -(-(n - na) // 8)
+    rows = np.r_[np.arange(na), NA8 + np.arange(n - na)]      # where state i sits in the stepping layout
     for dt in (0.01, 1.0, 7.5):
-        X = np.empty((n, na))
+        Wz = np.zeros((9, NZ, NA8))
         X0 = np.empty((n, na))
-        s = expm_passive(np.ascontiguousarray(A[:, :na] * dt), na, X, np.empty((8, n, na)), np.empty((na, na)),
-                         np.empty(na, dtype=np.int64), np.empty(na), X0)
+        s = expm_passive_z(np.ascontiguousarray(A[:, :na] * dt), na, Wz, np.empty((na, na)),
+                           np.empty(na, dtype=np.int64), X0, np.empty((8, na, na)))
         E = scipy.linalg.expm(A * dt)
-        np.testing.assert_allclose(X, E[:, :na], rtol=1e-12, atol=1e-13 * np.abs(E).max())
+        np.testing.assert_allclose(Wz[8][rows, :na], E[:, :na], rtol=1e-12, atol=1e-13 * np.abs(E).max())
         np.testing.assert_allclose(X0, scipy.linalg.expm(A * dt / 2 ** s)[:, :na], rtol=1e-12,
                                    atol=1e-13 * np.abs(E).max())

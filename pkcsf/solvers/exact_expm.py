@@ -1,14 +1,15 @@
 """The exact solver's matrix exponential for models with passive states, in the stepping layout.
 
-:func:`pkcsf.solvers.linalg.expm_passive` (Higham 2005, Algorithm 2.3 with degree 13, restricted to the
+The passive-state matrix exponential (Higham 2005, Algorithm 2.3 with degree 13, restricted to the
 form ``[[B, 0], [C, 0]]`` of a rate matrix whose passive states are the source of no transfer) with its
 matrix products written for the CNS model's size: every work matrix holds the states at their place
 in the solver's state vector (active states padded to a multiple of 8, then the passive states), so
 that a product takes eight columns of the left factor at a time, eight values held in registers and
 one vectorised pass over a contiguous row of the right factor (the pattern of the solver's output
 steps); rows of zeros (the rate matrix is sparse) are skipped eight at a time. Same algorithm, same
-scaling exponent, same Padé approximant: the result differs from ``expm_passive`` by rounding (the
-eight products of a block are summed as a tree; 8e-16 of the largest entry on the CNS model), and the LU
+scaling exponent, same Padé approximant as the previous ``linalg.expm_passive`` (removed 3 Dec 2026, this
+replaces it): the results differed by rounding (the eight products of a block are summed as a tree; 8e-16 of
+the largest entry on the CNS model), and the LU
 solves run a row at a time (the operations of ``lu_solve``). 22 active and 9 passive states, 6 squarings:
 44 -> 30 us on one thread. The squarings' intermediate results exp(A dt / 2^k) are kept for the
 bisection of :func:`pkcsf.solvers.exact.refine_peaks`.
@@ -95,7 +96,7 @@ def expm_passive_z(M, na, Wz, LUw, piv, X0, Lv):
     Returns
     -------
     int
-        The number of squarings s (the same as :func:`pkcsf.solvers.linalg.expm_passive`).
+        The number of squarings s.
     """
     n = M.shape[0]
     NA8 = Wz.shape[2]

@@ -119,7 +119,7 @@ def passive_order(A, mm_src, perm):
     accumulators such as an AUC, a depot whose rate constant is 0 for this subject). Nothing depends
     on a passive state, so the Rosenbrock systems ``(I/(h gamma) - J) u = r`` reduce to the active
     block plus a substitution for each passive row: ``u_i = h gamma (r_i + sum_j J_ij u_j)`` (as
-    :func:`pkcsf.solvers.linalg.expm_passive` does for the exact solver).
+    :func:`pkcsf.solvers.exact_expm.expm_passive_z` does for the exact solver).
     """
     S = A.shape[0]
     active = np.zeros(S, dtype=np.bool_)
