@@ -74,7 +74,7 @@ from pkcsf.solvers.kernels import (
     _setup,
     rhs,
 )
-from pkcsf.solvers.rodas import rodas_workspace
+from pkcsf.solvers.rodas import active_states, rodas_workspace
 
 # kernels.rhs, inlined into the stages at Numba-IR level (the same Python function, not a copy): a call
 # passes eleven arrays, about a tenth of an explicit step on the reference problem P2
@@ -322,14 +322,7 @@ def solve_dopri5(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
     xs = np.zeros(NX)
     xs[X_H] = -1.0
     xs[X_FACOLD] = _LOG_ERRMIN
-    # states that feed back into the dynamics: a nonzero column in A or a Michaelis-Menten source
-    active = np.zeros(S, dtype=np.bool_)
-    for j in range(S):
-        for i in range(S):
-            if A[i, j] != 0.0:
-                active[j] = True
-    for m in range(mm_src.shape[0]):
-        active[mm_src[m]] = True
+    active = active_states(A, mm_src)      # states that feed back into the dynamics
     stiff = False
     fvalid = False
     t = 0.0

@@ -111,6 +111,20 @@ KEEP_H_FACTOR = 3.0
 
 
 @njit(cache=True, error_model="numpy")
+def active_states(A, mm_src):
+    """States that feed back into the dynamics: a nonzero column of ``A`` or a Michaelis-Menten source."""
+    S = A.shape[0]
+    active = np.zeros(S, dtype=np.bool_)
+    for j in range(S):
+        for i in range(S):
+            if A[i, j] != 0.0:
+                active[j] = True
+    for m in range(mm_src.shape[0]):
+        active[mm_src[m]] = True
+    return active
+
+
+@njit(cache=True, error_model="numpy")
 def passive_order(A, mm_src, perm):
     """Fill ``perm`` with the active states, then the passive ones; return the number of active states.
 
@@ -122,13 +136,7 @@ def passive_order(A, mm_src, perm):
     :func:`pkcsf.solvers.exact_expm.expm_passive_z` does for the exact solver).
     """
     S = A.shape[0]
-    active = np.zeros(S, dtype=np.bool_)
-    for j in range(S):
-        for i in range(S):
-            if A[i, j] != 0.0:
-                active[j] = True
-    for m in range(mm_src.shape[0]):
-        active[mm_src[m]] = True
+    active = active_states(A, mm_src)
     na = 0
     for i in range(S):
         if active[i]:
