@@ -347,9 +347,17 @@ def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev
     sy0 = 0 if y0.shape[0] == 1 else 1
     nblk = min(N, 64)
     every = np.arange(S_m)
-    # the AUC accumulators are read at three outputs only: the solver updates them there (lazily)
-    flush = np.unique(np.array([0, last_start, T - 1], dtype=np.int64)) if save.shape[0] == 2 * Sw else np.empty(
-        0, dtype=np.int64)
+    # the AUC accumulators are read at three outputs only: the solver updates and writes them there
+    # (lazily), provided every amount read at every output is an active state (the source of a transfer)
+    lazy = save.shape[0] == 2 * Sw
+    for j in range(Sw):
+        src = False
+        for q in range(lin_src.shape[0]):
+            if lin_src[q] == save[j]:
+                src = True
+        if not src:
+            lazy = False
+    flush = np.unique(np.array([0, last_start, T - 1], dtype=np.int64)) if lazy else np.empty(0, dtype=np.int64)
     for blk in prange(nblk):
         out = np.empty((T, S_m))        # every state: the refinement starts from full states
         conc = np.empty((T, G))

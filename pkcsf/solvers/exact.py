@@ -13,6 +13,7 @@ import numpy as np
 from pkcsf.core.jit import njit
 from pkcsf.solvers.common import (
     EV_BOLUS,
+    ST_NONFINITE,
     ST_SUCCESS,
     _any_positive,
     _emit,
@@ -332,13 +333,16 @@ def _flush(ET, z, sa, NA8):
 
 
 @njit(cache=True, error_model="numpy")
-def _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi):
+def _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa):
     """:func:`_split_run` that updates the passive states only at the outputs listed in ``flush`` and
-    when the run ends (in between, ``out`` holds stale passive values): with equal steps,
-    y_q(k) = y_q(0) + X21 sum_{i<k} y_a(i), so a step costs the active block alone. Returns (k, t, fi).
+    when the run ends: with equal steps, y_q(k) = y_q(0) + X21 sum_{i<k} y_a(i), so a step costs the
+    active block alone. Only the saved columns ``wa`` (the active states) are written at every output;
+    every saved column at the ``flush`` outputs (elsewhere the passive columns of ``out`` are left
+    unwritten: issue 11, fewer writes per output). Returns (k, t, fi).
     """
     T = times.shape[0]
     ns = savep.shape[0]
+    nwa = wa.shape[0]
     nf = flush.shape[0]
     while fi < nf and flush[fi] < k:
         fi += 1
@@ -357,8 +361,12 @@ def _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, fl
         if fi < nf and flush[fi] == k:
             _flush(ET, z, sa, NA8)
             fi += 1
-        for j in range(ns):
-            out[k, j] = z[savep[j]]
+            for j in range(ns):
+                out[k, j] = z[savep[j]]
+        else:
+            for jj in range(nwa):
+                j = wa[jj]
+                out[k, j] = z[savep[j]]
         t = times[k]
         k += 1
     _flush(ET, z, sa, NA8)
@@ -366,13 +374,33 @@ def _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, fl
 
 
 @njit(cache=True, error_model="numpy")
+def _finish_lazy(k, out, wa, flush):
+    """:func:`pkcsf.solvers.common._finish` for a lazy run (:func:`_split_run_lazy`), same status: the
+    columns ``wa`` at every output, every column at the ``flush`` outputs. A passive state accumulates
+    (y_q += X21 y_a), so a non-finite value it held at an output not checked here stays non-finite
+    up to the last output, which is in ``flush``.
+    """
+    T, ns = out.shape
+    bad = 0.0
+    for kk in range(T):             # x * 0 is NaN for x = +-inf or NaN only: one test at the end
+        for jj in range(wa.shape[0]):
+            bad += out[kk, wa[jj]] * 0.0
+    for f in range(flush.shape[0]):
+        for j in range(ns):
+            bad += out[flush[f], j] * 0.0
+    if bad == 0.0:
+        return ST_SUCCESS
+    return _finish(ST_NONFINITE, k, out)
+
+
+@njit(cache=True, error_model="numpy")
 def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
                       save, out, counters, order, na, ws, flush):
     """:func:`solve_exact` for bolus doses only, passive states apart (see :func:`_passive_order`),
     with the work arrays ``ws`` of :func:`split_workspace` (reused across subjects). ``flush``
-    (sorted output indices) not empty: the passive states in ``out`` are right only at those outputs
-    (and at events and changes of step length); the fused read-outs need the AUC accumulators at
-    three outputs only.
+    (sorted output indices, the last output among them) not empty: the passive states in ``out`` are
+    written only at those outputs (and at events and changes of step length; elsewhere their columns
+    keep whatever ``out`` held); the fused read-outs need the AUC accumulators at three outputs only.
     """
     S = vol_col.shape[0]
     T = times.shape[0]
@@ -389,8 +417,17 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
     for i in range(S):
         pos[order[i]] = i if i < na else NA8 + i - na
     savep = np.empty(save.shape[0], dtype=np.int64)
+    nwa = 0
     for j in range(save.shape[0]):
         savep[j] = pos[save[j]]
+        if savep[j] < NA8:
+            nwa += 1
+    wa = np.empty(nwa, dtype=np.int64)      # the saved columns that are active states
+    nwa = 0
+    for j in range(save.shape[0]):
+        if savep[j] < NA8:
+            wa[nwa] = j
+            nwa += 1
     for c in range(c_dt.shape[0]):
         c_dt[c] = -1.0
     c_next = np.zeros(1, dtype=np.int64)
@@ -423,7 +460,7 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
                 ET = c_E[_split_slot(dt, M, A, order, na, ws, c_next, counters)]
                 last_dt = dt
             if lazy:
-                k, t, fi = _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi)
+                k, t, fi = _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa)
             else:
                 k, t = _split_run(ET, z, ztmp, NA8, times, k, t, t_end, dt, savep, out)
         if t_end > t:
@@ -432,6 +469,8 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
         for s_ in range(S):
             y[s_] = z[pos[s_]]
         t = t_end
+    if lazy:
+        return _finish_lazy(k, out, wa, flush)
     return _finish(ST_SUCCESS, k, out)
 
 
