@@ -333,12 +333,12 @@ def _flush(ET, z, sa, NA8):
 
 
 @njit(cache=True, error_model="numpy")
-def _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa):
+def _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa, wp):
     """:func:`_split_run` that updates the passive states only at the outputs listed in ``flush`` and
     when the run ends: with equal steps, y_q(k) = y_q(0) + X21 sum_{i<k} y_a(i), so a step costs the
-    active block alone. Only the saved columns ``wa`` (the active states) are written at every output;
-    every saved column at the ``flush`` outputs (elsewhere the passive columns of ``out`` are left
-    unwritten: issue 11, fewer writes per output). Returns (k, t, fi).
+    active block alone. Only the saved columns ``wa`` (the active states, at ``wp`` in ``z``) are
+    written at every output; every saved column at the ``flush`` outputs (elsewhere the passive
+    columns of ``out`` are left unwritten: issue 11, fewer writes per output). Returns (k, t, fi).
     """
     T = times.shape[0]
     ns = savep.shape[0]
@@ -365,8 +365,7 @@ def _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, fl
                 out[k, j] = z[savep[j]]
         else:
             for jj in range(nwa):
-                j = wa[jj]
-                out[k, j] = z[savep[j]]
+                out[k, wa[jj]] = z[wp[jj]]
         t = times[k]
         k += 1
     _flush(ET, z, sa, NA8)
@@ -374,23 +373,19 @@ def _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, fl
 
 
 @njit(cache=True, error_model="numpy")
-def _finish_lazy(k, out, wa, flush):
-    """:func:`pkcsf.solvers.common._finish` for a lazy run (:func:`_split_run_lazy`), same status: the
-    columns ``wa`` at every output, every column at the ``flush`` outputs. A passive state accumulates
-    (y_q += X21 y_a), so a non-finite value it held at an output not checked here stays non-finite
-    up to the last output, which is in ``flush``.
+def _finish_lazy(k, out, flush):
+    """:func:`pkcsf.solvers.common._finish` for a lazy run (:func:`_split_run_lazy`), same status, from
+    the ``flush`` outputs and the last one alone: a non-finite state (NaN, +-inf) makes every state
+    non-finite at the next step (nan * 0 and inf * 0 are NaN) and the passive states accumulate the
+    active ones, so a non-finite value at any output is still there at the last output.
     """
     T, ns = out.shape
-    bad = 0.0
-    for kk in range(T):             # x * 0 is NaN for x = +-inf or NaN only: one test at the end
-        for jj in range(wa.shape[0]):
-            bad += out[kk, wa[jj]] * 0.0
-    for f in range(flush.shape[0]):
+    for f in range(flush.shape[0] + 1):
+        kk = flush[f] if f < flush.shape[0] else T - 1
         for j in range(ns):
-            bad += out[flush[f], j] * 0.0
-    if bad == 0.0:
-        return ST_SUCCESS
-    return _finish(ST_NONFINITE, k, out)
+            if not math.isfinite(out[kk, j]):
+                return _finish(ST_NONFINITE, k, out)
+    return ST_SUCCESS
 
 
 @njit(cache=True, error_model="numpy")
@@ -428,6 +423,7 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
         if savep[j] < NA8:
             wa[nwa] = j
             nwa += 1
+    wp = savep[wa]
     for c in range(c_dt.shape[0]):
         c_dt[c] = -1.0
     c_next = np.zeros(1, dtype=np.int64)
@@ -460,7 +456,7 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
                 ET = c_E[_split_slot(dt, M, A, order, na, ws, c_next, counters)]
                 last_dt = dt
             if lazy:
-                k, t, fi = _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa)
+                k, t, fi = _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa, wp)
             else:
                 k, t = _split_run(ET, z, ztmp, NA8, times, k, t, t_end, dt, savep, out)
         if t_end > t:
@@ -470,7 +466,7 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
             y[s_] = z[pos[s_]]
         t = t_end
     if lazy:
-        return _finish_lazy(k, out, wa, flush)
+        return _finish_lazy(k, out, flush)
     return _finish(ST_SUCCESS, k, out)
 
 
