@@ -116,8 +116,11 @@ def parts(n: int) -> dict:
         sev = 0 if ev_t.shape[0] == 1 else 1
         sy0 = 0 if y0.shape[0] == 1 else 1
         every = np.arange(S_m)
-        flush = np.unique(np.array([0, last_start, T - 1], dtype=np.int64)) if save.shape[0] == 2 * Sw else np.empty(
-            0, dtype=np.int64)
+        lazy = save.shape[0] == 2 * Sw        # as _fused_exact: lazy AUCs when every amount is an active state
+        for j in range(Sw):
+            if not (lin_src == save[j]).any():
+                lazy = False
+        flush = np.unique(np.array([0, last_start, T - 1], dtype=np.int64)) if lazy else np.empty(0, dtype=np.int64)
         out = np.empty((T, S_m))
         conc = np.empty((T, G))
         vol = np.empty(G)
