@@ -69,6 +69,8 @@ def parts(n: int) -> dict:
     from pkcsf.solvers import exact as ex
     from pkcsf.solvers.common import build_matrix
 
+    lazy_flush = ro._lazy_flush
+
     captured = []
     orig = ro._fused_exact
 
@@ -116,11 +118,7 @@ def parts(n: int) -> dict:
         sev = 0 if ev_t.shape[0] == 1 else 1
         sy0 = 0 if y0.shape[0] == 1 else 1
         every = np.arange(S_m)
-        lazy = save.shape[0] == 2 * Sw        # as _fused_exact: lazy AUCs when every amount is an active state
-        for j in range(Sw):
-            if not (lin_src == save[j]).any():
-                lazy = False
-        flush = np.unique(np.array([0, last_start, T - 1], dtype=np.int64)) if lazy else np.empty(0, dtype=np.int64)
+        flush = lazy_flush(save, Sw, lin_src, last_start, T)   # the library's rule (readouts._lazy_flush)
         out = np.empty((T, S_m))
         conc = np.empty((T, G))
         vol = np.empty(G)

@@ -331,6 +331,27 @@ def _reduce_subject(i, st, p, vol_col, save, colmap, W, factor, times, out, conc
                 band[i, t, g] = conc[t, g]
 
 
+@njit(cache=True, error_model="numpy")
+def _lazy_flush(save, Sw, lin_src, last_start, T):
+    """The outputs at which the exact solver must write the AUC accumulators, or none (write them everywhere).
+
+    The fused read-outs take the accumulators at three outputs only (first, start of the last interval, last),
+    so the solver may update them lazily there, provided every amount read at every output is an active
+    state (the source of a transfer): otherwise a stale accumulator could be read.
+    """
+    lazy = save.shape[0] == 2 * Sw
+    for j in range(Sw):
+        src = False
+        for q in range(lin_src.shape[0]):
+            if lin_src[q] == save[j]:
+                src = True
+        if not src:
+            lazy = False
+    if lazy:
+        return np.unique(np.array([0, last_start, T - 1], dtype=np.int64))
+    return np.empty(0, dtype=np.int64)
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save,
                  W, factor, thr, last_start, trough_at, nb, band, status, cmax, tmax, auc, above, longest,
@@ -347,17 +368,7 @@ def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev
     sy0 = 0 if y0.shape[0] == 1 else 1
     nblk = min(N, 64)
     every = np.arange(S_m)
-    # the AUC accumulators are read at three outputs only: the solver updates and writes them there
-    # (lazily), provided every amount read at every output is an active state (the source of a transfer)
-    lazy = save.shape[0] == 2 * Sw
-    for j in range(Sw):
-        src = False
-        for q in range(lin_src.shape[0]):
-            if lin_src[q] == save[j]:
-                src = True
-        if not src:
-            lazy = False
-    flush = np.unique(np.array([0, last_start, T - 1], dtype=np.int64)) if lazy else np.empty(0, dtype=np.int64)
+    flush = _lazy_flush(save, Sw, lin_src, last_start, T)
     for blk in prange(nblk):
         out = np.empty((T, S_m))        # every state: the refinement starts from full states
         conc = np.empty((T, G))

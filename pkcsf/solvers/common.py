@@ -35,6 +35,25 @@ ST_NEWTON = 4
 
 
 @njit(cache=True, error_model="numpy")
+def active_first(active, perm):
+    """Fill ``perm`` with the states where ``active`` is true, then the others (each group in state order);
+    return the number of active states. The exact and the Rosenbrock solvers order their passive states
+    (the source of no transfer: eliminated amounts, AUC accumulators) after the active ones this way.
+    """
+    na = 0
+    for i in range(active.shape[0]):
+        if active[i]:
+            perm[na] = i
+            na += 1
+    q = na
+    for i in range(active.shape[0]):
+        if not active[i]:
+            perm[q] = i
+            q += 1
+    return na
+
+
+@njit(cache=True, error_model="numpy")
 def build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A):
     """Fill ``A`` (n_states x n_states) with the linear transfers of one subject."""
     A[:, :] = 0.0

@@ -22,6 +22,7 @@ from pkcsf.solvers.common import (
     _events,
     _finish,
     _setup,
+    active_first,
     build_matrix,
 )
 from pkcsf.solvers.exact_expm import expm_passive_z
@@ -205,16 +206,7 @@ def _passive_order(S, lin_src):
     for k in range(lin_src.shape[0]):
         src[lin_src[k]] = True
     order = np.empty(S, dtype=np.int64)
-    na = 0
-    for s_ in range(S):
-        if src[s_]:
-            order[na] = s_
-            na += 1
-    m = na
-    for s_ in range(S):
-        if not src[s_]:
-            order[m] = s_
-            m += 1
+    na = active_first(src, order)
     return order, na
 
 

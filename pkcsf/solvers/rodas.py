@@ -57,6 +57,7 @@ from pkcsf.solvers.common import (
     _finish,
     _setup,
     _tiny_step,
+    active_first,
     jacobian,
     rhs,
 )
@@ -135,19 +136,7 @@ def passive_order(A, mm_src, perm):
     block plus a substitution for each passive row: ``u_i = h gamma (r_i + sum_j J_ij u_j)`` (as
     :func:`pkcsf.solvers.exact_expm.expm_passive_z` does for the exact solver).
     """
-    S = A.shape[0]
-    active = active_states(A, mm_src)
-    na = 0
-    for i in range(S):
-        if active[i]:
-            perm[na] = i
-            na += 1
-    q = na
-    for i in range(S):
-        if not active[i]:
-            perm[q] = i
-            q += 1
-    return na
+    return active_first(active_states(A, mm_src), perm)
 
 
 @njit(cache=True, error_model="numpy")
