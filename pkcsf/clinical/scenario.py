@@ -27,9 +27,12 @@ warnings in :mod:`~pkcsf.clinical.scenario_results`; every public name is import
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Sequence
+from pathlib import Path
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.resources import check_run
+from pkcsf.clinical.scenario_bounded import SummaryResult, run_summary
 from pkcsf.clinical.scenario_population import (  # noqa: F401
     default_population,
     population_for,
@@ -65,14 +68,17 @@ from pkcsf.clinical.scenario_spec import (  # noqa: F401
     Target,
     concentration_factor_checked,
 )
+from pkcsf.core.errors import ScenarioError, check_choice
 from pkcsf.core.progress import progress_bar
 from pkcsf.engine.dosing import Regimen
 
-__all__ = ["Arm", "Target", "Scenario", "ScenarioResult", "ArmResult", "run", "default_population",
+__all__ = ["Arm", "Target", "Scenario", "ScenarioResult", "SummaryResult", "ArmResult", "run", "default_population",
            "population_for", "simulate_drug", "FailedSubjectsWarning", "CoarseGridWarning", "MAX_STEPS_PER_DAY"]
 
 
-def run(scenario: Scenario, *, progress: bool | None = None, executor: object | None = None) -> ScenarioResult:
+def run(scenario: Scenario, *, progress: bool | None = None, executor: object | None = None,
+        keep: str = "metrics", q: Sequence[float] = (5, 50, 95), in_flight: int | None = None,
+        scratch: str | Path | None = None) -> ScenarioResult:
     """Simulate every arm of ``scenario``; see the module docstring.
 
     The per-subject ``metrics`` table has one row per arm, subject, drug and
@@ -90,6 +96,13 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
     where they run; only read-outs travel back. Results are identical to a
     local run (subject i depends only on the seed and i).
 
+    ``keep="summary"``: for millions of subjects, keep the population summary instead of the per-subject
+    table (:mod:`~pkcsf.clinical.scenario_bounded`): at most ``in_flight`` chunks are outstanding on the
+    executor, each chunk's read-outs go to scratch files (``scratch`` folder, removed at the end) and the
+    percentiles ``q`` are taken from them exactly, so ``res.summary()`` equals a full run's to the last
+    bit while neither this process nor a worker holds the table. Bands, targets, failures, plots and
+    provenance are kept; ``res.metrics()`` raises. Event-table arms are refused.
+
     Parameters
     ----------
     scenario : Scenario
@@ -98,16 +111,32 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
         Show a progress bar; default: for 20,000 subjects or more.
     executor : object, optional
         Where to run population chunks (see above); default: this process.
+    keep : {"metrics", "summary"}, optional
+        ``"metrics"`` (default): the per-subject table and everything else; ``"summary"``: everything but
+        the per-subject table, with bounded memory (see above).
+    q : sequence of float, optional
+        With ``keep="summary"``: the percentiles the summary keeps (default 5, 50, 95).
+    in_flight : int, optional
+        With ``keep="summary"``: chunks outstanding at most (default: twice the executor's workers, else 4).
+    scratch : str or Path, optional
+        With ``keep="summary"``: folder for the temporary read-out files (default: the system's temporary
+        folder).
 
     Returns
     -------
     ScenarioResult
-        Per-arm results: ``metrics``, ``summary()``, bands, ``plot()``, ``cite()``.
+        Per-arm results: ``metrics``, ``summary()``, bands, ``plot()``, ``cite()``; with ``keep="summary"``
+        a :class:`~pkcsf.clinical.scenario_bounded.SummaryResult` (no ``metrics``).
 
     Examples
     --------
     >>> res = run(Scenario([Arm("lumbar", "12 mg lumbar once", drug="methotrexate")], days=2))  # doctest: +SKIP
+    >>> big = run(Scenario(arms, subjects=10_000_000), executor=client, keep="summary")  # doctest: +SKIP
     """
+    check_choice("keep", keep, ["metrics", "summary"], ScenarioError)
+    if keep == "summary":
+        return run_summary(scenario, executor=executor, q=q, in_flight=in_flight, scratch=scratch,
+                           progress=progress)
     scn = scenario
     t0 = _time.perf_counter()
     plan = []
