@@ -10,23 +10,25 @@ Two ways to run a scenario on a cluster:
   simulated and reduced to read-outs on a worker, and the client gathers the per-subject metrics table
   (7 rows per subject, ~103 B a row: 0.7 GB per million subjects). Used here at ``--check`` N to show
   that the cluster gives the numbers of a run in one process.
-* **bounded** (this script, :func:`bounded_run`): the client keeps at most ``--in-flight`` chunks
-  submitted (the workers hold nothing else); each finished chunk's read-outs (float64, exact) are
-  written column by column to files at the subject's offset, and the percentiles are computed one
-  column at a time from those files, exactly (``np.percentile``, linear interpolation, failed subjects
+* **bounded**: ``run(scenario, executor=client, keep="summary")`` (:mod:`pkcsf.clinical.scenario_bounded`;
+  :func:`bounded_run` here just calls it): the client keeps at most ``--in-flight`` chunks submitted
+  (the workers hold nothing else); each finished chunk's read-outs (float64, exact) are written to one
+  file per read-out at the subjects' offset (group-major), and the percentiles are computed one read-out
+  and group at a time from those files, exactly (the arithmetic of ``summary()``, failed subjects
   excluded), so neither the workers nor the client hold the table. The client holds one read-out column
-  of every subject and group at a time (N x 7 x 8 bytes: 560 MB for 10 million), the status mask and
-  the kept band profiles; disk: N x 7 groups x 10 read-outs x 8 bytes (5.6 GB for 10 million, deleted
-  at the end).
+  of one group at a time (N x 8 bytes), the solved mask and the kept band profiles; disk: N x 7 groups x
+  10 read-outs x 8 bytes (5.6 GB for 10 million, deleted at the end).
 
 Usage::
 
     python benchmarks/bench_dask.py --check 100000          # cluster run vs one process, same N
     python benchmarks/bench_dask.py 100000 1000000          # bounded runs; one JSON line per N
+                                                            # (one N per process for a clean client peak)
     nice -n 10 python benchmarks/bench_dask.py 3000000 --out results/dask.jsonl
 
 Peak memory: each worker's maximum resident set size (``VmHWM`` read in the worker process at the
-end, so it covers the whole run), the client's likewise; wall time from the first submission to the
+end, so it covers the whole run), the client's likewise (its peak over the process's life, and its
+RSS sampled every 0.2 s during the bounded run); wall time from the first submission to the
 last percentile (the cluster's start and the kernels' loading are timed apart).
 """
 from __future__ import annotations
@@ -34,9 +36,7 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -91,119 +91,39 @@ def _warm_worker() -> float:
 
 
 # ------------------------------------------------------------------ the bounded run
-def _compact_chunk(dr, pop, seed: int, variability: bool, start: int, n: int, nb: int, arm: str) -> dict:
-    """One chunk on a worker: simulate and read out (:func:`pkcsf.clinical.scenario_reduce._chunk`),
-    then return the read-outs as one float64 array (n * G, M) in the table's row order, the status per
-    row, and the band profiles of the first ``nb`` subjects (only the first chunk has any).
+def bounded_run(client, n: int, *, in_flight: int = 8, folder=None):
+    """``n`` subjects on ``client``'s workers with bounded memory: the library's
+    ``run(scenario, executor=client, keep="summary")`` (:mod:`pkcsf.clinical.scenario_bounded`).
+    Returns the :class:`~pkcsf.clinical.scenario_bounded.SummaryResult`.
     """
-    from pkcsf.clinical.scenario_reduce import _chunk
+    from pkcsf.clinical.scenario import run
 
-    r = _chunk(dr, pop, seed, variability, start, n, nb, arm, ())
-    df = r["readouts"]
-    cols = [c for c in df.columns if c not in ("arm", "id", "drug", "group", "unit", "auc_unit", "status")]
-    return {"start": start, "n": n, "cols": cols, "values": df[cols].to_numpy(np.float64),
-            "ok": (df["status"] == "SUCCESS").to_numpy(), "failed": r["failed"], "band": r["band"],
-            "groups": list(df["group"].cat.categories), "rss_mb": _rss_mb()}
-
-
-def bounded_run(client, n: int, *, chunk: int = 4096, in_flight: int = 8, nb: int = 2000, folder=None) -> dict:
-    """Simulate ``n`` subjects on ``client``'s workers and return the summary percentiles, exactly, with
-    bounded memory (see the module docstring). Returns {"summary": {(group, column): (p5, p50, p95)},
-    "n_failed", "band", "client_rss_max_mb", "worker_rss_max_mb"}.
-    """
-    from dask.distributed import as_completed
-
-    from pkcsf.clinical import cns
-    from pkcsf.clinical.scenario_population import population_for
-    from pkcsf.clinical.scenario_reduce import _DrugRun
-    from pkcsf.clinical.scenario_run import _grid, _split_by_drug, _variant_for
-
-    scn = scenario(n)
-    arm = scn.arms[0]
-    sa = arm.scenario_for(scn)
-    regs = _split_by_drug(arm, sa.age)
-    (drug, reg), = regs.items()
-    setup = cns.setup(arm.drug_object(drug), physiology=sa.physiology, variant=_variant_for(arm, drug),
-                      pathologies=sa.pathologies, age=sa.age, metabolite=arm.metabolite)
-    times, end = _grid(sa, regs)
-    dr = _DrugRun(sa, arm, drug, reg, setup, times, end)
-    pop = population_for(sa, setup)
-    G = len(dr.groups)
-    nb = min(n, nb)
-    dr_f, pop_f = client.scatter([dr, pop], broadcast=True)     # sent once, not with every chunk
-    jobs = [(s, min(chunk, n - s)) for s in range(0, n, chunk)]
-    tmp = Path(folder or tempfile.mkdtemp(prefix="pkcsf-dask-"))
-    tmp.mkdir(parents=True, exist_ok=True)
-    files, cols = {}, None
-    ok_all = np.zeros(n * G, dtype=bool)
-    band = np.empty((nb, len(times), G))
-    failed = 0
-    client_max = _rss_mb()
-    worker_rss = []
-
-    def submit(job):
-        s, k = job
-        return client.submit(_compact_chunk, dr_f, pop_f, scn.seed, scn.variability, s, k, nb, arm.name,
-                             pure=False)
-
-    todo = iter(jobs)
-    t_start = time.perf_counter()
-    ac = as_completed([submit(j) for _, j in zip(range(in_flight), todo)])     # (range first: zip would
-    done = 0                                                                     # take one job too many)
-    try:
-        for fut in ac:
-            r = fut.result()
-            fut.release()                        # nothing stays on the workers
-            done += 1
-            nxt = next(todo, None)
-            if nxt is not None:
-                ac.add(submit(nxt))
-            if cols is None:
-                cols = r["cols"]
-                files = {c: open(tmp / f"col{j}.f8", "w+b") for j, c in enumerate(cols)}
-            a, k = r["start"] * G, r["n"] * G
-            for j, c in enumerate(cols):
-                f = files[c]
-                f.seek(a * 8)
-                f.write(np.ascontiguousarray(r["values"][:, j]).tobytes())
-            ok_all[a:a + k] = r["ok"]
-            failed += r["failed"]
-            if r["band"] is not None:
-                band[r["start"]:r["start"] + len(r["band"])] = r["band"]
-            worker_rss.append(r["rss_mb"])
-            client_max = max(client_max, _rss_mb())
-            del r
-            if done % 100 == 0:
-                el = time.perf_counter() - t_start
-                print(json.dumps({"progress": f"{done}/{len(jobs)} chunks", "elapsed_s": round(el, 1),
-                                  "subjects_per_s": round(min(done * chunk, n) / el, 1),
-                                  "client_rss_mb": round(client_max, 1),
-                                  "worker_rss_at_chunk_end_max_mb": round(max(worker_rss), 1),
-                                  "load": os.getloadavg()[0]}), file=sys.stderr, flush=True)
-        if done != len(jobs):
-            raise RuntimeError(f"{done} of {len(jobs)} chunks came back")
-        summary = {}
-        for c in cols:
-            f = files[c]
-            f.flush()
-            f.seek(0)
-            v = np.fromfile(f, dtype=np.float64, count=n * G).reshape(n, G)
-            ok = ok_all.reshape(n, G)
-            for g in range(G):
-                x = v[ok[:, g], g]
-                p = np.nanpercentile(x, Q) if np.isnan(x).any() else np.percentile(x, Q)
-                summary[(dr.groups[g], c)] = tuple(float(y) for y in p)
-            client_max = max(client_max, _rss_mb())
-            del v
-    finally:
-        for f in files.values():
-            f.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {"summary": summary, "n_failed": failed, "band": band, "client_rss_max_mb": client_max,
-            "worker_rss_max_mb_seen": max(worker_rss) if worker_rss else None}
+    return run(scenario(n), executor=client, keep="summary", in_flight=in_flight, scratch=folder, progress=False)
 
 
 # ------------------------------------------------------------------ measurements
+class _RssSampler:
+    """The client's largest resident set size while a block runs (sampled every 0.2 s in a thread)."""
+
+    def __enter__(self):
+        import threading
+
+        self.max_mb, self._stop = _rss_mb(), threading.Event()
+
+        def loop():
+            while not self._stop.wait(0.2):
+                self.max_mb = max(self.max_mb, _rss_mb())
+
+        self._t = threading.Thread(target=loop, daemon=True)
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.max_mb = max(self.max_mb, _rss_mb())
+
+
 def measure_bounded(n: int, workers: int, memory_limit: str, in_flight: int) -> dict:
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -212,31 +132,29 @@ def measure_bounded(n: int, workers: int, memory_limit: str, in_flight: int) -> 
     warm = client.run(_warm_worker)
     t2 = time.perf_counter()
     c0 = time.process_time()
-    r = bounded_run(client, n, in_flight=in_flight)
+    with _RssSampler() as rss:
+        r = bounded_run(client, n, in_flight=in_flight)
     wall = time.perf_counter() - t2
     peaks = client.run(_peak_mb)
     cpu_workers = client.run(lambda: time.process_time())
     client.close()
     lc.close()
-    s = r["summary"]
-    return {"subjects": n, "path": "bounded", "workers": workers, "threads_per_worker": 1,
+    s = r.summary().set_index("group")
+    return {"subjects": n, "path": "library run(keep='summary')", "workers": workers, "threads_per_worker": 1,
             "memory_limit": memory_limit, "in_flight_chunks": in_flight, "wall_s": round(wall, 1),
             "subjects_per_s": round(n / wall, 1), "cluster_start_s": round(t1 - t0, 1),
             "kernel_load_s": round(t2 - t1, 1), "worker_warmup_s": {k: round(v, 2) for k, v in warm.items()},
             "worker_peak_mb": [round(v, 1) for v in peaks.values()],
             "worker_cpu_s": [round(v, 1) for v in cpu_workers.values()],
-            "worker_rss_at_chunk_end_max_mb": round(r["worker_rss_max_mb_seen"], 1),
-            "client_peak_mb": round(_peak_mb(), 1),
-            "client_rss_max_mb": round(r["client_rss_max_mb"], 1), "client_cpu_s": round(time.process_time() - c0, 1),
-            "n_failed": r["n_failed"], "cmax_vent_p50": s[("ventricular", "cmax")][1],
-            "auc_vent_p50": s[("ventricular", "auc")][1], "load_avg_before": load0,
+            "client_peak_mb": round(_peak_mb(), 1), "client_rss_max_during_run_mb": round(rss.max_mb, 1),
+            "client_cpu_s": round(time.process_time() - c0, 1),
+            "n_failed": int(s["n_failed"].max()), "cmax_vent_p50": float(s.loc["ventricular", "cmax_p50"]),
+            "auc_vent_p50": float(s.loc["ventricular", "auc_p50"]), "load_avg_before": load0,
             "load_avg_after": os.getloadavg()[0]}
 
 
 def check(n: int, workers: int, memory_limit: str) -> dict:
-    """The same N in one process, through ``run(executor=client)`` and through :func:`bounded_run`."""
-    import pandas as pd
-
+    """The same N in one process, through ``run(executor=client)`` and through ``run(keep="summary")``."""
     from pkcsf.clinical.scenario import run
 
     t = time.perf_counter()
@@ -254,26 +172,19 @@ def check(n: int, workers: int, memory_limit: str) -> dict:
     t_bounded = time.perf_counter() - t
     client.close()
     lc.close()
+    s_b = b.summary()
     num = [c for c in s_local.columns if s_local[c].dtype.kind == "f"]
     identical = bool(np.array_equal(s_local[num].to_numpy(), s_exec[num].to_numpy(), equal_nan=True))
-    bands_identical = bool(np.array_equal(local.arms["methotrexate"].profiles["methotrexate"],
-                                          on_cluster.arms["methotrexate"].profiles["methotrexate"], equal_nan=True))
-    worst = 0.0
-    rows = 0
-    for _, row in s_local.iterrows():
-        for c in {c.rsplit("_p", 1)[0] for c in num if c.endswith("_p5")}:
-            got = b["summary"][(row["group"], c)]
-            want = [row[f"{c}_p{q}"] for q in Q]
-            for x, y in zip(got, want):
-                rows += 1
-                if not (np.isnan(x) and np.isnan(y)) and x != y:
-                    worst = max(worst, abs(x - y) / max(abs(y), 1e-300))
-    band_same = bool(np.array_equal(b["band"], local.arms["methotrexate"].profiles["methotrexate"][:len(b["band"])]))
-    del pd
+    prof = local.arms["methotrexate"].profiles["methotrexate"]
+    bands_identical = bool(np.array_equal(prof, on_cluster.arms["methotrexate"].profiles["methotrexate"],
+                                          equal_nan=True))
+    b_identical = bool(list(s_b.columns) == list(s_local.columns)
+                       and np.array_equal(s_local[num].to_numpy(), s_b[num].to_numpy(), equal_nan=True))
+    band_same = bool(np.array_equal(b.arms["methotrexate"].profiles["methotrexate"], prof, equal_nan=True))
     return {"subjects": n, "check": True, "local_s": round(t_local, 1), "executor_s": round(t_exec, 1),
             "bounded_s": round(t_bounded, 1), "executor_summary_bit_identical": identical,
-            "executor_bands_bit_identical": bands_identical, "bounded_percentiles_compared": rows,
-            "bounded_max_rel_diff_vs_summary": worst, "bounded_bands_bit_identical": band_same,
+            "executor_bands_bit_identical": bands_identical, "bounded_values_compared": int(s_b[num].size),
+            "bounded_summary_bit_identical": b_identical, "bounded_bands_bit_identical": band_same,
             "load_avg": os.getloadavg()[0]}
 
 

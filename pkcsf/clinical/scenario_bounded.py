@@ -199,14 +199,14 @@ def _is_dask(executor) -> bool:
 def _wait_one(pending: list) -> tuple[list, list]:
     """(done, still pending): blocks until at least one of ``pending`` is finished."""
     if all(isinstance(f, cf.Future) for f in pending):
-        done, rest = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        done = cf.wait(pending, return_when=cf.FIRST_COMPLETED).done
     elif type(pending[0]).__module__.split(".")[0] == "distributed":
         from distributed import wait
 
-        done, rest = wait(pending, return_when="FIRST_COMPLETED")
+        done = wait(pending, return_when="FIRST_COMPLETED").done
     else:           # any other future with result(): first in, first out
         pending[0].result()
-        done, rest = {pending[0]}, pending[1:]
+        done = {pending[0]}
     done = set(done)
     return [f for f in pending if f in done], [f for f in pending if f not in done]
 
