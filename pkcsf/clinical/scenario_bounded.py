@@ -334,9 +334,8 @@ class _SummaryArmResult(ArmResult):
 
     @property
     def metrics(self):
-        raise ScenarioError(f"arm {self.name!r} metrics", "keep='summary'",
-                            "a run with keep='summary' keeps the population summary, the bands, the targets and "
-                            "the failures, not the per-subject table",
+        raise ScenarioError("keep", "summary", f"arm {self.name!r} of a run with keep='summary' has the population "
+                            "summary, the bands, the targets and the failures, not the per-subject metrics",
                             "use res.summary(), or run again with keep='metrics' (the default)")
 
     @metrics.setter
@@ -388,8 +387,8 @@ class SummaryResult(ScenarioResult):
         ScenarioError
             Always; the summary, bands, targets and failures are kept.
         """
-        raise ScenarioError("metrics", "keep='summary'", "a run with keep='summary' keeps the population summary, "
-                            "the bands, the targets and the failures, not the per-subject table",
+        raise ScenarioError("keep", "summary", "a run with keep='summary' keeps the population summary, the bands, "
+                            "the targets and the failures, not the per-subject metrics table",
                             "use res.summary(), or run again with keep='metrics' (the default)")
 
     def summary(self, q: Sequence[float] | None = None) -> pd.DataFrame:
