@@ -209,3 +209,20 @@ def test_dask_local_cluster(full_run, tmp_path):
     _same_summary(full_run.summary(), res.summary())
     _same_rest(full_run, res)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_summary_only(tmp_path):
+    from pkcsf.cli import main
+
+    toml = tmp_path / "s.toml"
+    toml.write_text('name = "s"\ndays = 2\n[population]\nsubjects = 150\nseed = 2\n[[arms]]\nname = "lumbar"\n'
+                    'drug = "methotrexate"\nregimen = "12 mg lumbar once"\n', encoding="utf-8")
+    base = ["run", str(toml), "--no-figures", "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(base + ["--out", str(tmp_path / "full")]) == 0
+        assert main(base + ["--out", str(tmp_path / "summ"), "--summary-only", "--scratch", str(tmp_path)]) == 0
+    assert not (tmp_path / "summ" / "metrics.csv").exists() and (tmp_path / "full" / "metrics.csv").exists()
+    assert (tmp_path / "summ" / "summary.csv").read_bytes() == (tmp_path / "full" / "summary.csv").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "s.toml", "summ"]      # scratch removed
+    assert main(base + ["--scratch", str(tmp_path)]) == 2            # --scratch without --summary-only

@@ -1,6 +1,7 @@
 """``pkcsf run``: simulate a scenario file and write its tables and figures."""
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -49,12 +50,37 @@ def _dt(text):
         return str(text)
 
 
+@contextlib.contextmanager
+def _executor(address):
+    """A dask client connected to the scheduler at ``address`` (closed at the end), or None."""
+    if address is None:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ScenarioError("--scheduler", address, "needs dask.distributed",
+                            "pip install 'pkcsf[distributed]'") from None
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as e:
+        raise ScenarioError("--scheduler", address, f"no dask scheduler answered there ({e})",
+                            "start one with 'dask scheduler' and workers with 'dask worker ADDRESS'") from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def _cmd_run(args) -> int:
     import pandas as pd
 
     from pkcsf.clinical.scenario import FailedSubjectsWarning, run
     from pkcsf.clinical.scenario_file import load_scenario
 
+    if args.scratch is not None and not args.summary_only:
+        raise ScenarioError("--scratch", args.scratch, "is used with --summary-only only",
+                            "add --summary-only, or leave --scratch out")
     scn, out = load_scenario(args.scenario)
     changes = {}
     if args.subjects is not None:
@@ -81,10 +107,14 @@ def _cmd_run(args) -> int:
     with _Staging(folder, "--out" if args.out is not None else "outputs.folder") as stage:
         with _warnings.catch_warnings(record=True) as caught:
             _warnings.simplefilter("always", FailedSubjectsWarning)
+            keep = "summary" if args.summary_only else "metrics"
             try:
-                res = run(scn, progress=_bars(args))
+                with _executor(args.scheduler) as executor:
+                    res = run(scn, progress=_bars(args), executor=executor, keep=keep,
+                              **({"scratch": args.scratch} if args.summary_only else {}))
             except PkcsfError as e:     # name the option the user typed (--dt, --subjects), else the file's key
-                names = dict(_FILE_KEYS, **{k: f"--{k}" for k in ("dt", "subjects", "seed") if getattr(args, k) is not None})
+                names = dict(_FILE_KEYS, **{k: f"--{k}" for k in ("dt", "subjects", "seed", "scratch")
+                                            if getattr(args, k) is not None})
                 raise _cli_error(e, names) from None
         for w in caught:        # failed subjects: printed below and kept in run.json; others re-issued
             if issubclass(w.category, FailedSubjectsWarning):
@@ -92,7 +122,8 @@ def _cmd_run(args) -> int:
             else:
                 _warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         written = []
-        written.append(_write_table(res.metrics(), stage, "metrics", fmt))
+        if not args.summary_only:       # --summary-only: the per-subject table was never held
+            written.append(_write_table(res.metrics(), stage, "metrics", fmt))
         summary = res.summary()
         written.append(_write_table(summary, stage, "summary", fmt))
         bands = res.bands()
@@ -117,14 +148,15 @@ def _cmd_run(args) -> int:
             warnings.append("figures skipped: the arms read out in different units (" + ", ".join(
                 f"{k}: {v}" for k, v in res.units.items()) + ") and the figures put arms on one axis")
         elif figures:
-            written += _run_figures(res, stage, warnings, obs)
+            written += _run_figures(res, stage, warnings, obs, per_subject=not args.summary_only)
         failed = {name: a.failed for name, a in res.arms.items()}
         manifest = {
             "command": "pkcsf " + " ".join(args.argv), "scenario": str(args.scenario), "name": scn.name,
             "pkcsf_version": _version(), "subjects": scn.subjects, "seed": scn.seed, "unit": scn.unit,
             "arm_units": dict(res.units),
             "arms": {a.name: out.arm_regimens.get(a.name, "") for a in scn.arms},
-            "failed_subjects": failed, "elapsed_s": round(res.elapsed, 3), "format": fmt,
+            "failed_subjects": failed, "elapsed_s": round(res.elapsed, 3), "format": fmt, "keep": keep,
+            "scheduler": args.scheduler,
             "event_tables": {nm: {"patients": a.datasets[d].data.n, "source": a.datasets[d].data.source,
                                   "ipred": args.ipred} for nm, a in res.arms.items() for d in a.datasets},
             "files": written + ["run.json"], "warnings": warnings,
@@ -245,7 +277,7 @@ def readout_table(res: ScenarioResult, summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _run_figures(res, stage, warnings, obs=None) -> list[str]:
+def _run_figures(res, stage, warnings, obs=None, per_subject=True) -> list[str]:
     import pandas as pd
 
     pp = _plotting()
@@ -278,6 +310,8 @@ def _run_figures(res, stage, warnings, obs=None) -> list[str]:
                                 lambda: pp.population_bands(res, gsel, arms, drug=d,
                                                             rows="groups" if len(gsel) > len(arms) else "arms"),
                                 warnings))
+        if not per_subject:         # time above a threshold per subject needs the metrics table
+            continue
         m = res.metrics()
         m = m[m["drug"] == d]
         if any(c.startswith("time_above[") and m[c].notna().any() for c in m.columns):
@@ -319,6 +353,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
               pkcsf run scenarios/methotrexate_lumbar_vs_ommaya.toml
               pkcsf run scenarios/pemetrexed_dose_levels.toml --subjects 2000 --seed 3 --out results/pem
               pkcsf run my_scenario.toml --format parquet --no-figures --quiet
+              pkcsf run big.toml --subjects 10000000 --summary-only --scheduler tcp://host:8786
               pkcsf run patients.toml     # an arm with events = "patients.csv": observations.csv, nonmem.csv,
                                           # goodness_of_fit.png and vpc.png (PRED/IPRED beside DV)
 
@@ -335,4 +370,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--ipred", choices=["pred", "map"], default="pred",
                    help="event-table arms: IPRED = PRED (default: the patients' random effects are unknown), or "
                         "map: each patient's maximum a posteriori fit to his DV (pkcsf.clinical.individual)")
+    p.add_argument("--summary-only", action="store_true",
+                   help="keep the population summary, bands, targets and failures but not the per-subject metrics "
+                        "table (no metrics file): bounded memory for millions of subjects (docs/scenarios.md)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="simulate the population chunks on a dask cluster (tcp://host:8786; needs "
+                        "pkcsf[distributed]); results are the same as in this process")
+    p.add_argument("--scratch", metavar="DIR",
+                   help="with --summary-only: folder for the temporary read-out files (default: the system's "
+                        "temporary folder; removed at the end)")
     p.set_defaults(func=_cmd_run)
