@@ -150,6 +150,40 @@ def test_failed_subjects_excluded_and_counted_as_in_a_full_run(monkeypatch, tmp_
     assert sorted(set(res.failures()["id"])) == sorted(fail)
 
 
+class _LazyExecutor:
+    """An executor of the bare protocol (``submit`` returning an object with ``result()``) that runs a job
+    when its result is asked for, and counts the jobs submitted and not yet read."""
+
+    def __init__(self):
+        self.outstanding = self.most = 0
+
+    def submit(self, fn, *args):
+        ex = self
+        ex.outstanding += 1
+        ex.most = max(ex.most, ex.outstanding)
+
+        class Lazy:
+            def result(self):
+                if not hasattr(self, "value"):
+                    self.value = fn(*args)
+                    ex.outstanding -= 1
+                return self.value
+
+            def cancel(self):
+                return False
+
+        return Lazy()
+
+
+def test_in_flight_bound_on_any_executor(full_run, tmp_path):
+    ex = _LazyExecutor()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run(_scenario(), executor=ex, keep="summary", in_flight=3, scratch=tmp_path, progress=False)
+    assert ex.most == 3 and ex.outstanding == 0
+    _same_summary(full_run.summary(), res.summary())
+
+
 def test_scratch_removed_when_a_chunk_fails(monkeypatch, tmp_path):
     chunk = scenario_bounded._chunk
 

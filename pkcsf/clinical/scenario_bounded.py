@@ -11,8 +11,8 @@ chunk as :func:`~pkcsf.clinical.scenario.run` does, but
   read-out and group at a time from those files, **exactly**: the same order statistics and the same
   linear interpolation as ``ScenarioResult.summary()`` (pandas' grouped quantile), failed subjects
   excluded and counted, so the table equals a full run's to the last bit;
-* the client keeps the solved-subject mask (one byte per subject and drug), one read-out column of
-  one group at a time (8 bytes per subject), the band profiles of the first ``band_subjects``
+* the client keeps which subjects were solved (one byte per subject and drug), one read-out column of
+  one group at a time (8 bytes per subject, and a copy of the solved values), the band profiles of the first ``band_subjects``
   subjects, the typical subject and the failed subjects' ids.
 
 Scratch disk: subjects x groups x read-outs x 8 bytes per arm and drug (0.56 GB per million subjects
@@ -93,19 +93,21 @@ def quantiles(x: np.ndarray, q: Sequence[float]) -> list[float]:
     [1.0, 2.0, 4.0]
     """
     x = np.asarray(x, dtype=np.float64)
-    x = x[~np.isnan(x)]
+    return _partitioned_quantiles(x[~np.isnan(x)], q)
+
+
+def _partitioned_quantiles(x: np.ndarray, q: Sequence[float]) -> list[float]:
+    """:func:`quantiles` of ``x`` without NaN, partitioning ``x`` in place (no copy)."""
     m = len(x)
     if m == 0:
         return [math.nan] * len(q)
     pos = [(float(p) / 100.0) * float(m - 1) for p in q]
     lo = [int(h) for h in pos]
-    kth = sorted({k for i in lo for k in (i, i + 1) if k < m})
-    part = np.partition(x, kth)
+    x.partition(sorted({k for i in lo for k in (i, i + 1) if k < m}))
     out = []
     for h, i in zip(pos, lo):
         f = h % 1.0
-        v = float(part[i])
-        out.append(v if f == 0.0 else float(part[i] + (part[i + 1] - part[i]) * f))
+        out.append(float(x[i]) if f == 0.0 else float(x[i] + (x[i + 1] - x[i]) * f))
     return out
 
 
@@ -123,7 +125,7 @@ def _summary_chunk(dr: _DrugRun, pop: Population, seed: int, variability: bool, 
     values = np.empty((len(cols), G, n), dtype=np.float64)
     for j, c in enumerate(cols):
         values[j] = df[c].to_numpy(np.float64).reshape(n, G).T
-    ok = (df["status"] == Status.SUCCESS.name).to_numpy().reshape(n, G)
+    ok = (df["status"] == Status.SUCCESS.name).to_numpy().reshape(n, G).all(axis=1)   # one status per subject
     return {"start": start, "n": n, "columns": list(df.columns), "cols": cols, "values": values, "ok": ok,
             "failed": r["failed"], "failures": r["failures"], "band": r["band"],
             "targets": {k: (int(np.count_nonzero(v)), int(v.size)) for k, v in r["targets"].items()},
@@ -139,7 +141,7 @@ class _DrugSink:
         self.files: dict = {}
         self.cols: list | None = None
         self.columns: list | None = None
-        self.ok = np.zeros((G, N), dtype=bool)
+        self.ok = np.zeros(N, dtype=bool)
         self.failed = 0
         self.failures: dict = {}               # chunk start -> [(id, status)]
         self.band = np.empty((nb, T, G))
@@ -160,7 +162,7 @@ class _DrugSink:
             for g in range(self.G):        # group-major: one group's column is read back in one piece
                 f.seek((g * self.N + a) * 8)
                 f.write(np.ascontiguousarray(r["values"][j, g]).tobytes())
-        self.ok[:, a:a + n] = r["ok"].T
+        self.ok[a:a + n] = r["ok"]
         self.failed += r["failed"]
         self.failures[a] = r["failures"]
         if r["band"] is not None:
@@ -179,10 +181,12 @@ class _DrugSink:
             f.flush()
             for g in range(self.G):
                 f.seek(g * self.N * 8)
-                x = np.fromfile(f, dtype=np.float64, count=self.N)
-                if len(x) != self.N:
-                    raise RuntimeError(f"scratch file of {c!r} is short: {len(x)} of {self.N} values")
-                out[(g, c)] = quantiles(x[self.ok[g]], q)
+                v = np.fromfile(f, dtype=np.float64, count=self.N)
+                if len(v) != self.N:
+                    raise RuntimeError(f"scratch file of {c!r} is short: {len(v)} of {self.N} values")
+                x = v[self.ok & ~np.isnan(v)]           # solved subjects, NaN skipped (as summary() does)
+                del v
+                out[(g, c)] = _partitioned_quantiles(x, q)
                 del x
         return out
 
@@ -199,49 +203,68 @@ def _is_dask(executor) -> bool:
 def _wait_one(pending: list) -> tuple[list, list]:
     """(done, still pending): blocks until at least one of ``pending`` is finished."""
     if all(isinstance(f, cf.Future) for f in pending):
-        done = cf.wait(pending, return_when=cf.FIRST_COMPLETED).done
-    elif type(pending[0]).__module__.split(".")[0] == "distributed":
-        from distributed import wait
-
-        done = wait(pending, return_when="FIRST_COMPLETED").done
+        done = set(cf.wait(pending, return_when=cf.FIRST_COMPLETED).done)
     else:           # any other future with result(): first in, first out
         pending[0].result()
         done = {pending[0]}
-    done = set(done)
     return [f for f in pending if f in done], [f for f in pending if f not in done]
 
 
 def _stream(executor, jobs, in_flight: int):
-    """Yield ``(key, result)`` of ``jobs`` ``[(key, fn, args)]``, with at most ``in_flight`` submitted and
-    not yet read; outstanding futures are cancelled when the consumer stops (an error, an interrupt).
+    """Yield ``(key, result)`` of ``jobs`` ``[(key, fn, args)]`` as they finish, with at most ``in_flight``
+    submitted and not yet read; outstanding futures are cancelled when the consumer stops (an error, an
+    interrupt).
     """
     if executor is None:
         for key, fn, args in jobs:
             yield key, fn(*args)
         return
     todo = iter(jobs)
-    pending: list = []
     keys: dict = {}
+    dask = _is_dask(executor)
 
     def submit():
         job = next(todo, None)
         if job is None:
-            return
+            return None
         key, fn, args = job
-        fut = executor.submit(fn, *args, pure=False) if _is_dask(executor) else executor.submit(fn, *args)
+        fut = executor.submit(fn, *args, pure=False) if dask else executor.submit(fn, *args)
         keys[id(fut)] = key
-        pending.append(fut)
+        return fut
 
-    try:
-        for _ in range(in_flight):
-            submit()
-        while pending:
-            done, pending = _wait_one(pending)
-            for fut in done:
+    first = [f for f in (submit() for _ in range(in_flight)) if f is not None]
+    if dask:            # dask's own completion queue, on this client's event loop
+        from distributed import as_completed
+
+        ac = as_completed(first, loop=executor.loop)
+        try:
+            for fut in ac:
                 key = keys.pop(id(fut))
                 r = fut.result()
-                del fut                     # the worker's copy is released with the last reference
-                submit()
+                del fut                 # the worker's copy is released with the last reference
+                nxt = submit()
+                if nxt is not None:
+                    ac.add(nxt)
+                yield key, r
+        finally:
+            for fut in list(ac.futures):
+                fut.cancel()
+            ac.clear()
+        return
+    pending = first
+    try:
+        while pending:
+            done, pending = _wait_one(pending)
+            for i, fut in enumerate(done):
+                key = keys.pop(id(fut))
+                try:
+                    r = fut.result()
+                except BaseException:
+                    pending += done[i + 1:]         # cancelled below with the others
+                    raise
+                nxt = submit()
+                if nxt is not None:
+                    pending.append(nxt)
                 yield key, r
     finally:
         for fut in pending:
@@ -281,8 +304,8 @@ def _check_resources(scn: Scenario, plan: list, cs: int, folder: Path, *, memory
                                    chunk=cs, parameters=len(setup.parameters))
             parts.pop("per-subject read-outs")
             parts.pop("subject parameters")
-            # the solved mask and one read-out column of one group (read, selected, partitioned)
-            parts["summary columns"] = float(sa.subjects) * (G + 3 * 8)
+            # one read-out column of one group (read, then the solved values), the solved masks
+            parts["summary columns"] = float(sa.subjects) * (2 * 8 + 1 + sum(len(p[2]) for p in plan))
             if worst is None or sum(parts.values()) > sum(worst[1].values()):
                 worst = (f"arm {arm.name!r} ({drug})", parts)
             # read-outs: Cmax, Tmax, AUC, last-interval Cmax and AUC, trough, two ratios, 2 per threshold
@@ -562,7 +585,7 @@ def _assemble(scn: Scenario, drugs: list, sinks: dict, q: tuple, nchunks: int) -
         s.close()
         shutil.rmtree(s.folder, ignore_errors=True)       # this drug's files are no longer needed
         for g, group in enumerate(dr.groups):
-            n_ok = int(np.count_nonzero(s.ok[g]))
+            n_ok = int(np.count_nonzero(s.ok))
             row = {"arm": arm.name, "drug": dr.drug, "group": group, "unit": sa.unit,
                    "n": n_ok, "n_failed": s.N - n_ok}
             for c in value_cols:
