@@ -17,7 +17,8 @@ chunk as :func:`~pkcsf.clinical.scenario.run` does, but
 
 Scratch disk: subjects x groups x read-outs x 8 bytes per arm and drug (0.56 GB per million subjects
 for 7 groups and 10 read-outs), in a temporary folder (``scratch``: a folder of your choice, else the
-system's), removed at the end, also when the run fails or is interrupted. Event-table arms (real
+system's); a drug's files are deleted as soon as its percentiles are taken, and the folder at the end,
+also when the run fails or is interrupted. Event-table arms (real
 patients, a few hundred rows) are refused: run them with ``keep="metrics"``.
 
 Internal to :mod:`pkcsf.clinical.scenario`, whose :func:`~pkcsf.clinical.scenario.run` calls
@@ -148,6 +149,7 @@ class _DrugSink:
         self.met = {tg.label: [0, 0] for tg in targets}
         self.exact: list = []
         self.chunks = 0
+        self.pct: dict | None = None
 
     def add(self, r: dict) -> None:
         if self.cols is None:
@@ -189,6 +191,12 @@ class _DrugSink:
                 out[(g, c)] = _partitioned_quantiles(x, q)
                 del x
         return out
+
+    def finish(self, q: Sequence[float]) -> None:
+        """Take the percentiles once every chunk is in, then delete this drug's scratch files."""
+        self.pct = self.percentiles(q)
+        self.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def close(self) -> None:
         for f in self.files.values():
@@ -530,6 +538,9 @@ def run_summary(scenario: Scenario, *, executor: object | None = None, q: Sequen
         try:
             for key, r in stream:
                 sinks[key].add(r)
+                del r
+                if sinks[key].chunks == nchunks:       # this drug is complete: percentiles, files deleted
+                    sinks[key].finish(q)
                 if bar is not None:
                     bar.update(1)
         finally:
@@ -579,11 +590,9 @@ def _assemble(scn: Scenario, drugs: list, sinks: dict, q: tuple, nchunks: int) -
     per_arm: dict = {}
     for key, arm, sa, dr, pop, nb, targets, typical, typ_status, times in drugs:
         s = sinks[key]
-        if s.chunks != nchunks:
+        if s.chunks != nchunks or s.pct is None:
             raise RuntimeError(f"{s.chunks} of {nchunks} chunks of {key} came back")
-        pct = s.percentiles(q)
-        s.close()
-        shutil.rmtree(s.folder, ignore_errors=True)       # this drug's files are no longer needed
+        pct = s.pct
         for g, group in enumerate(dr.groups):
             n_ok = int(np.count_nonzero(s.ok))
             row = {"arm": arm.name, "drug": dr.drug, "group": group, "unit": sa.unit,
