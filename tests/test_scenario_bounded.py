@@ -130,6 +130,7 @@ def _inject_failures(monkeypatch, fail: dict):
     monkeypatch.setattr(scenario_reduce, "solve_and_read_out", faulty_fused)
 
 
+@pytest.mark.filterwarnings("ignore::pkcsf.clinical.scenario.CoarseGridWarning")
 @pytest.mark.parametrize("targets", [(), (pk.Target("ventricular", "0.1 umol/L", "6 h"),
                                           pk.Target("lumbar", "0.1 umol/L", "6 h", per="total"))],
                          ids=["fused", "targets"])

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.resources import check_run
-from pkcsf.clinical.scenario_bounded import SummaryResult, run_summary
+from pkcsf.clinical.scenario_bounded import SummaryResult, _run_summary, run_summary  # noqa: F401
 from pkcsf.clinical.scenario_population import (  # noqa: F401
     default_population,
     population_for,
@@ -135,8 +135,10 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
     """
     check_choice("keep", keep, ["metrics", "summary"], ScenarioError)
     if keep == "summary":
-        return run_summary(scenario, executor=executor, q=q, in_flight=in_flight, scratch=scratch,
-                           progress=progress)
+        res = _run_summary(scenario, executor=executor, q=q, in_flight=in_flight, scratch=scratch, progress=progress)
+        _warn_failures(res)
+        _warn_coarse_grid(res)
+        return res
     scn = scenario
     t0 = _time.perf_counter()
     plan = []

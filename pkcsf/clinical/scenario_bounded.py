@@ -488,6 +488,14 @@ def run_summary(scenario: Scenario, *, executor: object | None = None, q: Sequen
     ScenarioError
         An event-table arm, bad ``q``/``in_flight``/``scratch``, or a run that does not fit.
     """
+    res = _run_summary(scenario, executor=executor, q=q, in_flight=in_flight, scratch=scratch, progress=progress)
+    _warn_failures(res)         # (the warnings point at the caller of this function)
+    _warn_coarse_grid(res)
+    return res
+
+
+def _run_summary(scenario: Scenario, *, executor, q, in_flight, scratch, progress) -> SummaryResult:
+    """:func:`run_summary` without its warnings (``run`` gives them, pointing at its caller)."""
     scn = scenario
     t0 = _time.perf_counter()
     if executor is not None and not callable(getattr(executor, "submit", None)):
@@ -552,10 +560,7 @@ def run_summary(scenario: Scenario, *, executor: object | None = None, q: Sequen
         for s in sinks.values():
             s.close()
         shutil.rmtree(folder, ignore_errors=True)
-    res = SummaryResult(scn, arms, _time.perf_counter() - t0, table, q)
-    _warn_failures(res)
-    _warn_coarse_grid(res)
-    return res
+    return SummaryResult(scn, arms, _time.perf_counter() - t0, table, q)
 
 
 def _check_q(q) -> tuple:
