@@ -6,6 +6,7 @@ same way), on any executor with ``submit``; it keeps no per-subject table and le
 from __future__ import annotations
 
 import concurrent.futures as cf
+import threading
 import warnings
 
 import numpy as np
@@ -56,6 +57,31 @@ def _same_rest(full, got) -> None:
         assert got[name].failed == arm.failed
 
 
+class _OutOfOrderExecutor:
+    """Runs each job inside ``submit`` (one thread: numba's kernels are never entered twice at once) and
+    completes every other future 50 ms later, so that chunks come back out of order."""
+
+    def __init__(self):
+        self.submitted, self.completed = 0, []
+
+    def submit(self, fn, *args):
+        fut = cf.Future()
+        value = fn(*args)
+        self.submitted += 1
+        k = self.submitted
+
+        def done():
+            if not fut.cancelled():
+                fut.set_result(value)
+                self.completed.append(k)
+
+        if k % 2:
+            threading.Timer(0.05, done).start()
+        else:
+            done()
+        return fut
+
+
 @pytest.fixture(scope="module")
 def full_run():
     with warnings.catch_warnings():
@@ -63,10 +89,12 @@ def full_run():
         return run(_scenario(), progress=False)
 
 
-def test_summary_equals_a_full_run_on_a_thread_pool(full_run, tmp_path):
-    with cf.ThreadPoolExecutor(2) as ex, warnings.catch_warnings():
+def test_summary_equals_a_full_run_with_chunks_out_of_order(full_run, tmp_path):
+    ex = _OutOfOrderExecutor()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = run(_scenario(), executor=ex, keep="summary", in_flight=2, scratch=tmp_path, progress=False)
+        res = run(_scenario(), executor=ex, keep="summary", in_flight=3, scratch=tmp_path, progress=False)
+    assert ex.completed != sorted(ex.completed) and ex.submitted == 3 * 5       # 3 drugs x 5 chunks
     _same_summary(full_run.summary(), res.summary())
     _same_rest(full_run, res)
     assert list(tmp_path.iterdir()) == []            # scratch removed
@@ -141,7 +169,7 @@ def test_failed_subjects_excluded_and_counted_as_in_a_full_run(monkeypatch, tmp_
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             full = run(_scenario(targets), progress=False)
-        with cf.ThreadPoolExecutor(2) as ex, pytest.warns(FailedSubjectsWarning, match="4 of 300 subjects failed"):
+        with cf.ThreadPoolExecutor(1) as ex, pytest.warns(FailedSubjectsWarning, match="4 of 300 subjects failed"):
             res = run(_scenario(targets), executor=ex, keep="summary", in_flight=3, scratch=tmp_path,
                       progress=False)
     s = res.summary()
@@ -194,7 +222,7 @@ def test_scratch_removed_when_a_chunk_fails(monkeypatch, tmp_path):
         return chunk(dr, pop, seed, variability, start, *args)
 
     monkeypatch.setattr(scenario_bounded, "_chunk", broken)
-    with cf.ThreadPoolExecutor(2) as ex, pytest.raises(RuntimeError, match="worker lost"):
+    with cf.ThreadPoolExecutor(1) as ex, pytest.raises(RuntimeError, match="worker lost"):
         run(_scenario(), executor=ex, keep="summary", in_flight=2, scratch=tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(RuntimeError, match="worker lost"):          # in this process too
