@@ -136,10 +136,14 @@ CALIBRATIONS = {
         "brain tissue is no longer the near-permanent reservoir (tissue half-time ~3,800 h) that made Bleyer's "
         "14-h slow phase in the earlier fit (issue 10). When CL_EFFLUX_BBB was free within the published range the "
         "fit put it at one bound or the other depending on that one datum (5 h with Bleyer's slow phase, 0.5 h "
-        "without it), so the data do not determine it and it is not fitted (3 Dec 2026). Human active CSF efflux of methotrexate is "
-        "fixed at 0 (Bleyer & Dedrick: bulk flow predominates; a comparison fit with it free, csf_transport_efflux, "
-        "drives it to ~1.1 mL/min, which makes the CSF half-lives after a lumbar dose 3x short and the lumbar level "
-        "24 h after a 12 mg/m2 dose 20x low against a held-out observation). "
+        "without it), so the data do not determine it and it is not fitted (3 Dec 2026). Since 3 Dec 2026 (evening) the "
+        "fit also has the cisternography time to peak after a lumbar injection (Dyke 2020, 1-3 h in healthy volunteers, "
+        "observations_cisternography.csv; a drug-independent datum on how fast a lumbar dose moves up the spinal "
+        "canal) and the human active CSF efflux of methotrexate CL_EFFLUX_CSF free (organic-anion transport at the "
+        "choroid plexus and arachnoid, Yasuda 2013; probenecid-sensitive in rhesus, Balis 2000). The spinal mixing "
+        "clearances start at 20 mL/h: from the former values (their 1,000 mL/h upper bounds, a well-mixed canal) the "
+        "time to peak is flat in them and the fit cannot leave that corner, whose cost with the cisternography datum is "
+        "~10.0 against ~6.6 here. The comparison fit csf_transport_noefflux holds CL_EFFLUX_CSF at 0. "
         "Non-human-primate data are not used here (see mtx_rhesus_efflux).",
         (Free("Q_MIX_VENT", "physiology/adult", "mL/h", _MLH, 0.1, 1000.0),
          Free("Q_MIX_CRAN", "physiology/adult", "mL/h", _MLH, 0.1, 1000.0),
@@ -147,12 +151,16 @@ CALIBRATIONS = {
          Free("Q_MIX_LUMBAR", "physiology/adult", "mL/h", _MLH, 0.1, 1000.0),
          Free("PS_BCSFB", "drugs/methotrexate", "mL/min", _MLMIN, 1e-4, 0.5, ("methotrexate",), ("drugs/pemetrexed",)),
          Free("PS_BCSFB", "drugs/cytarabine", "mL/min", _MLMIN, 1e-3, 5.0, ("cytarabine",),
-              ("drugs/cytarabine_liposomal",))),
+              ("drugs/cytarabine_liposomal",)),
+         Free("CL_EFFLUX_CSF", "drugs/methotrexate", "mL/min", _MLMIN, 1e-3, 3.0, ("methotrexate",),
+              ("drugs/pemetrexed",))),
         ("mtx_shapiro_lumbar_peak", "mtx_shapiro_lumbar_tmax", "mtx_shapiro_iv_vent",
          "mtx_bleyer_lumbar_t12_fast", "mtx_bleyer_lumbar_t12_slow", "arac_zimm_t12_initial", "arac_zimm_t12_terminal",
          "arac_lopez_csf_plasma_peak", "arac_lopez_csf_t12", "lipo_chamberlain1995_auc_ratio",
-         "mtx_zhao06_csf_0h_post", "mtx_zhao06_csf_6h_post", "mtx_zhao06_csf_12h_post", "mtx_zhao06_csf_24h_post"),
-        files=("observations_v3_candidates.csv",)),
+         "mtx_zhao06_csf_0h_post", "mtx_zhao06_csf_6h_post", "mtx_zhao06_csf_12h_post", "mtx_zhao06_csf_24h_post",
+         "cisternography_dyke2020_cm_tmax"),
+        files=("observations_cisternography.csv", "observations_v3_candidates.csv"),
+        start=(("Q_MIX_SPINAL", 20.0), ("Q_MIX_LUMBAR", 20.0), ("CL_EFFLUX_CSF", 0.1))),
     "mtx_rhesus_efflux": Calibration(
         "mtx_rhesus_efflux",
         "Active (probenecid-sensitive) methotrexate CSF efflux in rhesus monkeys, fitted to the lumbar/ventricular "
@@ -212,15 +220,14 @@ CALIBRATIONS = {
         (Free("PS_BCSFB", "drugs/trastuzumab", "mL/min", _MLMIN, 1e-6, 0.1, tie=("PS_BBB",)),),
         ("tra_stemmler_iv_ratio",)),
 }
-CALIBRATIONS["csf_transport_efflux"] = Calibration(
-    "csf_transport_efflux",
-    "COMPARISON FIT (mechanism 'active CSF efflux in humans'): as csf_transport with the human methotrexate CSF "
-    "efflux CL_EFFLUX_CSF free in [0.001, 3] mL/min, started at 0.3 mL/min (from the files' value, 0, the fit stays "
-    "at the lower bound with the cost of csf_transport: the objective has two minima). Writes this record only.",
-    CALIBRATIONS["csf_transport"].free + (
-        Free("CL_EFFLUX_CSF", "drugs/methotrexate", "mL/min", _MLMIN, 1e-3, 3.0, ("methotrexate",)),),
-    CALIBRATIONS["csf_transport"].rows, files=("observations_v3_candidates.csv",), write_values=False,
-    start=(("CL_EFFLUX_CSF", 0.3), ("Q_MIX_LUMBAR", 400.0), ("Q_MIX_SPINAL", 100.0)))
+CALIBRATIONS["csf_transport_noefflux"] = Calibration(
+    "csf_transport_noefflux",
+    "COMPARISON FIT (mechanism 'no active CSF efflux in humans', the csf_transport of 3 Dec 2026 afternoon, when Bleyer & "
+    "Dedrick's 'bulk flow predominates' set it to 0): as csf_transport with CL_EFFLUX_CSF held at 0. Writes this record only.",
+    tuple(f for f in CALIBRATIONS["csf_transport"].free if f.name != "CL_EFFLUX_CSF"),
+    CALIBRATIONS["csf_transport"].rows, files=CALIBRATIONS["csf_transport"].files, write_values=False,
+    fixed=(("CL_EFFLUX_CSF", 0.0, ("methotrexate",)),),
+    start=(("Q_MIX_SPINAL", 20.0), ("Q_MIX_LUMBAR", 20.0)))
 # v3 keeps the intrathecal data and the cisternography timing (Zhao 2006's HD-IV time course pulls the spinal
 # dispersion up until the cisternography time to peak is lost; v2's csf_transport has it)
 _V3_ROWS = tuple(r for r in CALIBRATIONS["csf_transport"].rows if not r.startswith("mtx_zhao06_")) + (
