@@ -74,7 +74,7 @@ def test_escalation_boin12_uses_each_patients_response():
     from pkcsf.clinical.escalation import EscalationError, simulate_escalation
 
     r = simulate_escalation("pemetrexed", [5, 10, 15, 20], design="boin12", dlt="neutropenia", subjects=40,
-                            trials=300, seed=1, efficacy="lumbar:time_above[200 umol/L] >= 2.5 h")
+                            trials=300, seed=1, efficacy="lumbar:time_above[200 umol/L] >= 3 h")
     att = r.efficacy_attainment
     assert np.allclose(r.trials.true_p_eff, att)          # the design saw the pool's own responders
     assert att[0] < 0.25 < att[1]                         # 5 mg futile, 10 mg and above respond

@@ -230,7 +230,8 @@ CALIBRATIONS["csf_transport_noefflux"] = Calibration(
     start=(("Q_MIX_SPINAL", 20.0), ("Q_MIX_LUMBAR", 20.0)))
 # v3 keeps the intrathecal data and the cisternography timing (Zhao 2006's HD-IV time course pulls the spinal
 # dispersion up until the cisternography time to peak is lost; v2's csf_transport has it)
-_V3_ROWS = tuple(r for r in CALIBRATIONS["csf_transport"].rows if not r.startswith("mtx_zhao06_")) + (
+_V3_ROWS = tuple(r for r in CALIBRATIONS["csf_transport"].rows
+                 if not r.startswith("mtx_zhao06_") and r != "cisternography_dyke2020_cm_tmax") + (
     "cisternography_dyke2020_cm_tmax",)
 _V3_COMMON = (
     Free("Q_MIX_VENT_V3", "physiology/spinal_canal", "mL/h", _MLH, 0.1, 1000.0, as_name="Q_MIX_VENT"),

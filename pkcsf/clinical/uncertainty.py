@@ -23,6 +23,8 @@ scatter), not between-patient variability and not the structural uncertainty bet
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -364,7 +366,8 @@ def check_uncertainty(spec: object, field: str) -> dict:
     ParameterError
         Not a name or table, an unknown calibration or key, a calibration whose record has no covariance, one with
         a fitted value at a bound of its fit (the covariance does not describe that value's uncertainty, so draws
-        would understate it: refused rather than giving a too-narrow band), or a calibration of another CNS model
+        would understate it: refused rather than giving a too-narrow band), with method "linearized" one whose
+        data hardly determine a fitted value (standard error of its log above :data:`MAX_SE_LOG`), or a calibration of another CNS model
         version than the scenarios simulate.
     """
     if isinstance(spec, str):
@@ -397,6 +400,12 @@ def check_uncertainty(spec: object, field: str) -> dict:
     if meta.get("model", "v2") != cns.DEFAULT_CNS_MODEL:
         raise ParameterError(f"{field}.calibration", name, f"was fitted with CNS model {meta.get('model')!r}; "
                                                            f"scenarios simulate {cns.DEFAULT_CNS_MODEL!r}")
+    vague = _undetermined(rec) if method == "linearized" else []
+    if vague:
+        raise ParameterError(f"{field}.calibration", name,
+                             f"has parameters its data hardly determine ({', '.join(vague)}: standard error of the "
+                             f"log value above {MAX_SE_LOG:g}): a linearised covariance that wide gives meaningless "
+                             "draws (method = 'posterior' reweights them by the likelihood). Calibrations that can be used: " + ", ".join(usable_calibrations()))
     return {"calibration": name, "method": method, "pool": int(pool)}
 
 
@@ -415,8 +424,24 @@ def usable_calibrations() -> list:
         except ParameterError:
             continue
         m = rec["calibration"]
-        if not m.get("at_bound") and not m.get("comparison_only") and m.get("model", "v2") == cns.DEFAULT_CNS_MODEL:
+        if (not m.get("at_bound") and not m.get("comparison_only") and not _undetermined(rec)
+                and m.get("model", "v2") == cns.DEFAULT_CNS_MODEL):
             out.append(name)
+    return out
+
+
+#: largest standard error of log(value) a population may draw from (e^2 = 7.4-fold at one SE): beyond it the
+#: linearised covariance says the data do not determine the value, and draws from it would be meaningless
+MAX_SE_LOG = 2.0
+
+
+def _undetermined(rec: dict) -> list:
+    """Fitted parameters of a calibration record whose SE of log(value) exceeds :data:`MAX_SE_LOG`."""
+    out = []
+    for k, f in rec.get("fitted", {}).items():
+        se = f.get("se_log")
+        if isinstance(se, (int, float)) and not isinstance(se, bool) and (not math.isfinite(se) or se > MAX_SE_LOG):
+            out.append(k)
     return out
 
 

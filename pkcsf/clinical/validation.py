@@ -71,17 +71,19 @@ _CHAMB95 = ("Chamberlain 1995 (abstract): dose not stated (50 mg assumed; the ph
             "ventricular/lumbar AUC ratio (0.145) is reproduced within 1.5-fold.")
 _SLOW = ("With the loss of methotrexate from CSF-facing brain bounded to the published 0.5-5 h (Li 2013, Ohata 1985, "
          "Blasberg 1975; calibration csf_transport since 3 Dec 2026) no mechanism in the model gives Bleyer's 14-h "
-         "lumbar phase (v2 4.3 h, v3 4.7 h); freeing spinal absorption or the dispersion profile does not help (v3 "
-         "comparison fits csf_transport_v3_absorption / _dispersion). Only a tissue reservoir with a ~3,800-h "
+         "lumbar phase (v2 3.1 h, v3 4.7 h); freeing spinal absorption or the dispersion profile does not help (v3 "
+         "comparison fits csf_transport_v3_absorption / _dispersion), nor does the slower v2 spinal canal that the "
+         "cisternography timing gives (3 Dec 2026 evening; a 24-h lumbar level of 1.1 umol/L after 12 mg but 0.005 "
+         "at 48 h). Only a tissue reservoir with a ~3,800-h "
          "half-time does (the earlier v2 fit, csf_transport_v3_reservoir), and that reservoir made CSF levels 24-48 h "
          "after a lumbar dose and after short high-dose infusions several-fold too high against data it was not "
          "fitted to (mtx_cpt83_it_24h_derived 13.5x, Zhao 2006 13.6x at 30 h). The slow phase points to a binding "
          "site the model lacks (tumour/arachnoid cells, root sleeves) or to assay limits at low levels.")
 _RHESUS_CRAN = ("Rhesus cranial-SAS (vertex) / ventricular ratios: the rhesus model scales the human mixing clearances, and "
                 "human cranial mixing Q_MIX_CRAN is poorly determined by the human calibration data (approximate SE of "
-                "log > 10). Since the calibration simulates the rows from patients with leptomeningeal disease with "
-                "their barrier state (3 Dec 2026; before, the pathology factor was lost in the fit) it settles at "
-                "39 mL/h instead of 217 mL/h, and the rhesus vertex and cranial-SAS ratios come out 2.6-6x low. Only "
+                "log > 10); with the cisternography datum (3 Dec 2026, evening) it settles at 1.6 mL/h, a cranial SAS filled by the "
+                "bulk flow (cisternography: convexities reached at 12-24 h), and the rhesus cranial-SAS ratio of the "
+                "NIH catheter model comes out ~5x low while Balis's vertex ratio passes (0.38-fold before the change). Only "
                 "the rhesus lumbar ratio is refitted (mtx_rhesus_efflux). A sourced human cranial dispersion "
                 "(cisternography, MRI tracer studies) would fix Q_MIX_CRAN independently.")
 HYPOTHESES: dict[str, str] = {
@@ -93,33 +95,17 @@ HYPOTHESES: dict[str, str] = {
         "clearance), and without the slow CSF phase (mtx_bleyer_lumbar_t12_slow) plasma falls with the systemic "
         "half-life."),
     "mtx_bleyer_plasma_peak": (
-        "Fold ~2.1: without a slow CSF phase (mtx_bleyer_lumbar_t12_slow) more of the dose reaches plasma in the "
-        "first hours; Bleyer's patients were children and adults (mean of 76), simulated as a 70-kg adult given "
+        "Fold ~2.0 (2.1 before the spinal canal was slowed by the cisternography datum, 3 Dec 2026 evening): without a "
+        "slow CSF phase (mtx_bleyer_lumbar_t12_slow) more of the dose reaches plasma in the first hours, now partly "
+        "through the human active CSF efflux (calibration csf_transport); Bleyer's patients were children and adults (mean of 76), simulated as a 70-kg adult given "
         "12 mg/m2 x 1.73 m2."),
-    "mtx_shapiro_lumbar_tmax": (
-        "CNS model v2 only: its spinal canal is two well-mixed pools whose mixing the calibration drives to the "
-        "upper bound (Q_MIX_LUMBAR 1000 mL/h), so drug given into the ventricles reaches the lumbar sac within "
-        "~1.7 h instead of 4 h; the segmented canal of v3 (dispersion falling towards the lumbar end) gives 3.9 h."),
-    "gbt_eide21_plasma_tmax": (
-        "CNS model v2 only: an inert tracer given by lumbar puncture reaches blood too early (plasma peak 4.2 h "
-        "against about 10 h; half of the dose has left the CSF by 3.8 h). v2's spinal canal is two well-mixed pools "
-        "(Q_MIX_SPINAL and Q_MIX_LUMBAR at the calibration's upper bound), so a lumbar dose is at the cranial and "
-        "spinal absorption sites within minutes; v3's segmented canal gives 6.6 h (fold 0.66). The same early passage "
-        "to blood fits Bleyer's plasma peak being 2x too high in v2 (mtx_bleyer_plasma_peak): a slower CSF-to-blood "
-        "passage of lumbar doses is a physiological candidate for part of the slow lumbar phase."),
     "mtx_nhp_cerebral_sas_model": _RHESUS_CRAN,
-    "mtx_balis_css_vertex": _RHESUS_CRAN,
     "pem_stapleton_nhp_penetration": (
         "Rhesus CSF/plasma ratio of pemetrexed, which takes methotrexate's CSF transport values (an analogue, "
         "drugs/pemetrexed.toml): after the 3 Dec 2026 refit the intact-barrier PS_BCSFB of methotrexate fell from "
         "0.034 to 0.018 mL/min (rows from patients with leptomeningeal disease are now fitted with their barrier "
         "factor), which carries to pemetrexed; with the cranial mixing of _RHESUS_CRAN the rhesus ratio is 3.8x low. "
         "Pemetrexed's own passive permeability was not retrieved."),
-    "tra_stemmler_lm_ratio": (
-        "One patient with meningeal carcinomatosis after radiotherapy; the leptomeningeal barrier factor F_BCSFB "
-        "5.25 comes from methotrexate series (small molecule, 2.3-12x); for an IgG the leak through a disrupted "
-        "barrier is relatively larger (Stemmler: 420:1 intact vs 49:1, 8.6x, in this one patient, plus the "
-        "post-radiotherapy opening, 5.5x, which the scenario does not add on top)."),
     "lipo_label_t12_us": _LIPO_T12,
     "lipo_chamberlain1995_t12_lumbar": _LIPO_T12,
     "lipo_chamberlain1995_t12_vent": _LIPO_T12,
