@@ -33,9 +33,9 @@ ROUTE_INTERVAL_DRAWS = 200
 def route_interval_table(n: int = ROUTE_INTERVAL_DRAWS) -> pd.DataFrame:
     """Lumbar vs Ommaya methotrexate 12 mg with the calibration's parameter uncertainty, as the report shows it.
 
-    The default CNS model (v2) has no usable parameter covariance (its lumbar mixing is not identified by the
-    calibration data), so the interval propagates the covariance of the v3 calibration (``csf_transport_v3``)
-    linearly (:func:`pkcsf.clinical.uncertainty.route_comparison_interval`, ``method="linearized"``).
+    The default CNS model (v2) has no usable linearised covariance (its mixing clearances are hardly determined by
+    the calibration data: standard errors of log up to 25; its sampled posterior takes minutes, docs/model.md), so
+    the interval propagates the covariance of the v3 calibration (``csf_transport_v3``) linearly (:func:`pkcsf.clinical.uncertainty.route_comparison_interval`, ``method="linearized"``).
 
     Parameters
     ----------
@@ -173,12 +173,14 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
             "Figure 1. Methotrexate after one 12 mg injection, lumbar (vermilion) versus Ommaya (blue), in the "
             f"ventricles, cisterna magna, lumbar sac and plasma (log scale, {unit_um}). Solid line: median patient; "
             "shaded: 5–95% of patients. Grey dash-dot line: the 1 µmol/L level usually taken as cytotoxic.")
-    doc.note("**Early lumbar-route values in the cranial spaces are too fast in this (default, v2) model.** Its "
-             "spinal canal is two well-mixed pools, so a lumbar dose reaches the cisterna magna within minutes and "
-             "the ventricles within the first hour; cisternography shows the cisterna magna peaking 1–4 h after a "
-             "lumbar injection (Dyke 2020) and, with normal CSF flow, the ventricles only at 24 h (Chamberlain "
-             "1998). The segmented canal of CNS model v3 (`model=\"v3\"`, used for Table 2b) reproduces the "
-             "cisternography timing. Read the first hours of the lumbar curves above as an upper estimate.")
+    doc.note("**Early lumbar-route values in the cranial spaces are still fast in this (default, v2) model.** Its "
+             "spinal canal is two mixed pools: since its calibration includes the cisternography timing (3 Dec "
+             "2026) the cisterna magna peaks about 1 h after a lumbar dose (cisternography: 1–4 h, Dyke 2020), but "
+             "the front arrives within minutes and the ventricles peak within 2–3 h, whereas with normal CSF flow "
+             "cisternography shows the ventricles only at 24 h (Chamberlain 1998) and primates given a lumbar dose "
+             "have ventricular peaks ~10× below the model's (Blaney 1995). The segmented canal of CNS model v3 "
+             "(`model=\"v3\"`, used for Table 2b) has a slower front. Read the first hours of the lumbar curves in "
+             "the ventricles as an upper estimate.")
     axes = pp.compare_arms(mtx, groups=["ventricular", "cisternal", "cranial_sas", "spinal", "lumbar", "plasma"],
                            doses=True, title="methotrexate 12 mg: every CSF space, by route (median patient)")
     doc.fig(_save(axes[0].figure, folder, "fig02_methotrexate_all_spaces.png"),
