@@ -40,7 +40,6 @@ import pandas as pd
 from pkcsf.clinical import cns
 from pkcsf.clinical.population import Population
 from pkcsf.clinical.resources import USABLE, estimate_bytes
-from pkcsf.clinical.scenario_population import population_for
 from pkcsf.clinical.scenario_reduce import _chunk, _DrugRun, _readout_groups, _thresholds_for
 from pkcsf.clinical.scenario_results import (
     _FAILURE_COLUMNS,
@@ -50,7 +49,15 @@ from pkcsf.clinical.scenario_results import (
     _warn_coarse_grid,
     _warn_failures,
 )
-from pkcsf.clinical.scenario_run import _CHUNK, _as_regimen, _grid, _split_by_drug, _usable_for, _variant_for
+from pkcsf.clinical.scenario_run import (
+    _CHUNK,
+    _as_regimen,
+    _check_arm_uncertainty,
+    _drug_setup,
+    _grid,
+    _split_by_drug,
+    _variant_for,
+)
 from pkcsf.clinical.scenario_spec import Scenario
 from pkcsf.core.errors import ScenarioError, Status, check_int
 from pkcsf.core.memory import available_memory, format_bytes
@@ -337,29 +344,6 @@ def _check_resources(scn: Scenario, plan: list, cs: int, folder: Path, *, memory
                             "space, or fewer subjects per run")
 
 
-def _drug_setup(sa: Scenario, arm, drug: str, reg, setup, times, end) -> tuple:
-    """(drug run, population, typical profile, typical status), as ``scenario_run._run_arm`` makes them."""
-    N = sa.subjects
-    dr = _DrugRun(sa, arm, drug, reg, setup, times, end)
-    pop = population_for(sa, setup)
-    if pop.size is not None and pop.size < N:
-        raise ScenarioError("subjects", N, f"the population data has only {pop.size} rows")
-    typ = Population(None, name="typical").individual(setup.parameters, 1)
-    wanted = {c for c in ("BSA", "AGE") if any(c in str(d.amount) for d in dr.reg.doses)}
-    if any(str(d.amount).startswith("AGEDOSE_") for d in dr.reg.doses):
-        wanted.add("AGE")
-    if wanted:          # dosed per BSA or by age: the population's median subject
-        covs = pop.covariates(min(N, 2000), sa.seed)
-        for c in sorted(wanted):
-            if c not in covs:
-                raise ScenarioError("population", f"no {c} column",
-                                    f"a dose of {drug} is given per {c}; the population needs that covariate "
-                                    "(demographics with it, a data column, or a fixed scenario age)")
-            typ[c] = float(np.median(covs[c]))
-    typ_conc, typ_status = dr.solve(typ)
-    return dr, pop, typ_conc[0], int(typ_status[0])
-
-
 class _SummaryArmResult(ArmResult):
     """An :class:`ArmResult` of a ``keep="summary"`` run: everything but the per-subject metrics."""
 
@@ -520,14 +504,7 @@ def _run_summary(scenario: Scenario, *, executor, q, in_flight, scratch, progres
         drugs = []          # one entry per arm and drug, in the order of a full run's metrics table
         for arm, sa, regs, setups in plan:
             times, end = _grid(sa, regs)
-            if arm.uncertainty:
-                from pkcsf.clinical.uncertainty import concerns
-
-                if not any(concerns(arm.uncertainty["calibration"], setups[d]) for d in regs):
-                    raise ScenarioError(f"arms[{arm.name!r}].uncertainty", arm.uncertainty["calibration"],
-                                        "concerns no parameter of " + ", ".join(regs) + ": choose a calibration "
-                                        "of this arm's drug or of the CSF physiology (" +
-                                        ", ".join(_usable_for(setups[d] for d in regs)) + ")")
+            _check_arm_uncertainty(arm, regs, setups)
             for drug, reg in regs.items():
                 dr, pop, typical, typ_status = _drug_setup(sa, arm, drug, reg, setups[drug], times, end)
                 nb = min(N, sa.band_subjects)

@@ -195,6 +195,45 @@ def _usable_for(setups) -> list:
     return [c for c in usable_calibrations() if any(concerns(c, st) for st in setups)] or ["none"]
 
 
+def _check_arm_uncertainty(arm: Arm, regs: dict, setups: dict) -> None:
+    """Refuse an arm whose ``uncertainty`` calibration concerns none of its drugs' parameters."""
+    if arm.uncertainty:
+        from pkcsf.clinical.uncertainty import concerns
+
+        if not any(concerns(arm.uncertainty["calibration"], setups[d]) for d in regs):
+            raise ScenarioError(f"arms[{arm.name!r}].uncertainty", arm.uncertainty["calibration"],
+                                "concerns no parameter of " + ", ".join(regs) + ": choose a calibration of this "
+                                "arm's drug or of the CSF physiology (" +
+                                ", ".join(_usable_for(setups[d] for d in regs)) + ")")
+
+
+def _drug_setup(sa: Scenario, arm, drug: str, reg, setup, times, end) -> tuple:
+    """One drug of an arm: (drug run, population, typical profile, typical status). The typical subject has no random
+    effects and covariates at their reference values (the population's median BSA or age when doses are given per
+    BSA or by age). Used by :func:`_run_arm` and by the bounded run (``scenario_bounded``).
+    """
+    N = sa.subjects
+    dr = _DrugRun(sa, arm, drug, reg, setup, times, end)
+    pop = population_for(sa, setup)
+    if pop.size is not None and pop.size < N:
+        raise ScenarioError("subjects", N, f"the population data has only {pop.size} rows")
+    typ = Population(None, name="typical").individual(setup.parameters, 1)
+    wanted = {c for c in ("BSA", "AGE") if any(c in str(d.amount) for d in dr.reg.doses)}
+    if any(str(d.amount).startswith("AGEDOSE_") for d in dr.reg.doses):
+        wanted.add("AGE")
+    if wanted:          # dosed per BSA or by age: the population's median subject
+        covs = pop.covariates(min(N, 2000), sa.seed)
+        for c in sorted(wanted):
+            if c not in covs:
+                raise ScenarioError("population", f"no {c} column",
+                                    f"a dose of {drug} is given per {c}; the population needs that covariate "
+                                    "(demographics with it, a data column, or a fixed scenario age)")
+            typ[c] = float(np.median(covs[c]))
+    typ_conc, typ_status = dr.solve(typ)
+    return dr, pop, typ_conc[0], int(typ_status[0])
+
+
+
 def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=None) -> ArmResult:
     times, end = _grid(scn, regs)
     T = len(times)
@@ -205,39 +244,14 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
     grid_err = {}
     N = scn.subjects
     cs = scn.chunk_size or _CHUNK
-    if arm.uncertainty:
-        from pkcsf.clinical.uncertainty import concerns
-
-        if not any(concerns(arm.uncertainty["calibration"], setups[d]) for d in regs):
-            raise ScenarioError(f"arms[{arm.name!r}].uncertainty", arm.uncertainty["calibration"],
-                                "concerns no parameter of " + ", ".join(regs) + ": choose a calibration of this "
-                                "arm's drug or of the CSF physiology (" +
-                                ", ".join(_usable_for(setups[d] for d in regs)) + ")")
+    _check_arm_uncertainty(arm, regs, setups)
     for drug, reg in regs.items():
         setup = setups[drug]
-        dr = _DrugRun(scn, arm, drug, reg, setup, times, end)
+        dr, pop, typical[drug], typ_status = _drug_setup(scn, arm, drug, reg, setup, times, end)
         dose_times[drug] = dr.dose_times
         groups[drug] = dr.groups
-        pop = population_for(scn, setup)
-        if pop.size is not None and pop.size < N:
-            raise ScenarioError("subjects", N, f"the population data has only {pop.size} rows")
-        # the typical subject: no random effects, covariates at their reference values
-        typ = Population(None, name="typical").individual(setup.parameters, 1)
-        wanted = {c for c in ("BSA", "AGE") if any(c in str(d.amount) for d in dr.reg.doses)}
-        if any(str(d.amount).startswith("AGEDOSE_") for d in dr.reg.doses):
-            wanted.add("AGE")
-        if wanted:          # dosed per BSA or by age: the population's median subject
-            covs = pop.covariates(min(N, 2000), scn.seed)
-            for c in sorted(wanted):
-                if c not in covs:
-                    raise ScenarioError("population", f"no {c} column",
-                                        f"a dose of {drug} is given per {c}; the population needs that covariate "
-                                        "(demographics with it, a data column, or a fixed scenario age)")
-                typ[c] = float(np.median(covs[c]))
-        typ_conc, typ_status = dr.solve(typ)
-        typical[drug] = typ_conc[0]
-        if typ_status[0] != 0:
-            failures.append((arm.name, drug, "typical", int(typ_status[0])))
+        if typ_status != 0:
+            failures.append((arm.name, drug, "typical", typ_status))
         nb = min(N, scn.band_subjects)
         prof = np.empty((nb, T, len(dr.groups)))
         targets = tuple(tg for tg in scn.targets if tg.drug in (None, drug))
