@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from pkcsf.core.jit import njit
+from pkcsf.solvers._jit import njit
 from pkcsf.solvers.common import jacobian, rhs
 
 _EPS = np.finfo(np.float64).eps
@@ -169,6 +169,8 @@ def _adaptive_workspace(S, A, V, atol, times):
     st[S_TRES] = 8.0 * _EPS * abs(times[times.shape[0] - 1])
     for i in range(S):
         wv[V_ATOL, i] = atol * V[i]
-    wm[M_J, :, :] = A
+    for i in range(S):        # element by element: an array assignment compiles NumPy's shape-error messages
+        for j in range(S):
+            wm[M_J, i, j] = A[i, j]
     return wv, wm, st
 

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from pkcsf.core.jit import njit
+from pkcsf.solvers._jit import njit
 
 # dose events (the engine's ``Problem.events`` writes these codes)
 EV_BOLUS = 0

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from pkcsf.core.jit import njit
+from pkcsf.solvers._jit import njit
 from pkcsf.solvers.common import (
     EV_BOLUS,
     ST_NONFINITE,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from pkcsf.core.jit import njit
+from pkcsf.solvers._jit import njit
 from pkcsf.solvers.linalg import _B13, _THETA13, lu_factor
 
 

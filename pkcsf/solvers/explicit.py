@@ -45,9 +45,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
-from pkcsf.core.jit import njit
+from pkcsf.solvers._jit import njit
 from pkcsf.solvers.kernels import (
     BATCH,
     M_J,
@@ -375,17 +374,16 @@ def solve_dopri5(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
     return _finish(status, k, out)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def batch_dopri5(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+@njit(nogil=True, cache=True, error_model="numpy")
+def batch_dopri5(i0, i1, P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
                  ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status, rtol, atol, max_steps, max_step,
                  counters):
-    """Every subject (rows of ``P``) with :func:`solve_dopri5`, in parallel; see
-    :func:`pkcsf.solvers.kernels.solve_batch`.
+    """Subjects ``i0 <= i < i1`` (rows of ``P``) with :func:`solve_dopri5`; see
+    :func:`pkcsf.solvers.kernels.solve_batch` (which runs ranges of subjects on threads).
     """
-    N = P.shape[0]
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1
-    for i in prange(N):
+    for i in range(i0, i1):
         ie = i * sev
         iy = i * sy0
         status[i] = solve_dopri5(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax,

@@ -12,15 +12,21 @@ The methods live one per file, each behind the contract written in :mod:`pkcsf.s
   :mod:`pkcsf.solvers.linalg` (small dense linear algebra).
 
 Their names are re-exported here, so ``from pkcsf.solvers import kernels as K; K.rhs`` keeps working.
-:func:`solve_batch` runs subjects in parallel with ``prange``. Each subject is independent of the
+:func:`solve_batch` runs ranges of subjects on a pool of threads (:func:`run_subjects`; the drivers release
+the GIL). Each subject is independent of the
 others, so subject i gets bit-identical results whatever N, the thread count or the chunking.
 """
 from __future__ import annotations
 
-import numpy as np
-from numba import prange
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
-from pkcsf.core.jit import compile_notice, njit
+import numba
+import numpy as np
+
+from pkcsf.core.jit import compile_notice
+from pkcsf.solvers._jit import njit
 from pkcsf.solvers.adaptive import (  # noqa: F401  (re-exported)
     _EPS,
     M_AD,
@@ -131,31 +137,33 @@ def solve_subject(method, p, vol_col, lin_type, lin_src, lin_dst, lin_col,
 
 
 # ------------------------------------------------------------ many subjects
-# multiply instead of branching in the batch loops: a conditional would unify the prange
-# index with a literal and Numba would type the index as float
-@njit(parallel=True, cache=True, error_model="numpy")
-def batch_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save,
-                out, status, counters):
-    """Every subject (rows of ``P``) with the exact solver, in parallel; see :func:`solve_batch`."""
-    N = P.shape[0]
+# The batch drivers are serial loops over a range of subjects that release the GIL (``nogil``); solve_batch
+# runs ranges of subjects on a pool of threads (:func:`run_subjects`). A ``prange`` driver compiles the loop
+# into a parallel gufunc, and Numba optimises the whole solver's code once for the gufunc and once more for
+# the function around it: a first compile 3-4x the serial driver's (batch_exact 16 against 4.6 CPU s,
+# batch_rodas 8.2 against 2.2; benchmarks/README.md, "Cold report"). Subjects are independent, so the
+# results are bit-identical whatever the ranges and threads.
+@njit(nogil=True, cache=True, error_model="numpy")
+def batch_exact(i0, i1, P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0,
+                save, out, status, counters):
+    """Subjects ``i0 <= i < i1`` (rows of ``P``) with the exact solver; see :func:`solve_batch`."""
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1
-    for i in prange(N):
+    for i in range(i0, i1):
         ie = i * sev
         iy = i * sy0
         status[i] = solve_exact(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t[ie], ev_s[ie], ev_a[ie],
                                 ev_k[ie], ev_n[ie], times, y0[iy], save, out[i], counters[i])
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def batch_rodas(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+@njit(nogil=True, cache=True, error_model="numpy")
+def batch_rodas(i0, i1, P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
                 ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status, rtol, atol, max_steps, max_step,
                 counters):
-    """Every subject (rows of ``P``) with Rodas5P, in parallel; see :func:`solve_batch`."""
-    N = P.shape[0]
+    """Subjects ``i0 <= i < i1`` (rows of ``P``) with Rodas5P; see :func:`solve_batch`."""
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1
-    for i in prange(N):
+    for i in range(i0, i1):
         ie = i * sev
         iy = i * sy0
         status[i] = solve_rodas(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax,
@@ -163,20 +171,73 @@ def batch_rodas(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst,
                                 save, out[i], rtol, atol, max_steps, max_step, counters[i])
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def batch_radau(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+@njit(nogil=True, cache=True, error_model="numpy")
+def batch_radau(i0, i1, P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
                 ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status, rtol, atol, max_steps, max_step,
                 counters):
-    """Every subject (rows of ``P``) with Radau IIA, in parallel; see :func:`solve_batch`."""
-    N = P.shape[0]
+    """Subjects ``i0 <= i < i1`` (rows of ``P``) with Radau IIA; see :func:`solve_batch`."""
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1
-    for i in prange(N):
+    for i in range(i0, i1):
         ie = i * sev
         iy = i * sy0
         status[i] = solve_radau(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax,
                                 mm_km, mm_fu, ev_t[ie], ev_s[ie], ev_a[ie], ev_k[ie], ev_n[ie], times, y0[iy],
                                 save, out[i], rtol, atol, max_steps, max_step, counters[i])
+
+
+_POOL: list = []            # the one thread pool of run_subjects, made on first use
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS),
+                                            thread_name_prefix="pkcsf-subjects"))
+        return _POOL[0]
+
+
+def run_subjects(kernel: Callable, N: int, *args: object) -> None:
+    """``kernel(i0, i1, *args)`` over the subjects ``0 <= i < N``, in ranges on Numba's thread count.
+
+    ``kernel`` is a ``nogil`` driver (:func:`batch_exact`...) that writes subject i's results only into
+    row i of its output arrays, so ranges run at the same time on different threads and the results do not
+    depend on the ranges. The thread count is :func:`numba.get_num_threads` of the calling thread (the
+    ``threads`` option of :func:`pkcsf.engine.simulate.simulate` sets it); with one thread, or one subject,
+    the kernel runs in the calling thread. About four ranges per thread, taken in turn by the threads as
+    they finish, balance subjects of unequal cost (adaptive steps).
+
+    Parameters
+    ----------
+    kernel : numba dispatcher
+        ``kernel(i0, i1, *args)``, compiled with ``nogil=True``.
+    N : int
+        Number of subjects.
+    *args
+        The kernel's other arguments.
+    """
+    n = min(int(numba.get_num_threads()), N)
+    if n <= 1:
+        kernel(0, N, *args)
+        return
+    parts = min(N, 4 * n)
+    cuts = [N * q // parts for q in range(parts + 1)]
+    pool = _pool()
+    todo = iter(range(parts))
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                q = next(todo, None)
+            if q is None:
+                return
+            kernel(cuts[q], cuts[q + 1], *args)
+
+    futures = [pool.submit(work) for _ in range(n)]
+    for f in futures:
+        f.result()
 
 
 # METHOD_DOPRI5's batch function is added by pkcsf/solvers/explicit.py (which imports this module) when it is imported
@@ -238,9 +299,11 @@ def solve_batch(method: int, P: np.ndarray, vol_col: np.ndarray, lin_type: np.nd
     """
     fn = BATCH[method]
     compile_notice(fn, f"the {METHOD_NAMES[method]} solver", COMPILE_SECONDS[method])
+    N = P.shape[0]
     if method == METHOD_EXACT:
-        fn(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out,
-           status, counters)
+        run_subjects(fn, N, P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times,
+                     y0, save, out, status, counters)
     else:
-        fn(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
-           ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status, rtol, atol, max_steps, max_step, counters)
+        run_subjects(fn, N, P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+                     ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, out, status, float(rtol), float(atol),
+                     int(max_steps), float(max_step), counters)

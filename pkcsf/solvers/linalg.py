@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from pkcsf.core.jit import njit
+from pkcsf.solvers._jit import njit
 
 # Padé(13) coefficients and the 1-norm bound theta_13 of Higham (2005),
 # "The scaling and squaring method for the matrix exponential revisited",
@@ -155,7 +155,12 @@ def expm(A, out):
     if norm1 > _THETA13:
         s = int(math.ceil(math.log2(norm1 / _THETA13)))
     scale = 2.0 ** (-s)
-    As = A * scale
+    # element loops, not array expressions: the same operations in the same order (the same bits), without
+    # the broadcasting machinery and its shape-error messages (~3 CPU s of a first compile)
+    As = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            As[i, j] = A[i, j] * scale
     A2 = np.empty((n, n))
     A4 = np.empty((n, n))
     A6 = np.empty((n, n))
@@ -163,23 +168,36 @@ def expm(A, out):
     matmul(A2, A2, A4)
     matmul(A4, A2, A6)
     b = _B13
-    T1 = b[13] * A6 + b[11] * A4 + b[9] * A2
+    T1 = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            T1[i, j] = b[13] * A6[i, j] + b[11] * A4[i, j] + b[9] * A2[i, j]
     T2 = np.empty((n, n))
     matmul(A6, T1, T2)
     for i in range(n):
         T2[i, i] += b[1]
-    T2 += b[7] * A6 + b[5] * A4 + b[3] * A2
+    for i in range(n):
+        for j in range(n):
+            T2[i, j] += b[7] * A6[i, j] + b[5] * A4[i, j] + b[3] * A2[i, j]
     U = np.empty((n, n))
     matmul(As, T2, U)
-    T1 = b[12] * A6 + b[10] * A4 + b[8] * A2
+    for i in range(n):
+        for j in range(n):
+            T1[i, j] = b[12] * A6[i, j] + b[10] * A4[i, j] + b[8] * A2[i, j]
     V = np.empty((n, n))
     matmul(A6, T1, V)
-    V += b[6] * A6 + b[4] * A4 + b[2] * A2
+    for i in range(n):
+        for j in range(n):
+            V[i, j] += b[6] * A6[i, j] + b[4] * A4[i, j] + b[2] * A2[i, j]
     for i in range(n):
         V[i, i] += b[0]
     # (V - U) X = (V + U)
-    Q = V - U
-    R = V + U
+    Q = np.empty((n, n))
+    R = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            Q[i, j] = V[i, j] - U[i, j]
+            R[i, j] = V[i, j] + U[i, j]
     piv = np.empty(n, dtype=np.int64)
     lu_factor(Q, piv)
     col = np.empty(n)
@@ -192,7 +210,9 @@ def expm(A, out):
     tmp = np.empty((n, n))
     for _ in range(s):
         matmul(out, out, tmp)
-        out[:, :] = tmp
+        for i in range(n):
+            for j in range(n):
+                out[i, j] = tmp[i, j]
 
 
 @njit(cache=True, error_model="numpy")

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from pkcsf.core.jit import njit
+from pkcsf.solvers._jit import njit
 from pkcsf.solvers.adaptive import (
     _EPS,
     M_J,

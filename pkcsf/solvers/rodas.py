@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from pkcsf.core.jit import njit
+from pkcsf.solvers._jit import njit
 from pkcsf.solvers.adaptive import (
     M_J,
     S_H,
