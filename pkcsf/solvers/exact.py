@@ -532,7 +532,10 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
 
 
 
-@njit(cache=True, error_model="numpy")
+# inlined at Numba-IR level into its caller (the fused read-outs): as a function of its own it would be one
+# more compilation of the whole exact solver below it (Numba optimises a caller together with everything
+# it calls), ~3.5 CPU s of a first run for a two-line dispatch
+@njit(inline="always", cache=True, error_model="numpy")
 def solve_exact_ws(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
                    save, out, counters, order, na, ws, flush):
     """:func:`solve_exact` with the split solver's work arrays made by the caller (:func:`exact_workspace`),
