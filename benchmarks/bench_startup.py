@@ -5,6 +5,7 @@ kernel compiles) and again with that cache (warm).
     python benchmarks/bench_startup.py --warm 2     # warm report only: before/after table, 2 rounds; ~3 min
     python benchmarks/bench_startup.py --warm 2 --base <commit>    # "before" = that commit (default below)
     python benchmarks/bench_startup.py --import 7  # `import pkcsf`, before (--base) and now, alternating; ~1 min
+    python benchmarks/bench_startup.py --compiles  # cold report in one process: CPU s of every Numba compilation; ~2 min
 
 ``--warm`` runs the warm report (the user's Numba cache) alternately as it was before this round (the
 source of commit ``--base``, extracted with ``git archive`` into a folder kept between runs so its
@@ -162,7 +163,65 @@ def imports(repeats: int, commit: str = BASE_COMMIT) -> None:
         print(f"| {k} | {v:.2f} | {v / base:.2f} |")
 
 
+_COMPILES = r"""
+import json, sys, time
+import numba.core.event as ev
+stack, recs = [], []
+
+class Timer(ev.Listener):               # every Numba compilation (nested: a kernel compiles what it calls)
+    def on_start(self, e):
+        stack.append([time.process_time(), 0.0])
+
+    def on_end(self, e):
+        c0, inner = stack.pop()
+        spent = time.process_time() - c0
+        if stack:
+            stack[-1][1] += spent
+        f = getattr((e.data or {}).get("dispatcher"), "py_func", None)
+        recs.append((len(stack), spent, spent - inner, f"{f.__module__}.{f.__qualname__}" if f else "?"))
+
+ev.register("numba:compile", Timer())
+c0 = time.process_time()
+from pkcsf.report import build_report
+build_report(sys.argv[1], progress=False)
+print(json.dumps({"cpu_s": time.process_time() - c0, "compiles": recs}))
+"""
+
+
+def compiles() -> None:
+    """The cold report in one process (empty cache folder): CPU seconds of each kernel's first compilation
+    (a kernel's time includes what it calls that was not compiled yet) and the functions whose own share
+    (without the functions they call) is largest."""
+    with tempfile.TemporaryDirectory(prefix="pkcsf-cache-") as cache, \
+            tempfile.TemporaryDirectory(prefix="pkcsf-report-") as rep:
+        env = dict(os.environ, PKCSF_CACHE_DIR=cache, OPENBLAS_NUM_THREADS="1")
+        load = os.getloadavg()[0]
+        p = subprocess.run([sys.executable, "-c", _COMPILES, rep], env=env, capture_output=True, text=True,
+                           cwd=str(ROOT))
+        if p.returncode != 0:
+            raise SystemExit(p.stderr[-3000:])
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    recs = out["compiles"]
+    total = sum(r[1] for r in recs if r[0] == 0)
+    print(f"cold `build_report` in one process (load average {load:.1f}): {out['cpu_s']:.1f} CPU s, of which "
+          f"Numba compilation {total:.1f}")
+    print("| compiled on first use | CPU s |")
+    print("| --- | ---: |")
+    for depth, spent, _, name in recs:
+        if depth == 0:
+            print(f"| `{name}` | {spent:.1f} |")
+    own: dict[str, float] = {}
+    for _, _, mine, name in recs:
+        own[name] = own.get(name, 0.0) + mine
+    print("| function (own share, without what it calls) | CPU s |")
+    print("| --- | ---: |")
+    for name, v in sorted(own.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"| `{name}` | {v:.1f} |")
+
+
 def main():
+    if "--compiles" in sys.argv:
+        return compiles()
     if "--import" in sys.argv:
         i = sys.argv.index("--import")
         n = int(sys.argv[i + 1]) if len(sys.argv) > i + 1 and sys.argv[i + 1].isdigit() else 7
