@@ -193,7 +193,7 @@ _POOL_LOCK = threading.Lock()
 def _pool() -> ThreadPoolExecutor:
     with _POOL_LOCK:
         if not _POOL:
-            _POOL.append(ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS),
+            _POOL.append(ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
                                             thread_name_prefix="pkcsf-subjects"))
         return _POOL[0]
 
@@ -204,9 +204,10 @@ def run_subjects(kernel: Callable, N: int, *args: object) -> None:
     ``kernel`` is a ``nogil`` driver (:func:`batch_exact`...) that writes subject i's results only into
     row i of its output arrays, so ranges run at the same time on different threads and the results do not
     depend on the ranges. The thread count is :func:`numba.get_num_threads` of the calling thread (the
-    ``threads`` option of :func:`pkcsf.engine.simulate.simulate` sets it); with one thread, or one subject,
-    the kernel runs in the calling thread. About four ranges per thread, taken in turn by the threads as
-    they finish, balance subjects of unequal cost (adaptive steps).
+    ``threads`` option of :func:`pkcsf.engine.simulate.simulate` sets it): the calling thread and
+    ``threads - 1`` threads of a pool; with one thread, or one subject, the kernel runs in the calling thread
+    alone. About four ranges per thread, taken in turn by the threads as they finish, balance subjects of
+    unequal cost (adaptive steps).
 
     Parameters
     ----------
@@ -235,9 +236,12 @@ def run_subjects(kernel: Callable, N: int, *args: object) -> None:
                 return
             kernel(cuts[q], cuts[q + 1], *args)
 
-    futures = [pool.submit(work) for _ in range(n)]
-    for f in futures:
-        f.result()
+    futures = [pool.submit(work) for _ in range(n - 1)]
+    try:
+        work()                        # the calling thread takes ranges too
+    finally:
+        for f in futures:
+            f.result()
 
 
 # METHOD_DOPRI5's batch function is added by pkcsf/solvers/explicit.py (which imports this module) when it is imported
