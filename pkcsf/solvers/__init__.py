@@ -37,8 +37,11 @@ One file per method, each compiled by Numba on its first use (``kernels.solve_ba
 ``adaptive.py``   what the adaptive methods share (workspace, restart, first step,
                   dense output)
 ``linalg.py``     small dense linear algebra (LU, matrix exponentials)
-``kernels.py``    the batch drivers (``prange`` over subjects), the dispatch by
-                  method, and the one import point of every name above
+``kernels.py``    the batch drivers (a range of subjects each, run on threads by
+                  ``run_subjects``), the dispatch by method, and the one import
+                  point of every name above
+``_jit.py``       the solvers' ``njit``: one compilation per argument type, not
+                  per constant argument
 ================= ==============================================================
 
 The solver contract

@@ -2,7 +2,7 @@
 
 The systems pkcsf solves are small (5 to ~40 states), where calling LAPACK
 through NumPy costs more than the arithmetic. These routines are plain loops
-that Numba compiles well and that run inside ``prange`` without touching the
+that Numba compiles well and that run inside the batch drivers' threads without touching the
 Python interpreter. They work for float64 and complex128 arrays.
 """
 from __future__ import annotations
