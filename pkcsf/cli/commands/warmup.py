@@ -78,7 +78,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "warmup", parents=[common], formatter_class=_F, help="compile the solvers and read-outs once, now",
         description=_desc("Compile every compiled kernel (the exact, Rodas5P, Radau and explicit Dormand-Prince solvers and the read-outs) "
                           "for this machine and keep them in the cache folder, so that no later run waits for a "
-                          "first compilation (about 80 s on two cores; a cached kernel loads in a fraction of "
+                          "first compilation (about a minute on two cores; a cached kernel loads in a fraction of "
                           "a second). The folder: PKCSF_CACHE_DIR, else ~/.cache/pkcsf/numba."),
         epilog=textwrap.dedent("""\
             examples:
