@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numba
 import numpy as np
@@ -47,5 +48,38 @@ def test_an_error_in_a_range_is_raised():
     try:
         with pytest.raises(RuntimeError, match="subject 3"):
             run_subjects(kernel, 10)
+    finally:
+        numba.set_num_threads(old)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this platform")
+def test_a_forked_child_gets_its_own_pool():
+    import os
+
+    from pkcsf.solvers import kernels
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        run_subjects(lambda i0, i1: None, 8)          # the parent's pool exists
+        pid = os.fork()
+        if pid == 0:                                  # child: must not wait on the parent's (absent) threads
+            ok = not kernels._POOL
+            out = np.zeros(8, dtype=np.int64)
+
+            def k(i0, i1):
+                out[i0:i1] += 1
+            run_subjects(k, 8)
+            os._exit(0 if ok and np.all(out == 1) else 1)
+        for _ in range(600):                          # a hang (the old behaviour) fails instead of blocking
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError("the forked child hung waiting for the parent's threads")
+        assert os.waitstatus_to_exitcode(code) == 0
     finally:
         numba.set_num_threads(old)

@@ -13,11 +13,12 @@ The methods live one per file, each behind the contract written in :mod:`pkcsf.s
 
 Their names are re-exported here, so ``from pkcsf.solvers import kernels as K; K.rhs`` keeps working.
 :func:`solve_batch` runs ranges of subjects on a pool of threads (:func:`run_subjects`; the drivers release
-the GIL). Each subject is independent of the
-others, so subject i gets bit-identical results whatever N, the thread count or the chunking.
+the GIL). Each subject is independent of the others, so subject i gets bit-identical results whatever N,
+the thread count or the chunking.
 """
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -188,6 +189,8 @@ def batch_radau(i0, i1, P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src,
 
 _POOL: list = []            # the one thread pool of run_subjects, made on first use
 _POOL_LOCK = threading.Lock()
+if hasattr(os, "register_at_fork"):     # a forked child has none of the parent's threads: make a new pool
+    os.register_at_fork(after_in_child=_POOL.clear)
 
 
 def _pool() -> ThreadPoolExecutor:
