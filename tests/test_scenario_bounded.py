@@ -17,7 +17,6 @@ import pkcsf as pk
 from pkcsf.clinical import scenario_bounded
 from pkcsf.clinical.scenario import FailedSubjectsWarning, run
 from pkcsf.core.errors import ScenarioError
-from pkcsf.engine import simulate as engine_simulate
 from pkcsf.engine.dosing import Regimen, bolus
 
 LABELS = ["arm", "drug", "group", "unit", "n", "n_failed"]
@@ -129,43 +128,14 @@ def test_no_per_subject_table(full_run, tmp_path):
     res["lumbar"].interval_metrics()
 
 
-def _inject_failures(monkeypatch, fail: dict):
-    """Subjects ``fail`` (id -> Status) come back failed, on the full-profile path (targets) and on the
-    fused read-out path (no targets)."""
-    solve = engine_simulate.Problem.solve
-
-    def faulty(self, rows=slice(None), **kw):
-        out, status, counters = solve(self, rows, **kw)
-        for j, sid in enumerate(np.asarray(self.ids)[rows].tolist()):
-            if self.n_subjects > 1 and sid in fail:
-                status[j] = int(fail[sid])
-                out[j, out.shape[1] // 2:] = 0.0
-        return out, status, counters
-
-    from pkcsf.clinical import scenario_reduce
-
-    fused = scenario_reduce.solve_and_read_out
-
-    def faulty_fused(prob, *args):
-        r, status, band = fused(prob, *args)
-        status = np.array(status)
-        for j, sid in enumerate(np.asarray(prob.ids).tolist()):
-            if sid in fail:
-                status[j] = int(fail[sid])
-        return r, status, band
-
-    monkeypatch.setattr(engine_simulate.Problem, "solve", faulty)
-    monkeypatch.setattr(scenario_reduce, "solve_and_read_out", faulty_fused)
-
-
 @pytest.mark.filterwarnings("ignore::pkcsf.clinical.scenario.CoarseGridWarning")
 @pytest.mark.parametrize("targets", [(), (pk.Target("ventricular", "0.1 umol/L", "6 h"),
                                           pk.Target("lumbar", "0.1 umol/L", "6 h", per="total"))],
                          ids=["fused", "targets"])
-def test_failed_subjects_excluded_and_counted_as_in_a_full_run(monkeypatch, tmp_path, targets):
+def test_failed_subjects_excluded_and_counted_as_in_a_full_run(monkeypatch, tmp_path, targets, inject_failures):
     fail = {3: pk.Status.MAX_STEPS, 65: pk.Status.NONFINITE, 100: pk.Status.MAX_STEPS, 299: pk.Status.MAX_STEPS}
     with monkeypatch.context() as mp:
-        _inject_failures(mp, fail)
+        inject_failures(mp, fail)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             full = run(_scenario(targets), progress=False)

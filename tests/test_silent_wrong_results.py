@@ -172,22 +172,6 @@ def _mtx_scenario(**kw):
                        seed=3, targets=(_TARGET,), **kw)
 
 
-def _inject_failures(monkeypatch, fail: dict):
-    """Fault-injection hook: subjects ``fail`` (id -> Status) come back failed with a partial profile
-    (zeros from half-way on, as a solver that stopped would leave it)."""
-    solve = engine_simulate.Problem.solve
-
-    def faulty(self, rows=slice(None), **kw):
-        out, status, counters = solve(self, rows, **kw)
-        for j, sid in enumerate(np.asarray(self.ids)[rows].tolist()):
-            if self.n_subjects > 1 and sid in fail:
-                status[j] = int(fail[sid])
-                out[j, out.shape[1] // 2:] = 0.0
-        return out, status, counters
-
-    monkeypatch.setattr(engine_simulate.Problem, "solve", faulty)
-
-
 @pytest.fixture(scope="module")
 def mtx_baseline():
     with warnings.catch_warnings():
@@ -201,12 +185,12 @@ def mtx_baseline():
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fail_idx=failed_subjects(_N))
-def test_failed_subjects_are_excluded_from_every_statistic(monkeypatch, mtx_baseline, fail_idx):
+def test_failed_subjects_are_excluded_from_every_statistic(monkeypatch, mtx_baseline, fail_idx, inject_failures):
     # before: failed subjects read cmax 0 / time_above 0 and stayed in percentiles and target fractions
     base, ids = mtx_baseline
     fail = {ids[i]: st for i, st in fail_idx.items()}
     with monkeypatch.context() as mp:
-        _inject_failures(mp, fail)
+        inject_failures(mp, fused=False, fail=fail)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res = pk.run(_mtx_scenario())
@@ -242,13 +226,13 @@ def test_failed_subjects_are_excluded_from_every_statistic(monkeypatch, mtx_base
     res["ommaya"].interval_metrics()          # runs on the solved subjects only
 
 
-def test_target_fraction_counts_solved_subjects_only(monkeypatch, mtx_baseline):
+def test_target_fraction_counts_solved_subjects_only(monkeypatch, mtx_baseline, inject_failures):
     base, ids = mtx_baseline
     tgt_all = base.targets().iloc[0]
     # a target every solved subject meets: a failed subject must not pull the fraction below 1
     easy = pk.Target("plasma", "1e-6 umol/L", "1 h", per="total")
     with monkeypatch.context() as mp:
-        _inject_failures(mp, {ids[0]: pk.Status.MAX_STEPS, ids[3]: pk.Status.NONFINITE})
+        inject_failures(mp, fused=False, fail={ids[0]: pk.Status.MAX_STEPS, ids[3]: pk.Status.NONFINITE})
         with pytest.warns(FailedSubjectsWarning, match=r"2 of 8 subjects failed.*MAX_STEPS.*NONFINITE"):
             res = pk.run(pk.Scenario((pk.Arm("ommaya", "12 mg ommaya once", drug="methotrexate"),), subjects=_N,
                                      days=2, seed=3, targets=(easy,)))
