@@ -14,6 +14,8 @@ one-subject warm-up in that process (compilation or loading cached kernels is no
     python benchmarks/bench_scale.py --one 10000          # (internal) run one N in this process
     python benchmarks/bench_scale.py --parts 1024         # per subject on one thread: exponential, solve,
                                                           # + read-outs, + exact Cmax (CPU time, best of 5)
+    python benchmarks/bench_scale.py --parts 1024 --base main --repeat 9   # the same for a base commit's kernels
+                                                          # too, alternating in this process, with ratios
 """
 from __future__ import annotations
 
@@ -54,22 +56,10 @@ def one(n: int, two_step: bool = False) -> dict:
             "load_avg": os.getloadavg()[0]}
 
 
-def parts(n: int) -> dict:
-    """CPU µs per subject on one thread for the parts of the fused exact path, on the scenario's first n subjects.
-
-    The arguments of the compiled fused solve are captured from a real run; the parts are then timed in
-    this process (best of 5): the matrix exponential alone, the solve, the solve + read-outs, and the
-    solve + read-outs + exact Cmax/Tmax between outputs (the full per-subject kernel).
-    """
-    import numba
-    import numpy as np
-
+def _capture(n: int) -> list:
+    """The arguments of the compiled fused exact solve of the scenario's first n subjects (no bands)."""
     import pkcsf as pk
     from pkcsf.analysis import readouts as ro
-    from pkcsf.solvers import exact as ex
-    from pkcsf.solvers.common import build_matrix
-
-    lazy_flush = ro._lazy_flush
 
     captured = []
     orig = ro._fused_exact
@@ -89,7 +79,32 @@ def parts(n: int) -> dict:
         ro._fused_exact = orig
     a = list(max(captured, key=lambda x: x[0].shape[0]))
     a[19] = 0                                           # no bands
-    (P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, W) = a[:15]
+    return a
+
+
+def _base_package(commit: str) -> str:
+    """The package of a base commit, importable as ``pkcsf_base`` (its kernels only: an empty top level)."""
+    import re
+    import tempfile
+    from pathlib import Path
+
+    root = Path(tempfile.mkdtemp(prefix="pkcsf_base_"))
+    repo = Path(__file__).resolve().parent.parent
+    tar = subprocess.run(["git", "-C", str(repo), "archive", commit, "pkcsf"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(root)], input=tar, check=True)
+    (root / "pkcsf").rename(root / "pkcsf_base")
+    for f in (root / "pkcsf_base").rglob("*.py"):
+        f.write_text(re.sub(r"\b(from|import) pkcsf\b", r"\1 pkcsf_base", f.read_text()))
+    (root / "pkcsf_base" / "__init__.py").write_text("")
+    return str(root)
+
+
+def _kernels(ex, ro, build_matrix):
+    """The parts of the fused exact path, compiled against the modules given (this tree's or a base commit's)."""
+    import numba
+    import numpy as np
+
+    lazy_flush = ro._lazy_flush
 
     @numba.njit
     def expm_only(P, vol_col, lin_type, lin_src, lin_dst, lin_col):
@@ -150,28 +165,76 @@ def parts(n: int) -> dict:
                 ex.refine_peaks(times, out, conc, last_start, wv, cmax_last[i], tm_tail, ev_t[ie], ev_n[ie], order,
                                 na, ws, u, ub, v, vn, wg, coef, memo, samp, rc)
 
+    return expm_only, fused_parts
+
+
+def parts(n: int, base: str | None = None, repeat: int = 5) -> dict:
+    """CPU µs per subject on one thread for the parts of the fused exact path, on the scenario's first n subjects.
+
+    The arguments of the compiled fused solve are captured from a real run; the parts are then timed in
+    this process (best of ``repeat``): the matrix exponential alone, the solve, the solve + read-outs, and
+    the solve + read-outs + exact Cmax/Tmax between outputs (the full per-subject kernel). ``base``: a
+    commit whose kernels are timed too, alternating with this tree's (the same process, the same inputs),
+    with the largest relative difference of their read-outs.
+    """
+    import importlib
+
+    import numba
+    import numpy as np
+
+    from pkcsf.analysis import readouts as ro
+    from pkcsf.solvers import exact as ex
+    from pkcsf.solvers.common import build_matrix
+
+    a = _capture(n)
+    P = a[0]
+    versions = {"this": _kernels(ex, ro, build_matrix)}
+    if base:
+        sys.path.insert(0, _base_package(base))
+        bro = importlib.import_module("pkcsf_base.analysis.readouts")
+        bex = importlib.import_module("pkcsf_base.solvers.exact")
+        bcm = importlib.import_module("pkcsf_base.solvers.common")
+        versions = {"base": _kernels(bex, bro, bcm.build_matrix), **versions}
     numba.set_num_threads(1)
-
-    def best(f):
-        f()
-        b = np.inf
-        for _ in range(5):
-            c0 = time.process_time()
-            f()
-            b = min(b, time.process_time() - c0)
-        return round(b * 1e6 / P.shape[0], 1)
-
-    r = {"subjects": int(P.shape[0]), "exponential_us": best(lambda: expm_only(P, vol_col, lin_type, lin_src, lin_dst,
-                                                                                  lin_col))}
-    for name, flags in (("solve_us", (0, 0)), ("solve_readouts_us", (1, 0)), ("total_us", (1, 1))):
-        r[name] = best(lambda: fused_parts(*a, *flags))
+    outs = {}
+    for name, (expm_only, fused_parts) in versions.items():      # compile and warm up; keep the read-outs
+        expm_only(P, *a[1:6])
+        b = [x.copy() if isinstance(x, np.ndarray) else x for x in a]
+        fused_parts(*b, 1, 1)
+        outs[name] = b
+    parts_ = {"exponential_us": lambda f: f[0](P, *a[1:6])}
+    for key, flags in (("solve_us", (0, 0)), ("solve_readouts_us", (1, 0)), ("total_us", (1, 1))):
+        parts_[key] = (lambda fl: (lambda f: f[1](*a, *fl)))(flags)
+    res = {name: {k: np.inf for k in parts_} for name in versions}
+    for _ in range(repeat):
+        for key, call in parts_.items():
+            for name, f in versions.items():
+                c0 = time.process_time()
+                call(f)
+                res[name][key] = min(res[name][key], time.process_time() - c0)
+    r = {"subjects": int(P.shape[0])}
+    for name in versions:
+        for key in parts_:
+            r[f"{key}" if len(versions) == 1 else f"{name}_{key}"] = round(res[name][key] * 1e6 / P.shape[0], 1)
+    if base:
+        for key in parts_:
+            r[f"ratio_{key}"] = round(res["this"][key] / res["base"][key], 3)
+        # read-outs: cmax 22, tmax 23, auc 24, above 25, longest 26, cmax_last 27, auc_last 28, trough 29, refined 30
+        for idx, nm in ((22, "cmax"), (23, "tmax"), (24, "auc"), (25, "time_above"), (27, "cmax_last"),
+                        (28, "auc_last"), (29, "trough")):
+            x, y = outs["base"][idx], outs["this"][idx]
+            r[f"maxrel_{nm}"] = float(np.max(np.abs(x - y) / np.maximum(np.abs(x), 1e-300)))
+        r["refined_equal"] = bool(np.array_equal(outs["base"][30], outs["this"][30]))
     r["load_avg"] = round(os.getloadavg()[0], 2)
     return r
 
 
 def main(argv):
     if argv and argv[0] == "--parts":
-        print(json.dumps(parts(int(argv[1]) if len(argv) > 1 else 1024)), flush=True)
+        n = int(argv[1]) if len(argv) > 1 and not argv[1].startswith("--") else 1024
+        base = argv[argv.index("--base") + 1] if "--base" in argv else None
+        rep = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 5
+        print(json.dumps(parts(n, base, rep)), flush=True)
         return
     if argv and argv[0] == "--one":
         print(json.dumps(one(int(argv[1]), two_step="--two-step" in argv)), flush=True)
