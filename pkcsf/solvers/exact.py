@@ -324,44 +324,64 @@ def _flush(ET, z, sa, NA8):
             z[i] += ET[j, i] * sj
 
 
-@njit(cache=True, error_model="numpy")
-def _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa, wp):
-    """:func:`_split_run` that updates the passive states only at the outputs listed in ``flush`` and
+def _make_split_run_lazy(NB):
+    """:func:`_split_run_lazy` compiled for active states padded to NB (0: any, read from ``ET``).
+
+    With the row length a literal, LLVM unrolls the product's rows into a few vector operations and
+    keeps the new state in registers across the column blocks (issue 11, fourth round: the step of the
+    CNS model's 24 padded active states); the operations, and so the results, are those of NB = 0.
+    """
+
+    @njit(cache=True, error_model="numpy")
+    def run(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa, wp):
+        n8 = NB if NB > 0 else NA8
+        T = times.shape[0]
+        ns = savep.shape[0]
+        nwa = wa.shape[0]
+        nf = flush.shape[0]
+        while fi < nf and flush[fi] < k:
+            fi += 1
+        while k < T and times[k] < t_end and times[k] - t == dt:
+            for i in range(n8):
+                ztmp[i] = 0.0
+                sa[i] += z[i]
+            for jb in range(0, n8, 8):
+                y0, y1, y2, y3 = z[jb], z[jb + 1], z[jb + 2], z[jb + 3]
+                y4, y5, y6, y7 = z[jb + 4], z[jb + 5], z[jb + 6], z[jb + 7]
+                for i in range(n8):
+                    ztmp[i] += (((ET[jb, i] * y0 + ET[jb + 1, i] * y1) + (ET[jb + 2, i] * y2 + ET[jb + 3, i] * y3))
+                                + ((ET[jb + 4, i] * y4 + ET[jb + 5, i] * y5) + (ET[jb + 6, i] * y6
+                                                                                + ET[jb + 7, i] * y7)))
+            for i in range(n8):
+                z[i] = ztmp[i]
+            if fi < nf and flush[fi] == k:
+                _flush(ET, z, sa, n8)
+                fi += 1
+                for j in range(ns):
+                    out[k, j] = z[savep[j]]
+            else:
+                for jj in range(nwa):
+                    out[k, wa[jj]] = z[wp[jj]]
+            t = times[k]
+            k += 1
+        _flush(ET, z, sa, n8)
+        return k, t, fi
+
+    return run
+
+
+# Issue 11 (fourth round): the lazy output loop for any padded size, and compiled for 16, 24 and 32 (the
+# CNS models have 22 active states; a literal trip count roughly halves a step's cost)
+_split_run_lazy = _make_split_run_lazy(0)
+_split_run_lazy16 = _make_split_run_lazy(16)
+_split_run_lazy24 = _make_split_run_lazy(24)
+_split_run_lazy32 = _make_split_run_lazy(32)
+_split_run_lazy.__doc__ = """:func:`_split_run` that updates the passive states only at the outputs listed in ``flush`` and
     when the run ends: with equal steps, y_q(k) = y_q(0) + X21 sum_{i<k} y_a(i), so a step costs the
     active block alone. Only the saved columns ``wa`` (the active states, at ``wp`` in ``z``) are
     written at every output; every saved column at the ``flush`` outputs (elsewhere the passive
     columns of ``out`` are left unwritten: issue 11, fewer writes per output). Returns (k, t, fi).
     """
-    T = times.shape[0]
-    ns = savep.shape[0]
-    nwa = wa.shape[0]
-    nf = flush.shape[0]
-    while fi < nf and flush[fi] < k:
-        fi += 1
-    while k < T and times[k] < t_end and times[k] - t == dt:
-        for i in range(NA8):
-            ztmp[i] = 0.0
-            sa[i] += z[i]
-        for jb in range(0, NA8, 8):
-            y0, y1, y2, y3 = z[jb], z[jb + 1], z[jb + 2], z[jb + 3]
-            y4, y5, y6, y7 = z[jb + 4], z[jb + 5], z[jb + 6], z[jb + 7]
-            for i in range(NA8):
-                ztmp[i] += (((ET[jb, i] * y0 + ET[jb + 1, i] * y1) + (ET[jb + 2, i] * y2 + ET[jb + 3, i] * y3))
-                            + ((ET[jb + 4, i] * y4 + ET[jb + 5, i] * y5) + (ET[jb + 6, i] * y6 + ET[jb + 7, i] * y7)))
-        for i in range(NA8):
-            z[i] = ztmp[i]
-        if fi < nf and flush[fi] == k:
-            _flush(ET, z, sa, NA8)
-            fi += 1
-            for j in range(ns):
-                out[k, j] = z[savep[j]]
-        else:
-            for jj in range(nwa):
-                out[k, wa[jj]] = z[wp[jj]]
-        t = times[k]
-        k += 1
-    _flush(ET, z, sa, NA8)
-    return k, t, fi
 
 
 @njit(cache=True, error_model="numpy")
@@ -447,7 +467,16 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
             if dt != last_dt:
                 ET = c_E[_split_slot(dt, M, A, order, na, ws, c_next, counters)]
                 last_dt = dt
-            if lazy:
+            if lazy and NA8 == 24:
+                k, t, fi = _split_run_lazy24(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa,
+                                             wp)
+            elif lazy and NA8 == 16:
+                k, t, fi = _split_run_lazy16(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa,
+                                             wp)
+            elif lazy and NA8 == 32:
+                k, t, fi = _split_run_lazy32(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa,
+                                             wp)
+            elif lazy:
                 k, t, fi = _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa, wp)
             else:
                 k, t = _split_run(ET, z, ztmp, NA8, times, k, t, t_end, dt, savep, out)
