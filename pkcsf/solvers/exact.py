@@ -245,10 +245,13 @@ def split_workspace(S, na, NC):
     c_s = np.zeros(NC, dtype=np.int64)       # its s
     Ms = np.empty((S, na))                   # the subject's active columns of A, split order
     pos = np.empty(S, dtype=np.int64)        # place of each state in z
-    c_subT = np.zeros((NC, LV + 1, na, na))  # its active block, transposed ([slot, 0]); [slot, k]: exp(A dt / 2^k)
-    MT = np.empty((na, na))                  # the active block of Ms, transposed
+    # its active block, transposed ([slot, 0]); [slot, k]: exp(A dt / 2^k); rows padded with zeros to NA8
+    # (for _matvecT)
+    c_subT = np.zeros((NC, LV + 1, na, NA8))
+    MT = np.zeros((na, NA8))                 # the active block of Ms, transposed, padded likewise
     sa = np.zeros(NA8)                       # running sum of the active state (lazy passive states)
-    return W, M, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos, c_subT, MT, sa
+    vp = np.zeros(NA8)                       # _matvecT's result in refine_peaks
+    return W, M, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos, c_subT, MT, sa, vp
 
 
 @njit(cache=True, error_model="numpy")
@@ -256,7 +259,7 @@ def _split_slot(dt, M, A, order, na, ws, c_next, counters):
     """Cache slot of exp(A dt) in the split form: ``c_E[slot, j, i]`` = entry (i, j) of the
     exponential's first na columns, rows at their place in ``z`` (active 0..na-1, passive from NA8).
     """
-    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos, c_subT, MT, sa = ws
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, Ms, pos, c_subT, MT, sa, vp = ws
     NC = c_dt.shape[0]
     for c in range(NC):
         if c_dt[c] > 0.0 and abs(c_dt[c] - dt) <= 1e-13 * dt:
@@ -411,7 +414,7 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
     """
     S = vol_col.shape[0]
     T = times.shape[0]
-    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos, c_subT, MT, sa = ws
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos, c_subT, MT, sa, vp = ws
     NA8 = c_E.shape[1]
     A = np.empty((S, S))
     build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A)
@@ -589,15 +592,27 @@ def exact_workspace(S, lin_src):
 # ------------------------------------------------------------------ Cmax between outputs
 @njit(cache=True, error_model="numpy")
 def _matvecT(MT, x, out):
-    """``out = M x`` from ``MT`` = M transposed (n, n): column updates, which vectorise without
-    reassociating a sum.
+    """``out = M x`` from ``MT`` = M transposed (n, NP), its rows padded with zeros to NP >= n (a multiple
+    of 8): column updates, which vectorise without reassociating a sum; ``out`` (>= NP).
+
+    Each ``out[i]`` is the sum over j = 0, 1, ..., n - 1 in that order (as a plain loop over the columns),
+    but taken eight columns at a time: ``out`` is read and written once per eight columns instead of once
+    per column (issue 11, fourth round: 22 active states, ~110 -> ~70 ns).
     """
-    n = x.shape[0]
-    for i in range(n):
+    n = MT.shape[0]
+    NP = MT.shape[1]
+    for i in range(NP):
         out[i] = 0.0
-    for j in range(n):
+    nb = n - n % 8
+    for jb in range(0, nb, 8):
+        y0, y1, y2, y3 = x[jb], x[jb + 1], x[jb + 2], x[jb + 3]
+        y4, y5, y6, y7 = x[jb + 4], x[jb + 5], x[jb + 6], x[jb + 7]
+        for i in range(NP):
+            out[i] = (((((((out[i] + MT[jb, i] * y0) + MT[jb + 1, i] * y1) + MT[jb + 2, i] * y2) + MT[jb + 3, i] * y3)
+                        + MT[jb + 4, i] * y4) + MT[jb + 5, i] * y5) + MT[jb + 6, i] * y6) + MT[jb + 7, i] * y7
+    for j in range(nb, n):
         xj = x[j]
-        for i in range(n):
+        for i in range(NP):
             out[i] += MT[j, i] * xj
 
 
@@ -810,7 +825,8 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
         concentrations (``conc[t, g] = sum_s wv[s, g] full[t, s]``); j0 : first output of the window;
     wv : (S, G) concentration weights; cmax, tmax : (G,) grid read-outs, raised in place;
     ev_t, n_ev : the subject's event times; order, na, ws : of :func:`exact_workspace`;
-    u, ub, v, vn, wg : (na,) and coef : (64,) work vectors.
+    u, ub, v, vn, wg : (na,) and coef : (64,) work vectors (``vn`` unused: the products go to the workspace's
+        vector padded to a multiple of 8).
     memo : (G, 3): (grid index, value, time) of each group's first refinement; a later call (the last
         interval's window) whose grid maximum is at the same output reuses it (index -1: none).
     samp : (65, na), rc : (2,): the samples of the last interval looked at and (its first output, the
@@ -822,7 +838,8 @@ def refine_peaks(times, full, conc, j0, wv, cmax, tmax, ev_t, n_ev, order, na, w
         False when the read-outs may still be below the true maximum (a dose between two outputs, a
         candidate that could not be refined or was left, a group holding a passive state).
     """
-    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos, c_subT, MT, sa = ws
+    W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos, c_subT, MT, sa, vp = ws
+    vn = vp                             # (na,) is enough for the caller's; _matvecT writes NA8 values
     T, S = full.shape
     G = conc.shape[1]
     exact = True

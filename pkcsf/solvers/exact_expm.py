@@ -89,7 +89,7 @@ def expm_passive_z(M, na, Wz, LUw, piv, X0, Lv):
     X0 : ndarray (n, na)
         Output: the same for the step ``dt / 2^s`` (the Padé approximant before the squarings), split
         order, for sampling the solution inside a step (:func:`pkcsf.solvers.exact.refine_peaks`).
-    Lv : ndarray (LV + 1, na, na)
+    Lv : ndarray (LV + 1, na, >= na)
         Output: ``Lv[k]`` = the active block of exp(A dt / 2^k), transposed, for 1 <= k <= min(s, LV): the
         squarings' intermediate results, for the bisection of :func:`pkcsf.solvers.exact.refine_peaks`.
 
