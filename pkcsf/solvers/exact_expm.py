@@ -22,22 +22,49 @@ from pkcsf.solvers._jit import njit
 from pkcsf.solvers.linalg import _B13, _THETA13, lu_factor
 
 
+def _make_mm(NB):
+    """:func:`_mm` compiled for NA8 = NB (0: any): with the row length a literal, LLVM unrolls a row
+    into a few vector operations (issue 11, fourth round; the same operations, the same result).
+    """
+
+    @njit(cache=True, error_model="numpy")
+    def mm(L, R, out, NA8):
+        n8 = NB if NB > 0 else NA8
+        NZ = L.shape[0]
+        for i in range(NZ):
+            for c in range(n8):
+                out[i, c] = 0.0
+            for kb in range(0, n8, 8):
+                a0, a1, a2, a3 = L[i, kb], L[i, kb + 1], L[i, kb + 2], L[i, kb + 3]
+                a4, a5, a6, a7 = L[i, kb + 4], L[i, kb + 5], L[i, kb + 6], L[i, kb + 7]
+                if (a0 == 0.0 and a1 == 0.0 and a2 == 0.0 and a3 == 0.0 and a4 == 0.0 and a5 == 0.0 and a6 == 0.0
+                        and a7 == 0.0):
+                    continue
+                for c in range(n8):
+                    out[i, c] += (((a0 * R[kb, c] + a1 * R[kb + 1, c]) + (a2 * R[kb + 2, c] + a3 * R[kb + 3, c]))
+                                  + ((a4 * R[kb + 4, c] + a5 * R[kb + 5, c]) + (a6 * R[kb + 6, c]
+                                                                                + a7 * R[kb + 7, c])))
+
+    return mm
+
+
+_mm_any = _make_mm(0)
+_mm16 = _make_mm(16)
+_mm24 = _make_mm(24)
+_mm32 = _make_mm(32)
+
+
 @njit(cache=True, error_model="numpy")
 def _mm(L, R, out, NA8):
     """``out = L @ R[:NA8]`` over the first NA8 columns: L (NZ, NA8), R (>= NA8, NA8), out (NZ, NA8)."""
-    NZ = L.shape[0]
-    for i in range(NZ):
-        for c in range(NA8):
-            out[i, c] = 0.0
-        for kb in range(0, NA8, 8):
-            a0, a1, a2, a3 = L[i, kb], L[i, kb + 1], L[i, kb + 2], L[i, kb + 3]
-            a4, a5, a6, a7 = L[i, kb + 4], L[i, kb + 5], L[i, kb + 6], L[i, kb + 7]
-            if (a0 == 0.0 and a1 == 0.0 and a2 == 0.0 and a3 == 0.0 and a4 == 0.0 and a5 == 0.0 and a6 == 0.0
-                    and a7 == 0.0):
-                continue
-            for c in range(NA8):
-                out[i, c] += (((a0 * R[kb, c] + a1 * R[kb + 1, c]) + (a2 * R[kb + 2, c] + a3 * R[kb + 3, c]))
-                              + ((a4 * R[kb + 4, c] + a5 * R[kb + 5, c]) + (a6 * R[kb + 6, c] + a7 * R[kb + 7, c])))
+    if NA8 == 24:
+        _mm24(L, R, out, NA8)
+    elif NA8 == 16:
+        _mm16(L, R, out, NA8)
+    elif NA8 == 32:
+        _mm32(L, R, out, NA8)
+    else:
+        _mm_any(L, R, out, NA8)
 
 
 @njit(cache=True, error_model="numpy")
