@@ -336,7 +336,7 @@ def _make_split_run_lazy(NB):
     """
 
     @njit(cache=True, error_model="numpy")
-    def run(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa, wp):
+    def run(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa, wp, ident):
         n8 = NB if NB > 0 else NA8
         T = times.shape[0]
         ns = savep.shape[0]
@@ -362,6 +362,9 @@ def _make_split_run_lazy(NB):
                 fi += 1
                 for j in range(ns):
                     out[k, j] = z[savep[j]]
+            elif ident:                 # wa = wp = 0, 1, ...: one contiguous copy
+                for jj in range(nwa):
+                    out[k, jj] = z[jj]
             else:
                 for jj in range(nwa):
                     out[k, wa[jj]] = z[wp[jj]]
@@ -383,7 +386,9 @@ _split_run_lazy.__doc__ = """:func:`_split_run` that updates the passive states 
     when the run ends: with equal steps, y_q(k) = y_q(0) + X21 sum_{i<k} y_a(i), so a step costs the
     active block alone. Only the saved columns ``wa`` (the active states, at ``wp`` in ``z``) are
     written at every output; every saved column at the ``flush`` outputs (elsewhere the passive
-    columns of ``out`` are left unwritten: issue 11, fewer writes per output). Returns (k, t, fi).
+    columns of ``out`` are left unwritten: issue 11, fewer writes per output). ``ident``: ``wa`` and ``wp``
+    are both 0, 1, ... (the active states come first in the model and all are saved in order, as in the
+    fused read-outs). Returns (k, t, fi).
     """
 
 
@@ -439,6 +444,10 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
             wa[nwa] = j
             nwa += 1
     wp = savep[wa]
+    ident = True
+    for jj in range(nwa):
+        if wa[jj] != jj or wp[jj] != jj:
+            ident = False
     for c in range(c_dt.shape[0]):
         c_dt[c] = -1.0
     c_next = np.zeros(1, dtype=np.int64)
@@ -472,15 +481,16 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
                 last_dt = dt
             if lazy and NA8 == 24:
                 k, t, fi = _split_run_lazy24(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa,
-                                             wp)
+                                             wp, ident)
             elif lazy and NA8 == 16:
                 k, t, fi = _split_run_lazy16(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa,
-                                             wp)
+                                             wp, ident)
             elif lazy and NA8 == 32:
                 k, t, fi = _split_run_lazy32(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa,
-                                             wp)
+                                             wp, ident)
             elif lazy:
-                k, t, fi = _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa, wp)
+                k, t, fi = _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa, wp,
+                                           ident)
             else:
                 k, t = _split_run(ET, z, ztmp, NA8, times, k, t, t_end, dt, savep, out)
         if t_end > t:
