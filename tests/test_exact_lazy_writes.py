@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import pkcsf as pk
 from pkcsf.engine.simulate import prepare
@@ -13,8 +14,7 @@ from pkcsf.solvers.exact import exact_workspace, solve_exact_ws
 from tests.test_solvers_split import _chain_model
 
 
-def _problem(tmp_path):
-    n = 11
+def _problem(tmp_path, n=11):
     path = tmp_path / f"chain{n}.toml"
     path.write_text(_chain_model(n))
     model = pk.load_model(path)
@@ -25,27 +25,36 @@ def _problem(tmp_path):
     return prepare(model, pk.Dose(5.0, "in").repeat(every=24, n=3), sub, times=times, solver="exact")
 
 
-def _solve(prob, flush, y0):
+def _solve(prob, flush, y0, save=None):
     cm = prob.compiled
     S = cm.vol_col.shape[0]
     ev_t, ev_s, ev_a, ev_k, ev_n = prob.events(slice(None))
     order, na, ws = exact_workspace(S, cm.lin_src)
     out = np.full((len(prob.times), S), -7.0)       # a value the solver never writes
+    save = np.arange(S) if save is None else save
     st, split = solve_exact_ws(prob.P[0], cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst, cm.lin_col, ev_t[0],
-                               ev_s[0], ev_a[0], ev_k[0], ev_n[0], prob.times, y0, np.arange(S), out,
+                               ev_s[0], ev_a[0], ev_k[0], ev_n[0], prob.times, y0, save, out,
                                np.zeros(5, dtype=np.int64), order, na, ws, flush)
     assert split
     return st, out, order[:na], order[na:]
 
 
-def test_lazy_writes_active_everywhere_passive_at_flush(tmp_path):
-    prob = _problem(tmp_path)
+# 5, 22, 35 compartments: the output loop for any padded size; 11, 22, 27: its copies compiled for 16, 24, 32
+# (issue 11, fourth round); saved in order (one contiguous copy per output) or reversed (an indexed scatter)
+@pytest.mark.parametrize("n", [5, 11, 22, 27, 35])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lazy_writes_active_everywhere_passive_at_flush(tmp_path, n, reverse):
+    prob = _problem(tmp_path, n)
     T = len(prob.times)
     flush = np.array([0, 40, T - 1], dtype=np.int64)
     y0 = np.ascontiguousarray(prob.y0[0])
-    st_f, full, act, pas = _solve(prob, np.empty(0, dtype=np.int64), y0)
-    st_l, lazy, _, _ = _solve(prob, flush, y0)
-    assert st_f == st_l == 0 and len(pas) >= 2
+    S = y0.shape[0]
+    save = np.arange(S)[::-1].copy() if reverse else None
+    st_f, full, act, pas = _solve(prob, np.empty(0, dtype=np.int64), y0, save)
+    st_l, lazy, _, _ = _solve(prob, flush, y0, save)
+    if reverse:                                     # columns back to state order
+        full, lazy = full[:, ::-1], lazy[:, ::-1]
+    assert st_f == st_l == 0 and len(pas) >= 2 and len(act) == n
     np.testing.assert_array_equal(lazy[:, act], full[:, act])              # the same chain of steps
     np.testing.assert_allclose(lazy[flush], full[flush], rtol=1e-12, atol=1e-14 * np.abs(full).max())
     mid = np.setdiff1d(np.arange(T), flush)

@@ -52,8 +52,10 @@ def _chain_model(n):
             f'[[sites]]\nname = "in"\ntargets = {{ c0 = 1 }}\n')
 
 
-def test_exact_solver_above_8_states_equals_dense_expm(tmp_path):
-    n = 11                                          # 11 compartments + 2 accumulators: 13 states
+# 11, 22, 27 compartments (+ 2 accumulators): the exponential's products compiled for 16, 24, 32 padded active
+# states (issue 11, fourth round); 35: the copy for any size
+@pytest.mark.parametrize("n", [11, 22, 27, 35])
+def test_exact_solver_above_8_states_equals_dense_expm(tmp_path, n):
     path = tmp_path / f"chain{n}.toml"
     path.write_text(_chain_model(n))
     model = pk.load_model(path)
