@@ -39,8 +39,8 @@ def _solve(prob, flush, y0, save=None):
     return st, out, order[:na], order[na:]
 
 
-# 5, 22, 35 compartments: the output loop for any padded size; 11, 22, 27: its copies compiled for 16, 24, 32
-# (issue 11, fourth round); saved in order (one contiguous copy per output) or reversed (an indexed scatter)
+# 22 compartments: the output loop's copy compiled for 24 padded active states (issue 11, fourth round);
+# 5, 11, 27, 35: the one for any size; saved in order (one contiguous copy per output) or reversed (an indexed scatter)
 @pytest.mark.parametrize("n", [5, 11, 22, 27, 35])
 @pytest.mark.parametrize("reverse", [False, True])
 def test_lazy_writes_active_everywhere_passive_at_flush(tmp_path, n, reverse):

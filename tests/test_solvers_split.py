@@ -52,8 +52,8 @@ def _chain_model(n):
             f'[[sites]]\nname = "in"\ntargets = {{ c0 = 1 }}\n')
 
 
-# 11, 22, 27 compartments (+ 2 accumulators): the exponential's products compiled for 16, 24, 32 padded active
-# states (issue 11, fourth round); 35: the copy for any size
+# 22 compartments (+ 2 accumulators): the exponential's products compiled for 24 padded active states (issue 11,
+# fourth round); 11, 27, 35: the copy for any size
 @pytest.mark.parametrize("n", [11, 22, 27, 35])
 def test_exact_solver_above_8_states_equals_dense_expm(tmp_path, n):
     path = tmp_path / f"chain{n}.toml"

@@ -376,12 +376,12 @@ def _make_split_run_lazy(NB):
     return run
 
 
-# Issue 11 (fourth round): the lazy output loop for any padded size, and compiled for 16, 24 and 32 (the
-# CNS models have 22 active states; a literal trip count roughly halves a step's cost)
+# Issue 11 (fourth round): the lazy output loop for any padded size, and compiled for 24 (the CNS models have
+# 22 active states; a literal trip count roughly halves a step's cost). Each unrolled copy costs compile
+# time: copies for 16, 24 and 32 made a cold first run of the methotrexate scenario ~61-64 CPU s against
+# ~48-56 s; with the 24 copies alone (here and exact_expm._mm24) it was 51-52 s, inside that noise.
 _split_run_lazy = _make_split_run_lazy(0)
-_split_run_lazy16 = _make_split_run_lazy(16)
 _split_run_lazy24 = _make_split_run_lazy(24)
-_split_run_lazy32 = _make_split_run_lazy(32)
 _split_run_lazy.__doc__ = """:func:`_split_run` that updates the passive states only at the outputs listed in ``flush`` and
     when the run ends: with equal steps, y_q(k) = y_q(0) + X21 sum_{i<k} y_a(i), so a step costs the
     active block alone. Only the saved columns ``wa`` (the active states, at ``wp`` in ``z``) are
@@ -481,12 +481,6 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
                 last_dt = dt
             if lazy and NA8 == 24:
                 k, t, fi = _split_run_lazy24(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa,
-                                             wp, ident)
-            elif lazy and NA8 == 16:
-                k, t, fi = _split_run_lazy16(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa,
-                                             wp, ident)
-            elif lazy and NA8 == 32:
-                k, t, fi = _split_run_lazy32(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa,
                                              wp, ident)
             elif lazy:
                 k, t, fi = _split_run_lazy(ET, z, ztmp, sa, NA8, times, k, t, t_end, dt, savep, out, flush, fi, wa, wp,

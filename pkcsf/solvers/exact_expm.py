@@ -49,9 +49,7 @@ def _make_mm(NB):
 
 
 _mm_any = _make_mm(0)
-_mm16 = _make_mm(16)
-_mm24 = _make_mm(24)
-_mm32 = _make_mm(32)
+_mm24 = _make_mm(24)                # the CNS models (22 active states); each copy costs compile time
 
 
 @njit(cache=True, error_model="numpy")
@@ -59,10 +57,6 @@ def _mm(L, R, out, NA8):
     """``out = L @ R[:NA8]`` over the first NA8 columns: L (NZ, NA8), R (>= NA8, NA8), out (NZ, NA8)."""
     if NA8 == 24:
         _mm24(L, R, out, NA8)
-    elif NA8 == 16:
-        _mm16(L, R, out, NA8)
-    elif NA8 == 32:
-        _mm32(L, R, out, NA8)
     else:
         _mm_any(L, R, out, NA8)
 
