@@ -348,12 +348,27 @@ def _lazy_flush(save, Sw, lin_src, last_start, T):
         if not src:
             lazy = False
     if lazy:
-        return np.unique(np.array([0, last_start, T - 1], dtype=np.int64))
+        # the sorted distinct values of 0, last_start and T - 1, as np.unique gives them (np.unique would
+        # compile a quicksort for three numbers)
+        b, c = last_start, T - 1
+        lo = min(0, min(b, c))
+        hi = max(0, max(b, c))
+        mid = b + c - lo - hi
+        v = np.empty(3, dtype=np.int64)
+        v[0] = lo
+        n = 1
+        if mid != lo:
+            v[n] = mid
+            n += 1
+        if hi != mid:
+            v[n] = hi
+            n += 1
+        return v[:n].copy()
     return np.empty(0, dtype=np.int64)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save,
+@njit(nogil=True, cache=True, error_model="numpy")
+def _fused_exact(b0, b1, P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save,
                  W, factor, thr, last_start, trough_at, nb, band, status, cmax, tmax, auc, above, longest,
                  cmax_last, auc_last, trough, refined):
     """Exact solve, read-outs, and Cmax/Tmax refined between outputs (:func:`pkcsf.solvers.exact.refine_peaks`);
@@ -369,7 +384,7 @@ def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev
     nblk = min(N, 64)
     every = np.arange(S_m)
     flush = _lazy_flush(save, Sw, lin_src, last_start, T)
-    for blk in prange(nblk):
+    for blk in range(b0, b1):
         out = np.empty((T, S_m))        # every state: the refinement starts from full states
         conc = np.empty((T, G))
         vol = np.empty(G)
@@ -411,8 +426,8 @@ def _fused_exact(P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev
                 refined[i] = 1 if ok1 and ok2 else 0
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def _fused_rodas(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
+@njit(nogil=True, cache=True, error_model="numpy")
+def _fused_rodas(b0, b1, P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
                  ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, rtol, atol, max_steps, max_step,
                  W, factor, thr, last_start, trough_at, nb, band, status, cmax, tmax, auc, above, longest,
                  cmax_last, auc_last, trough):
@@ -423,7 +438,7 @@ def _fused_rodas(P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
     sy0 = 0 if y0.shape[0] == 1 else 1
     nblk = min(N, 64)
     colmap = np.arange(save.shape[0])
-    for blk in prange(nblk):
+    for blk in range(b0, b1):
         out = np.empty((T, save.shape[0]))
         conc = np.empty((T, G))
         vol = np.empty(G)
@@ -506,14 +521,16 @@ def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float, thresholds: A
               r["time_above"], r["longest_above"], r["cmax_last"], r["auc_last"], r["trough_last"])
     refined = np.zeros(N, dtype=np.int64)
     if prob.method == "exact":
-        compile_notice(_fused_exact, "the exact solver with read-outs", 30)
-        _fused_exact(P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst, cm.lin_col, ev_t, ev_s, ev_a, ev_k, ev_n,
-                     prob.times, y0, prob.save, *common, refined)
+        compile_notice(_fused_exact, "the exact solver with read-outs", 10)
+        # blocks of subjects (their own work arrays) on threads: kernels.run_subjects
+        _kern.run_subjects(_fused_exact, min(N, 64), P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst,
+                           cm.lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, prob.times, y0, prob.save, *common, refined)
     elif prob.method == "rodas5p":
-        compile_notice(_fused_rodas, "the rodas5p solver with read-outs", 40)
-        _fused_rodas(P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst, cm.lin_col, cm.mm_src, cm.mm_dst,
-                     cm.mm_vmax, cm.mm_km, cm.mm_fu, ev_t, ev_s, ev_a, ev_k, ev_n, prob.times, y0, prob.save,
-                     prob.rtol, prob.atol, prob.max_steps, prob.max_step, *common)
+        compile_notice(_fused_rodas, "the rodas5p solver with read-outs", 5)
+        _kern.run_subjects(_fused_rodas, min(N, 64), P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst,
+                           cm.lin_col, cm.mm_src, cm.mm_dst, cm.mm_vmax, cm.mm_km, cm.mm_fu, ev_t, ev_s, ev_a, ev_k,
+                           ev_n, prob.times, y0, prob.save, prob.rtol, prob.atol, prob.max_steps, prob.max_step,
+                           *common)
     else:
         raise ValueError(f"solve_and_read_out: solver {prob.method!r} has no fused read-outs (exact, rodas5p)")
     r["cmax_exact"] = refined.astype(bool)
