@@ -138,9 +138,11 @@ class ScenarioResult:
         if not solved.all():        # no copy of a table of millions of rows when every subject was solved
             m = m[solved]
         g = m.groupby(["arm", "drug", "group"], sort=False, observed=True)[value_cols]
+        qs = [x / 100.0 for x in q]
+        allq = g.quantile(qs)           # every percentile from one sort per group (2x faster than one call each)
         parts = []
-        for x in q:
-            s = g.quantile(x / 100.0)
+        for x, f in zip(q, qs):
+            s = allq.xs(f, level=-1) if len(allq) else g.quantile(f)     # (no solved subject: empty table)
             s.columns = [f"{c}_p{x:g}" for c in s.columns]
             parts.append(s)
         out = pd.concat(parts, axis=1)
