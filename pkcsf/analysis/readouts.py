@@ -374,56 +374,54 @@ def _fused_exact(b0, b1, P, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, 
     """Exact solve, read-outs, and Cmax/Tmax refined between outputs (:func:`pkcsf.solvers.exact.refine_peaks`);
     ``refined[i]`` is 1 when subject i's Cmax read-outs are exact between outputs (see refine_peaks).
     """
-    N = P.shape[0]
     T = times.shape[0]
     S_m = vol_col.shape[0]
     G = W.shape[1]
     Sw = W.shape[0]
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1
-    nblk = min(N, 64)
     every = np.arange(S_m)
     flush = _lazy_flush(save, Sw, lin_src, last_start, T)
-    for blk in range(b0, b1):
-        out = np.empty((T, S_m))        # every state: the refinement starts from full states
-        conc = np.empty((T, G))
-        vol = np.empty(G)
-        counters = np.zeros(5, dtype=np.int64)
-        thr0 = np.empty((G, 0))
-        tm_tail = np.empty(G)
-        wv = np.zeros((S_m, G))
-        order, na, ws = exact_workspace(S_m, lin_src)
-        u = np.empty(na)
-        ub = np.empty(na)
-        v = np.empty(na)
-        vn = np.empty(na)
-        wg = np.empty(na)
-        memo = np.empty((G, 3))
-        samp = np.empty((65, na))
-        rc = np.empty(2)
-        coef = np.zeros(64)
-        for i in range(blk * N // nblk, (blk + 1) * N // nblk):
-            ie = i * sev
-            st, split = solve_exact_ws(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t[ie], ev_s[ie],
-                                       ev_a[ie], ev_k[ie], ev_n[ie], times, y0[i * sy0], every, out, counters, order,
-                                       na, ws, flush)
-            status[i] = st
-            _reduce_subject(i, st, P[i], vol_col, save, save, W, factor, times, out, conc, vol, thr, last_start,
-                            trough_at, nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0,
-                            tm_tail)
-            refined[i] = 0
-            if split and st == 0:
-                for g in range(G):
-                    for j in range(Sw):
-                        wv[save[j], g] = W[j, g] * vol[g]
-                for g in range(G):
-                    memo[g, 0] = -1.0
-                rc[0] = -1.0
-                ok1 = refine_peaks(times, out, conc, 0, wv, cmax[i], tmax[i], ev_t[ie], ev_n[ie], order, na, ws,
-                                   u, ub, v, vn, wg, coef, memo, samp, rc)
-                ok2 = refine_peaks(times, out, conc, last_start, wv, cmax_last[i], tm_tail, ev_t[ie], ev_n[ie], order,
-                                   na, ws, u, ub, v, vn, wg, coef, memo, samp, rc)
-                refined[i] = 1 if ok1 and ok2 else 0
+    # work arrays of this range of subjects (run_subjects); every state: the refinement starts from full states
+    out = np.empty((T, S_m))
+    conc = np.empty((T, G))
+    vol = np.empty(G)
+    counters = np.zeros(5, dtype=np.int64)
+    thr0 = np.empty((G, 0))
+    tm_tail = np.empty(G)
+    wv = np.zeros((S_m, G))
+    order, na, ws = exact_workspace(S_m, lin_src)
+    u = np.empty(na)
+    ub = np.empty(na)
+    v = np.empty(na)
+    vn = np.empty(na)
+    wg = np.empty(na)
+    memo = np.empty((G, 3))
+    samp = np.empty((65, na))
+    rc = np.empty(2)
+    coef = np.zeros(64)
+    for i in range(b0, b1):
+        ie = i * sev
+        st, split = solve_exact_ws(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t[ie], ev_s[ie],
+                                   ev_a[ie], ev_k[ie], ev_n[ie], times, y0[i * sy0], every, out, counters, order,
+                                   na, ws, flush)
+        status[i] = st
+        _reduce_subject(i, st, P[i], vol_col, save, save, W, factor, times, out, conc, vol, thr, last_start,
+                        trough_at, nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0,
+                        tm_tail)
+        refined[i] = 0
+        if split and st == 0:
+            for g in range(G):
+                for j in range(Sw):
+                    wv[save[j], g] = W[j, g] * vol[g]
+            for g in range(G):
+                memo[g, 0] = -1.0
+            rc[0] = -1.0
+            ok1 = refine_peaks(times, out, conc, 0, wv, cmax[i], tmax[i], ev_t[ie], ev_n[ie], order, na, ws,
+                               u, ub, v, vn, wg, coef, memo, samp, rc)
+            ok2 = refine_peaks(times, out, conc, last_start, wv, cmax_last[i], tm_tail, ev_t[ie], ev_n[ie], order,
+                               na, ws, u, ub, v, vn, wg, coef, memo, samp, rc)
+            refined[i] = 1 if ok1 and ok2 else 0
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -431,29 +429,26 @@ def _fused_rodas(b0, b1, P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src
                  ev_t, ev_s, ev_a, ev_k, ev_n, times, y0, save, rtol, atol, max_steps, max_step,
                  W, factor, thr, last_start, trough_at, nb, band, status, cmax, tmax, auc, above, longest,
                  cmax_last, auc_last, trough):
-    N = P.shape[0]
     T = times.shape[0]
     G = W.shape[1]
     sev = 0 if ev_t.shape[0] == 1 else 1
     sy0 = 0 if y0.shape[0] == 1 else 1
-    nblk = min(N, 64)
     colmap = np.arange(save.shape[0])
-    for blk in range(b0, b1):
-        out = np.empty((T, save.shape[0]))
-        conc = np.empty((T, G))
-        vol = np.empty(G)
-        counters = np.zeros(5, dtype=np.int64)
-        thr0 = np.empty((G, 0))
-        tm_tail = np.empty(G)
-        for i in range(blk * N // nblk, (blk + 1) * N // nblk):
-            ie = i * sev
-            st = _kern.solve_rodas(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km,
-                               mm_fu, ev_t[ie], ev_s[ie], ev_a[ie], ev_k[ie], ev_n[ie], times, y0[i * sy0], save, out,
-                               rtol, atol, max_steps, max_step, counters)
-            status[i] = st
-            _reduce_subject(i, st, P[i], vol_col, save, colmap, W, factor, times, out, conc, vol, thr, last_start,
-                            trough_at, nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0,
-                            tm_tail)
+    out = np.empty((T, save.shape[0]))
+    conc = np.empty((T, G))
+    vol = np.empty(G)
+    counters = np.zeros(5, dtype=np.int64)
+    thr0 = np.empty((G, 0))
+    tm_tail = np.empty(G)
+    for i in range(b0, b1):
+        ie = i * sev
+        st = _kern.solve_rodas(P[i], vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km,
+                           mm_fu, ev_t[ie], ev_s[ie], ev_a[ie], ev_k[ie], ev_n[ie], times, y0[i * sy0], save, out,
+                           rtol, atol, max_steps, max_step, counters)
+        status[i] = st
+        _reduce_subject(i, st, P[i], vol_col, save, colmap, W, factor, times, out, conc, vol, thr, last_start,
+                        trough_at, nb, band, cmax, tmax, auc, above, longest, cmax_last, auc_last, trough, thr0,
+                        tm_tail)
 
 
 def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float, thresholds: ArrayLike, last_start: int,
@@ -522,12 +517,12 @@ def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float, thresholds: A
     refined = np.zeros(N, dtype=np.int64)
     if prob.method == "exact":
         compile_notice(_fused_exact, "the exact solver with read-outs", 10)
-        # blocks of subjects (their own work arrays) on threads: kernels.run_subjects
-        _kern.run_subjects(_fused_exact, min(N, 64), P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst,
+        # ranges of subjects (each with its own work arrays) on threads: kernels.run_subjects
+        _kern.run_subjects(_fused_exact, N, P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst,
                            cm.lin_col, ev_t, ev_s, ev_a, ev_k, ev_n, prob.times, y0, prob.save, *common, refined)
     elif prob.method == "rodas5p":
         compile_notice(_fused_rodas, "the rodas5p solver with read-outs", 5)
-        _kern.run_subjects(_fused_rodas, min(N, 64), P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst,
+        _kern.run_subjects(_fused_rodas, N, P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst,
                            cm.lin_col, cm.mm_src, cm.mm_dst, cm.mm_vmax, cm.mm_km, cm.mm_fu, ev_t, ev_s, ev_a, ev_k,
                            ev_n, prob.times, y0, prob.save, prob.rtol, prob.atol, prob.max_steps, prob.max_step,
                            *common)
