@@ -112,7 +112,8 @@ def test_route_comparison_interval_small():
     d1 = calibration_draws("csf_transport_v3", n=6, seed=3, method="linearized")
     d2 = calibration_draws("csf_transport_v3", n=6, seed=3, method="linearized")
     assert d1.equals(d2) and len(d1) == 7
-    tab = route_comparison_interval("methotrexate", "12 mg", n=6, seed=3, days=2, method="linearized")
+    tab = route_comparison_interval("methotrexate", "12 mg", model="v3", n=6, seed=3, days=2, method="linearized")
+    assert tab["calibration"][0] == "csf_transport_v3"
     r = tab.set_index("quantity")
     ratio = r.loc["auc_ratio_lumbar_over_ommaya"]
     assert 0.0 < ratio["lo"] <= ratio["median"] <= ratio["hi"] < 1.0

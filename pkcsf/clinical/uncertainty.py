@@ -10,7 +10,7 @@ space (the lateral ventricles by default) and the time above a threshold, each w
 osimertinib's CSF/plasma ratio at 80 vs 160 mg daily)::
 
     from pkcsf.clinical.uncertainty import route_comparison_interval
-    tab = route_comparison_interval("methotrexate", "12 mg", n=200, seed=1)     # CNS model v3, 0-7 days, lv
+    tab = route_comparison_interval("methotrexate", "12 mg", n=200, seed=1)     # default model, 0-7 days, lv
     tab[["quantity", "typical", "median", "lo", "hi"]]
 
 In populations, ``Arm(..., uncertainty="osimertinib_csf")`` gives every virtual patient his own parameter set from
@@ -30,27 +30,14 @@ import pandas as pd
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.calibration import CALIBRATIONS, _predict_all, _rows
+from pkcsf.clinical.posterior import _record, stored_draws
 from pkcsf.core.errors import ParameterError, check_choice
-from pkcsf.core.paths import builtin_dir
-from pkcsf.core.tomlio import tomllib
 from pkcsf.core.units import parse_quantity
 from pkcsf.engine.dosing import Dose
 from pkcsf.engine.simulate import simulate
 
 __all__ = ["calibration_draws", "route_comparison_interval", "dose_comparison_interval", "check_uncertainty",
            "usable_calibrations", "concerns", "uncertainty_effects", "apply_uncertainty"]
-
-
-def _record(name: str) -> dict:
-    check_choice("calibration", name, sorted(CALIBRATIONS), ParameterError)
-    path = builtin_dir("parameters") / "calibration" / f"{name}.toml"
-    with open(path, "rb") as fh:
-        rec = tomllib.load(fh)
-    if "covariance" not in rec:
-        raise ParameterError("calibration", name, f"its record {path.name} has no [covariance] (fewer data than "
-                             "parameters, or written by an older version): re-run python -m pkcsf.clinical.calibration "
-                             f"{name}")
-    return rec
 
 
 def calibration_draws(calibration: str = "csf_transport_v3", n: int = 200, seed: int = 1, *,
@@ -70,7 +57,10 @@ def calibration_draws(calibration: str = "csf_transport_v3", n: int = 200, seed:
         of the calibration's own objective -- likelihood exp(-sum(log(pred/obs)^2) / (2 s^2)), s^2 = cost/(n_data -
         n_free) of the fit, flat prior in log-parameters within the bounds -- with the linearised distribution
         (variances capped at 4, i.e. a factor e^2 per SD) as proposal; every proposal is simulated against the
-        calibration data. The effective sample size is in ``.attrs["ess"]``.
+        calibration data. The effective sample size is in ``.attrs["ess"]``. When the calibration has stored
+        posterior draws (``parameters/calibration/<name>_posterior.csv``, written by ``python -m
+        pkcsf.clinical.posterior NAME``: adaptive importance sampling of the same posterior, many more
+        simulations), they are used instead, at once (``.attrs["stored"]``).
     proposals : int, optional
         Number of proposals for ``"posterior"`` (default ``max(3 n, 60)``).
 
@@ -96,6 +86,17 @@ def calibration_draws(calibration: str = "csf_transport_v3", n: int = 200, seed:
         x = np.clip(mu + rng.standard_normal((int(n), len(cov_names))) @ root.T, lo, hi)
         out = pd.DataFrame(np.exp(np.vstack([mu, x])), columns=cov_names)
         out.attrs["ess"] = float(n)
+        return out
+    stored = stored_draws(calibration)
+    if stored is not None:
+        # the stored posterior sample (python -m pkcsf.clinical.posterior NAME): n of its draws, without
+        # replacement while there are enough of them
+        k = len(stored)
+        pick = rng.permutation(k)[:int(n)] if int(n) <= k else rng.integers(0, k, size=int(n))
+        x = stored[cov_names].to_numpy(dtype=float)[pick]
+        out = pd.DataFrame(np.vstack([np.exp(mu), x]), columns=cov_names)
+        out.attrs.update({"ess": float(stored.attrs["ess"]), "proposals": int(stored.attrs["steps"]) * int(stored.attrs["walkers"]),
+                          "stored": True})
         return out
     # posterior by sampling-importance-resampling; proposal = linearised normal with capped variances, truncated
     # at the bounds by rejection (the truncation constant is the same for every proposal and cancels)
@@ -160,8 +161,12 @@ def _parameter_table(st: cns.Setup, calibration: str, draws: pd.DataFrame) -> pd
     return pd.DataFrame(rows, columns=list(st.model.parameter_names))
 
 
-def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str | float = "12 mg", *, model: str = "v3",
-                              calibration: str = "csf_transport_v3", n: int = 200, seed: int = 1, days: float = 7.0,
+#: the calibration of each CNS model version's CSF transport (the route comparison's default)
+ROUTE_CALIBRATION = {"v2": "csf_transport", "v3": "csf_transport_v3"}
+
+
+def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str | float = "12 mg", *,
+                              model: str | None = None, calibration: str | None = None, n: int = 200, seed: int = 1, days: float = 7.0,
                               threshold: str | float = "1 umol/L", site: str = "lv", level: float = 0.90,
                               method: str = "posterior", proposals: int | None = None) -> pd.DataFrame:
     """Lumbar vs Ommaya for one dose, with the calibration's parameter uncertainty.
@@ -172,10 +177,12 @@ def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str |
         Drug name or object (default methotrexate).
     dose : str or float
         One bolus (``"12 mg"``; a number is mg), given by lumbar puncture and, separately, by Ommaya.
-    model : {"v2", "v3"}
-        CNS model version (its calibration must match: ``csf_transport`` for v2 has no covariance record).
-    calibration : str
-        Calibration whose record supplies the fitted values and their covariance.
+    model : {"v2", "v3"}, optional
+        CNS model version (default :data:`pkcsf.clinical.cns.DEFAULT_CNS_MODEL`).
+    calibration : str, optional
+        Calibration whose record supplies the fitted values and their uncertainty (default: the model's own,
+        :data:`ROUTE_CALIBRATION`; ``csf_transport`` ships its sampled posterior, so ``method="posterior"`` is
+        instant for the default model).
     n, seed : int
         Number of parameter draws and the random seed (same seed, same draws).
     days : float
@@ -201,6 +208,9 @@ def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str |
         raise ParameterError("level", level, "must be a probability between 0 and 1 (0.90 for a 90% interval)")
     if not float(days) > 0.0:
         raise ParameterError("days", days, "must be > 0")
+    model = model or cns.DEFAULT_CNS_MODEL
+    check_choice("model", model, sorted(ROUTE_CALIBRATION), ParameterError)
+    calibration = calibration or ROUTE_CALIBRATION[model]
     st = cns.setup(drug, model=model)
     if site not in st.model.compartment_names:
         check_choice("site", site, sorted(st.model.compartment_names), ParameterError)

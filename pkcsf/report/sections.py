@@ -33,9 +33,11 @@ ROUTE_INTERVAL_DRAWS = 200
 def route_interval_table(n: int = ROUTE_INTERVAL_DRAWS) -> pd.DataFrame:
     """Lumbar vs Ommaya methotrexate 12 mg with the calibration's parameter uncertainty, as the report shows it.
 
-    The default CNS model (v2) has no usable linearised covariance (its mixing clearances are hardly determined by
-    the calibration data: standard errors of log up to 25; its sampled posterior takes minutes, docs/model.md), so
-    the interval propagates the covariance of the v3 calibration (``csf_transport_v3``) linearly (:func:`pkcsf.clinical.uncertainty.route_comparison_interval`, ``method="linearized"``).
+    The default CNS model's calibration (``csf_transport``) has no usable linearised covariance (its mixing
+    clearances are hardly determined by the calibration data: standard errors of log up to 25), so the interval
+    comes from its sampled posterior, stored beside the record (``parameters/calibration/csf_transport_posterior.csv``,
+    written by ``python -m pkcsf.clinical.posterior csf_transport``; :mod:`pkcsf.clinical.posterior`):
+    :func:`pkcsf.clinical.uncertainty.route_comparison_interval` with ``method="posterior"``.
 
     Parameters
     ----------
@@ -47,10 +49,11 @@ def route_interval_table(n: int = ROUTE_INTERVAL_DRAWS) -> pd.DataFrame:
     DataFrame
         quantity, typical, median, 5th and 95th percentile (``lo``, ``hi``).
     """
+    from pkcsf.clinical.cns import DEFAULT_CNS_MODEL
     from pkcsf.clinical.uncertainty import route_comparison_interval
 
-    t = route_comparison_interval("methotrexate", "12 mg", model="v3", calibration="csf_transport_v3", n=n,
-                                  seed=1, days=7.0, method="linearized")
+    t = route_comparison_interval("methotrexate", "12 mg", model=DEFAULT_CNS_MODEL, calibration="csf_transport",
+                                  n=n, seed=1, days=7.0, method="posterior")
     labels = {"auc_ratio_lumbar_over_ommaya": "lateral-ventricle AUC, lumbar / Ommaya",
               "time_above_h_lumbar": "hours above 1 µmol/L in the lateral ventricles, lumbar dose",
               "time_above_h_ommaya": "hours above 1 µmol/L in the lateral ventricles, Ommaya dose"}
@@ -63,16 +66,19 @@ def _route_uncertainty(doc: _Doc, folder: Path):
     t.to_csv(folder / "route_comparison_interval.csv", index=False)
     doc.h(3, "How sure is the route comparison?")
     doc.p("The between-patient bands above do not include the uncertainty of the fitted CSF transport values "
-          "themselves. Propagated from the calibration (the v3 model's covariance of the fitted log-parameters, "
-          f"{ROUTE_INTERVAL_DRAWS} draws, linearised): the lateral-ventricle AUC after a lumbar dose is "
+          "themselves. Propagated from the calibration (the posterior of the fitted CSF transport values, sampled "
+          "once and stored with them, python -m pkcsf.clinical.posterior csf_transport; "
+          f"{ROUTE_INTERVAL_DRAWS} of its draws): the lateral-ventricle AUC after a lumbar dose is "
           f"{_f(t['typical'][0])} of the Ommaya AUC with the fitted values, 90% interval {_f(t['p5'][0])}–"
-          f"{_f(t['p95'][0])} (a sampled posterior, `route_comparison_interval(method=\"posterior\")`, takes "
-          "~30 min; its result is in docs/model.md). The data agree that an Ommaya dose gives the ventricles "
+          f"{_f(t['p95'][0])}. The data agree that an Ommaya dose gives the ventricles "
           "several times the exposure of a lumbar dose, but they do not pin the factor down: a ventricular "
-          "concentration measured after a lumbar dose in patients would.")
+          "concentration measured after a lumbar dose in patients would. The primate data (Blaney 1995, Yen 1978, "
+          "held out) say a lumbar dose reaches the ventricles less than this model predicts, so the ratio is "
+          "probably an upper estimate.")
     doc.table(_shown(t),
               "Table 2b. Methotrexate 12 mg, one injection, 0–7 days: fitted value and 90% interval from the "
-              "calibration's parameter uncertainty (CNS model v3, linearised).", "route_comparison_interval.csv")
+              "calibration's parameter uncertainty (sampled posterior of the default model's calibration).",
+              "route_comparison_interval.csv")
 
 
 def _interval_table(t: pd.DataFrame, labels: dict) -> pd.DataFrame:
@@ -87,22 +93,24 @@ def _shown(t: pd.DataFrame) -> pd.DataFrame:
 
 def _pemetrexed_uncertainty(doc: _Doc, folder: Path):
     """Pemetrexed 30 mg, lumbar vs Ommaya, with the calibration's parameter uncertainty (issue 10, item 5)."""
+    from pkcsf.clinical.cns import DEFAULT_CNS_MODEL
     from pkcsf.clinical.uncertainty import route_comparison_interval
 
-    t = route_comparison_interval("pemetrexed", "30 mg", model="v3", calibration="csf_transport_v3",
+    t = route_comparison_interval("pemetrexed", "30 mg", model=DEFAULT_CNS_MODEL, calibration="csf_transport",
                                   n=ROUTE_INTERVAL_DRAWS, seed=1, days=7.0, threshold="0.05 umol/L",
-                                  method="linearized")
+                                  method="posterior")
     t = _interval_table(t, {"auc_ratio_lumbar_over_ommaya": "lateral-ventricle AUC, lumbar / Ommaya",
                             "time_above_h_lumbar": "hours above 0.05 µmol/L (EGFR-mutant IC50) in the lateral "
                                                    "ventricles, lumbar dose",
                             "time_above_h_ommaya": "hours above 0.05 µmol/L in the lateral ventricles, Ommaya dose"})
     t.to_csv(folder / "pemetrexed_route_interval.csv", index=False)
-    doc.p("With the calibration's parameter uncertainty (CNS model v3, linearised, as Table 2b): pemetrexed takes "
+    doc.p("With the calibration's parameter uncertainty (its sampled posterior, as Table 2b): pemetrexed takes "
           "methotrexate's CSF transport values (no human intrathecal pemetrexed CSF time course was found to fit "
           "its own), so its lumbar/Ommaya ratio and interval are methotrexate's; the hours above its IC50 are its "
           "own.")
     doc.table(_shown(t), "Table 3b. Pemetrexed 30 mg, one injection, 0–7 days: fitted value and 90% interval from "
-              "the calibration's parameter uncertainty (CNS model v3, linearised).", "pemetrexed_route_interval.csv")
+              "the calibration's parameter uncertainty (sampled posterior of the default model's calibration).",
+              "pemetrexed_route_interval.csv")
 
 
 def _osimertinib_uncertainty(doc: _Doc, folder: Path):
@@ -179,7 +187,7 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
              "the front arrives within minutes and the ventricles peak within 2–3 h, whereas with normal CSF flow "
              "cisternography shows the ventricles only at 24 h (Chamberlain 1998) and primates given a lumbar dose "
              "have ventricular peaks ~10× below the model's (Blaney 1995). The segmented canal of CNS model v3 "
-             "(`model=\"v3\"`, used for Table 2b) has a slower front. Read the first hours of the lumbar curves in "
+             "(`model=\"v3\"`) has a slower front. Read the first hours of the lumbar curves in "
              "the ventricles as an upper estimate.")
     axes = pp.compare_arms(mtx, groups=["ventricular", "cisternal", "cranial_sas", "spinal", "lumbar", "plasma"],
                            doses=True, title="methotrexate 12 mg: every CSF space, by route (median patient)")
