@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pkcsf.clinical.calibration import CALIBRATIONS
+from pkcsf.clinical.calibration import CALIBRATIONS, _predict_all, _rows
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.paths import builtin_dir
 from pkcsf.core.tomlio import tomllib
@@ -60,6 +60,35 @@ def _record(name: str) -> dict:
                              "parameters, or written by an older version): re-run python -m pkcsf.clinical.calibration "
                              f"{name}")
     return rec
+
+
+def _log_space(rec: dict) -> tuple[list, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A record's fitted values as the samplers see them: names, covariance of the logs, log values, log bounds."""
+    names = list(rec["covariance"]["cov_names"])
+    cov = np.asarray(rec["covariance"]["cov_log"], dtype=float)
+    mu = np.log([rec["fitted"][k]["value"] for k in names])
+    lo = np.log([rec["fitted"][k]["bounds"][0] for k in names])
+    hi = np.log([rec["fitted"][k]["bounds"][1] for k in names])
+    return names, cov, mu, lo, hi
+
+
+def _log_likelihood(calibration: str, rec: dict, names: list) -> tuple[Callable, float]:
+    """The calibration objective as a log-likelihood of log-values (in ``names`` order): -sum(log(pred/obs)^2) /
+    (2 s^2), s^2 = cost / (n_data - n_free) of the fit; -inf when a prediction is not finite. Returns it and s^2.
+    """
+    cal = CALIBRATIONS[calibration]
+    rows = _rows(cal)
+    obs = rows["observed"].to_numpy(dtype=float)
+    meta = rec["calibration"]
+    s2 = float(meta["cost"]) / max(int(meta["n_data"]) - int(meta["n_free"]), 1)
+    order = [f.label if sum(g.name == f.name for g in cal.free) > 1 else f.name for f in cal.free]
+    idx = [names.index(k) for k in order]
+
+    def loglik(x: np.ndarray) -> float:
+        r = np.log(_predict_all(cal, np.exp(x[idx]), rows) / obs)
+        return -0.5 * float(np.sum(r ** 2)) / s2 if np.all(np.isfinite(r)) else -np.inf
+
+    return loglik, s2
 
 
 def posterior_path(calibration: str) -> Path:
@@ -105,21 +134,9 @@ def sample_posterior(calibration: str, *, steps: int = 300, walkers: int = _WALK
     except ImportError:  # pragma: no cover - the test extra has it
         raise ParameterError("posterior sampling", calibration, "needs the emcee package: pip install 'pkcsf[calibrate]' "
                              "(reading the stored draws does not)") from None
-    from pkcsf.clinical.calibration import _predict_all, _rows
-
     rec = _record(calibration)
-    names = list(rec["covariance"]["cov_names"])
-    cov = np.asarray(rec["covariance"]["cov_log"], dtype=float)
-    mu = np.log([rec["fitted"][k]["value"] for k in names])
-    lo = np.log([rec["fitted"][k]["bounds"][0] for k in names])
-    hi = np.log([rec["fitted"][k]["bounds"][1] for k in names])
-    cal = CALIBRATIONS[calibration]
-    rows = _rows(cal)
-    obs = rows["observed"].to_numpy(dtype=float)
-    meta = rec["calibration"]
-    s2 = float(meta["cost"]) / max(int(meta["n_data"]) - int(meta["n_free"]), 1)
-    order = [f.label if sum(g.name == f.name for g in cal.free) > 1 else f.name for f in cal.free]
-    idx = [names.index(k) for k in order]
+    names, cov, mu, lo, hi = _log_space(rec)
+    loglik, s2 = _log_likelihood(calibration, rec, names)
     p = len(names)
     if int(walkers) < 2 * p:
         raise ParameterError("walkers", walkers, f"must be at least twice the number of fitted values ({2 * p})")
@@ -128,11 +145,7 @@ def sample_posterior(calibration: str, *, steps: int = 300, walkers: int = _WALK
     def log_prob(x: np.ndarray) -> float:
         if np.any(x < lo) or np.any(x > hi):
             return -np.inf                  # flat prior in log-parameters within the fit's bounds
-        if _target is not None:             # tests: a known density instead of the simulations
-            return float(_target(x))
-        pred = _predict_all(cal, np.exp(x[idx]), rows)
-        r = np.log(pred / obs)
-        return -0.5 * float(np.sum(r ** 2)) / s2 if np.all(np.isfinite(r)) else -np.inf
+        return float(_target(x)) if _target is not None else loglik(x)   # tests: a known density
 
     rng = np.random.default_rng(seed)
     # start: a small ball around the fit (a tenth of the linearised SD, capped at 0.2 in log), inside the bounds

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.clinical import cns
-from pkcsf.clinical.calibration import CALIBRATIONS, _predict_all, _rows
-from pkcsf.clinical.posterior import _record, stored_draws
+from pkcsf.clinical.calibration import CALIBRATIONS
+from pkcsf.clinical.posterior import _log_likelihood, _log_space, _record, stored_draws
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.units import parse_quantity
 from pkcsf.engine.dosing import Dose
@@ -74,11 +74,7 @@ def calibration_draws(calibration: str = "csf_transport_v3", n: int = 200, seed:
     if int(n) < 1:
         raise ParameterError("n", n, "must be a whole number of draws >= 1")
     rec = _record(calibration)
-    cov_names = list(rec["covariance"]["cov_names"])
-    cov = np.asarray(rec["covariance"]["cov_log"], dtype=float)
-    mu = np.log([rec["fitted"][k]["value"] for k in cov_names])
-    lo = np.log([rec["fitted"][k]["bounds"][0] for k in cov_names])
-    hi = np.log([rec["fitted"][k]["bounds"][1] for k in cov_names])
+    cov_names, cov, mu, lo, hi = _log_space(rec)
     rng = np.random.default_rng(seed)
     w, v = np.linalg.eigh((cov + cov.T) / 2.0)
     if method == "linearized":
@@ -109,19 +105,11 @@ def calibration_draws(calibration: str = "csf_transport_v3", n: int = 200, seed:
         x = mu + rng.standard_normal((2 * m, len(cov_names))) @ root.T
         xs.extend(x[np.all((x >= lo) & (x <= hi), axis=1)])
     x = np.asarray(xs[:m])
-    cal = CALIBRATIONS[calibration]
-    rows = _rows(cal)
-    obs = rows["observed"].to_numpy(dtype=float)
-    s2 = float(rec["calibration"]["cost"]) / max(int(rec["calibration"]["n_data"]) - int(rec["calibration"]["n_free"]), 1)
-    order = [f.label if sum(g.name == f.name for g in cal.free) > 1 else f.name for f in cal.free]
-    idx = [cov_names.index(k) for k in order]
+    loglik, _ = _log_likelihood(calibration, rec, cov_names)
     logw = np.empty(m)
     for i in range(m):
-        pred = _predict_all(cal, np.exp(x[i, idx]), rows)
-        r = np.log(pred / obs)
-        sse = float(np.sum(r ** 2)) if np.all(np.isfinite(r)) else np.inf
         d = x[i] - mu
-        logw[i] = -0.5 * sse / s2 + 0.5 * float(d @ prec @ d)
+        logw[i] = loglik(x[i]) + 0.5 * float(d @ prec @ d)
     wts = np.exp(logw - np.max(logw[np.isfinite(logw)]))
     wts[~np.isfinite(wts)] = 0.0
     wts /= wts.sum()
