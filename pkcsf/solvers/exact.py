@@ -78,6 +78,17 @@ def _exact_slot(dt, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters):
 
 
 @njit(cache=True, error_model="numpy")
+def _cached_slot(dt, active, c_dt, c_hasF):
+    """The slot :func:`_exact_slot` returns without computing anything (the first holding dt, with Phi if an
+    infusion runs), or -1 when it would compute. A small function LLVM inlines: the call of ``_exact_slot``
+    with its ten arguments cost ~0.3 us per dosing interval (issue 11)."""
+    for c in range(c_dt.shape[0]):
+        if c_dt[c] > 0.0 and abs(c_dt[c] - dt) <= 1e-13 * dt:
+            return c if (not active or c_hasF[c]) else -1
+    return -1
+
+
+@njit(cache=True, error_model="numpy")
 def _propagate8(ET, FT, active, b, y, ytmp):
     """:func:`_propagate` for rows padded to 8 (models of up to 8 states).
 
@@ -615,7 +626,9 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
         while k < T and times[k] < t_end:
             dt = times[k] - t
             if dt != last_dt:
-                slot = _exact_slot(dt, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters)
+                slot = _cached_slot(dt, active, c_dt, c_hasF)
+                if slot < 0:
+                    slot = _exact_slot(dt, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters)
                 ET = c_E[slot]          # views made once per step length, not per output
                 FT = c_F[slot]
                 last_dt = dt
@@ -633,7 +646,9 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
             _emit(y, save, out, k)
             k += 1
         if t_end > t:
-            slot = _exact_slot(t_end - t, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters)
+            slot = _cached_slot(t_end - t, active, c_dt, c_hasF)
+            if slot < 0:
+                slot = _exact_slot(t_end - t, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters)
             _propagate(c_E[slot], c_F[slot], active, b, y, ytmp)
         t = t_end
     return _finish_exact(k, times, out)
