@@ -189,6 +189,27 @@ def _exact_run8(ET, y, ytmp, times, k, t, t_end, dt, save, out):
 
 
 @njit(cache=True, error_model="numpy")
+def _step8_seq(ET, y, ytmp):
+    """``y <- E y`` for up to 8 states, the same sums as :func:`_propagate` without an infusion (each new
+    state summed over the columns in order, from 0.0), over the rows and columns padded to 8.
+
+    The padding adds ``0.0 * 0.0 = +0.0`` to each sum, which leaves it unchanged: a running sum that starts
+    at +0.0 is never -0.0 (x + -x is +0.0 when rounding to nearest), and NaN and inf stay what they are. The
+    literal trip counts keep the sums in (vector) registers: the step onto each dose time, ~70 -> ~15 ns
+    (issue 11).
+    """
+    S = y.shape[0]
+    for i in range(8):
+        ytmp[i] = 0.0
+    for j in range(8):
+        yj = y[j] if j < S else 0.0
+        for i in range(8):
+            ytmp[i] += ET[j, i] * yj
+    for i in range(S):
+        y[i] = ytmp[i]
+
+
+@njit(cache=True, error_model="numpy")
 def _exact_run_blk(ET, y, yp, ytmp, times, k, t, t_end, dt, save, out):
     """:func:`_exact_run8` for models of more than 8 states, rows and columns padded to a multiple of 8.
 
@@ -649,7 +670,10 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
             slot = _cached_slot(t_end - t, active, c_dt, c_hasF)
             if slot < 0:
                 slot = _exact_slot(t_end - t, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters)
-            _propagate(c_E[slot], c_F[slot], active, b, y, ytmp)
+            if SP == 8 and not active:
+                _step8_seq(c_E[slot], y, ytmp)
+            else:
+                _propagate(c_E[slot], c_F[slot], active, b, y, ytmp)
         t = t_end
     return _finish_exact(k, times, out)
 
