@@ -623,7 +623,9 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
     c_dt = np.full(NC, -1.0)
     SP = 8 * ((S + 7) // 8)          # padded row length of the cached exponentials (see _propagate)
     c_E = np.zeros((NC, SP, SP))      # rows and columns beyond S stay zero
-    c_F = np.zeros((NC, SP, SP))
+    # Phi of each slot only with infusions (bolus doses never read it: ~0.1 us per subject, issue 11)
+    has_inf = _has_infusion(ev_k, n_ev)
+    c_F = np.zeros((NC if has_inf else 1, SP, SP))
     ytmp = np.zeros(SP)
     yp = np.zeros(SP)
     c_hasF = np.zeros(NC, dtype=np.bool_)
@@ -651,7 +653,7 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
                 if slot < 0:
                     slot = _exact_slot(dt, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters)
                 ET = c_E[slot]          # views made once per step length, not per output
-                FT = c_F[slot]
+                FT = c_F[slot if has_inf else 0]
                 last_dt = dt
             if SP == 8 and not active:
                 k, t = _exact_run8(ET, y, ytmp, times, k, t, t_end, dt, save, out)
@@ -673,7 +675,7 @@ def solve_exact(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_
             if SP == 8 and not active:
                 _step8_seq(c_E[slot], y, ytmp)
             else:
-                _propagate(c_E[slot], c_F[slot], active, b, y, ytmp)
+                _propagate(c_E[slot], c_F[slot if has_inf else 0], active, b, y, ytmp)
         t = t_end
     return _finish_exact(k, times, out)
 
