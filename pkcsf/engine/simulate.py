@@ -215,7 +215,8 @@ class Problem:
 
 def _same_doses_for_all(specs: list, P: np.ndarray) -> bool:
     """Whether a shared regimen gives every row of ``P`` the same events: constant amounts (no expression)
-    and the same bioavailability, lag and site fractions in every row."""
+    and the same bioavailability, lag and site fractions in every row.
+    """
     for spec in specs:
         if isinstance(spec.amount, Expression):
             return False

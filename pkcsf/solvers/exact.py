@@ -81,7 +81,8 @@ def _exact_slot(dt, active, A, wm, c_dt, c_E, c_F, c_hasF, c_next, counters):
 def _cached_slot(dt, active, c_dt, c_hasF):
     """The slot :func:`_exact_slot` returns without computing anything (the first holding dt, with Phi if an
     infusion runs), or -1 when it would compute. A small function LLVM inlines: the call of ``_exact_slot``
-    with its ten arguments cost ~0.3 us per dosing interval (issue 11)."""
+    with its ten arguments cost ~0.3 us per dosing interval (issue 11).
+    """
     for c in range(c_dt.shape[0]):
         if c_dt[c] > 0.0 and abs(c_dt[c] - dt) <= 1e-13 * dt:
             return c if (not active or c_hasF[c]) else -1
