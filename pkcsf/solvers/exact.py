@@ -121,8 +121,9 @@ def _slp_vectorized(disp):
     The vectoriser packs the same scalar operations of several lanes into vector instructions, in the same
     order with the same rounding (no reassociation without fast-math), so the results are bitwise those of
     the scalar code. The setting is read when the function's own module is optimised; a caller inlines the
-    vectorised code (issue 11: :func:`_exact_run8`, ~10 -> ~7 ns per output step; compiling every kernel
-    with it was measured at +15 CPU s for the exact solver's first compile, this function alone adds little).
+    vectorised code (issue 11: :func:`_exact_run8`, ~10 -> ~7 ns per output step). Only here: with the flag
+    on for every kernel (``NUMBA_SLP_VECTORIZE=1``) the exact solver's first compile took 41 instead of ~25
+    CPU s; the round that added this took it from 22-23 to 24-25 CPU s in all.
     """
     compile_ = disp.compile
 
@@ -155,7 +156,8 @@ def _exact_run8(ET, y, ytmp, times, k, t, t_end, dt, save, out):
     (issue 11: a loop over the rows stored it to ``ytmp`` and read it back,
     ~1.5 ns more per output; the operations, and so the results, are the same).
     When ``save`` is 0, 1, ..., S - 1 (every state, the default) the values are
-    stored straight from the registers.
+    stored straight from the registers. Compiled with the SLP vectoriser
+    (:func:`_slp_vectorized`), which turns the eight rows into vector operations.
     """
     S = y.shape[0]
     T = times.shape[0]
