@@ -17,6 +17,22 @@ Engines, for N = 1, 100, 1,000, 10,000 subjects (the reference subjects 0..N-1):
   practical lower bound: ``scipy.linalg.expm`` on the (N, 6, 6) stack of
   ``A * 1 h``, doses added on the hourly grid (they fall on whole hours), then
   673 propagation steps ``y <- E y`` with ``einsum`` over all subjects.
+* ``minimal loop`` (P1 only, N = 1,000 and 10,000, one thread; issue 11): the
+  smallest compiled program of the same algorithm, a plain ``numba.njit`` loop
+  over subjects that steps ``y <- E y`` (6 states, literal trip counts) over the
+  673 hourly outputs, adds the boluses at their output times and stores the 6
+  states into an (N, 673, 6) array. (a) propagate-and-store only: the N
+  exponentials ``E = exp(A * 1 h)`` are precomputed with pkcsf's own
+  ``pkcsf.solvers.linalg.expm`` outside the timed call; (b) the same loop
+  computing each subject's exponential (same ``expm``) inside the timed call;
+  (b, fresh) as (b) into a new ``np.empty`` array each call (the first touch of
+  the result's pages, which ``pk.simulate`` pays too). Next to it, one thread:
+  the pkcsf exact kernel alone (``kernels.solve_batch`` on a prepared problem,
+  events built beforehand, into a reused array: no Python work of
+  ``simulate``) and ``pk.simulate`` end to end. pkcsf saves 7 states (the 6
+  compartments and ``eliminated``), the minimal loop 6; per-output figures are
+  per subject and output time. Timed by CPU seconds (best of several), ratios
+  against (a) and (b) measured in the same process.
 
 Each time is the best of several repeats in this process (at least 3 to 20
 by N, more for fast runs, up to 15 within a few seconds; the machine is
@@ -35,10 +51,13 @@ reuses that cache.
 Usage::
 
     python benchmarks/bench_engine.py [--quick] [--threads N] [--out PATH]
+    python benchmarks/bench_engine.py --minimal [--quick]   # only P1 against the minimal loop, ~1 min
 
 ``--quick``: N = 1, 100, 1,000; scipy timed on 10 subjects; fewer repeats; no
-compile-time subprocesses. Writes ``benchmarks/results/latest.json`` (or
-``--out``) and prints a table.
+compile-time subprocesses; the minimal-loop comparison at N = 1,000 only.
+``--minimal``: only the minimal-loop comparison (N = 1,000 and 10,000). Writes
+``benchmarks/results/latest.json`` (or ``--out``; ``--minimal``:
+``benchmarks/results/minimal.json``) and prints the tables.
 """
 from __future__ import annotations
 
@@ -70,6 +89,8 @@ sys.path.insert(0, str(ROOT))
 import numba  # noqa: E402
 
 import pkcsf as pk  # noqa: E402
+from pkcsf.solvers import kernels as K  # noqa: E402
+from pkcsf.solvers.linalg import expm  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 SHARED = Path("/work/shared/reference")
@@ -196,6 +217,165 @@ def run_numpy_p1(pop: pd.DataFrame):
     return out[:n], out
 
 
+# ------------------------------------------- P1 against a minimal compiled loop (issue 11)
+P1_SITE = 2          # the boluses: 12 mg into csf_ventricular (state 2) at t = 0, 84, ..., 588 h
+P1_AMOUNT = 12.0
+
+
+@numba.njit(error_model="numpy")
+def _minimal_subject(E, dose_at, amount, site, out, y, yn):
+    """One subject: y <- E y over the output rows of ``out`` (T, 6), the bolus added at the rows
+    ``dose_at`` before they are stored; ``y``, ``yn`` (6,) work vectors. Literal trip counts (6)."""
+    for i in range(6):
+        y[i] = 0.0
+    d = 0
+    nd = dose_at.shape[0]
+    for k in range(out.shape[0]):
+        if d < nd and dose_at[d] == k:
+            y[site] += amount
+            d += 1
+        for i in range(6):
+            out[k, i] = y[i]
+        for i in range(6):
+            s = 0.0
+            for j in range(6):
+                s += E[i, j] * y[j]
+            yn[i] = s
+        for i in range(6):
+            y[i] = yn[i]
+
+
+@numba.njit(error_model="numpy")
+def minimal_store(E, dose_at, amount, site, out):
+    """Minimal loop (a): every subject's exponential ``E`` (N, 6, 6) given; fills ``out`` (N, T, 6)."""
+    y = np.zeros(6)
+    yn = np.zeros(6)
+    for n in range(E.shape[0]):
+        _minimal_subject(E[n], dose_at, amount, site, out[n], y, yn)
+
+
+@numba.njit(error_model="numpy")
+def minimal_expm_store(A, dose_at, amount, site, out):
+    """Minimal loop (b): ``E = exp(A[n])`` (pkcsf's ``linalg.expm``, A in 1/h times 1 h) per subject, then (a)."""
+    y = np.zeros(6)
+    yn = np.zeros(6)
+    E = np.empty((6, 6))
+    for n in range(A.shape[0]):
+        expm(A[n], E)
+        _minimal_subject(E, dose_at, amount, site, out[n], y, yn)
+
+
+@numba.njit(error_model="numpy")
+def _expm_all(A, E):
+    for n in range(A.shape[0]):
+        expm(A[n], E[n])
+
+
+def best_cpu(fn, repeat, budget=0.0, max_repeat=15):
+    """Least process CPU time of at least ``repeat`` calls of ``fn`` (more while the total stays under
+    ``budget`` s), the wall time of that call, and the last value."""
+    cpu, wall, value = np.inf, np.nan, None
+    start = time.perf_counter()
+    done = 0
+    while done < repeat or (done < max_repeat and time.perf_counter() - start < budget):
+        c0, t0 = time.process_time(), time.perf_counter()
+        value = fn()
+        w, c = time.perf_counter() - t0, time.process_time() - c0
+        if c < cpu:
+            cpu, wall = c, w
+        done += 1
+    return cpu, wall, value
+
+
+class _one_thread:
+    """Numba's thread count set to 1 for the calls inside (the kernel runs in the calling thread)."""
+
+    def __enter__(self):
+        self.old = numba.get_num_threads()
+        numba.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        numba.set_num_threads(self.old)
+        return False
+
+
+def minimal_comparison(Ns, ref, repeat=5, budget=3.0) -> list[dict]:
+    """P1 on one thread: the minimal loop (a), (b), (b fresh), the pkcsf exact kernel alone and
+    ``pk.simulate``, CPU s per N; each row with ns per output and ratios to (a) and (b)."""
+    order = SPEC["problems"]["it_linear"]["param_order"]
+    dose_at = np.searchsorted(HOURS, dose_times("P1")).astype(np.int64)
+    T = len(HOURS)
+    out_rows = []
+    for n in Ns:
+        pop = subjects("P1", n)
+        A, V = _p1_matrices(pop[order].to_numpy())
+        A = np.ascontiguousarray(A * 1.0)              # A h for h = 1 h
+        E = np.empty_like(A)
+        _expm_all(A, E)                                  # (a): outside the timed call
+        out6 = np.empty((n, T, 6))
+        minimal_store(E, dose_at, P1_AMOUNT, P1_SITE, out6)    # compile, and touch the array's pages
+
+        def conc(a):
+            m = min(100, n)
+            return a[:m, :, :6] / V[:m, None, :]
+        prob = pk.prepare(MODELS["P1"], regimen("P1"), pop, times=HOURS)
+        assert prob.method == "exact"
+        cm = prob.compiled
+        ev = prob.events(slice(None))
+        out7 = np.empty((n, T, len(prob.save)))
+        status = np.zeros(n, dtype=np.int64)
+        counters = np.zeros((n, 5), dtype=np.int64)
+
+        def kernel():
+            with _one_thread():
+                K.solve_batch(K.METHOD_EXACT, prob.P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst, cm.lin_col,
+                              cm.mm_src, cm.mm_dst, cm.mm_vmax, cm.mm_km, cm.mm_fu, *ev, prob.times, prob.y0,
+                              prob.save, out7, status, prob.rtol, prob.atol, prob.max_steps, prob.max_step, counters)
+            return out7
+
+        def simulate():
+            res = pk.simulate(MODELS["P1"], regimen("P1"), pop, times=HOURS, threads=1, progress=False)
+            return res.amounts
+
+        engines = [
+            ("minimal loop (a): propagate + store", lambda: minimal_store(E, dose_at, P1_AMOUNT, P1_SITE, out6)),
+            ("minimal loop (b): + expm per subject", lambda: minimal_expm_store(A, dose_at, P1_AMOUNT, P1_SITE, out6)),
+            ("minimal loop (b), fresh output array",
+             lambda: minimal_expm_store(A, dose_at, P1_AMOUNT, P1_SITE, np.empty((n, T, 6)))),
+            ("pkcsf exact kernel alone (solve_batch)", kernel),
+            ("pk.simulate (end to end)", simulate),
+        ]
+        base = {}
+        for label, fn in engines:
+            fn()                                          # warm (compile, caches)
+            cpu, wall, value = best_cpu(fn, repeat, budget)
+            amounts = value if value is not None else out6
+            row = {"problem": "P1", "N": n, "engine": label + ", 1 thr", "cpu_seconds": cpu, "seconds": wall,
+                   "ns_per_output": cpu / (n * T) * 1e9, "us_per_subject": cpu / n * 1e6,
+                   "max_rel_err": ref.error(conc(amounts))}
+            if label.startswith("minimal loop (a)"):
+                base["a"] = cpu
+            elif label.startswith("minimal loop (b):"):
+                base["b"] = cpu
+            row["ratio_to_a"] = cpu / base["a"]
+            row["ratio_to_b"] = cpu / base["b"] if "b" in base else None
+            out_rows.append(row)
+            print(f"  P1 N={n:>6} {row['engine']:<46} {cpu:8.4f} CPU s  {row['ns_per_output']:5.1f} ns/output  "
+                  f"err {row['max_rel_err']:.1e}", flush=True)
+            del value, amounts
+    return out_rows
+
+
+def minimal_table(rows) -> str:
+    head = "| N | engine (one thread) | CPU s | µs per subject | ns per output | ÷ (a) | ÷ (b) | max rel err |"
+    lines = [head, "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        rb = "" if r["ratio_to_b"] is None else f"{r['ratio_to_b']:.2f}"
+        lines.append(f"| {r['N']:,} | {r['engine']} | {r['cpu_seconds']:.4f} | {r['us_per_subject']:.1f} | "
+                     f"{r['ns_per_output']:.1f} | {r['ratio_to_a']:.2f} | {rb} | {r['max_rel_err']:.1e} |")
+    return "\n".join(lines)
+
+
 def _p2_rhs(p):
     KA, F, CL, V_C, Q_P, V_P, V_CSF, FU, Q_PASS, VMAX, KM, Q_BULK = p
 
@@ -313,8 +493,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="N up to 1,000, scipy on 10 subjects, no compile subprocess")
     ap.add_argument("--threads", type=int, default=None, help="pkcsf threads (default: all Numba threads)")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "latest.json"))
+    ap.add_argument("--minimal", action="store_true",
+                    help="only P1 against the minimal compiled loop, one thread (issue 11)")
+    ap.add_argument("--out", default=None,
+                    help="JSON output (default benchmarks/results/latest.json; --minimal: .../minimal.json)")
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = str(ROOT / "benchmarks" / "results" / ("minimal.json" if args.minimal else "latest.json"))
+    minimal_Ns = [1000] if args.quick else [1000, 10000]
+    if args.minimal:
+        return main_minimal(args, minimal_Ns)
 
     Ns = [1, 100, 1000] if args.quick else [1, 100, 1000, 10000]
     scipy_n = 10 if args.quick else 100
@@ -379,6 +567,10 @@ def main(argv=None):
                     stats={k: v / n for k, v in res.stats.items() if k != "seconds"})
                 del C, res
 
+    # P1 against a minimal compiled propagate-and-store loop, one thread (issue 11)
+    print("P1 against a minimal compiled loop (one thread):", flush=True)
+    minimal_rows = minimal_comparison(minimal_Ns, refs["P1"])
+
     # speed-ups against the scipy loop at the same N
     scipy_time = {(r["problem"], r["N"]): r["seconds"] for r in rows if r["engine"].startswith("scipy")}
     numpy_time = {(r["problem"], r["N"]): r["seconds"] for r in rows if r["engine"].startswith("numpy")}
@@ -429,6 +621,7 @@ def main(argv=None):
             "max_rel_err: problems.json metric on subjects 0..min(N,100)-1",
         ],
         "rows": rows,
+        "minimal_loop": minimal_rows,
         "compile": compile_info,
         "targets": targets,
     }
@@ -438,12 +631,35 @@ def main(argv=None):
 
     print()
     print(table(rows))
+    print()
+    print(minimal_table(minimal_rows))
     if compile_info:
         print()
         for k, v in compile_info.items():
             print(f"compile ({k}): " + ", ".join(f"{a} {b:.2f}" if isinstance(b, float) else f"{a} {b}" for a, b in v.items()))
     for k, v in targets.items():
         print(f"target {k}: {v['value']:.3g} ({v['target']}) {'met' if v['met'] else 'MISSED'}")
+    print(f"load average before {load_before}, after {load_after}; wrote {out}")
+
+
+def main_minimal(args, Ns):
+    """``--minimal``: only the minimal-loop comparison; prints its table and writes ``args.out``."""
+    load_before = os.getloadavg()
+    run_pkcsf("P1", subjects("P1", 2), "auto", {}, 1)       # the exact kernel compiled or loaded first
+    print("P1 against a minimal compiled loop (one thread):", flush=True)
+    rows = minimal_comparison(Ns, Reference("P1"), repeat=3 if args.quick else 5, budget=1.0 if args.quick else 3.0)
+    load_after = os.getloadavg()
+    result = {"benchmark": "bench_engine --minimal", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "numba": numba.__version__,
+                          "load_average_before": load_before, "load_average_after": load_after},
+              "notes": ["cpu_seconds: least process CPU time of several calls, one thread",
+                        "ratio_to_a / ratio_to_b: CPU time over the minimal loop's (a) / (b) at the same N"],
+              "minimal_loop": rows}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=float))
+    print()
+    print(minimal_table(rows))
     print(f"load average before {load_before}, after {load_after}; wrote {out}")
 
 

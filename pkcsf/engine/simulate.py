@@ -139,8 +139,13 @@ class Problem:
         """
         P = self.P[rows]
         ids = self.ids[rows]
-        base = {n: P[:, j] for j, n in enumerate(self.compiled.parameter_names)}
         extras = {k: v[rows] for k, v in self.extras.items()}
+        if self.shared_regimen and P.shape[0] > 1 and _same_doses_for_all(self.specs, P):
+            # every subject gets the same events: build them once (the kernels broadcast one row; what
+            # _build_events returns for identical rows, without sorting N copies: ~0.5 us per subject, issue 11)
+            P, ids = P[:1], ids[:1]
+            extras = {k: v[:1] for k, v in extras.items()}
+        base = {n: P[:, j] for j, n in enumerate(self.compiled.parameter_names)}
         if self.shared_regimen:
             everyone = np.arange(P.shape[0])
             groups = [(spec, everyone) for spec in self.specs]
@@ -206,6 +211,19 @@ class Problem:
         cs = chunk_size or _default_chunk(len(self.times), len(self.save), N)
         for a in range(0, N, cs):
             yield slice(a, min(N, a + cs))
+
+
+def _same_doses_for_all(specs: list, P: np.ndarray) -> bool:
+    """Whether a shared regimen gives every row of ``P`` the same events: constant amounts (no expression)
+    and the same bioavailability, lag and site fractions in every row.
+    """
+    for spec in specs:
+        if isinstance(spec.amount, Expression):
+            return False
+        for c in (spec.F, spec.lag, *spec.fractions):
+            if c >= 0 and not (P[:, c] == P[0, c]).all():
+                return False
+    return True
 
 
 def _default_chunk(T: int, S: int, N: int) -> int:
