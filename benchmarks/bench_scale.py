@@ -11,6 +11,9 @@ one-subject warm-up in that process (compilation or loading cached kernels is no
 
     python benchmarks/bench_scale.py 10000 100000          # N values; prints one JSON line per N
     python benchmarks/bench_scale.py 10000 --two-step      # read-outs after the solve (the path before issue 11)
+    python benchmarks/bench_scale.py 100000 --base main --repeat 3   # a base commit and this tree in
+                                                          # alternating fresh processes: medians, ratios, and
+                                                          # summary() of both compared to the last bit
     python benchmarks/bench_scale.py --one 10000          # (internal) run one N in this process
     python benchmarks/bench_scale.py --parts 1024         # per subject on one thread: exponential, solve,
                                                           # + read-outs, + exact Cmax (CPU time, best of 5)
@@ -29,13 +32,13 @@ import time
 REGIMEN = "12 mg ommaya twice weekly x 4 weeks"
 
 
-def one(n: int, two_step: bool = False) -> dict:
+def one(n: int, two_step: bool = False, save: str | None = None) -> dict:
     import pkcsf as pk
 
     if two_step:        # the path before issue 11: solve, (n, T, G) concentrations, then read-outs
         from pkcsf.clinical import scenario
 
-        scenario._DrugRun.reduce = lambda self, params, keep: None
+        scenario._DrugRun.fused_problem = lambda self, params: None
 
     pk.simulate_drug("methotrexate", REGIMEN, subjects=1, days=28, seed=1).summary()   # warm-up
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -47,6 +50,8 @@ def one(n: int, two_step: bool = False) -> dict:
     t2 = time.perf_counter()
     c2 = time.process_time()
     m = res.metrics()
+    if save:
+        summ.to_pickle(save)
     return {"subjects": n, "path": "two-step" if two_step else "fused", "seconds": round(t2 - t0, 3), "simulate_s": round(t1 - t0, 3),
             "summary_s": round(t2 - t1, 3), "cpu_s": round(c2 - c0, 3),
             "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
@@ -229,6 +234,74 @@ def parts(n: int, base: str | None = None, repeat: int = 5) -> dict:
     return r
 
 
+def base_checkout(commit: str):
+    """The source of ``commit`` in a folder kept between runs, and its own Numba cache folder."""
+    import tempfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    sha = subprocess.run(["git", "-C", str(repo), "rev-parse", commit], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    folder = Path(tempfile.gettempdir()) / f"pkcsf-bench-base-{sha[:12]}"
+    if not (folder / "pkcsf" / "__init__.py").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tar = subprocess.run(["git", "-C", str(repo), "archive", sha], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=tar, check=True)
+    return folder, folder.with_name(folder.name + "-numba")
+
+
+def ab(n: int, commit: str, repeat: int) -> None:
+    """``n`` subjects with a base commit's source and with this tree, in alternating fresh processes
+    (``repeat`` rounds after one warm-up round that fills both Numba caches); a table of the medians and
+    their ratios, and the two ``summary()`` tables compared with ``check_exact=True``.
+    """
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    src, cache = base_checkout(commit)
+    here = Path(__file__).resolve().parent.parent
+    envs = {f"base ({commit})": dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(src),
+                                     PKCSF_CACHE_DIR=str(cache)),
+            "this tree": dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(here))}
+    rows = {k: [] for k in envs}
+    load = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="pkcsf-scale-") as tmp:
+        saved = {k: str(Path(tmp) / f"summary{i}.pkl") for i, k in enumerate(envs)}
+        for r in range(repeat + 1):
+            for k, env in envs.items():
+                cmd = [sys.executable, __file__, "--one", str(n if r else min(n, 1000)), "--save", saved[k]]
+                out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                if out.returncode != 0:
+                    print(out.stderr, file=sys.stderr)
+                    raise SystemExit(out.returncode)
+                if r:                                   # round 0 only fills the caches
+                    rows[k].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                    print(json.dumps({"code": k, **rows[k][-1]}), flush=True)
+                load.append(os.getloadavg()[0])
+        a, b = (pd.read_pickle(p) for p in saved.values())
+        try:
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+            same = "identical (assert_frame_equal, check_exact=True)"
+        except AssertionError as e:
+            same = f"DIFFERENT: {e}"
+    keys = ("seconds", "simulate_s", "summary_s", "cpu_s", "peak_mb")
+    med = {k: {m: float(np.median([r[m] for r in v])) for m in keys} for k, v in rows.items()}
+    base = next(iter(med.values()))
+    print(f"\n{n:,} subjects, {repeat} round(s) alternating fresh processes, median; load average "
+          f"{min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
+    print("| code | wall s | simulate s | summary() s | CPU s | CPU µs per subject | peak MB | CPU vs base | "
+          "wall vs base |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for k, v in med.items():
+        print(f"| {k} | {v['seconds']:.2f} | {v['simulate_s']:.2f} | {v['summary_s']:.3f} | {v['cpu_s']:.2f} | "
+              f"{v['cpu_s'] / n * 1e6:.0f} | {v['peak_mb']:.0f} | {v['cpu_s'] / base['cpu_s']:.3f} | "
+              f"{v['seconds'] / base['seconds']:.3f} |")
+    print(f"summary(): {same}")
+
+
 def main(argv):
     if argv and argv[0] == "--parts":
         n = int(argv[1]) if len(argv) > 1 and not argv[1].startswith("--") else 1024
@@ -237,7 +310,12 @@ def main(argv):
         print(json.dumps(parts(n, base, rep)), flush=True)
         return
     if argv and argv[0] == "--one":
-        print(json.dumps(one(int(argv[1]), two_step="--two-step" in argv)), flush=True)
+        save = argv[argv.index("--save") + 1] if "--save" in argv else None
+        print(json.dumps(one(int(argv[1]), two_step="--two-step" in argv, save=save)), flush=True)
+        return
+    if "--base" in argv:
+        rep = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 3
+        ab(int(argv[0]), argv[argv.index("--base") + 1], rep)
         return
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     extra = ["--two-step"] if "--two-step" in argv else []
