@@ -396,7 +396,8 @@ def _cmax_grid_error(times, prof, right, left) -> np.ndarray:
     """
     G = prof.shape[2]
     T = len(times)
-    p = prof[np.isfinite(prof).all(axis=(1, 2))]
+    ok = np.isfinite(prof).all(axis=(1, 2))
+    p = prof if ok.all() else prof[ok]        # (no copy of the band profiles when every subject was solved)
     if T < 3 or p.shape[0] == 0:
         return np.zeros(G)
     starts = np.unique(np.concatenate([[0], np.asarray(right, dtype=int)]))

@@ -308,7 +308,7 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
         if typ_status != 0:
             failures.append((arm.name, drug, "typical", typ_status))
         nb = min(N, scn.band_subjects)
-        prof = np.empty((nb, T, len(dr.groups)))
+        prof = None             # the first chunk's band array when it holds every band subject (no copy)
         targets = tuple(tg for tg in scn.targets if tg.drug in (None, drug))
         met = {tg.label: [] for tg in targets}
         jobs = [(start, min(cs, N - start)) for start in range(0, N, cs)]
@@ -325,8 +325,14 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
             failed += r["failed"]
             n_failed += r["failed"]
             failures += [(arm.name, drug, i, st) for i, st in r["failures"]]
-            if r["band"] is not None:
-                prof[start:start + len(r["band"])] = r["band"]
+            band = r["band"]
+            if band is not None:
+                if prof is None and start == 0 and band.shape == (nb, T, len(dr.groups)) and band.dtype == np.float64:
+                    prof = band
+                else:
+                    if prof is None:
+                        prof = np.empty((nb, T, len(dr.groups)))
+                    prof[start:start + len(band)] = band
             if not frames or not isinstance(frames[-1], _Columns):
                 frames.append(_Columns(N * len(dr.groups)))
             frames[-1].add(r["readouts"])
@@ -334,6 +340,8 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
                 met[label].append(ok)
             if bar is not None:
                 bar.update(1)
+        if prof is None:
+            prof = np.empty((nb, T, len(dr.groups)))
         profiles[drug] = prof
         auc_source[drug] = (dr, pop, scn.seed, scn.variability, nb)
         if exact_flags and all(exact_flags):
