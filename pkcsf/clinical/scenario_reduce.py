@@ -5,6 +5,7 @@ Internal to :mod:`pkcsf.clinical.scenario` (``_DrugRun`` and ``_chunk`` are pick
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 import numpy as np
@@ -228,7 +229,7 @@ class _DrugRun:
         # text columns as categoricals (one byte a row instead of a Python string; the same categories
         # in every chunk, so that concatenated chunks stay categorical)
         def cat(codes, categories):
-            return pd.Categorical.from_codes(codes, categories=categories)
+            return pd.Categorical.from_codes(codes, dtype=_categories(tuple(categories)))
 
         out = {"arm": cat(np.zeros(n * G, dtype=np.int8), [arm_name]), "id": np.repeat(ids, G),
                "drug": cat(np.zeros(n * G, dtype=np.int8), [self.drug]),
@@ -269,6 +270,12 @@ class _DrugRun:
         else:
             run = whole_window(self.times, c[:, :, None], np.array([thr]))["time_above"][:, 0, 0]
         return run >= dur - 1e-9
+
+
+@functools.lru_cache(maxsize=256)
+def _categories(categories: tuple) -> pd.CategoricalDtype:
+    """The categorical type of a metrics text column, built once (not re-inferred for every chunk)."""
+    return pd.CategoricalDtype(list(categories))
 
 
 def _with_pathologies(readouts: pd.DataFrame, params: pd.DataFrame, dr: "_DrugRun") -> pd.DataFrame:

@@ -225,12 +225,19 @@ class _Columns:
                     self.cols = None
                     break
         k = len(df)
-        if (self.cols is None or list(df.columns) != list(self.cols) or self.n + k > self.rows
-                or any(df[c].dtype != (cat if cat is not None else arr.dtype) for c, (arr, cat) in self.cols.items())):
+        if self.cols is None or list(df.columns) != list(self.cols) or self.n + k > self.rows:
             self.extra.append(df)
             return
+        values = []
         for c, (arr, cat) in self.cols.items():
-            arr[self.n:self.n + k] = df[c].cat.codes.to_numpy() if cat is not None else df[c].to_numpy()
+            s = df[c]
+            want = cat if cat is not None else arr.dtype
+            if not (s.dtype is want or s.dtype == want):
+                self.extra.append(df)
+                return
+            values.append(s.array.codes if cat is not None else s.to_numpy())
+        for (arr, _), v in zip(self.cols.values(), values):
+            arr[self.n:self.n + k] = v
         self.n += k
 
     def frame(self) -> pd.DataFrame:
