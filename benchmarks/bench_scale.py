@@ -14,6 +14,9 @@ one-subject warm-up in that process (compilation or loading cached kernels is no
     python benchmarks/bench_scale.py 100000 --base main --repeat 3   # a base commit and this tree in
                                                           # alternating fresh processes: medians, ratios, and
                                                           # summary() of both compared to the last bit
+    python benchmarks/bench_scale.py --summary 100000 --times 10 --repeat 5   # summary() of N subjects' table
+                                                          # repeated 10 times: pandas' grouped quantile and the
+                                                          # threaded path, alternating in this process, compared
     python benchmarks/bench_scale.py --one 10000          # (internal) run one N in this process
     python benchmarks/bench_scale.py --parts 1024         # per subject on one thread: exponential, solve,
                                                           # + read-outs, + exact Cmax (CPU time, best of 5)
@@ -237,6 +240,56 @@ def parts(n: int, base: str | None = None, repeat: int = 5) -> dict:
     return r
 
 
+def summary_ab(n: int, times: int = 10, repeat: int = 5) -> dict:
+    """``summary()`` of a table of ``n * times`` subjects: the scenario's metrics for ``n`` subjects repeated
+    ``times`` times (ids shifted; Cmax, Tmax and AUC of copy k scaled by 1 + 0.001 k so the copies differ), with
+    pandas' grouped quantile (the path before) and with the threaded path, alternating in this process (wall
+    and CPU seconds, best of ``repeat``); the two tables compared with ``check_exact=True``.
+    """
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    import pkcsf as pk
+    from pkcsf.clinical import scenario_results as sr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = pk.simulate_drug("methotrexate", REGIMEN, subjects=n, days=28, seed=1, progress=False)
+    arm = next(iter(res.arms.values()))
+    m = arm.metrics
+    parts = []
+    for k in range(times):
+        d = m.copy()
+        d["id"] = d["id"] + k * n
+        for c in ("cmax", "tmax", "auc"):
+            d[c] = d[c] * (1 + 1e-3 * k)
+        parts.append(d)
+    arm.metrics = pd.concat(parts, ignore_index=True)
+    del parts
+    threaded = sr._percentiles_threaded
+    paths = {"pandas": lambda *a: None, "threaded": threaded}
+    best = {k: [np.inf, np.inf] for k in paths}
+    out = {}
+    for _ in range(repeat):
+        for k, f in paths.items():
+            sr._percentiles_threaded = f
+            try:
+                t, c = time.perf_counter(), time.process_time()
+                out[k] = res.summary()
+                t, c = time.perf_counter() - t, time.process_time() - c
+            finally:
+                sr._percentiles_threaded = threaded
+            best[k] = [min(best[k][0], t), min(best[k][1], c)]
+    pd.testing.assert_frame_equal(out["pandas"], out["threaded"], check_exact=True)
+    return {"rows": len(arm.metrics), "pandas_s": round(best["pandas"][0], 3), "pandas_cpu_s": round(best["pandas"][1], 3),
+            "threaded_s": round(best["threaded"][0], 3), "threaded_cpu_s": round(best["threaded"][1], 3),
+            "ratio_wall": round(best["threaded"][0] / best["pandas"][0], 3),
+            "ratio_cpu": round(best["threaded"][1] / best["pandas"][1], 3), "identical": True,
+            "load_avg": round(os.getloadavg()[0], 2)}
+
+
 def base_checkout(commit: str):
     """The source of ``commit`` in a folder kept between runs, and its own Numba cache folder."""
     import tempfile
@@ -311,6 +364,12 @@ def main(argv):
         base = argv[argv.index("--base") + 1] if "--base" in argv else None
         rep = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 5
         print(json.dumps(parts(n, base, rep)), flush=True)
+        return
+    if argv and argv[0] == "--summary":
+        n = int(argv[1]) if len(argv) > 1 and not argv[1].startswith("--") else 100000
+        times = int(argv[argv.index("--times") + 1]) if "--times" in argv else 10
+        rep = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 5
+        print(json.dumps(summary_ab(n, times, rep)), flush=True)
         return
     if argv and argv[0] == "--one":
         save = argv[argv.index("--save") + 1] if "--save" in argv else None
