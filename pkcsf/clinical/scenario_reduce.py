@@ -197,13 +197,13 @@ class _DrugRun:
         prob = self.problem(params, auc=True)
         return prob if prob.method in ("exact", "rodas5p") else None
 
-    def read_out(self, prob, keep: int):
+    def read_out(self, prob, keep: int, events: tuple | None = None):
         """Read-outs computed inside the compiled solve of ``prob`` (:meth:`fused_problem`;
         :func:`pkcsf.analysis.readouts.solve_and_read_out`, no (n, T, G) array): (read-outs dict, status,
-        group concentrations of the first ``keep``).
+        group concentrations of the first ``keep``). ``events``: ``prob.events(slice(None))``, if built already.
         """
         return solve_and_read_out(prob, self.W, self.factor, self.thr_unit, self.last_start,
-                                  int(self.left[-1]) if len(self.left) else -1, keep)
+                                  int(self.left[-1]) if len(self.left) else -1, keep, events)
 
     def reduce(self, params: pd.DataFrame, keep: int):
         """:meth:`read_out` of :meth:`fused_problem`, or None for a solver without fused read-outs (radau)."""
@@ -312,16 +312,18 @@ def _chunk_sample(dr: "_DrugRun", pop: Population, seed: int, variability: bool,
     params = dr.individual(pop, n, seed=seed, start=start, variability=variability)
     keep = max(0, min(nb, start + n) - start)
     prob = None if targets else dr.fused_problem(params)    # None: the two-step path (targets, radau)
-    return {"params": params, "keep": keep, "prob": prob}
+    # the kernels' event arrays too: built here, the compiled stage starts at once (its threads do not wait)
+    return {"params": params, "keep": keep, "prob": prob,
+            "events": None if prob is None else prob.events(slice(None))}
 
 
 def _chunk_solve(dr: "_DrugRun", job: dict) -> dict:
     """Second stage of :func:`_chunk`: the compiled solve (it releases the GIL: another thread can run the
     Python stages of other chunks meanwhile).
     """
-    prob = job.pop("prob")
+    prob, events = job.pop("prob"), job.pop("events")
     if prob is not None:                # read-outs inside the compiled solve: no (n, T, G) array
-        job["fused"] = dr.read_out(prob, job["keep"])
+        job["fused"] = dr.read_out(prob, job["keep"], events)
     else:
         job["solved"] = dr.solve(job["params"], auc=True)
     return job
