@@ -159,16 +159,18 @@ def _run_dataset_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar) -> 
 def _pipelined(dr: _DrugRun, pop: Population, seed: int, variability: bool, jobs: list, nb: int, arm_name: str,
                targets: tuple):
     """The results of :func:`~pkcsf.clinical.scenario_reduce._chunk` for ``jobs`` [(start, n), ...], in order,
-    with the compiled solve of one chunk overlapping the Python stages of its neighbours.
+    with the compiled solves of chunks on threads while this thread samples and tabulates the others.
 
-    A chunk is sampled and its problem built (Python), solved (compiled, GIL released, on Numba's thread
-    count) and tabulated (Python). Run one after the other, a core idles during the Python stages (~7 µs a
-    subject of the 10^6 scenario's ~110 CPU µs) and at the end of each solve, while the last range of
-    subjects finishes on the other thread. Here a thread solves the chunks back to back while this one
-    tabulates the previous chunk and samples the next: at most two chunks are solved or waiting. Each
-    stage is the same call on the same inputs, so the results are those of :func:`_chunk` to the last bit.
-    Chunks without read-outs inside the solve (targets, radau) run one after the other: their
-    (n, T, states) arrays are not held twice.
+    A chunk is sampled and its problem built (Python), solved (compiled, GIL released) and tabulated
+    (Python). Run one after the other on Numba's thread count, a core idles during the Python stages and
+    at the end of each solve, while the last range of subjects finishes on the other thread. Here each of
+    Numba's threads solves whole chunks, one thread per chunk, taking the next chunk as soon as it is
+    done, while this thread tabulates finished chunks in order and samples the next ones (at most one
+    chunk waits for a free thread). The last chunks (one per thread) are split in ranges over Numba's
+    threads as before, so that the run does not end with one thread finishing a whole chunk alone. Each stage is the same call on the same inputs and a
+    subject's results do not depend on the range it is solved in, so the results are those of
+    :func:`_chunk` to the last bit. Chunks without read-outs inside the solve (targets, radau) run one
+    after the other: their (n, T, states) arrays are not held for several chunks at once.
     """
     if targets or len(jobs) < 2:
         for a, n in jobs:
@@ -178,22 +180,22 @@ def _pipelined(dr: _DrugRun, pop: Population, seed: int, variability: bool, jobs
 
     threads = numba.get_num_threads()
 
-    def solve(job):
-        numba.set_num_threads(threads)        # Numba's thread count is per thread: the caller's
+    def solve(job, split):
+        numba.set_num_threads(threads if split else 1)   # (Numba's thread count is per thread)
         return _chunk_solve(dr, job)
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pkcsf-chunks")
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pkcsf-chunks")
     pending = deque()
     try:
-        for a, n in jobs:
+        for j, (a, n) in enumerate(jobs):
             job = _chunk_sample(dr, pop, seed, variability, a, n, nb, targets)
             if job["prob"] is None:           # two-step path: not overlapped (see above)
                 while pending:
                     yield _chunk_table(dr, pending.popleft().result(), arm_name, targets)
                 yield _chunk_table(dr, _chunk_solve(dr, job), arm_name, targets)
                 continue
-            pending.append(pool.submit(solve, job))
-            if len(pending) == 2:
+            pending.append(pool.submit(solve, job, j >= len(jobs) - threads))
+            if len(pending) > threads:
                 yield _chunk_table(dr, pending.popleft().result(), arm_name, targets)
         while pending:
             yield _chunk_table(dr, pending.popleft().result(), arm_name, targets)
