@@ -9,7 +9,8 @@ runs it::
 Each N runs in a fresh subprocess (peak memory is that process's maximum resident set size), after a
 one-subject warm-up in that process (compilation or loading cached kernels is not counted).
 
-    python benchmarks/bench_scale.py 10000 100000          # N values; prints one JSON line per N
+    python benchmarks/bench_scale.py 10000 100000          # N values; prints one JSON line per N (with the
+                                                          # share of the run when <= 1 thread was runnable)
     python benchmarks/bench_scale.py 10000 --two-step      # read-outs after the solve (the path before issue 11)
     python benchmarks/bench_scale.py 100000 --base main --repeat 3   # a base commit and this tree in
                                                           # alternating fresh processes: medians, ratios, and
@@ -46,12 +47,15 @@ def one(n: int, two_step: bool = False, save: str | None = None) -> dict:
     pk.simulate_drug("methotrexate", REGIMEN, subjects=1, days=28, seed=1).summary()   # warm-up
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    m0 = time.monotonic()               # (the parent's sampler of runnable threads uses the same clock)
     t0 = time.perf_counter()
     c0 = time.process_time()
     res = pk.simulate_drug("methotrexate", REGIMEN, subjects=n, days=28, seed=1, progress=False)
     t1 = time.perf_counter()
+    m1 = time.monotonic()
     summ = res.summary()
     t2 = time.perf_counter()
+    m2 = time.monotonic()
     c2 = time.process_time()
     ru2 = resource.getrusage(resource.RUSAGE_SELF)
     m = res.metrics()
@@ -64,7 +68,41 @@ def one(n: int, two_step: bool = False, save: str | None = None) -> dict:
             "peak_mb_before_run": round(rss0, 1), "metrics_rows": len(m),
             "metrics_mb": round(m.memory_usage(deep=True).sum() / 2**20, 1),
             "cmax_vent_p50": float(summ.loc[summ.group == "ventricular", "cmax_p50"].iloc[0]),
-            "load_avg": os.getloadavg()[0]}
+            "load_avg": os.getloadavg()[0], "monotonic": [m0, m1, m2]}
+
+
+def _sampled(cmd: list, env: dict, every: float = 0.005) -> dict:
+    """Run ``cmd`` (a ``--one`` child), sampling how many of its threads are runnable (state R: running
+    or waiting for a core) every ``every`` s. Returns its JSON line, with ``one_runnable_sim``: the
+    fraction of the simulation during which at most one of its threads was runnable, and the same
+    for ``summary()``, ``one_runnable_summary``. On two cores that is the share of the time a quiet
+    machine leaves one core idle; it does not depend on other processes' load (a thread waiting for
+    a core is still runnable).
+    """
+    import glob
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    samples = []
+    while proc.poll() is None:
+        t, r = time.monotonic(), 0
+        for f in glob.glob(f"/proc/{proc.pid}/task/*/stat"):
+            try:
+                st = open(f).read()
+            except OSError:
+                continue
+            r += st[st.rindex(")") + 2] == "R"
+        samples.append((t, r))
+        time.sleep(every)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        print(err, file=sys.stderr)
+        raise SystemExit(proc.returncode)
+    row = json.loads(out.strip().splitlines()[-1])
+    m0, m1, m2 = row.pop("monotonic")
+    for key, a, b in (("one_runnable_sim", m0, m1), ("one_runnable_summary", m1, m2)):
+        w = [r for t, r in samples if a <= t <= b]
+        row[key] = round(sum(r <= 1 for r in w) / len(w), 3) if w else None
+    return row
 
 
 def _capture(n: int) -> list:
@@ -329,13 +367,10 @@ def ab(n: int, commit: str, repeat: int) -> None:
         for r in range(repeat + 1):
             for k, env in envs.items():
                 cmd = [sys.executable, __file__, "--one", str(n if r else min(n, 1000)), "--save", saved[k]]
-                out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-                if out.returncode != 0:
-                    print(out.stderr, file=sys.stderr)
-                    raise SystemExit(out.returncode)
+                row = _sampled(cmd, env)
                 if r:                                   # round 0 only fills the caches
-                    rows[k].append(json.loads(out.stdout.strip().splitlines()[-1]))
-                    print(json.dumps({"code": k, **rows[k][-1]}), flush=True)
+                    rows[k].append(row)
+                    print(json.dumps({"code": k, **row}), flush=True)
                 load.append(os.getloadavg()[0])
         a, b = (pd.read_pickle(p) for p in saved.values())
         try:
@@ -343,18 +378,19 @@ def ab(n: int, commit: str, repeat: int) -> None:
             same = "identical (assert_frame_equal, check_exact=True)"
         except AssertionError as e:
             same = f"DIFFERENT: {e}"
-    keys = ("seconds", "simulate_s", "summary_s", "cpu_s", "peak_mb")
+    keys = ("seconds", "simulate_s", "summary_s", "cpu_s", "peak_mb", "one_runnable_sim", "one_runnable_summary")
     med = {k: {m: float(np.median([r[m] for r in v])) for m in keys} for k, v in rows.items()}
     base = next(iter(med.values()))
     print(f"\n{n:,} subjects, {repeat} round(s) alternating fresh processes, median; load average "
           f"{min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
     print("| code | wall s | simulate s | summary() s | CPU s | CPU µs per subject | peak MB | CPU vs base | "
-          "wall vs base |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "wall vs base | simulate / summary() with <= 1 runnable thread |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for k, v in med.items():
         print(f"| {k} | {v['seconds']:.2f} | {v['simulate_s']:.2f} | {v['summary_s']:.3f} | {v['cpu_s']:.2f} | "
               f"{v['cpu_s'] / n * 1e6:.0f} | {v['peak_mb']:.0f} | {v['cpu_s'] / base['cpu_s']:.3f} | "
-              f"{v['seconds'] / base['seconds']:.3f} |")
+              f"{v['seconds'] / base['seconds']:.3f} | {100 * v['one_runnable_sim']:.1f}% / "
+              f"{100 * v['one_runnable_summary']:.0f}% |")
     print(f"summary(): {same}")
 
 
@@ -382,11 +418,7 @@ def main(argv):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     extra = ["--two-step"] if "--two-step" in argv else []
     for a in [x for x in argv if x != "--two-step"] or ["10000", "100000"]:
-        r = subprocess.run([sys.executable, __file__, "--one", a] + extra, capture_output=True, text=True, env=env)
-        if r.returncode != 0:
-            print(r.stderr, file=sys.stderr)
-            raise SystemExit(r.returncode)
-        print(r.stdout.strip().splitlines()[-1], flush=True)
+        print(json.dumps(_sampled([sys.executable, __file__, "--one", a] + extra, env)), flush=True)
 
 
 if __name__ == "__main__":
