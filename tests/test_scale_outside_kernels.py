@@ -120,3 +120,43 @@ def test_chunks_with_targets_are_not_overlapped(monkeypatch):
     res = _run(_scenario(subjects=130, targets=[pk.Target("ventricular", "0.1 umol/L", "6 h")]))
     assert threads == ["MainThread"] * 9    # (n, T, states) arrays are not held for two chunks at once
     assert len(res.targets()) == 3
+
+
+def test_chunks_on_one_numba_thread_equal_one_chunk(monkeypatch):
+    import numba
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        threads = _spy_solves(monkeypatch)
+        chunked = _run(_scenario(subjects=130, chunk_size=32))
+    finally:
+        numba.set_num_threads(old)
+    assert len(threads) == 15 and all(t.startswith("pkcsf-chunks") for t in threads)
+    whole = _run(_scenario(subjects=130, chunk_size=130))
+    pd.testing.assert_frame_equal(chunked.metrics(), whole.metrics(), check_exact=True)
+
+
+@pytest.mark.parametrize("where", ["table", "gathering"])
+def test_a_failing_chunk_raises_and_leaves_no_chunk_solving(monkeypatch, where):
+    calls = []
+    if where == "table":              # inside the pipeline
+        orig, name, owner = scenario_run._chunk_table, "_chunk_table", scenario_run
+    else:                             # in the loop that reads the pipeline's results
+        orig, name, owner = scenario_run._Columns.add, "add", scenario_run._Columns
+
+    def broken(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("chunk 2 failed")
+        return orig(*args)
+
+    monkeypatch.setattr(owner, name, broken)
+    try:
+        _run(_scenario(subjects=300, chunk_size=32))
+    except RuntimeError as e:
+        assert "chunk 2 failed" in str(e)
+        # checked while the traceback (and the frames holding the pipeline) is still alive
+        assert not [t for t in threading.enumerate() if t.name.startswith("pkcsf-chunks")]
+    else:
+        raise AssertionError("the failure was not raised")

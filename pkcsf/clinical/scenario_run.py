@@ -329,26 +329,29 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
             results = (f.result() for f in futures)
         n_failed = 0
         exact_flags = []
-        for (start, n), r in zip(jobs, results):
-            exact_flags.append(r.get("cmax_exact", False))
-            failed += r["failed"]
-            n_failed += r["failed"]
-            failures += [(arm.name, drug, i, st) for i, st in r["failures"]]
-            band = r["band"]
-            if band is not None:
-                if prof is None and start == 0 and band.shape == (nb, T, len(dr.groups)) and band.dtype == np.float64:
-                    prof = band
-                else:
-                    if prof is None:
-                        prof = np.empty((nb, T, len(dr.groups)))
-                    prof[start:start + len(band)] = band
-            if not frames or not isinstance(frames[-1], _Columns):
-                frames.append(_Columns(N * len(dr.groups)))
-            frames[-1].add(r["readouts"])
-            for label, ok in r["targets"].items():
-                met[label].append(ok)
-            if bar is not None:
-                bar.update(1)
+        try:
+            for (start, n), r in zip(jobs, results):
+                exact_flags.append(r.get("cmax_exact", False))
+                failed += r["failed"]
+                n_failed += r["failed"]
+                failures += [(arm.name, drug, i, st) for i, st in r["failures"]]
+                band = r["band"]
+                if band is not None:
+                    if prof is None and start == 0 and band.shape == (nb, T, len(dr.groups)) and band.dtype == np.float64:
+                        prof = band
+                    else:
+                        if prof is None:
+                            prof = np.empty((nb, T, len(dr.groups)))
+                        prof[start:start + len(band)] = band
+                if not frames or not isinstance(frames[-1], _Columns):
+                    frames.append(_Columns(N * len(dr.groups)))
+                frames[-1].add(r["readouts"])
+                for label, ok in r["targets"].items():
+                    met[label].append(ok)
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            results.close()     # a generator: if this loop failed, no chunk is left solving on a thread
         if prof is None:
             prof = np.empty((nb, T, len(dr.groups)))
         profiles[drug] = prof
