@@ -66,12 +66,16 @@ def _run(scn):
         return run(scn, progress=False)
 
 
+@pytest.mark.parametrize("arms", ["two arms", "one arm"])       # one arm: groups repeat row by row
 @pytest.mark.parametrize("failures", [False, True], ids=["all solved", "failures"])
-def test_summary_on_threads_equals_pandas(monkeypatch, inject_failures, failures):
+def test_summary_on_threads_equals_pandas(monkeypatch, inject_failures, failures, arms):
+    scn = _scenario()
+    if arms == "one arm":
+        scn = pk.Scenario(scn.arms[1:], subjects=300, days=3, seed=5, chunk_size=64, band_subjects=70)
     with monkeypatch.context() as mp:
         if failures:
             inject_failures(mp, {3: pk.Status.MAX_STEPS, 65: pk.Status.NONFINITE, 299: pk.Status.MAX_STEPS})
-        res = _run(_scenario())
+        res = _run(scn)
     got = res.summary()
     m = res.metrics()
     assert scenario_results._percentiles_threaded(m, ["cmax"], (50,)) is not None      # the threaded path ran

@@ -356,10 +356,14 @@ def _percentiles_threaded(m: pd.DataFrame, value_cols: list, q: Sequence[float])
     for codes, size in keys:
         comb *= size
         comb += codes
-    ids, uniq = pd.factorize(comb, sort=False)        # 0, 1, ... in order of first appearance
+    K = math.prod(size for _, size in keys)
+    if len(m) % K == 0 and bool((comb.reshape(-1, K) == np.arange(K, dtype=wide)).all()):
+        ids, first = comb, np.arange(K)           # rows 0, 1, ..., K-1 repeated (a metrics table): numbered
+    else:
+        ids, uniq = pd.factorize(comb, sort=False)        # 0, 1, ... in order of first appearance
+        K = len(uniq)
+        first = np.searchsorted(np.maximum.accumulate(ids), np.arange(K))
     del comb
-    K = len(uniq)
-    first = np.searchsorted(np.maximum.accumulate(ids), np.arange(K))
     small = m.iloc[first]
     grp = pd.Series(np.arange(K), index=small.index).groupby([small[k] for k in _KEYS], sort=False,
                                                              observed=True)
