@@ -164,3 +164,15 @@ def test_a_failing_chunk_raises_and_leaves_no_chunk_solving(monkeypatch, where):
         assert not [t for t in threading.enumerate() if t.name.startswith("pkcsf-chunks")]
     else:
         raise AssertionError("the failure was not raised")
+
+
+def test_summary_of_an_event_table_arm_equals_pandas(monkeypatch):
+    from pathlib import Path
+
+    csv = Path(__file__).parent / "data" / "nonmem_methotrexate_5pt.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = pk.simulate("methotrexate", pd.read_csv(csv))
+    got = res.summary()
+    monkeypatch.setattr(scenario_results, "_percentiles_threaded", lambda *a: None)
+    pd.testing.assert_frame_equal(got, res.summary(), check_exact=True)
