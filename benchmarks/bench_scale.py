@@ -9,8 +9,15 @@ runs it::
 Each N runs in a fresh subprocess (peak memory is that process's maximum resident set size), after a
 one-subject warm-up in that process (compilation or loading cached kernels is not counted).
 
-    python benchmarks/bench_scale.py 10000 100000          # N values; prints one JSON line per N
+    python benchmarks/bench_scale.py 10000 100000          # N values; prints one JSON line per N (with the
+                                                          # share of the run when <= 1 thread was runnable)
     python benchmarks/bench_scale.py 10000 --two-step      # read-outs after the solve (the path before issue 11)
+    python benchmarks/bench_scale.py 100000 --base main --repeat 3   # a base commit and this tree in
+                                                          # alternating fresh processes: medians, ratios, and
+                                                          # summary() of both compared to the last bit
+    python benchmarks/bench_scale.py --summary 100000 --times 10 --repeat 5   # summary() of N subjects' table
+                                                          # repeated 10 times: pandas' grouped quantile and the
+                                                          # threaded path, alternating in this process, compared
     python benchmarks/bench_scale.py --one 10000          # (internal) run one N in this process
     python benchmarks/bench_scale.py --parts 1024         # per subject on one thread: exponential, solve,
                                                           # + read-outs, + exact Cmax (CPU time, best of 5)
@@ -29,31 +36,73 @@ import time
 REGIMEN = "12 mg ommaya twice weekly x 4 weeks"
 
 
-def one(n: int, two_step: bool = False) -> dict:
+def one(n: int, two_step: bool = False, save: str | None = None) -> dict:
     import pkcsf as pk
 
     if two_step:        # the path before issue 11: solve, (n, T, G) concentrations, then read-outs
         from pkcsf.clinical import scenario
 
-        scenario._DrugRun.reduce = lambda self, params, keep: None
+        scenario._DrugRun.fused_problem = lambda self, params: None
 
     pk.simulate_drug("methotrexate", REGIMEN, subjects=1, days=28, seed=1).summary()   # warm-up
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    m0 = time.monotonic()               # (the parent's sampler of runnable threads uses the same clock)
     t0 = time.perf_counter()
     c0 = time.process_time()
     res = pk.simulate_drug("methotrexate", REGIMEN, subjects=n, days=28, seed=1, progress=False)
     t1 = time.perf_counter()
+    m1 = time.monotonic()
     summ = res.summary()
     t2 = time.perf_counter()
+    m2 = time.monotonic()
     c2 = time.process_time()
+    ru2 = resource.getrusage(resource.RUSAGE_SELF)
     m = res.metrics()
+    if save:
+        summ.to_pickle(save)
     return {"subjects": n, "path": "two-step" if two_step else "fused", "seconds": round(t2 - t0, 3), "simulate_s": round(t1 - t0, 3),
             "summary_s": round(t2 - t1, 3), "cpu_s": round(c2 - c0, 3),
+            "sys_s": round(ru2.ru_stime - ru0.ru_stime, 3),    # system CPU: mostly page faults of new memory
             "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
             "peak_mb_before_run": round(rss0, 1), "metrics_rows": len(m),
             "metrics_mb": round(m.memory_usage(deep=True).sum() / 2**20, 1),
             "cmax_vent_p50": float(summ.loc[summ.group == "ventricular", "cmax_p50"].iloc[0]),
-            "load_avg": os.getloadavg()[0]}
+            "load_avg": os.getloadavg()[0], "monotonic": [m0, m1, m2]}
+
+
+def _sampled(cmd: list, env: dict, every: float = 0.005) -> dict:
+    """Run ``cmd`` (a ``--one`` child), sampling how many of its threads are runnable (state R: running
+    or waiting for a core) every ``every`` s. Returns its JSON line, with ``one_runnable_sim``: the
+    fraction of the simulation during which at most one of its threads was runnable, and the same
+    for ``summary()``, ``one_runnable_summary``. On two cores that is the share of the time a quiet
+    machine leaves one core idle; it does not depend on other processes' load (a thread waiting for
+    a core is still runnable).
+    """
+    import glob
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    samples = []
+    while proc.poll() is None:
+        t, r = time.monotonic(), 0
+        for f in glob.glob(f"/proc/{proc.pid}/task/*/stat"):
+            try:
+                st = open(f).read()
+            except OSError:
+                continue
+            r += st[st.rindex(")") + 2] == "R"
+        samples.append((t, r))
+        time.sleep(every)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        print(err, file=sys.stderr)
+        raise SystemExit(proc.returncode)
+    row = json.loads(out.strip().splitlines()[-1])
+    m0, m1, m2 = row.pop("monotonic")
+    for key, a, b in (("one_runnable_sim", m0, m1), ("one_runnable_summary", m1, m2)):
+        w = [r for t, r in samples if a <= t <= b]
+        row[key] = round(sum(r <= 1 for r in w) / len(w), 3) if w else None
+    return row
 
 
 def _capture(n: int) -> list:
@@ -229,6 +278,122 @@ def parts(n: int, base: str | None = None, repeat: int = 5) -> dict:
     return r
 
 
+def summary_ab(n: int, times: int = 10, repeat: int = 5) -> dict:
+    """``summary()`` of a table of ``n * times`` subjects: the scenario's metrics for ``n`` subjects repeated
+    ``times`` times (ids shifted; Cmax, Tmax and AUC of copy k scaled by 1 + 0.001 k so the copies differ), with
+    pandas' grouped quantile (the path before) and with the threaded path, alternating in this process (wall
+    and CPU seconds, best of ``repeat``); the two tables compared with ``check_exact=True``.
+    """
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    import pkcsf as pk
+    from pkcsf.clinical import scenario_results as sr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = pk.simulate_drug("methotrexate", REGIMEN, subjects=n, days=28, seed=1, progress=False)
+    arm = next(iter(res.arms.values()))
+    m = arm.metrics
+    parts = []
+    for k in range(times):
+        d = m.copy()
+        d["id"] = d["id"] + k * n
+        for c in ("cmax", "tmax", "auc"):
+            d[c] = d[c] * (1 + 1e-3 * k)
+        parts.append(d)
+    arm.metrics = pd.concat(parts, ignore_index=True)
+    del parts
+    threaded = sr._percentiles_threaded
+    paths = {"pandas": lambda *a: None, "threaded": threaded}
+    best = {k: [np.inf, np.inf] for k in paths}
+    out = {}
+    for _ in range(repeat):
+        for k, f in paths.items():
+            sr._percentiles_threaded = f
+            try:
+                t, c = time.perf_counter(), time.process_time()
+                out[k] = res.summary()
+                t, c = time.perf_counter() - t, time.process_time() - c
+            finally:
+                sr._percentiles_threaded = threaded
+            best[k] = [min(best[k][0], t), min(best[k][1], c)]
+    pd.testing.assert_frame_equal(out["pandas"], out["threaded"], check_exact=True)
+    return {"rows": len(arm.metrics), "pandas_s": round(best["pandas"][0], 3), "pandas_cpu_s": round(best["pandas"][1], 3),
+            "threaded_s": round(best["threaded"][0], 3), "threaded_cpu_s": round(best["threaded"][1], 3),
+            "ratio_wall": round(best["threaded"][0] / best["pandas"][0], 3),
+            "ratio_cpu": round(best["threaded"][1] / best["pandas"][1], 3), "identical": True,
+            "load_avg": round(os.getloadavg()[0], 2)}
+
+
+def base_checkout(commit: str):
+    """The source of ``commit`` in a folder kept between runs, and its own Numba cache folder."""
+    import tempfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    sha = subprocess.run(["git", "-C", str(repo), "rev-parse", commit], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    folder = Path(tempfile.gettempdir()) / f"pkcsf-bench-base-{sha[:12]}"
+    if not (folder / "pkcsf" / "__init__.py").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tar = subprocess.run(["git", "-C", str(repo), "archive", sha], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=tar, check=True)
+    return folder, folder.with_name(folder.name + "-numba")
+
+
+def ab(n: int, commit: str, repeat: int) -> None:
+    """``n`` subjects with a base commit's source and with this tree, in alternating fresh processes
+    (``repeat`` rounds after one warm-up round that fills both Numba caches); a table of the medians and
+    their ratios, and the two ``summary()`` tables compared with ``check_exact=True``.
+    """
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    src, cache = base_checkout(commit)
+    here = Path(__file__).resolve().parent.parent
+    envs = {f"base ({commit})": dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(src),
+                                     PKCSF_CACHE_DIR=str(cache)),
+            "this tree": dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(here))}
+    rows = {k: [] for k in envs}
+    load = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="pkcsf-scale-") as tmp:
+        saved = {k: str(Path(tmp) / f"summary{i}.pkl") for i, k in enumerate(envs)}
+        for r in range(repeat + 1):
+            for k, env in envs.items():
+                cmd = [sys.executable, __file__, "--one", str(n if r else min(n, 1000)), "--save", saved[k]]
+                row = _sampled(cmd, env)
+                if r:                                   # round 0 only fills the caches
+                    rows[k].append(row)
+                    print(json.dumps({"code": k, **row}), flush=True)
+                load.append(os.getloadavg()[0])
+        a, b = (pd.read_pickle(p) for p in saved.values())
+        try:
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+            same = "identical (assert_frame_equal, check_exact=True)"
+        except AssertionError as e:
+            same = f"DIFFERENT: {e}"
+    keys = ("seconds", "simulate_s", "summary_s", "cpu_s", "peak_mb", "one_runnable_sim", "one_runnable_summary")
+    med = {k: {m: float(np.median([r[m] for r in v])) for m in keys} for k, v in rows.items()}
+    base = next(iter(med.values()))
+    print(f"\n{n:,} subjects, {repeat} round(s) alternating fresh processes, median; load average "
+          f"{min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
+    print("| code | wall s | simulate s | summary() s | CPU s | CPU µs per subject | peak MB | CPU vs base | "
+          "wall vs base | simulate / summary() with <= 1 runnable thread |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for k, v in med.items():
+        print(f"| {k} | {v['seconds']:.2f} | {v['simulate_s']:.2f} | {v['summary_s']:.3f} | {v['cpu_s']:.2f} | "
+              f"{v['cpu_s'] / n * 1e6:.0f} | {v['peak_mb']:.0f} | {v['cpu_s'] / base['cpu_s']:.3f} | "
+              f"{v['seconds'] / base['seconds']:.3f} | {100 * v['one_runnable_sim']:.1f}% / "
+              f"{100 * v['one_runnable_summary']:.0f}% |")
+    print(f"summary(): {same}")
+
+
 def main(argv):
     if argv and argv[0] == "--parts":
         n = int(argv[1]) if len(argv) > 1 and not argv[1].startswith("--") else 1024
@@ -236,17 +401,24 @@ def main(argv):
         rep = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 5
         print(json.dumps(parts(n, base, rep)), flush=True)
         return
+    if argv and argv[0] == "--summary":
+        n = int(argv[1]) if len(argv) > 1 and not argv[1].startswith("--") else 100000
+        times = int(argv[argv.index("--times") + 1]) if "--times" in argv else 10
+        rep = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 5
+        print(json.dumps(summary_ab(n, times, rep)), flush=True)
+        return
     if argv and argv[0] == "--one":
-        print(json.dumps(one(int(argv[1]), two_step="--two-step" in argv)), flush=True)
+        save = argv[argv.index("--save") + 1] if "--save" in argv else None
+        print(json.dumps(one(int(argv[1]), two_step="--two-step" in argv, save=save)), flush=True)
+        return
+    if "--base" in argv:
+        rep = int(argv[argv.index("--repeat") + 1]) if "--repeat" in argv else 3
+        ab(int(argv[0]), argv[argv.index("--base") + 1], rep)
         return
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     extra = ["--two-step"] if "--two-step" in argv else []
     for a in [x for x in argv if x != "--two-step"] or ["10000", "100000"]:
-        r = subprocess.run([sys.executable, __file__, "--one", a] + extra, capture_output=True, text=True, env=env)
-        if r.returncode != 0:
-            print(r.stderr, file=sys.stderr)
-            raise SystemExit(r.returncode)
-        print(r.stdout.strip().splitlines()[-1], flush=True)
+        print(json.dumps(_sampled([sys.executable, __file__, "--one", a] + extra, env)), flush=True)
 
 
 if __name__ == "__main__":

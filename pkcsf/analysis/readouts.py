@@ -452,7 +452,8 @@ def _fused_rodas(b0, b1, P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src
 
 
 def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float, thresholds: ArrayLike, last_start: int,
-                       trough_at: int, keep: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+                       trough_at: int, keep: int, events: tuple | None = None
+                       ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Solve an engine problem (:class:`pkcsf.engine.simulate.Problem`, solver ``exact`` or ``rodas5p``)
     and return the whole-window read-outs of its compartment groups without building the
     (subjects, times, groups) array.
@@ -482,6 +483,9 @@ def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float, thresholds: A
         Thresholds per group, in the read-out unit.
     last_start, trough_at, keep : int
         See above.
+    events : tuple of ndarray, optional
+        ``prob.events(slice(None))`` if the caller built them already (e.g. on another thread while an
+        earlier problem was being solved).
 
     Returns
     -------
@@ -504,7 +508,7 @@ def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float, thresholds: A
         thr = np.broadcast_to(thr, (G, thr.size))
     thr = np.ascontiguousarray(thr)
     Kt = thr.shape[1]
-    ev_t, ev_s, ev_a, ev_k, ev_n = prob.events(slice(None))
+    ev_t, ev_s, ev_a, ev_k, ev_n = prob.events(slice(None)) if events is None else events
     y0 = np.ascontiguousarray(prob.y0)
     r = {k: np.empty((N, G)) for k in ("cmax", "tmax", "auc", "cmax_last", "auc_last", "trough_last")}
     r["time_above"] = np.empty((N, G, Kt))

@@ -1,9 +1,14 @@
 """Ratios and population summaries of the exposure read-outs: :func:`ratio`, :func:`auc_ratio`,
-:func:`conc_ratio`, :func:`percentiles`, :func:`fraction_reaching`, :func:`summarize`.
+:func:`conc_ratio`, :func:`percentiles`, :func:`fraction_reaching`, :func:`summarize`; percentiles with
+the arithmetic of pandas' grouped quantile, of one array (:func:`quantiles`) or of many columns and groups
+on threads (:func:`grouped_quantiles`).
 """
 from __future__ import annotations
 
+import math
+import queue
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -27,7 +32,8 @@ from pkcsf.analysis.exposure import (
 )
 from pkcsf.core.units import concentration_factor
 
-__all__ = ["ratio", "auc_ratio", "conc_ratio", "percentiles", "fraction_reaching", "summarize"]
+__all__ = ["ratio", "auc_ratio", "conc_ratio", "percentiles", "fraction_reaching", "summarize", "quantiles",
+           "grouped_quantiles"]
 
 
 # ----------------------------------------------------------------------------
@@ -375,3 +381,152 @@ def summarize(times: ArrayLike, conc: ArrayLike, dose_times: ArrayLike | None = 
     frame["time_unit"] = "h"
     frame["method"] = cur.method
     return frame
+
+
+# ----------------------------------------------------------------------------
+# percentiles with pandas' grouped-quantile arithmetic
+# ----------------------------------------------------------------------------
+
+def quantiles(x: np.ndarray, q: Sequence[float]) -> list[float]:
+    """Percentiles ``q`` of ``x`` (NaN skipped) with the arithmetic of pandas' grouped quantile.
+
+    ``ScenarioResult.summary()`` takes ``DataFrameGroupBy.quantile(q / 100)`` (linear interpolation):
+    with ``m`` values, ``h = (q / 100) * (m - 1)``, ``i = floor(h)``, ``f = h mod 1``, the result is
+    ``x(i)`` when ``f == 0``, else ``x(i) + (x(i+1) - x(i)) * f``, with ``x(k)`` the k-th smallest value.
+    ``np.percentile`` writes the interpolation differently (``x(i+1) - (x(i+1) - x(i)) * (1 - f)`` for
+    ``f >= 0.5``), which can differ in the last bit, so it is not used. Only the order statistics needed
+    are found (``np.partition``), not a full sort.
+
+    Parameters
+    ----------
+    x : ndarray
+        Values (float64); NaN values are skipped.
+    q : sequence of float
+        Percentiles, 0-100.
+
+    Returns
+    -------
+    list of float
+        One value per percentile; NaN when ``x`` has no value.
+
+    Examples
+    --------
+    >>> quantiles(np.array([1.0, 2.0, np.nan, 4.0]), (0, 50, 100))
+    [1.0, 2.0, 4.0]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    return _partitioned_quantiles(x[~np.isnan(x)], q)
+
+
+def _partitioned_quantiles(x: np.ndarray, q: Sequence[float]) -> list[float]:
+    """:func:`quantiles` of ``x`` without NaN, partitioning ``x`` in place (no copy)."""
+    m = len(x)
+    if m == 0:
+        return [math.nan] * len(q)
+    pos = [(float(p) / 100.0) * float(m - 1) for p in q]
+    lo = [int(h) for h in pos]
+    x.partition(sorted({k for i in lo for k in (i, i + 1) if k < m}))
+    out = []
+    for h, i in zip(pos, lo):
+        f = h % 1.0
+        out.append(float(x[i]) if f == 0.0 else float(x[i] + (x[i + 1] - x[i]) * f))
+    return out
+
+
+def _sorted_quantiles(x: np.ndarray, q: Sequence[float]) -> list[float]:
+    """:func:`quantiles` of ``x`` sorted in ascending order with its NaN at the end (read, not changed)."""
+    m = len(x)
+    if m and np.isnan(x[-1]):
+        m = int(np.searchsorted(x, np.nan, side="left"))   # NaN sort last: the first NaN
+    if m == 0:
+        return [math.nan] * len(q)
+    pos = [(float(p) / 100.0) * float(m - 1) for p in q]
+    out = []
+    for h in pos:
+        i = int(h)
+        f = h % 1.0
+        out.append(float(x[i]) if f == 0.0 else float(x[i] + (x[i + 1] - x[i]) * f))
+    return out
+
+
+def grouped_quantiles(columns: Sequence[np.ndarray], ids: np.ndarray, n_groups: int, q: Sequence[float], *,
+                      rows: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
+    """Percentiles ``q`` of each column within each group of rows, NaN skipped, with the arithmetic of
+    pandas' grouped quantile (``DataFrameGroupBy.quantile(q / 100)``, linear interpolation): the same
+    order statistics and the same interpolation (:func:`quantiles`), so the same values to the last bit.
+
+    pandas copies the whole table sorted by group, then sorts each group's values indirectly. Here one
+    column at a time is copied group by group into a work array of the thread (a transpose when the
+    groups repeat row by row, ``0, 1, ..., G-1, 0, 1, ...``, as in a scenario's metrics table; else in
+    the order of a stable sort of ``ids``) and each group's values are sorted in place; the columns are
+    shared between ``threads`` threads (NumPy's copies and sorts release the GIL).
+
+    Parameters
+    ----------
+    columns : sequence of ndarray, each shape (n,), float64
+        The values.
+    ids : ndarray of int, shape (n,)
+        Each row's group, ``0 <= ids < n_groups``.
+    n_groups : int
+        Number of groups.
+    q : sequence of float
+        Percentiles, 0-100.
+    rows : ndarray of int, optional
+        The rows to use (e.g. the solved subjects'); default every row.
+    threads : int, optional
+        Threads sharing the columns.
+
+    Returns
+    -------
+    ndarray, shape (n_groups, len(columns), len(q))
+        NaN for a group without a value.
+
+    Examples
+    --------
+    >>> x = np.array([1.0, 10.0, 2.0, 20.0, 3.0, np.nan])
+    >>> grouped_quantiles([x], np.array([0, 1, 0, 1, 0, 1]), 2, (0, 50, 100))[:, 0].tolist()
+    [[1.0, 2.0, 3.0], [10.0, 15.0, 20.0]]
+    """
+    ids = np.asarray(ids)
+    G, C = int(n_groups), len(columns)
+    out = np.full((G, C, len(q)), np.nan)
+    sel = ids if rows is None else ids[rows]
+    size = np.bincount(sel, minlength=G)
+    bounds = np.concatenate([[0], np.cumsum(size)])
+    n = int(bounds[-1])
+    if C == 0 or n == 0:
+        return out
+    # rows 0, 1, ..., G-1 repeated: the groups are the columns of a (n / G, G) view
+    tile = (rows is None and G > 0 and n % G == 0
+            and bool((ids.reshape(-1, G) == np.arange(G, dtype=ids.dtype)).all()))
+    order = None
+    if not tile:
+        order = np.argsort(sel.astype(np.int16 if G <= 2**15 else np.int64), kind="stable")
+        if rows is not None:
+            order = np.asarray(rows)[order]
+    work = queue.SimpleQueue()           # one work array per thread, reused from column to column
+
+    def one(j):
+        try:
+            buf = work.get_nowait()
+        except queue.Empty:
+            buf = np.empty(n)
+        col = np.asarray(columns[j], dtype=np.float64)
+        if tile:
+            np.copyto(buf.reshape(G, -1), col.reshape(-1, G).T)
+        else:
+            np.take(col, order, out=buf)
+        for g in range(G):
+            seg = buf[bounds[g]:bounds[g + 1]]
+            seg.sort()
+            out[g, j] = _sorted_quantiles(seg, q)
+        work.put(buf)
+
+    threads = max(1, min(int(threads), C))
+    if threads == 1:
+        for j in range(C):
+            one(j)
+    else:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pkcsf-quantiles") as pool:
+            list(pool.map(one, range(C)))
+    return out

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pkcsf.analysis.summaries import _partitioned_quantiles, quantiles  # noqa: F401 (quantiles: public here)
 from pkcsf.clinical import cns
 from pkcsf.clinical.population import Population
 from pkcsf.clinical.resources import USABLE, estimate_bytes
@@ -71,52 +72,6 @@ _LABELS = ("arm", "id", "drug", "group", "unit", "auc_unit", "status")
 
 def _value_columns(columns) -> list[str]:
     return [c for c in columns if c not in _LABELS and not c.startswith("pathology_") and c != "uncertainty_draw"]
-
-
-def quantiles(x: np.ndarray, q: Sequence[float]) -> list[float]:
-    """Percentiles ``q`` of ``x`` (NaN skipped) with the arithmetic of pandas' grouped quantile.
-
-    ``ScenarioResult.summary()`` takes ``DataFrameGroupBy.quantile(q / 100)`` (linear interpolation):
-    with ``m`` values, ``h = (q / 100) * (m - 1)``, ``i = floor(h)``, ``f = h mod 1``, the result is
-    ``x(i)`` when ``f == 0``, else ``x(i) + (x(i+1) - x(i)) * f``, with ``x(k)`` the k-th smallest value.
-    ``np.percentile`` writes the interpolation differently (``x(i+1) - (x(i+1) - x(i)) * (1 - f)`` for
-    ``f >= 0.5``), which can differ in the last bit, so it is not used. Only the order statistics needed
-    are found (``np.partition``), not a full sort.
-
-    Parameters
-    ----------
-    x : ndarray
-        Values (float64); NaN values are skipped.
-    q : sequence of float
-        Percentiles, 0-100.
-
-    Returns
-    -------
-    list of float
-        One value per percentile; NaN when ``x`` has no value.
-
-    Examples
-    --------
-    >>> quantiles(np.array([1.0, 2.0, np.nan, 4.0]), (0, 50, 100))
-    [1.0, 2.0, 4.0]
-    """
-    x = np.asarray(x, dtype=np.float64)
-    return _partitioned_quantiles(x[~np.isnan(x)], q)
-
-
-def _partitioned_quantiles(x: np.ndarray, q: Sequence[float]) -> list[float]:
-    """:func:`quantiles` of ``x`` without NaN, partitioning ``x`` in place (no copy)."""
-    m = len(x)
-    if m == 0:
-        return [math.nan] * len(q)
-    pos = [(float(p) / 100.0) * float(m - 1) for p in q]
-    lo = [int(h) for h in pos]
-    x.partition(sorted({k for i in lo for k in (i, i + 1) if k < m}))
-    out = []
-    for h, i in zip(pos, lo):
-        f = h % 1.0
-        out.append(float(x[i]) if f == 0.0 else float(x[i] + (x[i + 1] - x[i]) * f))
-    return out
 
 
 # ------------------------------------------------------------------ on the workers

@@ -5,6 +5,7 @@ Internal to :mod:`pkcsf.clinical.scenario` (``_DrugRun`` and ``_chunk`` are pick
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 import numpy as np
@@ -189,16 +190,25 @@ class _DrugRun:
         gauc[failed] = np.nan
         return conc, status, gauc
 
-    def reduce(self, params: pd.DataFrame, keep: int):
-        """Read-outs computed inside the compiled solve (:func:`pkcsf.analysis.readouts.solve_and_read_out`,
-        no (n, T, G) array): (read-outs dict, status, group concentrations of the first ``keep``), or
-        None for a solver without fused read-outs (radau).
+    def fused_problem(self, params: pd.DataFrame):
+        """The engine problem of these subjects for the read-outs inside the compiled solve
+        (:meth:`read_out`), or None for a solver without them (radau).
         """
         prob = self.problem(params, auc=True)
-        if prob.method not in ("exact", "rodas5p"):
-            return None
+        return prob if prob.method in ("exact", "rodas5p") else None
+
+    def read_out(self, prob, keep: int, events: tuple | None = None):
+        """Read-outs computed inside the compiled solve of ``prob`` (:meth:`fused_problem`;
+        :func:`pkcsf.analysis.readouts.solve_and_read_out`, no (n, T, G) array): (read-outs dict, status,
+        group concentrations of the first ``keep``). ``events``: ``prob.events(slice(None))``, if built already.
+        """
         return solve_and_read_out(prob, self.W, self.factor, self.thr_unit, self.last_start,
-                                  int(self.left[-1]) if len(self.left) else -1, keep)
+                                  int(self.left[-1]) if len(self.left) else -1, keep, events)
+
+    def reduce(self, params: pd.DataFrame, keep: int):
+        """:meth:`read_out` of :meth:`fused_problem`, or None for a solver without fused read-outs (radau)."""
+        prob = self.fused_problem(params)
+        return None if prob is None else self.read_out(prob, keep)
 
     def readouts(self, conc, ids, arm_name, status=None, gauc=None, fused=None) -> pd.DataFrame:
         """The per-subject metrics table, from group concentrations ``conc`` (n, T, G) or from the
@@ -219,7 +229,7 @@ class _DrugRun:
         # text columns as categoricals (one byte a row instead of a Python string; the same categories
         # in every chunk, so that concatenated chunks stay categorical)
         def cat(codes, categories):
-            return pd.Categorical.from_codes(codes, categories=categories)
+            return pd.Categorical.from_codes(codes, dtype=_categories(tuple(categories)))
 
         out = {"arm": cat(np.zeros(n * G, dtype=np.int8), [arm_name]), "id": np.repeat(ids, G),
                "drug": cat(np.zeros(n * G, dtype=np.int8), [self.drug]),
@@ -262,6 +272,12 @@ class _DrugRun:
         return run >= dur - 1e-9
 
 
+@functools.lru_cache(maxsize=256)
+def _categories(categories: tuple) -> pd.CategoricalDtype:
+    """The categorical type of a metrics text column, built once (not re-inferred for every chunk)."""
+    return pd.CategoricalDtype(list(categories))
+
+
 def _with_pathologies(readouts: pd.DataFrame, params: pd.DataFrame, dr: "_DrugRun") -> pd.DataFrame:
     """Each subject's drawn pathologies (``pathology_<name>``) beside its read-outs, when the arm has a
     prevalence.
@@ -280,13 +296,45 @@ def _chunk(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start:
            arm_name: str, targets: tuple) -> dict:
     """Simulate subjects ``start .. start+n-1`` and reduce them to read-outs (runs anywhere: a
     worker process or a cluster node gets the pickled arguments).
+
+    The three stages of :func:`_chunk_sample`, :func:`_chunk_solve` and :func:`_chunk_table` one after
+    the other; a local run overlaps them between chunks (``scenario_run._pipelined``), with the same results.
+    """
+    job = _chunk_sample(dr, pop, seed, variability, start, n, nb, targets)
+    return _chunk_table(dr, _chunk_solve(dr, job), arm_name, targets)
+
+
+def _chunk_sample(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start: int, n: int, nb: int,
+                  targets: tuple) -> dict:
+    """First stage of :func:`_chunk` (Python): the subjects' parameters and, for the read-outs inside the
+    compiled solve (no targets; exact or rodas5p), their engine problem.
     """
     params = dr.individual(pop, n, seed=seed, start=start, variability=variability)
     keep = max(0, min(nb, start + n) - start)
+    prob = None if targets else dr.fused_problem(params)    # None: the two-step path (targets, radau)
+    # the kernels' event arrays too: built here, the compiled stage starts at once (its threads do not wait)
+    return {"params": params, "keep": keep, "prob": prob,
+            "events": None if prob is None else prob.events(slice(None))}
+
+
+def _chunk_solve(dr: "_DrugRun", job: dict) -> dict:
+    """Second stage of :func:`_chunk`: the compiled solve (it releases the GIL: another thread can run the
+    Python stages of other chunks meanwhile).
+    """
+    prob, events = job.pop("prob"), job.pop("events")
+    if prob is not None:                # read-outs inside the compiled solve: no (n, T, G) array
+        job["fused"] = dr.read_out(prob, job["keep"], events)
+    else:
+        job["solved"] = dr.solve(job["params"], auc=True)
+    return job
+
+
+def _chunk_table(dr: "_DrugRun", job: dict, arm_name: str, targets: tuple) -> dict:
+    """Last stage of :func:`_chunk` (Python): the metrics table, failures, band profiles and targets."""
+    params, keep = job["params"], job["keep"]
     ids = params["ID"].to_numpy()
-    fused = None if targets else dr.reduce(params, keep)
-    if fused is not None:               # read-outs inside the compiled solve: no (n, T, G) array
-        r, status, band = fused
+    if "fused" in job:
+        r, status, band = job["fused"]
         ok = status == 0
         return {"failed": int((~ok).sum()),
                 "failures": [(i, int(st)) for i, st in zip(ids[~ok].tolist(), status[~ok].tolist())],
@@ -295,7 +343,7 @@ def _chunk(dr: "_DrugRun", pop: Population, seed: int, variability: bool, start:
                 "targets": {},
                 # every solved subject's Cmax refined between output times (exact solver, issue 9)
                 "cmax_exact": bool(np.all(np.asarray(r["cmax_exact"])[ok])) if "cmax_exact" in r else False}
-    conc, status, gauc = dr.solve(params, auc=True)
+    conc, status, gauc = job["solved"]
     ok = status == 0
     return {"failed": int((~ok).sum()),
             "failures": [(i, int(st)) for i, st in zip(ids[~ok].tolist(), status[~ok].tolist())],

@@ -133,25 +133,11 @@ class ScenarioResult:
         m = self.metrics()
         value_cols = [c for c in m.columns if c not in ("arm", "id", "drug", "group", "unit", "auc_unit", "status")
                       and not c.startswith("pathology_") and c != "uncertainty_draw"]   # labels, not read-outs
-        solved = m["status"].eq("SUCCESS") if "status" in m else pd.Series(True, index=m.index)
-        counts = solved.groupby([m["arm"], m["drug"], m["group"]], sort=False, observed=True).agg(["sum", "size"])
-        if not solved.all():        # no copy of a table of millions of rows when every subject was solved
-            m = m[solved]
-        g = m.groupby(["arm", "drug", "group"], sort=False, observed=True)[value_cols]
-        qs = [x / 100.0 for x in q]
-        allq = g.quantile(qs)           # every percentile from one sort per group (2x faster than one call each)
-        parts = []
-        for x, f in zip(q, qs):
-            s = allq.xs(f, level=-1) if len(allq) else g.quantile(f)     # (no solved subject: empty table)
-            s.columns = [f"{c}_p{x:g}" for c in s.columns]
-            parts.append(s)
-        out = pd.concat(parts, axis=1)
-        cols = [f"{c}_p{x:g}" for c in value_cols for x in q]
-        out = out[cols].reindex(counts.index).reset_index()
-        out.columns = ["arm", "drug", "group"] + cols
+        got = _percentiles_threaded(m, value_cols, q)
+        out, n_solved, n_rows = got if got is not None else _percentiles_pandas(m, value_cols, q)
         out.insert(3, "unit", [self.arms[a].unit for a in out["arm"]])      # each arm's own unit
-        out.insert(4, "n", counts["sum"].to_numpy().astype(int))
-        out.insert(5, "n_failed", (counts["size"] - counts["sum"]).to_numpy().astype(int))
+        out.insert(4, "n", n_solved.astype(int))
+        out.insert(5, "n_failed", (n_rows - n_solved).astype(int))
         return out
 
     def targets(self) -> pd.DataFrame:
@@ -314,6 +300,95 @@ class ScenarioResult:
         return refs
 
 
+_KEYS = ["arm", "drug", "group"]
+
+
+def _percentiles_pandas(m: pd.DataFrame, value_cols: list, q: Sequence[float]) -> tuple:
+    """``summary()``'s percentiles by pandas: (table of the keys and the ``<read-out>_p<q>`` columns, solved
+    subjects and rows per arm, drug and group). Failed subjects are left out of the percentiles.
+    """
+    solved = m["status"].eq("SUCCESS") if "status" in m else pd.Series(True, index=m.index)
+    counts = solved.groupby([m[k] for k in _KEYS], sort=False, observed=True).agg(["sum", "size"])
+    if not solved.all():        # no copy of a table of millions of rows when every subject was solved
+        m = m[solved]
+    g = m.groupby(_KEYS, sort=False, observed=True)[value_cols]
+    qs = [x / 100.0 for x in q]
+    allq = g.quantile(qs)           # every percentile from one sort per group (2x faster than one call each)
+    parts = []
+    for x, f in zip(q, qs):
+        s = allq.xs(f, level=-1) if len(allq) else g.quantile(f)     # (no solved subject: empty table)
+        s.columns = [f"{c}_p{x:g}" for c in s.columns]
+        parts.append(s)
+    out = pd.concat(parts, axis=1)
+    cols = [f"{c}_p{x:g}" for c in value_cols for x in q]
+    out = out[cols].reindex(counts.index).reset_index()
+    out.columns = _KEYS + cols
+    return out, counts["sum"].to_numpy(), counts["size"].to_numpy()
+
+
+def _percentiles_threaded(m: pd.DataFrame, value_cols: list, q: Sequence[float]) -> tuple | None:
+    """:func:`_percentiles_pandas` without copying the table, the read-outs shared between threads
+    (:func:`pkcsf.analysis.summaries.grouped_quantiles`): the same table to the last bit. None where it does
+    not apply (a read-out column that is not float64, a row without an arm, drug or group).
+
+    Each row's group is numbered in the order the groups first appear; the keys, their order and their types
+    come from pandas' own grouping of those first rows (one per group), which sees the groups in the same order
+    as the whole table does.
+    """
+    from pkcsf.analysis.summaries import grouped_quantiles
+
+    if not len(m) or any(m[c].dtype != np.float64 for c in value_cols):
+        return None
+    keys = []
+    for k in _KEYS:
+        s = m[k]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes, size = s.cat.codes.to_numpy(), len(s.cat.categories)
+        else:
+            codes, uniq = pd.factorize(s, sort=False)
+            size = len(uniq)
+        if codes.min() < 0:
+            return None                 # a missing key (pandas drops the row): the pandas path
+        if size > 1:                    # (one value: the same in every row)
+            keys.append((codes, size))
+    wide = np.int32 if math.prod(size for _, size in keys) < 2**31 else np.int64
+    comb = np.zeros(len(m), dtype=wide)
+    for codes, size in keys:
+        comb *= size
+        comb += codes
+    K = math.prod(size for _, size in keys)
+    if len(m) % K == 0 and bool((comb.reshape(-1, K) == np.arange(K, dtype=wide)).all()):
+        ids, first = comb, np.arange(K)           # rows 0, 1, ..., K-1 repeated (a metrics table): numbered
+    else:
+        ids, uniq = pd.factorize(comb, sort=False)        # 0, 1, ... in order of first appearance
+        K = len(uniq)
+        first = np.searchsorted(np.maximum.accumulate(ids), np.arange(K))
+    del comb
+    small = m.iloc[first]
+    grp = pd.Series(np.arange(K), index=small.index).groupby([small[k] for k in _KEYS], sort=False,
+                                                             observed=True)
+    at = grp.ngroup().to_numpy()      # group k of ids is row at[k] of pandas' table
+    index = grp.size().index
+    if len(index) != K or not np.array_equal(np.sort(at), np.arange(K)):
+        return None                     # (not expected) one group per first row: else the pandas path
+    solved = m["status"].eq("SUCCESS").to_numpy() if "status" in m else np.ones(len(m), dtype=bool)
+    n_rows = np.bincount(ids, minlength=K)
+    every = bool(solved.all())
+    n_solved = n_rows if every else np.bincount(ids[solved], minlength=K)
+    import numba
+
+    vals = grouped_quantiles([m[c].to_numpy() for c in value_cols], ids, K, q,
+                             rows=None if every else np.flatnonzero(solved), threads=numba.get_num_threads())
+    cols = [f"{c}_p{x:g}" for c in value_cols for x in q]
+    table = np.empty((K, len(cols)))
+    table[at] = vals.reshape(K, len(cols))
+    out = pd.DataFrame(table, index=index, columns=cols).reset_index()
+    out.columns = _KEYS + cols
+    ns, nr = np.empty(K, dtype=np.int64), np.empty(K, dtype=np.int64)
+    ns[at], nr[at] = n_solved, n_rows
+    return out, ns, nr
+
+
 def _cmax_grid_error(times, prof, right, left) -> np.ndarray:
     """Estimated relative error (G,) of grid Cmax read-outs, the largest over the band subjects and doses.
 
@@ -325,7 +400,8 @@ def _cmax_grid_error(times, prof, right, left) -> np.ndarray:
     """
     G = prof.shape[2]
     T = len(times)
-    p = prof[np.isfinite(prof).all(axis=(1, 2))]
+    ok = np.isfinite(prof).all(axis=(1, 2))
+    p = prof if ok.all() else prof[ok]        # (no copy of the band profiles when every subject was solved)
     if T < 3 or p.shape[0] == 0:
         return np.zeros(G)
     starts = np.unique(np.concatenate([[0], np.asarray(right, dtype=int)]))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -17,7 +19,15 @@ from pkcsf.clinical.events import DatasetRun, read_events
 from pkcsf.clinical.population import Population
 from pkcsf.clinical.resources import check_grid
 from pkcsf.clinical.scenario_population import _check_age_conflict, population_for
-from pkcsf.clinical.scenario_reduce import _chunk, _DrugRun, _readout_groups, _thresholds_for
+from pkcsf.clinical.scenario_reduce import (
+    _chunk,
+    _chunk_sample,
+    _chunk_solve,
+    _chunk_table,
+    _DrugRun,
+    _readout_groups,
+    _thresholds_for,
+)
 from pkcsf.clinical.scenario_results import _FAILURE_COLUMNS, ArmResult, _cmax_grid_error
 from pkcsf.clinical.scenario_spec import Arm, Scenario
 from pkcsf.core.errors import ScenarioError, Status
@@ -146,6 +156,53 @@ def _run_dataset_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar) -> 
     return out
 
 
+def _pipelined(dr: _DrugRun, pop: Population, seed: int, variability: bool, jobs: list, nb: int, arm_name: str,
+               targets: tuple):
+    """The results of :func:`~pkcsf.clinical.scenario_reduce._chunk` for ``jobs`` [(start, n), ...], in order,
+    with the compiled solves of chunks on threads while this thread samples and tabulates the others.
+
+    A chunk is sampled and its problem built (Python), solved (compiled, GIL released) and tabulated
+    (Python). Run one after the other on Numba's thread count, a core idles during the Python stages and
+    at the end of each solve, while the last range of subjects finishes on the other thread. Here each of
+    Numba's threads solves whole chunks, one thread per chunk, taking the next chunk as soon as it is
+    done, while this thread tabulates finished chunks in order and samples the next ones (at most one
+    chunk waits for a free thread). The last chunks (one per thread) are split in ranges over Numba's
+    threads as before, so that the run does not end with one thread finishing a whole chunk alone. Each stage is the same call on the same inputs and a
+    subject's results do not depend on the range it is solved in, so the results are those of
+    :func:`_chunk` to the last bit. Chunks without read-outs inside the solve (targets, radau) run one
+    after the other: their (n, T, states) arrays are not held for several chunks at once.
+    """
+    if targets or len(jobs) < 2:
+        for a, n in jobs:
+            yield _chunk(dr, pop, seed, variability, a, n, nb, arm_name, targets)
+        return
+    import numba
+
+    threads = numba.get_num_threads()
+
+    def solve(job, split):
+        numba.set_num_threads(threads if split else 1)   # (Numba's thread count is per thread)
+        return _chunk_solve(dr, job)
+
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pkcsf-chunks")
+    pending = deque()
+    try:
+        for j, (a, n) in enumerate(jobs):
+            job = _chunk_sample(dr, pop, seed, variability, a, n, nb, targets)
+            if job["prob"] is None:           # two-step path: not overlapped (see above)
+                while pending:
+                    yield _chunk_table(dr, pending.popleft().result(), arm_name, targets)
+                yield _chunk_table(dr, _chunk_solve(dr, job), arm_name, targets)
+                continue
+            pending.append(pool.submit(solve, job, j >= len(jobs) - threads))
+            if len(pending) > threads:
+                yield _chunk_table(dr, pending.popleft().result(), arm_name, targets)
+        while pending:
+            yield _chunk_table(dr, pending.popleft().result(), arm_name, targets)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 class _Columns:
     """The per-subject read-outs of one drug, gathered chunk by chunk into preallocated columns.
 
@@ -170,12 +227,19 @@ class _Columns:
                     self.cols = None
                     break
         k = len(df)
-        if (self.cols is None or list(df.columns) != list(self.cols) or self.n + k > self.rows
-                or any(df[c].dtype != (cat if cat is not None else arr.dtype) for c, (arr, cat) in self.cols.items())):
+        if self.cols is None or list(df.columns) != list(self.cols) or self.n + k > self.rows:
             self.extra.append(df)
             return
+        values = []
         for c, (arr, cat) in self.cols.items():
-            arr[self.n:self.n + k] = df[c].cat.codes.to_numpy() if cat is not None else df[c].to_numpy()
+            s = df[c]
+            want = cat if cat is not None else arr.dtype
+            if not (s.dtype is want or s.dtype == want):
+                self.extra.append(df)
+                return
+            values.append(s.array.codes if cat is not None else s.to_numpy())
+        for (arr, _), v in zip(self.cols.values(), values):
+            arr[self.n:self.n + k] = v
         self.n += k
 
     def frame(self) -> pd.DataFrame:
@@ -253,32 +317,43 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
         if typ_status != 0:
             failures.append((arm.name, drug, "typical", typ_status))
         nb = min(N, scn.band_subjects)
-        prof = np.empty((nb, T, len(dr.groups)))
+        prof = None             # the first chunk's band array when it holds every band subject (no copy)
         targets = tuple(tg for tg in scn.targets if tg.drug in (None, drug))
         met = {tg.label: [] for tg in targets}
         jobs = [(start, min(cs, N - start)) for start in range(0, N, cs)]
         if executor is None:
-            results = (_chunk(dr, pop, scn.seed, scn.variability, a, n, nb, arm.name, targets) for a, n in jobs)
+            results = _pipelined(dr, pop, scn.seed, scn.variability, jobs, nb, arm.name, targets)
         else:   # submit every chunk, gather in order (subject i does not depend on where it ran)
             futures = [executor.submit(_chunk, dr, pop, scn.seed, scn.variability, a, n, nb, arm.name, targets)
                        for a, n in jobs]
             results = (f.result() for f in futures)
         n_failed = 0
         exact_flags = []
-        for (start, n), r in zip(jobs, results):
-            exact_flags.append(r.get("cmax_exact", False))
-            failed += r["failed"]
-            n_failed += r["failed"]
-            failures += [(arm.name, drug, i, st) for i, st in r["failures"]]
-            if r["band"] is not None:
-                prof[start:start + len(r["band"])] = r["band"]
-            if not frames or not isinstance(frames[-1], _Columns):
-                frames.append(_Columns(N * len(dr.groups)))
-            frames[-1].add(r["readouts"])
-            for label, ok in r["targets"].items():
-                met[label].append(ok)
-            if bar is not None:
-                bar.update(1)
+        try:
+            for (start, n), r in zip(jobs, results):
+                exact_flags.append(r.get("cmax_exact", False))
+                failed += r["failed"]
+                n_failed += r["failed"]
+                failures += [(arm.name, drug, i, st) for i, st in r["failures"]]
+                band = r["band"]
+                if band is not None:
+                    if prof is None and start == 0 and band.shape == (nb, T, len(dr.groups)) and band.dtype == np.float64:
+                        prof = band
+                    else:
+                        if prof is None:
+                            prof = np.empty((nb, T, len(dr.groups)))
+                        prof[start:start + len(band)] = band
+                if not frames or not isinstance(frames[-1], _Columns):
+                    frames.append(_Columns(N * len(dr.groups)))
+                frames[-1].add(r["readouts"])
+                for label, ok in r["targets"].items():
+                    met[label].append(ok)
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            results.close()     # a generator: if this loop failed, no chunk is left solving on a thread
+        if prof is None:
+            prof = np.empty((nb, T, len(dr.groups)))
         profiles[drug] = prof
         auc_source[drug] = (dr, pop, scn.seed, scn.variability, nb)
         if exact_flags and all(exact_flags):
