@@ -109,6 +109,9 @@ SOLVERS = {
     "auto-switch": "dopri5",
     "rk45": "dopri5",
     "explicit": "dopri5",
+    "expint": "expint",
+    "exprk4": "expint",
+    "exponential": "expint",
 }
 
 

@@ -107,6 +107,7 @@ METHOD_EXACT = 0
 METHOD_RADAU = 1
 METHOD_RODAS = 2
 METHOD_DOPRI5 = 3   # explicit Dormand-Prince with switching to Rodas5P: pkcsf/solvers/explicit.py
+METHOD_EXPINT = 4   # exponential Runge-Kutta for mostly linear models: pkcsf/solvers/expint.py
 
 
 @njit(cache=True, error_model="numpy")
@@ -247,13 +248,15 @@ def run_subjects(kernel: Callable, N: int, *args: object) -> None:
             f.result()
 
 
-# METHOD_DOPRI5's batch function is added by pkcsf/solvers/explicit.py (which imports this module) when it is imported
+# METHOD_DOPRI5's and METHOD_EXPINT's batch functions are added by pkcsf/solvers/explicit.py and expint.py (which
+# import this module) when they are imported
 BATCH = {METHOD_EXACT: batch_exact, METHOD_RODAS: batch_rodas, METHOD_RADAU: batch_radau}
-METHOD_NAMES = {METHOD_EXACT: "exact", METHOD_RODAS: "rodas5p", METHOD_RADAU: "radau", METHOD_DOPRI5: "dopri5"}
+METHOD_NAMES = {METHOD_EXACT: "exact", METHOD_RODAS: "rodas5p", METHOD_RADAU: "radau", METHOD_DOPRI5: "dopri5",
+                METHOD_EXPINT: "expint"}
 # first-compile time on the 2-core reference machine, for the notice: CPU s of `pkcsf warmup --only <solver>`
 # with an empty cache folder, 3 December 2026 (exact 22.9, rodas5p 12.0, radau 13.3, dopri5 18.2, which
 # compiles Rodas5P too; benchmarks/README.md, "Cold report")
-COMPILE_SECONDS = {METHOD_EXACT: 25, METHOD_RODAS: 12, METHOD_RADAU: 15, METHOD_DOPRI5: 20}
+COMPILE_SECONDS = {METHOD_EXACT: 25, METHOD_RODAS: 12, METHOD_RADAU: 15, METHOD_DOPRI5: 20, METHOD_EXPINT: 8}
 
 
 def solve_batch(method: int, P: np.ndarray, vol_col: np.ndarray, lin_type: np.ndarray, lin_src: np.ndarray,
