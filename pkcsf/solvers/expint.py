@@ -368,7 +368,7 @@ def _advance_expint(t, target, y, b, Lt, p, V, mm_src, mm_dst, mm_vmax, mm_km, m
                     rtol, atolv, max_steps, max_step, tres, xs, cur, D, lo, nxt, LE, LP, LW, wz, wv, R, Us,
                     Ls, Ds, src, cE, cEh, cP, cPh, cS, cB, counters, times, k, save, out):
     """Steps from ``t`` to ``target`` (an event time or the last output time), landing on every output
-    time in between (written to ``out``). ``xs``: (proposed step, accepted steps); ``cur``: (ladder, level)
+    time in between (written to ``out``). ``xs``: (proposed step, accepted steps, first step after the last event, 1 until then); ``cur``: (ladder, level)
     loaded in ``cE``... (:func:`_load_level`). Returns (status, k)."""
     S = y.shape[0]
     NT = times.shape[0]
@@ -495,6 +495,9 @@ def _advance_expint(t, target, y, b, Lt, p, V, mm_src, mm_dst, mm_vmax, mm_km, m
                         y[i] = yl[i]
                 # accepted
                 xs[1] += 1.0
+                if xs[3] > 0.0:
+                    xs[2] = h           # the first step accepted after an event
+                    xs[3] = 0.0
                 counters[0] += 1
                 for i in range(S):
                     if not math.isfinite(y[i]):
@@ -573,16 +576,24 @@ def solve_expint(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
     cS = np.empty((8, nm, nm))
     cB = np.empty((4, nm, S))
     cur = np.full(2, -1, dtype=np.int64)
-    xs = np.empty(2)
+    xs = np.empty(4)
     xs[0] = np.inf      # proposed step: the first step of an interval tries the whole interval
     xs[1] = 0.0
+    xs[2] = np.inf      # the first step accepted after the last event
+    xs[3] = 0.0         # 1 until a step is accepted after an event
     t = 0.0
     k = 0
     e = 0
     status = ST_SUCCESS
     while True:
         k = _emit_left(y, save, out, times, k, t)
+        e0 = e
         e = _events(t, e, n_ev, ev_t, ev_s, ev_a, ev_k, y, b, nact)
+        if e > e0:
+            # a dose starts with the step that the previous one started with (a fast phase the
+            # controller's proposal from before the dose does not know about)
+            xs[0] = min(xs[0], _SLACK * xs[2])
+            xs[3] = 1.0
         k = _emit_now(y, save, out, times, k, t)
         if k >= NT:
             break
