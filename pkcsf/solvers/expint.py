@@ -21,23 +21,30 @@ The fourth-order, five-stage explicit exponential Runge-Kutta method of Hochbruc
 ``N`` over a step is approximated (by the quadratic through its stage values). A linear model is
 solved exactly (to rounding) in one step per output interval.
 
-Error estimate: the difference between the order-4 solution and the fourth stage ``U_4`` (an order-2
-solution at ``t + h``, the linear interpolation of ``N`` through ``0`` and ``h/2``), so the local
-estimate is ``O(h^3)`` and the step-size controller uses the exponent 1/3. The estimate is
-conservative in smooth stretches (the propagated solution is of order 4), but it follows the one
-place where a fixed linearisation is weak: right after a dose, the fast modes of ``L`` (a small CSF
-compartment with a fast efflux) make ``N`` vary on the time scale of those modes, which no polynomial
-in time over a long step can follow (the estimate of the third-order embedded solution, which uses the
-same quadratic, misses that error by 10x on P2). Norm, ``rtol`` and ``atol`` (on concentrations) as
-the other adaptive solvers: RMS norm of ``err / (atol V_i + rtol max(|y_i|, |y_new_i|))``, accepted
-when <= 1.
+Error estimate: the order-4 solution integrates ``N`` as the quadratic through its stage values at
+``0``, ``h/2`` (``U_5``) and ``h`` (``U_4``). The slope of ``rho`` at the start of the step is known
+exactly (``rho'(y) (L y + b + N(y))`` at the source), and a second quadratic through ``rho`` and that
+slope at 0 and ``rho`` at ``h/2`` (an order-3 solution) differs from the first by
+``c s (s - h/2) / h^2``, ``c = 2 (h rho'(0) + 3 rho_1 - 4 rho_5 + rho_4)``; the estimate is its
+integral ``c h (2 phi_3 - phi_2 / 2)(hL) d`` (``O(h^4)``, controller exponent 1/4), plus 0.1 times the
+third-order embedded estimate of the stages (``U_3`` for ``U_5``: ``h b_5 (rho_5 - rho_3) d``). The
+first term follows what a fixed linearisation gets wrong in P2: right after a dose, the fast modes of
+``L`` (a small CSF compartment with a fast efflux) make ``N`` vary on their own time scale, which no
+quadratic over a long step follows (the stage estimate alone misses that error by 10x). The second
+follows the stage errors when ``N`` is stiff (saturated elimination, below), which interpolation
+estimates do not see; at full weight it overstates the error in smooth stretches of P2 10-40x (2.6x
+the steps at rtol 1e-7), at 0.1 the saturated test case (P2 with Km and Vmax 100x smaller, C_csf up
+to 9 Km) still has errors 5-13x ``rtol`` that fall with ``rtol``. A step is also limited to
+``h |rho'(y)| <= 0.5`` (the explicit treatment of ``N``). Norm, ``rtol`` and ``atol`` (on
+concentrations) as the other adaptive solvers: RMS norm of ``err / (atol V_i + rtol max(|y_i|,
+|y_new_i|))``, accepted when <= 1.
 
 Step sizes and the cached matrix functions
 ------------------------------------------
 Steps never cross an output time or an event (both are stops), and the steps inside an interval
 between stops of length ``d`` are ``d / 2^j`` (level ``j``). For each distinct ``d`` (a regular
 output grid has one) the solver keeps a *ladder*: ``exp(h L)``, and ``phi_k(h L) (e_target -
-e_source)`` for ``k = 1, 2, 3`` and each Michaelis-Menten term, for ``h = d / 2^j``, from the finest
+e_source)`` for ``k = 1 .. 4`` and each Michaelis-Menten term, for ``h = d / 2^j``, from the finest
 level used up to ``d`` (and the full ``phi_1(h L)`` when an infusion runs). The finest level is
 computed by a Taylor series (``||h L||_1 <= 1/2``, degree 14) and the coarser ones by the doubling
 formulas ``phi_k(2 Z) = 2^-k (e^Z phi_k(Z) + sum_{j=1..k} phi_j(Z) / (k - j)!)`` (Skaflestad & Wright
@@ -45,21 +52,22 @@ formulas ``phi_k(2 Z) = 2^-k (e^Z phi_k(Z) + sum_{j=1..k} phi_j(Z) / (k - j)!)``
 matrix-vector products for the rest. A step of level ``j`` uses levels ``j`` and ``j + 1``
 (``c = 1/2``); a finer level needed later (a rejected step) extends the ladder downwards. On a regular
 output grid with events on it, a step costs one product ``exp(h L) y``, a dot product per
-Michaelis-Menten term and stage, five evaluations of ``rho`` and a few vector updates.
+Michaelis-Menten term and stage, six evaluations of ``rho`` or its derivative and a few vector updates.
 
 The controller proposes a step length; the solver takes the largest level not longer (5% slack), and
 moves to a coarser level inside an interval only where the position is a multiple of that level's
 step. Rejected steps move to a finer level (at least one). The proposed length is kept across
-intervals and doses (a dose can cost a rejected step). Statuses and counters as the other adaptive
+intervals; after a dose it is at most the first step accepted after the previous dose (doses
+repeat, and the fast phase after one is not in the controller's proposal from before it). Statuses and counters as the other adaptive
 solvers: ``ST_MAX_STEPS`` after ``max_steps`` accepted steps, ``ST_STEP_TOO_SMALL`` below
 ``MAX_LEVEL`` levels or the time resolution, ``ST_NONFINITE`` on a non-finite state; counters are
 (steps, rejected steps, stage evaluations of ``N`` (five per step attempted when a Michaelis-Menten
 term is active), 0 LU factorisations, levels of matrix functions computed).
 
 When ``N`` is large (concentrations near or above Km: saturated elimination) the linearisation at 0
-overstates the elimination, ``N`` cancels most of it and is stiff: the error control shrinks the
-steps to the stability limit of the explicit treatment of ``N`` (``h vmax fu / (km V)`` of order 1),
-which is correct but slow; Rodas5P is the method for such models.
+overstates the elimination, ``N`` cancels most of it and is stiff: the steps shrink to
+``h |rho'| <= 0.5`` (``rho' ~ -vmax fu / (km V)``) and below, which is correct but slow (P2 with Km and
+Vmax 100x smaller: 20-45 steps per hour); Rodas5P is the method for such models.
 """
 from __future__ import annotations
 
@@ -100,6 +108,11 @@ _TAYLOR_NORM = 0.5
 _SAFE = 0.9
 _FAC_MIN = 0.2
 _FAC_MAX = 5.0
+#: weight of the stage estimate (U_3 for U_5) in the error estimate
+_W_STAGE = 0.1
+#: the largest h |d rho / dy_source| of a step: N is treated explicitly (0.25: P2's peaks need half-hour
+#: steps; 1: the saturated test case has errors 20x larger, not seen by the estimate)
+_STIFF = 0.5
 #: a step may be this much longer than the controller's proposal (a level just above it)
 _SLACK = 1.05
 #: below this estimate the step grows by the largest factor: (0.9 / 5)^4
@@ -350,8 +363,9 @@ def _load_level(slot, j, d, LE, LP, LW, T, has_inf, cE, cEh, cP, cPh, cS, cB):
             cB[0, q, i] = h * (p1 - 3.0 * p2 + 4.0 * p3)
             cB[1, q, i] = h * (4.0 * p3 - p2)
             cB[2, q, i] = h * (4.0 * p2 - 8.0 * p3)
-            # the cubic correction s (s - h/2) (s - h) / h^3 integrated: h (6 phi_4 - 3 phi_3 + phi_2 / 2)
-            cB[3, q, i] = h * (6.0 * Wf[3, q, i] - 3.0 * p3 + 0.5 * p2)
+            # the Hermite quadratic (rho and its slope at 0, rho at h/2) minus the quadratic through the
+            # nodes: -c s (s - h/2) / h^2, integrated: -c h (2 phi_3 - phi_2 / 2) (the sign is irrelevant)
+            cB[3, q, i] = h * (2.0 * p3 - 0.5 * p2)
 
 
 @njit(cache=True, error_model="numpy")
@@ -384,7 +398,7 @@ def _advance_expint(t, target, y, b, Lt, p, V, mm_src, mm_dst, mm_vmax, mm_km, m
     while t < target:
         s_t = times[k] if (k < NT and times[k] < target) else target
         d = s_t - t
-        min_step = 10.0 * abs(np.nextafter(t, np.inf) - t)
+        min_step = 10.0 * _EPS * abs(t)      # at least 10 ulps of t (no call to nextafter per interval)
         if d < max(min_step, tres):
             # an interval of a few ulps: one Euler step is exact to rounding (as _advance_rodas)
             rhs(y, Lt, b, p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, err)
@@ -429,6 +443,7 @@ def _advance_expint(t, target, y, b, Lt, p, V, mm_src, mm_dst, mm_vmax, mm_km, m
                 # the five stages: R[stage, term] = rho of the term at the stage
                 for m in range(nm):
                     R[0, m] = _rho(y[src[m]], T, m)
+                stiff = 0.0
                 for m in range(nm):
                     # h d rho / dt at t along the solution: rho'(y_s) (L y + b + N(y))_s
                     s = src[m]
@@ -437,7 +452,15 @@ def _advance_expint(t, target, y, b, Lt, p, V, mm_src, mm_dst, mm_vmax, mm_km, m
                         acc += Ls[m, c] * y[c]
                     for q in range(nm):
                         acc += Ds[q, m] * R[0, q]
-                    R[5, m] = h * _drho(y[s], T, m) * acc
+                    dr = h * _drho(y[s], T, m)
+                    R[5, m] = dr * acc
+                    stiff = max(stiff, abs(dr))
+                if stiff > _STIFF:
+                    # h |N'| too large for the explicit treatment of N (saturated elimination): a shorter
+                    # step (a limit on the step, as max_step, not a rejection)
+                    xs[0] = min(xs[0], _SAFE * _STIFF * h / stiff)
+                    j = max(j + 1, _level_for(xs[0], d, max_step))
+                    continue
                 for m in range(nm):
                     u = Us[0, m]
                     for q in range(nm):
@@ -471,9 +494,10 @@ def _advance_expint(t, target, y, b, Lt, p, V, mm_src, mm_dst, mm_vmax, mm_km, m
                         r4 = R[3, q]
                         r5 = R[4, q]
                         c3 = 2.0 * (R[5, q] + 3.0 * r1 - 4.0 * r5 + r4)
+                        w5 = _W_STAGE * (r5 - R[2, q])
                         for i in range(S):
                             ynew[i] += cB[0, q, i] * r1 + cB[1, q, i] * r4 + cB[2, q, i] * r5
-                            err[i] += c3 * cB[3, q, i]
+                            err[i] += c3 * cB[3, q, i] + w5 * cB[2, q, i]
                     for i in range(S):
                         v = err[i] / (atolv[i] + rtol * max(abs(y[i]), abs(ynew[i])))
                         en += v * v
