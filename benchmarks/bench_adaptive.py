@@ -331,6 +331,7 @@ def main(argv=None):
         ("pkcsf dopri5", "dopri5", dict(rtol=3e-8, atol=3e-13)),
         ("pkcsf expint", "expint", PEER),
         ("pkcsf expint", "expint", dict(rtol=3e-7, atol=3e-12)),
+        ("pkcsf expint", "expint", dict(rtol=2e-7, atol=2e-12)),
         ("pkcsf expint", "expint", dict(rtol=1e-7, atol=1e-12)),
     ]
     from pkcsf.solvers.rodas import solve_rodas
