@@ -46,7 +46,7 @@ Step sizes and the cached matrix functions
 Steps never cross an output time or an event (both are stops), and the steps inside an interval
 between stops of length ``d`` are ``d / 2^j`` (level ``j``). For each distinct ``d`` (a regular
 output grid has one) the solver keeps a *ladder*: ``exp(h L)``, and ``phi_k(h L) (e_target -
-e_source)`` for ``k = 1 .. 4`` and each Michaelis-Menten term, for ``h = d / 2^j``, from the finest
+e_source)`` for ``k = 1, 2, 3`` and each Michaelis-Menten term, for ``h = d / 2^j``, from the finest
 level used up to ``d`` (and the full ``phi_1(h L)`` when an infusion runs). The finest level is
 computed by a Taylor series (``||h L||_1 <= 1/2``, degree 14) and the coarser ones by the doubling
 formulas ``phi_k(2 Z) = 2^-k (e^Z phi_k(Z) + sum_{j=1..k} phi_j(Z) / (k - j)!)`` (Skaflestad & Wright
@@ -225,24 +225,24 @@ def _taylor(L, h, T, full_phi1, E, P1, W, Z, M1, M2, v, w):
         s = int(T[0, m])
         t = int(T[1, m])
         fact = 1.0
-        for i in range(2, _TAYLOR_DEGREE + 5):
+        for i in range(2, _TAYLOR_DEGREE + 4):
             fact *= i
         for i in range(S):
             v[i] = 0.0
         v[s] = -1.0 / fact
         v[t] += 1.0 / fact
         for deg in range(_TAYLOR_DEGREE - 1, -1, -1):
-            fact /= deg + 5
+            fact /= deg + 4
             matvec(Z, v, w)
             for i in range(S):
                 v[i] = w[i]
             v[s] -= 1.0 / fact
             v[t] += 1.0 / fact
         for i in range(S):
-            W[3, m, i] = v[i]
-        for k in (2, 1, 0):
+            W[2, m, i] = v[i]
+        for k in (1, 0):
             matvec(Z, W[k + 1, m], w)
-            c = 1.0 / 6.0 if k == 2 else (0.5 if k == 1 else 1.0)
+            c = 0.5 if k == 1 else 1.0
             for i in range(S):
                 W[k, m, i] = w[i]
             W[k, m, s] -= c
@@ -270,9 +270,6 @@ def _double(E0, P0, W0, full_phi1, E, P1, W, w):
         matvec(E0, W0[2, m], w)
         for i in range(S):
             W[2, m, i] = 0.125 * (w[i] + 0.5 * W0[0, m, i] + W0[1, m, i] + W0[2, m, i])
-        matvec(E0, W0[3, m], w)
-        for i in range(S):
-            W[3, m, i] = 0.0625 * (w[i] + W0[0, m, i] / 6.0 + 0.5 * W0[1, m, i] + W0[2, m, i] + W0[3, m, i])
 
 
 @njit(cache=True, error_model="numpy")
@@ -577,7 +574,7 @@ def solve_expint(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
     LE = np.empty((N_LADDERS, MAX_LEVEL, S, S))
     SP = S if has_inf else 0
     LP = np.empty((N_LADDERS, MAX_LEVEL, SP, SP))
-    LW = np.empty((N_LADDERS, MAX_LEVEL, 4, nm, S))
+    LW = np.empty((N_LADDERS, MAX_LEVEL, 3, nm, S))
     D = np.zeros(N_LADDERS)
     lo = np.full(N_LADDERS, -1, dtype=np.int64)
     nxt = np.zeros(1, dtype=np.int64)
