@@ -16,7 +16,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from test_reference import HOURS, params, reference_errors, regimen
-from test_solvers import MM, MM_DOSE, ONE, fitted_slope, infusion_exact, mm_model, mm_reference, one_compartment, rel_to_peak
+from test_solvers import (
+    MM,
+    MM_DOSE,
+    ONE,
+    fitted_slope,
+    infusion_exact,
+    mm_model,
+    mm_reference,
+    one_compartment,
+    rel_to_peak,
+)
 
 import pkcsf as pk
 from pkcsf.solvers import resolve_solver

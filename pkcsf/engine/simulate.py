@@ -38,8 +38,8 @@ from pkcsf.engine.problem import (
     _sid,
     _subject_columns_needed,
 )
-from pkcsf.solvers import explicit as _explicit  # noqa: F401  (registers the dopri5 solver in K.BATCH)
 from pkcsf.solvers import expint as _expint  # noqa: F401  (registers the expint solver in K.BATCH)
+from pkcsf.solvers import explicit as _explicit  # noqa: F401  (registers the dopri5 solver in K.BATCH)
 from pkcsf.solvers import kernels as K
 from pkcsf.solvers import resolve_solver
 
@@ -502,7 +502,7 @@ def simulate(model: str | Model, regimen: Dose | Regimen | dict | pd.DataFrame,
         Outputs are right-continuous (a dose at an output time is included);
         a time listed twice reports the value just before that time's doses,
         then the value just after.
-    solver : {"auto", "exact", "rodas5p", "radau", "dopri5"}
+    solver : {"auto", "exact", "rodas5p", "radau", "dopri5", "expint"}
         ``auto`` uses the exact matrix-exponential solver when the model is
         linear for every subject, else the adaptive Rodas5P solver
         (``"adaptive"`` is an alias). See :mod:`pkcsf.solvers`.

@@ -1,75 +1,49 @@
 """An exponential Runge-Kutta solver for "mostly linear" models (solver ``"expint"``, issue 11).
 
-Every pkcsf model is ``dy/dt = A y + b(t) + m(y)``: ``A`` the linear transfers, ``b`` the running
-zero-order inputs, ``m`` the Michaelis-Menten terms ``vmax c / (km + |c|)`` (:mod:`pkcsf.solvers.common`).
-This solver splits the right-hand side as ``dy/dt = L y + b + N(y)`` with
+Every pkcsf model is ``dy/dt = A y + b(t) + m(y)`` (:mod:`pkcsf.solvers.common`). This solver splits it as
+``dy/dt = L y + b + N(y)``: ``L = A + m'(0)``, the linear transfers plus every Michaelis-Menten term
+linearised at ``y = 0`` (a clearance ``vmax fu / (km V)``), propagated exactly by matrix exponentials and
+phi-functions; ``N(y) = m(y) - m'(0) y``, small below Km and zero for a linear model. Each term of ``N``
+moves mass from its source to its target: ``N(y) = sum_m rho_m(y_source) (e_target - e_source)``.
 
-* ``L = A + m'(0)``: the linear transfers plus every Michaelis-Menten term linearised at ``y = 0``
-  (a clearance ``vmax fu / (km V)``), propagated exactly by matrix exponentials and phi-functions;
-* ``N(y) = m(y) - m'(0) y``: the remainder, small where concentrations are below Km and exactly zero
-  for a linear model. Each term of ``N`` moves mass from its source to its target, so ``N(y)`` is
-  ``sum_m rho_m(y) (e_target - e_source)``: a handful of scalars ``rho_m`` that depend on the source
-  states only.
+Method: the five-stage, stiff-order-4 exponential Runge-Kutta method of Hochbruck & Ostermann (2005, SIAM
+J Numer Anal 43:1069-1090, eq. 5.8; Hochbruck & Ostermann, "Exponential integrators", Acta Numerica
+19:209-286, 2010, Sec. 2.3), nodes ``c = (0, 1/2, 1/2, 1, 1/2)``, coefficients from ``phi_1..phi_3`` of
+``hL`` and ``hL/2``. ``L`` and ``b`` are integrated exactly; ``N`` is integrated as the quadratic through
+its stage values at ``0``, ``h/2`` (``U_5``) and ``h`` (``U_4``). A linear model is solved exactly.
 
-Method
-------
-The fourth-order, five-stage explicit exponential Runge-Kutta method of Hochbruck & Ostermann
-(2005, SIAM J Numer Anal 43:1069-1090, eq. 5.8; the method ``exprk4s5`` of Hochbruck & Ostermann,
-"Exponential integrators", Acta Numerica 19:209-286, 2010, Sec. 2.3), stiff order 4: nodes
-``c = (0, 1/2, 1/2, 1, 1/2)``, coefficients built from ``phi_1``, ``phi_2``, ``phi_3`` of ``h L`` and
-``h L / 2``. The linear part and the inputs ``b`` are integrated exactly; only the time course of
-``N`` over a step is approximated (by the quadratic through its stage values). A linear model is
-solved exactly (to rounding) in one step per output interval.
+Error estimate: the slope of ``rho`` at the step start is known exactly (``rho'(y) (L y + b + N(y))`` at
+the source); the quadratic through ``rho`` and that slope at 0 and ``rho`` at ``h/2`` (an order-3 solution)
+differs from the one above by ``c s (s - h/2) / h^2``, ``c = 2 (h rho'(0) + 3 rho_1 - 4 rho_5 + rho_4)``,
+whose integral ``c h (2 phi_3 - phi_2 / 2)(hL) d`` is the estimate (``O(h^4)``, exponent 1/4). It follows
+what a fixed linearisation gets wrong in P2: after a dose the fast modes of ``L`` (a small CSF compartment
+with a fast efflux) make ``N`` vary on their own time scale, which no quadratic over a long step follows
+(the third-order embedded estimate of the stages misses that error by 10x). That stage estimate
+(``h b_5 (rho_5 - rho_3) d``, ``U_3`` for ``U_5``) is added with weight ``0.1 min(1, h |rho'| / 0.25)``:
+when ``N`` is stiff (saturated elimination) the stage errors dominate and interpolation estimates do not
+see them (P2 with Km and Vmax 100x smaller, C_csf up to 9 Km: errors 4e-5 whatever the rtol without it,
+9-13x rtol with it from 1e-6 to 1e-9); at full weight everywhere it overstates the error of smooth
+stretches of P2 10-40x. Steps are also limited to ``h |rho'| <= 1``. Norm, ``rtol``, ``atol`` (on
+concentrations), statuses and ``counters`` as the other adaptive solvers (counters: steps, rejected steps,
+stage evaluations of ``N`` (5 per attempted step), 0 LU factorisations, levels of matrix functions made).
 
-Error estimate: the order-4 solution integrates ``N`` as the quadratic through its stage values at
-``0``, ``h/2`` (``U_5``) and ``h`` (``U_4``). The slope of ``rho`` at the start of the step is known
-exactly (``rho'(y) (L y + b + N(y))`` at the source), and a second quadratic through ``rho`` and that
-slope at 0 and ``rho`` at ``h/2`` (an order-3 solution) differs from the first by
-``c s (s - h/2) / h^2``, ``c = 2 (h rho'(0) + 3 rho_1 - 4 rho_5 + rho_4)``; the estimate is its
-integral ``c h (2 phi_3 - phi_2 / 2)(hL) d`` (``O(h^4)``, controller exponent 1/4), plus 0.1 times the
-third-order embedded estimate of the stages (``U_3`` for ``U_5``: ``h b_5 (rho_5 - rho_3) d``). The
-first term follows what a fixed linearisation gets wrong in P2: right after a dose, the fast modes of
-``L`` (a small CSF compartment with a fast efflux) make ``N`` vary on their own time scale, which no
-quadratic over a long step follows (the stage estimate alone misses that error by 10x). The second
-follows the stage errors when ``N`` is stiff (saturated elimination, below), which interpolation
-estimates do not see; it is weighted by ``min(1, h |rho'| / 0.25)`` (the stiffness of ``N`` over the
-step): at full weight everywhere it overstates the error in smooth stretches of P2 10-40x (2.6x the
-steps at rtol 1e-7). On the saturated test case (P2 with Km and Vmax 100x smaller, C_csf up to 9 Km)
-the errors are 9-13x ``rtol`` from rtol 1e-6 to 1e-9 (without the stage term: 4e-5 whatever ``rtol``
-down to 1e-8). A step is also limited to
-``h |rho'(y)| <= 1`` (the explicit treatment of ``N``). Norm, ``rtol`` and ``atol`` (on
-concentrations) as the other adaptive solvers: RMS norm of ``err / (atol V_i + rtol max(|y_i|,
-|y_new_i|))``, accepted when <= 1.
+Step sizes and cached matrix functions: steps never cross an output time or an event (both are stops);
+inside an interval of length ``d`` between stops the steps are ``d / 2^j`` (level ``j``). Per distinct
+``d`` (a regular grid has one) the solver keeps a *ladder*: ``exp(hL)``, ``phi_k(hL) (e_target -
+e_source)`` (k = 1, 2, 3, each term) and, with infusions, ``phi_1(hL)``, for ``h = d / 2^j`` from the
+finest level used up to ``d``. The finest level comes from a Taylor series (``||hL||_1 <= 1/2``, degree
+14), the coarser ones from ``phi_k(2Z) = 2^-k (e^Z phi_k(Z) + sum_{j=1..k} phi_j(Z) / (k - j)!)``
+(Skaflestad & Wright 2009, Appl Numer Math 59:783-799). A step of level ``j`` uses levels ``j`` and
+``j + 1``; a finer level needed later extends the ladder. On P2 (hourly outputs, doses on them) a step
+costs one product ``exp(hL) y``, a dot product per term and stage, six evaluations of ``rho`` or ``rho'``
+and a few vector updates. The controller's proposal picks the coarsest level not longer (5% slack);
+a coarser level is taken inside an interval only where the position is a multiple of its step; a
+rejection moves at least one level finer; after a dose the proposal is at most the first step accepted
+after the previous dose (doses repeat; the fast phase after one is not in the proposal from before it).
 
-Step sizes and the cached matrix functions
-------------------------------------------
-Steps never cross an output time or an event (both are stops), and the steps inside an interval
-between stops of length ``d`` are ``d / 2^j`` (level ``j``). For each distinct ``d`` (a regular
-output grid has one) the solver keeps a *ladder*: ``exp(h L)``, and ``phi_k(h L) (e_target -
-e_source)`` for ``k = 1, 2, 3`` and each Michaelis-Menten term, for ``h = d / 2^j``, from the finest
-level used up to ``d`` (and the full ``phi_1(h L)`` when an infusion runs). The finest level is
-computed by a Taylor series (``||h L||_1 <= 1/2``, degree 14) and the coarser ones by the doubling
-formulas ``phi_k(2 Z) = 2^-k (e^Z phi_k(Z) + sum_{j=1..k} phi_j(Z) / (k - j)!)`` (Skaflestad & Wright
-2009, Appl Numer Math 59:783-799): two matrix products per level for ``exp`` and ``phi_1``,
-matrix-vector products for the rest. A step of level ``j`` uses levels ``j`` and ``j + 1``
-(``c = 1/2``); a finer level needed later (a rejected step) extends the ladder downwards. On a regular
-output grid with events on it, a step costs one product ``exp(h L) y``, a dot product per
-Michaelis-Menten term and stage, six evaluations of ``rho`` or its derivative and a few vector updates.
-
-The controller proposes a step length; the solver takes the largest level not longer (5% slack), and
-moves to a coarser level inside an interval only where the position is a multiple of that level's
-step. Rejected steps move to a finer level (at least one). The proposed length is kept across
-intervals; after a dose it is at most the first step accepted after the previous dose (doses
-repeat, and the fast phase after one is not in the controller's proposal from before it). Statuses and counters as the other adaptive
-solvers: ``ST_MAX_STEPS`` after ``max_steps`` accepted steps, ``ST_STEP_TOO_SMALL`` below
-``MAX_LEVEL`` levels or the time resolution, ``ST_NONFINITE`` on a non-finite state; counters are
-(steps, rejected steps, stage evaluations of ``N`` (five per step attempted when a Michaelis-Menten
-term is active), 0 LU factorisations, levels of matrix functions computed).
-
-When ``N`` is large (concentrations near or above Km: saturated elimination) the linearisation at 0
-overstates the elimination, ``N`` cancels most of it and is stiff: the error control shrinks the
-steps (``rho' ~ -vmax fu / (km V)``), which is correct but slow (P2 with Km and Vmax 100x smaller: 20-45
-steps per hour at rtol 1e-7 to 1e-8); Rodas5P is the method for such models.
+Saturated elimination (concentrations near or above Km): the linearisation at 0 overstates the
+elimination and ``N``, cancelling most of it, is stiff; the steps shrink (20-45 per hour on the case
+above at rtol 1e-7 to 1e-8): correct but slow. Rodas5P is the method for such models.
 """
 from __future__ import annotations
 
@@ -79,6 +53,7 @@ import numpy as np
 
 from pkcsf.solvers._jit import njit
 from pkcsf.solvers.kernels import (
+    _EPS,
     BATCH,
     EV_BOLUS,
     METHOD_EXPINT,
@@ -86,7 +61,6 @@ from pkcsf.solvers.kernels import (
     ST_NONFINITE,
     ST_STEP_TOO_SMALL,
     ST_SUCCESS,
-    _EPS,
     _emit,
     _emit_left,
     _emit_now,
@@ -128,7 +102,8 @@ _POW2 = 2.0 ** -np.arange(MAX_LEVEL + 1.0)
 def _mm_terms(p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, L):
     """The active Michaelis-Menten terms (Vmax != 0) as a (5, n) table (source, target, vmax, km,
     fu / V_source) and their linearisation at 0 added to ``L`` (``vmax fu / (km V)`` from source to
-    target); a term with km <= 0 is not linearised (its whole rate is in N)."""
+    target); a term with km <= 0 is not linearised (its whole rate is in N).
+    """
     n = 0
     for k in range(mm_src.shape[0]):
         if p[mm_vmax[k]] != 0.0:
@@ -168,7 +143,7 @@ def _rho(x, T, m):
 
 @njit(cache=True, error_model="numpy")
 def _drho(x, T, m):
-    """d rho / d x of term ``m`` at source amount ``x``."""
+    """D rho / d x of term ``m`` at source amount ``x``."""
     a = T[4, m]
     km = T[3, m]
     den = km + abs(a * x)
@@ -193,7 +168,8 @@ def _norm1(L, h):
 @njit(cache=True, error_model="numpy")
 def _taylor(L, h, T, full_phi1, E, P1, W, Z, M1, M2, v, w):
     """Level of step ``h`` (``||h L||_1 <= 1/2``) by Taylor series: ``E = exp(hL)``, ``P1 = phi_1(hL)``
-    (when ``full_phi1``), ``W[k-1, m] = phi_k(hL) d_m`` (``d_m = e_target - e_source``)."""
+    (when ``full_phi1``), ``W[k-1, m] = phi_k(hL) d_m`` (``d_m = e_target - e_source``).
+    """
     S = L.shape[0]
     for i in range(S):
         for j in range(S):
@@ -252,7 +228,8 @@ def _taylor(L, h, T, full_phi1, E, P1, W, Z, M1, M2, v, w):
 @njit(cache=True, error_model="numpy")
 def _double(E0, P0, W0, full_phi1, E, P1, W, w):
     """Level of step 2h from the level of step h (``E0``, ``P0``, ``W0``):
-    ``phi_k(2Z) = 2^-k (e^Z phi_k(Z) + sum_{j=1..k} phi_j(Z) / (k - j)!)`` (Skaflestad & Wright 2009)."""
+    ``phi_k(2Z) = 2^-k (e^Z phi_k(Z) + sum_{j=1..k} phi_j(Z) / (k - j)!)`` (Skaflestad & Wright 2009).
+    """
     S = E0.shape[0]
     matmul(E0, E0, E)
     if full_phi1:
@@ -275,7 +252,8 @@ def _double(E0, P0, W0, full_phi1, E, P1, W, w):
 @njit(cache=True, error_model="numpy")
 def _ensure_level(slot, j, d, L, T, full_phi1, LE, LP, LW, lo, nrm, wz, wv, counters):
     """Make levels ``j .. 0`` of ladder ``slot`` (interval length ``d``) available; ``lo[slot]`` is its
-    finest level so far (-1: none)."""
+    finest level so far (-1: none).
+    """
     have = lo[slot]
     if have >= j:
         return
@@ -313,7 +291,8 @@ def _load_level(slot, j, d, LE, LP, LW, T, has_inf, cE, cEh, cP, cPh, cS, cB):
     """The step data of level ``j`` of ladder ``slot`` (step ``h = d / 2^j``), premultiplied by ``h``:
     ``cE = exp(hL)``; ``cEh`` the sources' rows of ``exp(hL/2)``; ``cP = h phi_1(hL)`` and ``cPh`` the
     sources' rows of ``h/2 phi_1(hL/2)`` (with infusions); ``cS[:, q, m]`` the stage coefficients of term
-    ``q`` at the source of term ``m``; ``cB`` the output weights (b1, b4, b5, and -phi_2 of the estimate)."""
+    ``q`` at the source of term ``m``; ``cB`` the output weights (b1, b4, b5, and -phi_2 of the estimate).
+    """
     S = cE.shape[0]
     nm = T.shape[1]
     h = d * _POW2[j]
@@ -384,7 +363,8 @@ def _advance_expint(t, target, y, b, Lt, p, V, mm_src, mm_dst, mm_vmax, mm_km, m
                     Ls, Ds, src, cE, cEh, cP, cPh, cS, cB, counters, times, k, save, out):
     """Steps from ``t`` to ``target`` (an event time or the last output time), landing on every output
     time in between (written to ``out``). ``xs``: (proposed step, accepted steps, first step after the last event, 1 until then); ``cur``: (ladder, level)
-    loaded in ``cE``... (:func:`_load_level`). Returns (status, k)."""
+    loaded in ``cE``... (:func:`_load_level`). Returns (status, k).
+    """
     S = y.shape[0]
     NT = times.shape[0]
     nm = T.shape[1]
@@ -554,7 +534,8 @@ def _advance_expint(t, target, y, b, Lt, p, V, mm_src, mm_dst, mm_vmax, mm_km, m
 def solve_expint(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst, mm_vmax, mm_km, mm_fu,
                  ev_t, ev_s, ev_a, ev_k, n_ev, times, y0, save, out, rtol, atol, max_steps, max_step, counters):
     """One subject with the exponential Runge-Kutta method; see :func:`pkcsf.solvers.kernels.solve_subject`
-    (same arguments, statuses and counters)."""
+    (same arguments, statuses and counters).
+    """
     S = vol_col.shape[0]
     NT = times.shape[0]
     A, Lt, V, y, b, nact = _setup(p, vol_col, lin_type, lin_src, lin_dst, lin_col, y0)
