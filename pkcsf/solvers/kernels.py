@@ -256,7 +256,8 @@ METHOD_NAMES = {METHOD_EXACT: "exact", METHOD_RODAS: "rodas5p", METHOD_RADAU: "r
 # first-compile time on the 2-core reference machine, for the notice: CPU s of `pkcsf warmup --only <solver>`
 # with an empty cache folder, 3 December 2026 (exact 22.9, rodas5p 12.0, radau 13.3, dopri5 18.2, which
 # compiles Rodas5P too; benchmarks/README.md, "Cold report")
-COMPILE_SECONDS = {METHOD_EXACT: 25, METHOD_RODAS: 12, METHOD_RADAU: 15, METHOD_DOPRI5: 20, METHOD_EXPINT: 8}
+# expint: 20.0 CPU s for its first simulate() with an empty cache folder (P2, loaded machine, 3 December 2026)
+COMPILE_SECONDS = {METHOD_EXACT: 25, METHOD_RODAS: 12, METHOD_RADAU: 15, METHOD_DOPRI5: 20, METHOD_EXPINT: 20}
 
 
 def solve_batch(method: int, P: np.ndarray, vol_col: np.ndarray, lin_type: np.ndarray, lin_src: np.ndarray,
