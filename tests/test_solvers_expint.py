@@ -161,3 +161,17 @@ def test_frame_of_subjects_equals_solo_runs():
     sub = pd.concat([params("P2").iloc[:2]] * 2, ignore_index=True)
     res = pk.simulate("reference_p2", regimen("P2"), sub, times=HOURS, solver="expint")
     np.testing.assert_array_equal(res.amounts[:2], res.amounts[2:])
+
+
+def test_infusion_irregular_times_and_troughs_match_rodas5p():
+    """Michaelis-Menten with an infusion (the phi_1 path), irregular output times (several ladders) and a
+    time listed twice at a dose (pre-dose trough, then the value after): as Rodas5P at tight tolerances."""
+    times = np.sort(np.concatenate([[0.0, 0.3, 1.7, 2.0, 2.0, 3.1, 5.0, 6.0, 6.0, 7.25], np.linspace(8, 24, 7)]))
+    reg = pk.Dose(MM_DOSE, "central").repeat(every=6, n=2) + pk.Dose(8.0, "central", 2.2, duration=2.9)
+    kw = dict(times=times, rtol=1e-10, atol=1e-13)
+    ro = pk.simulate(mm_model(), reg, MM, solver="rodas5p", **kw)
+    ei = pk.simulate(mm_model(), reg, MM, solver="expint", **kw)
+    assert (ei.status == 0).all()
+    assert rel_to_peak(ei.amounts[0], ro.amounts[0]) <= 1e-8
+    k = int(np.flatnonzero(times == 6.0)[0])
+    assert ei.amounts[0, k + 1, 0] - ei.amounts[0, k, 0] == pytest.approx(MM_DOSE, rel=1e-12)
