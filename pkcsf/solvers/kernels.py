@@ -7,6 +7,8 @@ The methods live one per file, each behind the contract written in :mod:`pkcsf.s
 * :mod:`pkcsf.solvers.radau` (``METHOD_RADAU``): Radau IIA, a cross-check;
 * :mod:`pkcsf.solvers.explicit` (``METHOD_DOPRI5``): Dormand-Prince 5(4) switching to Rodas5P (it
   registers itself in ``BATCH`` when imported);
+* :mod:`pkcsf.solvers.expint` (``METHOD_EXPINT``): exponential Runge-Kutta for mostly linear models (it
+  registers itself in ``BATCH`` when imported);
 * shared pieces: :mod:`pkcsf.solvers.common` (codes, the model's terms, the event loop's pieces),
   :mod:`pkcsf.solvers.adaptive` (workspace, restart, initial step, dense output),
   :mod:`pkcsf.solvers.linalg` (small dense linear algebra).
@@ -275,7 +277,7 @@ def solve_batch(method: int, P: np.ndarray, vol_col: np.ndarray, lin_type: np.nd
     Parameters
     ----------
     method : int
-        ``METHOD_EXACT``, ``METHOD_RODAS``, ``METHOD_RADAU`` or ``METHOD_DOPRI5``.
+        ``METHOD_EXACT``, ``METHOD_RODAS``, ``METHOD_RADAU``, ``METHOD_DOPRI5`` or ``METHOD_EXPINT``.
     P : ndarray of float64, shape (N, n_columns)
         Each subject's parameter row (model parameters, derived parameters, expression columns).
     vol_col : ndarray of int64, shape (n_states,)
