@@ -465,23 +465,24 @@ def _advance_expint(t, target, y, b, Lt, p, V, mm_src, mm_dst, mm_vmax, mm_km, m
                 # y_new = linear part + h (b1 G1 + b4 G4 + b5 G5): the quadratic through rho at 0, h/2 (G5)
                 # and h (G4); the estimate: the cubic term that also matches the slope of rho at 0
                 en = 0.0
+                tot = 0.0
                 if nm > 0:
                     counters[2] += 5
-                    for i in range(S):
-                        ynew[i] = yl[i]
-                        err[i] = 0.0
                     wst = _W_STAGE * min(1.0, stiff / _STIFF_REF)
                     for q in range(nm):
-                        r1 = R[0, q]
-                        r4 = R[3, q]
-                        r5 = R[4, q]
-                        c3 = 2.0 * (R[5, q] + 3.0 * r1 - 4.0 * r5 + r4)
-                        w5 = wst * (r5 - R[2, q])
-                        for i in range(S):
-                            ynew[i] += cB[0, q, i] * r1 + cB[1, q, i] * r4 + cB[2, q, i] * r5
-                            err[i] += c3 * cB[3, q, i] + w5 * cB[2, q, i]
+                        R[6, q] = 2.0 * (R[5, q] + 3.0 * R[0, q] - 4.0 * R[4, q] + R[3, q])
+                        R[7, q] = wst * (R[4, q] - R[2, q])
+                    tot = 0.0
                     for i in range(S):
-                        v = err[i] / (atolv[i] + rtol * max(abs(y[i]), abs(ynew[i])))
+                        yn = yl[i]
+                        e_ = 0.0
+                        for q in range(nm):
+                            b5 = cB[2, q, i]
+                            yn += cB[0, q, i] * R[0, q] + cB[1, q, i] * R[3, q] + b5 * R[4, q]
+                            e_ += R[6, q] * cB[3, q, i] + R[7, q] * b5
+                        ynew[i] = yn
+                        tot += yn
+                        v = e_ / (atolv[i] + rtol * max(abs(y[i]), abs(yn)))
                         en += v * v
                     en = math.sqrt(en / S)
                     if not math.isfinite(en):
@@ -505,9 +506,10 @@ def _advance_expint(t, target, y, b, Lt, p, V, mm_src, mm_dst, mm_vmax, mm_km, m
                     xs[2] = h           # the first step accepted after an event
                     xs[3] = 0.0
                 counters[0] += 1
-                for i in range(S):
-                    if not math.isfinite(y[i]):
-                        return ST_NONFINITE, k
+                if nm == 0 or not math.isfinite(tot):
+                    for i in range(S):
+                        if not math.isfinite(y[i]):
+                            return ST_NONFINITE, k
                 pos += one >> j
                 if en <= _EN_SMALL:
                     fac = _FAC_MAX
@@ -561,7 +563,7 @@ def solve_expint(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
     nxt = np.zeros(1, dtype=np.int64)
     wz = np.empty((3, S, S))
     wv = np.empty((7, S))
-    R = np.empty((6, nm))
+    R = np.empty((8, nm))
     Ls = np.empty((nm, S))       # the sources' rows of L
     src = np.empty(nm, dtype=np.int64)
     Ds = np.zeros((nm, nm))      # Ds[q, m]: component of term q's direction at the source of term m
