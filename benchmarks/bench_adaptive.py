@@ -11,9 +11,10 @@ model with saturable (Michaelis-Menten) CSF efflux, outputs every hour for 672 h
   5(4), SciPy's initial step selection and step-size rule, Shampine dense output at the output
   times, restart at each dose) with the P2 right-hand side as scalar formulas, compiled with Numba,
   subjects in parallel with ``prange``; atol on amounts (the peers' semantics).
-* ``pkcsf rodas5p`` and ``pkcsf dopri5`` (explicit Dormand-Prince with switching to Rodas5P,
-  ``pkcsf/solvers/explicit.py``): ``pk.simulate`` end to end (validation, events, solve, result);
-  atol on concentrations (mg/L) of compartments with a volume.
+* ``pkcsf rodas5p``, ``pkcsf dopri5`` (explicit Dormand-Prince with switching to Rodas5P,
+  ``pkcsf/solvers/explicit.py``) and ``pkcsf expint`` (exponential Runge-Kutta with the saturable term
+  linearised at 0, ``pkcsf/solvers/expint.py``): ``pk.simulate`` end to end (validation, events, solve,
+  result); atol on concentrations (mg/L) of compartments with a volume.
 
 * ``rodas5p kernel, before`` / ``after``: the Rodas5P kernel of git revision ``--before`` (default: the
   last commit before the issue-11 step changes) and the current one, through the same harness
@@ -28,9 +29,12 @@ the fairer figure), ratios against the scipy loop (wall and CPU), max relative e
 reference (``bench_engine.Reference``: subjects 0..99, threshold 1e-6 of each output's peak), steps
 per subject. Usage::
 
-    python benchmarks/bench_adaptive.py [--quick] [--before REV] [--out PATH]
+    python benchmarks/bench_adaptive.py [--quick] [--before REV] [--out PATH] [--only rk45,rodas5p,expint]
+                                        [--sizes 10000] [--threads 2]
 
-``--quick``: N = 1,000 only, scipy on 20 subjects.
+``--quick``: N = 1,000 only, scipy on 20 subjects. ``--only``: the engines whose solver key (``rk45``,
+``rodas5p``, ``dopri5``, ``expint``, ``kernel``) is listed (the scipy loop always runs); ``--sizes``,
+``--threads``: the N and thread counts to run.
 """
 from __future__ import annotations
 
@@ -301,8 +305,13 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="N = 1,000 only, scipy on 20 subjects")
     ap.add_argument("--before", default=BEFORE_REV, help="git revision of the 'before' Rodas5P kernel")
     ap.add_argument("--out", default=str(HERE / "results" / "adaptive.json"))
+    ap.add_argument("--only", default="", help="comma-separated solver keys: rk45, rodas5p, dopri5, expint, kernel")
+    ap.add_argument("--sizes", default="", help="comma-separated N (default 1000,10000; --quick: 1000)")
+    ap.add_argument("--threads", default="", help="comma-separated thread counts (default 1 and 2)")
     args = ap.parse_args(argv)
     Ns = [1000] if args.quick else [1000, 10000]
+    if args.sizes:
+        Ns = [int(x) for x in args.sizes.split(",")]
     scipy_n = 20 if args.quick else 100
     max_threads = min(2, numba.config.NUMBA_NUM_THREADS)
     ref = B.Reference("P2")
@@ -320,15 +329,23 @@ def main(argv=None):
         ("pkcsf dopri5", "dopri5", dict(rtol=1e-7, atol=1e-12)),
         ("pkcsf dopri5", "dopri5", dict(rtol=5e-8, atol=5e-13)),
         ("pkcsf dopri5", "dopri5", dict(rtol=3e-8, atol=3e-13)),
+        ("pkcsf expint", "expint", PEER),
+        ("pkcsf expint", "expint", dict(rtol=3e-7, atol=3e-12)),
+        ("pkcsf expint", "expint", dict(rtol=2e-7, atol=2e-12)),
+        ("pkcsf expint", "expint", dict(rtol=1e-7, atol=1e-12)),
     ]
     from pkcsf.solvers.rodas import solve_rodas
     batches = {"after": kernel_batch(solve_rodas)}
-    before = load_kernel(args.before)
+    only = {x.strip() for x in args.only.split(",") if x.strip()}
+    before = load_kernel(args.before) if (not only or "kernel" in only) else None
     if before is not None:
         batches["before"] = kernel_batch(before)
         for tol in (PEER, dict(rtol=1e-7, atol=1e-12)):
             engines += [(f"rodas5p kernel, before ({args.before})", "kernel:before", tol),
                         ("rodas5p kernel, after", "kernel:after", tol)]
+
+    if only:
+        engines = [e for e in engines if e[1].split(":")[0] in only]
 
     def run(solver, pop, tol, threads):
         if solver.startswith("kernel:"):
@@ -352,7 +369,8 @@ def main(argv=None):
         base_wall, base_cpu = t_sc / scipy_n * n, c_sc / scipy_n * n
         rows.append(dict(N=n, engine=f"scipy LSODA loop (extrapolated from N = {scipy_n})", threads=1, tol=PEER,
                          wall=base_wall, cpu=base_cpu, err=scipy_err, steps=None))
-        for threads in sorted({1, max_threads}):
+        thread_counts = ([int(x) for x in args.threads.split(",")] if args.threads else sorted({1, max_threads}))
+        for threads in thread_counts:
             for label, solver, tol in engines:
                 wall, cpu, (C, steps) = timed(lambda: run(solver, pop, tol, threads), 3 if n <= 1000 else 2)
                 rows.append(dict(N=n, engine=label, threads=threads, tol=tol, wall=wall, cpu=cpu,

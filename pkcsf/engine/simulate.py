@@ -38,6 +38,7 @@ from pkcsf.engine.problem import (
     _sid,
     _subject_columns_needed,
 )
+from pkcsf.solvers import expint as _expint  # noqa: F401  (registers the expint solver in K.BATCH)
 from pkcsf.solvers import explicit as _explicit  # noqa: F401  (registers the dopri5 solver in K.BATCH)
 from pkcsf.solvers import kernels as K
 from pkcsf.solvers import resolve_solver
@@ -187,7 +188,7 @@ class Problem:
         status = np.zeros(n, dtype=np.int64)
         counters = np.zeros((n, 5), dtype=np.int64)
         method = {"exact": K.METHOD_EXACT, "radau": K.METHOD_RADAU, "rodas5p": K.METHOD_RODAS,
-                  "dopri5": K.METHOD_DOPRI5}[self.method]
+                  "dopri5": K.METHOD_DOPRI5, "expint": K.METHOD_EXPINT}[self.method]
         K.solve_batch(method, P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst, cm.lin_col,
                       cm.mm_src, cm.mm_dst, cm.mm_vmax, cm.mm_km, cm.mm_fu,
                       ev_t, ev_s, ev_a, ev_k, ev_n, self.times, y0, self.save, out, status,
@@ -519,7 +520,7 @@ def simulate(model: str | Model, regimen: Dose | Regimen | dict | pd.DataFrame,
         Outputs are right-continuous (a dose at an output time is included);
         a time listed twice reports the value just before that time's doses,
         then the value just after.
-    solver : {"auto", "exact", "rodas5p", "radau", "dopri5"}
+    solver : {"auto", "exact", "rodas5p", "radau", "dopri5", "expint"}
         ``auto`` uses the exact matrix-exponential solver when the model is
         linear for every subject, else the adaptive Rodas5P solver
         (``"adaptive"`` is an alias). See :mod:`pkcsf.solvers`.

@@ -13,12 +13,18 @@ radau    adaptive Radau IIA (order 5, SciPy's algorithm), an alternative
 dopri5   explicit Dormand–Prince 5(4) with dense output that hands a
          subject to Rodas5P while the problem is stiff (as LSODA); for
          non-stiff or mildly stiff nonlinear models (:mod:`.explicit`)
+expint   exponential Runge-Kutta (Hochbruck & Ostermann, order 4) with
+         the Michaelis-Menten terms linearised at 0 and propagated
+         exactly, the remainder explicit (:mod:`.expint`); for mostly
+         linear models (concentrations below Km): one cached
+         ``exp(hL)`` product per output interval, exact for linear
+         models; slow (correct) when elimination saturates
 auto     ``exact`` when no Michaelis–Menten term is active for any
          subject (every Vmax is 0), else ``rodas5p``
 ======== ================================================================
 
 Aliases: ``expm`` and ``matrix-exponential`` for exact; ``adaptive`` and
-``rodas`` for rodas5p; ``auto-switch``, ``rk45`` and ``explicit`` for dopri5.
+``rodas`` for rodas5p; ``auto-switch``, ``rk45`` and ``explicit`` for dopri5; ``exprk4`` and ``exponential`` for expint.
 
 Files
 -----
@@ -32,6 +38,7 @@ One file per method, each compiled by Numba on its first use (``kernels.solve_ba
 ``rodas.py``      Rodas5P
 ``radau.py``      Radau IIA
 ``explicit.py``   dopri5 (Dormand-Prince 5(4), handing stiff stretches to Rodas5P)
+``expint.py``     expint (exponential Runge-Kutta on ``L = A + m'(0)``, ladders of phi-functions)
 ``common.py``     status and event codes, the model's terms (rate matrix,
                   right-hand side, Jacobian), the pieces of the event loop
 ``adaptive.py``   what the adaptive methods share (workspace, restart, first step,
@@ -109,6 +116,9 @@ SOLVERS = {
     "auto-switch": "dopri5",
     "rk45": "dopri5",
     "explicit": "dopri5",
+    "expint": "expint",
+    "exprk4": "expint",
+    "exponential": "expint",
 }
 
 

@@ -7,6 +7,8 @@ The methods live one per file, each behind the contract written in :mod:`pkcsf.s
 * :mod:`pkcsf.solvers.radau` (``METHOD_RADAU``): Radau IIA, a cross-check;
 * :mod:`pkcsf.solvers.explicit` (``METHOD_DOPRI5``): Dormand-Prince 5(4) switching to Rodas5P (it
   registers itself in ``BATCH`` when imported);
+* :mod:`pkcsf.solvers.expint` (``METHOD_EXPINT``): exponential Runge-Kutta for mostly linear models (it
+  registers itself in ``BATCH`` when imported);
 * shared pieces: :mod:`pkcsf.solvers.common` (codes, the model's terms, the event loop's pieces),
   :mod:`pkcsf.solvers.adaptive` (workspace, restart, initial step, dense output),
   :mod:`pkcsf.solvers.linalg` (small dense linear algebra).
@@ -107,6 +109,7 @@ METHOD_EXACT = 0
 METHOD_RADAU = 1
 METHOD_RODAS = 2
 METHOD_DOPRI5 = 3   # explicit Dormand-Prince with switching to Rodas5P: pkcsf/solvers/explicit.py
+METHOD_EXPINT = 4   # exponential Runge-Kutta for mostly linear models: pkcsf/solvers/expint.py
 
 
 @njit(cache=True, error_model="numpy")
@@ -247,13 +250,16 @@ def run_subjects(kernel: Callable, N: int, *args: object) -> None:
             f.result()
 
 
-# METHOD_DOPRI5's batch function is added by pkcsf/solvers/explicit.py (which imports this module) when it is imported
+# METHOD_DOPRI5's and METHOD_EXPINT's batch functions are added by pkcsf/solvers/explicit.py and expint.py (which
+# import this module) when they are imported
 BATCH = {METHOD_EXACT: batch_exact, METHOD_RODAS: batch_rodas, METHOD_RADAU: batch_radau}
-METHOD_NAMES = {METHOD_EXACT: "exact", METHOD_RODAS: "rodas5p", METHOD_RADAU: "radau", METHOD_DOPRI5: "dopri5"}
+METHOD_NAMES = {METHOD_EXACT: "exact", METHOD_RODAS: "rodas5p", METHOD_RADAU: "radau", METHOD_DOPRI5: "dopri5",
+                METHOD_EXPINT: "expint"}
 # first-compile time on the 2-core reference machine, for the notice: CPU s of `pkcsf warmup --only <solver>`
 # with an empty cache folder, 3 December 2026 (exact 22.9, rodas5p 12.0, radau 13.3, dopri5 18.2, which
 # compiles Rodas5P too; benchmarks/README.md, "Cold report")
-COMPILE_SECONDS = {METHOD_EXACT: 25, METHOD_RODAS: 12, METHOD_RADAU: 15, METHOD_DOPRI5: 20}
+# expint: 20.0 CPU s for its first simulate() with an empty cache folder (P2, loaded machine, 3 December 2026)
+COMPILE_SECONDS = {METHOD_EXACT: 25, METHOD_RODAS: 12, METHOD_RADAU: 15, METHOD_DOPRI5: 20, METHOD_EXPINT: 20}
 
 
 def solve_batch(method: int, P: np.ndarray, vol_col: np.ndarray, lin_type: np.ndarray, lin_src: np.ndarray,
@@ -271,7 +277,7 @@ def solve_batch(method: int, P: np.ndarray, vol_col: np.ndarray, lin_type: np.nd
     Parameters
     ----------
     method : int
-        ``METHOD_EXACT``, ``METHOD_RODAS``, ``METHOD_RADAU`` or ``METHOD_DOPRI5``.
+        ``METHOD_EXACT``, ``METHOD_RODAS``, ``METHOD_RADAU``, ``METHOD_DOPRI5`` or ``METHOD_EXPINT``.
     P : ndarray of float64, shape (N, n_columns)
         Each subject's parameter row (model parameters, derived parameters, expression columns).
     vol_col : ndarray of int64, shape (n_states,)
