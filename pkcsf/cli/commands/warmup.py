@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import argparse
 
 # what each step exercises; a step compiles only what is not already in the cache folder
-STEPS = ("exact", "rodas5p", "radau", "dopri5", "readouts")
+STEPS = ("exact", "rodas5p", "radau", "dopri5", "expint", "readouts")
 
 
 def warmup(steps: Sequence[str] = STEPS, say: Callable[[str], object] = print) -> dict[str, float]:
@@ -21,7 +21,7 @@ def warmup(steps: Sequence[str] = STEPS, say: Callable[[str], object] = print) -
     Parameters
     ----------
     steps : sequence of str
-        Steps of :data:`STEPS` (default all): ``exact``, ``rodas5p``, ``radau``, ``dopri5`` (the solvers, on a
+        Steps of :data:`STEPS` (default all): ``exact``, ``rodas5p``, ``radau``, ``dopri5``, ``expint`` (the solvers, on a
         tiny problem of the reference models) and ``readouts`` (the compiled read-outs of the clinical
         scenarios, a two-subject scenario).
     say : callable
