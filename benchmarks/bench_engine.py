@@ -4,7 +4,7 @@ Engines, for N = 1, 100, 1,000, 10,000 subjects (the reference subjects 0..N-1):
 
 * ``pkcsf`` (``pk.simulate`` end to end: validation, events, solve, result):
   P1 with ``solver="auto"`` (the exact matrix-exponential solver) and with the
-  adaptive Rodas5P; P2 with Rodas5P. The adaptive runs are done at the peer
+  adaptive Rodas5P; P2 with Rodas5P and with the exponential integrator expint. The adaptive runs are done at the peer
   tolerances (rtol 1e-6, atol 1e-9) and at the pkcsf defaults (rtol 1e-7,
   atol 1e-12). pkcsf's atol applies to concentrations (mg/L) of compartments
   with a volume, the peers' to amounts (mg).
@@ -546,7 +546,9 @@ def main(argv=None):
                 add(problem, n, "scipy LSODA loop (peer tol)", per_subject * n, scipy_err, extrapolated=True,
                     tol=PEER, measured_n=scipy_n)
         engines = ([("pkcsf auto=exact", "auto", {})] if problem == "P1" else []) + [
-            ("pkcsf rodas5p (peer tol)", "rodas5p", PEER), ("pkcsf rodas5p (default tol)", "rodas5p", DEFAULT)]
+            ("pkcsf rodas5p (peer tol)", "rodas5p", PEER), ("pkcsf rodas5p (default tol)", "rodas5p", DEFAULT)] + (
+            [("pkcsf expint (peer tol)", "expint", PEER), ("pkcsf expint (default tol)", "expint", DEFAULT)]
+            if problem == "P2" else [])
         for n in Ns:
             pop = subjects(problem, n)
             for label, solver, tol in engines:
