@@ -34,7 +34,7 @@ def test_known_warnings_are_recorded():
     geometric middle of the published range (1.58 h) in the drug file, and no longer a reservoir."""
     doc = tomllib.loads((REC / "csf_transport.toml").read_text())
     rec = doc["calibration"]
-    assert rec["at_bound"] == [] and "Q_MIX_LUMBAR" in rec["poorly_determined"]
+    assert rec["at_bound"] == [] and "Q_MIX_VENT" in rec["poorly_determined"]
     assert "cisternography_dyke2020_cm_tmax" in [d["id"] for d in doc["data"]]
     assert "CL_EFFLUX_BBB" not in doc["fitted"] and "PS_BBB" not in doc["fitted"]
     mtx = tomllib.loads((builtin_dir("parameters") / "drugs" / "methotrexate.toml").read_text())["values"]

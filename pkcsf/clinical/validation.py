@@ -91,9 +91,9 @@ HYPOTHESES: dict[str, str] = {
     "mtx_bleyer_plasma_t12_slow": (
         "Bleyer's plasma phase after a lumbar dose (24 h) is slower than his lumbar CSF phase (14 h), so it is not "
         "CSF release alone: the systemic terminal phase of methotrexate at low concentrations (t1/2 beta 6-69 h "
-        "depending on sampling, Shen & Azarnoff 1978) is absent from the two-compartment plasma model (Godfrey 1998 "
-        "clearance), and without the slow CSF phase (mtx_bleyer_lumbar_t12_slow) plasma falls with the systemic "
-        "half-life."),
+        "depending on sampling, Shen & Azarnoff 1978) is absent from the two-compartment plasma model (Godfrey 1998, "
+        "whole since 3 Dec 2026 night: terminal t1/2 7.1 h, fold 0.20 -> 0.29), and without the slow CSF phase "
+        "(mtx_bleyer_lumbar_t12_slow) plasma falls with the systemic half-life."),
     "mtx_bleyer_plasma_peak": (
         "Fold ~2.0 (2.1 before the spinal canal was slowed by the cisternography datum, 3 Dec 2026 evening): without a "
         "slow CSF phase (mtx_bleyer_lumbar_t12_slow) more of the dose reaches plasma in the first hours, now partly "
