@@ -271,19 +271,26 @@ def _expm_all(A, E):
         expm(A[n], E[n])
 
 
-def best_cpu(fn, repeat, budget=0.0, max_repeat=15):
-    """Least process CPU time of at least ``repeat`` calls of ``fn`` (more while the total stays under
-    ``budget`` s), the wall time of that call, and the last value."""
-    cpu, wall, value = np.inf, np.nan, None
+def _best(fn, repeat, budget, max_repeat, by):
+    """At least ``repeat`` calls of ``fn`` (more while the total stays under ``budget`` s): the wall and process
+    CPU time of the call with the least ``by`` ("wall" or "cpu") time, and the last value."""
+    best, wall, cpu, value = np.inf, np.nan, np.nan, None
     start = time.perf_counter()
     done = 0
     while done < repeat or (done < max_repeat and time.perf_counter() - start < budget):
         c0, t0 = time.process_time(), time.perf_counter()
         value = fn()
         w, c = time.perf_counter() - t0, time.process_time() - c0
-        if c < cpu:
-            cpu, wall = c, w
+        if (w if by == "wall" else c) < best:
+            best, wall, cpu = (w if by == "wall" else c), w, c
         done += 1
+    return wall, cpu, value
+
+
+def best_cpu(fn, repeat, budget=0.0, max_repeat=15):
+    """Least process CPU time of at least ``repeat`` calls of ``fn`` (more while the total stays under
+    ``budget`` s), the wall time of that call, and the last value."""
+    wall, cpu, value = _best(fn, repeat, budget, max_repeat, "cpu")
     return cpu, wall, value
 
 
@@ -432,16 +439,7 @@ def run_scipy(problem: str, pop: pd.DataFrame, tol=PEER):
 def best_of(fn, repeat, budget=0.0, max_repeat=15):
     """Best wall time of at least ``repeat`` calls (more while the total stays under ``budget`` s),
     the process CPU time of that call, and its value."""
-    best, cpu, value = np.inf, np.nan, None
-    start = time.perf_counter()
-    done = 0
-    while done < repeat or (done < max_repeat and time.perf_counter() - start < budget):
-        c0, t0 = time.process_time(), time.perf_counter()
-        value = fn()
-        wall, used = time.perf_counter() - t0, time.process_time() - c0
-        if wall < best:
-            best, cpu = wall, used
-        done += 1
+    best, cpu, value = _best(fn, repeat, budget, max_repeat, "wall")
     best_of.cpu = cpu
     return best, value
 

@@ -20,6 +20,7 @@ def test_shipped_posterior_matches_its_calibration_record():
         lo, hi = f["bounds"]
         assert ((d[k] >= lo * (1 - 1e-5)) & (d[k] <= hi * (1 + 1e-5))).all(), k
     assert d.attrs["ess"] >= 50 and d.attrs["n_draws"] == len(d)
+    assert d.attrs["source"].startswith("calibrated: ") and "csf_transport.toml" in d.attrs["source"]
     assert len(d.drop_duplicates()) >= 0.3 * len(d)          # a chain repeats a state when a move is refused
 
 

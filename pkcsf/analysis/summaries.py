@@ -421,16 +421,10 @@ def quantiles(x: np.ndarray, q: Sequence[float]) -> list[float]:
 def _partitioned_quantiles(x: np.ndarray, q: Sequence[float]) -> list[float]:
     """:func:`quantiles` of ``x`` without NaN, partitioning ``x`` in place (no copy)."""
     m = len(x)
-    if m == 0:
-        return [math.nan] * len(q)
-    pos = [(float(p) / 100.0) * float(m - 1) for p in q]
-    lo = [int(h) for h in pos]
-    x.partition(sorted({k for i in lo for k in (i, i + 1) if k < m}))
-    out = []
-    for h, i in zip(pos, lo):
-        f = h % 1.0
-        out.append(float(x[i]) if f == 0.0 else float(x[i] + (x[i + 1] - x[i]) * f))
-    return out
+    if m:
+        lo = [int((float(p) / 100.0) * float(m - 1)) for p in q]
+        x.partition(sorted({k for i in lo for k in (i, i + 1) if k < m}))
+    return _interpolated(x, m, q)
 
 
 def _sorted_quantiles(x: np.ndarray, q: Sequence[float]) -> list[float]:
@@ -438,11 +432,18 @@ def _sorted_quantiles(x: np.ndarray, q: Sequence[float]) -> list[float]:
     m = len(x)
     if m and np.isnan(x[-1]):
         m = int(np.searchsorted(x, np.nan, side="left"))   # NaN sort last: the first NaN
+    return _interpolated(x, m, q)
+
+
+def _interpolated(x: np.ndarray, m: int, q: Sequence[float]) -> list[float]:
+    """The linear interpolation of pandas' quantile between the order statistics ``x[i]``, ``x[i+1]`` of ``m``
+    values, which ``x`` holds in those places (sorted, or partitioned around them).
+    """
     if m == 0:
         return [math.nan] * len(q)
-    pos = [(float(p) / 100.0) * float(m - 1) for p in q]
     out = []
-    for h in pos:
+    for p in q:
+        h = (float(p) / 100.0) * float(m - 1)
         i = int(h)
         f = h % 1.0
         out.append(float(x[i]) if f == 0.0 else float(x[i] + (x[i + 1] - x[i]) * f))

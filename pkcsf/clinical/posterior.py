@@ -175,6 +175,12 @@ def _header(calibration: str) -> dict:
             "fitted": {k: float(f["value"]) for k, f in rec["fitted"].items()}}
 
 
+def _source(calibration: str) -> str:
+    """The draws' source: calibrated, with where their data and those data's sources are."""
+    return (f"calibrated: MCMC sample of the posterior of parameters/calibration/{calibration}.toml, whose [[data]] "
+            "rows give each datum's source (DOI/PMID) and the observation files it comes from")
+
+
 def write_posterior(calibration: str, n: int = 1000, *, steps: int = 300, walkers: int = _WALKERS, seed: int = 1,
                     path: str | Path | None = None, progress: bool = True, _target: Callable | None = None) -> Path:
     """Sample the posterior (:func:`sample_posterior`) and store ``n`` of the kept samples as CSV.
@@ -209,7 +215,7 @@ def write_posterior(calibration: str, n: int = 1000, *, steps: int = 300, walker
     X = X[take][np.random.default_rng(seed + 1).permutation(len(take))]
     draws = pd.DataFrame(np.exp(X), columns=s["names"])
     head = _header(calibration)
-    head.update({"method": "MCMC, emcee affine-invariant ensemble sampler, flat prior in log within the bounds",
+    head.update({"source": _source(calibration), "method": "MCMC, emcee affine-invariant ensemble sampler, flat prior in log within the bounds",
                  "steps": s["steps"], "walkers": s["walkers"], "burn_in_steps": s["burn_in"], "seed": int(seed),
                  "ess": round(s["ess"], 1), "tau_steps": [round(t, 1) for t in s["tau"]],
                  "acceptance": round(s["acceptance"], 3), "n_draws": int(len(draws)),

@@ -187,8 +187,7 @@ class Problem:
             raise SolverError("out", f"array {out.dtype}{out.shape}", f"must be a C-contiguous float64 array of shape {shape}")
         status = np.zeros(n, dtype=np.int64)
         counters = np.zeros((n, 5), dtype=np.int64)
-        method = {"exact": K.METHOD_EXACT, "radau": K.METHOD_RADAU, "rodas5p": K.METHOD_RODAS,
-                  "dopri5": K.METHOD_DOPRI5, "expint": K.METHOD_EXPINT}[self.method]
+        method = _METHOD_CODES[self.method]
         K.solve_batch(method, P, cm.vol_col, cm.lin_type, cm.lin_src, cm.lin_dst, cm.lin_col,
                       cm.mm_src, cm.mm_dst, cm.mm_vmax, cm.mm_km, cm.mm_fu,
                       ev_t, ev_s, ev_a, ev_k, ev_n, self.times, y0, self.save, out, status,
@@ -212,6 +211,10 @@ class Problem:
         cs = chunk_size or _default_chunk(len(self.times), len(self.save), N)
         for a in range(0, N, cs):
             yield slice(a, min(N, a + cs))
+
+
+#: solver name -> the kernels' method code (the inverse of ``kernels.METHOD_NAMES``)
+_METHOD_CODES = {name: code for code, name in K.METHOD_NAMES.items()}
 
 
 def _same_doses_for_all(specs: list, P: np.ndarray) -> bool:

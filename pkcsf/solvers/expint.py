@@ -70,7 +70,7 @@ from pkcsf.solvers.kernels import (
     _tiny_step,
     rhs,
 )
-from pkcsf.solvers.linalg import matmul, matvec
+from pkcsf.solvers.linalg import matmul, matvec, norm1
 
 #: levels of a ladder (steps d / 2^j, j < MAX_LEVEL): below d / 2^40 a step is ST_STEP_TOO_SMALL
 MAX_LEVEL = 40
@@ -151,18 +151,6 @@ def _drho(x, T, m):
     if km > 0.0:
         r -= T[2, m] * a / km
     return r
-
-
-@njit(cache=True, error_model="numpy")
-def _norm1(L, h):
-    S = L.shape[0]
-    best = 0.0
-    for j in range(S):
-        s = 0.0
-        for i in range(S):
-            s += abs(L[i, j])
-        best = max(best, s)
-    return best * h
 
 
 @njit(cache=True, error_model="numpy")
@@ -544,7 +532,7 @@ def solve_expint(p, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src, mm_dst
     L = A            # A is not used again: L = A + the linearised Michaelis-Menten terms
     T = _mm_terms(p, V, mm_src, mm_dst, mm_vmax, mm_km, mm_fu, L)
     nm = T.shape[1]
-    nrm = _norm1(L, 1.0)
+    nrm = norm1(L)
     has_inf = False
     for e in range(n_ev):
         if ev_k[e] != EV_BOLUS:

@@ -136,6 +136,20 @@ def matvec(a, x, out):
 
 
 @njit(cache=True, error_model="numpy")
+def norm1(A):
+    """The 1-norm of a square matrix: the largest column sum of absolute values (NaN columns skipped)."""
+    n = A.shape[0]
+    norm = 0.0
+    for j in range(n):
+        c = 0.0
+        for i in range(n):
+            c += abs(A[i, j])
+        if c > norm:
+            norm = c
+    return norm
+
+
+@njit(cache=True, error_model="numpy")
 def expm(A, out):
     """Matrix exponential by scaling and squaring with a Padé(13) approximant.
 
@@ -144,16 +158,10 @@ def expm(A, out):
     accurate to double precision; then the result is squared s times.
     """
     n = A.shape[0]
-    norm1 = 0.0
-    for j in range(n):
-        c = 0.0
-        for i in range(n):
-            c += abs(A[i, j])
-        if c > norm1:
-            norm1 = c
+    nrm = norm1(A)
     s = 0
-    if norm1 > _THETA13:
-        s = int(math.ceil(math.log2(norm1 / _THETA13)))
+    if nrm > _THETA13:
+        s = int(math.ceil(math.log2(nrm / _THETA13)))
     scale = 2.0 ** (-s)
     # element loops, not array expressions: the same operations in the same order (the same bits), without
     # the broadcasting machinery and its shape-error messages (~3 CPU s of a first compile)
