@@ -366,6 +366,7 @@ def test_validate_prints_and_writes(capsys, tmp_path):
     assert code == 0, err
     assert "fold_error" in out and "within 2-fold" in out and "geometric mean fold error" in out
     assert (tmp_path / "v" / "validation.csv").exists() and (tmp_path / "v" / "validation.png").exists()
+    assert (tmp_path / "v" / "validation.md").exists() and "validation rows: " in out
     f = tmp_path / "f"
     f.write_text("")
     assert_user_error(*cli(capsys, "validate", "--out", f), "is a file")

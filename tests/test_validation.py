@@ -7,6 +7,7 @@ import pytest
 
 from pkcsf.clinical import calibration
 from pkcsf.clinical.validation import HYPOTHESES, run_validation, write_validation_report
+from pkcsf.clinical.validation import counts as validation_counts
 from pkcsf.core.paths import builtin_dir
 from pkcsf.core.tomlio import tomllib
 
@@ -49,6 +50,12 @@ def test_records_its_run_time(table):
 def test_report_files(tmp_path, table):
     out = write_validation_report(tmp_path, table)
     assert out["csv"].exists() and out["png"].exists()
+    md = out["md"].read_text()
+    # every judged miss is listed with its hypothesis, and the counts match the table
+    for _, r in table[(table["role"] != "pathology") & ~table["within_2fold"]].iterrows():
+        assert f"- **{r['id']}**" in md and (r["hypothesis"] or "(no hypothesis written)") in md
+    n, w2, _ = validation_counts(table)["validation"]
+    assert f"| validation | {n} | {w2} (" in md
 
 
 @pytest.mark.parametrize("name", calibration.ORDER)

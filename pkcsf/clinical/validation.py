@@ -483,8 +483,55 @@ def write_validation_report(out_dir: str | Path, table: pd.DataFrame | None = No
     ax.set_ylabel("predicted")
     ax.set_title("pkcsf CNS model: predicted vs observed (lines: 1, 1.5, 2-fold)")
     ax.legend()
-    del x, y, xs
     png = out / "validation.png"
     fig.savefig(png, dpi=120, bbox_inches="tight")
     plt.close(fig)
-    return {"csv": csv, "png": png}
+    md = out / "validation.md"
+    md.write_text(markdown(df))
+    return {"csv": csv, "png": png, "md": md}
+
+
+def counts(table: pd.DataFrame) -> dict:
+    """Within-2-fold and within-1.5-fold counts of a :func:`run_validation` table, per role.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table of :func:`run_validation`.
+
+    Returns
+    -------
+    dict
+        ``{role: (rows, within 2-fold, within 1.5-fold)}`` for every judged role.
+    """
+    judged = table[table["role"] != "pathology"]
+    return {role: (len(g), int(g["within_2fold"].sum()), int(g["within_1_5fold"].sum()))
+            for role, g in judged.groupby("role")}
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The validation table as Markdown: counts per role, every row, and every miss with its hypothesis.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table of :func:`run_validation`.
+
+    Returns
+    -------
+    str
+        Markdown text (``pkcsf validate --out DIR`` writes it to ``DIR/validation.md``).
+    """
+    lines = ["| role | rows | within 2-fold | within 1.5-fold |", "|---|---:|---:|---:|"]
+    for role, (n, w2, w15) in counts(table).items():
+        lines.append(f"| {role} | {n} | {w2} ({w2 / n:.0%}) | {w15} ({w15 / n:.0%}) |")
+    lines += ["", "| id | variant | role | observed | predicted | unit | fold error | status |",
+              "|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        lines.append(f"| {r['id']} | {r['variant']} | {r['role']} | {r['observed']:.4g} | {r['predicted']:.4g} | "
+                     f"{r['unit']} | {r['fold_error']:.3g} | {r['status']} |")
+    misses = table[(table["role"] != "pathology") & ~table["within_2fold"].astype(bool)].drop_duplicates("id")
+    lines += ["", "Outside 2-fold, with the hypothesis (`HYPOTHESES`; empty: none written yet):", ""]
+    for _, r in misses.iterrows():
+        lines.append(f"- **{r['id']}** ({r['fold_error']:.3g}): {r['hypothesis'] or '(no hypothesis written)'}")
+    return "\n".join(lines) + "\n"

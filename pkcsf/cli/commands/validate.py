@@ -14,7 +14,7 @@ def _cmd_validate(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from pkcsf.clinical.validation import run_validation, write_validation_report
+    from pkcsf.clinical.validation import counts, run_validation, write_validation_report
 
     stage = _Staging(args.out) if args.out is not None else None
     try:
@@ -38,8 +38,10 @@ def _cmd_validate(args) -> int:
               f"{int(judged['within_1_5fold'].sum())} within 1.5-fold; geometric mean fold error {gm:.2f}; "
               f"{int(judged['status'].str.startswith('FAIL').sum())} failures "
               f"({int((judged['status'] == 'FAIL (flagged)').sum())} flagged with a hypothesis)")
+        for role, (n, w2, w15) in counts(table).items():
+            print(f"  {role} rows: {n}, within 2-fold {w2} ({w2 / n:.0%}), within 1.5-fold {w15} ({w15 / n:.0%})")
         if stage is not None:
-            print(f"wrote validation.csv and validation.png to {target}")
+            print(f"wrote validation.csv, validation.md and validation.png to {target}")
     return 0
 
 
@@ -57,13 +59,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "validate", parents=[common], formatter_class=_F, help="compare the model with published observations",
         description=_desc("Simulate every published observation of parameters/validation/observations.csv and print "
                     "the fold error (predicted/observed) of each; with --out also write validation.csv and the "
-                    "predicted-vs-observed plot validation.png."),
+                    "predicted-vs-observed plot validation.png and validation.md (the table, and every miss with its hypothesis)."),
         epilog=textwrap.dedent("""\
             examples:
               pkcsf validate
               pkcsf validate --out validation/
               pkcsf validate --model v3"""))
-    p.add_argument("--out", metavar="DIR", help="write validation.csv and validation.png here")
+    p.add_argument("--out", metavar="DIR", help="write validation.csv, validation.md and validation.png here")
     p.add_argument("--model", choices=["v2", "v3"], default=None,
                    help="CNS model version (default: pkcsf.clinical.cns.DEFAULT_CNS_MODEL); "
                         "v3 = segmented spinal canal")
