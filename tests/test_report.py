@@ -250,3 +250,13 @@ def test_every_number_has_a_unit(built):
     for head in re.findall(r"<th>(.*?)</th>", text):
         if head.startswith(("Cmax", "AUC (", "trough", "time above", "Tmax")):
             assert re.search(r"\((µmol/L|nmol/L|h|d|µmol/L·h|nmol/L·h)\)$", head), head
+
+
+def test_validation_counts_by_role(built):
+    """The issue's target is on the never-fitted rows: the report states their count apart from the fitted ones."""
+    from pkcsf.clinical.validation import counts
+
+    _, out, path = built
+    body = " ".join(_body(path).split())
+    n, w2, w15 = counts(pd.read_csv(out / "validation.csv"))["validation"]
+    assert f"Validation rows (never fitted): {n}, of which {w2} ({w2 / n:.0%}) within 2-fold" in body.replace("*", "")

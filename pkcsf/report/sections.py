@@ -377,6 +377,12 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
     doc.p("Each published observation (concentrations, half-lives, ratios, times above a level) simulated with "
           "the typical patient and compared as predicted/observed (the fold error). Within 2-fold is the usual "
           "acceptance for physiologically based models; failures stay in the table with a written hypothesis.")
+    from pkcsf.clinical.validation import counts
+
+    by_role = counts(val)
+    doc.p(" ".join(f"**{role.capitalize()} rows** ({'never fitted' if role == 'validation' else 'used in a documented fit'}): "
+                   f"{n}, of which {w2} ({w2 / n:.0%}) within 2-fold and {w15} ({w15 / n:.0%}) within 1.5-fold."
+                   for role, (n, w2, w15) in sorted(by_role.items(), key=lambda kv: kv[0] != "validation")))
     ax = pp.fold_errors(val)
     doc.fig(_save(ax.figure, folder, "fig16_validation_fold_errors.png"),
             "Figure 16. Fold error of every validation observation (log scale), grouped by drug; shaded: within "
