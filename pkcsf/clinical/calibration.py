@@ -228,35 +228,36 @@ CALIBRATIONS["csf_transport_noefflux"] = Calibration(
     CALIBRATIONS["csf_transport"].rows, files=CALIBRATIONS["csf_transport"].files, write_values=False,
     fixed=(("CL_EFFLUX_CSF", 0.0, ("methotrexate",)),),
     start=(("Q_MIX_SPINAL", 20.0), ("Q_MIX_LUMBAR", 20.0)))
-CALIBRATIONS["csf_transport_barrier_site"] = Calibration(
+
+
+def _csf_transport_comparison(name: str, text: str, extra: Free, start: float) -> Calibration:
+    """A comparison fit: csf_transport's data and free values plus one more free value (record only)."""
+    base = CALIBRATIONS["csf_transport"]
+    return Calibration(name, "COMPARISON FIT " + text + " Writes this record only.", base.free + (extra,), base.rows,
+                       files=base.files, write_values=False, start=((extra.name, start),))
+
+
+# the mechanism tests of 4 Dec 2026 (docs/model.md, "Decisions")
+CALIBRATIONS["csf_transport_barrier_site"] = _csf_transport_comparison(
     "csf_transport_barrier_site",
-    "COMPARISON FIT (mechanism 'where passive blood-CSF entry happens'): as csf_transport with the choroid-plexus share "
-    "of the passive blood-CSF permeability F_BCSFB_CP free in [0.01, 1] (the rest spread over all CSF by volume: "
+    "(mechanism 'where passive blood-CSF entry happens'): as csf_transport with the choroid-plexus share of the "
+    "passive blood-CSF permeability F_BCSFB_CP free in [0.01, 1] (the rest spread over all CSF by volume: "
     "leptomeningeal and spinal vessels, arachnoid). Zhao 2006's lumbar CSF at the end of a 6-h infusion and "
-    "Shapiro's ventricular level during IV dosing inform it. Writes this record only.",
-    CALIBRATIONS["csf_transport"].free + (Free("F_BCSFB_CP", "physiology/adult", "1", 1.0, 0.01, 1.0),),
-    CALIBRATIONS["csf_transport"].rows, files=CALIBRATIONS["csf_transport"].files, write_values=False,
-    start=(("F_BCSFB_CP", 0.5),))
-CALIBRATIONS["csf_transport_tissue_free"] = Calibration(
+    "Shapiro's ventricular level during IV dosing inform it.",
+    Free("F_BCSFB_CP", "physiology/adult", "1", 1.0, 0.01, 1.0), 0.5)
+CALIBRATIONS["csf_transport_tissue_free"] = _csf_transport_comparison(
     "csf_transport_tissue_free",
-    "COMPARISON FIT (mechanism 'brain tissue as the slow reservoir', unbounded): as csf_transport with methotrexate's "
-    "loss from the CSF-facing tissue CL_EFFLUX_BBB free in [0.01, 7.6] mL/min (tissue half-time ~380 h to 0.5 h), "
-    "beyond the published 0.5-5 h (Li 2013, Ohata 1985, Blasberg 1975). Asks whether the slow CSF phase of "
-    "methotrexate (Bleyer 1977 14 h; held out: Bleyer 1973 12-18 h from 48 h, the Rinsho Ketsueki Ommaya 10.5 h) "
-    "can come from brain tissue at all. Writes this record only.",
-    CALIBRATIONS["csf_transport"].free + (Free("CL_EFFLUX_BBB", "drugs/methotrexate", "mL/min", _MLMIN, 0.01, 7.6,
-                                                 ("methotrexate",)),),
-    CALIBRATIONS["csf_transport"].rows, files=CALIBRATIONS["csf_transport"].files, write_values=False,
-    start=(("CL_EFFLUX_BBB", 0.1),))
-CALIBRATIONS["csf_transport_tissue_bounded"] = Calibration(
+    "(mechanism 'brain tissue as the slow reservoir', unbounded): as csf_transport with methotrexate's loss from the "
+    "CSF-facing tissue CL_EFFLUX_BBB free in [0.01, 7.6] mL/min (tissue half-time ~380 h to 0.5 h), beyond the "
+    "published 0.5-5 h (Li 2013, Ohata 1985, Blasberg 1975). Asks whether the slow CSF phase of methotrexate "
+    "(Bleyer 1977 14 h; held out: Bleyer 1973 12-18 h from 48 h, the Rinsho Ketsueki Ommaya 10.5 h) can come from "
+    "brain tissue at all.",
+    Free("CL_EFFLUX_BBB", "drugs/methotrexate", "mL/min", _MLMIN, 0.01, 7.6, ("methotrexate",)), 0.1)
+CALIBRATIONS["csf_transport_tissue_bounded"] = _csf_transport_comparison(
     "csf_transport_tissue_bounded",
-    "COMPARISON FIT (mechanism 'brain tissue as the slow reservoir', within the published range): as "
-    "csf_transport_tissue_free with CL_EFFLUX_BBB bounded by the published tissue half-times 0.5-5 h "
-    "([0.76, 7.6] mL/min). Writes this record only.",
-    CALIBRATIONS["csf_transport"].free + (Free("CL_EFFLUX_BBB", "drugs/methotrexate", "mL/min", _MLMIN, 0.76, 7.6,
-                                                 ("methotrexate",)),),
-    CALIBRATIONS["csf_transport"].rows, files=CALIBRATIONS["csf_transport"].files, write_values=False,
-    start=(("CL_EFFLUX_BBB", 0.8),))
+    "(mechanism 'brain tissue as the slow reservoir', within the published range): as csf_transport_tissue_free "
+    "with CL_EFFLUX_BBB bounded by the published tissue half-times 0.5-5 h ([0.76, 7.6] mL/min).",
+    Free("CL_EFFLUX_BBB", "drugs/methotrexate", "mL/min", _MLMIN, 0.76, 7.6, ("methotrexate",)), 0.8)
 # v3 keeps the intrathecal data and the cisternography timing (Zhao 2006's HD-IV time course pulls the spinal
 # dispersion up until the cisternography time to peak is lost; v2's csf_transport has it)
 _V3_ROWS = tuple(r for r in CALIBRATIONS["csf_transport"].rows

@@ -463,10 +463,6 @@ def write_validation_report(out_dir: str | Path, table: pd.DataFrame | None = No
     df.to_csv(csv, index=False)
     fig, ax = plt.subplots(figsize=(6.5, 6.5))
     ok = np.isfinite(df["predicted"]) & (df["predicted"] > 0)
-    # normalise each point by its observation so that all quantities share one axis
-    x = np.ones(ok.sum())
-    y = df.loc[ok, "fold_error"].to_numpy()
-    xs = np.log10(df.loc[ok, "observed"].abs().to_numpy() + 1e-300)
     for label, m in (("pass", df.loc[ok, "within_2fold"].to_numpy()), ("fail", ~df.loc[ok, "within_2fold"].to_numpy())):
         ax.scatter(df.loc[ok, "observed"].to_numpy()[m], df.loc[ok, "predicted"].to_numpy()[m],
                    label=label, s=22, c="tab:blue" if label == "pass" else "tab:red")

@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "validate", parents=[common], formatter_class=_F, help="compare the model with published observations",
         description=_desc("Simulate every published observation of parameters/validation/observations.csv and print "
                     "the fold error (predicted/observed) of each; with --out also write validation.csv and the "
-                    "predicted-vs-observed plot validation.png and validation.md (the table, and every miss with its hypothesis)."),
+                    "predicted-vs-observed plot validation.png and validation.md (the table, and every miss with its "
+                    "hypothesis)."),
         epilog=textwrap.dedent("""\
             examples:
               pkcsf validate
