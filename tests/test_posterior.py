@@ -68,8 +68,12 @@ def test_sampler_recovers_a_known_density_and_writes_atomically(tmp_path):
                                     _target=target)
     assert out.exists() and not list(tmp_path.glob("*.tmp"))
     body = out.read_text(encoding="utf-8").splitlines()
-    assert body[0].startswith("#") and json.loads(body[1][1:])["calibration"] == "csf_transport"
+    head = json.loads(body[1][1:])
+    assert body[0].startswith("#") and head["calibration"] == "csf_transport"
     assert len(body) == 2 + 1 + 30
+    # the header names the exact command that wrote the file and how long the chain was in autocorrelation times
+    assert head["command"].endswith("csf_transport --n 30 --steps 30 --walkers 16 --seed 2")
+    assert head["chain_over_tau"] > 0
 
 
 def test_population_can_draw_from_the_stored_posterior():

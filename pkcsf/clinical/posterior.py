@@ -220,7 +220,9 @@ def write_posterior(calibration: str, n: int = 1000, *, steps: int = 300, walker
                  "ess": round(s["ess"], 1), "tau_steps": [round(t, 1) for t in s["tau"]],
                  "acceptance": round(s["acceptance"], 3), "n_draws": int(len(draws)),
                  "likelihood_s2": s["s2"], "seconds": round(s["seconds"], 1),
-                 "command": f"python -m pkcsf.clinical.posterior {calibration}",
+                 "chain_over_tau": round(float((s["steps"] - s["burn_in"]) / max(s["tau"])), 1),
+                 "command": f"python -m pkcsf.clinical.posterior {calibration} --n {int(n)} --steps {s['steps']} "
+                            f"--walkers {s['walkers']} --seed {int(seed)}",
                  "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     path = Path(path) if path is not None else posterior_path(calibration)
     tmp = path.with_suffix(".csv.tmp")
