@@ -86,6 +86,19 @@ def test_route_comparison_interval_is_reported(built):
     assert "Table 2b" in path.read_text(encoding="utf-8")
 
 
+def test_route_comparison_under_other_mechanisms_is_reported(built):
+    """Structural uncertainty beside the parameter interval: Table 2c gives the shipped model's answer and those of
+    the mechanisms fitted to the same data and not adopted (docs/model.md, 4 Dec 2026). The shipped row equals
+    Table 2b's typical value."""
+    _, out, path = built
+    m = pd.read_csv(out / "route_comparison_mechanisms.csv")
+    b = pd.read_csv(out / "route_comparison_interval.csv")
+    assert list(m["calibration"]) == ["csf_transport", "csf_transport_tissue_free", "csf_transport_barrier_site"]
+    assert m["auc_ratio_lumbar_over_ommaya"].iloc[0] == pytest.approx(b["typical"].iloc[0], rel=1e-9)
+    assert ((m["auc_ratio_lumbar_over_ommaya"] > 0) & (m["auc_ratio_lumbar_over_ommaya"] < 1)).all()
+    assert "Table 2c" in path.read_text(encoding="utf-8")
+
+
 def test_pemetrexed_and_osimertinib_intervals_are_reported(built):
     """Issue 10, item 5: the pemetrexed route comparison and osimertinib CSF/plasma at 80 vs 160 mg, each with a
     90% interval from a calibration's covariance."""

@@ -18,8 +18,9 @@ the calibration's uncertainty (:func:`apply_uncertainty`, as rxode2's ``thetaMat
 the bands combine parameter uncertainty with between-patient variability.
 
 The interval reflects the calibration's parameter uncertainty only (the data it was fitted to, their number and
-scatter), not between-patient variability and not the structural uncertainty between mechanisms
-(docs/model.md compares those).
+scatter), not between-patient variability and not the structural uncertainty between mechanisms:
+:func:`route_comparison_mechanisms` gives the same comparison under the mechanisms that were fitted to the same data
+and not adopted (comparison calibrations; docs/model.md compares them).
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ from pkcsf.core.units import parse_quantity
 from pkcsf.engine.dosing import Dose
 from pkcsf.engine.simulate import simulate
 
-__all__ = ["calibration_draws", "route_comparison_interval", "dose_comparison_interval", "check_uncertainty",
+__all__ = ["calibration_draws", "route_comparison_interval", "route_comparison_mechanisms",
+           "dose_comparison_interval", "check_uncertainty",
            "usable_calibrations", "concerns", "uncertainty_effects", "apply_uncertainty"]
 
 
@@ -59,8 +61,8 @@ def calibration_draws(calibration: str = "csf_transport_v3", n: int = 200, seed:
         (variances capped at 4, i.e. a factor e^2 per SD) as proposal; every proposal is simulated against the
         calibration data. The effective sample size is in ``.attrs["ess"]``. When the calibration has stored
         posterior draws (``parameters/calibration/<name>_posterior.csv``, written by ``python -m
-        pkcsf.clinical.posterior NAME``: adaptive importance sampling of the same posterior, many more
-        simulations), they are used instead, at once (``.attrs["stored"]``).
+        pkcsf.clinical.posterior NAME``: an MCMC sample of the same posterior, many more simulations), they are
+        used instead, at once (``.attrs["stored"]``).
     proposals : int, optional
         Number of proposals for ``"posterior"`` (default ``max(3 n, 60)``).
 
@@ -227,6 +229,56 @@ def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str |
                          "ess": float(draws.attrs.get("ess", np.nan))} for k, v in q.items()])
     tab.attrs["draws"] = pd.concat([draws.reset_index(drop=True), pd.DataFrame(q)], axis=1)
     return tab
+
+
+#: comparison fits of the default model's CSF transport whose mechanism changes the route answer (docs/model.md,
+#: "Decisions", 4 Dec 2026), with a label for readers
+ROUTE_MECHANISMS = {"csf_transport": "as shipped (tissue loss within the published 0.5-5 h)",
+                    "csf_transport_tissue_free": "brain tissue as a slow reservoir (~50 h; beyond the published range)",
+                    "csf_transport_barrier_site": "blood-to-CSF entry spread beyond the choroid plexus"}
+
+
+def route_comparison_mechanisms(drug: str | cns.Drug = "methotrexate", dose: str | float = "12 mg", *,
+                                calibrations: dict | None = None, days: float = 7.0,
+                                thresholds: tuple = ("1 umol/L", "0.1 umol/L"), site: str = "lv") -> pd.DataFrame:
+    """The route comparison at the fitted values of competing mechanisms: structural uncertainty.
+
+    Each calibration (the shipped one and comparison fits to the same data with another mechanism) is simulated at
+    its own fitted values (:func:`route_comparison_interval`'s ``typical``), so the rows differ only by mechanism.
+    The posterior interval of one calibration does not contain this spread.
+
+    Parameters
+    ----------
+    drug : str or Drug
+        Drug name or object (its CSF transport must be what the calibrations fit: methotrexate, pemetrexed).
+    dose : str or float
+        One bolus, given by lumbar puncture and, separately, by Ommaya.
+    calibrations : dict, optional
+        ``{calibration name: label}`` (default :data:`ROUTE_MECHANISMS`).
+    days : float
+        Window from the dose.
+    thresholds : tuple of str or float
+        Concentrations for the hours above (``"1 umol/L"``; a number is mg/L).
+    site : str
+        CSF compartment read out.
+
+    Returns
+    -------
+    DataFrame
+        One row per calibration: ``calibration``, ``mechanism``, ``cost`` (its objective on the same data),
+        ``auc_ratio_lumbar_over_ommaya`` and, per threshold, ``hours_above_<threshold>_lumbar`` and ``_ommaya``.
+    """
+    rows = []
+    for cal, label in (calibrations or ROUTE_MECHANISMS).items():
+        row = {"calibration": cal, "mechanism": label, "cost": float(_record(cal)["calibration"]["cost"])}
+        for thr in thresholds:
+            t = route_comparison_interval(drug, dose, calibration=cal, method="linearized", n=1, days=days,
+                                          threshold=thr, site=site).set_index("quantity")["typical"]
+            row["auc_ratio_lumbar_over_ommaya"] = float(t["auc_ratio_lumbar_over_ommaya"])
+            row[f"hours_above_{thr}_lumbar"] = float(t["time_above_h_lumbar"])
+            row[f"hours_above_{thr}_ommaya"] = float(t["time_above_h_ommaya"])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def dose_comparison_interval(drug: str | cns.Drug = "osimertinib", doses: tuple = ("80 mg", "160 mg"), *,

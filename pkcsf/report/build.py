@@ -239,7 +239,9 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
                 "p5, p50, p95, typical)",
                 "`route_comparison_interval.csv`: the lumbar/Ommaya comparison with the calibration's parameter "
                 "uncertainty (Table 2b); `pemetrexed_route_interval.csv` (Table 3b) and "
-                "`osimertinib_ratio_interval.csv` (Table 5b) likewise for pemetrexed and for osimertinib 80 vs 160 mg",
+                "`osimertinib_ratio_interval.csv` (Table 5b) likewise for pemetrexed and for osimertinib 80 vs 160 mg; "
+                "`route_comparison_mechanisms.csv` (Table 2c): the same comparison under the mechanisms fitted to the "
+                "same data and not adopted",
                 "`validation.csv`, `assumptions.csv`, `references.csv`, `settings.csv`"])
         _write_tables(R, val, folder, settings, assumptions, refs)
         tick()
