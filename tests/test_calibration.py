@@ -117,3 +117,13 @@ def test_mechanism_comparisons_of_4_dec_2026():
     assert t_half_free > 5.0 * 4 and free["calibration"]["cost"] < base["calibration"]["cost"]
     assert fold(free, "mtx_bleyer_lumbar_t12_slow") > 0.5 and fold(free, "cisternography_dyke2020_cm_tmax") < 0.5
     assert site["fitted"]["F_BCSFB_CP"]["value"] < 0.5 and len(site["calibration"]["at_bound"]) >= 2
+
+
+def test_all_runs_the_comparison_fits_after_the_shipped_ones():
+    """``python -m pkcsf.clinical.calibration all`` re-runs every comparison fit after the fits it is compared with,
+    so a refit cannot leave a comparison record describing an older model; comparison fits never write values."""
+    assert set(calibration.COMPARISONS).isdisjoint(calibration.ORDER)
+    assert set(calibration.ORDER) | set(calibration.COMPARISONS) == set(calibration.CALIBRATIONS)
+    assert all(not calibration.CALIBRATIONS[n].write_values for n in calibration.COMPARISONS)
+    for n in calibration.COMPARISONS:
+        assert (REC / f"{n}.toml").exists(), n

@@ -317,6 +317,9 @@ CALIBRATIONS["mtx_rhesus_efflux_v3"] = Calibration(
     ("mtx_balis_css_lumbar",), model="v3")
 ORDER = ["csf_transport", "mtx_rhesus_efflux", "cytarabine_liposomal", "osimertinib_csf", "osimertinib_csf_saturable",
          "trastuzumab_bcsfb", "csf_transport_v3", "mtx_rhesus_efflux_v3"]
+#: comparison fits (records only, never the parameter files): run after ORDER by ``all``, since each starts from the
+#: files' values and compares a mechanism with the shipped fit on the same data (docs/model.md, "Decisions")
+COMPARISONS = [name for name, cal in CALIBRATIONS.items() if not cal.write_values]
 
 
 def _rows(cal: Calibration):
@@ -545,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("name", choices=list(CALIBRATIONS) + ["all"])
     ap.add_argument("--check", action="store_true", help="report the fit quality of the current values; write nothing")
     a = ap.parse_args(argv)
-    names = ORDER if a.name == "all" else [a.name]
+    names = ORDER + COMPARISONS if a.name == "all" else [a.name]
     for n in names:
         res = evaluate(n) if a.check else calibrate(n)
         poor = [k for k, v in res.get("se_log", {}).items() if not v < 1.0]
