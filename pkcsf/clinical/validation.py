@@ -483,7 +483,7 @@ def write_validation_report(out_dir: str | Path, table: pd.DataFrame | None = No
     fig.savefig(png, dpi=120, bbox_inches="tight")
     plt.close(fig)
     md = out / "validation.md"
-    md.write_text(markdown(df))
+    md.write_text(markdown(df), encoding="utf-8")
     return {"csv": csv, "png": png, "md": md}
 
 
