@@ -72,7 +72,7 @@ def test_sampler_recovers_a_known_density_and_writes_atomically(tmp_path):
     assert body[0].startswith("#") and head["calibration"] == "csf_transport"
     assert len(body) == 2 + 1 + 30
     # the header names the exact command that wrote the file and how long the chain was in autocorrelation times
-    assert head["command"].endswith("csf_transport --n 30 --steps 30 --walkers 16 --seed 2")
+    assert head["command"].endswith("csf_transport --n 30 --steps 30 --walkers 16 --seed 2 --moves stretch")
     assert head["chain_over_tau"] > 0
 
 
@@ -88,3 +88,19 @@ def test_population_can_draw_from_the_stored_posterior():
                              "arms['a'].uncertainty")
     keys, f = uncertainty_effects(cns.setup("methotrexate"), spec, seed=3)
     assert "Q_MIX_VENT" in keys and f.shape == (50, len(keys)) and np.all(f > 0)
+
+
+def test_differential_evolution_moves_sample_a_known_density():
+    """``moves="de"`` (emcee's DEMove + DESnookerMove) samples the same known density as the stretch move."""
+    from pkcsf.clinical.uncertainty import _record
+
+    mu = np.log([f["value"] for f in _record("csf_transport")["fitted"].values()])
+
+    def target(x):
+        return -0.5 * float(np.sum(((x - mu) / 0.5) ** 2))
+
+    s = posterior.sample_posterior("csf_transport", steps=1500, seed=3, moves="de", progress=False, _target=target)
+    assert s["moves"] == "de"
+    assert np.allclose(s["x"].mean(axis=0), mu, atol=0.2) and np.allclose(s["x"].std(axis=0), 0.5, rtol=0.3)
+    with pytest.raises(ParameterError, match="moves"):
+        posterior.sample_posterior("csf_transport", steps=10, moves="gibbs", progress=False, _target=target)

@@ -108,7 +108,7 @@ def posterior_path(calibration: str) -> Path:
 
 
 def sample_posterior(calibration: str, *, steps: int = 300, walkers: int = _WALKERS, seed: int = 1,
-                     progress: bool = True, _target: Callable | None = None) -> dict:
+                     moves: str = "stretch", progress: bool = True, _target: Callable | None = None) -> dict:
     """MCMC sample of a calibration's posterior (see the module docstring).
 
     Parameters
@@ -119,6 +119,9 @@ def sample_posterior(calibration: str, *, steps: int = 300, walkers: int = _WALK
         Steps of the ensemble and its number of walkers: ``steps * walkers`` simulations of the calibration data.
     seed : int
         Random seed (same seed, same chain).
+    moves : {"stretch", "de"}
+        The ensemble's proposal: emcee's default affine-invariant stretch move, or differential-evolution moves
+        (``DEMove`` 80%, ``DESnookerMove`` 20%, emcee's suggestion for posteriors with ridges or several modes).
     progress : bool
         Print one line per 10 steps on stderr.
 
@@ -127,13 +130,14 @@ def sample_posterior(calibration: str, *, steps: int = 300, walkers: int = _WALK
     dict
         ``names`` (fitted values, the record's order), ``x`` (log values of the kept samples, shape (M, p), walker
         by walker interleaved in step order), ``ess``, ``tau`` (integrated autocorrelation time per parameter, in
-        steps), ``acceptance``, ``steps``, ``walkers``, ``seconds``, ``s2``.
+        steps), ``acceptance``, ``steps``, ``walkers``, ``moves``, ``seconds``, ``s2``.
     """
     try:
         import emcee
     except ImportError:  # pragma: no cover - the test extra has it
         raise ParameterError("posterior sampling", calibration, "needs the emcee package: pip install 'pkcsf[calibrate]' "
                              "(reading the stored draws does not)") from None
+    check_choice("moves", moves, ["stretch", "de"], ParameterError)
     rec = _record(calibration)
     names, cov, mu, lo, hi = _log_space(rec)
     loglik, s2 = _log_likelihood(calibration, rec, names)
@@ -151,7 +155,8 @@ def sample_posterior(calibration: str, *, steps: int = 300, walkers: int = _WALK
     # start: a small ball around the fit (a tenth of the linearised SD, capped at 0.2 in log), inside the bounds
     sd = np.minimum(0.1 * np.sqrt(np.clip(np.diag(cov), 1e-8, None)), 0.2)
     x0 = np.clip(mu + rng.standard_normal((int(walkers), p)) * sd, lo + 1e-9, hi - 1e-9)
-    sampler = emcee.EnsembleSampler(int(walkers), p, log_prob)
+    proposal = None if moves == "stretch" else [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
+    sampler = emcee.EnsembleSampler(int(walkers), p, log_prob, moves=proposal)
     sampler.random_state = np.random.RandomState(seed).get_state()
     state = x0
     every = 10
@@ -166,7 +171,8 @@ def sample_posterior(calibration: str, *, steps: int = 300, walkers: int = _WALK
     kept = chain.shape[0] * chain.shape[1]
     return {"names": names, "x": chain.reshape(-1, p), "ess": float(kept / max(float(np.max(tau)), 1.0)),
             "tau": [float(t) for t in tau], "acceptance": float(np.mean(sampler.acceptance_fraction)),
-            "steps": int(steps), "walkers": int(walkers), "burn_in": burn, "seconds": time.time() - t0, "s2": s2}
+            "steps": int(steps), "walkers": int(walkers), "moves": moves, "burn_in": burn,
+            "seconds": time.time() - t0, "s2": s2}
 
 
 def _header(calibration: str) -> dict:
@@ -182,7 +188,8 @@ def _source(calibration: str) -> str:
 
 
 def write_posterior(calibration: str, n: int = 1000, *, steps: int = 300, walkers: int = _WALKERS, seed: int = 1,
-                    path: str | Path | None = None, progress: bool = True, _target: Callable | None = None) -> Path:
+                    moves: str = "stretch", path: str | Path | None = None, progress: bool = True,
+                    _target: Callable | None = None) -> Path:
     """Sample the posterior (:func:`sample_posterior`) and store ``n`` of the kept samples as CSV.
 
     The kept samples are thinned evenly to ``n`` (all of them when there are fewer) and shuffled, so the first
@@ -199,6 +206,8 @@ def write_posterior(calibration: str, n: int = 1000, *, steps: int = 300, walker
         Draws to store.
     steps, walkers, seed : int
         Passed to :func:`sample_posterior`.
+    moves : {"stretch", "de"}
+        Passed to :func:`sample_posterior`.
     path : str or Path, optional
         Where to write (default :func:`posterior_path`).
     progress : bool
@@ -209,20 +218,22 @@ def write_posterior(calibration: str, n: int = 1000, *, steps: int = 300, walker
     Path
         The file written.
     """
-    s = sample_posterior(calibration, steps=steps, walkers=walkers, seed=seed, progress=progress, _target=_target)
+    s = sample_posterior(calibration, steps=steps, walkers=walkers, seed=seed, moves=moves, progress=progress,
+                         _target=_target)
     X = s["x"]
     take = np.unique(np.linspace(0, len(X) - 1, min(int(n), len(X))).round().astype(int))
     X = X[take][np.random.default_rng(seed + 1).permutation(len(take))]
     draws = pd.DataFrame(np.exp(X), columns=s["names"])
     head = _header(calibration)
     head.update({"source": _source(calibration), "method": "MCMC, emcee affine-invariant ensemble sampler, flat prior in log within the bounds",
-                 "steps": s["steps"], "walkers": s["walkers"], "burn_in_steps": s["burn_in"], "seed": int(seed),
+                 "steps": s["steps"], "walkers": s["walkers"], "moves": s["moves"], "burn_in_steps": s["burn_in"],
+                 "seed": int(seed),
                  "ess": round(s["ess"], 1), "tau_steps": [round(t, 1) for t in s["tau"]],
                  "acceptance": round(s["acceptance"], 3), "n_draws": int(len(draws)),
                  "likelihood_s2": s["s2"], "seconds": round(s["seconds"], 1),
                  "chain_over_tau": round(float((s["steps"] - s["burn_in"]) / max(s["tau"])), 1),
                  "command": f"python -m pkcsf.clinical.posterior {calibration} --n {int(n)} --steps {s['steps']} "
-                            f"--walkers {s['walkers']} --seed {int(seed)}",
+                            f"--walkers {s['walkers']} --seed {int(seed)} --moves {s['moves']}",
                  "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     path = Path(path) if path is not None else posterior_path(calibration)
     tmp = path.with_suffix(".csv.tmp")
@@ -294,8 +305,10 @@ def main(argv: list | None = None) -> int:
                     help="steps of the ensemble (default 3000, the shipped csf_transport chain: ~50 min on 2 cores)")
     ap.add_argument("--walkers", type=int, default=_WALKERS, help=f"walkers (default {_WALKERS})")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--moves", choices=["stretch", "de"], default="stretch",
+                    help="proposal of the ensemble: emcee's stretch move or differential-evolution moves")
     a = ap.parse_args(argv)
-    path = write_posterior(a.calibration, a.n, steps=a.steps, walkers=a.walkers, seed=a.seed)
+    path = write_posterior(a.calibration, a.n, steps=a.steps, walkers=a.walkers, seed=a.seed, moves=a.moves)
     d = stored_draws(a.calibration)
     print(f"{path}: {len(d)} draws, effective sample size {d.attrs['ess']}, acceptance {d.attrs['acceptance']}, "
           f"{d.attrs['seconds']} s")
