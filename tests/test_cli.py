@@ -372,6 +372,36 @@ def test_validate_prints_and_writes(capsys, tmp_path):
     assert_user_error(*cli(capsys, "validate", "--out", f), "is a file")
 
 
+def test_validate_own_observations(capsys, tmp_path):
+    """A user's own observations file (only the required columns), a built-in file by name, and the errors."""
+    mine = tmp_path / "mine.csv"
+    mine.write_text("id,drug,route,dose_mg,site,quantity,time_h,observed,unit\n"
+                    "a,methotrexate,lumbar,12,spinal_lumbar,concentration,24,1.0,umol/L\n"
+                    "b,methotrexate,ommaya,12,lv,peak_concentration,0-6,300,umol/L\n")
+    code, out, err = cli(capsys, "validate", "--observations", mine, "--out", tmp_path / "v")
+    assert code == 0, err
+    t = pd.read_csv(tmp_path / "v" / "validation.csv")
+    assert list(t["id"]) == ["a", "b"] and set(t["role"]) == {"validation"} and t["fold_error"].notna().all()
+    code, out, err = cli(capsys, "validate", "--observations", "observations_cisternography")
+    assert code == 0, err
+    assert "cisternography_dyke2020_cm_tmax" in out
+    # malformed file: one line naming the file, line, id, column and value; nothing written
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,drug,route,dose_mg,site,quantity,time_h,observed,unit\n"
+                   "a,methotrexate,lumbar,12,spinal_lumbar,cmax,24,1.0,umol/L\n")
+    assert_user_error(*cli(capsys, "validate", "--observations", bad, "--out", tmp_path / "w"),
+                      "bad.csv, line 2 (id 'a'): quantity", "'cmax'", "peak_concentration")
+    assert not (tmp_path / "w").exists()
+    # a row the model cannot simulate stops the run, nothing written
+    bad.write_text("id,drug,route,dose_mg,site,quantity,time_h,observed,unit\n"
+                   "a,methotrexate,lumbar,12,brainstem,concentration,24,1.0,umol/L\n")
+    assert_user_error(*cli(capsys, "validate", "--observations", bad, "--out", tmp_path / "w"),
+                      "could not be simulated", "brainstem")
+    assert not (tmp_path / "w").exists()
+    assert_user_error(*cli(capsys, "validate", "--observations", tmp_path / "nope.csv"),
+                      "nope.csv", "observations_v3_candidates")
+
+
 def test_drugs(capsys):
     code, out, _ = cli(capsys, "drugs")
     assert code == 0

@@ -1,5 +1,6 @@
 """Validation against published observations: every non-flagged point within 2-fold; calibrations reproducible."""
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -212,3 +213,31 @@ def test_whole_brain_readout_on_request():
     # since the cisternography timing entered its calibration (0.19, 3 Dec 2026 evening)
     v2, v3 = validation.predict(row, model="v2"), validation.predict(row, model="v3")
     assert v3 < 0.5 and v2 < 0.5
+
+
+def test_own_observations_table_read_with_plain_pandas():
+    """A table read with plain pandas.read_csv (empty cells NaN, numbers as floats) predicts what the checked file
+    does; malformed tables are refused naming the line, the id, the column and the value."""
+    from pkcsf.clinical.validation import ObservationError, check_observations, load_observations
+
+    path = Path(__file__).resolve().parents[1] / "parameters" / "validation" / "observations_v3_candidates.csv"
+    plain = pd.read_csv(path).iloc[:6]                       # NaN in age_y, pathology, bound ...
+    a = run_validation(plain)
+    b = run_validation(load_observations(path).iloc[:6])
+    assert not a["status"].str.startswith("error").any()
+    np.testing.assert_allclose(a["predicted"].to_numpy(float), b["predicted"].to_numpy(float), rtol=1e-12)
+    for col, value, words in (("observed", "abc", "a positive finite number"), ("observed", 0.0, "positive"),
+                              ("time_h", "5-2", "0 <= a <= b"), ("regimen", "daily", "qH x N"),
+                              ("role", "fit", "'validation'"), ("species", "rat", "'NHP'")):
+        d = plain.copy()
+        d[col] = d[col].astype(object)
+        d.loc[0, col] = value
+        with pytest.raises(ObservationError) as e:
+            check_observations(d, "mine.csv")
+        assert f"mine.csv, line 2 (id {d['id'][0]!r}): {col}" in str(e.value) and words in str(e.value)
+    d = plain.copy()
+    d.loc[1, "id"] = d["id"][0]
+    with pytest.raises(ObservationError, match=r"line 3 .*: id: .*unique ids \(also on line 2\)"):
+        check_observations(d, "mine.csv")
+    with pytest.raises(ObservationError, match="missing column"):
+        check_observations(plain.drop(columns=["unit"]), "mine.csv")

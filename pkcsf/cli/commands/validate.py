@@ -14,11 +14,29 @@ def _cmd_validate(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from pkcsf.clinical.validation import counts, run_validation, write_validation_report
+    from pkcsf.clinical.validation import (
+        ObservationError,
+        check_observations,
+        counts,
+        load_observations,
+        run_validation,
+        write_validation_report,
+    )
 
+    observations = None
+    if args.observations:
+        frames = [load_observations(f) for f in args.observations]      # each checked; errors name file and line
+        observations = check_observations(pd.concat(frames, ignore_index=True), " + ".join(args.observations))
     stage = _Staging(args.out) if args.out is not None else None
     try:
-        table = run_validation(model=args.model)
+        table = run_validation(observations, model=args.model)
+        failed = table[table["status"].str.startswith("error")].drop_duplicates("id")
+        if len(failed):                    # an incomplete validation is refused, not written
+            first = failed.iloc[0]
+            raise ObservationError(f"{len(failed)} of {table['id'].nunique()} observations could not be simulated; "
+                                   "first", first["id"], first["status"][len("error: "):],
+                                   "each row's drug, route, site and quantity must exist in the model "
+                                   "(pkcsf drugs, pkcsf models)")
         if stage is not None:
             write_validation_report(stage.tmp, table)
             target = stage.commit()
@@ -57,16 +75,23 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     """
     p = sub.add_parser(
         "validate", parents=[common], formatter_class=_F, help="compare the model with published observations",
-        description=_desc("Simulate every published observation of parameters/validation/observations.csv and print "
-                    "the fold error (predicted/observed) of each; with --out also write validation.csv and the "
-                    "predicted-vs-observed plot validation.png and validation.md (the table, and every miss with its "
-                    "hypothesis)."),
+        description=_desc("Simulate every published observation of parameters/validation/observations.csv (or of "
+                    "your own file, --observations) and print the fold error (predicted/observed) of each; with --out "
+                    "also write validation.csv and the predicted-vs-observed plot validation.png and validation.md "
+                    "(the table, and every miss with its hypothesis). A row the model cannot simulate (an unknown "
+                    "site, say) stops the run with an error naming it; nothing is written."),
         epilog=textwrap.dedent("""\
             examples:
               pkcsf validate
               pkcsf validate --out validation/
-              pkcsf validate --model v3"""))
+              pkcsf validate --model v3
+              pkcsf validate --observations observations_v3_candidates     # the held-out rows
+              pkcsf validate --observations my_patients.csv --out my_validation/"""))
     p.add_argument("--out", metavar="DIR", help="write validation.csv, validation.md and validation.png here")
+    p.add_argument("--observations", metavar="FILE", action="append",
+                   help="your own observations (CSV, the columns of parameters/validation/observations.csv; "
+                        "docs/validation.md) or a built-in file by name, e.g. observations_v3_candidates "
+                        "(the held-out rows); repeatable; default: the built-in observations.csv")
     p.add_argument("--model", choices=["v2", "v3"], default=None,
                    help="CNS model version (default: pkcsf.clinical.cns.DEFAULT_CNS_MODEL); "
                         "v3 = segmented spinal canal")
