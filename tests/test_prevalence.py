@@ -113,3 +113,56 @@ def test_missed_lumbar_punctures_as_a_sourced_mixture():
     ok = ~miss & ~leak
     miss = miss & ~leak          # independent draws: a subject drawn both gets the later name's value (0.3)
     assert m["auc"][miss].max() < 0.05 * m["auc"][ok].min()
+
+
+def test_named_patient_population_leptomeningeal_metastases():
+    """Arm(patients=...) = its pathologies for every patient + its prevalence (the arm's own entries win); the
+    same subjects as the spelled-out arm; unknown names and event tables refused; scenario file and CLI."""
+    from pkcsf.clinical.prevalence import check_patients, patient_populations
+
+    spec = patient_populations()["leptomeningeal_metastases"]
+    assert spec["pathologies"] == ["leptomeningeal_disease"] and spec["prevalence"]["spinal_block"] == 0.33
+    assert set(spec["sources"]) <= {"rk27", "altered_cns_mtx", "chamberlain1998", "myelo_subdural"}
+    preset = check_patients("leptomeningeal_metastases", "f")
+    named = Arm("lm", "12 mg lumbar once", drug="methotrexate", patients="leptomeningeal_metastases")
+    assert named.prevalence == preset["prevalence"]
+    spelled = Arm("sp", "12 mg lumbar once", drug="methotrexate", pathologies=preset["pathologies"],
+                  prevalence=preset["prevalence"])
+    own = Arm("own", "12 mg lumbar once", drug="methotrexate", patients="leptomeningeal_metastases",
+              prevalence={"spinal_block": 0.0}, pathologies={"vp_shunt": True})
+    assert own.prevalence["spinal_block"] == 0.0 and own.prevalence["convexity_block"] == 0.13
+    scn = Scenario([named, spelled, own], subjects=60, days=1, seed=2)
+    assert own.scenario_for(scn).pathologies == {"leptomeningeal_disease": True, "vp_shunt": True}
+    res = run(scn, progress=False)
+    a, b = _lumbar_auc(res, "lm"), _lumbar_auc(res, "sp")
+    np.testing.assert_array_equal(a["auc"], b["auc"])
+    np.testing.assert_array_equal(a["pathology_spinal_block"], b["pathology_spinal_block"])
+    with pytest.raises(ScenarioError, match="did you mean 'leptomeningeal_metastases'") as e:
+        Arm("x", REG, drug="methotrexate", patients="leptomeningeal_metastasis")
+    assert "arms['x'].patients" in str(e.value)
+    import pandas as pd
+
+    df = pd.DataFrame({"ID": [1], "TIME": [0.0], "AMT": [12.0], "CMT": ["ommaya"], "EVID": [1]})
+    with pytest.raises(ScenarioError, match="real patients"):
+        Arm("t", df, drug="methotrexate", patients="leptomeningeal_metastases")
+
+
+def test_named_patient_population_in_a_scenario_file_and_listed(tmp_path):
+    (tmp_path / "s.toml").write_text(
+        'drug = "methotrexate"\ndays = 1\n[population]\nsubjects = 20\n[[arms]]\nname = "lumbar, LM"\n'
+        'regimen = "12 mg lumbar once"\npatients = "leptomeningeal_metastases"\n')
+    r = subprocess.run([sys.executable, "-m", "pkcsf.cli", "run", "s.toml", "--out", "out", "--no-figures", "--quiet"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    head = (tmp_path / "out" / "metrics.csv").read_text().splitlines()[0]
+    assert "pathology_spinal_block" in head and "pathology_extra_arachnoid_injection" in head
+    (tmp_path / "bad.toml").write_text(
+        'drug = "methotrexate"\ndays = 1\n[[arms]]\nname = "x"\nregimen = "12 mg lumbar once"\npatients = "lm"\n')
+    r = subprocess.run([sys.executable, "-m", "pkcsf.cli", "run", "bad.toml", "--out", "out2", "--quiet"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "arms[0].patients: got 'lm'" in r.stderr and "leptomeningeal_metastases" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out2").exists()
+    r = subprocess.run([sys.executable, "-m", "pkcsf.cli", "pathologies", "--brief"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0 and "leptomeningeal_metastases (patient population" in r.stdout
+    assert "spinal_block 33.0%" in r.stdout

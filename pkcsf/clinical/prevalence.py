@@ -23,7 +23,8 @@ from pkcsf.core.errors import ScenarioError, check_choice
 if TYPE_CHECKING:
     from pkcsf.clinical.cns import Setup
 
-__all__ = ["check_prevalence", "prevalence_effects", "apply_prevalence", "subjects_with"]
+__all__ = ["check_prevalence", "prevalence_effects", "apply_prevalence", "subjects_with", "patient_populations",
+           "check_patients"]
 
 
 def check_prevalence(prevalence: object, field: str) -> dict:
@@ -60,6 +61,47 @@ def check_prevalence(prevalence: object, field: str) -> dict:
                                                    "who have it)")
         out[k] = float(p)
     return out
+
+
+def patient_populations() -> dict:
+    """The named patient populations (``parameters/physiology/pathologies.toml``, ``[options.patients]``).
+
+    Returns
+    -------
+    dict
+        ``{name: {"description": str, "pathologies": [names every patient has], "prevalence": {name:
+        probability}, "sources": [reference keys]}}``.
+    """
+    from pkcsf.clinical.parameters import load_parameter_set
+
+    return dict(load_parameter_set("pathologies", "physiology").options.get("patients", {}))
+
+
+def check_patients(name: object, field: str) -> dict:
+    """A named patient population: the pathologies every patient has and the prevalence of the others.
+
+    Parameters
+    ----------
+    name : str
+        A name of :func:`patient_populations`, e.g. ``"leptomeningeal_metastases"``.
+    field : str
+        Where it came from, for the error message (``arms['lumbar'].patients``).
+
+    Returns
+    -------
+    dict
+        ``{"pathologies": {name: True}, "prevalence": {name: probability}}``.
+
+    Raises
+    ------
+    ScenarioError
+        Not one of the named populations.
+    """
+    pops = patient_populations()
+    check_choice(field, name, sorted(pops), ScenarioError)
+    spec = pops[name]
+    return {"pathologies": {p: True for p in spec.get("pathologies", [])},
+            "prevalence": check_prevalence(dict(spec.get("prevalence", {})), f"{field} ({name}).prevalence")}
 
 
 def prevalence_effects(setup: "Setup", prevalence: dict, *, physiology: str, pathologies: dict | None,

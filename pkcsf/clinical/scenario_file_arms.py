@@ -100,6 +100,14 @@ def _arm_physiology(a: dict, path: str) -> dict:
             out["prevalence"] = check_prevalence(a["prevalence"], f"{path}.prevalence")
         except PkcsfError as e:              # the same message, as a scenario-file error
             raise _err(e.field, e.value, e.allowed, e.fix) from None
+    if "patients" in a:
+        from pkcsf.clinical.prevalence import check_patients
+
+        try:
+            check_patients(a["patients"], f"{path}.patients")
+        except PkcsfError as e:              # the same message, as a scenario-file error
+            raise _err(e.field, e.value, e.allowed, e.fix) from None
+        out["patients"] = a["patients"]
     if "uncertainty" in a:
         from pkcsf.clinical.uncertainty import check_uncertainty
 

@@ -117,6 +117,10 @@ class Arm:
         ``{"spinal_block": 0.33}`` (Chamberlain 1998: a spinal block in 33% of patients with leptomeningeal
         metastases). Each subject draws each name independently (:mod:`pkcsf.clinical.prevalence`); the
         per-subject metrics get a boolean column ``pathology_<name>``.
+    patients : str, optional
+        A named patient population (:func:`pkcsf.clinical.prevalence.patient_populations`; ``pkcsf pathologies``),
+        e.g. ``"leptomeningeal_metastases"``: the pathologies every patient of it has are added to the arm's
+        (or the scenario's) pathologies, and those only some have to ``prevalence`` (the arm's own entries win).
     uncertainty : str or dict, optional
         Parameter uncertainty: each subject draws his own parameter set from a calibration's uncertainty (name,
         e.g. ``"osimertinib_csf"``, or ``{"calibration": name, "method": "linearized" | "posterior", "pool":
@@ -141,6 +145,7 @@ class Arm:
     unit: str | None = None           # None: the scenario's
     prevalence: dict | None = None    # {pathology scenario: probability}: a per-subject mixture
     uncertainty: object = None        # calibration name or {calibration, method, pool}: per-subject parameter draws
+    patients: str | None = None       # a named patient population (pathologies all have + a prevalence of others)
 
     def __post_init__(self):
         if self.uncertainty is not None:
@@ -156,6 +161,15 @@ class Arm:
                 raise ScenarioError(field, self.uncertainty["calibration"],
                                     "not available for event-table arms (their patients are simulated with the "
                                     "typical values and their own covariates)")
+        if self.patients is not None:
+            from pkcsf.clinical.prevalence import check_patients
+
+            field = f"arms[{self.name!r}].patients"
+            preset = check_patients(self.patients, field)
+            if self.is_event_table:
+                raise ScenarioError(field, self.patients, "an event-table arm's patients are real patients: give each "
+                                    "one's pathologies in their own arm (pathologies=...), not a patient population")
+            object.__setattr__(self, "prevalence", {**preset["prevalence"], **(self.prevalence or {})} or None)
         if self.prevalence is not None:
             from pkcsf.clinical.prevalence import check_prevalence
 
@@ -179,7 +193,8 @@ class Arm:
         return is_event_table(self.regimen)
 
     def scenario_for(self, scn: Scenario) -> Scenario:
-        """The scenario as this arm sees it: its own physiology, pathologies, age and unit where given.
+        """The scenario as this arm sees it: its own physiology, pathologies (with its patient population's), age and
+        unit where given.
 
         Parameters
         ----------
@@ -193,6 +208,12 @@ class Arm:
         """
         changes = {k: getattr(self, k) for k in ("physiology", "pathologies", "age", "unit")
                    if getattr(self, k) is not None}
+        if self.patients is not None:          # the population's pathologies, then the arm's (or scenario's) own
+            from pkcsf.clinical.prevalence import check_patients
+
+            own = self.pathologies if self.pathologies is not None else scn.pathologies
+            changes["pathologies"] = {**check_patients(self.patients, f"arms[{self.name!r}].patients")["pathologies"],
+                                      **(own or {})}
         return replace(scn, **changes) if changes else scn
 
     @property
