@@ -8,8 +8,8 @@ drug initial 14.6 h, terminal 156 h) and the studies fitted their half-lives ove
 The model is linear, so a particle population whose share ``fs`` releases with rate k2 and the rest with k1 is
 exactly the weighted sum of two runs of the shipped model (K_REL = k1 and K_REL = k2, the same F_FREE_INIT).
 This script scores every liposomal row of observations.csv and the held-out file over a grid of the two release
-half-lives and the share, and prints the rows within 2-fold. Run: ``python docs/alternatives/liposomal_two_phase_release.py``
-(about 10 s).
+half-lives and the share, and prints the rows within 2-fold.
+Run: ``python docs/alternatives/liposomal_two_phase_release.py`` (about 10 s).
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class TwoPhase:
         return getattr(self._a, name)
 
     def simulate(self, regimen, times, **kwargs):
+        """Both runs, mixed: ``(1 - fs)`` of the particles release with k1 and ``fs`` with k2."""
         ra = self._a.simulate(regimen, times=times, **kwargs)
         rb = self._b.simulate(regimen, times=times, **kwargs)
         ra.amounts[...] = (1 - self._fs) * ra.amounts + self._fs * rb.amounts
@@ -52,11 +53,12 @@ def score(rows: pd.DataFrame, t1: float | None, t2: float, fs: float) -> pd.Seri
 
 
 def main() -> None:
+    """Score the shipped model and the grid; print the best five grid points."""
     obs = pd.concat([v.load_observations(), v.load_observations("observations_v3_candidates")], ignore_index=True)
     rows = obs[(obs["drug"] == "cytarabine_liposomal") & (obs["bound"] == "")]
     val = rows["role"].to_numpy() == "validation"
     shipped = score(rows, None, 0, 0)
-    within = lambda fe: int(((fe >= 0.5) & (fe <= 2.0)).to_numpy()[val].sum())   # noqa: E731
+    within = lambda fe: int(((fe >= 0.5) & (fe <= 2.0)).to_numpy()[val].sum())
     print(f"{int(val.sum())} liposomal validation rows (no bounds); shipped one-phase release (t1/2 60 h): "
           f"{within(shipped)} within 2-fold")
     best = []
