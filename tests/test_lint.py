@@ -1,4 +1,4 @@
-"""Lint in CI: ``ruff check pkcsf tests`` with the configuration in pyproject.toml (pycodestyle with lines of
+"""Lint in CI: ``ruff check pkcsf tests models benchmarks docs/alternatives`` with the configuration in pyproject.toml (pycodestyle with lines of
 at most 120 characters, pyflakes, isort, and numpy-convention docstrings on the public API) must pass.
 
 The numpydoc content of the docstrings (every parameter documented, Returns, Examples) is checked by
@@ -24,6 +24,7 @@ def _ruff():
 
 
 def test_ruff_check_passes():
-    out = subprocess.run(_ruff() + ["check", "--no-cache", "--output-format", "concise", "pkcsf", "tests"],
+    out = subprocess.run(_ruff() + ["check", "--no-cache", "--output-format", "concise", "pkcsf", "tests", "models",
+                                         "benchmarks", "docs/alternatives"],
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, "ruff found problems:\n" + out.stdout + out.stderr
