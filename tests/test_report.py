@@ -99,6 +99,27 @@ def test_route_comparison_under_other_mechanisms_is_reported(built):
     assert "Table 2c" in path.read_text(encoding="utf-8")
 
 
+def test_route_comparison_in_patients_with_leptomeningeal_metastases(built):
+    """Table 2d: lumbar vs Ommaya in the named population (pathologies.toml [options.patients]); a spinal block or
+    a wholly missed puncture leaves the ventricles untreated after a lumbar dose, never after an Ommaya dose."""
+    from pkcsf.clinical.scenario import run
+    from pkcsf.report.scenarios import _scenarios
+    from pkcsf.report.sections import lm_population_table
+
+    _, out, path = built
+    assert "Table 2d" in path.read_text(encoding="utf-8")
+    shipped = pd.read_csv(out / "methotrexate_lm_population.csv")           # 3 patients: some subgroups empty
+    assert set(shipped["route"]) == {"lumbar", "Ommaya"} and "ventricles never above (share)" in shipped.columns
+    t = lm_population_table(run(_scenarios(300, 7)["mtx_lm"], progress=False))
+    row = {(r["route"], r["patients"]): r for _, r in t.iterrows()}
+    for k in (("lumbar", "spinal block"), ("lumbar", "lumbar puncture wholly missed")):
+        assert row[k]["ventricles never above (share)"] == 1.0
+        assert row[k]["ventricular AUC (median)"] < 0.01 * row[("lumbar", "none of these")]["ventricular AUC (median)"]
+    assert ("Ommaya", "lumbar puncture wholly missed") not in row       # a missed puncture acts on lumbar doses only
+    assert (t[t["route"] == "Ommaya"]["ventricles never above (share)"] == 0.0).all()
+    assert 0.2 < row[("lumbar", "spinal block")]["share of patients"] < 0.5
+
+
 def test_pemetrexed_and_osimertinib_intervals_are_reported(built):
     """Issue 10, item 5: the pemetrexed route comparison and osimertinib CSF/plasma at 80 vs 160 mg, each with a
     90% interval from a calibration's covariance."""

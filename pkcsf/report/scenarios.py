@@ -8,6 +8,8 @@ from pkcsf.clinical.scenario import Arm, Scenario
 REPORT_SCENARIOS = {
     "mtx_single": "methotrexate 12 mg, one injection, lumbar vs Ommaya (4 days)",
     "mtx_induction": "methotrexate 12 mg twice weekly x 4 weeks, lumbar vs Ommaya",
+    "mtx_lm": "methotrexate 12 mg, one injection, lumbar vs Ommaya, patients with leptomeningeal metastases "
+              "(barrier state, flow blocks and missed punctures as published; 4 days)",
     "pemetrexed": "pemetrexed 10 / 30 / 50 mg, one injection, lumbar vs Ommaya (5 days)",
     "cytarabine": "cytarabine 50 mg twice weekly (free) vs liposomal cytarabine 50 mg once, lumbar (14 days)",
     "osimertinib_linear": "osimertinib 80 vs 160 mg daily for 4 weeks, linear CSF transport",
@@ -15,6 +17,10 @@ REPORT_SCENARIOS = {
     "combination": "osimertinib 160 mg daily + intrathecal pemetrexed 30 mg days 1, 8, 15 (8 weeks)",
 }
 
+
+
+#: the named patient population of the report's leptomeningeal-metastases scenario (pathologies.toml)
+LM = "leptomeningeal_metastases"
 
 
 # ------------------------------------------------------------------ scenarios
@@ -27,6 +33,9 @@ def _scenarios(subjects: int, seed: int) -> dict[str, Scenario]:
         "mtx_single": Scenario((Arm("lumbar", "12 mg lumbar once", drug="methotrexate"),
                                 Arm("Ommaya", "12 mg ommaya once", drug="methotrexate")), days=4, **common,
                                name="mtx_single"),
+        "mtx_lm": Scenario(tuple(Arm(name, f"12 mg {route} once", drug="methotrexate", patients=LM)
+                                 for name, route in (("lumbar", "lumbar"), ("Ommaya", "ommaya"))), days=4,
+                           **common, name="mtx_lm"),
         "mtx_induction": Scenario((Arm("lumbar", "12 mg lumbar twice weekly x 4 weeks", drug="methotrexate"),
                                    Arm("Ommaya", "12 mg ommaya twice weekly x 4 weeks", drug="methotrexate")),
                                   days=28, **common, name="mtx_induction"),

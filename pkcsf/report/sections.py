@@ -82,6 +82,74 @@ def _route_uncertainty(doc: _Doc, folder: Path):
     _route_mechanisms(doc, folder, t)
 
 
+def lm_population_table(res) -> pd.DataFrame:
+    """Lumbar vs Ommaya in the named population of patients with leptomeningeal metastases, by what they have.
+
+    Parameters
+    ----------
+    res : ScenarioResult
+        The report's ``mtx_lm`` scenario (arms ``lumbar`` and ``Ommaya``, ``patients="leptomeningeal_metastases"``).
+
+    Returns
+    -------
+    DataFrame
+        One row per route and subgroup (all patients; with a spinal block; with a base-of-brain block; with a
+        wholly missed lumbar puncture, lumbar route only; with none of these): share of patients, median lateral-ventricle AUC
+        and hours above the cytotoxic level in the ventricles and the lumbar sac, and the share of patients whose
+        ventricles never reach it.
+    """
+    m = res.metrics()
+    thr = "time_above[cytotoxic]"
+    rows = []
+    for arm in res.arms:
+        a = m[m["arm"] == arm]
+        v = a[a["group"] == "ventricular"].set_index("id")
+        lum = a[a["group"] == "lumbar"].set_index("id")[thr]
+        blocks = {"spinal block": v["pathology_spinal_block"], "base-of-brain block": v["pathology_convexity_block"]}
+        if arm == "lumbar":               # a missed puncture acts on lumbar doses only
+            blocks["lumbar puncture wholly missed"] = v["pathology_extra_arachnoid_injection"]
+        none = ~np.logical_or.reduce([np.asarray(b, dtype=bool) for b in blocks.values()])
+        for label, sel in (("all patients", v.index == v.index), *blocks.items(), ("none of these", none)):
+            sel = np.asarray(sel, dtype=bool)
+            if not sel.any():
+                continue
+            rows.append({"route": arm, "patients": label, "share of patients": float(sel.mean()),
+                         "ventricular AUC (median)": float(np.median(v["auc"][sel])),
+                         "hours above, ventricles (median)": float(np.median(v[thr][sel])),
+                         "hours above, lumbar sac (median)": float(np.median(lum[v.index[sel]])),
+                         "ventricles never above (share)": float(np.mean(v[thr][sel] <= 0.0))})
+    return pd.DataFrame(rows)
+
+
+def _lm_population(doc: _Doc, folder: Path, res):
+    """The route comparison in patients with leptomeningeal metastases (named population; issue 10)."""
+    t = lm_population_table(res)
+    t.to_csv(folder / "methotrexate_lm_population.csv", index=False)
+    row = {(r["route"], r["patients"]): r for _, r in t.iterrows()}
+    lum, omm = row[("lumbar", "all patients")], row[("Ommaya", "all patients")]
+    blk = row.get(("lumbar", "spinal block"))
+    doc.h(3, "In patients with leptomeningeal metastases")
+    doc.p("The curves above are for the healthy default physiology. In the named population of patients with "
+          "leptomeningeal metastases (pkcsf pathologies leptomeningeal_metastases: every patient has the opened "
+          "blood-CSF barrier of leptomeningeal disease; 33% have a spinal and 13% a base-of-brain CSF flow block "
+          "on radionuclide flow studies, Chamberlain 1998; 7.1% of lumbar punctures go partly and 6.4% wholly "
+          "outside the subarachnoid space) the lateral ventricles stay below 1 µmol/L throughout in "
+          f"{lum['ventricles never above (share)']:.0%} of patients after a 12 mg lumbar dose and in "
+          f"{omm['ventricles never above (share)']:.0%} after the same dose by Ommaya"
+          + (f"; with a spinal block the median ventricular AUC after a lumbar dose is "
+             f"{_f(blk['ventricular AUC (median)'])} µmol·h/L (all patients: {_f(lum['ventricular AUC (median)'])})"
+             if blk is not None else "") + ". The prevalences are those of the published series, drawn "
+          "independently per patient; CSF turnover is not reduced (no measured value in these patients).")
+    shown = t.copy()
+    for c in ("share of patients", "ventricles never above (share)"):
+        shown[c] = [f"{x:.0%}" for x in shown[c]]
+    for c in ("ventricular AUC (median)", "hours above, ventricles (median)", "hours above, lumbar sac (median)"):
+        shown[c] = shown[c].map(_f)
+    doc.table(shown, "Table 2d. Methotrexate 12 mg, one injection, 0–4 days, in patients with leptomeningeal "
+              "metastases: median over the patients of each subgroup (AUC in µmol·h/L; hours above 1 µmol/L).",
+              "methotrexate_lm_population.csv")
+
+
 def _route_mechanisms(doc: _Doc, folder: Path, interval: pd.DataFrame):
     """Table 2c: the route answer under the mechanisms fitted to the same data and not adopted (structural)."""
     from pkcsf.clinical.uncertainty import route_comparison_mechanisms
@@ -242,6 +310,7 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
               "Table 2. Methotrexate 12 mg twice weekly for 4 weeks (8 injections): totals over the 4 weeks.",
               "methotrexate_induction_summary.csv")
     _route_uncertainty(doc, folder)
+    _lm_population(doc, folder, R["mtx_lm"])
     tick()
 
     # ------------------------------------------------------------ pemetrexed
