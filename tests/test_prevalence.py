@@ -64,22 +64,29 @@ def test_bad_prevalence_is_refused_naming_the_field(prev, match):
     assert "arms['x'].prevalence" in str(e.value)
 
 
-def test_scenario_file_and_cli(tmp_path):
-    (tmp_path / "s.toml").write_text(
-        'drug = "methotrexate"\ndays = 1\n[population]\nsubjects = 30\n[[arms]]\nname = "lumbar, LM"\n'
-        'regimen = "12 mg lumbar once"\nprevalence = { spinal_block = 0.33 }\n')
-    r = subprocess.run([sys.executable, "-m", "pkcsf.cli", "run", "s.toml", "--out", "out", "--no-figures", "--quiet"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+_TOML = 'drug = "methotrexate"\ndays = 1\n[population]\nsubjects = 20\n[[arms]]\nname = "x"\nregimen = "12 mg lumbar once"\n'
+
+
+def _pkcsf_run(folder, arm_line: str, name: str):
+    """``pkcsf run`` on a one-arm scenario file with ``arm_line`` added to the arm."""
+    (folder / f"{name}.toml").write_text(_TOML + arm_line + "\n")
+    return subprocess.run([sys.executable, "-m", "pkcsf.cli", "run", f"{name}.toml", "--out", name, "--no-figures",
+                           "--quiet"], cwd=folder, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("good, columns, bad, message", [
+    ("prevalence = { spinal_block = 0.33 }", ["pathology_spinal_block"],
+     "prevalence = { spinal_block = 2 }", "arms[0].prevalence.spinal_block: got 2"),
+    ('patients = "leptomeningeal_metastases"', ["pathology_spinal_block", "pathology_extra_arachnoid_injection"],
+     'patients = "lm"', "arms[0].patients: got 'lm'")])
+def test_scenario_file_and_cli(tmp_path, good, columns, bad, message):
+    r = _pkcsf_run(tmp_path, good, "ok")
     assert r.returncode == 0, r.stderr
-    head = (tmp_path / "out" / "metrics.csv").read_text().splitlines()[0]
-    assert head.endswith("pathology_spinal_block")
-    (tmp_path / "bad.toml").write_text(
-        'drug = "methotrexate"\ndays = 1\n[[arms]]\nname = "x"\nregimen = "12 mg lumbar once"\n'
-        'prevalence = { spinal_block = 2 }\n')
-    r = subprocess.run([sys.executable, "-m", "pkcsf.cli", "run", "bad.toml", "--out", "out2", "--quiet"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 2 and "arms[0].prevalence.spinal_block: got 2" in r.stderr
-    assert "Traceback" not in r.stderr and not (tmp_path / "out2").exists()
+    head = (tmp_path / "ok" / "metrics.csv").read_text().splitlines()[0]
+    assert all(c in head.split(",") for c in columns)
+    r = _pkcsf_run(tmp_path, bad, "bad")
+    assert r.returncode == 2 and message in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "bad").exists()
 
 
 def test_event_table_arm_refuses_a_prevalence():
@@ -147,21 +154,7 @@ def test_named_patient_population_leptomeningeal_metastases():
         Arm("t", df, drug="methotrexate", patients="leptomeningeal_metastases")
 
 
-def test_named_patient_population_in_a_scenario_file_and_listed(tmp_path):
-    (tmp_path / "s.toml").write_text(
-        'drug = "methotrexate"\ndays = 1\n[population]\nsubjects = 20\n[[arms]]\nname = "lumbar, LM"\n'
-        'regimen = "12 mg lumbar once"\npatients = "leptomeningeal_metastases"\n')
-    r = subprocess.run([sys.executable, "-m", "pkcsf.cli", "run", "s.toml", "--out", "out", "--no-figures", "--quiet"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    head = (tmp_path / "out" / "metrics.csv").read_text().splitlines()[0]
-    assert "pathology_spinal_block" in head and "pathology_extra_arachnoid_injection" in head
-    (tmp_path / "bad.toml").write_text(
-        'drug = "methotrexate"\ndays = 1\n[[arms]]\nname = "x"\nregimen = "12 mg lumbar once"\npatients = "lm"\n')
-    r = subprocess.run([sys.executable, "-m", "pkcsf.cli", "run", "bad.toml", "--out", "out2", "--quiet"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 2 and "arms[0].patients: got 'lm'" in r.stderr and "leptomeningeal_metastases" in r.stderr
-    assert "Traceback" not in r.stderr and not (tmp_path / "out2").exists()
+def test_named_patient_populations_are_listed():
     r = subprocess.run([sys.executable, "-m", "pkcsf.cli", "pathologies", "--brief"], capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0 and "leptomeningeal_metastases (patient population" in r.stdout
