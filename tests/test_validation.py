@@ -204,8 +204,7 @@ def test_whole_brain_readout_on_request():
     c = validation.site_concentration(st, res, "brain")
     idx = [res.index(n) for n in st.extra_outputs["brain"]]
     np.testing.assert_allclose(c, res.amounts[0][:, idx].sum(1) / res.volumes[0, idx].sum())
-    obs = validation.load_observations(validation.builtin_dir("parameters") / "validation"
-                                       / "observations_v3_candidates.csv")
+    obs = validation.load_observations("observations_v3_candidates")
     row = obs[obs["id"] == "mtx_yen_brain_catheter_vs_ivt"].iloc[0]
     assert row["site"] == "brain"
     # a lumbar dose gives the brain much less than an intraventricular one (Yen: 10x less by spinal catheter):

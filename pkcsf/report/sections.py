@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,9 @@ from pkcsf.report.findings import (
 from pkcsf.report.html import (
     _Doc,
 )
+
+if TYPE_CHECKING:
+    from pkcsf.clinical.scenario_results import ScenarioResult
 
 #: figure resolution (dots per inch); tests lower it
 _DPI = 130
@@ -82,7 +86,7 @@ def _route_uncertainty(doc: _Doc, folder: Path):
     _route_mechanisms(doc, folder, t)
 
 
-def lm_population_table(res) -> pd.DataFrame:
+def lm_population_table(res: ScenarioResult) -> pd.DataFrame:
     """Lumbar vs Ommaya in the named population of patients with leptomeningeal metastases, by what they have.
 
     Parameters
@@ -121,7 +125,7 @@ def lm_population_table(res) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _lm_population(doc: _Doc, folder: Path, res):
+def _lm_population(doc: _Doc, folder: Path, res: ScenarioResult):
     """The route comparison in patients with leptomeningeal metastases (named population; issue 10)."""
     t = lm_population_table(res)
     t.to_csv(folder / "methotrexate_lm_population.csv", index=False)
