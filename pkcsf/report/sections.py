@@ -98,11 +98,13 @@ def lm_population_table(res: ScenarioResult) -> pd.DataFrame:
     -------
     DataFrame
         One row per route and subgroup (all patients; with a spinal block; with a base-of-brain block; with a
-        wholly missed lumbar puncture, lumbar route only; with none of these): share of patients, median lateral-ventricle AUC
+        wholly missed lumbar puncture, lumbar route only; with none of these): number and share of the solved
+        patients (a failed subject is left out), median lateral-ventricle AUC
         and hours above the cytotoxic level in the ventricles and the lumbar sac, and the share of patients whose
         ventricles never reach it.
     """
     m = res.metrics()
+    m = m[m["status"].eq("SUCCESS")]           # a failed subject's read-outs are NaN: excluded, counted in n
     thr = "time_above[cytotoxic]"
     rows = []
     for arm in res.arms:
@@ -117,7 +119,7 @@ def lm_population_table(res: ScenarioResult) -> pd.DataFrame:
             sel = np.asarray(sel, dtype=bool)
             if not sel.any():
                 continue
-            rows.append({"route": arm, "patients": label, "share of patients": float(sel.mean()),
+            rows.append({"route": arm, "patients": label, "n": int(sel.sum()), "share of patients": float(sel.mean()),
                          "ventricular AUC (median)": float(np.median(v["auc"][sel])),
                          "hours above, ventricles (median)": float(np.median(v[thr][sel])),
                          "hours above, lumbar sac (median)": float(np.median(lum[v.index[sel]])),
