@@ -132,6 +132,10 @@ def _lm_population(doc: _Doc, folder: Path, res: ScenarioResult):
     t = lm_population_table(res)
     t.to_csv(folder / "methotrexate_lm_population.csv", index=False)
     row = {(r["route"], r["patients"]): r for _, r in t.iterrows()}
+    if ("lumbar", "all patients") not in row or ("Ommaya", "all patients") not in row:
+        doc.note("The scenario of patients with leptomeningeal metastases has no solved patient in one arm; "
+                 "Table 2d is not shown (see the failures in settings.csv).")
+        return
     lum, omm = row[("lumbar", "all patients")], row[("Ommaya", "all patients")]
     blk = row.get(("lumbar", "spinal block"))
     doc.h(3, "In patients with leptomeningeal metastases")
