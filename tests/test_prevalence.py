@@ -159,3 +159,14 @@ def test_named_patient_populations_are_listed():
                        timeout=600)
     assert r.returncode == 0 and "leptomeningeal_metastases (patient population" in r.stdout
     assert "spinal_block 33.0%" in r.stdout
+
+
+def test_simulate_drug_gives_every_arm_the_named_population():
+    import pkcsf as pk
+
+    a = pk.simulate_drug("methotrexate", {"lp": "12 mg lumbar once"}, subjects=30, days=1, seed=4,
+                         patients="leptomeningeal_metastases")
+    b = run(Scenario([Arm("lp", "12 mg lumbar once", drug="methotrexate", patients="leptomeningeal_metastases")],
+                     subjects=30, days=1, seed=4), progress=False)
+    np.testing.assert_array_equal(_lumbar_auc(a, "lp")["auc"], _lumbar_auc(b, "lp")["auc"])
+    assert "pathology_spinal_block" in a.metrics().columns

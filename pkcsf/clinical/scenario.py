@@ -191,7 +191,9 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
     progress : bool, optional
         Show a progress bar.
     **kwargs
-        Other :class:`Scenario` options (``variant``, ``physiology``, ``unit``, ``targets``, ...).
+        Other :class:`Scenario` options (``physiology``, ``pathologies``, ``unit``, ``targets``, ...) and the
+        :class:`Arm` options ``variant``, ``patients`` (e.g. ``"leptomeningeal_metastases"``), ``prevalence`` and
+        ``uncertainty``, given to every arm.
 
     Returns
     -------
@@ -208,9 +210,12 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
     name = d.name
     # a Drug object (e.g. with changed values) is used as it is; a name is loaded by each arm
     arm_drug = drug if isinstance(drug, cns.Drug) else name
-    variant = kwargs.pop("variant", "linear")
+    arm_options = {"variant": kwargs.pop("variant", "linear")}
+    for k in ("patients", "prevalence", "uncertainty"):          # per-arm options, the same for every arm
+        if k in kwargs:
+            arm_options[k] = kwargs.pop(k)
     if isinstance(regimen, dict):
-        arms = tuple(Arm(k, v, drug=arm_drug, variant=variant) for k, v in regimen.items())
+        arms = tuple(Arm(k, v, drug=arm_drug, **arm_options) for k, v in regimen.items())
     else:
-        arms = (Arm(name, regimen, drug=arm_drug, variant=variant),)
+        arms = (Arm(name, regimen, drug=arm_drug, **arm_options),)
     return run(Scenario(arms, subjects=subjects, days=days, seed=seed, **kwargs), progress=progress)
