@@ -170,3 +170,10 @@ def test_simulate_drug_gives_every_arm_the_named_population():
                      subjects=30, days=1, seed=4), progress=False)
     np.testing.assert_array_equal(_lumbar_auc(a, "lp")["auc"], _lumbar_auc(b, "lp")["auc"])
     assert "pathology_spinal_block" in a.metrics().columns
+
+
+def test_unknown_simulate_option_is_named_not_a_type_error():
+    import pkcsf as pk
+
+    with pytest.raises(ScenarioError, match="did you mean 'patients'"):
+        pk.simulate("methotrexate", "12 mg lumbar once", subjects=3, days=1, patient="leptomeningeal_metastases")

@@ -214,6 +214,12 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
     for k in ("patients", "prevalence", "uncertainty"):          # per-arm options, the same for every arm
         if k in kwargs:
             arm_options[k] = kwargs.pop(k)
+    from dataclasses import fields
+
+    allowed = sorted({f.name for f in fields(Scenario)} - {"arms", "subjects", "days", "seed"}
+                     | {"variant", "patients", "prevalence", "uncertainty"})
+    for k in kwargs:                                              # a typo: named, with the options, no TypeError
+        check_choice(f"simulate_drug option {k!r}", k, allowed, ScenarioError)
     if isinstance(regimen, dict):
         arms = tuple(Arm(k, v, drug=arm_drug, **arm_options) for k, v in regimen.items())
     else:
