@@ -61,7 +61,8 @@ def test_sampler_recovers_a_known_density_and_writes_atomically(tmp_path):
     def target(x):
         return -0.5 * float(np.sum(((x - mu) / 0.5) ** 2))
 
-    s = posterior.sample_posterior("csf_transport", steps=1500, seed=2, progress=False, _target=target)
+    s = posterior.sample_posterior("csf_transport", steps=1500, seed=2, moves="stretch", progress=False,
+                                   _target=target)
     assert np.allclose(s["x"].mean(axis=0), mu, atol=0.2) and np.allclose(s["x"].std(axis=0), 0.5, rtol=0.3)
     assert 20 < s["ess"] < len(s["x"]) and 0.2 < s["acceptance"] < 0.8
     out = posterior.write_posterior("csf_transport", 30, steps=30, seed=2, path=tmp_path / "p.csv", progress=False,
@@ -72,7 +73,8 @@ def test_sampler_recovers_a_known_density_and_writes_atomically(tmp_path):
     assert body[0].startswith("#") and head["calibration"] == "csf_transport"
     assert len(body) == 2 + 1 + 30
     # the header names the exact command that wrote the file and how long the chain was in autocorrelation times
-    assert head["command"].endswith("csf_transport --n 30 --steps 30 --walkers 16 --seed 2 --moves stretch")
+    assert head["command"].endswith("csf_transport --n 30 --steps 30 --walkers 16 --seed 2 --moves de")
+    assert "differential-evolution" in head["method"]
     assert head["chain_over_tau"] > 0
 
 
