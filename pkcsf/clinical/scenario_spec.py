@@ -169,7 +169,8 @@ class Arm:
             if self.is_event_table:
                 raise ScenarioError(field, self.patients, "an event-table arm's patients are real patients: give each "
                                     "one's pathologies in their own arm (pathologies=...), not a patient population")
-            object.__setattr__(self, "prevalence", {**preset["prevalence"], **(self.prevalence or {})} or None)
+            if self.prevalence is None or isinstance(self.prevalence, dict):   # else check_prevalence names it
+                object.__setattr__(self, "prevalence", {**preset["prevalence"], **(self.prevalence or {})} or None)
         if self.prevalence is not None:
             from pkcsf.clinical.prevalence import check_prevalence
 
