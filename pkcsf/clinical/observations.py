@@ -17,12 +17,11 @@ from pkcsf.core.errors import PkcsfError
 from pkcsf.core.paths import builtin_dir
 
 __all__ = ["observations_path", "builtin_observation_files", "observations_file", "check_observations",
-           "load_observations", "ObservationError", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "QUANTITIES", "ROLES",
+           "load_observations", "parse_regimen_cell", "ObservationError", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "QUANTITIES", "ROLES",
            "PHYSIOLOGY"]
 
 #: physiology used for the rows of each species (NHP rows are compared with the rhesus-scaled model)
 PHYSIOLOGY = {"human": "adult", "NHP": "rhesus"}
-
 
 
 def observations_path() -> Path:
@@ -102,19 +101,39 @@ def observations_file(name_or_path: str | Path) -> Path:
                            "see docs/validation.md for the columns")
 
 
-def _regimen_ok(text: str) -> bool:
-    r = text.strip() or "bolus"
-    try:
-        if r == "bolus":
-            return True
-        if r.startswith("infusion"):
-            return float(r.split()[1]) > 0
-        if r.startswith("q"):
-            every, n = r[1:].split("x")
-            return float(every) > 0 and int(n) >= 1
-    except (ValueError, IndexError):
-        return False
-    return False
+def parse_regimen_cell(text: str) -> tuple[float, float, int]:
+    """The ``regimen`` cell of an observation row: ``(infusion duration h, dosing interval h, number of doses)``.
+
+    ``"bolus"`` (or empty) is ``(0, 0, 1)``, ``"infusion H"`` is ``(H, 0, 1)``, ``"qH x N"`` is ``(0, H, N)``.
+
+    Parameters
+    ----------
+    text : str
+        The cell.
+
+    Returns
+    -------
+    tuple of (float, float, int)
+        Duration, interval and number of doses.
+
+    Raises
+    ------
+    ValueError
+        Not one of the three forms, or a non-positive number.
+    """
+    r = (text or "").strip() or "bolus"
+    if r == "bolus":
+        return 0.0, 0.0, 1
+    if r.startswith("infusion"):
+        dur = float(r.split()[1])
+        if dur > 0:
+            return dur, 0.0, 1
+    elif r.startswith("q"):
+        every, n = r[1:].split("x")
+        every, n = float(every), int(n)
+        if every > 0 and n >= 1:
+            return 0.0, every, n
+    raise ValueError(f"unknown regimen {text!r}")
 
 
 def check_observations(df: pd.DataFrame, source: str = "observations") -> pd.DataFrame:
@@ -192,9 +211,11 @@ def check_observations(df: pd.DataFrame, source: str = "observations") -> pd.Dat
         if not ok:
             raise ObservationError(where(i, "time_h"), out.at[i, "time_h"], "a time in h ('24') or a window 'a-b' with "
                                    "0 <= a <= b ('72-336')")
-        if not _regimen_ok(out.at[i, "regimen"]):
+        try:
+            parse_regimen_cell(out.at[i, "regimen"])
+        except (ValueError, IndexError):
             raise ObservationError(where(i, "regimen"), out.at[i, "regimen"],
-                                   "'bolus', 'infusion H' (hours) or 'qH x N' (every H hours, N doses)")
+                                   "'bolus', 'infusion H' (hours) or 'qH x N' (every H hours, N doses)") from None
         age = out.at[i, "age_y"]
         if age:
             try:
@@ -229,13 +250,8 @@ def load_observations(path: str | Path | None = None) -> pd.DataFrame:
     try:
         df = pd.read_csv(f, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise ObservationError("observations", str(f), "a CSV file with a header line",
-                               _one_line(str(exc))) from None
+        raise ObservationError("observations", str(f), "a CSV file with a header line", str(exc)) from None
     return check_observations(df, f.name)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())[:200]
 
 
 def _window(text) -> tuple[float, float]:
@@ -244,5 +260,3 @@ def _window(text) -> tuple[float, float]:
         a, b = s.split("-")
         return float(a), float(b)
     return float(s), float(s)
-
-

@@ -216,8 +216,8 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
             arm_options[k] = kwargs.pop(k)
     from dataclasses import fields
 
-    allowed = sorted({f.name for f in fields(Scenario)} - {"arms", "subjects", "days", "seed"}
-                     | {"variant", "patients", "prevalence", "uncertainty"})
+    allowed = sorted({f.name for f in fields(Scenario)} - {"arms"} | set(arm_options) | {"patients", "prevalence",
+                                                                                     "uncertainty"})
     for k in kwargs:                                              # a typo: named, with the options, no TypeError
         check_choice(f"simulate_drug option {k!r}", k, allowed, ScenarioError)
     if isinstance(regimen, dict):

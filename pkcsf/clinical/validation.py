@@ -55,6 +55,7 @@ from pkcsf.clinical.observations import (  # noqa: F401  (re-exported: the obser
     load_observations,
     observations_file,
     observations_path,
+    parse_regimen_cell,
 )
 from pkcsf.core.errors import check_choice
 from pkcsf.core.units import parse_quantity, to_base
@@ -150,18 +151,11 @@ HYPOTHESES_V3: dict[str, str] = {
 
 
 def _regimen(site: str, dose: float, regimen: str) -> tuple[Regimen | Dose, float]:
-    """Dose object and the end time of dosing."""
-    r = (regimen or "bolus").strip()
-    if r == "bolus":
-        return Dose(dose, site), 0.0
-    if r.startswith("infusion"):
-        dur = float(r.split()[1])
-        return Dose(dose, site, duration=dur), dur
-    if r.startswith("q"):
-        every, n = r[1:].split("x")
-        every, n = float(every), int(n)
+    """Dose object and the end time of dosing (the cell read by :func:`parse_regimen_cell`)."""
+    dur, every, n = parse_regimen_cell(regimen)
+    if n > 1:
         return Dose(dose, site, ii=every, addl=n - 1), every * (n - 1)
-    raise ValueError(f"unknown regimen {regimen!r}")
+    return (Dose(dose, site, duration=dur) if dur > 0 else Dose(dose, site)), dur
 
 
 def _times(t_end: float) -> np.ndarray:

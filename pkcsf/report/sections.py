@@ -115,7 +115,7 @@ def lm_population_table(res: ScenarioResult) -> pd.DataFrame:
         if arm == "lumbar":               # a missed puncture acts on lumbar doses only
             blocks["lumbar puncture wholly missed"] = v["pathology_extra_arachnoid_injection"]
         none = ~np.logical_or.reduce([np.asarray(b, dtype=bool) for b in blocks.values()])
-        for label, sel in (("all patients", v.index == v.index), *blocks.items(), ("none of these", none)):
+        for label, sel in (("all patients", np.ones(len(v), dtype=bool)), *blocks.items(), ("none of these", none)):
             sel = np.asarray(sel, dtype=bool)
             if not sel.any():
                 continue
