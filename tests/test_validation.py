@@ -133,6 +133,29 @@ def test_phenomenon_c_primate_lumbar_vs_ventricle():
     assert 0.11 <= ratio <= 0.69
 
 
+def test_primate_cytarabine_clears_with_methotrexates_rhesus_efflux():
+    """Rhesus CSF clears cytarabine ~5x faster than its bulk flow (Kim 1993 lumbar t1/2 0.74 h after a lumbar dose;
+    Lopez 1983 lumbar t1/2 0.91 h after an intraventricular dose), as it clears methotrexate (Balis 2000). Since
+    4 Dec 2026 cytarabine takes methotrexate's rhesus value, copied by its calibration, not fitted to these rows;
+    with the human value (0) the half-lives were 4.5x and 6.5x too long."""
+    from pkcsf.clinical import cns, validation
+
+    rec = tomllib.loads((builtin_dir("parameters") / "calibration" / "mtx_rhesus_efflux.toml").read_text())
+    assert {"drugs/cytarabine", "drugs/cytarabine_liposomal"} <= set(rec["fitted"]["CL_EFFLUX_CSF_RHESUS"]["copied_to"])
+    mtx = cns.drug("methotrexate").parameters.values
+    for name in ("cytarabine", "cytarabine_liposomal"):
+        v = cns.drug(name).parameters.values
+        for key in ("CL_EFFLUX_CSF_RHESUS", "CL_EFFLUX_CSF_RHESUS_V3"):
+            assert v[key].value == mtx[key].value and v[key].source == "assumption"
+    obs = validation.load_observations("observations_v3_candidates").set_index("id")
+    for rid, lo, hi in (("arac_kim93_nhp_lumbar_t12", 0.8, 1.5), ("arac_lopez83_nhp_csf_t12", 1.0, 2.0),
+                        ("arac_lopez83_nhp_lumbar_peak_50", 0.8, 1.5)):
+        row = obs.loc[rid].copy()
+        row["id"] = rid
+        fe = validation.predict(row) / row["observed"]
+        assert lo <= fe <= hi, (rid, fe)
+
+
 def test_phenomenon_d_cytarabine_free_and_liposomal():
     """Free cytarabine: CSF half-life of a few hours (Zimm 1984); liposomal 50 mg by lumbar puncture keeps free
     cytarabine in lumbar CSF above 0.1 ug/mL for about 14 days (Glantz 1999: 'more than 14 days'), and in the

@@ -117,6 +117,10 @@ class Calibration:
 
 
 _MLMIN = 0.06  # mL/min -> L/h
+#: drugs that take methotrexate's rhesus CSF efflux: pemetrexed (same organic-anion transporters) and free and
+#: liposomal cytarabine (a rhesus CSF clearance beyond bulk flow that the primate cytarabine half-lives show;
+#: docs/model.md, "Decisions", 4 Dec 2026)
+_RHESUS_EFFLUX_COPIES = ("drugs/pemetrexed", "drugs/cytarabine", "drugs/cytarabine_liposomal")
 _MLH = 1e-3    # mL/h -> L/h
 CALIBRATIONS = {
     "csf_transport": Calibration(
@@ -165,9 +169,12 @@ CALIBRATIONS = {
         "mtx_rhesus_efflux",
         "Active (probenecid-sensitive) methotrexate CSF efflux in rhesus monkeys, fitted to the lumbar/ventricular "
         "Css ratio during intraventricular infusion (Balis 2000) with the rhesus-scaled physiology and the human "
-        "calibration of csf_transport. The other non-human-primate rows validate it.",
+        "calibration of csf_transport. The other non-human-primate rows validate it. Copied to pemetrexed (same "
+        "transporters) and, since 4 Dec 2026, to free and liposomal cytarabine as a rhesus CSF clearance beyond bulk "
+        "flow: with it the primate cytarabine half-lives and peaks, which it is not fitted to (Kim 1993, Lopez 1983), "
+        "come within 2-fold (docs/model.md, 'Decisions').",
         (Free("CL_EFFLUX_CSF_RHESUS", "drugs/methotrexate", "mL/min", _MLMIN, 1e-5, 2.0, ("methotrexate",),
-              ("drugs/pemetrexed",), as_name="CL_EFFLUX_CSF"),),
+              _RHESUS_EFFLUX_COPIES, as_name="CL_EFFLUX_CSF"),),
         ("mtx_balis_css_lumbar",)),
     "cytarabine_liposomal": Calibration(
         "cytarabine_liposomal",
@@ -313,7 +320,7 @@ CALIBRATIONS["mtx_rhesus_efflux_v3"] = Calibration(
     "mtx_rhesus_efflux_v3",
     "As mtx_rhesus_efflux, for CNS model v3 (rhesus-scaled physiology, segmented canal, csf_transport_v3 values).",
     (Free("CL_EFFLUX_CSF_RHESUS_V3", "drugs/methotrexate", "mL/min", _MLMIN, 1e-5, 2.0, ("methotrexate",),
-          ("drugs/pemetrexed",), as_name="CL_EFFLUX_CSF"),),
+          _RHESUS_EFFLUX_COPIES, as_name="CL_EFFLUX_CSF"),),
     ("mtx_balis_css_lumbar",), model="v3")
 ORDER = ["csf_transport", "mtx_rhesus_efflux", "cytarabine_liposomal", "osimertinib_csf", "osimertinib_csf_saturable",
          "trastuzumab_bcsfb", "csf_transport_v3", "mtx_rhesus_efflux_v3"]
