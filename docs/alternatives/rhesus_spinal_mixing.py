@@ -47,6 +47,7 @@ def fold_errors(rows: pd.DataFrame, f: float, e: float) -> dict:
 
 
 def main() -> None:
+    """Print the grid and the three best points by the calibration cost."""
     rows = primate_rows()
     scored = []
     for f, e in itertools.product(FACTORS, EFFLUX):
