@@ -33,3 +33,16 @@ def test_per_subject_age_table_matches_setup():
     np.testing.assert_allclose(table, exact, rtol=0.03)
     np.testing.assert_allclose(np.interp(eff.x[:-1], eff.x, eff.y),
                                [cns._lumbar_volume_for_age(ped, a) / adult for a in eff.x[:-1]], rtol=2e-3)
+
+
+def test_age_scaling_of_a_monkey_is_refused():
+    """The age scaling is human CSF growth (pediatric.toml); with physiology 'rhesus' it is refused naming the
+    field, not applied silently to a monkey."""
+    import pkcsf as pk
+    from pkcsf.core.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=r"^age: got 5; age scaling is defined for human physiology only"):
+        cns.physiology("rhesus", age=5)
+    with pytest.raises(ParameterError, match="physiology 'rhesus' is rhesus"):
+        pk.simulate("methotrexate", {"a": "12 mg lumbar once"}, subjects=2, physiology="rhesus", age=5)
+    assert cns.physiology("rhesus")["species"] == "rhesus"

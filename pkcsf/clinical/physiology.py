@@ -197,6 +197,11 @@ def physiology(name: str = "adult", age: float | None = None, pathologies: dict 
     else:
         drug_scale = 1.0
     frac = 1.0
+    species = str(base.options.get("species", "human"))
+    if age is not None and species != "human":
+        # the age scaling is the human growth of the CSF spaces (pediatric.toml): refused, not applied to a monkey
+        raise ParameterError("age", age, f"age scaling is defined for human physiology only; physiology {name!r} "
+                             f"is {species}", fix="leave age out for a non-human physiology")
     if age is not None:
         ped = load_parameter_set("pediatric", "physiology")
         sets.append(ped)
@@ -208,7 +213,7 @@ def physiology(name: str = "adult", age: float | None = None, pathologies: dict 
             for k in _FLOWS_BY_AGE:
                 vals[k] *= frac
         lumbar = _lumbar_volume_for_age(ped, float(age))
-        if lumbar is not None and "V_SPINAL_LUMBAR" in vals and str(base.options.get("species", "human")) == "human":
+        if lumbar is not None and "V_SPINAL_LUMBAR" in vals:
             vals["V_SPINAL_LUMBAR"] = lumbar
     patho = load_parameter_set("pathologies", "physiology")
     sets.append(patho)
@@ -216,5 +221,4 @@ def physiology(name: str = "adult", age: float | None = None, pathologies: dict 
     if "F_LEAK" in pv:
         vals["F_LEAK"] = pv.pop("F_LEAK")
     vals.update(pv)
-    return {"values": vals, "sets": sets, "age_fraction": frac,
-            "species": str(base.options.get("species", "human")), "drug_scale": drug_scale}
+    return {"values": vals, "sets": sets, "age_fraction": frac, "species": species, "drug_scale": drug_scale}
