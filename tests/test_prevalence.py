@@ -177,3 +177,7 @@ def test_unknown_simulate_option_is_named_not_a_type_error():
 
     with pytest.raises(ScenarioError, match="did you mean 'patients'"):
         pk.simulate("methotrexate", "12 mg lumbar once", subjects=3, days=1, patient="leptomeningeal_metastases")
+    # words other tools use for the number of subjects or the duration are pointed to pkcsf's option
+    for word, ours in (("n", "subjects"), ("nsim", "subjects"), ("duration", "days")):
+        with pytest.raises(ScenarioError, match=f"option '{word}'.*did you mean '{ours}'"):
+            pk.simulate("methotrexate", "12 mg lumbar once", **{word: 3})

@@ -169,6 +169,11 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
     return res
 
 
+#: option names other tools use, and pkcsf's word for them (named in the error instead of a bare "not allowed")
+_OPTION_ALIASES = {"n": "subjects", "n_subjects": "subjects", "nsubjects": "subjects", "n_patients": "subjects",
+                   "npatients": "subjects", "nsim": "subjects", "n_sim": "subjects", "duration": "days"}
+
+
 def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjects: int = 1,
                   days: float | None = None, seed: int = 0, progress: bool | None = None, **kwargs: object) -> ScenarioResult:
     """One drug, one or several regimens (``{name: regimen}``): a one-call :func:`run`.
@@ -219,6 +224,9 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
     allowed = sorted({f.name for f in fields(Scenario)} - {"arms"} | set(arm_options) | {"patients", "prevalence",
                                                                                      "uncertainty"})
     for k in kwargs:                                              # a typo: named, with the options, no TypeError
+        if k in _OPTION_ALIASES:                                  # a word from another tool (n=1000)
+            raise ScenarioError(f"simulate_drug option {k!r}", k, "allowed: " + ", ".join(allowed),
+                                fix=f"did you mean {_OPTION_ALIASES[k]!r}?")
         check_choice(f"simulate_drug option {k!r}", k, allowed, ScenarioError)
     if isinstance(regimen, dict):
         arms = tuple(Arm(k, v, drug=arm_drug, **arm_options) for k, v in regimen.items())
