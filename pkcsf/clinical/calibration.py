@@ -117,11 +117,11 @@ class Calibration:
 
 
 _MLMIN = 0.06  # mL/min -> L/h
+_MLH = 1e-3    # mL/h -> L/h
 #: drugs that take methotrexate's rhesus CSF efflux: pemetrexed (same organic-anion transporters) and free and
 #: liposomal cytarabine (a rhesus CSF clearance beyond bulk flow that the primate cytarabine half-lives show;
 #: docs/model.md, "Decisions", 4 Dec 2026)
 _RHESUS_EFFLUX_COPIES = ("drugs/pemetrexed", "drugs/cytarabine", "drugs/cytarabine_liposomal")
-_MLH = 1e-3    # mL/h -> L/h
 CALIBRATIONS = {
     "csf_transport": Calibration(
         "csf_transport",
