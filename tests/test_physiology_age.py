@@ -46,3 +46,18 @@ def test_age_scaling_of_a_monkey_is_refused():
     with pytest.raises(ParameterError, match="physiology 'rhesus' is rhesus"):
         pk.simulate("methotrexate", {"a": "12 mg lumbar once"}, subjects=2, physiology="rhesus", age=5)
     assert cns.physiology("rhesus")["species"] == "rhesus"
+
+
+def test_rhesus_population_gets_no_human_age_tables():
+    """A population with AGE under the rhesus physiology does not get the human CSF growth tables of adult.toml
+    (they are listed as skipped), while the human physiology does."""
+    import pandas as pd
+
+    from pkcsf.clinical.scenario_population import default_population, population_from_data
+
+    data = pd.DataFrame({"AGE": [3.0, 40.0], "WT": [14.0, 70.0]})
+    human = {(e.parameter, e.covariate) for e in population_from_data(cns.setup("methotrexate"), data).effects}
+    st = cns.setup("methotrexate", physiology="rhesus")
+    rhesus = {(e.parameter, e.covariate) for e in population_from_data(st, data).effects}
+    assert ("V_SPINAL_LUMBAR", "AGE") in human and not any(c == "AGE" for _, c in rhesus)
+    assert any(s.startswith("V_SPINAL_LUMBAR ~ AGE") for s in default_population(st, demographics="pediatric").skipped)

@@ -67,13 +67,22 @@ def default_population(setup: cns.Setup, demographics: str | None = "adult", *, 
         for eff in getattr(ps, "covariates", {}).values():
             if eff.parameter not in setup.parameters:
                 continue
-            if eff.covariate not in available or (age_fixed and eff.covariate == "AGE" and ps.kind == "physiology"):
+            if eff.covariate not in available or _no_age_effect(setup, ps, eff, age_fixed):
                 skipped.append(f"{eff.parameter} ~ {eff.covariate} ({ps.name})")
                 continue
             effects.append(eff)
     pop = Population(res, demographics=demo, effects=effects, name=f"default ({setup.drug.name})")
     pop.skipped = tuple(skipped)
     return pop
+
+
+def _no_age_effect(setup: cns.Setup, ps, eff, age_fixed: bool) -> bool:
+    """True for a physiology's age effect that must not apply: the set-up is already scaled to one age, or its
+    species is not human (the age tables are human CSF growth; a rhesus subject's AGE is not scaled by them)."""
+    if eff.covariate != "AGE" or ps.kind != "physiology":
+        return False
+    return age_fixed or any(str(s.options.get("species", "human")) != "human"
+                            for s in setup.sets if s.kind == "physiology")
 
 
 def population_from_data(setup: cns.Setup, data: pd.DataFrame, *, age_fixed: bool = False) -> Population:
@@ -100,8 +109,7 @@ def population_from_data(setup: cns.Setup, data: pd.DataFrame, *, age_fixed: boo
     if {"AGE", "WT", "SCR", "SEX"} <= cols:
         cols.add("CRCL")
     effects = [e for ps in setup.sets for e in getattr(ps, "covariates", {}).values()
-               if e.parameter in setup.parameters and e.covariate in cols
-               and not (age_fixed and e.covariate == "AGE" and ps.kind == "physiology")]
+               if e.parameter in setup.parameters and e.covariate in cols and not _no_age_effect(setup, ps, e, age_fixed)]
     return Population(base.random_effects, covariance=base.omega, effects=effects,
                       data=data if len(data.columns) else None)
 
