@@ -21,6 +21,11 @@ def table():
     return df
 
 
+@pytest.fixture(scope="module")
+def candidates():
+    return run_validation("observations_v3_candidates")
+
+
 def test_fold_error_table(table, capsys):
     with pd.option_context("display.width", 220, "display.max_rows", 200, "display.max_colwidth", 40):
         print(table[["id", "variant", "role", "observed", "predicted", "unit", "fold_error", "status"]].to_string())
@@ -265,13 +270,13 @@ def test_own_observations_table_read_with_plain_pandas():
         check_observations(plain.drop(columns=["unit"]), "mine.csv")
 
 
-def test_docs_validation_table_matches_the_model(table):
+def test_docs_validation_table_matches_the_model(table, candidates):
     """Every row of the fold-error table in docs/validation.md (both observation files) shows what the model
     predicts now (4 significant digits there; 1% here), so the table cannot go stale when a value changes."""
     import re
 
     pred: dict = {}
-    for df in (table, run_validation("observations_v3_candidates")):
+    for df in (table, candidates):
         for rid, p in zip(df["id"], df["predicted"]):
             pred.setdefault(rid, []).append(float(p))
     doc = (Path(__file__).resolve().parents[1] / "docs" / "validation.md").read_text()
@@ -281,3 +286,24 @@ def test_docs_validation_table_matches_the_model(table):
     stale = [(rid, p, pred[rid]) for rid, p in rows if not any(abs(p - q) <= 0.01 * abs(q) for q in pred[rid])]
     assert not stale, "docs/validation.md rows that no longer match the model (update the table):\n" + "\n".join(
         f"{rid}: doc {p:g}, model {q}" for rid, p, q in stale)
+
+
+def test_stated_validation_counts_match_the_model(table, candidates):
+    """The counts stated in docs/validation.md's summary table and in the README's Status are what the model
+    gives now (validation rows of observations.csv and of the held-out file)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    got = {}
+    for name, df in (("observations.csv", table), ("observations_v3_candidates.csv", candidates)):
+        v = df[df["role"] == "validation"]
+        got[name] = (len(v), int(v["within_2fold"].sum()), int(v["within_1_5fold"].sum()))
+    doc = (root / "docs" / "validation.md").read_text()
+    for name, (n, w2, w15) in got.items():
+        row = re.search(rf"(?m)^\| {re.escape(name)}[^|]* \| validation \| (\d+) \| (\d+) \(\d+%\) \| (\d+) \(\d+%\) \|", doc)
+        assert row and tuple(map(int, row.groups())) == (n, w2, w15), (name, row and row.groups(), (n, w2, w15))
+    readme = " ".join((root / "README.md").read_text().split())
+    n, w2, w15 = got["observations.csv"]
+    assert f"{w2} of {n} within 2-fold, {w15} within 1.5-fold" in readme
+    n, w2, w15 = got["observations_v3_candidates.csv"]
+    assert f"{w2} of {n} and {w15}" in readme
