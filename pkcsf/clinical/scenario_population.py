@@ -78,7 +78,8 @@ def default_population(setup: cns.Setup, demographics: str | None = "adult", *, 
 
 def _no_age_effect(setup: cns.Setup, ps, eff, age_fixed: bool) -> bool:
     """True for a physiology's age effect that must not apply: the set-up is already scaled to one age, or its
-    species is not human (the age tables are human CSF growth; a rhesus subject's AGE is not scaled by them)."""
+    species is not human (the age tables are human CSF growth; a rhesus subject's AGE is not scaled by them).
+    """
     if eff.covariate != "AGE" or ps.kind != "physiology":
         return False
     return age_fixed or any(str(s.options.get("species", "human")) != "human"
