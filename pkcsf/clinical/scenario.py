@@ -169,6 +169,8 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
     return res
 
 
+#: Arm options simulate_drug passes to every arm
+_ARM_OPTIONS = ("variant", "patients", "prevalence", "uncertainty")
 #: option names other tools use, and pkcsf's word for them (named in the error instead of a bare "not allowed")
 _OPTION_ALIASES = {"n": "subjects", "n_subjects": "subjects", "nsubjects": "subjects", "n_patients": "subjects",
                    "npatients": "subjects", "nsim": "subjects", "n_sim": "subjects", "duration": "days"}
@@ -215,14 +217,12 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
     name = d.name
     # a Drug object (e.g. with changed values) is used as it is; a name is loaded by each arm
     arm_drug = drug if isinstance(drug, cns.Drug) else name
-    arm_options = {"variant": kwargs.pop("variant", "linear")}
-    for k in ("patients", "prevalence", "uncertainty"):          # per-arm options, the same for every arm
-        if k in kwargs:
-            arm_options[k] = kwargs.pop(k)
+    # Arm options, the same for every arm; the rest are Scenario options
+    arm_options = {k: kwargs.pop(k) for k in _ARM_OPTIONS if k in kwargs}
+    arm_options.setdefault("variant", "linear")
     from dataclasses import fields
 
-    allowed = sorted({f.name for f in fields(Scenario)} - {"arms"} | set(arm_options) | {"patients", "prevalence",
-                                                                                     "uncertainty"})
+    allowed = sorted({f.name for f in fields(Scenario)} - {"arms"} | set(_ARM_OPTIONS))
     for k in kwargs:                                              # a typo: named, with the options, no TypeError
         if k in _OPTION_ALIASES:                                  # a word from another tool (n=1000)
             raise ScenarioError(f"simulate_drug option {k!r}", k, "allowed: " + ", ".join(allowed),
