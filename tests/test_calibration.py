@@ -48,14 +48,36 @@ def test_calibration_predicts_each_row_as_validation_does():
     """A row from patients with leptomeningeal disease is fitted with their barrier state: the calibration's
     prediction of every row equals validation.predict's at the files' values (before 3 Dec 2026 the calibration
     overwrote the pathology-scaled PS_BCSFB with the intact value: Shapiro's IV row 0.59 in the record, 2.45 in
-    validation)."""
+    validation). A value a calibration holds (``fixed``: csf_transport holds methotrexate's CSF-side binding site
+    at 0, fitted after it by mtx_csf_binding) is applied to validation's set-up too."""
     from pkcsf.clinical import validation
 
-    for name in ("csf_transport", "cytarabine_liposomal", "trastuzumab_bcsfb"):
+    for name in ("csf_transport", "mtx_csf_binding", "cytarabine_liposomal", "trastuzumab_bcsfb"):
+        cal = calibration.CALIBRATIONS[name]
         ev = calibration.evaluate(name)
-        rows = calibration._rows(calibration.CALIBRATIONS[name])
+        rows = calibration._rows(cal)
         for (_, r), p in zip(rows.iterrows(), ev["predicted"]):
-            assert p == pytest.approx(validation.predict(r), rel=1e-9), (name, r["id"])
+            st = validation._setup(r["drug"], "linear", False, validation.physiology_for(r), validation.age_for(r),
+                                   None, validation._pathology_name(r))
+            held = {k: v for k, v, drugs in cal.fixed + cal.held
+                    if (not drugs or r["drug"] in drugs) and k in st.parameters}
+            assert p == pytest.approx(validation.predict(r, st.with_parameters(**held)), rel=1e-9), (name, r["id"])
+
+
+def test_csf_transport_is_fitted_without_the_binding_site_and_the_site_after_it():
+    """Two steps (docs/model.md, 'Decisions', 4 Dec 2026, night): csf_transport holds methotrexate's CSF-side
+    binding site at 0; mtx_csf_binding fits it to the slow CSF phase with the transport held. The site gives the slow
+    phase: Bleyer 1977's 14 h (24-72 h) from 0.25x without the site to within 2-fold with it, and Bleyer 1973's 48-h
+    level and later half-life within 1.5-fold."""
+    assert calibration.CALIBRATIONS["csf_transport"].held == (("K_BIND", 0.0, ("methotrexate",)),)
+    assert not calibration.CALIBRATIONS["csf_transport"].fixed       # the posterior's draws keep the site
+    assert calibration.ORDER.index("mtx_csf_binding") == calibration.ORDER.index("csf_transport") + 1
+    without = dict(zip(*[calibration.evaluate("csf_transport")[k] for k in ("ids", "fold_error")]))
+    assert without["mtx_bleyer_lumbar_t12_slow"] < 0.3
+    ev = calibration.evaluate("mtx_csf_binding")
+    fe = dict(zip(ev["ids"], ev["fold_error"]))
+    assert 0.5 < fe["mtx_bleyer_lumbar_t12_slow"] < 2
+    assert all(1 / 1.5 < fe[k] < 1.5 for k in ("mtx_bleyer73_csf_48h", "mtx_bleyer73_csf_t12_late"))
 
 
 def test_calibrate_reproduces_a_one_parameter_fit():

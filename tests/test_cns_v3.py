@@ -69,7 +69,10 @@ def test_dispersion_falls_towards_the_lumbar_end(mtx):
 
 
 def test_v2_stays_the_default_and_unknown_model_is_refused():
-    assert cns.setup("methotrexate").model.name == "cns_csf"
+    # methotrexate's file gives a CSF-side binding site (K_BIND > 0): the v2 model with it; v3 has none
+    assert cns.setup("methotrexate").model.name == "cns_csf_binding"
+    assert cns.setup("cytarabine").model.name == "cns_csf"
+    assert cns.setup("methotrexate", model="v3").model.name == "cns_csf_v3"
     assert cns.DEFAULT_CNS_MODEL == "v2"
     with pytest.raises(ParameterError, match="model"):
         cns.setup("methotrexate", model="v4")

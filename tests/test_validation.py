@@ -104,9 +104,10 @@ def test_phenomenon_a_ommaya_methotrexate():
 
 def test_phenomenon_b_lumbar_methotrexate():
     """Bleyer & Dedrick 1977: lumbar half-life near 4.5 h (within 2-fold), plasma peak near 2e-7 M (within
-    2.5-fold, flagged) at 3-12 h. Bleyer's 14-h slow phase is a flagged miss since the tissue reservoir was bounded
-    to the published half-times (issue 10): the late lumbar level follows the held-out 24-h observation instead
-    (12 mg/m2 in children: 0.83 umol/L attributable to the lumbar dose, Clin Pharmacol Ther 1983), within 2-fold."""
+    2.5-fold, flagged) at 3-12 h. Bleyer's 14-h slow phase comes from methotrexate's CSF-side binding site (since
+    4 Dec 2026, night; a flagged miss from 3 Dec, when the tissue reservoir was bounded to the published
+    half-times). The 24-h lumbar level against the held-out observation (12 mg/m2 in children: 0.83 umol/L
+    attributable to the lumbar dose, Clin Pharmacol Ther 1983) is a documented miss."""
     import pkcsf as pk
     from pkcsf.clinical import cns, validation
 
@@ -116,13 +117,15 @@ def test_phenomenon_b_lumbar_methotrexate():
     lum = res.concentration("spinal_lumbar")[0]
     pl = res.concentration("plasma")[0] * 1e3 / st.mw
     assert 2.25 < _t12(t, lum, 2, 12) < 9.0
-    assert _t12(t, lum, 24, 72) < 7.0 and "mtx_bleyer_lumbar_t12_slow" in validation.HYPOTHESES
+    # the slow phase from the CSF-side binding site (calibration mtx_csf_binding, 4 Dec 2026 night): within 2-fold
+    # of Bleyer's 14 h (it was 3.6 h, a flagged miss, without the site)
+    assert 7.0 < _t12(t, lum, 24, 72) < 28.0 and "mtx_bleyer_lumbar_t12_slow" not in validation.HYPOTHESES
     assert 0.1 < pl.max() < 0.5 and 2.0 <= t[pl.argmax()] <= 12.0
     lum24 = lum[np.searchsorted(t, 24.0)] * 1e3 / st.mw
     # 1.18x before the cisternography timing entered the calibration (3 Dec 2026, evening), 2.3x since, 4.4x since
     # methotrexate's systemic model became Godfrey 1998's whole (3 Dec 2026, night: a slower plasma terminal phase
     # and a refit CSF efflux; a documented miss, docs/model.md "Decisions"); the guard is against the tissue
-    # reservoir's 13.6x of the old fit
+    # reservoir's 13.6x of the old fit; 4.7x with the CSF-side binding site (4 Dec 2026, night)
     assert 0.83 / 2 < lum24 < 0.83 * 6
 
 

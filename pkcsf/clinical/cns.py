@@ -18,6 +18,8 @@ Model variants (chosen by the drug's form and ``variant``):
 
 * ``cns_csf``: free drug, linear CSF transport;
 * ``cns_csf_saturable``: adds Michaelis-Menten CSF efflux (osimertinib ``variant="saturable"``);
+* ``cns_csf_binding``: adds a binding site in contact with the CSF (drugs whose file gives ``K_BIND`` > 0:
+  methotrexate's slow CSF phase);
 * ``cns_csf_liposomal``: adds encapsulated drug moving with CSF and releasing free drug (liposomal form);
 * ``*_az5104``: adds osimertinib's metabolite AZ5104 in plasma (``metabolite=True``).
 """
@@ -313,8 +315,12 @@ def setup(drug_or_name: str | Drug, physiology: str = "adult", variant: str = "l
     cns_model = DEFAULT_CNS_MODEL if model is None else model
     check_choice("model", cns_model, sorted(CNS_MODELS), ParameterError)
     model_name = model_name.replace("cns_csf", CNS_MODELS[cns_model], 1)
-    model = load_model(model_name)
     dv = d.parameters.as_dict()
+    if model_name == "cns_csf" and dv.get("K_BIND", 0.0) > 0:
+        # a binding site in contact with the CSF (methotrexate's slow CSF phase; models/cns_csf_binding.toml):
+        # free drug, linear variant, model v2 only (v3 was calibrated without it)
+        model_name = "cns_csf_binding"
+    model = load_model(model_name)
     vals = dict(phys["values"])
     notes = []
     v3_sets = ()

@@ -52,6 +52,9 @@ OPTIONAL_FIELDS: dict[str, tuple[str, str]] = {
     "CL_EFFLUX_BBB": ("mL/min", "active brain-to-blood efflux at the BBB; default 0"),
     "KA": ("1/h", "oral absorption rate; needed for the oral route only"),
     "F_ORAL": ("1", "oral bioavailability; needed for the oral route only"),
+    "K_BIND": ("1/h", "uptake into a binding site in contact with the CSF (a slow CSF phase, as methotrexate's); "
+                      "default 0 (none); with K_BIND > 0 the model is cns_csf_binding"),
+    "K_UNBIND": ("1/h", "release from that binding site; used with K_BIND > 0"),
 }
 _HEADER = """\
 # pkcsf drug file: {name}

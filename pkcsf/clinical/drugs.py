@@ -18,8 +18,10 @@ __all__ = ["Drug", "drug", "available_drugs"]
 _DRUG_DEFAULTS = {"KA": (1.0, "no oral route: absorption rate unused"),
                   "F_ORAL": (1.0, "no oral route: bioavailability unused"),
                   "KEL_CSF": (0.0, "no CSF metabolism"),
-                  "CL_EFFLUX_BBB": (0.0, "no active efflux at the blood-brain barrier")}
-_DEFAULT_UNITS = {"KA": "1/h", "F_ORAL": "1", "KEL_CSF": "1/h", "CL_EFFLUX_BBB": "L/h"}
+                  "CL_EFFLUX_BBB": (0.0, "no active efflux at the blood-brain barrier"),
+                  "K_BIND": (0.0, "no CSF-side binding site"),
+                  "K_UNBIND": (1.0, "no CSF-side binding site (release rate unused)")}
+_DEFAULT_UNITS = {"KA": "1/h", "F_ORAL": "1", "KEL_CSF": "1/h", "CL_EFFLUX_BBB": "L/h", "K_BIND": "1/h", "K_UNBIND": "1/h"}
 
 
 def available_drugs() -> list[str]:

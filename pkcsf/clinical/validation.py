@@ -84,16 +84,11 @@ _CHAMB95 = ("Chamberlain 1995 (abstract): dose not stated (50 mg assumed; the ph
             "solute; and slower CSF turnover in leptomeningeal metastases (the DepoCyt label gives a free CSF "
             "clearance of 0.24 mL/min, below Zimm's 0.42 mL/min; try pathologies={'F_TURNOVER': 0.5}). The "
             "ventricular/lumbar AUC ratio (0.145) is reproduced within 1.5-fold.")
-_SLOW = ("With the loss of methotrexate from CSF-facing brain bounded to the published 0.5-5 h (Li 2013, Ohata 1985, "
-         "Blasberg 1975; calibration csf_transport since 3 Dec 2026) no mechanism in the model gives Bleyer's 14-h "
-         "lumbar phase (v2 3.1 h, v3 4.7 h); freeing spinal absorption or the dispersion profile does not help (v3 "
-         "comparison fits csf_transport_v3_absorption / _dispersion), nor does the slower v2 spinal canal that the "
-         "cisternography timing gives (3 Dec 2026 evening; a 24-h lumbar level of 1.1 umol/L after 12 mg but 0.005 "
-         "at 48 h). Only a tissue reservoir with a ~3,800-h "
-         "half-time does (the earlier v2 fit, csf_transport_v3_reservoir), and that reservoir made CSF levels 24-48 h "
-         "after a lumbar dose and after short high-dose infusions several-fold too high against data it was not "
-         "fitted to (mtx_cpt83_it_24h_derived 13.5x, Zhao 2006 13.6x at 30 h). The slow phase points to a binding "
-         "site the model lacks (tumour/arachnoid cells, root sleeves) or to assay limits at low levels.")
+_SLOW = ("v3 only (v2 has methotrexate's CSF-side binding site since 4 Dec 2026, night; calibration "
+         "mtx_csf_binding): with the loss of methotrexate from CSF-facing brain bounded to the published 0.5-5 h "
+         "(Li 2013, Ohata 1985, Blasberg 1975) no mechanism in v3 gives Bleyer's 14-h lumbar phase; freeing spinal "
+         "absorption or the dispersion profile does not help (csf_transport_v3_absorption / _dispersion). v3 was "
+         "calibrated without the binding site that gives it in v2.")
 _RHESUS_CRAN = ("Rhesus cranial-SAS (vertex) / ventricular ratios: the rhesus model scales the human mixing clearances, and "
                 "human cranial mixing Q_MIX_CRAN is poorly determined by the human calibration data (approximate SE of "
                 "log > 10); with the cisternography datum (3 Dec 2026, evening) it settles at 1.6 mL/h, a cranial SAS filled by the "
@@ -102,16 +97,17 @@ _RHESUS_CRAN = ("Rhesus cranial-SAS (vertex) / ventricular ratios: the rhesus mo
                 "the rhesus lumbar ratio is refitted (mtx_rhesus_efflux). A sourced human cranial dispersion "
                 "(cisternography, MRI tracer studies) would fix Q_MIX_CRAN independently.")
 HYPOTHESES: dict[str, str] = {
-    "mtx_bleyer_lumbar_t12_slow": _SLOW,
     "mtx_bleyer_plasma_t12_slow": (
         "Bleyer's plasma phase after a lumbar dose (24 h) is slower than his lumbar CSF phase (14 h), so it is not "
         "CSF release alone: the systemic terminal phase of methotrexate at low concentrations (t1/2 beta 6-69 h "
         "depending on sampling, Shen & Azarnoff 1978) is absent from the two-compartment plasma model (Godfrey 1998, "
-        "whole since 3 Dec 2026 night: terminal t1/2 7.1 h, fold 0.20 -> 0.29), and without the slow CSF phase "
-        "(mtx_bleyer_lumbar_t12_slow) plasma falls with the systemic half-life."),
+        "whole since 3 Dec 2026 night: terminal t1/2 7.1 h, fold 0.20 -> 0.29). The CSF-side binding site that gives "
+        "the slow CSF phase (4 Dec 2026, night; 0.29 -> 0.31) holds about 4% of the CSF's capacity, too little drug "
+        "to carry plasma: plasma still falls with the systemic half-life."),
     "mtx_bleyer_plasma_peak": (
-        "Fold ~2.0 (2.1 before the spinal canal was slowed by the cisternography datum, 3 Dec 2026 evening): without a "
-        "slow CSF phase (mtx_bleyer_lumbar_t12_slow) more of the dose reaches plasma in the first hours, now partly "
+        "Fold ~2.0 (2.1 before the spinal canal was slowed by the cisternography datum, 3 Dec 2026 evening; unchanged "
+        "by the CSF-side binding site of 4 Dec 2026, which holds ~4% of the dose): the CSF loses the dose to plasma "
+        "within hours (Bleyer's fast CSF phase, 4.5 h; model 3.5 h), now partly "
         "through the human active CSF efflux (calibration csf_transport); Bleyer's patients were children and adults (mean of 76), simulated as a 70-kg adult given "
         "12 mg/m2 x 1.73 m2."),
     "mtx_nhp_cerebral_sas_model": _RHESUS_CRAN,
@@ -143,6 +139,7 @@ HYPOTHESES: dict[str, str] = {
 
 #: observation id -> hypothesis for points that only CNS model v3 misses (used by run_validation(model="v3"))
 HYPOTHESES_V3: dict[str, str] = {
+    "mtx_bleyer_lumbar_t12_slow": _SLOW,
     "mtx_balis_css_vertex": ("v3 only: cisternal/cranial mixing calibrated on human data with the segmented canal "
                              "(csf_transport_v3) is carried to the rhesus-scaled model; rhesus vertex/ventricular Css "
                              "ratios come out 2-3x too high. Only the lumbar ratio is refitted for rhesus."),

@@ -171,9 +171,10 @@ def _route_mechanisms(doc: _Doc, folder: Path, interval: pd.DataFrame):
     flips = [thr for thr in ("1 umol/L", "0.1 umol/L")
              if len(set(np.sign(m[f"hours_above_{thr}_lumbar"] - m[f"hours_above_{thr}_ommaya"]))) > 1]
     doc.p("The interval above is the uncertainty of the fitted values of one model. Which mechanism makes "
-          "methotrexate's slow CSF phase (seen in five human series, absent from the model) is not settled: fitted to "
-          "the same data, a slow brain-tissue reservoir (beyond the published tissue kinetics) and a blood-to-CSF "
-          "entry spread beyond the choroid plexus were tested and not adopted. Table 2c shows what they would "
+          "methotrexate's slow CSF phase (seen in five human series) is not settled: the shipped model has a binding "
+          "site in contact with the CSF, calibrated on two of the series (its location is not known); fitted to the "
+          "same data, a slow brain-tissue reservoir (beyond the published tissue kinetics) and a blood-to-CSF entry "
+          "spread beyond the choroid plexus were tested and not adopted. Table 2c shows what they would "
           "answer: the AUC ratio " + ("stays within the 90% interval of Table 2b" if inside else
                                       "leaves the 90% interval of Table 2b") +
           ("; which route keeps the ventricles longer above " + " and ".join(t.replace("umol", "µmol") for t in flips)
@@ -187,7 +188,8 @@ def _route_mechanisms(doc: _Doc, folder: Path, interval: pd.DataFrame):
         "h > 0.1 µmol/L, Ommaya": m["hours_above_0.1 umol/L_ommaya"].map(_f)})
     doc.table(shown, "Table 2c. Methotrexate 12 mg, one injection, lateral ventricles, 0–7 days, at the fitted "
               "values of each mechanism (structural uncertainty). Fit cost: sum of squared log fold errors over the same "
-              "calibration data (lower fits them better); the alternatives fit better but were not adopted, the "
+              "calibration data (lower fits them better; the shipped row with its binding site, which was fitted "
+              "with two more data); the alternatives were not adopted, the "
               "reservoir for contradicting the published brain-tissue kinetics and the cisternography timing, the "
               "spread entry for sending two mixing clearances to their bounds (docs/model.md, 'Decisions').",
               "route_comparison_mechanisms.csv")
