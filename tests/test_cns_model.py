@@ -223,3 +223,18 @@ def test_children_scale_tissue_too():
     assert infant.parameters["V_BRAIN"] == pytest.approx(0.5 * adult.parameters["V_BRAIN"])
     assert infant.parameters["A_PIA"] == pytest.approx(0.5 * adult.parameters["A_PIA"])
     assert infant.parameters["Q_MIX_LUMBAR"] == pytest.approx(0.5 * adult.parameters["Q_MIX_LUMBAR"])
+
+
+def test_binding_site_model_follows_the_drug_values():
+    """The CSF-side binding site (models/cns_csf_binding.toml) is used exactly when the drug gives K_BIND > 0:
+    methotrexate's file does; K_BIND=0 returns to cns_csf; another drug can be given one; mass is kept."""
+    assert cns.setup("methotrexate").model.name == "cns_csf_binding"
+    assert cns.setup(cns.drug("methotrexate").with_values(K_BIND=0)).model.name == "cns_csf"
+    st = cns.setup(cns.drug("cytarabine").with_values(K_BIND="0.01 1/h", K_UNBIND="0.05 1/h"))
+    assert st.model.name == "cns_csf_binding" and st.parameters["K_BIND"] == pytest.approx(0.01)
+    mtx = cns.setup("methotrexate")
+    res = mtx.simulate(pk.Dose(12.0, "lumbar"), times=np.array([0.0, 24.0, 168.0]))
+    bound = sum(res.amount(f"bound_{c}")[0] for c in ("lv", "tfv", "cm", "sas_cranial", "spinal_ct", "spinal_lumbar"))
+    assert bound[1] > 0 and bound[2] < bound[1]                       # filled, then released
+    total = sum(res.amount(c)[0] for c in mtx.model.compartment_names) + res.amount("eliminated")[0]
+    np.testing.assert_allclose(total, 12.0, rtol=1e-9)
