@@ -25,10 +25,12 @@ and not adopted (comparison calibrations; docs/model.md compares them).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
+from pkcsf.clinical import calibration as calib
 from pkcsf.clinical import cns
 from pkcsf.clinical.calibration import CALIBRATIONS
 from pkcsf.clinical.posterior import _log_likelihood, _log_space, _record, stored_draws
@@ -243,10 +245,6 @@ def _shipped_cost(name: str) -> float:
     value another calibration fits afterwards (csf_transport: methotrexate's CSF-side binding site), the cost with
     that value as shipped.
     """
-    from dataclasses import replace
-
-    from pkcsf.clinical import calibration as calib
-
     cal = CALIBRATIONS[name]
     if not cal.held:
         return float(_record(name)["calibration"]["cost"])
