@@ -15,13 +15,15 @@ K_BIND > 0): every CSF space X (lv, tfv, cm, sas_cranial, spinal_ct, spinal_lumb
 CSF volume across ages and species, and K_BIND / K_UNBIND is its capacity relative to the CSF volume).
 Methotrexate only; cytarabine (Zimm 1984, no slow phase) and every other drug have none.
 
-It fits ``csf_transport``'s data (the same objective, ``scipy.optimize.least_squares`` in log-parameters) twice:
-``binding only`` (K_BIND and K_UNBIND free, csf_transport's seven values as shipped) and ``all free`` (the nine
-together); for each, the rhesus CSF efflux is fitted again to Balis 2000's ratio as mtx_rhesus_efflux does. It then
+It fits ``csf_transport``'s data (the same objective, ``scipy.optimize.least_squares`` in log-parameters) in five
+ways: ``binding only`` (K_BIND and K_UNBIND free, csf_transport's seven values as shipped) and ``all free`` (the
+nine together), each without and with Bleyer 1973's two rows as data, and once with the CSF efflux and the
+blood-CSF permeabilities free beside the site but the mixing as shipped (with Bleyer 1973); for each, the rhesus
+CSF efflux is fitted again to Balis 2000's ratio as mtx_rhesus_efflux does. It then
 scores every row of the observation files (linear variant; the liposomal, osimertinib and trastuzumab calibrations
 unchanged) without the site (csf_transport as fitted) and with each fit; "binding only + Bleyer 1973" is what
 calibration ``mtx_csf_binding`` ships.
-Run: ``python docs/alternatives/csf_binding_site.py`` (about 10 min on two cores). Prints the fit, the rows that
+Run: ``python docs/alternatives/csf_binding_site.py`` (about 6 min on two cores). Prints the fit, the rows that
 change by more than 5% and the counts within 2-fold and 1.5-fold per file and role.
 """
 from __future__ import annotations
@@ -123,6 +125,14 @@ def main() -> None:
         report(f"all free{label}", both)
         x = list(both["values"].values())
         fits["all free" + label] = (x[:len(BASE.free)], tuple(x[-2:]))
+    # the CSF efflux and the blood-CSF permeabilities free with the site, the mixing as shipped (+ Bleyer 1973)
+    free = tuple(f for f in BASE.free if f.name in ("PS_BCSFB", "CL_EFFLUX_CSF")) + BINDING
+    res = fit("binding_efflux", free, BLEYER73)
+    report("efflux, barrier and site free, mixing as shipped + Bleyer 1973", res)
+    got = {k: res["values"][k] for k in res["values"]}
+    calib = cal.CALIBRATIONS["binding_efflux"]
+    fits["efflux + site + Bleyer 1973"] = ([got.get(cal._key(calib, f), x) for f, x in zip(BASE.free, shipped)],
+                                          (got["K_BIND"], got["K_UNBIND"]))
     for label, (base_values, binding) in fits.items():
         kb, ku = binding
         print(f"{label}: capacity K_BIND/K_UNBIND {kb / ku:.3g} x the CSF volume, release half-life "
