@@ -238,3 +238,13 @@ def test_binding_site_model_follows_the_drug_values():
     assert bound[1] > 0 and bound[2] < bound[1]                       # filled, then released
     total = sum(res.amount(c)[0] for c in mtx.model.compartment_names) + res.amount("eliminated")[0]
     np.testing.assert_allclose(total, 12.0, rtol=1e-9)
+
+
+def test_binding_site_model_exact_solution_matches_an_adaptive_solver():
+    """The binding-site model is linear: the exact (matrix-exponential) solution is the oracle for Rodas5P."""
+    st = cns.setup("methotrexate")
+    t = np.array([0.5, 2.0, 8.0, 24.0, 48.0, 96.0])
+    exact = st.simulate(pk.Dose(12.0, "lumbar"), times=t)
+    ode = st.simulate(pk.Dose(12.0, "lumbar"), times=t, solver="rodas5p", rtol=1e-9, atol=1e-12)
+    for c in ("spinal_lumbar", "lv", "bound_spinal_lumbar", "bound_lv", "plasma"):
+        np.testing.assert_allclose(ode.amount(c)[0], exact.amount(c)[0], rtol=1e-5, atol=1e-9)
