@@ -102,11 +102,11 @@ HYPOTHESES: dict[str, str] = {
         "CSF release alone: the systemic terminal phase of methotrexate at low concentrations (t1/2 beta 6-69 h "
         "depending on sampling, Shen & Azarnoff 1978) is absent from the two-compartment plasma model (Godfrey 1998, "
         "whole since 3 Dec 2026 night: terminal t1/2 7.1 h, fold 0.20 -> 0.29). The CSF-side binding site that gives "
-        "the slow CSF phase (4 Dec 2026, night; 0.29 -> 0.31) holds about 4% of the CSF's capacity, too little drug "
-        "to carry plasma: plasma still falls with the systemic half-life."),
+        "the slow CSF phase (4 Dec 2026, night; 0.29 -> 0.31) has a capacity of about 4% of the CSF's, too little "
+        "drug to carry plasma: plasma still falls with the systemic half-life."),
     "mtx_bleyer_plasma_peak": (
         "Fold ~2.0 (2.1 before the spinal canal was slowed by the cisternography datum, 3 Dec 2026 evening; unchanged "
-        "by the CSF-side binding site of 4 Dec 2026, which holds ~4% of the dose): the CSF loses the dose to plasma "
+        "by the CSF-side binding site of 4 Dec 2026, whose capacity is ~4% of the CSF's): the CSF loses the dose to plasma "
         "within hours (Bleyer's fast CSF phase, 4.5 h; model 3.5 h), now partly "
         "through the human active CSF efflux (calibration csf_transport); Bleyer's patients were children and adults (mean of 76), simulated as a 70-kg adult given "
         "12 mg/m2 x 1.73 m2."),
