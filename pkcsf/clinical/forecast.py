@@ -48,6 +48,8 @@ from pkcsf.core.errors import ScenarioError, check_choice
 from pkcsf.core.units import parse_quantity
 
 __all__ = ["forecast", "ForecastResult", "covariate_timeline"]
+#: largest next dose searched by the forecast file's keep_above question (mg; ForecastResult.dose_for's default)
+_MAX_DOSE_SEARCHED = 100.0
 
 
 # ------------------------------------------------------------------ result
@@ -149,7 +151,7 @@ class ForecastResult:
         return {"map": crossing(ipred), "lo": lo, "hi": hi, "threshold": thr, "unit": self.unit}
 
     def dose_for(self, group: str, threshold: str | float, duration: str | float, *, at: float | None = None, route: str | None = None,
-                 max_dose: float = 100.0) -> dict:
+                 max_dose: float = _MAX_DOSE_SEARCHED) -> dict:
         """The smallest next dose keeping this patient's ``group`` above ``threshold`` for ``duration``.
 
         Parameters
@@ -476,8 +478,14 @@ def answer_questions(res: ForecastResult, questions: dict) -> list[str]:
                                 "'ventricular 1 umol/L 48 h'")
         group, conc, dur = parts[0], " ".join(parts[1:3]), " ".join(parts[3:5])
         r = res.dose_for(group, conc, dur, at=at)
+        if not math.isfinite(r["map"]):
+            lines.append(f"no next dose at {_h(r['at'])} ({r['site']}) up to {_MAX_DOSE_SEARCHED:g} mg keeps this patient's "
+                         f"{group} CSF above {conc} for {dur} (MAP)")
+            continue
+        d90 = (f"{r['dose_90']:.3g} mg does so" if math.isfinite(r["dose_90"])
+               else f"no dose up to {_MAX_DOSE_SEARCHED:g} mg does so")
         lines.append(f"a next dose at {_h(r['at'])} ({r['site']}) of {r['map']:.3g} mg keeps this patient's {group} "
-                     f"CSF above {conc} for {dur} (MAP); {r['dose_90']:.3g} mg does so with 90% posterior probability")
+                     f"CSF above {conc} for {dur} (MAP); {d90} with 90% posterior probability")
     return lines
 
 
