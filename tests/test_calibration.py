@@ -48,20 +48,16 @@ def test_calibration_predicts_each_row_as_validation_does():
     """A row from patients with leptomeningeal disease is fitted with their barrier state: the calibration's
     prediction of every row equals validation.predict's at the files' values (before 3 Dec 2026 the calibration
     overwrote the pathology-scaled PS_BCSFB with the intact value: Shapiro's IV row 0.59 in the record, 2.45 in
-    validation). A value a calibration holds (``fixed``: csf_transport holds methotrexate's CSF-side binding site
-    at 0, fitted after it by mtx_csf_binding) is applied to validation's set-up too."""
+    validation). A value a fit held for a later calibration (``held``: csf_transport holds methotrexate's CSF-side
+    binding site at 0, fitted after it by mtx_csf_binding) is compared as the files give it (``held=False``)."""
     from pkcsf.clinical import validation
 
     for name in ("csf_transport", "mtx_csf_binding", "cytarabine_liposomal", "trastuzumab_bcsfb"):
-        cal = calibration.CALIBRATIONS[name]
-        ev = calibration.evaluate(name)
-        rows = calibration._rows(cal)
+        assert not calibration.CALIBRATIONS[name].fixed
+        ev = calibration.evaluate(name, held=False)
+        rows = calibration._rows(calibration.CALIBRATIONS[name])
         for (_, r), p in zip(rows.iterrows(), ev["predicted"]):
-            st = validation._setup(r["drug"], "linear", False, validation.physiology_for(r), validation.age_for(r),
-                                   None, validation._pathology_name(r))
-            held = {k: v for k, v, drugs in cal.fixed + cal.held
-                    if (not drugs or r["drug"] in drugs) and k in st.parameters}
-            assert p == pytest.approx(validation.predict(r, st.with_parameters(**held)), rel=1e-9), (name, r["id"])
+            assert p == pytest.approx(validation.predict(r), rel=1e-9), (name, r["id"])
 
 
 def test_csf_transport_is_fitted_without_the_binding_site_and_the_site_after_it():

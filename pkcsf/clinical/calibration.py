@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -394,7 +394,7 @@ def _predict_all(cal: Calibration, values_file_unit: np.ndarray, rows):
     return np.array(out)
 
 
-def evaluate(name: str, values: Sequence[float] | None = None) -> dict:
+def evaluate(name: str, values: Sequence[float] | None = None, *, held: bool = True) -> dict:
     """Fold errors of the calibration data at ``values``.
 
     Parameters
@@ -403,6 +403,9 @@ def evaluate(name: str, values: Sequence[float] | None = None) -> dict:
         Calibration record name (a key of :data:`CALIBRATIONS`).
     values : sequence of float, optional
         One value per free parameter of the record, in its order (file units); default: the current files.
+    held : bool, optional
+        False: the values the fit held for a later calibration (``Calibration.held``) as the files give them, i.e.
+        the model as it is used rather than as it was fitted.
 
     Returns
     -------
@@ -410,7 +413,7 @@ def evaluate(name: str, values: Sequence[float] | None = None) -> dict:
         ``ids``, ``observed``, ``predicted``, ``fold_error`` (predicted / observed) per datum, and ``cost``
         (sum of squared log fold errors).
     """
-    cal = CALIBRATIONS[name]
+    cal = CALIBRATIONS[name] if held else replace(CALIBRATIONS[name], held=())
     rows = _rows(cal)
     if values is None:
         values = [_read_value(f.file, f.name) for f in cal.free]

@@ -129,6 +129,8 @@ class Setup:
     extra_outputs : dict
         Further named read-outs available on request but not read out by default (:data:`EXTRA_GROUPS`:
         ``brain``, whole-brain drug).
+    species : str
+        Species of the physiology (``"human"``, ``"rhesus"``).
     """
 
     drug: Drug
@@ -144,6 +146,7 @@ class Setup:
     sets: tuple = field(default=(), repr=False)
     notes: tuple = ()
     extra_outputs: dict = field(default_factory=dict)
+    species: str = "human"
 
     def __repr__(self) -> str:
         return (f"Setup(drug={self.drug.name!r}, model={self.model.name!r}, variant={self.variant!r}, "
@@ -399,7 +402,7 @@ def setup(drug_or_name: str | Drug, physiology: str = "adult", variant: str = "l
     var = {k: v.value for k, v in d.parameters.variability.items()}
     return Setup(d, model, vals, sites, d.mw, dict(d.thresholds), var, outputs, variant, cns_model,
                  tuple(phys["sets"]) + v3_sets + (d.parameters,), tuple(notes),
-                 {g: cs for g, cs in extra.items() if cs})
+                 {g: cs for g, cs in extra.items() if cs}, phys["species"])
 
 
 def group_concentrations(prob: Problem, out: np.ndarray, W: np.ndarray, factor: float, n_states: int | None = None) -> np.ndarray:

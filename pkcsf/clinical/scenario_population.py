@@ -82,8 +82,7 @@ def _no_age_effect(setup: cns.Setup, ps, eff, age_fixed: bool) -> bool:
     """
     if eff.covariate != "AGE" or ps.kind != "physiology":
         return False
-    return age_fixed or any(str(s.options.get("species", "human")) != "human"
-                            for s in setup.sets if s.kind == "physiology")
+    return age_fixed or setup.species != "human"
 
 
 def population_from_data(setup: cns.Setup, data: pd.DataFrame, *, age_fixed: bool = False) -> Population:

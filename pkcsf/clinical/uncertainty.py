@@ -25,14 +25,12 @@ and not adopted (comparison calibrations; docs/model.md compares them).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from pkcsf.clinical import calibration as calib
 from pkcsf.clinical import cns
-from pkcsf.clinical.calibration import CALIBRATIONS
+from pkcsf.clinical.calibration import CALIBRATIONS, evaluate
 from pkcsf.clinical.posterior import _log_likelihood, _log_space, _record, stored_draws
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.units import parse_quantity
@@ -245,13 +243,9 @@ def _shipped_cost(name: str) -> float:
     value another calibration fits afterwards (csf_transport: methotrexate's CSF-side binding site), the cost with
     that value as shipped.
     """
-    cal = CALIBRATIONS[name]
-    if not cal.held:
+    if not CALIBRATIONS[name].held:
         return float(_record(name)["calibration"]["cost"])
-    rows = calib._rows(cal)
-    values = [calib._read_value(f.file, f.name) for f in cal.free]
-    pred = calib._predict_all(replace(cal, held=()), np.asarray(values, float), rows)
-    return float(np.sum(np.log(pred / rows["observed"].to_numpy()) ** 2))
+    return float(evaluate(name, held=False)["cost"])
 
 
 def route_comparison_mechanisms(drug: str | cns.Drug = "methotrexate", dose: str | float = "12 mg", *,
