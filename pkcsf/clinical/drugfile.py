@@ -55,6 +55,9 @@ OPTIONAL_FIELDS: dict[str, tuple[str, str]] = {
     "K_BIND": ("1/h", "uptake into a binding site in contact with the CSF (a slow CSF phase, as methotrexate's); "
                       "default 0 (none); with K_BIND > 0 the model is cns_csf_binding"),
     "K_UNBIND": ("1/h", "release from that binding site; used with K_BIND > 0"),
+    "Q3": ("L/h", "intercompartmental clearance to a second, deep peripheral compartment (a three-compartment "
+                  "systemic model, as methotrexate's); default 0 (two compartments)"),
+    "V3": ("L", "volume of that deep compartment; used with Q3 > 0"),
 }
 _HEADER = """\
 # pkcsf drug file: {name}

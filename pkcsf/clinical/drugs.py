@@ -20,8 +20,11 @@ _DRUG_DEFAULTS = {"KA": (1.0, "no oral route: absorption rate unused"),
                   "KEL_CSF": (0.0, "no CSF metabolism"),
                   "CL_EFFLUX_BBB": (0.0, "no active efflux at the blood-brain barrier"),
                   "K_BIND": (0.0, "no CSF-side binding site"),
-                  "K_UNBIND": (1.0, "no CSF-side binding site (release rate unused)")}
-_DEFAULT_UNITS = {"KA": "1/h", "F_ORAL": "1", "KEL_CSF": "1/h", "CL_EFFLUX_BBB": "L/h", "K_BIND": "1/h", "K_UNBIND": "1/h"}
+                  "K_UNBIND": (1.0, "no CSF-side binding site (release rate unused)"),
+                  "Q3": (0.0, "two-compartment systemic model: no deep compartment"),
+                  "V3": (1.0, "two-compartment systemic model: deep volume unused")}
+_DEFAULT_UNITS = {"KA": "1/h", "F_ORAL": "1", "KEL_CSF": "1/h", "CL_EFFLUX_BBB": "L/h", "K_BIND": "1/h", "K_UNBIND": "1/h",
+                  "Q3": "L/h", "V3": "L"}
 
 
 def available_drugs() -> list[str]:

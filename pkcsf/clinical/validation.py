@@ -84,7 +84,7 @@ _CHAMB95 = ("Chamberlain 1995 (abstract): dose not stated (50 mg assumed; the ph
             "solute; and slower CSF turnover in leptomeningeal metastases (the DepoCyt label gives a free CSF "
             "clearance of 0.24 mL/min, below Zimm's 0.42 mL/min; try pathologies={'F_TURNOVER': 0.5}). The "
             "ventricular/lumbar AUC ratio (0.145) is reproduced within 1.5-fold.")
-_SLOW = ("v3 only (v2 has methotrexate's CSF-side binding site since 4 Dec 2026, night; calibration "
+_SLOW = ("v3 (v2 has methotrexate's CSF-side binding site since 4 Dec 2026, night; calibration "
          "mtx_csf_binding): with the loss of methotrexate from CSF-facing brain bounded to the published 0.5-5 h "
          "(Li 2013, Ohata 1985, Blasberg 1975) no mechanism in v3 gives Bleyer's 14-h lumbar phase; freeing spinal "
          "absorption or the dispersion profile does not help (csf_transport_v3_absorption / _dispersion). v3 was "
@@ -99,17 +99,18 @@ _RHESUS_CRAN = ("Rhesus cranial-SAS (vertex) / ventricular ratios: the rhesus mo
 HYPOTHESES: dict[str, str] = {
     "mtx_bleyer_plasma_t12_slow": (
         "Bleyer's plasma phase after a lumbar dose (24 h) is slower than his lumbar CSF phase (14 h), so it is not "
-        "CSF release alone: the systemic terminal phase of methotrexate at low concentrations (t1/2 beta 6-69 h "
-        "depending on sampling, Shen & Azarnoff 1978) is absent from the two-compartment plasma model (Godfrey 1998, "
-        "whole since 3 Dec 2026 night: terminal t1/2 7.1 h, fold 0.20 -> 0.29). The CSF-side binding site that gives "
-        "the slow CSF phase (4 Dec 2026, night; 0.29 -> 0.31) has a capacity of about 4% of the CSF's, too little "
-        "drug to carry plasma: plasma still falls with the systemic half-life."),
-    "mtx_bleyer_plasma_peak": (
-        "Fold ~2.0 (2.1 before the spinal canal was slowed by the cisternography datum, 3 Dec 2026 evening; unchanged "
-        "by the CSF-side binding site of 4 Dec 2026, whose capacity is ~4% of the CSF's): the CSF loses the dose to plasma "
-        "within hours (Bleyer's fast CSF phase, 4.5 h; model 3.5 h), now partly "
-        "through the human active CSF efflux (calibration csf_transport); Bleyer's patients were children and adults (mean of 76), simulated as a 70-kg adult given "
-        "12 mg/m2 x 1.73 m2."),
+        "CSF release alone. Since 4 Dec 2026 (late night) the systemic model is Joerger 2006's three-compartment "
+        "model, whose deep compartment gives the slow third phase seen after high doses (Huffman 1974: 27 h after "
+        "30 mg/m2); after an intrathecal dose the plasma level at 24-72 h is still set by the CSF's release and the "
+        "second phase (0.31 -> 0.34). A half-life over 24-72 h from a few low plasma levels near the assay limit "
+        "(2e-7 M at the peak) is also sensitive to that limit."),
+    "mtx_bleyer_lumbar_t12_slow": (
+        "Calibration row of mtx_csf_binding (Bleyer & Dedrick's 14-h lumbar phase), fitted together with Bleyer "
+        "1973's 48-h level and later half-life, which the site reproduces (1.35x and 1.15x). Since the systemic model "
+        "became Joerger 2006's (4 Dec 2026, late night) csf_transport puts the human CSF efflux at 0.11 mL/min (was "
+        "0.18) and the three rows pull the site in different directions (0.61 -> 0.49). csf_transport also has this "
+        "row while the site is held at 0 there; fitting the row in the site's calibration only gives 0.67 here but "
+        "raises the steady-state CSF/plasma ratios of the high-dose infusions (docs/model.md, 'Decisions')."),
     "mtx_nhp_cerebral_sas_model": _RHESUS_CRAN,
     "pem_stapleton_nhp_penetration": (
         "Rhesus CSF/plasma ratio of pemetrexed, which takes methotrexate's CSF transport values (an analogue, "
