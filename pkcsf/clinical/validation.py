@@ -116,7 +116,8 @@ HYPOTHESES: dict[str, str] = {
         "Rhesus CSF/plasma ratio of pemetrexed, which takes methotrexate's CSF transport values (an analogue, "
         "drugs/pemetrexed.toml): after the 3 Dec 2026 refit the intact-barrier PS_BCSFB of methotrexate fell from "
         "0.034 to 0.018 mL/min (rows from patients with leptomeningeal disease are now fitted with their barrier "
-        "factor), which carries to pemetrexed; with the cranial mixing of _RHESUS_CRAN the rhesus ratio is 3.8x low. "
+        "factor), which carries to pemetrexed; with the cranial mixing of _RHESUS_CRAN the rhesus ratio was 3.8x low "
+        "(2.1x since the Joerger refit of 4 Dec 2026, late night, raised it to 0.026 mL/min). "
         "Pemetrexed's own passive permeability was not retrieved."),
     "lipo_label_t12_us": _LIPO_T12,
     "lipo_chamberlain1995_t12_lumbar": _LIPO_T12,
