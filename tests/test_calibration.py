@@ -130,8 +130,7 @@ def test_mechanism_comparisons_of_4_dec_2026():
 
     base, bounded, free, site = (rec(n) for n in ("csf_transport", "csf_transport_tissue_bounded",
                                                   "csf_transport_tissue_free", "csf_transport_barrier_site"))
-    # no gain within the published half-times (4.27 against 4.20 since the Joerger refit: the bounded fit stops at
-    # its 5-h end without improving; equal within 1% before)
+    # no gain within the published half-times (equal costs: from the shipped value the bounded fit stays there)
     assert bounded["calibration"]["cost"] > 0.99 * base["calibration"]["cost"]
     assert fold(bounded, "mtx_bleyer_lumbar_t12_slow") < 0.35
     mtx = tomllib.loads((builtin_dir("parameters") / "drugs" / "methotrexate.toml").read_text())["values"]
