@@ -150,3 +150,23 @@ def test_all_runs_the_comparison_fits_after_the_shipped_ones():
     assert all(not calibration.CALIBRATIONS[n].write_values for n in calibration.COMPARISONS)
     for n in calibration.COMPARISONS:
         assert (REC / f"{n}.toml").exists(), n
+
+
+def test_a_fit_reads_its_inputs_once(monkeypatch):
+    """The predictor a fit or a posterior run uses reads the rows' set-ups and the free values' files once: it gives
+    the same predictions as reading them at every evaluation, and it neither re-reads nor sees the files afterwards
+    (a file edited while an MCMC run went on had killed it, 4 Dec 2026)."""
+    import numpy as np
+
+    cal = calibration.CALIBRATIONS["csf_transport"]
+    rows = calibration._rows(cal)
+    values = np.array([calibration._read_value(f.file, f.name) for f in cal.free]) * 1.1
+    predict_all = calibration._predictor(cal, rows)
+    expected = calibration._predict_all(cal, values, rows)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a parameter file was read during the fit")
+
+    monkeypatch.setattr(calibration, "_read_value", refuse)
+    monkeypatch.setattr(calibration.cns, "setup", refuse)
+    np.testing.assert_array_equal(predict_all(values), expected)

@@ -371,29 +371,48 @@ def _rows(cal: Calibration):
     return sel
 
 
-def _predict_all(cal: Calibration, values_file_unit: np.ndarray, rows):
+def _predictor(cal: Calibration, rows):
+    """The predictions of a calibration's rows as a function of its free values (file units).
+
+    The rows' set-ups and the files' values of the free parameters are read once, here: a fit or a posterior run
+    then neither parses the parameter files at every evaluation (they were ~85% of its time) nor sees a file that is
+    edited while it runs (an MCMC run of 4 Dec 2026 was killed by a half-edited model file).
+    """
     from pkcsf.clinical.validation import age_for, pathologies_for, physiology_for, predict
 
     files = [_read_value(f.file, f.name) * f.factor for f in cal.free]
-    out = []
+    base = []
     for _, r in rows.iterrows():
         st = cns.setup(r["drug"], physiology=physiology_for(r), variant=cal.variant,
                        metabolite=r["site"] == "plasma_az5104", age=age_for(r), model=cal.model,
                        pathologies=pathologies_for(r))
-        ch = {k: v for k, v, drugs in cal.fixed + cal.held if not drugs or r["drug"] in drugs}
-        for f, v, file_v in zip(cal.free, values_file_unit, files):
-            if not f.drugs or r["drug"] in f.drugs:
-                # the setup may scale the file's value for this row (the barrier state of a pathology, F_BCSFB x
-                # PS_BCSFB; age or species scaling): the trial value gets the same factor, so that a row from
-                # patients with leptomeningeal disease is fitted with their barrier, not the intact one
-                name = f.as_name or f.name
-                scale = st.parameters[name] / file_v if name in st.parameters and file_v > 0 else 1.0
-                ch[name] = v * f.factor * scale
-                for t in f.tie:
-                    ch[t] = v * f.factor * scale
-        st = st.with_parameters(**{k: v for k, v in ch.items() if k in st.parameters})
-        out.append(predict(r, st, variant=cal.variant))
-    return np.array(out)
+        ch0 = {k: v for k, v, drugs in cal.fixed + cal.held if not drugs or r["drug"] in drugs}
+        base.append((r, st, ch0))
+
+    def predict_all(values_file_unit: np.ndarray) -> np.ndarray:
+        out = []
+        for r, st, ch0 in base:
+            ch = dict(ch0)
+            for f, v, file_v in zip(cal.free, values_file_unit, files):
+                if not f.drugs or r["drug"] in f.drugs:
+                    # the setup may scale the file's value for this row (the barrier state of a pathology, F_BCSFB x
+                    # PS_BCSFB; age or species scaling): the trial value gets the same factor, so that a row from
+                    # patients with leptomeningeal disease is fitted with their barrier, not the intact one
+                    name = f.as_name or f.name
+                    scale = st.parameters[name] / file_v if name in st.parameters and file_v > 0 else 1.0
+                    ch[name] = v * f.factor * scale
+                    for t in f.tie:
+                        ch[t] = v * f.factor * scale
+            trial = st.with_parameters(**{k: v for k, v in ch.items() if k in st.parameters})
+            out.append(predict(r, trial, variant=cal.variant))
+        return np.array(out)
+
+    return predict_all
+
+
+def _predict_all(cal: Calibration, values_file_unit: np.ndarray, rows):
+    """The predictions of a calibration's rows at the given free values (files read now; see :func:`_predictor`)."""
+    return _predictor(cal, rows)(values_file_unit)
 
 
 def evaluate(name: str, values: Sequence[float] | None = None, *, held: bool = True) -> dict:
@@ -451,8 +470,10 @@ def calibrate(name: str, *, write: bool = True) -> dict:
     hi = np.log([f.hi for f in cal.free])
     obs = rows["observed"].to_numpy()
 
+    predict_all = _predictor(cal, rows)          # set-ups and file values read once for the whole fit
+
     def resid(x):
-        return np.log(_predict_all(cal, np.exp(x), rows) / obs)
+        return np.log(predict_all(np.exp(x)) / obs)
 
     fit = least_squares(resid, x0, bounds=(lo, hi), x_scale=1.0, diff_step=1e-3, max_nfev=400)
     values = np.exp(fit.x)

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pkcsf.clinical.calibration import CALIBRATIONS, _predict_all, _rows
+from pkcsf.clinical.calibration import CALIBRATIONS, _predictor, _rows
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.paths import builtin_dir
 from pkcsf.core.tomlio import tomllib
@@ -87,8 +87,10 @@ def _log_likelihood(calibration: str, rec: dict, names: list) -> tuple[Callable,
     order = [f.label if sum(g.name == f.name for g in cal.free) > 1 else f.name for f in cal.free]
     idx = [names.index(k) for k in order]
 
+    predict_all = _predictor(cal, rows)          # set-ups and file values read once for the whole run
+
     def loglik(x: np.ndarray) -> float:
-        r = np.log(_predict_all(cal, np.exp(x[idx]), rows) / obs)
+        r = np.log(predict_all(np.exp(x[idx])) / obs)
         return -0.5 * float(np.sum(r ** 2)) / s2 if np.all(np.isfinite(r)) else -np.inf
 
     return loglik, s2
