@@ -73,6 +73,9 @@ def test_v2_stays_the_default_and_unknown_model_is_refused():
     assert cns.setup("methotrexate").model.name == "cns_csf_binding"
     assert cns.setup("cytarabine").model.name == "cns_csf"
     assert cns.setup("methotrexate", model="v3").model.name == "cns_csf_v3"
+    # a model without the site says that it does not use K_BIND rather than dropping it silently
+    assert any(n.startswith("K_BIND") and "not used" in n for n in cns.setup("methotrexate", model="v3").notes)
+    assert not any(n.startswith("K_BIND") for n in cns.setup("methotrexate").notes)
     assert cns.DEFAULT_CNS_MODEL == "v2"
     with pytest.raises(ParameterError, match="model"):
         cns.setup("methotrexate", model="v4")

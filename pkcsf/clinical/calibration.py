@@ -566,10 +566,9 @@ def _write_record(cal: Calibration, res: dict):
     if not cal.write_values:
         lines[-1:] = ['comparison_only = true', '# comparison_only: a competing-mechanism fit; its values are NOT written '
                       'to the parameter files', ""]
-    if cal.fixed:
-        lines[-1:] = [f'fixed = [{", ".join(chr(34) + f"{k} = {v:g} (base units)" + chr(34) for k, v, _ in cal.fixed)}]', ""]
-    if cal.held:
-        lines[-1:] = [f'held = [{", ".join(chr(34) + f"{k} = {v:g} (base units)" + chr(34) for k, v, _ in cal.held)}]', ""]
+    for key, pinned in (("fixed", cal.fixed), ("held", cal.held)):
+        if pinned:
+            lines[-1:] = [f'{key} = [{", ".join(chr(34) + f"{k} = {v:g} (base units)" + chr(34) for k, v, _ in pinned)}]', ""]
     for f in cal.free:
         k = _key(cal, f)
         v = res["values"][k]

@@ -319,13 +319,17 @@ def setup(drug_or_name: str | Drug, physiology: str = "adult", variant: str = "l
     check_choice("model", cns_model, sorted(CNS_MODELS), ParameterError)
     model_name = model_name.replace("cns_csf", CNS_MODELS[cns_model], 1)
     dv = d.parameters.as_dict()
-    if model_name == "cns_csf" and dv.get("K_BIND", 0.0) > 0:
+    notes = []
+    if dv.get("K_BIND", 0.0) > 0:
         # a binding site in contact with the CSF (methotrexate's slow CSF phase; models/cns_csf_binding.toml):
-        # free drug, linear variant, model v2 only (v3 was calibrated without it)
-        model_name = "cns_csf_binding"
+        # free drug, linear variant, model v2 only (v3 was calibrated without it); elsewhere it is said, not dropped
+        if model_name == "cns_csf":
+            model_name = "cns_csf_binding"
+        else:
+            notes.append(f"K_BIND = {dv['K_BIND']:g} not used: the CSF-side binding site exists in cns_csf_binding "
+                         f"only (CNS model v2, free drug, linear), not in {model_name}")
     model = load_model(model_name)
     vals = dict(phys["values"])
-    notes = []
     v3_sets = ()
     if cns_model == "v3":
         # segmented spinal canal; its values, and <NAME>_V3 values (calibrated with the v3 model) of the

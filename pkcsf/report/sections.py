@@ -191,7 +191,7 @@ def _route_mechanisms(doc: _Doc, folder: Path, interval: pd.DataFrame):
               "calibration data (lower fits them better; the shipped row with its binding site, which was fitted "
               "with two more data); the alternatives were not adopted, the "
               "reservoir for contradicting the published brain-tissue kinetics and the cisternography timing, the "
-              "spread entry for sending two mixing clearances to their bounds (docs/model.md, 'Decisions').",
+              "spread entry for sending mixing clearances to their bounds (docs/model.md, 'Decisions').",
               "route_comparison_mechanisms.csv")
 
 
