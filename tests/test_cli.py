@@ -372,6 +372,20 @@ def test_validate_prints_and_writes(capsys, tmp_path):
     assert_user_error(*cli(capsys, "validate", "--out", f), "is a file")
 
 
+def test_validate_with_uncertainty(capsys, tmp_path):
+    """`pkcsf validate --uncertainty N`: the 90% interval of each prediction from the CSF transport's posterior."""
+    mine = tmp_path / "mine.csv"
+    mine.write_text("id,drug,route,dose_mg,site,quantity,time_h,observed,unit\n"
+                    "b,methotrexate,ommaya,12,lv,peak_concentration,0-6,300,umol/L\n")
+    code, out, err = cli(capsys, "validate", "--observations", mine, "--uncertainty", "3", "--out", tmp_path / "v")
+    assert code == 0, err
+    assert "interval_fold_lo" in out and "parameter uncertainty (90% intervals, 3 sets of csf_transport)" in out
+    t = pd.read_csv(tmp_path / "v" / "validation.csv")
+    assert t["interval_lo"].notna().all() and (t["interval_n"] == 3).all()
+    assert "90% interval" in (tmp_path / "v" / "validation.md").read_text()
+    assert_user_error(*cli(capsys, "validate", "--observations", mine, "--uncertainty", "1"), "--uncertainty", "2 to 10000")
+
+
 def test_validate_own_observations(capsys, tmp_path):
     """A user's own observations file (only the required columns), a built-in file by name, and the errors."""
     mine = tmp_path / "mine.csv"

@@ -192,7 +192,8 @@ def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str |
         One row per quantity -- ``auc_ratio_lumbar_over_ommaya``, ``time_above_h_lumbar``,
         ``time_above_h_ommaya``, ``auc_lumbar_mg_h_per_L``, ``auc_ommaya_mg_h_per_L`` -- with ``typical`` (fitted
         values), ``median``, ``lo``, ``hi``, ``level``, ``n``, ``site``, ``window_h``, ``calibration``, ``model``.
-        The per-draw values are in ``.attrs["draws"]``.
+        The per-draw values are in ``.attrs["draws"]``; ``.attrs["p_lumbar_longer"]`` is the share of the draws
+        in which the lumbar dose keeps the site above the threshold longer than the Ommaya dose.
     """
     if not 0.0 < float(level) < 1.0:
         raise ParameterError("level", level, "must be a probability between 0 and 1 (0.90 for a 90% interval)")
@@ -228,6 +229,7 @@ def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str |
                          "calibration": calibration, "model": model, "method": method,
                          "ess": float(draws.attrs.get("ess", np.nan))} for k, v in q.items()])
     tab.attrs["draws"] = pd.concat([draws.reset_index(drop=True), pd.DataFrame(q)], axis=1)
+    tab.attrs["p_lumbar_longer"] = float(np.mean(out["above_lumbar"][1:] > out["above_ommaya"][1:]))
     return tab
 
 

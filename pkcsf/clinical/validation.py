@@ -430,9 +430,15 @@ def write_validation_report(out_dir: str | Path, table: pd.DataFrame | None = No
     df.to_csv(csv, index=False)
     fig, ax = plt.subplots(figsize=(6.5, 6.5))
     ok = np.isfinite(df["predicted"].astype(float)) & (df["predicted"].astype(float) > 0)
+    if "interval_lo" in df.columns:            # the parameter-uncertainty interval of each prediction
+        iv = (ok & np.isfinite(df["interval_lo"].astype(float)) & (df["interval_lo"].astype(float) > 0)
+              & np.isfinite(df["interval_hi"].astype(float)))
+        ax.vlines(df.loc[iv, "observed"].to_numpy(), df.loc[iv, "interval_lo"].to_numpy(),
+                  df.loc[iv, "interval_hi"].to_numpy(), colors="0.55", lw=1.2, zorder=1,
+                  label=f"{df.attrs.get('level', 0.9):.0%} interval ({df.attrs.get('calibration', 'calibration')})")
     for label, m in (("pass", df.loc[ok, "within_2fold"].to_numpy()), ("fail", ~df.loc[ok, "within_2fold"].to_numpy())):
         ax.scatter(df.loc[ok, "observed"].to_numpy()[m], df.loc[ok, "predicted"].to_numpy()[m],
-                   label=label, s=22, c="tab:blue" if label == "pass" else "tab:red")
+                   label=label, s=22, c="tab:blue" if label == "pass" else "tab:red", zorder=2)
     if ok.any():
         lo = min(df.loc[ok, "observed"].min(), df.loc[ok, "predicted"].min()) / 3
         hi = max(df.loc[ok, "observed"].max(), df.loc[ok, "predicted"].max()) * 3
@@ -491,13 +497,40 @@ def markdown(table: pd.DataFrame) -> str:
     lines = ["| role | rows | within 2-fold | within 1.5-fold |", "|---|---:|---:|---:|"]
     for role, (n, w2, w15) in counts(table).items():
         lines.append(f"| {role} | {n} | {w2} ({w2 / n:.0%}) | {w15} ({w15 / n:.0%}) |")
-    lines += ["", "| id | variant | role | observed | predicted | unit | fold error | status |",
-              "|---|---|---|---|---|---|---|---|"]
-    for _, r in table.iterrows():
-        lines.append(f"| {r['id']} | {r['variant']} | {r['role']} | {r['observed']:.4g} | {r['predicted']:.4g} | "
-                     f"{r['unit']} | {r['fold_error']:.3g} | {r['status']} |")
+    iv = "interval_lo" in table.columns
     misses = table[(table["role"] != "pathology") & ~table["within_2fold"].astype(bool)].drop_duplicates("id")
+    if iv:
+        vmiss = misses[misses["role"] == "validation"]
+        a = table.attrs
+        pct = f"{a.get('level', 0.9):.0%}"
+        reach = vmiss["interval_reaches_2fold"]
+        lines += ["", f"Parameter uncertainty: each prediction's {pct} interval over {a.get('n', '?')} parameter sets "
+                      f"of calibration `{a.get('calibration', '?')}` ({a.get('method', '?')} draws; "
+                      "`pkcsf.clinical.predictive_check.validation_intervals`). Of the "
+                      f"{len(vmiss)} validation points outside 2-fold, {int((reach == True).sum())} have an interval that "  # noqa: E712
+                      f"reaches within 2-fold of the observation, {int((reach == False).sum())} do not and "  # noqa: E712
+                      f"{int(reach.isna().sum())} are not moved by this calibration's values."]
+        lines += ["", f"| id | variant | role | observed | predicted | {pct} interval | unit | fold error | "
+                      "fold interval | status |", "|---|---|---|---|---|---|---|---|---|---|"]
+    else:
+        lines += ["", "| id | variant | role | observed | predicted | unit | fold error | status |",
+                  "|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        if iv:
+            has = np.isfinite(r["interval_lo"])
+            pi = f"{r['interval_lo']:.4g}-{r['interval_hi']:.4g}" if has else "-"
+            fi = f"{r['interval_fold_lo']:.3g}-{r['interval_fold_hi']:.3g}" if has else "-"
+            lines.append(f"| {r['id']} | {r['variant']} | {r['role']} | {r['observed']:.4g} | {r['predicted']:.4g} | "
+                         f"{pi} | {r['unit']} | {r['fold_error']:.3g} | {fi} | {r['status']} |")
+        else:
+            lines.append(f"| {r['id']} | {r['variant']} | {r['role']} | {r['observed']:.4g} | {r['predicted']:.4g} | "
+                         f"{r['unit']} | {r['fold_error']:.3g} | {r['status']} |")
     lines += ["", "Outside 2-fold, with the hypothesis (`HYPOTHESES`; empty: none written yet):", ""]
     for _, r in misses.iterrows():
-        lines.append(f"- **{r['id']}** ({r['fold_error']:.3g}): {r['hypothesis'] or '(no hypothesis written)'}")
+        reach = ""
+        if iv and r["interval_reaches_2fold"] is not None:
+            reach = (" [the interval reaches within 2-fold]" if r["interval_reaches_2fold"]
+                     else " [outside 2-fold across the interval]")
+        lines.append(f"- **{r['id']}** ({r['fold_error']:.3g}){reach}: "
+                     f"{r['hypothesis'] or '(no hypothesis written)'}")
     return "\n".join(lines) + "\n"

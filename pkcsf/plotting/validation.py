@@ -160,7 +160,8 @@ def fold_errors(table: pd.DataFrame, *, ax: Axes | None = None, title: str | Non
     ----------
     table : DataFrame
         :func:`pkcsf.clinical.validation.run_validation` output (``fold_error``, ``drug``, ``id``,
-        ``variant``, ...).
+        ``variant``, ...); with the columns of :func:`pkcsf.clinical.predictive_check.validation_intervals`
+        (``interval_fold_lo``, ``interval_fold_hi``) each point gets its interval as a grey line.
     ax : matplotlib.axes.Axes, optional
         Draw into this Axes (default: a new figure sized to the number of observations).
     title : str, optional
@@ -197,6 +198,12 @@ def fold_errors(table: pd.DataFrame, *, ax: Axes | None = None, title: str | Non
               "not judged": PALETTE["grey"]}
     fe = df["fold_error"].astype(float).to_numpy()
     bound = df["bound"].astype(str).to_numpy()
+    if "interval_fold_lo" in df.columns:      # the prediction's interval over a calibration's parameter sets
+        lo_i, hi_i = df["interval_fold_lo"].astype(float).to_numpy(), df["interval_fold_hi"].astype(float).to_numpy()
+        ok_i = np.isfinite(lo_i) & np.isfinite(hi_i) & (lo_i > 0)
+        if ok_i.any():
+            ax.hlines(y[ok_i], lo_i[ok_i], hi_i[ok_i], colors="#777777", lw=1.4, zorder=2,
+                      label=f"{df.attrs.get('level', 0.9):.0%} interval (parameter uncertainty)")
     for c, colr in colors.items():
         sel = cat == c
         if not sel.any():
@@ -217,6 +224,11 @@ def fold_errors(table: pd.DataFrame, *, ax: Axes | None = None, title: str | Non
     ax.set_xscale("log")
     lo = min(0.2, fe.min() / 1.5) if n else 0.2
     hi = max(5.0, fe.max() * 1.5) if n else 5.0
+    if n and "interval_fold_lo" in df.columns:
+        iv = df[["interval_fold_lo", "interval_fold_hi"]].astype(float).to_numpy()
+        iv = iv[np.isfinite(iv).all(axis=1) & (iv[:, 0] > 0)]
+        if len(iv):
+            lo, hi = min(lo, iv[:, 0].min() / 1.2), max(hi, iv[:, 1].max() * 1.2)
     ax.set_xlim(lo, hi)
     ax.set_ylim(-0.8, n - 0.2)
     ax.set_xlabel("fold error (predicted / observed)", fontsize=LABEL_FONT)

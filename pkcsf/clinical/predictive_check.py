@@ -1,0 +1,144 @@
+"""The validation with parameter uncertainty: a posterior predictive check.
+
+:func:`validation_intervals` simulates every published observation (``pkcsf validate``'s table) with parameter sets
+drawn from a calibration's uncertainty -- by default the sampled posterior of the CSF transport, the calibration
+behind the route comparison -- and sets the central interval of the predictions beside each prediction. For each
+miss it says whether the uncertainty of the fitted values reaches the observation::
+
+    from pkcsf.clinical.predictive_check import validation_intervals
+    tab = validation_intervals(n=200, seed=1)          # ~1 min
+    tab[["id", "fold_error", "interval_fold_lo", "interval_fold_hi", "interval_reaches_2fold"]]
+
+``pkcsf validate --uncertainty 200`` prints and writes the same table; the report's section 7 shows it.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pkcsf.clinical import cns
+from pkcsf.clinical.calibration import CALIBRATIONS
+from pkcsf.clinical.uncertainty import ROUTE_CALIBRATION, _changes_for, calibration_draws
+from pkcsf.core.errors import ParameterError, check_choice
+
+__all__ = ["validation_intervals"]
+
+
+def validation_intervals(observations: pd.DataFrame | str | None = None, *, model: str | None = None,
+                         calibration: str | None = None, n: int = 100, seed: int = 1, level: float = 0.90,
+                         method: str = "posterior", progress: bool | None = None) -> pd.DataFrame:
+    """The validation table with an interval on every prediction: a posterior predictive check.
+
+    Every observation is simulated with ``n`` parameter sets drawn from a calibration's uncertainty (by default the
+    sampled posterior of the CSF transport, the calibration behind the route comparison), each applied as a factor
+    on the row's own set-up values (so the row's barrier state, age or species scaling stays), and the central
+    ``level`` interval of the predictions is set beside the prediction with the fitted values. It answers, per
+    miss, whether the uncertainty of the fitted values reaches the observation (a miss inside the interval is one
+    the data used for the calibration do not rule out) or not (a miss the calibrated model cannot produce: the
+    structure, the physiology or the observation is in question).
+
+    Only this calibration's values vary. Values fitted afterwards on top of them (methotrexate's CSF-side binding
+    site, the rhesus CSF efflux) keep their fitted values, as in :func:`pkcsf.clinical.uncertainty.route_comparison_interval`, so a row those
+    later fits were made to match (a calibration row of theirs) gets a wider interval than a joint refit would
+    give; the values of other drugs' own calibrations (osimertinib, trastuzumab, liposomal release) do not vary,
+    and their rows get no interval where the calibration does not enter them.
+
+    Parameters
+    ----------
+    observations : DataFrame or str, optional
+        As :func:`pkcsf.clinical.validation.run_validation` (default: the built-in ``observations.csv``).
+    model : {"v2", "v3"}, optional
+        CNS model version (default :data:`pkcsf.clinical.cns.DEFAULT_CNS_MODEL`).
+    calibration : str, optional
+        Calibration whose uncertainty is drawn (default: the model's CSF transport, :data:`pkcsf.clinical.uncertainty.ROUTE_CALIBRATION`).
+    n, seed : int
+        Number of parameter sets and the seed (same seed, same sets).
+    level : float
+        Central interval probability (0.90: 5th-95th percentiles of the predictions).
+    method : {"posterior", "linearized"}
+        How the sets are drawn (:func:`pkcsf.clinical.uncertainty.calibration_draws`; the stored posterior sample when there is one).
+    progress : bool, optional
+        Progress bar over the observations (default: none).
+
+    Returns
+    -------
+    DataFrame
+        :func:`~pkcsf.clinical.validation.run_validation`'s table plus ``interval_lo`` and ``interval_hi`` (row
+        unit), ``interval_fold_lo`` and ``interval_fold_hi`` (divided by the observed value), ``interval_n`` (sets
+        whose prediction is a finite number), ``within_interval`` (the observation inside the interval; for a
+        limit, ``bound`` upper/lower, some of the interval on the allowed side) and ``interval_reaches_2fold``
+        (some of the interval within 2-fold of the observation: for a miss, whether the calibration's
+        uncertainty could bring it within 2-fold); all empty for a row the calibration's values do not enter.
+        A row the uncertainty hardly moves has a narrow interval, so a prediction close to the observation can
+        still lie outside it: ``within_interval`` is about the calibration's reach, not about the fit.
+        ``.attrs`` holds ``calibration``, ``n``, ``level``, ``method`` and ``ess``.
+
+    Raises
+    ------
+    ParameterError
+        An unknown model version or calibration, ``n`` not a whole number from 2 to 10000, ``level`` not in (0, 1).
+    """
+    from pkcsf.clinical import validation as V
+    from pkcsf.core.progress import progress_bar
+
+    model = model or cns.DEFAULT_CNS_MODEL
+    check_choice("model", model, sorted(ROUTE_CALIBRATION), ParameterError)
+    calibration = calibration or ROUTE_CALIBRATION[model]
+    check_choice("calibration", calibration, sorted(CALIBRATIONS), ParameterError)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= 10_000:
+        raise ParameterError("n", n, "must be a whole number of parameter sets from 2 to 10000")
+    if not 0.0 < float(level) < 1.0:
+        raise ParameterError("level", level, "must be a probability between 0 and 1 (0.90 for a 90% interval)")
+    obs = (V.check_observations(observations) if isinstance(observations, pd.DataFrame)
+           else V.load_observations(observations))
+    table = V.run_validation(obs, model=model)
+    draws = calibration_draws(calibration, n=int(n), seed=seed, method=method)
+    free = {f.as_name or f.name for f in CALIBRATIONS[calibration].free} | {t for f in CALIBRATIONS[calibration].free
+                                                                          for t in f.tie}
+    cols = {k: [] for k in ("interval_lo", "interval_hi", "interval_n")}
+    a = (1.0 - float(level)) / 2.0
+    bar = progress_bar(progress, total=len(obs), desc="intervals", unit="observation")
+    try:
+        for _, r in obs.iterrows():
+            for variant in cns.drug(r["drug"]).variants:
+                st = V._setup(r["drug"], variant, r["site"] == "plasma_az5104", V.physiology_for(r), V.age_for(r),
+                              model, V._pathology_name(r))
+                typical = _changes_for(calibration, r["drug"], draws.iloc[0])
+                keys = [k for k, v in typical.items() if k in free and k in st.parameters and v != 0]
+                if not keys or r["role"] == "pathology":
+                    for k in cols:
+                        cols[k].append(np.nan)
+                    continue
+                preds = np.empty(len(draws) - 1)
+                for i in range(1, len(draws)):
+                    ch = _changes_for(calibration, r["drug"], draws.iloc[i])
+                    trial = st.with_parameters(**{k: st.parameters[k] * ch[k] / typical[k] for k in keys})
+                    try:
+                        preds[i - 1] = V.predict(r, trial, variant=variant, model=model)
+                    except Exception:                          # a set the row cannot be simulated with: counted
+                        preds[i - 1] = np.nan
+                ok = np.isfinite(preds)
+                cols["interval_n"].append(int(ok.sum()))
+                cols["interval_lo"].append(float(np.quantile(preds[ok], a)) if ok.any() else np.nan)
+                cols["interval_hi"].append(float(np.quantile(preds[ok], 1.0 - a)) if ok.any() else np.nan)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    out = table.copy()
+    for k, v in cols.items():
+        out[k] = v
+    obs_v = out["observed"].astype(float)
+    out["interval_fold_lo"] = out["interval_lo"] / obs_v
+    out["interval_fold_hi"] = out["interval_hi"] / obs_v
+    lo, hi, bound = out["interval_lo"], out["interval_hi"], out["bound"].fillna("")
+    has = np.isfinite(lo) & np.isfinite(hi)
+    inside = np.where(bound == "upper", lo <= obs_v, np.where(bound == "lower", hi >= obs_v, (lo <= obs_v) & (obs_v <= hi)))
+    reach = np.where(bound == "upper", lo <= 2.0 * obs_v, np.where(bound == "lower", hi >= obs_v / 2.0,
+                                                                   (lo <= 2.0 * obs_v) & (hi >= obs_v / 2.0)))
+    out["within_interval"] = pd.Series(inside, index=out.index, dtype=object).where(has, None)
+    out["interval_reaches_2fold"] = pd.Series(reach, index=out.index, dtype=object).where(has, None)
+    out.attrs.update({"calibration": calibration, "n": int(n), "level": float(level), "method": method,
+                      "ess": float(draws.attrs.get("ess", np.nan))})
+    return out
