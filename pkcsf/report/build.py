@@ -188,7 +188,9 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
                 R[name] = run(sc, progress=False)
             for w in caught:              # grid notes go into the report; every other warning is shown as usual
                 if issubclass(w.category, CoarseGridWarning):
-                    grid_notes.append(str(w.message))
+                    # one note per scenario, named: two scenarios with the same arm names (osimertinib's linear
+                    # and saturable CSF efflux) would otherwise read as the same note twice
+                    grid_notes.append(f"scenario {name!r}: {w.message}")
                 else:
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             elapsed[name] = _time.perf_counter() - t0
