@@ -70,3 +70,12 @@ def test_markdown_and_errors(table, small):
         validation_intervals(small, n=3, level=90)
     with pytest.raises(ParameterError, match="calibration"):
         validation_intervals(small, n=3, calibration="csf_transprt")
+
+
+def test_an_infinite_half_life_is_a_value_not_a_dropped_set():
+    """A parameter set whose half-life does not fall (infinite) stays in the interval, at its top."""
+    from pkcsf.clinical.predictive_check import _quantile
+
+    assert _quantile(np.array([1.0, 2.0, np.inf]), 0.95) == np.inf
+    assert _quantile(np.array([1.0, 2.0, 3.0]), 0.05) == pytest.approx(1.1)
+    assert np.isnan(_quantile(np.array([]), 0.5))

@@ -38,10 +38,15 @@ def validation_intervals(observations: pd.DataFrame | str | None = None, *, mode
     structure, the physiology or the observation is in question).
 
     Only this calibration's values vary. Values fitted afterwards on top of them (methotrexate's CSF-side binding
-    site, the rhesus CSF efflux) keep their fitted values, as in :func:`pkcsf.clinical.uncertainty.route_comparison_interval`, so a row those
-    later fits were made to match (a calibration row of theirs) gets a wider interval than a joint refit would
-    give; the values of other drugs' own calibrations (osimertinib, trastuzumab, liposomal release) do not vary,
-    and their rows get no interval where the calibration does not enter them.
+    site, the rhesus CSF efflux) keep their fitted values, as in
+    :func:`pkcsf.clinical.uncertainty.route_comparison_interval`, so a row those later fits were made to match (a
+    calibration row of theirs) gets a wider interval than a joint refit would give; the values of other drugs' own
+    calibrations (osimertinib, trastuzumab, liposomal release) do not vary, and their rows get no interval where
+    the calibration does not enter them.
+
+    A parameter set with which a row cannot be simulated is left out of that row's interval and counted
+    (``interval_n`` below ``n``; :func:`~pkcsf.clinical.validation.markdown` and ``pkcsf validate`` say so). A
+    half-life that does not fall in its window (infinite) is a value, kept at the top of the interval.
 
     Parameters
     ----------
@@ -50,13 +55,15 @@ def validation_intervals(observations: pd.DataFrame | str | None = None, *, mode
     model : {"v2", "v3"}, optional
         CNS model version (default :data:`pkcsf.clinical.cns.DEFAULT_CNS_MODEL`).
     calibration : str, optional
-        Calibration whose uncertainty is drawn (default: the model's CSF transport, :data:`pkcsf.clinical.uncertainty.ROUTE_CALIBRATION`).
+        Calibration whose uncertainty is drawn (default: the model's CSF transport,
+        :data:`pkcsf.clinical.uncertainty.ROUTE_CALIBRATION`).
     n, seed : int
         Number of parameter sets and the seed (same seed, same sets).
     level : float
         Central interval probability (0.90: 5th-95th percentiles of the predictions).
     method : {"posterior", "linearized"}
-        How the sets are drawn (:func:`pkcsf.clinical.uncertainty.calibration_draws`; the stored posterior sample when there is one).
+        How the sets are drawn (:func:`pkcsf.clinical.uncertainty.calibration_draws`; the stored posterior sample
+        when there is one).
     progress : bool, optional
         Progress bar over the observations (default: none).
 
@@ -65,7 +72,7 @@ def validation_intervals(observations: pd.DataFrame | str | None = None, *, mode
     DataFrame
         :func:`~pkcsf.clinical.validation.run_validation`'s table plus ``interval_lo`` and ``interval_hi`` (row
         unit), ``interval_fold_lo`` and ``interval_fold_hi`` (divided by the observed value), ``interval_n`` (sets
-        whose prediction is a finite number), ``within_interval`` (the observation inside the interval; for a
+        the row could be simulated with), ``within_interval`` (the observation inside the interval; for a
         limit, ``bound`` upper/lower, some of the interval on the allowed side) and ``interval_reaches_2fold``
         (some of the interval within 2-fold of the observation: for a miss, whether the calibration's
         uncertainty could bring it within 2-fold); all empty for a row the calibration's values do not enter.
@@ -117,10 +124,10 @@ def validation_intervals(observations: pd.DataFrame | str | None = None, *, mode
                         preds[i - 1] = V.predict(r, trial, variant=variant, model=model)
                     except Exception:                          # a set the row cannot be simulated with: counted
                         preds[i - 1] = np.nan
-                ok = np.isfinite(preds)
+                ok = ~np.isnan(preds)
                 cols["interval_n"].append(int(ok.sum()))
-                cols["interval_lo"].append(float(np.quantile(preds[ok], a)) if ok.any() else np.nan)
-                cols["interval_hi"].append(float(np.quantile(preds[ok], 1.0 - a)) if ok.any() else np.nan)
+                cols["interval_lo"].append(_quantile(preds[ok], a))
+                cols["interval_hi"].append(_quantile(preds[ok], 1.0 - a))
             if bar is not None:
                 bar.update(1)
     finally:
@@ -142,3 +149,14 @@ def validation_intervals(observations: pd.DataFrame | str | None = None, *, mode
     out.attrs.update({"calibration": calibration, "n": int(n), "level": float(level), "method": method,
                       "ess": float(draws.attrs.get("ess", np.nan))})
     return out
+
+
+def _quantile(x: np.ndarray, q: float) -> float:
+    """The q-quantile of predictions that may include infinite values (a half-life that does not fall): those
+    count as the largest (or smallest) values rather than being dropped; NaN when there is nothing to take it of.
+    """
+    if not len(x):
+        return float("nan")
+    big = np.finfo(float).max / 4.0
+    v = float(np.quantile(np.clip(x, -big, big), q, method="linear"))
+    return float(np.sign(v) * np.inf) if abs(v) >= big / 2.0 else v

@@ -510,6 +510,10 @@ def markdown(table: pd.DataFrame) -> str:
                       f"{len(vmiss)} validation points outside 2-fold, {int((reach == True).sum())} have an interval that "  # noqa: E712
                       f"reaches within 2-fold of the observation, {int((reach == False).sum())} do not and "  # noqa: E712
                       f"{int(reach.isna().sum())} are not moved by this calibration's values."]
+        short = table[table["interval_n"].notna() & (table["interval_n"] < a.get("n", 0))]
+        if len(short):
+            lines += ["", f"{len(short)} rows could not be simulated with every parameter set; their intervals are "
+                          "over the sets that could (column interval_n): " + ", ".join(short["id"].astype(str)) + "."]
         lines += ["", f"| id | variant | role | observed | predicted | {pct} interval | unit | fold error | "
                       "fold interval | status |", "|---|---|---|---|---|---|---|---|---|---|"]
     else:

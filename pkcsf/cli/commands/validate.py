@@ -81,6 +81,10 @@ def _cmd_validate(args) -> int:
             print(f"parameter uncertainty ({a['level']:.0%} intervals, {a['n']} sets of {a['calibration']}): of the "
                   f"{len(miss)} validation points outside 2-fold, {n_in} have an interval reaching within 2-fold, "
                   f"{n_out} do not, {int(reach.isna().sum())} are not moved by its values")
+            short = table[table["interval_n"].notna() & (table["interval_n"] < a["n"])]
+            if len(short):
+                print(f"  {len(short)} rows could not be simulated with every parameter set (interval over the rest, "
+                      f"column interval_n): {', '.join(short['id'].astype(str))}")
         if stage is not None:
             print(f"wrote validation.csv, validation.md and validation.png to {target}")
     return 0
