@@ -383,7 +383,7 @@ def test_validate_with_uncertainty(capsys, tmp_path):
     t = pd.read_csv(tmp_path / "v" / "validation.csv")
     assert t["interval_lo"].notna().all() and (t["interval_n"] == 3).all()
     assert "90% interval" in (tmp_path / "v" / "validation.md").read_text()
-    assert_user_error(*cli(capsys, "validate", "--observations", mine, "--uncertainty", "1"), "--uncertainty", "2 to 10000")
+    assert_user_error(*cli(capsys, "validate", "--observations", mine, "--uncertainty", "1"), "--uncertainty", "from 2 to 10000")
 
 
 def test_validate_own_observations(capsys, tmp_path):

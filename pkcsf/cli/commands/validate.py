@@ -4,7 +4,7 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING
 
-from pkcsf.cli._util import _F, _bars, _desc, _positive_int, _Staging
+from pkcsf.cli._util import _F, _bars, _desc, _Staging
 
 if TYPE_CHECKING:
     import argparse
@@ -31,12 +31,7 @@ def _cmd_validate(args) -> int:
     try:
         if args.uncertainty is not None:
             from pkcsf.clinical.predictive_check import validation_intervals
-            from pkcsf.core.errors import ParameterError
 
-            if args.uncertainty < 2:
-                raise ParameterError("--uncertainty", args.uncertainty,
-                                     "must be a whole number of parameter sets from 2 to 10000 (an interval needs "
-                                     "at least two; 200 is a good size)")
 
             table = validation_intervals(observations, model=args.model, n=args.uncertainty,
                                          progress=_bars(args))
@@ -90,6 +85,19 @@ def _cmd_validate(args) -> int:
     return 0
 
 
+def _parameter_sets(text: str) -> int:
+    """``--uncertainty N``: a whole number of parameter sets from 2 (an interval needs two) to 10000."""
+    import argparse
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of parameter sets, got {text!r}") from None
+    if not 2 <= v <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be from 2 to 10000 parameter sets (200 is a good size), got {v}")
+    return v
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the sub-command(s) of this module to the ``pkcsf`` parser.
 
@@ -120,7 +128,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="your own observations (CSV, the columns of parameters/validation/observations.csv; "
                         "docs/validation.md) or a built-in file by name, e.g. observations_v3_candidates "
                         "(the held-out rows); repeatable; default: the built-in observations.csv")
-    p.add_argument("--uncertainty", metavar="N", type=_positive_int, default=None,
+    p.add_argument("--uncertainty", metavar="N", type=_parameter_sets, default=None,
                    help="also simulate every observation with N parameter sets drawn from the CSF-transport "
                         "calibration's posterior and give each prediction its 90%% interval (columns interval_*, "
                         "within_interval, interval_reaches_2fold): which misses the calibration's uncertainty "
