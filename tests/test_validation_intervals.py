@@ -79,3 +79,21 @@ def test_an_infinite_half_life_is_a_value_not_a_dropped_set():
     assert _quantile(np.array([1.0, 2.0, np.inf]), 0.95) == np.inf
     assert _quantile(np.array([1.0, 2.0, 3.0]), 0.05) == pytest.approx(1.1)
     assert np.isnan(_quantile(np.array([]), 0.5))
+
+
+def test_two_calibrations_drawn_together():
+    """The liposomal release's own uncertainty added to the CSF transport's; overlapping calibrations refused."""
+    obs = load_observations()
+    rows = obs[obs["id"].isin(["lipo_chamberlain1995_t12_lumbar", "mtx_shapiro_vent_conc"])].reset_index(drop=True)
+    one = validation_intervals(rows, n=4, seed=5).set_index("id")
+    both = validation_intervals(rows, n=4, seed=5, calibration=["csf_transport", "cytarabine_liposomal"]).set_index("id")
+    assert both.attrs["calibration"] == "csf_transport + cytarabine_liposomal"
+    # methotrexate has no liposomal values: the same interval; the liposomal half-life now moves with the release
+    assert both.loc["mtx_shapiro_vent_conc", "interval_lo"] == one.loc["mtx_shapiro_vent_conc", "interval_lo"]
+    lip = "lipo_chamberlain1995_t12_lumbar"
+    assert (both.loc[lip, "interval_hi"] / both.loc[lip, "interval_lo"]
+            > one.loc[lip, "interval_hi"] / one.loc[lip, "interval_lo"])
+    with pytest.raises(ParameterError, match="fit the same values"):
+        validation_intervals(rows, n=2, calibration=["csf_transport", "csf_transport_tissue_free"])
+    with pytest.raises(ParameterError, match="twice"):
+        validation_intervals(rows, n=2, calibration=["csf_transport", "csf_transport"])

@@ -13,6 +13,8 @@ miss it says whether the uncertainty of the fitted values reaches the observatio
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -25,7 +27,7 @@ __all__ = ["validation_intervals"]
 
 
 def validation_intervals(observations: pd.DataFrame | str | None = None, *, model: str | None = None,
-                         calibration: str | None = None, n: int = 100, seed: int = 1, level: float = 0.90,
+                         calibration: str | Sequence[str] | None = None, n: int = 100, seed: int = 1, level: float = 0.90,
                          method: str = "posterior", progress: bool | None = None) -> pd.DataFrame:
     """The validation table with an interval on every prediction: a posterior predictive check.
 
@@ -37,7 +39,7 @@ def validation_intervals(observations: pd.DataFrame | str | None = None, *, mode
     the data used for the calibration do not rule out) or not (a miss the calibrated model cannot produce: the
     structure, the physiology or the observation is in question).
 
-    Only this calibration's values vary. Values fitted afterwards on top of them (methotrexate's CSF-side binding
+    Only the named calibrations' values vary. Values fitted afterwards on top of them (methotrexate's CSF-side binding
     site, the rhesus CSF efflux) keep their fitted values, as in
     :func:`pkcsf.clinical.uncertainty.route_comparison_interval`, so a row those later fits were made to match (a
     calibration row of theirs) gets a wider interval than a joint refit would give; the values of other drugs' own
@@ -54,9 +56,11 @@ def validation_intervals(observations: pd.DataFrame | str | None = None, *, mode
         As :func:`pkcsf.clinical.validation.run_validation` (default: the built-in ``observations.csv``).
     model : {"v2", "v3"}, optional
         CNS model version (default :data:`pkcsf.clinical.cns.DEFAULT_CNS_MODEL`).
-    calibration : str, optional
-        Calibration whose uncertainty is drawn (default: the model's CSF transport,
-        :data:`pkcsf.clinical.uncertainty.ROUTE_CALIBRATION`).
+    calibration : str or sequence of str, optional
+        Calibration(s) whose uncertainty is drawn (default: the model's CSF transport,
+        :data:`pkcsf.clinical.uncertainty.ROUTE_CALIBRATION`). Several are drawn independently of each other (each
+        set combines one draw of each); two that fit the same value are refused. ``["csf_transport",
+        "cytarabine_liposomal"]`` adds the liposomal release's own uncertainty.
     n, seed : int
         Number of parameter sets and the seed (same seed, same sets).
     level : float
@@ -83,15 +87,22 @@ def validation_intervals(observations: pd.DataFrame | str | None = None, *, mode
     Raises
     ------
     ParameterError
-        An unknown model version or calibration, ``n`` not a whole number from 2 to 10000, ``level`` not in (0, 1).
+        An unknown model version or calibration, a calibration named twice or two that fit the same value, ``n`` not
+        a whole number from 2 to 10000, ``level`` not in (0, 1).
     """
     from pkcsf.clinical import validation as V
     from pkcsf.core.progress import progress_bar
 
     model = model or cns.DEFAULT_CNS_MODEL
     check_choice("model", model, sorted(ROUTE_CALIBRATION), ParameterError)
-    calibration = calibration or ROUTE_CALIBRATION[model]
-    check_choice("calibration", calibration, sorted(CALIBRATIONS), ParameterError)
+    names = ([calibration] if isinstance(calibration, str) else list(calibration)) if calibration else \
+        [ROUTE_CALIBRATION[model]]
+    if not names:
+        raise ParameterError("calibration", calibration, "must name at least one calibration")
+    for name in names:
+        check_choice("calibration", name, sorted(CALIBRATIONS), ParameterError)
+    if len(set(names)) < len(names):
+        raise ParameterError("calibration", calibration, "names a calibration twice")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= 10_000:
         raise ParameterError("n", n, "must be a whole number of parameter sets from 2 to 10000")
     if not 0.0 < float(level) < 1.0:
@@ -99,9 +110,18 @@ def validation_intervals(observations: pd.DataFrame | str | None = None, *, mode
     obs = (V.check_observations(observations) if isinstance(observations, pd.DataFrame)
            else V.load_observations(observations))
     table = V.run_validation(obs, model=model)
-    draws = calibration_draws(calibration, n=int(n), seed=seed, method=method)
-    free = {f.as_name or f.name for f in CALIBRATIONS[calibration].free} | {t for f in CALIBRATIONS[calibration].free
-                                                                          for t in f.tie}
+    # one set of draws per calibration (independent: each its own seed); no model value may be fitted by two
+    draws, free = {}, {}
+    for k, name in enumerate(names):
+        draws[name] = calibration_draws(name, n=int(n), seed=seed + k, method=method)
+        free[name] = {f.as_name or f.name for f in CALIBRATIONS[name].free} | {t for f in CALIBRATIONS[name].free
+                                                                               for t in f.tie}
+    for i, a_ in enumerate(names):
+        for b_ in names[i + 1:]:
+            both = free[a_] & free[b_]
+            if both:
+                raise ParameterError("calibration", f"{a_} + {b_}", f"fit the same values ({', '.join(sorted(both))}); "
+                                                                    "draw from one of them")
     cols = {k: [] for k in ("interval_lo", "interval_hi", "interval_n")}
     a = (1.0 - float(level)) / 2.0
     bar = progress_bar(progress, total=len(obs), desc="intervals", unit="observation")
@@ -110,16 +130,20 @@ def validation_intervals(observations: pd.DataFrame | str | None = None, *, mode
             for variant in cns.drug(r["drug"]).variants:
                 st = V._setup(r["drug"], variant, r["site"] == "plasma_az5104", V.physiology_for(r), V.age_for(r),
                               model, V._pathology_name(r))
-                typical = _changes_for(calibration, r["drug"], draws.iloc[0])
-                keys = [k for k, v in typical.items() if k in free and k in st.parameters and v != 0]
-                if not keys or r["role"] == "pathology":
+                typical = {name: _changes_for(name, r["drug"], draws[name].iloc[0]) for name in names}
+                keys = {name: [k for k, v in typical[name].items() if k in free[name] and k in st.parameters and v != 0]
+                        for name in names}
+                if not any(keys.values()) or r["role"] == "pathology":
                     for k in cols:
                         cols[k].append(np.nan)
                     continue
-                preds = np.empty(len(draws) - 1)
-                for i in range(1, len(draws)):
-                    ch = _changes_for(calibration, r["drug"], draws.iloc[i])
-                    trial = st.with_parameters(**{k: st.parameters[k] * ch[k] / typical[k] for k in keys})
+                preds = np.empty(int(n))
+                for i in range(1, int(n) + 1):
+                    factors = {}
+                    for name in names:
+                        ch = _changes_for(name, r["drug"], draws[name].iloc[i])
+                        factors.update({k: ch[k] / typical[name][k] for k in keys[name]})
+                    trial = st.with_parameters(**{k: st.parameters[k] * f for k, f in factors.items()})
                     try:
                         preds[i - 1] = V.predict(r, trial, variant=variant, model=model)
                     except Exception:                          # a set the row cannot be simulated with: counted
@@ -140,14 +164,14 @@ def validation_intervals(observations: pd.DataFrame | str | None = None, *, mode
     out["interval_fold_lo"] = out["interval_lo"] / obs_v
     out["interval_fold_hi"] = out["interval_hi"] / obs_v
     lo, hi, bound = out["interval_lo"], out["interval_hi"], out["bound"].fillna("")
-    has = np.isfinite(lo) & np.isfinite(hi)
+    has = lo.notna() & hi.notna()               # an infinite end (a half-life that does not fall) is an end
     inside = np.where(bound == "upper", lo <= obs_v, np.where(bound == "lower", hi >= obs_v, (lo <= obs_v) & (obs_v <= hi)))
     reach = np.where(bound == "upper", lo <= 2.0 * obs_v, np.where(bound == "lower", hi >= obs_v / 2.0,
                                                                    (lo <= 2.0 * obs_v) & (hi >= obs_v / 2.0)))
     out["within_interval"] = pd.Series(inside, index=out.index, dtype=object).where(has, None)
     out["interval_reaches_2fold"] = pd.Series(reach, index=out.index, dtype=object).where(has, None)
-    out.attrs.update({"calibration": calibration, "n": int(n), "level": float(level), "method": method,
-                      "ess": float(draws.attrs.get("ess", np.nan))})
+    out.attrs.update({"calibration": " + ".join(names), "n": int(n), "level": float(level), "method": method,
+                      "ess": float(min(d.attrs.get("ess", np.nan) for d in draws.values()))})
     return out
 
 
