@@ -20,7 +20,7 @@ import pandas as pd
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.calibration import CALIBRATIONS
-from pkcsf.clinical.uncertainty import ROUTE_CALIBRATION, _changes_for, calibration_draws
+from pkcsf.clinical.uncertainty import ROUTE_CALIBRATION, calibration_draws, draw_factors
 from pkcsf.core.errors import ParameterError, check_choice
 
 __all__ = ["validation_intervals"]
@@ -128,26 +128,21 @@ def validation_intervals(observations: pd.DataFrame | str | None = None, *, mode
     try:
         for _, r in obs.iterrows():
             for variant in cns.drug(r["drug"]).variants:
-                st = V._setup(r["drug"], variant, r["site"] == "plasma_az5104", V.physiology_for(r), V.age_for(r),
-                              model, V._pathology_name(r))
-                typical = {name: _changes_for(name, r["drug"], draws[name].iloc[0]) for name in names}
-                keys = {name: [k for k, v in typical[name].items() if k in free[name] and k in st.parameters and v != 0]
-                        for name in names}
-                if not any(keys.values()) or r["role"] == "pathology":
+                st = V.setup_for(r, variant, model)
+                fac = [draw_factors(name, st, draws[name], only=free[name]) for name in names]
+                keys = [k for ks, _ in fac for k in ks]                  # disjoint: checked above
+                if not keys or r["role"] == "pathology":
                     for k in cols:
                         cols[k].append(np.nan)
                     continue
+                factors = np.hstack([f for _, f in fac])                 # (n, keys)
                 preds = np.empty(int(n))
-                for i in range(1, int(n) + 1):
-                    factors = {}
-                    for name in names:
-                        ch = _changes_for(name, r["drug"], draws[name].iloc[i])
-                        factors.update({k: ch[k] / typical[name][k] for k in keys[name]})
-                    trial = st.with_parameters(**{k: st.parameters[k] * f for k, f in factors.items()})
+                for i in range(int(n)):
+                    trial = st.with_parameters(**{k: st.parameters[k] * factors[i, j] for j, k in enumerate(keys)})
                     try:
-                        preds[i - 1] = V.predict(r, trial, variant=variant, model=model)
+                        preds[i] = V.predict(r, trial, variant=variant, model=model)
                     except Exception:                          # a set the row cannot be simulated with: counted
-                        preds[i - 1] = np.nan
+                        preds[i] = np.nan
                 ok = ~np.isnan(preds)
                 cols["interval_n"].append(int(ok.sum()))
                 cols["interval_lo"].append(_quantile(preds[ok], a))

@@ -547,14 +547,37 @@ def uncertainty_effects(setup: cns.Setup, spec: dict, seed: int) -> tuple[list, 
     """
     name = spec["calibration"]
     draws = calibration_draws(name, n=spec["pool"], seed=seed, method=spec["method"])
-    typical = _changes_for(name, setup.drug.name, draws.iloc[0])
-    keys = [k for k in typical if k in setup.parameters and typical[k] != 0]
-    if not keys:
-        return None
-    f = np.empty((spec["pool"], len(keys)))
-    for i in range(spec["pool"]):
-        ch = _changes_for(name, setup.drug.name, draws.iloc[i + 1])
-        f[i] = [ch[k] / typical[k] for k in keys]
+    keys, f = draw_factors(name, setup, draws)
+    return (keys, f) if keys else None
+
+
+def draw_factors(calibration: str, setup: cns.Setup, draws: pd.DataFrame,
+                 only: set | None = None) -> tuple[list, np.ndarray]:
+    """A calibration's draws as factors on a set-up's values: draw / fitted value, per parameter of the set-up.
+
+    Parameters
+    ----------
+    calibration : str
+        Calibration name.
+    setup : Setup
+        The set-up whose values the factors multiply (so its own scaling -- barrier state, age, species -- stays).
+    draws : DataFrame
+        From :func:`calibration_draws`: row 0 the fitted values, then the draws.
+    only : set of str, optional
+        Keep only these parameter names (e.g. the calibration's free values, not its fixed ones).
+
+    Returns
+    -------
+    (list of str, ndarray)
+        Parameter names and factors, shape (draws - 1, names); an empty list when the calibration concerns no
+        parameter of this set-up.
+    """
+    typical = _changes_for(calibration, setup.drug.name, draws.iloc[0])
+    keys = [k for k, v in typical.items() if k in setup.parameters and v != 0 and (only is None or k in only)]
+    f = np.empty((len(draws) - 1, len(keys)))
+    for i in range(1, len(draws)):
+        ch = _changes_for(calibration, setup.drug.name, draws.iloc[i])
+        f[i - 1] = [ch[k] / typical[k] for k in keys]
     return keys, f
 
 

@@ -65,7 +65,8 @@ if TYPE_CHECKING:
     from pkcsf.engine.results import SimulationResult
 
 __all__ = ["load_observations", "check_observations", "observations_file", "builtin_observation_files", "ObservationError",
-           "predict", "run_validation", "write_validation_report", "counts", "markdown", "HYPOTHESES"]
+           "predict", "setup_for", "run_validation", "write_validation_report", "counts", "miss_reach", "markdown",
+           "HYPOTHESES"]
 
 #: observation id -> written hypothesis for a point known to miss 2-fold (kept in the table, reported)
 _LIPO_T12 = ("Published free-cytarabine terminal half-lives after liposomal cytarabine disagree: commercial DepoCyt/DepoCyte "
@@ -225,6 +226,26 @@ def _setup(drug: str, variant: str, metabolite: bool, physiology: str = "adult",
                      pathologies={pathology: True} if pathology else None)
 
 
+def setup_for(row: pd.Series | dict, variant: str = "linear", model: str | None = None) -> cns.Setup:
+    """The set-up an observation row is simulated with: its drug, species, age and patients' barrier state (cached).
+
+    Parameters
+    ----------
+    row : Series or dict
+        One observation.
+    variant : str, optional
+        CSF efflux variant.
+    model : str, optional
+        CNS model version.
+
+    Returns
+    -------
+    Setup
+    """
+    return _setup(row["drug"], variant, row["site"] == "plasma_az5104", physiology_for(row), age_for(row), model,
+                  _pathology_name(row))
+
+
 def _solve(st, site, dose, regimen, t_end):
     reg, _ = _regimen(st.sites.get(site, site), dose, regimen)
     times = _times(t_end)
@@ -280,9 +301,7 @@ def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str 
     float
         The prediction.
     """
-    metabolite = row["site"] == "plasma_az5104"
-    st = st or _setup(row["drug"], variant, metabolite, physiology_for(row), age_for(row), model,
-                      _pathology_name(row))
+    st = st or setup_for(row, variant, model)
     q = row["quantity"]
     a, b = _window(row["time_h"])
     t_end = max(b, a) + (0 if q in ("concentration", "css_ratio") else 0)
@@ -481,6 +500,29 @@ def counts(table: pd.DataFrame) -> dict:
             for role, g in judged.groupby("role")}
 
 
+def miss_reach(table: pd.DataFrame) -> dict:
+    """How the validation misses of a :func:`pkcsf.clinical.predictive_check.validation_intervals` table stand against their intervals.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`pkcsf.clinical.predictive_check.validation_intervals`.
+
+    Returns
+    -------
+    dict
+        ``misses`` (validation rows outside 2-fold, one per observation), ``reach`` (their interval reaches within
+        2-fold), ``outside`` (it does not), ``unmoved`` (the calibration's values do not enter them) and ``short``
+        (ids of rows simulated with fewer than all parameter sets).
+    """
+    miss = table[(table["role"] == "validation") & ~table["within_2fold"].astype(bool)].drop_duplicates("id")
+    r = miss["interval_reaches_2fold"]
+    n = table.attrs.get("n", 0)
+    short = table[table["interval_n"].notna() & (table["interval_n"] < n)]["id"].astype(str).tolist()
+    return {"misses": len(miss), "reach": int((r == True).sum()), "outside": int((r == False).sum()),  # noqa: E712
+            "unmoved": int(r.isna().sum()), "short": short}
+
+
 def markdown(table: pd.DataFrame) -> str:
     """The validation table as Markdown: counts per role, every row, and every miss with its hypothesis.
 
@@ -500,20 +542,17 @@ def markdown(table: pd.DataFrame) -> str:
     iv = "interval_lo" in table.columns
     misses = table[(table["role"] != "pathology") & ~table["within_2fold"].astype(bool)].drop_duplicates("id")
     if iv:
-        vmiss = misses[misses["role"] == "validation"]
-        a = table.attrs
+        a, m = table.attrs, miss_reach(table)
         pct = f"{a.get('level', 0.9):.0%}"
-        reach = vmiss["interval_reaches_2fold"]
         lines += ["", f"Parameter uncertainty: each prediction's {pct} interval over {a.get('n', '?')} parameter sets "
                       f"of calibration `{a.get('calibration', '?')}` ({a.get('method', '?')} draws; "
                       "`pkcsf.clinical.predictive_check.validation_intervals`). Of the "
-                      f"{len(vmiss)} validation points outside 2-fold, {int((reach == True).sum())} have an interval that "  # noqa: E712
-                      f"reaches within 2-fold of the observation, {int((reach == False).sum())} do not and "  # noqa: E712
-                      f"{int(reach.isna().sum())} are not moved by this calibration's values."]
-        short = table[table["interval_n"].notna() & (table["interval_n"] < a.get("n", 0))]
-        if len(short):
-            lines += ["", f"{len(short)} rows could not be simulated with every parameter set; their intervals are "
-                          "over the sets that could (column interval_n): " + ", ".join(short["id"].astype(str)) + "."]
+                      f"{m['misses']} validation points outside 2-fold, {m['reach']} have an interval that reaches "
+                      f"within 2-fold of the observation, {m['outside']} do not and {m['unmoved']} are not moved by "
+                      "this calibration's values."]
+        if m["short"]:
+            lines += ["", f"{len(m['short'])} rows could not be simulated with every parameter set; their intervals "
+                          "are over the sets that could (column interval_n): " + ", ".join(m["short"]) + "."]
         lines += ["", f"| id | variant | role | observed | predicted | {pct} interval | unit | fold error | "
                       "fold interval | status |", "|---|---|---|---|---|---|---|---|---|---|"]
     else:
@@ -521,7 +560,7 @@ def markdown(table: pd.DataFrame) -> str:
                   "|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         if iv:
-            has = np.isfinite(r["interval_lo"])
+            has = pd.notna(r["interval_lo"])
             pi = f"{r['interval_lo']:.4g}-{r['interval_hi']:.4g}" if has else "-"
             fi = f"{r['interval_fold_lo']:.3g}-{r['interval_fold_hi']:.3g}" if has else "-"
             lines.append(f"| {r['id']} | {r['variant']} | {r['role']} | {r['observed']:.4g} | {r['predicted']:.4g} | "

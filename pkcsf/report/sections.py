@@ -507,14 +507,14 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
                    for role, (n, w2, w15) in sorted(by_role.items(), key=lambda kv: kv[0] != "validation")))
     iv = "interval_lo" in val.columns
     if iv:
-        miss = val[(val["role"] == "validation") & ~val["within_2fold"].astype(bool)].drop_duplicates("id")
-        reach = miss["interval_reaches_2fold"]
-        n_in, n_out = int((reach == True).sum()), int((reach == False).sum())  # noqa: E712
+        from pkcsf.clinical.validation import miss_reach
+
+        m = miss_reach(val)
         doc.p(f"The fitted CSF transport values are uncertain (section 1): each prediction was also made with "
               f"{val.attrs.get('n')} parameter sets of their posterior, and its 90% interval is the line through "
-              f"the point in Figure 16. Of the {len(miss)} validation observations missed by more than 2-fold, "
-              f"{n_in} have an interval that reaches within 2-fold (the calibration data do not rule them out) and "
-              f"{n_out} do not (across the uncertainty of the fitted values the model misses them: the structure, "
+              f"the point in Figure 16. Of the {m['misses']} validation observations missed by more than 2-fold, "
+              f"{m['reach']} have an interval that reaches within 2-fold (the calibration data do not rule them out) "
+              f"and {m['outside']} do not (across the uncertainty of the fitted values the model misses them: the structure, "
               "the physiology or the observation is in question; Table 8). Values fitted afterwards on top of the "
               "CSF transport (methotrexate's CSF-side binding site, the rhesus CSF efflux) and other drugs' own "
               "calibrations are held at their fitted values.")
@@ -570,7 +570,7 @@ def _misses(val: pd.DataFrame, fails: pd.DataFrame):
                "predicted": f"{_f(r.predicted)}{u}", "fold error": f"{_f(r.fold_error)}x"}
         if "interval_fold_lo" in fails.columns:
             lo, hi = getattr(r, "interval_fold_lo"), getattr(r, "interval_fold_hi")
-            row["90% interval"] = f"{_f(lo)}-{_f(hi)}x" if np.isfinite(lo) and np.isfinite(hi) else "–"
+            row["90% interval"] = f"{_f(lo)}-{_f(hi)}x" if pd.notna(lo) and pd.notna(hi) else "–"
         row["hypothesis"] = ref
         rows.append(row)
     return pd.DataFrame(rows), [f"**H{k}.** {h}" for k, h in enumerate(hyps, 1)]

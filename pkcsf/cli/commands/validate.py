@@ -73,18 +73,15 @@ def _cmd_validate(args) -> int:
         for role, (n, w2, w15) in counts(table).items():
             print(f"  {role} rows: {n}, within 2-fold {w2} ({w2 / n:.0%}), within 1.5-fold {w15} ({w15 / n:.0%})")
         if "interval_lo" in table.columns:
-            val = judged[judged["role"] == "validation"]
-            miss = val[~val["within_2fold"].astype(bool)].drop_duplicates("id")
-            reach = miss["interval_reaches_2fold"]
-            a = table.attrs
-            n_in, n_out = int((reach == True).sum()), int((reach == False).sum())  # noqa: E712
+            from pkcsf.clinical.validation import miss_reach
+
+            a, m = table.attrs, miss_reach(table)
             print(f"parameter uncertainty ({a['level']:.0%} intervals, {a['n']} sets of {a['calibration']}): of the "
-                  f"{len(miss)} validation points outside 2-fold, {n_in} have an interval reaching within 2-fold, "
-                  f"{n_out} do not, {int(reach.isna().sum())} are not moved by its values")
-            short = table[table["interval_n"].notna() & (table["interval_n"] < a["n"])]
-            if len(short):
-                print(f"  {len(short)} rows could not be simulated with every parameter set (interval over the rest, "
-                      f"column interval_n): {', '.join(short['id'].astype(str))}")
+                  f"{m['misses']} validation points outside 2-fold, {m['reach']} have an interval reaching within "
+                  f"2-fold, {m['outside']} do not, {m['unmoved']} are not moved by its values")
+            if m["short"]:
+                print(f"  {len(m['short'])} rows could not be simulated with every parameter set (interval over the "
+                      f"rest, column interval_n): {', '.join(m['short'])}")
         if stage is not None:
             print(f"wrote validation.csv, validation.md and validation.png to {target}")
     return 0
