@@ -97,3 +97,19 @@ def test_two_calibrations_drawn_together():
         validation_intervals(rows, n=2, calibration=["csf_transport", "csf_transport_tissue_free"])
     with pytest.raises(ParameterError, match="twice"):
         validation_intervals(rows, n=2, calibration=["csf_transport", "csf_transport"])
+
+
+def test_sets_solved_together_equal_one_at_a_time(small):
+    """predict_sets (all parameter sets in one solve) gives, set by set, what predict gives for each set."""
+    from pkcsf.clinical.validation import predict, predict_sets, setup_for
+
+    for _, r in small.iterrows():
+        if r["role"] == "pathology":
+            continue
+        st = setup_for(r)
+        params = pd.DataFrame([st.parameters] * 3, columns=list(st.model.parameter_names))
+        params.loc[1, "Q_MIX_VENT"] *= 3.0
+        params.loc[2, "Q_CSF"] *= 0.5
+        got = predict_sets(r, st, params)
+        want = [predict(r, st.with_parameters(**params.iloc[i][["Q_MIX_VENT", "Q_CSF"]].to_dict())) for i in range(3)]
+        np.testing.assert_allclose(got, want, rtol=1e-12)

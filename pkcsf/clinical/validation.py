@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from pkcsf.engine.results import SimulationResult
 
 __all__ = ["load_observations", "check_observations", "observations_file", "builtin_observation_files", "ObservationError",
-           "predict", "setup_for", "run_validation", "write_validation_report", "counts", "miss_reach", "markdown",
+           "predict", "predict_sets", "setup_for", "run_validation", "write_validation_report", "counts", "miss_reach", "markdown",
            "HYPOTHESES"]
 
 #: observation id -> written hypothesis for a point known to miss 2-fold (kept in the table, reported)
@@ -246,15 +246,20 @@ def setup_for(row: pd.Series | dict, variant: str = "linear", model: str | None 
                   _pathology_name(row))
 
 
-def _solve(st, site, dose, regimen, t_end):
+def _solve(st, site, dose, regimen, t_end, params: pd.DataFrame | None = None):
+    """Solve one observation's regimen: the set-up's typical values, or one subject per row of ``params``."""
     reg, _ = _regimen(st.sites.get(site, site), dose, regimen)
     times = _times(t_end)
-    res = st.simulate(reg, times=times)
-    return times, res
+    if params is None:
+        return times, st.simulate(reg, times=times)
+    from pkcsf.engine.simulate import simulate
+
+    return times, simulate(st.model, reg, params, times=times)
 
 
-def site_concentration(st: cns.Setup, res: SimulationResult, site: str) -> np.ndarray:
-    """Concentration-time curve of the first subject at a compartment or a named read-out group.
+def site_concentration(st: cns.Setup, res: SimulationResult, site: str, subject: int | None = 0) -> np.ndarray:
+    """Concentration-time curve of one subject (the first by default), or of all, at a compartment or a named
+    read-out group.
 
     Parameters
     ----------
@@ -265,19 +270,24 @@ def site_concentration(st: cns.Setup, res: SimulationResult, site: str) -> np.nd
     site : str
         A compartment of the model or a read-out group of ``Setup.outputs`` / ``Setup.extra_outputs``
         (total amount over total volume).
+    subject : int or None, optional
+        Index of the subject in the result; None: every subject.
 
     Returns
     -------
-    ndarray, shape (T,)
+    ndarray, shape (T,) or (N, T)
         Concentration (mg/L) at the result's output times.
     """
+    sel = slice(None) if subject is None else subject
     if site in res.names:
-        return res.concentration(site)[0]
+        return res.concentration(site)[sel]
     if site not in st.outputs and site not in st.extra_outputs:
         check_choice("observation site", site, sorted(set(res.names) | set(st.outputs) | set(st.extra_outputs)))
     states, W = st.group_weights([site])
     idx = [res.index(c) for c in states]
-    return (res.amounts[0][:, idx] @ W[:, 0]) / (res.volumes[0, idx] @ W[:, 0])
+    amount = res.amounts[sel][..., idx] @ W[:, 0]                  # (T,) or (N, T)
+    volume = res.volumes[sel][..., idx] @ W[:, 0]                  # scalar or (N,)
+    return amount / (volume if subject is not None else volume[:, None])
 
 
 def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str = "linear",
@@ -302,15 +312,68 @@ def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str 
         The prediction.
     """
     st = st or setup_for(row, variant, model)
+    return float(_predictions(row, st)[0])
+
+
+def predict_sets(row: pd.Series | dict, st: cns.Setup, params: pd.DataFrame) -> np.ndarray:
+    """Predicted value of one observation row for several parameter sets of one set-up, solved together.
+
+    Parameters
+    ----------
+    row : Series or dict
+        One observation.
+    st : Setup
+        The row's set-up (:func:`setup_for`); its model is simulated.
+    params : DataFrame
+        One row of model parameters per set (base units), e.g. the set-up's values times a calibration's draws.
+
+    Returns
+    -------
+    ndarray, shape (sets,)
+        The predictions in the row's unit; NaN for a set the solver failed on (the engine warns) or whose curve
+        does not give the quantity (no positive level in a half-life window): the caller counts them.
+    """
+    return _predictions(row, st, params)
+
+
+def _predictions(row, st: cns.Setup, params: pd.DataFrame | None = None) -> np.ndarray:
+    """The row's quantity for the set-up's typical values (one value) or for every row of ``params``."""
     q = row["quantity"]
     a, b = _window(row["time_h"])
     t_end = max(b, a) + (0 if q in ("concentration", "css_ratio") else 0)
     t_end = max(t_end, 1.0)
     if q == "csf_clearance":
         t_end = b
-    times, res = _solve(st, row["route"], row["dose_mg"], row["regimen"], t_end)
-    c = site_concentration(st, res, row["site"])     # mg/L
-    mw = st.mw
+    times, res = _solve(st, row["route"], row["dose_mg"], row["regimen"], t_end, params)
+    res2 = _solve(st, row["ref"], row["dose_mg"], row["regimen"], t_end, params)[1] if q == "route_peak_ratio" else None
+    ok = res.ok & (res2.ok if res2 is not None else True)
+    # every subject's curves at once (mg/L, shape (N, T)): the site, the reference compartment, the other route
+    c = site_concentration(st, res, row["site"], None)
+    cref = site_concentration(st, res, row["ref"], None) if q in ("auc_ratio", "css_ratio", "peak_ratio") else None
+    c2 = site_concentration(st, res2, row["site"], None) if res2 is not None else None
+    curves = (c, cref, c2)
+
+    def one(i):
+        return _quantity(row, st.mw, times, *(x[i] if x is not None else None for x in curves))
+
+    if params is None:                     # the typical values: a failure is raised (the engine did already)
+        return np.array([one(0)])
+    out = np.full(res.n_subjects, np.nan)
+    for i in np.flatnonzero(ok):
+        try:
+            out[i] = one(i)
+        except (ValueError, TypeError, np.linalg.LinAlgError):   # e.g. no positive level in a half-life window
+            pass
+    return out
+
+
+def _quantity(row, mw: float, times: np.ndarray, c: np.ndarray, cref: np.ndarray | None,
+              c2: np.ndarray | None) -> float:
+    """One subject's value of the row's quantity from its curves (mg/L): at the site, in the reference
+    compartment (ratios) and at the site after the other route (route_peak_ratio).
+    """
+    q = row["quantity"]
+    a, b = _window(row["time_h"])
     unit = row["unit"]
 
     def conv(x):  # mg/L -> row unit
@@ -331,10 +394,8 @@ def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str 
         slope = np.polyfit(times[sel][ok], np.log(y[ok]), 1)[0]
         return float(math.log(2) / -slope) if slope < 0 else float("inf")
     if q == "auc_ratio":
-        cref = site_concentration(st, res, row["ref"])
         return float(np.trapezoid(c[sel], times[sel]) / np.trapezoid(cref[sel], times[sel]))
     if q == "css_ratio":
-        cref = site_concentration(st, res, row["ref"])
         return float(np.interp(a, times, c) / np.interp(a, times, cref))
     if q == "csf_clearance":
         auc = np.trapezoid(c[sel], times[sel])
@@ -349,13 +410,10 @@ def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str 
         above = (c[sel][:-1] > thr)
         return float(np.sum(dt[above]))
     if q == "peak_ratio":
-        cref = site_concentration(st, res, row["ref"])
         return float(c[sel].max() / cref[sel].max())
     if q == "auc":
         return float(np.trapezoid(c[sel], times[sel]) / to_base(1.0, unit, "auc", mw=mw))
     if q == "route_peak_ratio":
-        _, res2 = _solve(st, row["ref"], row["dose_mg"], row["regimen"], t_end)
-        c2 = site_concentration(st, res2, row["site"])
         return float(c[sel].max() / c2[sel].max())
     raise ValueError(f"unknown quantity {q!r}")
 

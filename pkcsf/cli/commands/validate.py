@@ -134,7 +134,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="also simulate every observation with N parameter sets drawn from the CSF-transport "
                         "calibration's posterior and give each prediction its 90%% interval (columns interval_*, "
                         "within_interval, interval_reaches_2fold): which misses the calibration's uncertainty "
-                        "reaches; about 0.3 s per set on two cores")
+                        "reaches; each row's sets are solved together, 200 sets take about half a minute")
     p.add_argument("--calibration", metavar="NAME", action="append", default=None,
                    help="with --uncertainty: the calibration whose parameter sets are drawn (repeatable, drawn "
                         "independently; default: the CSF transport of the model, csf_transport for v2); e.g. "
