@@ -160,13 +160,13 @@ def main():
     out["# Q = D / (half-length_i / A_i + half-length_j / A_j), A = V/N (L per level): "
         "series resistance of two half segments"] = None
     first = SEGMENTS[0]
-    out[f"Q_DISP_CM_{TAG[first[0]]}"] = (f"D_SPINAL * BLOCK_SPINAL * (1 - 0 / N_SPINE) ** SV_EXP / "
+    out[f"Q_DISP_CM_{TAG[first[0]]}"] = (f"D_SPINAL * F_POSTURE * BLOCK_SPINAL * (1 - 0 / N_SPINE) ** SV_EXP / "
                                          f"(0.5 * {first[1]} / (V_{TAG[first[0]]} / {first[1]}))")
     pos = first[1]
     for a, b in zip(SEGMENTS[:-1], SEGMENTS[1:]):
         ta, tb = TAG[a[0]], TAG[b[0]]
         out[f"X_{ta}_{tb}"] = pos
-        out[f"Q_DISP_{ta}_{tb}"] = (f"D_SPINAL * (1 - X_{ta}_{tb} / N_SPINE) ** SV_EXP / "
+        out[f"Q_DISP_{ta}_{tb}"] = (f"D_SPINAL * F_POSTURE * (1 - X_{ta}_{tb} / N_SPINE) ** SV_EXP / "
                                     f"(0.5 * {a[1]} / (V_{ta} / {a[1]}) + 0.5 * {b[1]} / (V_{tb} / {b[1]}))")
         pos = pos + " + " + b[1]
     # tissue: cord shells and roots per segment; cord surface and volume by level share over the cord segments,

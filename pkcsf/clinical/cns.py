@@ -241,7 +241,8 @@ class Setup:
                 W[states.index(c), j] = 1.0
         return states, W
 
-    def simulate(self, regimen: Dose | Regimen, times: ArrayLike, **kwargs: object) -> SimulationResult:
+    def simulate(self, regimen: Dose | Regimen, times: ArrayLike, *, position: str | None = None,
+                 **kwargs: object) -> SimulationResult:
         """Shortcut for :func:`pkcsf.engine.simulate` with this setup's model and typical parameters.
 
         Parameters
@@ -250,14 +251,22 @@ class Setup:
             Doses at this setup's sites.
         times : array_like
             Output times (h).
+        position : str or Position, optional
+            When the patient is upright after each lumbar dose (``"upright 1-24 h"``;
+            :mod:`pkcsf.clinical.position`); default lying, the calibrated state.
         **kwargs
-            Other options of :func:`pkcsf.engine.simulate.simulate`.
+            Other options of :func:`pkcsf.engine.simulate.simulate` (with a position: ``solver``, ``max_steps``).
 
         Returns
         -------
         SimulationResult
             The result.
         """
+        if position is not None:
+            from pkcsf.clinical.position import parse_position, simulate_position
+
+            if parse_position(position).upright:
+                return simulate_position(self, regimen, times, position, **kwargs)
         from pkcsf.engine.simulate import simulate
 
         return simulate(self.model, regimen, self.parameters, times=times, **kwargs)

@@ -3,7 +3,31 @@
 ``parameters/validation/observations.csv`` and its sibling files hold one row per observed number (drug, route,
 dose, regimen, model compartment ``site``, quantity, time or window, observed value and unit, role, source).
 :func:`load_observations` reads one, :func:`check_observations` checks any table of that shape and names the file,
-line, id, column and value of a malformed cell; :mod:`pkcsf.clinical.validation` simulates the rows.
+line, id, column and value of a malformed cell; :mod:`pkcsf.clinical.validation` simulates the rows and
+:func:`quantity_value` reads a row's quantity from the simulated curves.
+
+Quantities (``time_h`` is a time or a window ``"a-b"`` in h; ``ref`` is a reference compartment, a route, a position
+or a threshold):
+
+=================== =================================================================================
+concentration       concentration at ``time_h``
+peak_concentration  maximum over the window
+time_of_peak        time of that maximum
+half_life           ln2 / slope of a log-linear fit over the window
+auc_ratio           AUC(site) / AUC(ref compartment) over the window
+css_ratio           C(site) / C(ref compartment) at ``time_h`` (end of an infusion or at steady state)
+csf_clearance       dose / AUC(site) from 0 to the window end plus the log-linear tail
+time_above          time with C(site) above the threshold ``ref`` within the window
+steady_state_cmax   maximum over the window (the last dosing interval); ``_cmin`` the minimum
+route_peak_ratio    peak at the site after this route / peak after route ``ref`` (same dose)
+peak_ratio          peak at the site / peak in compartment ``ref`` (each over the window)
+auc                 AUC(site) over the window (row unit, e.g. mg*h/L)
+position_peak_ratio peak at the site with the row's ``position`` / peak with position ``ref`` (same dose)
+position_auc_ratio  as position_peak_ratio, for the AUC over the window
+=================== =================================================================================
+
+``position`` (optional) says when the patient was upright after the lumbar dose (``"upright 1-24 h"``,
+:mod:`pkcsf.clinical.position`); empty is lying, the calibrated state.
 """
 from __future__ import annotations
 
@@ -13,11 +37,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pkcsf.clinical.position import parse_position
 from pkcsf.core.errors import PkcsfError
 from pkcsf.core.paths import builtin_dir
+from pkcsf.core.units import parse_quantity, to_base
 
 __all__ = ["observations_path", "builtin_observation_files", "observations_file", "check_observations",
-           "load_observations", "parse_regimen_cell", "ObservationError", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "QUANTITIES", "ROLES",
+           "load_observations", "parse_regimen_cell", "quantity_value", "ObservationError", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "QUANTITIES", "ROLES",
            "PHYSIOLOGY"]
 
 #: physiology used for the rows of each species (NHP rows are compared with the rhesus-scaled model)
@@ -49,11 +75,11 @@ class ObservationError(PkcsfError):
 REQUIRED_COLUMNS = ("id", "drug", "route", "dose_mg", "site", "quantity", "time_h", "observed", "unit")
 #: optional columns (empty when absent; an empty ``regimen`` is a bolus, an empty ``role`` is ``validation``)
 OPTIONAL_COLUMNS = ("regimen", "role", "form", "dose_note", "ref", "bound", "population", "species", "source", "where",
-                    "note", "age_y", "pathology")
+                    "note", "age_y", "pathology", "position")
 #: the quantities :func:`predict` computes (see the module docstring)
 QUANTITIES = ("concentration", "peak_concentration", "time_of_peak", "half_life", "auc_ratio", "css_ratio",
               "csf_clearance", "time_above", "steady_state_cmax", "steady_state_cmin", "route_peak_ratio",
-              "peak_ratio", "auc")
+              "peak_ratio", "auc", "position_peak_ratio", "position_auc_ratio")
 #: roles of a row: fitted in a documented calibration, never fitted, or the source of a pathology factor (not judged)
 ROLES = ("calibration", "validation", "pathology")
 
@@ -216,6 +242,16 @@ def check_observations(df: pd.DataFrame, source: str = "observations") -> pd.Dat
         except (ValueError, IndexError):
             raise ObservationError(where(i, "regimen"), out.at[i, "regimen"],
                                    "'bolus', 'infusion H' (hours) or 'qH x N' (every H hours, N doses)") from None
+        try:
+            parse_position(out.at[i, "position"])
+        except PkcsfError as exc:
+            raise ObservationError(where(i, "position"), out.at[i, "position"], exc.allowed) from None
+        if out.at[i, "quantity"].startswith("position_"):
+            try:
+                parse_position(out.at[i, "ref"])
+            except PkcsfError as exc:
+                raise ObservationError(where(i, "ref"), out.at[i, "ref"], "the reference position of a "
+                                       "position_* ratio: " + exc.allowed) from None
         age = out.at[i, "age_y"]
         if age:
             try:
@@ -260,3 +296,81 @@ def _window(text) -> tuple[float, float]:
         a, b = s.split("-")
         return float(a), float(b)
     return float(s), float(s)
+
+
+def quantity_value(row: pd.Series | dict, mw: float, times: np.ndarray, c: np.ndarray, cref: np.ndarray | None,
+                   c2: np.ndarray | None) -> float:
+    """One subject's value of an observation row's quantity (the table in the module docstring) from its curves.
+
+    Parameters
+    ----------
+    row : Series or dict
+        The observation (``quantity``, ``time_h``, ``unit``, ``ref``, ``dose_mg``).
+    mw : float
+        Molar mass of the drug (g/mol), for molar units.
+    times : ndarray, shape (T,)
+        Output times (h).
+    c : ndarray, shape (T,)
+        Concentration (mg/L) at the row's site.
+    cref : ndarray or None
+        Concentration in the reference compartment ``ref`` (the ``*_ratio`` quantities between compartments).
+    c2 : ndarray or None
+        Concentration at the site after the other route (``route_peak_ratio``) or with the reference position
+        (``position_*_ratio``).
+
+    Returns
+    -------
+    float
+        The value in the row's unit.
+
+    Raises
+    ------
+    ValueError
+        An unknown quantity, or a curve that does not give it (no positive level in a half-life window).
+    """
+    q = row["quantity"]
+    a, b = _window(row["time_h"])
+    unit = row["unit"]
+
+    def conv(x):  # mg/L -> row unit
+        return x / to_base(1.0, unit, "concentration", mw=mw)
+
+    sel = (times >= a - 1e-9) & (times <= b + 1e-9)
+    if q == "concentration":
+        return float(conv(np.interp(a, times, c)))
+    if q in ("peak_concentration", "steady_state_cmax"):
+        return float(conv(c[sel].max()))
+    if q == "steady_state_cmin":
+        return float(conv(c[sel].min()))
+    if q == "time_of_peak":
+        return float(times[sel][np.argmax(c[sel])])
+    if q == "half_life":
+        y = c[sel]
+        ok = y > 0
+        slope = np.polyfit(times[sel][ok], np.log(y[ok]), 1)[0]
+        return float(math.log(2) / -slope) if slope < 0 else float("inf")
+    if q == "auc_ratio":
+        return float(np.trapezoid(c[sel], times[sel]) / np.trapezoid(cref[sel], times[sel]))
+    if q == "css_ratio":
+        return float(np.interp(a, times, c) / np.interp(a, times, cref))
+    if q == "csf_clearance":
+        auc = np.trapezoid(c[sel], times[sel])
+        tail = times[sel][-20:]
+        k = -np.polyfit(tail, np.log(c[sel][-20:]), 1)[0]
+        auc += c[sel][-1] / k
+        cl_L_h = row["dose_mg"] / auc
+        return float(cl_L_h / to_base(1.0, unit, "flow"))
+    if q == "time_above":
+        thr = parse_quantity(row["ref"], "concentration", mw=mw)
+        dt = np.diff(times[sel])
+        above = (c[sel][:-1] > thr)
+        return float(np.sum(dt[above]))
+    if q == "peak_ratio":
+        return float(c[sel].max() / cref[sel].max())
+    if q == "auc":
+        return float(np.trapezoid(c[sel], times[sel]) / to_base(1.0, unit, "auc", mw=mw))
+    if q in ("route_peak_ratio", "position_peak_ratio"):
+        return float(c[sel].max() / c2[sel].max())
+    if q == "position_auc_ratio":
+        return float(np.trapezoid(c[sel], times[sel]) / np.trapezoid(c2[sel], times[sel]))
+    raise ValueError(f"unknown quantity {q!r}")

@@ -77,7 +77,7 @@ def _check_pathologies(pathologies, field: str):
 
 
 def _arm_physiology(a: dict, path: str) -> dict:
-    """The arm's own physiology, age, pathologies and unit (``Arm`` keywords), where given."""
+    """The arm's own physiology, age, pathologies, unit and position (``Arm`` keywords), where given."""
     out = {}
     if "physiology" in a:
         from pkcsf.clinical.parameters import available_parameter_sets
@@ -108,6 +108,13 @@ def _arm_physiology(a: dict, path: str) -> dict:
         except PkcsfError as e:              # the same message, as a scenario-file error
             raise _err(e.field, e.value, e.allowed, e.fix) from None
         out["patients"] = a["patients"]
+    if "position" in a:
+        from pkcsf.clinical.position import parse_position
+
+        try:
+            out["position"] = parse_position(a["position"] if isinstance(a["position"], str) else str(a["position"]))
+        except PkcsfError as e:              # the same message, as a scenario-file error
+            raise _err(f"{path}.position", a["position"], e.allowed) from None
     if "uncertainty" in a:
         from pkcsf.clinical.uncertainty import check_uncertainty
 

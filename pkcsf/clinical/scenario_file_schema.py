@@ -84,6 +84,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "prevalence": "table: share of this arm's patients with each named pathology, e.g. { spinal_block = 0.33 }",
         "patients": "a named patient population ('pkcsf pathologies'), e.g. 'leptomeningeal_metastases': its "
                     "pathologies for every patient and the prevalence of the others",
+        "position": "when the patients are upright after each lumbar dose, e.g. 'upright 1-24 h' (lying the first "
+                    "hour); default lying",
         "uncertainty": "parameter uncertainty: each patient draws his own values from a calibration's uncertainty, "
                        "e.g. 'osimertinib_csf' or { calibration = 'osimertinib_csf', method = 'linearized', pool = 1000 }",
     },

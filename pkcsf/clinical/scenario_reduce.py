@@ -14,6 +14,7 @@ import pandas as pd
 from pkcsf.analysis.readouts import min_interval_run, solve_and_read_out, whole_window
 from pkcsf.clinical import cns
 from pkcsf.clinical.population import Population
+from pkcsf.clinical.position import LUMBAR_SITES, parse_position, solve_position
 from pkcsf.clinical.prevalence import apply_prevalence, prevalence_effects
 from pkcsf.clinical.scenario_spec import Scenario, Target
 from pkcsf.core.errors import ScenarioError, Status, check_choice
@@ -69,6 +70,19 @@ def _readout_groups(scn: Scenario, setup: cns.Setup, where: str) -> list[str]:
     return gnames if "plasma" in gnames else ["plasma"] + gnames
 
 
+class _Solved:
+    """An engine problem already solved in pieces (an arm with a position): :meth:`solve` gives its amounts."""
+
+    def __init__(self, prob, out, status):
+        self._prob, self._out, self._status = prob, out, status
+
+    def __getattr__(self, name):
+        return getattr(self._prob, name)
+
+    def solve(self):
+        return self._out, self._status, None
+
+
 class _DrugRun:
     """One drug of one arm: model, regimen on model sites, grouping, thresholds."""
 
@@ -86,6 +100,8 @@ class _DrugRun:
             self.uncertainty = uncertainty_effects(setup, arm.uncertainty, scn.seed)   # None: not this drug's
         where = f"arm {arm.name!r} ({drug})"
         self.reg = _sites(reg, setup, where)
+        # posture after lumbar doses (Arm.position): solved in pieces between the window edges, never fused
+        self.position = parse_position(getattr(arm, "position", None))
         self.dose_times = np.array(sorted({d.time for d in self.reg.expand() if d.time <= times[-1]}))
         self.groups = gnames = _readout_groups(scn, setup, where)
         comps = setup.model.compartment_names
@@ -117,6 +133,15 @@ class _DrugRun:
         for d in self.reg.doses:
             if isinstance(d.amount, str):
                 self.dose_columns.update(Expression.parse(d.amount).names)
+        if self.position.upright:
+            if self.dose_columns:
+                raise ScenarioError(f"arms[{arm.name!r}].position", self.position.text,
+                                    f"dose amounts in mg with a position ({drug} is dosed by "
+                                    f"{sorted(self.dose_columns)[0]})", "give the dose in mg, or leave the position out")
+            if not any(d.site in LUMBAR_SITES for d in self.reg.doses):
+                raise ScenarioError(f"arms[{arm.name!r}].position", self.position.text,
+                                    f"a lumbar dose of {drug} (the upright windows are hours after each lumbar dose)",
+                                    "leave the position out for other routes")
         # grid indices: the right-limit output of each dose, and the left limit of the next
         self.right = np.searchsorted(times, self.dose_times, side="right") - 1
         self.left = np.searchsorted(times, self.dose_times, side="left")
@@ -165,6 +190,12 @@ class _DrugRun:
                                 f"a dose of {self.drug} is given per {missing[0]} (e.g. mg/m2); the population needs "
                                 "that covariate (use demographics with height and weight, or a data column)")
         cols = [c for c in params.columns if c in self.model_params or c == "ID" or c in self.dose_columns]
+        if self.position.upright:
+            outputs = self.states + (self.auc_states if auc else [])
+            prob, out, status, _ = solve_position(self.model, self.reg, params[cols], self.times, self.position,
+                                                  outputs=outputs, solver=self.scn.solver,
+                                                  max_steps=self.scn.step_budget(float(self.times[-1])))
+            return _Solved(prob, out, status)
         prob = prepare(self.model, self.reg, params[cols], times=self.times,
                        outputs=self.states + (self.auc_states if auc else []),
                        solver=self.scn.solver, max_steps=self.scn.step_budget(float(self.times[-1])))
@@ -194,6 +225,8 @@ class _DrugRun:
         """The engine problem of these subjects for the read-outs inside the compiled solve
         (:meth:`read_out`), or None for a solver without them (radau).
         """
+        if self.position.upright:           # solved in pieces (pkcsf.clinical.position): the two-step path
+            return None
         prob = self.problem(params, auc=True)
         return prob if prob.method in ("exact", "rodas5p") else None
 

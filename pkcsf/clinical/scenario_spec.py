@@ -127,6 +127,10 @@ class Arm:
         1000}``; :mod:`pkcsf.clinical.uncertainty`), applied as factors on his own values, so the bands combine
         parameter uncertainty with between-patient variability. The per-subject metrics get the column
         ``uncertainty_draw``.
+    position : str, optional
+        When the patients are upright after each lumbar dose (``"upright 0-24 h"``, ``"upright 1-24 h"`` = lying
+        for the first hour; :mod:`pkcsf.clinical.position`); default lying, the calibrated state. Dose amounts must
+        then be in mg (not per kg, per m2 or by age).
 
     Examples
     --------
@@ -146,8 +150,19 @@ class Arm:
     prevalence: dict | None = None    # {pathology scenario: probability}: a per-subject mixture
     uncertainty: object = None        # calibration name or {calibration, method, pool}: per-subject parameter draws
     patients: str | None = None       # a named patient population (pathologies all have + a prevalence of others)
+    position: object = None           # when upright after each lumbar dose ("upright 1-24 h"); None: lying
 
     def __post_init__(self):
+        if self.position is not None:
+            from pkcsf.clinical.position import parse_position
+
+            try:
+                object.__setattr__(self, "position", parse_position(self.position))
+            except PkcsfError as e:
+                raise ScenarioError(f"arms[{self.name!r}].position", self.position, e.allowed) from None
+            if self.is_event_table and self.position.upright:
+                raise ScenarioError(f"arms[{self.name!r}].position", self.position.text,
+                                    "not available for event-table arms (their doses come from the table)")
         if self.uncertainty is not None:
             from pkcsf.clinical.uncertainty import check_uncertainty
 

@@ -5,23 +5,7 @@ regimen, model compartment ``site``, quantity, time or window, observed value an
 it). :func:`run_validation` simulates each with :func:`pkcsf.clinical.cns.setup` typical values and returns one row per
 observation (and per CSF-efflux variant where a drug has several) with the fold error predicted/observed.
 
-Quantities (``time_h`` is a time or a window ``"a-b"`` in h; ``ref`` is a reference compartment, a route
-or a threshold):
-
-=================== =================================================================================
-concentration       concentration at ``time_h``
-peak_concentration  maximum over the window
-time_of_peak        time of that maximum
-half_life           ln2 / slope of a log-linear fit over the window
-auc_ratio           AUC(site) / AUC(ref compartment) over the window
-css_ratio           C(site) / C(ref compartment) at ``time_h`` (end of an infusion or at steady state)
-csf_clearance       dose / AUC(site) from 0 to the window end plus the log-linear tail
-time_above          time with C(site) above the threshold ``ref`` within the window
-steady_state_cmax   maximum over the window (the last dosing interval); ``_cmin`` the minimum
-route_peak_ratio    peak at the site after this route / peak after route ``ref`` (same dose)
-peak_ratio          peak at the site / peak in compartment ``ref`` (each over the window)
-auc                 AUC(site) over the window (row unit, e.g. mg*h/L)
-=================== =================================================================================
+The quantities and the ``position`` column are described in :mod:`pkcsf.clinical.observations`.
 
 Rows of non-human primates (``species`` NHP) are simulated with the rhesus-scaled physiology
 (``parameters/physiology/rhesus.toml``); a row with ``age_y`` uses the age-scaled physiology.
@@ -33,7 +17,6 @@ table and are reported, never hidden).
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,9 +39,10 @@ from pkcsf.clinical.observations import (  # noqa: F401  (re-exported: the obser
     observations_file,
     observations_path,
     parse_regimen_cell,
+    quantity_value,
 )
+from pkcsf.clinical.position import parse_position, simulate_position
 from pkcsf.core.errors import check_choice
-from pkcsf.core.units import parse_quantity, to_base
 from pkcsf.engine.dosing import Dose, Regimen
 
 if TYPE_CHECKING:
@@ -246,10 +230,14 @@ def setup_for(row: pd.Series | dict, variant: str = "linear", model: str | None 
                   _pathology_name(row))
 
 
-def _solve(st, site, dose, regimen, t_end, params: pd.DataFrame | None = None):
-    """Solve one observation's regimen: the set-up's typical values, or one subject per row of ``params``."""
+def _solve(st, site, dose, regimen, t_end, params: pd.DataFrame | None = None, position: str = ""):
+    """Solve one observation's regimen: the set-up's typical values, or one subject per row of ``params``; the
+    patient upright in the windows of ``position`` (:mod:`pkcsf.clinical.position`), lying otherwise.
+    """
     reg, _ = _regimen(st.sites.get(site, site), dose, regimen)
     times = _times(t_end)
+    if parse_position(position).upright:
+        return times, simulate_position(st, reg, times, position, params)
     if params is None:
         return times, st.simulate(reg, times=times)
     from pkcsf.engine.simulate import simulate
@@ -344,8 +332,14 @@ def _predictions(row, st: cns.Setup, params: pd.DataFrame | None = None) -> np.n
     t_end = max(t_end, 1.0)
     if q == "csf_clearance":
         t_end = b
-    times, res = _solve(st, row["route"], row["dose_mg"], row["regimen"], t_end, params)
-    res2 = _solve(st, row["ref"], row["dose_mg"], row["regimen"], t_end, params)[1] if q == "route_peak_ratio" else None
+    position = row.get("position", "") or ""
+    times, res = _solve(st, row["route"], row["dose_mg"], row["regimen"], t_end, params, position)
+    if q == "route_peak_ratio":             # the other route, same position
+        res2 = _solve(st, row["ref"], row["dose_mg"], row["regimen"], t_end, params, position)[1]
+    elif q in ("position_peak_ratio", "position_auc_ratio"):    # same route, the reference position
+        res2 = _solve(st, row["route"], row["dose_mg"], row["regimen"], t_end, params, row["ref"])[1]
+    else:
+        res2 = None
     ok = res.ok & (res2.ok if res2 is not None else True)
     # every subject's curves at once (mg/L, shape (N, T)): the site, the reference compartment, the other route
     c = site_concentration(st, res, row["site"], None)
@@ -354,7 +348,7 @@ def _predictions(row, st: cns.Setup, params: pd.DataFrame | None = None) -> np.n
     curves = (c, cref, c2)
 
     def one(i):
-        return _quantity(row, st.mw, times, *(x[i] if x is not None else None for x in curves))
+        return quantity_value(row, st.mw, times, *(x[i] if x is not None else None for x in curves))
 
     if params is None:                     # the typical values: a failure is raised (the engine did already)
         return np.array([one(0)])
@@ -365,57 +359,6 @@ def _predictions(row, st: cns.Setup, params: pd.DataFrame | None = None) -> np.n
         except (ValueError, TypeError, np.linalg.LinAlgError):   # e.g. no positive level in a half-life window
             pass
     return out
-
-
-def _quantity(row, mw: float, times: np.ndarray, c: np.ndarray, cref: np.ndarray | None,
-              c2: np.ndarray | None) -> float:
-    """One subject's value of the row's quantity from its curves (mg/L): at the site, in the reference
-    compartment (ratios) and at the site after the other route (route_peak_ratio).
-    """
-    q = row["quantity"]
-    a, b = _window(row["time_h"])
-    unit = row["unit"]
-
-    def conv(x):  # mg/L -> row unit
-        return x / to_base(1.0, unit, "concentration", mw=mw)
-
-    sel = (times >= a - 1e-9) & (times <= b + 1e-9)
-    if q == "concentration":
-        return float(conv(np.interp(a, times, c)))
-    if q in ("peak_concentration", "steady_state_cmax"):
-        return float(conv(c[sel].max()))
-    if q == "steady_state_cmin":
-        return float(conv(c[sel].min()))
-    if q == "time_of_peak":
-        return float(times[sel][np.argmax(c[sel])])
-    if q == "half_life":
-        y = c[sel]
-        ok = y > 0
-        slope = np.polyfit(times[sel][ok], np.log(y[ok]), 1)[0]
-        return float(math.log(2) / -slope) if slope < 0 else float("inf")
-    if q == "auc_ratio":
-        return float(np.trapezoid(c[sel], times[sel]) / np.trapezoid(cref[sel], times[sel]))
-    if q == "css_ratio":
-        return float(np.interp(a, times, c) / np.interp(a, times, cref))
-    if q == "csf_clearance":
-        auc = np.trapezoid(c[sel], times[sel])
-        tail = times[sel][-20:]
-        k = -np.polyfit(tail, np.log(c[sel][-20:]), 1)[0]
-        auc += c[sel][-1] / k
-        cl_L_h = row["dose_mg"] / auc
-        return float(cl_L_h / to_base(1.0, unit, "flow"))
-    if q == "time_above":
-        thr = parse_quantity(row["ref"], "concentration", mw=mw)
-        dt = np.diff(times[sel])
-        above = (c[sel][:-1] > thr)
-        return float(np.sum(dt[above]))
-    if q == "peak_ratio":
-        return float(c[sel].max() / cref[sel].max())
-    if q == "auc":
-        return float(np.trapezoid(c[sel], times[sel]) / to_base(1.0, unit, "auc", mw=mw))
-    if q == "route_peak_ratio":
-        return float(c[sel].max() / c2[sel].max())
-    raise ValueError(f"unknown quantity {q!r}")
 
 
 def _judge(pred, obs, bound):

@@ -30,7 +30,8 @@ _QUANTITY_LABELS = {
     "half_life": "half-life", "auc_ratio": "AUC ratio", "css_ratio": "steady-state ratio",
     "route_peak_ratio": "peak ratio between routes", "peak_ratio": "peak ratio", "csf_clearance": "CSF clearance",
     "auc": "AUC", "time_above": "time above", "steady_state_cmax": "steady-state Cmax",
-    "steady_state_cmin": "steady-state trough",
+    "steady_state_cmin": "steady-state trough", "position_peak_ratio": "peak ratio between postures",
+    "position_auc_ratio": "AUC ratio between postures",
 }
 _SITE_LABELS = {
     "lv": "ventricular CSF", "tfv": "3rd/4th-ventricle CSF", "spinal_lumbar": "lumbar CSF", "plasma": "plasma",

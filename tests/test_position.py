@@ -1,0 +1,162 @@
+"""Body position after lumbar doses (pkcsf.clinical.position): parsing, the split solve against references,
+mass balance, scenarios, observation rows and the calibration on Blaney 1995."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pkcsf.clinical import cns
+from pkcsf.clinical.position import Position, parse_position, simulate_position, upright_intervals
+from pkcsf.core.errors import DosingError, ParameterError, PkcsfError
+from pkcsf.engine.dosing import Dose, Regimen
+
+T = np.round(np.arange(0.0, 48.0001, 0.25), 10)
+
+
+@pytest.fixture(scope="module")
+def mtx():
+    return cns.setup("methotrexate")
+
+
+@pytest.mark.parametrize("text, windows", [
+    ("lying", ()), ("", ()), (None, ()), ("prone", ()),
+    ("upright 0-24 h", ((0.0, 24.0),)), ("Upright 1-24h", ((1.0, 24.0),)),
+    ("upright 1-16 h, upright 24-40 h", ((1.0, 16.0), (24.0, 40.0))),
+])
+def test_parse_position(text, windows):
+    p = parse_position(text)
+    assert p.upright == windows
+    assert parse_position(p.text) == p
+
+
+@pytest.mark.parametrize("text", ["upright", "sitting 0-2 h", "upright 5-2 h", "upright 2-2 h", "upright -1-3 h",
+                                  "upright 0-x h"])
+def test_a_malformed_position_is_refused_naming_the_rule(text):
+    with pytest.raises(ParameterError) as e:
+        parse_position(text)
+    assert "upright A-B h" in str(e.value)
+
+
+def test_windows_open_after_each_lumbar_dose_and_merge():
+    reg = Regimen([Dose(12, "lumbar", time=0), Dose(12, "ommaya", time=10), Dose(12, "lumbar", time=20)])
+    assert upright_intervals("upright 0-24 h", reg, 100) == [(0.0, 44.0)]
+    assert upright_intervals("upright 1-5 h", reg, 100) == [(1.0, 5.0), (21.0, 25.0)]
+    assert upright_intervals("upright 1-5 h", reg, 22) == [(1.0, 5.0), (21.0, 22.0)]
+    assert upright_intervals("lying", reg, 100) == []
+
+
+def test_lying_and_a_window_after_the_end_are_the_plain_solve(mtx):
+    plain = mtx.simulate(Dose(12, "lumbar"), T)
+    for pos in ("lying", "upright 60-70 h"):
+        res = mtx.simulate(Dose(12, "lumbar"), T, position=pos)
+        np.testing.assert_allclose(res.amounts, plain.amounts, rtol=1e-12, atol=1e-15)
+
+
+def test_upright_throughout_equals_the_model_with_upright_constant(mtx):
+    # reference: one solve with UPRIGHT = 1 from the start
+    ref = mtx.with_parameters(UPRIGHT=1.0).simulate(Dose(12, "lumbar"), T)
+    res = mtx.simulate(Dose(12, "lumbar"), T, position="upright 0-100 h")
+    np.testing.assert_allclose(res.amounts, ref.amounts, rtol=1e-9, atol=1e-12)
+
+
+def test_the_split_solve_is_exact_before_the_window_and_conserves_mass(mtx):
+    plain = mtx.simulate(Dose(12, "lumbar"), T)
+    res = mtx.simulate(Dose(12, "lumbar"), T, position="upright 2-24 h")
+    before = T <= 2.0
+    np.testing.assert_allclose(res.amounts[:, before], plain.amounts[:, before], rtol=1e-12, atol=1e-15)
+    total = res.amounts[0].sum(axis=1)           # every state incl. eliminated: the dose, at every time
+    np.testing.assert_allclose(total, 12.0, rtol=1e-8)
+    assert (res.amounts >= -1e-12).all()
+    assert res.upright == [(2.0, 24.0)]
+
+
+def test_upright_keeps_a_lumbar_dose_low_in_the_ventricles(mtx):
+    lying = mtx.simulate(Dose(12, "lumbar"), T)
+    up = mtx.simulate(Dose(12, "lumbar"), T, position="upright 0-24 h")
+    day = T <= 24
+    assert up.concentration("lv")[0][day].max() < 0.2 * lying.concentration("lv")[0][day].max()
+    assert up.concentration("spinal_lumbar")[0][day].max() >= lying.concentration("spinal_lumbar")[0][day].max()
+
+
+def test_v3_and_a_population(mtx):
+    st = cns.setup("methotrexate", model="v3")
+    lying = st.simulate(Dose(12, "lumbar"), T)
+    up = st.simulate(Dose(12, "lumbar"), T, position="upright 0-24 h")
+    assert up.concentration("lv")[0].max() < lying.concentration("lv")[0].max()
+    params = pd.DataFrame([mtx.parameters] * 3)
+    params["Q_MIX_VENT"] *= [0.5, 1.0, 2.0]
+    res = simulate_position(mtx, Dose(12, "lumbar"), T, "upright 1-24 h", params)
+    assert res.amounts.shape[0] == 3 and res.ok.all()
+    one = simulate_position(mtx, Dose(12, "lumbar"), T, "upright 1-24 h", params.iloc[[2]])
+    np.testing.assert_allclose(res.amounts[2], one.amounts[0], rtol=1e-10)
+
+
+def test_a_position_without_a_lumbar_dose_or_with_a_per_m2_dose_is_refused(mtx):
+    with pytest.raises(DosingError, match="lumbar dose"):
+        mtx.simulate(Dose(12, "ommaya"), T, position="upright 0-24 h")
+    with pytest.raises(DosingError, match="in mg"):
+        simulate_position(mtx, Dose("7 * BSA", "lumbar"), T, "upright 0-24 h")
+    assert mtx.simulate(Dose(12, "ommaya"), T, position="lying").ok.all()
+
+
+def test_scenario_arms_with_a_position():
+    from pkcsf.clinical.scenario import Arm, Scenario, run
+
+    arms = [Arm("lying", "12 mg lumbar once", drug="methotrexate"),
+            Arm("upright", "12 mg lumbar once", drug="methotrexate", position="upright 0-24 h")]
+    res = run(Scenario(arms, subjects=20, days=2, seed=3))
+    s = res.summary().set_index(["arm", "group"])
+    assert s.loc[("upright", "ventricular"), "cmax_p50"] < 0.2 * s.loc[("lying", "ventricular"), "cmax_p50"]
+    assert s.loc[("upright", "ventricular"), "n_failed"] == 0
+    with pytest.raises(PkcsfError, match="position"):
+        Arm("x", "12 mg lumbar once", drug="methotrexate", position="standing")
+    with pytest.raises(PkcsfError, match="lumbar dose"):
+        run(Scenario([Arm("o", "12 mg ommaya once", drug="methotrexate", position="upright 0-24 h")], subjects=2,
+                     days=1))
+
+
+def test_scenario_file_position_and_the_command_line(tmp_path, capsys):
+    from pkcsf.cli import main
+    from pkcsf.clinical.scenario_file import load_scenario
+
+    f = tmp_path / "s.toml"
+    f.write_text('drug = "methotrexate"\ndays = 2\n[population]\nsubjects = 5\n'
+                 '[[arms]]\nname = "up"\nregimen = "12 mg lumbar once"\nposition = "upright 1-24 h"\n')
+    scn, _ = load_scenario(f)
+    assert scn.arms[0].position == Position(((1.0, 24.0),))
+    assert main(["run", str(f), "--out", str(tmp_path / "o"), "--no-figures", "--quiet"]) in (0, None)
+    m = pd.read_csv(tmp_path / "o" / "metrics.csv")
+    assert len(m) and m["cmax"].gt(0).all()
+    f.write_text(f.read_text().replace("upright 1-24 h", "upright 24-1 h"))
+    with pytest.raises(PkcsfError, match=r"arms\[0\]\.position"):
+        load_scenario(f)
+    assert main(["run", str(f), "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "arms[0].position" in err and "upright A-B h" in err and "Traceback" not in err
+    assert not (tmp_path / "o2").exists()
+
+
+def test_observation_rows_with_a_position():
+    from pkcsf.clinical.observations import ObservationError, check_observations
+    from pkcsf.clinical.validation import run_validation
+
+    row = {"id": "x", "drug": "methotrexate", "route": "lumbar", "dose_mg": 12, "site": "lv",
+           "quantity": "position_peak_ratio", "time_h": "0-24", "observed": 0.1, "unit": "1",
+           "position": "upright 0-24 h", "ref": "lying"}
+    t = run_validation(pd.DataFrame([row]))
+    assert 0 < t["predicted"].iloc[0] < 0.2
+    with pytest.raises(ObservationError, match="position"):
+        check_observations(pd.DataFrame([{**row, "position": "walking"}]))
+    with pytest.raises(ObservationError, match="ref"):
+        check_observations(pd.DataFrame([{**row, "ref": "spinal_lumbar"}]))
+
+
+def test_posture_calibration_reproduces_blaney_1995():
+    from pkcsf.clinical.calibration import evaluate
+
+    for name in ("posture_upright", "posture_upright_v3"):
+        ev = evaluate(name)
+        fe = np.array(ev["fold_error"])
+        print(name, dict(zip(ev["ids"], np.round(fe, 3))))
+        assert (np.abs(np.log(fe)) < np.log(2)).all()
