@@ -160,3 +160,15 @@ def test_posture_calibration_reproduces_blaney_1995():
         fe = np.array(ev["fold_error"])
         print(name, dict(zip(ev["ids"], np.round(fe, 3))))
         assert (np.abs(np.log(fe)) < np.log(2)).all()
+
+
+def test_compare_positions(mtx):
+    from pkcsf.clinical.position import compare_positions
+
+    t = compare_positions(mtx, 12.0, days=2.0, threshold=0.4544, dt=0.05)
+    assert list(t["route"]) == ["ommaya", "lumbar", "lumbar", "lumbar"]
+    lying = mtx.simulate(Dose(12, "lumbar"), np.round(np.arange(0, 48.0001, 0.05), 10))
+    assert t["cmax"].iloc[1] == pytest.approx(lying.concentration("lv")[0].max(), rel=1e-12)
+    assert (t["hours_above"] > 0).all() and t["auc_vs_ommaya"].iloc[0] == 1.0
+    with pytest.raises(ParameterError):
+        compare_positions(mtx, 12.0, positions=("sideways",))

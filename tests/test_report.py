@@ -294,3 +294,14 @@ def test_validation_counts_by_role(built):
     body = " ".join(_body(path).split())
     n, w2, w15 = counts(pd.read_csv(out / "validation.csv"))["validation"]
     assert f"Validation rows (never fitted): {n}, of which {w2} ({w2 / n:.0%}) within 2-fold" in body.replace("*", "")
+
+
+def test_position_after_a_lumbar_puncture_is_reported(built):
+    """Table 2e: the lumbar dose with the patient lying, lying 1 h then upright, and upright at once (issue 10,
+    item 1): upright posture lowers the ventricular AUC against the Ommaya dose, lying is the shipped model."""
+    _, out, path = built
+    t = pd.read_csv(out / "methotrexate_position.csv")
+    assert list(t["position"]) == ["-", "lying", "upright 1-24 h", "upright 0-24 h"]
+    r = t["auc_vs_ommaya"].to_numpy()
+    assert r[0] == 1.0 and 1.0 > r[1] > r[2] > r[3] > 0
+    assert "Table 2e" in path.read_text(encoding="utf-8")
