@@ -92,12 +92,43 @@ def test_v3_and_a_population(mtx):
     np.testing.assert_allclose(res.amounts[2], one.amounts[0], rtol=1e-10)
 
 
-def test_a_position_without_a_lumbar_dose_or_with_a_per_m2_dose_is_refused(mtx):
+def test_a_position_without_a_lumbar_dose_is_refused(mtx):
     with pytest.raises(DosingError, match="lumbar dose"):
         mtx.simulate(Dose(12, "ommaya"), T, position="upright 0-24 h")
-    with pytest.raises(DosingError, match="in mg"):
-        simulate_position(mtx, Dose("7 * BSA", "lumbar"), T, "upright 0-24 h")
     assert mtx.simulate(Dose(12, "ommaya"), T, position="lying").ok.all()
+
+
+def test_shared_pieces_equal_the_per_subject_segments(mtx):
+    """The shared-regimen path (doses split by time) against the per-subject path of time-varying covariates."""
+    from pkcsf.clinical.events_segments import solve_segments
+    from pkcsf.clinical.position import solve_position
+
+    reg = Regimen([Dose(12, "lumbar", time=0.0), Dose(12, "lumbar", time=24.0), Dose(5, "iv", time=30.0)])
+    params = pd.DataFrame([mtx.parameters] * 2)
+    params["Q_MIX_SPINAL"] *= [0.5, 2.0]
+    _, got, status, intervals = solve_position(mtx.model, reg, params, T, "upright 1-10 h")
+    assert intervals == [(1.0, 10.0), (25.0, 34.0)] and (status == 0).all()
+    starts = np.array([0.0, 1.0, 10.0, 25.0, 34.0])
+    seg = np.searchsorted(starts, T, side="right") - 1
+    seg_p = [params.assign(UPRIGHT=u) for u in (0.0, 1.0, 0.0, 1.0, 0.0)]
+    want, _, _ = solve_segments(mtx.model, [reg] * 2, seg_p, starts, seg, T - starts[seg])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_per_m2_doses_and_the_subject_by_subject_fallback(mtx):
+    params = pd.DataFrame([mtx.parameters]).assign(BSA=1.5)
+    per_m2 = simulate_position(mtx, Dose("7 * BSA", "lumbar"), T, "upright 0-24 h", params)
+    mg = simulate_position(mtx, Dose(10.5, "lumbar"), T, "upright 0-24 h")
+    np.testing.assert_allclose(per_m2.amounts, mg.amounts, rtol=1e-12)
+    with pytest.raises(DosingError, match="BSA"):
+        simulate_position(mtx, Dose("7 * BSA", "lumbar"), T, "upright 0-24 h")
+    # an infusion across a window edge is lowered subject by subject (amounts in mg only)
+    inf = Regimen([Dose(12, "lumbar"), Dose(100, "iv", time=0.5, duration=2.0)])
+    res = mtx.simulate(inf, T, position="upright 1-24 h")
+    np.testing.assert_allclose(res.amounts[0].sum(axis=1)[T >= 2.5], 112.0, rtol=1e-8)
+    with pytest.raises(DosingError, match="in mg"):
+        simulate_position(mtx, Regimen([Dose(12, "lumbar"), Dose("50 * BSA", "iv", time=0.5, duration=2.0)]), T,
+                          "upright 1-24 h", params)
 
 
 def test_scenario_arms_with_a_position():

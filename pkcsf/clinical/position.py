@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from pkcsf.clinical.events_segments import solve_segments
+from pkcsf.clinical.events_segments import clip_hand_off, solve_segments
 from pkcsf.core.errors import DosingError, ParameterError
 from pkcsf.engine.dosing import Dose, Regimen
+from pkcsf.engine.expressions import Expression
 from pkcsf.engine.results import SimulationResult
 from pkcsf.engine.simulate import prepare
 
@@ -202,27 +203,77 @@ def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, ti
     if position.upright and not _lumbar_times(regimen, sites):
         raise DosingError("position", position.text, "a regimen with a lumbar dose (the upright windows are hours "
                           "after each lumbar dose)", fix="use position 'lying' for other routes")
-    for d in regimen.doses:
-        if isinstance(d.amount, str):
-            raise DosingError("position", position.text, f"dose amounts in mg with a position (the dose at {d.time:g} h "
-                              f"is {d.amount!r})", fix="give the dose in mg, or leave the position out")
     t_end = float(times[-1]) if len(times) else 0.0
     intervals = upright_intervals(position, regimen, t_end, sites)
     starts = np.array(sorted({0.0} | {x for ab in intervals for x in ab if 0.0 < x < t_end}))
-    cols = [c for c in params.columns if c in model.parameter_names]
-    seg_params = []
-    for s in starts:
-        p = params[cols].reset_index(drop=True).copy()
-        p["UPRIGHT"] = 1.0 if any(a <= s < b for a, b in intervals) else 0.0
-        seg_params.append(p)
+    upright = [1.0 if any(a <= s < b for a, b in intervals) else 0.0 for s in starts]
     seg = np.searchsorted(starts, times, side="right") - 1
-    amounts, status, _ = solve_segments(model, [regimen] * len(params), seg_params, starts, seg, times - starts[seg],
-                                        solver=solver, max_steps=max_steps)
-    lying = params[cols + (["ID"] if "ID" in params.columns else [])].reset_index(drop=True).copy()
+    lying = params.reset_index(drop=True).copy()
     lying["UPRIGHT"] = 0.0
     kw = {} if outputs is None else {"outputs": outputs}
     base = prepare(model, regimen, lying, times=times, solver=solver, **kw)
+    pieces = _split_by_time(regimen, starts, base.compiled)
+    if pieces is not None:          # every subject the same doses: one shared regimen per piece
+        amounts, status = _solve_pieces(model, pieces, lying, upright, starts, seg, times, solver, max_steps)
+        return base, amounts[:, :, base.save], status, intervals
+    for d in regimen.doses:
+        if isinstance(d.amount, str):
+            raise DosingError("position", position.text, f"dose amounts in mg with this regimen and position (the "
+                              f"dose at {d.time:g} h is {d.amount!r}; a dose with a lag time or an infusion across a "
+                              "window edge is lowered subject by subject)", fix="give the dose in mg")
+    cols = [c for c in params.columns if c in model.parameter_names]
+    seg_params = [lying[cols].assign(UPRIGHT=u) for u in upright]
+    amounts, status, _ = solve_segments(model, [regimen] * len(params), seg_params, starts, seg, times - starts[seg],
+                                        solver=solver, max_steps=max_steps)
     return base, amounts[:, :, base.save], status, intervals
+
+
+def _split_by_time(regimen: Regimen, starts: np.ndarray, cm: Any) -> list | None:
+    """The regimen's doses by piece of the solve, each on its piece's clock; None when a dose cannot be split by its
+    time alone (a site with a lag time, an infusion given by rate or running across a piece edge).
+    """
+    pieces: list[list] = [[] for _ in starts]
+    ends = np.append(starts[1:], np.inf)
+    for d in regimen.expand():
+        site = cm.sites.get(d.site)
+        if site is not None and site.lag >= 0:
+            return None
+        k = int(np.searchsorted(starts, d.time, side="right") - 1)
+        if d.rate is not None or (d.duration is not None and d.time + float(d.duration) > ends[k] + 1e-9):
+            return None
+        pieces[k].append(replace(d, time=float(d.time - starts[k]), ii=0.0, addl=0))
+    return [Regimen(p) for p in pieces]
+
+
+def _solve_pieces(model, pieces, params, upright, starts, seg, times, solver, max_steps):
+    """Solve piece by piece with one shared regimen each; the amounts at a piece's end start the next."""
+    n, K = len(params), len(starts)
+    budget = {} if max_steps is None else {"max_steps": max_steps}
+    amounts, status, y0, names = None, np.zeros(n, dtype=np.int64), None, None
+    dose_scale = max([float(d.amount) for p in pieces for d in p.doses if not isinstance(d.amount, str)] + [0.0])
+    for k in range(K):
+        idx = np.flatnonzero(seg == k)
+        t = times[idx] - starts[k]
+        last = k == K - 1
+        end = None if last else float(starts[k + 1] - starts[k])
+        local = t if (last or (len(t) and t[-1] == end)) else np.append(t, end)
+        used = {n for d in pieces[k].doses if isinstance(d.amount, str) for n in Expression.parse(d.amount).names}
+        cols = [c for c in params.columns if c in model.parameter_names or c == "ID" or c in used]
+        prob = prepare(model, pieces[k], params[cols].assign(UPRIGHT=upright[k]), times=local, solver=solver, y0=y0,
+                       **budget)
+        out, st, _ = prob.solve()
+        if amounts is None:
+            names = prob.compiled.state_names
+            amounts = np.full((n, len(times), out.shape[2]), np.nan)
+        amounts[:, idx, :] = out[:, :len(idx), :]
+        status[(st != 0) & (status == 0)] = st[(st != 0) & (status == 0)]
+        if last:
+            break
+        y1 = out[:, -1, :].copy()
+        y1[status != 0] = 0.0                     # a failed subject stays failed; its amounts are NaN
+        y0 = clip_hand_off(y1, np.maximum(dose_scale, np.nanmax(np.abs(y1), axis=1)), float(starts[k + 1]), names)
+    amounts[status != 0] = np.nan
+    return amounts, status
 
 
 def simulate_position(setup: Any, regimen: Regimen | Dose, times: ArrayLike, position: Position | str,

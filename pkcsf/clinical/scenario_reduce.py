@@ -134,10 +134,6 @@ class _DrugRun:
             if isinstance(d.amount, str):
                 self.dose_columns.update(Expression.parse(d.amount).names)
         if self.position.upright:
-            if self.dose_columns:
-                raise ScenarioError(f"arms[{arm.name!r}].position", self.position.text,
-                                    f"dose amounts in mg with a position ({drug} is dosed by "
-                                    f"{sorted(self.dose_columns)[0]})", "give the dose in mg, or leave the position out")
             if not any(d.site in LUMBAR_SITES for d in self.reg.doses):
                 raise ScenarioError(f"arms[{arm.name!r}].position", self.position.text,
                                     f"a lumbar dose of {drug} (the upright windows are hours after each lumbar dose)",

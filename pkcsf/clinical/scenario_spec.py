@@ -129,8 +129,7 @@ class Arm:
         ``uncertainty_draw``.
     position : str, optional
         When the patients are upright after each lumbar dose (``"upright 0-24 h"``, ``"upright 1-24 h"`` = lying
-        for the first hour; :mod:`pkcsf.clinical.position`); default lying, the calibrated state. Dose amounts must
-        then be in mg (not per kg, per m2 or by age).
+        for the first hour; :mod:`pkcsf.clinical.position`); default lying, the calibrated state.
 
     Examples
     --------
