@@ -106,13 +106,15 @@ def test_shared_pieces_equal_the_per_subject_segments(mtx):
     reg = Regimen([Dose(12, "lumbar", time=0.0), Dose(12, "lumbar", time=24.0), Dose(5, "iv", time=30.0)])
     params = pd.DataFrame([mtx.parameters] * 2)
     params["Q_MIX_SPINAL"] *= [0.5, 2.0]
-    _, got, status, intervals = solve_position(mtx.model, reg, params, T, "upright 1-10 h")
-    assert intervals == [(1.0, 10.0), (25.0, 34.0)] and (status == 0).all()
-    starts = np.array([0.0, 1.0, 10.0, 25.0, 34.0])
-    seg = np.searchsorted(starts, T, side="right") - 1
-    seg_p = [params.assign(UPRIGHT=u) for u in (0.0, 1.0, 0.0, 1.0, 0.0)]
-    want, _, _ = solve_segments(mtx.model, [reg] * 2, seg_p, starts, seg, T - starts[seg])
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    for pos, starts, up in (("upright 1-10 h", [0.0, 1.0, 10.0, 25.0, 34.0], (0.0, 1.0, 0.0, 1.0, 0.0)),
+                            ("upright 0-10 h", [0.0, 10.0, 24.0, 34.0], (1.0, 0.0, 1.0, 0.0))):   # a dose at an edge
+        _, got, status, intervals = solve_position(mtx.model, reg, params, T, pos)
+        assert (status == 0).all() and [x for ab in intervals for x in ab if x > 0] == starts[1:]
+        starts = np.array(starts)
+        seg = np.searchsorted(starts, T, side="right") - 1
+        seg_p = [params.assign(UPRIGHT=u) for u in up]
+        want, _, _ = solve_segments(mtx.model, [reg] * 2, seg_p, starts, seg, T - starts[seg])
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 
 def test_per_m2_doses_and_the_subject_by_subject_fallback(mtx):

@@ -167,7 +167,7 @@ def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, ti
     model : Model
         A CNS model with the ``UPRIGHT`` parameter (it may be extended, e.g. with AUC accumulators).
     regimen : Regimen or Dose
-        The doses of every subject, amounts in mg (numbers).
+        The doses of every subject (amounts in mg, or expressions over columns of ``params`` such as ``"12 * BSA"``).
     params : DataFrame
         One row of model parameters per subject (``ID`` optional); ``UPRIGHT`` is set in each piece of the solve.
     times : array_like
@@ -193,7 +193,8 @@ def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, ti
     ParameterError
         A position of another form, or a model without the ``UPRIGHT`` parameter.
     DosingError
-        Upright windows without a lumbar dose, or a dose amount that is not a number (per kg, per m2, by age).
+        Upright windows without a lumbar dose, or an amount expression where doses must be lowered subject by subject
+        (a site with a lag time, an infusion across a window edge).
     """
     position = parse_position(position)
     if "UPRIGHT" not in model.parameter_names:
@@ -287,7 +288,7 @@ def simulate_position(setup: Any, regimen: Regimen | Dose, times: ArrayLike, pos
         The drug's CNS set-up (:func:`pkcsf.clinical.cns.setup`; typed ``Any`` here because ``Setup.simulate``
         calls this function: the two modules would import each other).
     regimen : Regimen or Dose
-        Doses at the set-up's sites, with amounts in mg (numbers).
+        Doses at the set-up's sites.
     times : array_like
         Output times (h), increasing, from 0.
     position : Position or str
