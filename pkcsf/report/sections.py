@@ -102,14 +102,14 @@ def _position(doc: _Doc, folder: Path):
     um = 1000.0 / st.mw                                  # mg/L -> µmol/L
     t = compare_positions(st, 12.0, threshold=1.0 / um)
     t.to_csv(folder / "methotrexate_position.csv", index=False)
-    up, lie1 = t["auc_vs_ommaya"].iloc[3], t["auc_vs_ommaya"].iloc[2]
+    lie, lie1, up = t["auc_vs_ommaya"].iloc[1:4]
     doc.h(3, "Does the patient's position after a lumbar puncture matter?")
     doc.p("The model's patients lie after the injection (the posture of the calibration studies' patients is not "
           "reported). Upright posture slows the spinal mixing by a factor calibrated on the one effect size found: "
           "rhesus monkeys placed upright at once after a lumbar methotrexate injection had 1/23 of the ventricular "
           "peak and AUC of monkeys kept prone for the first hour (Blaney 1995; applied to humans unchanged, an "
-          f"assumption). For the typical patient the lumbar/Ommaya ventricular AUC ratio becomes {_f(lie1)} when he "
-          f"lies for one hour and then sits up, and {_f(up)} when he sits up at once; the hours above 1 µmol/L hardly "
+          f"assumption). For the typical patient the lumbar/Ommaya ventricular AUC ratio goes from {_f(lie)} (lying) to "
+          f"{_f(lie1)} when he lies for one hour and then sits up, and {_f(up)} when he sits up at once; the hours above 1 µmol/L hardly "
           "change, because the drug held in the spinal canal rises when he lies down again (here after 24 h). "
           "Position is a scenario option (position = \"upright 1-24 h\").")
     doc.table(t.assign(cmax=(t["cmax"] * um).map(_f), auc=(t["auc"] * um).map(_f),
