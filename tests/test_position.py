@@ -205,3 +205,15 @@ def test_compare_positions(mtx):
     assert (t["hours_above"] > 0).all() and t["auc_vs_ommaya"].iloc[0] == 1.0
     with pytest.raises(ParameterError):
         compare_positions(mtx, 12.0, positions=("sideways",))
+
+
+def test_the_posture_factor_uncertainty_in_an_arm():
+    """posture_upright has a covariance (2 ratios, 1 value): an arm can draw the factor per patient."""
+    from pkcsf.clinical.scenario import Arm, Scenario, run
+    from pkcsf.clinical.uncertainty import usable_calibrations
+
+    assert "posture_upright" in usable_calibrations()
+    arm = Arm("up", "12 mg lumbar once", drug="methotrexate", position="upright 1-24 h", uncertainty="posture_upright")
+    m = run(Scenario((arm,), subjects=30, days=2, seed=2)).metrics()
+    v = m[m["group"] == "ventricular"]
+    assert v["uncertainty_draw"].nunique() > 10 and v["auc"].std() > 0 and v["status"].eq("SUCCESS").all()
