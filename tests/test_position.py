@@ -217,3 +217,12 @@ def test_the_posture_factor_uncertainty_in_an_arm():
     m = run(Scenario((arm,), subjects=30, days=2, seed=2)).metrics()
     v = m[m["group"] == "ventricular"]
     assert v["uncertainty_draw"].nunique() > 10 and v["auc"].std() > 0 and v["status"].eq("SUCCESS").all()
+
+
+def test_a_liposomal_lumbar_dose_opens_the_windows_too():
+    st = cns.setup("cytarabine_liposomal")
+    t = np.round(np.arange(0.0, 72.0001, 0.5), 10)
+    lying = st.simulate(Dose(50, st.sites["lumbar"]), t)
+    up = st.simulate(Dose(50, st.sites["lumbar"]), t, position="upright 0-48 h")
+    assert up.upright == [(0.0, 48.0)]
+    assert up.concentration("lipo_lv")[0].max() < lying.concentration("lipo_lv")[0].max()

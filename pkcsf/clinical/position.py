@@ -39,8 +39,8 @@ from pkcsf.engine.simulate import prepare
 __all__ = ["Position", "parse_position", "upright_intervals", "solve_position", "simulate_position", "compare_positions",
            "LUMBAR_SITES"]
 
-#: dosing sites whose doses open the posture windows
-LUMBAR_SITES = ("lumbar", "lumbar_high")
+#: dosing sites of the CNS models whose doses open the posture windows (free drug and the liposomal form)
+LUMBAR_SITES = ("lumbar", "lumbar_high", "lumbar_liposomal")
 
 _WINDOW = re.compile(r"^upright\s+([0-9.eE+]+)\s*-\s*([0-9.eE+]+)\s*h?$")
 _RULE = ("'lying', or one or more windows 'upright A-B h' (hours after each lumbar dose, 0 <= A < B), separated by "
