@@ -226,3 +226,20 @@ def test_a_liposomal_lumbar_dose_opens_the_windows_too():
     up = st.simulate(Dose(50, st.sites["lumbar"]), t, position="upright 0-48 h")
     assert up.upright == [(0.0, 48.0)]
     assert up.concentration("lipo_lv")[0].max() < lying.concentration("lipo_lv")[0].max()
+
+
+def test_a_combination_arm_opens_the_windows_for_every_drug():
+    """Posture changes the CSF mixing of every drug in the CSF: osimertinib taken by mouth in an arm with a lumbar
+    pemetrexed dose gets the windows of the pemetrexed dose (and an arm without any lumbar dose is refused)."""
+    from pkcsf.clinical.scenario import Arm, Scenario, run
+
+    reg = Regimen([Dose(80, "oral", ii=24.0, addl=2, drug="osimertinib"), Dose(50, "lumbar", drug="pemetrexed")])
+    arms = (Arm("lying", reg), Arm("upright", reg, position="upright 0-48 h"))
+    res = run(Scenario(arms, subjects=3, days=3, seed=1))
+    s = res.summary().set_index(["arm", "drug", "group"])
+    pem = s.xs("pemetrexed", level="drug")
+    assert pem.loc[("upright", "ventricular"), "auc_p50"] < 0.5 * pem.loc[("lying", "ventricular"), "auc_p50"]
+    assert (s["n_failed"] == 0).all()
+    with pytest.raises(PkcsfError, match="lumbar dose in the arm"):
+        run(Scenario([Arm("o", "80 mg oral daily x 2 days", drug="osimertinib", position="upright 0-24 h")],
+                     subjects=2, days=2))

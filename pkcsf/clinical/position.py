@@ -12,7 +12,8 @@ A :class:`Position` says when the patient is upright, in hours after **each lumb
 several windows separated by commas (``"upright 1-16 h, upright 24-40 h"``), or ``"lying"`` (no window: the model
 as calibrated). Outside the windows the patient lies. The windows of successive doses are merged. Doses by other
 routes do not open windows (no data on posture after an intraventricular dose), but a window applies to every drug
-in the CSF while it is open.
+in the CSF while it is open: in a scenario arm the lumbar doses of any of its drugs open the windows of all of them
+(osimertinib by mouth with intrathecal pemetrexed).
 
 The solve is split at the window edges and each piece is solved with its posture; amounts carry over unchanged
 (:func:`pkcsf.clinical.events_segments.solve_segments`). Volumes do not depend on posture, so concentrations are
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,7 +39,7 @@ from pkcsf.engine.results import SimulationResult
 from pkcsf.engine.simulate import prepare
 
 __all__ = ["Position", "parse_position", "upright_intervals", "solve_position", "simulate_position", "compare_positions",
-           "LUMBAR_SITES"]
+           "lumbar_dose_times", "LUMBAR_SITES"]
 
 #: dosing sites of the CNS models whose doses open the posture windows (free drug and the liposomal form)
 LUMBAR_SITES = ("lumbar", "lumbar_high", "lumbar_liposomal")
@@ -120,9 +122,24 @@ def parse_position(value: str | Position | None) -> Position:
     return Position(tuple(windows))
 
 
-def _lumbar_times(regimen: Regimen | Dose, sites: tuple) -> list[float]:
+def _lumbar_times(regimen: Regimen | Dose, sites: tuple = LUMBAR_SITES) -> list[float]:
     doses = regimen.expand() if isinstance(regimen, (Regimen, Dose)) else []
     return sorted({float(d.time) for d in doses if d.site in sites})
+
+
+def lumbar_dose_times(regimens: Iterable) -> list[float]:
+    """The times (h) of every lumbar dose of several regimens (a combination arm's drugs), sorted, once each.
+
+    Parameters
+    ----------
+    regimens : iterable of Regimen or Dose
+        Doses by route or model site.
+
+    Returns
+    -------
+    list of float
+    """
+    return sorted({t for r in regimens for t in _lumbar_times(r)})
 
 
 def upright_intervals(position: Position | str, regimen: Regimen | Dose, t_end: float,
@@ -145,9 +162,11 @@ def upright_intervals(position: Position | str, regimen: Regimen | Dose, t_end: 
     list of (float, float)
         Disjoint intervals ``[start, end)``, increasing.
     """
-    position = parse_position(position)
-    raw = sorted((t + a, min(t + b, t_end)) for t in _lumbar_times(regimen, sites) for a, b in position.upright
-                 if t + a < t_end)
+    return _windows(parse_position(position), _lumbar_times(regimen, sites), t_end)
+
+
+def _windows(position: Position, anchors: list, t_end: float) -> list[tuple[float, float]]:
+    raw = sorted((t + a, min(t + b, t_end)) for t in anchors for a, b in position.upright if t + a < t_end)
     merged: list[list[float]] = []
     for a, b in raw:
         if merged and a <= merged[-1][1]:
@@ -159,7 +178,7 @@ def upright_intervals(position: Position | str, regimen: Regimen | Dose, t_end: 
 
 def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, times: ArrayLike,
                    position: Position | str, *, outputs: list | None = None, solver: str = "auto",
-                   max_steps: int | None = None, sites: tuple = LUMBAR_SITES) -> tuple:
+                   max_steps: int | None = None, sites: tuple = LUMBAR_SITES, anchors: list | None = None) -> tuple:
     """Solve subjects with the patient upright in the position's windows: the solve is split at the window edges.
 
     Parameters
@@ -180,6 +199,9 @@ def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, ti
         As for :func:`pkcsf.engine.simulate.simulate`.
     sites : tuple of str, optional
         Dosing sites that open the windows.
+    anchors : list of float, optional
+        The times (h) of the lumbar doses that open the windows, when they are not all in ``regimen`` (a
+        combination arm: another drug's lumbar dose changes every drug's CSF mixing); default: ``regimen``'s.
 
     Returns
     -------
@@ -201,11 +223,12 @@ def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, ti
         raise ParameterError("position", position.text, f"a CNS model with the UPRIGHT parameter; {model.name} has none")
     regimen = regimen if isinstance(regimen, Regimen) else Regimen([regimen])
     times = np.asarray(times, dtype=float)
-    if position.upright and not _lumbar_times(regimen, sites):
+    anchors = _lumbar_times(regimen, sites) if anchors is None else sorted(float(t) for t in anchors)
+    if position.upright and not anchors:
         raise DosingError("position", position.text, "a regimen with a lumbar dose (the upright windows are hours "
                           "after each lumbar dose)", fix="use position 'lying' for other routes")
     t_end = float(times[-1]) if len(times) else 0.0
-    intervals = upright_intervals(position, regimen, t_end, sites)
+    intervals = _windows(position, anchors, t_end)
     starts = np.array(sorted({0.0} | {x for ab in intervals for x in ab if 0.0 < x < t_end}))
     upright = [1.0 if any(a <= s < b for a, b in intervals) else 0.0 for s in starts]
     seg = np.searchsorted(starts, times, side="right") - 1

@@ -40,6 +40,7 @@ import pandas as pd
 from pkcsf.analysis.summaries import _partitioned_quantiles, quantiles  # noqa: F401 (quantiles: public here)
 from pkcsf.clinical import cns
 from pkcsf.clinical.population import Population
+from pkcsf.clinical.position import lumbar_dose_times
 from pkcsf.clinical.resources import USABLE, estimate_bytes
 from pkcsf.clinical.scenario_reduce import _chunk, _DrugRun, _readout_groups, _thresholds_for
 from pkcsf.clinical.scenario_results import (
@@ -461,7 +462,8 @@ def _run_summary(scenario: Scenario, *, executor, q, in_flight, scratch, progres
             times, end = _grid(sa, regs)
             _check_arm_uncertainty(arm, regs, setups)
             for drug, reg in regs.items():
-                dr, pop, typical, typ_status = _drug_setup(sa, arm, drug, reg, setups[drug], times, end)
+                dr, pop, typical, typ_status = _drug_setup(sa, arm, drug, reg, setups[drug], times, end,
+                                                           lumbar_dose_times(regs.values()))
                 nb = min(N, sa.band_subjects)
                 targets = tuple(tg for tg in sa.targets if tg.drug in (None, drug))
                 key = (arm.name, drug)

@@ -14,7 +14,7 @@ import pandas as pd
 from pkcsf.analysis.readouts import min_interval_run, solve_and_read_out, whole_window
 from pkcsf.clinical import cns
 from pkcsf.clinical.population import Population
-from pkcsf.clinical.position import LUMBAR_SITES, parse_position, solve_position
+from pkcsf.clinical.position import lumbar_dose_times, parse_position, solve_position
 from pkcsf.clinical.prevalence import apply_prevalence, prevalence_effects
 from pkcsf.clinical.scenario_spec import Scenario, Target
 from pkcsf.core.errors import ScenarioError, Status, check_choice
@@ -86,7 +86,7 @@ class _Solved:
 class _DrugRun:
     """One drug of one arm: model, regimen on model sites, grouping, thresholds."""
 
-    def __init__(self, scn, arm, drug, reg, setup, times, end):
+    def __init__(self, scn, arm, drug, reg, setup, times, end, anchors=None):
         self.scn, self.setup, self.drug = scn, setup, drug
         # pathologies only some subjects have (Arm.prevalence): what each changes, drawn per subject
         self.prevalence = prevalence_effects(setup, arm.prevalence, physiology=scn.physiology,
@@ -102,6 +102,8 @@ class _DrugRun:
         self.reg = _sites(reg, setup, where)
         # posture after lumbar doses (Arm.position): solved in pieces between the window edges, never fused
         self.position = parse_position(getattr(arm, "position", None))
+        # the arm's lumbar doses (of any of its drugs) open the windows: posture changes every drug's CSF mixing
+        self.anchors = lumbar_dose_times([self.reg]) if anchors is None else list(anchors)
         self.dose_times = np.array(sorted({d.time for d in self.reg.expand() if d.time <= times[-1]}))
         self.groups = gnames = _readout_groups(scn, setup, where)
         comps = setup.model.compartment_names
@@ -134,9 +136,9 @@ class _DrugRun:
             if isinstance(d.amount, str):
                 self.dose_columns.update(Expression.parse(d.amount).names)
         if self.position.upright:
-            if not any(d.site in LUMBAR_SITES for d in self.reg.doses):
+            if not self.anchors:
                 raise ScenarioError(f"arms[{arm.name!r}].position", self.position.text,
-                                    f"a lumbar dose of {drug} (the upright windows are hours after each lumbar dose)",
+                                    "a lumbar dose in the arm (the upright windows are hours after each lumbar dose)",
                                     "leave the position out for other routes")
         # grid indices: the right-limit output of each dose, and the left limit of the next
         self.right = np.searchsorted(times, self.dose_times, side="right") - 1
@@ -190,7 +192,8 @@ class _DrugRun:
             outputs = self.states + (self.auc_states if auc else [])
             prob, out, status, _ = solve_position(self.model, self.reg, params[cols], self.times, self.position,
                                                   outputs=outputs, solver=self.scn.solver,
-                                                  max_steps=self.scn.step_budget(float(self.times[-1])))
+                                                  max_steps=self.scn.step_budget(float(self.times[-1])),
+                                                  anchors=self.anchors)
             return _Solved(prob, out, status)
         prob = prepare(self.model, self.reg, params[cols], times=self.times,
                        outputs=self.states + (self.auc_states if auc else []),

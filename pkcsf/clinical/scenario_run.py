@@ -17,6 +17,7 @@ import pandas as pd
 from pkcsf.clinical import cns
 from pkcsf.clinical.events import DatasetRun, read_events
 from pkcsf.clinical.population import Population
+from pkcsf.clinical.position import lumbar_dose_times
 from pkcsf.clinical.resources import check_grid
 from pkcsf.clinical.scenario_population import _check_age_conflict, population_for
 from pkcsf.clinical.scenario_reduce import (
@@ -271,13 +272,14 @@ def _check_arm_uncertainty(arm: Arm, regs: dict, setups: dict) -> None:
                                 ", ".join(_usable_for(setups[d] for d in regs)) + ")")
 
 
-def _drug_setup(sa: Scenario, arm, drug: str, reg, setup, times, end) -> tuple:
+def _drug_setup(sa: Scenario, arm, drug: str, reg, setup, times, end, anchors: list | None = None) -> tuple:
     """One drug of an arm: (drug run, population, typical profile, typical status). The typical subject has no random
     effects and covariates at their reference values (the population's median BSA or age when doses are given per
-    BSA or by age). Used by :func:`_run_arm` and by the bounded run (``scenario_bounded``).
+    BSA or by age). Used by :func:`_run_arm` and by the bounded run (``scenario_bounded``). ``anchors``: the times of
+    the arm's lumbar doses, of any drug (they open the windows of an arm's position).
     """
     N = sa.subjects
-    dr = _DrugRun(sa, arm, drug, reg, setup, times, end)
+    dr = _DrugRun(sa, arm, drug, reg, setup, times, end, anchors)
     pop = population_for(sa, setup)
     if pop.size is not None and pop.size < N:
         raise ScenarioError("subjects", N, f"the population data has only {pop.size} rows")
@@ -311,7 +313,8 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
     _check_arm_uncertainty(arm, regs, setups)
     for drug, reg in regs.items():
         setup = setups[drug]
-        dr, pop, typical[drug], typ_status = _drug_setup(scn, arm, drug, reg, setup, times, end)
+        dr, pop, typical[drug], typ_status = _drug_setup(scn, arm, drug, reg, setup, times, end,
+                                                         lumbar_dose_times(regs.values()))
         dose_times[drug] = dr.dose_times
         groups[drug] = dr.groups
         if typ_status != 0:
