@@ -243,3 +243,18 @@ def test_a_combination_arm_opens_the_windows_for_every_drug():
     with pytest.raises(PkcsfError, match="lumbar dose in the arm"):
         run(Scenario([Arm("o", "80 mg oral daily x 2 days", drug="osimertinib", position="upright 0-24 h")],
                      subjects=2, days=2))
+
+
+def test_route_comparison_interval_with_a_position(mtx):
+    """The lumbar/Ommaya interval for a patient who sits up after the puncture: its typical value is the typical
+    comparison's, and the default is the lying comparison as shipped."""
+    from pkcsf.clinical.position import compare_positions
+    from pkcsf.clinical.uncertainty import route_comparison_interval
+
+    up = route_comparison_interval("methotrexate", "12 mg", n=20, seed=1, days=3, position="upright 1-24 h")
+    lying = route_comparison_interval("methotrexate", "12 mg", n=20, seed=1, days=3)
+    r_up, r_lying = (t.set_index("quantity").loc["auc_ratio_lumbar_over_ommaya"] for t in (up, lying))
+    assert up["position"].iloc[0] == "upright 1-24 h" and lying["position"].iloc[0] == "lying"
+    assert r_up["typical"] < 0.6 * r_lying["typical"] and r_up["lo"] < r_up["typical"] < r_up["hi"]
+    typ = compare_positions(mtx, 12.0, positions=("upright 1-24 h",), days=3, dt=0.02)["auc_vs_ommaya"].iloc[1]
+    assert r_up["typical"] == pytest.approx(typ, rel=0.02)

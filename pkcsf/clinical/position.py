@@ -238,8 +238,9 @@ def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, ti
     base = prepare(model, regimen, lying, times=times, solver=solver, **kw)
     pieces = _split_by_time(regimen, starts, base.compiled)
     if pieces is not None:          # every subject the same doses: one shared regimen per piece
-        amounts, status = _solve_pieces(model, pieces, lying, upright, starts, seg, times, solver, max_steps)
-        return base, amounts[:, :, base.save], status, intervals
+        amounts, status = _solve_pieces(model, pieces, lying, upright, starts, seg, times, solver, max_steps,
+                                        None if outputs is None else [base.compiled.state_names[i] for i in base.save])
+        return base, (amounts if outputs is not None else amounts[:, :, base.save]), status, intervals
     for d in regimen.doses:
         if isinstance(d.amount, str):
             raise DosingError("position", position.text, f"dose amounts in mg with this regimen and position (the "
@@ -269,8 +270,12 @@ def _split_by_time(regimen: Regimen, starts: np.ndarray, cm: Any) -> list | None
     return [Regimen(p) for p in pieces]
 
 
-def _solve_pieces(model, pieces, params, upright, starts, seg, times, solver, max_steps):
-    """Solve piece by piece with one shared regimen each; the amounts at a piece's end start the next."""
+def _solve_pieces(model, pieces, params, upright, starts, seg, times, solver, max_steps, outputs=None):
+    """Solve piece by piece with one shared regimen each; the amounts at a piece's end start the next.
+
+    With ``outputs`` the read points save only those states and every state is read once, at the piece's end (a
+    second, one-point solve), so that memory does not grow with the states times the read points.
+    """
     n, K = len(params), len(starts)
     budget = {} if max_steps is None else {"max_steps": max_steps}
     amounts, status, y0, names = None, np.zeros(n, dtype=np.int64), None, None
@@ -280,20 +285,32 @@ def _solve_pieces(model, pieces, params, upright, starts, seg, times, solver, ma
         t = times[idx] - starts[k]
         last = k == K - 1
         end = None if last else float(starts[k + 1] - starts[k])
-        local = t if (last or (len(t) and t[-1] == end)) else np.append(t, end)
         used = {n for d in pieces[k].doses if isinstance(d.amount, str) for n in Expression.parse(d.amount).names}
         cols = [c for c in params.columns if c in model.parameter_names or c == "ID" or c in used]
-        prob = prepare(model, pieces[k], params[cols].assign(UPRIGHT=upright[k]), times=local, solver=solver, y0=y0,
-                       **budget)
-        out, st, _ = prob.solve()
-        if amounts is None:
-            names = prob.compiled.state_names
-            amounts = np.full((n, len(times), out.shape[2]), np.nan)
-        amounts[:, idx, :] = out[:, :len(idx), :]
-        status[(st != 0) & (status == 0)] = st[(st != 0) & (status == 0)]
+        p = params[cols].assign(UPRIGHT=upright[k])
+
+        def solve(at, saved):
+            prob = prepare(model, pieces[k], p, times=at, solver=solver, y0=y0, **budget,
+                           **({} if saved is None else {"outputs": saved}))
+            out, st, _ = prob.solve()
+            status[(st != 0) & (status == 0)] = st[(st != 0) & (status == 0)]
+            return out, prob.compiled.state_names
+
+        if outputs is None:
+            out, names = solve(t if (last or (len(t) and t[-1] == end)) else np.append(t, end), None)
+            read, y_end = out[:, :len(idx)], (None if last else out[:, -1, :])
+        else:
+            read = solve(t, outputs)[0] if len(idx) else None
+            if not last:
+                out, names = solve(np.array([end]), None)
+                y_end = out[:, -1, :]
+        if read is not None:
+            if amounts is None:
+                amounts = np.full((n, len(times), read.shape[2]), np.nan)
+            amounts[:, idx, :] = read
         if last:
             break
-        y1 = out[:, -1, :].copy()
+        y1 = y_end.copy()
         y1[status != 0] = 0.0                     # a failed subject stays failed; its amounts are NaN
         y0 = clip_hand_off(y1, np.maximum(dose_scale, np.nanmax(np.abs(y1), axis=1)), float(starts[k + 1]), names)
     amounts[status != 0] = np.nan
@@ -302,7 +319,7 @@ def _solve_pieces(model, pieces, params, upright, starts, seg, times, solver, ma
 
 def simulate_position(setup: Any, regimen: Regimen | Dose, times: ArrayLike, position: Position | str,
                       params: pd.DataFrame | None = None, *, solver: str = "auto",
-                      max_steps: int | None = None) -> SimulationResult:
+                      max_steps: int | None = None, outputs: list | None = None) -> SimulationResult:
     """Simulate a set-up's regimen with the patient upright in the position's windows (lying otherwise).
 
     Parameters
@@ -319,7 +336,7 @@ def simulate_position(setup: Any, regimen: Regimen | Dose, times: ArrayLike, pos
     params : DataFrame, optional
         One row of model parameters per subject (default: the set-up's typical values); ``UPRIGHT`` is set by the
         position in each piece of the solve.
-    solver, max_steps
+    solver, max_steps, outputs
         As for :func:`pkcsf.engine.simulate.simulate`.
 
     Returns
@@ -336,7 +353,7 @@ def simulate_position(setup: Any, regimen: Regimen | Dose, times: ArrayLike, pos
     params = pd.DataFrame([setup.parameters]) if params is None else params
     t0 = time.perf_counter()
     base, amounts, status, intervals = solve_position(setup.model, regimen, params, times, position, solver=solver,
-                                                      max_steps=max_steps)
+                                                      max_steps=max_steps, outputs=outputs)
     res = SimulationResult(base, amounts, status, np.zeros((len(params), 5), dtype=np.int64),
                            time.perf_counter() - t0)
     res.position = parse_position(position)

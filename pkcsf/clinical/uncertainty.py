@@ -31,6 +31,7 @@ import pandas as pd
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.calibration import CALIBRATIONS, evaluate
+from pkcsf.clinical.position import parse_position, simulate_position
 from pkcsf.clinical.posterior import _log_likelihood, _log_space, _record, stored_draws
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.units import parse_quantity
@@ -158,7 +159,8 @@ ROUTE_CALIBRATION = {"v2": "csf_transport", "v3": "csf_transport_v3"}
 def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str | float = "12 mg", *,
                               model: str | None = None, calibration: str | None = None, n: int = 200, seed: int = 1, days: float = 7.0,
                               threshold: str | float = "1 umol/L", site: str = "lv", level: float = 0.90,
-                              method: str = "posterior", proposals: int | None = None) -> pd.DataFrame:
+                              method: str = "posterior", proposals: int | None = None,
+                              position: str | None = None) -> pd.DataFrame:
     """Lumbar vs Ommaya for one dose, with the calibration's parameter uncertainty.
 
     Parameters
@@ -185,6 +187,9 @@ def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str |
         Central interval probability (0.90: 5th-95th percentiles).
     method, proposals :
         How the parameter sets are drawn (see :func:`calibration_draws`).
+    position : str, optional
+        When the patient is upright after the lumbar dose (``"upright 1-24 h"``, :mod:`pkcsf.clinical.position`);
+        default lying, the calibrated state. The posture factor itself is held at its fitted value.
 
     Returns
     -------
@@ -214,7 +219,10 @@ def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str |
     times = times[times <= t_end]
     out = {}
     for route in ("lumbar", "ommaya"):
-        res = simulate(st.model, Dose(dose, st.sites[route]), params, times=times, outputs=[site])
+        if route == "lumbar" and position is not None:
+            res = simulate_position(st, Dose(dose, st.sites[route]), times, position, params, outputs=[site])
+        else:
+            res = simulate(st.model, Dose(dose, st.sites[route]), params, times=times, outputs=[site])
         c = res.concentration(site)                       # (N, T) mg/L
         out[f"auc_{route}"] = np.trapezoid(c, times, axis=1)
         above = c[:, :-1] > thr
@@ -227,6 +235,7 @@ def route_comparison_interval(drug: str | cns.Drug = "methotrexate", dose: str |
                          "lo": float(np.quantile(v[1:], a)), "hi": float(np.quantile(v[1:], 1.0 - a)),
                          "level": float(level), "n": int(len(v) - 1), "site": site, "window_h": t_end,
                          "calibration": calibration, "model": model, "method": method,
+                         "position": parse_position(position).text,
                          "ess": float(draws.attrs.get("ess", np.nan))} for k, v in q.items()])
     tab.attrs["draws"] = pd.concat([draws.reset_index(drop=True), pd.DataFrame(q)], axis=1)
     tab.attrs["p_lumbar_longer"] = float(np.mean(out["above_lumbar"][1:] > out["above_ommaya"][1:]))
