@@ -258,3 +258,13 @@ def test_route_comparison_interval_with_a_position(mtx):
     assert r_up["typical"] < 0.6 * r_lying["typical"] and r_up["lo"] < r_up["typical"] < r_up["hi"]
     typ = compare_positions(mtx, 12.0, positions=("upright 1-24 h",), days=3, dt=0.02)["auc_vs_ommaya"].iloc[1]
     assert r_up["typical"] == pytest.approx(typ, rel=0.02)
+
+
+def test_the_bounded_memory_path_gives_the_same_amounts(mtx, monkeypatch):
+    import pkcsf.clinical.position as position
+
+    full = simulate_position(mtx, Dose(12, "lumbar"), T, "upright 1-24 h", outputs=["lv", "spinal_lumbar"])
+    monkeypatch.setattr(position, "_ALL_STATES_BYTES", 0)
+    low = simulate_position(mtx, Dose(12, "lumbar"), T, "upright 1-24 h", outputs=["lv", "spinal_lumbar"])
+    assert low.names == full.names == ["lv", "spinal_lumbar"]
+    np.testing.assert_allclose(low.amounts, full.amounts, rtol=1e-10, atol=1e-14)

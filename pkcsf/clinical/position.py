@@ -41,6 +41,10 @@ from pkcsf.engine.simulate import prepare
 __all__ = ["Position", "parse_position", "upright_intervals", "solve_position", "simulate_position", "compare_positions",
            "lumbar_dose_times", "LUMBAR_SITES"]
 
+#: above this size (bytes, 1 GiB) of every state at every read point, a solve with a position saves only the requested
+#: states at the read points (:func:`solve_position`)
+_ALL_STATES_BYTES = 2 ** 30
+
 #: dosing sites of the CNS models whose doses open the posture windows (free drug and the liposomal form)
 LUMBAR_SITES = ("lumbar", "lumbar_high", "lumbar_liposomal")
 
@@ -238,9 +242,12 @@ def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, ti
     base = prepare(model, regimen, lying, times=times, solver=solver, **kw)
     pieces = _split_by_time(regimen, starts, base.compiled)
     if pieces is not None:          # every subject the same doses: one shared regimen per piece
-        amounts, status = _solve_pieces(model, pieces, lying, upright, starts, seg, times, solver, max_steps,
-                                        None if outputs is None else [base.compiled.state_names[i] for i in base.save])
-        return base, (amounts if outputs is not None else amounts[:, :, base.save]), status, intervals
+        # every state at every read point is the fastest hand-off; above _ALL_STATES_BYTES only the requested states
+        # are saved there and every state is read once more at each piece's end (slower, bounded memory)
+        small = outputs is None or len(lying) * len(times) * base.compiled.n_states * 8 <= _ALL_STATES_BYTES
+        saved = None if small else [base.compiled.state_names[i] for i in base.save]
+        amounts, status = _solve_pieces(model, pieces, lying, upright, starts, seg, times, solver, max_steps, saved)
+        return base, (amounts[:, :, base.save] if small else amounts), status, intervals
     for d in regimen.doses:
         if isinstance(d.amount, str):
             raise DosingError("position", position.text, f"dose amounts in mg with this regimen and position (the "
