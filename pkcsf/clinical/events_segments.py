@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from pkcsf.engine.compile import CompiledModel
     from pkcsf.engine.model import Model
 
-__all__ = ["CLIP_RELATIVE", "Delivery", "clip_hand_off", "lower_doses", "split_deliveries", "solve_segments"]
+__all__ = ["CLIP_RELATIVE", "Delivery", "chain_segments", "clip_hand_off", "lower_doses", "split_deliveries",
+           "solve_segments"]
 
 #: a negative hand-off amount within this fraction of the subject's amount scale is solver round-off (set to
 #: 0); 10 times the default relative tolerance of the adaptive solvers (1e-7)
@@ -252,9 +253,6 @@ def solve_segments(model: Model | str, regimens: list, seg_params: list, starts:
         A hand-off amount negative beyond the round-off tolerance (see the module docstring).
     """
     cm = compile_model(model)
-    seg = np.asarray(seg, dtype=np.int64)
-    tloc = np.asarray(tloc, dtype=float)
-    order = np.zeros(len(seg), dtype=np.int64) if order is None else np.asarray(order, dtype=np.int64)
     clash = sorted(set(cm.sites) & set(cm.state_names))
     if clash:       # doses are lowered to compartments by name: a site of the same name would be read instead
         raise DosingError("model", clash[0], "time-varying covariates need site names distinct from "
@@ -262,7 +260,6 @@ def solve_segments(model: Model | str, regimens: list, seg_params: list, starts:
     starts = np.asarray(starts, dtype=float)
     K = len(starts)
     n = len(seg_params[0])
-    S = cm.n_states
     probe = [prepare(model, Regimen([]), p, times=[0.0], solver=solver) for p in seg_params]
     seg_P = [p.P for p in probe]
     doses, scale = [], np.zeros(n)
@@ -270,11 +267,63 @@ def solve_segments(model: Model | str, regimens: list, seg_params: list, starts:
         dl = lower_doses(cm, reg, seg_P, i, starts, where=f"subject {i if ids is None else ids[i]!r}")
         doses.append(split_deliveries(dl, starts))
         scale[i] = max([d.amount for d in dl] + [0.0])
-    amounts = np.full((n, len(seg), S), np.nan)
+    seg_regimens = [{j: Regimen(doses[j][k]) for j in range(n)} for k in range(K)]
+    seg_params = [p.assign(ID=np.arange(n)) for p in seg_params]
+    return chain_segments(model, seg_regimens, seg_params, starts, seg, tloc, scale, order=order, solver=solver,
+                          max_steps=max_steps, ids=ids)
+
+
+def chain_segments(model: Model | str, seg_regimens: list, seg_params: list, starts: np.ndarray, seg: np.ndarray,
+                   tloc: np.ndarray, scale: np.ndarray, *, order: np.ndarray | None = None, solver: str = "auto",
+                   max_steps: int | None = None, ids: list | None = None, outputs: list | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, list[Problem]]:
+    """Solve segment after segment, the amounts at a segment's end starting the next (the loop of
+    :func:`solve_segments` and of a patient's position, :mod:`pkcsf.clinical.position`).
+
+    Parameters
+    ----------
+    model : Model
+        The model.
+    seg_regimens : list
+        Per segment, its doses on its own clock: one :class:`Regimen` for every subject, or ``{row: Regimen}``.
+    seg_params : list of DataFrame
+        Per segment, the parameter table (one row per subject, same order; columns as :func:`prepare` takes them).
+    starts, seg, tloc
+        As for :func:`solve_segments`.
+    scale : ndarray, shape (n,)
+        Each subject's amount scale for the hand-off round-off (mg; :func:`clip_hand_off`).
+    order, solver, max_steps, ids
+        As for :func:`solve_segments`.
+    outputs : list of str, optional
+        Save only these states at the read points; every state is then read once more at each segment's end (a
+        one-point solve): bounded memory, more solver work. Default: every state.
+
+    Returns
+    -------
+    tuple
+        ``(amounts, status, problems)``: amounts (n, M, saved states) in mg at the read points (NaN for a subject
+        from the segment where it failed), per-subject status codes (the first failure), and the problem that read
+        each segment's points (None for a segment without read points when ``outputs`` is given).
+    """
+    cm = compile_model(model)
+    seg = np.asarray(seg, dtype=np.int64)
+    tloc = np.asarray(tloc, dtype=float)
+    order = np.zeros(len(seg), dtype=np.int64) if order is None else np.asarray(order, dtype=np.int64)
+    n, K = len(seg_params[0]), len(starts)
+    amounts = None
     status = np.zeros(n, dtype=np.int64)
     problems = []
-    y0 = np.zeros((n, S))
+    y0 = np.zeros((n, cm.n_states))
     budget = {} if max_steps is None else {"max_steps": max_steps}
+
+    def solve(k, at, saved):
+        prob = prepare(model, seg_regimens[k], seg_params[k], times=at, solver=solver, y0=y0, **budget,
+                       **({} if saved is None else {"outputs": saved}))
+        out, st, _ = prob.solve()
+        failed_now = (st != 0) & (status == 0)
+        status[failed_now] = st[failed_now]
+        return prob, out
+
     for k in range(K):
         idx = np.flatnonzero(seg == k)
         idx = idx[np.lexsort((order[idx], tloc[idx]))]          # by local time, then before / after
@@ -283,23 +332,25 @@ def solve_segments(model: Model | str, regimens: list, seg_params: list, starts:
         if last and not len(idx):
             break
         end = None if last else float(starts[k + 1] - starts[k])
-        local = t if (last or (len(t) and t[-1] == end)) else np.append(t, end)
-        regs = {j: Regimen(doses[j][k]) for j in range(n)}
-        p = seg_params[k].copy()
-        p["ID"] = np.arange(n)
-        prob = prepare(model, regs, p, times=local, solver=solver, y0=y0, **budget)
-        out, st, _ = prob.solve()
+        if outputs is None:
+            prob, out = solve(k, t if (last or (len(t) and t[-1] == end)) else np.append(t, end), None)
+            read, y_end = out[:, :len(idx), :], out[:, -1, :]
+        else:
+            prob, read = solve(k, t, outputs) if len(idx) else (None, None)
+            y_end = None if last else solve(k, np.array([end]), None)[1][:, -1, :]
         problems.append(prob)
-        amounts[:, idx, :] = out[:, :len(idx), :]
-        failed_now = (st != 0) & (status == 0)
-        status[failed_now] = st[failed_now]
+        if read is not None:
+            if amounts is None:
+                amounts = np.full((n, len(seg), read.shape[2]), np.nan)
+            amounts[:, idx, :] = read
         if last:
             break
-        y1 = out[:, -1, :].copy()
+        y1 = y_end.copy()
         y1[status != 0] = 0.0                     # a failed subject stays failed; its amounts are NaN
-        y1 = clip_hand_off(y1, np.maximum(scale, np.nanmax(np.abs(y1), axis=1)), float(starts[k + 1]),
+        y0 = clip_hand_off(y1, np.maximum(scale, np.nanmax(np.abs(y1), axis=1)), float(starts[k + 1]),
                            cm.state_names, ids)
-        y0 = y1
+    if amounts is None:
+        amounts = np.full((n, len(seg), cm.n_states if outputs is None else len(outputs)), np.nan)
     amounts[status != 0] = np.nan
     return amounts, status, problems
 

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from pkcsf.clinical.events_segments import clip_hand_off, solve_segments
+from pkcsf.analysis import exposure
+from pkcsf.clinical.events_segments import chain_segments, solve_segments
 from pkcsf.core.errors import DosingError, ParameterError
 from pkcsf.engine.dosing import Dose, Regimen
 from pkcsf.engine.expressions import Expression
@@ -39,14 +40,14 @@ from pkcsf.engine.results import SimulationResult
 from pkcsf.engine.simulate import prepare
 
 __all__ = ["Position", "parse_position", "upright_intervals", "solve_position", "simulate_position", "compare_positions",
-           "lumbar_dose_times", "LUMBAR_SITES"]
+           "lumbar_dose_times", "spinal_sites"]
 
 #: above this size (bytes, 1 GiB) of every state at every read point, a solve with a position saves only the requested
 #: states at the read points (:func:`solve_position`)
 _ALL_STATES_BYTES = 2 ** 30
 
-#: dosing sites of the CNS models whose doses open the posture windows (free drug and the liposomal form)
-LUMBAR_SITES = ("lumbar", "lumbar_high", "lumbar_liposomal")
+#: read-out groups of the spinal canal (and their ``_liposomal`` twins): a dose into them opens the posture windows
+_SPINAL_GROUPS = ("lumbar", "spinal")
 
 _WINDOW = re.compile(r"^upright\s+([0-9.eE+]+)\s*-\s*([0-9.eE+]+)\s*h?$")
 _RULE = ("'lying', or one or more windows 'upright A-B h' (hours after each lumbar dose, 0 <= A < B), separated by "
@@ -126,28 +127,48 @@ def parse_position(value: str | Position | None) -> Position:
     return Position(tuple(windows))
 
 
-def _lumbar_times(regimen: Regimen | Dose, sites: tuple = LUMBAR_SITES) -> list[float]:
+def spinal_sites(model: Any) -> tuple[str, ...]:
+    """The dosing sites of a model that put drug into the spinal canal (compartments of the ``lumbar`` and
+    ``spinal`` read-out groups or their liposomal twins): the lumbar puncture of free drug and of liposomes, and
+    v3's ``lumbar_high``; their doses open the posture windows.
+
+    Parameters
+    ----------
+    model : Model
+        A CNS model.
+
+    Returns
+    -------
+    tuple of str
+    """
+    group = {c.name: (c.group or "").removesuffix("_liposomal") for c in model.compartments}
+    return tuple(s.name for s in model.sites if any(group.get(t) in _SPINAL_GROUPS for t, _ in s.targets))
+
+
+def _lumbar_times(regimen: Regimen | Dose, sites: tuple = ("lumbar",)) -> list[float]:
     doses = regimen.expand() if isinstance(regimen, (Regimen, Dose)) else []
     return sorted({float(d.time) for d in doses if d.site in sites})
 
 
-def lumbar_dose_times(regimens: Iterable) -> list[float]:
+def lumbar_dose_times(regimens: Iterable, sites: tuple = ("lumbar",)) -> list[float]:
     """The times (h) of every lumbar dose of several regimens (a combination arm's drugs), sorted, once each.
 
     Parameters
     ----------
     regimens : iterable of Regimen or Dose
-        Doses by route or model site.
+        The doses.
+    sites : tuple of str, optional
+        What a lumbar dose's site is called: the route (default), or a model's :func:`spinal_sites`.
 
     Returns
     -------
     list of float
     """
-    return sorted({t for r in regimens for t in _lumbar_times(r)})
+    return sorted({t for r in regimens for t in _lumbar_times(r, sites)})
 
 
 def upright_intervals(position: Position | str, regimen: Regimen | Dose, t_end: float,
-                      sites: tuple = LUMBAR_SITES) -> list[tuple[float, float]]:
+                      sites: tuple = ("lumbar",)) -> list[tuple[float, float]]:
     """The times (h) at which the patient is upright: the position's windows after each lumbar dose, merged.
 
     Parameters
@@ -159,7 +180,7 @@ def upright_intervals(position: Position | str, regimen: Regimen | Dose, t_end: 
     t_end : float
         Last time of interest (h); intervals are cut there.
     sites : tuple of str, optional
-        The dosing sites that open windows.
+        The dosing sites that open windows (default the lumbar route; a model's: :func:`spinal_sites`).
 
     Returns
     -------
@@ -182,7 +203,7 @@ def _windows(position: Position, anchors: list, t_end: float) -> list[tuple[floa
 
 def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, times: ArrayLike,
                    position: Position | str, *, outputs: list | None = None, solver: str = "auto",
-                   max_steps: int | None = None, sites: tuple = LUMBAR_SITES, anchors: list | None = None) -> tuple:
+                   max_steps: int | None = None, sites: tuple | None = None, anchors: list | None = None) -> tuple:
     """Solve subjects with the patient upright in the position's windows: the solve is split at the window edges.
 
     Parameters
@@ -202,7 +223,7 @@ def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, ti
     solver, max_steps
         As for :func:`pkcsf.engine.simulate.simulate`.
     sites : tuple of str, optional
-        Dosing sites that open the windows.
+        Dosing sites that open the windows (default: the model's :func:`spinal_sites`).
     anchors : list of float, optional
         The times (h) of the lumbar doses that open the windows, when they are not all in ``regimen`` (a
         combination arm: another drug's lumbar dose changes every drug's CSF mixing); default: ``regimen``'s.
@@ -227,7 +248,9 @@ def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, ti
         raise ParameterError("position", position.text, f"a CNS model with the UPRIGHT parameter; {model.name} has none")
     regimen = regimen if isinstance(regimen, Regimen) else Regimen([regimen])
     times = np.asarray(times, dtype=float)
-    anchors = _lumbar_times(regimen, sites) if anchors is None else sorted(float(t) for t in anchors)
+    if anchors is None:
+        anchors = _lumbar_times(regimen, spinal_sites(model) if sites is None else sites)
+    anchors = sorted(float(t) for t in anchors)
     if position.upright and not anchors:
         raise DosingError("position", position.text, "a regimen with a lumbar dose (the upright windows are hours "
                           "after each lumbar dose)", fix="use position 'lying' for other routes")
@@ -278,49 +301,16 @@ def _split_by_time(regimen: Regimen, starts: np.ndarray, cm: Any) -> list | None
 
 
 def _solve_pieces(model, pieces, params, upright, starts, seg, times, solver, max_steps, outputs=None):
-    """Solve piece by piece with one shared regimen each; the amounts at a piece's end start the next.
-
-    With ``outputs`` the read points save only those states and every state is read once, at the piece's end (a
-    second, one-point solve), so that memory does not grow with the states times the read points.
-    """
-    n, K = len(params), len(starts)
-    budget = {} if max_steps is None else {"max_steps": max_steps}
-    amounts, status, y0, names = None, np.zeros(n, dtype=np.int64), None, None
-    dose_scale = max([float(d.amount) for p in pieces for d in p.doses if not isinstance(d.amount, str)] + [0.0])
-    for k in range(K):
-        idx = np.flatnonzero(seg == k)
-        t = times[idx] - starts[k]
-        last = k == K - 1
-        end = None if last else float(starts[k + 1] - starts[k])
-        used = {n for d in pieces[k].doses if isinstance(d.amount, str) for n in Expression.parse(d.amount).names}
+    """Solve piece by piece with one shared regimen each (:func:`~pkcsf.clinical.events_segments.chain_segments`)."""
+    seg_params = []
+    for k, reg in enumerate(pieces):      # a column an amount expression reads is given only where a dose reads it
+        used = {n for d in reg.doses if isinstance(d.amount, str) for n in Expression.parse(d.amount).names}
         cols = [c for c in params.columns if c in model.parameter_names or c == "ID" or c in used]
-        p = params[cols].assign(UPRIGHT=upright[k])
-
-        def solve(at, saved):
-            prob = prepare(model, pieces[k], p, times=at, solver=solver, y0=y0, **budget,
-                           **({} if saved is None else {"outputs": saved}))
-            out, st, _ = prob.solve()
-            status[(st != 0) & (status == 0)] = st[(st != 0) & (status == 0)]
-            return out, prob.compiled.state_names
-
-        if outputs is None:
-            out, names = solve(t if (last or (len(t) and t[-1] == end)) else np.append(t, end), None)
-            read, y_end = out[:, :len(idx)], (None if last else out[:, -1, :])
-        else:
-            read = solve(t, outputs)[0] if len(idx) else None
-            if not last:
-                out, names = solve(np.array([end]), None)
-                y_end = out[:, -1, :]
-        if read is not None:
-            if amounts is None:
-                amounts = np.full((n, len(times), read.shape[2]), np.nan)
-            amounts[:, idx, :] = read
-        if last:
-            break
-        y1 = y_end.copy()
-        y1[status != 0] = 0.0                     # a failed subject stays failed; its amounts are NaN
-        y0 = clip_hand_off(y1, np.maximum(dose_scale, np.nanmax(np.abs(y1), axis=1)), float(starts[k + 1]), names)
-    amounts[status != 0] = np.nan
+        seg_params.append(params[cols].assign(UPRIGHT=upright[k]))
+    dose_scale = max([float(d.amount) for p in pieces for d in p.doses if not isinstance(d.amount, str)] + [0.0])
+    amounts, status, _ = chain_segments(model, pieces, seg_params, starts, seg, times - starts[seg],
+                                        np.full(len(params), dose_scale), solver=solver, max_steps=max_steps,
+                                        outputs=outputs)
     return amounts, status
 
 
@@ -389,7 +379,8 @@ def compare_positions(setup: Any, dose: float, positions: tuple = ("lying", "upr
     threshold : float, optional
         Concentration (mg/L) for the hours above it; none: that column is left out.
     dt : float, optional
-        Output step (h) for the peak and the hours above (the AUC is a trapezoid on the same grid).
+        Output step (h) of the peak; the AUC and the hours above are read on the linear interpolant of the same
+        grid (:mod:`pkcsf.analysis.exposure`).
 
     Returns
     -------
@@ -408,10 +399,10 @@ def compare_positions(setup: Any, dose: float, positions: tuple = ("lying", "upr
               setup.simulate(Dose(dose, setup.sites["lumbar"]), times, position=p)) for p in positions]
     rows = []
     for route, pos, res in runs:
-        c = res.concentration(site)[0]
-        row = {"route": route, "position": pos, "cmax": float(c.max()), "auc": float(np.trapezoid(c, times))}
+        c = res.concentration(site)                      # (1, T)
+        row = {"route": route, "position": pos, "cmax": float(c.max()), "auc": float(exposure.auc(times, c)[0])}
         if threshold is not None:
-            row["hours_above"] = float(np.sum(np.diff(times)[c[:-1] > threshold]))
+            row["hours_above"] = float(exposure.time_above(times, c, threshold)[0])
         rows.append(row)
     out = pd.DataFrame(rows)
     out.insert(4, "auc_vs_ommaya", out["auc"] / out["auc"].iloc[0])

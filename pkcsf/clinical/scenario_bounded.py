@@ -461,9 +461,10 @@ def _run_summary(scenario: Scenario, *, executor, q, in_flight, scratch, progres
         for arm, sa, regs, setups in plan:
             times, end = _grid(sa, regs)
             _check_arm_uncertainty(arm, regs, setups)
+            anchors = lumbar_dose_times(regs.values())     # the arm's lumbar doses, of any drug: position windows
             for drug, reg in regs.items():
                 dr, pop, typical, typ_status = _drug_setup(sa, arm, drug, reg, setups[drug], times, end,
-                                                           lumbar_dose_times(regs.values()))
+                                                           anchors)
                 nb = min(N, sa.band_subjects)
                 targets = tuple(tg for tg in sa.targets if tg.drug in (None, drug))
                 key = (arm.name, drug)

@@ -14,7 +14,7 @@ import pandas as pd
 from pkcsf.analysis.readouts import min_interval_run, solve_and_read_out, whole_window
 from pkcsf.clinical import cns
 from pkcsf.clinical.population import Population
-from pkcsf.clinical.position import lumbar_dose_times, parse_position, solve_position
+from pkcsf.clinical.position import lumbar_dose_times, parse_position, solve_position, spinal_sites
 from pkcsf.clinical.prevalence import apply_prevalence, prevalence_effects
 from pkcsf.clinical.scenario_spec import Scenario, Target
 from pkcsf.core.errors import ScenarioError, Status, check_choice
@@ -70,19 +70,6 @@ def _readout_groups(scn: Scenario, setup: cns.Setup, where: str) -> list[str]:
     return gnames if "plasma" in gnames else ["plasma"] + gnames
 
 
-class _Solved:
-    """An engine problem already solved in pieces (an arm with a position): :meth:`solve` gives its amounts."""
-
-    def __init__(self, prob, out, status):
-        self._prob, self._out, self._status = prob, out, status
-
-    def __getattr__(self, name):
-        return getattr(self._prob, name)
-
-    def solve(self):
-        return self._out, self._status, None
-
-
 class _DrugRun:
     """One drug of one arm: model, regimen on model sites, grouping, thresholds."""
 
@@ -103,7 +90,7 @@ class _DrugRun:
         # posture after lumbar doses (Arm.position): solved in pieces between the window edges, never fused
         self.position = parse_position(getattr(arm, "position", None))
         # the arm's lumbar doses (of any of its drugs) open the windows: posture changes every drug's CSF mixing
-        self.anchors = lumbar_dose_times([self.reg]) if anchors is None else list(anchors)
+        self.anchors = lumbar_dose_times([self.reg], spinal_sites(setup.model)) if anchors is None else list(anchors)
         self.dose_times = np.array(sorted({d.time for d in self.reg.expand() if d.time <= times[-1]}))
         self.groups = gnames = _readout_groups(scn, setup, where)
         comps = setup.model.compartment_names
@@ -162,9 +149,10 @@ class _DrugRun:
 
             params = apply_uncertainty(params, self.uncertainty, seed, start)
         return params
-    def problem(self, params: pd.DataFrame, *, auc: bool = False):
-        """The engine problem of these subjects (saved: the group states, with ``auc`` then their
-        AUC accumulators).
+
+    def _engine_params(self, params: pd.DataFrame) -> pd.DataFrame:
+        """The columns of ``params`` the engine takes: model parameters, ID and the covariates dose amounts read
+        (age-based doses filled in).
         """
         for c in self.dose_columns:
             if c.startswith("AGEDOSE_") and c not in params.columns and self.scn.age is not None:
@@ -187,26 +175,30 @@ class _DrugRun:
             raise ScenarioError("population", f"no {missing[0]} column",
                                 f"a dose of {self.drug} is given per {missing[0]} (e.g. mg/m2); the population needs "
                                 "that covariate (use demographics with height and weight, or a data column)")
-        cols = [c for c in params.columns if c in self.model_params or c == "ID" or c in self.dose_columns]
-        if self.position.upright:
-            outputs = self.states + (self.auc_states if auc else [])
-            prob, out, status, _ = solve_position(self.model, self.reg, params[cols], self.times, self.position,
-                                                  outputs=outputs, solver=self.scn.solver,
-                                                  max_steps=self.scn.step_budget(float(self.times[-1])),
-                                                  anchors=self.anchors)
-            return _Solved(prob, out, status)
-        prob = prepare(self.model, self.reg, params[cols], times=self.times,
+        return params[[c for c in params.columns if c in self.model_params or c == "ID" or c in self.dose_columns]]
+
+    def problem(self, params: pd.DataFrame, *, auc: bool = False):
+        """The engine problem of these subjects (saved: the group states, with ``auc`` then their
+        AUC accumulators).
+        """
+        return prepare(self.model, self.reg, self._engine_params(params), times=self.times,
                        outputs=self.states + (self.auc_states if auc else []),
                        solver=self.scn.solver, max_steps=self.scn.step_budget(float(self.times[-1])))
-        return prob
 
     def solve(self, params: pd.DataFrame, *, auc: bool = False):
         """Group concentrations (n, T, G) in the scenario's unit, and solver status; with ``auc``
-        also the exact cumulative group AUCs (n, T, G) in unit*h from the accumulator states.
+        also the exact cumulative group AUCs (n, T, G) in unit*h from the accumulator states. An arm with a
+        position is solved in pieces (:func:`pkcsf.clinical.position.solve_position`).
         """
         S = len(self.states)
-        prob = self.problem(params, auc=auc)
-        out, status, _ = prob.solve()
+        if self.position.upright:
+            prob, out, status, _ = solve_position(self.model, self.reg, self._engine_params(params), self.times,
+                                                  self.position, outputs=self.states + (self.auc_states if auc else []),
+                                                  solver=self.scn.solver, anchors=self.anchors,
+                                                  max_steps=self.scn.step_budget(float(self.times[-1])))
+        else:
+            prob = self.problem(params, auc=auc)
+            out, status, _ = prob.solve()
         V = prob.compiled.volumes(prob.P)[:, prob.save[:S]]
         amounts = out[:, :, :S] @ self.W                          # (n, T, G)
         vol = V @ self.W                                          # (n, G)

@@ -311,10 +311,11 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
     N = scn.subjects
     cs = scn.chunk_size or _CHUNK
     _check_arm_uncertainty(arm, regs, setups)
+    anchors = lumbar_dose_times(regs.values())     # the arm's lumbar doses, of any drug: position windows
     for drug, reg in regs.items():
         setup = setups[drug]
         dr, pop, typical[drug], typ_status = _drug_setup(scn, arm, drug, reg, setup, times, end,
-                                                         lumbar_dose_times(regs.values()))
+                                                         anchors)
         dose_times[drug] = dr.dose_times
         groups[drug] = dr.groups
         if typ_status != 0:

@@ -288,11 +288,9 @@ def predict(row: pd.Series | dict, st: cns.Setup | None = None, *, variant: str 
     row : Series or dict
         One observation (drug, route, dose, time, site, unit, ...).
     st : Setup, optional
-        Set-up to use (default: built from the row).
-    variant : str, optional
-        CSF efflux variant.
-    model : str, optional
-        CNS model version.
+        Set-up to use (default: built from the row by :func:`setup_for` with ``variant`` and ``model``).
+    variant, model : str, optional
+        As for :func:`setup_for`.
 
     Returns
     -------
