@@ -1,4 +1,6 @@
-"""Dose amounts: mg, quantities, per body-surface area (:func:`bsa`, :func:`dose_per_bsa`) and age-based intrathecal doses."""
+"""Dose amounts: mg, quantities, per body-surface area (:func:`bsa`, :func:`dose_per_bsa`), per body weight
+(:func:`dose_per_weight`) and age-based intrathecal doses.
+"""
 from __future__ import annotations
 
 import math
@@ -17,13 +19,44 @@ from pkcsf.engine.expressions import Expression
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["bsa", "dose_per_bsa", "age_based_dose", "age_based_table", "age_dose_column", "AGE_BASED_DRUGS"]
+__all__ = ["bsa", "dose_per_bsa", "dose_per_weight", "per_size_unit", "age_based_dose", "age_based_table", "age_dose_column", "AGE_BASED_DRUGS"]
 
 # --------------------------------------------------------------------------- small helpers
 
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _BSA_EXPR = re.compile(rf"^\s*({_NUM})\s*\*\s*BSA\s*$")
+_WT_EXPR = re.compile(rf"^\s*({_NUM})\s*\*\s*WT\s*$")
 _PER_BSA_UNITS = ("mg/m2", "mg/m^2", "mg/m²", "mg/sqm", "mg/m 2")
+#: The amount units a dose may be written in, for messages.
+AMOUNT_UNITS = "mg, g, ug, per m2 (mg/m2, g/m2) or per kg (mg/kg)"
+
+
+def per_size_unit(unit: str) -> tuple[str, float] | None:
+    """``("bsa", f)`` for a dose unit per m² of body surface, ``("weight", f)`` for one per kg of body weight
+    (``f`` converts to mg/m² or mg/kg), None for any other unit.
+
+    Parameters
+    ----------
+    unit : str
+        A unit as written (``"g/m2"``, ``"mg/kg"``).
+
+    Returns
+    -------
+    tuple of (str, float) or None
+
+    Examples
+    --------
+    >>> per_size_unit("g/m2"), per_size_unit("mg/kg"), per_size_unit("mg")
+    (('bsa', 1000.0), ('weight', 1.0), None)
+    """
+    if unit.lower() in _PER_BSA_UNITS:
+        return "bsa", 1.0
+    kind, factor, _ = UNITS.get(unit, (None, 0.0, False))
+    if kind == "dose_per_bsa":
+        return "bsa", factor
+    if kind == "dose_per_weight":
+        return "weight", factor
+    return None
 
 def _num(x) -> str:
     """Shortest text that reads back as the same float ("12", "3.5", "0.1")."""
@@ -33,8 +66,8 @@ def _num(x) -> str:
     return repr(x)
 
 
-def _amount(dose, bsa=None, field: str = "dose"):
-    """Mg (float) or a per-subject expression (str) from a number, quantity, 'x mg/m2' or expression."""
+def _amount(dose, bsa=None, field: str = "dose", weight=None):
+    """Mg (float) or a per-subject expression (str) from a number, quantity, 'x mg/m2', 'x mg/kg' or expression."""
     if isinstance(dose, bool):
         raise DosingError(field, dose, "must be an amount such as '12 mg'")
     if isinstance(dose, (int, float, np.integer, np.floating)):
@@ -47,20 +80,24 @@ def _amount(dose, bsa=None, field: str = "dose"):
     m = re.fullmatch(rf"\s*({_NUM})\s*(\S*)\s*", dose)
     if m:
         x, unit = float(m.group(1)), m.group(2)
-        if unit.lower() in _PER_BSA_UNITS:
-            return dose_per_bsa(x, bsa, field=field)
+        size = per_size_unit(unit)
+        if size is not None:
+            per, factor = size
+            return (dose_per_bsa(x * factor, bsa, field=field) if per == "bsa"
+                    else dose_per_weight(x * factor, weight, field=field))
         if unit == "" or (unit in UNITS and UNITS[unit][0] == "amount" and not UNITS[unit][2]):
             x = x * (UNITS[unit][1] if unit else 1.0)
             if not math.isfinite(x) or x <= 0:
                 raise DosingError(field, dose, "must be a finite amount > 0 mg")
             return x
         if unit in UNITS:
-            raise DosingError(field, dose, f"an amount unit is needed (mg, g, ug, mg/m2), not a {UNITS[unit][0]} ({unit})")
-        raise DosingError(field, dose, "unknown unit; amounts are mg, g, ug or mg/m2")
+            raise DosingError(field, dose, f"an amount unit is needed ({AMOUNT_UNITS}), not a {UNITS[unit][0]} ({unit})")
+        raise DosingError(field, dose, f"unknown unit; amounts are {AMOUNT_UNITS}")
     try:
         Expression.parse(dose, field)
     except PkcsfError:
-        raise DosingError(field, dose, "must be an amount such as '12 mg', '12 mg/m2' or an expression over subject columns such as 'DOSE'") from None
+        raise DosingError(field, dose, "must be an amount such as '12 mg', '12 mg/m2', '6 mg/kg' or an expression over "
+                                       "subject columns such as 'DOSE'") from None
     return dose.strip()
 
 # --------------------------------------------------------------------------- BSA and age
@@ -149,6 +186,43 @@ def dose_per_bsa(mg_per_m2: float, bsa: float | str | None = None, *, field: str
     if not math.isfinite(bsa) or not 0.05 <= bsa <= 5:
         raise DosingError("bsa", bsa, "must be a body-surface area between 0.05 and 5 m²")
     return x * float(bsa)
+
+
+def dose_per_weight(mg_per_kg: float, weight: float | str | None = None, *, field: str = "dose") -> float | str:
+    """A per-kg dose as mg (``weight`` in kg given) or as the per-subject expression ``"<x> * WT"``.
+
+    ``weight=None`` or ``weight="WT"`` gives the expression: each subject's dose is
+    then read from the population's ``WT`` column (kg).
+
+    Parameters
+    ----------
+    mg_per_kg : float
+        Dose per kg of body weight.
+    weight : float or str, optional
+        Body weight (kg), or None / ``"WT"`` for the per-subject expression.
+    field : str, optional
+        Named in errors.
+
+    Returns
+    -------
+    float or str
+        mg, or the expression ``"<x> * WT"``.
+
+    Examples
+    --------
+    >>> dose_per_weight(6, 70), dose_per_weight(6)
+    (420.0, '6 * WT')
+    """
+    x = float(mg_per_kg)
+    if not math.isfinite(x) or x <= 0:
+        raise DosingError(field, mg_per_kg, "a per-kg dose must be > 0 mg/kg")
+    if weight is None or (isinstance(weight, str) and weight == "WT"):
+        return f"{_num(x)} * WT"
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
+        raise DosingError("weight", weight, "must be a body weight in kg (a number) or 'WT' (the population column)")
+    if not math.isfinite(weight) or not 0.3 <= weight <= 500:
+        raise DosingError("weight", weight, "must be a body weight between 0.3 and 500 kg")
+    return x * float(weight)
 
 
 #: Drugs with an age-based intrathecal dose table.

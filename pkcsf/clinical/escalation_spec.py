@@ -383,7 +383,7 @@ def _parse_schedule(text: str, drug: str, schedule) -> Regimen:
     from pkcsf.clinical.regimens import parse_regimen
 
     try:
-        return parse_regimen(text, drug=drug, bsa="BSA")
+        return parse_regimen(text, drug=drug, bsa="BSA", weight="WT")
     except PkcsfError as e:
         where = f" ({e.value!r} in {text!r})" if e.value != schedule else ""
         raise EscalationError("schedule", schedule if isinstance(schedule, str) else text, e.allowed + where,

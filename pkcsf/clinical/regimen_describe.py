@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from pkcsf.clinical.calendars import H_DAY, H_WEEK, _fmt_time, _Schedule
-from pkcsf.clinical.dose_rules import _BSA_EXPR, _num
+from pkcsf.clinical.dose_rules import _BSA_EXPR, _WT_EXPR, _num
 from pkcsf.clinical.routes import ROUTES
 from pkcsf.core.errors import DosingError
 from pkcsf.engine.dosing import Regimen
@@ -33,9 +33,13 @@ def _amount_text(a) -> str:
     m = _BSA_EXPR.match(a)
     if m:
         return f"{_num(float(m.group(1)))} mg/m2"
+    m = _WT_EXPR.match(a)
+    if m:
+        return f"{_num(float(m.group(1)))} mg/kg"
     if a.startswith("AGEDOSE_"):
         return "age-based"
-    raise DosingError("describe_regimen", a, "only amounts in mg or '<x> * BSA' (mg/m2) can be written as text")
+    raise DosingError("describe_regimen", a, "only amounts in mg, '<x> * BSA' (mg/m2) or '<x> * WT' (mg/kg) can be "
+                      "written as text")
 
 
 def _analyse(offs):
@@ -131,12 +135,12 @@ def describe_regimen(reg: Regimen) -> str:
     " + ". A label is written ("induction: ...") unless it is the default
     label of the written frequency. Dose times round-trip exactly; ``end``
     round-trips where the grammar can express it. mg/m2 doses (``"x * BSA"``)
-    read back with ``parse_regimen(text, bsa="BSA")``.
+    and mg/kg doses (``"x * WT"``) read back with ``parse_regimen(text, bsa="BSA", weight="WT")``.
 
     Parameters
     ----------
     reg : Regimen
-        Doses into routes, amounts in mg or mg/m2.
+        Doses into routes, amounts in mg, mg/m2 or mg/kg.
 
     Returns
     -------

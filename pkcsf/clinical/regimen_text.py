@@ -17,13 +17,15 @@ from pkcsf.clinical.calendars import (
 from pkcsf.clinical.dose_rules import (
     _DRUG_ALIASES,
     _NUM,
-    _PER_BSA_UNITS,
     AGE_BASED_DRUGS,
+    AMOUNT_UNITS,
     _bsa_from,
     _num,
     age_based_dose,
     age_dose_column,
     dose_per_bsa,
+    dose_per_weight,
+    per_size_unit,
 )
 from pkcsf.clinical.regimen_fold import _Fold
 from pkcsf.clinical.routes import ROUTE_ALIASES, ROUTES, normalize_route
@@ -296,21 +298,22 @@ def _parse_phase(text: str, drugs: set[str], quoted: list) -> _Phase:
             unit = mu.group(1) if mu else ""
             frag = (num_text + " " + unit).strip()
             if not unit or unit.lower() in _ROUTE_WORDS or unit.lower() in drugs:
-                cur.error(num_text, "the dose has no unit", "amount units: mg, g, ug, mg/m2",
+                cur.error(num_text, "the dose has no unit", "amount units: " + AMOUNT_UNITS,
                           f"write e.g. '{num_text} mg'")
             cur.pos = mu.end()
-            if unit.lower() in _PER_BSA_UNITS:
-                kind = "mg/m2"
-                val = x
+            size = per_size_unit(unit)
+            if size is not None:
+                kind = "mg/m2" if size[0] == "bsa" else "mg/kg"
+                val = x * size[1]
             elif unit in UNITS and UNITS[unit][0] == "amount" and not UNITS[unit][2]:
                 kind, val = "mg", x * UNITS[unit][1]
             elif unit in UNITS and UNITS[unit][0] == "amount":
                 cur.error(frag, "molar amounts need the molecular weight", fix="give the dose in mg")
             elif unit in UNITS:
                 cur.error(frag, f"an amount unit is expected, not a {UNITS[unit][0]} ({unit})",
-                          "amount units: mg, g, ug, mg/m2")
+                          "amount units: " + AMOUNT_UNITS)
             else:
-                cur.error(frag, "unknown dose unit", "amount units: mg, g, ug, mg/m2")
+                cur.error(frag, "unknown dose unit", "amount units: " + AMOUNT_UNITS)
             if not math.isfinite(x) or x <= 0:
                 cur.error(frag, "the dose must be > 0")
             ph.amount = (kind, val)
@@ -423,7 +426,8 @@ def _normalise_text(text: str) -> str:
 
 
 def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = None, age: float | str | None = None,
-                  *, height_cm: float | None = None, weight_kg: float | None = None) -> Regimen:
+                  *, height_cm: float | None = None, weight_kg: float | None = None,
+                  weight: float | str | None = None) -> Regimen:
     """Read a regimen written as a clinician would (grammar in docs/regimens.md).
 
     Examples::
@@ -432,6 +436,7 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
         parse_regimen("30 mg ommaya on days 1 and 8 every 21 days x 4 cycles")
         parse_regimen("160 mg oral once daily for 8 weeks + 30 mg lumbar weekly x 3")
         parse_regimen("12 mg/m2 lumbar once", bsa=1.7)
+        parse_regimen("6 mg/kg iv every 3 weeks x 6", weight=70)
         parse_regimen("age-based methotrexate lumbar twice weekly x 2 weeks", age=2)
 
     Parameters
@@ -451,7 +456,11 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
         population by its own age (the amount becomes the per-subject column
         :func:`age_dose_column`, filled by the scenario from ``AGE``).
     height_cm, weight_kg : float, optional
-        Alternative to ``bsa`` (Mosteller formula, :func:`bsa`).
+        Alternative to ``bsa`` (Mosteller formula, :func:`bsa`); ``weight_kg`` alone
+        serves mg/kg doses.
+    weight : float or "WT", optional
+        Body weight (kg) for mg/kg doses; ``"WT"`` keeps them as the per-subject
+        expression ``"<x> * WT"`` (the population's WT column). Default ``weight_kg``.
 
     Returns
     -------
@@ -471,10 +480,12 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
     if not isinstance(text, str) or not text.strip():
         raise RegimenTextError(str(text), str(text), "empty regimen text",
                                fix="e.g. '12 mg lumbar twice weekly x 4 weeks'")
-    if bsa is None and (height_cm is not None or weight_kg is not None):
-        if height_cm is None or weight_kg is None:
+    if bsa is None and height_cm is not None:
+        if weight_kg is None:
             raise DosingError("height_cm/weight_kg", (height_cm, weight_kg), "give both height_cm and weight_kg")
         bsa = _bsa_from(height_cm, weight_kg)
+    if weight is None:
+        weight = weight_kg
     drugs = _known_drugs()
     ctx_drug = None if drug is None else _DRUG_ALIASES.get(str(drug).lower(), str(drug).lower())
     quoted: list[str] = []
@@ -517,7 +528,7 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
                     raise RegimenTextError(ph.text, item_text, "a phase right after 'once' would start at the time "
                                            "of that dose", fix="insert 'rest for <time>' before it, or use '+' "
                                            "to give both at the same time")
-                amount, drug_i, route, infusion = _resolve(ph, prev, ctx_drug, bsa, age, drugs)
+                amount, drug_i, route, infusion = _resolve(ph, prev, ctx_drug, bsa, age, drugs, weight)
                 r = _make_phase(amount, route, ph.sched, count=ph.count,
                                 until=(ph.until if ph.cycles is None else ph.cycles * ph.sched.period),
                                 end=(0.0 if ph.sched.kind == "once" else None), label=ph.label, drug=drug_i,
@@ -531,7 +542,7 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
     return total.regimen()
 
 
-def _resolve(ph: _Phase, prev, ctx_drug, bsa_value, age, drugs):
+def _resolve(ph: _Phase, prev, ctx_drug, bsa_value, age, drugs, weight=None):
     if ph.amount is None:
         if prev is None:
             raise RegimenTextError(ph.text, ph.text, "missing dose", fix="start the first phase with a dose, e.g. '12 mg'")
@@ -555,6 +566,15 @@ def _resolve(ph: _Phase, prev, ctx_drug, bsa_value, age, drugs):
             amount = dose_per_bsa(ph.amount[1], bsa_value)
         except DosingError as exc:
             raise RegimenTextError(f"{_num(ph.amount[1])} mg/m2", ph.text, str(exc)) from None
+    elif kind == "mg/kg":
+        if weight is None:
+            raise RegimenTextError(f"{_num(ph.amount[1])} mg/kg", ph.text, "a dose per kg needs the body weight",
+                                   fix="pass weight=<kg> (or weight_kg), or weight='WT' to read each subject's WT "
+                                       "column")
+        try:
+            amount = dose_per_weight(ph.amount[1], weight)
+        except DosingError as exc:
+            raise RegimenTextError(f"{_num(ph.amount[1])} mg/kg", ph.text, str(exc)) from None
     else:
         if age is None:
             raise RegimenTextError("age-based", ph.text, "an age-based dose needs the age",

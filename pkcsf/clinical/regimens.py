@@ -6,7 +6,7 @@ This module gathers the public names of the regimen modules, each importable fro
 * :mod:`pkcsf.clinical.calendars`: :func:`once`, :func:`every`, :func:`weekly`, :func:`twice_weekly`,
   :func:`monthly`, :func:`daily`, :func:`on_days`;
 * :mod:`pkcsf.clinical.named_regimens`: published regimens by name, with sources;
-* :mod:`pkcsf.clinical.dose_rules`: :func:`bsa`, :func:`dose_per_bsa`, age-based intrathecal doses;
+* :mod:`pkcsf.clinical.dose_rules`: :func:`bsa`, :func:`dose_per_bsa`, :func:`dose_per_weight`, age-based intrathecal doses;
 * :mod:`pkcsf.clinical.regimen_text` and :mod:`pkcsf.clinical.regimen_describe`: the text grammar
   (:func:`parse_regimen`) and its inverse (:func:`describe_regimen`).
 
@@ -48,6 +48,7 @@ from pkcsf.clinical.dose_rules import (
     age_dose_column,
     bsa,
     dose_per_bsa,
+    dose_per_weight,
 )
 from pkcsf.clinical.named_regimens import (
     NAMED_REGIMENS,
@@ -74,6 +75,6 @@ __all__ = [
     "pemetrexed_pan2019", "pemetrexed_d1d8", "osimertinib", "osimertinib_plus_it_pemetrexed",
     "NAMED_REGIMENS", "REGIMEN_SOURCES", "named_regimen",
     "parse_regimen", "describe_regimen", "RegimenTextError",
-    "bsa", "dose_per_bsa", "age_based_dose", "age_based_table", "age_dose_column", "AGE_BASED_DRUGS",
+    "bsa", "dose_per_bsa", "dose_per_weight", "age_based_dose", "age_based_table", "age_dose_column", "AGE_BASED_DRUGS",
 ]
 

@@ -193,7 +193,7 @@ def _arm(i: int, a, top: dict, base_dir="."):
                        "lumbar, ommaya, intracisternal, iv or oral")
         text = f"{dose} {route} {schedule}"
         try:
-            reg = parse_regimen(text, drug=drug, bsa="BSA", age="AGE")
+            reg = parse_regimen(text, drug=drug, bsa="BSA", age="AGE", weight="WT")
         except PkcsfError as e:
             raise _rewrap(f"{path}.schedule" if "schedule" in a else "schedule", e) from None
         described = text
@@ -214,7 +214,7 @@ def _arm(i: int, a, top: dict, base_dir="."):
             raise _err(f"{path}.route", a["route"], "the route of a regimen text is written in the text",
                        "remove 'route' or write the regimen as dose + schedule")
         try:
-            reg = parse_regimen(reg_spec, drug=drug, bsa="BSA", age="AGE")
+            reg = parse_regimen(reg_spec, drug=drug, bsa="BSA", age="AGE", weight="WT")
         except PkcsfError as e:
             raise _rewrap(f"{path}.regimen", e) from None
         described = reg_spec.strip()

@@ -226,9 +226,9 @@ def _route(v, field) -> str:
 
 
 def _dose(v, field) -> str:
-    """A dose amount as text the regimen parser reads ('12 mg', '12 mg/m2')."""
+    """A dose amount as text the regimen parser reads ('12 mg', '12 mg/m2', '6 mg/kg')."""
     if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-        raise _err(field, v, "must be an amount such as '12 mg' (mg, g, ug) or '12 mg/m2'")
+        raise _err(field, v, "must be an amount such as '12 mg' (mg, g, ug), '12 mg/m2' or '6 mg/kg'")
     if isinstance(v, (int, float)):
         if not (math.isfinite(v) and v > 0):
             raise _err(field, v, "must be an amount > 0")
@@ -236,15 +236,16 @@ def _dose(v, field) -> str:
     text = v.strip()
     m = re.match(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$", text)
     if not m:
-        raise _err(field, v, "must be an amount such as '12 mg' (mg, g, ug) or '12 mg/m2'")
+        raise _err(field, v, "must be an amount such as '12 mg' (mg, g, ug), '12 mg/m2' or '6 mg/kg'")
     unit = m.group(2) or "mg"
     x = float(m.group(1))
     kind = UNITS.get(unit, ("?",))[0]
-    if kind not in ("amount", "dose_per_bsa") or UNITS[unit][2]:
+    if kind not in ("amount", "dose_per_bsa", "dose_per_weight") or UNITS[unit][2]:
         what = {"volume": "a volume", "concentration": "a concentration", "time": "a time"}.get(kind, "not an amount")
         fix = ("the volume injected is not the dose: give the amount of drug, e.g. '12 mg'"
                if kind == "volume" else "e.g. '12 mg'")
-        raise _err(field, v, f"{unit!r} is {what}; a dose is an amount in mg, g or ug (or mg/m2)", fix)
+        raise _err(field, v, f"{unit!r} is {what}; a dose is an amount in mg, g or ug (or per m2: mg/m2, g/m2; "
+                             "or per kg: mg/kg)", fix)
     if not (math.isfinite(x) and x > 0):
         raise _err(field, v, "must be an amount > 0")
     return f"{m.group(1)} {unit}"

@@ -39,8 +39,8 @@ def _as_regimen(reg, drug, field, age=None) -> Regimen:
     from pkcsf.clinical.regimens import parse_regimen
 
     if isinstance(reg, str):
-        # mg/m2 and age-based doses: each subject's own BSA and AGE (unless the scenario fixes an age)
-        return parse_regimen(reg, drug=drug, bsa="BSA", age="AGE" if age is None else age)
+        # mg/m2, mg/kg and age-based doses: each subject's own BSA, WT and AGE (unless the scenario fixes an age)
+        return parse_regimen(reg, drug=drug, bsa="BSA", age="AGE" if age is None else age, weight="WT")
     if isinstance(reg, Dose):
         return Regimen([reg])
     if isinstance(reg, (list, tuple)) and all(isinstance(d, Dose) for d in reg):
@@ -284,10 +284,10 @@ def _drug_setup(sa: Scenario, arm, drug: str, reg, setup, times, end, anchors: l
     if pop.size is not None and pop.size < N:
         raise ScenarioError("subjects", N, f"the population data has only {pop.size} rows")
     typ = Population(None, name="typical").individual(setup.parameters, 1)
-    wanted = {c for c in ("BSA", "AGE") if any(c in str(d.amount) for d in dr.reg.doses)}
+    wanted = {c for c in ("BSA", "AGE", "WT") if any(c in str(d.amount) for d in dr.reg.doses)}
     if any(str(d.amount).startswith("AGEDOSE_") for d in dr.reg.doses):
         wanted.add("AGE")
-    if wanted:          # dosed per BSA or by age: the population's median subject
+    if wanted:          # dosed per BSA, per kg or by age: the population's median subject
         covs = pop.covariates(min(N, 2000), sa.seed)
         for c in sorted(wanted):
             if c not in covs:

@@ -85,6 +85,11 @@ _add("flow", ["mL/d", "mL/day", "ml/day"], 1e-3 / 24)
 _add("flow", ["uL/min", "µL/min"], 6e-5)
 
 _add("dose_per_bsa", ["mg/m2", "mg/m^2", "mg/m²"], 1.0)
+_add("dose_per_bsa", ["g/m2", "g/m^2", "g/m²"], 1e3)
+_add("dose_per_bsa", [p + s for p in _MICRO for s in ("g/m2", "g/m^2", "g/m²")], 1e-3)
+_add("dose_per_weight", ["mg/kg"], 1.0)
+_add("dose_per_weight", ["g/kg"], 1e3)
+_add("dose_per_weight", [p + "g/kg" for p in _MICRO], 1e-3)
 _add("rate", ["mg/h"], 1.0)
 _add("rate", ["mg/min"], 60.0)
 _add("rate", ["mg/d", "mg/day"], 1 / 24)
@@ -108,7 +113,7 @@ _add("auc", ["umol*h/L", "µmol·h/L", "uM*h", "µM·h"], 1e-3, True)
 
 KINDS = sorted({k for k, _, _ in UNITS.values()})
 BASE = {"amount": "mg", "concentration": "mg/L", "time": "h", "volume": "L", "flow": "L/h",
-        "dose_per_bsa": "mg/m2", "rate": "mg/h", "auc": "mg*h/L", "rate_constant": "1/h",
+        "dose_per_bsa": "mg/m2", "dose_per_weight": "mg/kg", "rate": "mg/h", "auc": "mg*h/L", "rate_constant": "1/h",
         "dimensionless": "1", "molar_mass": "g/mol", "mass": "kg", "length": "cm", "age": "y",
         "area": "m2", "renal": "mL/min/1.73m2"}
 
@@ -269,5 +274,5 @@ def parse_quantity(text: str | float, kind: str, *, field: str = "value", mw: fl
 
 def _example(kind: str) -> str:
     return {"amount": "12 mg", "concentration": "1 umol/L", "time": "24 h", "volume": "5 mL",
-            "flow": "0.35 mL/min", "dose_per_bsa": "12 mg/m2", "rate": "2 mg/h",
+            "flow": "0.35 mL/min", "dose_per_bsa": "12 mg/m2", "dose_per_weight": "6 mg/kg", "rate": "2 mg/h",
             "auc": "10 mg*h/L"}.get(kind, "1")
