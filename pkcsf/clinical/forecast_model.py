@@ -187,8 +187,9 @@ class _Individual:
                 self.dose_columns.update(Expression.parse(d.amount).names)
         missing = [c for c in self.dose_columns if c not in self.extra]
         if missing:
-            raise ScenarioError("covariates", f"no {missing[0]}", f"a dose is given per {missing[0]} (e.g. mg/m2): give "
-                                "the patient's covariates (HT and WT for BSA)")
+            per = {"BSA": "mg/m2", "WT": "mg/kg"}.get(missing[0], "a covariate")
+            raise ScenarioError("covariates", f"no {missing[0]}", f"a dose is given per {missing[0]} ({per}): give "
+                                "the patient's covariates (HT and WT for BSA, WT for mg/kg)")
         if self.dose_columns and len(self.starts) > 1:
             raise ScenarioError("regimen", sorted(self.dose_columns)[0], "a dose given per covariate (mg/m2, mg/kg) "
                                 "with time-varying covariates is ambiguous (which time's value?): give the doses "
