@@ -336,7 +336,20 @@ ROUND_TRIP_TEXTS = [
     "from day 8, 10 mg intracisternal every 3.5 days x 3",
     "100 mg iv over 30 min twice daily x 3 days",
     "10 mg lumbar every 3 weeks for 10 weeks",
+    "methotrexate 12 mg IT twice weekly x 4 weeks, then weekly x 4 weeks",
 ]
+
+
+def test_drug_before_the_dose_and_it_for_intrathecal():
+    """Prescriptions name the drug first and write IT for intrathecal (lumbar)."""
+    a = parse_regimen("methotrexate 12 mg IT twice weekly x 4 weeks")
+    b = parse_regimen("12 mg methotrexate lumbar twice weekly x 4 weeks")
+    assert a == b and {d.drug for d in a.expand()} == {"methotrexate"}
+    reg = parse_regimen("osimertinib 80 mg po daily x 7 days + liposomal cytarabine 50 mg lumbar once")
+    assert {(d.drug, d.site) for d in reg.expand()} == {("osimertinib", "oral"), ("cytarabine_liposomal", "lumbar")}
+    assert parse_regimen("methotrexate age-based IT weekly x 2", age=2).expand()[0].drug == "methotrexate"
+    with pytest.raises(RegimenTextError, match="second drug in one phase.*'pemetrexed'"):
+        parse_regimen("methotrexate 12 mg pemetrexed lumbar weekly x 2")
 
 
 @pytest.mark.parametrize("text", ROUND_TRIP_TEXTS)

@@ -285,6 +285,13 @@ def _parse_phase(text: str, drugs: set[str], quoted: list) -> _Phase:
         ph.label = _restore(m.group(1), quoted).strip()
         if m.group(1).startswith("\x00"):
             ph.label = ph.label[1:-1]
+    # the drug before the dose, as prescriptions are often written: "methotrexate 12 mg lumbar ..."
+    w = cur.word()
+    nxt = cur.word(1)
+    if (w is not None and nxt is not None and (w.lower() in drugs or w.lower() in _DRUG_ALIASES)
+            and (re.match(_NUM, nxt) or re.fullmatch(r"age[- ]?based", nxt, re.I))):
+        cur.pos = cur.s.index(w, cur.pos) + len(w)
+        ph.drug = _DRUG_ALIASES.get(w.lower(), w.lower())
     # amount
     if cur.match(r"age[- ]?based" + _W):
         ph.amount = ("age",)
@@ -326,7 +333,10 @@ def _parse_phase(text: str, drugs: set[str], quoted: list) -> _Phase:
         if lw in ("via", "by"):
             cur.match(r"(?:via|by)" + _W)
             continue
-        if ph.drug is None and ph.route is None and (lw in drugs or lw in _DRUG_ALIASES):
+        if ph.route is None and (lw in drugs or lw in _DRUG_ALIASES):
+            if ph.drug is not None:
+                cur.error(w, f"a second drug in one phase (the phase already gives {ph.drug})",
+                          fix="join regimens of two drugs with '+'")
             cur.pos = cur.s.index(w, cur.pos) + len(w)
             ph.drug = _DRUG_ALIASES.get(lw, lw)
             continue

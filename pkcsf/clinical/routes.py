@@ -12,7 +12,7 @@ __all__ = ["ROUTES", "ROUTE_ALIASES", "INTRATHECAL_ROUTES", "normalize_route"]
 ROUTES = ("lumbar", "ommaya", "intracisternal", "iv", "oral")
 #: Other names accepted for the routes.
 ROUTE_ALIASES = {"intraventricular": "ommaya", "ivt": "ommaya", "icv": "ommaya",
-                 "intrathecal": "lumbar", "lp": "lumbar", "intravenous": "iv", "po": "oral"}
+                 "intrathecal": "lumbar", "it": "lumbar", "lp": "lumbar", "intravenous": "iv", "po": "oral"}
 #: Routes into the CSF (age-based doses apply to these).
 INTRATHECAL_ROUTES = ("lumbar", "ommaya", "intracisternal")
 
