@@ -283,7 +283,7 @@ def test_every_number_has_a_unit(built):
     text = path.read_text(encoding="utf-8")
     for head in re.findall(r"<th>(.*?)</th>", text):
         if head.startswith(("Cmax", "AUC (", "trough", "time above", "Tmax")):
-            assert re.search(r"\((µmol/L|nmol/L|h|d|µmol/L·h|nmol/L·h)\)$", head), head
+            assert re.search(r"\((µmol/L|nmol/L|mg/L|h|d|µmol/L·h|nmol/L·h|mg/L·h)\)$", head), head
 
 
 def test_validation_counts_by_role(built):

@@ -83,6 +83,7 @@ def _write_tables(R, val, folder: Path, settings: pd.DataFrame, assumptions: pd.
                R["osimertinib_saturable"].summary().assign(variant="saturable")],
               ignore_index=True).to_csv(folder / "osimertinib_summary.csv", index=False)
     R["combination"].summary().to_csv(folder / "combination_summary.csv", index=False)
+    R["trastuzumab"].summary().to_csv(folder / "trastuzumab_summary.csv", index=False)
     bands = []
     for name, res in R.items():
         b = res.bands()
@@ -169,7 +170,7 @@ def _build(folder: Path, *, subjects, seed, progress, fmt) -> Path:
     pp._plt()                                       # Agg when headless, before any figure
     t_start = _time.perf_counter()
     scen = _scenarios(subjects, seed)
-    bar = _progress_bar(progress, len(scen) + 1 + 7 + 1)   # runs, validation, sections, files
+    bar = _progress_bar(progress, len(scen) + 1 + 8 + 1)   # runs, validation, sections, files
 
     def tick(text=None):
         if bar is not None:

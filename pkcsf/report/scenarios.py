@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pkcsf.clinical import regimens as rg
 from pkcsf.clinical.scenario import Arm, Scenario
+from pkcsf.report.antibody import TRASTUZUMAB_ARMS
 
 #: the simulated scenarios, in report order (name -> one-line description)
 REPORT_SCENARIOS = {
@@ -15,6 +16,8 @@ REPORT_SCENARIOS = {
     "osimertinib_linear": "osimertinib 80 vs 160 mg daily for 4 weeks, linear CSF transport",
     "osimertinib_saturable": "osimertinib 80 vs 160 mg daily for 4 weeks, saturable CSF efflux",
     "combination": "osimertinib 160 mg daily + intrathecal pemetrexed 30 mg days 1, 8, 15 (8 weeks)",
+    "trastuzumab": "trastuzumab 150 mg intrathecal weekly (lumbar, Ommaya) vs 6 mg/kg IV every 3 weeks, "
+                   "leptomeningeal barrier state (8 weeks)",
 }
 
 
@@ -52,4 +55,7 @@ def _scenarios(subjects: int, seed: int) -> dict[str, Scenario]:
         "combination": Scenario((Arm("osimertinib 160 mg + IT pemetrexed 30 mg",
                                      rg.osimertinib_plus_it_pemetrexed(courses=1)),), days=56, dt=0.5, **common,
                                 name="combination"),
+        "trastuzumab": Scenario(tuple(Arm(k, v, drug="trastuzumab", pathologies={"leptomeningeal_disease": True})
+                                      for k, v in TRASTUZUMAB_ARMS.items()), days=56, dt=0.5, unit="mg/L", **common,
+                                name="trastuzumab"),
     }

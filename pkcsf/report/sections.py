@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from pkcsf.report.antibody import trastuzumab_section
 from pkcsf.report.findings import (
     _ara_findings,
     _compact,
@@ -492,6 +493,8 @@ def _figures(R: dict, val: pd.DataFrame, folder: Path, doc: _Doc, tick):
     doc.table(_compact(com, ["plasma", "lumbar", "ventricular"], ["ic50_egfr_mutant", "ic50_resistant"],
                        drug="pemetrexed", time_unit="d", tmax=False).drop(columns=["arm"]),
               "Table 6b. Pemetrexed in the combination (3 injections), 8 weeks: median (5th–95th percentile).")
+    tick()
+    trastuzumab_section(doc, folder, R["trastuzumab"], _save, FIG_WIDTH)
     tick()
 
     # ------------------------------------------------------- population bands
