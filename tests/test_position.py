@@ -46,6 +46,24 @@ def test_windows_open_after_each_lumbar_dose_and_merge():
     assert upright_intervals("lying", reg, 100) == []
 
 
+def test_a_daily_rhythm_repeats_until_the_next_lumbar_dose():
+    p = parse_position("upright 1-15 h daily")
+    assert p.daily and p.upright == ((1.0, 15.0),) and parse_position(p.text) == p
+    reg = Regimen([Dose(12, "lumbar", time=0), Dose(12, "lumbar", time=84)])
+    assert upright_intervals(p, reg, 150) == [(1.0, 15.0), (25.0, 39.0), (49.0, 63.0), (73.0, 84.0), (85.0, 99.0),
+                                              (109.0, 123.0), (133.0, 147.0)]
+    with pytest.raises(ParameterError, match="B <= 24"):
+        parse_position("upright 1-30 h daily")
+
+
+def test_a_daily_rhythm_is_its_windows_written_out(mtx):
+    daily = mtx.simulate(Dose(12, "lumbar"), T, position="upright 1-15 h daily")
+    listed = mtx.simulate(Dose(12, "lumbar"), T, position=", ".join(
+        f"upright {1 + 24 * k}-{15 + 24 * k} h" for k in range(int(T[-1] // 24) + 1)))
+    assert daily.upright == listed.upright
+    np.testing.assert_allclose(daily.amounts, listed.amounts, rtol=1e-12, atol=1e-15)
+
+
 def test_lying_and_a_window_after_the_end_are_the_plain_solve(mtx):
     plain = mtx.simulate(Dose(12, "lumbar"), T)
     for pos in ("lying", "upright 60-70 h"):

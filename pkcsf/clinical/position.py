@@ -9,8 +9,10 @@ two ratios (``parameters/calibration/posture_upright.toml``).
 
 A :class:`Position` says when the patient is upright, in hours after **each lumbar dose**: ``"upright 0-24 h"``
 (sat up at once, for a day), ``"upright 1-24 h"`` (lying for the first hour, then upright: Blaney's prone arm),
-several windows separated by commas (``"upright 1-16 h, upright 24-40 h"``), or ``"lying"`` (no window: the model
-as calibrated). Outside the windows the patient lies. The windows of successive doses are merged. Doses by other
+several windows separated by commas (``"upright 1-16 h, upright 24-40 h"``), a day's rhythm repeated every 24 h
+until the next lumbar dose (``"upright 1-15 h daily"``: lying for the first hour, upright until 15 h, lying for the
+night, and so each day), or ``"lying"`` (no window: the model as calibrated). Outside the windows the patient lies.
+The windows of successive doses are merged. Doses by other
 routes do not open windows (no data on posture after an intraventricular dose), but a window applies to every drug
 in the CSF while it is open: in a scenario arm the lumbar doses of any of its drugs open the windows of all of them
 (osimertinib by mouth with intrathecal pemetrexed).
@@ -51,7 +53,10 @@ _SPINAL_GROUPS = ("lumbar", "spinal")
 
 _WINDOW = re.compile(r"^upright\s+([0-9.eE+]+)\s*-\s*([0-9.eE+]+)\s*h?$")
 _RULE = ("'lying', or one or more windows 'upright A-B h' (hours after each lumbar dose, 0 <= A < B), separated by "
-         "commas, e.g. 'upright 1-24 h'")
+         "commas, e.g. 'upright 1-24 h'; with 'daily' at the end the windows (B <= 24) repeat every 24 h until the "
+         "next lumbar dose, e.g. 'upright 1-15 h daily'")
+#: the period (h) of a daily position
+_DAY = 24.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Position:
     ----------
     upright : tuple of (float, float)
         Windows ``(start, end)`` in hours after each lumbar dose, ``0 <= start < end``.
+    daily : bool, optional
+        The windows (``end <= 24``) repeat every 24 h until the next lumbar dose.
 
     Examples
     --------
@@ -69,20 +76,27 @@ class Position:
     Position('upright 1-24 h')
     >>> parse_position("lying").upright
     ()
+    >>> parse_position("upright 1-15 h daily").daily
+    True
     """
 
     upright: tuple = ()
+    daily: bool = False
 
     def __post_init__(self):
         for w in self.upright:
             a, b = (float(x) for x in w)
             if not (np.isfinite(a) and np.isfinite(b) and 0 <= a < b):
                 raise ParameterError("position", f"upright {a:g}-{b:g} h", _RULE)
+            if self.daily and b > _DAY:
+                raise ParameterError("position", f"upright {a:g}-{b:g} h daily", _RULE,
+                                     "a daily window lies within the day after the dose: B <= 24")
 
     @property
     def text(self) -> str:
-        """The position as text (``"lying"`` or ``"upright A-B h, ..."``)."""
-        return ", ".join(f"upright {a:g}-{b:g} h" for a, b in self.upright) or "lying"
+        """The position as text (``"lying"``, ``"upright A-B h, ..."``, with ``" daily"`` for a daily rhythm)."""
+        text = ", ".join(f"upright {a:g}-{b:g} h" for a, b in self.upright) or "lying"
+        return text + (" daily" if self.daily and self.upright else "")
 
     def __repr__(self) -> str:
         return f"Position({self.text!r})"
@@ -97,7 +111,8 @@ def parse_position(value: str | Position | None) -> Position:
     Parameters
     ----------
     value : str, Position or None
-        ``"lying"``, ``"upright A-B h"`` or several such windows separated by commas.
+        ``"lying"``, ``"upright A-B h"`` or several such windows separated by commas, optionally followed by
+        ``"daily"`` (the windows repeat every 24 h until the next lumbar dose).
 
     Returns
     -------
@@ -115,6 +130,9 @@ def parse_position(value: str | Position | None) -> Position:
     text = str(value).strip().lower()
     if text in ("", "lying", "supine", "prone", "recumbent"):
         return Position()
+    daily = bool(re.search(r"\s(daily|each day|every day)$", text))
+    if daily:
+        text = re.sub(r"\s(daily|each day|every day)$", "", text).strip()
     windows = []
     for part in re.split(r"[,;]", text):
         m = _WINDOW.match(part.strip())
@@ -124,7 +142,7 @@ def parse_position(value: str | Position | None) -> Position:
             windows.append((float(m.group(1)), float(m.group(2))))
         except ValueError:
             raise ParameterError("position", value, _RULE) from None
-    return Position(tuple(windows))
+    return Position(tuple(windows), daily)
 
 
 def spinal_sites(model: Any) -> tuple[str, ...]:
@@ -191,7 +209,14 @@ def upright_intervals(position: Position | str, regimen: Regimen | Dose, t_end: 
 
 
 def _windows(position: Position, anchors: list, t_end: float) -> list[tuple[float, float]]:
-    raw = sorted((t + a, min(t + b, t_end)) for t in anchors for a, b in position.upright if t + a < t_end)
+    if position.daily:          # each dose's day repeated until the next lumbar dose (or the end)
+        anchors = sorted(anchors)
+        stops = anchors[1:] + [t_end]
+        raw = sorted((t + k * _DAY + a, min(t + k * _DAY + b, stop, t_end))
+                     for t, stop in zip(anchors, stops) for k in range(int(np.ceil((min(stop, t_end) - t) / _DAY)) + 1)
+                     for a, b in position.upright if t + k * _DAY + a < min(stop, t_end))
+    else:
+        raw = sorted((t + a, min(t + b, t_end)) for t in anchors for a, b in position.upright if t + a < t_end)
     merged: list[list[float]] = []
     for a, b in raw:
         if merged and a <= merged[-1][1]:
