@@ -301,7 +301,8 @@ def test_position_after_a_lumbar_puncture_is_reported(built):
     item 1): upright posture lowers the ventricular AUC against the Ommaya dose, lying is the shipped model."""
     _, out, path = built
     t = pd.read_csv(out / "methotrexate_position.csv")
-    assert list(t["position"]) == ["-", "lying", "upright 1-24 h", "upright 0-24 h"]
+    assert list(t["position"]) == ["-", "lying", "upright 1-24 h", "upright 0-24 h", "upright 1-15 h daily"]
     r = t["auc_vs_ommaya"].to_numpy()
     assert r[0] == 1.0 and 1.0 > r[1] > r[2] > r[3] > 0
+    assert r[1] > r[4] > r[3]           # up by day, lying at night: between lying and upright at once
     assert "Table 2e" in path.read_text(encoding="utf-8")
