@@ -176,16 +176,24 @@ def dose_per_bsa(mg_per_m2: float, bsa: float | str | None = None, *, field: str
     >>> dose_per_bsa(12, 1.5), dose_per_bsa(12)
     (18.0, '12 * BSA')
     """
-    x = float(mg_per_m2)
-    if not math.isfinite(x) or x <= 0:
-        raise DosingError(field, mg_per_m2, "a per-m2 dose must be > 0 mg/m2")
-    if bsa is None or (isinstance(bsa, str) and bsa == "BSA"):
-        return f"{_num(x)} * BSA"
-    if isinstance(bsa, bool) or not isinstance(bsa, (int, float, np.integer, np.floating)):
-        raise DosingError("bsa", bsa, "must be a body-surface area in m² (a number) or 'BSA' (the population column)")
-    if not math.isfinite(bsa) or not 0.05 <= bsa <= 5:
-        raise DosingError("bsa", bsa, "must be a body-surface area between 0.05 and 5 m²")
-    return x * float(bsa)
+    return _dose_per(mg_per_m2, bsa, field, ("m2", "BSA", "bsa", "a body-surface area", "m²", 0.05, 5.0))
+
+
+def _dose_per(x, size, field: str, spec: tuple) -> float | str:
+    """``x`` mg per unit of body size as mg (``size`` given) or as the expression ``"<x> * COLUMN"``; ``spec``:
+    (per, column, size field, what the size is, its unit, lowest, highest).
+    """
+    per, column, size_field, what, unit, lo, hi = spec
+    v = float(x)
+    if not math.isfinite(v) or v <= 0:
+        raise DosingError(field, x, f"a per-{per} dose must be > 0 mg/{per}")
+    if size is None or (isinstance(size, str) and size == column):
+        return f"{_num(v)} * {column}"
+    if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)):
+        raise DosingError(size_field, size, f"must be {what} in {unit} (a number) or '{column}' (the population column)")
+    if not math.isfinite(size) or not lo <= size <= hi:
+        raise DosingError(size_field, size, f"must be {what} between {lo:g} and {hi:g} {unit}")
+    return v * float(size)
 
 
 def dose_per_weight(mg_per_kg: float, weight: float | str | None = None, *, field: str = "dose") -> float | str:
@@ -213,16 +221,7 @@ def dose_per_weight(mg_per_kg: float, weight: float | str | None = None, *, fiel
     >>> dose_per_weight(6, 70), dose_per_weight(6)
     (420.0, '6 * WT')
     """
-    x = float(mg_per_kg)
-    if not math.isfinite(x) or x <= 0:
-        raise DosingError(field, mg_per_kg, "a per-kg dose must be > 0 mg/kg")
-    if weight is None or (isinstance(weight, str) and weight == "WT"):
-        return f"{_num(x)} * WT"
-    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
-        raise DosingError("weight", weight, "must be a body weight in kg (a number) or 'WT' (the population column)")
-    if not math.isfinite(weight) or not 0.3 <= weight <= 500:
-        raise DosingError("weight", weight, "must be a body weight between 0.3 and 500 kg")
-    return x * float(weight)
+    return _dose_per(mg_per_kg, weight, field, ("kg", "WT", "weight", "a body weight", "kg", 0.3, 500.0))
 
 
 #: Drugs with an age-based intrathecal dose table.

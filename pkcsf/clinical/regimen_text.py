@@ -552,6 +552,15 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
     return total.regimen()
 
 
+#: dose per body size: (to mg, what it needs, how to give it)
+_PER_SIZE = {
+    "mg/m2": (dose_per_bsa, "the body-surface area",
+              "pass bsa=<m2>, or height_cm and weight_kg, or bsa='BSA' to read each subject's BSA column"),
+    "mg/kg": (dose_per_weight, "the body weight",
+              "pass weight=<kg> (or weight_kg), or weight='WT' to read each subject's WT column"),
+}
+
+
 def _resolve(ph: _Phase, prev, ctx_drug, bsa_value, age, drugs, weight=None):
     if ph.amount is None:
         if prev is None:
@@ -567,24 +576,16 @@ def _resolve(ph: _Phase, prev, ctx_drug, bsa_value, age, drugs, weight=None):
     kind = ph.amount[0]
     if kind == "mg":
         amount = ph.amount[1]
-    elif kind == "mg/m2":
-        if bsa_value is None:
-            raise RegimenTextError(f"{_num(ph.amount[1])} mg/m2", ph.text, "a dose per m2 needs the body-surface area",
-                                   fix="pass bsa=<m2>, or height_cm and weight_kg, or bsa='BSA' to read each "
-                                       "subject's BSA column")
+    elif kind in _PER_SIZE:
+        to_mg, what, fix = _PER_SIZE[kind]
+        size = bsa_value if kind == "mg/m2" else weight
+        frag = f"{_num(ph.amount[1])} {kind}"
+        if size is None:
+            raise RegimenTextError(frag, ph.text, f"a dose per {kind[3:]} needs {what}", fix=fix)
         try:
-            amount = dose_per_bsa(ph.amount[1], bsa_value)
+            amount = to_mg(ph.amount[1], size)
         except DosingError as exc:
-            raise RegimenTextError(f"{_num(ph.amount[1])} mg/m2", ph.text, str(exc)) from None
-    elif kind == "mg/kg":
-        if weight is None:
-            raise RegimenTextError(f"{_num(ph.amount[1])} mg/kg", ph.text, "a dose per kg needs the body weight",
-                                   fix="pass weight=<kg> (or weight_kg), or weight='WT' to read each subject's WT "
-                                       "column")
-        try:
-            amount = dose_per_weight(ph.amount[1], weight)
-        except DosingError as exc:
-            raise RegimenTextError(f"{_num(ph.amount[1])} mg/kg", ph.text, str(exc)) from None
+            raise RegimenTextError(frag, ph.text, str(exc)) from None
     else:
         if age is None:
             raise RegimenTextError("age-based", ph.text, "an age-based dose needs the age",
