@@ -209,14 +209,16 @@ def upright_intervals(position: Position | str, regimen: Regimen | Dose, t_end: 
 
 
 def _windows(position: Position, anchors: list, t_end: float) -> list[tuple[float, float]]:
-    if position.daily:          # each dose's day repeated until the next lumbar dose (or the end)
-        anchors = sorted(anchors)
-        stops = anchors[1:] + [t_end]
-        raw = sorted((t + k * _DAY + a, min(t + k * _DAY + b, stop, t_end))
-                     for t, stop in zip(anchors, stops) for k in range(int(np.ceil((min(stop, t_end) - t) / _DAY)) + 1)
-                     for a, b in position.upright if t + k * _DAY + a < min(stop, t_end))
-    else:
-        raw = sorted((t + a, min(t + b, t_end)) for t in anchors for a, b in position.upright if t + a < t_end)
+    anchors = sorted(anchors)
+    raw = []
+    for i, t in enumerate(anchors):
+        if position.daily:      # the dose's day, repeated until the next lumbar dose (or the end)
+            stop = min(anchors[i + 1], t_end) if i + 1 < len(anchors) else t_end
+            starts = [t + k * _DAY for k in range(int(np.ceil((stop - t) / _DAY)) + 1)]
+        else:                   # once after the dose; overlaps with the next dose's windows merge below
+            stop, starts = t_end, [t]
+        raw += [(s + a, min(s + b, stop)) for s in starts for a, b in position.upright if s + a < stop]
+    raw.sort()
     merged: list[list[float]] = []
     for a, b in raw:
         if merged and a <= merged[-1][1]:
