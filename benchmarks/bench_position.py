@@ -2,9 +2,11 @@
 solved in pieces between the window edges and takes the two-step read-outs. Compared, in one process, with the
 same arm lying (one piece, read-outs inside the compiled solve).
 
-    python benchmarks/bench_position.py [--n 10000 100000] [--repeat 3]
+    python benchmarks/bench_position.py [--n 10000 100000] [--repeat 3] [--weeks-n 10000]
 
-Prints one table: wall and CPU seconds per arm and N (best of the repeats), and the ratio to the lying arm.
+Prints one table: wall and CPU seconds per arm and N (best of the repeats), and the ratio to the lying arm; and a
+second for a 4-week regimen (twice weekly), where every window edge starts a new piece: lying, upright 1-24 h after
+each dose (17 pieces) and a daily rhythm, upright 1-15 h daily (57 pieces), at ``--weeks-n`` patients (0: skip).
 Also checks the typical patient of the upright arm against a scipy solve_ivp reference solved piece by piece
 (max relative error over the CSF spaces).
 """
@@ -54,6 +56,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--weeks-n", type=int, default=10_000)
     a = ap.parse_args(argv)
     import pkcsf as pk
 
@@ -77,6 +80,29 @@ def main(argv=None):
         print(f"| {n:,} | {label} | {w:.3g} | {c:.3g} | {rw:.2f} | {rc:.2f} |")
     print(f"\ntypical upright patient against scipy LSODA piece by piece (rtol 1e-10): max relative error "
           f"{_typical_check():.1e}")
+    if a.weeks_n:
+        _weeks(a.weeks_n)
+
+
+def _weeks(n):
+    """Methotrexate 12 mg twice weekly for 4 weeks: the cost grows with the number of pieces (window edges)."""
+    import pkcsf as pk
+
+    reg = "12 mg lumbar twice weekly x 4 weeks"
+    arms = {p: pk.Arm("a", reg, drug="methotrexate", position=p)
+            for p in ("lying", "upright 1-24 h", "upright 1-15 h daily")}
+    print(f"\n4 weeks twice weekly, N = {n:,} (one run each, after a warm-up)")
+    print("| position | pieces | wall s | x lying |")
+    print("| --- | ---: | ---: | ---: |")
+    base = None
+    for p, arm in arms.items():
+        pk.run(pk.Scenario((arm,), subjects=10, days=28), keep="summary")
+        t0 = time.perf_counter()
+        pk.run(pk.Scenario((arm,), subjects=n, days=28, seed=1), keep="summary")
+        w = time.perf_counter() - t0
+        base = w if base is None else base
+        pieces = 2 * len(pk.clinical.position.upright_intervals(p, pk.parse_regimen(reg), 672.0)) + 1
+        print(f"| {p} | {pieces} | {w:.3g} | {w / base:.1f} |")
 
 
 if __name__ == "__main__":
