@@ -352,6 +352,16 @@ def test_drug_before_the_dose_and_it_for_intrathecal():
         parse_regimen("methotrexate 12 mg pemetrexed lumbar weekly x 2")
 
 
+@pytest.mark.parametrize("text, site", [
+    ("12 mg intrathecally weekly x 2", "lumbar"), ("12 mg by lumbar puncture weekly x 2", "lumbar"),
+    ("12 mg intraventricularly weekly x 2", "ommaya"), ("80 mg orally daily x 3 days", "oral"),
+    ("80 mg by mouth daily x 3 days", "oral"), ("100 mg intravenously once", "iv"),
+    ("10 mg intracisternally once", "intracisternal"),
+])
+def test_routes_as_clinicians_write_them(text, site):
+    assert {d.site for d in parse_regimen(text, drug="methotrexate").expand()} == {site}
+
+
 @pytest.mark.parametrize("text", ROUND_TRIP_TEXTS)
 def test_text_round_trip(text):
     reg = parse_regimen(text)

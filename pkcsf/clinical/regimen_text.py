@@ -432,6 +432,8 @@ def _normalise_text(text: str) -> str:
     t = re.sub(r"\b(liposomal\s+cytarabine|cytarabine\s+liposomal|liposomal_cytarabine)\b", "cytarabine_liposomal",
                t, flags=re.I)
     t = re.sub(r"\b(x)(\d)", r"\1 \2", t)
+    t = re.sub(r"\blumbar\s+puncture\b", "lumbar", t, flags=re.I)     # "by lumbar puncture"
+    t = re.sub(r"\bby\s+mouth\b", "oral", t, flags=re.I)
     return " ".join(t.split())
 
 

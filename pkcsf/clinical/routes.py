@@ -11,8 +11,10 @@ __all__ = ["ROUTES", "ROUTE_ALIASES", "INTRATHECAL_ROUTES", "normalize_route"]
 #: Ommaya reservoir, intracisternal, intravenous, oral).
 ROUTES = ("lumbar", "ommaya", "intracisternal", "iv", "oral")
 #: Other names accepted for the routes.
-ROUTE_ALIASES = {"intraventricular": "ommaya", "ivt": "ommaya", "icv": "ommaya",
-                 "intrathecal": "lumbar", "it": "lumbar", "lp": "lumbar", "intravenous": "iv", "po": "oral"}
+ROUTE_ALIASES = {"intraventricular": "ommaya", "intraventricularly": "ommaya", "ivt": "ommaya", "icv": "ommaya",
+                 "intrathecal": "lumbar", "intrathecally": "lumbar", "it": "lumbar", "lp": "lumbar",
+                 "intracisternally": "intracisternal", "intravenous": "iv", "intravenously": "iv", "po": "oral",
+                 "orally": "oral"}
 #: Routes into the CSF (age-based doses apply to these).
 INTRATHECAL_ROUTES = ("lumbar", "ommaya", "intracisternal")
 
