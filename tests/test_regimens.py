@@ -362,6 +362,14 @@ def test_routes_as_clinicians_write_them(text, site):
     assert {d.site for d in parse_regimen(text, drug="methotrexate").expand()} == {site}
 
 
+def test_counts_in_words_and_cycles_written_out():
+    assert parse_regimen("12 mg lumbar every two weeks x four") == parse_regimen("12 mg lumbar every 2 weeks x 4")
+    a = parse_regimen("30 mg ommaya on days 1 and 8 of a 21-day cycle x 2")
+    assert a == parse_regimen("30 mg ommaya on days 1 and 8 every 21 days x 2 cycles")
+    assert [d.time / 24 + 1 for d in a.expand()] == [1.0, 8.0, 22.0, 29.0]
+    assert len(parse_regimen("50 mg lumbar one dose").expand()) == 1           # 'one' stays a word
+
+
 @pytest.mark.parametrize("text", ROUND_TRIP_TEXTS)
 def test_text_round_trip(text):
     reg = parse_regimen(text)

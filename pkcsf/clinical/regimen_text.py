@@ -427,6 +427,11 @@ _SPLIT_ITEMS = re.compile(r"(?<![eE])\+")
 _SPLIT_PHASES = re.compile(r"\s*,?\s*\bthen\b\s*,?\s*", re.I)
 
 
+#: counts written as words (``"every two weeks"``)
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(("two", "three", "four", "five", "six", "seven", "eight", "nine",
+                                                  "ten", "eleven", "twelve"), start=2)}
+
+
 def _normalise_text(text: str) -> str:
     t = text.replace("×", " x ").replace("&", " and ").replace("\u00a0", " ")
     t = re.sub(r"\b(liposomal\s+cytarabine|cytarabine\s+liposomal|liposomal_cytarabine)\b", "cytarabine_liposomal",
@@ -434,6 +439,11 @@ def _normalise_text(text: str) -> str:
     t = re.sub(r"\b(x)(\d)", r"\1 \2", t)
     t = re.sub(r"\blumbar\s+puncture\b", "lumbar", t, flags=re.I)     # "by lumbar puncture"
     t = re.sub(r"\bby\s+mouth\b", "oral", t, flags=re.I)
+    # counts in words ("every two weeks", "for four weeks"); "one" stays a word ("one dose" is 'once')
+    t = re.sub(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", lambda m: _NUMBER_WORDS[m.group(1).lower()], t,
+               flags=re.I)
+    # "on days 1 and 8 of a 21-day cycle" = "on days 1 and 8 every 21 days"
+    t = re.sub(r"\bof\s+(?:a|an|each|every)\s+(\d+)[- ]?days?\s+cycles?\b", r"every \1 days", t, flags=re.I)
     return " ".join(t.split())
 
 
