@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.position import Position, parse_position, simulate_position, upright_intervals
@@ -286,3 +288,34 @@ def test_the_bounded_memory_path_gives_the_same_amounts(mtx, monkeypatch):
     low = simulate_position(mtx, Dose(12, "lumbar"), T, "upright 1-24 h", outputs=["lv", "spinal_lumbar"])
     assert low.names == full.names == ["lv", "spinal_lumbar"]
     np.testing.assert_allclose(low.amounts, full.amounts, rtol=1e-10, atol=1e-14)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0, 300), min_size=1, max_size=6, unique=True),
+       st.floats(0, 20), st.floats(0.5, 4), st.floats(10, 400), st.booleans())
+def test_windows_match_their_definition(doses, a, width, t_end, daily):
+    """Any doses and window: the upright intervals are disjoint, increasing and inside [0, t_end], and a time is in
+    one exactly when the definition says the patient is upright (checked on a grid, away from the edges): within
+    [a, b) h after a lumbar dose, or, with 'daily', within [a, b) h of a day since the last lumbar dose."""
+    b = min(a + width, 24.0) if daily else a + width
+    reg = Regimen([Dose(1, "lumbar", time=t) for t in doses])
+    iv = upright_intervals(Position(((a, b),), daily), reg, t_end)
+    flat = [x for w in iv for x in w]
+    assert flat == sorted(flat) and all(s < e for s, e in iv) and all(0 <= s and e <= t_end for s, e in iv)
+    ds = sorted(doses)
+
+    def upright(t):
+        if daily:
+            last = [d for d in ds if d <= t]
+            return bool(last) and a <= (t - last[-1]) % 24.0 < b
+        return any(a <= t - d < b for d in ds)
+
+    edges = np.array(flat + [d + a for d in ds] + [d + b for d in ds] + ds + [t_end])
+    for t in np.linspace(0.0, t_end, 997)[:-1]:
+        if daily:
+            near = np.min(np.abs(((t - np.array(ds)) % 24.0)[:, None] - np.array([a, b])[None, :]))
+        else:
+            near = np.min(np.abs(edges - t))
+        if near < 1e-6 or np.min(np.abs(np.array(ds) - t)) < 1e-6:
+            continue
+        assert upright(t) == any(s <= t < e for s, e in iv), (t, iv)
