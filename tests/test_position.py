@@ -319,3 +319,15 @@ def test_windows_match_their_definition(doses, a, width, t_end, daily):
         if near < 1e-6 or np.min(np.abs(np.array(ds) - t)) < 1e-6:
             continue
         assert upright(t) == any(s <= t < e for s, e in iv), (t, iv)
+
+
+def test_simulate_drug_gives_the_position_to_the_arms_with_a_lumbar_dose():
+    """pk.simulate / simulate_drug(..., position=...): the lumbar arm sits up, the Ommaya arm is as without it."""
+    import pkcsf as pk
+
+    arms = {"lumbar": "12 mg lumbar once", "ommaya": "12 mg ommaya once"}
+    up = pk.simulate("methotrexate", arms, days=3, position="upright 1-24 h").summary().set_index(["arm", "group"])
+    plain = pk.simulate("methotrexate", arms, days=3).summary().set_index(["arm", "group"])
+    assert up.loc[("lumbar", "ventricular"), "auc_p50"] < 0.6 * plain.loc[("lumbar", "ventricular"), "auc_p50"]
+    assert up.loc[("ommaya", "ventricular"), "auc_p50"] == pytest.approx(plain.loc[("ommaya", "ventricular"),
+                                                                                   "auc_p50"], rel=1e-9)

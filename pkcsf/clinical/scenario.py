@@ -200,7 +200,8 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
     **kwargs
         Other :class:`Scenario` options (``physiology``, ``pathologies``, ``unit``, ``targets``, ...) and the
         :class:`Arm` options ``variant``, ``patients`` (e.g. ``"leptomeningeal_metastases"``), ``prevalence`` and
-        ``uncertainty``, given to every arm.
+        ``uncertainty``, given to every arm; ``position`` (e.g. ``"upright 1-24 h"``) is given to every arm with a
+        lumbar dose (the model has no posture effect after doses by other routes).
 
     Returns
     -------
@@ -220,16 +221,24 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
     # Arm options, the same for every arm; the rest are Scenario options
     arm_options = {k: kwargs.pop(k) for k in _ARM_OPTIONS if k in kwargs}
     arm_options.setdefault("variant", "linear")
+    position = kwargs.pop("position", None)
     from dataclasses import fields
 
-    allowed = sorted({f.name for f in fields(Scenario)} - {"arms"} | set(_ARM_OPTIONS))
+    allowed = sorted({f.name for f in fields(Scenario)} - {"arms"} | set(_ARM_OPTIONS) | {"position"})
     for k in kwargs:                                              # a typo: named, with the options, no TypeError
         if k in _OPTION_ALIASES:                                  # a word from another tool (n=1000)
             raise ScenarioError(f"simulate_drug option {k!r}", k, "allowed: " + ", ".join(allowed),
                                 fix=f"did you mean {_OPTION_ALIASES[k]!r}?")
         check_choice(f"simulate_drug option {k!r}", k, allowed, ScenarioError)
-    if isinstance(regimen, dict):
-        arms = tuple(Arm(k, v, drug=arm_drug, **arm_options) for k, v in regimen.items())
-    else:
-        arms = (Arm(name, regimen, drug=arm_drug, **arm_options),)
+    regimens = regimen if isinstance(regimen, dict) else {name: regimen}
+
+    def options(reg) -> dict:
+        if position is None:
+            return arm_options
+        from pkcsf.clinical.position import lumbar_dose_times
+
+        lumbar = lumbar_dose_times([_as_regimen(reg, name, "regimen")])
+        return {**arm_options, "position": position} if lumbar else arm_options
+
+    arms = tuple(Arm(k, v, drug=arm_drug, **options(v)) for k, v in regimens.items())
     return run(Scenario(arms, subjects=subjects, days=days, seed=seed, **kwargs), progress=progress)
