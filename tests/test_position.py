@@ -331,3 +331,14 @@ def test_simulate_drug_gives_the_position_to_the_arms_with_a_lumbar_dose():
     assert up.loc[("lumbar", "ventricular"), "auc_p50"] < 0.6 * plain.loc[("lumbar", "ventricular"), "auc_p50"]
     assert up.loc[("ommaya", "ventricular"), "auc_p50"] == pytest.approx(plain.loc[("ommaya", "ventricular"),
                                                                                    "auc_p50"], rel=1e-9)
+
+
+def test_a_lumbar_dose_at_a_model_site_opens_the_windows_of_an_arm():
+    """An arm dosed at a model's own lumbar site (here the liposomal one) opens the windows as a 'lumbar' route does:
+    both are found on the model's spinal sites."""
+    import pkcsf as pk
+
+    arms = (pk.Arm("route", "50 mg lumbar once", drug="cytarabine_liposomal", position="upright 1-24 h"),
+            pk.Arm("site", Dose(50, "lumbar_liposomal"), drug="cytarabine_liposomal", position="upright 1-24 h"))
+    m = pk.run(pk.Scenario(arms, days=3)).metrics().set_index(["arm", "group"])
+    assert m.loc[("site", "ventricular"), "auc"] == pytest.approx(m.loc[("route", "ventricular"), "auc"], rel=1e-9)

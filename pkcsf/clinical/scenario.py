@@ -38,7 +38,7 @@ from pkcsf.clinical.scenario_population import (  # noqa: F401
     population_for,
     population_from_data,
 )
-from pkcsf.clinical.scenario_reduce import _chunk, _DrugRun, _sites, _thresholds_for  # noqa: F401
+from pkcsf.clinical.scenario_reduce import _chunk, _DrugRun, _sites, _thresholds_for, arm_lumbar_times  # noqa: F401
 from pkcsf.clinical.scenario_results import (  # noqa: F401
     _FAILURE_COLUMNS,
     CMAX_GRID_RTOL,
@@ -232,13 +232,12 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
         check_choice(f"simulate_drug option {k!r}", k, allowed, ScenarioError)
     regimens = regimen if isinstance(regimen, dict) else {name: regimen}
 
-    def options(reg) -> dict:
+    def options(arm_name, reg) -> dict:
         if position is None:
             return arm_options
-        from pkcsf.clinical.position import lumbar_dose_times
-
-        lumbar = lumbar_dose_times([_as_regimen(reg, name, "regimen")])
+        st = cns.setup(arm_drug)                 # its model's lumbar sites (arm_lumbar_times, as a scenario run)
+        lumbar = arm_lumbar_times(arm_name, {name: _as_regimen(reg, name, "regimen")}, {name: st})
         return {**arm_options, "position": position} if lumbar else arm_options
 
-    arms = tuple(Arm(k, v, drug=arm_drug, **options(v)) for k, v in regimens.items())
+    arms = tuple(Arm(k, v, drug=arm_drug, **options(k, v)) for k, v in regimens.items())
     return run(Scenario(arms, subjects=subjects, days=days, seed=seed, **kwargs), progress=progress)

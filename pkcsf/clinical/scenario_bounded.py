@@ -40,9 +40,8 @@ import pandas as pd
 from pkcsf.analysis.summaries import _partitioned_quantiles, quantiles  # noqa: F401 (quantiles: public here)
 from pkcsf.clinical import cns
 from pkcsf.clinical.population import Population
-from pkcsf.clinical.position import lumbar_dose_times
 from pkcsf.clinical.resources import USABLE, estimate_bytes
-from pkcsf.clinical.scenario_reduce import _chunk, _DrugRun, _readout_groups, _thresholds_for
+from pkcsf.clinical.scenario_reduce import _chunk, _DrugRun, _readout_groups, _thresholds_for, arm_lumbar_times
 from pkcsf.clinical.scenario_results import (
     _FAILURE_COLUMNS,
     ArmResult,
@@ -461,10 +460,9 @@ def _run_summary(scenario: Scenario, *, executor, q, in_flight, scratch, progres
         for arm, sa, regs, setups in plan:
             times, end = _grid(sa, regs)
             _check_arm_uncertainty(arm, regs, setups)
-            anchors = lumbar_dose_times(regs.values())     # the arm's lumbar doses, of any drug: position windows
+            anchors = arm_lumbar_times(arm.name, regs, setups)
             for drug, reg in regs.items():
-                dr, pop, typical, typ_status = _drug_setup(sa, arm, drug, reg, setups[drug], times, end,
-                                                           anchors)
+                dr, pop, typical, typ_status = _drug_setup(sa, arm, drug, reg, setups[drug], times, end, anchors)
                 nb = min(N, sa.band_subjects)
                 targets = tuple(tg for tg in sa.targets if tg.drug in (None, drug))
                 key = (arm.name, drug)

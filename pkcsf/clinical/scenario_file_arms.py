@@ -112,7 +112,7 @@ def _arm_physiology(a: dict, path: str) -> dict:
         from pkcsf.clinical.position import parse_position
 
         try:
-            out["position"] = parse_position(a["position"] if isinstance(a["position"], str) else str(a["position"]))
+            out["position"] = parse_position(a["position"])
         except PkcsfError as e:              # the same message, as a scenario-file error
             raise _err(f"{path}.position", a["position"], e.allowed) from None
     if "uncertainty" in a:

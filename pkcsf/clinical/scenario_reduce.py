@@ -45,6 +45,16 @@ def _sites(regimen: Regimen, setup: cns.Setup, where: str) -> Regimen:
     return Regimen(doses)
 
 
+def arm_lumbar_times(arm_name: str, regs: dict, setups: dict) -> list[float]:
+    """The times (h) of an arm's lumbar doses, of any of its drugs, found on each model's spinal sites
+    (:func:`pkcsf.clinical.position.spinal_sites`, so a route, a liposomal or a v3 lumbar site all count): they open
+    the windows of the arm's position, since posture changes the CSF mixing of every drug in it.
+    """
+    return sorted({t for drug, reg in regs.items()
+                   for t in lumbar_dose_times([_sites(reg, setups[drug], f"arm {arm_name!r} ({drug})")],
+                                              spinal_sites(setups[drug].model))})
+
+
 def _thresholds_for(scn: Scenario, setup: cns.Setup) -> list[tuple[str, float]]:
     """(label, mg/L) pairs."""
     spec = scn.thresholds
@@ -73,7 +83,7 @@ def _readout_groups(scn: Scenario, setup: cns.Setup, where: str) -> list[str]:
 class _DrugRun:
     """One drug of one arm: model, regimen on model sites, grouping, thresholds."""
 
-    def __init__(self, scn, arm, drug, reg, setup, times, end, anchors=None):
+    def __init__(self, scn, arm, drug, reg, setup, times, end, anchors):
         self.scn, self.setup, self.drug = scn, setup, drug
         # pathologies only some subjects have (Arm.prevalence): what each changes, drawn per subject
         self.prevalence = prevalence_effects(setup, arm.prevalence, physiology=scn.physiology,
@@ -89,8 +99,8 @@ class _DrugRun:
         self.reg = _sites(reg, setup, where)
         # posture after lumbar doses (Arm.position): solved in pieces between the window edges, never fused
         self.position = parse_position(getattr(arm, "position", None))
-        # the arm's lumbar doses (of any of its drugs) open the windows: posture changes every drug's CSF mixing
-        self.anchors = lumbar_dose_times([self.reg], spinal_sites(setup.model)) if anchors is None else list(anchors)
+        # the arm's lumbar doses, of any of its drugs (arm_lumbar_times), open the windows
+        self.anchors = list(anchors)
         self.dose_times = np.array(sorted({d.time for d in self.reg.expand() if d.time <= times[-1]}))
         self.groups = gnames = _readout_groups(scn, setup, where)
         comps = setup.model.compartment_names

@@ -17,7 +17,6 @@ import pandas as pd
 from pkcsf.clinical import cns
 from pkcsf.clinical.events import DatasetRun, read_events
 from pkcsf.clinical.population import Population
-from pkcsf.clinical.position import lumbar_dose_times
 from pkcsf.clinical.resources import check_grid
 from pkcsf.clinical.scenario_population import _check_age_conflict, population_for
 from pkcsf.clinical.scenario_reduce import (
@@ -28,6 +27,7 @@ from pkcsf.clinical.scenario_reduce import (
     _DrugRun,
     _readout_groups,
     _thresholds_for,
+    arm_lumbar_times,
 )
 from pkcsf.clinical.scenario_results import _FAILURE_COLUMNS, ArmResult, _cmax_grid_error
 from pkcsf.clinical.scenario_spec import Arm, Scenario
@@ -272,11 +272,11 @@ def _check_arm_uncertainty(arm: Arm, regs: dict, setups: dict) -> None:
                                 ", ".join(_usable_for(setups[d] for d in regs)) + ")")
 
 
-def _drug_setup(sa: Scenario, arm, drug: str, reg, setup, times, end, anchors: list | None = None) -> tuple:
+def _drug_setup(sa: Scenario, arm, drug: str, reg, setup, times, end, anchors: list) -> tuple:
     """One drug of an arm: (drug run, population, typical profile, typical status). The typical subject has no random
     effects and covariates at their reference values (the population's median BSA or age when doses are given per
     BSA or by age). Used by :func:`_run_arm` and by the bounded run (``scenario_bounded``). ``anchors``: the times of
-    the arm's lumbar doses, of any drug (they open the windows of an arm's position).
+    the arm's lumbar doses, of any drug (:func:`~pkcsf.clinical.scenario_reduce.arm_lumbar_times`).
     """
     N = sa.subjects
     dr = _DrugRun(sa, arm, drug, reg, setup, times, end, anchors)
@@ -284,8 +284,8 @@ def _drug_setup(sa: Scenario, arm, drug: str, reg, setup, times, end, anchors: l
     if pop.size is not None and pop.size < N:
         raise ScenarioError("subjects", N, f"the population data has only {pop.size} rows")
     typ = Population(None, name="typical").individual(setup.parameters, 1)
-    wanted = {c for c in ("BSA", "AGE", "WT") if any(c in str(d.amount) for d in dr.reg.doses)}
-    if any(str(d.amount).startswith("AGEDOSE_") for d in dr.reg.doses):
+    wanted = dr.dose_columns & {"BSA", "AGE", "WT"}
+    if any(c.startswith("AGEDOSE_") for c in dr.dose_columns):
         wanted.add("AGE")
     if wanted:          # dosed per BSA, per kg or by age: the population's median subject
         covs = pop.covariates(min(N, 2000), sa.seed)
@@ -311,11 +311,10 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
     N = scn.subjects
     cs = scn.chunk_size or _CHUNK
     _check_arm_uncertainty(arm, regs, setups)
-    anchors = lumbar_dose_times(regs.values())     # the arm's lumbar doses, of any drug: position windows
+    anchors = arm_lumbar_times(arm.name, regs, setups)
     for drug, reg in regs.items():
         setup = setups[drug]
-        dr, pop, typical[drug], typ_status = _drug_setup(scn, arm, drug, reg, setup, times, end,
-                                                         anchors)
+        dr, pop, typical[drug], typ_status = _drug_setup(scn, arm, drug, reg, setup, times, end, anchors)
         dose_times[drug] = dr.dose_times
         groups[drug] = dr.groups
         if typ_status != 0:
