@@ -49,6 +49,20 @@ def arm_lumbar_times(arm_name: str, regs: dict, setups: dict) -> list[float]:
     """The times (h) of an arm's lumbar doses, of any of its drugs, found on each model's spinal sites
     (:func:`pkcsf.clinical.position.spinal_sites`, so a route, a liposomal or a v3 lumbar site all count): they open
     the windows of the arm's position, since posture changes the CSF mixing of every drug in it.
+
+    Parameters
+    ----------
+    arm_name : str
+        Named in errors.
+    regs : dict
+        Drug -> its regimen in the arm (doses on routes or on model sites).
+    setups : dict
+        Drug -> its set-up.
+
+    Returns
+    -------
+    list of float
+        Sorted, once each.
     """
     return sorted({t for drug, reg in regs.items()
                    for t in lumbar_dose_times([_sites(reg, setups[drug], f"arm {arm_name!r} ({drug})")],
