@@ -362,6 +362,15 @@ def test_routes_as_clinicians_write_them(text, site):
     assert {d.site for d in parse_regimen(text, drug="methotrexate").expand()} == {site}
 
 
+def test_a_drug_s_usual_route_when_the_text_names_none():
+    # osimertinib's file names oral as its usual route; the written route still wins, and drugs without one refuse
+    assert parse_regimen("osimertinib 80 mg daily x 28 days") == parse_regimen("80 mg osimertinib oral daily x 28 days")
+    assert {d.site for d in parse_regimen("80 mg daily x 3 days", drug="osimertinib").expand()} == {"oral"}
+    assert {d.site for d in parse_regimen("osimertinib 80 mg iv once").expand()} == {"iv"}
+    with pytest.raises(RegimenTextError, match="missing route"):
+        parse_regimen("methotrexate 12 mg twice weekly x 4 weeks")
+
+
 def test_counts_in_words_and_cycles_written_out():
     assert parse_regimen("12 mg lumbar every two weeks x four") == parse_regimen("12 mg lumbar every 2 weeks x 4")
     a = parse_regimen("30 mg ommaya on days 1 and 8 of a 21-day cycle x 2")

@@ -123,9 +123,12 @@ def drug_template(name: str, like: str | cns.Drug | None = None) -> str:
     form = base.form if base else "free"
     routes = list(base.routes) if base else ["lumbar", "ommaya", "intracisternal", "iv"]
     variants = list(base.variants) if base else ["linear"]
+    usual = base.parameters.options.get("usual_route") if base else None
     lines += ["[options]",
               f"form = {_s(form)}   # free | antibody | liposomal (liposomal adds K_REL, LIPO_SIEVE, F_FREE_INIT)",
               f"routes = {json.dumps(routes)}   # of lumbar, ommaya, intracisternal, iv, oral (oral needs KA, F_ORAL)",
+              f"{'' if usual else '# '}usual_route = {_s(usual or 'oral')}   # optional: the route a regimen text "
+              'means when it names none (e.g. "80 mg daily x 28 days")',
               f"variants = {json.dumps(variants)}", ""]
     lines += [f"{'[references]':<24}# short keys used by `source` below",
               '# smith2020 = "Smith A, et al. Title. Journal 2020;1:1-10. doi 10.xxxx/xxxxx"', ""]

@@ -89,6 +89,21 @@ def _known_drugs() -> set[str]:
     return names
 
 
+def _usual_route(drug_name: str | None) -> str | None:
+    """The route a drug's file names as the one it is given by in practice (``[options] usual_route``, e.g.
+    osimertinib: oral), used when a phase names none; None without one.
+    """
+    if not drug_name:
+        return None
+    try:
+        from pkcsf.clinical.parameters import load_parameter_set
+
+        usual = load_parameter_set(str(drug_name), "drugs").options.get("usual_route")
+    except Exception:  # pragma: no cover - an unknown drug is reported where the doses are placed
+        return None
+    return None if usual is None else normalize_route(str(usual), f"{drug_name}.usual_route")
+
+
 @dataclass
 class _Phase:
     text: str
@@ -580,11 +595,11 @@ def _resolve(ph: _Phase, prev, ctx_drug, bsa_value, age, drugs, weight=None):
         amount, drug_i, route_prev, infusion = prev
         route = ph.route or route_prev
         return amount, (ph.drug or drug_i), route, (ph.infusion if ph.infusion is not None else infusion)
-    route = ph.route or (prev[2] if prev else None)
+    drug_i = ph.drug or (prev[1] if prev else None) or ctx_drug
+    route = ph.route or (prev[2] if prev else None) or _usual_route(drug_i)
     if route is None:
         raise RegimenTextError(ph.text, ph.text, "missing route", "allowed routes: " + ", ".join(ROUTES),
                                "e.g. '12 mg lumbar weekly x 4'")
-    drug_i = ph.drug or (prev[1] if prev else None) or ctx_drug
     kind = ph.amount[0]
     if kind == "mg":
         amount = ph.amount[1]
