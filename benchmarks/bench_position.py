@@ -1,5 +1,6 @@
 """Cost of a body position (pkcsf.clinical.position): an arm whose patients sit up after the lumbar puncture is
-solved in pieces between the window edges and takes the two-step read-outs. Compared, in one process, with the
+solved in one compiled run that switches the rate matrix at the window edges (or, for other solvers and infusions,
+in pieces between the window edges) and takes the two-step read-outs. Compared, in one process, with the
 same arm lying (one piece, read-outs inside the compiled solve).
 
     python benchmarks/bench_position.py [--n 10000 100000] [--repeat 3] [--weeks-n 10000]
@@ -85,24 +86,33 @@ def main(argv=None):
 
 
 def _weeks(n):
-    """Methotrexate 12 mg twice weekly for 4 weeks: the cost grows with the number of pieces (window edges)."""
+    """Methotrexate 12 mg twice weekly for 4 weeks: one compiled run that switches the rate matrix at every window
+    edge, against one solve per window chained by hand-offs (``position.SWITCH_IN_KERNEL = False``, the way before
+    5 Dec 2026), whose cost grows with the number of pieces."""
     import pkcsf as pk
+    from pkcsf.clinical import position
 
     reg = "12 mg lumbar twice weekly x 4 weeks"
     arms = {p: pk.Arm("a", reg, drug="methotrexate", position=p)
             for p in ("lying", "upright 1-24 h", "upright 1-15 h daily")}
     print(f"\n4 weeks twice weekly, N = {n:,} (one run each, after a warm-up)")
-    print("| position | pieces | wall s | x lying |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| position | pieces | switched in the kernel: wall s | x lying | chained pieces: wall s | x lying | "
+          "chained / switched |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     base = None
     for p, arm in arms.items():
-        pk.run(pk.Scenario((arm,), subjects=10, days=28), keep="summary")
-        t0 = time.perf_counter()
-        pk.run(pk.Scenario((arm,), subjects=n, days=28, seed=1), keep="summary")
-        w = time.perf_counter() - t0
-        base = w if base is None else base
+        w = {}
+        for switch in (True, False):
+            position.SWITCH_IN_KERNEL = switch
+            pk.run(pk.Scenario((arm,), subjects=10, days=28), keep="summary")
+            t0 = time.perf_counter()
+            pk.run(pk.Scenario((arm,), subjects=n, days=28, seed=1), keep="summary")
+            w[switch] = time.perf_counter() - t0
+        position.SWITCH_IN_KERNEL = True
+        base = w[True] if base is None else base
         pieces = 2 * len(pk.clinical.position.upright_intervals(p, pk.parse_regimen(reg), 672.0)) + 1
-        print(f"| {p} | {pieces} | {w:.3g} | {w / base:.1f} |")
+        print(f"| {p} | {pieces} | {w[True]:.3g} | {w[True] / base:.1f} | {w[False]:.3g} | {w[False] / base:.1f} | "
+              f"{w[False] / w[True]:.1f} |")
 
 
 if __name__ == "__main__":

@@ -342,3 +342,36 @@ def test_a_lumbar_dose_at_a_model_site_opens_the_windows_of_an_arm():
             pk.Arm("site", Dose(50, "lumbar_liposomal"), drug="cytarabine_liposomal", position="upright 1-24 h"))
     m = pk.run(pk.Scenario(arms, days=3)).metrics().set_index(["arm", "group"])
     assert m.loc[("site", "ventricular"), "auc"] == pytest.approx(m.loc[("route", "ventricular"), "auc"], rel=1e-9)
+
+
+@pytest.mark.parametrize("pos", ["upright 1-15 h daily", "upright 0-24 h", "upright 1-24 h"])
+def test_the_switched_kernel_equals_the_chained_pieces(mtx, monkeypatch, pos):
+    """One compiled run that switches the rate matrix at the window edges against one solve per window chained by
+    hand-offs, for a population with varied mixing and doses per m2, across several lumbar doses."""
+    import pkcsf.clinical.position as position
+
+    used = []
+    real = position._solve_switched
+    monkeypatch.setattr(position, "_solve_switched", lambda *a: used.append(real(*a) is not None) or real(*a))
+    params = pd.DataFrame([mtx.parameters] * 4).assign(BSA=[1.2, 1.5, 1.8, 2.1])
+    params["Q_MIX_LUMBAR"] *= [0.5, 1.0, 1.5, 2.0]
+    reg = Regimen([Dose("7 * BSA", "lumbar", time=0.0), Dose("7 * BSA", "lumbar", time=84.0), Dose(5, "iv", time=90)])
+    times = np.round(np.arange(0.0, 168.0001, 0.5), 10)
+    fast = simulate_position(mtx, reg, times, pos, params)
+    assert used == [True]
+    monkeypatch.setattr(position, "SWITCH_IN_KERNEL", False)
+    chained = simulate_position(mtx, reg, times, pos, params)
+    assert fast.ok.all() and chained.ok.all()
+    np.testing.assert_allclose(fast.amounts, chained.amounts, rtol=1e-10, atol=1e-13)
+    total = fast.amounts.sum(axis=2)                 # mass balance: every dose is somewhere (or eliminated)
+    assert (fast.amounts >= -1e-12).all() and np.all(np.diff(total, axis=1) <= 7 * 2.1 + 5 + 1e-9)
+
+
+def test_an_infusion_takes_the_chained_pieces(mtx, monkeypatch):
+    import pkcsf.clinical.position as position
+
+    used = []
+    real = position._solve_switched
+    monkeypatch.setattr(position, "_solve_switched", lambda *a: used.append(real(*a) is not None) or real(*a))
+    mtx.simulate(Regimen([Dose(12, "lumbar"), Dose(100, "iv", time=0.5, duration=2.0)]), T, position="upright 1-24 h")
+    assert used == [False]

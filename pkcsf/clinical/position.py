@@ -40,6 +40,7 @@ from pkcsf.engine.dosing import Dose, Regimen
 from pkcsf.engine.expressions import Expression
 from pkcsf.engine.results import SimulationResult
 from pkcsf.engine.simulate import prepare
+from pkcsf.solvers.exact_switch import solve_switched, switch_supported
 
 __all__ = ["Position", "parse_position", "upright_intervals", "solve_position", "simulate_position", "compare_positions",
            "lumbar_dose_times", "spinal_sites"]
@@ -47,6 +48,9 @@ __all__ = ["Position", "parse_position", "upright_intervals", "solve_position", 
 #: above this size (bytes, 1 GiB) of every state at every read point, a solve with a position saves only the requested
 #: states at the read points (:func:`solve_position`)
 _ALL_STATES_BYTES = 2 ** 30
+#: solve a position in one compiled run that switches the rate matrix at the window edges (exact solver, bolus
+#: doses); False: always one solve per window, chained (the reference the switched run is tested against)
+SWITCH_IN_KERNEL = True
 
 #: read-out groups of the spinal canal (and their ``_liposomal`` twins): a dose into them opens the posture windows
 _SPINAL_GROUPS = ("lumbar", "spinal")
@@ -290,6 +294,9 @@ def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, ti
     lying["UPRIGHT"] = 0.0
     kw = {} if outputs is None else {"outputs": outputs}
     base = prepare(model, regimen, lying, times=times, solver=solver, **kw)
+    fast = _solve_switched(model, regimen, base, lying, upright, starts, times, solver, kw)
+    if fast is not None:
+        return base, fast[0], fast[1], intervals
     pieces = _split_by_time(regimen, starts, base.compiled)
     if pieces is not None:          # every subject the same doses: one shared regimen per piece
         # every state at every read point is the fastest hand-off; above _ALL_STATES_BYTES only the requested states
@@ -308,6 +315,24 @@ def solve_position(model: Any, regimen: Regimen | Dose, params: pd.DataFrame, ti
     amounts, status, _ = solve_segments(model, [regimen] * len(params), seg_params, starts, seg, times - starts[seg],
                                         solver=solver, max_steps=max_steps)
     return base, amounts[:, :, base.save], status, intervals
+
+
+def _solve_switched(model, regimen, base, lying, upright, starts, times, solver, kw) -> tuple | None:
+    """(amounts, status) from one compiled run that switches between the lying and the upright rate matrix at the
+    window edges (:func:`pkcsf.solvers.exact_switch.solve_switched`); None where it does not apply (another solver,
+    an infusion, a model without passive states), and the windows are solved one by one instead.
+    """
+    if not SWITCH_IN_KERNEL or base.method != "exact":
+        return None
+    cm = base.compiled
+    events = base.events(slice(None))
+    if not switch_supported(cm.lin_src, cm.n_states, events[3], events[4]):
+        return None
+    up = prepare(model, regimen, lying.assign(UPRIGHT=1.0), times=times, solver=solver, **kw)
+    if up.method != "exact":
+        return None
+    return solve_switched(base.P, up.P, cm, events, times, base.y0, base.save, starts,
+                          np.asarray(upright, dtype=np.int64))
 
 
 def _split_by_time(regimen: Regimen, starts: np.ndarray, cm: Any) -> list | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import textwrap
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     import argparse
 
 # what each step exercises; a step compiles only what is not already in the cache folder
-STEPS = ("exact", "rodas5p", "radau", "dopri5", "expint", "readouts")
+STEPS = ("exact", "rodas5p", "radau", "dopri5", "expint", "readouts", "position")
 
 
 def warmup(steps: Sequence[str] = STEPS, say: Callable[[str], object] = print) -> dict[str, float]:
@@ -22,8 +23,9 @@ def warmup(steps: Sequence[str] = STEPS, say: Callable[[str], object] = print) -
     ----------
     steps : sequence of str
         Steps of :data:`STEPS` (default all): ``exact``, ``rodas5p``, ``radau``, ``dopri5``, ``expint`` (the solvers, on a
-        tiny problem of the reference models) and ``readouts`` (the compiled read-outs of the clinical
-        scenarios, a two-subject scenario).
+        tiny problem of the reference models), ``readouts`` (the compiled read-outs of the clinical
+        scenarios, a two-subject scenario) and ``position`` (the exact solver that switches the rate matrix when a
+        patient sits up after a lumbar dose).
     say : callable
         Receives one line of progress per step, and where the kernels are kept (default :func:`print`).
 
@@ -45,6 +47,11 @@ def warmup(steps: Sequence[str] = STEPS, say: Callable[[str], object] = print) -
         t0 = time.perf_counter()
         if step == "readouts":
             simulate_drug("methotrexate", "12 mg ommaya once", subjects=2, days=1, seed=0, progress=False).summary()
+        elif step == "position":
+            with warnings.catch_warnings():         # a one-day grid: its Cmax warning is not the point here
+                warnings.simplefilter("ignore")
+                simulate_drug("methotrexate", "12 mg lumbar once", subjects=2, days=1, seed=0, progress=False,
+                              position="upright 1-24 h").summary()
         else:
             name = "reference_p1" if step == "exact" else "reference_p2"
             model = load_model(name)
@@ -76,7 +83,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     """
     p = sub.add_parser(
         "warmup", parents=[common], formatter_class=_F, help="compile the solvers and read-outs once, now",
-        description=_desc("Compile every compiled kernel (the exact, Rodas5P, Radau and explicit Dormand-Prince solvers and the read-outs) "
+        description=_desc("Compile every compiled kernel (the exact, Rodas5P, Radau and explicit Dormand-Prince solvers, the read-outs and the "
+                          "exact solver of a patient who sits up after a lumbar dose) "
                           "for this machine and keep them in the cache folder, so that no later run waits for a "
                           "first compilation (about a minute on two cores; a cached kernel loads in a fraction of "
                           "a second). The folder: PKCSF_CACHE_DIR, else ~/.cache/pkcsf/numba."),
