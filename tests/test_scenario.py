@@ -141,6 +141,22 @@ def test_executor_gives_the_same_results():
     pd.testing.assert_frame_equal(local.targets(), remote.targets())
 
 
+def test_a_forking_process_pool_is_refused_naming_spawn():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork start method on this platform")
+    scn = Scenario([Arm("o", "12 mg ommaya once", drug="methotrexate")], subjects=4, days=1)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as ex:
+        for keep in ("metrics", "summary"):
+            with pytest.raises(pk.ScenarioError, match="spawn") as exc:
+                run(scn, executor=ex, keep=keep)
+            assert exc.value.field == "executor"
+    with pytest.raises(pk.ScenarioError, match="submit"):
+        run(scn, executor=object())
+
+
 def test_age_based_doses_per_subject():
     # children of 0.5, 1.5, 2.5 and 10 years, typical values otherwise: the age-based table gives
     # 6, 8, 10 and 12 mg, and (all methotrexate ends in plasma, with the same clearance) plasma AUC

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.resources import check_run
-from pkcsf.clinical.scenario_bounded import SummaryResult, _run_summary, run_summary  # noqa: F401
+from pkcsf.clinical.scenario_bounded import SummaryResult, _run_summary, check_executor, run_summary  # noqa: F401
 from pkcsf.clinical.scenario_population import (  # noqa: F401
     default_population,
     population_for,
@@ -134,6 +134,7 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
     >>> big = run(Scenario(arms, subjects=10_000_000), executor=client, keep="summary")  # doctest: +SKIP
     """
     check_choice("keep", keep, ["metrics", "summary"], ScenarioError)
+    check_executor(executor)
     if keep == "summary":
         res = _run_summary(scenario, executor=executor, q=q, in_flight=in_flight, scratch=scratch, progress=progress)
         _warn_failures(res)

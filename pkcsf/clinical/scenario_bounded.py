@@ -433,13 +433,43 @@ def run_summary(scenario: Scenario, *, executor: object | None = None, q: Sequen
     return res
 
 
+def check_executor(executor: object | None) -> None:
+    """Refuse an executor the run cannot use, before anything is simulated.
+
+    A process pool that forks (the default start method on Linux) copies a process whose compiled kernels have
+    started threads; the children then stop with "fork() called from a process already using GNU OpenMP" and the
+    pool breaks mid-run. Such a pool is refused, naming the spawn context that works.
+
+    Parameters
+    ----------
+    executor : object or None
+        What ``run(..., executor=)`` was given.
+
+    Raises
+    ------
+    ScenarioError
+        An object without ``submit``, or a ``ProcessPoolExecutor`` with the fork start method.
+    """
+    if executor is None:
+        return
+    if not callable(getattr(executor, "submit", None)):
+        raise ScenarioError("executor", type(executor).__name__, "must have submit(fn, *args) returning a future "
+                            "(a dask.distributed.Client, a concurrent.futures executor) or be None")
+    ctx = getattr(executor, "_mp_context", None)
+    method = ctx.get_start_method() if ctx is not None and hasattr(ctx, "get_start_method") else None
+    if method == "fork":
+        raise ScenarioError("executor", "ProcessPoolExecutor with the 'fork' start method",
+                            "a process pool that spawns its workers (forked workers inherit the compiled kernels' "
+                            "threads and stop)",
+                            fix="ProcessPoolExecutor(mp_context=multiprocessing.get_context('spawn')), a "
+                                "ThreadPoolExecutor, or a dask.distributed.Client")
+
+
 def _run_summary(scenario: Scenario, *, executor, q, in_flight, scratch, progress) -> SummaryResult:
     """:func:`run_summary` without its warnings (``run`` gives them, pointing at its caller)."""
     scn = scenario
     t0 = _time.perf_counter()
-    if executor is not None and not callable(getattr(executor, "submit", None)):
-        raise ScenarioError("executor", type(executor).__name__, "must have submit(fn, *args) returning a future "
-                            "(a dask.distributed.Client, a concurrent.futures executor) or be None")
+    check_executor(executor)
     q = _check_q(q)
     in_flight = _in_flight(executor, in_flight)
     base = Path(scratch) if scratch is not None else Path(tempfile.gettempdir())
