@@ -36,7 +36,7 @@ def warmup(steps: Sequence[str] = STEPS, say: Callable[[str], object] = print) -
     """
     import numpy as np
 
-    from pkcsf.clinical.scenario import simulate_drug
+    from pkcsf.clinical.scenario import Target, simulate_drug
     from pkcsf.core import jit
     from pkcsf.engine.dosing import Dose
     from pkcsf.engine.model import load_model
@@ -46,7 +46,12 @@ def warmup(steps: Sequence[str] = STEPS, say: Callable[[str], object] = print) -
     for step in steps:
         t0 = time.perf_counter()
         if step == "readouts":
-            simulate_drug("methotrexate", "12 mg ommaya once", subjects=2, days=1, seed=0, progress=False).summary()
+            # a per-dose target too: its run-length kernel (readouts._min_interval_run) is compiled on first use
+            with warnings.catch_warnings():         # a one-day grid: its Cmax warning is not the point here
+                warnings.simplefilter("ignore")
+                res = simulate_drug("methotrexate", "12 mg ommaya once", subjects=2, days=1, seed=0, progress=False,
+                                    targets=[Target("ventricular", "1 umol/L", "6 h")])
+                res.summary(), res.targets()
         elif step == "position":
             with warnings.catch_warnings():         # a one-day grid: its Cmax warning is not the point here
                 warnings.simplefilter("ignore")
