@@ -371,3 +371,16 @@ def test_cli_run_dt_as_number_or_text(capsys, tmp_path, monkeypatch, dt, ok):
         assert (tmp_path / "o" / "summary.csv").exists()
     else:
         cli_error(capsys, argv, "--dt")
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"thresholds": ["-1 mg/L"]}, "thresholds"), ({"thresholds": [float("nan")]}, "thresholds"),
+    ({"thresholds": [float("inf")]}, "thresholds"),
+    ({"targets": [pk.Target("ventricular", "-1 umol/L", "48 h")]}, "threshold"),
+    ({"targets": [pk.Target("ventricular", "1 umol/L", "-48 h")]}, "duration"),
+    ({"targets": [pk.Target("ventricular", float("nan"), "48 h")]}, "threshold"),
+])
+def test_api_thresholds_and_targets_are_checked_like_scenario_files(kw, field):
+    """A threshold of -1 or NaN would be met by every subject or by none: refused before anything runs."""
+    with pytest.raises(pk.ScenarioError, match=field):
+        pk.simulate("methotrexate", {"a": "12 mg lumbar once"}, days=2, subjects=3, **kw)

@@ -44,6 +44,7 @@ from pkcsf.clinical.scenario_results import (  # noqa: F401
     CMAX_GRID_RTOL,
     ArmResult,
     CoarseGridWarning,
+    DosesAfterEndWarning,
     FailedSubjectsWarning,
     ScenarioResult,
     _cmax_grid_error,
@@ -73,7 +74,8 @@ from pkcsf.core.progress import progress_bar
 from pkcsf.engine.dosing import Regimen
 
 __all__ = ["Arm", "Target", "Scenario", "ScenarioResult", "SummaryResult", "ArmResult", "run", "default_population",
-           "population_for", "simulate_drug", "FailedSubjectsWarning", "CoarseGridWarning", "MAX_STEPS_PER_DAY"]
+           "population_for", "simulate_drug", "FailedSubjectsWarning", "CoarseGridWarning", "DosesAfterEndWarning",
+           "MAX_STEPS_PER_DAY"]
 
 
 def run(scenario: Scenario, *, progress: bool | None = None, executor: object | None = None,

@@ -39,6 +39,7 @@ import pandas as pd
 
 from pkcsf.analysis.summaries import _partitioned_quantiles, quantiles  # noqa: F401 (quantiles: public here)
 from pkcsf.clinical import cns
+from pkcsf.clinical.grid_error import threshold_grid_error
 from pkcsf.clinical.population import Population
 from pkcsf.clinical.resources import USABLE, estimate_bytes
 from pkcsf.clinical.scenario_reduce import _chunk, _DrugRun, _readout_groups, _thresholds_for, arm_lumbar_times
@@ -58,6 +59,7 @@ from pkcsf.clinical.scenario_run import (
     _grid,
     _split_by_drug,
     _variant_for,
+    warn_doses_after_end,
 )
 from pkcsf.clinical.scenario_spec import Scenario
 from pkcsf.core.errors import ScenarioError, Status, check_int
@@ -489,6 +491,7 @@ def _run_summary(scenario: Scenario, *, executor, q, in_flight, scratch, progres
         drugs = []          # one entry per arm and drug, in the order of a full run's metrics table
         for arm, sa, regs, setups in plan:
             times, end = _grid(sa, regs)
+            warn_doses_after_end(arm.name, regs, end)
             _check_arm_uncertainty(arm, regs, setups)
             anchors = arm_lumbar_times(arm.name, regs, setups)
             for drug, reg in regs.items():
@@ -579,7 +582,7 @@ def _assemble(scn: Scenario, drugs: list, sinks: dict, q: tuple, nchunks: int) -
 
 def _arm_result(entries: list, sinks: dict) -> ArmResult:
     profiles, typical, groups, dose_times, target_rows, failures = {}, {}, {}, {}, [], []
-    auc_source, grid_err, setups = {}, {}, {}
+    auc_source, grid_err, above_err, setups = {}, {}, {}, {}
     failed = 0
     for key, arm, sa, dr, pop, nb, targets, typ, typ_status, times in entries:
         s = sinks[key]
@@ -596,6 +599,7 @@ def _arm_result(entries: list, sinks: dict) -> ArmResult:
             grid_err[drug] = {g: 0.0 for g in dr.groups}
         else:
             grid_err[drug] = dict(zip(dr.groups, _cmax_grid_error(times, s.band, dr.right, dr.left)))
+        above_err[drug] = threshold_grid_error(dr, times, s.band, targets)
         for tg in targets:
             met, solved = s.met[tg.label]
             target_rows.append({"arm": arm.name, "drug": drug, "target": tg.label,
@@ -609,4 +613,5 @@ def _arm_result(entries: list, sinks: dict) -> ArmResult:
                             dose_times, _as_regimen(arm.regimen, arm.drug_name, "regimen", sa.age), setups, failed,
                             sa.unit, fail_df, auc_source)
     out.cmax_grid_error = grid_err
+    out.above_grid_error = above_err
     return out

@@ -6,6 +6,7 @@ Internal to :mod:`pkcsf.clinical.scenario` (``_DrugRun`` and ``_chunk`` are pick
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -78,8 +79,42 @@ def _thresholds_for(scn: Scenario, setup: cns.Setup) -> list[tuple[str, float]]:
         return list(setup.thresholds.items())
     if isinstance(spec, (str, int, float)):
         spec = [spec]
-    return [(str(s), parse_quantity(s, "concentration", mw=setup.mw, field="thresholds", default_unit="mg/L"))
-            for s in spec]
+    return [(str(s), _positive(parse_quantity(s, "concentration", mw=setup.mw, field="thresholds",
+                                              default_unit="mg/L"), "thresholds", s)) for s in spec]
+
+
+def _positive(value: float, field: str, given: object, *, zero: bool = False) -> float:
+    """``value`` if it is finite and > 0 (>= 0 with ``zero``), else a ScenarioError naming ``field`` and ``given``."""
+    if not (math.isfinite(value) and (value >= 0.0 if zero else value > 0.0)):
+        raise ScenarioError(field, given, "must be a finite number " + (">= 0" if zero else "> 0")
+                            + " (with its unit)")
+    return value
+
+
+def check_targets(targets: tuple, setup: cns.Setup) -> None:
+    """Refuse, before anything is simulated, a target whose threshold is not a positive concentration or whose
+    duration is not a time >= 0 (a threshold of -1 or NaN would be met by every subject or none).
+
+    Parameters
+    ----------
+    targets : tuple of Target
+        The scenario's targets.
+    setup : Setup
+        The drug's setup (molecular weight for umol/L).
+
+    Raises
+    ------
+    ScenarioError
+        Naming the target and the field.
+    """
+    for tg in targets:
+        if tg.drug is not None and tg.drug != setup.drug.name:
+            continue
+        thr = parse_quantity(tg.threshold, "concentration", mw=setup.mw, field=f"target {tg.label!r}: threshold",
+                             default_unit="mg/L")
+        _positive(thr, f"target {tg.label!r}: threshold", tg.threshold)
+        dur = parse_quantity(tg.duration, "time", field=f"target {tg.label!r}: duration")
+        _positive(dur, f"target {tg.label!r}: duration", tg.duration, zero=True)
 
 
 def _readout_groups(scn: Scenario, setup: cns.Setup, where: str) -> list[str]:
@@ -110,12 +145,14 @@ class _DrugRun:
 
             self.uncertainty = uncertainty_effects(setup, arm.uncertainty, scn.seed)   # None: not this drug's
         where = f"arm {arm.name!r} ({drug})"
-        self.reg = _sites(reg, setup, where)
+        # doses at or after the end act only after the window (scenario_run.warn_doses_after_end): not solved, so
+        # that a bolus at the very end is not read as the window's last output
+        self.reg = Regimen([d for d in _sites(reg, setup, where).expand() if d.time < end])
         # posture after lumbar doses (Arm.position): solved in pieces between the window edges, never fused
         self.position = parse_position(getattr(arm, "position", None))
         # the arm's lumbar doses, of any of its drugs (arm_lumbar_times), open the windows
         self.anchors = list(anchors)
-        self.dose_times = np.array(sorted({d.time for d in self.reg.expand() if d.time <= times[-1]}))
+        self.dose_times = np.array(sorted({d.time for d in self.reg.expand()}))
         self.groups = gnames = _readout_groups(scn, setup, where)
         comps = setup.model.compartment_names
         self.states, self.W = setup.group_weights(gnames)
@@ -136,6 +173,7 @@ class _DrugRun:
             transfers=[accumulate(c, a) for c, a in zip(self.states, self.auc_states)])
         self.factor = concentration_factor(scn.unit, setup.mw)
         self.thresholds = _thresholds_for(scn, setup)
+        check_targets(tuple(scn.targets or ()), setup)
         self.thr_unit = np.array([v * self.factor for _, v in self.thresholds])
         self.times, self.end = times, end
         self.model_params = set(setup.model.parameter_names)
@@ -304,19 +342,25 @@ class _DrugRun:
         df["status"] = cat(np.repeat(np.asarray(status, dtype=np.int8), G), [st.name for st in Status])
         return df
 
-    def target(self, tg: Target, conc) -> np.ndarray:
-        """Boolean (n,): which subjects meet the target."""
+    def target(self, tg: Target, conc, keep: np.ndarray | None = None) -> np.ndarray:
+        """Boolean (n,): which subjects meet the target; ``keep`` (T,) bool: read on those output times only (the
+        dose limits among them; :mod:`pkcsf.clinical.grid_error`).
+        """
         if tg.group not in self.groups:
             check_choice(f"target group ({tg.label})", tg.group, self.groups, ScenarioError)
         c = conc[:, :, self.groups.index(tg.group)]
         thr = parse_quantity(tg.threshold, "concentration", mw=self.setup.mw, field="target.threshold",
                              default_unit="mg/L") * self.factor
         dur = parse_quantity(tg.duration, "time", field="target.duration")
-        if tg.per == "dose" and len(self.right):
-            ends = np.append(self.left[1:], len(self.times) - 1)
-            run = min_interval_run(self.times, c, thr, self.right, ends)
+        times, right, left = self.times, self.right, self.left
+        if keep is not None:
+            new = np.cumsum(keep) - 1           # index of each kept output on the kept grid
+            times, c, right, left = times[keep], c[:, keep], new[right], new[left]
+        if tg.per == "dose" and len(right):
+            ends = np.append(left[1:], len(times) - 1)
+            run = min_interval_run(times, c, thr, right, ends)
         else:
-            run = whole_window(self.times, c[:, :, None], np.array([thr]))["time_above"][:, 0, 0]
+            run = whole_window(times, c[:, :, None], np.array([thr]))["time_above"][:, 0, 0]
         return run >= dur - 1e-9
 
 
@@ -359,9 +403,11 @@ def _chunk_sample(dr: "_DrugRun", pop: Population, seed: int, variability: bool,
     """
     params = dr.individual(pop, n, seed=seed, start=start, variability=variability)
     keep = max(0, min(nb, start + n) - start)
-    prob = None if targets else dr.fused_problem(params)    # None: the two-step path (targets, radau)
+    # None: the two-step path (radau, a position); with targets the profiles are solved too, for the targets only,
+    # so that the read-outs (Cmax refined between outputs) are the same with and without targets
+    prob = dr.fused_problem(params)
     # the kernels' event arrays too: built here, the compiled stage starts at once (its threads do not wait)
-    return {"params": params, "keep": keep, "prob": prob,
+    return {"params": params, "keep": keep, "prob": prob, "targets": bool(targets),
             "events": None if prob is None else prob.events(slice(None))}
 
 
@@ -372,7 +418,7 @@ def _chunk_solve(dr: "_DrugRun", job: dict) -> dict:
     prob, events = job.pop("prob"), job.pop("events")
     if prob is not None:                # read-outs inside the compiled solve: no (n, T, G) array
         job["fused"] = dr.read_out(prob, job["keep"], events)
-    else:
+    if prob is None or job.get("targets"):
         job["solved"] = dr.solve(job["params"], auc=True)
     return job
 
@@ -384,11 +430,13 @@ def _chunk_table(dr: "_DrugRun", job: dict, arm_name: str, targets: tuple) -> di
     if "fused" in job:
         r, status, band = job["fused"]
         ok = status == 0
+        conc = job["solved"][0] if targets else None
         return {"failed": int((~ok).sum()),
                 "failures": [(i, int(st)) for i, st in zip(ids[~ok].tolist(), status[~ok].tolist())],
                 "band": band if keep else None,
+                "band_cmax": np.asarray(r["cmax"])[:keep] if keep else None,
                 "readouts": _with_pathologies(dr.readouts(None, ids, arm_name, status, fused=r), params, dr),
-                "targets": {},
+                "targets": {tg.label: dr.target(tg, conc)[ok] for tg in targets},
                 # every solved subject's Cmax refined between output times (exact solver, issue 9)
                 "cmax_exact": bool(np.all(np.asarray(r["cmax_exact"])[ok])) if "cmax_exact" in r else False}
     conc, status, gauc = job["solved"]

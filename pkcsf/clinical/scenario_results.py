@@ -25,7 +25,8 @@ from pkcsf.core.errors import ScenarioError, Status, check_choice
 if TYPE_CHECKING:
     import xarray
 
-__all__ = ["ArmResult", "ScenarioResult", "FailedSubjectsWarning", "CoarseGridWarning", "CMAX_GRID_RTOL"]
+__all__ = ["ArmResult", "ScenarioResult", "FailedSubjectsWarning", "CoarseGridWarning", "DosesAfterEndWarning",
+           "CMAX_GRID_RTOL"]
 
 
 class CoarseGridWarning(UserWarning):
@@ -36,6 +37,12 @@ class CoarseGridWarning(UserWarning):
 
 #: relative Cmax error (estimated from the grid) above which a run warns
 CMAX_GRID_RTOL = 1e-2
+
+
+class DosesAfterEndWarning(UserWarning):
+    """Some doses of a regimen fall at or after the end of the simulated window and are not simulated: the
+    read-outs cover the doses before the end (set ``days`` to include them).
+    """
 
 
 class FailedSubjectsWarning(UserWarning):
@@ -389,7 +396,7 @@ def _percentiles_threaded(m: pd.DataFrame, value_cols: list, q: Sequence[float])
     return out, ns, nr
 
 
-def _cmax_grid_error(times, prof, right, left) -> np.ndarray:
+def _cmax_grid_error(times, prof, right, left, refined=None) -> np.ndarray:
     """Estimated relative error (G,) of grid Cmax read-outs, the largest over the band subjects and doses.
 
     A peak between output times is under-read. Within each dosing interval (from the right limit of a dose
@@ -397,29 +404,49 @@ def _cmax_grid_error(times, prof, right, left) -> np.ndarray:
     read-out at twice the step; for a smooth peak the error falls with the square of the step, so the error
     at the step used is about a third of the difference (Richardson). A peak just after a dose shows as a
     large difference in one of the halves.
+
+    ``refined`` (n_band, G): the band subjects' Cmax refined between outputs by the exact solver at the grid
+    maximum (another dose's peak is not refined when the peaks are alike). The refined read-out is then low only
+    if another interval's peak is higher: each interval's peak is estimated (grid peak plus its estimated
+    under-read) and compared with the estimate of the interval holding the grid maximum, whose true height is the
+    refined value; doses alike give zero.
     """
     G = prof.shape[2]
     T = len(times)
     ok = np.isfinite(prof).all(axis=(1, 2))
+    if refined is not None:
+        ok &= np.isfinite(refined).all(axis=1)
     p = prof if ok.all() else prof[ok]        # (no copy of the band profiles when every subject was solved)
     if T < 3 or p.shape[0] == 0:
         return np.zeros(G)
     starts = np.unique(np.concatenate([[0], np.asarray(right, dtype=int)]))
     ends = np.append(starts[1:], T)
     worst = np.zeros(G)
+    shape = (p.shape[0], G)
+    top, top_est, highest = np.full(shape, -np.inf), np.zeros(shape), np.zeros(shape)
     for a, b in zip(starts, ends):
         seg = p[:, a:b, :]
-        if seg.shape[1] < 3:
-            continue
         c_h = seg.max(axis=1)
-        for parity in (0, 1):
-            idx = np.arange(seg.shape[1])
-            mask = (idx % 2 == parity) | (idx == 0) | (idx == seg.shape[1] - 1)
-            c_2h = seg[:, mask, :].max(axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rel = np.where(c_h > 0, (c_h - c_2h) / c_h, 0.0)
-            worst = np.maximum(worst, rel.max(axis=0))
-    return worst / 3.0
+        rel_seg = np.zeros(shape)
+        if seg.shape[1] >= 3:
+            for parity in (0, 1):
+                idx = np.arange(seg.shape[1])
+                mask = (idx % 2 == parity) | (idx == 0) | (idx == seg.shape[1] - 1)
+                c_2h = seg[:, mask, :].max(axis=1)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rel = np.where(c_h > 0, (c_h - c_2h) / c_h, 0.0)
+                rel_seg = np.maximum(rel_seg, rel)
+            worst = np.maximum(worst, rel_seg.max(axis=0))
+        est = c_h * (1.0 + rel_seg / 3.0)     # the interval's peak height, estimated
+        up = c_h > top
+        top = np.where(up, c_h, top)
+        top_est = np.where(up, est, top_est)
+        highest = np.maximum(highest, est)
+    if refined is None:
+        return worst / 3.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        short = np.where(top_est > 0, highest / top_est - 1.0, 0.0)
+    return np.clip(short.max(axis=0), 0.0, None)
 
 
 def _warn_coarse_grid(res: "ScenarioResult") -> None:
@@ -443,6 +470,20 @@ def _warn_coarse_grid(res: "ScenarioResult") -> None:
         warnings.warn("Cmax read-outs are low: peaks fall between output times (" + "; ".join(parts)
                       + f"); use an output step dt <= {dt:.2g} h for Cmax within {100 * CMAX_GRID_RTOL:g}% "
                       "(AUCs are exact integrals and do not depend on dt)", CoarseGridWarning, stacklevel=3)
+    from pkcsf.clinical.grid_error import ABOVE_GRID_RTOL, grid_warning_parts
+
+    parts, dt = [], None
+    for name, a in res.arms.items():
+        step = float(np.median(np.diff(np.unique(a.times)))) if len(a.times) > 1 else 0.0
+        for drug, est in getattr(a, "above_grid_error", {}).items():
+            more, shrink = grid_warning_parts(name, drug, est)
+            if more:
+                parts += more
+                dt = step * shrink if dt is None else min(dt, step * shrink)
+    if parts:
+        warnings.warn("time above a threshold and target fractions are read between output times and depend on the "
+                      "output step (" + "; ".join(parts) + f"); use an output step dt <= {dt:.2g} h for them within "
+                      f"about {100 * ABOVE_GRID_RTOL:g}%", CoarseGridWarning, stacklevel=3)
 
 
 def _warn_failures(res: "ScenarioResult") -> None:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from pkcsf.clinical import cns
 from pkcsf.clinical.events import DatasetRun, read_events
+from pkcsf.clinical.grid_error import threshold_grid_error
 from pkcsf.clinical.population import Population
 from pkcsf.clinical.resources import check_grid
 from pkcsf.clinical.scenario_population import _check_age_conflict, population_for
@@ -29,7 +30,7 @@ from pkcsf.clinical.scenario_reduce import (
     _thresholds_for,
     arm_lumbar_times,
 )
-from pkcsf.clinical.scenario_results import _FAILURE_COLUMNS, ArmResult, _cmax_grid_error
+from pkcsf.clinical.scenario_results import _FAILURE_COLUMNS, ArmResult, DosesAfterEndWarning, _cmax_grid_error
 from pkcsf.clinical.scenario_spec import Arm, Scenario
 from pkcsf.core.errors import ScenarioError, Status
 from pkcsf.engine.dosing import Dose, Regimen
@@ -79,10 +80,12 @@ def _grid(scn: Scenario, regs: dict) -> tuple[np.ndarray, float]:
     if dt is None:
         dt = 0.25 if days <= 7 else (1.0 if days <= 60 else 4.0)
     check_grid(end, dt, scn.dt)            # before allocating: dt = "1e-9 h" must not ask for terabytes
-    n = int(round(end / dt))
+    n = int(math.floor(end / dt + 1e-9))
     grid = np.linspace(0.0, n * dt, n + 1)
+    if end - grid[-1] > 1e-9 * max(end, 1.0):
+        grid = np.append(grid, end)        # the window ends at its end, whatever the step (a shorter last step)
     dose_t = np.unique(np.concatenate([[d.time for d in r.expand()] for r in regs.values()]))
-    dose_t = dose_t[dose_t <= grid[-1]]
+    dose_t = dose_t[dose_t < end]          # a dose at the end acts after the window (warn_doses_after_end)
     base = np.setdiff1d(grid, dose_t)
     return np.sort(np.concatenate([base, dose_t, dose_t]), kind="stable"), end
 
@@ -300,14 +303,42 @@ def _drug_setup(sa: Scenario, arm, drug: str, reg, setup, times, end, anchors: l
 
 
 
+def warn_doses_after_end(arm_name: str, regs: dict, end: float) -> None:
+    """Warn, once per arm, about doses at or after the end of the simulated window: they are not simulated (a dose
+    at the very end would act only after it), so the read-outs are those of the doses before the end.
+
+    Parameters
+    ----------
+    arm_name : str
+        The arm, for the message.
+    regs : dict
+        The arm's regimens by drug.
+    end : float
+        End of the window (h).
+    """
+    parts = []
+    for drug, reg in regs.items():
+        times = [d.time for d in reg.expand()]
+        late = [t for t in times if t >= end - 1e-9]
+        if late:
+            parts.append(f"{drug}: {len(late)} of {len(times)} doses, from day {min(late) / 24 + 1:g} "
+                         f"({min(late):g} h)")
+    if parts:
+        need = math.ceil(max(d.time for r in regs.values() for d in r.expand()) / 24.0) + 1
+        warnings.warn(f"arm {arm_name!r}: doses at or after the end of the simulated window ({end / 24:g} days) "
+                      f"are not simulated ({'; '.join(parts)}); the read-outs cover the doses before the end. Set "
+                      f"days to at least {need} to include them", DosesAfterEndWarning, stacklevel=4)
+
+
 def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=None) -> ArmResult:
     times, end = _grid(scn, regs)
+    warn_doses_after_end(arm.name, regs, end)
     T = len(times)
     profiles, typical, groups, frames, dose_times, target_rows = {}, {}, {}, [], {}, []
     failed = 0
     failures = []
     auc_source = {}
-    grid_err = {}
+    grid_err, above_err = {}, {}
     N = scn.subjects
     cs = scn.chunk_size or _CHUNK
     _check_arm_uncertainty(arm, regs, setups)
@@ -332,9 +363,12 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
             results = (f.result() for f in futures)
         n_failed = 0
         exact_flags = []
+        refined = np.full((nb, len(dr.groups)), np.nan)     # the band subjects' Cmax refined between outputs
         try:
             for (start, n), r in zip(jobs, results):
                 exact_flags.append(r.get("cmax_exact", False))
+                if r.get("band_cmax") is not None:
+                    refined[start:start + len(r["band_cmax"])] = r["band_cmax"]
                 failed += r["failed"]
                 n_failed += r["failed"]
                 failures += [(arm.name, drug, i, st) for i, st in r["failures"]]
@@ -363,7 +397,9 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
             # Cmax refined between output times for every subject (exact solver): the read-out is not low
             grid_err[drug] = {g: 0.0 for g in dr.groups}
         else:
-            grid_err[drug] = dict(zip(dr.groups, _cmax_grid_error(times, prof, dr.right, dr.left)))
+            grid_err[drug] = dict(zip(dr.groups, _cmax_grid_error(times, prof, dr.right, dr.left,
+                                                                  None if np.isnan(refined).all() else refined)))
+        above_err[drug] = threshold_grid_error(dr, times, prof, scn.targets)
         for label, parts in met.items():
             ok = np.concatenate(parts)          # solved subjects only
             target_rows.append({"arm": arm.name, "drug": drug, "target": label,
@@ -379,4 +415,5 @@ def _run_arm(scn: Scenario, arm: Arm, regs: dict, setups: dict, bar, executor=No
                      dose_times, _as_regimen(arm.regimen, arm.drug_name, "regimen", scn.age), setups, failed, scn.unit,
                      fail_df, auc_source)
     out.cmax_grid_error = grid_err
+    out.above_grid_error = above_err
     return out

@@ -75,7 +75,7 @@ def _executor(address):
 def _cmd_run(args) -> int:
     import pandas as pd
 
-    from pkcsf.clinical.scenario import FailedSubjectsWarning, run
+    from pkcsf.clinical.scenario import CoarseGridWarning, DosesAfterEndWarning, FailedSubjectsWarning, run
     from pkcsf.clinical.scenario_file import load_scenario
 
     if args.scratch is not None and not args.summary_only:
@@ -103,10 +103,12 @@ def _cmd_run(args) -> int:
     figures = out.figures and not args.no_figures
     folder = args.out if args.out is not None else out.folder
     warnings: list[str] = []
+    run_warnings = (FailedSubjectsWarning, CoarseGridWarning, DosesAfterEndWarning)   # printed and in run.json
     t0 = time.perf_counter()
     with _Staging(folder, "--out" if args.out is not None else "outputs.folder") as stage:
         with _warnings.catch_warnings(record=True) as caught:
-            _warnings.simplefilter("always", FailedSubjectsWarning)
+            for cat in run_warnings:
+                _warnings.simplefilter("always", cat)
             keep = "summary" if args.summary_only else "metrics"
             try:
                 with _executor(args.scheduler) as executor:
@@ -116,8 +118,8 @@ def _cmd_run(args) -> int:
                 names = dict(_FILE_KEYS, **{k: f"--{k}" for k in ("dt", "subjects", "seed", "scratch")
                                             if getattr(args, k) is not None})
                 raise _cli_error(e, names) from None
-        for w in caught:        # failed subjects: printed below and kept in run.json; others re-issued
-            if issubclass(w.category, FailedSubjectsWarning):
+        for w in caught:        # the run's own warnings: printed below and kept in run.json; others re-issued
+            if issubclass(w.category, run_warnings):
                 warnings.append(str(w.message))
             else:
                 _warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
