@@ -391,3 +391,93 @@ def test_map_ipred_matches_the_forecast_and_moves_toward_dv():
         np.testing.assert_allclose(oi["PRED"].to_numpy(), fr.observations["PRED"].to_numpy(), rtol=1e-6)
     err = lambda c: np.sum(np.log(o["DV"] / o[c]) ** 2)  # noqa: E731
     assert err("IPRED") < 0.7 * err("PRED")
+
+
+# ------------------------------------------------------------------ unreadable tables and bad DV, by row and line
+def _scenario(tmp_path, table: str) -> Path:
+    scn = tmp_path / "s.toml"
+    scn.write_text(f'drug = "methotrexate"\n[[arms]]\nname = "p"\nevents = "{table}"\n')
+    return scn
+
+
+def test_empty_event_table_file_is_a_clear_error(tmp_path, capsys):
+    from pkcsf.cli import main
+
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DosingError, match=r"event table: got '.*empty\.csv'; the file is empty"):
+        events.read_events(tmp_path / "empty.csv")
+    (tmp_path / "header.csv").write_text(CSV.read_text().splitlines()[0] + "\n")
+    with pytest.raises(DosingError, match=r"event table: got '.*header\.csv'; the file has a header but no rows"):
+        events.read_events(tmp_path / "header.csv")
+    out = tmp_path / "out"
+    assert main(["run", str(_scenario(tmp_path, "empty.csv")), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "empty.csv" in err and "the file is empty" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_unreadable_csv_is_a_clear_error(tmp_path):
+    (tmp_path / "quote.csv").write_text('ID,TIME,AMT,CMT,EVID\n1,0,12,"ommaya,1\n')
+    with pytest.raises(DosingError, match=r"quote\.csv'; is not a readable CSV table"):
+        events.read_events(tmp_path / "quote.csv")
+    (tmp_path / "latin1.csv").write_bytes("ID,TIME,AMT,CMT,EVID,NOTE\n1,0,12,ommaya,1,\xe9\n".encode("latin-1"))
+    with pytest.raises(DosingError, match=r"latin1\.csv'; is not UTF-8 text"):
+        events.read_events(tmp_path / "latin1.csv")
+
+
+@pytest.mark.parametrize("dv", [-25.0, float("inf"), float("-inf")])
+def test_negative_or_infinite_dv_refused_naming_row_line_and_column(tmp_path, dv):
+    df = pd.read_csv(CSV)
+    df.loc[1, "DV"] = dv
+    with pytest.raises(DosingError, match=r"event table row 1\.DV: got .*a measured concentration must be a "
+                                          r"finite number >= 0"):
+        events.read_events(df)
+    df.to_csv(tmp_path / "neg.csv", index=False)
+    with pytest.raises(DosingError, match=r"event table row 1 \(line 3 of neg\.csv\)\.DV: got "):
+        events.read_events(tmp_path / "neg.csv")
+
+
+def test_negative_dv_refused_the_same_way_with_and_without_map_ipred(tmp_path, capsys):
+    from pkcsf.cli import main
+
+    df = pd.read_csv(CSV)
+    df.loc[1, "DV"] = -25.0
+    df.to_csv(tmp_path / "neg.csv", index=False)
+    scn = str(_scenario(tmp_path, "neg.csv"))
+    errs = []
+    for extra in ([], ["--ipred", "map"]):
+        out = tmp_path / f"out{len(errs)}"
+        assert main(["run", scn, "--out", str(out), "--no-figures", "--quiet", *extra]) == 2
+        errs.append(capsys.readouterr().err)
+        assert not out.exists()
+    assert errs[0] == errs[1]
+    assert "event table row 1 (line 3 of neg.csv).DV: got -25.0" in errs[0] and "observations[" not in errs[0]
+
+
+def test_dv_zero_and_an_unused_negative_dv_are_accepted():
+    df = pd.read_csv(CSV)
+    df.loc[1, "DV"] = 0.0                       # a measured 0 (e.g. before the first dose)
+    df["MDV"] = 0
+    df.loc[2, ["DV", "MDV"]] = [-99.0, 1]       # MDV 1: DV not used (a missing-value code)
+    obs = events.read_events(df).observations
+    assert obs.loc[obs["ROW"] == 1, "DV"].iloc[0] == 0.0 and np.isnan(obs.loc[obs["ROW"] == 2, "DV"].iloc[0])
+
+
+def test_dose_row_errors_name_the_row_of_the_table(tmp_path):
+    """from_nonmem sees the dose rows only; the error names the row of the whole table (and its line)."""
+    df = pd.read_csv(CSV)
+    third_dose = int(df.index[df["EVID"] == 1][2])          # row 8 of the table, the 3rd dose row
+    df.loc[third_dose, "AMT"] = -5.0
+    with pytest.raises(DosingError, match=rf"event table row {third_dose}\.AMT: got -5\.0"):
+        pk.simulate("methotrexate", df)
+    df.to_csv(tmp_path / "amt.csv", index=False)
+    with pytest.raises(DosingError, match=rf"row {third_dose} \(line {third_dose + 2} of amt\.csv\)\.AMT"):
+        pk.simulate("methotrexate", tmp_path / "amt.csv")
+
+
+def test_line_numbers_skip_blank_lines(tmp_path):
+    text = CSV.read_text().splitlines()
+    (tmp_path / "gaps.csv").write_text("\n".join(text[:2] + ["", "   "] + text[2:]) + "\n")
+    data = events.read_events(tmp_path / "gaps.csv")
+    assert data.lines[:3] == (2, 5, 6) and data.row_label(1) == "event table row 1 (line 5 of gaps.csv)"
+    assert events.read_events(pd.read_csv(CSV)).row_label(1) == "event table row 1"

@@ -179,3 +179,196 @@ def test_sintilimab_and_nivolumab_run():
     assert {"CL", "V1", "PS_BCSFB"} <= set(a.loc[a["set"] == "sintilimab", "parameter"])
     niv = pk.simulate("nivolumab", {"ommaya": "50 mg ommaya every 2 weeks x 2"}, subjects=5, days=28)
     assert np.isfinite(niv.summary()["cmax_p50"]).all()
+
+
+# ------------------------------------------------------------------ values outside their physical domain
+def _set_value(path: Path, name: str, line: str) -> None:
+    """Replace the line ``value = ...`` (or ``unit = ...``) of ``[values.<name>]`` in a drug file."""
+    text = path.read_text()
+    start = text.index(f"[values.{name}]")
+    key = line.split("=")[0].strip()
+    i = text.index(f"\n{key} = ", start) + 1
+    j = text.index("\n", i)
+    path.write_text(text[:i] + line + text[j:])
+
+
+@pytest.fixture
+def user_file(user_drug):
+    return user_drug / "parameters" / "drugs" / "mydrug.toml"
+
+
+@pytest.mark.parametrize("name, value, allowed", [
+    ("MW", "0.0", "MW > 0"),
+    ("MW", "-5.0", "MW > 0"),
+    ("FU", "2.0", "0 < FU <= 1"),
+    ("FU", "0.0", "0 < FU <= 1"),
+    ("V1", "0.0", "V1 > 0"),
+    ("V2", "-1.0", "V2 > 0"),
+    ("CL", "0.0", "CL > 0"),
+    ("Q", "-0.1", "Q >= 0"),
+    ("PS_BCSFB", "-1e-3", "PS_BCSFB >= 0"),
+    ("CL_EFFLUX_CSF", "-0.1", "CL_EFFLUX_CSF >= 0"),
+    ("PS_BBB", "-1e-3", "PS_BBB >= 0"),
+    ("D_TISSUE", "0.0", "D_TISSUE > 0"),
+    ("KP_TISSUE", "0.0", "KP_TISSUE > 0"),
+    ("KEL_CSF", "-0.5", "KEL_CSF >= 0"),
+])
+def test_a_value_outside_its_domain_is_refused_naming_file_value_and_range(user_file, name, value, allowed):
+    _set_value(user_file, name, f"value = {value}")
+    with pytest.raises(ParameterError) as e:
+        cns.drug("mydrug")
+    msg = str(e.value)
+    assert f"mydrug.toml: values.{name}" in msg and allowed in msg, msg
+    assert repr(float(value)).rstrip("0").rstrip(".") in msg or f"{float(value):g}" in msg, msg
+
+
+def test_a_value_outside_its_domain_stops_the_cli_with_one_line(user_file, user_drug, tmp_path, capsys):
+    _set_value(user_file, "MW", "value = 0.0")          # was a ZeroDivisionError in concentration_factor
+    assert main(["drugs", "mydrug"]) == 2
+    err = capsys.readouterr().err
+    assert "values.MW" in err and "MW > 0" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    scn = tmp_path / "s.toml"
+    scn.write_text(f'drug = "mydrug"\ndays = 7\n[[arms]]\nname = "a"\nregimen = "{REGIMEN}"\n')
+    out = tmp_path / "out"
+    assert main(["run", str(scn), "--out", str(out), "--no-figures", "--quiet"]) == 2
+    assert "values.MW" in capsys.readouterr().err
+    assert not out.exists()                             # nothing written
+    _set_value(user_file, "MW", "value = -5.0")         # was: exit 0 with negative concentrations and AUCs
+    assert main(["run", str(scn), "--out", str(out), "--no-figures", "--quiet"]) == 2
+    assert "-5 g/mol" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_percentage_or_another_unit_is_checked_in_base_units(user_file):
+    _set_value(user_file, "FU", "value = 150.0")
+    _set_value(user_file, "FU", 'unit = "%"')
+    with pytest.raises(ParameterError, match=r"values\.FU: got '150 %'; .*150 % = 1\.5.*0 < FU <= 1"):
+        cns.drug("mydrug")
+    _set_value(user_file, "FU", "value = 87.0")
+    assert cns.drug("mydrug").parameters["FU"] == pytest.approx(0.87)
+
+
+def test_a_unit_of_the_wrong_kind_is_refused(user_file):
+    _set_value(user_file, "CL", 'unit = "L"')           # a volume given for a clearance
+    with pytest.raises(ParameterError, match=r"values\.CL\.unit: got 'L'; .*flow unit, not a volume.*L/h"):
+        cns.drug("mydrug")
+
+
+def test_missing_mw_says_required_and_missing(user_file):
+    text = user_file.read_text()
+    start = text.index("[values.MW]")
+    user_file.write_text(text[:start] + text[text.index("[values.", start + 5):])
+    with pytest.raises(ParameterError) as e:
+        cns.drug("mydrug")
+    msg = str(e.value)
+    assert "mydrug.toml: values" in msg and "MW missing" in msg and "required and missing: MW" in msg
+    assert "allowed: CL" not in msg
+
+
+def test_an_infinite_value_is_refused_as_not_finite(user_file):
+    _set_value(user_file, "CL", "value = inf")
+    with pytest.raises(ParameterError) as e:
+        cns.drug("mydrug")
+    msg = str(e.value)
+    assert "values.CL.value: got inf; must be a finite number" in msg and "without a source" not in msg
+    _set_value(user_file, "CL", "value = nan")          # nan is the template's placeholder: still unsourced
+    with pytest.raises(ParameterError, match="without a source.*values.CL"):
+        cns.drug("mydrug")
+
+
+def test_thresholds_variability_and_covariates_are_checked(user_file):
+    text = user_file.read_text()
+    good = text
+    i = text.index("[thresholds.")
+    j = text.index("\nvalue = ", i) + 1
+    user_file.write_text(text[:j] + "value = -1.0" + text[text.index("\n", j):])
+    with pytest.raises(ParameterError, match=r"thresholds\.\w+: got '-1 .*> 0"):
+        cns.drug("mydrug")
+    i = good.index("[variability.")
+    j = good.index("\ncv = ", i) + 1
+    user_file.write_text(good[:j] + "cv = -0.3" + good[good.index("\n", j):])
+    with pytest.raises(ParameterError, match=r"variability\.\w+: got -0\.3; a coefficient of variation.*>= 0"):
+        cns.drug("mydrug")
+    i = good.index("[covariates.")
+    j = good.index("\nreference = ", i) + 1
+    user_file.write_text(good[:j] + "reference = 0.0" + good[good.index("\n", j):])
+    with pytest.raises(ParameterError, match=r"covariates\.\w+\.reference: got 0\.0; .*must be > 0"):
+        cns.drug("mydrug")
+    user_file.write_text(good.replace("\nvalue = 0.225\n", '\nvalue = 0.225\nrange = "wide"\n'))
+    with pytest.raises(ParameterError, match=r"values\.CL\.range: got 'wide'; must be two numbers"):
+        cns.drug("mydrug")
+
+
+def test_form_and_route_values_are_required_and_checked(user_file):
+    text = user_file.read_text()
+    user_file.write_text(text.replace('form = "antibody"', 'form = "liposome"'))
+    with pytest.raises(ParameterError, match=r"options\.form: got 'liposome'.*allowed: free, antibody, liposomal"):
+        cns.drug("mydrug")
+    user_file.write_text(text.replace('routes = ["lumbar"', 'routes = ["oral", "lumbar"'))
+    with pytest.raises(ParameterError, match=r"required and missing: KA .*F_ORAL .*leave oral out"):
+        cns.drug("mydrug")
+    extra = ('\n[values.KA]\nvalue = 0.5\nunit = "1/h"\nsource = "assumption"\nnote = "test"\n'
+             '\n[values.F_ORAL]\nvalue = 1.5\nunit = "1"\nsource = "assumption"\nnote = "test"\n')
+    user_file.write_text(text.replace('routes = ["lumbar"', 'routes = ["po", "lumbar"') + extra)
+    with pytest.raises(ParameterError, match=r"values\.F_ORAL: got 1\.5; .*0 <= F_ORAL <= 1"):
+        cns.drug("mydrug")
+
+
+def test_values_of_model_variants_and_species_have_the_domain_of_the_value_they_replace(user_file):
+    extra = '\n[values.PS_BCSFB_V3]\nvalue = -0.001\nunit = "mL/min"\nsource = "assumption"\nnote = "test"\n'
+    user_file.write_text(user_file.read_text() + extra)
+    with pytest.raises(ParameterError, match=r"values\.PS_BCSFB_V3: .*replaces PS_BCSFB.*PS_BCSFB_V3 >= 0"):
+        cns.drug("mydrug")
+
+
+def test_with_values_is_checked_the_same_way():
+    tra = cns.drug("trastuzumab")
+    with pytest.raises(ParameterError, match=r"trastuzumab\.MW: got .0 g/mol.; .*MW > 0"):
+        tra.with_values(MW=0)
+    with pytest.raises(ParameterError, match=r"trastuzumab\.FU: got 2\.0; .*0 < FU <= 1"):
+        tra.with_values(FU=2.0)
+    with pytest.raises(ParameterError, match=r"osimertinib\.FMET_AZ5104: .*0 <= FMET_AZ5104 < 1"):
+        cns.drug("osimertinib").with_values(FMET_AZ5104=1.0)
+    with pytest.raises(ParameterError, match=r"cytarabine_liposomal\.LIPO_SIEVE: .*0 <= LIPO_SIEVE <= 1"):
+        cns.drug("cytarabine_liposomal").with_values(LIPO_SIEVE=-0.1)
+    assert tra.with_values(Q=0, KEL_CSF=0).parameters["Q"] == 0.0      # zero where zero means "none"
+
+
+def test_a_molar_value_is_converted_with_mw(tmp_path, search_path):
+    """A value written in a molar unit (KM_EFFLUX in umol/L) is used in mg/L, converted with the drug's MW."""
+    folder = tmp_path / "f"
+    path = write_drug_template("osilike", like="osimertinib", out=folder)
+    _fill_as_assumptions(path)
+    osi = cns.drug("osimertinib")
+    km_umol = osi.parameters["KM_EFFLUX"] / osi.mw * 1e3
+    _set_value(path, "KM_EFFLUX", f"value = {km_umol!r}")
+    _set_value(path, "KM_EFFLUX", 'unit = "umol/L"')
+    pk.add_search_path(folder)
+    d = cns.drug("osilike")
+    assert d.parameters["KM_EFFLUX"] == pytest.approx(osi.parameters["KM_EFFLUX"], rel=1e-12)
+    assert cns.setup(d, variant="saturable").parameters["KM_EFFLUX"] == pytest.approx(osi.parameters["KM_EFFLUX"])
+
+
+# ------------------------------------------------------------------ new-drug leaves nothing behind on failure
+def test_new_drug_with_a_name_too_long_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "my9"
+    assert main(["new-drug", "x" * 300, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "new drug name" in err and "at most" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_new_drug_removes_what_it_created_when_writing_fails(tmp_path, monkeypatch):
+    import errno
+
+    def full(self, target):
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    monkeypatch.setattr(Path, "replace", full)
+    out = tmp_path / "a" / "b"
+    with pytest.raises(OSError, match="No space"):
+        write_drug_template("mydrug", like="trastuzumab", out=out)
+    assert list(tmp_path.iterdir()) == []               # no folder, no partial file
+    (tmp_path / "keep").mkdir()                         # a folder that was there before stays
+    with pytest.raises(OSError):
+        write_drug_template("mydrug", out=tmp_path / "keep")
+    assert [p.name for p in tmp_path.iterdir()] == ["keep"] and list((tmp_path / "keep").iterdir()) == []

@@ -87,3 +87,46 @@ def test_observations_table():
                  "arac_zimm_t12_terminal", "arac_zimm_csf_clearance", "lipo_glantz_time_above", "lipo_label_free_peak",
                  "osi_brown_css_max", "osi_brown_css_min", "osi_csf_ratio_80", "osi_csf_ratio_160"]:
         assert must in set(df["id"]), must
+
+
+def test_every_drug_value_lies_in_its_physical_domain():
+    """The loader's domain check (MW > 0, 0 < FU <= 1, volumes > 0, clearances >= 0, ...) passes every built-in
+    drug, and covers every value the built-in files give except the few without a physical rule."""
+    from pkcsf.clinical.drugs import _domain_of, check_drug_values
+
+    unchecked = set()
+    for path in sorted((PARAM / "drugs").glob("*.toml")):
+        ps = load_parameter_set(path)
+        check_drug_values(ps)
+        unchecked |= {k for k in ps.values if _domain_of(k) is None}
+    assert unchecked == set(), unchecked
+
+
+def test_domain_of_variant_and_species_values():
+    from pkcsf.clinical.drugs import _domain_of
+
+    assert _domain_of("PS_BCSFB_V3")[0] == "PS_BCSFB"
+    assert _domain_of("CL_EFFLUX_CSF_RHESUS_V3")[0] == "CL_EFFLUX_CSF"
+    assert _domain_of("CL_EFFLUX_BBB_SAT")[0] == "CL_EFFLUX_BBB"
+    assert _domain_of("V1_RHESUS")[0] == "V1"
+    assert _domain_of("CL_AZ5104")[0] == "CL_AZ5104"
+    assert _domain_of("MY_OWN_VALUE") is None
+
+
+def test_unsourced_entries_count_nan_but_not_inf():
+    """nan is the template's placeholder (a value still to fill in); inf is a value, refused as not finite."""
+    from pkcsf.clinical.parameters import unsourced_entries
+
+    data = {"values": {"CL": {"value": float("inf"), "unit": "L/h", "source": "assumption", "note": "x"},
+                       "V1": {"value": float("nan"), "unit": "L", "source": "assumption", "note": "x"}}}
+    assert unsourced_entries(data) == ["values.V1"]
+
+
+def test_an_infinite_value_in_any_parameter_file_is_refused(tmp_path):
+    from pkcsf.core.errors import ParameterError
+
+    f = tmp_path / "p.toml"
+    f.write_text('[meta]\nname = "p"\nkind = "physiology"\n[values.Q_CSF]\nvalue = inf\nunit = "L/h"\n'
+                 'source = "assumption"\nnote = "test"\n')
+    with pytest.raises(ParameterError, match=r"p\.toml: values\.Q_CSF\.value: got inf; must be a finite number"):
+        load_parameter_set(f)

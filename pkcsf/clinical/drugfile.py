@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 from pkcsf.clinical import cns
@@ -220,12 +221,51 @@ def write_drug_template(name: str, like: str | cns.Drug | None = None, out: str 
     -------
     Path
         The file written.
+
+    Raises
+    ------
+    ParameterError
+        A name that is not letters, digits and ``_``, or too long for a file name; an existing file (without
+        ``overwrite``).
+    OSError
+        The folder or the file could not be written (permissions, disk full): nothing is left behind, neither
+        the file nor a folder this call created.
     """
     text = drug_template(name, like)
     path = Path(out).expanduser() / "parameters" / "drugs" / f"{name}.toml"
+    limit = _name_max(path.parent)
+    if len(path.name.encode("utf-8")) > limit:
+        raise ParameterError("new drug name", name, f"at most {limit - len('.toml')} characters, not {len(name)} "
+                             f"(it is the file name <name>.toml; the file system allows {limit} bytes)")
     if path.exists() and not overwrite:
         raise ParameterError("new drug file", str(path), "exists already; choose another name or --out, or --force")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    created, d = [], path.parent
+    while not d.exists() and d != d.parent:
+        created.append(d)
+        d = d.parent
+    tmp = path.with_name(f".pkcsf-new-drug-{os.getpid()}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)                       # the file appears whole, or not at all
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        for d in created:                       # innermost first: only folders this call made, only if empty
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        raise
     return path
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) the file system of ``folder`` (or its nearest existing parent) allows."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return int(os.pathconf(probe, "PC_NAME_MAX"))
+    except (AttributeError, OSError, ValueError):     # Windows, or a file system that does not say
+        return 255
 

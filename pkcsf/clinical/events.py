@@ -32,7 +32,9 @@ parameters; then ``IPRED`` uses them.
 """
 from __future__ import annotations
 
+import csv
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +109,8 @@ class EventData:
         ``ID, TIME`` and the covariate columns: one row per subject and time from which its covariates hold
         (the first at TIME 0, then one per change; last observation carried forward, see the module
         docstring). ``covariates`` is its TIME 0 part.
+    lines : tuple of int
+        For a table read from a CSV file: the line of the file each row starts on (empty otherwise).
     """
 
     doses: pd.DataFrame
@@ -117,10 +121,27 @@ class EventData:
     parameters: pd.DataFrame = field(default_factory=pd.DataFrame)
     source: str = "table"
     timeline: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lines: tuple = ()
 
     def __repr__(self):
         return (f"EventData({self.source}: {len(self.ids)} subjects, {len(self.doses)} dose rows, "
                 f"{len(self.observations)} observation rows, covariates {list(self.covariates.columns[1:])})")
+
+    def row_label(self, row: int) -> str:
+        """How messages name a row of the table: ``event table row 3`` (0 is the first row under the header),
+        with its line for a CSV file: ``event table row 3 (line 5 of patients.csv)``.
+
+        Parameters
+        ----------
+        row : int
+            The row (``ROW`` of :attr:`doses` and :attr:`observations`).
+
+        Returns
+        -------
+        str
+            The label.
+        """
+        return _row_label(int(row), self.lines, self.source)
 
     @property
     def n(self) -> int:
@@ -180,12 +201,18 @@ class EventData:
         model = setup.model
         lower_sites = {s.lower(): s for s in list(model.site_names) + list(model.compartment_names)}
         cmts = []
-        for i, (row, cmt) in enumerate(zip(df["ROW"], df["CMT"])):
-            where = f"event table row {row}.CMT"
-            cmts.append(_dose_site(cmt, where, setup, lower_sites))
+        for row, cmt in zip(df["ROW"], df["CMT"]):
+            cmts.append(_dose_site(cmt, f"{self.row_label(row)}.CMT", setup, lower_sites))
         df["CMT"] = cmts
         cols = [c for c in df.columns if c in _EVENT_COLUMNS or c == "ID"]
-        regs = from_nonmem(df[cols], model=model) if len(df) else {}
+        try:
+            regs = from_nonmem(df[cols], model=model) if len(df) else {}
+        except DosingError as exc:     # from_nonmem counts the dose rows only: name the row of the table
+            m = re.match(r"event table row (\d+)(.*)$", exc.field, re.S)
+            if m is None or int(m.group(1)) >= len(df):
+                raise
+            raise DosingError(self.row_label(df["ROW"].iloc[int(m.group(1))]) + m.group(2), exc.value,
+                              exc.allowed, exc.fix) from None
         return {i: regs.get(i, Regimen([])) for i in self.ids}
 
     def readout_of(self, setup: Setup, cmt: str | float, where: str) -> str:
@@ -323,9 +350,16 @@ def read_events(table: pd.DataFrame | str | Path | EventData, *, base_dir: str |
         if not path.exists():
             raise DosingError("event table", str(path), "the file does not exist")
         source = str(path)
-        table = pd.read_csv(path)
+        table = _read_csv(path)
     if len(table) == 0:
-        raise DosingError("event table", "0 rows", "needs at least one row")
+        raise DosingError("event table", "0 rows" if source == "table" else source,
+                          ("" if source == "table" else "the file has a header but no rows: ") + "an event table "
+                          "needs at least one row (under a header with ID, TIME, AMT, CMT, EVID, DV, ...: one row "
+                          "per dose or observation; see docs/event_tables.md)")
+    lines = _csv_lines(source, len(table)) if source != "table" else ()
+
+    def at(i: int) -> str:
+        return _row_label(i, lines, source)
     seen: dict[str, str] = {}
     for c in table.columns:
         key = str(c).strip().upper()
@@ -341,13 +375,13 @@ def read_events(table: pd.DataFrame | str | Path | EventData, *, base_dir: str |
     if "EVID" not in df.columns and "AMT" not in df.columns:
         raise DosingError("event table columns", list(table.columns), "an EVID or an AMT column is required")
     df["ROW"] = np.arange(len(df))
-    df["ID"] = [_nonmem_id(v, f"event table row {i}.ID") for i, v in enumerate(df["ID"])] if "ID" in df else 1
+    df["ID"] = [_nonmem_id(v, f"{at(i)}.ID") for i, v in enumerate(df["ID"])] if "ID" in df else 1
     if "EVID" in df:
         evid = []
         for i, v in enumerate(df["EVID"]):
             x = pd.to_numeric(pd.Series([v]), errors="coerce").iloc[0]
             if pd.isna(x) or x != int(x) or int(x) not in (0, 1, 2):
-                raise DosingError(f"event table row {i}.EVID", v, "must be 0 (observation), 1 (dose) or 2 (other); "
+                raise DosingError(f"{at(i)}.EVID", v, "must be 0 (observation), 1 (dose) or 2 (other); "
                                   "resets (3, 4) are not supported")
             evid.append(int(x))
         evid = np.array(evid)
@@ -369,7 +403,7 @@ def read_events(table: pd.DataFrame | str | Path | EventData, *, base_dir: str |
         bad = ~np.isfinite(row_time) | (row_time < 0)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DosingError(f"event table row {i}.TIME", df["TIME"].iloc[i], "must be a finite time >= 0 (h)")
+            raise DosingError(f"{at(i)}.TIME", df["TIME"].iloc[i], "must be a finite time >= 0 (h)")
     cov_rows, par_rows, timeline = [], [], []
     for sid in ids:
         sel = np.flatnonzero((df["ID"] == sid).to_numpy())
@@ -405,7 +439,7 @@ def read_events(table: pd.DataFrame | str | Path | EventData, *, base_dir: str |
     if changing and "SS" in df.columns:
         for i, (sid, ev, ss) in enumerate(zip(df["ID"], df["EVID"], df["SS"])):
             if ev == 1 and sid in changing and not _missing(ss) and ss not in (0, 0.0, "0"):
-                raise DosingError(f"event table row {i}.SS", ss, "a steady-state dose cannot be combined with "
+                raise DosingError(f"{at(i)}.SS", ss, "a steady-state dose cannot be combined with "
                                   f"time-varying covariates (subject {sid!r}'s covariates change): a steady state "
                                   "assumes the same parameters over all past doses; give the doses explicitly "
                                   "(AMT with II/ADDL from the first dose) and SS 0")
@@ -416,7 +450,7 @@ def read_events(table: pd.DataFrame | str | Path | EventData, *, base_dir: str |
     for i, t in zip(obs["ROW"], obs["TIME"]):
         x = pd.to_numeric(pd.Series([t]), errors="coerce").iloc[0]
         if pd.isna(x) or not math.isfinite(x) or x < 0:
-            raise DosingError(f"event table row {i}.TIME", t, "must be a finite time >= 0 (h)")
+            raise DosingError(f"{at(i)}.TIME", t, "must be a finite time >= 0 (h)")
     obs["TIME"] = pd.to_numeric(obs["TIME"]).astype(float)
     if "DV" in obs:
         dv = pd.to_numeric(obs["DV"], errors="coerce")
@@ -425,21 +459,64 @@ def read_events(table: pd.DataFrame | str | Path | EventData, *, base_dir: str |
         bad = given & dv.isna()
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DosingError(f"event table row {obs['ROW'].iloc[i]}.DV", obs["DV"].iloc[i],
+            raise DosingError(f"{at(int(obs['ROW'].iloc[i]))}.DV", obs["DV"].iloc[i],
                               "must be a number in the scenario's unit, or empty (a prediction-only time); a value "
                               "below the limit of quantification is not a number: leave DV empty or give the limit")
-        if not np.isfinite(dv.dropna().to_numpy(dtype=float)).all():
-            raise DosingError("event table column DV", "inf", "must be finite numbers")
         obs["DV"] = dv
     else:
         obs["DV"] = np.nan
     if "MDV" in obs:       # MDV 1 on an observation row: a prediction-only time (DV not used)
         mdv = pd.to_numeric(obs["MDV"], errors="coerce").fillna(0).to_numpy()
         obs.loc[mdv == 1, "DV"] = np.nan
+    # a measured concentration: finite and >= 0 on every observation row whose DV is used
+    dv = obs["DV"].to_numpy(dtype=float)
+    bad = ~np.isnan(dv) & ~(np.isfinite(dv) & (dv >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DosingError(f"{at(int(obs['ROW'].iloc[i]))}.DV", float(dv[i]),
+                          "a measured concentration must be a finite number >= 0 in the scenario's unit, or empty "
+                          "(a prediction-only time); a value below the limit of quantification: leave DV empty")
     keep = ["ID", "TIME", "CMT", "DV", "ROW"] + carried
     params = pd.DataFrame(par_rows) if pcols else pd.DataFrame()
     return EventData(doses, pd.DataFrame(cov_rows), obs[keep].reset_index(drop=True), ids, tuple(carried),
-                     params, source, timeline)
+                     params, source, timeline, lines)
+
+
+def _row_label(i: int, lines: tuple, source: str) -> str:
+    """``event table row i``, with its line for a CSV file (``(line 5 of patients.csv)``)."""
+    return f"event table row {i}" + (f" (line {lines[i]} of {Path(source).name})" if i < len(lines) else "")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The CSV file as a table; an empty file, a file that is not a CSV table or not text is a DosingError."""
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DosingError("event table", str(path), "the file is empty: an event table needs a header (ID, TIME, "
+                          "AMT, CMT, EVID, DV, ...) and at least one row (see docs/event_tables.md)") from None
+    except pd.errors.ParserError as exc:
+        raise DosingError("event table", str(path), "is not a readable CSV table: "
+                          + " ".join(str(exc).split())) from None
+    except UnicodeDecodeError as exc:
+        raise DosingError("event table", str(path), f"is not UTF-8 text (byte {exc.start}): save it as a UTF-8 "
+                          "CSV file") from None
+
+
+def _csv_lines(path: str, n_rows: int) -> tuple:
+    """The line of the file on which each of the ``n_rows`` data rows starts (the header is line 1 or later;
+    blank lines are skipped, as pandas does), or ``()`` when they cannot be matched one to one.
+    """
+    starts, end = [], 0
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            for rec in reader:
+                first, end = end + 1, reader.line_num
+                if rec and not (len(rec) == 1 and not rec[0].strip()):
+                    starts.append(first)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return ()
+    return tuple(starts[1:]) if len(starts) == n_rows + 1 else ()
 
 
 def _missing(v) -> bool:

@@ -68,7 +68,7 @@ class DatasetRun:
         self.solver, self.max_steps = solver, max_steps
         self.thresholds = list(thresholds)
         obs = data.observations
-        self.obs_readout = [data.readout_of(setup, c, f"event table row {r}.CMT")
+        self.obs_readout = [data.readout_of(setup, c, f"{data.row_label(r)}.CMT")
                             for c, r in zip(obs["CMT"], obs["ROW"])]
         readouts = list(self.groups) + [r for r in dict.fromkeys(self.obs_readout) if r not in self.groups]
         self.readouts = readouts

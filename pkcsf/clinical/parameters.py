@@ -228,8 +228,8 @@ def _example_value(kind) -> str:
 
 def unsourced_entries(data: dict) -> list[str]:
     """``section.name`` of every entry of a parsed parameter file without a source yet: a missing or empty
-    source, the template placeholder ``"TODO"``, or a value that is not a finite number (the template's
-    ``nan``).
+    source, the template placeholder ``"TODO"``, or the template's ``nan`` value (an infinite value is refused
+    later, by :func:`read_parameter_file`, as not finite).
 
     Parameters
     ----------
@@ -254,7 +254,7 @@ def unsourced_entries(data: dict) -> list[str]:
             src = spec.get("source")
             val = spec.get("value", spec.get("cv"))
             no_source = not isinstance(src, str) or not src.strip() or src.strip().upper() == TODO
-            bad_value = isinstance(val, float) and not math.isfinite(val)
+            bad_value = isinstance(val, float) and math.isnan(val)
             if no_source or bad_value:
                 out.append(f"{section}.{k}")
     return out
@@ -286,8 +286,11 @@ def _entry(name, spec, refs, where, *, kind_hint=None) -> Value:
     if src == "calibrated" and not spec.get("calibration"):
         raise ParameterError(f"{where}.calibration", None, "a calibrated value must name its calibration record")
     raw = spec.get("value", spec.get("cv"))
+    key = "value" if "value" in spec or "cv" not in spec else "cv"
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise ParameterError(f"{where}.value", raw, "must be a number")
+        raise ParameterError(f"{where}.{key}", raw, "must be a number")
+    if not math.isfinite(raw):
+        raise ParameterError(f"{where}.{key}", raw, "must be a finite number")
     unit = str(spec.get("unit", "1" if "cv" in spec else ""))
     if unit not in UNITS:
         raise ParameterError(f"{where}.unit", unit, "unknown unit; see parameters/README.md for the units pkcsf reads")
@@ -297,7 +300,10 @@ def _entry(name, spec, refs, where, *, kind_hint=None) -> Value:
         base = to_base(float(raw), unit, field=where)
     rng = spec.get("range")
     if rng is not None:
-        if len(rng) != 2 or not rng[0] <= raw <= rng[1]:
+        if (not isinstance(rng, list) or len(rng) != 2
+                or any(isinstance(r, bool) or not isinstance(r, (int, float)) or math.isnan(r) for r in rng)):
+            raise ParameterError(f"{where}.range", rng, "must be two numbers [lo, hi]")
+        if not rng[0] <= raw <= rng[1]:
             raise ParameterError(f"{where}.range", rng, f"the value {raw} must lie inside its stated range [lo, hi]")
         rng = (float(rng[0]), float(rng[1]))
     return Value(name, base, unit, float(raw), src, str(spec.get("where", "")), str(spec.get("note", "")), rng,
@@ -319,7 +325,9 @@ def read_parameter_file(path: str | Path) -> ParameterSet:
     Raises
     ------
     ParameterError
-        An unknown section, a value without a source (or still a ``TODO`` placeholder), or a malformed entry.
+        An unknown section, a value without a source (or still a ``TODO`` placeholder), a value that is not a
+        finite number, a malformed entry, or (a drug file) a value outside its physical domain
+        (:func:`pkcsf.clinical.drugs.check_drug_values`).
     """
     from pkcsf.core.paths import read_toml
 
@@ -342,8 +350,13 @@ def read_parameter_file(path: str | Path) -> ParameterSet:
     variability = {k: _entry(k, v, refs, f"{path.name}: variability.{k}") for k, v in data.get("variability", {}).items()}
     covariates = {k: _covariate_entry(k, v, refs, f"{path.name}: covariates.{k}")
                   for k, v in data.get("covariates", {}).items()}
-    return ParameterSet(name, meta.get("kind", ""), meta.get("description", ""), values, thresholds, variability,
-                        refs, dict(data.get("options", {})), str(path), covariates)
+    ps = ParameterSet(name, meta.get("kind", ""), meta.get("description", ""), values, thresholds, variability,
+                      refs, dict(data.get("options", {})), str(path), covariates)
+    if ps.kind == "drug":        # every value in its physical domain (MW > 0, 0 < FU <= 1, ...)
+        from pkcsf.clinical.drugs import check_drug_values
+
+        check_drug_values(ps)
+    return ps
 
 
 def _covariate_entry(name, spec, refs, where):
@@ -369,6 +382,7 @@ def _covariate_entry(name, spec, refs, where):
             raise ParameterError(f"{where}.table_from", spec["table_from"],
                                  "the set needs [options] ages and fraction_keys (like physiology/pediatric.toml)")
         spec = dict(spec, x=list(opts["ages"]), y=[ref[k] for k in opts["fraction_keys"]])
+    _check_effect_numbers(spec, where)
     try:
         return CovariateEffect(spec.get("parameter", name), spec.get("covariate"), spec.get("model"),
                                float(spec.get("reference", 1.0)), float(spec.get("exponent", 1.0)),
@@ -377,6 +391,39 @@ def _covariate_entry(name, spec, refs, where):
                                str(spec.get("note", "")))
     except ParameterError as exc:
         raise ParameterError(f"{where}: {exc.field}", exc.value, exc.allowed) from None
+
+
+def _number(x) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _check_effect_numbers(spec: dict, where: str) -> None:
+    """The numbers of a covariate effect: finite; a power model's reference > 0; factors and table values > 0
+    (each multiplies a parameter); table points in increasing order.
+    """
+    for k in ("reference", "exponent", "slope"):
+        if k in spec and not _number(spec[k]):
+            raise ParameterError(f"{where}.{k}", spec[k], "must be a finite number")
+    if spec.get("model") == "power" and _number(spec.get("reference", 1.0)) and spec.get("reference", 1.0) <= 0:
+        raise ParameterError(f"{where}.reference", spec["reference"], "a power model's reference covariate value "
+                             "must be > 0 (the factor is (covariate/reference)^exponent)")
+    factors = spec.get("factors", {})
+    if not isinstance(factors, dict):
+        raise ParameterError(f"{where}.factors", factors, "a table {level = factor, ...}")
+    for level, f in factors.items():
+        if not _number(f) or f <= 0:
+            raise ParameterError(f"{where}.factors.{level}", f, "a factor on the parameter: a finite number > 0")
+    for k in ("x", "y"):
+        pts = spec.get(k, [])
+        if not isinstance(pts, (list, tuple)) or not all(_number(p) for p in pts):
+            raise ParameterError(f"{where}.{k}", pts, "a list of finite numbers")
+    x, y = list(spec.get("x", [])), list(spec.get("y", []))
+    if len(x) != len(y):
+        raise ParameterError(f"{where}.y", y, f"one factor for each of the {len(x)} points of x")
+    if any(b <= a for a, b in zip(x, x[1:])):
+        raise ParameterError(f"{where}.x", x, "covariate values in increasing order")
+    if any(v <= 0 for v in y):
+        raise ParameterError(f"{where}.y", y, "factors on the parameter: each > 0")
 
 
 def available_parameter_sets(kind: str | None = None) -> dict[str, Path]:
