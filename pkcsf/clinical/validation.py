@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.clinical import cns
+from pkcsf.clinical.observation_checks import NotFalling
 from pkcsf.clinical.observations import (  # noqa: F401  (re-exported: the observation files belong to validation)
     OPTIONAL_COLUMNS,
     PHYSIOLOGY,
@@ -245,7 +246,8 @@ def _solve(st, site, dose, regimen, t_end, params: pd.DataFrame | None = None, p
     return times, simulate(st.model, reg, params, times=times)
 
 
-def site_concentration(st: cns.Setup, res: SimulationResult, site: str, subject: int | None = 0) -> np.ndarray:
+def site_concentration(st: cns.Setup, res: SimulationResult, site: str, subject: int | None = 0, *,
+                       field: str = "observation site") -> np.ndarray:
     """Concentration-time curve of one subject (the first by default), or of all, at a compartment or a named
     read-out group.
 
@@ -260,6 +262,8 @@ def site_concentration(st: cns.Setup, res: SimulationResult, site: str, subject:
         (total amount over total volume).
     subject : int or None, optional
         Index of the subject in the result; None: every subject.
+    field : str, optional
+        The name of ``site`` in the error for an unknown one (the observation column: ``"site"``, ``"ref"``).
 
     Returns
     -------
@@ -270,7 +274,7 @@ def site_concentration(st: cns.Setup, res: SimulationResult, site: str, subject:
     if site in res.names:
         return res.concentration(site)[sel]
     if site not in st.outputs and site not in st.extra_outputs:
-        check_choice("observation site", site, sorted(set(res.names) | set(st.outputs) | set(st.extra_outputs)))
+        check_choice(field, site, sorted(set(res.names) | set(st.outputs) | set(st.extra_outputs)))
     states, W = st.group_weights([site])
     idx = [res.index(c) for c in states]
     amount = res.amounts[sel][..., idx] @ W[:, 0]                  # (T,) or (N, T)
@@ -317,7 +321,8 @@ def predict_sets(row: pd.Series | dict, st: cns.Setup, params: pd.DataFrame) -> 
     -------
     ndarray, shape (sets,)
         The predictions in the row's unit; NaN for a set the solver failed on (the engine warns) or whose curve
-        does not give the quantity (no positive level in a half-life window): the caller counts them.
+        does not give the quantity (no positive level in a half-life window): the caller counts them; ``inf``
+        for a half-life over a window in which the set's curve does not fall (the top of an interval).
     """
     return _predictions(row, st, params)
 
@@ -340,8 +345,9 @@ def _predictions(row, st: cns.Setup, params: pd.DataFrame | None = None) -> np.n
         res2 = None
     ok = res.ok & (res2.ok if res2 is not None else True)
     # every subject's curves at once (mg/L, shape (N, T)): the site, the reference compartment, the other route
-    c = site_concentration(st, res, row["site"], None)
-    cref = site_concentration(st, res, row["ref"], None) if q in ("auc_ratio", "css_ratio", "peak_ratio") else None
+    c = site_concentration(st, res, row["site"], None, field=f"observation {row.get('id', '?')!r}: site")
+    cref = (site_concentration(st, res, row["ref"], None, field=f"observation {row.get('id', '?')!r}: ref")
+            if q in ("auc_ratio", "css_ratio", "peak_ratio") else None)
     c2 = site_concentration(st, res2, row["site"], None) if res2 is not None else None
     curves = (c, cref, c2)
 
@@ -354,6 +360,8 @@ def _predictions(row, st: cns.Setup, params: pd.DataFrame | None = None) -> np.n
     for i in np.flatnonzero(ok):
         try:
             out[i] = one(i)
+        except NotFalling:                 # a half-life that does not fall: infinite, the top of an interval
+            out[i] = np.inf
         except (ValueError, TypeError, np.linalg.LinAlgError):   # e.g. no positive level in a half-life window
             pass
     return out

@@ -42,13 +42,16 @@ def _cmd_validate(args) -> int:
                                          calibration=args.calibration, progress=_bars(args))
         else:
             table = run_validation(observations, model=args.model)
+        if table.empty or "status" not in table.columns:     # check_observations refuses a table without rows
+            raise ObservationError("observations", " + ".join(args.observations or ["observations.csv"]),
+                                   "at least one observation row")
         failed = table[table["status"].str.startswith("error")].drop_duplicates("id")
         if len(failed):                    # an incomplete validation is refused, not written
             first = failed.iloc[0]
             raise ObservationError(f"{len(failed)} of {table['id'].nunique()} observations could not be simulated; "
                                    "first", first["id"], first["status"][len("error: "):],
-                                   "each row's drug, route, site and quantity must exist in the model "
-                                   "(pkcsf drugs, pkcsf models)")
+                                   "fix or remove the row; its drug, route, site and quantity must exist in the "
+                                   "model (pkcsf drugs, pkcsf models)")
         if stage is not None:
             write_validation_report(stage.tmp, table)
             target = stage.commit()
