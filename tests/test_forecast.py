@@ -135,3 +135,194 @@ def test_cli_forecast_file(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('drug = "methotrexate"\nregimen = "12 mg ommaya once"\n')
     assert main(["forecast", str(bad)]) == 2
+
+
+# ----------------------------------------------------------------------------- reliability of a forecast
+CONFLICT = [{"time": 6, "group": "ventricular", "value": 25}, {"time": 24, "group": "ventricular", "value": 40}]
+
+
+@pytest.fixture(scope="module")
+def collapsed():
+    """A rise from 25 to 40 umol/L after a single bolus: the posterior sample collapses (ESS ~ 9 of 1500 with
+    samples=500; it once printed a MAP of 90 h beside a '90% interval' of 93-107 h, and a MAP dose of 7.3 mg
+    beside '5.3 mg with 90% posterior probability')."""
+    from pkcsf.clinical.forecast import UnreliableForecastWarning
+
+    with pytest.warns(UnreliableForecastWarning) as rec:
+        res = forecast("methotrexate", REG, CONFLICT, covariates={"WT": 70}, samples=200)
+    return res, [str(w.message) for w in rec if issubclass(w.category, UnreliableForecastWarning)]
+
+
+def test_a_degenerate_posterior_sample_is_flagged_and_its_intervals_left_out(collapsed):
+    from pkcsf.clinical.forecast import answer_questions
+
+    res, msgs = collapsed
+    assert res.ess < res.ess_needed == 100 and not res.interval_reliable and not res.reliable
+    assert any("effective sample size" in m and f"{res.ess:.1f} of {res.proposals}" in m and "samples=" in m
+               for m in msgs)
+    assert res.profile[["lo", "median", "hi"]].isna().all().all()        # no interval from a collapsed sample
+    tb = res.time_below("ventricular", "0.1 umol/L")
+    assert math.isfinite(tb["map"]) and math.isnan(tb["lo"]) and math.isnan(tb["hi"]) and not tb["reliable"]
+    assert f"ESS {res.ess:.0f} of {res.proposals}" in tb["note"]
+    d = res.dose_for("ventricular", "1 umol/L", "48 h")
+    assert math.isnan(d["dose_90"]) and math.isnan(d["p_target_at_map_dose"]) and not d["reliable"]
+    lines = answer_questions(res, {"below": ["ventricular 0.1 umol/L"], "keep_above": ["ventricular 1 umol/L 48 h"]})
+    assert len(lines) == 2 and all("NOT RELIABLE" in ln and "interval not reported" in ln for ln in lines)
+    assert not any("90% interval 9" in ln or "posterior probability" in ln for ln in lines)
+    assert "NOT RELIABLE" in repr(res)
+
+
+def test_observations_inconsistent_with_the_model_are_flagged(collapsed):
+    """A concentration rising 1.6-fold after a bolus, and a 100x unit slip (2500/400 for 25/4 umol/L): the
+    prior-predictive check fails and the random effects sit at the 5 SD bound of the search."""
+    from pkcsf.clinical.forecast import UnreliableForecastWarning
+
+    res, msgs = collapsed
+    assert res.prior_check_p < 1e-3
+    assert any("inconsistent with the population model" in m and "units" in m and "eta_Q_CSF" in m for m in msgs)
+    assert "inconsistent" in res.time_below("ventricular", "0.1 umol/L")["note"]
+    slip = [{"time": 6, "group": "ventricular", "value": 2500}, {"time": 24, "group": "ventricular", "value": 400}]
+    with pytest.warns(UnreliableForecastWarning) as rec:
+        bad = forecast("methotrexate", REG, slip, covariates={"WT": 70}, samples=200)
+    assert bad.prior_check_p < 1e-16 and len(bad.problems) == 2 == len(rec)
+    assert "IWRES 97" in bad.problems[1] and "degenerate" in bad.problems[0]
+
+
+def test_a_consistent_forecast_passes_every_check(known):
+    from pkcsf.clinical.forecast_model import _ess_needed
+
+    _, _, _, res = known
+    assert res.reliable and res.interval_reliable and not res.problems and res.prior_check_p > 1e-3
+    assert res.proposals == 3 * 400 and res.ess >= res.ess_needed
+    tb, d = res.time_below("ventricular", "0.1 umol/L"), res.dose_for("ventricular", "1 umol/L", "12 h")
+    assert tb["reliable"] and tb["map_in_interval"] and d["reliable"] and d["map_in_interval"] and not d["note"]
+    assert (_ess_needed(0.9), _ess_needed(0.95), _ess_needed(0.5)) == (100.0, 200.0, 100.0)
+
+
+def test_a_map_outside_its_own_interval_is_never_printed_as_consistent(known):
+    """Posterior draws shifted away from the MAP (as a skewed or collapsed posterior puts them): the answers say
+    so instead of printing 'MAP x (90% interval y to z)' with x outside [y, z]."""
+    import copy
+
+    from pkcsf.clinical.forecast import answer_questions
+
+    _, _, _, res = known
+    odd = copy.copy(res)
+    odd.profile_draws = res.profile_draws * 30.0          # every draw falls below the level much later
+    tb = odd.time_below("ventricular", "0.1 umol/L")
+    assert tb["map"] < tb["lo"] and tb["map_in_interval"] is False and not tb["reliable"] and "outside" in tb["note"]
+    line = answer_questions(odd, {"below": ["ventricular 0.1 umol/L"]})[0]
+    assert "NOT RELIABLE" in line and "outside" in line and "(MAP; 90% interval" not in line
+    odd._draws = res._draws.copy()
+    odd._draws[:, list(res.etas.index).index("eta_Q_CSF")] += 1.0     # every draw clears faster: needs more
+    d = odd.dose_for("ventricular", "1 umol/L", "12 h")
+    assert d["p_target_at_map_dose"] < 0.05 and d["map_in_interval"] is False and "outside" in d["note"]
+    line = answer_questions(odd, {"keep_above": ["ventricular 1 umol/L 12 h"]})[0]
+    assert "NOT RELIABLE" in line and "does so with 90% posterior probability" not in line
+
+
+# ----------------------------------------------------------------------------- questions: units, bad levels
+def test_a_bare_level_is_in_the_forecasts_unit_and_the_answer_says_it(known):
+    """'ventricular 0.1' was read as 0.1 mg/L (0.22 umol/L) in a umol/L forecast and answered without a unit."""
+    from pkcsf.clinical.forecast import answer_questions
+
+    _, _, _, res = known
+    ref = res.time_below("ventricular", "0.1 umol/L")["map"]
+    assert res.time_below("ventricular", "0.1")["map"] == ref == res.time_below("ventricular", 0.1)["map"]
+    assert res.time_below("ventricular", "0.1 mg/L")["map"] < ref                  # 0.22 umol/L: earlier
+    bare, unit = answer_questions(res, {"below": ["ventricular 0.1"], "keep_above": ["ventricular 1 12"]}), \
+        answer_questions(res, {"below": ["ventricular 0.1 umol/L"], "keep_above": ["ventricular 1 umol/L 12 h"]})
+    assert bare == unit and "below 0.1 umol/L at" in bare[0] and "above 1 umol/L for 12 h" in bare[1]
+
+
+@pytest.mark.parametrize("questions, field", [
+    ({"below": ["ventricular -0.1 umol/L"]}, "questions.below[0] (threshold)"),
+    ({"below": ["ventricular 0"]}, "questions.below[0] (threshold)"),
+    ({"below": ["ventricular 1e999 umol/L"]}, "questions.below[0] (threshold)"),
+    ({"below": ["ventricular"]}, "questions.below[0]"),
+    ({"below": ["nowhere 0.1 umol/L"]}, "questions.below[0] (group)"),
+    ({"keep_above": ["ventricular 1 umol/L -48 h"]}, "questions.keep_above[0] (duration)"),
+    ({"keep_above": ["ventricular 1 umol/L 0 h"]}, "questions.keep_above[0] (duration)"),
+    ({"keep_above": ["ventricular -1 umol/L 48 h"]}, "questions.keep_above[0] (threshold)"),
+    ({"keep_above": ["ventricular 1 umol/L"]}, "questions.keep_above[0]"),
+    ({"next_dose_at": "-84 h", "keep_above": ["ventricular 1 umol/L 12 h"]}, "questions.next_dose_at"),
+])
+def test_bad_questions_name_the_question(known, questions, field):
+    from pkcsf.clinical.forecast import answer_questions
+
+    _, _, _, res = known
+    with pytest.raises(PkcsfError) as e:
+        answer_questions(res, questions)
+    assert str(e.value).startswith(field + ":")
+
+
+def test_bad_levels_durations_and_times_are_refused_by_the_methods(known):
+    _, _, _, res = known
+    for thr in (-0.1, 0.0, float("nan"), float("inf"), "-0.1 umol/L", True):
+        with pytest.raises(PkcsfError, match="threshold"):
+            res.time_below("ventricular", thr)
+    with pytest.raises(PkcsfError, match="duration"):
+        res.dose_for("ventricular", "1 umol/L", "-48 h")
+    with pytest.raises(PkcsfError, match="at: "):
+        res.dose_for("ventricular", "1 umol/L", "12 h", at=-84.0)
+    with pytest.raises(PkcsfError, match="after"):
+        res.time_below("ventricular", "0.1 umol/L", after=float("nan"))
+
+
+@pytest.mark.parametrize("cov, field", [
+    ({"WT": -70}, "covariates.WT"),
+    ({"WT": 0}, "covariates.WT"),
+    ({"WT": float("nan")}, "covariates.WT"),
+    ({"HT": "tall"}, "covariates.HT"),
+    ({"AGE": -1}, "covariates.AGE"),
+    ({"SEX": 2}, "covariates.SEX"),
+    ([{"time": 0, "WT": 70}, {"time": "2 d", "WT": -70}], "covariates[1].WT"),
+])
+def test_bad_covariates_name_the_covariate(cov, field):
+    """WT = -70 once gave 'subject 0: V1 (volume of plasma): got -23.0' and a raw numpy RuntimeWarning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(PkcsfError) as e:
+            forecast("methotrexate", REG, [{"time": 6, "group": "ventricular", "value": 20.0}], covariates=cov,
+                     samples=100)
+    assert str(e.value).startswith(field + ":")
+
+
+def test_sex_as_a_letter_is_read():
+    from pkcsf.clinical.forecast import covariate_timeline
+
+    assert covariate_timeline({"SEX": "F", "WT": "70"}) == [(0.0, {"SEX": 1.0, "WT": 70.0})]
+    assert covariate_timeline([{"time": 0, "SEX": "m"}]) == [(0.0, {"SEX": 0.0})]
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_flags_an_unreliable_forecast_and_refuses_bad_questions(tmp_path, capsys):
+    head = 'drug = "methotrexate"\nregimen = "12 mg ommaya once"\nunit = "umol/L"\n'
+    obs = ('[[observations]]\ntime = "6 h"\ngroup = "ventricular"\nvalue = "2500 umol/L"\n'
+           '[[observations]]\ntime = "24 h"\ngroup = "ventricular"\nvalue = "400 umol/L"\n')
+    f = tmp_path / "slip.toml"
+    f.write_text(head + obs + '[questions]\nbelow = ["ventricular 0.1"]\n')
+    out = tmp_path / "out"
+    assert main(["forecast", str(f), "--out", str(out), "--samples", "200"]) == 0
+    cap = capsys.readouterr()
+    assert "NOT RELIABLE" in cap.out and "below 0.1 umol/L" in cap.out and "interval not reported" in cap.out
+    assert "pkcsf: warning: the posterior sample is degenerate" in cap.err
+    assert "pkcsf: warning: the observations are inconsistent" in cap.err
+    assert "warning: the observations are inconsistent" in (out / "answers.txt").read_text()
+    assert pd.read_csv(out / "profile.csv")["lo"].isna().all() and (out / "forecast.png").exists()
+    for bad, field in [('[patient]\nWT = -70\n', "slip.toml: patient.WT"),
+                       ('[questions]\nkeep_above = ["ventricular 1 umol/L -48 h"]\n', "questions.keep_above[0]"),
+                       ('[questions]\nnext_dose_at = "-84 h"\n', "questions.next_dose_at")]:
+        f.write_text(head + obs.replace("2500", "25").replace("400", "4") + bad)
+        assert main(["forecast", str(f), "--samples", "200"]) == 2
+        assert field in capsys.readouterr().err
+
+
+def test_cli_help_lists_every_file_written(capsys):
+    try:
+        main(["forecast", "--help"])
+    except SystemExit:
+        pass
+    assert "answers.txt" in capsys.readouterr().out

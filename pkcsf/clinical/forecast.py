@@ -14,6 +14,13 @@ comes from the posterior of eta: a Laplace (normal) approximation at the MAP, re
 importance resampling (SIR: draws from the normal approximation re-weighted by the exact posterior), so a
 non-normal posterior still gets honest intervals; the effective sample size is reported.
 
+Every forecast is checked, and a failed check is a :class:`UnreliableForecastWarning` and a mark on the result
+(``problems``) and on every answer (``reliable``, ``note``): a degenerate posterior sample (Kish's effective
+sample size below 100, see :func:`~pkcsf.clinical.forecast_model._ess_needed`) leaves the intervals, ``dose_90``
+and the posterior probabilities out (NaN); observations the population model cannot produce (a prior-predictive
+chi-square check, p < 0.001, or a random effect at the 5 SD bound of the search: typically a unit slip) flag
+every answer; a MAP answer outside its own posterior interval is flagged as such, never printed as consistent.
+
 Questions a clinician asks are methods of the result: :meth:`ForecastResult.time_below` ("when will this
 patient's ventricular methotrexate fall below 0.1 umol/L?") and :meth:`ForecastResult.dose_for` ("which dose
 keeps him above 1 umol/L for 48 h?").
@@ -24,7 +31,10 @@ assay CVs of methotrexate immunoassays are about 5-10%, the rest is model misspe
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import numbers
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,17 +47,28 @@ from pkcsf.clinical import cns
 # the patient model (inputs, covariate timeline, predictions, Hessian) lives in its own module; its names
 # stay importable from here
 from pkcsf.clinical.forecast_model import (
+    CONFLICT_P,
     DEFAULT_ERROR,  # noqa: F401 (re-exported)
+    UnreliableForecastWarning,
+    _asking,
+    _conc_text,
     _error,
+    _ess_needed,
     _hessian,
     _Individual,
+    _is_number,
     _observations,
+    _prior_check,
+    _problems,
+    _question_list,
+    _split_question,
+    _time_value,
     covariate_timeline,
 )
-from pkcsf.core.errors import ScenarioError, check_choice
+from pkcsf.core.errors import PkcsfError, ScenarioError, check_choice
 from pkcsf.core.units import parse_quantity
 
-__all__ = ["forecast", "ForecastResult", "covariate_timeline"]
+__all__ = ["forecast", "ForecastResult", "covariate_timeline", "UnreliableForecastWarning"]
 #: largest next dose searched by the forecast file's keep_above question (mg; ForecastResult.dose_for's default)
 _MAX_DOSE_SEARCHED = 100.0
 
@@ -79,9 +100,18 @@ class ForecastResult:
     interval : float
         Probability mass of the profile interval (e.g. 0.9).
     ess : float
-        Effective sample size of the importance-resampled posterior draws.
+        Effective sample size (Kish's) of the ``proposals`` importance-weighted posterior draws.
     ofv : float
         Objective at the MAP.
+    proposals : int
+        Number of weighted draws (3 x ``samples``).
+    ess_needed : float
+        The ESS below which the intervals are not reported (NaN): 100 for a 90% interval.
+    prior_check_p : float
+        p-value of the prior-predictive check of the observations (< 0.001: inconsistent with the model).
+    problems : list of str
+        What makes this forecast unreliable (each was also issued as an :class:`UnreliableForecastWarning`);
+        empty when every check passed. ``reliable`` and ``interval_reliable`` summarise them.
     """
 
     drug: str
@@ -95,13 +125,47 @@ class ForecastResult:
     interval: float
     ess: float
     ofv: float
+    proposals: int = 0
+    ess_needed: float = 0.0
+    prior_check_p: float = math.nan
+    problems: list = field(default_factory=list)
+    _conflict: bool = field(default=False, repr=False)
     _model: object = field(default=None, repr=False)
     _draws: np.ndarray = field(default=None, repr=False)
     _map: np.ndarray = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return (f"ForecastResult({self.drug}; {len(self.observations)} observations; "
-                f"{len(self.etas)} random effects; OFV {self.ofv:.2f}; ESS {self.ess:.0f})")
+                f"{len(self.etas)} random effects; OFV {self.ofv:.2f}; ESS {self.ess:.0f} of {self.proposals}"
+                + ("" if self.reliable else f"; NOT RELIABLE: {len(self.problems)} problem(s), see .problems") + ")")
+
+    @property
+    def interval_reliable(self) -> bool:
+        """Whether the posterior sample is large enough for the intervals (ESS >= ``ess_needed``).
+
+        Returns
+        -------
+        bool
+        """
+        return bool(self.ess >= self.ess_needed)
+
+    @property
+    def reliable(self) -> bool:
+        """Whether every check passed (no ``problems``).
+
+        Returns
+        -------
+        bool
+        """
+        return not self.problems
+
+    def _notes(self, notes: list[str]) -> dict:
+        if not self.interval_reliable:
+            notes.insert(0, f"{self.interval:.0%} interval not reported: ESS {self.ess:.0f} of {self.proposals} "
+                            f"posterior draws (at least {self.ess_needed:.0f} needed)")
+        if self._conflict:
+            notes.append("the observations are inconsistent with the model: check their units, times and sites")
+        return {"reliable": not notes, "note": "; ".join(notes)}
 
     def _curves(self, group, draws=True):
         m = self._model
@@ -124,12 +188,15 @@ class ForecastResult:
         Returns
         -------
         dict
-            ``map`` (h, from the MAP profile), ``lo`` and ``hi`` (the interval from the posterior draws),
-            ``threshold`` (in the result's unit). ``inf`` when it stays above within the simulated window.
+            ``map`` (h, from the MAP profile), ``lo`` and ``hi`` (the interval from the posterior draws; NaN when
+            the posterior sample is degenerate), ``threshold`` (in the result's unit), ``unit``,
+            ``map_in_interval`` (None without an interval), ``reliable`` and ``note`` (why not: a degenerate sample,
+            the MAP outside its own interval, observations inconsistent with the model). ``inf`` when it stays
+            above within the simulated window.
         """
         thr = self._threshold(threshold)
         t, ipred, draws = self._curves(group)
-        start = self._last_dose() if after is None else float(after)
+        start = self._last_dose() if after is None else _time_value(after, "after")
 
         def crossing(c):
             above = np.nonzero((c >= thr) & (t >= start))[0]
@@ -143,12 +210,19 @@ class ForecastResult:
                 return float(t[k + 1])
             return float(t[k] + (t[k + 1] - t[k]) * math.log(c0 / thr) / math.log(c0 / c1))
 
-        d = np.array([crossing(c) for c in draws])
-        a = (1 - self.interval) / 2
-        fin = np.where(np.isfinite(d), d, np.nan)
-        lo = float(np.nanquantile(fin, a)) if np.isfinite(d).mean() > a else math.inf
-        hi = float(np.nanquantile(fin, 1 - a)) if np.isfinite(d).mean() >= 1 - a else math.inf
-        return {"map": crossing(ipred), "lo": lo, "hi": hi, "threshold": thr, "unit": self.unit}
+        t_map, lo, hi, notes, inside = crossing(ipred), math.nan, math.nan, [], None
+        if self.interval_reliable:
+            d = np.array([crossing(c) for c in draws])
+            a = (1 - self.interval) / 2
+            fin = np.where(np.isfinite(d), d, np.nan)
+            lo = float(np.nanquantile(fin, a)) if np.isfinite(d).mean() > a else math.inf
+            hi = float(np.nanquantile(fin, 1 - a)) if np.isfinite(d).mean() >= 1 - a else math.inf
+            inside = bool(lo <= t_map <= hi)
+            if not inside:                # the MAP patient is not typical of his own posterior
+                notes.append(f"the MAP ({_h(t_map)}) lies outside its {self.interval:.0%} posterior interval "
+                             f"({_h(lo)} to {_h(hi)}): the posterior is far from normal")
+        return {"map": t_map, "lo": lo, "hi": hi, "threshold": thr, "unit": self.unit, "map_in_interval": inside,
+                **self._notes(notes)}
 
     def dose_for(self, group: str, threshold: str | float, duration: str | float, *, at: float | None = None, route: str | None = None,
                  max_dose: float = _MAX_DOSE_SEARCHED) -> dict:
@@ -173,22 +247,28 @@ class ForecastResult:
         Returns
         -------
         dict
-            ``map`` (mg, for the MAP patient), ``p_target`` (posterior probability that this dose meets the
-            target), ``dose_90`` (mg, the dose meeting it with 90% posterior probability; inf if above
-            ``max_dose``).
+            ``map`` (mg, for the MAP patient), ``p_target_at_map_dose`` (posterior probability that this dose
+            meets the target), ``dose_90`` (mg, the dose meeting it with 90% posterior probability; inf if above
+            ``max_dose``; both NaN when the posterior sample is degenerate), ``at``, ``site``, ``map_in_interval``
+            (False: the MAP dose is above ``dose_90`` or below the posterior's central interval; None without a
+            posterior), ``reliable`` and ``note`` (why not, also observations inconsistent with the model).
         """
         from pkcsf.engine.dosing import Dose, Regimen
 
         m = self._model
         thr = self._threshold(threshold)
         dur = parse_quantity(duration, "time", field="duration", default_unit="h")
+        if not (math.isfinite(dur) and dur > 0):
+            raise ScenarioError("duration", duration, "a positive, finite duration, e.g. '48 h' (a number is in h)")
+        if isinstance(max_dose, bool) or not isinstance(max_dose, numbers.Real) or not 0 < max_dose < math.inf:
+            raise ScenarioError("max_dose", max_dose, "a positive, finite dose in mg")
         doses = list(m.reg.expand())
         last = max(doses, key=lambda d: d.time)
         times_d = sorted({d.time for d in doses})
         if at is None:     # one dosing interval after the last dose; after a single dose, 3.5 days (twice weekly)
             at = last.time + ((times_d[-1] - times_d[-2]) if len(times_d) > 1 else 84.0)
-        elif isinstance(at, str):
-            at = parse_quantity(at, "time", field="at", default_unit="h")
+        else:
+            at = _time_value(at, "at")
         site = last.site if route is None else m.setup.sites.get(route, route)
         if route is not None and route not in m.setup.sites:
             check_choice("route", route, sorted(m.setup.sites), ScenarioError)
@@ -205,18 +285,29 @@ class ForecastResult:
         need = np.clip(need, 0.0, None)
         dose_map = float(need[0])
         post = need[1:]
-        d90 = float(np.quantile(post, 0.9))
+        d90, p_map, notes, inside = math.nan, math.nan, [], None
+        if self.interval_reliable:
+            d90, p_map = float(np.quantile(post, 0.9)), float(np.mean(post <= dose_map))
+            inside = bool(d90 >= dose_map and p_map >= (1 - self.interval) / 2)
+            if not inside:                      # the MAP patient is not typical of his own posterior
+                notes.append(f"the MAP dose lies outside the posterior's central {self.interval:.0%} of doses "
+                             f"({p_map:.0%} of the posterior needs at most it; {d90:.3g} mg meets the target with "
+                             "90% posterior probability): the posterior is far from normal")
         return {"map": dose_map if dose_map <= max_dose else math.inf,
-                "dose_90": d90 if d90 <= max_dose else math.inf,
-                "p_target_at_map_dose": float(np.mean(post <= dose_map)), "at": float(at), "site": site}
+                "dose_90": d90 if not d90 > max_dose else math.inf,
+                "p_target_at_map_dose": p_map, "at": float(at), "site": site, "map_in_interval": inside,
+                **self._notes(notes)}
 
     def _threshold(self, threshold) -> float:
-        if isinstance(threshold, str):
-            return parse_quantity(threshold, "concentration", field="threshold", mw=self._model.setup.mw) \
-                * self._model.factor
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold <= 0:
-            raise ScenarioError("threshold", threshold, f"a positive concentration (a number is in {self.unit})")
-        return float(threshold)
+        """A concentration in the result's unit (a bare number, or a number without a unit, is in it)."""
+        allowed = f"a positive, finite concentration, e.g. '0.1 {self.unit}' (a bare number is in {self.unit})"
+        if isinstance(threshold, bool) or not isinstance(threshold, (str, numbers.Real)):
+            raise ScenarioError("threshold", threshold, allowed)
+        value = parse_quantity(threshold if isinstance(threshold, str) else float(threshold), "concentration",
+                               field="threshold", mw=self._model.setup.mw, default_unit=self.unit)
+        if not (math.isfinite(value) and value > 0):
+            raise ScenarioError("threshold", threshold, allowed)
+        return value * self._model.factor
 
     def _last_dose(self) -> float:
         return max(d.time for d in self._model.reg.expand())
@@ -238,7 +329,24 @@ class ForecastResult:
         """
         from pkcsf.plotting.forecast import forecast_plot
 
-        return forecast_plot(self, group=group, ax=ax)
+        if self.interval_reliable:
+            return forecast_plot(self, group=group, ax=ax)
+        # a degenerate posterior sample: no band (the profile's interval is NaN), and the figure says why
+        from pkcsf.plotting.style import SMALL_FONT
+
+        p = self.profile.assign(lo=self.profile["IPRED"], hi=self.profile["IPRED"])
+        axes = forecast_plot(dataclasses.replace(self, profile=p), group=group, ax=ax)
+        groups = [group] if group else list(dict.fromkeys(self.observations["group"]))
+        for a, g in zip(np.atleast_1d(axes), groups):
+            for c in list(a.collections):
+                c.remove()
+            dv = self.observations.loc[self.observations["group"] == g, "DV"]
+            if len(dv):                      # the measured values in view (the band no longer sets the top)
+                a.set_ylim(a.get_ylim()[0], max(a.get_ylim()[1], 2 * float(dv.max())))
+            a.legend(fontsize=SMALL_FONT, frameon=False, loc="upper right")
+            a.text(0.02, 0.02, f"{self.interval:.0%} interval not reliable (ESS {self.ess:.0f} of {self.proposals})",
+                   transform=a.transAxes, fontsize=SMALL_FONT, color="firebrick")
+        return axes
 
 
 # ------------------------------------------------------------------ the fit
@@ -278,13 +386,21 @@ def forecast(drug: str | cns.Drug, regimen: Any, observations: pd.DataFrame | li
     interval : float
         Probability mass of the profile interval (default 0.9).
     samples : int
-        Posterior draws (sampling importance resampling).
+        Posterior draws (sampling importance resampling, from 3 x ``samples`` weighted proposals).
     seed : int
         Random seed of the posterior draws.
 
     Returns
     -------
     ForecastResult
+        With ``problems`` (empty when every check passed).
+
+    Warns
+    -----
+    UnreliableForecastWarning
+        A degenerate posterior sample (effective sample size below ``ess_needed``: the intervals are NaN), or
+        observations inconsistent with the population model (a prior-predictive check with p < 0.001, or a
+        random effect at the search bound: check the units).
 
     Examples
     --------
@@ -341,9 +457,9 @@ def forecast(drug: str | cns.Drug, regimen: Any, observations: pd.DataFrame | li
         return float(f[0]), (f[1:k + 1] - f[k + 1:]) / (2 * h)
 
     best = None
+    bound = 5 * np.sqrt(np.maximum(np.diag(model.omega), 1e-12))     # the search stays within 5 SD of the prior
     for start in (np.zeros(k),):
-        r = minimize(fun_grad, start, jac=True, method="L-BFGS-B", bounds=[(-5 * math.sqrt(max(model.omega[i, i], 1e-12)),
-                     5 * math.sqrt(max(model.omega[i, i], 1e-12))) for i in range(k)],
+        r = minimize(fun_grad, start, jac=True, method="L-BFGS-B", bounds=[(-b, b) for b in bound],
                      options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-7})
         if best is None or r.fun < best.fun:
             best = r
@@ -368,7 +484,8 @@ def forecast(drug: str | cns.Drug, regimen: Any, observations: pd.DataFrame | li
     lw = logp - logq
     w = np.exp(lw - lw.max())
     w /= w.sum()
-    ess = float(1.0 / np.sum(w ** 2))
+    ess = float(1.0 / np.sum(w ** 2))       # Kish's effective sample size of the weighted proposals
+    ess_needed = _ess_needed(interval)      # below it the intervals are not reported (see _ess_needed)
     idx = rng.choice(len(w), size=samples, replace=True, p=w)
     draws = prop_draws[idx]
     # profiles
@@ -378,6 +495,8 @@ def forecast(drug: str | cns.Drug, regimen: Any, observations: pd.DataFrame | li
     C_draws = model.predict(uniq)[np.ravel(inv)]
     a = (1 - interval) / 2
     lo, med, hi = np.quantile(C_draws, [a, 0.5, 1 - a], axis=0)
+    if ess < ess_needed:                    # a degenerate sample: its quantiles are not an interval
+        lo, med, hi = (np.full_like(x, np.nan) for x in (lo, med, hi))
     T, G = C_map.shape
     profile = pd.DataFrame({"time": np.repeat(times, G), "group": np.tile(model.groups, T),
                             "PRED": C_typ.ravel(), "IPRED": C_map.ravel(), "lo": lo.ravel(), "median": med.ravel(),
@@ -387,10 +506,17 @@ def forecast(drug: str | cns.Drug, regimen: Any, observations: pd.DataFrame | li
                                                         IWRES=(y - ipred) / np.sqrt((prop * ipred) ** 2 + add ** 2))
     names = [re.name for re in model.random_effects]
     par = model.params(e_map[None, :]).iloc[0][list(setup.parameters)]
+    q, p_check, worst = _prior_check(y, ipred, prop, add, e_map, model.omega_inv)
+    at_bound = [n for n, e, b, v in zip(names, e_map, bound, np.diag(model.omega)) if v > 1e-12 and abs(e) >= b * 0.999]
+    problems = _problems(ess, len(w), ess_needed, interval, samples, (q, p_check, len(y)), obs_out.iloc[worst],
+                         at_bound, unit)
+    for msg in problems:
+        warnings.warn(msg, UnreliableForecastWarning, stacklevel=2)
     res = ForecastResult(setup.drug.name, unit, obs_out, pd.Series(e_map, index=names),
                          pd.Series(np.sqrt(np.clip(np.diag(cov), 0, None)), index=names),
                          par, pd.Series(model.typical), profile, float(interval), ess, ofv_map,
-                         _model=model, _draws=draws, _map=e_map)
+                         proposals=len(w), ess_needed=ess_needed, prior_check_p=p_check, problems=problems,
+                         _conflict=bool(p_check < CONFLICT_P or at_bound), _model=model, _draws=draws, _map=e_map)
     res.profile_ipred = C_map
     res.profile_draws = C_draws
     return res
@@ -441,6 +567,10 @@ def load_forecast_file(path: str | Path) -> tuple[dict, dict]:
                                                          "description", "name")}
     patient = data.get("patient", {})         # a table, or an array of tables {time, WT, ...} (a timeline)
     kwargs["covariates"] = [dict(r) for r in patient] if isinstance(patient, list) else dict(patient)
+    try:                                      # checked here to name the file's table
+        covariate_timeline(kwargs["covariates"])
+    except PkcsfError as e:
+        raise type(e)(e.field.replace("covariates", f"{p.name}: patient", 1), e.value, e.allowed, e.fix) from None
     q = data.get("questions", {})
     for k in q:
         check_choice(f"{p.name}: questions", k, ["below", "keep_above", "next_dose_at"], ScenarioError)
@@ -448,44 +578,57 @@ def load_forecast_file(path: str | Path) -> tuple[dict, dict]:
 
 
 def answer_questions(res: ForecastResult, questions: dict) -> list[str]:
-    """One sentence per question of a forecast file, with the numbers and their interval.
+    """One sentence per question of a forecast file, with the numbers, their unit and their interval.
+
+    A bare number is a concentration in the forecast's unit (``res.unit``) and a duration in h. An answer that
+    is not reliable (see :meth:`ForecastResult.time_below`) says so and why, in the sentence.
 
     Parameters
     ----------
     res : ForecastResult
         The forecast.
     questions : dict
-        ``below`` and/or ``keep_above`` lists (see :func:`load_forecast_file`).
+        ``below`` and/or ``keep_above`` lists, ``next_dose_at`` (see :func:`load_forecast_file`).
 
     Returns
     -------
     list of str
+
+    Raises
+    ------
+    ScenarioError
+        A question that cannot be read, or a non-positive or non-finite level or duration, or a negative
+        ``next_dose_at``; the error names the question (``questions.keep_above[0]``).
     """
     lines = []
-    for q in questions.get("below", []):
-        parts = str(q).split(None, 1)
-        if len(parts) != 2:
-            raise ScenarioError("questions.below", q, "'GROUP CONCENTRATION', e.g. 'ventricular 0.1 umol/L'")
-        r = res.time_below(parts[0], parts[1])
-        pct = f"{res.interval:.0%}"
-        lines.append(f"{res.drug} in {parts[0]} CSF falls below {parts[1]} at {_h(r['map'])} after the first dose "
-                     f"(MAP; {pct} interval {_h(r['lo'])} to {_h(r['hi'])})")
+    pct = f"{res.interval:.0%}"
+    for i, q in enumerate(_question_list(questions, "below")):
+        where = f"questions.below[{i}]"
+        group, (conc,) = _split_question(q, where, 1, f"'GROUP CONCENTRATION', e.g. 'ventricular 0.1 {res.unit}'")
+        r = _asking(where, lambda: res.time_below(group, conc))
+        shown = bool(r["map_in_interval"])      # never an interval the MAP answer lies outside
+        lines.append(f"{res.drug} in {group} CSF falls below {_conc_text(conc, res.unit)} at {_h(r['map'])} after "
+                     f"the first dose (MAP" + (f"; {pct} interval {_h(r['lo'])} to {_h(r['hi'])}" if shown else "")
+                     + ")" + (f"; NOT RELIABLE: {r['note']}" if r["note"] else ""))
     at = questions.get("next_dose_at")
-    for q in questions.get("keep_above", []):
-        parts = str(q).split()
-        if len(parts) < 5:
-            raise ScenarioError("questions.keep_above", q, "'GROUP CONCENTRATION UNIT DURATION UNIT', e.g. "
-                                "'ventricular 1 umol/L 48 h'")
-        group, conc, dur = parts[0], " ".join(parts[1:3]), " ".join(parts[3:5])
-        r = res.dose_for(group, conc, dur, at=at)
+    if at is not None:
+        at = _time_value(at, "questions.next_dose_at")
+    for i, q in enumerate(_question_list(questions, "keep_above")):
+        where = f"questions.keep_above[{i}]"
+        group, (conc, dur) = _split_question(q, where, 2, "'GROUP CONCENTRATION DURATION', e.g. 'ventricular 1 "
+                                             f"{res.unit} 48 h'")
+        r = _asking(where, lambda: res.dose_for(group, conc, dur, at=at))
+        conc, dur = _conc_text(conc, res.unit), (f"{dur} h" if _is_number(dur) else dur)
+        flag = f"; NOT RELIABLE: {r['note']}" if r["note"] else ""
         if not math.isfinite(r["map"]):
             lines.append(f"no next dose at {_h(r['at'])} ({r['site']}) up to {_MAX_DOSE_SEARCHED:g} mg keeps this patient's "
-                         f"{group} CSF above {conc} for {dur} (MAP)")
+                         f"{group} CSF above {conc} for {dur} (MAP){flag}")
             continue
-        d90 = (f"{r['dose_90']:.3g} mg does so" if math.isfinite(r["dose_90"])
-               else f"no dose up to {_MAX_DOSE_SEARCHED:g} mg does so")
+        d90 = ("" if not r["map_in_interval"] else
+               f"; {r['dose_90']:.3g} mg does so with 90% posterior probability" if math.isfinite(r["dose_90"])
+               else f"; no dose up to {_MAX_DOSE_SEARCHED:g} mg does so with 90% posterior probability")
         lines.append(f"a next dose at {_h(r['at'])} ({r['site']}) of {r['map']:.3g} mg keeps this patient's {group} "
-                     f"CSF above {conc} for {dur} (MAP); {d90} with 90% posterior probability")
+                     f"CSF above {conc} for {dur} (MAP){d90}{flag}")
     return lines
 
 

@@ -1,6 +1,8 @@
 """The patient's model behind :func:`pkcsf.clinical.forecast.forecast`: the measured observations and the
 residual error read from the user's input, the covariate timeline, the predictions of one patient for a batch
-of random-effect vectors (:class:`_Individual`) and the central-difference Hessian of the MAP objective.
+of random-effect vectors (:class:`_Individual`), the central-difference Hessian of the MAP objective, the checks
+of a forecast (the effective sample size it needs, the prior-predictive check of the observations, the warning
+class) and the reading of a forecast file's questions.
 
 Split from :mod:`pkcsf.clinical.forecast` (which re-exports :func:`covariate_timeline` and the private names).
 """
@@ -12,12 +14,23 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.clinical import cns
-from pkcsf.core.errors import ScenarioError, check_choice
+from pkcsf.clinical.covariates import COVARIATES
+from pkcsf.core.errors import PkcsfError, ScenarioError, check_choice
 from pkcsf.core.units import concentration_factor, parse_quantity
 
-__all__ = ["covariate_timeline"]
+__all__ = ["covariate_timeline", "UnreliableForecastWarning"]
 
 DEFAULT_ERROR = {"proportional": 0.30, "additive": None}
+#: p-value of the prior-predictive check below which the observations are called inconsistent with the model
+CONFLICT_P = 1e-3
+#: covariates that must be > 0 (AGE may be 0, a newborn; SEX is 0/1)
+_POSITIVE_COVARIATES = ("WT", "HT", "BSA", "SCR", "CRCL", "ALB")
+
+
+class UnreliableForecastWarning(UserWarning):
+    """A forecast whose posterior sample is degenerate (its intervals and probabilities are not reported), or
+    whose observations are inconsistent with the population model (its answers may be wrong: check units).
+    """
 
 
 # ------------------------------------------------------------------ inputs
@@ -102,10 +115,11 @@ def covariate_timeline(covariates: dict | pd.DataFrame | list | None) -> list[tu
     Raises
     ------
     ScenarioError
-        A row without a time, a negative or repeated time, or a non-numeric value.
+        A row without a time, a negative or repeated time, a non-numeric or non-finite value, a covariate out
+        of its range (WT, HT, BSA, SCR, CRCL, ALB > 0; AGE >= 0; SEX 0/1 or M/F).
     """
     if covariates is None or isinstance(covariates, dict):
-        return [(0.0, dict(covariates or {}))]
+        return [(0.0, {str(k): _covariate(k, v, f"covariates.{k}") for k, v in (covariates or {}).items()})]
     if isinstance(covariates, pd.DataFrame):
         rows = covariates.to_dict("records")
     elif isinstance(covariates, (list, tuple)) and all(isinstance(r, dict) for r in covariates):
@@ -128,13 +142,7 @@ def covariate_timeline(covariates: dict | pd.DataFrame | list | None) -> list[tu
         for k, v in low.items():
             if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
                 continue
-            if k.upper() == "SEX" and isinstance(v, str):
-                vals[k] = v
-                continue
-            try:
-                vals[k] = float(v)
-            except (TypeError, ValueError):
-                raise ScenarioError(f"covariates[{i}].{k}", v, "a number") from None
+            vals[k] = _covariate(k, v, f"covariates[{i}].{k}")
         timed.append((float(t), i, vals))
     timed.sort(key=lambda x: x[0])
     times = [t for t, _, _ in timed]
@@ -151,6 +159,29 @@ def covariate_timeline(covariates: dict | pd.DataFrame | list | None) -> list[tu
         elif current != out[-1][1]:
             out.append((t, dict(current)))
     return out
+
+
+def _covariate(name, v, where: str) -> float:
+    """One covariate value as a number, refused (naming ``where``) when out of its range."""
+    name = str(name)
+    if name == "SEX":
+        low = str(v).strip().lower() if not isinstance(v, bool) else ""
+        sex = {"m": 0.0, "male": 0.0, "0": 0.0, "0.0": 0.0, "f": 1.0, "female": 1.0, "1": 1.0, "1.0": 1.0}.get(low)
+        if sex is None:
+            raise ScenarioError(where, v, "SEX is 0 (male) / 1 (female) or M / F")
+        return sex
+    try:
+        x = float(v) if not isinstance(v, bool) else math.nan
+    except (TypeError, ValueError):
+        x = math.nan
+    unit = f" ({COVARIATES[name]})" if name in COVARIATES else ""
+    if not math.isfinite(x):
+        raise ScenarioError(where, v, f"{name}{unit} must be a finite number")
+    if name in _POSITIVE_COVARIATES and x <= 0:
+        raise ScenarioError(where, v, f"{name}{unit} must be > 0", "a unit or sign slip?")
+    if name == "AGE" and x < 0:
+        raise ScenarioError(where, v, "AGE (y) must be >= 0")
+    return x
 
 
 class _Individual:
@@ -247,6 +278,115 @@ class _Individual:
             conc[:, pts] = (amounts[:, pts][:, :, sidx] @ self.W) * (self.factor / (V @ self.W)[:, None, :])
         return conc
 
+
+# ------------------------------------------------------------------ diagnostics
+def _ess_needed(interval: float) -> float:
+    """Smallest effective sample size for which the posterior draws give an interval of mass ``interval``.
+
+    The ESS is Kish's, (sum w)^2 / sum w^2, of the SIR importance weights (Kong 1992; Liu 2001, Monte Carlo
+    Strategies in Scientific Computing, 2.5.3). The rule: at least 100 effective draws (the tail ESS of the 5%
+    and 95% quantiles Vehtari et al. 2021, Bayesian Analysis 16:667, ask per MCMC chain before those quantiles
+    are reported; our draws are independent, so one "chain"), and at least 5 effective draws beyond each tail
+    quantile (5 / tail mass: 200 for a 95% interval). With fewer, a "90% interval" is one or a few repeated
+    draws (a case with ESS 9 had its MAP answer outside its own "interval").
+    """
+    tail = (1.0 - float(interval)) / 2.0
+    return float(max(100.0, math.ceil(5.0 / tail - 1e-9)))
+
+
+def _prior_check(y, ipred, prop, add, e_map, omega_inv) -> tuple[float, float, int]:
+    """Prior-predictive check of the observations (Box 1980): ``(Q, p, index of the largest |IWRES|)``.
+
+    At the MAP, Q = sum IWRES^2 + eta' Omega^-1 eta. For a model linear in eta with normal errors the minimum of
+    this quadratic equals (y - PRED)' (R + X Omega X')^-1 (y - PRED), chi-square with n_obs degrees of freedom
+    when the observations come from the model; a tiny p flags data the population model (with its residual
+    error) cannot produce: a unit slip (mg/L for umol/L, 100x), a wrong time or site, a wrong dose.
+    """
+    from scipy.stats import chi2
+
+    iwres = (y - ipred) / np.sqrt((prop * ipred) ** 2 + add ** 2)
+    q = float(np.sum(iwres ** 2) + e_map @ omega_inv @ e_map)
+    return q, float(chi2.sf(q, len(y))), int(np.argmax(np.abs(iwres)))
+
+
+def _problems(ess, n_draws, ess_needed, interval, samples, check, worst, at_bound, unit) -> list[str]:
+    """The messages of a forecast's failed checks: a degenerate sample; observations inconsistent with the model."""
+    problems = []
+    q, p_check, n_obs = check
+    if ess < ess_needed:
+        need = math.ceil(samples * ess_needed / max(ess, 1e-9))
+        problems.append(
+            f"the posterior sample is degenerate: effective sample size {ess:.1f} of {n_draws} weighted draws, below "
+            f"the {ess_needed:.0f} a {interval:.0%} interval needs; the intervals, dose_90 and the posterior "
+            "probabilities are not reported (NaN). "
+            + (f"Raise samples (the ESS grows in proportion: about samples={need}), and check" if need <= 100_000
+               else f"Raising samples will not help (about samples={need} would be needed): check")
+            + " the observations' units, times and sites")
+    if p_check < CONFLICT_P or at_bound:
+        why = ([f"prior-predictive check chi-square {q:.1f} on {n_obs} degrees of freedom, p {_p_text(p_check)}; "
+                f"worst: {worst['group']} at {worst['time']:g} h, DV {worst['DV']:.3g} {unit} against IPRED "
+                f"{worst['IPRED']:.3g} (IWRES {worst['IWRES']:.1f})"] if p_check < CONFLICT_P else []) \
+            + ([f"{', '.join(at_bound)} at the bound of the search (5 SD of the population)"] if at_bound else [])
+        problems.append(f"the observations are inconsistent with the population model ({'; '.join(why)}): the MAP "
+                        f"and every answer may be wrong. Check the observations' units (a bare number is in {unit}; "
+                        "mg/L and umol/L differ by the molecular weight), their times and sites, the doses, and the "
+                        "residual error ([error]) of your assay")
+    return problems
+
+
+def _p_text(p: float) -> str:
+    return "< 1e-16" if p < 1e-16 else f"= {p:.1g}"
+
+
+# ------------------------------------------------------------------ questions of a forecast file
+def _question_list(questions: dict, key: str) -> list:
+    q = questions.get(key, [])
+    return [q] if isinstance(q, str) else list(q)
+
+
+def _split_question(q, where: str, n: int, form: str) -> tuple[str, list[str]]:
+    """``'GROUP Q1 [UNIT] Q2 [UNIT]'`` -> group and ``n`` quantities (a quantity without a unit is a bare number)."""
+    tokens = str(q).split()
+    if len(tokens) < 2:
+        raise ScenarioError(where, q, form)
+    quantities, rest = [], tokens[1:]
+    while rest:
+        if not _is_number(rest[0]):
+            raise ScenarioError(where, q, form)
+        k = 2 if len(rest) > 1 and not _is_number(rest[1]) else 1
+        quantities.append(" ".join(rest[:k]))
+        rest = rest[k:]
+    if len(quantities) != n:
+        raise ScenarioError(where, q, form)
+    return tokens[0], quantities
+
+
+def _asking(where: str, ask):
+    """``ask()``, its errors naming the question (``questions.keep_above[0] (duration): got ...``)."""
+    try:
+        return ask()
+    except PkcsfError as e:
+        raise type(e)(f"{where} ({e.field})", e.value, e.allowed, e.fix) from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _conc_text(conc: str, unit: str) -> str:
+    return f"{conc} {unit}" if _is_number(conc) else conc
+
+
+def _time_value(value, name: str) -> float:
+    """A time (h, or ``"3.5 d"``) that must be finite and >= 0."""
+    t = parse_quantity(value, "time", field=name, default_unit="h")
+    if not (math.isfinite(t) and t >= 0):
+        raise ScenarioError(name, value, "a finite time >= 0 after the first dose, e.g. '84 h' (a number is in h)")
+    return t
 
 
 def _hessian(f, x, h):

@@ -11,12 +11,13 @@ same random effects throughout) and IPRED uses his MAP random effects in every s
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pkcsf.clinical.forecast import forecast
+from pkcsf.clinical.forecast import UnreliableForecastWarning, forecast
 from pkcsf.core.errors import ScenarioError
 
 __all__ = ["map_ipred", "PRE_DOSE_SHIFT"]
@@ -81,9 +82,16 @@ def _arm_map(name, drug, ds, scn, error, samples, seed) -> pd.DataFrame:
         rows = [{"time": float(ti), "group": g, "value": float(v)}
                 for ti, g, v in zip(t, obs["group"].to_numpy()[sel], obs["DV"].to_numpy()[sel])]
         cov = _patient_covariates(ds, k, pid, obs["TIME"].to_numpy()[sel & pre])
-        fr = forecast(setup.drug, reg, rows, covariates=cov, physiology=scn.physiology, age=scn.age,
-                      pathologies=scn.pathologies, variant=setup.variant, unit=ds.unit, error=error,
-                      samples=samples, seed=seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnreliableForecastWarning)
+            fr = forecast(setup.drug, reg, rows, covariates=cov, physiology=scn.physiology, age=scn.age,
+                          pathologies=scn.pathologies, variant=setup.variant, unit=ds.unit, error=error,
+                          samples=samples, seed=seed)
+        for w in caught:        # the IPRED is the MAP: a small posterior sample does not matter, data that
+            if not issubclass(w.category, UnreliableForecastWarning):    # contradict the model do
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            elif "inconsistent" in str(w.message):
+                warnings.warn(f"arm {name!r}, patient {pid}: {w.message}", UnreliableForecastWarning, stacklevel=3)
         starts = fr._model.starts
         for j, params in enumerate(seg_params):
             a = 0.0 if ds.starts is None else float(ds.starts[j])

@@ -12,14 +12,21 @@ if TYPE_CHECKING:
 
 
 def _cmd_forecast(args) -> int:
-    from pkcsf.clinical.forecast import answer_questions, forecast, load_forecast_file
+    import warnings as _warnings
+
+    from pkcsf.clinical.forecast import UnreliableForecastWarning, answer_questions, forecast, load_forecast_file
 
     kwargs, questions = load_forecast_file(args.file)
     if args.samples is not None:
         kwargs["samples"] = args.samples
-    res = forecast(**kwargs)
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always", UnreliableForecastWarning)
+        res = forecast(**kwargs)
+    for w in caught:            # the forecast's own problems are in res.problems, printed below
+        if not issubclass(w.category, UnreliableForecastWarning):
+            _warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     lines = answer_questions(res, questions)
-    warnings: list[str] = []
+    warnings: list[str] = list(res.problems)
     stage = _Staging(args.out) if args.out is not None else None
     try:
         if stage is not None:
@@ -30,7 +37,7 @@ def _cmd_forecast(args) -> int:
             pd.DataFrame({"parameter": res.parameters.index, "typical": res.typical[res.parameters.index].values,
                           "individual": res.parameters.values}).to_csv(stage.path("parameters.csv"), index=False)
             _save_figure(stage, "forecast", res.plot, warnings, folder="")
-            (stage.path("answers.txt")).write_text("\n".join(lines) + "\n")
+            (stage.path("answers.txt")).write_text("\n".join(lines + [f"warning: {w}" for w in res.problems]) + "\n")
             target = stage.commit()
     except BaseException:
         if stage is not None:
@@ -38,7 +45,9 @@ def _cmd_forecast(args) -> int:
         raise
     o = res.observations
     _say(args, f"{res.drug}: {len(o)} observations; unit {res.unit}; OFV {res.ofv:.2f}; "
-               f"posterior draws ESS {res.ess:.0f}",
+               f"posterior draws ESS {res.ess:.0f} of {res.proposals}"
+               + ("" if res.interval_reliable else f" (below the {res.ess_needed:.0f} needed: intervals not reported)")
+               + ("" if res.reliable else "; NOT RELIABLE, see the warnings"),
          f"{'time (h)':>9} {'group':<12} {'DV':>9} {'PRED':>9} {'IPRED':>9}",
          *[f"{r.time:>9.1f} {r.group:<12} {r.DV:>9.3g} {r.PRED:>9.3g} {r.IPRED:>9.3g}" for r in o.itertuples()],
          *lines)
@@ -73,5 +82,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
               pkcsf forecast patient.toml --out results/patient-01"""))
     p.add_argument("file", metavar="FORECAST.toml", help="forecast file (drug, regimen, observations, patient)")
     p.add_argument("--samples", type=_positive_int, metavar="N", help="posterior draws (default 1000)")
-    p.add_argument("--out", metavar="DIR", help="write observations.csv, profile.csv, parameters.csv, forecast.png")
+    p.add_argument("--out", metavar="DIR",
+                   help="write observations.csv, profile.csv, parameters.csv, forecast.png and answers.txt")
     p.set_defaults(func=_cmd_forecast)
