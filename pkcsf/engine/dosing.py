@@ -554,13 +554,17 @@ class Regimen:
         pandas.DataFrame
             Columns ``time_h``, ``day``, ``amount_mg`` (a number, or the expression text),
             ``site``, ``rate_mg_per_h``, ``duration_h``, ``drug``, ``label``; sorted by time.
+            ``day`` is the treatment day counted clinically, from 1: ``time_h / 24 + 1`` (time 0
+            is day 1; docs/regimens.md, "Calendar conventions").
 
         Examples
         --------
         >>> Dose("12 mg", "lumbar").repeat("1 d", 2).to_frame()["time_h"].tolist()
         [0.0, 24.0]
+        >>> Dose("12 mg", "lumbar").repeat("1 d", 2).to_frame()["day"].tolist()
+        [1.0, 2.0]
         """
-        rows = [{"time_h": d.time, "day": d.time / 24.0, "amount_mg": d.amount, "site": d.site,
+        rows = [{"time_h": d.time, "day": d.time / 24.0 + 1.0, "amount_mg": d.amount, "site": d.site,
                  "rate_mg_per_h": d.rate, "duration_h": d.duration, "drug": d.drug, "label": d.label}
                 for d in self.expand()]
         return pd.DataFrame(rows, columns=["time_h", "day", "amount_mg", "site", "rate_mg_per_h",
