@@ -371,6 +371,16 @@ def test_a_drug_s_usual_route_when_the_text_names_none():
         parse_regimen("methotrexate 12 mg twice weekly x 4 weeks")
 
 
+def test_a_bare_label_with_a_number_word_reads_back_as_written():
+    # found by the round-trip property test: the label "three times daily" was normalised to "3 times daily", which
+    # is not a bare label, and the text no longer parsed
+    reg = daily(1.0, "iv", 1, times_per_day=3, drug="methotrexate")
+    reg = reg + daily(1.0, "iv", 1, times_per_day=3, drug="methotrexate").shift(192)
+    assert parse_regimen(describe_regimen(reg)) == reg
+    two = parse_regimen("induction: 12 mg lumbar twice weekly x two weeks, then consolidation: weekly x four")
+    assert [d.time for d in two.expand()][-1] == 840.0
+
+
 def test_counts_in_words_and_cycles_written_out():
     assert parse_regimen("12 mg lumbar every two weeks x four") == parse_regimen("12 mg lumbar every 2 weeks x 4")
     a = parse_regimen("30 mg ommaya on days 1 and 8 of a 21-day cycle x 2")

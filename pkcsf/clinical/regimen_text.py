@@ -531,7 +531,14 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
         quoted.append(m.group(0))
         return f"\x00{len(quoted) - 1}\x00"
 
-    norm = _normalise_text(re.sub(r'"[^"]*"|\'[^\']*\'', _hide, text))
+    def _hide_label(m):             # a bare label is kept as written ("three times daily: ..."), not normalised
+        quoted.append(f'"{m.group(2)}"')
+        return f"{m.group(1)}\x00{len(quoted) - 1}\x00:"
+
+    hidden = re.sub(r'"[^"]*"|\'[^\']*\'', _hide, text)
+    hidden = re.sub(r"(^\s*|\+\s*|,?\s*\bthen\s+|,\s*)(?!then\b)([A-Za-z][^:\x00\"'+,]*?)\s*:", _hide_label, hidden,
+                    flags=re.I)
+    norm = _normalise_text(hidden)
     if re.search(r'["\']', norm):
         raise RegimenTextError(text, text, "unbalanced quote", fix="quote a label as \"my label\": ...")
     items = []
