@@ -8,7 +8,7 @@ single arm, ``GROUP:METRIC`` is enough. METRIC is any column of the scenario's p
 
 Every evaluation is one virtual subject of the scenario whose model parameters are set to the sampled
 values (all other parameters at their typical values; no random effects): the whole design (2 x D
-subjects for the local analysis, N x (2D + 2) for Sobol) runs as one batch through the compiled solver.
+subjects for the local analysis, N x (D + 2) + 1 for Sobol) runs as one batch through the compiled solver.
 
 * **local** (one at a time): each parameter divided and multiplied by ``factor`` (default 2) around its
   typical value; the result is the read-out at both ends, its change relative to the typical read-out,
@@ -249,7 +249,7 @@ def sensitivity(scenario: Scenario, readout: str, *, parameters: list[str] | Non
     factor : float
         Each parameter ranges from typical / factor to typical x factor (> 1; default 2).
     n : int
-        Sobol base sample size (a power of 2; the design has n x (2D + 2) evaluations).
+        Sobol base sample size (a power of 2; the design has n x (D + 2) evaluations, plus the typical patient).
     top : int
         Parameters carried from the local screen into a default Sobol analysis.
     seed : int
@@ -357,7 +357,9 @@ def _sobol(scn, names, cands, num, den, factor, n, seed, progress, readout) -> S
         raise ScenarioError("readout", readout, f"{bad} of {len(ys)} evaluations gave no finite value (a ratio "
                             "with a zero denominator, or failed subjects): narrow the factor or choose another "
                             "read-out")
-    Si = sobol_analyze.analyze(problem, ys, calc_second_order=False, seed=seed)
+    # SALib seeds its bootstrap only for a true seed ('if seed:'), so seed 0 would leave the confidence half-widths
+    # to chance: seed + 1 keeps every seed, 0 included, reproducible
+    Si = sobol_analyze.analyze(problem, ys, calc_second_order=False, seed=seed + 1)
     t = pd.DataFrame({"parameter": names, "S1": Si["S1"], "S1_conf": Si["S1_conf"], "ST": Si["ST"],
                       "ST_conf": Si["ST_conf"]}).sort_values("ST", ascending=False, kind="stable").reset_index(drop=True)
     label = num.label() + (f" / {den.label()}" if den else "")

@@ -117,7 +117,7 @@ HYPOTHESES: dict[str, str] = {
     "niv_vanbussel_iv_csf_ratio": (
         "Nivolumab's barrier values are trastuzumab's (an assumption: no nivolumab value was found), calibrated "
         "to trastuzumab's serum/CSF ratio 420:1 in patients with an intact barrier (Stemmler 2007), so the model "
-        "gives 0.24% after IV dosing against 0.88-1.9% reported. Candidate causes: the melanoma cohort included "
+        "gives 0.15% after IV dosing against 0.88-1.9% reported. Candidate causes: the melanoma cohort included "
         "brain metastases and a disrupted barrier (trastuzumab's own ratio falls to 49:1 with meningeal disease, "
         "row tra_stemmler_lm_ratio); nivolumab may cross faster than trastuzumab (FcRn or charge differences); "
         "sampling times were not given. Held out on purpose: fitting PS_BCSFB to it would leave nivolumab "

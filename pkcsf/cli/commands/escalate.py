@@ -243,7 +243,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
             examples:
               pkcsf escalate pemetrexed --doses 10,20,30,40,50
               pkcsf escalate pemetrexed --doses 10,20,30,40,50 --design boin --trials 5000 --out results/esc
-              pkcsf escalate pemetrexed --doses 10,15,20,30 --exposure lumbar:cmax --iiv CL=0.3
+              pkcsf escalate pemetrexed --doses 10,15,20,30 --exposure lumbar:cmax --dlt link --iiv CL=0.3
               pkcsf escalate methotrexate --doses 6,9,12,15 --route ommaya --mtd-dose 12 \\
                   --schedule "twice weekly x 4 weeks" --efficacy "ventricular:time_above[1 umol/L] >= 48 h"
 

@@ -52,6 +52,9 @@ def warmup(steps: Sequence[str] = STEPS, say: Callable[[str], object] = print) -
                 res = simulate_drug("methotrexate", "12 mg ommaya once", subjects=2, days=1, seed=0, progress=False,
                                     targets=[Target("ventricular", "1 umol/L", "6 h")])
                 res.summary(), res.targets()
+                # and the Rodas5P solver with its read-outs (a saturable model: osimertinib's BBB efflux)
+                simulate_drug("osimertinib", "80 mg oral once", subjects=2, days=1, seed=0, progress=False,
+                              variant="saturable").summary()
         elif step == "position":
             with warnings.catch_warnings():         # a one-day grid: its Cmax warning is not the point here
                 warnings.simplefilter("ignore")
