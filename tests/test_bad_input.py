@@ -384,3 +384,21 @@ def test_api_thresholds_and_targets_are_checked_like_scenario_files(kw, field):
     """A threshold of -1 or NaN would be met by every subject or by none: refused before anything runs."""
     with pytest.raises(pk.ScenarioError, match=field):
         pk.simulate("methotrexate", {"a": "12 mg lumbar once"}, days=2, subjects=3, **kw)
+
+
+@pytest.mark.parametrize("regimen, words", [
+    ("from day 1e9, 12 mg lumbar once", "days"), ("1e400 mg lumbar once", "finite"),
+    ("12 mg mg lumbar once", "second unit"),
+])
+def test_messages_point_at_what_the_user_wrote(regimen, words):
+    with pytest.raises(PkcsfError, match=words):
+        pk.simulate("methotrexate", {"a": regimen}, subjects=2)
+
+
+def test_blank_arm_names_and_thresholds_for_an_absent_drug_are_refused():
+    for name in ("", " ", 1):
+        with pytest.raises(pk.ScenarioError, match="arm.name"):
+            pk.Arm(name, "12 mg lumbar once", drug="methotrexate")
+    with pytest.raises(pk.ScenarioError, match="thresholds"):
+        pk.simulate("methotrexate", {"a": "12 mg lumbar once"}, subjects=2, days=1,
+                    thresholds={"pemetrexed": ["1 umol/L"]})

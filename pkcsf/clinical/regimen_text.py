@@ -337,7 +337,7 @@ def _parse_phase(text: str, drugs: set[str], quoted: list) -> _Phase:
             else:
                 cur.error(frag, "unknown dose unit", "amount units: " + AMOUNT_UNITS)
             if not math.isfinite(x) or x <= 0:
-                cur.error(frag, "the dose must be > 0")
+                cur.error(frag, "the dose must be a finite number > 0")
             ph.amount = (kind, val)
     # drug, route
     while True:
@@ -375,6 +375,9 @@ def _parse_phase(text: str, drugs: set[str], quoted: list) -> _Phase:
         if suggest(lw, _FREQ_WORDS):
             _unknown_frequency(cur, w)
         if ph.route is None and ph.drug is None and nxt in _ROUTE_WORDS and re.fullmatch(r"[a-z][\w\-]*", lw):
+            if w in UNITS or lw in UNITS:       # "12 mg mg lumbar": a unit where a drug name would be
+                cur.error(w, f"a second unit ({w}) where a drug name or the route is expected",
+                          fix="write the unit once, e.g. '12 mg lumbar once'")
             cur.pos = cur.s.index(w, cur.pos) + len(w)
             ph.drug = lw
             continue

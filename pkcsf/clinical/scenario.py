@@ -151,6 +151,12 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
         setups = {d: cns.setup(arm.drug_object(d), physiology=sa.physiology, variant=_variant_for(arm, d),
                                pathologies=sa.pathologies, age=sa.age, metabolite=arm.metabolite) for d in regs}
         plan.append((arm, regs, setups))
+    if isinstance(scn.thresholds, dict):      # thresholds for a drug no arm gives would be silently unused
+        given = {d for _, regs, _ in plan for d in regs}
+        for d in scn.thresholds:
+            if d not in given:
+                raise ScenarioError("thresholds", d, "thresholds by drug name the drugs of the arms: "
+                                    + ", ".join(sorted(given)))
     cs = scn.chunk_size or _CHUNK
     check_run(scn, [p for p in plan if not p[0].is_event_table], _grid, cs)        # refuse what cannot fit in memory before simulating anything
     total = sum(len(regs) for _, regs, _ in plan) * (-(-scn.subjects // cs))

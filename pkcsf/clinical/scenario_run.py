@@ -79,6 +79,9 @@ def _grid(scn: Scenario, regs: dict) -> tuple[np.ndarray, float]:
     dt = scn.dt
     if dt is None:
         dt = 0.25 if days <= 7 else (1.0 if days <= 60 else 4.0)
+    if scn.dt is None and scn.days is None:   # the window comes from the regimen: name that, not a dt never given
+        check_grid(end, dt, f"{days:g} days (to the regimen's last dose at day {last / 24 + 1:g}, plus 7)",
+                   field="days")
     check_grid(end, dt, scn.dt)            # before allocating: dt = "1e-9 h" must not ask for terabytes
     n = int(math.floor(end / dt + 1e-9))
     grid = np.linspace(0.0, n * dt, n + 1)

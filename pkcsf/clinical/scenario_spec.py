@@ -152,6 +152,8 @@ class Arm:
     position: object = None           # when upright after each lumbar dose ("upright 1-24 h"); None: lying
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ScenarioError("arm.name", self.name, "a non-empty text (it labels every table row of the arm)")
         if self.position is not None:
             from pkcsf.clinical.position import parse_position
 
