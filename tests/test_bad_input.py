@@ -402,3 +402,12 @@ def test_blank_arm_names_and_thresholds_for_an_absent_drug_are_refused():
     with pytest.raises(pk.ScenarioError, match="thresholds"):
         pk.simulate("methotrexate", {"a": "12 mg lumbar once"}, subjects=2, days=1,
                     thresholds={"pemetrexed": ["1 umol/L"]})
+
+
+def test_escalate_doses_split_at_every_comma_and_an_empty_out_is_named(tmp_path, capsys):
+    assert main(["escalate", "pemetrexed", "--doses", "10,inf", "-q"]) == 2
+    assert "--doses[1]: got 'inf'" in capsys.readouterr().err
+    scn = tmp_path / "s.toml"
+    scn.write_text('name = "t"\ndrug = "methotrexate"\ndays = 1\n[[arms]]\nname = "a"\nregimen = "12 mg lumbar once"\n')
+    assert main(["run", str(scn), "--out", "", "-q"]) == 2
+    assert "an empty path" in capsys.readouterr().err

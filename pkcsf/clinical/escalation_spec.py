@@ -343,7 +343,7 @@ def population_with_iiv(setup: cns.Setup, iiv: dict | None, field: str = "iiv", 
 
 def _doses(doses) -> np.ndarray:
     if isinstance(doses, str):
-        doses = [d for d in re.split(r"[,;\s]+(?![a-zA-Zµ])", doses.strip()) if d]
+        doses = [d for d in re.split(r"\s*[,;]\s*|\s+(?![a-zA-Zµ])", doses.strip()) if d]
     try:
         items = list(doses)
     except TypeError:

@@ -275,6 +275,8 @@ class Output:
     def __init__(self, target: str | os.PathLike, field: str = "--out",
                  error: type[PkcsfError] = ScenarioError) -> None:
         self.field, self.error, self.given = field, error, str(target)
+        if not str(target).strip():
+            raise error(field, str(target), "an empty path", "name an output folder, e.g. results/run1")
         t = Path(os.path.abspath(os.path.expanduser(str(target))))
         self.target = t
         if t.exists() and not t.is_dir():
