@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from pkcsf.clinical.observations import ObservationError, _window, parse_regimen_cell
+from pkcsf.clinical.observation_format import ObservationError, _window, parse_regimen_cell
 from pkcsf.clinical.position import parse_position
 from pkcsf.clinical.routes import ROUTE_ALIASES, ROUTES
 from pkcsf.core.errors import PkcsfError

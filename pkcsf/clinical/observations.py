@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pkcsf.clinical.observation_format import ObservationError, _window, parse_regimen_cell
 from pkcsf.clinical.position import parse_position
 from pkcsf.core.errors import PkcsfError
 from pkcsf.core.paths import builtin_dir
@@ -73,16 +74,6 @@ def observations_path() -> Path:
         ``parameters/validation/observations.csv``.
     """
     return builtin_dir("parameters") / "validation" / "observations.csv"
-
-
-class ObservationError(PkcsfError):
-    """An observations file (or table) is malformed: names the file, the line and id, the column and the value.
-
-    Parameters
-    ----------
-    field, value, allowed, fix
-        As for :class:`~pkcsf.core.errors.PkcsfError`: where the problem is, what was given, the rule, a hint.
-    """
 
 
 #: columns every observations file must have
@@ -139,41 +130,6 @@ def observations_file(name_or_path: str | Path) -> Path:
     raise ObservationError("observations", str(name_or_path),
                            "an existing CSV file or a built-in name: " + ", ".join(builtin),
                            "see docs/validation.md for the columns")
-
-
-def parse_regimen_cell(text: str) -> tuple[float, float, int]:
-    """The ``regimen`` cell of an observation row: ``(infusion duration h, dosing interval h, number of doses)``.
-
-    ``"bolus"`` (or empty) is ``(0, 0, 1)``, ``"infusion H"`` is ``(H, 0, 1)``, ``"qH x N"`` is ``(0, H, N)``.
-
-    Parameters
-    ----------
-    text : str
-        The cell.
-
-    Returns
-    -------
-    tuple of (float, float, int)
-        Duration, interval and number of doses.
-
-    Raises
-    ------
-    ValueError
-        Not one of the three forms, or a non-positive number.
-    """
-    r = (text or "").strip() or "bolus"
-    if r == "bolus":
-        return 0.0, 0.0, 1
-    if r.startswith("infusion"):
-        dur = float(r.split()[1])
-        if dur > 0:
-            return dur, 0.0, 1
-    elif r.startswith("q"):
-        every, n = r[1:].split("x")
-        every, n = float(every), int(n)
-        if every > 0 and n >= 1:
-            return 0.0, every, n
-    raise ValueError(f"unknown regimen {text!r}")
 
 
 def check_observations(df: pd.DataFrame, source: str = "observations") -> pd.DataFrame:
@@ -303,14 +259,6 @@ def load_observations(path: str | Path | None = None) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise ObservationError("observations", str(f), "a CSV file with a header line", str(exc)) from None
     return check_observations(df, f.name)
-
-
-def _window(text) -> tuple[float, float]:
-    s = str(text)
-    if "-" in s:
-        a, b = s.split("-")
-        return float(a), float(b)
-    return float(s), float(s)
 
 
 def quantity_value(row: pd.Series | dict, mw: float, times: np.ndarray, c: np.ndarray, cref: np.ndarray | None,

@@ -327,7 +327,7 @@ def read_parameter_file(path: str | Path) -> ParameterSet:
     ParameterError
         An unknown section, a value without a source (or still a ``TODO`` placeholder), a value that is not a
         finite number, a malformed entry, or (a drug file) a value outside its physical domain
-        (:func:`pkcsf.clinical.drugs.check_drug_values`).
+        (:func:`pkcsf.clinical.drug_values.check_drug_values`).
     """
     from pkcsf.core.paths import read_toml
 
@@ -353,7 +353,7 @@ def read_parameter_file(path: str | Path) -> ParameterSet:
     ps = ParameterSet(name, meta.get("kind", ""), meta.get("description", ""), values, thresholds, variability,
                       refs, dict(data.get("options", {})), str(path), covariates)
     if ps.kind == "drug":        # every value in its physical domain (MW > 0, 0 < FU <= 1, ...)
-        from pkcsf.clinical.drugs import check_drug_values
+        from pkcsf.clinical.drug_values import check_drug_values
 
         check_drug_values(ps)
     return ps

@@ -429,8 +429,14 @@ def _chunk_table(dr: "_DrugRun", job: dict, arm_name: str, targets: tuple) -> di
     ids = params["ID"].to_numpy()
     if "fused" in job:
         r, status, band = job["fused"]
+        conc = None
+        if targets:         # a subject whose profile (for the targets) failed is failed everywhere
+            conc, st2 = job["solved"][0], np.asarray(job["solved"][1])
+            status = np.where(np.asarray(status) != 0, status, st2)
         ok = status == 0
-        conc = job["solved"][0] if targets else None
+        if keep and band is not None and not ok[:keep].all():      # a failed band subject's profile is NaN
+            band = np.array(band, dtype=float)
+            band[~ok[:keep]] = np.nan
         return {"failed": int((~ok).sum()),
                 "failures": [(i, int(st)) for i, st in zip(ids[~ok].tolist(), status[~ok].tolist())],
                 "band": band if keep else None,
