@@ -337,7 +337,7 @@ def _parse_phase(text: str, drugs: set[str], quoted: list) -> _Phase:
             else:
                 cur.error(frag, "unknown dose unit", "amount units: " + AMOUNT_UNITS)
             if not math.isfinite(x) or x <= 0:
-                cur.error(frag, "the dose must be a finite number > 0")
+                cur.error(frag, "the dose must be > 0 and finite")
             ph.amount = (kind, val)
     # drug, route
     while True:
