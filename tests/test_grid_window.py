@@ -71,3 +71,11 @@ def test_time_above_on_a_coarse_grid_is_flagged_and_a_fine_grid_is_not():
     _, fine = _quiet_run(Scenario([arm], subjects=100, days=14, seed=1, dt=0.25, targets=tg,
                                   thresholds=["1 umol/L"]))
     assert not [w for w in fine if issubclass(w.category, CoarseGridWarning)]
+
+
+def test_the_command_line_shows_the_package_s_warnings_as_one_line(capsys):
+    assert main(["escalate", "pemetrexed", "--doses", "10,20", "--days", "1", "--trials", "20", "--subjects", "20",
+                 "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "pkcsf: warning: arm '10 mg': doses at or after the end of the simulated window (1 day)" in err
+    assert "DosesAfterEndWarning" not in err and ".py:" not in err

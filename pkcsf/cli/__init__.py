@@ -34,10 +34,13 @@ import os
 import sys
 import textwrap
 import traceback
+import warnings
 
 from pkcsf.cli._util import _F, PROG, _common, _desc, _one_line, _Parser, _UsageError, _version
 from pkcsf.cli.commands import COMMANDS
 from pkcsf.core.errors import PkcsfError
+
+_PY_SHOWWARNING = warnings.showwarning
 
 __all__ = ["main", "build_parser"]
 
@@ -122,13 +125,26 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         handlers = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
                     signal.SIGTERM: signal.signal(signal.SIGTERM, _on_sigterm)}
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
         return _main(argv)
     except KeyboardInterrupt as e:   # also while building the parser or between the handlers below
         return _interrupted(e)
     finally:
+        warnings.showwarning = shown
         for sig, h in handlers.items():
             signal.signal(sig, h if h is not None else signal.SIG_DFL)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show the package's own warnings (a coarse grid, doses after the window, failed subjects...) as one line
+    ``pkcsf: warning: ...`` on stderr, like its errors; any other warning as Python shows it.
+    """
+    if category.__module__.split(".")[0] == "pkcsf":
+        print(f"{PROG}: warning: {message}", file=file if file is not None else sys.stderr)
+    else:
+        _PY_SHOWWARNING(message, category, filename, lineno, file, line)
 
 
 def _interrupted(e) -> int:

@@ -328,7 +328,8 @@ def warn_doses_after_end(arm_name: str, regs: dict, end: float) -> None:
                          f"({min(late):g} h)")
     if parts:
         need = math.ceil(max(d.time for r in regs.values() for d in r.expand()) / 24.0) + 1
-        warnings.warn(f"arm {arm_name!r}: doses at or after the end of the simulated window ({end / 24:g} days) "
+        days = f"{end / 24:g} day" + ("" if end == 24.0 else "s")
+        warnings.warn(f"arm {arm_name!r}: doses at or after the end of the simulated window ({days}) "
                       f"are not simulated ({'; '.join(parts)}); the read-outs cover the doses before the end. Set "
                       f"days to at least {need} to include them", DosesAfterEndWarning, stacklevel=4)
 
