@@ -481,3 +481,13 @@ def test_line_numbers_skip_blank_lines(tmp_path):
     data = events.read_events(tmp_path / "gaps.csv")
     assert data.lines[:3] == (2, 5, 6) and data.row_label(1) == "event table row 1 (line 5 of gaps.csv)"
     assert events.read_events(pd.read_csv(CSV)).row_label(1) == "event table row 1"
+
+
+def test_from_nonmem_names_an_empty_file(tmp_path):
+    from pkcsf.core.errors import DosingError
+    from pkcsf.engine.nonmem import from_nonmem
+
+    f = tmp_path / "empty.csv"
+    f.write_text("")
+    with pytest.raises(DosingError, match="empty"):
+        from_nonmem(str(f))

@@ -326,3 +326,9 @@ def test_cli_help_lists_every_file_written(capsys):
     except SystemExit:
         pass
     assert "answers.txt" in capsys.readouterr().out
+
+
+def test_answers_name_plasma_as_plasma():
+    from pkcsf.clinical.forecast import _space
+
+    assert _space("plasma") == "plasma" and _space("ventricular") == "ventricular CSF"

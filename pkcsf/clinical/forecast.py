@@ -607,7 +607,7 @@ def answer_questions(res: ForecastResult, questions: dict) -> list[str]:
         group, (conc,) = _split_question(q, where, 1, f"'GROUP CONCENTRATION', e.g. 'ventricular 0.1 {res.unit}'")
         r = _asking(where, lambda: res.time_below(group, conc))
         shown = bool(r["map_in_interval"])      # never an interval the MAP answer lies outside
-        lines.append(f"{res.drug} in {group} CSF falls below {_conc_text(conc, res.unit)} at {_h(r['map'])} after "
+        lines.append(f"{res.drug} in {_space(group)} falls below {_conc_text(conc, res.unit)} at {_h(r['map'])} after "
                      f"the first dose (MAP" + (f"; {pct} interval {_h(r['lo'])} to {_h(r['hi'])}" if shown else "")
                      + ")" + (f"; NOT RELIABLE: {r['note']}" if r["note"] else ""))
     at = questions.get("next_dose_at")
@@ -622,14 +622,19 @@ def answer_questions(res: ForecastResult, questions: dict) -> list[str]:
         flag = f"; NOT RELIABLE: {r['note']}" if r["note"] else ""
         if not math.isfinite(r["map"]):
             lines.append(f"no next dose at {_h(r['at'])} ({r['site']}) up to {_MAX_DOSE_SEARCHED:g} mg keeps this patient's "
-                         f"{group} CSF above {conc} for {dur} (MAP){flag}")
+                         f"{_space(group)} above {conc} for {dur} (MAP){flag}")
             continue
         d90 = ("" if not r["map_in_interval"] else
                f"; {r['dose_90']:.3g} mg does so with 90% posterior probability" if math.isfinite(r["dose_90"])
                else f"; no dose up to {_MAX_DOSE_SEARCHED:g} mg does so with 90% posterior probability")
-        lines.append(f"a next dose at {_h(r['at'])} ({r['site']}) of {r['map']:.3g} mg keeps this patient's {group} "
-                     f"CSF above {conc} for {dur} (MAP){d90}{flag}")
+        lines.append(f"a next dose at {_h(r['at'])} ({r['site']}) of {r['map']:.3g} mg keeps this patient's "
+                     f"{_space(group)} above {conc} for {dur} (MAP){d90}{flag}")
     return lines
+
+
+def _space(group: str) -> str:
+    """A read-out group as the answers name it: 'plasma', 'ventricular CSF', 'brain_ecf' as is."""
+    return group if group in ("plasma", "brain_ecf") else f"{group} CSF"
 
 
 def _h(t: float) -> str:

@@ -63,6 +63,11 @@ def from_nonmem(table: pd.DataFrame | str | Path, model: Model | None = None) ->
             table = pd.read_csv(table)
         except FileNotFoundError:
             raise DosingError("event table", str(table), "the file does not exist") from None
+        except pd.errors.EmptyDataError:
+            raise DosingError("event table", str(table), "the file is empty: a CSV file with a header line "
+                              "(ID, TIME, AMT, CMT, ...) and one row per event") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as e:
+            raise DosingError("event table", str(table), f"cannot be read as a CSV file ({e})") from None
     seen: dict[str, str] = {}
     for c in table.columns:
         key = str(c).upper()
