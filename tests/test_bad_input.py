@@ -411,3 +411,10 @@ def test_escalate_doses_split_at_every_comma_and_an_empty_out_is_named(tmp_path,
     scn.write_text('name = "t"\ndrug = "methotrexate"\ndays = 1\n[[arms]]\nname = "a"\nregimen = "12 mg lumbar once"\n')
     assert main(["run", str(scn), "--out", "", "-q"]) == 2
     assert "an empty path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, words", [({"FU": 2.0}, "0 < FU <= 1"), ({"V1": -1}, "V1 > 0"),
+                                           ({"Q_CSF": float("inf")}, "finite"), ({"V_LV": 0}, "volume")])
+def test_setup_with_parameters_keeps_values_in_their_domain(change, words):
+    with pytest.raises(PkcsfError, match=words):
+        pk.setup("methotrexate").with_parameters(**change)

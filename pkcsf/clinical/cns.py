@@ -25,6 +25,7 @@ Model variants (chosen by the drug's form and ``variant``):
 """
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -188,6 +189,7 @@ class Setup:
                                      "quantity with its unit")
             else:
                 p[k] = float(v)
+            _check_domain(k, p[k], v, kind, k in self.drug.parameters.values)
         return replace(self, parameters=p)
 
     def assumptions(self) -> list[Value]:
@@ -441,3 +443,24 @@ def group_concentrations(prob: Problem, out: np.ndarray, W: np.ndarray, factor: 
     S = out.shape[2] if n_states is None else n_states
     V = prob.compiled.volumes(prob.P)[:, prob.save[:S]]
     return (out[:, :, :S] @ W) * (factor / (V @ W)[:, None, :])
+
+
+def _check_domain(name: str, value: float, given: object, kind: str | None, drug_value: bool) -> None:
+    """A changed parameter stays in its physical domain: a drug value's own range (:mod:`pkcsf.clinical.drug_values`:
+    0 < FU <= 1, fractions in [0, 1], ...); else volumes > 0, flows and rates >= 0; always finite.
+    """
+    from pkcsf.clinical.drug_values import _domain_of, _inside, _rule_text
+
+    found = _domain_of(name) if drug_value else None     # a physiology name like Q_CSF is not the drug's Q
+    if found is not None:
+        dom = found[1][1]
+        if not _inside(value, dom):
+            raise ParameterError(f"parameter {name}", given, f"{found[1][2]}; allowed: {_rule_text(name, dom)}")
+        return
+    if not math.isfinite(value):
+        raise ParameterError(f"parameter {name}", given, "must be finite")
+    if kind == "volume" and value <= 0:
+        raise ParameterError(f"parameter {name}", given, "a volume must be > 0")
+    if kind in ("flow", "rate", "rate_constant") and value < 0:
+        raise ParameterError(f"parameter {name}", given, "a flow or rate must be >= 0")
+
