@@ -491,3 +491,17 @@ def test_from_nonmem_names_an_empty_file(tmp_path):
     f.write_text("")
     with pytest.raises(DosingError, match="empty"):
         from_nonmem(str(f))
+
+
+def test_map_ipred_leaves_a_dv_of_zero_out_of_the_fit_and_says_so():
+    from pkcsf.clinical.forecast import UnreliableForecastWarning
+    from pkcsf.clinical.individual import map_ipred
+
+    df = pd.read_csv(CSV)
+    df = df[df["ID"] == 1].copy()
+    first_obs = int(df.index[df["EVID"] == 0][0])
+    df.loc[first_obs, "DV"] = 0.0
+    res = pk.simulate("methotrexate", df)
+    with pytest.warns(UnreliableForecastWarning, match="DV = 0"):
+        o = map_ipred(res, samples=100)
+    assert (o["IPRED_from"] == "MAP").all() and np.isfinite(o["IPRED"]).all()

@@ -72,6 +72,12 @@ def _arm_map(name, drug, ds, scn, error, samples, seed) -> pd.DataFrame:
     for k, pid in enumerate(ds.data.ids):
         reg = ds.regimens[pid]
         sel = (obs["ID"] == pid).to_numpy() & obs["DV"].notna().to_numpy() & obs["group"].isin(groups).to_numpy()
+        blq = sel & (obs["DV"].to_numpy(dtype=float) <= 0.0)
+        if blq.any():       # a DV of 0 (below the assay's limit) carries no level the MAP fit can use
+            warnings.warn(f"arm {name!r}, patient {pid}: {int(blq.sum())} observation(s) with DV = 0 (below the "
+                          "limit of quantification) left out of the MAP fit (their PRED and IPRED are still given)",
+                          UnreliableForecastWarning, stacklevel=3)
+            sel = sel & ~blq
         if not len(reg.doses):
             how[pid] = "PRED (no dose)"
             continue
