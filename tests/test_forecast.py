@@ -332,3 +332,16 @@ def test_answers_name_plasma_as_plasma():
     from pkcsf.clinical.forecast import _space
 
     assert _space("plasma") == "plasma" and _space("ventricular") == "ventricular CSF"
+
+
+def test_the_figure_keeps_every_measured_level_in_view():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    with pytest.warns(UserWarning):
+        fr = pk.forecast("methotrexate", "12 mg ommaya once", [{"time": 6, "group": "ventricular", "value": 2500},
+                                                               {"time": 24, "group": "ventricular", "value": 400}],
+                         covariates={"WT": 70}, samples=200)
+    ax = fr.plot()
+    ax = ax if not hasattr(ax, "flat") else ax.flat[0]
+    assert ax.get_ylim()[1] >= 2500

@@ -59,8 +59,9 @@ def forecast_plot(result: Any, *, group: str | None = None, ax: Axes | None = No
         a.plot(o["time"] / sc, o["DV"], "o", color="black", ms=6, label="measured (DV)", zorder=5)
         a.set_yscale("log")
         vals = np.concatenate([p["lo"].to_numpy()[pos], o["DV"].to_numpy()])
-        if len(vals):
-            a.set_ylim(max(vals.min(), p["IPRED"].max() * 1e-4) / 2, p["hi"].max() * 2)
+        if len(vals):       # the band, the MAP curve and every measured level inside (no band: a degenerate sample)
+            top = np.nanmax(np.concatenate([p["hi"].to_numpy()[pos], p["IPRED"].to_numpy(), o["DV"].to_numpy()]))
+            a.set_ylim(max(vals.min(), p["IPRED"].max() * 1e-4) / 2, top * 2)
         a.set_xlabel("time after the first dose (" + ("days" if days else "h") + ")", fontsize=LABEL_FONT)
         a.set_ylabel(f"{g} concentration ({unit})", fontsize=LABEL_FONT)
         a.set_title(f"{result.drug}: {g}", fontsize=TITLE_FONT)
