@@ -418,8 +418,8 @@ def _chunk_solve(dr: "_DrugRun", job: dict) -> dict:
     prob, events = job.pop("prob"), job.pop("events")
     if prob is not None:                # read-outs inside the compiled solve: no (n, T, G) array
         job["fused"] = dr.read_out(prob, job["keep"], events)
-    if prob is None or job.get("targets"):
-        job["solved"] = dr.solve(job["params"], auc=True)
+    if prob is None or job.get("targets"):      # beside the fused read-outs the profiles serve the targets only
+        job["solved"] = dr.solve(job["params"], auc=prob is None)
     return job
 
 
