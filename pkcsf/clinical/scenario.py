@@ -85,8 +85,9 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
 
     The per-subject ``metrics`` table has one row per arm, subject, drug and
     compartment group, with columns ``cmax, tmax, auc`` (whole window),
-    ``cmax_last, auc_last, trough_last`` (the last dosing interval: for daily
-    dosing, the steady state), ``ratio_auc_plasma`` (AUC over the plasma
+    ``cmax_last, auc_last`` (from the last dose in the window to its end: for daily
+    dosing, the steady state) and ``trough_last`` (the level just before that dose: the
+    steady-state trough; 0 with a single dose), ``ratio_auc_plasma`` (AUC over the plasma
     AUC: CSF/plasma), ``ratio_auc_ventricular`` (AUC over the ventricular
     AUC: e.g. lumbar/ventricular), per threshold X ``time_above[X]`` and ``longest_above[X]`` (h),
     ``unit`` and ``auc_unit``. Concentrations in the arm's unit (``Arm.unit``, default ``scenario.unit``).
