@@ -11,7 +11,7 @@ from typing import Any
 from pkcsf.clinical.routes import ROUTES, normalize_route
 from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.provenance import USER
-from pkcsf.core.units import BASE, UNITS
+from pkcsf.core.units import BASE, UNITS, _units_of
 
 __all__ = ["check_drug_values"]
 
@@ -93,7 +93,7 @@ def _inside(x: float, dom: tuple) -> bool:
 
 
 def _units_of_kind(kind: str) -> str:
-    return ", ".join(u for u, (k, _, _) in UNITS.items() if k == kind and u)
+    return ", ".join(u for u in _units_of(kind) if u)
 
 
 def check_drug_values(ps: Any) -> None:

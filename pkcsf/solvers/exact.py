@@ -501,6 +501,40 @@ def _finish_lazy(k, out, flush):
 
 
 @njit(cache=True, error_model="numpy")
+def split_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, order, na, ws):
+    """The rate matrix of parameter row ``p`` (returned) and its active columns in the split order, into the
+    workspace's ``M`` and its active block transposed into ``MT`` (:func:`split_workspace`).
+    """
+    S = vol_col.shape[0]
+    M = ws[12]
+    MT = ws[15]
+    A = np.empty((S, S))
+    build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A)
+    for i in range(S):              # the active columns of A, in the split order
+        for j in range(na):
+            M[i, j] = A[order[i], order[j]]
+    for i in range(na):
+        for j in range(na):
+            MT[j, i] = M[i, j]
+    return A
+
+
+@njit(cache=True, error_model="numpy")
+def split_places(order, na, ws, save):
+    """Each state's place in the split state vector ``z`` (into the workspace's ``pos``: active states 0..na-1,
+    passive ones from the padded NA8) and the places of the saved states (returned).
+    """
+    pos = ws[13]
+    NA8 = ws[7].shape[1]
+    for i in range(order.shape[0]):
+        pos[order[i]] = i if i < na else NA8 + i - na
+    savep = np.empty(save.shape[0], dtype=np.int64)
+    for j in range(save.shape[0]):
+        savep[j] = pos[save[j]]
+    return savep
+
+
+@njit(cache=True, error_model="numpy")
 def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_s, ev_a, ev_k, n_ev, times, y0,
                       save, out, counters, order, na, ws, flush):
     """:func:`solve_exact` for bolus doses only, passive states apart (see :func:`_passive_order`),
@@ -513,20 +547,10 @@ def solve_exact_split(p, vol_col, lin_type, lin_src, lin_dst, lin_col, ev_t, ev_
     T = times.shape[0]
     W, Mw, X, LUw, piv, col, c_dt, c_E, z, ztmp, c_sub, c_s, M, pos, c_subT, MT, sa, vp = ws
     NA8 = c_E.shape[1]
-    A = np.empty((S, S))
-    build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A)
-    for i in range(S):              # the active columns of A, in the split order
-        for j in range(na):
-            M[i, j] = A[order[i], order[j]]
-    for i in range(na):
-        for j in range(na):
-            MT[j, i] = M[i, j]
-    for i in range(S):
-        pos[order[i]] = i if i < na else NA8 + i - na
-    savep = np.empty(save.shape[0], dtype=np.int64)
+    A = split_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, order, na, ws)
+    savep = split_places(order, na, ws, save)
     nwa = 0
     for j in range(save.shape[0]):
-        savep[j] = pos[save[j]]
         if savep[j] < NA8:
             nwa += 1
     wa = np.empty(nwa, dtype=np.int64)      # the saved columns that are active states

@@ -15,29 +15,17 @@ import numpy as np
 
 from pkcsf.core.jit import compile_notice
 from pkcsf.solvers._jit import njit
-from pkcsf.solvers.common import ST_SUCCESS, _emit_left, _emit_now, _events, _finish, build_matrix
-from pkcsf.solvers.exact import _has_infusion, _passive_order, _split_run, _split_slot, _split_step, split_workspace
-
-
-@njit(cache=True, error_model="numpy")
-def _split_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, order, na, ws):
-    """The active columns of the rate matrix of parameter row ``p`` in the split order, into ``ws`` (its ``M`` and
-    ``MT``, as :func:`~pkcsf.solvers.exact.solve_exact_split` fills them); returns the rate matrix.
-    """
-    S = vol_col.shape[0]
-    M = ws[12]
-    MT = ws[15]
-    A = np.empty((S, S))
-    build_matrix(p, vol_col, lin_type, lin_src, lin_dst, lin_col, A)
-    for i in range(S):
-        for j in range(na):
-            M[i, j] = A[order[i], order[j]]
-    for i in range(na):
-        for j in range(na):
-            MT[j, i] = M[i, j]
-    for c in range(ws[6].shape[0]):
-        ws[6][c] = -1.0                 # an empty exponential cache
-    return A
+from pkcsf.solvers.common import ST_SUCCESS, _emit_left, _emit_now, _events, _finish
+from pkcsf.solvers.exact import (
+    EV_BOLUS,
+    _passive_order,
+    _split_run,
+    _split_slot,
+    _split_step,
+    split_matrix,
+    split_places,
+    split_workspace,
+)
 
 
 @njit(cache=True, error_model="numpy")
@@ -50,15 +38,13 @@ def solve_exact_switched(p0, p1, vol_col, lin_type, lin_src, lin_dst, lin_col, e
     """
     S = vol_col.shape[0]
     T = times.shape[0]
-    A0 = _split_matrix(p0, vol_col, lin_type, lin_src, lin_dst, lin_col, order, na, ws0)
-    A1 = _split_matrix(p1, vol_col, lin_type, lin_src, lin_dst, lin_col, order, na, ws1)
+    A0 = split_matrix(p0, vol_col, lin_type, lin_src, lin_dst, lin_col, order, na, ws0)
+    A1 = split_matrix(p1, vol_col, lin_type, lin_src, lin_dst, lin_col, order, na, ws1)
+    ws0[6][:] = -1.0                    # empty exponential caches
+    ws1[6][:] = -1.0
     NA8 = ws0[7].shape[1]
-    pos = np.empty(S, dtype=np.int64)
-    for i in range(S):
-        pos[order[i]] = i if i < na else NA8 + i - na
-    savep = np.empty(save.shape[0], dtype=np.int64)
-    for j in range(save.shape[0]):
-        savep[j] = pos[save[j]]
+    savep = split_places(order, na, ws0, save)
+    pos = ws0[13]
     next0 = np.zeros(1, dtype=np.int64)
     next1 = np.zeros(1, dtype=np.int64)
     y = y0.copy()
@@ -146,7 +132,8 @@ def switch_supported(lin_src: np.ndarray, n_states: int, ev_k: np.ndarray, ev_n:
     _, na = _passive_order(n_states, np.asarray(lin_src, dtype=np.int64))
     if na == 0 or na == n_states:
         return False
-    return not any(_has_infusion(ev_k[r], int(ev_n[r])) for r in range(ev_k.shape[0]))
+    used = np.arange(ev_k.shape[1])[None, :] < np.asarray(ev_n)[:, None]      # each row's events in use
+    return not np.any((np.asarray(ev_k) != EV_BOLUS) & used)
 
 
 def solve_switched(P0: np.ndarray, P1: np.ndarray, compiled: Any, events: tuple, times: np.ndarray, y0: np.ndarray,
