@@ -319,15 +319,16 @@ def warn_doses_after_end(arm_name: str, regs: dict, end: float) -> None:
     end : float
         End of the window (h).
     """
-    parts = []
+    parts, last = [], 0.0
     for drug, reg in regs.items():
         times = [d.time for d in reg.expand()]
+        last = max([last, *times])
         late = [t for t in times if t >= end - 1e-9]
         if late:
             parts.append(f"{drug}: {len(late)} of {len(times)} doses, from day {min(late) / 24 + 1:g} "
                          f"({min(late):g} h)")
     if parts:
-        need = math.ceil(max(d.time for r in regs.values() for d in r.expand()) / 24.0) + 1
+        need = math.ceil(last / 24.0) + 1
         days = f"{end / 24:g} day" + ("" if end == 24.0 else "s")
         warnings.warn(f"arm {arm_name!r}: doses at or after the end of the simulated window ({days}) "
                       f"are not simulated ({'; '.join(parts)}); the read-outs cover the doses before the end. Set "
