@@ -290,7 +290,8 @@ def main():
     (MODELS / "cns_csf_v3.toml").write_text("\n".join(L))
 
     # ------------------------------------------------------------------ variants
-    # liposomal: particles in every CSF space, moved by bulk flow and dispersion, absorbed with LIPO_SIEVE
+    # liposomal: particles in every CSF space, moved by bulk flow and dispersion (times LIPO_MOBILITY), absorbed
+    # with LIPO_SIEVE
     lip = tomllib.loads((MODELS / "cns_csf_liposomal.toml").read_text())
     csf = ["lv", "tfv", "cm", "sas_cranial"] + segs
     v3 = tomllib.loads((MODELS / "cns_csf_v3.toml").read_text())
@@ -308,10 +309,10 @@ def main():
         ends = [t.get("from"), t.get("to")] if t["type"] != "exchange" else list(t["between"])
         if t["type"] == "flow" and t.get("from") in csf and t.get("to") in csf:
             P.append(block_tr({**t, "from": "lipo_" + t["from"], "to": "lipo_" + t["to"],
-                                   "description": "particles with bulk flow"}))
+                               "Q": f"({t['Q']}) * LIPO_MOBILITY", "description": "particles with bulk flow"}))
         elif t["type"] == "exchange" and all(e in csf for e in ends):
-            P.append(block_tr({**t, "between": ["lipo_" + e for e in ends],
-                                   "description": "dispersion/mixing of particles"}))
+            P.append(block_tr({**t, "between": ["lipo_" + e for e in ends], "Q": f"({t['Q']}) * LIPO_MOBILITY",
+                               "description": "dispersion/mixing of particles"}))
         elif (t["type"] == "flow" and t.get("from") in csf and t.get("to") == "plasma"
               and not t["Q"].startswith("PS_BCSFB")):
             qq = t["Q"]
@@ -329,6 +330,9 @@ def main():
         "lipo_spinal_t12l2": "(1 - F_LEAK) * F_INJ_CRANIAL * (1 - F_FREE_INIT)",
         "spinal_t12l2": "(1 - F_LEAK) * F_INJ_CRANIAL * F_FREE_INIT", "epidural": "F_LEAK"},
         "description": "liposomal product by lumbar puncture"}))
+    P.append(block_site({"name": "lumbar_high_liposomal", "targets": {
+        "lipo_spinal_t12l2": "(1 - F_LEAK) * (1 - F_FREE_INIT)", "spinal_t12l2": "(1 - F_LEAK) * F_FREE_INIT",
+        "epidural": "F_LEAK"}, "description": "liposomal product by puncture at T12-L2"}))
     P.append(block_site({"name": "ommaya_liposomal", "targets": {"lipo_lv": "1 - F_FREE_INIT", "lv": "F_FREE_INIT"},
                          "description": "liposomal product into a lateral ventricle"}))
     P.append(block_site({"name": "intracisternal_liposomal",

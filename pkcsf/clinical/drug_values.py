@@ -39,6 +39,7 @@ _DOMAINS: dict[str, tuple[str, tuple, str]] = {
     "F_ORAL": ("dimensionless", _FRACTION, "oral bioavailability (a fraction)"),
     "F_FREE_INIT": ("dimensionless", _FRACTION, "unencapsulated fraction of the injected product"),
     "LIPO_SIEVE": ("dimensionless", _FRACTION, "share of the CSF absorption flow that carries particles"),
+    "LIPO_MOBILITY": ("dimensionless", _FRACTION, "factor on the particles' bulk flow and mixing"),
     "FMET_AZ5104": ("dimensionless", (0.0, False, 1.0, True),
                     "fraction of parent clearance forming the metabolite (1 would leave no parent clearance)"),
     "CL": ("flow", _POSITIVE, "systemic clearance"),

@@ -59,6 +59,8 @@ OPTIONAL_FIELDS: dict[str, tuple[str, str]] = {
     "Q3": ("L/h", "intercompartmental clearance to a second, deep peripheral compartment (a three-compartment "
                   "systemic model, as methotrexate's); default 0 (two compartments)"),
     "V3": ("L", "volume of that deep compartment; used with Q3 > 0"),
+    "LIPO_MOBILITY": ("1", "liposomal form only: factor on the particles' CSF bulk flow and mixing; default 1 (they "
+                           "move like solute), 0 = they settle where injected"),
 }
 _HEADER = """\
 # pkcsf drug file: {name}

@@ -23,9 +23,10 @@ _DRUG_DEFAULTS = {"KA": (1.0, "no oral route: absorption rate unused"),
                   "K_BIND": (0.0, "no CSF-side binding site"),
                   "K_UNBIND": (1.0, "no CSF-side binding site (release rate unused)"),
                   "Q3": (0.0, "two-compartment systemic model: no deep compartment"),
-                  "V3": (1.0, "two-compartment systemic model: deep volume unused")}
+                  "V3": (1.0, "two-compartment systemic model: deep volume unused"),
+                  "LIPO_MOBILITY": (1.0, "liposomal particles move with the CSF like solute")}
 _DEFAULT_UNITS = {"KA": "1/h", "F_ORAL": "1", "KEL_CSF": "1/h", "CL_EFFLUX_BBB": "L/h", "K_BIND": "1/h", "K_UNBIND": "1/h",
-                  "Q3": "L/h", "V3": "L"}
+                  "Q3": "L/h", "V3": "L", "LIPO_MOBILITY": "1"}
 
 def available_drugs() -> list[str]:
     """Names of the drug files on the search path.
