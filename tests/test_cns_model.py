@@ -1,5 +1,8 @@
 """Structural properties of the CNS/CSF model (models/cns_csf*.toml with pkcsf.clinical.cns)."""
+import re
+
 import numpy as np
+import pandas as pd
 import pytest
 
 import pkcsf as pk
@@ -97,6 +100,53 @@ def test_liposomal_sites_and_readouts():
     assert enc[1] > free[1] > 0
     assert free[-1] > cns.drug("cytarabine").thresholds["cytotoxic_low"]
 
+
+
+def test_a_route_name_gives_the_liposomal_product_not_free_drug():
+    """Setup.simulate(Dose(50, "lumbar")) for DepoCyt used the model's plain lumbar site: all 50 mg free drug, a
+    25-fold too high free peak, silently. A route name is now given at the drug's own site for that route."""
+    st = cns.setup("cytarabine_liposomal")
+    t = np.array([0.01, 1.0, 24.0, 336.0])
+    by_route = st.simulate(pk.Dose(50, "lumbar"), times=t)
+    by_site = st.simulate(pk.Dose(50, "lumbar_liposomal"), times=t)
+    np.testing.assert_array_equal(by_route.amounts, by_site.amounts)
+    reg = pk.Dose(50, "ommaya").repeat("14 d", 2)
+    np.testing.assert_array_equal(st.simulate(reg, times=t).amounts,
+                                  st.simulate(reg.with_sites({"ommaya": "ommaya_liposomal"}), times=t).amounts)
+    free = cns.setup("methotrexate")          # routes that are their own sites: unchanged
+    assert free.at_drug_sites(pk.Dose(12, "lumbar")) == pk.Dose(12, "lumbar")
+    # every form the engine takes: a list, a {subject: regimen} dict, a NONMEM table (route aliases in any case)
+    ref = by_site.amounts
+    for reg in ([pk.Dose(50, "lumbar")], {1: pk.Regimen([pk.Dose(50, "LUMBAR")])},
+                pd.DataFrame({"ID": [1], "TIME": [0.0], "AMT": [50.0], "CMT": ["IT"], "EVID": [1]})):
+        np.testing.assert_array_equal(st.simulate(reg, times=t).amounts, ref)
+    # v3's upper-lumbar puncture gives the particles too
+    v3 = cns.setup("cytarabine_liposomal", model="v3").simulate(pk.Dose(50, "lumbar_high"), times=t)
+    assert v3.amount("lipo_spinal_t12l2")[0][0] > 40
+
+
+@pytest.mark.parametrize(("drug", "dose", "words"), [
+    ("cytarabine_liposomal", pk.Dose(50, "iv"), "dose.site: got 'iv'; cytarabine_liposomal can be given by"),
+    ("osimertinib", pk.Dose(50, "lumbar"), "dose.site: got 'lumbar'; osimertinib can be given by: iv, oral"),
+    ("cytarabine_liposomal", pk.Dose(50, "lumbar", drug="cytarabine"), "dose.drug: got 'cytarabine'"),
+])
+def test_a_route_the_drug_is_not_given_by_or_another_drug_is_refused(drug, dose, words):
+    with pytest.raises(pk.PkcsfError, match=re.escape(words)):
+        cns.setup(drug).simulate(dose, times=[0.0, 1.0])
+
+
+def test_settled_particles_stay_where_they_were_injected():
+    """LIPO_MOBILITY scales the particles' bulk flow and mixing (docs/model.md, "Decisions", 5 Dec 2026): at 0 the
+    encapsulated drug stays in the lumbar sac and only its release moves it; at 1 (shipped) they spread like solute."""
+    st = cns.setup("cytarabine_liposomal")
+    t = np.linspace(0.0, 96.0, 9)
+    p = st.parameters
+    settled = st.with_parameters(LIPO_MOBILITY=0.0).simulate(pk.Dose(50, "lumbar"), times=t)
+    expected = 50 * (1 - p["F_FREE_INIT"]) * np.exp(-p["K_REL"] * t)
+    np.testing.assert_allclose(settled.amount("lipo_spinal_lumbar")[0], expected, rtol=1e-9)
+    assert np.all(settled.amount("lipo_spinal_ct")[0] == 0) and np.all(settled.amount("lipo_lv")[0] == 0)
+    moving = st.simulate(pk.Dose(50, "lumbar"), times=t)
+    assert moving.amount("lipo_sas_cranial")[0][-1] > 0.1 * moving.amount("lipo_spinal_lumbar")[0][-1]
 
 def test_osimertinib_dose_effect_only_as_large_as_a_transporter_km_allows():
     """Issue 10: the saturable variant's Km is bounded to measured transporter Km values (>= 0.59 uM), so from 80 to

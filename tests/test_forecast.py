@@ -345,3 +345,10 @@ def test_the_figure_keeps_every_measured_level_in_view():
     ax = fr.plot()
     ax = ax if not hasattr(ax, "flat") else ax.flat[0]
     assert ax.get_ylim()[1] >= 2500
+
+
+def test_a_regimen_naming_another_drug_is_refused():
+    """A forecast is of one drug: '50 mg liposomal cytarabine lumbar once' for cytarabine was fitted as free drug."""
+    obs = [{"time": 6, "group": "lumbar", "value": 5.0}]
+    with pytest.raises(PkcsfError, match="drug: got 'cytarabine_liposomal'"):
+        forecast("cytarabine", "50 mg liposomal cytarabine lumbar once", obs, samples=100)

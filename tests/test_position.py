@@ -375,3 +375,13 @@ def test_an_infusion_takes_the_chained_pieces(mtx, monkeypatch):
     monkeypatch.setattr(position, "_solve_switched", lambda *a: used.append(real(*a) is not None) or real(*a))
     mtx.simulate(Regimen([Dose(12, "lumbar"), Dose(100, "iv", time=0.5, duration=2.0)]), T, position="upright 1-24 h")
     assert used == [False]
+
+
+def test_simulate_with_a_position_reads_every_drug_of_a_combination_text():
+    """pk.simulate("osimertinib", "... + 30 mg pemetrexed lumbar ...", position=...) refused the pemetrexed dose as
+    'osimertinib can be given by: iv, oral': the lumbar doses were checked against the first drug only."""
+    import pkcsf as pk
+
+    res = pk.simulate("osimertinib", "160 mg oral daily x 3 days + 30 mg pemetrexed lumbar once", days=3,
+                      position="upright 1-24 h")
+    assert res.scenario.arms[0].position == parse_position("upright 1-24 h")

@@ -270,3 +270,16 @@ def test_unit_per_arm():
     same = run(Scenario([Arm("a", "12 mg lumbar once", drug="methotrexate", unit="mg/L")], days=2, population=POP,
                         groups=("ventricular",)), progress=False)
     assert same.unit == "mg/L" and "unit" not in same.bands().columns      # one unit: the table as before
+
+
+def test_a_route_in_capitals_and_a_regimen_naming_only_another_drug():
+    """pk.simulate(drug, Dose(50, "LUMBAR")) ended in a bare AssertionError; a text naming only another drug than
+    the one given simulated that drug without a word (the drug column alone showed it)."""
+    from pkcsf.clinical.scenario import RegimenDrugWarning
+
+    caps = pk.simulate("cytarabine_liposomal", pk.Dose(50, "LUMBAR"), days=1, unit="mg/L").summary()
+    low = pk.simulate("cytarabine_liposomal", pk.Dose(50, "lumbar"), days=1, unit="mg/L").summary()
+    assert caps["cmax_p50"].tolist() == low["cmax_p50"].tolist()
+    with pytest.warns(RegimenDrugWarning, match="gives only cytarabine, not cytarabine_liposomal"):
+        res = pk.simulate("cytarabine_liposomal", "cytarabine 50 mg IT once", days=1)
+    assert set(res.summary()["drug"]) == {"cytarabine"}

@@ -117,6 +117,9 @@ def test_a_route_the_drug_file_does_not_list_and_a_non_positive_dose_are_refused
     refused(("site: got ''", "pkcsf models"), site="")
     refused(("ref: got 'oral'", "a route of methotrexate"), quantity="route_peak_ratio", unit="1", ref="oral",
             time_h="0-48")
+    # a liposomal row under the free drug's name was simulated as free cytarabine (25.9-fold off, no message)
+    refused(("form: got 'liposomal'", "'free'", "cytarabine_liposomal"), drug="cytarabine", form="liposomal")
+    check_observations(pd.DataFrame([row(drug="cytarabine_liposomal", form="liposomal", dose_mg=50)]))
 
 
 def test_a_route_alias_is_read_as_the_route_and_a_compartment_is_dosed_straight_into():

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 # the drug and physiology halves live in their own modules; their names stay reachable as cns.<name>
 from pkcsf.clinical.drugs import _DEFAULT_UNITS, _DRUG_DEFAULTS, Drug, _drug_from_set, available_drugs, drug
@@ -47,15 +48,15 @@ from pkcsf.clinical.physiology import (
     pathologies,
     physiology,
 )
-from pkcsf.clinical.routes import ROUTES
-from pkcsf.core.errors import ParameterError, PkcsfError, check_choice
+from pkcsf.clinical.routes import ROUTE_ALIASES, ROUTES, normalize_route
+from pkcsf.core.errors import DosingError, ParameterError, PkcsfError, check_choice
 from pkcsf.core.units import UNITS, parse_quantity
+from pkcsf.engine.dosing import Dose, Regimen
 from pkcsf.engine.model import Model, load_model
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-    from pkcsf.engine.dosing import Dose, Regimen
     from pkcsf.engine.results import SimulationResult
     from pkcsf.engine.simulate import Problem
 
@@ -243,6 +244,72 @@ class Setup:
                 W[states.index(c), j] = 1.0
         return states, W
 
+    def at_drug_sites(self, regimen: Dose | Regimen | list | dict | pd.DataFrame
+                      ) -> Dose | Regimen | list | dict | pd.DataFrame:
+        """The regimen with every dose at a route name given at the drug's own site for that route.
+
+        For the liposomal product ``"lumbar"`` is the model site ``"lumbar_liposomal"`` (the particles and the
+        free fraction; so is v3's ``"lumbar_high"``); given at the model's plain ``"lumbar"`` site the whole dose
+        would be free drug. A route the drug is not given by (``"iv"`` for the liposomal product, ``"lumbar"``
+        for osimertinib) and a dose for another drug are refused. Route names may be aliases in any case
+        (``"IT"``, ``"icv"``); other model sites and compartments are kept.
+
+        Parameters
+        ----------
+        regimen : Dose, Regimen, list, dict or DataFrame
+            Doses at routes or model sites, in any form :func:`pkcsf.engine.simulate.simulate` takes (a list,
+            a ``{subject: regimen}`` dict, a NONMEM table with a ``CMT`` column).
+
+        Returns
+        -------
+        Dose, Regimen, list, dict or DataFrame
+            The same doses, in the same form; those at a route given at the drug's site for it.
+
+        Raises
+        ------
+        DosingError
+            A route the drug is not given by, or a dose for another drug.
+        """
+        if isinstance(regimen, Dose):
+            self._check_dose_drug(regimen)
+            return replace(regimen, site=self._drug_site(regimen.site))
+        if isinstance(regimen, Regimen):
+            for d in regimen.doses:
+                self._check_dose_drug(d)
+            return regimen.with_sites({d.site: self._drug_site(d.site) for d in regimen.doses})
+        if isinstance(regimen, (list, tuple)):
+            return type(regimen)(self.at_drug_sites(r) for r in regimen)
+        if isinstance(regimen, dict):
+            return {k: self.at_drug_sites(r) for k, r in regimen.items()}
+        if isinstance(regimen, pd.DataFrame):
+            cmt = next((c for c in regimen.columns if str(c).upper() == "CMT"), None)
+            evid = next((c for c in regimen.columns if str(c).upper() == "EVID"), None)
+            if cmt is None:
+                return regimen
+            dosing = ~regimen[evid].isin([0, 2]) if evid is not None else np.ones(len(regimen), bool)
+            out = regimen.copy()
+            out[cmt] = [self._drug_site(c) if dose and isinstance(c, str) else c
+                        for c, dose in zip(regimen[cmt], dosing)]
+            return out
+        return regimen
+
+    def _drug_site(self, site: str) -> str:
+        key = site.strip().lower() if isinstance(site, str) else site
+        if key in ROUTES or key in ROUTE_ALIASES:
+            route = normalize_route(key)
+            if route not in self.sites:
+                raise DosingError("dose.site", site, f"{self.drug.name} can be given by: " + ", ".join(sorted(self.sites)))
+            return self.sites[route]
+        twin = f"{site}_liposomal"
+        if self.drug.form == "liposomal" and any(s.name == twin for s in self.model.sites):
+            return twin
+        return site
+
+    def _check_dose_drug(self, dose: Dose) -> None:
+        if dose.drug is not None and dose.drug != self.drug.name:
+            raise DosingError("dose.drug", dose.drug, f"a dose of {self.drug.name} (this set-up's drug); simulate "
+                              f"{dose.drug} with its own set-up, or several drugs with pkcsf.simulate / a Scenario")
+
     def simulate(self, regimen: Dose | Regimen, times: ArrayLike, *, position: str | None = None,
                  **kwargs: object) -> SimulationResult:
         """Shortcut for :func:`pkcsf.engine.simulate` with this setup's model and typical parameters.
@@ -250,7 +317,8 @@ class Setup:
         Parameters
         ----------
         regimen : Dose or Regimen
-            Doses at this setup's sites.
+            Doses at this setup's routes (``"lumbar"``, ``"ommaya"``...: given at the drug's own site for the route,
+            :attr:`sites`, e.g. the liposomal product's ``"lumbar_liposomal"``) or at model sites.
         times : array_like
             Output times (h).
         position : str or Position, optional
@@ -264,6 +332,7 @@ class Setup:
         SimulationResult
             The result.
         """
+        regimen = self.at_drug_sites(regimen)
         if position is not None:
             from pkcsf.clinical.position import parse_position, simulate_position
 

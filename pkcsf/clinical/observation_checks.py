@@ -113,6 +113,10 @@ def check_quantity_row(row: Mapping, where: Callable[[str], str], drugs: dict) -
         except PkcsfError as exc:
             raise ObservationError(where("drug"), name, exc.allowed, exc.fix) from None
     d = drugs[name]
+    given_form = str(row.get("form", "") or "").strip()
+    if given_form and given_form.lower() != "nan" and given_form != d.form:
+        raise ObservationError(where("form"), given_form, f"{name}'s form, {d.form!r} (the form comes from the drug: for "
+                               f"another form name that drug, e.g. 'cytarabine_liposomal' for the liposomal product)")
     out = {"route": _route(row["route"], d, where("route")), "ref": row["ref"]}
     if not row["site"]:
         raise ObservationError(where("site"), row["site"], "a compartment or read-out group of the model (e.g. "

@@ -27,6 +27,7 @@ warnings in :mod:`~pkcsf.clinical.scenario_results`; every public name is import
 from __future__ import annotations
 
 import time as _time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from pkcsf.clinical.scenario_results import (  # noqa: F401
     CoarseGridWarning,
     DosesAfterEndWarning,
     FailedSubjectsWarning,
+    RegimenDrugWarning,
     ScenarioResult,
     _cmax_grid_error,
     _warn_coarse_grid,
@@ -75,6 +77,7 @@ from pkcsf.engine.dosing import Regimen
 
 __all__ = ["Arm", "Target", "Scenario", "ScenarioResult", "SummaryResult", "ArmResult", "run", "default_population",
            "population_for", "simulate_drug", "FailedSubjectsWarning", "CoarseGridWarning", "DosesAfterEndWarning",
+           "RegimenDrugWarning",
            "MAX_STEPS_PER_DAY"]
 
 
@@ -243,10 +246,17 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
     regimens = regimen if isinstance(regimen, dict) else {name: regimen}
 
     def options(arm_name, reg) -> dict:
+        arm = Arm(arm_name, reg, drug=arm_drug, **arm_options)
+        regs = _split_by_drug(arm)               # each drug's doses (a combination text names the others)
+        if name not in regs:
+            warnings.warn(f"pkcsf.simulate: arm {arm_name!r}: the regimen gives only "
+                          f"{', '.join(sorted(regs))}, not {name} (the drug named first); it simulates what the "
+                          "regimen names", RegimenDrugWarning, stacklevel=3)
         if position is None:
             return arm_options
-        st = cns.setup(arm_drug)                 # its model's lumbar sites (arm_lumbar_times, as a scenario run)
-        lumbar = arm_lumbar_times(arm_name, {name: _as_regimen(reg, name, "regimen")}, {name: st})
+        # the lumbar doses of every drug in the arm open its windows (arm_lumbar_times, as a scenario run)
+        setups = {dn: cns.setup(arm.drug_object(dn)) for dn in regs}
+        lumbar = arm_lumbar_times(arm_name, regs, setups)
         return {**arm_options, "position": position} if lumbar else arm_options
 
     arms = tuple(Arm(k, v, drug=arm_drug, **options(k, v)) for k, v in regimens.items())

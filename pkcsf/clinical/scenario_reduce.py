@@ -31,7 +31,10 @@ def _sites(regimen: Regimen, setup: cns.Setup, where: str) -> Regimen:
 
     doses = []
     for d in regimen.doses:
-        if d.site in ROUTES or d.site.lower() in ROUTE_ALIASES:
+        if d.drug is not None and d.drug != setup.drug.name:
+            raise ScenarioError(f"{where}: drug", d.drug, f"a dose of {setup.drug.name}, the drug simulated here (a "
+                                "regimen naming another drug belongs to that drug's arm or scenario)")
+        if d.site.lower() in ROUTES or d.site.lower() in ROUTE_ALIASES:
             route = normalize_route(d.site, field=f"{where}: route")
             if route not in setup.sites:
                 raise ScenarioError(f"{where}: route", d.site,

@@ -45,6 +45,12 @@ class DosesAfterEndWarning(UserWarning):
     """
 
 
+class RegimenDrugWarning(UserWarning):
+    """A regimen given with a drug (``pk.simulate("cytarabine_liposomal", "cytarabine 50 mg IT once")``) names only
+    other drugs: what the regimen names is simulated, and the drug given first is not used.
+    """
+
+
 class FailedSubjectsWarning(UserWarning):
     """Some virtual subjects could not be solved; they are excluded from every read-out
     (NaN in the per-subject metrics, ``status`` column) and counted in ``n_failed``.

@@ -446,6 +446,24 @@ class Regimen:
         return Regimen([replace(d, site=site) for d in self.doses], end=self._end, label=self.label,
                        origin=self._origin)
 
+    def with_sites(self, sites: dict[str, str]) -> "Regimen":
+        """The same doses, each at ``sites[its site]`` where the map names it (other doses unchanged).
+
+        Parameters
+        ----------
+        sites : dict
+            Site or route name -> the site to give it at (e.g. ``{"lumbar": "lumbar_liposomal"}``).
+
+        Returns
+        -------
+        Regimen
+            The regimen with the sites replaced (``self`` when no dose is at a mapped site).
+        """
+        if not any(d.site in sites for d in self.doses):
+            return self
+        return Regimen([replace(d, site=sites.get(d.site, d.site)) for d in self.doses], end=self._end,
+                       label=self.label, origin=self._origin)
+
     def scaled(self, factor: float) -> "Regimen":
         """Every amount multiplied by ``factor`` (expressions become ``(expr) * factor``).
 
