@@ -1,14 +1,20 @@
 """Sensitivity analysis (pkcsf.clinical.sensitivity, `pkcsf sensitivity`): local elasticities and Sobol indices
 against cases with a known answer, read-out parsing and bad input."""
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import pkcsf as pk
 from pkcsf.cli import main
+from pkcsf.clinical import cns
+from pkcsf.clinical.scenario import DosesAfterEndWarning
 from pkcsf.clinical.sensitivity import parse_readout, sensitivity
 from pkcsf.core.errors import ScenarioError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +98,105 @@ def test_cli_writes_table_and_figure(tmp_path, capsys):
     assert (out / "sensitivity_local.png").stat().st_size > 1000
     assert "elasticity" in capsys.readouterr().out
     assert main(["sensitivity", str(scn), "--readout", "plasma:auc", "--method", "nope"]) == 2
+
+
+# ---- arms with different set-ups: each arm's own typical value is perturbed (bug: the first arm's was used)
+def _typical_run(scn) -> pd.DataFrame:
+    """The scenario's typical patient by a direct run: no random effects, no covariate effects."""
+    return pk.run(replace(scn, population=pk.Population(), variability=False, subjects=1, band_subjects=1,
+                          targets=())).metrics()
+
+
+def _value(m: pd.DataFrame, arm: str, group: str, metric: str) -> float:
+    return float(m[(m["arm"] == arm) & (m["group"] == group)][metric].iloc[0])
+
+
+def _one_arm(arm, days, **values) -> pd.DataFrame:
+    """One arm run alone with some parameters set to absolute values (its own set-up for the rest)."""
+    scn = pk.Scenario((arm,), days=days, unit="mg/L", variability=False, subjects=1,
+                      population=pd.DataFrame({k: [v] for k, v in values.items()}))
+    return pk.run(scn).metrics()
+
+
+@pytest.mark.parametrize("order", [("mtx", "pem"), ("pem", "mtx")])
+def test_two_drugs_each_arm_keeps_its_own_clearance(order):
+    arms = {"mtx": pk.Arm("mtx", "12 mg lumbar once", drug="methotrexate"),
+            "pem": pk.Arm("pem", "12 mg lumbar once", drug="pemetrexed")}
+    scn = pk.Scenario(tuple(arms[a] for a in order), days=2, unit="mg/L")
+    res = sensitivity(scn, "pem:plasma:auc / mtx:plasma:auc", parameters=["CL"], factor=2.0)
+    cl = {d: cns.setup(d).parameters["CL"] for d in ("methotrexate", "pemetrexed")}
+    assert cl["methotrexate"] != pytest.approx(cl["pemetrexed"], rel=0.05)
+    typ = _typical_run(scn)
+    direct = _value(typ, "pem", "plasma", "auc") / _value(typ, "mtx", "plasma", "auc")
+    assert res.y_typical == pytest.approx(direct, rel=1e-9)   # was the methotrexate CL in the pemetrexed arm
+    row = res.table.set_index("parameter").loc["CL"]
+    assert row["typical"] == pytest.approx(cl["pemetrexed"])  # the read-out's arm; the table names plain "CL"
+    assert row["high"] == pytest.approx(2 * cl["pemetrexed"])
+    assert f"mtx: {cl['methotrexate']:.6g}" in row["typical_by_arm"] and "pem: " in row["typical_by_arm"]
+    assert res.settings["typical_by_arm"]["CL"] == {"mtx": cl["methotrexate"], "pem": cl["pemetrexed"]}
+    # CL x 2: each arm's own CL doubled
+    hi = (_value(_one_arm(arms["pem"], 2, CL=2 * cl["pemetrexed"]), "pem", "plasma", "auc")
+          / _value(_one_arm(arms["mtx"], 2, CL=2 * cl["methotrexate"]), "mtx", "plasma", "auc"))
+    assert row["y_high"] == pytest.approx(hi, rel=1e-9)
+
+
+@pytest.mark.parametrize("first", ["lmd", "plain"])
+def test_pathology_arm_keeps_its_own_values_against_a_plain_arm(first):
+    path = {"leptomeningeal_disease": True}
+    arms = {"lmd": pk.Arm("lmd", "12 mg lumbar once", drug="methotrexate", pathologies=path),
+            "plain": pk.Arm("plain", "12 mg lumbar once", drug="methotrexate")}
+    scn = pk.Scenario((arms[first], arms["lmd" if first == "plain" else "plain"]), days=2, unit="mg/L")
+    ro = "lmd:lumbar:auc / plain:lumbar:auc"
+    res = sensitivity(scn, ro, parameters=["PS_BCSFB", "CL"])
+    typ = _typical_run(scn)
+    direct = _value(typ, "lmd", "lumbar", "auc") / _value(typ, "plain", "lumbar", "auc")
+    assert direct < 0.99                                       # the pathology changes the read-out
+    assert res.y_typical == pytest.approx(direct, rel=1e-9)    # was 1.000: one arm's PS_BCSFB for both
+    ps = {k: cns.setup("methotrexate", pathologies=p).parameters["PS_BCSFB"] for k, p in (("lmd", path), ("plain", {}))}
+    row = res.table.set_index("parameter").loc["PS_BCSFB"]
+    assert row["typical"] == pytest.approx(ps["lmd"]) and row["typical_by_arm"]
+    hi = (_value(_one_arm(arms["lmd"], 2, PS_BCSFB=2 * ps["lmd"]), "lmd", "lumbar", "auc")
+          / _value(_one_arm(arms["plain"], 2, PS_BCSFB=2 * ps["plain"]), "plain", "lumbar", "auc"))
+    assert row["y_high"] == pytest.approx(hi, rel=1e-9)
+    assert res.table.set_index("parameter").loc["CL", "typical_by_arm"] == ""   # the same in both arms
+
+
+def test_child_arm_keeps_its_own_volumes_against_an_adult_arm():
+    scn = pk.Scenario((pk.Arm("child", "12 mg lumbar once", drug="methotrexate", age=3),
+                       pk.Arm("adult", "12 mg lumbar once", drug="methotrexate")), days=1, unit="mg/L")
+    res = sensitivity(scn, "child:lumbar:cmax / adult:lumbar:cmax", parameters=["V_SPINAL_LUMBAR"])
+    typ = _typical_run(scn)
+    direct = _value(typ, "child", "lumbar", "cmax") / _value(typ, "adult", "lumbar", "cmax")
+    assert direct > 2.0                                        # a 3-year-old's smaller lumbar sac
+    assert res.y_typical == pytest.approx(direct, rel=1e-9)    # was 1.000: the adult's volume in the child
+
+
+@pytest.fixture(scope="module")
+def liposomal_scenario():
+    scn, _ = pk.load_scenario(ROOT / "scenarios" / "cytarabine_liposomal_vs_free.toml")
+    return replace(scn, days=4, targets=())
+
+
+def test_parameter_only_one_arm_has_leaves_the_other_arm_alone(liposomal_scenario):
+    scn = liposomal_scenario
+    lipo, free = (a.name for a in scn.arms)
+    with pytest.warns(DosesAfterEndWarning):
+        res = sensitivity(scn, f"{lipo}:lumbar:cmax / {free}:lumbar:cmax", parameters=["F_FREE_INIT", "CL"])
+        typ = _typical_run(scn)
+    direct = _value(typ, lipo, "lumbar", "cmax") / _value(typ, free, "lumbar", "cmax")
+    assert res.y_typical == pytest.approx(direct, rel=1e-9)
+    row = res.table.set_index("parameter").loc["F_FREE_INIT"]
+    assert row["change_high"] > 0.5                            # more free drug at once in the liposomal arm
+    assert f"{free}: not in its model" in row["typical_by_arm"]
+    with pytest.warns(DosesAfterEndWarning):
+        alone = sensitivity(scn, f"{free}:lumbar:cmax", parameters=["F_FREE_INIT"])
+    t = alone.table.iloc[0]
+    assert t["y_low"] == t["y_high"] == alone.y_typical        # the free arm's model has no F_FREE_INIT
+
+
+def test_cli_sensitivity_of_the_liposomal_scenario(capsys):
+    code = main(["sensitivity", str(ROOT / "scenarios" / "cytarabine_liposomal_vs_free.toml"), "--readout",
+                 "liposomal 50 mg q2w:lumbar:cmax", "--parameters", "F_FREE_INIT,CL"])
+    out = capsys.readouterr()
+    assert code == 0, out.err                                  # was: population data column: got 'F_FREE_INIT'
+    assert "F_FREE_INIT" in out.out

@@ -6,17 +6,28 @@ A read-out is a per-subject quantity of a scenario run, named ``ARM:GROUP:METRIC
 single arm, ``GROUP:METRIC`` is enough. METRIC is any column of the scenario's per-subject metrics table
 (``cmax``, ``tmax``, ``auc``, ``cmax_last``, ``auc_last``, ``time_above[X]``, ``longest_above[X]``, ...).
 
-Every evaluation is one virtual subject of the scenario whose model parameters are set to the sampled
-values (all other parameters at their typical values; no random effects): the whole design (2 x D
+Every evaluation is one virtual subject of the scenario whose model parameters are multiplied by the sampled
+factors (all other parameters at their typical values; no random effects): the whole design (2 x D + 1
 subjects for the local analysis, N x (D + 2) + 1 for Sobol) runs as one batch through the compiled solver.
 
+**Arms that differ.** Each arm keeps its own set-up (drug, variant, metabolite, physiology, pathologies, age,
+hence its own CNS model): a perturbation of parameter P by a factor f multiplies *each arm's own* typical value
+of P by f (CL of methotrexate in one arm, CL of pemetrexed in the other; a leptomeningeal-disease arm's raised
+PS_BCSFB and a plain arm's normal one), and leaves an arm whose model has no P (F_FREE_INIT in a free-drug arm
+next to a liposomal one) unchanged. The unperturbed evaluation is therefore the scenario's typical patient
+(a direct run with no random effects gives the same read-out). Ranges are factors only, never absolute values,
+so the same question ("what if P were f-fold off?") is asked of every arm. The tables report P by its plain
+name; ``typical`` is P's value in the read-out's arm (the first arm having P when that arm's model lacks it)
+and ``typical_by_arm`` lists each arm's value when they differ (empty when every arm has the same value).
+Event-table arms keep their patients' own values (a perturbation does not reach them).
+
 * **local** (one at a time): each parameter divided and multiplied by ``factor`` (default 2) around its
-  typical value; the result is the read-out at both ends, its change relative to the typical read-out,
-  and the normalised local sensitivity (elasticity, d ln y / d ln p by a central difference in log p).
+  typical value (in every arm); the result is the read-out at both ends, its change relative to the typical
+  read-out, and the normalised local sensitivity (elasticity, d ln y / d ln p by a central difference in log p).
 * **sobol** (variance-based, Saltelli sampling and Sobol indices from SALib, Herman & Usher 2017,
-  doi:10.21105/joss.00097): each parameter log-uniform on [typical / factor, typical x factor]; first-order
-  (S1) and total (ST) indices with their bootstrap 95% confidence intervals. ``parameters`` defaults to
-  the ``top`` (10) parameters of the local analysis.
+  doi:10.21105/joss.00097): each parameter's factor log-uniform on [1 / factor, factor], applied to every
+  arm's typical value; first-order (S1) and total (ST) indices with their bootstrap 95% confidence
+  intervals. ``parameters`` defaults to the ``top`` (10) parameters of the local analysis.
 
 The ranges are the analyst's choice (a "what if each value were 2-fold off" question), not a statement of
 the parameters' uncertainty; the calibration's own uncertainty is in :mod:`pkcsf.clinical.calibration`.
@@ -125,14 +136,18 @@ class SensitivityResult:
     table : DataFrame
         Local: one row per parameter (``parameter``, ``typical``, ``unit``, ``low``, ``high`` (values
         tried), ``y_low``, ``y_high``, ``change_low``, ``change_high`` (relative to ``y_typical``),
-        ``elasticity``), sorted by the size of the effect. Sobol: ``parameter``, ``S1``, ``S1_conf``,
-        ``ST``, ``ST_conf``, sorted by ``ST``.
+        ``elasticity``, ``typical_by_arm``), sorted by the size of the effect. Sobol: ``parameter``, ``S1``,
+        ``S1_conf``, ``ST``, ``ST_conf``, ``typical``, ``unit``, ``typical_by_arm``, sorted by ``ST``.
+        ``typical``, ``low`` and ``high`` are the values in the read-out's arm; every arm's own value is
+        multiplied by the same factor, and ``typical_by_arm`` (``"arm: value; ..."``, ``"not in its model"``
+        for an arm without the parameter) lists them when the arms' values differ, else is empty.
     y_typical : float
         The read-out of the typical subject.
     n_evaluations : int
         Virtual subjects simulated.
     settings : dict
-        factor, n, seed, the scenario's arms.
+        factor, n, seed, the scenario's arms, and ``typical_by_arm``: ``{parameter: {arm: typical value}}``
+        (``"arm (drug)"`` in an arm of several drugs).
     """
 
     readout: str
@@ -169,41 +184,130 @@ class SensitivityResult:
         return sobol_bars(self.table, self.readout, ax=ax, top=top)
 
 
-def _candidate_parameters(setups) -> dict[str, tuple[float, str]]:
-    """Parameters worth varying: positive typical values, not switches or fractions pinned to 0/1."""
-    out = {}
-    for s in setups:
-        units = {p.name: p.unit for p in s.model.parameters}
-        for k, v in s.parameters.items():
-            if not (isinstance(v, float | int) and math.isfinite(v) and v > 0):
-                continue
-            if units.get(k, "") in ("1", "") and v == 1.0:      # switches and unit factors
-                continue
-            out.setdefault(k, (float(v), units.get(k, "")))
-    return out
+@dataclass(frozen=True)
+class _Typical:
+    """One parameter's typical values: ``values`` by (arm, drug) set-up whose model has it, the unit, and the
+    (arm, drug) whose value the table reports (``ref``: the read-out's arm when its model has the parameter).
+    """
+
+    name: str
+    unit: str
+    values: dict
+    ref: tuple
+
+    @property
+    def typical(self) -> float:
+        return self.values[self.ref]
+
+    def by_arm(self, arms: dict) -> str:
+        """``""`` when every arm has the same value; else each arm's (``arm (drug)`` in a several-drug arm)."""
+        vals = list(self.values.values())
+        if len(self.values) == sum(len(d) for d in arms.values()) and all(v == vals[0] for v in vals):
+            return ""
+        parts = []
+        for arm, drugs in arms.items():
+            for drug in drugs:
+                label = arm if len(drugs) == 1 else f"{arm} ({drug})"
+                v = self.values.get((arm, drug))
+                parts.append(f"{label}: {v:.6g}" if v is not None else f"{label}: not in its model")
+        return "; ".join(parts)
 
 
-def _setups(scn: Scenario):
-    from pkcsf.clinical.scenario import _split_by_drug
+def _arm_setups(scn: Scenario) -> list[tuple[str, str, cns.Setup]]:
+    """(arm, drug, set-up) of every arm and drug, each built as :func:`~pkcsf.clinical.scenario.run` builds it:
+    the arm's own drug, variant, metabolite, physiology, pathologies and age. Event-table arms are left out:
+    their patients keep their own values (the perturbation does not reach them).
+    """
+    from pkcsf.clinical.scenario import _split_by_drug, _variant_for
 
-    seen, out = set(), []
+    out = []
     for arm in scn.arms:
-        for drug in _split_by_drug(arm, scn.age):
-            variant = arm.variant if isinstance(arm.variant, str) else arm.variant.get(drug, "linear")
-            d = cns.drug(arm.drug_object(drug))
-            if (d.name, variant) in seen:
-                continue
-            seen.add((d.name, variant))
-            if variant not in d.variants:
-                variant = "linear"
-            out.append(cns.setup(d, scn.physiology, variant, scn.pathologies, age=scn.age))
+        if arm.is_event_table:
+            continue
+        sa = arm.scenario_for(scn)
+        for drug in _split_by_drug(arm, sa.age):
+            st = cns.setup(arm.drug_object(drug), physiology=sa.physiology, variant=_variant_for(arm, drug),
+                           pathologies=sa.pathologies, age=sa.age, metabolite=arm.metabolite)
+            out.append((arm.name, drug, st))
     return out
 
 
-def _evaluate(scn: Scenario, values: pd.DataFrame, num: _Term, den: _Term | None, progress) -> np.ndarray:
-    """The read-out of each row of ``values`` (model parameters), one virtual subject per row."""
-    pop = Population(data=values.reset_index(drop=True))
-    s = replace(scn, subjects=len(values), population=pop, variability=False, band_subjects=1,
+def _candidate_parameters(entries, num: _Term, den: _Term | None) -> dict[str, _Typical]:
+    """Parameters worth varying (a positive typical value in some arm, not a switch or unit factor pinned to 1),
+    with every arm's own typical value.
+    """
+    values: dict[str, dict] = {}
+    units: dict[str, str] = {}
+    wanted = set()
+    for arm, drug, s in entries:
+        unit_of = {p.name: p.unit for p in s.model.parameters}
+        for k, v in s.parameters.items():
+            if not (isinstance(v, float | int) and math.isfinite(v)):
+                continue
+            values.setdefault(k, {})[(arm, drug)] = float(v)
+            units.setdefault(k, unit_of.get(k, ""))
+            if v > 0 and not (unit_of.get(k, "") in ("1", "") and v == 1.0):     # switches and unit factors
+                wanted.add(k)
+    order = [a for a in (num.arm, den.arm if den else None) if a is not None]
+    out = {}
+    for k in wanted:
+        keys = list(values[k])
+        ref = next((key for a in order for key in keys if key[0] == a), keys[0])
+        out[k] = _Typical(k, units[k], values[k], ref)
+    return out
+
+
+class _Factors(Population):
+    """Each subject: the typical values of the set-up he is simulated with (each arm's and drug's own), times his
+    row of ``factors`` (one column per varied parameter); a parameter the set-up's model lacks is left out.
+    """
+
+    def __init__(self, factors: pd.DataFrame):
+        super().__init__(name="sensitivity")
+        self.factors = factors.reset_index(drop=True).astype(float)
+
+    @property
+    def size(self) -> int:
+        """Number of subjects (rows of factors)."""
+        return len(self.factors)
+
+    def individual(self, typical: dict, n: int, seed: int = 0, start: int = 0, *, variability: bool = True
+                   ) -> pd.DataFrame:
+        """Individual parameters of subjects ``start .. start+n-1``: ``typical`` times the factors.
+
+        Parameters
+        ----------
+        typical : dict
+            Typical parameter values of the set-up (base units).
+        n : int
+            Number of subjects.
+        seed : int, optional
+            Not used (no random effects).
+        start : int, optional
+            First subject index.
+        variability : bool, optional
+            Not used (no random effects).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per subject: ``ID``, fixed covariates and one column per parameter of ``typical``.
+        """
+        if start + n > len(self.factors):
+            raise ScenarioError("subjects", start + n, f"at most {len(self.factors)} (the sensitivity design)")
+        out = super().individual(typical, n, seed, start, variability=False)
+        for c in self.factors.columns:
+            if c in typical:
+                out[c] = out[c].to_numpy(dtype=float) * self.factors[c].to_numpy()[start:start + n]
+        return out
+
+
+def _evaluate(scn: Scenario, factors: pd.DataFrame, num: _Term, den: _Term | None, progress) -> np.ndarray:
+    """The read-out of each row of ``factors`` (one column per parameter, a factor on each arm's own typical
+    value), one virtual subject per row.
+    """
+    pop = _Factors(factors)
+    s = replace(scn, subjects=len(factors), population=pop, variability=False, band_subjects=1,
                 targets=())
     res = run(s, progress=progress)
     m = res.metrics()
@@ -242,12 +346,15 @@ def sensitivity(scenario: Scenario, readout: str, *, parameters: list[str] | Non
     readout : str
         ``ARM:GROUP:METRIC`` or a ratio ``A / B`` of two (see the module docstring).
     parameters : list of str, optional
-        Model parameters to vary. Default: every parameter with a positive typical value (local); the
-        ``top`` parameters of a local analysis (sobol).
+        Model parameters to vary, by plain name (``"CL"``), in every arm whose model has them. Default: every
+        parameter with a positive typical value in some arm (local); the ``top`` parameters of a local
+        analysis (sobol).
     method : {"local", "sobol"}
         One at a time (tornado) or variance-based (Sobol indices through SALib).
     factor : float
-        Each parameter ranges from typical / factor to typical x factor (> 1; default 2).
+        Each parameter ranges from typical / factor to typical x factor (> 1; default 2), each arm around its
+        own typical value (the same factor in every arm; a fraction F_* stays <= 1 in every arm). There are no
+        absolute ranges: arms whose typical values differ would need one range each.
     n : int
         Sobol base sample size (a power of 2; the design has n x (D + 2) evaluations, plus the typical patient).
     top : int
@@ -279,8 +386,8 @@ def sensitivity(scenario: Scenario, readout: str, *, parameters: list[str] | Non
                             "typical x factor")
     arms = [a.name for a in scenario.arms]
     num, den = parse_readout(readout, arms)
-    setups = _setups(scenario)
-    cands = _candidate_parameters(setups)
+    entries = _arm_setups(scenario)
+    cands = _candidate_parameters(entries, num, den)
     if parameters is None:
         names = sorted(cands)
     else:
@@ -289,53 +396,68 @@ def sensitivity(scenario: Scenario, readout: str, *, parameters: list[str] | Non
             check_choice("parameters", p, sorted(cands), ScenarioError)
     if not names:
         raise ScenarioError("parameters", parameters, "at least one model parameter with a positive typical value")
+    arms_drugs: dict[str, list[str]] = {}
+    for arm, drug, _ in entries:
+        arms_drugs.setdefault(arm, []).append(drug)
 
     if method == "local" or parameters is None:
-        local = _local(scenario, names, cands, num, den, factor, progress)
+        local = _local(scenario, names, cands, arms_drugs, num, den, factor, progress)
     if method == "local":
         return local
     if parameters is None:
         names = list(local.table["parameter"].head(int(top)))
-    return _sobol(scenario, names, cands, num, den, factor, n, seed, progress, readout)
+    return _sobol(scenario, names, cands, arms_drugs, num, den, factor, n, seed, progress, readout)
 
 
-def _bounds(name: str, typical: float, unit: str, factor: float) -> tuple[float, float]:
-    """Typical / factor .. typical x factor; a fraction (F_*, dimensionless, <= 1) stays <= 1."""
-    lo, hi = typical / factor, typical * factor
-    if name.startswith("F_") and unit == "1" and typical <= 1.0:
-        hi = min(hi, 1.0)
+def _factor_bounds(t: _Typical, factor: float) -> tuple[float, float]:
+    """The factors tried on every arm's typical value: 1 / factor .. factor; a fraction (F_*, dimensionless,
+    <= 1 in every arm) stays <= 1 in every arm (the upper factor stops where the largest arm value reaches 1).
+    """
+    lo, hi = 1.0 / factor, factor
+    pos = [v for v in t.values.values() if v > 0]
+    if t.name.startswith("F_") and t.unit == "1" and pos and max(pos) <= 1.0:
+        hi = min(hi, 1.0 / max(pos))
     return lo, hi
 
 
-def _local(scn, names, cands, num, den, factor, progress) -> SensitivityResult:
-    typ = {k: cands[k][0] for k in names}
-    rows = [dict(typ)]
+def _settings(scn, names, cands, arms_drugs, **kw) -> dict:
+    by_arm = {k: {(a if len(arms_drugs[a]) == 1 else f"{a} ({d})"): v for (a, d), v in cands[k].values.items()}
+              for k in names}
+    return {**kw, "arms": [a.name for a in scn.arms], "typical_by_arm": by_arm}
+
+
+def _local(scn, names, cands, arms_drugs, num, den, factor, progress) -> SensitivityResult:
+    ones = dict.fromkeys(names, 1.0)
+    rows = [dict(ones)]
     for k in names:
-        for v in _bounds(k, typ[k], cands[k][1], factor):
-            r = dict(typ)
-            r[k] = v
+        for f in _factor_bounds(cands[k], factor):
+            r = dict(ones)
+            r[k] = f
             rows.append(r)
     y = _evaluate(scn, pd.DataFrame(rows), num, den, progress)
     y0 = float(y[0])
     out = []
     for i, k in enumerate(names):
         lo, hi = float(y[1 + 2 * i]), float(y[2 + 2 * i])
-        b_lo, b_hi = _bounds(k, typ[k], cands[k][1], factor)
+        f_lo, f_hi = _factor_bounds(cands[k], factor)
+        typ = cands[k].typical
         with np.errstate(divide="ignore", invalid="ignore"):
-            el = ((math.log(hi) - math.log(lo)) / (math.log(b_hi) - math.log(b_lo))
-                  if lo > 0 and hi > 0 and b_hi > b_lo else float("nan"))
-        out.append({"parameter": k, "typical": typ[k], "unit": cands[k][1], "low": b_lo,
-                    "high": b_hi, "y_low": lo, "y_high": hi,
+            el = ((math.log(hi) - math.log(lo)) / (math.log(f_hi) - math.log(f_lo))
+                  if lo > 0 and hi > 0 and f_hi > f_lo else float("nan"))
+        out.append({"parameter": k, "typical": typ, "unit": cands[k].unit, "low": typ * f_lo,
+                    "high": typ * f_hi, "y_low": lo, "y_high": hi,
                     "change_low": lo / y0 - 1.0 if y0 else float("nan"),
-                    "change_high": hi / y0 - 1.0 if y0 else float("nan"), "elasticity": el})
+                    "change_high": hi / y0 - 1.0 if y0 else float("nan"), "elasticity": el,
+                    "typical_by_arm": cands[k].by_arm(arms_drugs)})
     t = pd.DataFrame(out)
     t["_size"] = np.maximum(np.abs(t["change_low"]), np.abs(t["change_high"])).fillna(-1)
     t = t.sort_values("_size", ascending=False, kind="stable").drop(columns="_size").reset_index(drop=True)
     label = num.label() + (f" / {den.label()}" if den else "")
-    return SensitivityResult(label, "local", t, y0, len(rows), {"factor": factor, "arms": [a.name for a in scn.arms]})
+    return SensitivityResult(label, "local", t, y0, len(rows),
+                             _settings(scn, names, cands, arms_drugs, factor=factor))
 
 
-def _sobol(scn, names, cands, num, den, factor, n, seed, progress, readout) -> SensitivityResult:
+def _sobol(scn, names, cands, arms_drugs, num, den, factor, n, seed, progress, readout) -> SensitivityResult:
     try:
         from SALib.analyze import sobol as sobol_analyze
         from SALib.sample import sobol as sobol_sample
@@ -345,12 +467,13 @@ def _sobol(scn, names, cands, num, den, factor, n, seed, progress, readout) -> S
         raise ScenarioError("n", n, "a power of 2, at least 8 (Sobol sequences), e.g. 256")
     if len(names) < 2:
         raise ScenarioError("parameters", names, "at least two parameters for Sobol indices")
+    # the sampled quantity is each parameter's factor on every arm's own typical value (log-uniform)
     problem = {"num_vars": len(names), "names": list(names),
-               "bounds": [[math.log10(b) for b in _bounds(k, cands[k][0], cands[k][1], factor)] for k in names]}
+               "bounds": [[math.log10(b) for b in _factor_bounds(cands[k], factor)] for k in names]}
     X = sobol_sample.sample(problem, n, calc_second_order=False, seed=seed)
-    typ = {k: cands[k][0] for k in names}
-    vals = pd.DataFrame(10.0 ** X, columns=names)
-    y = _evaluate(scn, pd.concat([pd.DataFrame([typ]), vals], ignore_index=True), num, den, progress)
+    factors = pd.DataFrame(10.0 ** X, columns=names)
+    y = _evaluate(scn, pd.concat([pd.DataFrame([dict.fromkeys(names, 1.0)]), factors], ignore_index=True),
+                  num, den, progress)
     y0, ys = float(y[0]), y[1:]
     if not np.all(np.isfinite(ys)):
         bad = int(np.sum(~np.isfinite(ys)))
@@ -361,7 +484,10 @@ def _sobol(scn, names, cands, num, den, factor, n, seed, progress, readout) -> S
     # to chance: seed + 1 keeps every seed, 0 included, reproducible
     Si = sobol_analyze.analyze(problem, ys, calc_second_order=False, seed=seed + 1)
     t = pd.DataFrame({"parameter": names, "S1": Si["S1"], "S1_conf": Si["S1_conf"], "ST": Si["ST"],
-                      "ST_conf": Si["ST_conf"]}).sort_values("ST", ascending=False, kind="stable").reset_index(drop=True)
+                      "ST_conf": Si["ST_conf"], "typical": [cands[k].typical for k in names],
+                      "unit": [cands[k].unit for k in names],
+                      "typical_by_arm": [cands[k].by_arm(arms_drugs) for k in names]}
+                     ).sort_values("ST", ascending=False, kind="stable").reset_index(drop=True)
     label = num.label() + (f" / {den.label()}" if den else "")
     return SensitivityResult(label, "sobol", t, y0, len(y),
-                             {"factor": factor, "n": n, "seed": seed, "arms": [a.name for a in scn.arms]})
+                             _settings(scn, names, cands, arms_drugs, factor=factor, n=n, seed=seed))
