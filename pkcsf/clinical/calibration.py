@@ -371,16 +371,12 @@ CALIBRATIONS["posture_upright_v3"] = Calibration(
     ("mtx_blaney95_nhp_position_peak_ratio", "mtx_blaney95_nhp_position_auc_ratio"), model="v3",
     files=("observations_v3_candidates.csv",))
 CALIBRATIONS["cytarabine_liposomal_v3"] = Calibration(
-    "cytarabine_liposomal_v3",
-    "As cytarabine_liposomal, for CNS model v3 (segmented canal, csf_transport_v3 values): the release and the free "
-    "fraction at injection fitted to the same three data of the commercial product (the US label's free lumbar peak "
-    "and the two labels' half-lives). Before, v3 took v2's values and gave 1.6x the label's free peak.",
-    (Free("K_REL_V3", "drugs/cytarabine_liposomal", "1/h", 1.0, 1e-4, 1.0, as_name="K_REL"),
-     Free("F_FREE_INIT_V3", "drugs/cytarabine_liposomal", "1", 1.0, 1e-4, 0.1, as_name="F_FREE_INIT")),
-    ("lipo_label_free_peak", "lipo_label_t12_us", "lipo_swiss_t12"), model="v3")
+    "cytarabine_liposomal_v3", "As cytarabine_liposomal (the same three label data), for CNS model v3.",
+    (Free("K_REL_V3", "drugs/cytarabine_liposomal", "1/h", 1.0, 1e-4, 1.0, as_name="K_REL"), Free(
+        "F_FREE_INIT_V3", "drugs/cytarabine_liposomal", "1", 1.0, 1e-4, 0.1, as_name="F_FREE_INIT")),
+    CALIBRATIONS["cytarabine_liposomal"].rows, model="v3")
 ORDER = ["csf_transport", "mtx_csf_binding", "mtx_rhesus_efflux", "cytarabine_liposomal", "osimertinib_csf", "osimertinib_csf_saturable",
-         "trastuzumab_bcsfb", "csf_transport_v3", "mtx_rhesus_efflux_v3", "cytarabine_liposomal_v3", "posture_upright",
-         "posture_upright_v3"]
+         "trastuzumab_bcsfb", "csf_transport_v3", "mtx_rhesus_efflux_v3", "cytarabine_liposomal_v3", "posture_upright", "posture_upright_v3"]
 #: comparison fits (records only, never the parameter files): run after ORDER by ``all``, since each starts from the
 #: files' values and compares a mechanism with the shipped fit on the same data (docs/model.md, "Decisions")
 COMPARISONS = [name for name, cal in CALIBRATIONS.items() if not cal.write_values]
