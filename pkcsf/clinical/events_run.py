@@ -356,12 +356,33 @@ class DatasetRun:
         """
         return conc[:, :len(self.times), :len(self.groups)]
 
+    def _last_interval(self, prof: np.ndarray) -> dict:
+        """Each patient's ``cmax_last`` and ``auc_last`` (from his last dose in the window to its end, on the grid)
+        and ``trough_last`` (the level just before that dose; 0 with a single dose), as a simulated arm's.
+        """
+        n, T, G = prof.shape
+        t = self.times
+        cmax, auc, trough = (np.full((n, G), np.nan) for _ in range(3))
+        for i, sid in enumerate(self.data.ids):
+            doses = self.dose_times[sid]
+            doses = doses[doses < t[-1]]
+            if not len(doses):
+                continue
+            first = int(np.searchsorted(t, doses[-1], side="left"))     # the value before the dose (a jump pair)
+            after = int(np.searchsorted(t, doses[-1], side="right")) - 1
+            seg = prof[i, after:, :]
+            cmax[i] = seg.max(axis=0)
+            auc[i] = np.trapezoid(seg, t[after:], axis=0) if len(seg) > 1 else 0.0
+            trough[i] = prof[i, first, :] if len(doses) > 1 else 0.0
+        return {"cmax_last": cmax.ravel(), "auc_last": auc.ravel(), "trough_last": trough.ravel()}
+
     def metrics(self, arm_name: str, drug: str) -> pd.DataFrame:
         """Per-subject read-outs of the PRED profiles over the whole window.
 
         Cmax, Tmax, AUC (linear-up/log-down on the grid, which holds every dose, observation and covariate
-        change time; a change time is a jump pair, so the AUC is continuous through it), ratio_auc_plasma,
-        time_above / longest_above per threshold.
+        change time; a change time is a jump pair, so the AUC is continuous through it), cmax_last, auc_last and
+        trough_last (each patient's last dose in the window), ratio_auc_plasma, time_above / longest_above per
+        threshold.
 
         Parameters
         ----------
@@ -383,6 +404,7 @@ class DatasetRun:
         out = {"arm": arm_name, "id": np.repeat(np.array(self.data.ids, dtype=object), G), "drug": drug,
                "group": np.tile(self.groups, n), "unit": self.unit, "cmax": r["cmax"].ravel(),
                "tmax": r["tmax"].ravel(), "auc": r["auc"].ravel()}
+        out.update(self._last_interval(np.nan_to_num(prof)))
         pl = r["auc"][:, self.groups.index("plasma")]
         with np.errstate(divide="ignore", invalid="ignore"):
             out["ratio_auc_plasma"] = (r["auc"] / pl[:, None]).ravel()

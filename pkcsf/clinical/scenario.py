@@ -31,6 +31,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from pkcsf.clinical import cns
 from pkcsf.clinical.resources import check_run
 from pkcsf.clinical.scenario_bounded import SummaryResult, _run_summary, check_executor, run_summary  # noqa: F401
@@ -189,7 +191,7 @@ _OPTION_ALIASES = {"n": "subjects", "n_subjects": "subjects", "nsubjects": "subj
                    "npatients": "subjects", "nsim": "subjects", "n_sim": "subjects", "duration": "days"}
 
 
-def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjects: int = 1,
+def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjects: int | None = None,
                   days: float | None = None, seed: int = 0, progress: bool | None = None, **kwargs: object) -> ScenarioResult:
     """One drug, one or several regimens (``{name: regimen}``): a one-call :func:`run`.
 
@@ -203,7 +205,8 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
     regimen : str, Regimen or dict
         One regimen, or ``{arm name: regimen}``.
     subjects : int, optional
-        Virtual subjects per arm (default 1, the typical patient).
+        Virtual subjects per arm (default: one per row of a ``population`` table given, else 1, the typical
+        patient).
     days : float, optional
         Simulated days (default: from the regimen).
     seed : int, optional
@@ -244,6 +247,9 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
                                 fix=f"did you mean {_OPTION_ALIASES[k]!r}?")
         check_choice(f"simulate_drug option {k!r}", k, allowed, ScenarioError)
     regimens = regimen if isinstance(regimen, dict) else {name: regimen}
+    if subjects is None:                     # a table of patients: all of them (a scenario file does the same)
+        table = kwargs.get("population")
+        subjects = len(table) if isinstance(table, pd.DataFrame) and len(table) else 1
 
     def options(arm_name, reg) -> dict:
         arm = Arm(arm_name, reg, drug=arm_drug, **arm_options)

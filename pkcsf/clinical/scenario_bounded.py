@@ -506,7 +506,7 @@ def _run_summary(scenario: Scenario, *, executor, q, in_flight, scratch, progres
             shared = (dr, pop)
             if _is_dask(executor):      # sent to the workers once, not with every chunk
                 shared = tuple(executor.scatter(list(shared), broadcast=True))
-            jobs += [(key, _summary_chunk, (*shared[:2], sa.seed, sa.variability, s, min(cs, N - s), nb, arm.name,
+            jobs += [(key, _summary_chunk, (*shared[:2], sa.seed, sa.draws_variability, s, min(cs, N - s), nb, arm.name,
                                             targets)) for s in range(0, N, cs)]
         stream = _stream(executor, jobs, in_flight)
         try:
@@ -594,7 +594,7 @@ def _arm_result(entries: list, sinks: dict) -> ArmResult:
         for start in sorted(s.failures):
             failures += [(arm.name, drug, i, st) for i, st in s.failures[start]]
         failed += s.failed
-        auc_source[drug] = (dr, pop, sa.seed, sa.variability, nb)
+        auc_source[drug] = (dr, pop, sa.seed, sa.draws_variability, nb)
         if s.exact and all(s.exact):
             grid_err[drug] = {g: 0.0 for g in dr.groups}
         else:

@@ -256,7 +256,8 @@ def parse_scenario(data: dict, *, base_dir: str | Path = ".",
     pop_t = _table(data, "population", "")
     _check_keys(pop_t, "population", "population")
     seed = check_int("population.seed", pop_t.get("seed", 0), 0, ScenarioFileError)
-    variability = _bool(pop_t.get("variability", True), "population.variability")
+    variability = (_bool(pop_t["variability"], "population.variability") if "variability" in pop_t
+                   else None)          # None: True with several subjects, False with one (the typical patient)
     population = None
     csv_df = None
     if "csv" in pop_t and "demographics" in pop_t:

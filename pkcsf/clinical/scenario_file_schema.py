@@ -44,7 +44,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "seed": "random seed (whole number >= 0)",
         "demographics": "name of a demographics set (parameters/population/)",
         "csv": "CSV file with one row per subject (covariates and/or parameters)",
-        "variability": "true (default) or false: typical values for everyone",
+        "variability": "true or false: random effects, or typical values for everyone (default: true with several subjects, false with one)",
         "iiv": "table parameter -> CV (log-normal), added to the sourced variability",
     },
     "physiology": {

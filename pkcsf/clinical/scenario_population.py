@@ -71,7 +71,14 @@ def default_population(setup: cns.Setup, demographics: str | None = "adult", *, 
                 skipped.append(f"{eff.parameter} ~ {eff.covariate} ({ps.name})")
                 continue
             effects.append(eff)
-    pop = Population(res, demographics=demo, effects=effects, name=f"default ({setup.drug.name})")
+    # sourced correlations between random effects ([options] correlations of a parameter file), where both are drawn
+    corr = {}
+    for ps in setup.sets:
+        for a, b, r in (getattr(ps, "options", {}) or {}).get("correlations", []):
+            if a in seen and b in seen:
+                corr[(f"eta_{a}", f"eta_{b}")] = float(r)
+    pop = Population(res, correlation=corr or None, demographics=demo, effects=effects,
+                     name=f"default ({setup.drug.name})")
     pop.skipped = tuple(skipped)
     return pop
 
@@ -134,7 +141,14 @@ def population_for(scn: Scenario, setup: cns.Setup) -> Population:
     pop = scn.population
     age_fixed = scn.age is not None
     if pop is None:
-        return _with_age(default_population(setup, age_fixed=age_fixed), scn.age)
+        # a fixed child's age draws weight and height for that age (the adult demographics gave six-year-olds of
+        # 62 kg and 172 cm: Cockcroft-Gault CrCl 139 mL/min and methotrexate clearance +28%, silently)
+        demo = "pediatric" if scn.age is not None and scn.age < 18 else "adult"
+        if scn.age is not None and scn.age < 1:
+            raise ScenarioError("age", scn.age, "at least 1 year with the built-in demographics (weight and height "
+                                "for age from 1 to 18 y, parameters/population/pediatric.toml); for an infant give "
+                                "a population table with WT and HT (population=DataFrame, or [population] csv)")
+        return _with_age(default_population(setup, demographics=demo, age_fixed=age_fixed), scn.age)
     if isinstance(pop, str):
         return _with_age(default_population(setup, demographics=pop, age_fixed=age_fixed), scn.age)
     if isinstance(pop, pd.DataFrame):

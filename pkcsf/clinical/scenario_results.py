@@ -473,9 +473,12 @@ def _warn_coarse_grid(res: "ScenarioResult") -> None:
             parts.append(f"arm {name!r} ({drug}): " + ", ".join(f"{g} by ~{100 * e:.2g}% or more"
                                                              for g, e in sorted(bad.items(), key=lambda x: -x[1])))
     if parts:
+        events = any(getattr(a, "datasets", None) for a in res.arms.values())
+        auc = ("AUCs of simulated arms are exact integrals and do not depend on dt; those of event-table arms are "
+               "read on the output grid, as Cmax" if events else "AUCs are exact integrals and do not depend on dt")
         warnings.warn("Cmax read-outs are low: peaks fall between output times (" + "; ".join(parts)
                       + f"); use an output step dt <= {dt:.2g} h for Cmax within {100 * CMAX_GRID_RTOL:g}% "
-                      "(AUCs are exact integrals and do not depend on dt)", CoarseGridWarning, stacklevel=3)
+                      f"({auc})", CoarseGridWarning, stacklevel=3)
     from pkcsf.clinical.grid_error import ABOVE_GRID_RTOL, grid_warning_parts
 
     parts, dt = [], None

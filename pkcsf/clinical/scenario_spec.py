@@ -263,7 +263,7 @@ class Scenario:
     arms : list of Arm
         The arms, each simulated with the same virtual subjects.
     subjects : int
-        Number of virtual subjects per arm (1: the typical subject only).
+        Number of virtual subjects per arm (1: the typical subject only, unless ``variability=True`` is given).
     days : float, optional
         Simulated days (default: until 7 days after the last dose, at least 7).
     dt : float, optional
@@ -280,8 +280,9 @@ class Scenario:
     population : Population, DataFrame or str, optional
         Default: :func:`default_population` (sourced variability and
         covariate effects of the drug and physiology; adult demographics).
-    variability : bool
-        False gives every subject the typical values (covariates still vary).
+    variability : bool, optional
+        False gives every subject the typical values (covariates still vary). Default: True with more than one
+        subject, False with one (the typical patient; ``variability=True`` draws one random patient instead).
     thresholds : dict or list or str, optional
         Thresholds for time-above read-outs: a list of quantities for all
         drugs, or ``{drug: [...]}``. Default: the drug's sourced thresholds.
@@ -325,7 +326,7 @@ class Scenario:
     age: float | None = None
     pathologies: dict | None = None
     population: object = None
-    variability: bool = True
+    variability: bool | None = None      # None: True with several subjects, False with one (the typical patient)
     thresholds: object = None
     targets: tuple = ()
     unit: str = "umol/L"
@@ -352,6 +353,9 @@ class Scenario:
             raise ScenarioError("arms", names, "arm names must be unique")
         object.__setattr__(self, "arms", arms)
         check_int("subjects", self.subjects, 1, ScenarioError)
+        if self.variability is not None and not isinstance(self.variability, bool):
+            raise ScenarioError("variability", self.variability, "True, False or None (None: True with several "
+                                "subjects, False with one)")
         for name, unit in (("days", "d"), ("dt", "h")):      # a number (days; h) or text ("6 weeks", "15 min")
             v = getattr(self, name)
             if isinstance(v, str):
@@ -374,6 +378,14 @@ class Scenario:
         if ms is not None and (isinstance(ms, bool) or not isinstance(ms, (int, np.integer)) or ms < 1):
             raise ScenarioError("max_steps", ms, "must be a whole number of solver steps >= 1 (or None: "
                                 "max_steps_per_day times the simulated days)")
+
+    @property
+    def draws_variability(self) -> bool:
+        """Whether subjects get random effects: ``variability`` as given, else True with more than one subject and
+        False with one (the typical patient). Kept unresolved in the field, so that ``replace(scn, subjects=N)``
+        decides again.
+        """
+        return self.subjects > 1 if self.variability is None else bool(self.variability)
 
     def step_budget(self, t_end: float) -> int:
         """Adaptive-solver steps per subject for a window ending at ``t_end``.
