@@ -84,3 +84,13 @@ def test_the_metabolite_clearance_moves_with_the_parent_clearance_as_sourced():
     ratio = (m[m.group == "metabolite"].set_index("id")["auc"] / m[m.group == "plasma"].set_index("id")["auc"])
     p5, p95 = np.percentile(ratio, [5, 95])
     assert p95 / p5 < 3.0
+
+
+def test_methotrexate_creatinine_clearance_is_truncated_at_140_as_in_joerger():
+    e = pk.clinical.cns.drug("methotrexate").parameters.covariates["CL_CRCL"]
+    assert e.upper == 140.0 and e.factor(200.0) == e.factor(140.0) > e.factor(87.0) == 1.0
+
+
+def test_one_group_given_as_text_is_that_group():
+    res = pk.simulate("methotrexate", "12 mg lumbar once", days=1, groups="plasma")
+    assert list(res.summary()["group"]) == ["plasma"]

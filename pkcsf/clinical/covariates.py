@@ -41,6 +41,9 @@ class CovariateEffect:
         Table points.
     source, note : str, optional
         Where the effect comes from.
+    upper : float, optional
+        The covariate is truncated at this value before the factor is computed (e.g. creatinine clearance at
+        140 mL/min, as the source model did).
 
     Examples
     --------
@@ -59,6 +62,7 @@ class CovariateEffect:
     y: tuple = ()
     source: str = ""
     note: str = ""
+    upper: float | None = None
 
     def __post_init__(self):
         check_choice(f"covariate effect on {self.parameter}.model", self.model, _EFFECT_MODELS, ParameterError)
@@ -78,6 +82,8 @@ class CovariateEffect:
             Factor on the parameter, same shape as ``cov`` (1 at the reference value).
         """
         cov = np.asarray(cov, dtype=float)
+        if self.upper is not None:
+            cov = np.minimum(cov, self.upper)
         if self.model == "power":
             return (cov / self.reference) ** self.exponent
         if self.model == "linear":

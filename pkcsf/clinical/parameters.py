@@ -369,7 +369,7 @@ def _covariate_entry(name, spec, refs, where):
     if src == "assumption" and not str(spec.get("note", "")).strip():
         raise ParameterError(f"{where}.note", "", "an assumption needs a note giving the reasoning")
     allowed = ["parameter", "covariate", "model", "reference", "exponent", "slope", "factors", "x", "y",
-               "table_from", "source", "where", "note"]
+               "table_from", "upper", "source", "where", "note"]
     check_keys(where, spec, allowed, ParameterError)
     if "table_from" in spec:
         # the age table lives once, in a physiology set (options.ages and options.fraction_keys), the same one
@@ -388,7 +388,7 @@ def _covariate_entry(name, spec, refs, where):
                                float(spec.get("reference", 1.0)), float(spec.get("exponent", 1.0)),
                                float(spec.get("slope", 0.0)), dict(spec.get("factors", {})),
                                tuple(spec.get("x", ())), tuple(spec.get("y", ())), src,
-                               str(spec.get("note", "")))
+                               str(spec.get("note", "")), float(spec["upper"]) if "upper" in spec else None)
     except ParameterError as exc:
         raise ParameterError(f"{where}: {exc.field}", exc.value, exc.allowed) from None
 
@@ -401,7 +401,7 @@ def _check_effect_numbers(spec: dict, where: str) -> None:
     """The numbers of a covariate effect: finite; a power model's reference > 0; factors and table values > 0
     (each multiplies a parameter); table points in increasing order.
     """
-    for k in ("reference", "exponent", "slope"):
+    for k in ("reference", "exponent", "slope", "upper"):
         if k in spec and not _number(spec[k]):
             raise ParameterError(f"{where}.{k}", spec[k], "must be a finite number")
     if spec.get("model") == "power" and _number(spec.get("reference", 1.0)) and spec.get("reference", 1.0) <= 0:

@@ -370,6 +370,8 @@ class Scenario:
         check_int("band_subjects", self.band_subjects, 1, ScenarioError)
         concentration_factor_checked(self.unit)
         object.__setattr__(self, "targets", tuple(self.targets))
+        if isinstance(self.groups, str):            # one group by name ("plasma"), not its letters
+            object.__setattr__(self, "groups", (self.groups,))
         mspd = self.max_steps_per_day
         if isinstance(mspd, bool) or not isinstance(mspd, (int, float, np.integer, np.floating)) \
                 or not (np.isfinite(mspd) and mspd >= 1):
