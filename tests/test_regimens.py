@@ -555,3 +555,10 @@ def test_age_based_table_keeps_its_sources():
     assert {"source", "where", "note"} <= set(table.columns)
     # only the oldest bands are backed by a primary report; the rest are flagged assumptions
     assert table["source"].iloc[-1] != "assumption" and (table["source"].iloc[:-1] == "assumption").all()
+
+
+@pytest.mark.parametrize("label", ["methotrexate", "MTX", "depocyt", "from day 8", "induction"])
+def test_a_label_the_parser_would_read_as_a_drug_or_a_start_day_is_quoted(label):
+    # since a drug name before ":" names the phase's drug, describe_regimen quotes such labels to read them back
+    reg = every(12.0, "lumbar", "7 d", 2, drug="methotrexate", label=label)
+    assert parse_regimen(describe_regimen(reg)) == reg

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pkcsf.clinical.calendars import H_DAY, H_WEEK, _fmt_time, _Schedule
 from pkcsf.clinical.dose_rules import _BSA_EXPR, _WT_EXPR, _num
+from pkcsf.clinical.regimen_text_words import _drug_name, _known_drugs
 from pkcsf.clinical.routes import ROUTES
 from pkcsf.core.errors import DosingError
 from pkcsf.engine.dosing import Regimen
@@ -113,9 +114,12 @@ def _plan(g: _Group, target):
 
 
 def _label_text(label: str) -> str:
-    """A label as written in the text: bare if it reads back unchanged, else quoted."""
+    """A label as written in the text: bare if it reads back unchanged, else quoted (a bare drug name before ":"
+    names the phase's drug, and "from day N" its start).
+    """
     if (re.fullmatch(r"[A-Za-z][^:\x00\"'+,&×]*", label) and label == label.strip()
-            and not re.search(r"\bthen\b|\s{2}", label, re.I)):
+            and not re.search(r"\bthen\b|\s{2}|^from\s+day\b", label, re.I)
+            and _drug_name(label, _known_drugs()) is None):
         return label
     if '"' not in label:
         return f'"{label}"'

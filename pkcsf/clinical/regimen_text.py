@@ -28,6 +28,20 @@ from pkcsf.clinical.dose_rules import (
     per_size_unit,
 )
 from pkcsf.clinical.regimen_fold import _Fold
+from pkcsf.clinical.regimen_text_words import (
+    _DUR_UNITS,
+    _FREQ_WORDS,
+    _ROUTE_WORDS,
+    _SPLIT_ITEMS,
+    _SPLIT_PHASES,
+    _W,
+    _drug_name,
+    _hide_quotes_and_labels,
+    _known_drugs,
+    _normalise_text,
+    _restore,
+    _usual_route,
+)
 from pkcsf.clinical.routes import ROUTE_ALIASES, ROUTES, normalize_route
 from pkcsf.core.errors import DosingError, suggest
 from pkcsf.core.units import UNITS
@@ -69,41 +83,6 @@ class RegimenTextError(DosingError):
 
 # --------------------------------------------------------------------------- text: grammar
 
-_KNOWN_DRUGS = ("methotrexate", "cytarabine", "cytarabine_liposomal", "pemetrexed", "thiotepa", "osimertinib",
-                "topotecan", "etoposide", "trastuzumab", "rituximab", "hydrocortisone", "dexamethasone")
-_FREQ_WORDS = ["once", "daily", "once daily", "twice daily", "three times daily", "weekly", "twice weekly",
-               "monthly", "every", "every other day", "fortnightly", "on days", "bid", "tid", "qd"]
-_ROUTE_WORDS = list(ROUTES) + list(ROUTE_ALIASES)
-_DUR_UNITS = r"doses?|injections?|administrations?|times|cycles?|courses?|weeks?|wks?|w|days?|d|hours?|hrs?|h|months?|mo"
-_W = r"(?![\w])"    # end of word
-
-
-def _known_drugs() -> set[str]:
-    names = set(_KNOWN_DRUGS)
-    try:
-        from pkcsf.clinical.parameters import available_parameter_sets
-
-        names |= set(available_parameter_sets("drugs"))
-    except Exception:  # pragma: no cover - a broken search path must not break parsing
-        pass
-    return names
-
-
-def _usual_route(drug_name: str | None) -> str | None:
-    """The route a drug's file names as the one it is given by in practice (``[options] usual_route``, e.g.
-    osimertinib: oral), used when a phase names none; None without one.
-    """
-    if not drug_name:
-        return None
-    try:
-        from pkcsf.clinical.parameters import load_parameter_set
-
-        usual = load_parameter_set(str(drug_name), "drugs").options.get("usual_route")
-    except Exception:  # pragma: no cover - an unknown drug is reported where the doses are placed
-        return None
-    return None if usual is None else normalize_route(str(usual), f"{drug_name}.usual_route")
-
-
 @dataclass
 class _Phase:
     text: str
@@ -120,10 +99,11 @@ class _Phase:
 
 
 class _Cursor:
-    def __init__(self, text: str, phase: str):
+    def __init__(self, text: str, phase: str, quoted: list | None = None):
         self.s = text
         self.pos = 0
         self.phase = phase
+        self.quoted = quoted or []
 
     def ws(self):
         while self.pos < len(self.s) and self.s[self.pos].isspace():
@@ -154,7 +134,7 @@ class _Cursor:
         return self.s[self.pos:]
 
     def error(self, fragment, problem, allowed="", fix=None):
-        raise RegimenTextError(fragment, self.phase, problem, allowed, fix)
+        raise RegimenTextError(_restore(str(fragment), self.quoted), self.phase, problem, allowed, fix)
 
 
 def _time_unit_hours(unit: str, cur: _Cursor, fragment: str) -> float:
@@ -168,6 +148,9 @@ def _positive(x: float, cur: _Cursor, fragment: str, what: str) -> float:
     if not math.isfinite(x) or x <= 0:
         cur.error(fragment, f"{what} must be > 0")
     return x
+
+
+_Q = r"q\.?\s*(?=\d)"       # "q" before an interval: "q12h", "q 2w", "q.12h" (a dotted q, not q 0.12 h)
 
 
 def _parse_schedule(cur: _Cursor) -> _Schedule | None:
@@ -188,7 +171,7 @@ def _parse_schedule(cur: _Cursor) -> _Schedule | None:
             if not m:
                 break
             days.append(m.group(1))
-        m = cur.match(rf"(?:every|q)\s*({_NUM})\s*[- ]?\s*([a-z]+){_W}(?:\s+cycles?{_W})?")
+        m = cur.match(rf"(?:every\s*|{_Q})({_NUM})\s*[- ]?\s*([a-z]+)\.?{_W}(?:\s+cycles?{_W})?")
         if not m:
             cur.error(cur.s[start:cur.pos].strip() + " " + (cur.word() or ""),
                       f"'{what} ...' needs the cycle length", fix=f"e.g. {example}")
@@ -210,14 +193,14 @@ def _parse_schedule(cur: _Cursor) -> _Schedule | None:
             return _Schedule("on_days", tuple((x - 1) * H_DAY for x in vals), c, tuple(vals))
         return _Schedule("on_hours", tuple(vals), c, tuple(vals))
     table = [
-        (r"(?:once\s+(?:a\s+|per\s+)?day|once\s+daily|daily|every\s+day|q\.?d\.?|od|q24h)", 24.0),
-        (r"(?:twice\s+(?:a\s+|per\s+)?day|twice\s+daily|bid|b\.i\.d\.?|q12h)", 12.0),
-        (r"(?:(?:three\s+times|thrice)\s+(?:a\s+|per\s+)?day|(?:three\s+times|thrice)\s+daily|tid|t\.i\.d\.?|q8h)", 8.0),
-        (r"(?:four\s+times\s+(?:a\s+|per\s+)?day|four\s+times\s+daily|qid|q\.i\.d\.?|q6h)", 6.0),
+        (r"(?:once\s+(?:a\s+|per\s+)?day|once\s+daily|daily|every\s+day|q\.?d\.?|od)", 24.0),
+        (r"(?:twice\s+(?:a\s+|per\s+)?day|twice\s+daily|bid|b\.i\.d\.?)", 12.0),
+        (r"(?:(?:three\s+times|thrice)\s+(?:a\s+|per\s+)?day|(?:three\s+times|thrice)\s+daily|tid|t\.i\.d\.?)", 8.0),
+        (r"(?:four\s+times\s+(?:a\s+|per\s+)?day|four\s+times\s+daily|qid|q\.i\.d\.?)", 6.0),
         (r"(?:twice\s+(?:a\s+|per\s+)?week|twice\s+weekly|two\s+times\s+(?:a\s+|per\s+)?week|biw)", "twice_weekly"),
-        (r"(?:once\s+(?:a\s+|per\s+)?week|once\s+weekly|weekly|every\s+week|qw|q1w)", H_WEEK),
+        (r"(?:once\s+(?:a\s+|per\s+)?week|once\s+weekly|weekly|every\s+week|q\.?w\.?|q1w)", H_WEEK),
         (r"(?:once\s+(?:a\s+|per\s+)?month|once\s+monthly|monthly|every\s+month|q4w)", H_MONTH),
-        (r"(?:every\s+other\s+day|qod)", 48.0),
+        (r"(?:every\s+other\s+day|q\.?o\.?d\.?)", 48.0),
         (r"(?:every\s+other\s+week|fortnightly)", 336.0),
     ]
     for pattern, val in table:
@@ -242,10 +225,15 @@ def _parse_schedule(cur: _Cursor) -> _Schedule | None:
             return _Schedule("twice_weekly", (0.0, 72.0), H_WEEK)
         cur.error(m.group(0), "only once or twice weekly are in the text grammar",
                   fix="use pkcsf.clinical.regimens.twice_weekly(..., days=('Mon', 'Wed', 'Fri')) for other weekdays")
-    m = cur.match(rf"q\s*({_NUM})\s*(h|d|w){_W}")
+    # "q12h", "q 2 w", "q.12h", "q.4.h.": with the dot of "q.d."/"b.i.d.", "q.12h" is every 12 h, never 0.12 h
+    m = cur.match(rf"{_Q}({_NUM})\s*\.?\s*([a-z]+)\.?{_W}")
     if m:
         return _Schedule("regular", (0.0,), _positive(float(m.group(1)), cur, m.group(0), "the interval")
-                         * _TIME_UNITS[m.group(2).lower()])
+                         * _time_unit_hours(m.group(2), cur, m.group(0)))
+    m = cur.peek(r"q(?:\s+\.|\s*\.\s*\.)\d\S*")
+    if m:
+        cur.error(m.group(0), "ambiguous interval (a dotted 'q.' or a decimal point?)",
+                  fix="write e.g. 'q5h' or 'every 0.5 h'")
     m = cur.match(rf"every\s+({_NUM})")
     if m:
         mu = re.compile(rf"\s*([a-z]+){_W}", re.I).match(cur.s, cur.pos)
@@ -272,13 +260,18 @@ def _unknown_frequency(cur: _Cursor, word: str):
               f"did you mean {guess!r}?" if guess else None)
 
 
-def _restore(text: str, quoted: list) -> str:
-    return re.sub(r"\x00(\d+)\x00", lambda m: quoted[int(m.group(1))], text)
+def _second_drug(cur: _Cursor, ph: _Phase, w: str, given_by: str):
+    """Take the drug word ``w`` at the cursor as the phase's drug; a different one than it has is an error."""
+    name = _DRUG_ALIASES.get(w.lower().rstrip(","), w.lower().rstrip(","))
+    if ph.drug is not None and ph.drug != name:
+        cur.error(w, f"a second drug in one phase ({given_by} {ph.drug})", fix="join regimens of two drugs with '+'")
+    cur.pos = cur.s.index(w, cur.pos) + len(w)
+    ph.drug = name
 
 
-def _parse_phase(text: str, drugs: set[str], quoted: list) -> _Phase:
+def _parse_phase(text: str, drugs: set[str], quoted: list, bare: set[int] = frozenset()) -> _Phase:
     shown = _restore(text, quoted).strip()
-    cur = _Cursor(text, shown)
+    cur = _Cursor(text, shown, quoted)
     ph = _Phase(shown)
     if not text.strip():
         cur.error(text, "empty phase", fix="remove the extra 'then' or ','")
@@ -295,18 +288,22 @@ def _parse_phase(text: str, drugs: set[str], quoted: list) -> _Phase:
         ph.rest = h
         return ph
     # label: "induction: ..."
+    # a bare label that is a drug name ("Methotrexate: 12 mg IT ...") names the phase's drug; "quote" it to keep it
     m = cur.match(r"(\x00\d+\x00|[A-Za-z][^:\x00]*?)\s*:")
+    given_by = "the phase already gives"
     if m:
-        ph.label = _restore(m.group(1), quoted).strip()
-        if m.group(1).startswith("\x00"):
-            ph.label = ph.label[1:-1]
+        label = _restore(m.group(1), quoted).strip()
+        is_bare = not m.group(1).startswith("\x00") or int(m.group(1)[1:-1]) in bare
+        ph.drug = _drug_name(label, drugs) if is_bare else None
+        ph.label = None if ph.drug else (label if is_bare else label[1:-1])
+        if ph.drug:
+            given_by = f"the label {label + ':'!r} names"
     # the drug before the dose, as prescriptions are often written: "methotrexate 12 mg lumbar ..."
     w = cur.word()
     nxt = cur.word(1)
     if (w is not None and nxt is not None and (w.lower() in drugs or w.lower() in _DRUG_ALIASES)
             and (re.match(_NUM, nxt) or re.fullmatch(r"age[- ]?based", nxt, re.I))):
-        cur.pos = cur.s.index(w, cur.pos) + len(w)
-        ph.drug = _DRUG_ALIASES.get(w.lower(), w.lower())
+        _second_drug(cur, ph, w, given_by)
     # amount
     if cur.match(r"age[- ]?based" + _W):
         ph.amount = ("age",)
@@ -349,11 +346,7 @@ def _parse_phase(text: str, drugs: set[str], quoted: list) -> _Phase:
             cur.match(r"(?:via|by)" + _W)
             continue
         if ph.route is None and (lw in drugs or lw in _DRUG_ALIASES):
-            if ph.drug is not None:
-                cur.error(w, f"a second drug in one phase (the phase already gives {ph.drug})",
-                          fix="join regimens of two drugs with '+'")
-            cur.pos = cur.s.index(w, cur.pos) + len(w)
-            ph.drug = _DRUG_ALIASES.get(lw, lw)
+            _second_drug(cur, ph, w, given_by)
             continue
         if ph.route is None and lw in _ROUTE_WORDS:
             cur.pos = cur.s.index(w, cur.pos) + len(w)
@@ -381,7 +374,7 @@ def _parse_phase(text: str, drugs: set[str], quoted: list) -> _Phase:
             cur.pos = cur.s.index(w, cur.pos) + len(w)
             ph.drug = lw
             continue
-        if ph.route is None and (nxt and re.match(r"(?:once|daily|twice|weekly|monthly|every|on|q\d|bid|tid)", nxt)):
+        if ph.route is None and (nxt and re.match(r"(?:once|daily|twice|weekly|monthly|every|on|q\.?\d|bid|tid)", nxt)):
             cur.error(w, "unknown route", "allowed routes: " + ", ".join(ROUTES) + " (also " +
                       ", ".join(ROUTE_ALIASES) + ")")
         _unknown_frequency(cur, w)
@@ -441,30 +434,6 @@ def _parse_phase(text: str, drugs: set[str], quoted: list) -> _Phase:
     return ph
 
 
-_SPLIT_ITEMS = re.compile(r"(?<![eE])\+")
-_SPLIT_PHASES = re.compile(r"\s*,?\s*\bthen\b\s*,?\s*", re.I)
-
-
-#: counts written as words (``"every two weeks"``)
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(("two", "three", "four", "five", "six", "seven", "eight", "nine",
-                                                  "ten", "eleven", "twelve"), start=2)}
-
-
-def _normalise_text(text: str) -> str:
-    t = text.replace("×", " x ").replace("&", " and ").replace("\u00a0", " ")
-    t = re.sub(r"\b(liposomal\s+cytarabine|cytarabine\s+liposomal|liposomal_cytarabine)\b", "cytarabine_liposomal",
-               t, flags=re.I)
-    t = re.sub(r"\b(x)(\d)", r"\1 \2", t)
-    t = re.sub(r"\blumbar\s+puncture\b", "lumbar", t, flags=re.I)     # "by lumbar puncture"
-    t = re.sub(r"\bby\s+mouth\b", "oral", t, flags=re.I)
-    # counts in words ("every two weeks", "for four weeks"); "one" stays a word ("one dose" is 'once')
-    t = re.sub(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", lambda m: _NUMBER_WORDS[m.group(1).lower()], t,
-               flags=re.I)
-    # "on days 1 and 8 of a 21-day cycle" = "on days 1 and 8 every 21 days"
-    t = re.sub(r"\bof\s+(?:a|an|each|every)\s+(\d+)[- ]?days?\s+cycles?\b", r"every \1 days", t, flags=re.I)
-    return " ".join(t.split())
-
-
 def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = None, age: float | str | None = None,
                   *, height_cm: float | None = None, weight_kg: float | None = None,
                   weight: float | str | None = None) -> Regimen:
@@ -484,8 +453,10 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
     text : str
         ``item + item ...``; an item is ``[from day N,] phase, then phase, ...``;
         a phase is ``[label:] [dose] [drug] [route] frequency duration`` or
-        ``rest for <time>``. A phase without its own dose, drug or route
-        inherits them from the previous phase of its item.
+        ``rest for <time>``. A label that is a drug name (``"Methotrexate: 12 mg
+        IT weekly x 4"``) names the phase's drug. A phase without its own dose,
+        drug or route inherits them from the previous phase of its item, the
+        dose and route only if it gives the same drug (or none).
     drug : str, optional
         Drug of the doses that name none (and of "age-based" doses).
     bsa : float or "BSA", optional
@@ -494,7 +465,9 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
     age : float or "AGE", optional
         Age in years, for "age-based" doses; ``"AGE"`` doses each subject of a
         population by its own age (the amount becomes the per-subject column
-        :func:`age_dose_column`, filled by the scenario from ``AGE``).
+        :func:`age_dose_column`, filled by the scenario from ``AGE``). The age
+        at the start of the regimen fixes the dose of the whole regimen: a
+        child who turns 3 during it keeps the under-3 dose.
     height_cm, weight_kg : float, optional
         Alternative to ``bsa`` (Mosteller formula, :func:`bsa`); ``weight_kg`` alone
         serves mg/kg doses.
@@ -528,19 +501,7 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
         weight = weight_kg
     drugs = _known_drugs()
     ctx_drug = None if drug is None else _DRUG_ALIASES.get(str(drug).lower(), str(drug).lower())
-    quoted: list[str] = []
-
-    def _hide(m):
-        quoted.append(m.group(0))
-        return f"\x00{len(quoted) - 1}\x00"
-
-    def _hide_label(m):             # a bare label is kept as written ("three times daily: ..."), not normalised
-        quoted.append(f'"{m.group(2)}"')
-        return f"{m.group(1)}\x00{len(quoted) - 1}\x00:"
-
-    hidden = re.sub(r'"[^"]*"|\'[^\']*\'', _hide, text)
-    hidden = re.sub(r"(^\s*|\+\s*|,?\s*\bthen\s+|,\s*)(?!then\b)([A-Za-z][^:\x00\"'+,]*?)\s*:", _hide_label, hidden,
-                    flags=re.I)
+    hidden, quoted, bare = _hide_quotes_and_labels(text)
     norm = _normalise_text(hidden)
     if re.search(r'["\']', norm):
         raise RegimenTextError(text, text, "unbalanced quote", fix="quote a label as \"my label\": ...")
@@ -557,7 +518,7 @@ def parse_regimen(text: str, drug: str | None = None, bsa: float | str | None = 
                 raise RegimenTextError(m.group(0).strip(), _restore(item_text, quoted), "days are numbered from 1")
             start = (day - 1) * H_DAY
             item_text = item_text[m.end():]
-        phases = [_parse_phase(p, drugs, quoted) for p in _SPLIT_PHASES.split(item_text)]
+        phases = [_parse_phase(p, drugs, quoted, bare) for p in _SPLIT_PHASES.split(item_text)]
         items.append((start, phases, _restore(item_text, quoted)))
     # everything parsed: now build (errors here are about missing inherited values). Phases and items are
     # combined by _Fold (the semantics of Regimen.then and +, in time linear in the number of doses).
@@ -599,17 +560,25 @@ _PER_SIZE = {
 
 
 def _resolve(ph: _Phase, prev, ctx_drug, bsa_value, age, drugs, weight=None):
+    # a phase inherits the dose, route and infusion of the previous one only if it gives the same drug (or none)
+    same = prev is not None and (ph.drug is None or ph.drug == prev[1])
     if ph.amount is None:
         if prev is None:
             raise RegimenTextError(ph.text, ph.text, "missing dose", fix="start the first phase with a dose, e.g. '12 mg'")
         amount, drug_i, route_prev, infusion = prev
+        if not same:
+            was = f"{_num(amount) + ' mg' if isinstance(amount, float) else amount} {drug_i or '(drug not named)'}"
+            raise RegimenTextError(ph.text, ph.text, f"missing dose of {ph.drug}",
+                                   f"a phase takes the dose of the previous phase ({was}) only for the same drug",
+                                   f"write its dose, e.g. '{ph.drug} <N> mg ...'")
         route = ph.route or route_prev
-        return amount, (ph.drug or drug_i), route, (ph.infusion if ph.infusion is not None else infusion)
+        return amount, drug_i, route, (ph.infusion if ph.infusion is not None else infusion)
     drug_i = ph.drug or (prev[1] if prev else None) or ctx_drug
-    route = ph.route or (prev[2] if prev else None) or _usual_route(drug_i)
+    route = ph.route or (prev[2] if same else None) or _usual_route(drug_i)
     if route is None:
         raise RegimenTextError(ph.text, ph.text, "missing route", "allowed routes: " + ", ".join(ROUTES),
-                               "e.g. '12 mg lumbar weekly x 4'")
+                               "e.g. '12 mg lumbar weekly x 4'" + ("" if prev is None else
+                               f"; the route of the previous phase ({prev[2]}) is kept only for the same drug"))
     kind = ph.amount[0]
     if kind == "mg":
         amount = ph.amount[1]
@@ -632,14 +601,28 @@ def _resolve(ph: _Phase, prev, ctx_drug, bsa_value, age, drugs, weight=None):
             raise RegimenTextError("age-based", ph.text, "an age-based dose needs the drug",
                                    "drugs with age-based tables: " + ", ".join(AGE_BASED_DRUGS),
                                    "name it ('age-based methotrexate lumbar ...') or pass drug=...")
+        years = _age_years(age, ph)
         try:
-            if isinstance(age, str) and age == "AGE":
+            if years == "AGE":
                 age_based_dose(drug_i, 18.0, route)          # checks the drug and the route
                 return age_dose_column(drug_i), drug_i, route, ph.infusion
-            amount = age_based_dose(drug_i, age, route)
+            # the age at the start of the regimen doses the whole regimen (docs/regimens.md)
+            amount = age_based_dose(drug_i, years, route)
         except DosingError as exc:
             raise RegimenTextError("age-based", ph.text, str(exc)) from None
-        if not isinstance(amount, float):
-            raise RegimenTextError("age-based", ph.text, "age must be a single number here",
-                                   fix="for a population, build one regimen per age band")
     return amount, drug_i, route, ph.infusion
+
+
+def _age_years(age, ph: _Phase) -> float | str:
+    """``age`` as one number of years, or ``"AGE"`` (each subject's column); anything else is refused."""
+    if isinstance(age, str) and age == "AGE":
+        return age
+    try:
+        if isinstance(age, bool):
+            raise TypeError(age)
+        return float(age)       # "3" reads as 3 years; [1, 2] and "abc" do not
+    except (TypeError, ValueError):
+        near = isinstance(age, str) and age.strip().upper() == "AGE"
+        raise RegimenTextError("age-based", ph.text, f"age: got {age!r}; must be the age in years (one number) or "
+                               "'AGE' (each subject's AGE column of a population)",
+                               fix="did you mean age='AGE'?" if near else "e.g. parse_regimen(text, age=2)") from None
