@@ -112,7 +112,9 @@ def scenario_to_xarray(res: Any) -> xarray.Dataset:
     Returns
     -------
     xarray.Dataset
-        Dims ``arm, subject, time, group`` (see :func:`arm_to_xarray`).
+        Dims ``arm, subject, time, group`` (see :func:`arm_to_xarray`). Units are the arms' own (``Arm(...,
+        unit=...)``): a coordinate ``unit`` along ``arm``; the attribute ``unit`` of the dataset and ``units`` of
+        each variable only when every arm (that has the drug) shares one.
 
     Raises
     ------
@@ -134,5 +136,21 @@ def scenario_to_xarray(res: Any) -> xarray.Dataset:
     out = xr.concat(parts, dim="arm", join="outer", combine_attrs="drop_conflicts")
     out = out.assign_coords(arm=list(res.arms))
     out.attrs.pop("arm", None)              # the arms are a dimension here
-    out.attrs.update({"unit": res.scenario.unit, "time_unit": "h", "scenario": res.scenario.name})
+    # each arm's own unit (Arm(..., unit=...)), never the scenario's default: the data are in the arms' units
+    units = {name: arm.unit for name, arm in res.arms.items()}
+    out = out.assign_coords(unit=("arm", [units[a] for a in res.arms]))
+    for var in out.data_vars:
+        drug = out[var].attrs.get("drug", var)
+        own = {u for name, u in units.items() if drug in res.arms[name].profiles}
+        out[var].attrs.pop("units", None)
+        if len(own) == 1:
+            out[var].attrs["units"] = own.pop()
+        else:
+            out[var].attrs["units_note"] = "the arms' units differ: see the coordinate 'unit' (per arm)"
+    out.attrs.pop("unit", None)
+    if len(set(units.values())) == 1:
+        out.attrs["unit"] = next(iter(units.values()))
+    else:
+        out.attrs["unit_note"] = "the arms' units differ: see the coordinate 'unit' (per arm)"
+    out.attrs.update({"time_unit": "h", "scenario": res.scenario.name})
     return out

@@ -47,11 +47,30 @@ from pkcsf.clinical.streams import _STREAM_ETAS, normals, uniforms
 from pkcsf.core.errors import ParameterError, check_choice
 
 __all__ = ["Population", "RandomEffect", "CovariateEffect", "Demographics", "CovariateDistribution", "uniforms",
-           "normals", "bsa_mosteller", "crcl_cockcroft_gault", "lms_value", "load_demographics", "COVARIATES", "SCALES"]
+           "normals", "bsa_mosteller", "crcl_cockcroft_gault", "lms_value", "load_demographics", "COVARIATES", "SCALES",
+           "COVARIATE_RANGES"]
 
-#: covariates a population knows (units): SEX 0 male / 1 female
-
-
+#: Plausible values of each covariate a user gives (population data columns, demographics files), in the unit of
+#: :data:`COVARIATES`: name -> (unit, lowest, highest, likely slips). A value outside ``[lowest, highest]`` is
+#: refused; a slip ``(a, b, hint)`` names the likely unit mistake for a value in ``[a, b]`` (HT 1.75: metres).
+COVARIATE_RANGES = {
+    "SEX": ("0 = male, 1 = female", 0.0, 1.0, ((2.0, 2.0, "1/2 coding? SEX is 0 = male, 1 = female"),)),
+    "AGE": ("y", 0.0, 120.0, ((120.0, 1440.0, "months? AGE is in years (divide by 12)"),
+                              (1440.0, 44000.0, "days? AGE is in years (divide by 365.25)"))),
+    "WT": ("kg", 0.3, 350.0, ((350.0, 800.0, "pounds? WT is in kg (1 lb = 0.4536 kg)"),
+                              (800.0, 350000.0, "grams? WT is in kg (divide by 1000)"))),
+    "HT": ("cm", 30.0, 250.0, ((0.2, 2.6, "metres? HT is in cm (multiply by 100)"),
+                               (2.6, 8.5, "feet? HT is in cm (1 ft = 30.48 cm)"),
+                               (8.5, 30.0, "inches? HT is in cm (1 in = 2.54 cm)"),
+                               (250.0, 2600.0, "mm? HT is in cm (divide by 10)"))),
+    "BSA": ("m2", 0.1, 4.0, ((4.0, 45.0, "ft2? BSA is in m2 (1 ft2 = 0.0929 m2); or a weight in the BSA column?"),
+                             (1000.0, 45000.0, "cm2? BSA is in m2 (divide by 10000)"))),
+    "SCR": ("mg/dL", 0.1, 20.0, ((0.005, 0.1, "mmol/L? SCR is in mg/dL (multiply by 11.31)"),
+                                 (20.0, 2000.0, "umol/L? SCR is in mg/dL (divide by 88.4)"))),
+    "CRCL": ("mL/min", 0.0, 300.0, ((300.0, 20000.0, "mL/h? CRCL is in mL/min (divide by 60)"),)),
+    "ALB": ("g/L", 10.0, 70.0, ((1.0, 10.0, "g/dL? ALB is in g/L (multiply by 10)"),
+                                (150.0, 1100.0, "umol/L? ALB is in g/L (divide by 15)"))),
+}
 
 
 # ------------------------------------------------------------ random effects
@@ -184,6 +203,8 @@ class Population:
         if isinstance(demographics, pd.DataFrame):
             data = demographics if data is None else data
             demographics = None
+        if demographics is not None:
+            _check_demographics(demographics)
         self.demographics = demographics
         self.effects = tuple(effects)
         self.data = None if data is None else _check_data(data)
@@ -331,4 +352,59 @@ def _check_data(df: pd.DataFrame) -> pd.DataFrame:
         if v.isna().any():
             i = int(np.argmax(v.isna().to_numpy()))
             raise ParameterError(f"population data[{c!r}] row {i}", df[c].iloc[i], "must be a finite number")
+        if c in COVARIATE_RANGES:
+            bad = ~_plausible(c, v.to_numpy(dtype=float))
+            if bad.any():
+                i = int(np.argmax(bad))
+                who = f"row {_plain_id(df.index[i])}"
+                if "ID" in df.columns:
+                    who += f" (ID {_plain_id(df['ID'].iloc[i])})"
+                raise _implausible(f"population data[{c!r}] {who}", c, float(v.iloc[i]))
     return df.reset_index(drop=True)
+
+
+def _plain_id(x) -> str:
+    """A row label or ID as the user wrote it (``5``, not ``np.int64(5)``)."""
+    return str(x.item() if isinstance(x, np.generic) else x)
+
+
+def _plausible(name: str, x: np.ndarray) -> np.ndarray:
+    """True where covariate values ``x`` lie in their plausible range (:data:`COVARIATE_RANGES`)."""
+    _, lo, hi, _ = COVARIATE_RANGES[name]
+    ok = (x >= lo) & (x <= hi)
+    return ok & (x == np.round(x)) if name == "SEX" else ok
+
+
+def _implausible(field: str, name: str, value: float) -> ParameterError:
+    """The error for a covariate value outside its plausible range: the unit, the range, the likely slip."""
+    unit, lo, hi, slips = COVARIATE_RANGES[name]
+    if name == "SEX":
+        allowed = "SEX is 0 (male) or 1 (female)"
+    else:
+        allowed = f"{name} is in {unit}: plausible values {lo:g} to {hi:g} {unit}"
+    hint = next((h for a, b, h in slips if a <= value <= b), None)
+    if hint is None:
+        hint = (f"a negative {name}: a sign slip?" if value < 0 else "a placeholder for a missing value?"
+                if value == 0 else "SEX is 0 = male, 1 = female" if name == "SEX" else f"{name} is in {unit}; check "
+                "the unit")
+    return ParameterError(field, value, allowed, f"{value:g}: {hint}")
+
+
+def _check_demographics(demo: Demographics) -> None:
+    """Refuse a covariate model whose typical values or bounds are implausible (a file in the wrong unit):
+    the means or medians of each sex, an LMS table's medians (M) and finite lower/upper bounds.
+    """
+    for c in getattr(demo, "covariates", ()):
+        if c.name not in COVARIATE_RANGES:
+            continue
+        checks = [("lower", [c.lower]), ("upper", [c.upper])]
+        if c.scale == "normal":
+            checks.append(("mean", list(c.mean)))
+        elif c.scale == "lognormal":
+            checks.append(("median", [math.exp(m) for m in c.mean]))
+        elif c.scale == "lms":
+            checks.append(("lms M", [row[2] for rows in c.lms for row in rows]))
+        for what, values in checks:
+            for x in values:
+                if math.isfinite(x) and not _plausible(c.name, np.array([x]))[0]:
+                    raise _implausible(f"demographics {demo.name!r}: covariates.{c.name} {what}", c.name, float(x))
