@@ -274,7 +274,7 @@ def _reduce_subject(i, st, p, vol_col, save, colmap, W, factor, times, out, conc
             if W[j, g] != 0.0:
                 c = vol_col[save[j]]
                 v += (p[c] if c >= 0 else 1.0) * W[j, g]
-        vol[g] = factor / v
+        vol[g] = factor[g] / v
     if st != 0:         # a failed subject's partial profile is never used
         for t in range(T):
             for g in range(G):
@@ -451,7 +451,7 @@ def _fused_rodas(b0, b1, P, vol_col, lin_type, lin_src, lin_dst, lin_col, mm_src
                         tm_tail)
 
 
-def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float, thresholds: ArrayLike, last_start: int,
+def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float | ArrayLike, thresholds: ArrayLike, last_start: int,
                        trough_at: int, keep: int, events: tuple | None = None
                        ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Solve an engine problem (:class:`pkcsf.engine.simulate.Problem`, solver ``exact`` or ``rodas5p``)
@@ -459,7 +459,7 @@ def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float, thresholds: A
     (subjects, times, groups) array.
 
     ``W`` (S, G): amounts of the first S saved states summed into groups; concentration = factor x
-    group amount / group volume. If the problem saves 2 S states, the last S are the AUC
+    group amount / group volume (``factor``: one number, or one per group). If the problem saves 2 S states, the last S are the AUC
     accumulators of the first S, and the AUCs come from them. ``thresholds`` (G, K) in the concentration's unit. ``last_start``:
     index where the last-interval read-outs start; ``trough_at``: index of the last trough (-1: none);
     ``keep``: the first ``keep`` subjects' group concentrations are returned (for bands).
@@ -477,8 +477,8 @@ def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float, thresholds: A
         The prepared problem.
     W : ndarray, shape (S, G)
         Group weights of the saved states.
-    factor : float
-        Concentration unit factor (mg/L -> the read-out unit).
+    factor : float or ndarray, shape (G,)
+        Concentration unit factor (mg/L -> the read-out unit), one for all groups or one per group.
     thresholds : ndarray, shape (G, K)
         Thresholds per group, in the read-out unit.
     last_start, trough_at, keep : int
@@ -506,7 +506,7 @@ def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float, thresholds: A
     thr = np.asarray(thresholds, dtype=np.float64)
     if thr.ndim == 1:
         thr = np.broadcast_to(thr, (G, thr.size))
-    thr = np.ascontiguousarray(thr)
+    thr = np.array(thr)             # writable, C order: the kernels' argument types never change between calls
     Kt = thr.shape[1]
     ev_t, ev_s, ev_a, ev_k, ev_n = prob.events(slice(None)) if events is None else events
     y0 = np.ascontiguousarray(prob.y0)
@@ -516,7 +516,8 @@ def solve_and_read_out(prob: Problem, W: ArrayLike, factor: float, thresholds: A
     status = np.zeros(N, dtype=np.int64)
     nb = max(0, min(int(keep), N))
     band = np.empty((nb, T, G))
-    common = (W, float(factor), thr, int(last_start), int(trough_at), nb, band, status, r["cmax"], r["tmax"], r["auc"],
+    fac = np.array(np.broadcast_to(np.asarray(factor, dtype=np.float64), (G,)))     # a writable copy, C order
+    common = (W, fac, thr, int(last_start), int(trough_at), nb, band, status, r["cmax"], r["tmax"], r["auc"],
               r["time_above"], r["longest_above"], r["cmax_last"], r["auc_last"], r["trough_last"])
     refined = np.zeros(N, dtype=np.int64)
     if prob.method == "exact":

@@ -50,7 +50,7 @@ from pkcsf.clinical.physiology import (
 )
 from pkcsf.clinical.routes import ROUTE_ALIASES, ROUTES, normalize_route
 from pkcsf.core.errors import DosingError, ParameterError, PkcsfError, check_choice
-from pkcsf.core.units import UNITS, parse_quantity
+from pkcsf.core.units import UNITS, concentration_factor, parse_quantity
 from pkcsf.engine.dosing import Dose, Regimen
 from pkcsf.engine.model import Model, load_model
 
@@ -218,6 +218,86 @@ class Setup:
                 if r not in refs:
                     refs.append(r)
         return refs
+
+    def group_mw(self, readout: str) -> float:
+        """Molar mass (g/mol) of what a read-out holds: the drug's, or its metabolite's (``MW_AZ5104``) for the
+        ``metabolite`` group and its compartments, whose amounts are in parent-mass equivalents.
+
+        Parameters
+        ----------
+        readout : str
+            A compartment group or a compartment name.
+
+        Returns
+        -------
+        float
+            g/mol.
+        """
+        named = {**self.extra_outputs, **self.outputs}
+        parts = named.get(readout, [readout])
+        met = set(self.outputs.get("metabolite", ()))
+        if parts and met and set(parts) <= met and "MW_AZ5104" in self.drug.parameters.values:
+            return float(self.drug.parameters["MW_AZ5104"])
+        return float(self.mw)
+
+    def group_factors(self, readouts: Sequence[str], unit: str) -> np.ndarray:
+        """Factor per read-out from its model concentration (mg/L of parent-mass equivalents) to ``unit``.
+
+        A molar unit counts molecules (the parent's MW, the same for a metabolite in parent-mass equivalents); a
+        mass unit gives each read-out's own mass (a metabolite's: x MW_metabolite / MW).
+
+        Parameters
+        ----------
+        readouts : sequence of str
+            Compartment groups or compartment names.
+        unit : str
+            Concentration unit.
+
+        Returns
+        -------
+        ndarray, shape (len(readouts),)
+        """
+        out = []
+        for r in readouts:
+            m = self.group_mw(r)
+            out.append(concentration_factor(unit, m) * m / float(self.mw))
+        return np.array(out, dtype=float)
+
+    def threshold_factors(self, readouts: Sequence[str], unit: str, labels: Sequence[str]) -> np.ndarray:
+        """Factor (R, K) from each threshold's value in mg/L (parsed with the drug's MW) to each read-out's ``unit``.
+
+        A threshold given in a molar unit is that many molecules in every read-out; one given in a mass unit is
+        that mass of each read-out's own substance (a metabolite's own mass). Labels are the threshold texts
+        (``"50 nmol/L"``) or the names of the drug file's thresholds.
+
+        Parameters
+        ----------
+        readouts : sequence of str
+            Compartment groups or compartment names.
+        unit : str
+            Concentration unit of the read-outs.
+        labels : sequence of str
+            The thresholds.
+
+        Returns
+        -------
+        ndarray, shape (len(readouts), len(labels))
+        """
+        molar = self.group_factors(readouts, unit)
+        mass = np.array([concentration_factor(unit, self.group_mw(r)) for r in readouts])
+        cols = [molar if self._molar_threshold(lb) else mass for lb in labels]
+        return np.stack(cols, axis=1) if cols else np.zeros((len(readouts), 0))
+
+    def _molar_threshold(self, label: object) -> bool:
+        """True when a threshold is given in a molar unit (a drug-file name: its unit; a text: its unit)."""
+        t = self.drug.parameters.thresholds.get(str(label))
+        if t is not None:
+            return bool(UNITS.get(t.unit, ("", 0.0, False))[2])
+        try:
+            one, two = (parse_quantity(label, "concentration", mw=m, default_unit="mg/L") for m in (1.0, 2.0))
+        except PkcsfError:
+            return False
+        return one != two
 
     def group_weights(self, readouts: Sequence[str]) -> tuple[list, np.ndarray]:
         """The states to save and the 0/1 matrix summing them into read-outs.
@@ -489,7 +569,8 @@ def setup(drug_or_name: str | Drug, physiology: str = "adult", variant: str = "l
                  {g: cs for g, cs in extra.items() if cs}, phys["species"])
 
 
-def group_concentrations(prob: Problem, out: np.ndarray, W: np.ndarray, factor: float, n_states: int | None = None) -> np.ndarray:
+def group_concentrations(prob: Problem, out: np.ndarray, W: np.ndarray, factor: float | np.ndarray,
+                         n_states: int | None = None) -> np.ndarray:
     """Volume-weighted read-out concentrations (n, T, R) from solved amounts: total amount over total volume.
 
     Parameters
@@ -500,8 +581,8 @@ def group_concentrations(prob: Problem, out: np.ndarray, W: np.ndarray, factor: 
         Saved amounts (mg); the first ``n_states`` columns are the states of ``W``.
     W : ndarray, shape (n_states, R)
         From :meth:`Setup.group_weights`.
-    factor : float
-        mg/L -> the result's unit.
+    factor : float or ndarray, shape (R,)
+        mg/L -> the result's unit (per read-out: :meth:`Setup.group_factors`).
     n_states : int, optional
         Saved states that are compartments (default: all columns of ``out``).
 

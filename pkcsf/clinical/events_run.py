@@ -16,7 +16,6 @@ from pkcsf.clinical.cns import group_concentrations
 from pkcsf.clinical.events_segments import solve_segments
 from pkcsf.clinical.population import Population
 from pkcsf.core.errors import ScenarioError, Status
-from pkcsf.core.units import concentration_factor
 from pkcsf.engine.simulate import prepare
 
 if TYPE_CHECKING:
@@ -63,7 +62,6 @@ class DatasetRun:
                  thresholds: list | tuple = ()):
         self.data, self.setup, self.population = data, setup, population
         self.unit, self.groups = unit, list(groups)
-        self.factor = concentration_factor(unit, setup.mw)
         self.regimens = data.regimens_for(setup)
         self.solver, self.max_steps = solver, max_steps
         self.thresholds = list(thresholds)
@@ -73,6 +71,8 @@ class DatasetRun:
         readouts = list(self.groups) + [r for r in dict.fromkeys(self.obs_readout) if r not in self.groups]
         self.readouts = readouts
         self.states, self.W = setup.group_weights(readouts)
+        # per read-out (groups first): a metabolite group in a mass unit is its own mass (Setup.group_factors)
+        self.factor = setup.group_factors(readouts, unit)
         # dose times per subject (each listed twice on the grid: before / after)
         self.dose_times = {i: np.array(sorted({d.time for d in reg.expand()})) for i, reg in self.regimens.items()}
         all_doses = np.concatenate([v for v in self.dose_times.values()] + [np.zeros(0)])
@@ -399,7 +399,8 @@ class DatasetRun:
         conc, status = self.pred
         prof = np.ascontiguousarray(self.group_profiles(conc))
         n, T, G = prof.shape
-        thr = np.array([v * self.factor for _, v in self.thresholds])
+        thr = np.array([v for _, v in self.thresholds])[None, :] * self.setup.threshold_factors(
+            self.groups, self.unit, [label for label, _ in self.thresholds])
         r = whole_window(self.times, np.nan_to_num(prof), thr)
         out = {"arm": arm_name, "id": np.repeat(np.array(self.data.ids, dtype=object), G), "drug": drug,
                "group": np.tile(self.groups, n), "unit": self.unit, "cmax": r["cmax"].ravel(),

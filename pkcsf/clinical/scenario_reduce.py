@@ -19,7 +19,7 @@ from pkcsf.clinical.position import lumbar_dose_times, parse_position, solve_pos
 from pkcsf.clinical.prevalence import apply_prevalence, prevalence_effects
 from pkcsf.clinical.scenario_spec import Scenario, Target
 from pkcsf.core.errors import ScenarioError, Status, check_choice
-from pkcsf.core.units import concentration_factor, parse_quantity
+from pkcsf.core.units import parse_quantity
 from pkcsf.engine.dosing import Regimen
 from pkcsf.engine.model import Compartment, accumulate
 from pkcsf.engine.simulate import prepare
@@ -174,10 +174,13 @@ class _DrugRun:
             compartments=[Compartment(a, None, f"AUC of the concentration in {c} (mg*h/L)", kind="accumulator")
                           for c, a in zip(self.states, self.auc_states)],
             transfers=[accumulate(c, a) for c, a in zip(self.states, self.auc_states)])
-        self.factor = concentration_factor(scn.unit, setup.mw)
+        # per group (G,): a metabolite group in a mass unit is its own mass (Setup.group_factors)
+        self.factor = setup.group_factors(gnames, scn.unit)
         self.thresholds = _thresholds_for(scn, setup)
         check_targets(tuple(scn.targets or ()), setup)
-        self.thr_unit = np.array([v * self.factor for _, v in self.thresholds])
+        # (G, K): each threshold in each group's unit (Setup.threshold_factors)
+        self.thr_unit = np.array([v for _, v in self.thresholds])[None, :] * setup.threshold_factors(
+            gnames, scn.unit, [label for label, _ in self.thresholds])
         self.times, self.end = times, end
         self.model_params = set(setup.model.parameter_names)
         # subject columns a dose amount refers to (e.g. "12 * BSA")
@@ -353,7 +356,8 @@ class _DrugRun:
             check_choice(f"target group ({tg.label})", tg.group, self.groups, ScenarioError)
         c = conc[:, :, self.groups.index(tg.group)]
         thr = parse_quantity(tg.threshold, "concentration", mw=self.setup.mw, field="target.threshold",
-                             default_unit="mg/L") * self.factor
+                             default_unit="mg/L") * float(self.setup.threshold_factors([tg.group], self.scn.unit,
+                                                                                       [tg.threshold])[0, 0])
         dur = parse_quantity(tg.duration, "time", field="target.duration")
         times, right, left = self.times, self.right, self.left
         if keep is not None:
