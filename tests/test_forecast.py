@@ -352,3 +352,26 @@ def test_a_regimen_naming_another_drug_is_refused():
     obs = [{"time": 6, "group": "lumbar", "value": 5.0}]
     with pytest.raises(PkcsfError, match="drug: got 'cytarabine_liposomal'"):
         forecast("cytarabine", "50 mg liposomal cytarabine lumbar once", obs, samples=100)
+
+
+def test_a_target_already_met_where_the_new_dose_has_not_arrived_needs_no_dose(known):
+    """The lumbar level at 20-22 h is ~9 umol/L before any new Ommaya dose reaches it; dose_for said 'no dose up to
+    100 mg' (every time the new dose had not reached the site counted as needing an infinite dose)."""
+    *_, res = known
+    with np.errstate(all="raise"):
+        ans = res.dose_for("lumbar", "0.01 umol/L", "2 h", at=20)
+    assert ans["map"] == 0.0
+
+
+def test_a_blank_unit_cell_takes_the_forecast_unit():
+    obs = [{"time": 6, "group": "ventricular", "value": 25.0, "unit": float("nan")},
+           {"time": 24, "group": "ventricular", "value": 4.0, "unit": ""}]
+    res = forecast("methotrexate", REG, obs, covariates={"WT": 70, "AGE": 55}, samples=200)
+    ref = forecast("methotrexate", REG, [{k: v for k, v in o.items() if k != "unit"} for o in obs],
+                   covariates={"WT": 70, "AGE": 55}, samples=200)
+    assert res.etas.equals(ref.etas)
+
+
+def test_the_cli_names_the_samples_range(capsys):
+    assert main(["forecast", "x.toml", "--samples", "50"]) == 2
+    assert "--samples: must be 100 to 100000" in capsys.readouterr().err

@@ -281,13 +281,19 @@ class ForecastResult:
         back = m.predict(etas, times=grid)[:, :, j]
         one = m.predict(etas, reg=unit_reg, times=grid)[:, :, j]
         with np.errstate(divide="ignore", invalid="ignore"):
-            need = np.nanmax(np.where(one > 0, (thr - back) / one, np.inf), axis=1)   # mg per subject
+            # where the new dose does not reach the site yet, the earlier doses alone must keep the level (no dose
+            # is needed there if they do; none would do if they do not). Before, every such time counted as
+            # needing an infinite dose: "no dose up to 100 mg" for a patient far above the target
+            per_time = np.where(one > 0, (thr - back) / one, np.where(back >= thr, 0.0, np.inf))
+            need = np.nanmax(per_time, axis=1)   # mg per subject
         need = np.clip(need, 0.0, None)
         dose_map = float(need[0])
         post = need[1:]
         d90, p_map, notes, inside = math.nan, math.nan, [], None
         if self.interval_reliable:
-            d90, p_map = float(np.quantile(post, 0.9)), float(np.mean(post <= dose_map))
+            # a draw no dose can serve counts as the largest dose (an infinite one would make the quantile NaN)
+            finite = np.where(np.isfinite(post), post, np.finfo(float).max)
+            d90, p_map = float(np.quantile(finite, 0.9)), float(np.mean(post <= dose_map))
             inside = bool(d90 >= dose_map and p_map >= (1 - self.interval) / 2)
             if not inside:                      # the MAP patient is not typical of his own posterior
                 notes.append(f"the MAP dose lies outside the posterior's central {self.interval:.0%} of doses "
@@ -363,7 +369,7 @@ def forecast(drug: str | cns.Drug, regimen: Any, observations: pd.DataFrame | li
     drug : str or Drug
         The drug (a name or a :class:`~pkcsf.clinical.cns.Drug`).
     regimen : str, Regimen or Dose
-        The doses the patient received (and any planned ones), e.g. ``"12 mg ommaya on days 0, 3"``.
+        The doses the patient received (and any planned ones), e.g. ``"12 mg ommaya twice weekly x 1 week"``.
     observations : DataFrame or list of dict
         One row per measured concentration: ``time`` (h or ``"6 h"``), ``group`` (``ventricular``,
         ``lumbar``, ``cisternal``, ``cranial_sas``, ``spinal``, ``plasma``, ...), ``value`` (a number in

@@ -56,7 +56,9 @@ def _observations(obs, unit: str, mw: float, groups) -> pd.DataFrame:
         t = parse_quantity(low["time"], "time", field=f"observations[{i}].time", default_unit="h")
         g = str(low["group"])
         check_choice(f"observations[{i}].group", g, sorted(groups), ScenarioError)
-        u = low.get("unit") or unit
+        u = low.get("unit")
+        if u is None or (isinstance(u, float) and math.isnan(u)) or not str(u).strip():
+            u = unit                     # a blank cell of an optional unit column: the forecast's unit
         v = low["value"]
         if isinstance(v, str):
             v_mg = parse_quantity(v, "concentration", field=f"observations[{i}].value", mw=mw, default_unit=u)

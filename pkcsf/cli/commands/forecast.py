@@ -1,14 +1,11 @@
 """``pkcsf forecast``: a patient's measured concentrations -> his own profile, with an interval (TDM for the CSF)."""
 from __future__ import annotations
 
+import argparse
 import sys
 import textwrap
-from typing import TYPE_CHECKING
 
 from pkcsf.cli._util import _F, _desc, _positive_int, _save_figure, _say, _Staging
-
-if TYPE_CHECKING:
-    import argparse
 
 
 def _cmd_forecast(args) -> int:
@@ -58,6 +55,14 @@ def _cmd_forecast(args) -> int:
     return 0
 
 
+def _samples(text: str) -> int:
+    """``--samples``: a whole number of posterior draws in [100, 100000] (the forecast's own bounds)."""
+    v = _positive_int(text)
+    if not 100 <= v <= 100_000:
+        raise argparse.ArgumentTypeError(f"must be 100 to 100000 posterior draws, got {v}")
+    return v
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``pkcsf forecast`` to the parser.
 
@@ -81,7 +86,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
               pkcsf forecast scenarios/forecasts/methotrexate_ommaya.toml
               pkcsf forecast patient.toml --out results/patient-01"""))
     p.add_argument("file", metavar="FORECAST.toml", help="forecast file (drug, regimen, observations, patient)")
-    p.add_argument("--samples", type=_positive_int, metavar="N", help="posterior draws (default 1000)")
+    p.add_argument("--samples", type=_samples, metavar="N", help="posterior draws, 100 to 100000 (default 1000)")
     p.add_argument("--out", metavar="DIR",
                    help="write observations.csv, profile.csv, parameters.csv, forecast.png and answers.txt")
     p.set_defaults(func=_cmd_forecast)

@@ -103,7 +103,11 @@ def _cmd_run(args) -> int:
     figures = out.figures and not args.no_figures
     folder = args.out if args.out is not None else out.folder
     warnings: list[str] = []
-    run_warnings = (FailedSubjectsWarning, CoarseGridWarning, DosesAfterEndWarning)   # printed and in run.json
+    run_warnings = (FailedSubjectsWarning, CoarseGridWarning, DosesAfterEndWarning, UserWarning)
+
+    def _ours(category) -> bool:      # the package's own warnings are printed and kept in run.json
+        return issubclass(category, run_warnings) and category.__module__.startswith("pkcsf")
+
     t0 = time.perf_counter()
     with _Staging(folder, "--out" if args.out is not None else "outputs.folder") as stage:
         with _warnings.catch_warnings(record=True) as caught:
@@ -119,7 +123,7 @@ def _cmd_run(args) -> int:
                                             if getattr(args, k) is not None})
                 raise _cli_error(e, names) from None
         for w in caught:        # the run's own warnings: printed below and kept in run.json; others re-issued
-            if issubclass(w.category, run_warnings):
+            if _ours(w.category):
                 warnings.append(str(w.message))
             else:
                 _warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
