@@ -94,3 +94,10 @@ def test_methotrexate_creatinine_clearance_is_truncated_at_140_as_in_joerger():
 def test_one_group_given_as_text_is_that_group():
     res = pk.simulate("methotrexate", "12 mg lumbar once", days=1, groups="plasma")
     assert list(res.summary()["group"]) == ["plasma"]
+
+
+def test_interval_metrics_says_which_troughs_are_pre_dose():
+    """The last interval ends at the window's end: its 'trough' is the level there, not a pre-dose trough."""
+    res = pk.simulate("osimertinib", "80 mg oral daily x 5 days", days=5)
+    df = res.arms["osimertinib"].interval_metrics().query("compartment == 'plasma'")
+    assert df["trough_before_dose"].tolist() == [True, True, True, True, False]

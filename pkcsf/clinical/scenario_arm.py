@@ -226,7 +226,9 @@ class ArmResult:
         Returns
         -------
         DataFrame
-            One row per subject, group and interval.
+            One row per subject, group and interval. ``trough`` is the level at the interval's end:
+            the pre-dose trough where ``trough_before_dose`` is True, the level at the window's end for the
+            last interval (False).
         """
         from pkcsf.analysis import metrics as M
 
@@ -252,6 +254,8 @@ class ArmResult:
                 gi = np.asarray(df["compartment"].cat.codes, dtype=int)
                 df["auc"] = cum[si, b, gi] - cum[si, a, gi]
         df = df.drop(columns=[k for k in ("conc_unit", "auc_unit") if k in df])
+        # the last interval ends at the window's end, not before a dose: its trough is the level there
+        df["trough_before_dose"] = np.isin(df["end"].to_numpy(), np.asarray(dts, float))
         df.insert(0, "drug", drug)
         df.insert(0, "arm", self.name)
         df["unit"] = self.unit
