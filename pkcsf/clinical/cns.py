@@ -25,7 +25,6 @@ Model variants (chosen by the drug's form and ``variant``):
 """
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 # the drug and physiology halves live in their own modules; their names stay reachable as cns.<name>
+from pkcsf.clinical.drug_values import check_parameter_domain
 from pkcsf.clinical.drugs import _DEFAULT_UNITS, _DRUG_DEFAULTS, Drug, _drug_from_set, available_drugs, drug
 from pkcsf.clinical.parameters import Value, load_parameter_set
 from pkcsf.clinical.physiology import (
@@ -190,7 +190,7 @@ class Setup:
                                      "quantity with its unit")
             else:
                 p[k] = float(v)
-            _check_domain(k, p[k], v, kind, k in self.drug.parameters.values)
+            check_parameter_domain(k, p[k], v, kind, k in self.drug.parameters.values)
         return replace(self, parameters=p)
 
     def assumptions(self) -> list[Value]:
@@ -351,12 +351,9 @@ class Setup:
             A route the drug is not given by, or a dose for another drug.
         """
         if isinstance(regimen, Dose):
-            self._check_dose_drug(regimen)
-            return replace(regimen, site=self._drug_site(regimen.site))
+            return self.dose_at_drug_site(regimen)
         if isinstance(regimen, Regimen):
-            for d in regimen.doses:
-                self._check_dose_drug(d)
-            return regimen.with_sites({d.site: self._drug_site(d.site) for d in regimen.doses})
+            return regimen.with_sites({d.site: self.dose_at_drug_site(d).site for d in regimen.doses})
         if isinstance(regimen, (list, tuple)):
             return type(regimen)(self.at_drug_sites(r) for r in regimen)
         if isinstance(regimen, dict):
@@ -368,27 +365,71 @@ class Setup:
                 return regimen
             dosing = ~regimen[evid].isin([0, 2]) if evid is not None else np.ones(len(regimen), bool)
             out = regimen.copy()
-            out[cmt] = [self._drug_site(c) if dose and isinstance(c, str) else c
+            out[cmt] = [self.drug_site(c) if dose and isinstance(c, str) else c
                         for c, dose in zip(regimen[cmt], dosing)]
             return out
         return regimen
 
-    def _drug_site(self, site: str) -> str:
-        key = site.strip().lower() if isinstance(site, str) else site
+    def drug_site(self, site: str, *, field: str = "dose.site", error: type[PkcsfError] = DosingError,
+                  strict: bool = False) -> str:
+        """The model site a dose at ``site`` is given at: a route (an alias, any case) at the drug's own site for
+        it (:attr:`sites`; a route the drug is not given by is refused); a model site with a liposomal twin
+        (v3's ``"lumbar_high"``) at the twin for the liposomal product; any other name as it is (``strict``:
+        only a model site or compartment, else refused listing the routes).
+
+        Parameters
+        ----------
+        site : str
+            A route, a model site or a compartment.
+        field : str, optional
+            Named in errors.
+        error : type, optional
+            The error raised (the caller's kind: DosingError, ScenarioError).
+        strict : bool, optional
+            Refuse a name that is neither a route nor a model site or compartment.
+
+        Returns
+        -------
+        str
+            The model site (or compartment).
+        """
+        key = site.strip().lower()
         if key in ROUTES or key in ROUTE_ALIASES:
-            route = normalize_route(key)
+            route = normalize_route(key, field=field)
             if route not in self.sites:
-                raise DosingError("dose.site", site, f"{self.drug.name} can be given by: " + ", ".join(sorted(self.sites)))
+                raise error(field, site, f"{self.drug.name} can be given by: " + ", ".join(sorted(self.sites)))
             return self.sites[route]
         twin = f"{site}_liposomal"
-        if self.drug.form == "liposomal" and any(s.name == twin for s in self.model.sites):
+        if self.drug.form == "liposomal" and twin in self.model.site_names:
             return twin
+        if strict and site not in self.model.site_names and site not in self.model.compartment_names:
+            normalize_route(site, field=field)          # raises listing the routes
         return site
 
-    def _check_dose_drug(self, dose: Dose) -> None:
+    def dose_at_drug_site(self, dose: Dose, *, fields: tuple[str, str] = ("dose.drug", "dose.site"),
+                          error: type[PkcsfError] = DosingError, strict: bool = False) -> Dose:
+        """``dose`` at its model site (:meth:`drug_site`); a dose naming another drug is refused.
+
+        Parameters
+        ----------
+        dose : Dose
+            A dose at a route, a model site or a compartment.
+        fields : tuple of str, optional
+            Named in errors: the dose's drug, its site.
+        error : type, optional
+            The error raised.
+        strict : bool, optional
+            As for :meth:`drug_site`.
+
+        Returns
+        -------
+        Dose
+            The dose at its model site.
+        """
         if dose.drug is not None and dose.drug != self.drug.name:
-            raise DosingError("dose.drug", dose.drug, f"a dose of {self.drug.name} (this set-up's drug); simulate "
-                              f"{dose.drug} with its own set-up, or several drugs with pkcsf.simulate / a Scenario")
+            raise error(fields[0], dose.drug, f"a dose of {self.drug.name}, the drug simulated here (simulate "
+                        f"{dose.drug} with its own set-up, or several drugs with pkcsf.simulate / a Scenario)")
+        return replace(dose, site=self.drug_site(dose.site, field=fields[1], error=error, strict=strict))
 
     def simulate(self, regimen: Dose | Regimen, times: ArrayLike, *, position: str | None = None,
                  **kwargs: object) -> SimulationResult:
@@ -593,24 +634,4 @@ def group_concentrations(prob: Problem, out: np.ndarray, W: np.ndarray, factor: 
     S = out.shape[2] if n_states is None else n_states
     V = prob.compiled.volumes(prob.P)[:, prob.save[:S]]
     return (out[:, :, :S] @ W) * (factor / (V @ W)[:, None, :])
-
-
-def _check_domain(name: str, value: float, given: object, kind: str | None, drug_value: bool) -> None:
-    """A changed parameter stays in its physical domain: a drug value's own range (:mod:`pkcsf.clinical.drug_values`:
-    0 < FU <= 1, fractions in [0, 1], ...); else volumes > 0, flows and rates >= 0; always finite.
-    """
-    from pkcsf.clinical.drug_values import _domain_of, _inside, _rule_text
-
-    found = _domain_of(name) if drug_value else None     # a physiology name like Q_CSF is not the drug's Q
-    if found is not None:
-        dom = found[1][1]
-        if not _inside(value, dom):
-            raise ParameterError(f"parameter {name}", given, f"{found[1][2]}; allowed: {_rule_text(name, dom)}")
-        return
-    if not math.isfinite(value):
-        raise ParameterError(f"parameter {name}", given, "must be finite")
-    if kind == "volume" and value <= 0:
-        raise ParameterError(f"parameter {name}", given, "a volume must be > 0")
-    if kind in ("flow", "rate", "rate_constant") and value < 0:
-        raise ParameterError(f"parameter {name}", given, "a flow or rate must be >= 0")
 

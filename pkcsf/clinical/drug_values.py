@@ -13,7 +13,7 @@ from pkcsf.core.errors import ParameterError, check_choice
 from pkcsf.core.provenance import USER
 from pkcsf.core.units import BASE, UNITS, _units_of
 
-__all__ = ["check_drug_values"]
+__all__ = ["check_drug_values", "check_parameter_domain"]
 
 #: what every drug file must give (the CNS/CSF model needs them for every drug): name -> meaning
 _REQUIRED = {"MW": "molecular weight, g/mol", "FU": "fraction unbound in plasma", "CL": "systemic clearance",
@@ -171,3 +171,40 @@ def check_drug_values(ps: Any) -> None:
                     f" ({given} = {v.value:g}{'' if base_unit == '1' else ' ' + base_unit})"
                 raise ParameterError(where(section, v), given, f"{meaning}{converted}; allowed: "
                                      f"{_rule_text(v.name, dom)}")
+
+
+def check_parameter_domain(name: str, value: float, given: object, kind: str | None, drug_value: bool) -> None:
+    """A changed model parameter (:meth:`pkcsf.clinical.cns.Setup.with_parameters`) stays in its physical domain: a
+    drug value's own range (0 < FU <= 1, fractions in [0, 1], ...); else volumes > 0, flows and rates >= 0; always
+    finite.
+
+    Parameters
+    ----------
+    name : str
+        The model parameter.
+    value : float
+        Its new value (base units).
+    given : object
+        The value as the user gave it (named in the error).
+    kind : str or None
+        Its kind of unit (``"volume"``, ``"flow"``, ...).
+    drug_value : bool
+        Whether the drug file holds it (then the drug value's own domain applies).
+
+    Raises
+    ------
+    ParameterError
+        A value outside the domain.
+    """
+    found = _domain_of(name) if drug_value else None     # a physiology name like Q_CSF is not the drug's Q
+    if found is not None:
+        dom = found[1][1]
+        if not _inside(value, dom):
+            raise ParameterError(f"parameter {name}", given, f"{found[1][2]}; allowed: {_rule_text(name, dom)}")
+        return
+    if not math.isfinite(value):
+        raise ParameterError(f"parameter {name}", given, "must be finite")
+    if kind == "volume" and value <= 0:
+        raise ParameterError(f"parameter {name}", given, "a volume must be > 0")
+    if kind in ("flow", "rate", "rate_constant") and value < 0:
+        raise ParameterError(f"parameter {name}", given, "a flow or rate must be >= 0")

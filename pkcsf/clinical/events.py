@@ -275,13 +275,8 @@ def _dose_site(cmt, where, setup, lower_sites) -> str:
     if not isinstance(cmt, str) or not cmt.strip():
         raise DosingError(where, cmt, "a dose needs CMT: a route (" + ", ".join(ROUTES) + "), a site or a compartment")
     low = cmt.strip().lower()
-    route = ROUTE_ALIASES.get(low, low)
-    if route in ROUTES:
-        if route not in setup.sites:
-            raise DosingError(where, cmt, f"{setup.drug.name} can be given by: " + ", ".join(sorted(setup.sites)))
-        return setup.sites[route]
-    if low in lower_sites:
-        return lower_sites[low]
+    if ROUTE_ALIASES.get(low, low) in ROUTES or low in lower_sites:     # a route, or a site or compartment
+        return setup.drug_site(lower_sites.get(low, cmt), field=where)   # the drug's own (liposomal) site
     check_choice(where, cmt.strip(), list(ROUTES) + sorted(set(lower_sites.values())), DosingError)
     raise AssertionError  # pragma: no cover
 

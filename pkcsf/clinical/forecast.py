@@ -269,9 +269,8 @@ class ForecastResult:
             at = last.time + ((times_d[-1] - times_d[-2]) if len(times_d) > 1 else 84.0)
         else:
             at = _time_value(at, "at")
-        site = last.site if route is None else m.setup.sites.get(route, route)
-        if route is not None and route not in m.setup.sites:
-            check_choice("route", route, sorted(m.setup.sites), ScenarioError)
+        site = last.site if route is None else m.setup.drug_site(route, field="route", error=ScenarioError,
+                                                                   strict=True)
         grid = np.linspace(float(at), float(at) + dur, 97)
         j = m.groups.index(group) if group in m.groups else check_choice("group", group, m.groups, ScenarioError)
         # linear model: the concentration from the new dose scales with its amount; one unit-dose run plus the

@@ -29,6 +29,7 @@ from __future__ import annotations
 import time as _time
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -64,6 +65,7 @@ from pkcsf.clinical.scenario_run import (  # noqa: F401
     _run_dataset_arm,
     _split_by_drug,
     _variant_for,
+    arm_setups,
 )
 from pkcsf.clinical.scenario_spec import (  # noqa: F401
     _MIN_SCENARIO_STEPS,
@@ -152,10 +154,7 @@ def run(scenario: Scenario, *, progress: bool | None = None, executor: object | 
     t0 = _time.perf_counter()
     plan = []
     for arm in scn.arms:
-        sa = arm.scenario_for(scn)           # the arm's own physiology, pathologies and age
-        regs = _split_by_drug(arm, sa.age)
-        setups = {d: cns.setup(arm.drug_object(d), physiology=sa.physiology, variant=_variant_for(arm, d),
-                               pathologies=sa.pathologies, age=sa.age, metabolite=arm.metabolite) for d in regs}
+        _, regs, setups = arm_setups(arm, scn)      # the arm's own physiology, pathologies and age
         plan.append((arm, regs, setups))
     if isinstance(scn.thresholds, dict):      # thresholds for a drug no arm gives would be silently unused
         given = {d for _, regs, _ in plan for d in regs}
@@ -251,7 +250,7 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
         table = kwargs.get("population")
         subjects = len(table) if isinstance(table, pd.DataFrame) and len(table) else 1
 
-    def options(arm_name, reg) -> dict:
+    def arm_for(arm_name, reg) -> Arm:
         arm = Arm(arm_name, reg, drug=arm_drug, **arm_options)
         regs = _split_by_drug(arm)               # each drug's doses (a combination text names the others)
         if name not in regs:
@@ -259,11 +258,10 @@ def simulate_drug(drug: str | cns.Drug, regimen: str | Regimen | dict, *, subjec
                           f"{', '.join(sorted(regs))}, not {name} (the drug named first); it simulates what the "
                           "regimen names", RegimenDrugWarning, stacklevel=3)
         if position is None:
-            return arm_options
+            return arm
         # the lumbar doses of every drug in the arm open its windows (arm_lumbar_times, as a scenario run)
         setups = {dn: cns.setup(arm.drug_object(dn)) for dn in regs}
-        lumbar = arm_lumbar_times(arm_name, regs, setups)
-        return {**arm_options, "position": position} if lumbar else arm_options
+        return replace(arm, position=position) if arm_lumbar_times(arm_name, regs, setups) else arm
 
-    arms = tuple(Arm(k, v, drug=arm_drug, **options(k, v)) for k, v in regimens.items())
+    arms = tuple(arm_for(k, v) for k, v in regimens.items())
     return run(Scenario(arms, subjects=subjects, days=days, seed=seed, **kwargs), progress=progress)

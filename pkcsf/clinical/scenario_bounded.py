@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 
 from pkcsf.analysis.summaries import _partitioned_quantiles, quantiles  # noqa: F401 (quantiles: public here)
-from pkcsf.clinical import cns
 from pkcsf.clinical.grid_error import threshold_grid_error
 from pkcsf.clinical.population import Population
 from pkcsf.clinical.resources import USABLE, estimate_bytes
@@ -57,8 +56,7 @@ from pkcsf.clinical.scenario_run import (
     _check_arm_uncertainty,
     _drug_setup,
     _grid,
-    _split_by_drug,
-    _variant_for,
+    arm_setups,
     warn_doses_after_end,
 )
 from pkcsf.clinical.scenario_spec import Scenario
@@ -253,9 +251,7 @@ def _plan(scn: Scenario) -> list:
                                 "keep='summary' runs arms of virtual subjects (a regimen text, Dose or Regimen); "
                                 "an event-table arm's patients are few and real",
                                 "run this arm with keep='metrics' (the default)")
-        regs = _split_by_drug(arm, sa.age)
-        setups = {d: cns.setup(arm.drug_object(d), physiology=sa.physiology, variant=_variant_for(arm, d),
-                               pathologies=sa.pathologies, age=sa.age, metabolite=arm.metabolite) for d in regs}
+        _, regs, setups = arm_setups(arm, scn)
         plan.append((arm, sa, regs, setups))
     return plan
 

@@ -26,27 +26,12 @@ from pkcsf.engine.simulate import prepare
 
 
 def _sites(regimen: Regimen, setup: cns.Setup, where: str) -> Regimen:
-    """Doses on routes -> doses on model sites (a route the drug is not given by is an error)."""
-    from pkcsf.clinical.regimens import ROUTE_ALIASES, ROUTES, normalize_route
-
-    doses = []
-    for d in regimen.doses:
-        if d.drug is not None and d.drug != setup.drug.name:
-            raise ScenarioError(f"{where}: drug", d.drug, f"a dose of {setup.drug.name}, the drug simulated here (a "
-                                "regimen naming another drug belongs to that drug's arm or scenario)")
-        if d.site.lower() in ROUTES or d.site.lower() in ROUTE_ALIASES:
-            route = normalize_route(d.site, field=f"{where}: route")
-            if route not in setup.sites:
-                raise ScenarioError(f"{where}: route", d.site,
-                                    f"{setup.drug.name} can be given by: " + ", ".join(sorted(setup.sites)))
-            site = setup.sites[route]
-        elif d.site in setup.model.site_names or d.site in setup.model.compartment_names:
-            site = d.site            # a model site or compartment named directly (advanced use)
-        else:
-            normalize_route(d.site, field=f"{where}: route")   # raises listing the routes
-            raise AssertionError  # pragma: no cover
-        doses.append(replace(d, site=site, drug=None))
-    return Regimen(doses)
+    """Doses on routes -> doses on model sites (:meth:`~pkcsf.clinical.cns.Setup.dose_at_drug_site`: a route the
+    drug is not given by, a name that is no route, site or compartment, and a dose of another drug are errors).
+    """
+    fields = (f"{where}: drug", f"{where}: route")
+    return Regimen([replace(setup.dose_at_drug_site(d, fields=fields, error=ScenarioError, strict=True), drug=None)
+                    for d in regimen.doses])
 
 
 def arm_lumbar_times(arm_name: str, regs: dict, setups: dict) -> list[float]:

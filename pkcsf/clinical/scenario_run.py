@@ -69,13 +69,36 @@ def _split_by_drug(arm: Arm, age=None) -> dict:
     return {k: Regimen(v) for k, v in out.items()}
 
 
+def arm_setups(arm: Arm, scn: Scenario) -> tuple[Scenario, dict, dict]:
+    """The arm's own scenario (its physiology, pathologies and age), its regimens by drug and one set-up per drug
+    (the arm's variant and metabolite): what :func:`~pkcsf.clinical.scenario.run` simulates.
+
+    Parameters
+    ----------
+    arm : Arm
+        The arm.
+    scn : Scenario
+        Its scenario.
+
+    Returns
+    -------
+    tuple
+        ``(arm scenario, {drug: regimen}, {drug: Setup})``.
+    """
+    sa = arm.scenario_for(scn)
+    regs = _split_by_drug(arm, sa.age)
+    setups = {d: cns.setup(arm.drug_object(d), physiology=sa.physiology, variant=_variant_for(arm, d),
+                           pathologies=sa.pathologies, age=sa.age, metabolite=arm.metabolite) for d in regs}
+    return sa, regs, setups
+
+
 def _grid(scn: Scenario, regs: dict) -> tuple[np.ndarray, float]:
     """Output grid: a regular step, plus every dose time listed twice (the
     engine then reports the value before and after the dose).
     """
-    starts = [d.time for r in regs.values() for d in r.expand()]
-    ends = _infusion_ends(regs)
-    last = max(starts + list(ends))          # the last dose, or the end of the last infusion
+    doses = [d for r in regs.values() for d in r.expand()]
+    ends = np.unique([d.time + _infusion_length(d) for d in doses])
+    last = float(ends.max())                 # the last dose, or the end of the last infusion
     days = scn.days if scn.days is not None else max(7.0, math.ceil(last / 24.0) + 7.0)
     end = days * 24.0
     dt = scn.dt
@@ -89,7 +112,7 @@ def _grid(scn: Scenario, regs: dict) -> tuple[np.ndarray, float]:
     grid = np.linspace(0.0, n * dt, n + 1)
     if end - grid[-1] > 1e-9 * max(end, 1.0):
         grid = np.append(grid, end)        # the window ends at its end, whatever the step (a shorter last step)
-    dose_t = np.unique(np.concatenate([[d.time for d in r.expand()] for r in regs.values()]))
+    dose_t = np.unique([d.time for d in doses])
     dose_t = dose_t[dose_t < end]          # a dose at the end acts after the window (warn_doses_after_end)
     # an infusion's end is an output too: the plasma peak is there, and the Cmax refinement between outputs needs
     # no event inside an output interval (a 10-min infusion between hourly outputs read its Cmax 33% low, silently)
@@ -98,18 +121,15 @@ def _grid(scn: Scenario, regs: dict) -> tuple[np.ndarray, float]:
     return np.sort(np.concatenate([base, dose_t, dose_t]), kind="stable"), end
 
 
-def _infusion_ends(regs: dict) -> np.ndarray:
-    """End times (h) of the infusions of ``regs`` whose length is known before sampling (a duration, or a rate with
-    a numeric amount; an amount per m2 given by rate ends where each subject's dose does).
+def _infusion_length(d: Dose) -> float:
+    """How long a dose runs (h): its duration, or a numeric amount over its rate; 0 for a bolus and for an amount
+    per m2 given by rate (each subject's infusion ends where his own dose does).
     """
-    out = []
-    for r in regs.values():
-        for d in r.expand():
-            if d.duration:
-                out.append(d.time + float(d.duration))
-            elif d.rate and isinstance(d.amount, (int, float)):
-                out.append(d.time + float(d.amount) / float(d.rate))
-    return np.unique(np.asarray(out, float))
+    if d.duration:
+        return float(d.duration)
+    if d.rate and isinstance(d.amount, (int, float)):
+        return float(d.amount) / float(d.rate)
+    return 0.0
 
 
 _CHUNK = 4096
@@ -344,16 +364,14 @@ def warn_doses_after_end(arm_name: str, regs: dict, end: float) -> None:
     """
     parts, last = [], 0.0
     for drug, reg in regs.items():
-        times = [d.time for d in reg.expand()]
-        ends = _infusion_ends({drug: reg})
-        last = max([last, *times, *ends])
-        late = [t for t in times if t >= end - 1e-9]
+        doses = reg.expand()
+        ends = [d.time + _infusion_length(d) for d in doses]
+        last = max([last, *ends])
+        late = [d.time for d in doses if d.time >= end - 1e-9]
         if late:
-            parts.append(f"{drug}: {len(late)} of {len(times)} doses, from day {min(late) / 24 + 1:g} "
+            parts.append(f"{drug}: {len(late)} of {len(doses)} doses, from day {min(late) / 24 + 1:g} "
                          f"({min(late):g} h)")
-        cut = [d for d in reg.expand() if d.time < end - 1e-9 and d.time + (
-            float(d.duration) if d.duration else float(d.amount) / float(d.rate)
-            if d.rate and isinstance(d.amount, (int, float)) else 0.0) > end + 1e-9]
+        cut = [d for d, e in zip(doses, ends) if d.time < end - 1e-9 and e > end + 1e-9]
         if cut:
             parts.append(f"{drug}: the infusion from {cut[0].time:g} h, whose rest is not given")
     if parts:

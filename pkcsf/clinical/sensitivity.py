@@ -218,18 +218,10 @@ def _arm_setups(scn: Scenario) -> list[tuple[str, str, cns.Setup]]:
     the arm's own drug, variant, metabolite, physiology, pathologies and age. Event-table arms are left out:
     their patients keep their own values (the perturbation does not reach them).
     """
-    from pkcsf.clinical.scenario import _split_by_drug, _variant_for
+    from pkcsf.clinical.scenario_run import arm_setups
 
-    out = []
-    for arm in scn.arms:
-        if arm.is_event_table:
-            continue
-        sa = arm.scenario_for(scn)
-        for drug in _split_by_drug(arm, sa.age):
-            st = cns.setup(arm.drug_object(drug), physiology=sa.physiology, variant=_variant_for(arm, drug),
-                           pathologies=sa.pathologies, age=sa.age, metabolite=arm.metabolite)
-            out.append((arm.name, drug, st))
-    return out
+    return [(arm.name, drug, st) for arm in scn.arms if not arm.is_event_table
+            for drug, st in arm_setups(arm, scn)[2].items()]
 
 
 def _candidate_parameters(entries, num: _Term, den: _Term | None) -> dict[str, _Typical]:

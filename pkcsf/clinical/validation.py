@@ -235,7 +235,7 @@ def _solve(st, site, dose, regimen, t_end, params: pd.DataFrame | None = None, p
     """Solve one observation's regimen: the set-up's typical values, or one subject per row of ``params``; the
     patient upright in the windows of ``position`` (:mod:`pkcsf.clinical.position`), lying otherwise.
     """
-    reg, _ = _regimen(st.sites.get(site, site), dose, regimen)
+    reg, _ = _regimen(st.drug_site(site), dose, regimen)
     times = _times(t_end)
     if parse_position(position).upright:
         return times, simulate_position(st, reg, times, position, params)
